@@ -1,0 +1,1 @@
+"""What every Kameng service needs the same way."""

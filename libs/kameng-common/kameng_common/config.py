@@ -1,0 +1,55 @@
+"""Configuration: nameko-style YAML with ``${ENV:default}`` values."""
+import os
+from pathlib import Path
+
+import pika
+import yaml
+from nameko.cli.main import setup_yaml_parser
+
+DEFAULT_AMQP_URI = "amqp://guest:guest@127.0.0.1:5672/"
+
+
+def data_dir():
+    """Where the local run keeps SQLite files, generated keys and logs."""
+    path = Path(os.environ.get("KAMENG_DATA_DIR") or Path.cwd() / ".kameng").resolve()
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def load_config(path):
+    """Read a service's config.yaml, substituting environment variables."""
+    os.environ.setdefault("KAMENG_DATA_DIR", str(data_dir()))
+    setup_yaml_parser()
+    with open(path) as handle:
+        return yaml.safe_load(handle)
+
+
+def amqp_uri():
+    return os.environ.get("KAMENG_AMQP_URI", DEFAULT_AMQP_URI)
+
+
+def secret_from_env_or_file(env_var, filename, generate):
+    """A secret from the environment, else from (or generated into) the data dir.
+
+    Generated secrets are written with mode 0600 so that only the local run's
+    user can read them.
+    """
+    value = os.environ.get(env_var)
+    if value:
+        return value
+    path = data_dir() / filename
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as handle:
+        value = generate()
+        handle.write(value)
+    return value
+
+
+def pika_parameters(uri):
+    """pika connection parameters for a broker URI as nameko/kombu spell it (``pyamqp://`` too)."""
+    if uri.startswith("pyamqp://"):
+        uri = "amqp://" + uri[len("pyamqp://"):]
+    return pika.URLParameters(uri)

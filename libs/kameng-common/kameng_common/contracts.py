@@ -1,0 +1,190 @@
+"""Event contracts: every event's payload schema, its source and its subscribers.
+
+The subscriber table is what lets a publisher declare every queue before it
+publishes anything, so that no event is dropped for want of a queue.
+"""
+import datetime
+import json
+import uuid
+from dataclasses import dataclass
+
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
+
+from kameng_common.money import amount_field, currency_field
+
+ENVELOPE_VERSION = 1
+
+
+class Payload(Schema):
+    class Meta:
+        # consumers ignore fields added by a newer publisher
+        unknown = EXCLUDE
+
+
+class OrderLine(Payload):
+    product_id = fields.Integer(strict=True, required=True)
+    quantity = fields.Integer(strict=True, required=True, validate=validate.Range(min=1))
+    unit_price = amount_field(required=True)
+
+
+class ReservedLine(Payload):
+    product_id = fields.Integer(strict=True, required=True)
+    quantity = fields.Integer(strict=True, required=True, validate=validate.Range(min=1))
+
+
+class OrderCreated(Payload):
+    order_id = fields.String(required=True)
+    customer_id = fields.String(required=True)
+    items = fields.List(fields.Nested(OrderLine), required=True, validate=validate.Length(min=1))
+    total = amount_field(required=True)
+    currency = currency_field(required=True)
+
+
+class OrderClosed(Payload):
+    order_id = fields.String(required=True)
+    reason = fields.String(load_default=None)
+
+
+class OrderPaid(Payload):
+    order_id = fields.String(required=True)
+    customer_id = fields.String(required=True)
+    items = fields.List(fields.Nested(OrderLine), required=True)
+    payment_id = fields.String(required=True)
+    amount = amount_field(required=True)
+    currency = currency_field(required=True)
+
+
+class OrderDelivered(Payload):
+    order_id = fields.String(required=True)
+    customer_id = fields.String(required=True)
+    total = amount_field(required=True)
+    currency = currency_field(required=True)
+
+
+class RefundRequested(Payload):
+    order_id = fields.String(required=True)
+    customer_id = fields.String(required=True)
+    payment_id = fields.String(required=True)
+    amount = amount_field(required=True)
+    currency = currency_field(required=True)
+    reason = fields.String(required=True)
+
+
+class StockReserved(Payload):
+    order_id = fields.String(required=True)
+    items = fields.List(fields.Nested(ReservedLine), required=True)
+
+
+class StockRefused(Payload):
+    order_id = fields.String(required=True)
+    reason = fields.String(required=True)
+
+
+class CardsDelivered(Payload):
+    order_id = fields.String(required=True)
+    card_ids = fields.List(fields.Integer(strict=True), required=True)
+
+
+class RiskAssessed(Payload):
+    order_id = fields.String(required=True)
+    decision = fields.String(required=True, validate=validate.OneOf(["approve", "review", "reject"]))
+    score = fields.Integer(strict=True, required=True)
+    reasons = fields.List(fields.String(), load_default=list)
+
+
+class PaymentSucceeded(Payload):
+    payment_id = fields.String(required=True)
+    order_id = fields.String(required=True)
+    customer_id = fields.String(required=True)
+    amount = amount_field(required=True)
+    currency = currency_field(required=True)
+    provider = fields.String(required=True)
+    trade_no = fields.String(required=True)
+
+
+class PaymentRefunded(Payload):
+    payment_id = fields.String(required=True)
+    order_id = fields.String(required=True)
+    customer_id = fields.String(required=True)
+    amount = amount_field(required=True)
+    currency = currency_field(required=True)
+    refund_id = fields.String(required=True)
+
+
+@dataclass(frozen=True)
+class Contract:
+    source: str
+    schema: type
+    # (service, handler method) pairs; each gets its own durable queue
+    subscribers: tuple
+
+
+CONTRACTS = {
+    "order.created": Contract("orders", OrderCreated, (
+        ("inventory", "on_order_created"), ("risk", "on_order_created"))),
+    "order.cancelled": Contract("orders", OrderClosed, (("inventory", "on_order_cancelled"),)),
+    "order.expired": Contract("orders", OrderClosed, (("inventory", "on_order_expired"),)),
+    "order.paid": Contract("orders", OrderPaid, (("inventory", "on_order_paid"),)),
+    "order.delivered": Contract("orders", OrderDelivered, (("customers", "on_order_delivered"),)),
+    "order.refund_requested": Contract("orders", RefundRequested, (
+        ("payments", "on_refund_requested"),)),
+    "stock.reserved": Contract("inventory", StockReserved, (("orders", "on_stock_reserved"),)),
+    "stock.rejected": Contract("inventory", StockRefused, (("orders", "on_stock_rejected"),)),
+    "stock.sale_failed": Contract("inventory", StockRefused, (("orders", "on_sale_failed"),)),
+    "cards.delivered": Contract("inventory", CardsDelivered, (("orders", "on_cards_delivered"),)),
+    "risk.assessed": Contract("risk", RiskAssessed, (("orders", "on_risk_assessed"),)),
+    "payment.succeeded": Contract("payments", PaymentSucceeded, (
+        ("orders", "on_payment_succeeded"),)),
+    "payment.refunded": Contract("payments", PaymentRefunded, (("orders", "on_payment_refunded"),)),
+}
+
+
+class Envelope(Schema):
+    id = fields.UUID(required=True)
+    type = fields.String(required=True, validate=validate.OneOf(list(CONTRACTS)))
+    version = fields.Integer(strict=True, required=True)
+    occurred_at = fields.AwareDateTime(required=True)
+    correlation_id = fields.String(required=True)
+    payload = fields.Dict(required=True)
+
+
+_envelope = Envelope()
+
+
+def contract(event_type):
+    try:
+        return CONTRACTS[event_type]
+    except KeyError:
+        raise ValueError(f"no contract for event type {event_type!r}") from None
+
+
+def new_event(event_type, payload, correlation_id):
+    """A validated envelope, ready to serialize; raises ValidationError if the payload breaks its contract."""
+    schema = contract(event_type).schema()
+    errors = schema.validate(payload)
+    if errors:
+        raise ValidationError(errors)
+    return {
+        "id": str(uuid.uuid4()),
+        "type": event_type,
+        "version": ENVELOPE_VERSION,
+        "occurred_at": datetime.datetime.now(datetime.timezone.utc).isoformat(),
+        "correlation_id": str(correlation_id),
+        "payload": schema.dump(schema.load(payload)),
+    }
+
+
+def load_event(body):
+    """Validate a received envelope (dict or JSON text) and its payload; returns plain dicts."""
+    if isinstance(body, (str, bytes)):
+        body = json.loads(body)
+    envelope = _envelope.load(body)
+    payload = contract(envelope["type"]).schema().load(envelope["payload"])
+    return {
+        "id": str(envelope["id"]),
+        "type": envelope["type"],
+        "version": envelope["version"],
+        "occurred_at": envelope["occurred_at"],
+        "correlation_id": envelope["correlation_id"],
+        "payload": payload,
+    }

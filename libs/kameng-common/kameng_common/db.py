@@ -1,0 +1,165 @@
+"""A service's database: engine, unit of work, transactional outbox and inbox."""
+import datetime
+import json
+from contextlib import contextmanager
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.orm import sessionmaker
+from sqlalchemy.pool import StaticPool
+
+from kameng_common import contracts
+
+
+def utcnow():
+    return datetime.datetime.now(datetime.timezone.utc)
+
+
+def messaging_tables(metadata):
+    """Add the outbox and inbox tables to a service's metadata."""
+    sa.Table(
+        "outbox", metadata,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("event_id", sa.String(36), nullable=False, unique=True),
+        sa.Column("event_type", sa.String(64), nullable=False),
+        sa.Column("correlation_id", sa.String(64), nullable=False),
+        sa.Column("body", sa.Text, nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("published_at", sa.DateTime(timezone=True), index=True),
+        sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+        # a relay claims rows until then, so that replicas don't publish the same rows at once
+        sa.Column("lease_until", sa.DateTime(timezone=True)),
+        sa.Column("last_error", sa.Text),
+    )
+    sa.Table(
+        "inbox", metadata,
+        sa.Column("event_id", sa.String(36), primary_key=True),
+        sa.Column("consumer", sa.String(128), primary_key=True),
+        sa.Column("handled_at", sa.DateTime(timezone=True), nullable=False),
+    )
+    return metadata
+
+
+def create_engine(url):
+    if url.startswith("sqlite"):
+        in_memory = ":memory:" in url or url.rstrip("/") == "sqlite:"
+        # an in-memory database lives in one connection: every session must share it
+        pool = {"poolclass": StaticPool} if in_memory else {}
+        engine = sa.create_engine(
+            url, connect_args={"timeout": 30, "check_same_thread": False}, **pool)
+        _serialize_sqlite_writers(engine, in_memory)
+        return engine
+    return sa.create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+
+
+def _serialize_sqlite_writers(engine, in_memory):
+    """Take SQLite's write lock when a transaction begins, not when it first writes.
+
+    A deferred transaction that reads and then writes can fail with "database
+    is locked" when another writer got in between; BEGIN IMMEDIATE makes the
+    second writer wait instead (SQLAlchemy's documented pysqlite recipe).
+    """
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record):
+        dbapi_connection.isolation_level = None
+        if not in_memory:
+            dbapi_connection.execute("PRAGMA journal_mode=WAL")
+            dbapi_connection.execute("PRAGMA synchronous=NORMAL")
+        dbapi_connection.execute("PRAGMA foreign_keys=ON")
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection):
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+class UnitOfWork:
+    """One transaction: the state change, the events it publishes, the events it consumed."""
+
+    def __init__(self, session, tables):
+        self.session = session
+        self._outbox = tables["outbox"]
+        self._inbox = tables["inbox"]
+        self.published = 0
+
+    def execute(self, statement, *args, **kwargs):
+        return self.session.execute(statement, *args, **kwargs)
+
+    def publish(self, event_type, payload, correlation_id):
+        """Write an event to the outbox in this transaction; the relay sends it after commit."""
+        envelope = contracts.new_event(event_type, payload, correlation_id)
+        self.session.execute(self._outbox.insert().values(
+            event_id=envelope["id"], event_type=event_type,
+            correlation_id=envelope["correlation_id"], body=json.dumps(envelope),
+            created_at=utcnow(),
+        ))
+        self.published += 1
+        return envelope["id"]
+
+    def first_delivery(self, event_id, consumer):
+        """Record that ``consumer`` handles ``event_id``; False if it already has.
+
+        Two copies handled at once both pass the check, but the primary key
+        lets only one commit; the other rolls back and its redelivery finds
+        the mark.
+        """
+        seen = self.session.execute(
+            sa.select(self._inbox.c.event_id).where(
+                self._inbox.c.event_id == event_id, self._inbox.c.consumer == consumer)
+        ).first()
+        if seen:
+            return False
+        self.session.execute(self._inbox.insert().values(
+            event_id=event_id, consumer=consumer, handled_at=utcnow()))
+        self.session.flush()
+        return True
+
+
+class Database:
+    def __init__(self, url, metadata):
+        self.url = url
+        self.metadata = metadata
+        self.tables = metadata.tables
+        self.engine = create_engine(url)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._commit_listeners = []
+
+    def on_commit_with_events(self, listener):
+        """Call ``listener()`` after each unit of work that published events commits."""
+        self._commit_listeners.append(listener)
+
+    @contextmanager
+    def unit_of_work(self):
+        session = self._sessions()
+        uow = UnitOfWork(session, self.tables)
+        try:
+            with session.begin():
+                yield uow
+        finally:
+            session.close()
+        if uow.published:
+            for listener in self._commit_listeners:
+                listener()
+
+    @contextmanager
+    def reading(self):
+        """A session for queries that change nothing."""
+        with self._sessions() as session:
+            yield session
+
+    def create_all(self):
+        """For tests on a fresh database; services migrate with alembic."""
+        self.metadata.create_all(self.engine)
+
+    def check(self):
+        with self.engine.connect() as connection:
+            connection.exec_driver_sql("SELECT 1")
+
+    def outbox_backlog(self):
+        outbox = self.tables["outbox"]
+        with self.engine.connect() as connection:
+            return connection.execute(
+                sa.select(sa.func.count()).select_from(outbox).where(outbox.c.published_at.is_(None))
+            ).scalar_one()
+
+    def dispose(self):
+        self.engine.dispose()

@@ -1,0 +1,93 @@
+"""The dead-letter queues: what failed for good, and how to send it back.
+
+A message arrives in ``kameng.dlq.<service>`` once its handler has failed
+``DELIVERY_LIMIT`` times or it broke its contract. ``replay`` sends it straight
+back to the queue it came from (not to the exchange, so other subscribers do
+not see it twice), with a fresh delivery count.
+"""
+import json
+from contextlib import contextmanager
+
+import pika
+
+from kameng_common import topology
+from kameng_common.config import pika_parameters
+
+
+@contextmanager
+def _channel(amqp_uri):
+    connection = pika.BlockingConnection(pika_parameters(amqp_uri))
+    try:
+        channel = connection.channel()
+        yield channel
+    finally:
+        if connection.is_open:
+            connection.close()
+
+
+def _origin_queue(properties):
+    deaths = (properties.headers or {}).get("x-death") or []
+    return deaths[0].get("queue") if deaths else None
+
+
+def _describe(method, properties, body):
+    deaths = (properties.headers or {}).get("x-death") or [{}]
+    try:
+        event = json.loads(body)
+    except ValueError:
+        event = {}
+    return {
+        "message_id": properties.message_id,
+        "event_type": event.get("type"),
+        "correlation_id": properties.correlation_id,
+        "queue": deaths[0].get("queue"),
+        "reason": deaths[0].get("reason"),
+        "deliveries": deaths[0].get("count"),
+    }
+
+
+def depth(amqp_uri, service):
+    with _channel(amqp_uri) as channel:
+        topology.declare_dead_lettering(channel, service)
+        return channel.queue_declare(topology.dead_letter_queue(service), passive=True).method.message_count
+
+
+def list_dead_letters(amqp_uri, service, limit=1000):
+    """Describe the dead letters of a service without taking them off the queue."""
+    found = []
+    with _channel(amqp_uri) as channel:
+        topology.declare_dead_lettering(channel, service)
+        queue = topology.dead_letter_queue(service)
+        while len(found) < limit:
+            method, properties, body = channel.basic_get(queue, auto_ack=False)
+            if method is None:
+                break
+            found.append(_describe(method, properties, body))
+        # closing the channel returns every unacked message to the queue
+    return found
+
+
+def replay(amqp_uri, service, message_id=None):
+    """Re-deliver dead letters (all, or the one with ``message_id``) to their queues; returns how many."""
+    replayed = 0
+    with _channel(amqp_uri) as channel:
+        topology.declare_dead_lettering(channel, service)
+        channel.confirm_delivery()
+        queue = topology.dead_letter_queue(service)
+        seen = 0
+        total = channel.queue_declare(queue, passive=True).method.message_count
+        while seen < total:
+            method, properties, body = channel.basic_get(queue, auto_ack=False)
+            if method is None:
+                break
+            seen += 1
+            origin = _origin_queue(properties)
+            if origin is None or (message_id and properties.message_id != message_id):
+                continue  # left unacked: closing the channel puts it back
+            headers = {key: value for key, value in (properties.headers or {}).items()
+                       if not key.startswith("x-")}
+            properties.headers = headers
+            channel.basic_publish("", origin, body, properties=properties, mandatory=True)
+            channel.basic_ack(method.delivery_tag)
+            replayed += 1
+    return replayed

@@ -1,0 +1,179 @@
+"""The outbox relay: publishes committed events with publisher confirms.
+
+A row is marked published only after the broker confirmed it and routed it
+to at least one queue (``mandatory``), so an event is never lost between the
+database and the broker; a crash in between publishes it again, which the
+consumers' inbox absorbs.
+"""
+import datetime
+import logging
+import eventlet
+import pika
+from eventlet.queue import Empty, Full, LightQueue
+import sqlalchemy as sa
+
+from kameng_common import topology
+from kameng_common.config import pika_parameters
+from kameng_common.db import utcnow
+from kameng_common.metrics import EVENTS_PUBLISHED
+
+_log = logging.getLogger(__name__)
+
+LEASE = datetime.timedelta(seconds=30)
+KEEP_PUBLISHED = datetime.timedelta(days=7)
+
+
+class OutboxRelay:
+    def __init__(self, database, service, amqp_uri, batch_size=200, idle_wait=0.5):
+        self.database = database
+        self.service = service
+        self.amqp_uri = amqp_uri
+        self.batch_size = batch_size
+        self.idle_wait = idle_wait
+        self._outbox = database.tables["outbox"]
+        # eventlet primitives: services run green, and a real lock would block every greenthread
+        self._wake = LightQueue(maxsize=1)
+        self._stopped = False
+        self._connection = None
+        self._channel = None
+        database.on_commit_with_events(self.wake)
+
+    def run(self):
+        """Publish until stopped; survives broker and database outages."""
+        failures = 0
+        cycles = 0
+        while not self._stopped:
+            try:
+                self._ensure_channel()  # declares the topology before the first event, too
+                published = self.publish_pending()
+                cycles += 1
+                if cycles % 1000 == 0:
+                    self.prune()
+                if published < self.batch_size:
+                    self._wait_for_work(self.idle_wait)
+                    self._keep_connection_alive()
+                failures = 0
+            except Exception:
+                failures += 1
+                _log.warning("outbox relay failed; retrying", exc_info=True)
+                self._disconnect()
+                self._wait_for_work(min(0.2 * 2 ** failures, 5))
+
+    def wake(self):
+        try:
+            self._wake.put_nowait(True)
+        except Full:
+            pass  # already awake
+
+    def _wait_for_work(self, timeout):
+        try:
+            self._wake.get(timeout=timeout)
+        except Empty:
+            pass
+
+    def stop(self):
+        self._stopped = True
+        self.wake()
+        self._disconnect()
+
+    def publish_pending(self):
+        rows = self._claim()
+        if not rows:
+            return 0
+        confirmed = []
+        try:
+            channel = self._ensure_channel()
+            for row in rows:
+                channel.basic_publish(
+                    exchange=topology.events_exchange(self.service),
+                    routing_key=row.event_type,
+                    body=row.body,
+                    properties=pika.BasicProperties(
+                        content_type="application/json",
+                        delivery_mode=pika.DeliveryMode.Persistent,
+                        message_id=row.event_id,
+                        correlation_id=row.correlation_id,
+                        headers={"nameko.correlation_id": row.correlation_id},
+                    ),
+                    mandatory=True,
+                )
+                confirmed.append(row)
+        except Exception as exc:
+            self._release([row for row in rows if row not in confirmed], repr(exc))
+            raise
+        finally:
+            self._mark_published(confirmed)
+        for row in confirmed:
+            EVENTS_PUBLISHED.labels(self.service, row.event_type).inc()
+        return len(rows)
+
+    def _claim(self):
+        """Lease a batch of pending rows; other replicas skip rows that are leased."""
+        outbox = self._outbox
+        now = utcnow()
+        with self.database.unit_of_work() as uow:
+            rows = uow.execute(
+                sa.select(outbox.c.id, outbox.c.event_id, outbox.c.event_type,
+                          outbox.c.correlation_id, outbox.c.body)
+                .where(outbox.c.published_at.is_(None),
+                       sa.or_(outbox.c.lease_until.is_(None), outbox.c.lease_until < now))
+                .order_by(outbox.c.id)
+                .limit(self.batch_size)
+                .with_for_update(skip_locked=True)
+            ).all()
+            if rows:
+                uow.execute(
+                    outbox.update()
+                    .where(outbox.c.id.in_([row.id for row in rows]))
+                    .values(lease_until=now + LEASE, attempts=outbox.c.attempts + 1))
+        return rows
+
+    def _mark_published(self, rows):
+        if not rows:
+            return
+        with self.database.unit_of_work() as uow:
+            uow.execute(
+                self._outbox.update()
+                .where(self._outbox.c.id.in_([row.id for row in rows]))
+                .values(published_at=utcnow(), lease_until=None, last_error=None))
+
+    def _release(self, rows, error):
+        """Give back rows that were not published, so the next attempt needn't wait for the lease."""
+        if not rows:
+            return
+        with self.database.unit_of_work() as uow:
+            uow.execute(
+                self._outbox.update()
+                .where(self._outbox.c.id.in_([row.id for row in rows]))
+                .values(lease_until=None, last_error=error[:1000]))
+
+    def prune(self):
+        with self.database.unit_of_work() as uow:
+            uow.execute(self._outbox.delete().where(
+                self._outbox.c.published_at < utcnow() - KEEP_PUBLISHED))
+
+    def _ensure_channel(self):
+        if self._channel is None or self._channel.is_closed:
+            self._disconnect()
+            parameters = pika_parameters(self.amqp_uri)
+            parameters.heartbeat = 60
+            self._connection = pika.BlockingConnection(parameters)
+            channel = self._connection.channel()
+            topology.declare_publisher_topology(channel, self.service)
+            topology.declare_dead_lettering(channel, self.service)
+            channel.confirm_delivery()
+            self._channel = channel
+        return self._channel
+
+    def _keep_connection_alive(self):
+        # a blocking connection answers heartbeats only when asked to
+        if self._connection is not None and self._connection.is_open:
+            self._connection.process_data_events(time_limit=0)
+
+    def _disconnect(self):
+        connection, self._connection, self._channel = self._connection, None, None
+        if connection is not None and connection.is_open:
+            try:
+                connection.close()
+            except Exception:  # already broken: nothing left to close cleanly
+                _log.debug("closing a broken relay connection", exc_info=True)

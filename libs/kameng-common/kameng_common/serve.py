@@ -1,0 +1,45 @@
+"""Start one service: migrate its database, expose metrics, run the nameko container."""
+import eventlet
+
+eventlet.monkey_patch()  # before anything opens a socket
+
+import argparse  # noqa: E402
+import importlib  # noqa: E402
+import logging  # noqa: E402
+import os  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from nameko.cli.run import run  # noqa: E402
+from prometheus_client import start_http_server  # noqa: E402
+
+from kameng_common import dlq  # noqa: E402
+from kameng_common.config import load_config  # noqa: E402
+from kameng_common.logs import configure_logging  # noqa: E402
+from kameng_common.metrics import callback_gauge  # noqa: E402
+from kameng_common.migrations import upgrade  # noqa: E402
+
+_log = logging.getLogger(__name__)
+
+
+def main(service_path, default_config):
+    """``service_path`` is "package.module:ServiceClass"; ``default_config`` the config.yaml beside it."""
+    parser = argparse.ArgumentParser(description=f"Run the {service_path} service")
+    parser.add_argument("--config", default=os.environ.get("KAMENG_CONFIG") or str(default_config))
+    args = parser.parse_args()
+    config = load_config(Path(args.config))
+
+    module_name, class_name = service_path.split(":")
+    service_cls = getattr(importlib.import_module(module_name), class_name)
+    service = service_cls.name
+    configure_logging(service, config.get("LOG_LEVEL", "INFO"))
+
+    if config["DATABASE_URL"].startswith("postgresql"):
+        from psycogreen.eventlet import patch_psycopg
+        patch_psycopg()  # psycopg2 would otherwise block every greenthread while it waits
+    upgrade(module_name.split(".")[0], config["DATABASE_URL"])
+
+    callback_gauge("kameng_dead_letters", "Messages in the service's dead-letter queue", ["service"],
+                   lambda: {(service,): dlq.depth(config["AMQP_URI"], service)})
+    start_http_server(int(config["METRICS_PORT"]))
+    _log.info("starting %s, metrics on port %s", service, config["METRICS_PORT"])
+    run([service_cls], config)

@@ -1,0 +1,66 @@
+"""Exchanges and queues, named and shaped in one place.
+
+The publisher's relay and the consumer's nameko entrypoint both declare event
+queues from here: RabbitMQ refuses a redeclaration with other arguments, so
+there must be only one definition.
+"""
+from kameng_common.contracts import CONTRACTS
+
+DEAD_LETTER_EXCHANGE = "kameng.dead-letter"
+# how often the broker redelivers a failing message before dead-lettering it
+DELIVERY_LIMIT = 5
+
+
+def events_exchange(source_service):
+    # nameko's own naming, so nameko's event handlers bind to it unchanged
+    return f"{source_service}.events"
+
+
+def event_queue(source_service, event_type, service, method):
+    # nameko's SERVICE_POOL queue naming
+    return f"evt-{source_service}-{event_type}--{service}.{method}"
+
+
+def dead_letter_queue(service):
+    return f"kameng.dlq.{service}"
+
+
+def dead_letter_routing_key(service, queue):
+    return f"{service}.{queue}"
+
+
+def event_queue_arguments(service, queue):
+    return {
+        "x-queue-type": "quorum",
+        "x-delivery-limit": DELIVERY_LIMIT,
+        "x-dead-letter-exchange": DEAD_LETTER_EXCHANGE,
+        "x-dead-letter-routing-key": dead_letter_routing_key(service, queue),
+        "x-dead-letter-strategy": "at-least-once",
+        "x-overflow": "reject-publish",
+    }
+
+
+def subscriptions(source_service):
+    """(event_type, service, method, queue) for every subscriber of a source's events."""
+    for event_type, item in CONTRACTS.items():
+        if item.source != source_service:
+            continue
+        for service, method in item.subscribers:
+            yield event_type, service, method, event_queue(source_service, event_type, service, method)
+
+
+def declare_dead_lettering(channel, service):
+    """Declare the dead-letter exchange and one service's dead-letter queue (pika channel)."""
+    channel.exchange_declare(DEAD_LETTER_EXCHANGE, exchange_type="topic", durable=True)
+    queue = dead_letter_queue(service)
+    channel.queue_declare(queue, durable=True, arguments={"x-queue-type": "quorum"})
+    channel.queue_bind(queue, DEAD_LETTER_EXCHANGE, routing_key=f"{service}.#")
+
+
+def declare_publisher_topology(channel, source_service):
+    """Declare a source's exchange and every subscriber queue of its events (pika channel)."""
+    channel.exchange_declare(events_exchange(source_service), exchange_type="topic", durable=True)
+    for event_type, service, _method, queue in subscriptions(source_service):
+        declare_dead_lettering(channel, service)
+        channel.queue_declare(queue, durable=True, arguments=event_queue_arguments(service, queue))
+        channel.queue_bind(queue, events_exchange(source_service), routing_key=event_type)
