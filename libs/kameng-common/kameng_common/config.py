@@ -28,8 +28,8 @@ def amqp_uri():
     return os.environ.get("KAMENG_AMQP_URI", DEFAULT_AMQP_URI)
 
 
-def secret_from_env_or_file(env_var, filename, generate):
-    """A secret from the environment, else from (or generated into) the data dir.
+def secret_from_env_or_file(env_var, filename, generate, directory=None):
+    """A secret from the environment, else from (or generated into) ``directory`` (the data dir).
 
     Generated secrets are written with mode 0600 so that only the local run's
     user can read them.
@@ -37,7 +37,7 @@ def secret_from_env_or_file(env_var, filename, generate):
     value = os.environ.get(env_var)
     if value:
         return value
-    path = data_dir() / filename
+    path = Path(directory or data_dir()) / filename
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:

@@ -1,0 +1,1 @@
+"""The kameng command line."""

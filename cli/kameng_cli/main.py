@@ -1,0 +1,112 @@
+"""kameng run | seed | demo | dlq"""
+import argparse
+import json
+import os
+import sys
+import time
+
+from kameng_common import dlq
+from kameng_common.config import amqp_uri, data_dir
+from kameng_gateway.rpc import RpcClient
+
+from kameng_cli import shop
+from kameng_cli.secrets import admin_credentials, demo_customer_credentials, local_secrets
+from kameng_cli.suite import SERVICES, Suite, SuiteSettings
+
+
+def gateway_url():
+    port = os.environ.get("KAMENG_GATEWAY_PORT", "8000")
+    return os.environ.get("KAMENG_GATEWAY_URL", f"http://127.0.0.1:{port}")
+
+
+def run(args):
+    folder = data_dir()
+    settings = SuiteSettings(data_dir=folder, amqp_uri=amqp_uri(),
+                             gateway_port=int(os.environ.get("KAMENG_GATEWAY_PORT", "8000")))
+    admin = admin_credentials(folder)
+    suite = Suite(settings)
+    print(f"starting Kameng: 5 services and the gateway; logs in {suite.log_dir}")
+    suite.start()
+    try:
+        suite.wait_ready()
+        created = RpcClient(settings.amqp_uri).call("customers", "ensure_admin", *admin)["created"]
+        seeded_marker = folder / "demo-shop.seeded"
+        customer = demo_customer_credentials(folder)
+        if not args.no_seed and not seeded_marker.exists():
+            products = shop.seed_demo_shop(settings.gateway_url, admin, customer)
+            seeded_marker.write_text(json.dumps([product["id"] for product in products]))
+            print(f"seeded the demo shop: {len(products)} products with cards, customer {customer[0]!r}")
+        print(f"""
+Kameng is running at {settings.gateway_url}
+  API spec:   {settings.gateway_url}/openapi.json
+  admin:      {admin[0]} / {admin[1]}{'   (created now)' if created else ''}
+  customer:   {customer[0]} / {customer[1]}
+  try it:     make demo   (buys a card through the API)
+  data, keys and logs: {folder}
+Press Ctrl-C to stop.""", flush=True)
+        while True:
+            suite.check_alive()
+            time.sleep(1)
+    except KeyboardInterrupt:
+        print("\nstopping…")
+    finally:
+        suite.stop()
+        print("stopped")
+
+
+def demo(args):
+    folder = data_dir()
+    secret = local_secrets(folder)["KAMENG_MOCKPAY_SECRET"]
+    order, cards = shop.buy_card(gateway_url(), demo_customer_credentials(folder), secret)
+    print("\nthe order's journey:")
+    for step in order["history"]:
+        reason = f"  ({step['reason']})" if step.get("reason") else ""
+        print(f"  {step['at']}  {step['status']}{reason}")
+    print("\ndelivered card:")
+    for card in cards:
+        print(f"  number {card['number']}  secret {card['secret']}")
+
+
+def seed(args):
+    folder = data_dir()
+    products = shop.seed_demo_shop(gateway_url(), admin_credentials(folder), demo_customer_credentials(folder),
+                                   cards_scale=args.scale)
+    print(f"seeded {len(products)} products")
+
+
+def dead_letters(args):
+    services = [args.service] if args.service else SERVICES
+    if args.action == "list":
+        for service in services:
+            for letter in dlq.list_dead_letters(amqp_uri(), service):
+                print(json.dumps({"service": service, **letter}, default=str))
+    else:
+        for service in services:
+            count = dlq.replay(amqp_uri(), service, args.id)
+            print(f"{service}: replayed {count}")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="kameng", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    run_parser = commands.add_parser("run", help="run the whole suite locally in the foreground")
+    run_parser.add_argument("--no-seed", action="store_true", help="don't seed the demo shop")
+    run_parser.set_defaults(handler=run)
+    commands.add_parser("demo", help="buy a card through the running gateway").set_defaults(handler=demo)
+    seed_parser = commands.add_parser("seed", help="seed (another) demo catalogue into the running suite")
+    seed_parser.add_argument("--scale", type=int, default=1, help="multiply the cards imported")
+    seed_parser.set_defaults(handler=seed)
+    dlq_parser = commands.add_parser("dlq", help="list or replay dead-lettered events")
+    dlq_parser.add_argument("action", choices=["list", "replay"])
+    dlq_parser.add_argument("--service", choices=SERVICES)
+    dlq_parser.add_argument("--id", help="replay only the event with this message id")
+    dlq_parser.set_defaults(handler=dead_letters)
+    args = parser.parse_args(argv)
+    try:
+        args.handler(args)
+    except shop.ApiError as error:
+        sys.exit(f"kameng {args.command}: {error}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,110 @@
+"""Talk to a running suite the way any REST client would: seed a demo shop, buy a card."""
+import hashlib
+import hmac
+import json
+import random
+import time
+import uuid
+
+import requests
+
+DEMO_CATALOGUE = (
+    # name, price in fen, price per membership level, cards to import
+    ("Steam Wallet 100 CNY", 9800, {"vip": 9500, "svip": 9300}, 200),
+    ("PlayStation Store 50 CNY", 4900, {"vip": 4750}, 100),
+    ("Tencent QQ Coins 100", 9500, {"vip": 9300}, 100),
+)
+FINAL_STATUSES = {"delivered", "cancelled", "expired", "refunded", "failed"}
+
+
+class ApiError(RuntimeError):
+    pass
+
+
+class Gateway:
+    def __init__(self, base_url, token=None):
+        self.base_url = base_url.rstrip("/")
+        self.http = requests.Session()
+        self.token = token
+
+    def request(self, method, path, expected=(200, 201), **kwargs):
+        headers = kwargs.pop("headers", {})
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        response = self.http.request(method, self.base_url + path, headers=headers, timeout=30, **kwargs)
+        if response.status_code not in expected:
+            raise ApiError(f"{method} {path} → {response.status_code} {response.text}")
+        return response.json() if response.content else None
+
+    def log_in(self, username, password):
+        self.token = self.request("POST", "/api/v1/auth/token",
+                                  json={"username": username, "password": password})["access_token"]
+        return self
+
+    def register(self, username, password):
+        return self.request("POST", "/api/v1/auth/register", expected=(201, 409),
+                            json={"username": username, "password": password})
+
+
+def seed_demo_shop(gateway_url, admin, customer, cards_scale=1):
+    """Create the demo catalogue with card stock and the demo customer; returns the products."""
+    staff = Gateway(gateway_url).log_in(*admin)
+    category = staff.request("POST", "/api/v1/admin/categories", json={"name": "Game cards"})
+    products = []
+    for name, price, level_prices, cards in DEMO_CATALOGUE:
+        product = staff.request("POST", "/api/v1/admin/products", json={
+            "name": name, "category_id": category["id"], "kind": "card", "price": price,
+            "level_prices": level_prices})
+        lines = "\n".join(f"{random.randrange(10**15, 10**16)} {uuid.uuid4().hex.upper()}"
+                          for _ in range(cards * cards_scale))
+        staff.request("POST", f"/api/v1/admin/products/{product['id']}/cards", data=lines,
+                      headers={"Content-Type": "text/plain"})
+        products.append(product)
+    Gateway(gateway_url).register(*customer)
+    return products
+
+
+def sign_mockpay(secret, body):
+    return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def wait_for_status(buyer, order_id, wanted, timeout=30):
+    deadline = time.monotonic() + timeout
+    while True:
+        order = buyer.request("GET", f"/api/v1/orders/{order_id}")
+        if order["status"] in wanted or order["status"] in FINAL_STATUSES:
+            return order
+        if time.monotonic() > deadline:
+            raise ApiError(f"order {order_id} still {order['status']} after {timeout} s")
+        time.sleep(0.1)
+
+
+def buy_card(gateway_url, customer, mockpay_secret, say=print):
+    """One purchase through the public API, narrated; returns the order and its cards."""
+    buyer = Gateway(gateway_url).log_in(*customer)
+    catalogue = buyer.request("GET", "/api/v1/products")
+    product = next((item for item in catalogue["items"] if item["stock"] > 0), None)
+    if product is None:
+        raise ApiError("no product has cards in stock; seed the shop first")
+    say(f"buying 1 × {product['name']} at {product['price'] / 100:.2f} {product['currency']} "
+        f"({product['stock']} in stock)")
+    order = buyer.request("POST", "/api/v1/orders", headers={"Idempotency-Key": str(uuid.uuid4())},
+                          json={"items": [{"product_id": product["id"], "quantity": 1}]})
+    say(f"order {order['id']} is {order['status']}")
+    order = wait_for_status(buyer, order["id"], {"awaiting_payment", "on_hold"})
+    say(f"order is {order['status']}")
+    if order["status"] != "awaiting_payment":
+        raise ApiError(f"order ended {order['status']}: {order.get('history')}")
+    payment = buyer.request("POST", f"/api/v1/orders/{order['id']}/payments", json={"method": "mockpay"})
+    say(f"payment {payment['payment_id']} created for {payment['amount'] / 100:.2f} {payment['currency']}")
+    body = json.dumps({"payment_id": payment["payment_id"], "trade_no": f"MOCK{uuid.uuid4().hex[:20]}",
+                       "amount": payment["amount"], "currency": payment["currency"],
+                       "status": "SUCCESS"}).encode()
+    Gateway(gateway_url).request("POST", "/api/v1/payments/notify/mockpay", data=body, headers={
+        "Content-Type": "application/json", "X-Mockpay-Signature": sign_mockpay(mockpay_secret, body)})
+    say("mockpay notified the gateway of the payment")
+    order = wait_for_status(buyer, order["id"], {"delivered"})
+    if order["status"] != "delivered":
+        raise ApiError(f"order ended {order['status']}")
+    cards = buyer.request("GET", f"/api/v1/orders/{order['id']}/cards")
+    return order, cards

@@ -1,0 +1,113 @@
+"""Start, watch and stop the whole suite: five services and the gateway, each its own process.
+
+``kameng run`` uses it in the foreground; the cross-service tests use it to
+run real processes, kill them and bring them back.
+"""
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import requests
+
+from kameng_cli.secrets import local_secrets
+
+SERVICES = ("customers", "inventory", "risk", "payments", "orders")
+METRICS_PORTS = {"inventory": 9101, "orders": 9102, "payments": 9103, "customers": 9104, "risk": 9105}
+
+
+@dataclass
+class SuiteSettings:
+    data_dir: Path
+    amqp_uri: str
+    gateway_port: int = 8000
+    # service name → SQLAlchemy URL; a service not named here gets SQLite in the data folder
+    database_urls: dict = field(default_factory=dict)
+    metrics_ports: dict = field(default_factory=lambda: dict(METRICS_PORTS))
+    extra_env: dict = field(default_factory=dict)
+
+    @property
+    def gateway_url(self):
+        return f"http://127.0.0.1:{self.gateway_port}"
+
+
+class Suite:
+    def __init__(self, settings):
+        self.settings = settings
+        self.processes = {}
+        self.log_dir = Path(settings.data_dir) / "logs"
+
+    def environment(self):
+        settings = self.settings
+        env = dict(os.environ)
+        env["KAMENG_DATA_DIR"] = str(settings.data_dir)
+        env.update(local_secrets(settings.data_dir))
+        env["KAMENG_AMQP_URI"] = settings.amqp_uri
+        env["KAMENG_GATEWAY_PORT"] = str(settings.gateway_port)
+        env["KAMENG_GATEWAY_URL"] = settings.gateway_url
+        for service in SERVICES:
+            env[f"KAMENG_{service.upper()}_METRICS_PORT"] = str(settings.metrics_ports[service])
+            url = settings.database_urls.get(service)
+            if url:
+                env[f"KAMENG_{service.upper()}_DATABASE_URL"] = url
+        env.update(settings.extra_env)
+        return env
+
+    def _command(self, name):
+        if name == "gateway":
+            return [sys.executable, "-m", "gunicorn", "-c", "python:kameng_gateway.gunicorn_conf",
+                    "kameng_gateway.wsgi:app"]
+        return [sys.executable, "-m", name]
+
+    def start_process(self, name):
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        log = open(self.log_dir / f"{name}.log", "ab")
+        self.processes[name] = subprocess.Popen(
+            self._command(name), env=self.environment(), stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True)  # Ctrl-C in the terminal reaches the runner, which stops them in order
+        log.close()
+
+    def start(self):
+        for name in (*SERVICES, "gateway"):
+            self.start_process(name)
+
+    def wait_ready(self, timeout=90):
+        """Wait until the gateway says the broker and every service answer."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.check_alive()
+            try:
+                if requests.get(f"{self.settings.gateway_url}/health/ready", timeout=5).status_code == 200:
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.5)
+        raise TimeoutError(f"the suite was not ready within {timeout} s; logs are in {self.log_dir}")
+
+    def check_alive(self):
+        for name, process in self.processes.items():
+            if process.poll() is not None:
+                raise RuntimeError(f"{name} exited with {process.returncode}; see {self.log_dir / (name + '.log')}")
+
+    def kill(self, name):
+        """SIGKILL one process, as a crash would."""
+        process = self.processes.pop(name)
+        process.kill()
+        process.wait()
+
+    def stop(self, timeout=20):
+        for process in self.processes.values():
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        for process in self.processes.values():
+            try:
+                process.wait(max(deadline - time.monotonic(), 0.1))
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        self.processes.clear()
+

@@ -1,0 +1,95 @@
+"""The unit of work: state, outbox and inbox commit together or not at all."""
+import pytest
+import sqlalchemy as sa
+from marshmallow import ValidationError
+
+from kameng_common import contracts
+from kameng_common.db import Database, messaging_tables
+
+ORDER = {"order_id": "o-1", "customer_id": "c-1", "total": 200, "currency": "CNY",
+         "items": [{"product_id": 7, "quantity": 2, "unit_price": 100}]}
+
+
+@pytest.fixture
+def database(database_url):
+    metadata = messaging_tables(sa.MetaData())
+    sa.Table("things", metadata, sa.Column("id", sa.Integer, primary_key=True))
+    database = Database(database_url, metadata)
+    database.create_all()
+    yield database
+    database.dispose()
+
+
+def count(database, table):
+    with database.reading() as session:
+        return session.execute(sa.select(sa.func.count()).select_from(database.tables[table])).scalar_one()
+
+
+def test_state_and_event_commit_together(database):
+    woken = []
+    database.on_commit_with_events(lambda: woken.append(True))
+    with database.unit_of_work() as uow:
+        uow.execute(database.tables["things"].insert().values(id=1))
+        uow.publish("order.created", ORDER, correlation_id="o-1")
+    assert count(database, "things") == 1
+    assert database.outbox_backlog() == 1
+    assert woken == [True]
+
+
+def test_a_failed_unit_of_work_leaves_neither_state_nor_event(database):
+    with pytest.raises(RuntimeError):
+        with database.unit_of_work() as uow:
+            uow.execute(database.tables["things"].insert().values(id=1))
+            uow.publish("order.created", ORDER, correlation_id="o-1")
+            raise RuntimeError("boom")
+    assert count(database, "things") == 0
+    assert database.outbox_backlog() == 0
+
+
+def test_an_event_breaking_its_contract_is_never_written(database):
+    with pytest.raises(ValidationError):
+        with database.unit_of_work() as uow:
+            uow.publish("order.created", {**ORDER, "total": 1.5}, correlation_id="o-1")
+    assert database.outbox_backlog() == 0
+
+
+def test_inbox_lets_each_consumer_handle_an_event_once(database):
+    with database.unit_of_work() as uow:
+        assert uow.first_delivery("e-1", "inventory.on_order_created")
+    with database.unit_of_work() as uow:
+        assert not uow.first_delivery("e-1", "inventory.on_order_created")
+        assert uow.first_delivery("e-1", "risk.on_order_created")
+
+
+def test_inbox_mark_rolls_back_with_a_failed_handler(database):
+    with pytest.raises(RuntimeError):
+        with database.unit_of_work() as uow:
+            uow.first_delivery("e-1", "inventory.on_order_created")
+            raise RuntimeError("handler failed")
+    with database.unit_of_work() as uow:
+        assert uow.first_delivery("e-1", "inventory.on_order_created")
+
+
+def test_envelope_round_trip():
+    envelope = contracts.new_event("order.created", ORDER, correlation_id="o-1")
+    loaded = contracts.load_event(envelope)
+    assert loaded["payload"] == ORDER
+    assert loaded["correlation_id"] == "o-1"
+    assert set(envelope) == {"id", "type", "version", "occurred_at", "correlation_id", "payload"}
+
+
+def test_money_must_be_integer_minor_units():
+    with pytest.raises(ValidationError):
+        contracts.new_event("payment.succeeded", {
+            "payment_id": "p", "order_id": "o", "customer_id": "c", "amount": 99.5,
+            "currency": "CNY", "provider": "mockpay", "trade_no": "t"}, correlation_id="o")
+
+
+def test_every_subscriber_is_declared_for_its_source():
+    from kameng_common import topology
+
+    declared = {(event_type, service, method) for source in ("orders", "inventory", "risk", "payments")
+                for event_type, service, method, _queue in topology.subscriptions(source)}
+    expected = {(event_type, service, method) for event_type, item in contracts.CONTRACTS.items()
+                for service, method in item.subscribers}
+    assert declared == expected

@@ -1,0 +1,139 @@
+"""A whole suite of real processes per database kind, on its own vhost, data folder and ports."""
+import socket
+import uuid
+
+import pytest
+
+from kameng_cli import shop
+from kameng_cli.secrets import admin_credentials, local_secrets
+from kameng_cli.suite import SERVICES, Suite, SuiteSettings
+from kameng_common.testing import create_postgres_database, create_vhost, delete_vhost, drop_postgres_database
+from kameng_gateway.rpc import RpcClient
+
+ORDER_TTL_SECONDS = 15
+
+
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def suite(request, tmp_path_factory):
+    data_dir = tmp_path_factory.mktemp(f"suite-{request.param}")
+    vhost, amqp_uri = create_vhost("kameng-e2e")
+    databases = {}
+    if request.param == "postgresql":
+        databases = {service: create_postgres_database(f"kameng_e2e_{service}") for service in SERVICES}
+    settings = SuiteSettings(
+        data_dir=data_dir, amqp_uri=amqp_uri, gateway_port=free_port(),
+        database_urls={service: url for service, (_name, url) in databases.items()},
+        metrics_ports={service: free_port() for service in SERVICES},
+        extra_env={"KAMENG_ORDER_TTL_SECONDS": str(ORDER_TTL_SECONDS),
+                   "KAMENG_ORDER_EXPIRY_INTERVAL": "1",
+                   "KAMENG_RATE_LIMITS": "off"})
+    running = Suite(settings)
+    running.start()
+    try:
+        running.wait_ready()
+        running.kind = request.param
+        running.order_ttl = ORDER_TTL_SECONDS
+        running.databases = databases
+        running.admin = admin_credentials(data_dir)
+        running.mockpay_secret = local_secrets(data_dir)["KAMENG_MOCKPAY_SECRET"]
+        RpcClient(amqp_uri).call("customers", "ensure_admin", *running.admin)
+        yield running
+    finally:
+        running.stop()
+        delete_vhost(vhost)
+        for name, _url in databases.values():
+            drop_postgres_database(name)
+
+
+@pytest.fixture
+def api(suite):
+    return shop.Gateway(suite.settings.gateway_url)
+
+
+@pytest.fixture
+def staff(suite):
+    return shop.Gateway(suite.settings.gateway_url).log_in(*suite.admin)
+
+
+@pytest.fixture
+def new_buyer(suite):
+    """A factory of freshly registered, logged-in customers."""
+    def make():
+        username, password = f"buyer_{uuid.uuid4().hex[:10]}", "correct-horse-battery"
+        buyer = shop.Gateway(suite.settings.gateway_url)
+        buyer.register(username, password)
+        return buyer.log_in(username, password)
+    return make
+
+
+@pytest.fixture
+def product_with_cards(staff):
+    """A factory: a new card product with ``count`` fresh cards; returns (product, cards)."""
+    def make(count, price=1000):
+        category = staff.request("POST", "/api/v1/admin/categories", json={"name": f"cat-{uuid.uuid4().hex[:6]}"})
+        product = staff.request("POST", "/api/v1/admin/products", json={
+            "name": f"card-{uuid.uuid4().hex[:6]}", "category_id": category["id"], "kind": "card",
+            "price": price})
+        cards = [{"number": f"N{uuid.uuid4().hex[:14]}", "secret": f"S{uuid.uuid4().hex}"}
+                 for _ in range(count)]
+        result = staff.request("POST", f"/api/v1/admin/products/{product['id']}/cards", json={"cards": cards})
+        assert result["imported"] == count
+        return product, cards
+    return make
+
+
+@pytest.fixture
+def notify(suite):
+    """Send a mockpay notification (signed with the suite's secret unless told otherwise)."""
+    import json
+
+    import requests
+
+    def send(payment, trade_no=None, amount=None, currency=None, secret=None, payment_id=None):
+        body = json.dumps({
+            "payment_id": payment_id or payment["payment_id"],
+            "trade_no": trade_no or f"T{uuid.uuid4().hex[:16]}",
+            "amount": payment["amount"] if amount is None else amount,
+            "currency": currency or payment["currency"],
+            "status": "SUCCESS"}).encode()
+        return requests.post(
+            f"{suite.settings.gateway_url}/api/v1/payments/notify/mockpay", data=body, timeout=30,
+            headers={"Content-Type": "application/json",
+                     "X-Mockpay-Signature": shop.sign_mockpay(secret or suite.mockpay_secret, body)})
+    return send
+
+
+@pytest.fixture
+def order_awaiting_payment(product_with_cards, new_buyer):
+    """A factory: a buyer with an order for one new card, waiting for payment; returns (buyer, order, cards)."""
+    def make(count=1, stock=None):
+        product, cards = product_with_cards(stock or count)
+        buyer = new_buyer()
+        order = buyer.request("POST", "/api/v1/orders", headers={"Idempotency-Key": str(uuid.uuid4())},
+                              json={"items": [{"product_id": product["id"], "quantity": count}]})
+        order = shop.wait_for_status(buyer, order["id"], {"awaiting_payment"})
+        assert order["status"] == "awaiting_payment", order
+        return buyer, order, product, cards
+    return make
+
+
+@pytest.fixture
+def stock_of(api):
+    """The catalogue's stock figure for a product, read through the public API."""
+    def read(product_id):
+        cursor = None
+        while True:
+            page = api.request("GET", "/api/v1/products", params={"limit": 100, "cursor": cursor})
+            for item in page["items"]:
+                if item["id"] == product_id:
+                    return item["stock"]
+            cursor = page.get("next_cursor")
+            if not cursor:
+                raise AssertionError(f"product {product_id} is not in the catalogue")
+    return read
