@@ -41,15 +41,16 @@ def messaging_tables(metadata):
 
 
 def create_engine(url):
+    # hide_parameters: a failed statement's error must not quote a hash or a sealed secret
     if url.startswith("sqlite"):
         in_memory = ":memory:" in url or url.rstrip("/") == "sqlite:"
         # an in-memory database lives in one connection: every session must share it
         pool = {"poolclass": StaticPool} if in_memory else {}
         engine = sa.create_engine(
-            url, connect_args={"timeout": 30, "check_same_thread": False}, **pool)
+            url, connect_args={"timeout": 30, "check_same_thread": False}, hide_parameters=True, **pool)
         _serialize_sqlite_writers(engine, in_memory)
         return engine
-    return sa.create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    return sa.create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True, hide_parameters=True)
 
 
 def _serialize_sqlite_writers(engine, in_memory):

@@ -1,7 +1,7 @@
 """The dead-letter queues: what failed for good, and how to send it back.
 
 A message arrives in ``kameng.dlq.<service>`` once its handler has failed
-``DELIVERY_LIMIT`` times or it broke its contract. ``replay`` sends it straight
+``MAX_ATTEMPTS`` times or it broke its contract. ``replay`` sends it straight
 back to the queue it came from (not to the exchange, so other subscribers do
 not see it twice), with a fresh delivery count.
 """
@@ -26,23 +26,26 @@ def _channel(amqp_uri):
 
 
 def _origin_queue(properties):
-    deaths = (properties.headers or {}).get("x-death") or []
-    return deaths[0].get("queue") if deaths else None
+    """Where the handler left it; a quorum queue's own dead-lettering says so in x-death."""
+    headers = properties.headers or {}
+    deaths = headers.get("x-death") or [{}]
+    return headers.get(topology.ORIGIN_QUEUE_HEADER) or deaths[0].get("queue")
 
 
-def _describe(method, properties, body):
-    deaths = (properties.headers or {}).get("x-death") or [{}]
+def _describe(properties, body):
+    headers = properties.headers or {}
+    deaths = headers.get("x-death") or [{}]
     try:
         event = json.loads(body)
     except ValueError:
         event = {}
     return {
         "message_id": properties.message_id,
-        "event_type": event.get("type"),
+        "event_type": event.get("type") if isinstance(event, dict) else None,
         "correlation_id": properties.correlation_id,
-        "queue": deaths[0].get("queue"),
-        "reason": deaths[0].get("reason"),
-        "deliveries": deaths[0].get("count"),
+        "queue": _origin_queue(properties),
+        "failure": headers.get(topology.FAILURE_HEADER) or deaths[0].get("reason"),
+        "attempts": headers.get(topology.ATTEMPTS_HEADER) or deaths[0].get("count"),
     }
 
 
@@ -62,7 +65,7 @@ def list_dead_letters(amqp_uri, service, limit=1000):
             method, properties, body = channel.basic_get(queue, auto_ack=False)
             if method is None:
                 break
-            found.append(_describe(method, properties, body))
+            found.append(_describe(properties, body))
         # closing the channel returns every unacked message to the queue
     return found
 

@@ -4,6 +4,7 @@ A use case raises one of these; nameko serializes it over RPC with its
 ``exc_path``, and the gateway maps it back through ``error_class`` to an HTTP
 status and API.md's error body.
 """
+from nameko.exceptions import deserialize_to_instance
 
 
 class KamengError(Exception):
@@ -60,6 +61,13 @@ _BY_PATH = {
     for cls in (KamengError, InvalidInput, InvalidSignature, Unauthorized,
                 Forbidden, NotFound, Conflict, Unavailable)
 }
+
+
+# registered, they come back from a service's RpcProxy as themselves (code
+# included) rather than as nameko's RemoteError, so a refusal one service
+# relays from another still reaches the gateway as the 4xx it is
+for _error in _BY_PATH.values():
+    deserialize_to_instance(_error)
 
 
 def error_class(exc_path):

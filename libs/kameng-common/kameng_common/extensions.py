@@ -1,12 +1,13 @@
 """nameko glue shared by every service: database with relay, reliable events, RPC, instrumentation."""
 import logging
-import sys
 import time
 from functools import partial
 
 import eventlet
 from kombu import Queue
 from marshmallow import ValidationError
+from nameko.amqp.publish import Publisher
+from nameko.constants import PERSISTENT
 from nameko.events import SERVICE_POOL, EventHandler
 from nameko.extensions import DependencyProvider
 from nameko.rpc import Rpc
@@ -75,15 +76,18 @@ def check_health(service, database):
 class ReliableEventHandler(EventHandler):
     """An event handler that never drops an event.
 
-    The queue is a quorum queue that dead-letters after ``DELIVERY_LIMIT``
-    deliveries; a handler that raises is requeued after a short back-off
-    instead of being acked, and an event that breaks its contract goes to the
-    dead-letter queue at once. The handler receives the validated envelope.
+    nameko acks an event whose handler raised; this one puts a copy back on
+    its queue with the attempt counted (after a short back-off, so that a
+    lock or a restart can pass) and acks the original only once the broker
+    has confirmed the copy. After ``MAX_ATTEMPTS``, or at once for an event
+    that breaks its contract, the copy goes to the service's dead-letter
+    queue instead, naming the queue it came from, for ``kameng dlq replay``.
+    The handler receives the validated envelope.
     """
 
     def __init__(self, source_service, event_type, **kwargs):
         super().__init__(source_service, event_type, handler_type=SERVICE_POOL,
-                         reliable_delivery=True, requeue_on_error=True, **kwargs)
+                         reliable_delivery=True, **kwargs)
 
     def setup(self):
         subscribed = (self.container.service_name, self.method_name)
@@ -95,34 +99,62 @@ class ReliableEventHandler(EventHandler):
         self.queue = Queue(
             name, exchange=self.queue.exchange, routing_key=self.event_type, durable=True,
             queue_arguments=topology.event_queue_arguments(self.container.service_name, name))
+        self.publisher = Publisher(self.container.config["AMQP_URI"], mandatory=True,
+                                   serializer="json", delivery_mode=PERSISTENT)
 
     def handle_message(self, body, message):
         try:
             event = contracts.load_event(body)
-        except (ValidationError, ValueError, TypeError):
-            # treated as a failure: after the delivery limit the broker dead-letters it
+        except (ValidationError, ValueError, TypeError) as exc:
             _log.error("event breaks its contract", extra={
                 "queue": self.queue.name, "message_id": message.properties.get("message_id")})
-            self.handle_message_processed(message, exc_info=sys.exc_info())
+            self._dead_letter(body, message, f"contract: {exc}", attempts=1)
             return
         context_data = self.unpack_message_headers(message)
         context_data["correlation_id"] = event["correlation_id"]
         try:
             self.container.spawn_worker(
                 self, (event,), {}, context_data=context_data,
-                handle_result=partial(self.handle_result, message))
+                handle_result=partial(self.handle_result, message, body))
         except Exception:
             self.queue_consumer.requeue_message(message)
             raise
 
-    def handle_message_processed(self, message, result=None, exc_info=None):
+    def handle_result(self, message, body, worker_ctx, result=None, exc_info=None):
         if exc_info is None:
             self.queue_consumer.ack_message(message)
+            return result, exc_info
+        attempts = int((message.headers or {}).get(topology.ATTEMPTS_HEADER, 0)) + 1
+        failure = f"{exc_info[0].__name__}: {exc_info[1]}"[:500]
+        if attempts >= topology.MAX_ATTEMPTS:
+            self._dead_letter(body, message, failure, attempts)
+        else:
+            eventlet.sleep(min(0.05 * 2 ** attempts, 2.0))
+            self._send_on(body, message, exchange="", routing_key=self.queue.name,
+                          headers={topology.ATTEMPTS_HEADER: attempts})
+        return result, exc_info
+
+    def _dead_letter(self, body, message, failure, attempts):
+        service = self.container.service_name
+        self._send_on(
+            body, message, exchange=topology.DEAD_LETTER_EXCHANGE,
+            routing_key=topology.dead_letter_routing_key(service, self.queue.name),
+            headers={topology.ORIGIN_QUEUE_HEADER: self.queue.name, topology.FAILURE_HEADER: failure,
+                     topology.ATTEMPTS_HEADER: attempts})
+
+    def _send_on(self, body, message, exchange, routing_key, headers):
+        """Publish a copy (confirmed) and ack the original; if the copy can't be sent, requeue it."""
+        properties = message.properties
+        try:
+            self.publisher.publish(
+                body, exchange=exchange, routing_key=routing_key,
+                headers={**(message.headers or {}), **headers},
+                message_id=properties.get("message_id"), correlation_id=properties.get("correlation_id"))
+        except Exception:
+            _log.warning("could not re-publish a failed event; requeueing it", exc_info=True)
+            self.queue_consumer.requeue_message(message)
             return
-        deliveries = message.headers.get("x-delivery-count", 0) if message.headers else 0
-        # back off a little so that a transient fault (a lock, a restart) can pass
-        eventlet.sleep(min(0.05 * 2 ** deliveries, 2.0))
-        self.queue_consumer.requeue_message(message)
+        self.queue_consumer.ack_message(message)
 
 
 event_handler = ReliableEventHandler.decorator

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from alembic import command, context
 from alembic.config import Config
-from sqlalchemy import engine_from_config, pool
+from sqlalchemy import create_engine, engine_from_config, pool
 
 
 def alembic_config(package, database_url):
@@ -21,8 +21,27 @@ def alembic_config(package, database_url):
     return config
 
 
+# any constant will do: it only has to be the same for every replica of a service
+_MIGRATION_LOCK = 7_240_617
+
+
 def upgrade(package, database_url):
-    command.upgrade(alembic_config(package, database_url), "head")
+    """Migrate to head; replicas starting together on PostgreSQL take turns."""
+    config = alembic_config(package, database_url)
+    if not database_url.startswith("postgresql"):
+        command.upgrade(config, "head")
+        return
+    engine = create_engine(database_url, poolclass=pool.NullPool)
+    with engine.connect() as connection:
+        connection.exec_driver_sql(f"SELECT pg_advisory_lock({_MIGRATION_LOCK})")
+        connection.commit()  # a session lock: it outlives the transaction
+        try:
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+        finally:
+            connection.exec_driver_sql(f"SELECT pg_advisory_unlock({_MIGRATION_LOCK})")
+            connection.commit()
+    engine.dispose()
 
 
 def run_env(target_metadata):
@@ -34,6 +53,13 @@ def run_env(target_metadata):
         context.configure(url=url, literal_binds=True, **options)
         with context.begin_transaction():
             context.run_migrations()
+        return
+    connection = config.attributes.get("connection")
+    if connection is not None:
+        context.configure(connection=connection, **options)
+        with context.begin_transaction():
+            context.run_migrations()
+        connection.commit()
         return
     engine = engine_from_config(config.get_section(config.config_ini_section, {}),
                                 prefix="sqlalchemy.", poolclass=pool.NullPool)

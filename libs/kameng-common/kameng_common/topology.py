@@ -3,12 +3,30 @@
 The publisher's relay and the consumer's nameko entrypoint both declare event
 queues from here: RabbitMQ refuses a redeclaration with other arguments, so
 there must be only one definition.
+
+Queues are classic on one machine and quorum queues in a cluster
+(``KAMENG_QUEUE_TYPE=quorum``); retries and dead-lettering work the same on
+both, because the reliable event handler counts attempts itself.
 """
+import os
+
 from kameng_common.contracts import CONTRACTS
 
 DEAD_LETTER_EXCHANGE = "kameng.dead-letter"
-# how often the broker redelivers a failing message before dead-lettering it
-DELIVERY_LIMIT = 5
+# how many times a failing handler is tried before its event is dead-lettered
+MAX_ATTEMPTS = 5
+# a quorum queue's own bound, for a message that crashes its consumer's process each time
+QUORUM_DELIVERY_LIMIT = 20
+ATTEMPTS_HEADER = "x-kameng-attempts"
+ORIGIN_QUEUE_HEADER = "x-kameng-origin-queue"
+FAILURE_HEADER = "x-kameng-failure"
+
+
+def queue_type():
+    queue_kind = os.environ.get("KAMENG_QUEUE_TYPE", "classic")
+    if queue_kind not in ("classic", "quorum"):
+        raise ValueError(f"KAMENG_QUEUE_TYPE must be classic or quorum, not {queue_kind!r}")
+    return queue_kind
 
 
 def events_exchange(source_service):
@@ -30,13 +48,13 @@ def dead_letter_routing_key(service, queue):
 
 
 def event_queue_arguments(service, queue):
+    if queue_type() == "classic":
+        return {"x-queue-type": "classic"}
     return {
         "x-queue-type": "quorum",
-        "x-delivery-limit": DELIVERY_LIMIT,
+        "x-delivery-limit": QUORUM_DELIVERY_LIMIT,
         "x-dead-letter-exchange": DEAD_LETTER_EXCHANGE,
         "x-dead-letter-routing-key": dead_letter_routing_key(service, queue),
-        "x-dead-letter-strategy": "at-least-once",
-        "x-overflow": "reject-publish",
     }
 
 
@@ -53,7 +71,7 @@ def declare_dead_lettering(channel, service):
     """Declare the dead-letter exchange and one service's dead-letter queue (pika channel)."""
     channel.exchange_declare(DEAD_LETTER_EXCHANGE, exchange_type="topic", durable=True)
     queue = dead_letter_queue(service)
-    channel.queue_declare(queue, durable=True, arguments={"x-queue-type": "quorum"})
+    channel.queue_declare(queue, durable=True, arguments={"x-queue-type": queue_type()})
     channel.queue_bind(queue, DEAD_LETTER_EXCHANGE, routing_key=f"{service}.#")
 
 

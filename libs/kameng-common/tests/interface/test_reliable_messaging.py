@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from nameko.containers import ServiceContainer
 
 from kameng_common import dlq, topology
+from kameng_common.config import pika_parameters
 from kameng_common.db import Database, messaging_tables
 from kameng_common.extensions import Instrumentation, ServiceDatabase, event_handler
 from kameng_common.relay import OutboxRelay
@@ -109,7 +110,7 @@ def test_duplicate_delivery_changes_nothing(publisher, consumer, amqp_uri):
     assert wait_for(lambda: seen_count(consumer) == 1)
     with publisher.reading() as session:
         body = session.execute(sa.text("SELECT body FROM outbox")).scalar_one()
-    connection = pika.BlockingConnection(pika.URLParameters(amqp_uri))
+    connection = pika.BlockingConnection(pika_parameters(amqp_uri))
     channel = connection.channel()
     for _ in range(3):
         channel.basic_publish(topology.events_exchange("orders"), "order.created", body,
@@ -132,6 +133,9 @@ def test_poison_message_is_dead_lettered_and_replayed(publisher, consumer, amqp_
     assert wait_for(lambda: dlq.depth(amqp_uri, "inventory") == 1, timeout=30)
     [letter] = dlq.list_dead_letters(amqp_uri, "inventory")
     assert letter["message_id"] == event_id
+    assert letter["attempts"] == topology.MAX_ATTEMPTS
+    assert fail_until["calls"] == topology.MAX_ATTEMPTS
+    assert "transient fault" in letter["failure"]
     assert letter["queue"] == topology.event_queue("orders", "order.created", "inventory", "on_order_created")
     assert dlq.depth(amqp_uri, "inventory") == 1  # listing took nothing away
     assert seen_count(consumer) == 0
@@ -142,14 +146,16 @@ def test_poison_message_is_dead_lettered_and_replayed(publisher, consumer, amqp_
     assert dlq.depth(amqp_uri, "inventory") == 0
 
 
-def test_event_breaking_its_contract_is_dead_lettered_unhandled(consumer, amqp_uri):
-    connection = pika.BlockingConnection(pika.URLParameters(amqp_uri))
+def test_event_breaking_its_contract_is_dead_lettered_at_once(consumer, amqp_uri):
+    connection = pika.BlockingConnection(pika_parameters(amqp_uri))
     channel = connection.channel()
     channel.basic_publish(topology.events_exchange("orders"), "order.created", b'{"type": "order.created"}',
                           pika.BasicProperties(content_type="application/json", message_id="broken"))
     connection.close()
-    assert wait_for(lambda: dlq.depth(amqp_uri, "inventory") == 1, timeout=30)
+    assert wait_for(lambda: dlq.depth(amqp_uri, "inventory") == 1)
     assert fail_until["calls"] == 0
+    [letter] = dlq.list_dead_letters(amqp_uri, "inventory")
+    assert letter["failure"].startswith("contract")
 
 
 def test_relay_keeps_events_while_the_broker_refuses(tmp_path):
@@ -163,3 +169,25 @@ def test_relay_keeps_events_while_the_broker_refuses(tmp_path):
     with database.reading() as session:
         lease, error = session.execute(sa.text("SELECT lease_until, last_error FROM outbox")).one()
     assert lease is None and error
+
+
+@pytest.fixture
+def quorum_queues(monkeypatch):
+    monkeypatch.setenv("KAMENG_QUEUE_TYPE", "quorum")
+
+
+def test_quorum_queues_retry_and_dead_letter_the_same_way(quorum_queues, publisher, amqp_uri, tmp_path):
+    # a deployment declares the topology before the services start (deploy/rabbitmq)
+    connection = pika.BlockingConnection(pika_parameters(amqp_uri))
+    topology.declare_publisher_topology(connection.channel(), "orders")
+    connection.close()
+    container = start_consumer(amqp_uri, f"sqlite:///{tmp_path / 'quorum.db'}")
+    try:
+        fail_until["failures"] = 1
+        publish(publisher)
+        assert wait_for(lambda: seen_count(container) == 1)
+        fail_until.update(calls=0, failures=10_000)
+        publish(publisher, {**ORDER, "order_id": "o-2"})
+        assert wait_for(lambda: dlq.depth(amqp_uri, "inventory") == 1, timeout=30)
+    finally:
+        container.stop()
