@@ -1,0 +1,1 @@
+"""Kameng inventory: catalogue, price tiers, encrypted card-key stock, reservations and reveals."""

@@ -1,0 +1,126 @@
+"""Card secrets at rest: AES-256-GCM under a keyring that can rotate.
+
+``KAMENG_CARD_KEYS`` holds ``id:base64key`` pairs, comma separated; the last
+key is the newest and encrypts, every key decrypts what it encrypted. Each
+master key is split with HKDF into an encryption key and a number-index key,
+so that no key serves two purposes.
+
+The associated data binds a ciphertext to its card's product id and number:
+a ciphertext copied onto another card row fails to decrypt.
+"""
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import os
+import re
+import secrets
+from dataclasses import dataclass
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from kameng_common.config import secret_from_env_or_file
+
+KEYS_ENV = "KAMENG_CARD_KEYS"
+KEYS_FILE = "card.keys"
+KEY_BYTES = 32
+NONCE_BYTES = 12
+_KEY_ID = re.compile(r"^[A-Za-z0-9_.-]{1,32}$")
+
+
+class KeyringError(ValueError):
+    """The configured keys are malformed; the message never contains key material."""
+
+
+class CardIntegrityError(Exception):
+    """A stored card failed to decrypt: its key is missing or the row was altered."""
+
+
+@dataclass(frozen=True)
+class SealedSecret:
+    key_id: str
+    nonce: bytes
+    ciphertext: bytes
+
+
+def _subkey(master, purpose):
+    return HKDF(algorithm=hashes.SHA256(), length=KEY_BYTES, salt=None,
+                info=f"kameng/card/{purpose}/v1".encode()).derive(master)
+
+
+def _associated_data(product_id, number):
+    return json.dumps(["kameng.card.v1", product_id, number], separators=(",", ":")).encode()
+
+
+class Keyring:
+    def __init__(self, keys):
+        """``keys``: (key id, 32-byte key) pairs, oldest first."""
+        if not keys:
+            raise KeyringError("no card keys configured")
+        self._ciphers = {}
+        self._index_keys = {}
+        for key_id, key in keys:
+            if key_id in self._ciphers:
+                raise KeyringError(f"card key id {key_id!r} appears twice")
+            self._ciphers[key_id] = AESGCM(_subkey(key, "secret"))
+            self._index_keys[key_id] = _subkey(key, "number-index")
+        self.newest_id = keys[-1][0]
+
+    @classmethod
+    def parse(cls, text):
+        keys = []
+        for entry in (part.strip() for part in text.split(",")):
+            key_id, separator, encoded = entry.partition(":")
+            key_id = key_id.strip()
+            if not separator or not _KEY_ID.match(key_id):
+                raise KeyringError(f"{KEYS_ENV} entries must be 'id:base64key' with a short "
+                                   "alphanumeric id")
+            try:
+                key = base64.b64decode(encoded.strip(), validate=True)
+            except (binascii.Error, ValueError):
+                raise KeyringError(f"card key {key_id!r} is not valid base64") from None
+            if len(key) != KEY_BYTES:
+                raise KeyringError(f"card key {key_id!r} must be {KEY_BYTES} bytes")
+            keys.append((key_id, key))
+        return cls(keys)
+
+    def seal(self, product_id, number, secret):
+        nonce = os.urandom(NONCE_BYTES)
+        ciphertext = self._ciphers[self.newest_id].encrypt(
+            nonce, secret.encode(), _associated_data(product_id, number))
+        return SealedSecret(self.newest_id, nonce, ciphertext)
+
+    def open(self, product_id, number, sealed):
+        cipher = self._ciphers.get(sealed.key_id)
+        if cipher is None:
+            raise CardIntegrityError(f"card key {sealed.key_id!r} is not configured")
+        try:
+            plaintext = cipher.decrypt(
+                bytes(sealed.nonce), bytes(sealed.ciphertext), _associated_data(product_id, number))
+        except InvalidTag:
+            raise CardIntegrityError("a stored card failed its integrity check") from None
+        return plaintext.decode()
+
+    def number_digest(self, number):
+        """The keyed hash stored with a new card, under the newest key."""
+        return self._digest(self.newest_id, number)
+
+    def number_digests(self, number):
+        """The number's hash under every key: a card stored before a rotation still matches."""
+        return [self._digest(key_id, number) for key_id in self._index_keys]
+
+    def _digest(self, key_id, number):
+        return hmac.new(self._index_keys[key_id], number.encode(), hashlib.sha256).hexdigest()
+
+
+def generate_keys_line(key_id="k1"):
+    return f"{key_id}:{base64.b64encode(secrets.token_bytes(KEY_BYTES)).decode()}"
+
+
+def load_keyring():
+    """The keys from ``KAMENG_CARD_KEYS``, else the local run's key file (generated on first use)."""
+    return Keyring.parse(secret_from_env_or_file(KEYS_ENV, KEYS_FILE, generate_keys_line))

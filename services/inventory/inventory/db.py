@@ -1,0 +1,105 @@
+"""Inventory's tables: catalogue, encrypted cards, its copy of orders, the reveal audit."""
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from kameng_common.db import messaging_tables
+
+from inventory.domain import AVAILABLE, RESERVED, SOLD
+
+metadata = messaging_tables(sa.MetaData(naming_convention={
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}))
+
+categories = sa.Table(
+    "categories", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(100), nullable=False, unique=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+products = sa.Table(
+    "products", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("category_id", sa.Integer, sa.ForeignKey("categories.id"), nullable=False),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("price", sa.BigInteger, nullable=False),
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("level_prices", sa.JSON, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.UniqueConstraint("category_id", "name"),
+    sa.CheckConstraint("kind IN ('card', 'direct')", name="kind"),
+    sa.CheckConstraint("price >= 0", name="price"),
+)
+
+# A card belongs to at most one order at a time, and the status says how:
+# the check below makes "sold without an order" or "available but sold"
+# unrepresentable, and only a reserved card may become sold.
+cards = sa.Table(
+    "cards", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("product_id", sa.Integer, sa.ForeignKey("products.id"), nullable=False),
+    sa.Column("number", sa.String(128), nullable=False),
+    # HMAC of the number under a key derived from a card key: uniqueness per product
+    sa.Column("number_digest", sa.String(64), nullable=False),
+    sa.Column("key_id", sa.String(32), nullable=False),
+    sa.Column("nonce", sa.LargeBinary(12), nullable=False),
+    sa.Column("ciphertext", sa.LargeBinary, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("order_id", sa.String(64)),
+    sa.Column("imported_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("reserved_at", sa.DateTime(timezone=True)),
+    sa.Column("sold_at", sa.DateTime(timezone=True)),
+    sa.UniqueConstraint("product_id", "number_digest"),
+    sa.CheckConstraint(
+        f"(status = '{AVAILABLE}' AND order_id IS NULL AND sold_at IS NULL)"
+        f" OR (status = '{RESERVED}' AND order_id IS NOT NULL AND sold_at IS NULL)"
+        f" OR (status = '{SOLD}' AND order_id IS NOT NULL AND sold_at IS NOT NULL)",
+        name="status"),
+    sa.Index("ix_cards_product_status", "product_id", "status"),
+    sa.Index("ix_cards_order_id", "order_id"),
+)
+
+# What inventory knows of an order, from the orders events: enough to reserve,
+# sell, refuse a late reservation (closed_at is the tombstone) and check who may
+# reveal its cards.
+orders = sa.Table(
+    "orders", metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("customer_id", sa.String(64)),
+    sa.Column("items", sa.JSON),
+    sa.Column("stock_state", sa.String(16)),
+    sa.Column("closed_at", sa.DateTime(timezone=True)),
+    sa.Column("close_reason", sa.String(64)),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+reveal_audit = sa.Table(
+    "reveal_audit", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("order_id", sa.String(64), nullable=False, index=True),
+    sa.Column("requested_by", sa.String(64), nullable=False),
+    sa.Column("outcome", sa.String(32), nullable=False),
+    sa.Column("cards_revealed", sa.Integer, nullable=False),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+)
+
+
+def insert_ignoring_conflicts(uow, table, rows, conflict_columns):
+    """Insert rows, skipping those that break ``conflict_columns``' uniqueness; returns the new ids.
+
+    A concurrent writer of the same natural key loses quietly instead of
+    failing the whole statement.
+    """
+    if not rows:
+        return []
+    dialect = uow.session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = (insert(table).on_conflict_do_nothing(index_elements=conflict_columns)
+                 .returning(table.c.id))
+    return [row.id for row in uow.execute(statement, rows)]

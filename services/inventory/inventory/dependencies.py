@@ -1,0 +1,30 @@
+"""What inventory's entrypoints are given besides the shared ones: its card keys and stock gauge."""
+from nameko.extensions import DependencyProvider
+
+from kameng_common.extensions import ServiceDatabase
+from kameng_common.metrics import callback_gauge
+
+from inventory import usecases
+from inventory.crypto import load_keyring
+
+
+class InventoryDatabase(ServiceDatabase):
+    """The service's database, which also answers the cards-in-stock gauge at scrape time."""
+
+    def setup(self):
+        super().setup()
+        database = self.database
+        callback_gauge(
+            "kameng_cards_in_stock", "Available cards per product", ["product_id"],
+            lambda: {(product_id,): available
+                     for product_id, available in usecases.stock_levels(database).items()})
+
+
+class CardKeys(DependencyProvider):
+    """The keyring that seals and opens card secrets; a malformed key stops the service at start."""
+
+    def setup(self):
+        self.keyring = load_keyring()
+
+    def get_dependency(self, worker_ctx):
+        return self.keyring

@@ -1,0 +1,120 @@
+"""Inventory's rules, in plain Python: pricing, card intake, and what each order event may do."""
+from kameng_common.errors import InvalidInput
+
+CARD, DIRECT = "card", "direct"
+KINDS = (CARD, DIRECT)
+
+# the membership level of a buyer with none, and of anonymous visitors
+REGULAR = "regular"
+
+NUMBER_MAX_LENGTH = 128
+SECRET_MAX_LENGTH = 512
+
+# a card's life: available -> reserved (by one order) -> sold (to that order);
+# a reservation released puts it back to available; a sold card never moves again
+AVAILABLE, RESERVED, SOLD = "available", "reserved", "sold"
+
+# what inventory has done about an order's stock
+STOCK_RESERVED = "reserved"        # its cards are held for it
+STOCK_REJECTED = "rejected"        # stock.rejected was published; nothing held
+STOCK_RELEASED = "released"        # it closed unpaid and its cards went back
+STOCK_SOLD = "sold"                # paid: its cards are its own
+STOCK_SALE_FAILED = "sale_failed"  # paid late and the stock was gone: orders refunds
+
+OUT_OF_STOCK = "out_of_stock"
+ORDER_CLOSED = "order_closed"
+UNKNOWN_PRODUCT = "unknown_product"
+
+# the decisions an order event leads to
+RESERVE, REJECT_CLOSED, RELEASE, CLOSE, SELL, IGNORE = (
+    "reserve", "reject_closed", "release", "close", "sell", "ignore")
+
+
+def on_order_created(stock_state, closed):
+    """order.created reserves once; an order already closed (cancel or expiry seen first) is refused."""
+    if stock_state is not None:
+        return IGNORE  # handled before: reserved, rejected, or already paid and sold
+    return REJECT_CLOSED if closed else RESERVE
+
+
+def on_order_closed(stock_state):
+    """order.cancelled and order.expired give back a reservation; a sale stands."""
+    return RELEASE if stock_state == STOCK_RESERVED else CLOSE
+
+
+def on_order_paid(stock_state):
+    """order.paid sells whatever the order holds, re-reserving what it lost; once only."""
+    return IGNORE if stock_state in (STOCK_SOLD, STOCK_SALE_FAILED) else SELL
+
+
+def price_for_level(price, level_prices, level):
+    return level_prices.get(level, price)
+
+
+def merge_lines(items):
+    """{product_id: total quantity}, lines of the same product added up, in first-seen order."""
+    merged = {}
+    for item in items:
+        merged[item["product_id"]] = merged.get(item["product_id"], 0) + item["quantity"]
+    return merged
+
+
+def quote(lines, products, level):
+    """Price merged ``lines`` at ``level``; ``products`` maps each product id to its row."""
+    currencies = {products[product_id]["currency"] for product_id in lines}
+    if len(currencies) > 1:
+        raise InvalidInput("the items are priced in different currencies; order them separately")
+    items = []
+    for product_id, quantity in lines.items():
+        product = products[product_id]
+        items.append({
+            "product_id": product_id,
+            "name": product["name"],
+            "quantity": quantity,
+            "unit_price": price_for_level(product["price"], product["level_prices"], level),
+        })
+    return {
+        "items": items,
+        "total": sum(item["unit_price"] * item["quantity"] for item in items),
+        "currency": currencies.pop(),
+    }
+
+
+def card_demand(lines, kinds):
+    """The cards an order needs: {product_id: quantity} of its card products only.
+
+    A direct product is fulfilled by a supplier, so it holds no stock here.
+    """
+    return {product_id: quantity for product_id, quantity in lines.items()
+            if kinds[product_id] == CARD}
+
+
+def clean_card(raw):
+    """(number, secret) with surrounding blanks trimmed, or None when the card must be rejected."""
+    if not isinstance(raw, dict):
+        return None
+    number, secret = raw.get("number"), raw.get("secret")
+    if not isinstance(number, str) or not isinstance(secret, str):
+        return None
+    number, secret = number.strip(), secret.strip()
+    if not number or not secret:
+        return None
+    if len(number) > NUMBER_MAX_LENGTH or len(secret) > SECRET_MAX_LENGTH:
+        return None
+    return number, secret
+
+
+# the outcomes the reveal audit records
+REVEALED, NOT_FOUND, FORBIDDEN, NOT_DELIVERED, INTEGRITY_ERROR = (
+    "revealed", "not_found", "forbidden", "not_delivered", "integrity_error")
+
+
+def reveal_refusal(order, customer_id):
+    """Why ``customer_id`` may not read ``order``'s cards, or None when they may."""
+    if order is None or order["customer_id"] is None:
+        return NOT_FOUND  # unknown, or only a tombstone: nobody has bought it
+    if order["customer_id"] != customer_id:
+        return FORBIDDEN
+    if order["stock_state"] != STOCK_SOLD:
+        return NOT_DELIVERED
+    return None

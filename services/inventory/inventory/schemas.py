@@ -1,0 +1,110 @@
+"""The shapes of inventory's RPC inputs and outputs.
+
+Bad input becomes ``InvalidInput`` naming the field; a card's number or secret
+is never echoed back.
+"""
+import datetime
+
+from marshmallow import Schema, ValidationError, fields, validate
+
+from kameng_common.errors import InvalidInput
+from kameng_common.money import amount_field, currency_field
+
+from inventory.domain import KINDS
+
+MAX_IMPORT_BATCH = 10_000
+MAX_QUOTE_LINES = 100
+MAX_LINE_QUANTITY = 10_000
+MAX_PAGE = 200
+
+
+class Text(fields.String):
+    """A string with surrounding blanks trimmed before it is validated."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        return super()._deserialize(value, attr, data, **kwargs).strip()
+
+
+def _level(**kwargs):
+    return Text(validate=validate.Length(min=1, max=32), **kwargs)
+
+
+class CreateCategory(Schema):
+    name = Text(required=True, validate=validate.Length(min=1, max=100))
+
+
+class CreateProduct(Schema):
+    name = Text(required=True, validate=validate.Length(min=1, max=200))
+    category_id = fields.Integer(strict=True, required=True)
+    kind = fields.String(required=True, validate=validate.OneOf(KINDS))
+    price = amount_field(required=True)
+    currency = currency_field()
+    level_prices = fields.Dict(keys=_level(), values=amount_field(), allow_none=True,
+                               load_default=None)
+
+
+class ListProducts(Schema):
+    level = _level(required=True)
+    limit = fields.Integer(validate=validate.Range(min=1, max=MAX_PAGE), load_default=50)
+    # the last product id of the previous page; query strings bring it as text
+    cursor = fields.Integer(validate=validate.Range(min=0), allow_none=True, load_default=None)
+
+
+class QuoteLine(Schema):
+    product_id = fields.Integer(strict=True, required=True)
+    quantity = fields.Integer(strict=True, required=True,
+                              validate=validate.Range(min=1, max=MAX_LINE_QUANTITY))
+
+
+class Quote(Schema):
+    items = fields.List(fields.Nested(QuoteLine), required=True,
+                        validate=validate.Length(min=1, max=MAX_QUOTE_LINES))
+    level = _level(required=True)
+
+
+class ImportCards(Schema):
+    product_id = fields.Integer(strict=True, required=True)
+    # each card is checked on its own (domain.clean_card): a bad one is counted, not fatal
+    cards = fields.List(fields.Raw(allow_none=True), required=True,
+                        validate=validate.Length(min=1, max=MAX_IMPORT_BATCH))
+
+
+class RevealCards(Schema):
+    order_id = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    customer_id = fields.String(required=True, validate=validate.Length(min=1, max=64))
+
+
+class UtcDateTime(fields.DateTime):
+    """ISO 8601 in UTC; SQLite hands timestamps back without the zone they were written in."""
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=datetime.timezone.utc)
+        return super()._serialize(value, attr, obj, **kwargs)
+
+
+class Product(Schema):
+    id = fields.Integer()
+    name = fields.String()
+    category_id = fields.Integer()
+    kind = fields.String()
+    price = fields.Integer()
+    currency = fields.String()
+    level_prices = fields.Dict()
+    created_at = UtcDateTime()
+
+
+def load(schema, data):
+    """``data`` validated by ``schema`` (a class), or InvalidInput saying what is wrong."""
+    try:
+        return schema().load(data)
+    except ValidationError as error:
+        raise InvalidInput("; ".join(_describe(error.messages))) from None
+
+
+def _describe(messages, path=""):
+    if isinstance(messages, dict):
+        for key, value in messages.items():
+            yield from _describe(value, f"{path}.{key}" if path else str(key))
+    else:
+        yield f"{path}: {' '.join(str(message) for message in messages)}"

@@ -1,0 +1,63 @@
+"""Inventory's nameko entrypoints: each translates and calls a use case."""
+from kameng_common.extensions import Instrumentation, check_health, event_handler, rpc
+
+from inventory import usecases
+from inventory.db import metadata
+from inventory.dependencies import CardKeys, InventoryDatabase
+
+
+class InventoryService:
+    name = "inventory"
+
+    db = InventoryDatabase(metadata)
+    keyring = CardKeys()
+    instrumentation = Instrumentation()
+
+    @rpc
+    def health(self):
+        return check_health(self.name, self.db)
+
+    @rpc
+    def create_category(self, name):
+        return usecases.create_category(self.db, name)
+
+    @rpc
+    def create_product(self, name, category_id, kind, price, currency="CNY", level_prices=None):
+        return usecases.create_product(self.db, name, category_id, kind, price, currency,
+                                       level_prices)
+
+    @rpc
+    def list_products(self, level="regular", limit=50, cursor=None):
+        return usecases.list_products(self.db, level, limit, cursor)
+
+    @rpc
+    def quote(self, items, level="regular"):
+        return usecases.quote(self.db, items, level)
+
+    @rpc
+    def import_cards(self, product_id, cards):
+        return usecases.import_cards(self.db, self.keyring, product_id, cards)
+
+    @rpc
+    def reveal_cards(self, order_id, customer_id):
+        return usecases.reveal_cards(self.db, self.keyring, order_id, customer_id)
+
+    @rpc
+    def stock_levels(self):
+        return usecases.stock_levels(self.db)
+
+    @event_handler("orders", "order.created")
+    def on_order_created(self, event):
+        usecases.on_order_created(self.db, event)
+
+    @event_handler("orders", "order.cancelled")
+    def on_order_cancelled(self, event):
+        usecases.on_order_cancelled(self.db, event)
+
+    @event_handler("orders", "order.expired")
+    def on_order_expired(self, event):
+        usecases.on_order_expired(self.db, event)
+
+    @event_handler("orders", "order.paid")
+    def on_order_paid(self, event):
+        usecases.on_order_paid(self.db, event)
