@@ -1,0 +1,97 @@
+"""The orders database: orders, their lines, their history and the payments they received."""
+import datetime
+
+import sqlalchemy as sa
+from kameng_common.db import messaging_tables
+
+from orders import domain
+
+# named constraints, so that alembic can alter them on SQLite too
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UtcDateTime(sa.types.TypeDecorator):
+    """An aware UTC datetime on every database (SQLite hands back naive ones)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime; use an aware UTC one")
+        return value.astimezone(datetime.timezone.utc)
+
+    def process_result_value(self, value, dialect):
+        if value is None or value.tzinfo is not None:
+            return value
+        return value.replace(tzinfo=datetime.timezone.utc)
+
+
+metadata = messaging_tables(sa.MetaData(naming_convention=NAMING))
+
+orders = sa.Table(
+    "orders", metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("customer_id", sa.String(64), nullable=False),
+    sa.Column("level", sa.String(32), nullable=False),
+    sa.Column("idempotency_key", sa.String(128), nullable=False),
+    sa.Column("status", sa.String(32), nullable=False),
+    # the saga's answers so far: inventory's reservation and risk's decision
+    sa.Column("stock_status", sa.String(16), nullable=False, default=domain.STOCK_PENDING),
+    sa.Column("risk_decision", sa.String(16)),
+    sa.Column("total", sa.BigInteger, nullable=False),
+    sa.Column("currency", sa.String(3), nullable=False),
+    # the payment that paid the order; others are refunded
+    sa.Column("payment_id", sa.String(64)),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+    sa.Column("expires_at", UtcDateTime),
+    # the same key from the same customer is the same order
+    sa.UniqueConstraint("customer_id", "idempotency_key"),
+    sa.CheckConstraint(sa.column("status").in_(domain.STATUSES), name="status"),
+    sa.Index(None, "status", "expires_at"),
+    sa.Index(None, "status", "created_at"),
+    sa.Index(None, "created_at", "id"),
+    sa.Index(None, "customer_id", "created_at", "id"),
+)
+
+order_lines = sa.Table(
+    "order_lines", metadata,
+    sa.Column("order_id", sa.String(36), sa.ForeignKey("orders.id"), primary_key=True),
+    sa.Column("line_no", sa.Integer, primary_key=True),
+    sa.Column("product_id", sa.Integer, nullable=False),
+    sa.Column("name", sa.String(255), nullable=False),
+    sa.Column("quantity", sa.Integer, nullable=False),
+    sa.Column("unit_price", sa.BigInteger, nullable=False),
+)
+
+order_history = sa.Table(
+    "order_history", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("order_id", sa.String(36), sa.ForeignKey("orders.id"), nullable=False, index=True),
+    sa.Column("status", sa.String(32), nullable=False),
+    sa.Column("reason", sa.String(500), nullable=False),
+    sa.Column("at", UtcDateTime, nullable=False),
+)
+
+# every payment.succeeded received, keyed by payment: a payment is judged once
+order_payments = sa.Table(
+    "order_payments", metadata,
+    sa.Column("payment_id", sa.String(64), primary_key=True),
+    sa.Column("order_id", sa.String(36), sa.ForeignKey("orders.id"), nullable=False, index=True),
+    sa.Column("amount", sa.BigInteger, nullable=False),
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("accepted", sa.Boolean, nullable=False),
+    # set when orders asked payments to give it back
+    sa.Column("refund_reason", sa.String(64)),
+    sa.Column("received_at", UtcDateTime, nullable=False),
+    sa.Column("refunded_at", UtcDateTime),
+)

@@ -1,0 +1,113 @@
+"""RPC inputs (validated: bad input is an InvalidInput with a clear message) and outputs."""
+from kameng_common.errors import InvalidInput
+from kameng_common.money import amount_field, currency_field
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
+
+from orders import domain
+
+
+class OrderItemInput(Schema):
+    product_id = fields.Integer(strict=True, required=True, validate=validate.Range(min=1))
+    quantity = fields.Integer(strict=True, required=True,
+                              validate=validate.Range(min=1, max=domain.MAX_QUANTITY))
+
+
+class CreateOrderInput(Schema):
+    customer_id = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    level = fields.String(required=True, validate=validate.Length(min=1, max=32))
+    items = fields.List(fields.Nested(OrderItemInput), required=True,
+                        validate=validate.Length(min=1, max=domain.MAX_LINES))
+    idempotency_key = fields.String(required=True, validate=validate.Length(min=1, max=128))
+    coupon_code = fields.String(load_default=None, allow_none=True)
+
+    @validates_schema
+    def each_product_once(self, data, **_kwargs):
+        product_ids = [item["product_id"] for item in data.get("items", ())]
+        if len(set(product_ids)) != len(product_ids):
+            raise ValidationError("each product may appear on one line only", "items")
+
+
+class OrderRef(Schema):
+    order_id = fields.String(required=True, validate=validate.Length(min=1, max=36))
+
+
+class ListOrdersInput(Schema):
+    customer_id = fields.String(load_default=None, allow_none=True, validate=validate.Length(min=1, max=64))
+    limit = fields.Integer(strict=True, load_default=50, validate=validate.Range(min=1, max=200))
+    cursor = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=200))
+
+
+class RequestPaymentInput(Schema):
+    order_id = fields.String(required=True, validate=validate.Length(min=1, max=36))
+    customer_id = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    method = fields.String(required=True, validate=validate.Length(min=1, max=32))
+
+
+class QuotedLine(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    product_id = fields.Integer(strict=True, required=True)
+    name = fields.String(required=True)
+    quantity = fields.Integer(strict=True, required=True)
+    unit_price = amount_field(required=True)
+
+
+class Quote(Schema):
+    """inventory's ``quote`` answer."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    items = fields.List(fields.Nested(QuotedLine), required=True)
+    total = amount_field(required=True)
+    currency = currency_field(required=True)
+
+
+class LineOut(Schema):
+    product_id = fields.Integer()
+    name = fields.String()
+    quantity = fields.Integer()
+    unit_price = fields.Integer()
+
+
+class HistoryOut(Schema):
+    status = fields.String()
+    at = fields.DateTime()
+    reason = fields.String()
+
+
+class OrderOut(Schema):
+    id = fields.String()
+    customer_id = fields.String()
+    status = fields.String()
+    items = fields.List(fields.Nested(LineOut))
+    total = fields.Integer()
+    currency = fields.String()
+    payment_id = fields.String(allow_none=True)
+    created_at = fields.DateTime()
+    updated_at = fields.DateTime()
+    expires_at = fields.DateTime(allow_none=True)
+    history = fields.List(fields.Nested(HistoryOut))
+
+
+order_out = OrderOut()
+order_summary_out = OrderOut(exclude=("history",))
+
+
+def load(schema, data):
+    """``data`` validated by ``schema``; InvalidInput naming every bad field otherwise."""
+    try:
+        return schema.load(data)
+    except ValidationError as exc:
+        raise InvalidInput(describe(exc.messages)) from None
+
+
+def describe(messages, prefix=""):
+    """marshmallow's nested error messages as one line: "items.0.quantity: Must be ..."."""
+    if isinstance(messages, dict):
+        return "; ".join(describe(value, f"{prefix}{key}." if key != "_schema" else prefix)
+                         for key, value in messages.items())
+    if isinstance(messages, list) and all(isinstance(item, str) for item in messages):
+        return f"{prefix.rstrip('.') or 'input'}: {' '.join(messages)}"
+    return "; ".join(describe(item, prefix) for item in messages)

@@ -1,0 +1,420 @@
+"""What orders does. Each change is one unit of work: the state, the events it
+publishes (outbox) and the event it consumed (inbox) commit together.
+
+The functions take the Database and, for the RPCs they need, plain callables;
+they know nothing of nameko. An RPC is always called outside a unit of work.
+
+Every event handler is guarded twice: the inbox drops a redelivered event, and
+the order's own state drops a replay under a new event id (an answer already
+recorded, a payment already judged, a status already left behind).
+"""
+import base64
+import binascii
+import datetime
+import json
+import logging
+import uuid
+
+import sqlalchemy as sa
+from kameng_common.db import utcnow
+from kameng_common.errors import Conflict, Forbidden, InvalidInput, NotFound, Unavailable
+from marshmallow import ValidationError
+
+from orders import domain, schemas
+from orders.db import order_history, order_lines, order_payments, orders
+
+_log = logging.getLogger(__name__)
+
+EXPIRY_BATCH = 100
+HISTORY_REASON_LENGTH = order_history.c.reason.type.length
+
+
+class ConcurrentChange(Exception):
+    """The order's status changed under a lock that should have prevented it; the event is retried."""
+
+
+# --- commands and queries ----------------------------------------------------
+
+def create_order(db, quote, customer_id, level, items, idempotency_key, coupon_code=None, now=None):
+    """Price ``items`` with inventory's ``quote(items, level)`` and store a pending order.
+
+    The same ``idempotency_key`` from the same customer returns the order it
+    created first, also when two such requests race.
+    """
+    request = schemas.load(schemas.CreateOrderInput(), {
+        "customer_id": customer_id, "level": level, "items": items,
+        "idempotency_key": idempotency_key, "coupon_code": coupon_code})
+    if request["coupon_code"] is not None:
+        raise InvalidInput("unknown coupon", code="coupon_invalid")
+    existing = _order_id_for_key(db, customer_id, idempotency_key)
+    if existing is not None:
+        return get_order(db, existing)
+
+    priced = _priced(quote, request["items"], request["level"])
+    order_id = str(uuid.uuid4())
+    now = now or utcnow()
+    try:
+        with db.unit_of_work() as uow:
+            uow.execute(orders.insert().values(
+                id=order_id, customer_id=customer_id, level=level, idempotency_key=idempotency_key,
+                status=domain.PENDING, stock_status=domain.STOCK_PENDING, total=priced["total"],
+                currency=priced["currency"], created_at=now, updated_at=now))
+            uow.execute(order_lines.insert(), [
+                {"order_id": order_id, "line_no": number, **line}
+                for number, line in enumerate(priced["items"], start=1)])
+            _record(uow, order_id, domain.PENDING, "created", now)
+            uow.publish("order.created", {
+                "order_id": order_id, "customer_id": customer_id,
+                "items": [_event_line(line) for line in priced["items"]],
+                "total": priced["total"], "currency": priced["currency"],
+            }, correlation_id=order_id)
+    except sa.exc.IntegrityError:
+        # a concurrent request with the same key committed first: its order is the answer
+        order_id = _order_id_for_key(db, customer_id, idempotency_key)
+        if order_id is None:
+            raise
+    return get_order(db, order_id)
+
+
+def get_order(db, order_id):
+    schemas.load(schemas.OrderRef(), {"order_id": order_id})
+    with db.reading() as session:
+        order = session.execute(sa.select(orders).where(orders.c.id == order_id)).first()
+        if order is None:
+            raise NotFound("order not found")
+        history = session.execute(
+            sa.select(order_history.c.status, order_history.c.at, order_history.c.reason)
+            .where(order_history.c.order_id == order_id)
+            .order_by(order_history.c.id)).mappings().all()
+        lines = _lines_by_order(session, [order_id])[order_id]
+    return schemas.order_out.dump({**order._mapping, "items": lines, "history": history})
+
+
+def list_orders(db, customer_id=None, limit=50, cursor=None):
+    """Orders newest first, ``limit`` at a time; pass ``next_cursor`` back for the next page."""
+    request = schemas.load(schemas.ListOrdersInput(), {
+        "customer_id": customer_id, "limit": limit, "cursor": cursor})
+    query = (sa.select(orders)
+             .order_by(orders.c.created_at.desc(), orders.c.id.desc())
+             .limit(request["limit"] + 1))
+    if request["customer_id"] is not None:
+        query = query.where(orders.c.customer_id == request["customer_id"])
+    if request["cursor"] is not None:
+        created_at, order_id = _decode_cursor(request["cursor"])
+        query = query.where(sa.or_(
+            orders.c.created_at < created_at,
+            sa.and_(orders.c.created_at == created_at, orders.c.id < order_id)))
+    with db.reading() as session:
+        rows = session.execute(query).all()
+        page = rows[:request["limit"]]
+        lines = _lines_by_order(session, [row.id for row in page])
+    next_cursor = _encode_cursor(page[-1]) if len(rows) > len(page) else None
+    return {
+        "items": [schemas.order_summary_out.dump({**row._mapping, "items": lines[row.id]})
+                  for row in page],
+        "next_cursor": next_cursor,
+    }
+
+
+def request_payment(db, create_intent, order_id, customer_id, method, now=None):
+    """Open a payment with payments' ``create_intent`` for the buyer's approved, unexpired order."""
+    schemas.load(schemas.RequestPaymentInput(), {
+        "order_id": order_id, "customer_id": customer_id, "method": method})
+    with db.reading() as session:
+        order = session.execute(sa.select(orders).where(orders.c.id == order_id)).first()
+    if order is None:
+        raise NotFound("order not found")
+    if order.customer_id != customer_id:
+        raise Forbidden("this order belongs to another customer")
+    if not domain.payable_now(order, now or utcnow()):
+        if order.status == domain.AWAITING_PAYMENT:
+            raise Conflict("the time to pay this order has run out", code="order_expired")
+        raise Conflict(f"the order is {order.status}, not awaiting payment", code="order_not_payable")
+    return create_intent(order_id, customer_id, order.total, order.currency, method)
+
+
+def count_by_status(db):
+    """{(status,): number of orders} for every status, for the orders-by-status gauge."""
+    with db.reading() as session:
+        counts = dict(session.execute(
+            sa.select(orders.c.status, sa.func.count()).group_by(orders.c.status)).all())
+    return {(status,): counts.get(status, 0) for status in domain.STATUSES}
+
+
+# --- the saga: answers from inventory and risk ---------------------------------
+
+def on_stock_reserved(db, event, ttl_seconds, now=None):
+    order_id = event["payload"]["order_id"]
+    now = now or utcnow()
+    with db.unit_of_work() as uow:
+        if not uow.first_delivery(event["id"], "orders.on_stock_reserved"):
+            return
+        order = _lock(uow, order_id)
+        if not domain.stock_answer_applies(order.stock_status):
+            return
+        _set(uow, order_id, now, stock_status=domain.STOCK_RESERVED)
+        if domain.reservation_came_too_late(order.status):
+            # inventory released nothing when the order closed; it must release now
+            uow.publish("order.cancelled", {
+                "order_id": order_id, "reason": f"stock reserved after the order was {order.status}",
+            }, correlation_id=order_id)
+            return
+        _advance_saga(uow, order, domain.STOCK_RESERVED, order.risk_decision,
+                      "stock reserved", ttl_seconds, now)
+
+
+def on_stock_rejected(db, event, ttl_seconds, now=None):
+    payload = event["payload"]
+    now = now or utcnow()
+    with db.unit_of_work() as uow:
+        if not uow.first_delivery(event["id"], "orders.on_stock_rejected"):
+            return
+        order = _lock(uow, payload["order_id"])
+        if not domain.stock_answer_applies(order.stock_status):
+            return
+        _set(uow, order.id, now, stock_status=domain.STOCK_REJECTED)
+        _advance_saga(uow, order, domain.STOCK_REJECTED, order.risk_decision,
+                      f"stock rejected: {payload['reason']}", ttl_seconds, now)
+
+
+def on_risk_assessed(db, event, ttl_seconds, now=None):
+    payload = event["payload"]
+    decision = payload["decision"]
+    now = now or utcnow()
+    with db.unit_of_work() as uow:
+        if not uow.first_delivery(event["id"], "orders.on_risk_assessed"):
+            return
+        order = _lock(uow, payload["order_id"])
+        if not domain.risk_answer_applies(order.risk_decision, decision):
+            return
+        _set(uow, order.id, now, risk_decision=decision)
+        reasons = ", ".join(payload["reasons"])
+        _advance_saga(uow, order, order.stock_status, decision,
+                      f"risk {decision}" + (f": {reasons}" if reasons else ""), ttl_seconds, now)
+
+
+def _advance_saga(uow, order, stock_status, risk_decision, reason, ttl_seconds, now):
+    target = domain.saga_step(order.status, stock_status, risk_decision)
+    if target is None:
+        return
+    values = {}
+    if target == domain.AWAITING_PAYMENT:
+        values["expires_at"] = domain.payment_deadline(now, ttl_seconds)
+    _move(uow, order, target, reason, now, **values)
+    if target == domain.CANCELLED:
+        uow.publish("order.cancelled", {"order_id": order.id, "reason": reason}, correlation_id=order.id)
+
+
+# --- the saga: payment, delivery, refund ---------------------------------------
+
+def on_payment_succeeded(db, event, now=None):
+    payment = event["payload"]
+    order_id = payment["order_id"]
+    now = now or utcnow()
+    with db.unit_of_work() as uow:
+        if not uow.first_delivery(event["id"], "orders.on_payment_succeeded"):
+            return
+        order = _lock(uow, order_id)
+        judged = uow.execute(sa.select(order_payments.c.payment_id).where(
+            order_payments.c.payment_id == payment["payment_id"])).first()
+        if judged:
+            return
+        refund_reason = domain.refund_reason(order, payment["amount"], payment["currency"])
+        uow.execute(order_payments.insert().values(
+            payment_id=payment["payment_id"], order_id=order_id, amount=payment["amount"],
+            currency=payment["currency"], accepted=refund_reason is None,
+            refund_reason=refund_reason, received_at=now))
+        if refund_reason is not None:
+            _log.warning("payment %s cannot pay order %s (%s, order %s); asking for a refund",
+                         payment["payment_id"], order_id, refund_reason, order.status)
+            uow.publish("order.refund_requested", {
+                "order_id": order_id, "customer_id": payment["customer_id"],
+                "payment_id": payment["payment_id"], "amount": payment["amount"],
+                "currency": payment["currency"], "reason": refund_reason,
+            }, correlation_id=order_id)
+            return
+        late = order.status == domain.EXPIRED
+        _move(uow, order, domain.PAID, "paid after the order expired" if late else "paid", now,
+              payment_id=payment["payment_id"])
+        lines = uow.execute(sa.select(order_lines.c.product_id, order_lines.c.quantity,
+                                      order_lines.c.unit_price)
+                            .where(order_lines.c.order_id == order_id)
+                            .order_by(order_lines.c.line_no)).mappings().all()
+        uow.publish("order.paid", {
+            "order_id": order_id, "customer_id": order.customer_id,
+            "items": [dict(line) for line in lines], "payment_id": payment["payment_id"],
+            "amount": payment["amount"], "currency": payment["currency"],
+        }, correlation_id=order_id)
+
+
+def on_cards_delivered(db, event, now=None):
+    payload = event["payload"]
+    now = now or utcnow()
+    with db.unit_of_work() as uow:
+        if not uow.first_delivery(event["id"], "orders.on_cards_delivered"):
+            return
+        order = _lock(uow, payload["order_id"])
+        if not domain.can_transition(order.status, domain.DELIVERED):
+            return
+        _move(uow, order, domain.DELIVERED, f"{len(payload['card_ids'])} cards delivered", now)
+        uow.publish("order.delivered", {
+            "order_id": order.id, "customer_id": order.customer_id,
+            "total": order.total, "currency": order.currency,
+        }, correlation_id=order.id)
+
+
+def on_sale_failed(db, event, now=None):
+    payload = event["payload"]
+    now = now or utcnow()
+    with db.unit_of_work() as uow:
+        if not uow.first_delivery(event["id"], "orders.on_sale_failed"):
+            return
+        order = _lock(uow, payload["order_id"])
+        if not domain.can_transition(order.status, domain.FAILED):
+            return
+        _move(uow, order, domain.FAILED, f"sale failed: {payload['reason']}", now)
+        paid_with = uow.execute(sa.select(order_payments).where(
+            order_payments.c.payment_id == order.payment_id)).one()
+        uow.execute(order_payments.update()
+                    .where(order_payments.c.payment_id == order.payment_id)
+                    .values(refund_reason=domain.SALE_FAILED))
+        uow.publish("order.refund_requested", {
+            "order_id": order.id, "customer_id": order.customer_id,
+            "payment_id": order.payment_id, "amount": paid_with.amount,
+            "currency": paid_with.currency, "reason": domain.SALE_FAILED,
+        }, correlation_id=order.id)
+
+
+def on_payment_refunded(db, event, now=None):
+    payload = event["payload"]
+    now = now or utcnow()
+    with db.unit_of_work() as uow:
+        if not uow.first_delivery(event["id"], "orders.on_payment_refunded"):
+            return
+        order = _lock(uow, payload["order_id"])
+        refunded = uow.execute(
+            order_payments.update()
+            .where(order_payments.c.payment_id == payload["payment_id"],
+                   order_payments.c.order_id == order.id,
+                   order_payments.c.refunded_at.is_(None))
+            .values(refunded_at=now))
+        if refunded.rowcount == 0:
+            return  # already recorded, or a payment orders never judged: nothing of ours moves
+        if order.payment_id == payload["payment_id"] and domain.can_transition(order.status, domain.REFUNDED):
+            _move(uow, order, domain.REFUNDED, "payment refunded", now)
+
+
+# --- expiry --------------------------------------------------------------------
+
+def expire_orders(db, ttl_seconds, now=None, batch_size=EXPIRY_BATCH):
+    """Expire unpaid orders past their deadline, and new orders that never got both answers.
+
+    Rows are locked (and rows another transaction holds are skipped) so that
+    a payment handled at the same time on PostgreSQL either pays the order
+    before it expires, or waits and then pays it late; never both, never lost.
+    Returns how many orders expired.
+    """
+    now = now or utcnow()
+    overdue = sa.or_(
+        sa.and_(orders.c.status == domain.AWAITING_PAYMENT, orders.c.expires_at <= now),
+        sa.and_(orders.c.status == domain.PENDING,
+                orders.c.created_at <= domain.pending_cutoff(now, ttl_seconds)))
+    expired = 0
+    while True:
+        with db.unit_of_work() as uow:
+            batch = uow.execute(sa.select(orders).where(overdue).order_by(orders.c.created_at)
+                                .limit(batch_size).with_for_update(skip_locked=True)).all()
+            for order in batch:
+                reason = ("not paid in time" if order.status == domain.AWAITING_PAYMENT
+                          else "no stock or risk answer in time")
+                _move(uow, order, domain.EXPIRED, reason, now)
+                uow.publish("order.expired", {"order_id": order.id, "reason": reason},
+                            correlation_id=order.id)
+        expired += len(batch)
+        if len(batch) < batch_size:
+            return expired
+
+
+# --- helpers -------------------------------------------------------------------
+
+def _lock(uow, order_id):
+    """The order, locked until the unit of work ends (SQLite's writer lock already serializes)."""
+    order = uow.execute(sa.select(orders).where(orders.c.id == order_id).with_for_update()).first()
+    if order is None:
+        # an answer about an order orders never stored: retried, then dead-lettered for an operator
+        raise NotFound(f"order {order_id} not found")
+    return order
+
+
+def _move(uow, order, target, reason, now, **values):
+    """Move ``order`` (as locked) to ``target`` if the table allows it, and record why."""
+    domain.check_transition(order.status, target)
+    moved = uow.execute(
+        orders.update()
+        .where(orders.c.id == order.id, orders.c.status == order.status)
+        .values(status=target, updated_at=now, **values))
+    if moved.rowcount != 1:
+        raise ConcurrentChange(f"order {order.id} left {order.status} while locked")
+    _record(uow, order.id, target, reason, now)
+
+
+def _set(uow, order_id, now, **values):
+    uow.execute(orders.update().where(orders.c.id == order_id).values(updated_at=now, **values))
+
+
+def _record(uow, order_id, status, reason, now):
+    uow.execute(order_history.insert().values(
+        order_id=order_id, status=status, reason=reason[:HISTORY_REASON_LENGTH], at=now))
+
+
+def _order_id_for_key(db, customer_id, idempotency_key):
+    with db.reading() as session:
+        return session.execute(sa.select(orders.c.id).where(
+            orders.c.customer_id == customer_id,
+            orders.c.idempotency_key == idempotency_key)).scalar()
+
+
+def _priced(quote, items, level):
+    """inventory's quote for ``items``, checked to be for exactly those items and to add up."""
+    try:
+        priced = schemas.Quote().load(quote(items, level))
+    except ValidationError as exc:
+        raise Unavailable("inventory answered a malformed quote") from exc
+    ordered = sorted((item["product_id"], item["quantity"]) for item in items)
+    quoted = sorted((line["product_id"], line["quantity"]) for line in priced["items"])
+    if quoted != ordered:
+        raise Unavailable("inventory quoted other items than were ordered")
+    if domain.order_total(priced["items"]) != priced["total"]:
+        raise Unavailable("inventory's quote does not add up")
+    return priced
+
+
+def _event_line(line):
+    return {"product_id": line["product_id"], "quantity": line["quantity"],
+            "unit_price": line["unit_price"]}
+
+
+def _lines_by_order(session, order_ids):
+    lines = {order_id: [] for order_id in order_ids}
+    rows = session.execute(
+        sa.select(order_lines).where(order_lines.c.order_id.in_(order_ids))
+        .order_by(order_lines.c.order_id, order_lines.c.line_no)).mappings().all()
+    for row in rows:
+        lines[row["order_id"]].append(row)
+    return lines
+
+
+def _encode_cursor(order):
+    position = json.dumps([order.created_at.isoformat(), order.id])
+    return base64.urlsafe_b64encode(position.encode()).decode()
+
+
+def _decode_cursor(cursor):
+    try:
+        created_at, order_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+        created_at = datetime.datetime.fromisoformat(created_at)
+    except (ValueError, TypeError, binascii.Error):
+        raise InvalidInput("invalid cursor") from None
+    if created_at.tzinfo is None or not isinstance(order_id, str):
+        raise InvalidInput("invalid cursor")
+    return created_at, order_id

@@ -1,0 +1,165 @@
+"""Fixtures for the orders tests: databases, a fake inventory quote, and a saga driver."""
+import datetime
+import json
+import uuid
+
+import pytest
+import sqlalchemy as sa
+from kameng_common import contracts
+from kameng_common.db import Database
+from kameng_common.testing import create_postgres_database, drop_postgres_database
+
+from orders import usecases
+from orders.db import metadata, orders
+
+TTL = 900
+NOW = datetime.datetime(2026, 3, 1, 12, 0, tzinfo=datetime.timezone.utc)
+
+CATALOGUE = {1: ("Steam card 100", 10000), 2: ("Game points 50", 4500), 3: ("Phone credit 30", 2990)}
+
+
+def fake_quote(items, level):
+    lines = [{"product_id": item["product_id"], "name": CATALOGUE[item["product_id"]][0],
+              "quantity": item["quantity"], "unit_price": CATALOGUE[item["product_id"]][1]}
+             for item in items]
+    return {"items": lines, "total": sum(line["quantity"] * line["unit_price"] for line in lines),
+            "currency": "CNY"}
+
+
+def event(event_type, **payload):
+    """A received envelope, exactly as the reliable handler passes it (validated against its contract)."""
+    return contracts.load_event(json.dumps(contracts.new_event(event_type, payload, payload["order_id"])))
+
+
+class Saga:
+    """Drives one database through the purchase saga the way the other services would.
+
+    Test modules can't import this conftest, so what they need is reachable from here.
+    """
+
+    NOW = NOW
+    TTL = TTL
+    event = staticmethod(event)
+    quote = staticmethod(fake_quote)
+
+    def __init__(self, db):
+        self.db = db
+
+    def create(self, items=({"product_id": 1, "quantity": 2},), customer_id="customer-1", key=None, now=NOW):
+        return usecases.create_order(self.db, fake_quote, customer_id, "regular", list(items),
+                                     key or str(uuid.uuid4()), now=now)
+
+    def stock_reserved(self, order_id, now=NOW):
+        usecases.on_stock_reserved(self.db, event(
+            "stock.reserved", order_id=order_id, items=[{"product_id": 1, "quantity": 2}]), TTL, now=now)
+
+    def stock_rejected(self, order_id, now=NOW):
+        usecases.on_stock_rejected(self.db, event(
+            "stock.rejected", order_id=order_id, reason="out_of_stock"), TTL, now=now)
+
+    def risk(self, order_id, decision, now=NOW):
+        usecases.on_risk_assessed(self.db, event(
+            "risk.assessed", order_id=order_id, decision=decision, score=10, reasons=["new customer"]),
+            TTL, now=now)
+
+    def approved(self, now=NOW, **create):
+        order = self.create(now=now, **create)
+        self.stock_reserved(order["id"], now=now)
+        self.risk(order["id"], "approve", now=now)
+        return self.order(order["id"])
+
+    def payment_event(self, order, amount=None, currency=None, payment_id=None):
+        return event("payment.succeeded", payment_id=payment_id or str(uuid.uuid4()), order_id=order["id"],
+                     customer_id=order["customer_id"],
+                     amount=order["total"] if amount is None else amount,
+                     currency=currency or order["currency"], provider="mockpay",
+                     trade_no=str(uuid.uuid4()))
+
+    def pay(self, order, now=NOW, **payment):
+        received = self.payment_event(order, **payment)
+        usecases.on_payment_succeeded(self.db, received, now=now)
+        return received["payload"]["payment_id"]
+
+    def cards_delivered(self, order_id, now=NOW):
+        usecases.on_cards_delivered(self.db, event("cards.delivered", order_id=order_id, card_ids=[7, 8]),
+                                    now=now)
+
+    def sale_failed(self, order_id, now=NOW):
+        usecases.on_sale_failed(self.db, event("stock.sale_failed", order_id=order_id, reason="sold_out"),
+                                now=now)
+
+    def refunded(self, order, payment_id, amount=None, now=NOW):
+        usecases.on_payment_refunded(self.db, event(
+            "payment.refunded", payment_id=payment_id, order_id=order["id"], customer_id=order["customer_id"],
+            amount=order["total"] if amount is None else amount, currency=order["currency"],
+            refund_id=str(uuid.uuid4())), now=now)
+
+    def expire(self, now):
+        return usecases.expire_orders(self.db, TTL, now=now)
+
+    def order(self, order_id):
+        return usecases.get_order(self.db, order_id)
+
+    def status(self, order_id):
+        return self.order(order_id)["status"]
+
+    def statuses(self, order_id):
+        return [entry["status"] for entry in self.order(order_id)["history"]]
+
+    def events(self, event_type=None):
+        """Payloads written to the outbox, oldest first, as (type, payload)."""
+        outbox = self.db.tables["outbox"]
+        with self.db.reading() as session:
+            bodies = session.execute(sa.select(outbox.c.body).order_by(outbox.c.id)).scalars().all()
+        found = [(body["type"], body["payload"]) for body in map(json.loads, bodies)]
+        return [payload for kind, payload in found if kind == event_type] if event_type else found
+
+    def event_types(self, order_id):
+        return [kind for kind, payload in self.events() if payload["order_id"] == order_id]
+
+    def row(self, order_id):
+        with self.db.reading() as session:
+            return session.execute(sa.select(orders).where(orders.c.id == order_id)).one()
+
+
+@pytest.fixture
+def db():
+    database = Database("sqlite://", metadata)
+    database.create_all()
+    yield database
+    database.dispose()
+
+
+@pytest.fixture
+def both_db(database_url):
+    """The same test on SQLite and on PostgreSQL."""
+    database = Database(database_url, metadata)
+    database.create_all()
+    yield database
+    database.dispose()
+
+
+@pytest.fixture
+def postgres_db():
+    """For what only PostgreSQL can show: row locks held by concurrent transactions."""
+    name, url = create_postgres_database()
+    database = Database(url, metadata)
+    database.create_all()
+    yield database
+    database.dispose()
+    drop_postgres_database(name)
+
+
+@pytest.fixture
+def saga(db):
+    return Saga(db)
+
+
+@pytest.fixture
+def both_saga(both_db):
+    return Saga(both_db)
+
+
+@pytest.fixture
+def postgres_saga(postgres_db):
+    return Saga(postgres_db)

@@ -1,0 +1,253 @@
+"""The orders service's entrypoints on a real broker: RPC, reliable events, the outbox relay, the timer."""
+import json
+import time
+import uuid
+
+import pika
+import pytest
+from kameng_common import contracts, dlq, topology
+from kameng_common.db import Database
+from kameng_common.errors import InvalidInput, NotFound
+from kameng_common.migrations import upgrade
+from nameko.rpc import rpc
+from nameko.standalone.rpc import ServiceRpcProxy
+from nameko.testing.services import entrypoint_hook, entrypoint_waiter, replace_dependencies, worker_factory
+from prometheus_client import REGISTRY
+
+from orders.db import metadata
+from orders.service import OrdersService
+
+ITEMS = [{"product_id": 1, "quantity": 2}]
+
+
+class FakeInventory:
+    def __init__(self):
+        self.quotes = []
+
+    def quote(self, items, level):
+        self.quotes.append((items, level))
+        lines = [{"product_id": item["product_id"], "name": f"product {item['product_id']}",
+                  "quantity": item["quantity"], "unit_price": 1500} for item in items]
+        return {"items": lines, "total": sum(1500 * line["quantity"] for line in lines), "currency": "CNY"}
+
+
+class FakePayments:
+    def __init__(self):
+        self.intents = []
+
+    def create_intent(self, order_id, customer_id, amount, currency, method):
+        self.intents.append((order_id, customer_id, amount, currency, method))
+        return {"payment_id": "payment-1", "amount": amount, "currency": currency, "method": method,
+                "status": "pending", "pay_url": None}
+
+
+class RefusingInventory:
+    """Stands in for inventory on the broker, refusing as the real one does."""
+
+    name = "inventory"
+
+    @rpc
+    def quote(self, items, level):
+        raise NotFound(f"product {items[0]['product_id']} does not exist", "product_not_found")
+
+
+@pytest.fixture
+def config(amqp_uri, tmp_path):
+    database_url = f"sqlite:///{tmp_path / 'orders.db'}"
+    upgrade("orders", database_url)  # as the service does at start-up
+    return {"AMQP_URI": amqp_uri, "DATABASE_URL": database_url, "ORDER_TTL_SECONDS": 900,
+            "EXPIRY_INTERVAL_SECONDS": 60, "max_workers": 10}
+
+
+@pytest.fixture
+def fakes():
+    return FakeInventory(), FakePayments()
+
+
+@pytest.fixture
+def container(container_factory, config, fakes):
+    inventory, payments = fakes
+    container = container_factory(OrdersService, config)
+    replace_dependencies(container, inventory=inventory, payments=payments)
+    container.start()
+    return container
+
+
+def call(container, method, *args, **kwargs):
+    with entrypoint_hook(container, method) as entrypoint:
+        return entrypoint(*args, **kwargs)
+
+
+def publish(amqp_uri, event_type, payload):
+    """Publish a new event the way another service's outbox relay does."""
+    envelope = contracts.new_event(event_type, payload, payload["order_id"])
+    publish_again(amqp_uri, envelope)
+    return envelope
+
+
+def publish_again(amqp_uri, envelope):
+    connection = pika.BlockingConnection(pika.URLParameters(amqp_uri))
+    try:
+        channel = connection.channel()
+        channel.confirm_delivery()
+        channel.basic_publish(
+            exchange=topology.events_exchange(contracts.contract(envelope["type"]).source),
+            routing_key=envelope["type"], body=json.dumps(envelope), mandatory=True,
+            properties=pika.BasicProperties(
+                content_type="application/json", message_id=envelope["id"],
+                correlation_id=envelope["correlation_id"], delivery_mode=pika.DeliveryMode.Persistent))
+    finally:
+        connection.close()
+
+
+def published(amqp_uri, event_type, subscriber, timeout=10):
+    """The next event of ``event_type`` the relay delivered to ``subscriber``'s queue (service, method)."""
+    queue = topology.event_queue("orders", event_type, *subscriber)
+    connection = pika.BlockingConnection(pika.URLParameters(amqp_uri))
+    try:
+        channel = connection.channel()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                method, _properties, body = channel.basic_get(queue, auto_ack=True)
+            except pika.exceptions.ChannelClosedByBroker:  # the relay has not declared it yet
+                channel = connection.channel()
+                method = None
+            if method is not None:
+                return json.loads(body)
+            connection.sleep(0.1)
+    finally:
+        connection.close()
+    raise AssertionError(f"no {event_type} reached {queue} within {timeout}s")
+
+
+def test_health(container):
+    assert call(container, "health") == {"service": "orders", "database": "ok"}
+
+
+def test_create_order_prices_with_inventory_and_publishes_order_created(container, config, fakes):
+    order = call(container, "create_order", "customer-1", "gold", ITEMS, "key-1")
+    assert (order["status"], order["total"], order["currency"]) == ("pending", 3000, "CNY")
+    assert fakes[0].quotes == [(ITEMS, "gold")]
+    assert call(container, "create_order", "customer-1", "gold", ITEMS, "key-1") == order
+
+    event = published(config["AMQP_URI"], "order.created", ("inventory", "on_order_created"))
+    assert event["correlation_id"] == order["id"]
+    assert event["payload"]["items"] == [{"product_id": 1, "quantity": 2, "unit_price": 1500}]
+    risk_copy = published(config["AMQP_URI"], "order.created", ("risk", "on_order_created"))
+    assert risk_copy["id"] == event["id"]
+
+
+def test_get_and_list_orders(container):
+    first = call(container, "create_order", "customer-1", "regular", ITEMS, "a")
+    second = call(container, "create_order", "customer-1", "regular", ITEMS, "b")
+    call(container, "create_order", "customer-2", "regular", ITEMS, "a")
+    assert call(container, "get_order", first["id"]) == first
+    page = call(container, "list_orders", customer_id="customer-1", limit=1)
+    assert [item["id"] for item in page["items"]] in ([second["id"]], [first["id"]])
+    rest = call(container, "list_orders", customer_id="customer-1", limit=1, cursor=page["next_cursor"])
+    assert {page["items"][0]["id"], rest["items"][0]["id"]} == {first["id"], second["id"]}
+    assert rest["next_cursor"] is None
+
+
+def test_the_whole_saga_through_the_reliable_handlers(container, config, fakes):
+    uri = config["AMQP_URI"]
+    order = call(container, "create_order", "customer-1", "regular", ITEMS, "saga")
+    order_id = order["id"]
+    with entrypoint_waiter(container, "on_stock_reserved"):
+        publish(uri, "stock.reserved", {"order_id": order_id, "items": ITEMS})
+    with entrypoint_waiter(container, "on_risk_assessed"):
+        publish(uri, "risk.assessed", {"order_id": order_id, "decision": "approve", "score": 5})
+    assert call(container, "get_order", order_id)["status"] == "awaiting_payment"
+
+    assert call(container, "request_payment", order_id, "customer-1", "mockpay")["payment_id"] == "payment-1"
+    assert fakes[1].intents == [(order_id, "customer-1", 3000, "CNY", "mockpay")]
+
+    payment = {"payment_id": "payment-1", "order_id": order_id, "customer_id": "customer-1",
+               "amount": 3000, "currency": "CNY", "provider": "mockpay", "trade_no": "T-1"}
+    with entrypoint_waiter(container, "on_payment_succeeded"):
+        sent = publish(uri, "payment.succeeded", payment)
+    paid = published(uri, "order.paid", ("inventory", "on_order_paid"))
+    assert paid["payload"]["payment_id"] == "payment-1" and paid["correlation_id"] == order_id
+
+    with entrypoint_waiter(container, "on_payment_succeeded"):  # the broker delivers it again
+        publish_again(uri, sent)
+    with pytest.raises(AssertionError):
+        published(uri, "order.paid", ("inventory", "on_order_paid"), timeout=1)
+    with entrypoint_waiter(container, "on_cards_delivered"):
+        publish(uri, "cards.delivered", {"order_id": order_id, "card_ids": [11, 12]})
+    delivered = published(uri, "order.delivered", ("customers", "on_order_delivered"))
+    assert delivered["payload"] == {"order_id": order_id, "customer_id": "customer-1", "total": 3000,
+                                    "currency": "CNY"}
+    assert [entry["status"] for entry in call(container, "get_order", order_id)["history"]] == [
+        "pending", "awaiting_payment", "paid", "delivered"]
+
+
+def test_a_handler_that_keeps_failing_dead_letters_the_event(container, config):
+    unknown_order = str(uuid.uuid4())
+    publish(config["AMQP_URI"], "stock.reserved", {"order_id": unknown_order, "items": ITEMS})
+    deadline = time.monotonic() + 20
+    while dlq.depth(config["AMQP_URI"], "orders") == 0:
+        assert time.monotonic() < deadline, "the failing event was never dead-lettered"
+        time.sleep(0.2)
+    [dead] = dlq.list_dead_letters(config["AMQP_URI"], "orders")
+    assert (dead["event_type"], dead["correlation_id"]) == ("stock.reserved", unknown_order)
+    assert dead["queue"] == topology.event_queue("inventory", "stock.reserved", "orders", "on_stock_reserved")
+
+
+def test_the_timer_expires_orders_left_unanswered(container_factory, config, fakes):
+    config = {**config, "ORDER_TTL_SECONDS": 1, "EXPIRY_INTERVAL_SECONDS": 0.2}
+    container = container_factory(OrdersService, config)
+    replace_dependencies(container, inventory=fakes[0], payments=fakes[1])
+    container.start()
+    order = call(container, "create_order", "customer-1", "regular", ITEMS, "expiring")
+    deadline = time.monotonic() + 10
+    while call(container, "get_order", order["id"])["status"] != "expired":
+        assert time.monotonic() < deadline, "the timer never expired the order"
+        time.sleep(0.2)
+    expired = published(config["AMQP_URI"], "order.expired", ("inventory", "on_order_expired"))
+    assert expired["payload"]["order_id"] == order["id"]
+
+
+def test_orders_by_status_gauge(container):
+    call(container, "create_order", "customer-1", "regular", ITEMS, "gauge")
+    assert REGISTRY.get_sample_value("kameng_orders_by_status", {"status": "pending"}) == 1
+    assert REGISTRY.get_sample_value("kameng_orders_by_status", {"status": "refunded"}) == 0
+
+
+def test_refusals_travel_over_rpc_with_their_class_and_code(container, config):
+    with ServiceRpcProxy("orders", config) as orders:
+        with pytest.raises(InvalidInput) as refused:
+            orders.create_order("customer-1", "regular", ITEMS, "coupon", coupon_code="SPRING")
+        assert refused.value.code == "coupon_invalid"
+        with pytest.raises(InvalidInput):
+            orders.create_order("customer-1", "regular", [], "empty")
+
+
+def test_inventorys_refusal_reaches_the_caller_as_itself(container_factory, config):
+    container_factory(RefusingInventory, config).start()
+    orders = container_factory(OrdersService, config)
+    replace_dependencies(orders, payments=FakePayments())
+    orders.start()
+    with ServiceRpcProxy("orders", config) as proxy:
+        with pytest.raises(NotFound) as refused:
+            proxy.create_order("customer-1", "regular", [{"product_id": 99, "quantity": 1}], "k")
+    assert (refused.value.message, refused.value.code) == ("product 99 does not exist", "product_not_found")
+
+
+def test_entrypoints_only_delegate():
+    database = Database("sqlite://", metadata)
+    database.create_all()
+    inventory, payments = FakeInventory(), FakePayments()
+    service = worker_factory(OrdersService, db=database, inventory=inventory, payments=payments,
+                             config={"ORDER_TTL_SECONDS": 900})
+    order = service.create_order("customer-1", "regular", ITEMS, "k")
+    service.on_stock_reserved(contracts.load_event(
+        contracts.new_event("stock.reserved", {"order_id": order["id"], "items": ITEMS}, order["id"])))
+    service.on_risk_assessed(contracts.load_event(contracts.new_event(
+        "risk.assessed", {"order_id": order["id"], "decision": "approve", "score": 1}, order["id"])))
+    service.request_payment(order["id"], "customer-1", "balance")
+    assert payments.intents == [(order["id"], "customer-1", 3000, "CNY", "balance")]
+    service.expire_orders()
+    assert service.get_order(order["id"])["status"] == "awaiting_payment"
+    database.dispose()

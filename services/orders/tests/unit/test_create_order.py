@@ -1,0 +1,150 @@
+"""create_order: pricing, storage, the order.created event, idempotency, input validation."""
+import uuid
+
+import eventlet
+import pytest
+from kameng_common.errors import InvalidInput, NotFound, Unavailable
+
+from orders import usecases
+
+
+def create(saga, quote=None, customer_id="customer-1", items=None, key="key-1", coupon_code=None):
+    return usecases.create_order(saga.db, quote or saga.quote, customer_id, "regular",
+                                 items if items is not None else [{"product_id": 1, "quantity": 2}],
+                                 key, coupon_code=coupon_code, now=saga.NOW)
+
+
+def test_stores_a_pending_order_priced_by_inventory(saga):
+    order = create(saga, items=[{"product_id": 1, "quantity": 2}, {"product_id": 3, "quantity": 1}])
+    assert order["status"] == "pending"
+    assert order["customer_id"] == "customer-1"
+    assert order["items"] == [
+        {"product_id": 1, "name": "Steam card 100", "quantity": 2, "unit_price": 10000},
+        {"product_id": 3, "name": "Phone credit 30", "quantity": 1, "unit_price": 2990},
+    ]
+    assert (order["total"], order["currency"]) == (22990, "CNY")
+    assert order["created_at"] == order["updated_at"] == "2026-03-01T12:00:00+00:00"
+    assert order["expires_at"] is None and order["payment_id"] is None
+    assert order["history"] == [{"status": "pending", "at": "2026-03-01T12:00:00+00:00", "reason": "created"}]
+    assert saga.order(order["id"]) == order
+
+
+def test_publishes_order_created_with_the_order(saga):
+    order = create(saga)
+    assert saga.events() == [("order.created", {
+        "order_id": order["id"], "customer_id": "customer-1",
+        "items": [{"product_id": 1, "quantity": 2, "unit_price": 10000}],
+        "total": 20000, "currency": "CNY"})]
+
+
+def test_asks_inventory_at_the_buyers_level(saga):
+    asked = []
+
+    def quote(items, level):
+        asked.append((items, level))
+        return saga.quote(items, level)
+
+    usecases.create_order(saga.db, quote, "customer-1", "gold", [{"product_id": 2, "quantity": 1}], "k")
+    assert asked == [([{"product_id": 2, "quantity": 1}], "gold")]
+
+
+def test_the_same_key_returns_the_same_order_without_pricing_again(saga):
+    calls = []
+
+    def quote(items, level):
+        calls.append(items)
+        return saga.quote(items, level)
+
+    first = create(saga, quote=quote)
+    again = create(saga, quote=quote, items=[{"product_id": 2, "quantity": 5}])
+    assert again == first
+    assert len(calls) == 1
+    assert len(saga.events("order.created")) == 1
+
+
+def test_the_key_belongs_to_its_customer(saga):
+    mine = create(saga, customer_id="customer-1", key="same")
+    theirs = create(saga, customer_id="customer-2", key="same")
+    assert mine["id"] != theirs["id"]
+
+
+def test_concurrent_requests_with_the_same_key_make_one_order(both_saga):
+    """Both pass the look-up before either commits; the unique key lets one win, the other returns it."""
+    both_inside = eventlet.event.Event()
+    arrived = []
+
+    def slow_quote(items, level):
+        arrived.append(1)
+        if len(arrived) == 2:
+            both_inside.send()
+        both_inside.wait()
+        return both_saga.quote(items, level)
+
+    key = str(uuid.uuid4())
+    racers = [eventlet.spawn(usecases.create_order, both_saga.db, slow_quote, "customer-1", "regular",
+                             [{"product_id": 1, "quantity": 1}], key) for _ in range(2)]
+    first, second = (racer.wait() for racer in racers)
+    assert first == second
+    assert len(saga_orders(both_saga)) == 1
+    assert len(both_saga.events("order.created")) == 1
+
+
+def saga_orders(saga):
+    return usecases.list_orders(saga.db, limit=200)["items"]
+
+
+def test_a_coupon_is_refused_rather_than_ignored(saga):
+    with pytest.raises(InvalidInput) as refused:
+        create(saga, coupon_code="SPRING10")
+    assert (refused.value.code, refused.value.message) == ("coupon_invalid", "unknown coupon")
+    assert saga.events() == []
+
+
+@pytest.mark.parametrize("items, complaint", [
+    ([], "items: Length must be between 1 and 50."),
+    ([{"product_id": 1, "quantity": 1 + n} for n in range(51)], "items: Length must be between 1 and 50."),
+    ([{"product_id": 1, "quantity": 0}], "items.0.quantity: Must be greater than or equal to 1"),
+    ([{"product_id": 1, "quantity": True}], "items.0.quantity: Not a valid integer."),
+    ([{"product_id": "1", "quantity": 1}], "items.0.product_id: Not a valid integer."),
+    ([{"product_id": 1}], "items.0.quantity: Missing data for required field."),
+    ([{"product_id": 1, "quantity": 1, "price": 1}], "items.0.price: Unknown field."),
+    ([{"product_id": 1, "quantity": 1}, {"product_id": 1, "quantity": 2}],
+     "items: each product may appear on one line only"),
+    ("two cards please", "items: Not a valid list."),
+])
+def test_bad_items_are_refused_with_a_clear_message(saga, items, complaint):
+    with pytest.raises(InvalidInput) as refused:
+        create(saga, items=items)
+    assert complaint in refused.value.message
+    assert saga.events() == []
+
+
+@pytest.mark.parametrize("arguments", [{"customer_id": ""}, {"customer_id": None}, {"key": ""},
+                                       {"key": "k" * 129}])
+def test_bad_customer_or_key_is_refused(saga, arguments):
+    with pytest.raises(InvalidInput):
+        create(saga, **arguments)
+
+
+def test_inventory_refusals_reach_the_caller(saga):
+    def quote(items, level):
+        raise NotFound("product 9 does not exist")
+
+    with pytest.raises(NotFound):
+        create(saga, quote=quote)
+    assert saga_orders(saga) == []
+
+
+@pytest.mark.parametrize("answer", [
+    {"items": [{"product_id": 1, "name": "x", "quantity": 1, "unit_price": 10000}],
+     "total": 10000, "currency": "CNY"},  # another quantity than ordered
+    {"items": [{"product_id": 1, "name": "x", "quantity": 2, "unit_price": 10000}],
+     "total": 19999, "currency": "CNY"},  # lines that don't add up
+    {"items": [{"product_id": 1, "name": "x", "quantity": 2, "unit_price": -1}],
+     "total": -2, "currency": "CNY"},  # malformed
+    None,
+])
+def test_a_quote_that_does_not_fit_the_order_stores_nothing(saga, answer):
+    with pytest.raises(Unavailable):
+        create(saga, quote=lambda items, level: answer)
+    assert saga_orders(saga) == []
