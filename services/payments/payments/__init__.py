@@ -1,0 +1,1 @@
+"""Kameng payments: intents, provider notifications, refunds, wallets and the ledger."""

@@ -1,0 +1,85 @@
+"""What the RPC methods take and answer, and what a mockpay notification holds."""
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
+
+from kameng_common.errors import InvalidInput
+from kameng_common.money import DEFAULT_CURRENCY, amount_field, currency_field
+
+from payments import domain
+
+# larger than any sale, small enough for every database's BIGINT
+MAX_AMOUNT = 10 ** 12
+# a notification is a few hundred bytes; anything far larger is not one
+MAX_BODY = 64 * 1024
+
+
+def _id(max_length):
+    return fields.String(required=True, validate=validate.Length(min=1, max=max_length))
+
+
+def load(schema, data):
+    """The validated data, or InvalidInput saying what is wrong with it."""
+    try:
+        return schema.load(data)
+    except ValidationError as exc:
+        raise InvalidInput(_describe(exc.messages)) from None
+
+
+def _describe(messages, prefix=""):
+    if isinstance(messages, dict):
+        return "; ".join(_describe(inner, f"{prefix}{key}.") for key, inner in messages.items())
+    if isinstance(messages, list):
+        return f"{prefix.rstrip('.')}: " + " ".join(str(message) for message in messages)
+    return f"{prefix.rstrip('.')}: {messages}"
+
+
+class CreateIntent(Schema):
+    order_id = _id(64)
+    customer_id = _id(64)
+    amount = fields.Integer(strict=True, required=True,
+                            validate=validate.Range(min=1, max=MAX_AMOUNT))
+    currency = currency_field(required=True)
+    method = fields.String(required=True, validate=validate.OneOf(domain.METHODS))
+
+
+class NotificationRequest(Schema):
+    provider = _id(32)
+    body = fields.String(required=True, validate=validate.Length(max=MAX_BODY))
+    headers = fields.Dict(keys=fields.String(), values=fields.String(), required=True)
+
+
+class MockpayNotification(Schema):
+    class Meta:
+        # a provider may add fields; what is signed and needed is checked
+        unknown = EXCLUDE
+
+    payment_id = _id(64)
+    trade_no = _id(128)
+    amount = amount_field(required=True)
+    currency = currency_field(required=True)
+    status = fields.String(required=True)
+
+
+class WalletQuery(Schema):
+    customer_id = _id(64)
+    currency = currency_field(load_default=DEFAULT_CURRENCY)
+
+
+class IntentAnswer(Schema):
+    payment_id = fields.String()
+    amount = fields.Integer()
+    currency = fields.String()
+    method = fields.String()
+    status = fields.String()
+    pay_url = fields.String(allow_none=True)
+
+
+class NotificationAnswer(Schema):
+    status = fields.String()
+    payment_id = fields.String()
+    trade_no = fields.String()
+
+
+class Wallet(Schema):
+    customer_id = fields.String()
+    balance = fields.Integer()
+    currency = fields.String()

@@ -1,0 +1,333 @@
+"""What payments does: each use case one unit of work (state + ledger + outbox + inbox mark)."""
+import dataclasses
+import json
+import logging
+import uuid
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+
+from kameng_common.db import utcnow
+from kameng_common.errors import KamengError, NotFound
+from kameng_common.money import DEFAULT_CURRENCY
+
+from payments import domain, schemas
+from payments.db import (
+    ledger_entries, ledger_transactions, payment_intents, receipts, refunds, wallets)
+from payments.metrics import count_payment, count_refund, provider_label
+
+_log = logging.getLogger(__name__)
+
+REFUND_CONSUMER = "payments.on_refund_requested"
+
+# the outcome a payment metric records for each refusal, by error code
+_REFUSALS = {
+    "invalid_signature": "refused_signature",
+    "amount_mismatch": "refused_amount",
+    "not_found": "refused_unknown_payment",
+    "provider_unavailable": "refused_provider",
+    "insufficient_balance": "insufficient_balance",
+    "already_paid": "refused_already_paid",
+}
+
+
+def _refusal(exc):
+    return _REFUSALS.get(exc.code, "refused_invalid")
+
+
+# --- intents -----------------------------------------------------------------
+
+def create_intent(db, providers, order_id, customer_id, amount, currency, method):
+    """Open the way to pay an order; a wallet payment is taken at once.
+
+    Idempotent per (order, method): a repeated call, also a concurrent one,
+    answers the intent the first call opened and never debits twice.
+    """
+    try:
+        request = schemas.load(schemas.CreateIntent(), {
+            "order_id": order_id, "customer_id": customer_id, "amount": amount,
+            "currency": currency, "method": method})
+        providers.check_method(request["method"])
+        try:
+            intent, outcome = _open_intent(db, request)
+        except IntegrityError:
+            # a concurrent call for the same order and method committed first
+            intent = _find_intent(db, request["order_id"], request["method"])
+            if intent is None:
+                raise
+            domain.same_request(intent, request["customer_id"], request["amount"],
+                                request["currency"])
+            outcome = "duplicate"
+    except KamengError as exc:
+        count_payment(method, _refusal(exc))
+        raise
+    if intent.method == domain.BALANCE:
+        count_payment(domain.BALANCE, outcome)
+    return _intent_answer(intent)
+
+
+def _open_intent(db, request):
+    now = utcnow()
+    with db.unit_of_work() as uow:
+        existing = _select_intent(uow, order_id=request["order_id"], method=request["method"])
+        if existing is not None:
+            domain.same_request(existing, request["customer_id"], request["amount"],
+                                request["currency"])
+            return existing, "duplicate"
+        paid = uow.execute(sa.select(payment_intents.c.id).where(
+            payment_intents.c.order_id == request["order_id"],
+            payment_intents.c.status == domain.SUCCEEDED)).all()
+        domain.not_paid_yet(request["order_id"], paid)
+        intent = domain.Intent(id=str(uuid.uuid4()), status=domain.PENDING, **request)
+        uow.execute(payment_intents.insert().values(
+            **dataclasses.asdict(intent), created_at=now, updated_at=now))
+        if intent.method != domain.BALANCE:
+            return intent, "created"
+        _debit_wallet(uow, intent.customer_id, intent.amount, intent.currency)
+        # the wallet debit is the payment: its trade number is the payment id
+        notice = domain.Notice(domain.BALANCE, intent.id, intent.id, intent.amount, intent.currency)
+        _receive(uow, intent, notice,
+                 domain.wallet_payment(intent.customer_id, intent.amount, intent.currency))
+        return dataclasses.replace(intent, status=domain.SUCCEEDED), "succeeded"
+
+
+def _intent_answer(intent):
+    return schemas.IntentAnswer().dump({
+        "payment_id": intent.id, "amount": intent.amount, "currency": intent.currency,
+        "method": intent.method, "status": intent.status, "pay_url": None})
+
+
+def _to_intent(row):
+    return domain.Intent(**{field.name: getattr(row, field.name)
+                            for field in dataclasses.fields(domain.Intent)})
+
+
+def _select_intent(uow, lock=False, **where):
+    query = sa.select(payment_intents).where(
+        *(payment_intents.c[column] == value for column, value in where.items()))
+    if lock:
+        # serializes everything that moves money for one payment (PostgreSQL;
+        # SQLite's writers are serialized already)
+        query = query.with_for_update()
+    row = uow.execute(query).first()
+    return None if row is None else _to_intent(row)
+
+
+def _find_intent(db, order_id, method):
+    with db.reading() as session:
+        row = session.execute(sa.select(payment_intents).where(
+            payment_intents.c.order_id == order_id, payment_intents.c.method == method)).first()
+    return None if row is None else _to_intent(row)
+
+
+# --- notifications -----------------------------------------------------------
+
+def handle_notification(db, providers, provider, body, headers):
+    """Record a provider's signed word that money arrived; answer only once it is committed.
+
+    Idempotent on (provider, trade_no): a repeated notification, also one
+    racing the first, is answered exactly as the first was. A refusal
+    changes nothing.
+    """
+    try:
+        request = schemas.load(schemas.NotificationRequest(), {
+            "provider": provider, "body": body, "headers": headers})
+        adapter = providers.for_notification(request["provider"])
+        adapter.verify(request["body"], request["headers"])
+        notice = adapter.read(request["body"])
+        try:
+            answer, outcome = _record_notice(db, notice)
+        except IntegrityError:
+            # the same trade number committed by a concurrent notification
+            answer = _stored_answer(db, notice.provider, notice.trade_no)
+            if answer is None:
+                raise
+            outcome = "duplicate"
+    except KamengError as exc:
+        count_payment(provider, _refusal(exc))
+        _log.warning("%s notification refused: %s", provider_label(provider), exc.code)
+        raise
+    count_payment(notice.provider, outcome)
+    if outcome == "paid_twice":
+        _log.warning("payment %s received money twice (trade %s); it must be refunded",
+                     notice.payment_id, notice.trade_no)
+    return answer
+
+
+def _record_notice(db, notice):
+    with db.unit_of_work() as uow:
+        intent = _select_intent(uow, lock=True, id=notice.payment_id)
+        if intent is None:
+            raise NotFound(f"there is no payment {notice.payment_id}")
+        stored = _answer_in(uow, notice.provider, notice.trade_no)
+        if stored is not None:
+            return stored, "duplicate"
+        domain.check_notice(intent, notice)
+        answer, first = _receive(uow, intent, notice, domain.provider_payment(
+            notice.provider, notice.amount, notice.currency))
+    return answer, "succeeded" if first else "paid_twice"
+
+
+def _receive(uow, intent, notice, entries):
+    """Money arrived for an intent: the receipt, the intent's status, the ledger, the event."""
+    status, first = domain.received(intent.status)
+    answer = schemas.NotificationAnswer().dump(
+        {"status": "ok", "payment_id": intent.id, "trade_no": notice.trade_no})
+    receipt_id = str(uuid.uuid4())
+    now = utcnow()
+    uow.execute(receipts.insert().values(
+        id=receipt_id, provider=notice.provider, trade_no=notice.trade_no, payment_id=intent.id,
+        amount=notice.amount, currency=notice.currency, answer=json.dumps(answer),
+        received_at=now))
+    if first:
+        uow.execute(payment_intents.update().where(payment_intents.c.id == intent.id)
+                    .values(status=status, updated_at=now))
+    _post(uow, "payment", receipt_id, entries)
+    # money received twice is published too: orders asks for its refund
+    uow.publish("payment.succeeded", {
+        "payment_id": intent.id, "order_id": intent.order_id, "customer_id": intent.customer_id,
+        "amount": notice.amount, "currency": notice.currency, "provider": notice.provider,
+        "trade_no": notice.trade_no}, correlation_id=intent.order_id)
+    return answer, first
+
+
+def _answer_in(uow, provider, trade_no):
+    answer = uow.execute(sa.select(receipts.c.answer).where(
+        receipts.c.provider == provider, receipts.c.trade_no == trade_no)).scalar()
+    return None if answer is None else json.loads(answer)
+
+
+def _stored_answer(db, provider, trade_no):
+    with db.reading() as session:
+        answer = session.execute(sa.select(receipts.c.answer).where(
+            receipts.c.provider == provider, receipts.c.trade_no == trade_no)).scalar()
+    return None if answer is None else json.loads(answer)
+
+
+# --- refunds -----------------------------------------------------------------
+
+def on_refund_requested(db, event):
+    """Give a payment's money back into the buyer's wallet, once per sum received."""
+    outcome = _refund(db, event)
+    count_refund(outcome)
+
+
+def _refund(db, event):
+    request = event["payload"]
+    with db.unit_of_work() as uow:
+        if not uow.first_delivery(event["id"], REFUND_CONSUMER):
+            return "duplicate"
+        intent = _select_intent(uow, lock=True, id=request["payment_id"])
+        if intent is None:
+            raise NotFound(f"there is no payment {request['payment_id']} to refund")
+        rows = uow.execute(
+            sa.select(receipts.c.id, receipts.c.amount, receipts.c.currency,
+                      refunds.c.id.label("refund_id"))
+            .select_from(receipts.outerjoin(refunds, refunds.c.receipt_id == receipts.c.id))
+            .where(receipts.c.payment_id == intent.id)
+            .order_by(receipts.c.received_at.desc(), receipts.c.id.desc())).all()
+        unrefunded = [domain.Receipt(row.id, row.amount, row.currency)
+                      for row in rows if row.refund_id is None]
+        receipt = domain.receipt_to_refund(intent, request, unrefunded,
+                                           refunded_count=len(rows) - len(unrefunded))
+        if receipt is None:
+            _log.info("payment %s is already refunded", intent.id)
+            return "duplicate"
+        refund_id = str(uuid.uuid4())
+        uow.execute(refunds.insert().values(
+            id=refund_id, payment_id=intent.id, receipt_id=receipt.id, order_id=intent.order_id,
+            customer_id=intent.customer_id, amount=receipt.amount, currency=receipt.currency,
+            reason=request["reason"], created_at=utcnow()))
+        _credit_wallet(uow, intent.customer_id, receipt.amount, receipt.currency)
+        _post(uow, "refund", refund_id, domain.refund_to_wallet(
+            intent.customer_id, receipt.amount, receipt.currency))
+        uow.publish("payment.refunded", {
+            "payment_id": intent.id, "order_id": intent.order_id,
+            "customer_id": intent.customer_id, "amount": receipt.amount,
+            "currency": receipt.currency, "refund_id": refund_id},
+            correlation_id=intent.order_id)
+    return "refunded"
+
+
+# --- wallets -----------------------------------------------------------------
+
+def get_wallet(db, customer_id, currency=DEFAULT_CURRENCY):
+    query = schemas.load(schemas.WalletQuery(), {"customer_id": customer_id, "currency": currency})
+    with db.reading() as session:
+        balance = session.execute(sa.select(wallets.c.balance).where(
+            wallets.c.customer_id == query["customer_id"],
+            wallets.c.currency == query["currency"])).scalar()
+    return schemas.Wallet().dump({**query, "balance": balance or 0})
+
+
+def _debit_wallet(uow, customer_id, amount, currency):
+    where = (wallets.c.customer_id == customer_id, wallets.c.currency == currency)
+    balance = uow.execute(sa.select(wallets.c.balance).where(*where).with_for_update()).scalar()
+    uow.execute(wallets.update().where(*where).values(
+        balance=domain.debit_wallet(balance or 0, amount), updated_at=utcnow()))
+
+
+def _credit_wallet(uow, customer_id, amount, currency):
+    now = utcnow()
+    dialect = uow.session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    uow.execute(insert(wallets).values(
+        customer_id=customer_id, currency=currency, balance=0, updated_at=now,
+    ).on_conflict_do_nothing())
+    uow.execute(wallets.update().where(
+        wallets.c.customer_id == customer_id, wallets.c.currency == currency,
+    ).values(balance=wallets.c.balance + amount, updated_at=now))
+
+
+# --- ledger ------------------------------------------------------------------
+
+def _post(uow, kind, reference, entries):
+    transaction_id = str(uuid.uuid4())
+    uow.execute(ledger_transactions.insert().values(
+        id=transaction_id, kind=kind, reference=reference, created_at=utcnow()))
+    uow.execute(ledger_entries.insert(), [
+        {"transaction_id": transaction_id, "account": entry.account,
+         "currency": entry.currency, "amount": entry.amount}
+        for entry in domain.posting(*entries)])
+
+
+def ledger_balances(db):
+    """Every account's balance per currency (a debit balance is positive)."""
+    with db.reading() as session:
+        return [{"account": account, "currency": currency, "balance": balance}
+                for (account, currency), balance in _account_balances(session).items()]
+
+
+def _account_balances(session):
+    rows = session.execute(
+        sa.select(ledger_entries.c.account, ledger_entries.c.currency,
+                  sa.func.sum(ledger_entries.c.amount))
+        .group_by(ledger_entries.c.account, ledger_entries.c.currency)
+        .order_by(ledger_entries.c.account, ledger_entries.c.currency))
+    return {(account, currency): int(balance) for account, currency, balance in rows}
+
+
+def check_ledger(db):
+    """Why the ledger does not balance, or does not match the wallets; empty when all is well."""
+    entries = ledger_entries
+    with db.reading() as session:
+        if session.get_bind().dialect.name == "postgresql":
+            # every query below sees the same moment, also while money moves
+            session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+        unbalanced = session.execute(
+            sa.select(entries.c.transaction_id, entries.c.currency, sa.func.sum(entries.c.amount))
+            .group_by(entries.c.transaction_id, entries.c.currency)
+            .having(sa.func.sum(entries.c.amount) != 0)).all()
+        thin = session.execute(
+            sa.select(ledger_transactions.c.id)
+            .select_from(ledger_transactions.outerjoin(
+                entries, entries.c.transaction_id == ledger_transactions.c.id))
+            .group_by(ledger_transactions.c.id)
+            .having(sa.func.count(entries.c.id) < 2)).scalars().all()
+        balances = _account_balances(session)
+        wallet_rows = session.execute(
+            sa.select(wallets.c.customer_id, wallets.c.currency, wallets.c.balance)).all()
+    return domain.ledger_problems(
+        [(tid, currency, int(total)) for tid, currency, total in unbalanced], thin, balances,
+        {(customer_id, currency): balance for customer_id, currency, balance in wallet_rows})
