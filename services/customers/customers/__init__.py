@@ -1,0 +1,1 @@
+"""Kameng customers: identities, credentials, roles and membership levels."""

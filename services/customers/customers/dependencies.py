@@ -1,0 +1,63 @@
+"""nameko dependency providers of the customers service."""
+import logging
+
+from eventlet import tpool
+from nameko.extensions import DependencyProvider
+
+from kameng_common.extensions import ServiceDatabase
+from kameng_common.metrics import callback_gauge
+
+from customers import usecases
+from customers.passwords import Passwords
+
+_log = logging.getLogger(__name__)
+
+
+class PasswordHashing(DependencyProvider):
+    """``Passwords`` under the argon2id parameters of the config, hashing in real threads.
+
+    An argon2 hash takes tens of milliseconds of CPU; run on the eventlet hub it
+    would stall every other worker of the service meanwhile.
+    """
+
+    def setup(self):
+        config = self.container.config
+        self.passwords = Passwords(
+            time_cost=int(config["ARGON2_TIME_COST"]),
+            memory_cost=int(config["ARGON2_MEMORY_KIB"]),
+            parallelism=int(config["ARGON2_PARALLELISM"]),
+            offload=tpool.execute,
+        )
+
+    def get_dependency(self, worker_ctx):
+        return self.passwords
+
+
+class LevelGauge(DependencyProvider):
+    """``kameng_customers_by_level``: how many customers hold each level, counted at scrape time."""
+
+    def setup(self):
+        database = next(dependency for dependency in self.container.dependencies
+                        if isinstance(dependency, ServiceDatabase))
+        callback_gauge(
+            "kameng_customers_by_level", "Customers by membership level", ["level"],
+            lambda: {(level,): count for level, count in usecases.customers_by_level(database.database).items()})
+
+
+class FirstAdmin(DependencyProvider):
+    """Creates the first admin from ADMIN_USERNAME and ADMIN_PASSWORD as the service starts, once.
+
+    Every deployment (local run, compose, Kubernetes) gets its admin the same
+    way; with no ADMIN_PASSWORD configured nothing is created.
+    """
+
+    def start(self):
+        config = self.container.config
+        password = config.get("ADMIN_PASSWORD")
+        if not password:
+            return
+        dependencies = self.container.dependencies
+        database = next(item for item in dependencies if isinstance(item, ServiceDatabase)).database
+        passwords = next(item for item in dependencies if isinstance(item, PasswordHashing)).passwords
+        if usecases.ensure_admin(database, passwords, config["ADMIN_USERNAME"], str(password))["created"]:
+            _log.info("created the first admin account %r", config["ADMIN_USERNAME"])

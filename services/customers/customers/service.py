@@ -1,0 +1,48 @@
+from kameng_common.extensions import Instrumentation, ServiceDatabase, check_health, event_handler, rpc
+
+from customers import schemas, usecases
+from customers.db import metadata
+from customers.dependencies import FirstAdmin, LevelGauge, PasswordHashing
+
+
+class CustomersService:
+    name = "customers"
+
+    db = ServiceDatabase(metadata)
+    passwords = PasswordHashing()
+    instrumentation = Instrumentation()
+    level_gauge = LevelGauge()
+    first_admin = FirstAdmin()
+
+    @rpc
+    def health(self):
+        return check_health(self.name, self.db)
+
+    @rpc
+    def register(self, username, password):
+        data = schemas.load(schemas.NewAccount(), {"username": username, "password": password})
+        return usecases.register(self.db, self.passwords, **data)
+
+    @rpc
+    def authenticate(self, username, password):
+        data = schemas.load(schemas.Credentials(), {"username": username, "password": password})
+        return usecases.authenticate(self.db, self.passwords, **data)
+
+    @rpc
+    def create_staff(self, username, password, role):
+        data = schemas.load(schemas.NewStaff(), {"username": username, "password": password, "role": role})
+        return usecases.create_staff(self.db, self.passwords, **data)
+
+    @rpc
+    def ensure_admin(self, username, password):
+        data = schemas.load(schemas.NewAccount(), {"username": username, "password": password})
+        return usecases.ensure_admin(self.db, self.passwords, **data)
+
+    @rpc
+    def get_customer(self, customer_id):
+        data = schemas.load(schemas.CustomerRef(), {"customer_id": customer_id})
+        return usecases.get_customer(self.db, data["customer_id"])
+
+    @event_handler("orders", "order.delivered")
+    def on_order_delivered(self, event):
+        usecases.on_order_delivered(self.db, event)

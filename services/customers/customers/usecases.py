@@ -1,0 +1,183 @@
+"""What the customers service does, one function per command, query or event.
+
+Each takes the Database and, where passwords are involved, a ``Passwords``.
+Hashing happens outside any transaction: it is slow, and a unit of work must
+not wait on it.
+"""
+import logging
+import uuid
+
+import sqlalchemy as sa
+
+from kameng_common.db import utcnow
+from kameng_common.errors import Conflict, NotFound, Unauthorized
+
+from customers import domain
+from customers.db import accounts, counted_orders, customer_stats
+
+_log = logging.getLogger(__name__)
+
+ORDER_DELIVERED_CONSUMER = "customers.on_order_delivered"
+# the same answer for an unknown username and a wrong password
+INVALID_CREDENTIALS = "invalid username or password"
+
+
+def _username_taken():
+    return Conflict("username is already taken", code="username_taken")
+
+
+def _find_identity(session, key):
+    return session.execute(
+        sa.select(accounts.c.id, accounts.c.username, accounts.c.password_hash, accounts.c.kind,
+                  accounts.c.role, customer_stats.c.level)
+        .select_from(accounts.outerjoin(customer_stats, customer_stats.c.customer_id == accounts.c.id))
+        .where(accounts.c.username_key == key)
+    ).first()
+
+
+def _create_account(db, passwords, username, password, kind, role=None):
+    """Insert an account (and a customer's stats); Conflict when the name is taken, even by a racing call."""
+    key = domain.username_key(username)
+    with db.reading() as session:
+        if session.execute(sa.select(accounts.c.id).where(accounts.c.username_key == key)).first():
+            raise _username_taken()
+    password_hash = passwords.hash(password)
+    account_id = str(uuid.uuid4())
+    now = utcnow()
+    try:
+        with db.unit_of_work() as uow:
+            uow.execute(accounts.insert().values(
+                id=account_id, username=username, username_key=key, password_hash=password_hash,
+                kind=kind, role=role, created_at=now, updated_at=now))
+            if kind == domain.CUSTOMER:
+                uow.execute(customer_stats.insert().values(
+                    customer_id=account_id, level=domain.FIRST_LEVEL, orders_count=0, total_spent=0,
+                    updated_at=now))
+    except sa.exc.IntegrityError:
+        # the unique username_key: another registration of this name committed first
+        raise _username_taken() from None
+    return account_id
+
+
+def register(db, passwords, username, password):
+    account_id = _create_account(db, passwords, username, password, domain.CUSTOMER)
+    _log.info("customer registered", extra={"customer_id": account_id})
+    return {"id": account_id, "username": username, "kind": domain.CUSTOMER, "level": domain.FIRST_LEVEL}
+
+
+def create_staff(db, passwords, username, password, role):
+    account_id = _create_account(db, passwords, username, password, domain.STAFF, role)
+    _log.info("staff account created", extra={"account_id": account_id, "role": role})
+    return {"id": account_id, "username": username, "kind": domain.STAFF, "role": role}
+
+
+def _admin_exists(db):
+    with db.reading() as session:
+        return session.execute(
+            sa.select(accounts.c.id).where(
+                accounts.c.kind == domain.STAFF, accounts.c.role == domain.ADMIN).limit(1)
+        ).first() is not None
+
+
+def ensure_admin(db, passwords, username, password):
+    """Create the first admin; once any admin exists, change nothing."""
+    if _admin_exists(db):
+        return {"created": False}
+    try:
+        create_staff(db, passwords, username, password, domain.ADMIN)
+    except Conflict:
+        # a concurrent ensure_admin (another replica starting) created this same admin first
+        with db.reading() as session:
+            identity = _find_identity(session, domain.username_key(username))
+        if identity is not None and identity.kind == domain.STAFF and identity.role == domain.ADMIN:
+            return {"created": False}
+        raise
+    return {"created": True}
+
+
+def authenticate(db, passwords, username, password):
+    identity = None
+    if domain.USERNAME_PATTERN.match(username):
+        with db.reading() as session:
+            identity = _find_identity(session, domain.username_key(username))
+    if identity is None:
+        passwords.spend_verification_time(password)
+        raise Unauthorized(INVALID_CREDENTIALS, code="invalid_credentials")
+    if not passwords.verify(identity.password_hash, password):
+        raise Unauthorized(INVALID_CREDENTIALS, code="invalid_credentials")
+    if passwords.needs_rehash(identity.password_hash):
+        _rehash(db, identity, passwords.hash(password))
+    return {
+        "id": identity.id,
+        "username": identity.username,
+        "kind": identity.kind,
+        "role": identity.role,
+        "level": identity.level,
+    }
+
+
+def _rehash(db, identity, new_hash):
+    with db.unit_of_work() as uow:
+        # only over the hash just verified: a password changed meanwhile stays changed
+        uow.execute(accounts.update()
+                    .where(accounts.c.id == identity.id, accounts.c.password_hash == identity.password_hash)
+                    .values(password_hash=new_hash, updated_at=utcnow()))
+    _log.info("password rehashed under the current parameters", extra={"account_id": identity.id})
+
+
+def get_customer(db, customer_id):
+    with db.reading() as session:
+        row = session.execute(
+            sa.select(accounts.c.id, accounts.c.username, customer_stats.c.level,
+                      customer_stats.c.orders_count, customer_stats.c.total_spent)
+            .select_from(accounts.join(customer_stats, customer_stats.c.customer_id == accounts.c.id))
+            .where(accounts.c.id == customer_id, accounts.c.kind == domain.CUSTOMER)
+        ).first()
+    if row is None:
+        raise NotFound(f"no customer {customer_id}")
+    return {"id": row.id, "username": row.username, "level": row.level,
+            "orders_count": row.orders_count, "total_spent": row.total_spent}
+
+
+def on_order_delivered(db, event):
+    """Count a delivered order once toward its buyer's stats, and raise their level when it is earned."""
+    order = event["payload"]
+    spend = domain.counted_spend(order["total"], order["currency"])
+    now = utcnow()
+    with db.unit_of_work() as uow:
+        if not uow.first_delivery(event["id"], ORDER_DELIVERED_CONSUMER):
+            return
+        if uow.execute(sa.select(counted_orders.c.order_id)
+                       .where(counted_orders.c.order_id == order["order_id"])).first():
+            return
+        uow.execute(counted_orders.insert().values(
+            order_id=order["order_id"], customer_id=order["customer_id"], total=order["total"],
+            currency=order["currency"], counted_at=now))
+        # an atomic increment: concurrent deliveries to one customer add up, none overwrites another
+        stats = uow.execute(
+            customer_stats.update()
+            .where(customer_stats.c.customer_id == order["customer_id"])
+            .values(orders_count=customer_stats.c.orders_count + 1,
+                    total_spent=customer_stats.c.total_spent + spend, updated_at=now)
+            .returning(customer_stats.c.level, customer_stats.c.total_spent)
+        ).first()
+        if stats is None:
+            _log.warning("order delivered to a customer without an account; counted anyway",
+                         extra={"customer_id": order["customer_id"]})
+            uow.execute(customer_stats.insert().values(
+                customer_id=order["customer_id"], level=domain.level_for_spend(spend), orders_count=1,
+                total_spent=spend, updated_at=now))
+            return
+        level = domain.level_after_spend(stats.level, stats.total_spent)
+        if level != stats.level:
+            uow.execute(customer_stats.update()
+                        .where(customer_stats.c.customer_id == order["customer_id"])
+                        .values(level=level))
+            _log.info("customer moved up to %s", level, extra={"customer_id": order["customer_id"]})
+
+
+def customers_by_level(db):
+    with db.reading() as session:
+        counts = dict(session.execute(
+            sa.select(customer_stats.c.level, sa.func.count()).group_by(customer_stats.c.level)).all())
+    return {level: counts.get(level, 0) for level in domain.LEVELS}

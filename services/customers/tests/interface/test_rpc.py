@@ -1,0 +1,94 @@
+import nameko.exceptions
+import pytest
+from nameko.standalone.rpc import ServiceRpcProxy
+from nameko.testing.services import entrypoint_hook, worker_factory
+
+from kameng_common.errors import Conflict, InvalidInput, NotFound, Unauthorized
+
+from customers.service import CustomersService
+
+PASSWORD = "s3cret-pass"
+
+
+def call(container, method, *args, **kwargs):
+    with entrypoint_hook(container, method) as entrypoint:
+        return entrypoint(*args, **kwargs)
+
+
+def test_health(container):
+    assert call(container, "health") == {"service": "customers", "database": "ok"}
+
+
+def test_register_authenticate_and_read_a_customer(container):
+    customer = call(container, "register", "Alice", PASSWORD)
+
+    assert customer == {"id": customer["id"], "username": "Alice", "kind": "customer", "level": "regular"}
+    assert call(container, "authenticate", "alice", PASSWORD) == {
+        "id": customer["id"], "username": "Alice", "kind": "customer", "role": None, "level": "regular"}
+    assert call(container, "get_customer", customer["id"]) == {
+        "id": customer["id"], "username": "Alice", "level": "regular", "orders_count": 0, "total_spent": 0}
+
+
+def test_staff_and_the_first_admin(container):
+    assert call(container, "ensure_admin", "root", PASSWORD) == {"created": True}
+    assert call(container, "ensure_admin", "root", PASSWORD) == {"created": False}
+    staff = call(container, "create_staff", "Aud", PASSWORD, "auditor")
+
+    assert staff == {"id": staff["id"], "username": "Aud", "kind": "staff", "role": "auditor"}
+    assert call(container, "authenticate", "ROOT", PASSWORD)["role"] == "admin"
+
+
+@pytest.mark.parametrize("method, args, field", [
+    ("register", ("ab", PASSWORD), "username"),
+    ("register", ("alice", "short"), "password"),
+    ("register", ("alice", None), "password"),
+    ("register", ("has space", PASSWORD), "username"),
+    ("create_staff", ("carol", PASSWORD, "superuser"), "role"),
+    ("ensure_admin", ("root", "short"), "password"),
+    ("authenticate", ("alice", 12345678), "password"),
+    ("get_customer", (42,), "customer_id"),
+])
+def test_bad_input_is_refused_naming_the_field(container, method, args, field):
+    with pytest.raises(InvalidInput) as refused:
+        call(container, method, *args)
+    assert field in refused.value.message
+    assert "short" not in refused.value.message  # a value, possibly a password, is never echoed
+
+
+def test_refusals_travel_with_their_code(container):
+    call(container, "register", "alice", PASSWORD)
+
+    with pytest.raises(Conflict) as taken:
+        call(container, "register", "ALICE", PASSWORD)
+    assert taken.value.code == "username_taken"
+    with pytest.raises(Unauthorized) as refused:
+        call(container, "authenticate", "alice", "not-the-password")
+    assert refused.value.code == "invalid_credentials"
+    with pytest.raises(NotFound):
+        call(container, "get_customer", "00000000-0000-4000-8000-000000000000")
+
+
+def test_an_error_over_the_wire_keeps_its_class_and_code_but_no_password(container, rabbit_config, monkeypatch):
+    # as the gateway does: map a remote exc_path back to the local class, rebuilt from exc_args
+    for error in (Conflict, Unauthorized):
+        monkeypatch.setitem(nameko.exceptions.registry, f"{error.__module__}.{error.__name__}", error)
+
+    with ServiceRpcProxy("customers", rabbit_config) as customers:
+        customers.register("alice", PASSWORD)
+        with pytest.raises(Conflict) as taken:
+            customers.register("Alice", PASSWORD)
+        with pytest.raises(Unauthorized) as refused:
+            customers.authenticate("alice", "wrong-" + PASSWORD)
+
+    assert taken.value.code == "username_taken"
+    assert refused.value.code == "invalid_credentials"
+    assert PASSWORD not in repr(taken.value.args) + repr(refused.value.args)
+
+
+def test_bad_input_never_reaches_the_use_cases():
+    service = worker_factory(CustomersService)
+
+    with pytest.raises(InvalidInput):
+        service.register("alice", "short")
+    assert not service.passwords.hash.called
+    assert not service.db.unit_of_work.called

@@ -1,0 +1,90 @@
+"""What depends on the SQL dialect and on concurrency, on SQLite and PostgreSQL alike."""
+import uuid
+
+import eventlet
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from eventlet import tpool
+
+from kameng_common import contracts
+from kameng_common.db import Database
+from kameng_common.errors import Conflict
+from kameng_common.migrations import upgrade
+
+from customers import usecases
+from customers.db import accounts, metadata
+from customers.passwords import Passwords
+
+PASSWORD = "s3cret-pass"
+
+
+@pytest.fixture
+def shared_db(database_url):
+    upgrade("customers", database_url)
+    database = Database(database_url, metadata)
+    yield database
+    database.dispose()
+
+
+def test_migrations_build_exactly_the_tables_of_the_metadata(shared_db):
+    with shared_db.engine.connect() as connection:
+        assert compare_metadata(MigrationContext.configure(connection), metadata) == []
+
+
+def test_concurrent_registrations_of_one_name_make_one_account(shared_db, argon2_parameters):
+    # hashing in real threads, as the service does, lets every registration pass the
+    # early "is the name free?" check before any of them inserts
+    passwords = Passwords(**argon2_parameters, offload=tpool.execute)
+    spellings = ["racer", "Racer", "RACER", "rAcEr", "raceR", "RaCeR"]
+
+    def register(username):
+        try:
+            return usecases.register(shared_db, passwords, username, PASSWORD)
+        except Conflict as exc:
+            return exc
+
+    outcomes = list(eventlet.GreenPool(len(spellings)).imap(register, spellings))
+
+    registered = [outcome for outcome in outcomes if isinstance(outcome, dict)]
+    refused = [outcome for outcome in outcomes if isinstance(outcome, Conflict)]
+    assert len(registered) == 1 and len(refused) == len(spellings) - 1
+    assert {exc.code for exc in refused} == {"username_taken"}
+    with shared_db.reading() as session:
+        assert session.execute(sa.select(sa.func.count()).select_from(accounts)).scalar_one() == 1
+
+
+def test_concurrent_ensure_admin_creates_one_admin(shared_db, argon2_parameters):
+    passwords = Passwords(**argon2_parameters, offload=tpool.execute)
+
+    outcomes = list(eventlet.GreenPool(4).imap(
+        lambda _: usecases.ensure_admin(shared_db, passwords, "root", PASSWORD), range(4)))
+
+    assert sorted(outcome["created"] for outcome in outcomes) == [False, False, False, True]
+
+
+def _deliver(db, event):
+    """Handle an event as the reliable handler would: a handler that lost a race is redelivered."""
+    for _attempt in range(5):
+        try:
+            return usecases.on_order_delivered(db, event)
+        except sa.exc.IntegrityError:
+            eventlet.sleep(0.01)
+    raise AssertionError("event never handled")
+
+
+def test_concurrent_deliveries_and_duplicates_add_up_exactly(shared_db, passwords):
+    customer = usecases.register(shared_db, passwords, "alice", PASSWORD)
+    events = []
+    for _ in range(12):
+        order_id = str(uuid.uuid4())
+        payload = {"order_id": order_id, "customer_id": customer["id"], "total": 10_000, "currency": "CNY"}
+        first = contracts.load_event(contracts.new_event("order.delivered", payload, order_id))
+        # the same event twice, and the same order under a second event id
+        events += [first, first, contracts.load_event(contracts.new_event("order.delivered", payload, order_id))]
+
+    list(eventlet.GreenPool(16).imap(lambda event: _deliver(shared_db, event), events))
+
+    stats = usecases.get_customer(shared_db, customer["id"])
+    assert (stats["orders_count"], stats["total_spent"], stats["level"]) == (12, 120_000, "vip")
