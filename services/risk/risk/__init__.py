@@ -1,0 +1,1 @@
+"""Kameng risk: order scoring, the blacklist and the manual review queue."""

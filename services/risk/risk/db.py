@@ -1,0 +1,45 @@
+import sqlalchemy as sa
+
+from kameng_common.db import messaging_tables
+
+metadata = messaging_tables(sa.MetaData())
+
+# One row per order scored: risk's own copy of the order (for velocity) and its
+# decision. The order id as key is what makes a second order.created for the
+# same order, under another event id, score nothing twice.
+assessments = sa.Table(
+    "assessments", metadata,
+    sa.Column("order_id", sa.String(64), primary_key=True),
+    sa.Column("customer_id", sa.String(64), nullable=False),
+    sa.Column("total", sa.BigInteger, nullable=False),
+    sa.Column("currency", sa.String(3), nullable=False),
+    # when orders created the order (the event's occurred_at, UTC), not when risk heard of it
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("decision", sa.String(16), nullable=False),
+    sa.Column("score", sa.Integer, nullable=False),
+    sa.Column("reasons", sa.JSON, nullable=False),
+    sa.Column("assessed_at", sa.DateTime(timezone=True), nullable=False),
+)
+# the velocity rule counts one customer's orders in a time window on every order
+sa.Index("ix_assessments_customer_created", assessments.c.customer_id, assessments.c.created_at)
+
+# orders waiting for a human decision
+reviews = sa.Table(
+    "reviews", metadata,
+    sa.Column("order_id", sa.String(64), primary_key=True),
+    sa.Column("customer_id", sa.String(64), nullable=False),
+    sa.Column("total", sa.BigInteger, nullable=False),
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("score", sa.Integer, nullable=False),
+    sa.Column("reasons", sa.JSON, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+sa.Index("ix_reviews_status_created", reviews.c.status, reviews.c.created_at)
+
+blacklist = sa.Table(
+    "blacklist", metadata,
+    sa.Column("customer_id", sa.String(64), primary_key=True),
+    sa.Column("reason", sa.String(500), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)

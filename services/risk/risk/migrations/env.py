@@ -1,0 +1,5 @@
+from kameng_common.migrations import run_env
+
+from risk.db import metadata
+
+run_env(metadata)

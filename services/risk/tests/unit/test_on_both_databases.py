@@ -1,0 +1,85 @@
+"""What depends on the SQL dialect and on concurrency, on SQLite and PostgreSQL alike."""
+import datetime
+import json
+
+import eventlet
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+
+from kameng_common.db import Database
+from kameng_common.migrations import upgrade
+
+from risk import usecases
+from risk.db import assessments, metadata
+from risk.domain import Thresholds
+
+NOW = datetime.datetime(2026, 3, 1, 12, 0, tzinfo=datetime.timezone.utc)
+TIGHT = Thresholds(velocity_review=2, velocity_reject=4, velocity_window_seconds=60)
+
+
+@pytest.fixture
+def shared_db(database_url):
+    upgrade("risk", database_url)
+    database = Database(database_url, metadata)
+    yield database
+    database.dispose()
+
+
+def decisions(db):
+    outbox = db.tables["outbox"]
+    with db.reading() as session:
+        bodies = session.execute(sa.select(outbox.c.body).order_by(outbox.c.id)).scalars().all()
+    return [json.loads(body)["payload"]["decision"] for body in bodies]
+
+
+def test_migrations_build_exactly_the_tables_of_the_metadata(shared_db):
+    with shared_db.engine.connect() as connection:
+        assert compare_metadata(MigrationContext.configure(connection), metadata) == []
+
+
+def test_the_velocity_window_and_reviews(shared_db, make_order_created):
+    for second in (0, 1, 2, 3, 4, 61):
+        usecases.on_order_created(shared_db, TIGHT, make_order_created(
+            f"o-{second}", total=600_000 if second == 61 else 100,
+            at=NOW + datetime.timedelta(seconds=second)))
+
+    assert decisions(shared_db) == ["approve", "approve", "review", "review", "reject", "review"]
+    reviews = usecases.list_reviews(shared_db, 50)
+    assert [(review["order_id"], review["reasons"], review["created_at"]) for review in reviews] == [
+        ("o-2", ["velocity:review"], (NOW + datetime.timedelta(seconds=2)).isoformat()),
+        ("o-3", ["velocity:review"], (NOW + datetime.timedelta(seconds=3)).isoformat()),
+        ("o-61", ["amount:review", "velocity:review"], (NOW + datetime.timedelta(seconds=61)).isoformat()),
+    ]
+
+
+def _handle(db, event):
+    """Handle an event as the reliable handler would: a handler that lost a race is redelivered."""
+    for _attempt in range(5):
+        try:
+            return usecases.on_order_created(db, TIGHT, event)
+        except sa.exc.IntegrityError:
+            eventlet.sleep(0.01)
+    raise AssertionError("event never handled")
+
+
+def test_concurrent_copies_of_one_order_decide_once(shared_db, make_order_created):
+    # the same event delivered twice and the same order under new event ids, all at once
+    first = make_order_created("o-1", total=600_000, at=NOW)
+    events = [first, first] + [make_order_created("o-1", total=600_000, at=NOW) for _ in range(6)]
+
+    outcomes = list(eventlet.GreenPool(len(events)).imap(lambda event: _handle(shared_db, event), events))
+
+    assert sum(outcome is not None for outcome in outcomes) == 1
+    assert decisions(shared_db) == ["review"]
+    assert len(usecases.list_reviews(shared_db, 50)) == 1
+    with shared_db.reading() as session:
+        assert session.execute(sa.select(sa.func.count()).select_from(assessments)).scalar_one() == 1
+
+
+def test_concurrent_blacklisting_of_one_customer(shared_db):
+    outcomes = list(eventlet.GreenPool(4).imap(
+        lambda reason: usecases.add_to_blacklist(shared_db, "c1", reason), ["a", "b", "c", "d"]))
+
+    assert outcomes == [{"customer_id": "c1"}] * 4

@@ -1,0 +1,155 @@
+import datetime
+import json
+import uuid
+
+import pytest
+import sqlalchemy as sa
+
+from risk import usecases
+from risk.db import assessments
+from risk.domain import Thresholds
+
+NOW = datetime.datetime(2026, 3, 1, 12, 0, tzinfo=datetime.timezone.utc)
+# small numbers, so that a test needs only a handful of orders
+TIGHT = Thresholds(review_amount=1_000, reject_amount=10_000, velocity_review=2, velocity_reject=4,
+                   velocity_window_seconds=60)
+
+
+def seconds(n):
+    return datetime.timedelta(seconds=n)
+
+
+def published(db):
+    outbox = db.tables["outbox"]
+    with db.reading() as session:
+        bodies = session.execute(sa.select(outbox.c.body).order_by(outbox.c.id)).scalars().all()
+    return [(body["type"], body["correlation_id"], body["payload"]) for body in map(json.loads, bodies)]
+
+
+def decisions(db):
+    return [payload["decision"] for _type, _order, payload in published(db)]
+
+
+@pytest.fixture
+def score(db, make_order_created):
+    def score(order_id=None, customer_id="c1", total=100, at=NOW, thresholds=TIGHT):
+        order_id = order_id or str(uuid.uuid4())
+        return usecases.on_order_created(db, thresholds, make_order_created(order_id, customer_id, total, at))
+    return score
+
+
+def test_an_approved_order_publishes_its_decision(db, score):
+    assessment = score("o-1")
+
+    assert assessment.decision == "approve"
+    assert published(db) == [("risk.assessed", "o-1", {
+        "order_id": "o-1", "decision": "approve", "score": 0, "reasons": []})]
+    assert usecases.list_reviews(db, 50) == []
+
+
+def test_a_large_order_waits_for_review(db, score):
+    score("o-1", total=5_000)
+
+    assert published(db)[0][2] == {"order_id": "o-1", "decision": "review", "score": 50,
+                                   "reasons": ["amount:review"]}
+    assert usecases.list_reviews(db, 50) == [{
+        "order_id": "o-1", "customer_id": "c1", "total": 5_000, "currency": "CNY", "score": 50,
+        "reasons": ["amount:review"], "created_at": NOW.isoformat()}]
+
+
+def test_a_rejected_order_is_not_queued_for_review(db, score):
+    score("o-1", total=50_000)
+
+    assert decisions(db) == ["reject"]
+    assert usecases.list_reviews(db, 50) == []
+
+
+def test_velocity_counts_the_customers_orders_within_the_window(db, score):
+    for second in range(5):
+        score(f"o-{second}", at=NOW + seconds(second))
+    score("other-customer", customer_id="c2", at=NOW + seconds(5))
+    # 59 s after o-2: o-2, o-3, o-4 and this one are in the window, o-0 and o-1 have left it
+    score("o-later", at=NOW + seconds(61))
+    score("o-much-later", at=NOW + seconds(600))
+
+    assert decisions(db) == ["approve", "approve", "review", "review", "reject", "approve", "review",
+                             "approve"]
+
+
+def test_an_order_that_arrives_late_is_scored_as_of_its_creation(db, score):
+    for second in (30, 31, 32):
+        score(f"o-{second}", at=NOW + seconds(second))
+    # created before all three, delivered after them: none of them was in its window
+    score("o-0", at=NOW)
+
+    assert decisions(db) == ["approve", "approve", "review", "approve"]
+
+
+def test_a_blacklisted_customer_is_rejected(db, score):
+    assert usecases.add_to_blacklist(db, "c1", "chargebacks") == {"customer_id": "c1"}
+
+    score("o-1", customer_id="c1")
+    score("o-2", customer_id="c2")
+
+    assert decisions(db) == ["reject", "approve"]
+    assert published(db)[0][2]["reasons"] == ["blacklisted:reject"]
+
+
+def test_blacklisting_twice_keeps_the_first_entry(db):
+    usecases.add_to_blacklist(db, "c1", "chargebacks")
+    assert usecases.add_to_blacklist(db, "c1", "again") == {"customer_id": "c1"}
+
+    with db.reading() as session:
+        rows = session.execute(sa.select(db.tables["blacklist"])).all()
+    assert [(row.customer_id, row.reason) for row in rows] == [("c1", "chargebacks")]
+
+
+def test_a_redelivered_event_changes_nothing(db, make_order_created):
+    event = make_order_created("o-1", total=5_000)
+
+    assert usecases.on_order_created(db, TIGHT, event).decision == "review"
+    assert usecases.on_order_created(db, TIGHT, event) is None
+
+    assert decisions(db) == ["review"]
+    assert len(usecases.list_reviews(db, 50)) == 1
+
+
+def test_a_second_order_created_for_one_order_neither_counts_nor_decides_again(db, score):
+    score("o-1")
+    # the same order under a new event id, with a total that would now be reviewed
+    assert score("o-1", total=5_000) is None
+
+    assert decisions(db) == ["approve"]
+    with db.reading() as session:
+        assert session.execute(sa.select(sa.func.count()).select_from(assessments)).scalar_one() == 1
+    # it did not count toward velocity either: the second real order is still the second
+    assert score("o-2", at=NOW + seconds(1)).decision == "approve"
+
+
+def test_decisions_are_counted_once_each(db, score):
+    before = {decision: usecases.DECISIONS.labels(decision)._value.get()
+              for decision in ("approve", "review", "reject")}
+
+    score("o-1")
+    score("o-1")
+    score("o-2", total=5_000)
+    score("o-3", total=50_000)
+
+    assert {decision: usecases.DECISIONS.labels(decision)._value.get() - count
+            for decision, count in before.items()} == {"approve": 1, "review": 1, "reject": 1}
+
+
+def test_reviews_are_listed_oldest_first_up_to_the_limit(db, score):
+    for second in (3, 1, 2):
+        score(f"o-{second}", customer_id=f"c{second}", total=5_000, at=NOW + seconds(second))
+
+    assert [review["order_id"] for review in usecases.list_reviews(db, 50)] == ["o-1", "o-2", "o-3"]
+    assert [review["order_id"] for review in usecases.list_reviews(db, 2)] == ["o-1", "o-2"]
+    assert usecases.count_waiting_reviews(db) == 3
+
+
+def test_an_event_from_another_time_zone_is_stored_in_utc(db, score):
+    beijing = datetime.timezone(datetime.timedelta(hours=8))
+    score("o-1", total=5_000, at=NOW.astimezone(beijing))
+
+    assert usecases.list_reviews(db, 50)[0]["created_at"] == NOW.isoformat()
