@@ -1,0 +1,1 @@
+"""Kameng's public REST gateway: Flask in front of the nameko services."""

@@ -1,0 +1,36 @@
+"""The Flask app factory."""
+
+from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from kameng_gateway import observability, ratelimits, remote
+from kameng_gateway.blueprints import admin, auth, health, metrics, orders, payments, products
+from kameng_gateway.errors import register_error_handlers
+from kameng_gateway.openapi import blueprint as openapi_blueprint
+from kameng_gateway.rpc import RpcClient
+from kameng_gateway.settings import Settings
+
+
+def create_app(settings=None, rpc=None):
+    """The gateway. ``settings`` default to the environment's; ``rpc`` is anything
+    with ``call(service, method, *args, timeout=None, correlation_id=None, **kwargs)``
+    and ``ping()``, by default a pika RpcClient on ``settings.amqp_uri``."""
+    settings = settings or Settings.from_env()
+    app = Flask(__name__, static_folder=None)
+    app.config["KAMENG_SETTINGS"] = settings
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.extensions[remote.RPC_EXTENSION] = rpc or RpcClient(settings.amqp_uri, settings.rpc_timeout)
+    if settings.trusted_proxies:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxies,
+                                x_proto=settings.trusted_proxies)
+
+    register_error_handlers(app)
+    # before the rate limiter, so that a refused request is still logged and counted
+    observability.install(app)
+    ratelimits.install(app, settings, auth_blueprint=auth.blueprint,
+                       exempt_blueprints=(health.blueprint, metrics.blueprint))
+    health.install(app)
+    for blueprint in (auth.blueprint, admin.blueprint, products.blueprint, orders.blueprint,
+                      payments.blueprint, health.blueprint, metrics.blueprint, openapi_blueprint):
+        app.register_blueprint(blueprint)
+    return app

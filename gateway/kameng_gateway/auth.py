@@ -1,0 +1,150 @@
+"""Bearer tokens and the role rules of API.md.
+
+A token is a JWT (HS256) with ``sub`` (the user id), ``kind`` ("customer" or
+"staff"), ``role`` (the staff role, null for a customer) and ``exp``.
+Passwords never reach this module: customers.authenticate checks them.
+"""
+
+import functools
+import hmac
+import time
+from dataclasses import dataclass
+
+import jwt
+from flask import current_app, g, request
+
+from kameng_common.errors import Forbidden, Unauthorized
+
+ALGORITHM = "HS256"
+CUSTOMER = "customer"
+STAFF = "staff"
+
+ADMIN, OPS, SUPPORT, FINANCE, AUDITOR = "admin", "ops", "support", "finance", "auditor"
+STAFF_ROLES = (ADMIN, OPS, SUPPORT, FINANCE, AUDITOR)
+
+# Who may do what, from API.md: ops runs the catalogue and stock; support,
+# finance and auditors (read-only) may read orders; /metrics is for ops.
+CATALOGUE_ROLES = (ADMIN, OPS)
+ORDER_READER_ROLES = (ADMIN, SUPPORT, FINANCE, AUDITOR)
+METRICS_ROLES = (ADMIN, OPS)
+
+
+@dataclass(frozen=True)
+class Identity:
+    user_id: str
+    kind: str
+    role: str | None = None
+
+    @property
+    def is_customer(self):
+        return self.kind == CUSTOMER
+
+    def has_role(self, roles):
+        return self.kind == STAFF and self.role in roles
+
+
+def issue_token(user):
+    """``{access_token, token_type, expires_in}`` for a user customers.authenticate returned."""
+    settings = current_app.config["KAMENG_SETTINGS"]
+    now = int(time.time())
+    claims = {
+        "sub": str(user["id"]),
+        "kind": user["kind"],
+        "role": user.get("role") if user["kind"] == STAFF else None,
+        "iat": now,
+        "exp": now + settings.token_ttl_seconds,
+    }
+    token = jwt.encode(claims, settings.jwt_secret, algorithm=ALGORITHM)
+    return {"access_token": token, "token_type": "bearer", "expires_in": settings.token_ttl_seconds}
+
+
+def current_identity():
+    """The caller's identity, None when anonymous; ``Unauthorized`` for a bad token."""
+    if "identity" not in g:
+        g.identity = _identity_from(bearer_token())
+    return g.identity
+
+
+def peek_identity():
+    """The caller's identity, or None for anonymous and bad tokens alike (for rate-limit keys)."""
+    try:
+        return current_identity()
+    except Unauthorized:
+        return None
+
+
+def bearer_token():
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if not header:
+        return None
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("Use 'Authorization: Bearer <token>'.")
+    return token.strip()
+
+
+def _identity_from(token):
+    if token is None:
+        return None
+    secret = current_app.config["KAMENG_SETTINGS"].jwt_secret
+    try:
+        claims = jwt.decode(token, secret, algorithms=[ALGORITHM],
+                            options={"require": ["sub", "kind", "exp"]})
+    except jwt.ExpiredSignatureError:
+        raise Unauthorized("The token has expired.", "token_expired") from None
+    except jwt.InvalidTokenError:
+        raise Unauthorized("The token is not valid.", "invalid_token") from None
+    if claims["kind"] not in (CUSTOMER, STAFF):
+        raise Unauthorized("The token is not valid.", "invalid_token")
+    return Identity(user_id=claims["sub"], kind=claims["kind"], role=claims.get("role"))
+
+
+def _required_identity():
+    identity = current_identity()
+    if identity is None:
+        raise Unauthorized("This needs a bearer token.")
+    return identity
+
+
+def login_required(view):
+    """Any signed-in customer or staff member."""
+    @functools.wraps(view)
+    def wrapper(*args, **kwargs):
+        _required_identity()
+        return view(*args, **kwargs)
+    return wrapper
+
+
+def customer_required(view):
+    @functools.wraps(view)
+    def wrapper(*args, **kwargs):
+        if not _required_identity().is_customer:
+            raise Forbidden("Only customers may do this.")
+        return view(*args, **kwargs)
+    return wrapper
+
+
+def roles_required(*roles):
+    """Staff with one of ``roles``."""
+    def decorate(view):
+        @functools.wraps(view)
+        def wrapper(*args, **kwargs):
+            if not _required_identity().has_role(roles):
+                raise Forbidden("Your role may not do this.")
+            return view(*args, **kwargs)
+        return wrapper
+    return decorate
+
+
+def metrics_access_required(view):
+    """Staff of METRICS_ROLES, or a scraper holding ``KAMENG_METRICS_TOKEN``."""
+    @functools.wraps(view)
+    def wrapper(*args, **kwargs):
+        metrics_token = current_app.config["KAMENG_SETTINGS"].metrics_token
+        token = bearer_token()
+        if metrics_token and token and hmac.compare_digest(token.encode(), metrics_token.encode()):
+            return view(*args, **kwargs)
+        if not _required_identity().has_role(METRICS_ROLES):
+            raise Forbidden("Your role may not read metrics.")
+        return view(*args, **kwargs)
+    return wrapper

@@ -1,0 +1,30 @@
+"""Customer sign-up and bearer tokens."""
+
+from flask import Blueprint
+
+from kameng_gateway import remote
+from kameng_gateway.auth import issue_token
+from kameng_gateway.blueprints import load_json
+from kameng_gateway.openapi import operation
+from kameng_gateway.schemas import (
+    CredentialsSchema, CustomerSchema, RegistrationSchema, TokenSchema)
+
+blueprint = Blueprint("auth", __name__, url_prefix="/api/v1/auth")
+
+
+@blueprint.post("/register")
+@operation("Create a customer account", body=RegistrationSchema, responses={201: CustomerSchema})
+def register():
+    data = load_json(RegistrationSchema())
+    customer = remote.call("customers", "register", data["username"], data["password"])
+    return CustomerSchema().dump(customer), 201
+
+
+@blueprint.post("/token")
+@operation("Exchange a username and password for a bearer token",
+           body=CredentialsSchema, responses={200: TokenSchema})
+def issue_access_token():
+    """Customers and staff alike; the token's claims carry the kind and the staff role."""
+    data = load_json(CredentialsSchema())
+    user = remote.call("customers", "authenticate", data["username"], data["password"])
+    return TokenSchema().dump(issue_token(user)), 200, {"Cache-Control": "no-store"}

@@ -1,0 +1,65 @@
+"""Liveness, and readiness: the broker and every service answer."""
+
+from concurrent.futures import ThreadPoolExecutor
+
+from flask import Blueprint, current_app, g
+
+from kameng_common.errors import KamengError, Unavailable
+from kameng_gateway import remote
+from kameng_gateway.errors import error_response
+from kameng_gateway.openapi import operation
+from kameng_gateway.schemas import ErrorSchema, LiveSchema, ReadySchema
+
+blueprint = Blueprint("health", __name__, url_prefix="/health")
+
+SERVICES = ("inventory", "orders", "payments", "customers", "risk")
+_PROBES_EXTENSION = "kameng_health_probes"
+
+
+def install(app):
+    # asks the services side by side, so a hung one costs one timeout, not five;
+    # the pool's threads keep their broker connections from one probe to the next
+    app.extensions[_PROBES_EXTENSION] = ThreadPoolExecutor(
+        max_workers=len(SERVICES), thread_name_prefix="health-probe")
+
+
+@blueprint.get("/live")
+@operation("Liveness", responses={200: LiveSchema})
+def live():
+    """The process answers HTTP."""
+    return LiveSchema().dump({"status": "live"})
+
+
+@blueprint.get("/ready")
+@operation("Readiness", responses={200: ReadySchema, 503: ErrorSchema})
+def ready():
+    """The broker is reachable and every service's health() answers within
+    KAMENG_READY_TIMEOUT seconds. A 503 carries the same report in error.details."""
+    client = remote.client()
+    try:
+        client.ping()
+        broker = "ok"
+    except Unavailable as error:
+        broker = error.message
+
+    timeout = current_app.config["KAMENG_SETTINGS"].ready_timeout
+    probes = current_app.extensions[_PROBES_EXTENSION]
+    pending = {service: probes.submit(_probe, client, service, timeout, g.correlation_id)
+               for service in SERVICES}
+    services = {service: future.result() for service, future in pending.items()}
+
+    down = [service for service, report in services.items() if report["status"] != "ok"]
+    if broker != "ok" or down:
+        report = {"broker": broker, "services": services}
+        message = "Not ready: " + ", ".join((["broker"] if broker != "ok" else []) + down) + "."
+        return error_response(503, Unavailable.code, message, details=report)
+    return ReadySchema().dump({"status": "ready", "broker": broker, "services": services})
+
+
+def _probe(client, service, timeout, correlation_id):
+    try:
+        health = remote.timed_call(client, service, "health", timeout=timeout,
+                                   correlation_id=correlation_id)
+    except KamengError as error:
+        return {"status": "unavailable", "error": error.message}
+    return {"status": "ok", **health}

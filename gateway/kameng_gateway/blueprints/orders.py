@@ -1,0 +1,97 @@
+"""Orders: placing them, reading them, paying for them and revealing their cards."""
+
+import uuid
+
+from flask import Blueprint, request
+
+from kameng_common.errors import Forbidden
+from kameng_gateway import remote
+from kameng_gateway.auth import (
+    ORDER_READER_ROLES, current_identity, customer_required, login_required)
+from kameng_gateway.blueprints import load_json, load_query
+from kameng_gateway.observability import set_correlation_id
+from kameng_gateway.openapi import operation
+from kameng_gateway.schemas import (
+    CardSecretSchema, IdempotencyHeaderSchema, OrderCreationSchema, OrderListQuerySchema,
+    OrderPageSchema, OrderSchema, PaymentRequestSchema, PaymentSchema)
+
+blueprint = Blueprint("orders", __name__, url_prefix="/api/v1/orders")
+
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+
+
+@blueprint.post("")
+@operation("Place an order", body=OrderCreationSchema, headers=IdempotencyHeaderSchema,
+           responses={201: OrderSchema}, auth="required")
+@customer_required
+def create_order():
+    """Priced at the customer's level. Retrying with the same Idempotency-Key returns
+    the same order instead of placing a second one."""
+    data = load_json(OrderCreationSchema())
+    headers = IdempotencyHeaderSchema().load(
+        {IDEMPOTENCY_HEADER: request.headers[IDEMPOTENCY_HEADER]}
+        if IDEMPOTENCY_HEADER in request.headers else {})
+    idempotency_key = headers.get("idempotency_key") or str(uuid.uuid4())
+    customer_id = current_identity().user_id
+    level = remote.call("customers", "get_customer", customer_id)["level"]
+    order = remote.call("orders", "create_order", customer_id, level, data["items"],
+                        idempotency_key, coupon_code=data.get("coupon_code"))
+    set_correlation_id(order["id"])
+    return OrderSchema().dump(order), 201, {"Location": f"{blueprint.url_prefix}/{order['id']}"}
+
+
+@blueprint.get("")
+@operation("List orders", query=OrderListQuerySchema, responses={200: OrderPageSchema},
+           auth="required")
+@login_required
+def list_orders():
+    """A customer sees their own orders; support, finance, auditors and admins see
+    everyone's, or one customer's with ?customer_id=."""
+    query = load_query(OrderListQuerySchema())
+    identity = current_identity()
+    if identity.is_customer:
+        if query.get("customer_id", identity.user_id) != identity.user_id:
+            raise Forbidden("Customers may list only their own orders.")
+        customer_id = identity.user_id
+    elif identity.has_role(ORDER_READER_ROLES):
+        customer_id = query.get("customer_id")
+    else:
+        raise Forbidden("Your role may not read orders.")
+    page = remote.call("orders", "list_orders", customer_id=customer_id,
+                       limit=query["limit"], cursor=query["cursor"])
+    return OrderPageSchema().dump(page)
+
+
+@blueprint.get("/<uuid:order_id>")
+@operation("Read an order", responses={200: OrderSchema}, auth="required")
+@login_required
+def get_order(order_id):
+    """Its owner, and support, finance, auditors and admins."""
+    order = remote.call("orders", "get_order", str(order_id))
+    identity = current_identity()
+    is_owner = identity.is_customer and order["customer_id"] == identity.user_id
+    if not (is_owner or identity.has_role(ORDER_READER_ROLES)):
+        raise Forbidden("This order is not yours.")
+    return OrderSchema().dump(order)
+
+
+@blueprint.post("/<uuid:order_id>/payments")
+@operation("Pay for an order", body=PaymentRequestSchema, responses={201: PaymentSchema},
+           auth="required")
+@customer_required
+def request_payment(order_id):
+    """Its owner only. Follow pay_url, when there is one, to pay the provider."""
+    data = load_json(PaymentRequestSchema())
+    payment = remote.call("orders", "request_payment", str(order_id),
+                          current_identity().user_id, data["method"])
+    return PaymentSchema().dump(payment), 201
+
+
+@blueprint.get("/<uuid:order_id>/cards")
+@operation("Reveal the card keys of a delivered order",
+           responses={200: CardSecretSchema(many=True)}, auth="required")
+@customer_required
+def reveal_cards(order_id):
+    """Its owner only, never staff; every reveal is audited."""
+    cards = remote.call("inventory", "reveal_cards", str(order_id), current_identity().user_id)
+    return CardSecretSchema(many=True).dump(cards), 200, {"Cache-Control": "no-store"}

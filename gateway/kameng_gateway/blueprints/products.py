@@ -1,0 +1,32 @@
+"""The public catalogue, priced for whoever asks."""
+
+from flask import Blueprint
+
+from kameng_gateway import remote
+from kameng_gateway.auth import current_identity
+from kameng_gateway.blueprints import load_query
+from kameng_gateway.openapi import operation
+from kameng_gateway.schemas import PageQuerySchema, ProductPageSchema
+
+blueprint = Blueprint("products", __name__, url_prefix="/api/v1/products")
+
+ANONYMOUS_LEVEL = "regular"
+
+
+@blueprint.get("")
+@operation("List the catalogue", query=PageQuerySchema, responses={200: ProductPageSchema},
+           auth="optional")
+def list_products():
+    """Each product with its stock and its price at the caller's level: a customer's
+    membership or agent level, or the regular price for anyone else."""
+    query = load_query(PageQuerySchema())
+    page = remote.call("inventory", "list_products", level=_caller_level(),
+                       limit=query["limit"], cursor=query["cursor"])
+    return ProductPageSchema().dump(page)
+
+
+def _caller_level():
+    identity = current_identity()
+    if identity is None or not identity.is_customer:
+        return ANONYMOUS_LEVEL
+    return remote.call("customers", "get_customer", identity.user_id)["level"]

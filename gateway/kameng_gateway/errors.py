@@ -1,0 +1,85 @@
+"""Every error, local or remote, answered as API.md's error body.
+
+``{"error": {"code": "<machine_code>", "message": "<human text>"}}``, with
+``details`` added where the caller can act on them (the invalid fields).
+"""
+
+import logging
+
+from flask import jsonify
+from marshmallow import ValidationError
+from werkzeug.exceptions import HTTPException
+
+from kameng_common.errors import KamengError
+
+_log = logging.getLogger(__name__)
+
+HTTP_ERROR_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    429: "rate_limited",
+}
+
+
+def error_response(status, code, message, details=None, headers=None):
+    error = {"code": code, "message": message}
+    if details is not None:
+        error["details"] = details
+    response = jsonify({"error": error})
+    response.status_code = status
+    response.headers.extend(headers or {})
+    return response
+
+
+def register_error_handlers(app):
+    app.register_error_handler(KamengError, _kameng_error)
+    app.register_error_handler(ValidationError, _validation_error)
+    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(Exception, _unexpected_error)
+
+
+def _kameng_error(error):
+    headers = {"WWW-Authenticate": "Bearer"} if error.status == 401 else None
+    return error_response(error.status, error.code, error.message, headers=headers)
+
+
+def _validation_error(error):
+    return error_response(422, "invalid_input", _summary(error.messages), details=error.messages)
+
+
+def _http_error(error):
+    if error.code is None or error.code < 400:
+        return error  # redirects, e.g. to the canonical trailing slash
+    code = HTTP_ERROR_CODES.get(error.code) or error.name.lower().replace(" ", "_")
+    # keep the headers werkzeug chose, e.g. Allow on a 405
+    headers = {name: value for name, value in error.get_headers()
+               if name.lower() != "content-type"}
+    return error_response(error.code, code, error.description, headers=headers)
+
+
+def _unexpected_error(error):
+    _log.exception("unhandled error")
+    return error_response(500, "internal_error", "Internal server error.")
+
+
+def _summary(messages):
+    """``'Invalid input: items: Missing data for required field.'`` from marshmallow's tree."""
+    parts = []
+
+    def walk(prefix, node):
+        if isinstance(node, dict):
+            for key, child in node.items():
+                walk(f"{prefix}.{key}" if prefix else str(key), child)
+        elif isinstance(node, list) and all(isinstance(item, str) for item in node):
+            parts.append(f"{prefix or 'body'}: {' '.join(node)}")
+        else:
+            parts.append(f"{prefix or 'body'}: {node}")
+
+    walk("", messages)
+    return "Invalid input: " + "; ".join(parts[:5]) + ("; …" if len(parts) > 5 else "")

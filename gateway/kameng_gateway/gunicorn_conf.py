@@ -1,0 +1,65 @@
+"""gunicorn's settings: ``gunicorn -c python:kameng_gateway.gunicorn_conf kameng_gateway.wsgi:app``.
+
+Threads, not processes, carry the concurrency: a request mostly waits on the
+broker, and each thread keeps its own broker connection (see rpc.py).
+"""
+
+import os
+import shutil
+import tempfile
+
+from kameng_common.config import data_dir
+
+# Each worker is a process: prometheus_client keeps the samples in files in
+# this folder and a scrape of any worker sums them all. prometheus_client
+# reads it when first imported, so it is set before anything imports that;
+# and fresh, so that no earlier run's counts leak in.
+_OWN_METRICS_DIR = not os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+if _OWN_METRICS_DIR:
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(
+        prefix="gateway-metrics-", dir=data_dir())
+
+from prometheus_client import multiprocess  # noqa: E402
+
+from kameng_gateway.settings import jwt_secret  # noqa: E402
+
+bind = f"0.0.0.0:{os.environ.get('KAMENG_GATEWAY_PORT', '8000')}"
+worker_class = "gthread"
+workers = int(os.environ.get("KAMENG_GATEWAY_WORKERS", "2"))
+threads = int(os.environ.get("KAMENG_GATEWAY_THREADS", "16"))
+# nothing uses gunicornc, and the image's home folder is not writable
+control_socket_disable = True
+
+# The app logs one JSON line per request itself; gunicorn's own lines become JSON too.
+logconfig_dict = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"json": {
+        "()": "pythonjsonlogger.json.JsonFormatter",
+        "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s",
+        "rename_fields": {"levelname": "level", "asctime": "time"},
+        "static_fields": {"service": "gateway"},
+    }},
+    "handlers": {"stderr": {
+        "class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"}},
+    "root": {"level": "INFO", "handlers": ["stderr"]},
+    "loggers": {
+        "gunicorn.error": {"level": "INFO", "handlers": [], "propagate": True},
+        # gunicorn's access lines would repeat the app's, without the correlation id
+        "gunicorn.access": {"level": "WARNING", "handlers": [], "propagate": False},
+    },
+}
+
+
+def on_starting(server):
+    # generated here, once, rather than by workers racing to write the file
+    jwt_secret()
+
+
+def child_exit(server, worker):
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server):
+    if _OWN_METRICS_DIR:
+        shutil.rmtree(os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)

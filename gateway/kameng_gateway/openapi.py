@@ -1,0 +1,133 @@
+"""``/openapi.json``, generated from the routes and their marshmallow schemas.
+
+Each view declares its operation with ``@operation(...)`` beside its code, so
+a route cannot exist without appearing in the document.
+"""
+
+import http
+import inspect
+import re
+from importlib.metadata import version
+
+from apispec import APISpec
+from apispec.ext.marshmallow import MarshmallowPlugin
+from flask import Blueprint, current_app, jsonify
+
+from kameng_gateway.schemas import ErrorSchema
+
+BEARER_AUTH = "bearerAuth"
+_OPERATION_ATTRIBUTE = "openapi_operation"
+_RULE_ARGUMENT = re.compile(r"<(?:(?P<converter>\w+)(?:\([^)]*\))?:)?(?P<name>\w+)>")
+_CONVERTER_SCHEMAS = {
+    "int": {"type": "integer", "minimum": 0},
+    "uuid": {"type": "string", "format": "uuid"},
+}
+_SPEC_EXTENSION = "kameng_openapi"
+
+blueprint = Blueprint("openapi", __name__)
+
+
+def operation(summary, *, responses, body=None, query=None, headers=None, auth=None):
+    """Document a view. ``auth`` is None (anyone), "optional" or "required".
+
+    ``body`` and each response are a marshmallow schema (JSON) or a mapping
+    of media type to schema; a response of None has no body. The view's
+    docstring becomes the operation's description.
+    """
+    def decorate(view):
+        setattr(view, _OPERATION_ATTRIBUTE, {
+            "summary": summary, "responses": responses, "body": body,
+            "query": query, "headers": headers, "auth": auth,
+        })
+        return view
+    return decorate
+
+
+@blueprint.get("/openapi.json")
+@operation("This document", responses={200: {"application/json": {"type": "object"}}})
+def openapi_document():
+    """The OpenAPI 3 description of every route."""
+    if _SPEC_EXTENSION not in current_app.extensions:
+        current_app.extensions[_SPEC_EXTENSION] = build_spec(current_app)
+    return jsonify(current_app.extensions[_SPEC_EXTENSION])
+
+
+def build_spec(app):
+    spec = APISpec(
+        title="Kameng",
+        version=version("kameng-gateway"),
+        openapi_version="3.0.3",
+        plugins=[MarshmallowPlugin()],
+        info={"description": "The public REST API of Kameng. Money is an integer in minor "
+                             "units (fen) with a currency. Errors answer "
+                             '{"error": {"code", "message"}}.'},
+    )
+    spec.components.security_scheme(BEARER_AUTH, {
+        "type": "http", "scheme": "bearer", "bearerFormat": "JWT",
+        "description": "a token from POST /api/v1/auth/token",
+    })
+    for rule in sorted(app.url_map.iter_rules(), key=lambda rule: rule.rule):
+        view = app.view_functions[rule.endpoint]
+        documented = getattr(view, _OPERATION_ATTRIBUTE, None)
+        if documented is None:
+            continue
+        path, path_parameters = _openapi_path(rule.rule)
+        tag = rule.endpoint.partition(".")[0]
+        spec.path(path=path, operations={
+            method.lower(): _operation(documented, view, path_parameters, tag)
+            for method in sorted(rule.methods - {"HEAD", "OPTIONS"})
+        })
+    return spec.to_dict()
+
+
+def _openapi_path(rule):
+    """``/orders/<uuid:order_id>`` → ``/orders/{order_id}`` and its parameters."""
+    parameters = [
+        {"in": "path", "name": match["name"], "required": True,
+         "schema": _CONVERTER_SCHEMAS.get(match["converter"], {"type": "string"})}
+        for match in _RULE_ARGUMENT.finditer(rule)
+    ]
+    return _RULE_ARGUMENT.sub(r"{\g<name>}", rule), parameters
+
+
+def _operation(documented, view, path_parameters, tag):
+    parameters = list(path_parameters)
+    if documented["query"] is not None:
+        parameters.append({"in": "query", "schema": documented["query"]})
+    if documented["headers"] is not None:
+        parameters.append({"in": "header", "schema": documented["headers"]})
+
+    responses = {
+        str(status): _response(status, body) for status, body in documented["responses"].items()
+    }
+    responses["default"] = {"description": "an error", "content": _content(ErrorSchema)}
+
+    result = {
+        "tags": [tag],
+        "summary": documented["summary"],
+        "operationId": view.__name__,
+        "parameters": parameters,
+        "responses": responses,
+    }
+    if view.__doc__:
+        result["description"] = inspect.cleandoc(view.__doc__)
+    if documented["body"] is not None:
+        result["requestBody"] = {"required": True, "content": _content(documented["body"])}
+    if documented["auth"] == "required":
+        result["security"] = [{BEARER_AUTH: []}]
+    elif documented["auth"] == "optional":
+        result["security"] = [{}, {BEARER_AUTH: []}]
+    return result
+
+
+def _response(status, body):
+    response = {"description": http.HTTPStatus(status).phrase}
+    if body is not None:
+        response["content"] = _content(body)
+    return response
+
+
+def _content(body):
+    if isinstance(body, dict):
+        return {media_type: {"schema": schema} for media_type, schema in body.items()}
+    return {"application/json": {"schema": body}}

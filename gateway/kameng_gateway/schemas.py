@@ -1,0 +1,237 @@
+"""marshmallow schemas of the REST API: what the gateway accepts and answers.
+
+Request schemas validate input before any service is called (an unknown
+field is refused); response schemas shape what the services return, so that
+nothing leaves the gateway that the contract does not name. Both feed
+``/openapi.json``.
+"""
+
+from marshmallow import Schema, fields, validate
+
+from kameng_gateway.auth import STAFF_ROLES
+
+PRODUCT_KINDS = ("card", "direct")
+PAYMENT_METHODS = ("mockpay", "alipay", "wechat", "unionpay", "balance")
+ORDER_STATUSES = ("pending", "awaiting_payment", "on_hold", "paid", "delivered",
+                  "cancelled", "expired", "refunded", "failed")
+# no whitespace or control characters; any script is welcome
+USERNAME = validate.And(validate.Length(3, 64), validate.Regexp(r"^[^\s\x00-\x1f\x7f]+$"))
+NEW_PASSWORD = validate.Length(8, 256)
+
+
+def money(description="minor units (fen)", **kwargs):
+    """An amount in minor units: an integer, never a float."""
+    return fields.Integer(strict=True, validate=validate.Range(min=0),
+                          metadata={"description": description}, **kwargs)
+
+
+def timestamp():
+    # the services send ISO 8601 strings already
+    return fields.String(metadata={"format": "date-time"})
+
+
+# --- requests ---
+
+class CredentialsSchema(Schema):
+    username = fields.String(required=True, validate=validate.Length(1, 64))
+    password = fields.String(required=True, validate=validate.Length(1, 256),
+                             load_only=True)
+
+
+class RegistrationSchema(Schema):
+    username = fields.String(required=True, validate=USERNAME)
+    password = fields.String(required=True, validate=NEW_PASSWORD, load_only=True)
+
+
+class StaffCreationSchema(Schema):
+    username = fields.String(required=True, validate=USERNAME)
+    password = fields.String(required=True, validate=NEW_PASSWORD, load_only=True)
+    role = fields.String(required=True, validate=validate.OneOf(STAFF_ROLES))
+
+
+class CategoryCreationSchema(Schema):
+    name = fields.String(required=True, validate=validate.Length(1, 100))
+
+
+class ProductCreationSchema(Schema):
+    name = fields.String(required=True, validate=validate.Length(1, 200))
+    category_id = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
+    kind = fields.String(required=True, validate=validate.OneOf(PRODUCT_KINDS))
+    price = money(required=True)
+    currency = fields.String(load_default="CNY", validate=validate.Regexp(r"^[A-Z]{3}$"),
+                             metadata={"description": "ISO 4217 code"})
+    level_prices = fields.Dict(
+        keys=fields.String(validate=validate.Length(1, 32)),
+        values=fields.Integer(strict=True, validate=validate.Range(min=0)),
+        metadata={"description": "price per membership or agent level, in minor units"})
+
+
+class CardSchema(Schema):
+    number = fields.String(required=True, validate=validate.Length(1, 256))
+    secret = fields.String(required=True, validate=validate.Length(1, 1024))
+
+
+class CardImportSchema(Schema):
+    cards = fields.List(fields.Nested(CardSchema), required=True,
+                        validate=validate.Length(1, 100_000))
+
+
+class OrderItemRequestSchema(Schema):
+    product_id = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
+    quantity = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
+
+
+class OrderCreationSchema(Schema):
+    items = fields.List(fields.Nested(OrderItemRequestSchema), required=True,
+                        validate=validate.Length(1, 100))
+    coupon_code = fields.String(validate=validate.Length(1, 64))
+
+
+class IdempotencyHeaderSchema(Schema):
+    idempotency_key = fields.String(
+        data_key="Idempotency-Key", validate=validate.Length(1, 255),
+        metadata={"description": "the same key from the same customer returns the same "
+                                 "order; a fresh one is made up when absent"})
+
+
+class PaymentRequestSchema(Schema):
+    method = fields.String(required=True, validate=validate.OneOf(PAYMENT_METHODS))
+
+
+class PageQuerySchema(Schema):
+    limit = fields.Integer(load_default=50, validate=validate.Range(1, 100))
+    cursor = fields.String(load_default=None, validate=validate.Length(1, 200))
+
+
+class OrderListQuerySchema(PageQuerySchema):
+    customer_id = fields.String(
+        validate=validate.Length(1, 64),
+        metadata={"description": "staff only: one customer's orders (default: everyone's)"})
+
+
+# --- responses ---
+
+class CustomerSchema(Schema):
+    id = fields.String()
+    username = fields.String()
+
+
+class TokenSchema(Schema):
+    access_token = fields.String()
+    token_type = fields.String(metadata={"enum": ["bearer"]})
+    expires_in = fields.Integer(metadata={"description": "seconds"})
+
+
+class StaffSchema(Schema):
+    id = fields.String()
+    username = fields.String()
+    kind = fields.String()
+    role = fields.String(validate=validate.OneOf(STAFF_ROLES))
+
+
+class CategorySchema(Schema):
+    id = fields.Integer()
+    name = fields.String()
+
+
+class ProductSchema(Schema):
+    id = fields.Integer()
+    name = fields.String()
+    category_id = fields.Integer()
+    kind = fields.String(validate=validate.OneOf(PRODUCT_KINDS))
+    price = money("minor units (fen), at the caller's level")
+    currency = fields.String()
+    level_prices = fields.Dict(keys=fields.String(), values=fields.Integer())
+    stock = fields.Integer(allow_none=True,
+                           metadata={"description": "cards available; null for direct top-ups"})
+    created_at = timestamp()
+
+
+class ProductPageSchema(Schema):
+    items = fields.List(fields.Nested(ProductSchema))
+    next_cursor = fields.String(allow_none=True)
+
+
+class CardImportResultSchema(Schema):
+    imported = fields.Integer()
+    duplicates = fields.Integer()
+    rejected = fields.Integer()
+
+
+class OrderItemSchema(Schema):
+    product_id = fields.Integer()
+    name = fields.String()
+    quantity = fields.Integer()
+    unit_price = money()
+
+
+class OrderHistoryEntrySchema(Schema):
+    status = fields.String(validate=validate.OneOf(ORDER_STATUSES))
+    at = timestamp()
+    reason = fields.String(allow_none=True)
+
+
+class OrderSchema(Schema):
+    id = fields.String()
+    customer_id = fields.String()
+    status = fields.String(validate=validate.OneOf(ORDER_STATUSES))
+    items = fields.List(fields.Nested(OrderItemSchema))
+    total = money()
+    currency = fields.String()
+    payment_id = fields.String(allow_none=True)
+    created_at = timestamp()
+    updated_at = timestamp()
+    expires_at = fields.String(allow_none=True, metadata={"format": "date-time"})
+    history = fields.List(fields.Nested(OrderHistoryEntrySchema))
+
+
+class OrderSummarySchema(OrderSchema):
+    """An order in a list: without its history."""
+
+    class Meta:
+        exclude = ("history",)
+
+
+class OrderPageSchema(Schema):
+    items = fields.List(fields.Nested(OrderSummarySchema))
+    next_cursor = fields.String(allow_none=True)
+
+
+class PaymentSchema(Schema):
+    payment_id = fields.String()
+    amount = money()
+    currency = fields.String()
+    method = fields.String(validate=validate.OneOf(PAYMENT_METHODS))
+    status = fields.String()
+    pay_url = fields.String(allow_none=True)
+
+
+class NotificationResultSchema(Schema):
+    status = fields.String()
+    payment_id = fields.String()
+    trade_no = fields.String()
+
+
+class CardSecretSchema(Schema):
+    number = fields.String()
+    secret = fields.String()
+
+
+class LiveSchema(Schema):
+    status = fields.String(metadata={"enum": ["live"]})
+
+
+class ReadySchema(Schema):
+    status = fields.String(metadata={"enum": ["ready"]})
+    broker = fields.String()
+    services = fields.Dict(keys=fields.String(), values=fields.Dict())
+
+
+class ErrorDetailSchema(Schema):
+    code = fields.String(metadata={"description": "machine-readable, e.g. invalid_input"})
+    message = fields.String()
+    details = fields.Raw(metadata={"description": "e.g. the message of each invalid field"})
+
+
+class ErrorSchema(Schema):
+    error = fields.Nested(ErrorDetailSchema)

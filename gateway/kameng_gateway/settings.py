@@ -1,0 +1,45 @@
+"""The gateway's configuration, read once from the environment."""
+
+import os
+import secrets
+from dataclasses import dataclass
+
+from kameng_common import config
+
+
+def jwt_secret():
+    """``KAMENG_JWT_SECRET``, else the secret generated into the data folder."""
+    return config.secret_from_env_or_file(
+        "KAMENG_JWT_SECRET", "jwt.secret", lambda: secrets.token_urlsafe(48))
+
+
+@dataclass(frozen=True)
+class Settings:
+    jwt_secret: str
+    amqp_uri: str = config.DEFAULT_AMQP_URI
+    rpc_timeout: float = 10.0
+    ready_timeout: float = 2.0
+    token_ttl_seconds: int = 3600
+    metrics_token: str | None = None
+    rate_limits_enabled: bool = True
+    auth_rate_limit: str = "120/minute"
+    default_rate_limit: str = "3000/minute"
+    trusted_proxies: int = 0
+    max_body_bytes: int = 16 * 1024 * 1024
+
+    @classmethod
+    def from_env(cls):
+        env = os.environ
+        return cls(
+            jwt_secret=jwt_secret(),
+            amqp_uri=config.amqp_uri(),
+            rpc_timeout=float(env.get("KAMENG_RPC_TIMEOUT", cls.rpc_timeout)),
+            ready_timeout=float(env.get("KAMENG_READY_TIMEOUT", cls.ready_timeout)),
+            token_ttl_seconds=int(env.get("KAMENG_TOKEN_TTL_SECONDS", cls.token_ttl_seconds)),
+            metrics_token=env.get("KAMENG_METRICS_TOKEN") or None,
+            rate_limits_enabled=env.get("KAMENG_RATE_LIMITS", "on").lower() != "off",
+            auth_rate_limit=env.get("KAMENG_RATE_LIMIT_AUTH", cls.auth_rate_limit),
+            default_rate_limit=env.get("KAMENG_RATE_LIMIT_DEFAULT", cls.default_rate_limit),
+            trusted_proxies=int(env.get("KAMENG_TRUSTED_PROXIES", cls.trusted_proxies)),
+            max_body_bytes=int(env.get("KAMENG_MAX_BODY_BYTES", cls.max_body_bytes)),
+        )

@@ -1,0 +1,154 @@
+"""The gateway as it runs: gunicorn with two workers, over a real broker, to a nameko service."""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+from nameko.rpc import rpc
+
+from kameng_common.errors import Unauthorized
+
+METRICS_TOKEN = "interface-scrape-token"
+PASSWORD = "a long enough password"
+
+
+class CustomersService:
+    """Just enough of customers for sign-up and sign-in."""
+
+    name = "customers"
+
+    @rpc
+    def register(self, username, password):
+        return {"id": "u-1", "username": username, "kind": "customer", "level": "regular"}
+
+    @rpc
+    def authenticate(self, username, password):
+        if password != PASSWORD:
+            raise Unauthorized("Wrong username or password.")
+        return {"id": "u-1", "username": username, "kind": "customer", "role": None,
+                "level": "regular"}
+
+    @rpc
+    def health(self):
+        return {"service": "customers", "database": "ok"}
+
+
+def _free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def gateway(container_factory, rabbit_config, tmp_path):
+    container_factory(CustomersService, rabbit_config).start()
+    port = _free_port()
+    env = {
+        **os.environ,
+        "KAMENG_AMQP_URI": rabbit_config["AMQP_URI"].replace("pyamqp://", "amqp://", 1),
+        "KAMENG_DATA_DIR": str(tmp_path),
+        "KAMENG_GATEWAY_PORT": str(port),
+        "KAMENG_GATEWAY_WORKERS": "2",
+        "KAMENG_GATEWAY_THREADS": "4",
+        "KAMENG_METRICS_TOKEN": METRICS_TOKEN,
+        "KAMENG_READY_TIMEOUT": "1",
+    }
+    env.pop("KAMENG_JWT_SECRET", None)
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    log = open(tmp_path / "gateway.log", "w")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "-c", "python:kameng_gateway.gunicorn_conf",
+         "kameng_gateway.wsgi:app"], env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until_live(url, process)
+        yield url, tmp_path
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        log.close()
+
+
+def _wait_until_live(url, process):
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        assert process.poll() is None, "gunicorn exited"
+        try:
+            if requests.get(f"{url}/health/live", timeout=1).status_code == 200:
+                return
+        except requests.ConnectionError:
+            time.sleep(0.2)
+    raise AssertionError("the gateway never came up")
+
+
+def test_sign_up_and_sign_in_through_the_broker(gateway):
+    url, data_dir = gateway
+
+    registered = requests.post(f"{url}/api/v1/auth/register",
+                               json={"username": "alice", "password": PASSWORD}, timeout=10)
+    token = requests.post(f"{url}/api/v1/auth/token",
+                          json={"username": "alice", "password": PASSWORD}, timeout=10)
+    refused = requests.post(f"{url}/api/v1/auth/token",
+                            json={"username": "alice", "password": "wrong one"}, timeout=10)
+
+    assert registered.status_code == 201
+    assert registered.json() == {"id": "u-1", "username": "alice"}
+    assert token.status_code == 200
+    assert token.json()["token_type"] == "bearer"
+    assert refused.status_code == 401
+    assert refused.json()["error"]["code"] == "unauthorized"
+    # the master wrote the secret before the workers started; both sign with it
+    assert (data_dir / "jwt.secret").stat().st_mode & 0o777 == 0o600
+
+
+def test_readiness_names_the_missing_services(gateway):
+    url, _ = gateway
+
+    response = requests.get(f"{url}/health/ready", timeout=10)
+
+    assert response.status_code == 503
+    services = response.json()["error"]["details"]["services"]
+    assert services["customers"]["status"] == "ok"
+    assert services["orders"] == {"status": "unavailable",
+                                  "error": "The orders service is not running."}
+
+
+def test_metrics_sum_every_worker(gateway):
+    url, _ = gateway
+    for _ in range(20):
+        # a connection each, so that both workers take some
+        requests.get(f"{url}/health/live", headers={"Connection": "close"}, timeout=5)
+
+    counts = {_live_request_count(url) for _ in range(4)}
+
+    # every scrape, whichever worker answers it, sees the same total
+    assert len(counts) == 1
+    assert counts.pop() >= 20
+
+
+def _live_request_count(url):
+    text = requests.get(f"{url}/metrics", timeout=5, headers={
+        "Authorization": f"Bearer {METRICS_TOKEN}", "Connection": "close"}).text
+    line = next(line for line in text.splitlines() if line.startswith(
+        'kameng_http_requests_total{method="GET",route="/health/live"'))
+    return float(line.rsplit(" ", 1)[1])
+
+
+def test_logs_are_json_lines_without_secrets(gateway):
+    url, data_dir = gateway
+    requests.post(f"{url}/api/v1/auth/token",
+                  json={"username": "alice", "password": PASSWORD}, timeout=10)
+    requests.post(f"{url}/api/v1/auth/register",
+                  json={"username": "alice", "password": PASSWORD}, timeout=10)
+    time.sleep(0.5)
+
+    log = Path(data_dir / "gateway.log").read_text()
+
+    lines = [line for line in log.splitlines() if line.strip()]
+    assert lines and all(line.startswith("{") for line in lines), log
+    assert PASSWORD not in log

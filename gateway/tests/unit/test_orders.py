@@ -1,0 +1,128 @@
+import uuid
+
+import pytest
+
+ORDER_ID = "0dde0000-0000-4000-8000-000000000001"
+ITEMS = [{"product_id": 1, "quantity": 2}]
+
+
+@pytest.fixture(autouse=True)
+def orders_service(rpc, make_order):
+    rpc.answer("orders", "create_order",
+               lambda customer_id, level, items, key, coupon_code=None: make_order())
+    rpc.answer("orders", "list_orders", {"items": [make_order()], "next_cursor": "next-page"})
+
+
+def test_create_order_forwards_the_idempotency_key(client, callers, rpc):
+    response = client.post("/api/v1/orders", json={"items": ITEMS},
+                           headers={**callers.customer(), "Idempotency-Key": "retry-me-42"})
+
+    assert response.status_code == 201
+    call = rpc.calls_to("orders", "create_order")[0]
+    assert call.args == (callers.customer_id, "gold", ITEMS, "retry-me-42")
+    assert call.kwargs == {"coupon_code": None}
+
+
+def test_the_same_key_is_sent_each_time(client, callers, rpc):
+    headers = {**callers.customer(), "Idempotency-Key": "same"}
+    for _ in range(2):
+        client.post("/api/v1/orders", json={"items": ITEMS}, headers=headers)
+
+    keys = {call.args[3] for call in rpc.calls_to("orders", "create_order")}
+    assert keys == {"same"}
+
+
+def test_without_a_key_each_order_gets_a_fresh_one(client, callers, rpc):
+    for _ in range(2):
+        client.post("/api/v1/orders", json={"items": ITEMS}, headers=callers.customer())
+
+    keys = [call.args[3] for call in rpc.calls_to("orders", "create_order")]
+    assert len(set(keys)) == 2
+    assert all(uuid.UUID(key) for key in keys)
+
+
+def test_an_overlong_key_is_invalid_input(client, callers, rpc):
+    response = client.post("/api/v1/orders", json={"items": ITEMS},
+                           headers={**callers.customer(), "Idempotency-Key": "k" * 300})
+
+    assert response.status_code == 422
+    assert "Idempotency-Key" in response.json["error"]["details"]
+    assert rpc.calls_to("orders", "create_order") == []
+
+
+def test_create_order_answers_the_order(client, callers, rpc):
+    response = client.post("/api/v1/orders", json={"items": ITEMS, "coupon_code": "SPRING"},
+                           headers=callers.customer())
+
+    body = response.json
+    assert (body["id"], body["status"], body["total"], body["currency"]) == (
+        ORDER_ID, "pending", 19000, "CNY")
+    assert body["items"][0]["product_id"] == 1
+    assert response.headers["Location"] == f"/api/v1/orders/{ORDER_ID}"
+    assert rpc.calls_to("orders", "create_order")[0].kwargs == {"coupon_code": "SPRING"}
+
+
+def test_the_order_id_correlates_the_calls_and_the_response(client, callers, rpc):
+    response = client.post("/api/v1/orders", json={"items": ITEMS}, headers=callers.customer())
+    assert response.headers["X-Request-Id"] == ORDER_ID
+
+    client.get(f"/api/v1/orders/{ORDER_ID}", headers=callers.customer())
+    assert rpc.calls_to("orders", "get_order")[0].correlation_id == ORDER_ID
+
+
+def test_get_order(client, callers):
+    response = client.get(f"/api/v1/orders/{ORDER_ID}", headers=callers.customer())
+
+    assert response.status_code == 200
+    assert response.json["id"] == ORDER_ID
+    assert response.json["history"][0]["status"] == "pending"
+
+
+def test_a_customer_lists_only_their_own_orders(client, callers, rpc):
+    response = client.get("/api/v1/orders?limit=10&cursor=abc", headers=callers.customer())
+
+    assert response.status_code == 200
+    assert response.json["next_cursor"] == "next-page"
+    assert rpc.calls_to("orders", "list_orders")[0].kwargs == {
+        "customer_id": callers.customer_id, "limit": 10, "cursor": "abc"}
+
+
+def test_a_customer_may_not_list_another_customers_orders(client, callers, rpc):
+    response = client.get(f"/api/v1/orders?customer_id={callers.other_customer_id}",
+                          headers=callers.customer())
+
+    assert response.status_code == 403
+    assert rpc.calls_to("orders", "list_orders") == []
+
+
+def test_support_lists_everyone_or_one_customer(client, callers, rpc):
+    client.get("/api/v1/orders", headers=callers.staff("support"))
+    client.get(f"/api/v1/orders?customer_id={callers.customer_id}",
+               headers=callers.staff("support"))
+
+    calls = rpc.calls_to("orders", "list_orders")
+    assert calls[0].kwargs == {"customer_id": None, "limit": 50, "cursor": None}
+    assert calls[1].kwargs["customer_id"] == callers.customer_id
+
+
+def test_payment_request_is_forwarded_for_the_caller(client, callers, rpc):
+    rpc.answer("orders", "request_payment", {
+        "payment_id": "p1", "amount": 19000, "currency": "CNY", "method": "mockpay",
+        "status": "pending", "pay_url": "http://127.0.0.1:8000/mockpay/p1"})
+
+    response = client.post(f"/api/v1/orders/{ORDER_ID}/payments", json={"method": "mockpay"},
+                           headers=callers.customer())
+
+    assert response.status_code == 201
+    assert response.json["payment_id"] == "p1"
+    assert response.json["amount"] == 19000
+    assert rpc.calls_to("orders", "request_payment")[0].args == (
+        ORDER_ID, callers.customer_id, "mockpay")
+
+
+def test_an_unknown_payment_method_is_invalid_input(client, callers, rpc):
+    response = client.post(f"/api/v1/orders/{ORDER_ID}/payments", json={"method": "cash"},
+                           headers=callers.customer())
+
+    assert response.status_code == 422
+    assert rpc.calls_to("orders", "request_payment") == []
