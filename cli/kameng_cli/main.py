@@ -7,7 +7,6 @@ import time
 
 from kameng_common import dlq
 from kameng_common.config import amqp_uri, data_dir
-from kameng_gateway.rpc import RpcClient
 
 from kameng_cli import shop
 from kameng_cli.secrets import admin_credentials, demo_customer_credentials, local_secrets
@@ -29,7 +28,6 @@ def run(args):
     suite.start()
     try:
         suite.wait_ready()
-        created = RpcClient(settings.amqp_uri).call("customers", "ensure_admin", *admin)["created"]
         seeded_marker = folder / "demo-shop.seeded"
         customer = demo_customer_credentials(folder)
         if not args.no_seed and not seeded_marker.exists():
@@ -39,7 +37,7 @@ def run(args):
         print(f"""
 Kameng is running at {settings.gateway_url}
   API spec:   {settings.gateway_url}/openapi.json
-  admin:      {admin[0]} / {admin[1]}{'   (created now)' if created else ''}
+  admin:      {admin[0]} / {admin[1]}
   customer:   {customer[0]} / {customer[1]}
   try it:     make demo   (buys a card through the API)
   data, keys and logs: {folder}

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import requests
 
-from kameng_cli.secrets import local_secrets
+from kameng_cli.secrets import admin_credentials, local_secrets
 
 SERVICES = ("customers", "inventory", "risk", "payments", "orders")
 METRICS_PORTS = {"inventory": 9101, "orders": 9102, "payments": 9103, "customers": 9104, "risk": 9105}
@@ -45,6 +45,8 @@ class Suite:
         env = dict(os.environ)
         env["KAMENG_DATA_DIR"] = str(settings.data_dir)
         env.update(local_secrets(settings.data_dir))
+        # customers creates this first admin as it starts, if there is no admin yet
+        env["KAMENG_ADMIN_USERNAME"], env["KAMENG_ADMIN_PASSWORD"] = admin_credentials(settings.data_dir)
         env["KAMENG_AMQP_URI"] = settings.amqp_uri
         env["KAMENG_GATEWAY_PORT"] = str(settings.gateway_port)
         env["KAMENG_GATEWAY_URL"] = settings.gateway_url

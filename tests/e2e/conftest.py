@@ -8,7 +8,6 @@ from kameng_cli import shop
 from kameng_cli.secrets import admin_credentials, local_secrets
 from kameng_cli.suite import SERVICES, Suite, SuiteSettings
 from kameng_common.testing import create_postgres_database, create_vhost, delete_vhost, drop_postgres_database
-from kameng_gateway.rpc import RpcClient
 
 ORDER_TTL_SECONDS = 15
 
@@ -42,7 +41,6 @@ def suite(request, tmp_path_factory):
         running.databases = databases
         running.admin = admin_credentials(data_dir)
         running.mockpay_secret = local_secrets(data_dir)["KAMENG_MOCKPAY_SECRET"]
-        RpcClient(amqp_uri).call("customers", "ensure_admin", *running.admin)
         yield running
     finally:
         running.stop()

@@ -47,9 +47,10 @@ def test_poison_event_is_dead_lettered_listed_and_replayed(suite):
 
     [letter] = wait_for_dead_letter(suite, message_id)
     assert letter["queue"] == topology.event_queue("orders", "order.created", "risk", "on_order_created")
+    assert letter["failure"].startswith("contract")
 
     assert "risk: replayed 1" in kameng(suite, "dlq", "replay", "--service", "risk", "--id", message_id)
-    # re-delivered to its queue, it fails its retries again and comes back: nothing was dropped
+    # re-delivered to its queue, it fails again and comes back: nothing was dropped
     time.sleep(0.5)
     [again] = wait_for_dead_letter(suite, message_id)
-    assert again["deliveries"] >= 1
+    assert again["failure"].startswith("contract")

@@ -92,3 +92,21 @@ def test_bad_input_never_reaches_the_use_cases():
         service.register("alice", "short")
     assert not service.passwords.hash.called
     assert not service.db.unit_of_work.called
+
+
+def test_the_configured_first_admin_is_created_at_start_up_once(container_factory, config):
+    configured = {**config, "ADMIN_USERNAME": "boss", "ADMIN_PASSWORD": PASSWORD}
+    first = container_factory(CustomersService, configured)
+    first.start()
+    assert call(first, "authenticate", "boss", PASSWORD)["role"] == "admin"
+    first.stop()
+
+    again = container_factory(CustomersService, {**configured, "ADMIN_PASSWORD": "another-password"})
+    again.start()
+    with pytest.raises(Unauthorized):
+        call(again, "authenticate", "boss", "another-password")
+
+
+def test_no_admin_without_a_configured_password(container):
+    with pytest.raises(Unauthorized):
+        call(container, "authenticate", "admin", PASSWORD)
