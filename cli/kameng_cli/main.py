@@ -2,6 +2,7 @@
 import argparse
 import json
 import os
+import signal
 import sys
 import time
 
@@ -18,7 +19,15 @@ def gateway_url():
     return os.environ.get("KAMENG_GATEWAY_URL", f"http://127.0.0.1:{port}")
 
 
+def _stop_running(signum, frame):
+    raise KeyboardInterrupt
+
+
 def run(args):
+    # explicit, because a shell that starts us in the background ignores SIGINT for us,
+    # and a supervisor stops us with SIGTERM
+    signal.signal(signal.SIGINT, _stop_running)
+    signal.signal(signal.SIGTERM, _stop_running)
     folder = data_dir()
     settings = SuiteSettings(data_dir=folder, amqp_uri=amqp_uri(),
                              gateway_port=int(os.environ.get("KAMENG_GATEWAY_PORT", "8000")))

@@ -20,6 +20,7 @@ from kameng_common.metrics import EVENTS_PUBLISHED
 _log = logging.getLogger(__name__)
 
 LEASE = datetime.timedelta(seconds=30)
+PRECONDITION_FAILED = 406
 KEEP_PUBLISHED = datetime.timedelta(days=7)
 
 
@@ -53,9 +54,9 @@ class OutboxRelay:
                     self._wait_for_work(self.idle_wait)
                     self._keep_connection_alive()
                 failures = 0
-            except Exception:
+            except Exception as exc:
                 failures += 1
-                _log.warning("outbox relay failed; retrying", exc_info=True)
+                _report_failure(exc)
                 self._disconnect()
                 self._wait_for_work(min(0.2 * 2 ** failures, 5))
 
@@ -177,3 +178,13 @@ class OutboxRelay:
                 connection.close()
             except Exception:  # already broken: nothing left to close cleanly
                 _log.debug("closing a broken relay connection", exc_info=True)
+
+
+def _report_failure(exc):
+    refused = isinstance(exc, pika.exceptions.ChannelClosedByBroker) and exc.reply_code == PRECONDITION_FAILED
+    if refused:
+        # retrying cannot help: an operator must delete or migrate the queue
+        _log.error("RabbitMQ refused the event topology: a queue exists with other arguments "
+                   "(another KAMENG_QUEUE_TYPE or an older release); delete or migrate it. %s", exc.reply_text)
+    else:
+        _log.warning("outbox relay failed; retrying", exc_info=True)
