@@ -1,10 +1,11 @@
 """Configuration: nameko-style YAML with ``${ENV:default}`` values."""
 import os
+from functools import partial
 from pathlib import Path
 
 import pika
 import yaml
-from nameko.cli.main import setup_yaml_parser
+from nameko.cli.main import IMPLICIT_ENV_VAR_MATCHER, env_var_constructor
 
 DEFAULT_AMQP_URI = "amqp://guest:guest@127.0.0.1:5672/"
 
@@ -16,12 +17,21 @@ def data_dir():
     return path
 
 
+class _ConfigLoader(yaml.SafeLoader):
+    """nameko's ``${ENV:default}`` syntax, on a loader of our own: nameko's
+    ``setup_yaml_parser`` would teach it to every ``yaml.safe_load`` in the process."""
+
+
+_ConfigLoader.add_constructor("!env_var", env_var_constructor)
+_ConfigLoader.add_constructor("!raw_env_var", partial(env_var_constructor, raw=True))
+_ConfigLoader.add_implicit_resolver("!env_var", IMPLICIT_ENV_VAR_MATCHER, None)
+
+
 def load_config(path):
     """Read a service's config.yaml, substituting environment variables."""
     os.environ.setdefault("KAMENG_DATA_DIR", str(data_dir()))
-    setup_yaml_parser()
     with open(path) as handle:
-        return yaml.safe_load(handle)
+        return yaml.load(handle, Loader=_ConfigLoader)
 
 
 def amqp_uri():
