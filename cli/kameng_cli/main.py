@@ -1,4 +1,4 @@
-"""kameng run | seed | demo | dlq"""
+"""kameng run | seed | demo | dlq | audit"""
 import argparse
 import json
 import os
@@ -8,8 +8,9 @@ import time
 
 from kameng_common import dlq
 from kameng_common.config import amqp_uri, data_dir
+from kameng_common.errors import KamengError
 
-from kameng_cli import shop
+from kameng_cli import audit, shop
 from kameng_cli.secrets import admin_credentials, demo_customer_credentials, local_secrets
 from kameng_cli.suite import SERVICES, Suite, SuiteSettings
 
@@ -83,14 +84,24 @@ def seed(args):
 
 def dead_letters(args):
     services = [args.service] if args.service else SERVICES
-    if args.action == "list":
-        for service in services:
+    for service in services:
+        if args.action == "list":
             for letter in dlq.list_dead_letters(amqp_uri(), service):
                 print(json.dumps({"service": service, **letter}, default=str))
-    else:
-        for service in services:
-            count = dlq.replay(amqp_uri(), service, args.id)
-            print(f"{service}: replayed {count}")
+        elif args.action == "replay":
+            print(f"{service}: replayed {dlq.replay(amqp_uri(), service, args.id)}")
+        else:
+            print(f"{service}: discarded {dlq.discard(amqp_uri(), service, args.id)}")
+
+
+def audit_invariants(args):
+    try:
+        report = audit.audit(amqp_uri(), audit.Timeouts.from_env(grace=args.grace))
+    except KamengError as error:  # a service did not answer: nothing could be checked
+        sys.exit(f"kameng audit: {error}")
+    print(json.dumps(report.as_dict(), indent=2) if args.json else report.render())
+    if not report.ok:
+        sys.exit(1)
 
 
 def main(argv=None):
@@ -103,12 +114,20 @@ def main(argv=None):
     seed_parser = commands.add_parser("seed", help="seed (another) demo catalogue into the running suite")
     seed_parser.add_argument("--scale", type=int, default=1, help="multiply the cards imported")
     seed_parser.set_defaults(handler=seed)
-    dlq_parser = commands.add_parser("dlq", help="list or replay dead-lettered events")
-    dlq_parser.add_argument("action", choices=["list", "replay"])
+    dlq_parser = commands.add_parser("dlq", help="list, replay or discard dead-lettered events")
+    dlq_parser.add_argument("action", choices=["list", "replay", "discard"])
     dlq_parser.add_argument("--service", choices=SERVICES)
-    dlq_parser.add_argument("--id", help="replay only the event with this message id")
+    dlq_parser.add_argument("--id", help="only the event with this message id (required to discard)")
     dlq_parser.set_defaults(handler=dead_letters)
+    audit_parser = commands.add_parser("audit", help="check the invariants across every service; "
+                                                     "exits 1 on any violation")
+    audit_parser.add_argument("--grace", type=float, default=audit.DEFAULT_GRACE_SECONDS,
+                              help="seconds a message may take between services before it counts as lost")
+    audit_parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    audit_parser.set_defaults(handler=audit_invariants)
     args = parser.parse_args(argv)
+    if getattr(args, "action", None) == "discard" and not args.id:
+        parser.error("dlq discard needs --id: dead letters are removed one at a time, on purpose")
     try:
         args.handler(args)
     except shop.ApiError as error:

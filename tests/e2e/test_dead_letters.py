@@ -54,3 +54,9 @@ def test_poison_event_is_dead_lettered_listed_and_replayed(suite):
     time.sleep(0.5)
     [again] = wait_for_dead_letter(suite, message_id)
     assert again["failure"].startswith("contract")
+
+    # later tests audit this suite: an operator who has seen enough discards it, from
+    # both subscribers of order.created
+    discarded = kameng(suite, "dlq", "discard", "--id", message_id)
+    assert "risk: discarded 1" in discarded and "inventory: discarded 1" in discarded
+    assert not dead_letters(suite, message_id)

@@ -15,6 +15,18 @@ def utcnow():
     return datetime.datetime.now(datetime.timezone.utc)
 
 
+def utc_isoformat(moment):
+    """A stored moment as an ISO 8601 UTC string (None stays None).
+
+    SQLite hands datetimes back without their zone; every one stored is UTC.
+    """
+    if moment is None:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=datetime.timezone.utc)
+    return moment.astimezone(datetime.timezone.utc).isoformat()
+
+
 def messaging_tables(metadata):
     """Add the outbox and inbox tables to a service's metadata."""
     sa.Table(
@@ -147,6 +159,18 @@ class Database:
         with self._sessions() as session:
             yield session
 
+    @contextmanager
+    def reading_snapshot(self):
+        """A session for queries that change nothing and must all see the same moment.
+
+        On PostgreSQL its transaction is REPEATABLE READ; on SQLite every
+        transaction holds the database's lock (BEGIN IMMEDIATE) already.
+        """
+        with self._sessions() as session:
+            if self.engine.dialect.name == "postgresql":
+                session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+            yield session
+
     def create_all(self):
         """For tests on a fresh database; services migrate with alembic."""
         self.metadata.create_all(self.engine)
@@ -161,6 +185,16 @@ class Database:
             return connection.execute(
                 sa.select(sa.func.count()).select_from(outbox).where(outbox.c.published_at.is_(None))
             ).scalar_one()
+
+    def outbox_status(self):
+        """{pending, oldest_pending_at}: events written but not yet confirmed, for the audit."""
+        outbox = self.tables["outbox"]
+        with self.engine.connect() as connection:
+            pending, oldest = connection.execute(
+                sa.select(sa.func.count(), sa.func.min(outbox.c.created_at))
+                .where(outbox.c.published_at.is_(None))
+            ).one()
+        return {"pending": pending, "oldest_pending_at": utc_isoformat(oldest)}
 
     def dispose(self):
         self.engine.dispose()

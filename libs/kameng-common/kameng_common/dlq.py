@@ -94,3 +94,21 @@ def replay(amqp_uri, service, message_id=None):
             channel.basic_ack(method.delivery_tag)
             replayed += 1
     return replayed
+
+
+def discard(amqp_uri, service, message_id):
+    """Remove one dead letter for good (an operator's decision, once it is understood); returns how many."""
+    discarded = 0
+    with _channel(amqp_uri) as channel:
+        topology.declare_dead_lettering(channel, service)
+        queue = topology.dead_letter_queue(service)
+        total = channel.queue_declare(queue, passive=True).method.message_count
+        for _ in range(total):
+            method, properties, _body = channel.basic_get(queue, auto_ack=False)
+            if method is None:
+                break
+            if properties.message_id == message_id:
+                channel.basic_ack(method.delivery_tag)
+                discarded += 1
+            # anything else stays unacked: closing the channel puts it back
+    return discarded

@@ -2,6 +2,7 @@
 import logging
 
 from eventlet import tpool
+from eventlet.event import Event
 from nameko.extensions import DependencyProvider
 
 from kameng_common.extensions import ServiceDatabase
@@ -48,10 +49,21 @@ class FirstAdmin(DependencyProvider):
     """Creates the first admin from ADMIN_USERNAME and ADMIN_PASSWORD as the service starts, once.
 
     Every deployment (local run, compose, Kubernetes) gets its admin the same
-    way; with no ADMIN_PASSWORD configured nothing is created.
+    way; with no ADMIN_PASSWORD configured nothing is created. nameko starts
+    the entrypoints alongside, so the service exposes ``ready()``: its health
+    check fails until the admin exists and can sign in.
     """
 
+    def setup(self):
+        self.finished = Event()
+
     def start(self):
+        try:
+            self._create_first_admin()
+        finally:
+            self.finished.send(True)
+
+    def _create_first_admin(self):
         config = self.container.config
         password = config.get("ADMIN_PASSWORD")
         if not password:
@@ -61,3 +73,6 @@ class FirstAdmin(DependencyProvider):
         passwords = next(item for item in dependencies if isinstance(item, PasswordHashing)).passwords
         if usecases.ensure_admin(database, passwords, config["ADMIN_USERNAME"], str(password))["created"]:
             _log.info("created the first admin account %r", config["ADMIN_USERNAME"])
+
+    def get_dependency(self, worker_ctx):
+        return self.finished

@@ -1,3 +1,4 @@
+from kameng_common.errors import Unavailable
 from kameng_common.extensions import Instrumentation, ServiceDatabase, check_health, event_handler, rpc
 
 from customers import schemas, usecases
@@ -16,7 +17,13 @@ class CustomersService:
 
     @rpc
     def health(self):
+        if not self.first_admin.ready():
+            raise Unavailable("customers is still creating its first admin")
         return check_health(self.name, self.db)
+
+    @rpc
+    def audit_snapshot(self):
+        return usecases.audit_snapshot(self.db)
 
     @rpc
     def register(self, username, password):

@@ -181,3 +181,8 @@ def customers_by_level(db):
         counts = dict(session.execute(
             sa.select(customer_stats.c.level, sa.func.count()).group_by(customer_stats.c.level)).all())
     return {level: counts.get(level, 0) for level in domain.LEVELS}
+
+
+def audit_snapshot(db):
+    """What ``kameng audit`` needs of customers: its outbox backlog."""
+    return {"service": "customers", "outbox": db.outbox_status()}

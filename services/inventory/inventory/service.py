@@ -46,6 +46,10 @@ class InventoryService:
     def stock_levels(self):
         return usecases.stock_levels(self.db)
 
+    @rpc
+    def audit_snapshot(self):
+        return usecases.audit_snapshot(self.db)
+
     @event_handler("orders", "order.created")
     def on_order_created(self, event):
         usecases.on_order_created(self.db, event)

@@ -5,7 +5,7 @@ import logging
 
 import sqlalchemy as sa
 
-from kameng_common.db import utcnow
+from kameng_common.db import utc_isoformat, utcnow
 from kameng_common.errors import Conflict, Forbidden, InvalidInput, KamengError, NotFound
 
 from inventory import domain, schemas
@@ -206,6 +206,77 @@ def reveal_cards(db, keyring, order_id, customer_id):
     if refusal is not None:
         raise _REFUSALS[refusal](order_id)
     return revealed
+
+
+# ---- the audit
+
+def audit_snapshot(db):
+    """What inventory knows of the orders' cards, aggregated, for ``kameng audit``; never a secret.
+
+    ``sold`` and ``reserved`` are keyed by order id; ``sold_twice`` lists the
+    cards that share one number of a product and are sold to more than one
+    order, which the table's constraints should make impossible.
+    """
+    with db.reading_snapshot() as session:
+        by_status = dict(session.execute(
+            sa.select(cards.c.status, sa.func.count()).group_by(cards.c.status)).all())
+        direct_products = session.execute(
+            sa.select(products.c.id).where(products.c.kind == domain.DIRECT)
+            .order_by(products.c.id)).scalars().all()
+        sold_rows = session.execute(
+            sa.select(cards.c.order_id, cards.c.product_id, sa.func.count(),
+                      sa.func.max(cards.c.sold_at))
+            .where(cards.c.status == domain.SOLD)
+            .group_by(cards.c.order_id, cards.c.product_id)).all()
+        reserved_rows = session.execute(
+            sa.select(cards.c.order_id, sa.func.count(), sa.func.max(cards.c.reserved_at))
+            .where(cards.c.status == domain.RESERVED)
+            .group_by(cards.c.order_id)).all()
+        sold_twice = _cards_sold_to_several_orders(session)
+    sold, last_sale = {}, {}
+    for order_id, product_id, count, sold_at in sold_rows:
+        sold.setdefault(order_id, {"cards": {}})["cards"][str(product_id)] = count
+        last_sale[order_id] = max(last_sale.get(order_id, sold_at), sold_at)
+    for order_id, order in sold.items():
+        order["sold_at"] = utc_isoformat(last_sale[order_id])
+    return {
+        "service": "inventory",
+        "cards": {status: by_status.get(status, 0)
+                  for status in (domain.AVAILABLE, domain.RESERVED, domain.SOLD)},
+        "direct_products": [str(product_id) for product_id in direct_products],
+        "sold": sold,
+        "reserved": {order_id: {"cards": count, "reserved_at": utc_isoformat(reserved_at)}
+                     for order_id, count, reserved_at in reserved_rows},
+        "sold_twice": sold_twice,
+        "outbox": db.outbox_status(),
+    }
+
+
+def _cards_sold_to_several_orders(session):
+    """[{product_id, card_ids, order_ids}] for each card number of a product sold to several orders.
+
+    A card row has one order, so this can only happen to a number stored twice
+    (under two card keys' digests, say): grouped by the number itself.
+    """
+    shared = (sa.select(cards.c.product_id, cards.c.number)
+              .where(cards.c.status == domain.SOLD)
+              .group_by(cards.c.product_id, cards.c.number)
+              .having(sa.func.count(sa.distinct(cards.c.order_id)) > 1)
+              .subquery())
+    rows = session.execute(
+        sa.select(cards.c.product_id, cards.c.number, cards.c.id, cards.c.order_id)
+        .join(shared, sa.and_(cards.c.product_id == shared.c.product_id,
+                              cards.c.number == shared.c.number))
+        .where(cards.c.status == domain.SOLD)
+        .order_by(cards.c.product_id, cards.c.number, cards.c.id)).all()
+    found = {}
+    for product_id, number, card_id, order_id in rows:
+        card = found.setdefault((product_id, number), {
+            "product_id": str(product_id), "card_ids": [], "order_ids": []})
+        card["card_ids"].append(card_id)
+        if order_id not in card["order_ids"]:
+            card["order_ids"].append(order_id)
+    return list(found.values())
 
 
 # ---- the purchase saga

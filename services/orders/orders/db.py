@@ -83,6 +83,15 @@ order_history = sa.Table(
 )
 
 # every payment.succeeded received, keyed by payment: a payment is judged once
+# every sum received (a provider's transaction), so a second sum for one payment is seen as such
+order_receipts = sa.Table(
+    "order_receipts", metadata,
+    sa.Column("payment_id", sa.String(64), primary_key=True),
+    sa.Column("trade_no", sa.String(128), primary_key=True),
+    sa.Column("order_id", sa.String(36), sa.ForeignKey("orders.id"), nullable=False, index=True),
+    sa.Column("received_at", UtcDateTime, nullable=False),
+)
+
 order_payments = sa.Table(
     "order_payments", metadata,
     sa.Column("payment_id", sa.String(64), primary_key=True),

@@ -62,6 +62,8 @@ REJECT = "reject"
 # why orders asks payments to give a payment back (order.refund_requested's reason)
 AMOUNT_MISMATCH = "amount_mismatch"
 DUPLICATE_PAYMENT = "duplicate_payment"
+# one payment, two provider transactions: the same sum received twice
+PAID_TWICE = "paid_twice"
 ORDER_NOT_PAYABLE = "order_not_payable"
 SALE_FAILED = "sale_failed"
 

@@ -57,6 +57,10 @@ class OrdersService:
         return usecases.list_orders(self.db, customer_id, limit, cursor)
 
     @rpc
+    def audit_snapshot(self):
+        return usecases.audit_snapshot(self.db)
+
+    @rpc
     def request_payment(self, order_id, customer_id, method):
         return usecases.request_payment(self.db, self.payments.create_intent, order_id, customer_id, method)
 

@@ -16,12 +16,12 @@ import logging
 import uuid
 
 import sqlalchemy as sa
-from kameng_common.db import utcnow
+from kameng_common.db import utc_isoformat, utcnow
 from kameng_common.errors import Conflict, Forbidden, InvalidInput, NotFound, Unavailable
 from marshmallow import ValidationError
 
 from orders import domain, schemas
-from orders.db import order_history, order_lines, order_payments, orders
+from orders.db import order_history, order_lines, order_payments, order_receipts, orders
 
 _log = logging.getLogger(__name__)
 
@@ -141,6 +141,35 @@ def count_by_status(db):
     return {(status,): counts.get(status, 0) for status in domain.STATUSES}
 
 
+def audit_snapshot(db):
+    """Every order in brief, for ``kameng audit``: {service, orders: {order id: ...}, outbox}.
+
+    An order's ``items`` are its quantities per product; ``payment_id`` is the
+    payment that paid it, if any.
+    """
+    with db.reading_snapshot() as session:
+        rows = session.execute(sa.select(
+            orders.c.id, orders.c.status, orders.c.total, orders.c.currency, orders.c.payment_id,
+            orders.c.created_at, orders.c.updated_at, orders.c.expires_at)).all()
+        quantities = session.execute(
+            sa.select(order_lines.c.order_id, order_lines.c.product_id,
+                      sa.func.sum(order_lines.c.quantity))
+            .group_by(order_lines.c.order_id, order_lines.c.product_id)).all()
+    items = {}
+    for order_id, product_id, quantity in quantities:
+        items.setdefault(order_id, {})[str(product_id)] = int(quantity)
+    return {
+        "service": "orders",
+        "orders": {row.id: {
+            "status": row.status, "total": row.total, "currency": row.currency,
+            "payment_id": row.payment_id, "items": items.get(row.id, {}),
+            "created_at": utc_isoformat(row.created_at), "updated_at": utc_isoformat(row.updated_at),
+            "expires_at": utc_isoformat(row.expires_at),
+        } for row in rows},
+        "outbox": db.outbox_status(),
+    }
+
+
 # --- the saga: answers from inventory and risk ---------------------------------
 
 def on_stock_reserved(db, event, ttl_seconds, now=None):
@@ -215,9 +244,17 @@ def on_payment_succeeded(db, event, now=None):
         if not uow.first_delivery(event["id"], "orders.on_payment_succeeded"):
             return
         order = _lock(uow, order_id)
+        receipt = {"payment_id": payment["payment_id"], "trade_no": payment["trade_no"]}
+        if uow.execute(sa.select(order_receipts.c.payment_id).filter_by(**receipt)).first():
+            return  # this very sum again, under a new event id
+        uow.execute(order_receipts.insert().values(**receipt, order_id=order_id, received_at=now))
         judged = uow.execute(sa.select(order_payments.c.payment_id).where(
             order_payments.c.payment_id == payment["payment_id"])).first()
         if judged:
+            # the same payment paid a second time (another provider transaction): give it back
+            _log.warning("payment %s of order %s was received twice; asking for a refund",
+                         payment["payment_id"], order_id)
+            _request_refund(uow, order_id, payment, domain.PAID_TWICE)
             return
         refund_reason = domain.refund_reason(order, payment["amount"], payment["currency"])
         uow.execute(order_payments.insert().values(
@@ -227,11 +264,7 @@ def on_payment_succeeded(db, event, now=None):
         if refund_reason is not None:
             _log.warning("payment %s cannot pay order %s (%s, order %s); asking for a refund",
                          payment["payment_id"], order_id, refund_reason, order.status)
-            uow.publish("order.refund_requested", {
-                "order_id": order_id, "customer_id": payment["customer_id"],
-                "payment_id": payment["payment_id"], "amount": payment["amount"],
-                "currency": payment["currency"], "reason": refund_reason,
-            }, correlation_id=order_id)
+            _request_refund(uow, order_id, payment, refund_reason)
             return
         late = order.status == domain.EXPIRED
         _move(uow, order, domain.PAID, "paid after the order expired" if late else "paid", now,
@@ -245,6 +278,14 @@ def on_payment_succeeded(db, event, now=None):
             "items": [dict(line) for line in lines], "payment_id": payment["payment_id"],
             "amount": payment["amount"], "currency": payment["currency"],
         }, correlation_id=order_id)
+
+
+def _request_refund(uow, order_id, payment, reason):
+    uow.publish("order.refund_requested", {
+        "order_id": order_id, "customer_id": payment["customer_id"],
+        "payment_id": payment["payment_id"], "amount": payment["amount"],
+        "currency": payment["currency"], "reason": reason,
+    }, correlation_id=order_id)
 
 
 def on_cards_delivered(db, event, now=None):

@@ -35,6 +35,10 @@ class PaymentsService:
     def get_wallet(self, customer_id, currency=DEFAULT_CURRENCY):
         return usecases.get_wallet(self.db, customer_id, currency)
 
+    @rpc
+    def audit_snapshot(self):
+        return usecases.audit_snapshot(self.db)
+
     @event_handler("orders", "order.refund_requested")
     def on_refund_requested(self, event):
         usecases.on_refund_requested(self.db, event)

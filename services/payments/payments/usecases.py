@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
-from kameng_common.db import utcnow
+from kameng_common.db import utc_isoformat, utcnow
 from kameng_common.errors import KamengError, NotFound
 from kameng_common.money import DEFAULT_CURRENCY
 
@@ -311,10 +311,8 @@ def _account_balances(session):
 def check_ledger(db):
     """Why the ledger does not balance, or does not match the wallets; empty when all is well."""
     entries = ledger_entries
-    with db.reading() as session:
-        if session.get_bind().dialect.name == "postgresql":
-            # every query below sees the same moment, also while money moves
-            session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+    # every query below sees the same moment, also while money moves
+    with db.reading_snapshot() as session:
         unbalanced = session.execute(
             sa.select(entries.c.transaction_id, entries.c.currency, sa.func.sum(entries.c.amount))
             .group_by(entries.c.transaction_id, entries.c.currency)
@@ -331,3 +329,47 @@ def check_ledger(db):
     return domain.ledger_problems(
         [(tid, currency, int(total)) for tid, currency, total in unbalanced], thin, balances,
         {(customer_id, currency): balance for customer_id, currency, balance in wallet_rows})
+
+
+# --- audit -------------------------------------------------------------------
+
+def audit_snapshot(db):
+    """Every sum received and whether it was given back, and the ledger's word, for ``kameng audit``.
+
+    ``receipts``: one per sum received (a payment paid twice has two), with
+    ``refunded_at`` once refunded; ``ledger``: check_ledger's problems, and
+    what the sales and refunds accounts say was received and given back, per
+    currency.
+    """
+    with db.reading_snapshot() as session:
+        rows = session.execute(
+            sa.select(receipts.c.payment_id, payment_intents.c.order_id, receipts.c.amount,
+                      receipts.c.currency, receipts.c.provider, receipts.c.trade_no,
+                      receipts.c.received_at, refunds.c.created_at.label("refunded_at"))
+            .select_from(receipts
+                         .join(payment_intents, payment_intents.c.id == receipts.c.payment_id)
+                         .outerjoin(refunds, refunds.c.receipt_id == receipts.c.id))
+            .order_by(receipts.c.received_at, receipts.c.id)).all()
+        sales_and_refunds = session.execute(
+            sa.select(ledger_entries.c.account, ledger_entries.c.currency,
+                      sa.func.sum(ledger_entries.c.amount))
+            .where(ledger_entries.c.account.in_((domain.SALES, domain.REFUNDS)))
+            .group_by(ledger_entries.c.account, ledger_entries.c.currency)).all()
+    return {
+        "service": "payments",
+        "receipts": [{
+            "payment_id": row.payment_id, "order_id": row.order_id, "amount": row.amount,
+            "currency": row.currency, "provider": row.provider, "trade_no": row.trade_no,
+            "received_at": utc_isoformat(row.received_at),
+            "refunded_at": utc_isoformat(row.refunded_at),
+        } for row in rows],
+        "ledger": {
+            "problems": check_ledger(db),
+            # sales is credited (negative) with what was received; refunds debited with what went back
+            "sales": {currency: -int(total) for account, currency, total in sales_and_refunds
+                      if account == domain.SALES},
+            "refunds": {currency: int(total) for account, currency, total in sales_and_refunds
+                        if account == domain.REFUNDS},
+        },
+        "outbox": db.outbox_status(),
+    }

@@ -18,6 +18,10 @@ class RiskService:
         return check_health(self.name, self.db)
 
     @rpc
+    def audit_snapshot(self):
+        return usecases.audit_snapshot(self.db)
+
+    @rpc
     def list_reviews(self, limit=50):
         data = schemas.load(schemas.ReviewsQuery(), {"limit": limit})
         return usecases.list_reviews(self.db, data["limit"])

@@ -102,3 +102,8 @@ def add_to_blacklist(db, customer_id, reason):
     except sa.exc.IntegrityError:
         pass  # a concurrent call blacklisted the customer first: the outcome asked for holds
     return {"customer_id": customer_id}
+
+
+def audit_snapshot(db):
+    """What ``kameng audit`` needs of risk: its outbox backlog."""
+    return {"service": "risk", "outbox": db.outbox_status()}

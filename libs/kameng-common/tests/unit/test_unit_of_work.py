@@ -1,10 +1,13 @@
 """The unit of work: state, outbox and inbox commit together or not at all."""
+import datetime
+
 import pytest
 import sqlalchemy as sa
 from marshmallow import ValidationError
 
 from kameng_common import contracts
-from kameng_common.db import Database, messaging_tables
+from kameng_common.db import Database, messaging_tables, utc_isoformat
+from kameng_common.testing import create_postgres_database, drop_postgres_database
 
 ORDER = {"order_id": "o-1", "customer_id": "c-1", "total": 200, "currency": "CNY",
          "items": [{"product_id": 7, "quantity": 2, "unit_price": 100}]}
@@ -18,6 +21,19 @@ def database(database_url):
     database.create_all()
     yield database
     database.dispose()
+
+
+@pytest.fixture
+def postgres_database():
+    """For what only PostgreSQL shows: SQLite's readers hold its lock, so no writer gets in between."""
+    name, url = create_postgres_database()
+    metadata = messaging_tables(sa.MetaData())
+    sa.Table("things", metadata, sa.Column("id", sa.Integer, primary_key=True))
+    database = Database(url, metadata)
+    database.create_all()
+    yield database
+    database.dispose()
+    drop_postgres_database(name)
 
 
 def count(database, table):
@@ -93,3 +109,38 @@ def test_every_subscriber_is_declared_for_its_source():
     expected = {(event_type, service, method) for event_type, item in contracts.CONTRACTS.items()
                 for service, method in item.subscribers}
     assert declared == expected
+
+
+def test_outbox_status_tells_how_many_events_wait_and_since_when(database):
+    assert database.outbox_status() == {"pending": 0, "oldest_pending_at": None}
+    with database.unit_of_work() as uow:
+        first = uow.publish("order.created", ORDER, correlation_id="o-1")
+        uow.publish("order.created", {**ORDER, "order_id": "o-2"}, correlation_id="o-2")
+    outbox = database.tables["outbox"]
+    with database.reading() as session:
+        written = dict(session.execute(sa.select(outbox.c.event_id, outbox.c.created_at)).all())
+    status = database.outbox_status()
+    assert status == {"pending": 2, "oldest_pending_at": utc_isoformat(min(written.values()))}
+    assert datetime.datetime.fromisoformat(status["oldest_pending_at"]).utcoffset() == datetime.timedelta(0)
+
+    with database.unit_of_work() as uow:
+        uow.execute(outbox.update().where(outbox.c.event_id == first)
+                    .values(published_at=datetime.datetime.now(datetime.timezone.utc)))
+    assert database.outbox_status()["pending"] == 1
+
+
+def test_utc_isoformat_reads_a_zoneless_moment_as_utc():
+    naive = datetime.datetime(2026, 3, 1, 12, 0)
+    beijing = datetime.datetime(2026, 3, 1, 20, 0, tzinfo=datetime.timezone(datetime.timedelta(hours=8)))
+    assert utc_isoformat(naive) == utc_isoformat(beijing) == "2026-03-01T12:00:00+00:00"
+    assert utc_isoformat(None) is None
+
+
+def test_a_reading_snapshot_sees_one_moment_while_others_commit(postgres_database):
+    things = postgres_database.tables["things"]
+    with postgres_database.reading_snapshot() as session:
+        before = session.execute(sa.select(sa.func.count()).select_from(things)).scalar_one()
+        with postgres_database.unit_of_work() as uow:
+            uow.execute(things.insert().values(id=1))
+        assert session.execute(sa.select(sa.func.count()).select_from(things)).scalar_one() == before
+    assert count(postgres_database, "things") == before + 1

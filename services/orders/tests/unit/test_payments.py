@@ -86,6 +86,22 @@ def test_the_same_payment_replayed_under_a_new_event_id_changes_nothing(saga):
     assert saga.statuses(order["id"]) == ["pending", "awaiting_payment", "paid"]
 
 
+def test_the_same_payment_received_twice_is_refunded_once(saga):
+    """payments publishes payment.succeeded again for a second provider transaction of one payment."""
+    order = saga.approved()
+    received = saga.payment_event(order)
+    usecases.on_payment_succeeded(saga.db, received, now=saga.NOW)
+    again = saga.event("payment.succeeded", **{**received["payload"], "trade_no": "another-transaction"})
+    usecases.on_payment_succeeded(saga.db, again, now=saga.NOW)
+    usecases.on_payment_succeeded(saga.db, saga.event("payment.succeeded", **again["payload"]), now=saga.NOW)
+
+    assert saga.event_types(order["id"]) == ["order.created", "order.paid", "order.refund_requested"]
+    [refund] = saga.events("order.refund_requested")
+    assert refund["reason"] == "paid_twice"
+    assert refund["payment_id"] == received["payload"]["payment_id"]
+    assert saga.statuses(order["id"]) == ["pending", "awaiting_payment", "paid"]
+
+
 def test_a_refused_payment_replayed_is_refunded_once(saga):
     order = saga.approved()
     received = saga.payment_event(order, amount=5)

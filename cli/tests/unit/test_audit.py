@@ -1,0 +1,428 @@
+"""The audit's check on synthetic snapshots: each invariant holding, and each broken."""
+import datetime
+import json
+
+import pytest
+
+from kameng_cli import audit, main
+from kameng_common.errors import Unavailable
+
+NOW = datetime.datetime(2026, 3, 1, 12, 0, tzinfo=datetime.timezone.utc)
+TIMEOUTS = audit.Timeouts(order_ttl=900, expiry_interval=5, grace=60)
+LONG_AGO = NOW - datetime.timedelta(hours=2)
+JUST_NOW = NOW - datetime.timedelta(seconds=10)
+
+
+def iso(moment):
+    return moment.isoformat()
+
+
+class Shop:
+    """What the five services would answer, built order by order; consistent until a test breaks it."""
+
+    def __init__(self):
+        self.orders = {}
+        self.sold = {}
+        self.reserved = {}
+        self.receipts = []
+        self.sold_twice = []
+        self.direct_products = []
+        self.ledger_problems = []
+        self.outboxes = {service: {"pending": 0, "oldest_pending_at": None} for service in audit.SERVICES}
+        self.dead_letters = {service: {"depth": 0, "letters": []} for service in audit.SERVICES}
+
+    def order(self, order_id, status, items=None, total=1000, payment_id=None, at=LONG_AGO,
+              expires_at=None):
+        self.orders[order_id] = {
+            "status": status, "total": total, "currency": "CNY", "payment_id": payment_id,
+            "items": items or {"1": 1}, "created_at": iso(at), "updated_at": iso(at),
+            "expires_at": iso(expires_at) if expires_at else None}
+        return self.orders[order_id]
+
+    def sell(self, order_id, cards=None, at=LONG_AGO):
+        self.sold[order_id] = {"cards": cards or {"1": 1}, "sold_at": iso(at)}
+
+    def reserve(self, order_id, cards=1, at=LONG_AGO):
+        self.reserved[order_id] = {"cards": cards, "reserved_at": iso(at)}
+
+    def receive(self, payment_id, order_id, amount=1000, currency="CNY", trade_no=None, at=LONG_AGO,
+                refunded_at=None):
+        self.receipts.append({
+            "payment_id": payment_id, "order_id": order_id, "amount": amount, "currency": currency,
+            "provider": "mockpay", "trade_no": trade_no or f"T-{payment_id}-{len(self.receipts)}",
+            "received_at": iso(at), "refunded_at": iso(refunded_at) if refunded_at else None})
+
+    def receipts_of(self, payment_id):
+        return [receipt for receipt in self.receipts if receipt["payment_id"] == payment_id]
+
+    def delivered(self, order_id, quantity=1, at=LONG_AGO):
+        payment_id = f"pay-{order_id}"
+        self.order(order_id, "delivered", items={"1": quantity}, total=1000 * quantity,
+                   payment_id=payment_id, at=at)
+        self.receive(payment_id, order_id, amount=1000 * quantity, at=at)
+        self.sell(order_id, {"1": quantity}, at=at)
+
+    def snapshots(self):
+        """The snapshots; the ledger books exactly the sums received and refunded."""
+        sales, refunds = {}, {}
+        for receipt in self.receipts:
+            sales[receipt["currency"]] = sales.get(receipt["currency"], 0) + receipt["amount"]
+            if receipt["refunded_at"]:
+                refunds[receipt["currency"]] = refunds.get(receipt["currency"], 0) + receipt["amount"]
+        return {
+            "orders": {"service": "orders", "orders": self.orders, "outbox": self.outboxes["orders"]},
+            "inventory": {
+                "service": "inventory", "cards": {"available": 5, "reserved": len(self.reserved),
+                                                  "sold": len(self.sold)},
+                "direct_products": self.direct_products, "sold": self.sold, "reserved": self.reserved,
+                "sold_twice": self.sold_twice, "outbox": self.outboxes["inventory"]},
+            "payments": {
+                "service": "payments", "receipts": self.receipts,
+                "ledger": {"problems": self.ledger_problems, "sales": sales, "refunds": refunds},
+                "outbox": self.outboxes["payments"]},
+            "customers": {"service": "customers", "outbox": self.outboxes["customers"]},
+            "risk": {"service": "risk", "outbox": self.outboxes["risk"]},
+        }
+
+    def check(self, now=NOW, timeouts=TIMEOUTS):
+        return audit.check(self.snapshots(), self.dead_letters, now, timeouts)
+
+    def violations(self, now=NOW):
+        return [(violation.kind, violation.subject) for violation in self.check(now)]
+
+
+@pytest.fixture
+def shop():
+    """A shop where every kind of purchase has happened, and everything holds."""
+    shop = Shop()
+    shop.delivered("delivered", quantity=2)
+    shop.order("cancelled", "cancelled")
+    shop.order("expired", "expired")
+    # paid after expiry, no stock left: the sale failed and the money went back
+    shop.order("refunded", "refunded", payment_id="pay-refunded")
+    shop.receive("pay-refunded", "refunded", refunded_at=LONG_AGO)
+    # a second payment for a paid order, refunded as a duplicate
+    shop.receive("pay-duplicate", "delivered", amount=2000, refunded_at=LONG_AGO)
+    # a payment received twice (two trade numbers): the second sum went back
+    shop.delivered("paid-twice")
+    shop.receive("pay-paid-twice", "paid-twice", refunded_at=LONG_AGO)
+    shop.order("on-hold", "on_hold")  # waits for a human, as long as it takes
+    shop.reserve("on-hold")
+    shop.order("awaiting", "awaiting_payment", at=JUST_NOW, expires_at=NOW + datetime.timedelta(minutes=14))
+    shop.reserve("awaiting", at=JUST_NOW)
+    shop.order("pending", "pending", at=JUST_NOW)
+    # paid a moment ago: inventory sold, orders has not heard yet
+    shop.order("being-delivered", "paid", payment_id="pay-being-delivered", at=JUST_NOW)
+    shop.receive("pay-being-delivered", "being-delivered", at=JUST_NOW)
+    shop.sell("being-delivered", at=JUST_NOW)
+    return shop
+
+
+def test_a_shop_where_everything_holds_has_no_violation(shop):
+    assert shop.check() == []
+
+
+# --- 1. a card is sold to at most one order; a delivered order holds exactly its quantity
+
+def test_a_card_sold_to_two_orders(shop):
+    shop.sold_twice.append({"product_id": "1", "card_ids": [7, 8], "order_ids": ["a", "b"]})
+    [violation] = shop.check()
+    assert (violation.kind, violation.subject) == ("card_sold_twice", "cards 7, 8")
+    assert "a, b" in violation.detail
+
+
+@pytest.mark.parametrize("held", [{"1": 1}, {"1": 3}, {"1": 2, "2": 1}, {}])
+def test_a_delivered_order_holding_other_than_its_quantity(shop, held):
+    if held:
+        shop.sold["delivered"]["cards"] = held
+    else:
+        del shop.sold["delivered"]
+    assert shop.violations() == [("delivery_mismatch", "order delivered")]
+
+
+def test_a_direct_product_of_a_delivered_order_holds_no_cards(shop):
+    shop.direct_products.append("9")
+    shop.orders["delivered"]["items"]["9"] = 1
+    assert shop.check() == []
+
+
+# --- no card is sold for an order that is not delivered (or being delivered, a moment ago)
+
+@pytest.mark.parametrize("status", ["cancelled", "expired", "refunded", "paid", "awaiting_payment"])
+def test_cards_sold_long_ago_for_an_order_not_delivered(shop, status):
+    shop.orders["delivered"].update(status=status, expires_at=iso(NOW))
+    assert ("cards_sold_to_undelivered_order", "order delivered") in shop.violations()
+
+
+def test_cards_sold_for_an_order_orders_does_not_know(shop):
+    shop.sell("ghost")
+    assert shop.violations() == [("cards_sold_to_undelivered_order", "order ghost")]
+
+
+def test_cards_sold_a_moment_ago_may_not_have_reached_orders_yet(shop):
+    shop.sell("expired", at=JUST_NOW)
+    assert shop.check() == []
+
+
+# --- a closed order holds no reservation
+
+@pytest.mark.parametrize("status", ["cancelled", "expired", "delivered", "refunded", "failed"])
+def test_cards_still_reserved_for_a_closed_order(shop, status):
+    shop.order("closed", status)
+    shop.reserve("closed")
+    assert ("reservation_leaked", "order closed") in shop.violations()
+
+
+def test_a_reservation_is_released_within_the_grace_period(shop):
+    shop.order("closing", "expired", at=JUST_NOW)
+    shop.reserve("closing")
+    shop.reserve("unknown-yet", at=JUST_NOW)  # created after orders answered the audit
+    assert shop.check() == []
+
+
+def test_an_old_reservation_for_an_order_orders_does_not_know(shop):
+    shop.reserve("ghost")
+    assert shop.violations() == [("reservation_leaked", "order ghost")]
+
+
+# --- 2. no order is delivered without a verified payment of the right amount
+
+def test_a_delivered_order_whose_payment_received_nothing(shop):
+    shop.receipts.remove(*shop.receipts_of("pay-delivered"))
+    assert ("delivered_without_payment", "order delivered") in shop.violations()
+
+
+def test_a_delivered_order_without_a_payment(shop):
+    shop.orders["delivered"]["payment_id"] = None
+    violations = shop.check()
+    assert [(v.kind, v.detail) for v in violations if v.subject == "order delivered"] == [
+        ("delivered_without_payment", "it has no payment")]
+
+
+@pytest.mark.parametrize("amount, currency", [(1999, "CNY"), (2000, "USD")])
+def test_a_delivered_order_paid_the_wrong_amount(shop, amount, currency):
+    [received] = shop.receipts_of("pay-delivered")
+    received.update(amount=amount, currency=currency)
+    [violation] = shop.check()
+    assert (violation.kind, violation.subject) == ("payment_amount_mismatch", "order delivered")
+    assert f"received {amount} {currency}" in violation.detail
+
+
+def test_a_refunded_order_whose_money_was_not_given_back(shop):
+    [received] = shop.receipts_of("pay-refunded")
+    received["refunded_at"] = None
+    assert ("refund_missing", "order refunded") in shop.violations()
+
+
+# --- 3. every verified payment ends delivered or refunded
+
+@pytest.mark.parametrize("status", ["expired", "cancelled", "awaiting_payment", "on_hold", "failed"])
+def test_money_kept_for_an_order_that_is_not_delivered(shop, status):
+    shop.order("unpaid", status, at=JUST_NOW, expires_at=NOW + datetime.timedelta(minutes=1))
+    shop.receive("pay-unpaid", "unpaid")
+    assert ("payment_unsettled", "payment pay-unpaid") in shop.violations()
+
+
+def test_money_received_for_an_order_orders_does_not_know(shop):
+    shop.receive("pay-ghost", "ghost")
+    [violation] = shop.check()
+    assert (violation.kind, violation.subject) == ("payment_unsettled", "payment pay-ghost")
+    assert "unknown to orders" in violation.detail
+
+
+def test_money_received_a_moment_ago_is_still_moving(shop):
+    shop.receive("pay-expired", "expired", at=JUST_NOW)
+    assert shop.check() == []
+
+
+def test_a_payment_received_twice_keeps_only_one_sum(shop):
+    _first, second = shop.receipts_of("pay-paid-twice")
+    second["refunded_at"] = None
+    [violation] = shop.check()
+    assert (violation.kind, violation.subject) == ("payment_unsettled", "payment pay-paid-twice")
+    assert "may keep 1 of the sums received, but keeps 2" in violation.detail
+
+
+def test_a_duplicate_payment_must_go_back(shop):
+    [duplicate] = shop.receipts_of("pay-duplicate")
+    duplicate["refunded_at"] = None
+    assert shop.violations() == [("payment_unsettled", "payment pay-duplicate")]
+
+
+def test_a_delivered_order_whose_money_was_given_back(shop):
+    [received] = shop.receipts_of("pay-delivered")
+    received["refunded_at"] = iso(LONG_AGO)
+    assert shop.violations() == [("delivered_and_refunded", "payment pay-delivered")]
+
+
+# --- 4. the ledger balances, no wallet goes below zero, and it books the money that moved
+
+def test_the_ledgers_own_problems_are_violations(shop):
+    shop.ledger_problems += ["transaction t1 sums to 5 CNY", "wallet of c1 is negative: -5 CNY"]
+    assert shop.violations() == [("ledger_unbalanced", "ledger")] * 2
+
+
+@pytest.mark.parametrize("account", ["sales", "refunds"])
+def test_a_ledger_that_does_not_book_the_money_moved(shop, account):
+    snapshots = shop.snapshots()
+    snapshots["payments"]["ledger"][account]["CNY"] += 1
+    [violation] = audit.check(snapshots, shop.dead_letters, NOW, TIMEOUTS)
+    assert (violation.kind, violation.subject) == ("ledger_mismatch", f"ledger {account} CNY")
+
+
+# --- no order stuck in a transitional status past its timeout and the grace period
+
+STUCK_AFTER = {
+    # status: (how long after the order's moment it must have moved on, which moment)
+    "pending": (900 + 5 + 60, "created_at"),
+    "awaiting_payment": (5 + 60, "expires_at"),
+    "paid": (60, "updated_at"),
+    "failed": (60, "updated_at"),
+}
+
+
+@pytest.mark.parametrize("status", sorted(STUCK_AFTER))
+def test_an_order_past_its_status_timeout_is_stuck(status):
+    seconds, moment = STUCK_AFTER[status]
+    shop = Shop()
+    for order_id, overdue in (("late", 1), ("in-time", -1)):
+        order = shop.order(order_id, status, expires_at=LONG_AGO)
+        order[moment] = iso(NOW - datetime.timedelta(seconds=seconds + overdue))
+    stuck = [(v.kind, v.subject) for v in shop.check() if v.kind == "order_stuck"]
+    assert stuck == [("order_stuck", "order late")]
+
+
+@pytest.mark.parametrize("status", ["on_hold", "delivered", "cancelled", "expired", "refunded"])
+def test_an_order_that_waits_for_nobody_is_never_stuck(status):
+    shop = Shop()
+    shop.order("old", status, expires_at=LONG_AGO)
+    assert "order_stuck" not in [violation.kind for violation in shop.check()]
+
+
+# --- events are published, and none is dead-lettered
+
+def test_an_event_unpublished_past_the_grace_period(shop):
+    shop.outboxes["payments"] = {"pending": 3, "oldest_pending_at": iso(LONG_AGO)}
+    shop.outboxes["orders"] = {"pending": 2, "oldest_pending_at": iso(JUST_NOW)}
+    [violation] = shop.check()
+    assert (violation.kind, violation.subject) == ("outbox_backlog", "service payments")
+    assert violation.detail.startswith("3 events")
+
+
+def test_every_dead_letter_is_a_violation(shop):
+    letter = {"message_id": "m1", "event_type": "order.created", "correlation_id": "o1",
+              "queue": "evt-orders-order.created--risk.on_order_created", "failure": "contract: bad",
+              "attempts": 1}
+    shop.dead_letters["risk"] = {"depth": 3, "letters": [letter, {**letter, "message_id": "m2"}]}
+    violations = shop.check()
+    assert [(v.kind, v.subject) for v in violations] == [("dead_letter", "service risk")] * 3
+    assert "m1" in violations[0].detail and "contract: bad" in violations[0].detail
+    assert violations[2].detail == "1 more not listed here"
+
+
+# --- collecting, the report and the command
+
+class RecordingRpc:
+    def __init__(self):
+        self.calls = []
+
+    def call(self, service, method):
+        self.calls.append((service, method))
+        return {"service": service}
+
+
+def test_collect_asks_orders_before_the_services_whose_facts_it_reports():
+    rpc = RecordingRpc()
+    assert set(audit.collect(rpc)) == set(audit.SERVICES)
+    assert rpc.calls[0] == ("orders", "audit_snapshot")
+    assert sorted(rpc.calls) == sorted((service, "audit_snapshot") for service in audit.SERVICES)
+
+
+def test_timeouts_come_from_the_orders_settings(monkeypatch):
+    monkeypatch.setenv("KAMENG_ORDER_TTL_SECONDS", "15")
+    monkeypatch.setenv("KAMENG_ORDER_EXPIRY_INTERVAL", "1")
+    assert audit.Timeouts.from_env(grace=5) == audit.Timeouts(order_ttl=15, expiry_interval=1, grace=5)
+    monkeypatch.delenv("KAMENG_ORDER_TTL_SECONDS")
+    monkeypatch.delenv("KAMENG_ORDER_EXPIRY_INTERVAL")
+    assert audit.Timeouts.from_env() == audit.Timeouts(order_ttl=900, expiry_interval=5, grace=60)
+
+
+def report_of(shop):
+    snapshots = shop.snapshots()
+    return audit.Report(checked_at=NOW, timeouts=TIMEOUTS,
+                        counts=audit.summarize(snapshots, shop.dead_letters),
+                        violations=audit.check(snapshots, shop.dead_letters, NOW, TIMEOUTS))
+
+
+def test_the_report_counts_orders_cards_payments_and_refunds(shop):
+    counts = report_of(shop).counts
+    assert counts["orders"] == {"awaiting_payment": 1, "cancelled": 1, "delivered": 2, "expired": 1,
+                                "on_hold": 1, "paid": 1, "pending": 1, "refunded": 1}
+    assert counts["cards"] == {"available": 5, "reserved": 2, "sold": 3}
+    assert counts["payments"] == {"paid": 5, "received": 6, "refunded": 3}
+    assert counts["outbox"] == dict.fromkeys(audit.SERVICES, 0)
+    assert counts["dead_letters"] == dict.fromkeys(audit.SERVICES, 0)
+
+
+@pytest.fixture
+def audited(monkeypatch):
+    """Make ``kameng audit`` report on a given shop (or fail) instead of asking a running suite.
+
+    Returns the list of the Timeouts the command audits with.
+    """
+    def use(shop_or_error):
+        asked = []
+
+        def fake_audit(amqp_uri, timeouts):
+            asked.append(timeouts)
+            if isinstance(shop_or_error, Exception):
+                raise shop_or_error
+            return report_of(shop_or_error)
+        monkeypatch.setattr(audit, "audit", fake_audit)
+        return asked
+    return use
+
+
+def test_the_command_prints_the_summary_and_exits_0_when_all_holds(shop, audited, capsys):
+    audited(shop)
+    main.main(["audit"])
+    printed = capsys.readouterr().out
+    assert "orders        9: awaiting_payment 1, cancelled 1, delivered 2" in printed
+    assert printed.rstrip().endswith("OK: every invariant holds")
+
+
+def test_the_command_prints_each_violation_and_exits_1(shop, audited, capsys):
+    shop.sell("ghost")
+    shop.reserve("ghost")
+    audited(shop)
+    with pytest.raises(SystemExit) as exited:
+        main.main(["audit"])
+    assert exited.value.code == 1
+    printed = capsys.readouterr().out
+    assert "2 violation(s):" in printed
+    assert "  cards_sold_to_undelivered_order  order ghost: 1 of product 1 sold at" in printed
+    assert "  reservation_leaked  order ghost: 1 cards still reserved" in printed
+
+
+def test_the_command_prints_json(shop, audited, capsys):
+    shop.sell("ghost")
+    audited(shop)
+    with pytest.raises(SystemExit):
+        main.main(["audit", "--json"])
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["ok"] is False
+    assert printed["timeouts"] == {"order_ttl": 900, "expiry_interval": 5, "grace": 60}
+    assert [violation["kind"] for violation in printed["violations"]] == ["cards_sold_to_undelivered_order"]
+
+
+def test_the_command_fails_when_a_service_does_not_answer(audited):
+    audited(Unavailable("The payments service did not answer in time."))
+    with pytest.raises(SystemExit) as exited:
+        main.main(["audit"])
+    assert exited.value.code == "kameng audit: The payments service did not answer in time."
+
+
+def test_the_grace_period_is_an_option(shop, audited):
+    asked = audited(shop)
+    main.main(["audit", "--grace", "5"])
+    assert [timeouts.grace for timeouts in asked] == [5]

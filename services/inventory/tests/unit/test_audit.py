@@ -1,0 +1,75 @@
+"""audit_snapshot: what inventory tells ``kameng audit``, on SQLite and PostgreSQL, and never a secret."""
+import datetime
+import json
+
+import sqlalchemy as sa
+
+from kameng_common.db import utcnow
+
+from inventory import usecases
+from inventory.db import cards
+
+
+def recent(moment):
+    """Whether an ISO 8601 moment is aware and within the last minute."""
+    return abs(utcnow() - datetime.datetime.fromisoformat(moment)) < datetime.timedelta(minutes=1)
+
+
+def test_the_snapshot_of_an_empty_inventory(any_db):
+    assert usecases.audit_snapshot(any_db) == {
+        "service": "inventory", "cards": {"available": 0, "reserved": 0, "sold": 0},
+        "direct_products": [], "sold": {}, "reserved": {}, "sold_twice": [],
+        "outbox": {"pending": 0, "oldest_pending_at": None}}
+
+
+def test_the_snapshot_counts_sold_and_reserved_cards_per_order(any_shop):
+    steam, points = any_shop.product(cards=5), any_shop.product(cards=3)
+    top_up = any_shop.product(kind="direct")
+    any_shop.created("delivered", (steam, 2), (points, 1))
+    any_shop.paid("delivered", (steam, 2), (points, 1))
+    any_shop.created("awaiting", (steam, 1))
+    any_shop.created("expired", (points, 2))
+    any_shop.expired("expired")
+
+    snapshot = usecases.audit_snapshot(any_shop.db)
+
+    assert snapshot["cards"] == {"available": 4, "reserved": 1, "sold": 3}
+    assert snapshot["direct_products"] == [str(top_up)]
+    assert list(snapshot["sold"]) == ["delivered"]
+    assert snapshot["sold"]["delivered"]["cards"] == {str(steam): 2, str(points): 1}
+    assert recent(snapshot["sold"]["delivered"]["sold_at"])
+    assert list(snapshot["reserved"]) == ["awaiting"]
+    assert snapshot["reserved"]["awaiting"]["cards"] == 1
+    assert recent(snapshot["reserved"]["awaiting"]["reserved_at"])
+    assert snapshot["sold_twice"] == []
+    # stock.reserved for each order, cards.delivered once: none published yet
+    assert snapshot["outbox"]["pending"] == len(any_shop.published()) == 4
+
+
+def test_the_snapshot_finds_a_card_number_stored_twice_and_sold_to_two_orders(any_shop):
+    product = any_shop.product(cards=1)
+    any_shop.created("first", (product, 1))
+    any_shop.paid("first", (product, 1))
+    [sold] = any_shop.cards_of("first")
+    # the same number stored again (under another card key's digest, say) and sold to another order
+    with any_shop.db.unit_of_work() as uow:
+        original = uow.execute(sa.select(cards).where(cards.c.id == sold)).one()
+        now = utcnow()
+        copy = uow.execute(cards.insert().values(
+            product_id=product, number=original.number, number_digest="another-key-digest",
+            key_id="k0", nonce=original.nonce, ciphertext=original.ciphertext, status="sold",
+            order_id="second", imported_at=now, reserved_at=now, sold_at=now)).inserted_primary_key[0]
+
+    assert usecases.audit_snapshot(any_shop.db)["sold_twice"] == [
+        {"product_id": str(product), "card_ids": [sold, copy], "order_ids": ["first", "second"]}]
+
+
+def test_the_snapshot_holds_no_card_number_or_secret(any_shop):
+    product = any_shop.product(cards=2)
+    any_shop.created("o1", (product, 2))
+    any_shop.paid("o1", (product, 2))
+    with any_shop.db.reading() as session:
+        numbers = session.execute(sa.select(cards.c.number)).scalars().all()
+    told = json.dumps(usecases.audit_snapshot(any_shop.db))
+    assert "secret" not in told
+    assert not any(number in told for number in numbers)
