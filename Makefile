@@ -1,11 +1,14 @@
 # make run   — set up and run the whole suite locally (Ctrl-C stops it)
-# make test  — set up and run the tests
+# make test  — set up and run the tests (all but the slow fault tests; make test-slow runs those)
 # make demo  — buy a card through the running suite's HTTP API
+# make bench — benchmark purchases through the API on SQLite and PostgreSQL, then with a
+#              replica of the busiest service; results go to bench/results/ (BENCH_ARGS to tune)
+# make audit — check the invariants across the running suite's services
 PACKAGES := $(wildcard libs/*/pyproject.toml services/*/pyproject.toml gateway/pyproject.toml cli/pyproject.toml)
 VENV := .venv
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run test test-fast demo dlq-list dlq-replay clean
+.PHONY: run test test-slow demo bench audit dlq-list dlq-replay clean
 
 $(INSTALLED): requirements.lock $(PACKAGES) scripts/bootstrap.sh
 	scripts/bootstrap.sh
@@ -16,15 +19,22 @@ run: $(INSTALLED)
 
 test: $(INSTALLED)
 	scripts/ensure-broker.sh --postgres
-	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+	scripts/run-tests.sh -m "not slow" $(PYTEST_ARGS)
 
-# everything but the slow whole-suite tests
-test-fast: $(INSTALLED)
+# the fault tests: components killed mid-stream, events replayed on the bus (CI runs them too)
+test-slow: $(INSTALLED)
 	scripts/ensure-broker.sh --postgres
-	$(VENV)/bin/python -m pytest -m "not slow" $(PYTEST_ARGS)
+	.venv/bin/python -m pytest -m slow $(PYTEST_ARGS)
 
 demo: $(INSTALLED)
 	$(VENV)/bin/kameng demo
+
+bench: $(INSTALLED)
+	scripts/ensure-broker.sh --postgres
+	$(VENV)/bin/python bench/run.py $(BENCH_ARGS)
+
+audit: $(INSTALLED)
+	$(VENV)/bin/kameng audit
 
 dlq-list: $(INSTALLED)
 	$(VENV)/bin/kameng dlq list

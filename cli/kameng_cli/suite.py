@@ -5,6 +5,7 @@ run real processes, kill them and bring them back.
 """
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -28,6 +29,9 @@ class SuiteSettings:
     database_urls: dict = field(default_factory=dict)
     metrics_ports: dict = field(default_factory=lambda: dict(METRICS_PORTS))
     extra_env: dict = field(default_factory=dict)
+    # service name → how many processes run it (default 1); they share its database and queues.
+    # Replica 1 is named after the service, the others "<service>-<n>", each with its own metrics port.
+    replicas: dict = field(default_factory=dict)
 
     @property
     def gateway_url(self):
@@ -39,8 +43,17 @@ class Suite:
         self.settings = settings
         self.processes = {}
         self.log_dir = Path(settings.data_dir) / "logs"
+        self._replica_metrics_ports = {}
 
-    def environment(self):
+    def process_names(self):
+        names = []
+        for service in SERVICES:
+            names.append(service)
+            replicas = range(2, self.settings.replicas.get(service, 1) + 1)
+            names.extend(f"{service}-{replica}" for replica in replicas)
+        return [*names, "gateway"]
+
+    def environment(self, name=None):
         settings = self.settings
         env = dict(os.environ)
         env["KAMENG_DATA_DIR"] = str(settings.data_dir)
@@ -56,25 +69,50 @@ class Suite:
             if url:
                 env[f"KAMENG_{service.upper()}_DATABASE_URL"] = url
         env.update(settings.extra_env)
+        service, _, replica = (name or "").partition("-")
+        if replica:
+            # a second process of a service must not bind the first one's metrics port
+            port = self._replica_metrics_ports.setdefault(name, _free_port())
+            env[f"KAMENG_{service.upper()}_METRICS_PORT"] = str(port)
         return env
 
     def _command(self, name):
         if name == "gateway":
             return [sys.executable, "-m", "gunicorn", "-c", "python:kameng_gateway.gunicorn_conf",
                     "kameng_gateway.wsgi:app"]
-        return [sys.executable, "-m", name]
+        return [sys.executable, "-m", name.partition("-")[0]]
 
     def start_process(self, name):
         self.log_dir.mkdir(parents=True, exist_ok=True)
         log = open(self.log_dir / f"{name}.log", "ab")
         self.processes[name] = subprocess.Popen(
-            self._command(name), env=self.environment(), stdout=log, stderr=subprocess.STDOUT,
+            self._command(name), env=self.environment(name), stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True)  # Ctrl-C in the terminal reaches the runner, which stops them in order
         log.close()
 
     def start(self):
-        for name in (*SERVICES, "gateway"):
+        names = self.process_names()
+        replicas = [name for name in names if "-" in name]
+        for name in names:
+            if name not in replicas:
+                self.start_process(name)
+        for name in replicas:
+            # on SQLite two processes migrating one database at once collide: a replica starts
+            # once the first process has migrated, which it has when its metrics port answers
+            service = name.partition("-")[0]
+            self._wait_for_port(self.settings.metrics_ports[service], service)
             self.start_process(name)
+
+    def _wait_for_port(self, port, name, timeout=90):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.check_alive()
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                return
+            except OSError:
+                time.sleep(0.2)
+        raise TimeoutError(f"{name} did not open port {port} within {timeout} s; logs are in {self.log_dir}")
 
     def wait_ready(self, timeout=90):
         """Wait until the gateway says the broker and every service answer."""
@@ -95,9 +133,12 @@ class Suite:
                 raise RuntimeError(f"{name} exited with {process.returncode}; see {self.log_dir / (name + '.log')}")
 
     def kill(self, name):
-        """SIGKILL one process, as a crash would."""
+        """SIGKILL a process and all it started (gunicorn's workers too), as a crashed host would."""
         process = self.processes.pop(name)
-        process.kill()
+        try:
+            os.killpg(process.pid, signal.SIGKILL)  # start_new_session: its group is its own pid
+        except ProcessLookupError:
+            pass  # already gone
         process.wait()
 
     def stop(self, timeout=20):
@@ -113,3 +154,8 @@ class Suite:
                 process.wait()
         self.processes.clear()
 
+
+def _free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]

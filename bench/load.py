@@ -1,0 +1,226 @@
+"""The load: many concurrent buyers doing the whole purchase through the gateway's HTTP API.
+
+One asyncio loop drives every buyer, each on its own keep-alive connection
+(see rawhttp.py for why not a general HTTP client). The generator's own CPU
+is measured all the same and reported beside the suite's.
+
+A buyer is closed-loop: order → poll until awaiting_payment → mockpay intent
+→ signed notification → poll until delivered → read the cards, then the next
+purchase at once. Each state is timed at the first poll that sees it, so the
+latencies include the polling interval.
+"""
+import asyncio
+import hashlib
+import hmac
+import json
+import time
+import uuid
+from dataclasses import dataclass, field
+
+from rawhttp import HttpStatusError, JsonClient
+
+# statuses an order never leaves; a buyer waiting for another one has failed
+FINAL_STATUSES = {"delivered", "cancelled", "refunded", "expired", "failed"}
+CARDS_PER_IMPORT = 1000
+PASSWORD = "bench-correct-horse-battery"
+
+
+class PurchaseFailed(Exception):
+    pass
+
+
+# what a purchase can fail with: an unexpected status, a broken connection, no answer in time
+FAILURES = (PurchaseFailed, HttpStatusError, OSError, asyncio.IncompleteReadError, TimeoutError)
+
+
+@dataclass
+class Purchase:
+    buyer: int  # index into the buyers' tokens
+    started: float
+    order_created: float = None
+    awaiting_payment: float = None
+    notified: float = None
+    delivered: float = None
+    finished: float = None
+    order_id: str = None
+    paid: bool = False  # the gateway accepted the payment notification
+    cards: list = field(default_factory=list)
+    polls: int = 0
+    error: str = None
+
+
+async def logged_in(gateway_url, username, password):
+    client = JsonClient(gateway_url)
+    answer = await client.request("POST", "/api/v1/auth/token",
+                                  json_body={"username": username, "password": password})
+    client.token = answer["access_token"]
+    return client
+
+
+async def seed_catalogue(gateway_url, admin, products, cards, concurrency=2):
+    """Create ``products`` card products and import ``cards`` cards spread over them, in bulk."""
+    staff = await logged_in(gateway_url, *admin)
+    category = await staff.request("POST", "/api/v1/admin/categories", json_body={"name": "Bench cards"})
+    created = []
+    for number in range(products):
+        created.append(await staff.request("POST", "/api/v1/admin/products", json_body={
+            "name": f"Bench card {number + 1}", "category_id": category["id"], "kind": "card",
+            "price": 1000 + 100 * number}))
+    staff.close()
+    batches = []
+    for index, product in enumerate(created):
+        share = cards // products + (1 if index < cards % products else 0)
+        for start in range(0, share, CARDS_PER_IMPORT):
+            batches.append((product["id"], [
+                {"number": f"B{uuid.uuid4().hex[:18]}", "secret": uuid.uuid4().hex.upper()}
+                for _ in range(min(CARDS_PER_IMPORT, share - start))]))
+
+    # a few imports at once: each is one RPC that encrypts and inserts its batch
+    async def importer():
+        client = await logged_in(gateway_url, *admin)
+        imported = 0
+        while batches:
+            product_id, batch = batches.pop()
+            result = await client.request("POST", f"/api/v1/admin/products/{product_id}/cards",
+                                          json_body={"cards": batch})
+            imported += result["imported"]
+        client.close()
+        return imported
+    return created, sum(await asyncio.gather(*(importer() for _ in range(concurrency))))
+
+
+async def register_buyers(gateway_url, count, concurrency=4, attempts=5):
+    """``count`` distinct customers, logged in: (username, token) each.
+
+    Each account costs two argon2 hashes: on a busy machine customers may not
+    answer in time, so a 503 is tried again (a retried sign-up that went
+    through the first time answers 409).
+    """
+    prefix = uuid.uuid4().hex[:8]
+    numbers = list(range(count))
+    accounts = {}
+
+    async def retried(call):
+        for attempt in range(attempts):
+            try:
+                return await call()
+            except HttpStatusError as exc:
+                if exc.status != 503 or attempt == attempts - 1:
+                    raise
+
+    async def registrar():
+        client = JsonClient(gateway_url)
+        while numbers:
+            username = f"bench_{prefix}_{numbers.pop()}"
+            await retried(lambda: client.request("POST", "/api/v1/auth/register", expected=(201, 409),
+                                                 json_body={"username": username, "password": PASSWORD}))
+            buyer = await retried(lambda: logged_in(gateway_url, username, PASSWORD))
+            buyer.close()
+            accounts[username] = buyer.token
+        client.close()
+    await asyncio.gather(*(registrar() for _ in range(concurrency)))
+    return sorted(accounts.items())
+
+
+class Buyers:
+    """Runs the buyers until the deadline, then lets each finish the purchase it is in."""
+
+    def __init__(self, gateway_url, tokens, products, mockpay_secret, poll_interval, wait_timeout=30.0):
+        self.gateway_url = gateway_url
+        self.tokens = tokens
+        self.products = products
+        self.mockpay_secret = mockpay_secret.encode()
+        self.poll_interval = poll_interval
+        self.wait_timeout = wait_timeout
+        self.purchases = []
+
+    async def run(self, seconds, ramp_seconds=1.0):
+        self.stop_at = time.monotonic() + seconds
+        await asyncio.gather(*(
+            self._buyer(number, self.products[number % len(self.products)],
+                        delay=ramp_seconds * number / len(self.tokens))
+            for number in range(len(self.tokens))))
+        return self.purchases
+
+    async def _buyer(self, number, product, delay):
+        buyer = JsonClient(self.gateway_url, self.tokens[number])
+        provider = JsonClient(self.gateway_url)  # mockpay's notifications come on their own connection
+        await asyncio.sleep(delay)  # staggered, so the buyers don't march in step
+        while time.monotonic() < self.stop_at:
+            purchase = Purchase(buyer=number, started=time.monotonic())
+            self.purchases.append(purchase)
+            try:
+                await self._purchase(buyer, provider, product, purchase)
+            except FAILURES as exc:
+                purchase.error = str(exc) or type(exc).__name__
+            except (KeyError, ValueError) as exc:  # an answer without the fields the API promises
+                purchase.error = f"unexpected answer: {exc!r}"
+        buyer.close()
+        provider.close()
+
+    async def _purchase(self, buyer, provider, product, purchase):
+        order = await buyer.request("POST", "/api/v1/orders", headers={"Idempotency-Key": str(uuid.uuid4())},
+                                    json_body={"items": [{"product_id": product["id"], "quantity": 1}]})
+        purchase.order_created = time.monotonic()
+        purchase.order_id = order["id"]
+        purchase.awaiting_payment = await self._poll_until(
+            buyer, purchase, "awaiting_payment", order["status"])
+        payment = await buyer.request("POST", f"/api/v1/orders/{order['id']}/payments",
+                                      json_body={"method": "mockpay"})
+        body = json.dumps({"payment_id": payment["payment_id"], "trade_no": f"BENCH{uuid.uuid4().hex[:20]}",
+                           "amount": payment["amount"], "currency": payment["currency"],
+                           "status": "SUCCESS"}).encode()
+        signature = hmac.new(self.mockpay_secret, body, hashlib.sha256).hexdigest()
+        purchase.notified = time.monotonic()
+        await provider.request("POST", "/api/v1/payments/notify/mockpay", data=body, headers={
+            "Content-Type": "application/json", "X-Mockpay-Signature": signature})
+        purchase.paid = True
+        purchase.delivered = await self._poll_until(buyer, purchase, "delivered")
+        purchase.cards = await buyer.request("GET", f"/api/v1/orders/{order['id']}/cards")
+        purchase.finished = time.monotonic()
+        if len(purchase.cards) != 1:
+            raise PurchaseFailed(f"delivered order holds {len(purchase.cards)} cards, not 1")
+
+    async def _poll_until(self, buyer, purchase, wanted, status=None):
+        """The time of the first answer showing ``wanted``."""
+        if status == wanted:
+            return time.monotonic()
+        deadline = time.monotonic() + self.wait_timeout
+        while True:
+            await asyncio.sleep(self.poll_interval)
+            order = await buyer.request("GET", f"/api/v1/orders/{purchase.order_id}")
+            seen = time.monotonic()
+            purchase.polls += 1
+            if order["status"] == wanted:
+                return seen
+            if order["status"] in FINAL_STATUSES:
+                raise PurchaseFailed(f"order ended {order['status']} while waiting for {wanted}")
+            if seen > deadline:
+                raise PurchaseFailed(f"order still {order['status']} after {self.wait_timeout:.0f} s "
+                                     f"waiting for {wanted}")
+
+
+async def settle_unfinished(gateway_url, tokens_by_order, timeout=30.0, poll_interval=0.5):
+    """Statuses of paid orders a buyer gave up on, after giving them ``timeout`` more seconds."""
+    statuses = {}
+    deadline = time.monotonic() + timeout
+    pending = dict(tokens_by_order)
+    while pending:
+        for order_id, token in list(pending.items()):
+            client = JsonClient(gateway_url, token)
+            statuses[order_id] = (await client.request("GET", f"/api/v1/orders/{order_id}"))["status"]
+            client.close()
+            if statuses[order_id] in FINAL_STATUSES:
+                del pending[order_id]
+        if time.monotonic() > deadline:
+            break
+        await asyncio.sleep(poll_interval)
+    return statuses
+
+
+async def stock_left(gateway_url, product_ids):
+    """Cards still in stock over ``product_ids``, as the public catalogue shows them."""
+    client = JsonClient(gateway_url)
+    page = await client.request("GET", "/api/v1/products", params={"limit": 100})
+    client.close()
+    return sum(item["stock"] for item in page["items"] if item["id"] in product_ids)

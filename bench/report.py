@@ -1,0 +1,240 @@
+"""Figures of a run: computed from the buyers' purchases, printed, and written to bench/results/."""
+import json
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "results"
+SERVICE_COLUMNS = ("gateway", "orders", "inventory", "payments", "customers", "risk")
+OTHER_CPU = ("postgresql:other", "everything else on the machine")
+LATENCIES = (
+    ("order_to_awaiting_payment", "order created → awaiting payment"),
+    ("notification_to_delivered", "notification → delivered"),
+    ("whole_flow", "whole flow"),
+)
+
+
+def percentile(values, fraction):
+    """Nearest-rank percentile of a non-empty list."""
+    ordered = sorted(values)
+    rank = max(1, round(fraction * len(ordered) + 0.5))
+    return ordered[min(rank, len(ordered)) - 1]
+
+
+def latency_summary(seconds):
+    if not seconds:
+        return None
+    milliseconds = [value * 1000 for value in seconds]
+    return {"p50": round(percentile(milliseconds, 0.50), 1), "p95": round(percentile(milliseconds, 0.95), 1),
+            "p99": round(percentile(milliseconds, 0.99), 1), "max": round(max(milliseconds), 1),
+            "count": len(milliseconds)}
+
+
+def summarise_purchases(purchases, window_start, window_end):
+    """Throughput over the timed window, latencies of the purchases begun in it, errors of all."""
+    completed = [purchase for purchase in purchases if purchase.finished and not purchase.error]
+    in_window = [purchase for purchase in completed if window_start <= purchase.finished <= window_end]
+    begun_in_window = [purchase for purchase in completed if window_start <= purchase.started <= window_end]
+    errors = {}
+    for purchase in purchases:
+        if purchase.error:
+            errors[purchase.error] = errors.get(purchase.error, 0) + 1
+    return {
+        "purchases_per_second": round(len(in_window) / (window_end - window_start), 1),
+        "purchases_completed_in_window": len(in_window),
+        "purchases_attempted": len(purchases),
+        "errors": sum(errors.values()),
+        "error_kinds": dict(sorted(errors.items(), key=lambda item: -item[1])[:10]),
+        "latency_ms": {
+            "order_to_awaiting_payment": latency_summary(
+                [p.awaiting_payment - p.order_created for p in begun_in_window]),
+            "notification_to_delivered": latency_summary([p.delivered - p.notified for p in begun_in_window]),
+            "whole_flow": latency_summary([p.finished - p.started for p in begun_in_window]),
+        },
+        "order_polls_per_purchase": round(
+            sum(p.polls for p in begun_in_window) / max(len(begun_in_window), 1), 1),
+    }
+
+
+def _service_of(process):
+    # "orders-2" is the second replica of orders
+    return process.split("-")[0] if process.split("-")[-1].isdigit() else process
+
+
+def cpu_per_purchase(cpu_seconds, purchases, window_seconds, idle_cores):
+    """Per process: CPU s per purchase, cores used under load, and cores used idle (before the load)."""
+    per_process = {name: {"seconds_per_purchase": round(seconds / max(purchases, 1), 5),
+                          "cores": round(seconds / window_seconds, 2),
+                          "idle_cores": round(idle_cores.get(name, 0.0), 3)}
+                   for name, seconds in sorted(cpu_seconds.items(), key=lambda item: -item[1])}
+    by_service = {}
+    for name, seconds in cpu_seconds.items():
+        by_service[_service_of(name)] = by_service.get(_service_of(name), 0.0) + seconds
+    return per_process, {name: seconds / max(purchases, 1) for name, seconds in by_service.items()}
+
+
+def busiest_service(result, services):
+    """The service (all its replicas) that spent the most CPU per purchase."""
+    per_service = result["cpu"]["by_service_seconds_per_purchase"]
+    return max(services, key=lambda service: per_service.get(service, 0.0))
+
+
+def _ms(summary, key):
+    return "—" if summary is None else f"{summary[key]:.0f}"
+
+
+def _latency_cells(result):
+    cells = []
+    for key, _title in LATENCIES:
+        summary = result["latency_ms"][key]
+        cells.append(f"{_ms(summary, 'p50')} / {_ms(summary, 'p95')} / {_ms(summary, 'p99')}")
+    return cells
+
+
+def replicas_text(result):
+    return ", ".join(f"{service}×{count}" for service, count in result["replicas"].items()) or "1 each"
+
+
+def _cpu_ms(result, name):
+    value = result["cpu"]["by_service_seconds_per_purchase"].get(name)
+    return "—" if value is None else f"{value * 1000:.1f}"
+
+
+def _postgres_ms(result):
+    total = sum(value for name, value in result["cpu"]["by_service_seconds_per_purchase"].items()
+                if name.startswith("postgresql:") and name != "postgresql:other")
+    return f"{total * 1000:.1f}" if result["database"] == "postgresql" else "—"
+
+
+def _other_ms(result):
+    """CPU of everything but the suite and the generator: other work on this machine."""
+    per_service = result["cpu"]["by_service_seconds_per_purchase"]
+    return f"{sum(per_service.get(name, 0.0) for name in OTHER_CPU) * 1000:.1f}"
+
+
+def print_result(result):
+    print(f"\n== {result['database']}, replicas: {replicas_text(result)} — {result['buyers']} buyers, "
+          f"{result['duration_seconds']:.0f} s timed ==")
+    print(f"completed purchases/s   {result['purchases_per_second']:.1f}   "
+          f"({result['purchases_completed_in_window']} in the window; {result['purchases_attempted']} attempted)")
+    print(f"errors                  {result['errors']}"
+          + (f"   {result['error_kinds']}" if result["errors"] else ""))
+    print("latency (ms; includes the polling interval of "
+          f"{result['poll_interval_ms']:.0f} ms)       p50      p95      p99      max")
+    for key, title in LATENCIES:
+        summary = result["latency_ms"][key]
+        if summary:
+            print(f"  {title:<36} {summary['p50']:>8.0f} {summary['p95']:>8.0f} {summary['p99']:>8.0f} "
+                  f"{summary['max']:>8.0f}")
+    print(f"order polls per purchase {result['order_polls_per_purchase']}")
+    print("CPU per purchase, and cores used over the window and idle before it:")
+    for name, figures in result["cpu"]["per_process"].items():
+        print(f"  {name:<32} {figures['seconds_per_purchase'] * 1000:>8.2f} ms  {figures['cores']:>5.2f} cores"
+              f"  (idle {figures['idle_cores']:.2f})")
+    machine = result["cpu"]["machine"]
+    print(f"  machine: {machine['busy_cores']:.2f} of {machine['cores']} cores busy, "
+          f"{machine['stolen_cores']:.2f} stolen by the hypervisor, "
+          f"load average {machine['load_average_at_end']:.1f}")
+    broker = result["broker"]
+    print(f"broker: {broker['published_per_purchase']:.1f} messages published per purchase "
+          f"({broker['rpc_per_purchase']:.1f} RPC requests+replies, {broker['events_per_purchase']:.1f} events), "
+          f"{broker['delivered_per_purchase']:.1f} delivered; {broker['published_per_second']:.0f} published/s "
+          f"= {broker['fraction_of_ceiling'] * 100:.0f}% of the ceiling "
+          f"({broker['ceiling_messages_per_second']:.0f}/s)")
+    if result.get("postgresql_per_purchase"):
+        print("postgresql per purchase: " + "; ".join(
+            f"{service} {counters['transactions']:.0f} transactions, {counters['rows_written']:.0f} rows written"
+            for service, counters in sorted(result["postgresql_per_purchase"].items())))
+    print(f"audit: {result['audit']['verdict']}")
+
+
+def results_path(date, commit):
+    return RESULTS / f"{date}-{commit}.json"
+
+
+def write_results(document):
+    RESULTS.mkdir(exist_ok=True)
+    path = results_path(document["date"], document["commit"])
+    path.write_text(json.dumps(document, indent=2) + "\n")
+    write_readme()
+    return path
+
+
+README_INTRO = """# Benchmark results
+
+Written by `make bench` (`python bench/run.py`); one JSON file per run
+(`<UTC date>-<commit>.json`), and this table, rebuilt from all of them.
+
+How it measures: a fresh suite per configuration (own vhost, data folder,
+PostgreSQL databases), closed-loop buyers on distinct accounts doing the whole
+purchase through the gateway's HTTP API: order → poll until awaiting payment →
+mockpay intent → signed notification → poll until delivered → read the cards.
+Purchases/s counts purchases completed inside the timed window (after a
+warm-up). **Latencies are taken at the first poll that sees the state, so they
+include the polling interval** (given per run) and the poll's own round trip.
+Buyers are closed-loop: once the suite is saturated, more buyers only
+lengthen the queues (latency ≈ buyers ÷ purchases per second), so latencies
+compare only at equal buyers.
+CPU is user+system time from /proc over the same window, divided by the
+purchases completed in it; PostgreSQL is the backends of the run's own
+databases; RabbitMQ (beam.smp) and PostgreSQL are shared with anything else
+running on the machine, whose CPU shows as "other". Broker messages per
+purchase are the vhost's publishes (management API) over the whole load
+divided by the purchases attempted; the ceiling is raw pika on the same machine
+in the same run (asynchronous publisher confirms, manual acks, persistent
+messages, the best of one and two publisher/consumer pairs), and the fraction
+is the suite's published messages per second over it. PostgreSQL's counters
+(pg_stat_database) count each service's transactions over the whole load.
+"""
+
+
+def _table(header, rows):
+    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header),
+            *("| " + " | ".join(row) + " |" for row in rows), ""]
+
+
+def write_readme():
+    documents = [json.loads(path.read_text()) for path in sorted(RESULTS.glob("*.json"))]
+    runs = [(document, result) for document in documents for result in document["runs"]]
+
+    def key(document, result):
+        return [document["date"], document["commit"], result["database"], replicas_text(result)]
+    key_header = ["date", "commit", "database", "replicas"]
+
+    lines = [README_INTRO, "## Throughput, latency (ms: p50 / p95 / p99), audit\n"]
+    lines += _table(
+        [*key_header, "buyers", "purchases/s", "errors", "order → awaiting payment", "notification → delivered",
+         "whole flow", "polls/purchase", "audit"],
+        [[*key(document, result), str(result["buyers"]), f"{result['purchases_per_second']:.1f}",
+          str(result["errors"]), *_latency_cells(result), f"{result['order_polls_per_purchase']}",
+          result["audit"]["verdict"]] for document, result in runs])
+    lines += ["## CPU milliseconds per purchase\n"]
+    lines += _table(
+        [*key_header, *SERVICE_COLUMNS, "rabbitmq", "postgresql", "load generator", "other work on the machine",
+         "machine busy (cores)"],
+        [[*key(document, result), *(_cpu_ms(result, name) for name in SERVICE_COLUMNS),
+          _cpu_ms(result, "rabbitmq"), _postgres_ms(result), _cpu_ms(result, "load generator"), _other_ms(result),
+          f"{result['cpu']['machine']['busy_cores']:.2f} of {result['cpu']['machine']['cores']}"]
+         for document, result in runs])
+    lines += ["## Broker\n"]
+    lines += _table(
+        [*key_header, "messages published / purchase (RPC + events)", "delivered / purchase", "published/s",
+         "ceiling (msgs/s)", "fraction of ceiling"],
+        [[*key(document, result),
+          f"{result['broker']['published_per_purchase']:.1f} ({result['broker']['rpc_per_purchase']:.1f} + "
+          f"{result['broker']['events_per_purchase']:.1f})",
+          f"{result['broker']['delivered_per_purchase']:.1f}", f"{result['broker']['published_per_second']:.0f}",
+          f"{result['broker']['ceiling_messages_per_second']:.0f}",
+          f"{result['broker']['fraction_of_ceiling'] * 100:.0f}%"] for document, result in runs])
+    database_runs = [(document, result) for document, result in runs if result.get("postgresql_per_purchase")]
+    if database_runs:
+        lines += ["## PostgreSQL transactions per purchase (rows written)\n"]
+        lines += _table(
+            [*key_header, *SERVICE_COLUMNS[1:]],
+            [[*key(document, result), *(
+                f"{counters[name]['transactions']:.0f} ({counters[name]['rows_written']:.0f})"
+                if name in counters else "—" for name in SERVICE_COLUMNS[1:])]
+             for document, result in database_runs for counters in [result["postgresql_per_purchase"]]])
+    notes = [f"- {document['date']} {document['commit']}: {note}"
+             for document in documents for note in document.get("notes", [])]
+    if notes:
+        lines += ["## Notes\n", *notes, ""]
+    (RESULTS / "README.md").write_text("\n".join(lines))
