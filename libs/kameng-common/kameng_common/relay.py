@@ -19,7 +19,9 @@ from kameng_common.metrics import EVENTS_PUBLISHED
 
 _log = logging.getLogger(__name__)
 
-LEASE = datetime.timedelta(seconds=30)
+# how long a claimed batch is left to its relay; after a crash the restarted
+# relay re-publishes it once the lease runs out (consumers absorb a duplicate)
+LEASE = datetime.timedelta(seconds=10)
 PRECONDITION_FAILED = 406
 KEEP_PUBLISHED = datetime.timedelta(days=7)
 
