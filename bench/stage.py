@@ -1,7 +1,6 @@
 """A fresh suite to measure: its own vhost, data folder and PostgreSQL databases, a shop and its buyers."""
 import asyncio
 import shutil
-import socket
 import tempfile
 import time
 from contextlib import contextmanager
@@ -11,6 +10,7 @@ from pathlib import Path
 import load
 from kameng_cli.secrets import admin_credentials, local_secrets
 from kameng_cli.suite import SERVICES, Suite, SuiteSettings
+from kameng_common.ports import free_port
 from kameng_common.testing import create_postgres_database, create_vhost, delete_vhost, drop_postgres_database
 
 SUITE_ENV = {
@@ -50,12 +50,6 @@ class Shop:
     cards_imported: int
     accounts: list  # (username, token) of each buyer
     mockpay_secret: str
-
-
-def free_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @contextmanager

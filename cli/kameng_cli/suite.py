@@ -14,6 +14,8 @@ from pathlib import Path
 
 import requests
 
+from kameng_common.ports import free_port
+
 from kameng_cli.secrets import admin_credentials, local_secrets
 
 SERVICES = ("customers", "inventory", "risk", "payments", "orders")
@@ -72,7 +74,7 @@ class Suite:
         service, _, replica = (name or "").partition("-")
         if replica:
             # a second process of a service must not bind the first one's metrics port
-            port = self._replica_metrics_ports.setdefault(name, _free_port())
+            port = self._replica_metrics_ports.setdefault(name, free_port())
             env[f"KAMENG_{service.upper()}_METRICS_PORT"] = str(port)
         return env
 
@@ -153,9 +155,3 @@ class Suite:
                 process.kill()
                 process.wait()
         self.processes.clear()
-
-
-def _free_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]

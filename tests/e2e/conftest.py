@@ -1,5 +1,4 @@
 """A whole suite of real processes per database kind, on its own vhost, data folder and ports."""
-import socket
 import uuid
 
 import pytest
@@ -7,15 +6,10 @@ import pytest
 from kameng_cli import shop
 from kameng_cli.secrets import admin_credentials, local_secrets
 from kameng_cli.suite import SERVICES, Suite, SuiteSettings
+from kameng_common.ports import free_port
 from kameng_common.testing import create_postgres_database, create_vhost, delete_vhost, drop_postgres_database
 
 ORDER_TTL_SECONDS = 15
-
-
-def free_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])

@@ -1,7 +1,6 @@
 """The gateway as it runs: gunicorn with two workers, over a real broker, to a nameko service."""
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -12,6 +11,7 @@ import requests
 from nameko.rpc import rpc
 
 from kameng_common.errors import Unauthorized
+from kameng_common.ports import free_port
 
 METRICS_TOKEN = "interface-scrape-token"
 PASSWORD = "a long enough password"
@@ -38,16 +38,10 @@ class CustomersService:
         return {"service": "customers", "database": "ok"}
 
 
-def _free_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture
 def gateway(container_factory, rabbit_config, tmp_path):
     container_factory(CustomersService, rabbit_config).start()
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "KAMENG_AMQP_URI": rabbit_config["AMQP_URI"].replace("pyamqp://", "amqp://", 1),
