@@ -32,7 +32,13 @@ class Gateway:
         headers = kwargs.pop("headers", {})
         if self.token:
             headers["Authorization"] = f"Bearer {self.token}"
-        response = self.http.request(method, self.base_url + path, headers=headers, timeout=30, **kwargs)
+        try:
+            response = self.http.request(method, self.base_url + path, headers=headers, timeout=30, **kwargs)
+        except requests.ConnectionError:
+            # mostly a kept-alive connection the server closed as we reused it; the calls
+            # made here are idempotent (idempotency keys, trade numbers) or count
+            # duplicates (card import), so once more is safe
+            response = self.http.request(method, self.base_url + path, headers=headers, timeout=30, **kwargs)
         if response.status_code not in expected:
             raise ApiError(f"{method} {path} → {response.status_code} {response.text}")
         return response.json() if response.content else None

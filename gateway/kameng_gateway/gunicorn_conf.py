@@ -27,6 +27,8 @@ bind = f"0.0.0.0:{os.environ.get('KAMENG_GATEWAY_PORT', '8000')}"
 worker_class = "gthread"
 workers = int(os.environ.get("KAMENG_GATEWAY_WORKERS", "2"))
 threads = int(os.environ.get("KAMENG_GATEWAY_THREADS", "16"))
+# gunicorn's 2 s default closes idle connections just as busy clients reuse them
+keepalive = int(os.environ.get("KAMENG_GATEWAY_KEEPALIVE", "30"))
 # nothing uses gunicornc, and the image's home folder is not writable
 control_socket_disable = True
 
