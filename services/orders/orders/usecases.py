@@ -319,11 +319,10 @@ def on_sale_failed(db, event, now=None):
         uow.execute(order_payments.update()
                     .where(order_payments.c.payment_id == order.payment_id)
                     .values(refund_reason=domain.SALE_FAILED))
-        uow.publish("order.refund_requested", {
-            "order_id": order.id, "customer_id": order.customer_id,
-            "payment_id": order.payment_id, "amount": paid_with.amount,
-            "currency": paid_with.currency, "reason": domain.SALE_FAILED,
-        }, correlation_id=order.id)
+        _request_refund(uow, order.id, {
+            "customer_id": order.customer_id, "payment_id": order.payment_id,
+            "amount": paid_with.amount, "currency": paid_with.currency,
+        }, domain.SALE_FAILED)
 
 
 def on_payment_refunded(db, event, now=None):
