@@ -180,14 +180,11 @@ class Database:
             connection.exec_driver_sql("SELECT 1")
 
     def outbox_backlog(self):
-        outbox = self.tables["outbox"]
-        with self.engine.connect() as connection:
-            return connection.execute(
-                sa.select(sa.func.count()).select_from(outbox).where(outbox.c.published_at.is_(None))
-            ).scalar_one()
+        """How many events are written but not yet confirmed by the broker."""
+        return self.outbox_status()["pending"]
 
     def outbox_status(self):
-        """{pending, oldest_pending_at}: events written but not yet confirmed, for the audit."""
+        """{pending, oldest_pending_at}: events written but not yet confirmed."""
         outbox = self.tables["outbox"]
         with self.engine.connect() as connection:
             pending, oldest = connection.execute(
