@@ -93,6 +93,11 @@ class UnitOfWork:
         self._outbox = tables["outbox"]
         self._inbox = tables["inbox"]
         self.published = 0
+        self.after_commit_calls = []
+
+    def after_commit(self, call):
+        """Run ``call()`` once this unit of work has committed (not if it rolls back)."""
+        self.after_commit_calls.append(call)
 
     def execute(self, statement, *args, **kwargs):
         return self.session.execute(statement, *args, **kwargs)
@@ -149,6 +154,8 @@ class Database:
                 yield uow
         finally:
             session.close()
+        for call in uow.after_commit_calls:
+            call()
         if uow.published:
             for listener in self._commit_listeners:
                 listener()

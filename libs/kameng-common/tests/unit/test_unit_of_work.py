@@ -62,6 +62,20 @@ def test_a_failed_unit_of_work_leaves_neither_state_nor_event(database):
     assert database.outbox_backlog() == 0
 
 
+def test_after_commit_calls_run_only_once_the_unit_of_work_committed(database):
+    calls = []
+    with database.unit_of_work() as uow:
+        uow.after_commit(lambda: calls.append(count(database, "things")))
+        uow.execute(database.tables["things"].insert().values(id=1))
+        assert calls == []
+    assert calls == [1]
+    with pytest.raises(RuntimeError):
+        with database.unit_of_work() as uow:
+            uow.after_commit(lambda: calls.append("rolled back"))
+            raise RuntimeError("boom")
+    assert calls == [1]
+
+
 def test_an_event_breaking_its_contract_is_never_written(database):
     with pytest.raises(ValidationError):
         with database.unit_of_work() as uow:
