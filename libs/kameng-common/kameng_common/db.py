@@ -5,10 +5,17 @@ from contextlib import contextmanager
 
 import sqlalchemy as sa
 from sqlalchemy import event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import sessionmaker
 from sqlalchemy.pool import StaticPool
 
 from kameng_common import contracts
+
+# an execution option for sessions that only read
+READ_ONLY = "kameng_read_only"
+
+# what a statement raises when the database is down or a pooled connection died with it
+DATABASE_UNAVAILABLE = (sa.exc.OperationalError, sa.exc.InterfaceError)
 
 
 def utcnow():
@@ -62,7 +69,10 @@ def create_engine(url):
             url, connect_args={"timeout": 30, "check_same_thread": False}, hide_parameters=True, **pool)
         _serialize_sqlite_writers(engine, in_memory)
         return engine
-    return sa.create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True, hide_parameters=True)
+    # No pool_pre_ping: it costs a round trip per checkout. After a database
+    # restart the first statement on each stale connection fails instead, and
+    # SQLAlchemy then drops every pooled connection; see DATABASE_UNAVAILABLE.
+    return sa.create_engine(url, pool_size=10, max_overflow=20, hide_parameters=True)
 
 
 def _serialize_sqlite_writers(engine, in_memory):
@@ -82,7 +92,9 @@ def _serialize_sqlite_writers(engine, in_memory):
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection):
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # a reader needs no write lock: in WAL mode it neither waits for writers nor holds them up
+        read_only = connection.get_execution_options().get(READ_ONLY, False)
+        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
 class UnitOfWork:
@@ -116,20 +128,18 @@ class UnitOfWork:
     def first_delivery(self, event_id, consumer):
         """Record that ``consumer`` handles ``event_id``; False if it already has.
 
-        Two copies handled at once both pass the check, but the primary key
-        lets only one commit; the other rolls back and its redelivery finds
-        the mark.
+        One statement: the mark goes in unless it is there. Of two copies
+        handled at once, PostgreSQL makes the second wait for the first to
+        commit and then finds its mark; SQLite runs one writer at a time.
         """
-        seen = self.session.execute(
-            sa.select(self._inbox.c.event_id).where(
-                self._inbox.c.event_id == event_id, self._inbox.c.consumer == consumer)
-        ).first()
-        if seen:
-            return False
-        self.session.execute(self._inbox.insert().values(
-            event_id=event_id, consumer=consumer, handled_at=utcnow()))
-        self.session.flush()
-        return True
+        mark = _dialect_insert(self.session)(self._inbox).values(
+            event_id=event_id, consumer=consumer, handled_at=utcnow()).on_conflict_do_nothing()
+        return self.session.execute(mark).rowcount == 1
+
+
+def _dialect_insert(session):
+    """The INSERT construct of the session's dialect, which knows ON CONFLICT."""
+    return (postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert)
 
 
 class Database:
@@ -139,6 +149,8 @@ class Database:
         self.tables = metadata.tables
         self.engine = create_engine(url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._read_options = ({"isolation_level": "AUTOCOMMIT"} if self.engine.dialect.name == "postgresql"
+                              else {READ_ONLY: True})
         self._commit_listeners = []
 
     def on_commit_with_events(self, listener):
@@ -162,8 +174,15 @@ class Database:
 
     @contextmanager
     def reading(self):
-        """A session for queries that change nothing."""
+        """A session for queries that change nothing.
+
+        On PostgreSQL each query is its own transaction (autocommit), which
+        spares the BEGIN and ROLLBACK round trips; queries in one session may
+        so see different moments: use ``reading_snapshot`` where that matters.
+        On SQLite the session reads in a deferred transaction.
+        """
         with self._sessions() as session:
+            session.connection(execution_options=self._read_options)
             yield session
 
     @contextmanager

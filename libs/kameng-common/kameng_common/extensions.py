@@ -7,14 +7,16 @@ import eventlet
 from kombu import Queue
 from marshmallow import ValidationError
 from nameko.amqp.publish import Publisher
-from nameko.constants import PERSISTENT
+from nameko.constants import (
+    AMQP_SSL_CONFIG_KEY, AMQP_URI_CONFIG_KEY, DEFAULT_SERIALIZER, LOGIN_METHOD_CONFIG_KEY, NON_PERSISTENT,
+    PERSISTENT, SERIALIZER_CONFIG_KEY)
 from nameko.events import SERVICE_POOL, EventHandler
 from nameko.extensions import DependencyProvider
-from nameko.rpc import Rpc
+from nameko.rpc import Responder, Rpc, RpcConsumer, get_rpc_exchange
 from nameko.timer import Timer
 
 from kameng_common import contracts, topology
-from kameng_common.db import Database
+from kameng_common.db import DATABASE_UNAVAILABLE, Database
 from kameng_common.errors import KamengError, Unavailable
 from kameng_common.logs import correlation_id
 from kameng_common.metrics import (
@@ -23,14 +25,56 @@ from kameng_common.relay import OutboxRelay
 
 _log = logging.getLogger(__name__)
 
+class _UnconfirmedReplies(Publisher):
+    """Replies go out without waiting for the broker's confirm, and transient.
+
+    The reply queue is the caller's own, exclusive and not durable; a reply
+    lost with the broker only lets the caller time out and ask again, which
+    every state-changing RPC allows (they are idempotent). A confirm would
+    cost each call a round trip to the broker.
+    """
+    use_confirms = False
+    delivery_mode = NON_PERSISTENT
+
+
+class _Responder(Responder):
+    publisher_cls = _UnconfirmedReplies
+
+
+class _RpcConsumer(RpcConsumer):
+    def handle_result(self, message, result, exc_info):
+        # nameko's own, with the responder above
+        config = self.container.config
+        responder = _Responder(
+            config[AMQP_URI_CONFIG_KEY], get_rpc_exchange(config),
+            config.get(SERIALIZER_CONFIG_KEY, DEFAULT_SERIALIZER), message,
+            ssl=config.get(AMQP_SSL_CONFIG_KEY), login_method=config.get(LOGIN_METHOD_CONFIG_KEY))
+        result, exc_info = responder.send_response(result, exc_info)
+        self.queue_consumer.ack_message(message)
+        return result, exc_info
+
+
+class KamengRpc(Rpc):
+    """nameko's RPC entrypoint, where a KamengError is the caller's fault, not a crash, and
+    a database that is down answers 503 Unavailable rather than a generic failure."""
+
+    rpc_consumer = _RpcConsumer()
+
+    def handle_result(self, message, worker_ctx, result, exc_info):
+        if exc_info is not None and isinstance(exc_info[1], DATABASE_UNAVAILABLE):
+            error = Unavailable(f"The {self.container.service_name} database is not reachable.")
+            exc_info = (Unavailable, error, exc_info[2])
+        return super().handle_result(message, worker_ctx, result, exc_info)
+
+
 def rpc(fn=None, **kwargs):
-    """nameko's ``@rpc``, where a KamengError is the caller's fault, answered over RPC, not logged as a crash.
+    """``@rpc`` for KamengRpc, bare or with nameko's keyword arguments.
 
     nameko's decorator drops its keyword arguments when applied bare (``@rpc``),
-    so they are bound first; ``@rpc`` and ``@rpc(...)`` both work.
+    so they are bound first.
     """
     kwargs.setdefault("expected_exceptions", (KamengError,))
-    decorator = Rpc.decorator(**kwargs)
+    decorator = KamengRpc.decorator(**kwargs)
     return decorator if fn is None else decorator(fn)
 
 
