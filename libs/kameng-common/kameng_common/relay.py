@@ -111,25 +111,26 @@ class OutboxRelay:
         return len(rows)
 
     def _claim(self):
-        """Lease a batch of pending rows; other replicas skip rows that are leased."""
+        """Lease a batch of pending rows, in one statement; other replicas skip rows that are leased."""
         outbox = self._outbox
         now = utcnow()
+        claimable = (
+            sa.select(outbox.c.id)
+            .where(outbox.c.published_at.is_(None),
+                   sa.or_(outbox.c.lease_until.is_(None), outbox.c.lease_until < now))
+            .order_by(outbox.c.id)
+            .limit(self.batch_size)
+            .with_for_update(skip_locked=True))
         with self.database.unit_of_work() as uow:
             rows = uow.execute(
-                sa.select(outbox.c.id, outbox.c.event_id, outbox.c.event_type,
-                          outbox.c.correlation_id, outbox.c.body)
-                .where(outbox.c.published_at.is_(None),
-                       sa.or_(outbox.c.lease_until.is_(None), outbox.c.lease_until < now))
-                .order_by(outbox.c.id)
-                .limit(self.batch_size)
-                .with_for_update(skip_locked=True)
+                outbox.update()
+                .where(outbox.c.id.in_(claimable.scalar_subquery()))
+                .values(lease_until=now + LEASE, attempts=outbox.c.attempts + 1)
+                .returning(outbox.c.id, outbox.c.event_id, outbox.c.event_type,
+                           outbox.c.correlation_id, outbox.c.body)
             ).all()
-            if rows:
-                uow.execute(
-                    outbox.update()
-                    .where(outbox.c.id.in_([row.id for row in rows]))
-                    .values(lease_until=now + LEASE, attempts=outbox.c.attempts + 1))
-        return rows
+        # RETURNING gives no order; events go out in the order they were written
+        return sorted(rows, key=lambda row: row.id)
 
     def _mark_published(self, rows):
         if not rows:
