@@ -18,7 +18,7 @@ import time
 import uuid
 
 import pika
-from pika.exceptions import AMQPError, UnroutableError
+from pika.exceptions import AMQPError
 
 from kameng_common.errors import KamengError, Unavailable, error_class
 
@@ -28,15 +28,8 @@ TRANSIENT = 1
 _log = logging.getLogger(__name__)
 
 
-class _WithoutReturnedBodies(logging.Filter):
-    """Drops pika's warning about a returned message: it quotes the message's
-    body, and a request's arguments may be a password."""
-
-    def filter(self, record):
-        return not str(record.msg).startswith("Published message was returned")
-
-
-logging.getLogger("pika.adapters.blocking_connection").addFilter(_WithoutReturnedBodies())
+class _Returned(Exception):
+    """The broker returned the request: no queue takes it, so the service is not running."""
 
 
 class _ThreadChannel:
@@ -45,6 +38,7 @@ class _ThreadChannel:
     def __init__(self, parameters):
         self._awaited_id = None
         self._reply = None
+        self._returned = False
         self.reply_routing_key = str(uuid.uuid4())
         self.connection = pika.BlockingConnection(parameters)
         try:
@@ -60,9 +54,10 @@ class _ThreadChannel:
         channel.queue_declare(reply_queue, exclusive=True, auto_delete=True)
         channel.queue_bind(reply_queue, RPC_EXCHANGE, routing_key=self.reply_routing_key)
         channel.basic_consume(reply_queue, self._on_reply, auto_ack=True)
-        # With confirms, a mandatory publish that no queue takes raises
-        # UnroutableError at once: the broker sends basic.return before the ack.
-        channel.confirm_delivery()
+        # No publisher confirms: they would cost every call a round trip. A
+        # mandatory request that no queue takes comes back as basic.return,
+        # which arrives before any reply could.
+        channel.add_on_return_callback(self._on_return)
         return channel
 
     def _on_reply(self, channel, delivery, properties, body):
@@ -70,9 +65,19 @@ class _ThreadChannel:
         if properties.correlation_id == self._awaited_id:
             self._reply = body
 
-    def publish(self, routing_key, body, headers, timeout):
+    def _on_return(self, channel, method, properties, body):
+        if properties.correlation_id == self._awaited_id:
+            self._returned = True
+
+    def call(self, routing_key, body, headers, deadline):
+        """The reply body, or None when the deadline passes first; raises _Returned."""
+        self._publish(routing_key, body, headers, timeout=deadline - time.monotonic())
+        return self._wait_for_reply(deadline)
+
+    def _publish(self, routing_key, body, headers, timeout):
         self._awaited_id = str(uuid.uuid4())
         self._reply = None
+        self._returned = False
         properties = pika.BasicProperties(
             content_type="application/json",
             content_encoding="utf-8",
@@ -86,9 +91,10 @@ class _ThreadChannel:
         )
         self.channel.basic_publish(RPC_EXCHANGE, routing_key, body, properties, mandatory=True)
 
-    def wait_for_reply(self, deadline):
-        """The reply body, or None when the deadline passes first."""
+    def _wait_for_reply(self, deadline):
         while self._reply is None:
+            if self._returned:
+                raise _Returned()
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return None
@@ -133,15 +139,9 @@ class RpcClient:
         headers = {"nameko.correlation_id": correlation_id} if correlation_id else {}
 
         try:
-            channel = self._on_live_channel(
-                lambda channel: channel.publish(routing_key, body, headers, timeout))
-        except UnroutableError:
+            reply = self._on_live_channel(lambda channel: channel.call(routing_key, body, headers, deadline))
+        except _Returned:
             raise Unavailable(f"The {service} service is not running.") from None
-        try:
-            reply = channel.wait_for_reply(deadline)
-        except (AMQPError, OSError) as exc:
-            self._discard()
-            raise _broker_unavailable(exc) from exc
         if reply is None:
             raise Unavailable(f"The {service} service did not answer in time.")
         return _result_or_raise(routing_key, json.loads(reply))
@@ -155,7 +155,7 @@ class RpcClient:
         self._discard()
 
     def _on_live_channel(self, action):
-        """This thread's channel, once ``action(channel)`` has run on it.
+        """What ``action(channel)`` returns, run on this thread's channel.
 
         An idle connection may have been closed by the broker since the last
         call, so one fresh connection is tried before giving up. The services'
@@ -163,11 +163,7 @@ class RpcClient:
         """
         for attempt in (1, 2):
             try:
-                channel = self._channel()
-                action(channel)
-                return channel
-            except UnroutableError:
-                raise
+                return action(self._channel())
             except (AMQPError, OSError) as exc:
                 self._discard()
                 if attempt == 2:
