@@ -18,7 +18,7 @@ import pytest
 import requests
 
 from kameng_cli import audit, shop
-from kameng_common import relay, topology
+from kameng_common import db, topology
 
 pytestmark = pytest.mark.slow
 
@@ -228,11 +228,11 @@ def settled_audit(suite):
     """The audit once it passes, or its last report after a relay's lease and the grace have run out.
 
     An event leased by a relay that was SIGKILLed before the broker's confirm stays
-    unpublished until its lease (relay.LEASE) runs out; then the new process
+    unpublished until its lease (db.OUTBOX_LEASE) runs out; then the new process
     publishes it. Until then the audit, whose grace is shorter, rightly sees a backlog.
     """
     started = time.monotonic()
-    deadline = started + relay.LEASE.total_seconds() + GRACE_SECONDS + 15
+    deadline = started + db.OUTBOX_LEASE.total_seconds() + GRACE_SECONDS + 15
     first = None
     while True:
         report = run_audit(suite)

@@ -2,6 +2,7 @@
 import datetime
 import json
 from contextlib import contextmanager
+from typing import NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -32,6 +33,18 @@ def utc_isoformat(moment):
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=datetime.timezone.utc)
     return moment.astimezone(datetime.timezone.utc).isoformat()
+
+
+# how long an outbox row is left to the relay that claimed it (or was handed it);
+# after a crash another relay publishes it once the lease runs out (consumers absorb a duplicate)
+OUTBOX_LEASE = datetime.timedelta(seconds=10)
+
+
+class OutboxEvent(NamedTuple):
+    event_id: str
+    event_type: str
+    correlation_id: str
+    body: str
 
 
 def messaging_tables(metadata):
@@ -100,11 +113,12 @@ def _serialize_sqlite_writers(engine, in_memory):
 class UnitOfWork:
     """One transaction: the state change, the events it publishes, the events it consumed."""
 
-    def __init__(self, session, tables):
+    def __init__(self, session, tables, lease=None):
         self.session = session
         self._outbox = tables["outbox"]
         self._inbox = tables["inbox"]
-        self.published = 0
+        self._lease = lease
+        self.published = []  # OutboxEvent each, in the order written
         self.after_commit_calls = []
 
     def after_commit(self, call):
@@ -117,13 +131,13 @@ class UnitOfWork:
     def publish(self, event_type, payload, correlation_id):
         """Write an event to the outbox in this transaction; the relay sends it after commit."""
         envelope = contracts.new_event(event_type, payload, correlation_id)
+        event = OutboxEvent(envelope["id"], event_type, envelope["correlation_id"], json.dumps(envelope))
+        now = utcnow()
         self.session.execute(self._outbox.insert().values(
-            event_id=envelope["id"], event_type=event_type,
-            correlation_id=envelope["correlation_id"], body=json.dumps(envelope),
-            created_at=utcnow(),
-        ))
-        self.published += 1
-        return envelope["id"]
+            **event._asdict(), created_at=now,
+            lease_until=None if self._lease is None else now + self._lease))
+        self.published.append(event)
+        return event.event_id
 
     def first_delivery(self, event_id, consumer):
         """Record that ``consumer`` handles ``event_id``; False if it already has.
@@ -151,16 +165,21 @@ class Database:
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._read_options = ({"isolation_level": "AUTOCOMMIT"} if self.engine.dialect.name == "postgresql"
                               else {READ_ONLY: True})
-        self._commit_listeners = []
+        self._relay = None
 
-    def on_commit_with_events(self, listener):
-        """Call ``listener()`` after each unit of work that published events commits."""
-        self._commit_listeners.append(listener)
+    def hand_over_events_to(self, relay):
+        """Give ``relay.hand_over(events)`` the events of each unit of work once it has committed.
+
+        The outbox rows are then written leased to that relay, so that no
+        other relay publishes them meanwhile; if this process dies before they
+        are confirmed, any relay publishes them once the lease has run out.
+        """
+        self._relay = relay
 
     @contextmanager
     def unit_of_work(self):
         session = self._sessions()
-        uow = UnitOfWork(session, self.tables)
+        uow = UnitOfWork(session, self.tables, lease=None if self._relay is None else OUTBOX_LEASE)
         try:
             with session.begin():
                 yield uow
@@ -168,9 +187,8 @@ class Database:
             session.close()
         for call in uow.after_commit_calls:
             call()
-        if uow.published:
-            for listener in self._commit_listeners:
-                listener()
+        if uow.published and self._relay is not None:
+            self._relay.hand_over(uow.published)
 
     @contextmanager
     def reading(self):

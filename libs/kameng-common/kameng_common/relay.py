@@ -4,24 +4,29 @@ A row is marked published only after the broker confirmed it and routed it
 to at least one queue (``mandatory``), so an event is never lost between the
 database and the broker; a crash in between publishes it again, which the
 consumers' inbox absorbs.
+
+The unit of work hands its events to the relay of its own process as it
+commits, and the relay publishes them from memory: on that path the only
+query is marking them published. Rows nobody handed over (a relay that died,
+a broker that was down) are claimed from the table every ``idle_wait``
+seconds, once their lease has run out.
 """
+import collections
 import datetime
 import logging
-import eventlet
+import time
+
 import pika
 from eventlet.queue import Empty, Full, LightQueue
 import sqlalchemy as sa
 
 from kameng_common import topology
 from kameng_common.config import pika_parameters
-from kameng_common.db import utcnow
+from kameng_common.db import OUTBOX_LEASE, utcnow
 from kameng_common.metrics import EVENTS_PUBLISHED
 
 _log = logging.getLogger(__name__)
 
-# how long a claimed batch is left to its relay; after a crash the restarted
-# relay re-publishes it once the lease runs out (consumers absorb a duplicate)
-LEASE = datetime.timedelta(seconds=10)
 PRECONDITION_FAILED = 406
 KEEP_PUBLISHED = datetime.timedelta(days=7)
 
@@ -34,12 +39,16 @@ class OutboxRelay:
         self.batch_size = batch_size
         self.idle_wait = idle_wait
         self._outbox = database.tables["outbox"]
+        # While the broker is down events pile up here; past this many the oldest
+        # are forgotten, and claimed from the table once their lease runs out.
+        self._handed_over = collections.deque(maxlen=50 * batch_size)
+        self._next_sweep = 0.0
         # eventlet primitives: services run green, and a real lock would block every greenthread
         self._wake = LightQueue(maxsize=1)
         self._stopped = False
         self._connection = None
         self._channel = None
-        database.on_commit_with_events(self.wake)
+        database.hand_over_events_to(self)
 
     def run(self):
         """Publish until stopped; survives broker and database outages."""
@@ -52,7 +61,7 @@ class OutboxRelay:
                 cycles += 1
                 if cycles % 1000 == 0:
                     self.prune()
-                if published < self.batch_size:
+                if published < self.batch_size and not self._handed_over:
                     self._wait_for_work(self.idle_wait)
                     self._keep_connection_alive()
                 failures = 0
@@ -61,6 +70,11 @@ class OutboxRelay:
                 _report_failure(exc)
                 self._disconnect()
                 self._wait_for_work(min(0.2 * 2 ** failures, 5))
+
+    def hand_over(self, events):
+        """Events (db.OutboxEvent) whose unit of work has just committed, leased to this relay."""
+        self._handed_over.extend(events)
+        self.wake()
 
     def wake(self):
         try:
@@ -80,38 +94,42 @@ class OutboxRelay:
         self._disconnect()
 
     def publish_pending(self):
-        rows = self._claim()
-        if not rows:
+        """Publish what was handed over and, when a sweep is due, what the table holds unleased."""
+        events = [self._handed_over.popleft() for _ in range(min(len(self._handed_over), self.batch_size))]
+        if time.monotonic() >= self._next_sweep:
+            self._next_sweep = time.monotonic() + self.idle_wait
+            events += self._claim()
+        if not events:
             return 0
         confirmed = []
         try:
             channel = self._ensure_channel()
-            for row in rows:
+            for event in events:
                 channel.basic_publish(
                     exchange=topology.events_exchange(self.service),
-                    routing_key=row.event_type,
-                    body=row.body,
+                    routing_key=event.event_type,
+                    body=event.body,
                     properties=pika.BasicProperties(
                         content_type="application/json",
                         delivery_mode=pika.DeliveryMode.Persistent,
-                        message_id=row.event_id,
-                        correlation_id=row.correlation_id,
-                        headers={"nameko.correlation_id": row.correlation_id},
+                        message_id=event.event_id,
+                        correlation_id=event.correlation_id,
+                        headers={"nameko.correlation_id": event.correlation_id},
                     ),
                     mandatory=True,
                 )
-                confirmed.append(row)
+                confirmed.append(event)
         except Exception as exc:
-            self._release([row for row in rows if row not in confirmed], repr(exc))
+            self._release(events[len(confirmed):], repr(exc))
             raise
         finally:
             self._mark_published(confirmed)
-        for row in confirmed:
-            EVENTS_PUBLISHED.labels(self.service, row.event_type).inc()
-        return len(rows)
+        for event in confirmed:
+            EVENTS_PUBLISHED.labels(self.service, event.event_type).inc()
+        return len(events)
 
     def _claim(self):
-        """Lease a batch of pending rows, in one statement; other replicas skip rows that are leased."""
+        """Lease a batch of unleased rows, in one statement; other replicas skip rows that are leased."""
         outbox = self._outbox
         now = utcnow()
         claimable = (
@@ -125,30 +143,31 @@ class OutboxRelay:
             rows = uow.execute(
                 outbox.update()
                 .where(outbox.c.id.in_(claimable.scalar_subquery()))
-                .values(lease_until=now + LEASE, attempts=outbox.c.attempts + 1)
+                .values(lease_until=now + OUTBOX_LEASE, attempts=outbox.c.attempts + 1)
                 .returning(outbox.c.id, outbox.c.event_id, outbox.c.event_type,
                            outbox.c.correlation_id, outbox.c.body)
             ).all()
         # RETURNING gives no order; events go out in the order they were written
         return sorted(rows, key=lambda row: row.id)
 
-    def _mark_published(self, rows):
-        if not rows:
+    def _mark_published(self, events):
+        if not events:
             return
         with self.database.unit_of_work() as uow:
             uow.execute(
                 self._outbox.update()
-                .where(self._outbox.c.id.in_([row.id for row in rows]))
+                .where(self._outbox.c.event_id.in_([event.event_id for event in events]))
                 .values(published_at=utcnow(), lease_until=None, last_error=None))
 
-    def _release(self, rows, error):
-        """Give back rows that were not published, so the next attempt needn't wait for the lease."""
-        if not rows:
+    def _release(self, events, error):
+        """Give back events that were not published, so the next sweep needn't wait for the lease."""
+        if not events:
             return
+        self._next_sweep = 0.0
         with self.database.unit_of_work() as uow:
             uow.execute(
                 self._outbox.update()
-                .where(self._outbox.c.id.in_([row.id for row in rows]))
+                .where(self._outbox.c.event_id.in_([event.event_id for event in events]))
                 .values(lease_until=None, last_error=error[:1000]))
 
     def prune(self):

@@ -31,3 +31,13 @@ def test_a_claim_leases_pending_events_in_the_order_they_were_written(database):
     with database.unit_of_work() as uow:
         uow.execute(outbox.update().values(lease_until=None))
     assert [row.event_id for row in second._claim()] == written[:2]
+
+
+def test_events_handed_over_to_a_relay_are_leased_to_it(database):
+    relay = OutboxRelay(database, "orders", "amqp://unused/")
+    with database.unit_of_work() as uow:
+        written = uow.publish("order.created", ORDER, correlation_id="o-1")
+
+    assert [event.event_id for event in relay._handed_over] == [written]
+    other_replica = OutboxRelay(database, "orders", "amqp://unused/")
+    assert other_replica._claim() == []

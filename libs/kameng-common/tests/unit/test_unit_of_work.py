@@ -41,15 +41,24 @@ def count(database, table):
         return session.execute(sa.select(sa.func.count()).select_from(database.tables[table])).scalar_one()
 
 
+class RelayStandIn:
+    def __init__(self):
+        self.handed_over = []
+
+    def hand_over(self, events):
+        self.handed_over.append([event.event_id for event in events])
+
+
 def test_state_and_event_commit_together(database):
-    woken = []
-    database.on_commit_with_events(lambda: woken.append(True))
+    relay = RelayStandIn()
+    database.hand_over_events_to(relay)
     with database.unit_of_work() as uow:
         uow.execute(database.tables["things"].insert().values(id=1))
-        uow.publish("order.created", ORDER, correlation_id="o-1")
+        event_id = uow.publish("order.created", ORDER, correlation_id="o-1")
+        assert relay.handed_over == []
     assert count(database, "things") == 1
     assert database.outbox_backlog() == 1
-    assert woken == [True]
+    assert relay.handed_over == [[event_id]]
 
 
 def test_a_failed_unit_of_work_leaves_neither_state_nor_event(database):

@@ -37,10 +37,10 @@ def publish(rabbit_config):
     outbox = outbox_db.tables["outbox"]
 
     def publish(source, event_type, payload, correlation_id):
-        with outbox_db.unit_of_work() as uow:
-            event_id = uow.publish(event_type, payload, correlation_id=correlation_id)
         relay = OutboxRelay(outbox_db, source, rabbit_config["AMQP_URI"])
         try:
+            with outbox_db.unit_of_work() as uow:
+                event_id = uow.publish(event_type, payload, correlation_id=correlation_id)
             assert relay.publish_pending() == 1
         finally:
             relay.stop()
