@@ -12,7 +12,9 @@ from nameko.constants import (
     PERSISTENT, SERIALIZER_CONFIG_KEY)
 from nameko.events import SERVICE_POOL, EventHandler
 from nameko.extensions import DependencyProvider
-from nameko.rpc import Responder, Rpc, RpcConsumer, get_rpc_exchange
+from nameko.exceptions import UnknownService
+from nameko.rpc import (
+    MethodProxy, Responder, Rpc, RpcConsumer, RpcProxy, ServiceProxy, get_rpc_exchange)
 from nameko.timer import Timer
 
 from kameng_common import contracts, topology
@@ -76,6 +78,48 @@ def rpc(fn=None, **kwargs):
     kwargs.setdefault("expected_exceptions", (KamengError,))
     decorator = KamengRpc.decorator(**kwargs)
     return decorator if fn is None else decorator(fn)
+
+
+class _TimedMethodProxy(MethodProxy):
+    def __init__(self, worker_ctx, service_name, method_name, reply_listener, timeout, **options):
+        super().__init__(worker_ctx, service_name, method_name, reply_listener, **options)
+        self.timeout = timeout
+
+    def __call__(self, *args, **kwargs):
+        try:
+            reply = self._call(*args, **kwargs)
+        except UnknownService:
+            raise Unavailable(f"The {self.service_name} service is not running.") from None
+        with eventlet.Timeout(self.timeout, False):
+            return reply.result()
+        raise Unavailable(f"The {self.service_name} service did not answer in time.")
+
+
+class _TimedServiceProxy(ServiceProxy):
+    def __init__(self, worker_ctx, service_name, reply_listener, timeout, **options):
+        super().__init__(worker_ctx, service_name, reply_listener, **options)
+        self.timeout = timeout
+
+    def __getattr__(self, name):
+        return _TimedMethodProxy(self.worker_ctx, self.service_name, name, self.reply_listener,
+                                 self.timeout, **self.options)
+
+
+class RemoteService(RpcProxy):
+    """nameko's RpcProxy, but a call gives up after ``timeout`` seconds with Unavailable, as
+    does a call to a service that is not running; nameko's waits forever and holds a worker.
+
+    Requests are transient and expire with the timeout: nobody waits for an
+    answer after that, and a durable copy would only cost a disk write.
+    """
+
+    def __init__(self, target_service, timeout=10.0):
+        super().__init__(target_service, delivery_mode=NON_PERSISTENT, expiration=timeout)
+        self.timeout = timeout
+
+    def get_dependency(self, worker_ctx):
+        return _TimedServiceProxy(worker_ctx, self.target_service, self.rpc_reply_listener,
+                                  self.timeout, **self.options)
 
 
 class ServiceDatabase(DependencyProvider):

@@ -1,10 +1,11 @@
 """Kameng's RPC entrypoint on a real broker: what callers get back."""
+import eventlet
 import pytest
 import sqlalchemy as sa
 from nameko.standalone.rpc import ServiceRpcProxy
 
 from kameng_common.errors import NotFound, Unavailable
-from kameng_common.extensions import rpc
+from kameng_common.extensions import RemoteService, rpc
 
 
 class LedgerStandIn:
@@ -13,6 +14,10 @@ class LedgerStandIn:
     @rpc
     def add(self, a, b):
         return a + b
+
+    @rpc
+    def sleep(self, seconds):
+        eventlet.sleep(seconds)
 
     @rpc
     def find(self, key):
@@ -44,3 +49,43 @@ def test_a_kameng_error_reaches_the_caller_as_itself(ledger):
 def test_a_database_that_is_down_answers_unavailable(ledger):
     with pytest.raises(Unavailable, match="ledger database is not reachable"):
         ledger.read_while_the_database_is_down()
+
+
+class CallerStandIn:
+    name = "caller"
+
+    ledger = RemoteService("ledger", timeout=1)
+    absent = RemoteService("absent", timeout=1)
+
+    @rpc
+    def add_through_the_ledger(self, a, b):
+        return self.ledger.add(a, b)
+
+    @rpc
+    def wait_for_the_ledger(self, seconds):
+        return self.ledger.sleep(seconds)
+
+    @rpc
+    def call_a_service_that_is_not_running(self):
+        return self.absent.anything()
+
+
+@pytest.fixture
+def caller(container_factory, rabbit_config, ledger):
+    container_factory(CallerStandIn, rabbit_config).start()
+    with ServiceRpcProxy("caller", rabbit_config, timeout=10) as proxy:
+        yield proxy
+
+
+def test_a_remote_service_answers_through_the_proxy(caller):
+    assert caller.add_through_the_ledger(2, 3) == 5
+
+
+def test_a_remote_service_that_does_not_answer_in_time_is_unavailable(caller):
+    with pytest.raises(Unavailable, match="ledger service did not answer in time"):
+        caller.wait_for_the_ledger(3)
+
+
+def test_a_remote_service_that_is_not_running_is_unavailable(caller):
+    with pytest.raises(Unavailable, match="absent service is not running"):
+        caller.call_a_service_that_is_not_running()
