@@ -34,21 +34,20 @@ def on_order_created(db, thresholds, event):
     with db.unit_of_work() as uow:
         if not uow.first_delivery(event["id"], ORDER_CREATED_CONSUMER):
             return None
-        # the same order under another event id: its decision was published already
-        if uow.execute(sa.select(assessments.c.order_id)
-                       .where(assessments.c.order_id == order_id)).first():
-            return None
-        earlier_orders = uow.execute(
+        # what the score needs, in one query
+        assessed_already, earlier_orders, blacklisted = uow.execute(sa.select(
+            sa.exists().where(assessments.c.order_id == order_id),
             sa.select(sa.func.count()).select_from(assessments).where(
                 assessments.c.customer_id == customer_id,
                 assessments.c.created_at > window_start,
-                assessments.c.created_at <= created_at)
-        ).scalar_one()
-        blacklisted = uow.execute(
-            sa.select(blacklist.c.customer_id).where(blacklist.c.customer_id == customer_id)
-        ).first() is not None
+                assessments.c.created_at <= created_at).scalar_subquery(),
+            sa.exists().where(blacklist.c.customer_id == customer_id),
+        )).one()
+        if assessed_already:
+            # the same order under another event id: its decision was published already
+            return None
         assessment = domain.assess(
-            domain.OrderFacts(total=order["total"], recent_orders=earlier_orders + 1, blacklisted=blacklisted),
+            domain.OrderFacts(total=order["total"], recent_orders=earlier_orders + 1, blacklisted=bool(blacklisted)),
             thresholds)
         reasons = list(assessment.reasons)
         uow.execute(assessments.insert().values(
