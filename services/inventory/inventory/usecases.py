@@ -1,6 +1,7 @@
 """Inventory's use cases. Each takes the Database (and the card keyring where secrets are involved);
 each change is one unit of work: state, the events it publishes and the event it consumed.
 """
+import contextlib
 import logging
 
 import sqlalchemy as sa
@@ -412,9 +413,12 @@ def _reserve(uow, order_id, lines):
         .where(cards.c.order_id == order_id, cards.c.status == domain.RESERVED)
         .group_by(cards.c.product_id)).all())
     now = utcnow()
+    demand = domain.card_demand(lines, kinds)
+    # a hold that falls short changes nothing, so only holds of several products need undoing
+    undoable = uow.session.begin_nested() if len(demand) > 1 else contextlib.nullcontext()
     try:
-        with uow.session.begin_nested():
-            for product_id, quantity in domain.card_demand(lines, kinds).items():
+        with undoable:
+            for product_id, quantity in demand.items():
                 missing = quantity - held.get(product_id, 0)
                 if missing > 0 and _hold_cards(uow, order_id, product_id, missing, now) < missing:
                     raise _Shortfall(domain.OUT_OF_STOCK)
