@@ -146,14 +146,14 @@ class UnitOfWork:
         handled at once, PostgreSQL makes the second wait for the first to
         commit and then finds its mark; SQLite runs one writer at a time.
         """
-        mark = _dialect_insert(self.session)(self._inbox).values(
+        mark = self.insert(self._inbox).values(
             event_id=event_id, consumer=consumer, handled_at=utcnow()).on_conflict_do_nothing()
         return self.session.execute(mark).rowcount == 1
 
-
-def _dialect_insert(session):
-    """The INSERT construct of the session's dialect, which knows ON CONFLICT."""
-    return (postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert)
+    def insert(self, table):
+        """``table``'s INSERT construct in this database's dialect, which knows ON CONFLICT."""
+        dialect = self.session.get_bind().dialect.name
+        return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
 
 
 class Database:

@@ -147,12 +147,11 @@ def on_order_delivered(db, event):
     with db.unit_of_work() as uow:
         if not uow.first_delivery(event["id"], ORDER_DELIVERED_CONSUMER):
             return
-        if uow.execute(sa.select(counted_orders.c.order_id)
-                       .where(counted_orders.c.order_id == order["order_id"])).first():
-            return
-        uow.execute(counted_orders.insert().values(
+        counted = uow.execute(uow.insert(counted_orders).values(
             order_id=order["order_id"], customer_id=order["customer_id"], total=order["total"],
-            currency=order["currency"], counted_at=now))
+            currency=order["currency"], counted_at=now).on_conflict_do_nothing()).rowcount
+        if not counted:
+            return  # the same order under another event id
         # an atomic increment: concurrent deliveries to one customer add up, none overwrites another
         stats = uow.execute(
             customer_stats.update()

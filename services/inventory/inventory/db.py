@@ -1,6 +1,5 @@
 """Inventory's tables: catalogue, encrypted cards, its copy of orders, the reveal audit."""
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 
 from kameng_common.db import messaging_tables
 
@@ -98,8 +97,6 @@ def insert_ignoring_conflicts(uow, table, rows, conflict_columns):
     """
     if not rows:
         return []
-    dialect = uow.session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = (insert(table).on_conflict_do_nothing(index_elements=conflict_columns)
+    statement = (uow.insert(table).on_conflict_do_nothing(index_elements=conflict_columns)
                  .returning(table.c.id))
     return [row.id for row in uow.execute(statement, rows)]

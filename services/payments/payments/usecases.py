@@ -5,7 +5,6 @@ import logging
 import uuid
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from kameng_common.db import utc_isoformat, utcnow
@@ -270,9 +269,7 @@ def _debit_wallet(uow, customer_id, amount, currency):
 
 def _credit_wallet(uow, customer_id, amount, currency):
     now = utcnow()
-    dialect = uow.session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    uow.execute(insert(wallets).values(
+    uow.execute(uow.insert(wallets).values(
         customer_id=customer_id, currency=currency, balance=0, updated_at=now,
     ).on_conflict_do_nothing())
     uow.execute(wallets.update().where(
