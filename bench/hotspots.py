@@ -122,7 +122,6 @@ def main(argv=None):
     parser.add_argument("--buyers", type=int, default=64)
     parser.add_argument("--seconds", type=float, default=15)
     parser.add_argument("--warmup", type=float, default=5)
-    parser.add_argument("--poll-interval", type=float, default=0.015)
     parser.add_argument("--replicas", type=parse_replicas, default=None)
     parser.add_argument("--out", type=Path, default=Path("/tmp/kameng-profile"))
     parser.add_argument("--top", type=int, default=25)
@@ -136,7 +135,7 @@ def main(argv=None):
     with stage.fresh_suite(args.database, replicas) as running:
         shop = stage.open_shop(running, 4, int(250 * (args.warmup + args.seconds + 10)), args.buyers)
         buyers = load.Buyers(running.gateway_url, [token for _name, token in shop.accounts], shop.products,
-                             shop.mockpay_secret, args.poll_interval)
+                             shop.mockpay_secret)
         outcome = {}
         buying = threading.Thread(target=lambda: outcome.update(
             purchases=asyncio.run(buyers.run(args.warmup + args.seconds + 2))))

@@ -4,10 +4,10 @@ One asyncio loop drives every buyer, each on its own keep-alive connection
 (see rawhttp.py for why not a general HTTP client). The generator's own CPU
 is measured all the same and reported beside the suite's.
 
-A buyer is closed-loop: order → poll until awaiting_payment → mockpay intent
-→ signed notification → poll until delivered → read the cards, then the next
-purchase at once. Each state is timed at the first poll that sees it, so the
-latencies include the polling interval.
+A buyer is closed-loop: order → wait until awaiting_payment → mockpay intent
+→ signed notification → wait until delivered → read the cards, then the next
+purchase at once. Each wait long-polls the order (``changed_from`` the status
+last seen), so each state is timed when the answer showing it arrives.
 """
 import asyncio
 import hashlib
@@ -22,6 +22,8 @@ from rawhttp import HttpStatusError, JsonClient
 # statuses an order never leaves; a buyer waiting for another one has failed
 FINAL_STATUSES = {"delivered", "cancelled", "refunded", "expired", "failed"}
 CARDS_PER_IMPORT = 1000
+# the longest wait asked of one request: well within rawhttp's request timeout
+LONG_POLL_SECONDS = 10
 PASSWORD = "bench-correct-horse-battery"
 
 
@@ -125,12 +127,11 @@ async def register_buyers(gateway_url, count, concurrency=4, attempts=5):
 class Buyers:
     """Runs the buyers until the deadline, then lets each finish the purchase it is in."""
 
-    def __init__(self, gateway_url, tokens, products, mockpay_secret, poll_interval, wait_timeout=30.0):
+    def __init__(self, gateway_url, tokens, products, mockpay_secret, *, wait_timeout=30.0):
         self.gateway_url = gateway_url
         self.tokens = tokens
         self.products = products
         self.mockpay_secret = mockpay_secret.encode()
-        self.poll_interval = poll_interval
         self.wait_timeout = wait_timeout
         self.purchases = []
 
@@ -164,7 +165,7 @@ class Buyers:
         purchase.order_created = time.monotonic()
         purchase.order_id = order["id"]
         purchase.awaiting_payment = await self._poll_until(
-            buyer, purchase, "awaiting_payment", order["status"])
+            buyer, purchase, order["status"], "awaiting_payment")
         payment = await buyer.request("POST", f"/api/v1/orders/{order['id']}/payments",
                                       json_body={"method": "mockpay"})
         body = json.dumps({"payment_id": payment["payment_id"], "trade_no": f"BENCH{uuid.uuid4().hex[:20]}",
@@ -175,29 +176,27 @@ class Buyers:
         await provider.request("POST", "/api/v1/payments/notify/mockpay", data=body, headers={
             "Content-Type": "application/json", "X-Mockpay-Signature": signature})
         purchase.paid = True
-        purchase.delivered = await self._poll_until(buyer, purchase, "delivered")
+        purchase.delivered = await self._poll_until(buyer, purchase, "awaiting_payment", "delivered")
         purchase.cards = await buyer.request("GET", f"/api/v1/orders/{order['id']}/cards")
         purchase.finished = time.monotonic()
         if len(purchase.cards) != 1:
             raise PurchaseFailed(f"delivered order holds {len(purchase.cards)} cards, not 1")
 
-    async def _poll_until(self, buyer, purchase, wanted, status=None):
-        """The time of the first answer showing ``wanted``."""
-        if status == wanted:
-            return time.monotonic()
+    async def _poll_until(self, buyer, purchase, status, wanted):
+        """The time of the answer showing ``wanted``, long-polling from ``status``, the last one seen."""
         deadline = time.monotonic() + self.wait_timeout
-        while True:
-            await asyncio.sleep(self.poll_interval)
-            order = await buyer.request("GET", f"/api/v1/orders/{purchase.order_id}")
-            seen = time.monotonic()
-            purchase.polls += 1
-            if order["status"] == wanted:
-                return seen
-            if order["status"] in FINAL_STATUSES:
-                raise PurchaseFailed(f"order ended {order['status']} while waiting for {wanted}")
-            if seen > deadline:
-                raise PurchaseFailed(f"order still {order['status']} after {self.wait_timeout:.0f} s "
+        while status != wanted:
+            if status in FINAL_STATUSES:
+                raise PurchaseFailed(f"order ended {status} while waiting for {wanted}")
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise PurchaseFailed(f"order still {status} after {self.wait_timeout:.0f} s "
                                      f"waiting for {wanted}")
+            order = await buyer.request("GET", f"/api/v1/orders/{purchase.order_id}", params={
+                "changed_from": status, "wait": min(remaining, LONG_POLL_SECONDS)})
+            purchase.polls += 1
+            status = order["status"]
+        return time.monotonic()
 
 
 async def settle_unfinished(gateway_url, tokens_by_order, timeout=30.0, poll_interval=0.5):

@@ -16,6 +16,8 @@ DEMO_CATALOGUE = (
 )
 # an expired order still takes a late payment, and a failed sale still awaits its refund
 FINAL_STATUSES = {"delivered", "cancelled", "refunded"}
+# the longest wait asked of one request: well within Gateway.request's 30 s
+LONG_POLL_SECONDS = 10
 
 
 class ApiError(RuntimeError):
@@ -76,14 +78,16 @@ def sign_mockpay(secret, body):
 
 
 def wait_for_status(buyer, order_id, wanted, timeout=30):
+    """The order once its status is one of ``wanted`` or final, long-polling the gateway."""
     deadline = time.monotonic() + timeout
-    while True:
-        order = buyer.request("GET", f"/api/v1/orders/{order_id}")
-        if order["status"] in wanted or order["status"] in FINAL_STATUSES:
-            return order
-        if time.monotonic() > deadline:
+    order = buyer.request("GET", f"/api/v1/orders/{order_id}")
+    while order["status"] not in wanted and order["status"] not in FINAL_STATUSES:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
             raise ApiError(f"order {order_id} still {order['status']} after {timeout} s")
-        time.sleep(0.1)
+        order = buyer.request("GET", f"/api/v1/orders/{order_id}", params={
+            "changed_from": order["status"], "wait": min(remaining, LONG_POLL_SECONDS)})
+    return order
 
 
 def buy_card(gateway_url, customer, mockpay_secret, say=print):

@@ -26,7 +26,9 @@ from kameng_gateway.settings import jwt_secret  # noqa: E402
 bind = f"0.0.0.0:{os.environ.get('KAMENG_GATEWAY_PORT', '8000')}"
 worker_class = "gthread"
 workers = int(os.environ.get("KAMENG_GATEWAY_WORKERS", "2"))
-threads = int(os.environ.get("KAMENG_GATEWAY_THREADS", "16"))
+# a long-poll of an order (GET /api/v1/orders/{id}?changed_from=) holds a thread, idle, for
+# as long as it waits: 64 leave room for many of those beside the requests being worked on
+threads = int(os.environ.get("KAMENG_GATEWAY_THREADS", "64"))
 # gunicorn's 2 s default closes idle connections just as busy clients reuse them
 keepalive = int(os.environ.get("KAMENG_GATEWAY_KEEPALIVE", "30"))
 # nothing uses gunicornc, and the image's home folder is not writable

@@ -17,6 +17,7 @@ ORDER_STATUSES = ("pending", "awaiting_payment", "on_hold", "paid", "delivered",
 # no whitespace or control characters; any script is welcome
 USERNAME = validate.And(validate.Length(3, 64), validate.Regexp(r"^[^\s\x00-\x1f\x7f]+$"))
 NEW_PASSWORD = validate.Length(8, 256)
+MAX_STATUS_WAIT_SECONDS = 30
 
 
 def money(description="minor units (fen)", **kwargs):
@@ -107,6 +108,16 @@ class OrderListQuerySchema(PageQuerySchema):
     customer_id = fields.String(
         validate=validate.Length(1, 64),
         metadata={"description": "staff only: one customer's orders (default: everyone's)"})
+
+
+class OrderReadQuerySchema(Schema):
+    changed_from = fields.String(
+        validate=validate.OneOf(ORDER_STATUSES),
+        metadata={"description": "long-poll: answer as soon as the order's status is no longer "
+                                 "this one, or once `wait` seconds have passed"})
+    wait = fields.Float(
+        load_default=0, validate=validate.Range(0, MAX_STATUS_WAIT_SECONDS),
+        metadata={"description": "seconds the long-poll may wait; ignored without changed_from"})
 
 
 # --- responses ---

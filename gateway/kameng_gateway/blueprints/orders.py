@@ -2,7 +2,7 @@
 
 import uuid
 
-from flask import Blueprint, request
+from flask import Blueprint, current_app, request
 
 from kameng_common.errors import Forbidden
 from kameng_gateway import remote
@@ -13,7 +13,7 @@ from kameng_gateway.observability import set_correlation_id
 from kameng_gateway.openapi import operation
 from kameng_gateway.schemas import (
     CardSecretSchema, IdempotencyHeaderSchema, OrderCreationSchema, OrderListQuerySchema,
-    OrderPageSchema, OrderSchema, PaymentRequestSchema, PaymentSchema)
+    OrderPageSchema, OrderReadQuerySchema, OrderSchema, PaymentRequestSchema, PaymentSchema)
 
 blueprint = Blueprint("orders", __name__, url_prefix="/api/v1/orders")
 
@@ -63,11 +63,20 @@ def list_orders():
 
 
 @blueprint.get("/<uuid:order_id>")
-@operation("Read an order", responses={200: OrderSchema}, auth="required")
+@operation("Read an order", query=OrderReadQuerySchema, responses={200: OrderSchema},
+           auth="required")
 @login_required
 def get_order(order_id):
-    """Its owner, and support, finance, auditors and admins."""
-    order = remote.call("orders", "get_order", str(order_id))
+    """Its owner, and support, finance, auditors and admins. With ?changed_from=<status>,
+    a long-poll: answered as soon as the order's status is no longer that one, or after
+    ?wait= seconds (at most 30, default 0), with the order as it then is (200 either way)."""
+    query = load_query(OrderReadQuerySchema())
+    long_poll = {}
+    if "changed_from" in query:
+        # the wait, plus the time any call may take
+        timeout = current_app.config["KAMENG_SETTINGS"].rpc_timeout + query["wait"]
+        long_poll = {"changed_from": query["changed_from"], "wait": query["wait"], "timeout": timeout}
+    order = remote.call("orders", "get_order", str(order_id), **long_poll)
     identity = current_identity()
     is_owner = identity.is_customer and order["customer_id"] == identity.user_id
     if not (is_owner or identity.has_role(ORDER_READER_ROLES)):

@@ -72,7 +72,8 @@ def rpc():
     fake.answer("customers", "get_customer", lambda customer_id: {
         "id": customer_id, "username": "buyer", "level": "gold", "orders_count": 0,
         "total_spent": 0})
-    fake.answer("orders", "get_order", lambda order_id: an_order(id=order_id))
+    fake.answer("orders", "get_order",
+                lambda order_id, changed_from=None, wait=0: an_order(id=order_id))
     return fake
 
 

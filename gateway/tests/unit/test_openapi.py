@@ -75,3 +75,12 @@ def test_pagination_is_documented(spec):
     parameters = spec["paths"]["/api/v1/orders"]["get"]["parameters"]
     names = {parameter["name"] for parameter in parameters}
     assert {"limit", "cursor"} <= names
+
+
+def test_the_order_long_poll_is_documented(spec):
+    parameters = {parameter["name"]: parameter
+                  for parameter in spec["paths"]["/api/v1/orders/{order_id}"]["get"]["parameters"]}
+    assert parameters["changed_from"]["in"] == "query"
+    assert parameters["changed_from"]["schema"]["enum"][0] == "pending"
+    assert {"type": "number", "minimum": 0, "maximum": 30, "default": 0}.items() <= (
+        parameters["wait"]["schema"].items())

@@ -78,6 +78,49 @@ def test_get_order(client, callers):
     assert response.json["history"][0]["status"] == "pending"
 
 
+def test_get_order_without_changed_from_answers_at_once(client, callers, rpc):
+    response = client.get(f"/api/v1/orders/{ORDER_ID}?wait=20", headers=callers.customer())
+
+    assert response.status_code == 200
+    [call] = rpc.calls_to("orders", "get_order")
+    assert (call.args, call.kwargs, call.timeout) == ((ORDER_ID,), {}, None)
+
+
+@pytest.mark.parametrize("query, changed_from, wait", [
+    ("changed_from=pending&wait=12.5", "pending", 12.5),
+    ("changed_from=awaiting_payment", "awaiting_payment", 0),
+    ("wait=30&changed_from=paid", "paid", 30),
+])
+def test_a_long_poll_waits_in_the_service_and_longer_for_its_answer(client, callers, rpc, settings,
+                                                                    query, changed_from, wait):
+    response = client.get(f"/api/v1/orders/{ORDER_ID}?{query}", headers=callers.customer())
+
+    assert response.status_code == 200
+    [call] = rpc.calls_to("orders", "get_order")
+    assert (call.args, call.kwargs) == ((ORDER_ID,), {"changed_from": changed_from, "wait": wait})
+    assert call.timeout == settings.rpc_timeout + wait
+
+
+@pytest.mark.parametrize("query", [
+    "changed_from=shipped", "changed_from=", "changed_from=pending&wait=30.5",
+    "changed_from=pending&wait=-1", "changed_from=pending&wait=soon", "changed_from=pending&wait=nan",
+    "wait=inf", "changed_from=pending&colour=blue",
+])
+def test_a_bad_long_poll_is_invalid_input(client, callers, rpc, query):
+    response = client.get(f"/api/v1/orders/{ORDER_ID}?{query}", headers=callers.customer())
+
+    assert response.status_code == 422
+    assert response.json["error"]["code"] == "invalid_input"
+    assert rpc.calls_to("orders", "get_order") == []
+
+
+def test_a_long_poll_of_another_customers_order_is_forbidden(client, callers):
+    response = client.get(f"/api/v1/orders/{ORDER_ID}?changed_from=pending&wait=1",
+                          headers=callers.customer(callers.other_customer_id))
+
+    assert response.status_code == 403
+
+
 def test_a_customer_lists_only_their_own_orders(client, callers, rpc):
     response = client.get("/api/v1/orders?limit=10&cursor=abc", headers=callers.customer())
 

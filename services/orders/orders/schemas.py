@@ -5,6 +5,8 @@ from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, vali
 
 from orders import domain
 
+MAX_WAIT_SECONDS = 30
+
 
 class OrderItemInput(Schema):
     product_id = fields.Integer(strict=True, required=True, validate=validate.Range(min=1))
@@ -27,8 +29,11 @@ class CreateOrderInput(Schema):
             raise ValidationError("each product may appear on one line only", "items")
 
 
-class OrderRef(Schema):
+class GetOrderInput(Schema):
     order_id = fields.String(required=True, validate=validate.Length(min=1, max=36))
+    # answer once the status is no longer this one, or after ``wait`` seconds
+    changed_from = fields.String(load_default=None, allow_none=True, validate=validate.OneOf(domain.STATUSES))
+    wait = fields.Float(load_default=0, validate=validate.Range(min=0, max=MAX_WAIT_SECONDS))
 
 
 class ListOrdersInput(Schema):
@@ -91,6 +96,7 @@ class OrderOut(Schema):
     history = fields.List(fields.Nested(HistoryOut))
 
 
+get_order_input = GetOrderInput()
 order_out = OrderOut()
 order_summary_out = OrderOut(exclude=("history",))
 

@@ -49,8 +49,8 @@ class OrdersService:
                                      idempotency_key, coupon_code)
 
     @rpc
-    def get_order(self, order_id):
-        return usecases.get_order(self.db, order_id)
+    def get_order(self, order_id, changed_from=None, wait=0):
+        return usecases.get_order(self.db, order_id, changed_from, wait)
 
     @rpc
     def list_orders(self, customer_id=None, limit=50, cursor=None):

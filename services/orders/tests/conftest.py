@@ -2,6 +2,7 @@
 import datetime
 import json
 import uuid
+from contextlib import contextmanager
 
 import pytest
 import sqlalchemy as sa
@@ -120,6 +121,21 @@ class Saga:
     def row(self, order_id):
         with self.db.reading() as session:
             return session.execute(sa.select(orders).where(orders.c.id == order_id)).one()
+
+    @contextmanager
+    def selects(self):
+        """The SELECT statements the database runs within the block."""
+        statements = []
+
+        def record(_connection, _cursor, statement, *_args):
+            if statement.lstrip().upper().startswith("SELECT"):
+                statements.append(statement)
+
+        sa.event.listen(self.db.engine, "before_cursor_execute", record)
+        try:
+            yield statements
+        finally:
+            sa.event.remove(self.db.engine, "before_cursor_execute", record)
 
 
 @pytest.fixture

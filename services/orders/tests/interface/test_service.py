@@ -3,6 +3,7 @@ import json
 import time
 import uuid
 
+import eventlet
 import pika
 import pytest
 from kameng_common import contracts, dlq, topology
@@ -148,6 +149,33 @@ def test_get_and_list_orders(container):
     rest = call(container, "list_orders", customer_id="customer-1", limit=1, cursor=page["next_cursor"])
     assert {page["items"][0]["id"], rest["items"][0]["id"]} == {first["id"], second["id"]}
     assert rest["next_cursor"] is None
+
+
+def test_get_order_waits_for_the_status_to_change(container, config):
+    uri = config["AMQP_URI"]
+    order = call(container, "create_order", "customer-1", "regular", ITEMS, "long-poll")
+
+    def get_order_once_changed():
+        with ServiceRpcProxy("orders", config) as orders:
+            return orders.get_order(order["id"], changed_from="pending", wait=20)
+
+    waiting = eventlet.spawn(get_order_once_changed)
+    with entrypoint_waiter(container, "on_stock_reserved"):
+        publish(uri, "stock.reserved", {"order_id": order["id"], "items": ITEMS})
+    with entrypoint_waiter(container, "on_risk_assessed"):
+        publish(uri, "risk.assessed", {"order_id": order["id"], "decision": "approve", "score": 5})
+    with eventlet.Timeout(15):
+        answer = waiting.wait()
+    assert answer["status"] == "awaiting_payment"
+    assert answer == call(container, "get_order", order["id"])
+
+
+def test_get_order_answers_the_order_unchanged_when_the_wait_is_over(container, config):
+    order = call(container, "create_order", "customer-1", "regular", ITEMS, "quiet")
+    with ServiceRpcProxy("orders", config) as orders:
+        assert orders.get_order(order["id"], changed_from="pending", wait=0.3) == order
+        with pytest.raises(InvalidInput):
+            orders.get_order(order["id"], changed_from="pending", wait=31)
 
 
 def test_the_whole_saga_through_the_reliable_handlers(container, config, fakes):

@@ -29,6 +29,13 @@ def test_stores_a_pending_order_priced_by_inventory(saga):
     assert saga.order(order["id"]) == order
 
 
+def test_answers_what_it_stored_without_reading_it_back(both_saga):
+    with both_saga.selects() as selects:
+        order = both_saga.create(items=[{"product_id": 2, "quantity": 1}, {"product_id": 1, "quantity": 3}])
+    assert len(selects) == 1  # whether the idempotency key is taken already
+    assert both_saga.order(order["id"]) == order
+
+
 def test_publishes_order_created_with_the_order(saga):
     order = create(saga)
     assert saga.events() == [("order.created", {

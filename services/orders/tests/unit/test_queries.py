@@ -34,6 +34,15 @@ def test_get_order_tells_the_whole_story(saga):
     ]
 
 
+def test_get_order_reads_the_order_with_its_lines_then_its_history(both_saga):
+    order = both_saga.approved(items=[{"product_id": 1, "quantity": 1}, {"product_id": 2, "quantity": 2}])
+    with both_saga.selects() as selects:
+        told = both_saga.order(order["id"])
+    assert len(selects) == 2
+    assert [line["product_id"] for line in told["items"]] == [1, 2]
+    assert [entry["status"] for entry in told["history"]] == ["pending", "awaiting_payment"]
+
+
 def test_list_orders_pages_newest_first(both_saga):
     start = both_saga.NOW
     created = [both_saga.create(now=start + datetime.timedelta(seconds=n // 2))["id"] for n in range(7)]

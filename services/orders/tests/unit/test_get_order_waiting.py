@@ -1,0 +1,96 @@
+"""get_order with ``changed_from`` and ``wait``: answering once the order's status changes."""
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from kameng_common.errors import InvalidInput, NotFound
+
+from orders import usecases
+from orders.db import orders
+
+# how long a waiting get_order may take to answer before the test calls it hung
+HUNG = 10
+
+
+def in_background(call, *args):
+    """``call(*args)`` in a thread of its own: its future."""
+    executor = ThreadPoolExecutor(1)
+    future = executor.submit(call, *args)
+    executor.shutdown(wait=False)
+    return future
+
+
+def waiting_get_order(db, order_id, changed_from="pending", wait=30):
+    """A get_order waiting on ``order_id``, given the time to read its status and wait."""
+    future = in_background(usecases.get_order, db, order_id, changed_from, wait)
+    time.sleep(0.2)
+    return future
+
+
+@pytest.fixture
+def notified_only(monkeypatch):
+    """No re-reads while a test runs: only a notification can end a wait in time."""
+    monkeypatch.setattr(usecases.status_changes, "recheck_seconds", 60)
+
+
+def test_answers_at_once_when_the_status_is_already_another(saga):
+    order = saga.create()
+    answer = in_background(usecases.get_order, saga.db, order["id"], "awaiting_payment", 30)
+    assert answer.result(timeout=HUNG) == saga.order(order["id"])
+
+
+def test_answers_as_soon_as_the_saga_moves_the_order(both_saga, notified_only):
+    order = both_saga.create()
+    answer = waiting_get_order(both_saga.db, order["id"])
+    both_saga.stock_reserved(order["id"])  # the status stays pending: the wait goes on
+    assert not answer.done()
+    both_saga.risk(order["id"], "approve")
+    assert answer.result(timeout=HUNG) == both_saga.order(order["id"])
+    assert answer.result()["status"] == "awaiting_payment"
+
+
+def test_a_change_committed_elsewhere_is_found_by_re_reading(both_saga):
+    """As when another replica of orders moved the order: nothing here is notified."""
+    order = both_saga.create()
+    answer = waiting_get_order(both_saga.db, order["id"])
+    with both_saga.db.unit_of_work() as uow:
+        uow.execute(orders.update().where(orders.c.id == order["id"]).values(status="cancelled"))
+    assert answer.result(timeout=HUNG)["status"] == "cancelled"
+
+
+def test_waiting_holds_no_database_connection(both_saga, notified_only):
+    order = both_saga.create()
+    answer = waiting_get_order(both_saga.db, order["id"])
+    assert not answer.done()
+    assert both_saga.db.engine.pool.checkedout() == 0
+    both_saga.stock_rejected(order["id"])
+    assert answer.result(timeout=HUNG)["status"] == "cancelled"
+
+
+def test_answers_the_order_as_it_is_once_the_wait_is_over(saga):
+    order = saga.create()
+    assert usecases.get_order(saga.db, order["id"], "pending", 0.2) == saga.order(order["id"])
+
+
+def test_without_changed_from_the_wait_is_ignored(saga, notified_only):
+    order = saga.create()
+    answer = in_background(usecases.get_order, saga.db, order["id"], None, 30)
+    assert answer.result(timeout=HUNG)["status"] == "pending"
+
+
+def test_an_unknown_order_is_not_found_without_waiting(saga, notified_only):
+    answer = in_background(usecases.get_order, saga.db, str(uuid.uuid4()), "pending", 30)
+    with pytest.raises(NotFound):
+        answer.result(timeout=HUNG)
+
+
+@pytest.mark.parametrize("changed_from, wait", [
+    ("shipped", 1), ("", 1), (42, 1),
+    ("pending", -1), ("pending", 30.5), ("pending", "soon"), ("pending", True), ("pending", None),
+    ("pending", float("nan")),
+])
+def test_refuses_what_is_not_a_status_or_a_wait(saga, changed_from, wait):
+    order = saga.create()
+    with pytest.raises(InvalidInput):
+        usecases.get_order(saga.db, order["id"], changed_from, wait)
