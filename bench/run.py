@@ -55,8 +55,6 @@ def parse_args(argv):
     parser.add_argument("--replicas", type=parse_replicas, default="auto",
                         help="the extra run: 'auto' (2 of the busiest service, on PostgreSQL), "
                              "'none', or service=count,... (on the last of --databases)")
-    parser.add_argument("--poll-interval", type=float, default=0.015,
-                        help="seconds between a buyer's GETs of its order while it waits")
     parser.add_argument("--products", type=int, default=4)
     parser.add_argument("--max-rate", type=float, default=250,
                         help="purchases/s the card stock is sized for (the run fails if it runs dry)")
@@ -138,7 +136,7 @@ def _measure(running, args, broker_ceiling, say):
     idle_seconds = time.monotonic() - idle_before.at
     postgres_before = probes.postgres_counters(running.service_of_database())
     buyers = load.Buyers(gateway_url, [token for _name, token in shop.accounts], shop.products,
-                         shop.mockpay_secret, args.poll_interval)
+                         shop.mockpay_secret)
     say(f"buying: {args.buyers} buyers, {args.warmup:.0f} s warm-up, {args.duration:.0f} s timed")
     purchases, window_start, window_end, cpu_before, cpu_after = asyncio.run(
         timed_load(buyers, args.warmup, args.duration))
@@ -178,9 +176,9 @@ def _measure(running, args, broker_ceiling, say):
         "buyers": args.buyers,
         "duration_seconds": round(window, 2),
         "warmup_seconds": args.warmup,
-        "poll_interval_ms": args.poll_interval * 1000,
+        "waiting": "long-poll",
         "gateway": {"workers": int(os.environ.get("KAMENG_GATEWAY_WORKERS", "2")),
-                    "threads": int(os.environ.get("KAMENG_GATEWAY_THREADS", "16"))},
+                    "threads": int(os.environ.get("KAMENG_GATEWAY_THREADS", "64"))},
         **summary,
         "cpu": {
             "per_process": per_process,

@@ -1,9 +1,8 @@
 """The orders service's nameko entrypoints: each translates and calls a use case."""
 from kameng_common.extensions import (
-    Instrumentation, ServiceDatabase, check_health, event_handler, rpc)
+    Instrumentation, RemoteService, ServiceDatabase, check_health, event_handler, rpc)
 from kameng_common.metrics import callback_gauge
 from nameko.dependency_providers import Config
-from nameko.rpc import RpcProxy
 from nameko.timer import Timer
 
 from orders import usecases
@@ -36,8 +35,8 @@ class OrdersService:
     db = OrdersDatabase(metadata)
     instrumentation = Instrumentation()
     config = Config()
-    inventory = RpcProxy("inventory")
-    payments = RpcProxy("payments")
+    inventory = RemoteService("inventory")
+    payments = RemoteService("payments")
 
     @rpc
     def health(self):
