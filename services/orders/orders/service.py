@@ -91,6 +91,10 @@ class OrdersService:
     def on_payment_refunded(self, event):
         usecases.on_payment_refunded(self.db, event)
 
+    @ConfiguredTimer.decorator("STATUS_RECHECK_SECONDS")
+    def recheck_waiting_orders(self):
+        usecases.recheck_waiting_orders(self.db)
+
     @ConfiguredTimer.decorator("EXPIRY_INTERVAL_SECONDS")
     def expire_orders(self):
         usecases.expire_orders(self.db, self._order_ttl())

@@ -3,22 +3,20 @@ import threading
 import time
 from contextlib import contextmanager
 
-RECHECK_SECONDS = 0.5
-
 
 class StatusWatch:
-    """Lets a caller wait until an order's status is no longer the one it saw.
+    """Lets callers wait until an order's status is no longer the one they saw.
 
-    ``notify(order_id)`` wakes that order's waiters at once, but only for the
-    changes committed in this process: a waiter also re-reads the status every
-    ``recheck_seconds`` to see those committed by another replica. The lock and
-    events are ``threading``'s, green where eventlet has patched it.
+    ``notify(order_id)`` wakes that order's waiters at once, for the changes
+    committed in this process. Those committed by another replica are found
+    by ``recheck``, which the service runs every so often: one query for all
+    the orders waited on, however many callers wait. The lock and events are
+    ``threading``'s, green where eventlet has patched it.
     """
 
-    def __init__(self, recheck_seconds=RECHECK_SECONDS):
-        self.recheck_seconds = recheck_seconds
+    def __init__(self):
         self._lock = threading.Lock()
-        self._waiters = {}  # order id -> the events of the callers waiting on it
+        self._waiters = {}  # order id -> {a waiting caller's event: the status it saw}
 
     def notify(self, order_id):
         """The order's status has changed, committed: wake whoever waits on it."""
@@ -26,29 +24,40 @@ class StatusWatch:
             for woken in self._waiters.get(order_id, ()):
                 woken.set()
 
+    def recheck(self, read_statuses):
+        """Wake the callers whose order's status, as ``read_statuses(order_ids)`` gives them, has changed."""
+        with self._lock:
+            waited_on = list(self._waiters)
+        if not waited_on:
+            return
+        statuses = read_statuses(waited_on)
+        with self._lock:
+            for order_id, waiters in self._waiters.items():
+                for woken, seen in waiters.items():
+                    if statuses.get(order_id) != seen:
+                        woken.set()
+
     def wait_for_change(self, order_id, read_status, changed_from, timeout):
         """Return once ``read_status()`` is no longer ``changed_from``, or ``timeout`` seconds from now."""
         deadline = time.monotonic() + timeout
-        with self._waiting_on(order_id) as woken:
+        with self._waiting_on(order_id, changed_from) as woken:
             # registered before the first read: a change committed after that read wakes it
             while read_status() == changed_from:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return
-                woken.wait(min(self.recheck_seconds, remaining))
+                if not woken.wait(max(deadline - time.monotonic(), 0)):
+                    return  # the time is up
                 # cleared before the next read, which sees any change notified until then
                 woken.clear()
 
     @contextmanager
-    def _waiting_on(self, order_id):
+    def _waiting_on(self, order_id, seen):
         woken = threading.Event()
         with self._lock:
-            self._waiters.setdefault(order_id, set()).add(woken)
+            self._waiters.setdefault(order_id, {})[woken] = seen
         try:
             yield woken
         finally:
             with self._lock:
                 waiters = self._waiters[order_id]
-                waiters.discard(woken)
+                del waiters[woken]
                 if not waiters:
                     del self._waiters[order_id]

@@ -102,7 +102,7 @@ def get_order(db, order_id, changed_from=None, wait=0):
     """The order; given ``changed_from``, once its status is no longer that one, or ``wait`` seconds on.
 
     A status change committed in this process wakes the wait at once, one
-    committed by another replica is seen by the next re-read of the status.
+    committed by another replica the next ``recheck_waiting_orders``.
     No database connection is held while waiting.
     """
     request = schemas.load(schemas.get_order_input, {
@@ -434,6 +434,17 @@ def _set(uow, order_id, now, **values):
 def _record(uow, order_id, status, reason, now):
     uow.execute(order_history.insert().values(
         order_id=order_id, status=status, reason=reason[:HISTORY_REASON_LENGTH], at=now))
+
+
+def recheck_waiting_orders(db):
+    """Wake the long-polls whose order another replica has moved; this one's moves wake them at once."""
+    status_changes.recheck(partial(_statuses, db))
+
+
+def _statuses(db, order_ids):
+    with db.reading() as session:
+        return dict(session.execute(
+            sa.select(orders.c.id, orders.c.status).where(orders.c.id.in_(order_ids))).all())
 
 
 def _status(db, order_id):

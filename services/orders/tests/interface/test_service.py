@@ -57,7 +57,8 @@ def config(amqp_uri, tmp_path):
     database_url = f"sqlite:///{tmp_path / 'orders.db'}"
     upgrade("orders", database_url)  # as the service does at start-up
     return {"AMQP_URI": amqp_uri, "DATABASE_URL": database_url, "ORDER_TTL_SECONDS": 900,
-            "EXPIRY_INTERVAL_SECONDS": 60, "max_workers": 10}
+            "EXPIRY_INTERVAL_SECONDS": 60, "STATUS_RECHECK_SECONDS": 0.5,
+            "max_workers": 10}
 
 
 @pytest.fixture

@@ -28,19 +28,13 @@ def waiting_get_order(db, order_id, changed_from="pending", wait=30):
     return future
 
 
-@pytest.fixture
-def notified_only(monkeypatch):
-    """No re-reads while a test runs: only a notification can end a wait in time."""
-    monkeypatch.setattr(usecases.status_changes, "recheck_seconds", 60)
-
-
 def test_answers_at_once_when_the_status_is_already_another(saga):
     order = saga.create()
     answer = in_background(usecases.get_order, saga.db, order["id"], "awaiting_payment", 30)
     assert answer.result(timeout=HUNG) == saga.order(order["id"])
 
 
-def test_answers_as_soon_as_the_saga_moves_the_order(both_saga, notified_only):
+def test_answers_as_soon_as_the_saga_moves_the_order(both_saga):
     order = both_saga.create()
     answer = waiting_get_order(both_saga.db, order["id"])
     both_saga.stock_reserved(order["id"])  # the status stays pending: the wait goes on
@@ -50,16 +44,19 @@ def test_answers_as_soon_as_the_saga_moves_the_order(both_saga, notified_only):
     assert answer.result()["status"] == "awaiting_payment"
 
 
-def test_a_change_committed_elsewhere_is_found_by_re_reading(both_saga):
+def test_a_change_committed_elsewhere_is_found_by_the_recheck(both_saga):
     """As when another replica of orders moved the order: nothing here is notified."""
     order = both_saga.create()
     answer = waiting_get_order(both_saga.db, order["id"])
     with both_saga.db.unit_of_work() as uow:
         uow.execute(orders.update().where(orders.c.id == order["id"]).values(status="cancelled"))
+    time.sleep(0.2)
+    assert not answer.done()
+    usecases.recheck_waiting_orders(both_saga.db)
     assert answer.result(timeout=HUNG)["status"] == "cancelled"
 
 
-def test_waiting_holds_no_database_connection(both_saga, notified_only):
+def test_waiting_holds_no_database_connection(both_saga):
     order = both_saga.create()
     answer = waiting_get_order(both_saga.db, order["id"])
     assert not answer.done()
@@ -73,13 +70,13 @@ def test_answers_the_order_as_it_is_once_the_wait_is_over(saga):
     assert usecases.get_order(saga.db, order["id"], "pending", 0.2) == saga.order(order["id"])
 
 
-def test_without_changed_from_the_wait_is_ignored(saga, notified_only):
+def test_without_changed_from_the_wait_is_ignored(saga):
     order = saga.create()
     answer = in_background(usecases.get_order, saga.db, order["id"], None, 30)
     assert answer.result(timeout=HUNG)["status"] == "pending"
 
 
-def test_an_unknown_order_is_not_found_without_waiting(saga, notified_only):
+def test_an_unknown_order_is_not_found_without_waiting(saga):
     answer = in_background(usecases.get_order, saga.db, str(uuid.uuid4()), "pending", 30)
     with pytest.raises(NotFound):
         answer.result(timeout=HUNG)

@@ -1,6 +1,8 @@
-"""StatusWatch: waiting for an order's status to change, woken by notifications or by its re-reads."""
+"""StatusWatch: waiting for an order's status to change, woken by notifications or by a recheck."""
 import threading
 import time
+
+import pytest
 
 from orders.status_watch import StatusWatch
 
@@ -42,7 +44,7 @@ def test_returns_at_once_when_the_status_already_changed():
 
 
 def test_a_notification_wakes_the_waiter():
-    watch = StatusWatch(recheck_seconds=60)  # so that only the notification can wake it in time
+    watch = StatusWatch()
     status = Status("pending")
     waiter = waiting(watch, status)
     status.current = "awaiting_payment"
@@ -52,7 +54,7 @@ def test_a_notification_wakes_the_waiter():
 
 
 def test_one_notification_wakes_every_waiter_on_that_order():
-    watch = StatusWatch(recheck_seconds=60)
+    watch = StatusWatch()
     first, second = Status("pending"), Status("pending")
     waiters = [waiting(watch, first), waiting(watch, second)]
     first.current = second.current = "cancelled"
@@ -61,7 +63,7 @@ def test_one_notification_wakes_every_waiter_on_that_order():
 
 
 def test_a_notification_for_another_order_does_not_end_the_wait():
-    watch = StatusWatch(recheck_seconds=60)
+    watch = StatusWatch()
     status = Status("pending")
     waiter = waiting(watch, status)
     watch.notify("order-2")
@@ -73,7 +75,7 @@ def test_a_notification_for_another_order_does_not_end_the_wait():
 
 
 def test_a_waiter_woken_for_a_status_it_still_sees_waits_on():
-    watch = StatusWatch(recheck_seconds=60)
+    watch = StatusWatch()
     status = Status("pending")
     waiter = waiting(watch, status)
     watch.notify("order-1")
@@ -87,25 +89,42 @@ def test_a_waiter_woken_for_a_status_it_still_sees_waits_on():
     assert finished(waiter)
 
 
-def test_re_reads_find_a_change_nobody_notified():
-    """As when another replica of orders committed it."""
-    watch = StatusWatch(recheck_seconds=0.05)
-    status = Status("pending")
-    waiter = waiting(watch, status)
-    status.current = "awaiting_payment"
-    assert finished(waiter)
+def test_a_recheck_wakes_the_waiters_whose_order_changed_though_nobody_notified():
+    """As when another replica of orders committed the change."""
+    watch = StatusWatch()
+    moved, unmoved = Status("pending"), Status("pending")
+    waiters = [waiting(watch, moved, order_id="order-1"), waiting(watch, unmoved, order_id="order-2")]
+    moved.current = "awaiting_payment"
+    asked = []
+
+    def read_statuses(order_ids):
+        asked.append(sorted(order_ids))
+        return {"order-1": "awaiting_payment", "order-2": "pending"}
+
+    watch.recheck(read_statuses)
+    assert asked == [["order-1", "order-2"]]
+    assert finished(waiters[0])
+    time.sleep(0.2)
+    assert waiters[1].is_alive() and unmoved.reads == 1
+    unmoved.current = "cancelled"
+    watch.notify("order-2")
+    assert finished(waiters[1])
 
 
-def test_gives_up_after_the_timeout_having_re_read_meanwhile():
-    watch = StatusWatch(recheck_seconds=0.05)
+def test_a_recheck_with_nobody_waiting_reads_nothing():
+    StatusWatch().recheck(lambda order_ids: pytest.fail(f"read {order_ids}"))
+
+
+def test_gives_up_after_the_timeout():
+    watch = StatusWatch()
     status = Status("pending")
     waiter = waiting(watch, status, timeout=0.3)
     assert finished(waiter)
-    assert status.reads > 1
+    assert status.reads == 1
 
 
 def test_a_notification_nobody_waited_for_is_not_kept_for_a_later_waiter():
-    watch = StatusWatch(recheck_seconds=60)
+    watch = StatusWatch()
     status = Status("delivered")
     watch.wait_for_change("order-1", status.read, "pending", 30)
     watch.notify("order-1")
