@@ -21,7 +21,8 @@ test: $(INSTALLED)
 	scripts/ensure-broker.sh --postgres
 	scripts/run-tests.sh -m "not slow" $(PYTEST_ARGS)
 
-# the fault tests: components killed mid-stream, events replayed on the bus (CI runs them too)
+# the fault tests: components killed, RabbitMQ restarted and PostgreSQL stopped mid-stream, events
+# replayed on the bus (CI runs them too); they restart the machine's broker and database: run them alone
 test-slow: $(INSTALLED)
 	scripts/ensure-broker.sh --postgres
 	.venv/bin/python -m pytest -m slow $(PYTEST_ARGS)

@@ -1,7 +1,10 @@
 """A whole suite of real processes per database kind, on its own vhost, data folder and ports."""
+import json
 import uuid
 
 import pytest
+import requests
+from prometheus_client.parser import text_string_to_metric_families
 
 from kameng_cli import shop
 from kameng_cli.secrets import admin_credentials, local_secrets
@@ -83,10 +86,6 @@ def product_with_cards(staff):
 @pytest.fixture
 def notify(suite):
     """Send a mockpay notification (signed with the suite's secret unless told otherwise)."""
-    import json
-
-    import requests
-
     def send(payment, trade_no=None, amount=None, currency=None, secret=None, payment_id=None):
         body = json.dumps({
             "payment_id": payment_id or payment["payment_id"],
@@ -128,4 +127,14 @@ def stock_of(api):
             cursor = page.get("next_cursor")
             if not cursor:
                 raise AssertionError(f"product {product_id} is not in the catalogue")
+    return read
+
+
+@pytest.fixture
+def service_metrics(suite):
+    """A reader of a service's Prometheus samples, scraped from its own metrics port."""
+    def read(service):
+        response = requests.get(f"http://127.0.0.1:{suite.settings.metrics_ports[service]}/metrics", timeout=30)
+        response.raise_for_status()
+        return [sample for family in text_string_to_metric_families(response.text) for sample in family.samples]
     return read

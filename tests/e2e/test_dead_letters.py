@@ -1,4 +1,4 @@
-"""An event no handler can take ends in the dead-letter queue; the replay command re-delivers it."""
+"""An event no handler can take ends in the dead-letter queue, shows in metrics; the replay command re-delivers it."""
 import json
 import os
 import subprocess
@@ -34,7 +34,23 @@ def wait_for_dead_letter(suite, message_id, timeout=30):
     raise AssertionError(f"{message_id} never reached the dead-letter queue")
 
 
-def test_poison_event_is_dead_lettered_listed_and_replayed(suite):
+def dead_letters_gauge(service_metrics, service):
+    """The service's kameng_dead_letters gauge: the depth of its dead-letter queue when scraped."""
+    [depth] = [sample.value for sample in service_metrics(service)
+               if sample.name == "kameng_dead_letters" and sample.labels["service"] == service]
+    return depth
+
+
+def wait_for_gauge(service_metrics, service, expected, timeout=30):
+    deadline = time.monotonic() + timeout
+    while (depth := dead_letters_gauge(service_metrics, service)) != expected:
+        assert time.monotonic() < deadline, f"{service}'s kameng_dead_letters is {depth}, not {expected}"
+        time.sleep(0.5)
+
+
+def test_poison_event_is_dead_lettered_listed_and_replayed(suite, service_metrics):
+    subscribers = ("risk", "inventory")
+    before = {service: dead_letters_gauge(service_metrics, service) for service in subscribers}
     message_id = str(uuid.uuid4())
     poison = {"id": message_id, "type": "order.created", "version": 1,
               "occurred_at": "2026-01-01T00:00:00+00:00", "correlation_id": "no-such-order",
@@ -48,6 +64,8 @@ def test_poison_event_is_dead_lettered_listed_and_replayed(suite):
     [letter] = wait_for_dead_letter(suite, message_id)
     assert letter["queue"] == topology.event_queue("orders", "order.created", "risk", "on_order_created")
     assert letter["failure"].startswith("contract")
+    for service in subscribers:
+        wait_for_gauge(service_metrics, service, before[service] + 1)
 
     assert "risk: replayed 1" in kameng(suite, "dlq", "replay", "--service", "risk", "--id", message_id)
     # re-delivered to its queue, it fails again and comes back: nothing was dropped
@@ -60,3 +78,5 @@ def test_poison_event_is_dead_lettered_listed_and_replayed(suite):
     discarded = kameng(suite, "dlq", "discard", "--id", message_id)
     assert "risk: discarded 1" in discarded and "inventory: discarded 1" in discarded
     assert not dead_letters(suite, message_id)
+    for service in subscribers:
+        assert dead_letters_gauge(service_metrics, service) == before[service]

@@ -1,24 +1,31 @@
-"""Faults under load: a component killed mid-stream, and events delivered twice and out of order.
+"""Faults under load: a component killed mid-stream, the broker restarted, PostgreSQL stopped,
+and events delivered twice and out of order.
 
 A steady stream of buyers runs the whole purchase through HTTP while one
-process is SIGKILLed and brought back; afterwards every order must reach a
-final status, no effect may be lost or doubled, and the audit must find nothing.
-
-Not here yet, on purpose: restarting RabbitMQ and stopping PostgreSQL, which
-would hit every other process on a shared machine.
+process is SIGKILLed and brought back, or while the machine's RabbitMQ is
+restarted or its PostgreSQL cluster stopped for a few seconds; afterwards
+every order must reach a final status, no effect may be lost or doubled, and
+the audit must find nothing. The broker and PostgreSQL tests hit every other
+user of them on the machine: the slow set runs alone (``make test-slow``).
 """
 import json
+import os
+import subprocess
 import threading
 import time
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import pika
 import pytest
 import requests
+import sqlalchemy as sa
 
 from kameng_cli import audit, shop
+from kameng_cli.suite import SERVICES
 from kameng_common import db, topology
+from kameng_common.testing import POSTGRES_ADMIN_URL, RABBIT_API
 
 pytestmark = pytest.mark.slow
 
@@ -30,15 +37,12 @@ FINAL = {"delivered", "cancelled", "refunded"}
 EVENT_SOURCES = ("orders", "inventory", "payments", "risk")
 
 
-class Hang(AssertionError):
-    pass
-
-
 @dataclass
 class Purchase:
     buyer: int
     order_id: str = None
     notified: str = None       # None: never notified; "ok": answered 200; "unsure": sent, no 200 seen
+    ordered_at: float = None   # time.monotonic() when the order was answered; None if found by the drain
     cards: list = None
     status: str = None
 
@@ -151,7 +155,7 @@ class Stream:
                                                 json=body), 30)
         if order is None:
             return  # if it was made after all, the drain finds it in the buyer's list
-        purchase.order_id = order["id"]
+        purchase.order_id, purchase.ordered_at = order["id"], time.monotonic()
         with self.lock:
             self.purchases.append(purchase)
         order = self._wait_for(client, order["id"], {"awaiting_payment"}, 40)
@@ -298,6 +302,172 @@ def test_kill_9_each_component_mid_stream(suite, name, stream_buyers, product_wi
         late = [what for moment, what in tally.connection_errors if not killed_at - 1 <= moment <= back_at]
         assert not late, late[:5]
     assert any(purchase.status == "delivered" for purchase in purchases), summary
+
+
+OUTAGE_SECONDS = 5
+
+
+def error_status(what):
+    """The HTTP status of an error answer as the Tally files it: "POST /path → 503 code"."""
+    return int(what.split(" → ")[1].split()[0])
+
+
+def wait_until(predicate, timeout, failure):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{failure} within {timeout} s")
+        time.sleep(0.5)
+
+
+def rabbitmqctl(*args):
+    subprocess.run(["rabbitmqctl", *args], check=True, capture_output=True, timeout=120)
+
+
+def broker_answers(amqp_uri):
+    try:
+        pika.BlockingConnection(pika.URLParameters(amqp_uri)).close()
+        return requests.get(f"{RABBIT_API}/overview", timeout=5).ok
+    except (pika.exceptions.AMQPError, OSError, requests.RequestException):
+        return False
+
+
+@contextmanager
+def rabbitmq_restarted(suite):
+    """The broker's application stopped until the block ends, then started again.
+
+    Every connection drops; durable queues and persistent messages survive, as
+    they would a restart of the node.
+    """
+    try:
+        rabbitmqctl("stop_app")
+        yield
+    finally:
+        rabbitmqctl("start_app")
+        wait_until(lambda: broker_answers(suite.settings.amqp_uri), 120,
+                   "RabbitMQ (AMQP and management API) did not answer again")
+
+
+def pg_ctlcluster(*args):
+    version = sorted(os.listdir("/etc/postgresql"))[0]
+    subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", *args],
+                   check=True, capture_output=True, timeout=120)
+
+
+def postgresql_answers():
+    engine = sa.create_engine(POSTGRES_ADMIN_URL, poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as connection:
+            connection.exec_driver_sql("SELECT 1")
+        return True
+    except sa.exc.OperationalError:
+        return False
+    finally:
+        engine.dispose()
+
+
+@contextmanager
+def postgresql_stopped(_suite):
+    """The PostgreSQL cluster stopped until the block ends (fast: every session cut), then started again."""
+    try:
+        pg_ctlcluster("stop", "-m", "fast")
+        yield
+    finally:
+        pg_ctlcluster("start")
+        wait_until(postgresql_answers, 60, "PostgreSQL did not answer again")
+
+
+def wait_not_ready(suite, down):
+    """The gateway's readiness report once it answers 503 and ``down(report)`` holds."""
+    deadline = time.monotonic() + OUTAGE_SECONDS
+    while True:
+        response = requests.get(f"{suite.settings.gateway_url}/health/ready", timeout=READ_TIMEOUT)
+        report = response.json()["error"]["details"] if response.status_code == 503 else response.json()
+        if response.status_code == 503 and down(report):
+            return report
+        assert time.monotonic() < deadline, f"readiness during the outage: {response.status_code} {report}"
+        time.sleep(0.3)
+
+
+def work_done(service_metrics):
+    """Per service: the calls (health checks aside) and events it handled successfully, from its metrics."""
+    counted = ("kameng_rpc_requests_total", "kameng_events_handled_total")
+    return {service: sum(sample.value for sample in service_metrics(service)
+                         if sample.name in counted and sample.labels["outcome"] == "ok"
+                         and sample.labels["entrypoint"] != "health")
+            for service in SERVICES}
+
+
+def stream_through_outage(suite, buyers, product, service_metrics, outage, down):
+    """Buy through ``outage`` (OUTAGE_SECONDS long) and 5 s past the suite's recovery; then drain and audit.
+
+    While it lasts the gateway must report not ready, as ``down(report)`` says;
+    afterwards the suite must be ready again by itself, with the very processes
+    it had, and every service must go on handling calls and events.
+    """
+    processes = {name: process.pid for name, process in suite.processes.items()}
+    stream = Stream(suite, buyers, product).start()
+    started = time.monotonic()
+    try:
+        time.sleep(2)
+        with outage(suite):
+            down_at = time.monotonic()
+            not_ready = wait_not_ready(suite, down)
+            time.sleep(max(0.0, down_at + OUTAGE_SECONDS - time.monotonic()))
+        back_at = time.monotonic()
+        suite.wait_ready()
+        ready_at = time.monotonic()
+        work_before = work_done(service_metrics)
+        time.sleep(5)  # the stream goes on against the recovered suite
+    finally:
+        stream.stop()
+    stream_seconds = time.monotonic() - started
+    purchases = stream.drain(timeout=suite.order_ttl + 60)
+    tally = stream.tally
+    down = (["broker"] if not_ready["broker"] != "ok" else []) + [
+        f"{service} ({probe['error']})" for service, probe in not_ready["services"].items()
+        if probe["status"] != "ok"]
+    summary = (f"{outage.__name__}: {len(purchases)} orders in {stream_seconds:.0f} s, "
+               f"{sum(p.status == 'delivered' for p in purchases)} delivered; not ready meanwhile: "
+               f"{', '.join(down)}; ready again {ready_at - back_at:.1f} s after the outage; "
+               f"{len(tally.errors)} error answers {sorted({what.split(' → ')[1] for _m, what in tally.errors})}")
+    print(summary)
+
+    report = settled_audit(suite)
+    assert report.ok, summary + "\n" + report.render()
+    assert_no_effect_lost_or_doubled(purchases)
+    assert not tally.hangs, tally.hangs[:5]
+    assert not tally.bad_error_bodies, tally.bad_error_bodies[:5]
+    assert not tally.connection_errors, tally.connection_errors[:5]
+    # a client learns that a service it needs is down, and nothing else
+    not_unavailable = [what for _moment, what in tally.errors if error_status(what) != 503]
+    assert not not_unavailable, not_unavailable[:5]
+    suite.check_alive()
+    assert {name: process.pid for name, process in suite.processes.items()} == processes, \
+        "a process was restarted"
+    idle = [service for service, count in work_done(service_metrics).items() if count <= work_before[service]]
+    assert not idle, f"{idle} handled no call and no event once the suite was ready again"
+    assert any(purchase.status == "delivered" and (purchase.ordered_at or 0) > ready_at
+               for purchase in purchases), "no purchase ordered after the recovery was delivered: " + summary
+
+
+def test_rabbitmq_restart_mid_stream(suite, stream_buyers, product_with_cards, service_metrics):
+    product, _cards = product_with_cards(400)
+    stream_through_outage(suite, stream_buyers, product, service_metrics, rabbitmq_restarted,
+                          down=lambda report: report["broker"] != "ok")
+
+
+def test_postgresql_stop_mid_stream(suite, stream_buyers, product_with_cards, service_metrics):
+    if suite.kind != "postgresql":
+        pytest.skip("the services of this suite keep their data in SQLite")
+    product, _cards = product_with_cards(400)
+
+    def every_database_down(report):
+        return all(probe["status"] == "unavailable" and "database" in probe["error"]
+                   for probe in report["services"].values())
+
+    stream_through_outage(suite, stream_buyers, product, service_metrics, postgresql_stopped,
+                          down=every_database_down)
 
 
 class EventTap:

@@ -85,7 +85,33 @@ def create_engine(url):
     # No pool_pre_ping: it costs a round trip per checkout. After a database
     # restart the first statement on each stale connection fails instead, and
     # SQLAlchemy then drops every pooled connection; see DATABASE_UNAVAILABLE.
-    return sa.create_engine(url, pool_size=10, max_overflow=20, hide_parameters=True)
+    engine = sa.create_engine(url, pool_size=10, max_overflow=20, hide_parameters=True)
+    _return_dead_connections_to_the_pool(engine)
+    return engine
+
+
+def _return_dead_connections_to_the_pool(engine):
+    """Let a connection the server has just closed go back to the pool rather than be lost.
+
+    A session that chose its isolation level (``reading`` in autocommit,
+    ``reading_snapshot``) has it reset as its connection goes back to the pool,
+    outside SQLAlchemy's error handling: when the server closed the connection
+    meanwhile, the driver's error escapes the session's close and the pool
+    never gets the connection back, one slot lost for good each time, until
+    every checkout waits out the pool timeout. A dead connection needs no
+    reset: back in the pool, its next statement fails as any stale one does.
+    """
+    dialect = engine.dialect
+    reset = dialect.reset_isolation_level
+
+    def reset_isolation_level(dbapi_connection):
+        try:
+            reset(dbapi_connection)
+        except dialect.loaded_dbapi.Error as exc:
+            if not dialect.is_disconnect(exc, dbapi_connection, None):
+                raise
+
+    dialect.reset_isolation_level = reset_isolation_level
 
 
 def _serialize_sqlite_writers(engine, in_memory):

@@ -4,6 +4,7 @@ import time
 from functools import partial
 
 import eventlet
+import kombu.exceptions
 from kombu import Queue
 from marshmallow import ValidationError
 from nameko.amqp.publish import Publisher
@@ -13,8 +14,9 @@ from nameko.constants import (
 from nameko.events import SERVICE_POOL, EventHandler
 from nameko.extensions import DependencyProvider
 from nameko.exceptions import UnknownService
+from nameko.messaging import QueueConsumer
 from nameko.rpc import (
-    MethodProxy, Responder, Rpc, RpcConsumer, RpcProxy, ServiceProxy, get_rpc_exchange)
+    MethodProxy, ReplyListener, Responder, Rpc, RpcConsumer, RpcProxy, ServiceProxy, get_rpc_exchange)
 from nameko.timer import Timer
 
 from kameng_common import contracts, topology
@@ -26,6 +28,29 @@ from kameng_common.metrics import (
 from kameng_common.relay import OutboxRelay
 
 _log = logging.getLogger(__name__)
+
+
+class _QueueConsumer(QueueConsumer):
+    """nameko's, where acking or requeueing on a connection the broker has just dropped is not fatal.
+
+    nameko forgives amqp's ConnectionError there, but not the socket's own
+    (ConnectionResetError, BrokenPipeError), which kills the container: a
+    broker restart would stop every service that was finishing a message.
+    The broker has taken the message back already and delivers it again.
+    """
+
+    def ack_message(self, message):
+        try:
+            super().ack_message(message)
+        except OSError:
+            _log.warning("could not ack a message: its connection is gone; the broker redelivers it")
+
+    def requeue_message(self, message):
+        try:
+            super().requeue_message(message)
+        except OSError:
+            _log.warning("could not requeue a message: its connection is gone; the broker redelivers it")
+
 
 class _UnconfirmedReplies(Publisher):
     """Replies go out without waiting for the broker's confirm, and transient.
@@ -44,6 +69,8 @@ class _Responder(Responder):
 
 
 class _RpcConsumer(RpcConsumer):
+    queue_consumer = _QueueConsumer()
+
     def handle_result(self, message, result, exc_info):
         # nameko's own, with the responder above
         config = self.container.config
@@ -51,7 +78,14 @@ class _RpcConsumer(RpcConsumer):
             config[AMQP_URI_CONFIG_KEY], get_rpc_exchange(config),
             config.get(SERIALIZER_CONFIG_KEY, DEFAULT_SERIALIZER), message,
             ssl=config.get(AMQP_SSL_CONFIG_KEY), login_method=config.get(LOGIN_METHOD_CONFIG_KEY))
-        result, exc_info = responder.send_response(result, exc_info)
+        try:
+            result, exc_info = responder.send_response(result, exc_info)
+        except Exception:
+            # nameko would let this kill the container, and the service with it. The
+            # reply is lost with the broker: the caller times out and may ask again,
+            # which every RPC allows.
+            _log.warning("could not send the reply to %s; the caller will time out",
+                         message.delivery_info.get("routing_key"), exc_info=True)
         self.queue_consumer.ack_message(message)
         return result, exc_info
 
@@ -90,6 +124,8 @@ class _TimedMethodProxy(MethodProxy):
             reply = self._call(*args, **kwargs)
         except UnknownService:
             raise Unavailable(f"The {self.service_name} service is not running.") from None
+        except kombu.exceptions.OperationalError as exc:
+            raise Unavailable("The message broker is not reachable.") from exc
         with eventlet.Timeout(self.timeout, False):
             return reply.result()
         raise Unavailable(f"The {self.service_name} service did not answer in time.")
@@ -105,13 +141,20 @@ class _TimedServiceProxy(ServiceProxy):
                                  self.timeout, **self.options)
 
 
+class _ReplyListener(ReplyListener):
+    queue_consumer = _QueueConsumer()
+
+
 class RemoteService(RpcProxy):
     """nameko's RpcProxy, but a call gives up after ``timeout`` seconds with Unavailable, as
-    does a call to a service that is not running; nameko's waits forever and holds a worker.
+    does a call to a service that is not running, or made while the broker is unreachable;
+    nameko's waits forever and holds a worker.
 
     Requests are transient and expire with the timeout: nobody waits for an
     answer after that, and a durable copy would only cost a disk write.
     """
+
+    rpc_reply_listener = _ReplyListener()
 
     def __init__(self, target_service, timeout=10.0):
         super().__init__(target_service, delivery_mode=NON_PERSISTENT, expiration=timeout)
@@ -161,6 +204,10 @@ def check_health(service, database):
     return {"service": service, "database": "ok"}
 
 
+# while the service's database does not answer, an event goes back on its queue this often
+OUTAGE_RETRY_SECONDS = 1.0
+
+
 class ReliableEventHandler(EventHandler):
     """An event handler that never drops an event.
 
@@ -170,8 +217,12 @@ class ReliableEventHandler(EventHandler):
     has confirmed the copy. After ``MAX_ATTEMPTS``, or at once for an event
     that breaks its contract, the copy goes to the service's dead-letter
     queue instead, naming the queue it came from, for ``kameng dlq replay``.
+    A failure while the service's database is down is not counted: the event
+    goes back every ``OUTAGE_RETRY_SECONDS`` until the database answers.
     The handler receives the validated envelope.
     """
+
+    queue_consumer = _QueueConsumer()
 
     def __init__(self, source_service, event_type, **kwargs):
         super().__init__(source_service, event_type, handler_type=SERVICE_POOL,
@@ -212,6 +263,11 @@ class ReliableEventHandler(EventHandler):
         if exc_info is None:
             self.queue_consumer.ack_message(message)
             return result, exc_info
+        if self._database_down(exc_info[1]):
+            # not the event's fault: it waits for the database without using up its attempts
+            eventlet.sleep(OUTAGE_RETRY_SECONDS)
+            self._send_on(body, message, exchange="", routing_key=self.queue.name, headers={})
+            return result, exc_info
         attempts = int((message.headers or {}).get(topology.ATTEMPTS_HEADER, 0)) + 1
         failure = f"{exc_info[0].__name__}: {exc_info[1]}"[:500]
         if attempts >= topology.MAX_ATTEMPTS:
@@ -221,6 +277,22 @@ class ReliableEventHandler(EventHandler):
             self._send_on(body, message, exchange="", routing_key=self.queue.name,
                           headers={topology.ATTEMPTS_HEADER: attempts})
         return result, exc_info
+
+    def _database_down(self, error):
+        """Whether ``error`` is the service's database failing, and it does not answer now either.
+
+        A database that answers again (a stale pooled connection, a query
+        that fails on its own) leaves the failure to count as an attempt.
+        """
+        if not isinstance(error, DATABASE_UNAVAILABLE):
+            return False
+        for dependency in self.container.dependencies:
+            if isinstance(dependency, ServiceDatabase):
+                try:
+                    dependency.database.check()
+                except DATABASE_UNAVAILABLE:
+                    return True
+        return False
 
     def _dead_letter(self, body, message, failure, attempts):
         service = self.container.service_name

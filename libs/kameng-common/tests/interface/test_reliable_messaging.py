@@ -1,5 +1,4 @@
 """The outbox relay, the reliable event handler, the inbox and the dead-letter queue, on a real broker."""
-import threading
 import time
 
 import eventlet
@@ -8,7 +7,7 @@ import pytest
 import sqlalchemy as sa
 from nameko.containers import ServiceContainer
 
-from kameng_common import dlq, topology
+from kameng_common import dlq, extensions, topology
 from kameng_common.config import pika_parameters
 from kameng_common.db import Database, messaging_tables
 from kameng_common.extensions import Instrumentation, ServiceDatabase, event_handler
@@ -18,7 +17,7 @@ ORDER = {"order_id": "o-1", "customer_id": "c-1", "total": 100, "currency": "CNY
          "items": [{"product_id": 1, "quantity": 1, "unit_price": 100}]}
 
 handled = []
-fail_until = {"calls": 0, "failures": 0}
+fail_until = {"calls": 0, "failures": 0, "error": None}
 
 
 def consumer_metadata():
@@ -38,7 +37,7 @@ class InventoryStandIn:
     def on_order_created(self, event):
         fail_until["calls"] += 1
         if fail_until["calls"] <= fail_until["failures"]:
-            raise RuntimeError("transient fault")
+            raise fail_until["error"] or RuntimeError("transient fault")
         with self.db.unit_of_work() as uow:
             if not uow.first_delivery(event["id"], "inventory.on_order_created"):
                 return
@@ -69,7 +68,7 @@ def publisher(tmp_path, amqp_uri):
 
 def start_consumer(amqp_uri, url):
     handled.clear()
-    fail_until.update(calls=0, failures=0)
+    fail_until.update(calls=0, failures=0, error=None)
     Database(url, consumer_metadata()).create_all()
     container = ServiceContainer(InventoryStandIn, {"AMQP_URI": amqp_uri, "DATABASE_URL": url})
     container.start()
@@ -83,9 +82,13 @@ def consumer(tmp_path, amqp_uri):
     container.stop()
 
 
-def seen_count(container):
+def service_database(container):
     # the extension instance lives on the container, not on the class
-    database = next(ext for ext in container.dependencies if isinstance(ext, ServiceDatabase)).database
+    return next(ext for ext in container.dependencies if isinstance(ext, ServiceDatabase)).database
+
+
+def seen_count(container):
+    database = service_database(container)
     with database.reading() as session:
         return session.execute(sa.text("SELECT count(*) FROM seen")).scalar_one()
 
@@ -144,6 +147,35 @@ def test_poison_message_is_dead_lettered_and_replayed(publisher, consumer, amqp_
     assert dlq.replay(amqp_uri, "inventory") == 1
     assert wait_for(lambda: seen_count(consumer) == 1)
     assert dlq.depth(amqp_uri, "inventory") == 0
+
+
+def database_error():
+    return sa.exc.OperationalError("INSERT INTO inbox", {}, Exception("connection refused"))
+
+
+def test_an_event_waits_out_a_database_outage_without_using_up_its_attempts(publisher, consumer, amqp_uri,
+                                                                            monkeypatch):
+    monkeypatch.setattr(extensions, "OUTAGE_RETRY_SECONDS", 0.05)
+
+    def database_down():
+        raise database_error()
+
+    monkeypatch.setattr(service_database(consumer), "check", database_down)
+    fail_until.update(failures=2 * topology.MAX_ATTEMPTS, error=database_error())
+    publish(publisher)
+    assert wait_for(lambda: seen_count(consumer) == 1, timeout=30)
+    assert fail_until["calls"] == 2 * topology.MAX_ATTEMPTS + 1
+    assert dlq.depth(amqp_uri, "inventory") == 0
+
+
+def test_a_database_error_while_the_database_answers_counts_as_an_attempt(publisher, consumer, amqp_uri):
+    fail_until.update(failures=10_000, error=database_error())
+    event_id = publish(publisher)
+    assert wait_for(lambda: dlq.depth(amqp_uri, "inventory") == 1, timeout=30)
+    [letter] = dlq.list_dead_letters(amqp_uri, "inventory")
+    assert letter["message_id"] == event_id
+    assert letter["attempts"] == topology.MAX_ATTEMPTS
+    assert letter["failure"].startswith("OperationalError")
 
 
 def test_event_breaking_its_contract_is_dead_lettered_at_once(consumer, amqp_uri):

@@ -167,3 +167,16 @@ def test_a_reading_snapshot_sees_one_moment_while_others_commit(postgres_databas
             uow.execute(things.insert().values(id=1))
         assert session.execute(sa.select(sa.func.count()).select_from(things)).scalar_one() == before
     assert count(postgres_database, "things") == before + 1
+
+
+def test_a_connection_the_server_closed_during_a_read_goes_back_to_the_pool(postgres_database, monkeypatch):
+    dialect = postgres_database.engine.dialect
+
+    def server_gone(_dbapi_connection, _level):
+        raise dialect.loaded_dbapi.OperationalError("server closed the connection unexpectedly")
+
+    with postgres_database.reading() as session:
+        session.execute(sa.select(1))
+        # resetting its isolation level as it is checked in is the first to find the server gone
+        monkeypatch.setattr(dialect, "set_isolation_level", server_gone)
+    assert postgres_database.engine.pool.checkedout() == 0
