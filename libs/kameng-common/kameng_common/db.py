@@ -72,7 +72,7 @@ def messaging_tables(metadata):
     return metadata
 
 
-def create_engine(url):
+def create_engine(url, pool_size=10, max_overflow=20, **options):
     # hide_parameters: a failed statement's error must not quote a hash or a sealed secret
     if url.startswith("sqlite"):
         in_memory = ":memory:" in url or url.rstrip("/") == "sqlite:"
@@ -85,33 +85,8 @@ def create_engine(url):
     # No pool_pre_ping: it costs a round trip per checkout. After a database
     # restart the first statement on each stale connection fails instead, and
     # SQLAlchemy then drops every pooled connection; see DATABASE_UNAVAILABLE.
-    engine = sa.create_engine(url, pool_size=10, max_overflow=20, hide_parameters=True)
-    _return_dead_connections_to_the_pool(engine)
-    return engine
-
-
-def _return_dead_connections_to_the_pool(engine):
-    """Let a connection the server has just closed go back to the pool rather than be lost.
-
-    A session that chose its isolation level (``reading`` in autocommit,
-    ``reading_snapshot``) has it reset as its connection goes back to the pool,
-    outside SQLAlchemy's error handling: when the server closed the connection
-    meanwhile, the driver's error escapes the session's close and the pool
-    never gets the connection back, one slot lost for good each time, until
-    every checkout waits out the pool timeout. A dead connection needs no
-    reset: back in the pool, its next statement fails as any stale one does.
-    """
-    dialect = engine.dialect
-    reset = dialect.reset_isolation_level
-
-    def reset_isolation_level(dbapi_connection):
-        try:
-            reset(dbapi_connection)
-        except dialect.loaded_dbapi.Error as exc:
-            if not dialect.is_disconnect(exc, dbapi_connection, None):
-                raise
-
-    dialect.reset_isolation_level = reset_isolation_level
+    return sa.create_engine(url, pool_size=pool_size, max_overflow=max_overflow, hide_parameters=True,
+                            **options)
 
 
 def _serialize_sqlite_writers(engine, in_memory):
@@ -189,8 +164,14 @@ class Database:
         self.tables = metadata.tables
         self.engine = create_engine(url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
-        self._read_options = ({"isolation_level": "AUTOCOMMIT"} if self.engine.dialect.name == "postgresql"
-                              else {READ_ONLY: True})
+        if self.engine.dialect.name == "postgresql":
+            # Reads go through connections that stay in autocommit: no BEGIN and
+            # ROLLBACK round trips, and nothing to reset as they go back to the
+            # pool (a reset on a connection the server closed would lose it).
+            self._read_engine = create_engine(url, pool_size=5, max_overflow=10, isolation_level="AUTOCOMMIT")
+        else:
+            self._read_engine = self.engine.execution_options(**{READ_ONLY: True})
+        self._read_sessions = sessionmaker(self._read_engine)
         self._relay = None
 
     def hand_over_events_to(self, relay):
@@ -220,25 +201,25 @@ class Database:
     def reading(self):
         """A session for queries that change nothing.
 
-        On PostgreSQL each query is its own transaction (autocommit), which
-        spares the BEGIN and ROLLBACK round trips; queries in one session may
-        so see different moments: use ``reading_snapshot`` where that matters.
-        On SQLite the session reads in a deferred transaction.
+        On PostgreSQL each query is its own transaction (autocommit), so the
+        queries of one session may see different moments: use
+        ``reading_snapshot`` where that matters. On SQLite the session reads
+        in a deferred transaction.
         """
-        with self._sessions() as session:
-            session.connection(execution_options=self._read_options)
+        with self._read_sessions() as session:
             yield session
 
     @contextmanager
     def reading_snapshot(self):
         """A session for queries that change nothing and must all see the same moment.
 
-        On PostgreSQL its transaction is REPEATABLE READ; on SQLite every
-        transaction holds the database's lock (BEGIN IMMEDIATE) already.
+        On PostgreSQL its transaction is REPEATABLE READ, set for that
+        transaction alone, so nothing needs resetting afterwards; on SQLite
+        every transaction holds the database's lock (BEGIN IMMEDIATE) already.
         """
         with self._sessions() as session:
             if self.engine.dialect.name == "postgresql":
-                session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+                session.execute(sa.text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"))
             yield session
 
     def create_all(self):
@@ -265,3 +246,4 @@ class Database:
 
     def dispose(self):
         self.engine.dispose()
+        self._read_engine.dispose()

@@ -131,11 +131,12 @@ class Saga:
             if statement.lstrip().upper().startswith("SELECT"):
                 statements.append(statement)
 
-        sa.event.listen(self.db.engine, "before_cursor_execute", record)
+        # on every engine: the database reads through an engine of its own on PostgreSQL
+        sa.event.listen(sa.engine.Engine, "before_cursor_execute", record)
         try:
             yield statements
         finally:
-            sa.event.remove(self.db.engine, "before_cursor_execute", record)
+            sa.event.remove(sa.engine.Engine, "before_cursor_execute", record)
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import sqlalchemy as sa
 from marshmallow import ValidationError
 
 from kameng_common import contracts
-from kameng_common.db import Database, messaging_tables, utc_isoformat
+from kameng_common.db import DATABASE_UNAVAILABLE, Database, messaging_tables, utc_isoformat
 from kameng_common.testing import create_postgres_database, drop_postgres_database
 
 ORDER = {"order_id": "o-1", "customer_id": "c-1", "total": 200, "currency": "CNY",
@@ -169,14 +169,19 @@ def test_a_reading_snapshot_sees_one_moment_while_others_commit(postgres_databas
     assert count(postgres_database, "things") == before + 1
 
 
-def test_a_connection_the_server_closed_during_a_read_goes_back_to_the_pool(postgres_database, monkeypatch):
-    dialect = postgres_database.engine.dialect
+@pytest.mark.parametrize("reading", ["reading", "reading_snapshot"])
+def test_a_read_on_a_connection_the_server_closed_fails_and_the_next_one_succeeds(postgres_database, reading):
+    read = getattr(postgres_database, reading)
+    with read() as session:
+        backend = session.execute(sa.text("SELECT pg_backend_pid()")).scalar_one()
+    other = sa.create_engine(postgres_database.url)
+    with other.connect() as connection:
+        connection.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": backend})
+    other.dispose()
 
-    def server_gone(_dbapi_connection, _level):
-        raise dialect.loaded_dbapi.OperationalError("server closed the connection unexpectedly")
-
-    with postgres_database.reading() as session:
-        session.execute(sa.select(1))
-        # resetting its isolation level as it is checked in is the first to find the server gone
-        monkeypatch.setattr(dialect, "set_isolation_level", server_gone)
+    with pytest.raises(DATABASE_UNAVAILABLE):
+        with read() as session:
+            session.execute(sa.select(1))
+    with read() as session:
+        assert session.execute(sa.select(1)).scalar_one() == 1
     assert postgres_database.engine.pool.checkedout() == 0
