@@ -249,6 +249,15 @@ def settled_audit(suite):
         time.sleep(2)
 
 
+def assert_drained_cleanly(suite, summary, purchases, tally):
+    """After the drain: the audit passes, nothing was lost or doubled, nothing hung, every error was well-formed."""
+    report = settled_audit(suite)
+    assert report.ok, summary + "\n" + report.render()
+    assert_no_effect_lost_or_doubled(purchases)
+    assert not tally.hangs, tally.hangs[:5]
+    assert not tally.bad_error_bodies, tally.bad_error_bodies[:5]
+
+
 def assert_no_effect_lost_or_doubled(purchases):
     for purchase in purchases:
         if purchase.notified == "ok":
@@ -290,11 +299,7 @@ def test_kill_9_each_component_mid_stream(suite, name, stream_buyers, product_wi
                f"{len(tally.errors)} error answers, {len(tally.connection_errors)} connection errors")
     print(summary)
 
-    report = settled_audit(suite)
-    assert report.ok, summary + "\n" + report.render()
-    assert_no_effect_lost_or_doubled(purchases)
-    assert not tally.hangs, tally.hangs[:5]
-    assert not tally.bad_error_bodies, tally.bad_error_bodies[:5]
+    assert_drained_cleanly(suite, summary, purchases, tally)
     if name != "gateway":
         assert not tally.connection_errors, tally.connection_errors[:5]
     else:
@@ -433,11 +438,7 @@ def stream_through_outage(suite, buyers, product, service_metrics, outage, down)
                f"{len(tally.errors)} error answers {sorted({what.split(' → ')[1] for _m, what in tally.errors})}")
     print(summary)
 
-    report = settled_audit(suite)
-    assert report.ok, summary + "\n" + report.render()
-    assert_no_effect_lost_or_doubled(purchases)
-    assert not tally.hangs, tally.hangs[:5]
-    assert not tally.bad_error_bodies, tally.bad_error_bodies[:5]
+    assert_drained_cleanly(suite, summary, purchases, tally)
     assert not tally.connection_errors, tally.connection_errors[:5]
     # a client learns that a service it needs is down, and nothing else
     not_unavailable = [what for _moment, what in tally.errors if error_status(what) != 503]
