@@ -1,4 +1,11 @@
-"""One Flask blueprint per resource, and the input helpers they share."""
+"""One Flask blueprint per resource, and the input helpers they share.
+
+Each blueprint builds its marshmallow schemas once, at import, rather than per
+request: building one deep-copies its fields and, on first use, its nested
+schemas. A marshmallow 4 schema keeps no state between load() and dump()
+calls, so one instance serves every request and thread; never set attributes
+on a shared one (only, many, ...), pass ``many=`` to the call instead.
+"""
 
 from flask import request
 

@@ -17,6 +17,15 @@ blueprint = Blueprint("admin", __name__, url_prefix="/api/v1/admin")
 # enough line numbers to find the mistakes, not a copy of a huge file
 _REPORTED_BAD_LINES = 20
 
+_STAFF_CREATION_SCHEMA = StaffCreationSchema()
+_CATEGORY_CREATION_SCHEMA = CategoryCreationSchema()
+_PRODUCT_CREATION_SCHEMA = ProductCreationSchema()
+_CARD_IMPORT_SCHEMA = CardImportSchema()
+_STAFF_SCHEMA = StaffSchema()
+_CATEGORY_SCHEMA = CategorySchema()
+_PRODUCT_SCHEMA = ProductSchema()
+_CARD_IMPORT_RESULT_SCHEMA = CardImportResultSchema()
+
 
 @blueprint.post("/staff")
 @operation("Create a staff account", body=StaffCreationSchema, responses={201: StaffSchema},
@@ -26,10 +35,10 @@ def create_staff():
     """Admins only. Roles: admin; ops (catalogue, stock, coupons); support (orders,
     customers; never card secrets or money); finance (payments, refunds, ledger,
     reconciliation); auditor (read-only, audit log)."""
-    data = load_json(StaffCreationSchema())
+    data = load_json(_STAFF_CREATION_SCHEMA)
     staff = remote.call("customers", "create_staff", data["username"], data["password"],
                         data["role"])
-    return StaffSchema().dump(staff), 201
+    return _STAFF_SCHEMA.dump(staff), 201
 
 
 @blueprint.post("/categories")
@@ -37,9 +46,9 @@ def create_staff():
            responses={201: CategorySchema}, auth="required")
 @roles_required(*CATALOGUE_ROLES)
 def create_category():
-    data = load_json(CategoryCreationSchema())
+    data = load_json(_CATEGORY_CREATION_SCHEMA)
     category = remote.call("inventory", "create_category", data["name"])
-    return CategorySchema().dump(category), 201
+    return _CATEGORY_SCHEMA.dump(category), 201
 
 
 @blueprint.post("/products")
@@ -47,11 +56,11 @@ def create_category():
            auth="required")
 @roles_required(*CATALOGUE_ROLES)
 def create_product():
-    data = load_json(ProductCreationSchema())
+    data = load_json(_PRODUCT_CREATION_SCHEMA)
     product = remote.call("inventory", "create_product", data["name"], data["category_id"],
                           data["kind"], data["price"], currency=data["currency"],
                           level_prices=data.get("level_prices"))
-    return ProductSchema().dump(product), 201
+    return _PRODUCT_SCHEMA.dump(product), 201
 
 
 @blueprint.post("/products/<int:product_id>/cards")
@@ -65,13 +74,13 @@ def create_product():
 def import_cards(product_id):
     """Cards already in stock count as duplicates; cards the inventory refuses as rejected."""
     if request.mimetype == "text/plain":
-        cards = CardImportSchema().load({"cards": _cards_from_text()})["cards"]
+        cards = _CARD_IMPORT_SCHEMA.load({"cards": _cards_from_text()})["cards"]
     elif request.is_json:
-        cards = load_json(CardImportSchema())["cards"]
+        cards = load_json(_CARD_IMPORT_SCHEMA)["cards"]
     else:
         raise UnsupportedMediaType("Send the cards as application/json or text/plain.")
     result = remote.call("inventory", "import_cards", product_id, cards)
-    return CardImportResultSchema().dump(result), 200
+    return _CARD_IMPORT_RESULT_SCHEMA.dump(result), 200
 
 
 def _cards_from_text():

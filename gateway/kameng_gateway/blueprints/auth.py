@@ -11,13 +11,18 @@ from kameng_gateway.schemas import (
 
 blueprint = Blueprint("auth", __name__, url_prefix="/api/v1/auth")
 
+_REGISTRATION_SCHEMA = RegistrationSchema()
+_CREDENTIALS_SCHEMA = CredentialsSchema()
+_CUSTOMER_SCHEMA = CustomerSchema()
+_TOKEN_SCHEMA = TokenSchema()
+
 
 @blueprint.post("/register")
 @operation("Create a customer account", body=RegistrationSchema, responses={201: CustomerSchema})
 def register():
-    data = load_json(RegistrationSchema())
+    data = load_json(_REGISTRATION_SCHEMA)
     customer = remote.call("customers", "register", data["username"], data["password"])
-    return CustomerSchema().dump(customer), 201
+    return _CUSTOMER_SCHEMA.dump(customer), 201
 
 
 @blueprint.post("/token")
@@ -25,6 +30,6 @@ def register():
            body=CredentialsSchema, responses={200: TokenSchema})
 def issue_access_token():
     """Customers and staff alike; the token's claims carry the kind and the staff role."""
-    data = load_json(CredentialsSchema())
+    data = load_json(_CREDENTIALS_SCHEMA)
     user = remote.call("customers", "authenticate", data["username"], data["password"])
-    return TokenSchema().dump(issue_token(user)), 200, {"Cache-Control": "no-store"}
+    return _TOKEN_SCHEMA.dump(issue_token(user)), 200, {"Cache-Control": "no-store"}

@@ -19,6 +19,16 @@ blueprint = Blueprint("orders", __name__, url_prefix="/api/v1/orders")
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 
+_ORDER_CREATION_SCHEMA = OrderCreationSchema()
+_IDEMPOTENCY_HEADER_SCHEMA = IdempotencyHeaderSchema()
+_ORDER_LIST_QUERY_SCHEMA = OrderListQuerySchema()
+_ORDER_READ_QUERY_SCHEMA = OrderReadQuerySchema()
+_PAYMENT_REQUEST_SCHEMA = PaymentRequestSchema()
+_ORDER_SCHEMA = OrderSchema()
+_ORDER_PAGE_SCHEMA = OrderPageSchema()
+_PAYMENT_SCHEMA = PaymentSchema()
+_CARD_SECRETS_SCHEMA = CardSecretSchema(many=True)
+
 
 @blueprint.post("")
 @operation("Place an order", body=OrderCreationSchema, headers=IdempotencyHeaderSchema,
@@ -27,8 +37,8 @@ IDEMPOTENCY_HEADER = "Idempotency-Key"
 def create_order():
     """Priced at the customer's level. Retrying with the same Idempotency-Key returns
     the same order instead of placing a second one."""
-    data = load_json(OrderCreationSchema())
-    headers = IdempotencyHeaderSchema().load(
+    data = load_json(_ORDER_CREATION_SCHEMA)
+    headers = _IDEMPOTENCY_HEADER_SCHEMA.load(
         {IDEMPOTENCY_HEADER: request.headers[IDEMPOTENCY_HEADER]}
         if IDEMPOTENCY_HEADER in request.headers else {})
     idempotency_key = headers.get("idempotency_key") or str(uuid.uuid4())
@@ -37,7 +47,7 @@ def create_order():
     order = remote.call("orders", "create_order", customer_id, level, data["items"],
                         idempotency_key, coupon_code=data.get("coupon_code"))
     set_correlation_id(order["id"])
-    return OrderSchema().dump(order), 201, {"Location": f"{blueprint.url_prefix}/{order['id']}"}
+    return _ORDER_SCHEMA.dump(order), 201, {"Location": f"{blueprint.url_prefix}/{order['id']}"}
 
 
 @blueprint.get("")
@@ -47,7 +57,7 @@ def create_order():
 def list_orders():
     """A customer sees their own orders; support, finance, auditors and admins see
     everyone's, or one customer's with ?customer_id=."""
-    query = load_query(OrderListQuerySchema())
+    query = load_query(_ORDER_LIST_QUERY_SCHEMA)
     identity = current_identity()
     if identity.is_customer:
         if query.get("customer_id", identity.user_id) != identity.user_id:
@@ -59,7 +69,7 @@ def list_orders():
         raise Forbidden("Your role may not read orders.")
     page = remote.call("orders", "list_orders", customer_id=customer_id,
                        limit=query["limit"], cursor=query["cursor"])
-    return OrderPageSchema().dump(page)
+    return _ORDER_PAGE_SCHEMA.dump(page)
 
 
 @blueprint.get("/<uuid:order_id>")
@@ -70,7 +80,7 @@ def get_order(order_id):
     """Its owner, and support, finance, auditors and admins. With ?changed_from=<status>,
     a long-poll: answered as soon as the order's status is no longer that one, or after
     ?wait= seconds (at most 30, default 0), with the order as it then is (200 either way)."""
-    query = load_query(OrderReadQuerySchema())
+    query = load_query(_ORDER_READ_QUERY_SCHEMA)
     long_poll = {}
     if "changed_from" in query:
         # the wait, plus the time any call may take
@@ -81,7 +91,7 @@ def get_order(order_id):
     is_owner = identity.is_customer and order["customer_id"] == identity.user_id
     if not (is_owner or identity.has_role(ORDER_READER_ROLES)):
         raise Forbidden("This order is not yours.")
-    return OrderSchema().dump(order)
+    return _ORDER_SCHEMA.dump(order)
 
 
 @blueprint.post("/<uuid:order_id>/payments")
@@ -90,10 +100,10 @@ def get_order(order_id):
 @customer_required
 def request_payment(order_id):
     """Its owner only. Follow pay_url, when there is one, to pay the provider."""
-    data = load_json(PaymentRequestSchema())
+    data = load_json(_PAYMENT_REQUEST_SCHEMA)
     payment = remote.call("orders", "request_payment", str(order_id),
                           current_identity().user_id, data["method"])
-    return PaymentSchema().dump(payment), 201
+    return _PAYMENT_SCHEMA.dump(payment), 201
 
 
 @blueprint.get("/<uuid:order_id>/cards")
@@ -103,4 +113,4 @@ def request_payment(order_id):
 def reveal_cards(order_id):
     """Its owner only, never staff; every reveal is audited."""
     cards = remote.call("inventory", "reveal_cards", str(order_id), current_identity().user_id)
-    return CardSecretSchema(many=True).dump(cards), 200, {"Cache-Control": "no-store"}
+    return _CARD_SECRETS_SCHEMA.dump(cards), 200, {"Cache-Control": "no-store"}

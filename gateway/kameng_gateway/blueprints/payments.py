@@ -13,6 +13,8 @@ blueprint = Blueprint("payments", __name__, url_prefix="/api/v1/payments")
 
 _PROVIDER_NAME = re.compile(r"[a-z0-9_-]{1,32}")
 
+_NOTIFICATION_RESULT_SCHEMA = NotificationResultSchema()
+
 
 @blueprint.post("/notify/<provider>")
 @operation("Receive a payment provider's signed notification",
@@ -33,4 +35,4 @@ def notify(provider):
     except (LookupError, UnicodeDecodeError):
         raise BadRequest("The body is not text in its declared charset (default UTF-8).") from None
     result = remote.call("payments", "handle_notification", provider, body, dict(request.headers))
-    return NotificationResultSchema().dump(result)
+    return _NOTIFICATION_RESULT_SCHEMA.dump(result)

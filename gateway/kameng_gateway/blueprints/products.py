@@ -12,6 +12,9 @@ blueprint = Blueprint("products", __name__, url_prefix="/api/v1/products")
 
 ANONYMOUS_LEVEL = "regular"
 
+_PAGE_QUERY_SCHEMA = PageQuerySchema()
+_PRODUCT_PAGE_SCHEMA = ProductPageSchema()
+
 
 @blueprint.get("")
 @operation("List the catalogue", query=PageQuerySchema, responses={200: ProductPageSchema},
@@ -19,10 +22,10 @@ ANONYMOUS_LEVEL = "regular"
 def list_products():
     """Each product with its stock and its price at the caller's level: a customer's
     membership or agent level, or the regular price for anyone else."""
-    query = load_query(PageQuerySchema())
+    query = load_query(_PAGE_QUERY_SCHEMA)
     page = remote.call("inventory", "list_products", level=_caller_level(),
                        limit=query["limit"], cursor=query["cursor"])
-    return ProductPageSchema().dump(page)
+    return _PRODUCT_PAGE_SCHEMA.dump(page)
 
 
 def _caller_level():
