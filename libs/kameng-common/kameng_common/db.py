@@ -72,7 +72,12 @@ def messaging_tables(metadata):
     return metadata
 
 
-def create_engine(url, pool_size=10, max_overflow=20, **options):
+# Connections per process, for transactions and for reads each: a handful keeps
+# two cores busy, and replicas × services × both must fit the server's max_connections.
+POOL_SIZE, POOL_OVERFLOW = 5, 5
+
+
+def create_engine(url, **options):
     # hide_parameters: a failed statement's error must not quote a hash or a sealed secret
     if url.startswith("sqlite"):
         in_memory = ":memory:" in url or url.rstrip("/") == "sqlite:"
@@ -85,7 +90,7 @@ def create_engine(url, pool_size=10, max_overflow=20, **options):
     # No pool_pre_ping: it costs a round trip per checkout. After a database
     # restart the first statement on each stale connection fails instead, and
     # SQLAlchemy then drops every pooled connection; see DATABASE_UNAVAILABLE.
-    return sa.create_engine(url, pool_size=pool_size, max_overflow=max_overflow, hide_parameters=True,
+    return sa.create_engine(url, pool_size=POOL_SIZE, max_overflow=POOL_OVERFLOW, hide_parameters=True,
                             **options)
 
 
@@ -168,7 +173,7 @@ class Database:
             # Reads go through connections that stay in autocommit: no BEGIN and
             # ROLLBACK round trips, and nothing to reset as they go back to the
             # pool (a reset on a connection the server closed would lose it).
-            self._read_engine = create_engine(url, pool_size=5, max_overflow=10, isolation_level="AUTOCOMMIT")
+            self._read_engine = create_engine(url, isolation_level="AUTOCOMMIT")
         else:
             self._read_engine = self.engine.execution_options(**{READ_ONLY: True})
         self._read_sessions = sessionmaker(self._read_engine)
