@@ -7,12 +7,11 @@ from typing import NamedTuple
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import sessionmaker
 from sqlalchemy.pool import StaticPool
 
 from kameng_common import contracts
 
-# an execution option for sessions that only read
+# an execution option for connections that only read
 READ_ONLY = "kameng_read_only"
 
 # what a statement raises when the database is down or a pooled connection died with it
@@ -81,7 +80,7 @@ def create_engine(url, **options):
     # hide_parameters: a failed statement's error must not quote a hash or a sealed secret
     if url.startswith("sqlite"):
         in_memory = ":memory:" in url or url.rstrip("/") == "sqlite:"
-        # an in-memory database lives in one connection: every session must share it
+        # an in-memory database lives in one connection: every connection must share it
         pool = {"poolclass": StaticPool} if in_memory else {}
         engine = sa.create_engine(
             url, connect_args={"timeout": 30, "check_same_thread": False}, hide_parameters=True, **pool)
@@ -119,8 +118,8 @@ def _serialize_sqlite_writers(engine, in_memory):
 class UnitOfWork:
     """One transaction: the state change, the events it publishes, the events it consumed."""
 
-    def __init__(self, session, tables, lease=None):
-        self.session = session
+    def __init__(self, connection, tables, lease=None):
+        self.connection = connection
         self._outbox = tables["outbox"]
         self._inbox = tables["inbox"]
         self._lease = lease
@@ -132,14 +131,14 @@ class UnitOfWork:
         self.after_commit_calls.append(call)
 
     def execute(self, statement, *args, **kwargs):
-        return self.session.execute(statement, *args, **kwargs)
+        return self.connection.execute(statement, *args, **kwargs)
 
     def publish(self, event_type, payload, correlation_id):
         """Write an event to the outbox in this transaction; the relay sends it after commit."""
         envelope = contracts.new_event(event_type, payload, correlation_id)
         event = OutboxEvent(envelope["id"], event_type, envelope["correlation_id"], json.dumps(envelope))
         now = utcnow()
-        self.session.execute(self._outbox.insert().values(
+        self.connection.execute(self._outbox.insert().values(
             **event._asdict(), created_at=now,
             lease_until=None if self._lease is None else now + self._lease))
         self.published.append(event)
@@ -154,11 +153,11 @@ class UnitOfWork:
         """
         mark = self.insert(self._inbox).values(
             event_id=event_id, consumer=consumer, handled_at=utcnow()).on_conflict_do_nothing()
-        return self.session.execute(mark).rowcount == 1
+        return self.connection.execute(mark).rowcount == 1
 
     def insert(self, table):
         """``table``'s INSERT construct in this database's dialect, which knows ON CONFLICT."""
-        dialect = self.session.get_bind().dialect.name
+        dialect = self.connection.dialect.name
         return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
 
 
@@ -168,7 +167,6 @@ class Database:
         self.metadata = metadata
         self.tables = metadata.tables
         self.engine = create_engine(url)
-        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         if self.engine.dialect.name == "postgresql":
             # Reads go through connections that stay in autocommit: no BEGIN and
             # ROLLBACK round trips, and nothing to reset as they go back to the
@@ -176,7 +174,6 @@ class Database:
             self._read_engine = create_engine(url, isolation_level="AUTOCOMMIT")
         else:
             self._read_engine = self.engine.execution_options(**{READ_ONLY: True})
-        self._read_sessions = sessionmaker(self._read_engine)
         self._relay = None
 
     def hand_over_events_to(self, relay):
@@ -190,13 +187,11 @@ class Database:
 
     @contextmanager
     def unit_of_work(self):
-        session = self._sessions()
-        uow = UnitOfWork(session, self.tables, lease=None if self._relay is None else OUTBOX_LEASE)
-        try:
-            with session.begin():
-                yield uow
-        finally:
-            session.close()
+        # a Core connection, not an ORM session: nothing here maps objects, and
+        # a session only adds its bookkeeping to every statement
+        with self.engine.begin() as connection:
+            uow = UnitOfWork(connection, self.tables, lease=None if self._relay is None else OUTBOX_LEASE)
+            yield uow
         for call in uow.after_commit_calls:
             call()
         if uow.published and self._relay is not None:
@@ -204,28 +199,28 @@ class Database:
 
     @contextmanager
     def reading(self):
-        """A session for queries that change nothing.
+        """A connection for queries that change nothing.
 
         On PostgreSQL each query is its own transaction (autocommit), so the
-        queries of one session may see different moments: use
-        ``reading_snapshot`` where that matters. On SQLite the session reads
+        queries on one connection may see different moments: use
+        ``reading_snapshot`` where that matters. On SQLite the connection reads
         in a deferred transaction.
         """
-        with self._read_sessions() as session:
-            yield session
+        with self._read_engine.connect() as connection:
+            yield connection
 
     @contextmanager
     def reading_snapshot(self):
-        """A session for queries that change nothing and must all see the same moment.
+        """A connection for queries that change nothing and must all see the same moment.
 
         On PostgreSQL its transaction is REPEATABLE READ, set for that
         transaction alone, so nothing needs resetting afterwards; on SQLite
         every transaction holds the database's lock (BEGIN IMMEDIATE) already.
         """
-        with self._sessions() as session:
+        with self.engine.connect() as connection:
             if self.engine.dialect.name == "postgresql":
-                session.execute(sa.text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"))
-            yield session
+                connection.execute(sa.text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"))
+            yield connection
 
     def create_all(self):
         """For tests on a fresh database; services migrate with alembic."""

@@ -415,7 +415,7 @@ def _reserve(uow, order_id, lines):
     now = utcnow()
     demand = domain.card_demand(lines, kinds)
     # a hold that falls short changes nothing, so only holds of several products need undoing
-    undoable = uow.session.begin_nested() if len(demand) > 1 else contextlib.nullcontext()
+    undoable = uow.connection.begin_nested() if len(demand) > 1 else contextlib.nullcontext()
     try:
         with undoable:
             for product_id, quantity in demand.items():
