@@ -14,7 +14,7 @@ import datetime
 import json
 import logging
 import uuid
-from functools import partial
+from functools import partial, wraps
 
 import sqlalchemy as sa
 from kameng_common.db import utc_isoformat, utcnow
@@ -198,56 +198,59 @@ def audit_snapshot(db):
     }
 
 
+def _order_event_handler(consumer):
+    """Make ``handle(uow, order, payload, now, *args)`` the handler ``(db, event, *args, now=None)``.
+
+    One unit of work per event: the inbox drops a redelivery, then the order
+    the event is about is locked until commit, and ``handle`` acts on it.
+    """
+    def decorate(handle):
+        @wraps(handle)
+        def handler(db, event, *args, now=None):
+            payload = event["payload"]
+            with db.unit_of_work() as uow:
+                if not uow.first_delivery(event["id"], consumer):
+                    return
+                handle(uow, _lock(uow, payload["order_id"]), payload, now or utcnow(), *args)
+        return handler
+    return decorate
+
+
 # --- the saga: answers from inventory and risk ---------------------------------
 
-def on_stock_reserved(db, event, ttl_seconds, now=None):
-    order_id = event["payload"]["order_id"]
-    now = now or utcnow()
-    with db.unit_of_work() as uow:
-        if not uow.first_delivery(event["id"], "orders.on_stock_reserved"):
-            return
-        order = _lock(uow, order_id)
-        if not domain.stock_answer_applies(order.stock_status):
-            return
-        _set(uow, order_id, now, stock_status=domain.STOCK_RESERVED)
-        if domain.reservation_came_too_late(order.status):
-            # inventory released nothing when the order closed; it must release now
-            uow.publish("order.cancelled", {
-                "order_id": order_id, "reason": f"stock reserved after the order was {order.status}",
-            }, correlation_id=order_id)
-            return
-        _advance_saga(uow, order, domain.STOCK_RESERVED, order.risk_decision,
-                      "stock reserved", ttl_seconds, now)
+@_order_event_handler("orders.on_stock_reserved")
+def on_stock_reserved(uow, order, payload, now, ttl_seconds):
+    if not domain.stock_answer_applies(order.stock_status):
+        return
+    _set(uow, order.id, now, stock_status=domain.STOCK_RESERVED)
+    if domain.reservation_came_too_late(order.status):
+        # inventory released nothing when the order closed; it must release now
+        uow.publish("order.cancelled", {
+            "order_id": order.id, "reason": f"stock reserved after the order was {order.status}",
+        }, correlation_id=order.id)
+        return
+    _advance_saga(uow, order, domain.STOCK_RESERVED, order.risk_decision,
+                  "stock reserved", ttl_seconds, now)
 
 
-def on_stock_rejected(db, event, ttl_seconds, now=None):
-    payload = event["payload"]
-    now = now or utcnow()
-    with db.unit_of_work() as uow:
-        if not uow.first_delivery(event["id"], "orders.on_stock_rejected"):
-            return
-        order = _lock(uow, payload["order_id"])
-        if not domain.stock_answer_applies(order.stock_status):
-            return
-        _set(uow, order.id, now, stock_status=domain.STOCK_REJECTED)
-        _advance_saga(uow, order, domain.STOCK_REJECTED, order.risk_decision,
-                      f"stock rejected: {payload['reason']}", ttl_seconds, now)
+@_order_event_handler("orders.on_stock_rejected")
+def on_stock_rejected(uow, order, payload, now, ttl_seconds):
+    if not domain.stock_answer_applies(order.stock_status):
+        return
+    _set(uow, order.id, now, stock_status=domain.STOCK_REJECTED)
+    _advance_saga(uow, order, domain.STOCK_REJECTED, order.risk_decision,
+                  f"stock rejected: {payload['reason']}", ttl_seconds, now)
 
 
-def on_risk_assessed(db, event, ttl_seconds, now=None):
-    payload = event["payload"]
+@_order_event_handler("orders.on_risk_assessed")
+def on_risk_assessed(uow, order, payload, now, ttl_seconds):
     decision = payload["decision"]
-    now = now or utcnow()
-    with db.unit_of_work() as uow:
-        if not uow.first_delivery(event["id"], "orders.on_risk_assessed"):
-            return
-        order = _lock(uow, payload["order_id"])
-        if not domain.risk_answer_applies(order.risk_decision, decision):
-            return
-        _set(uow, order.id, now, risk_decision=decision)
-        reasons = ", ".join(payload["reasons"])
-        _advance_saga(uow, order, order.stock_status, decision,
-                      f"risk {decision}" + (f": {reasons}" if reasons else ""), ttl_seconds, now)
+    if not domain.risk_answer_applies(order.risk_decision, decision):
+        return
+    _set(uow, order.id, now, risk_decision=decision)
+    reasons = ", ".join(payload["reasons"])
+    _advance_saga(uow, order, order.stock_status, decision,
+                  f"risk {decision}" + (f": {reasons}" if reasons else ""), ttl_seconds, now)
 
 
 def _advance_saga(uow, order, stock_status, risk_decision, reason, ttl_seconds, now):
@@ -264,48 +267,43 @@ def _advance_saga(uow, order, stock_status, risk_decision, reason, ttl_seconds, 
 
 # --- the saga: payment, delivery, refund ---------------------------------------
 
-def on_payment_succeeded(db, event, now=None):
-    payment = event["payload"]
-    order_id = payment["order_id"]
-    now = now or utcnow()
-    with db.unit_of_work() as uow:
-        if not uow.first_delivery(event["id"], "orders.on_payment_succeeded"):
-            return
-        order = _lock(uow, order_id)
-        receipt = {"payment_id": payment["payment_id"], "trade_no": payment["trade_no"]}
-        if uow.execute(sa.select(order_receipts.c.payment_id).filter_by(**receipt)).first():
-            return  # this very sum again, under a new event id
-        uow.execute(order_receipts.insert().values(**receipt, order_id=order_id, received_at=now))
-        judged = uow.execute(sa.select(order_payments.c.payment_id).where(
-            order_payments.c.payment_id == payment["payment_id"])).first()
-        if judged:
-            # the same payment paid a second time (another provider transaction): give it back
-            _log.warning("payment %s of order %s was received twice; asking for a refund",
-                         payment["payment_id"], order_id)
-            _request_refund(uow, order_id, payment, domain.PAID_TWICE)
-            return
-        refund_reason = domain.refund_reason(order, payment["amount"], payment["currency"])
-        uow.execute(order_payments.insert().values(
-            payment_id=payment["payment_id"], order_id=order_id, amount=payment["amount"],
-            currency=payment["currency"], accepted=refund_reason is None,
-            refund_reason=refund_reason, received_at=now))
-        if refund_reason is not None:
-            _log.warning("payment %s cannot pay order %s (%s, order %s); asking for a refund",
-                         payment["payment_id"], order_id, refund_reason, order.status)
-            _request_refund(uow, order_id, payment, refund_reason)
-            return
-        late = order.status == domain.EXPIRED
-        _move(uow, order, domain.PAID, "paid after the order expired" if late else "paid", now,
-              payment_id=payment["payment_id"])
-        lines = uow.execute(sa.select(order_lines.c.product_id, order_lines.c.quantity,
-                                      order_lines.c.unit_price)
-                            .where(order_lines.c.order_id == order_id)
-                            .order_by(order_lines.c.line_no)).mappings().all()
-        uow.publish("order.paid", {
-            "order_id": order_id, "customer_id": order.customer_id,
-            "items": [dict(line) for line in lines], "payment_id": payment["payment_id"],
-            "amount": payment["amount"], "currency": payment["currency"],
-        }, correlation_id=order_id)
+@_order_event_handler("orders.on_payment_succeeded")
+def on_payment_succeeded(uow, order, payment, now):
+    order_id = order.id
+    receipt = {"payment_id": payment["payment_id"], "trade_no": payment["trade_no"]}
+    if uow.execute(sa.select(order_receipts.c.payment_id).filter_by(**receipt)).first():
+        return  # this very sum again, under a new event id
+    uow.execute(order_receipts.insert().values(**receipt, order_id=order_id, received_at=now))
+    judged = uow.execute(sa.select(order_payments.c.payment_id).where(
+        order_payments.c.payment_id == payment["payment_id"])).first()
+    if judged:
+        # the same payment paid a second time (another provider transaction): give it back
+        _log.warning("payment %s of order %s was received twice; asking for a refund",
+                     payment["payment_id"], order_id)
+        _request_refund(uow, order_id, payment, domain.PAID_TWICE)
+        return
+    refund_reason = domain.refund_reason(order, payment["amount"], payment["currency"])
+    uow.execute(order_payments.insert().values(
+        payment_id=payment["payment_id"], order_id=order_id, amount=payment["amount"],
+        currency=payment["currency"], accepted=refund_reason is None,
+        refund_reason=refund_reason, received_at=now))
+    if refund_reason is not None:
+        _log.warning("payment %s cannot pay order %s (%s, order %s); asking for a refund",
+                     payment["payment_id"], order_id, refund_reason, order.status)
+        _request_refund(uow, order_id, payment, refund_reason)
+        return
+    late = order.status == domain.EXPIRED
+    _move(uow, order, domain.PAID, "paid after the order expired" if late else "paid", now,
+          payment_id=payment["payment_id"])
+    lines = uow.execute(sa.select(order_lines.c.product_id, order_lines.c.quantity,
+                                  order_lines.c.unit_price)
+                        .where(order_lines.c.order_id == order_id)
+                        .order_by(order_lines.c.line_no)).mappings().all()
+    uow.publish("order.paid", {
+        "order_id": order_id, "customer_id": order.customer_id,
+        "items": [dict(line) for line in lines], "payment_id": payment["payment_id"],
+        "amount": payment["amount"], "currency": payment["currency"],
+    }, correlation_id=order_id)
 
 
 def _request_refund(uow, order_id, payment, reason):
@@ -316,60 +314,45 @@ def _request_refund(uow, order_id, payment, reason):
     }, correlation_id=order_id)
 
 
-def on_cards_delivered(db, event, now=None):
-    payload = event["payload"]
-    now = now or utcnow()
-    with db.unit_of_work() as uow:
-        if not uow.first_delivery(event["id"], "orders.on_cards_delivered"):
-            return
-        order = _lock(uow, payload["order_id"])
-        if not domain.can_transition(order.status, domain.DELIVERED):
-            return
-        _move(uow, order, domain.DELIVERED, f"{len(payload['card_ids'])} cards delivered", now)
-        uow.publish("order.delivered", {
-            "order_id": order.id, "customer_id": order.customer_id,
-            "total": order.total, "currency": order.currency,
-        }, correlation_id=order.id)
+@_order_event_handler("orders.on_cards_delivered")
+def on_cards_delivered(uow, order, payload, now):
+    if not domain.can_transition(order.status, domain.DELIVERED):
+        return
+    _move(uow, order, domain.DELIVERED, f"{len(payload['card_ids'])} cards delivered", now)
+    uow.publish("order.delivered", {
+        "order_id": order.id, "customer_id": order.customer_id,
+        "total": order.total, "currency": order.currency,
+    }, correlation_id=order.id)
 
 
-def on_sale_failed(db, event, now=None):
-    payload = event["payload"]
-    now = now or utcnow()
-    with db.unit_of_work() as uow:
-        if not uow.first_delivery(event["id"], "orders.on_sale_failed"):
-            return
-        order = _lock(uow, payload["order_id"])
-        if not domain.can_transition(order.status, domain.FAILED):
-            return
-        _move(uow, order, domain.FAILED, f"sale failed: {payload['reason']}", now)
-        paid_with = uow.execute(sa.select(order_payments).where(
-            order_payments.c.payment_id == order.payment_id)).one()
-        uow.execute(order_payments.update()
-                    .where(order_payments.c.payment_id == order.payment_id)
-                    .values(refund_reason=domain.SALE_FAILED))
-        _request_refund(uow, order.id, {
-            "customer_id": order.customer_id, "payment_id": order.payment_id,
-            "amount": paid_with.amount, "currency": paid_with.currency,
-        }, domain.SALE_FAILED)
+@_order_event_handler("orders.on_sale_failed")
+def on_sale_failed(uow, order, payload, now):
+    if not domain.can_transition(order.status, domain.FAILED):
+        return
+    _move(uow, order, domain.FAILED, f"sale failed: {payload['reason']}", now)
+    paid_with = uow.execute(sa.select(order_payments).where(
+        order_payments.c.payment_id == order.payment_id)).one()
+    uow.execute(order_payments.update()
+                .where(order_payments.c.payment_id == order.payment_id)
+                .values(refund_reason=domain.SALE_FAILED))
+    _request_refund(uow, order.id, {
+        "customer_id": order.customer_id, "payment_id": order.payment_id,
+        "amount": paid_with.amount, "currency": paid_with.currency,
+    }, domain.SALE_FAILED)
 
 
-def on_payment_refunded(db, event, now=None):
-    payload = event["payload"]
-    now = now or utcnow()
-    with db.unit_of_work() as uow:
-        if not uow.first_delivery(event["id"], "orders.on_payment_refunded"):
-            return
-        order = _lock(uow, payload["order_id"])
-        refunded = uow.execute(
-            order_payments.update()
-            .where(order_payments.c.payment_id == payload["payment_id"],
-                   order_payments.c.order_id == order.id,
-                   order_payments.c.refunded_at.is_(None))
-            .values(refunded_at=now))
-        if refunded.rowcount == 0:
-            return  # already recorded, or a payment orders never judged: nothing of ours moves
-        if order.payment_id == payload["payment_id"] and domain.can_transition(order.status, domain.REFUNDED):
-            _move(uow, order, domain.REFUNDED, "payment refunded", now)
+@_order_event_handler("orders.on_payment_refunded")
+def on_payment_refunded(uow, order, payload, now):
+    refunded = uow.execute(
+        order_payments.update()
+        .where(order_payments.c.payment_id == payload["payment_id"],
+               order_payments.c.order_id == order.id,
+               order_payments.c.refunded_at.is_(None))
+        .values(refunded_at=now))
+    if refunded.rowcount == 0:
+        return  # already recorded, or a payment orders never judged: nothing of ours moves
+    if order.payment_id == payload["payment_id"] and domain.can_transition(order.status, domain.REFUNDED):
+        _move(uow, order, domain.REFUNDED, "payment refunded", now)
 
 
 # --- expiry --------------------------------------------------------------------
