@@ -3,8 +3,9 @@
 ``database_url`` runs a test once on SQLite and once on a fresh PostgreSQL
 database. For a RabbitMQ vhost of its own, a test uses nameko's
 ``rabbit_config`` or ``amqp_uri`` fixtures; whole-suite tests use
-``create_vhost``.
+``create_vhost``. ``publish`` sends an event as its source service would.
 """
+import json
 import os
 import uuid
 from urllib.parse import quote
@@ -12,6 +13,9 @@ from urllib.parse import quote
 import pytest
 import requests
 import sqlalchemy as sa
+
+from kameng_common.db import Database, messaging_tables
+from kameng_common.relay import OutboxRelay
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "KAMENG_TEST_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
@@ -59,3 +63,26 @@ def database_url(request, tmp_path):
         yield url
     finally:
         drop_postgres_database(name)
+
+
+@pytest.fixture
+def publish(rabbit_config):
+    """Publish an event the way its source service does (outbox row, then the relay); returns the envelope."""
+    outbox_db = Database("sqlite://", messaging_tables(sa.MetaData()))
+    outbox_db.create_all()
+    outbox = outbox_db.tables["outbox"]
+
+    def publish(source, event_type, payload, correlation_id):
+        relay = OutboxRelay(outbox_db, source, rabbit_config["AMQP_URI"])
+        try:
+            with outbox_db.unit_of_work() as uow:
+                event_id = uow.publish(event_type, payload, correlation_id=correlation_id)
+            assert relay.publish_pending() == 1
+        finally:
+            relay.stop()
+        with outbox_db.reading() as connection:
+            return json.loads(connection.execute(
+                sa.select(outbox.c.body).where(outbox.c.event_id == event_id)).scalar_one())
+
+    yield publish
+    outbox_db.dispose()

@@ -3,12 +3,9 @@ import json
 import eventlet
 import pika
 import pytest
-import sqlalchemy as sa
 
 from kameng_common import topology
-from kameng_common.db import Database, messaging_tables
 from kameng_common.migrations import upgrade
-from kameng_common.relay import OutboxRelay
 
 from risk.service import RiskService
 
@@ -27,29 +24,6 @@ def container(container_factory, config):
     container = container_factory(RiskService, config)
     container.start()
     return container
-
-
-@pytest.fixture
-def publish(rabbit_config):
-    """Publish an event the way its source service does (outbox row, then the relay); returns the envelope."""
-    outbox_db = Database("sqlite://", messaging_tables(sa.MetaData()))
-    outbox_db.create_all()
-    outbox = outbox_db.tables["outbox"]
-
-    def publish(source, event_type, payload, correlation_id):
-        relay = OutboxRelay(outbox_db, source, rabbit_config["AMQP_URI"])
-        try:
-            with outbox_db.unit_of_work() as uow:
-                event_id = uow.publish(event_type, payload, correlation_id=correlation_id)
-            assert relay.publish_pending() == 1
-        finally:
-            relay.stop()
-        with outbox_db.reading() as session:
-            return json.loads(session.execute(
-                sa.select(outbox.c.body).where(outbox.c.event_id == event_id)).scalar_one())
-
-    yield publish
-    outbox_db.dispose()
 
 
 @pytest.fixture
