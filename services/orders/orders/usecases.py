@@ -41,7 +41,6 @@ ORDER_HISTORY = (
     sa.select(order_history.c.status, order_history.c.at, order_history.c.reason)
     .where(order_history.c.order_id == sa.bindparam("order_id"))
     .order_by(order_history.c.id))
-ORDER_STATUS = sa.select(orders.c.status).where(orders.c.id == sa.bindparam("order_id"))
 
 # woken after each status change commits; get_order waits on it
 status_changes = StatusWatch()
@@ -431,9 +430,8 @@ def _statuses(db, order_ids):
 
 
 def _status(db, order_id):
-    """The order's status alone (None for an unknown order), in a session of its own."""
-    with db.reading() as session:
-        return session.execute(ORDER_STATUS, {"order_id": order_id}).scalar()
+    """The order's status alone (None for an unknown order)."""
+    return _statuses(db, [order_id]).get(order_id)
 
 
 def _order_id_for_key(db, customer_id, idempotency_key):
