@@ -3,12 +3,13 @@
 # make demo  — buy a card through the running suite's HTTP API
 # make bench — benchmark purchases through the API on SQLite and PostgreSQL, then with a
 #              replica of the busiest service; results go to bench/results/ (BENCH_ARGS to tune)
+# make lint  — ruff lint, import order and format check (make test runs it first)
 # make audit — check the invariants across the running suite's services
 PACKAGES := $(wildcard libs/*/pyproject.toml services/*/pyproject.toml gateway/pyproject.toml cli/pyproject.toml)
 VENV := .venv
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run test test-slow demo bench audit dlq-list dlq-replay clean
+.PHONY: lint run test test-slow demo bench audit dlq-list dlq-replay clean
 
 $(INSTALLED): requirements.lock $(PACKAGES) scripts/bootstrap.sh
 	scripts/bootstrap.sh
@@ -17,7 +18,11 @@ run: $(INSTALLED)
 	scripts/ensure-broker.sh
 	$(VENV)/bin/kameng run
 
-test: $(INSTALLED)
+lint: $(INSTALLED)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+test: $(INSTALLED) lint
 	scripts/ensure-broker.sh --postgres
 	scripts/run-tests.sh -m "not slow" $(PYTEST_ARGS)
 

@@ -8,6 +8,7 @@ suite's events. The figure is messages consumed per second over the
 measured window, all pairs together: each message was published, confirmed,
 delivered and acked.
 """
+
 import multiprocessing
 import time
 
@@ -57,8 +58,10 @@ def _publisher(amqp_uri, queue, seconds):
         opened.channel(on_open_callback=on_channel)
 
     connection = pika.SelectConnection(
-        pika.URLParameters(amqp_uri), on_open_callback=on_open,
-        on_close_callback=lambda *_args: connection.ioloop.stop())
+        pika.URLParameters(amqp_uri),
+        on_open_callback=on_open,
+        on_close_callback=lambda *_args: connection.ioloop.stop(),
+    )
     connection.ioloop.start()
 
 
@@ -80,13 +83,15 @@ def _consumer(amqp_uri, queue, warmup, seconds, consumed):
             connection.close()
 
     def on_channel(channel):
-        channel.basic_qos(prefetch_count=PREFETCH,
-                          callback=lambda _frame: channel.basic_consume(queue, on_message))
+        channel.basic_qos(
+            prefetch_count=PREFETCH, callback=lambda _frame: channel.basic_consume(queue, on_message)
+        )
 
     connection = pika.SelectConnection(
         pika.URLParameters(amqp_uri),
         on_open_callback=lambda opened: opened.channel(on_open_callback=on_channel),
-        on_close_callback=lambda *_args: connection.ioloop.stop())
+        on_close_callback=lambda *_args: connection.ioloop.stop(),
+    )
     connection.ioloop.start()
 
 
@@ -100,12 +105,15 @@ def measure(pairs=1, warmup=1.0, seconds=5.0):
             for queue in queues:
                 channel.queue_declare(queue, durable=True, arguments={"x-queue-type": "classic"})
         consumed = [multiprocessing.Value("q", 0) for _ in queues]
-        consumers = [multiprocessing.Process(target=_consumer, args=(amqp_uri, queue, warmup, seconds, count))
-                     for queue, count in zip(queues, consumed)]
+        consumers = [
+            multiprocessing.Process(target=_consumer, args=(amqp_uri, queue, warmup, seconds, count))
+            for queue, count in zip(queues, consumed, strict=False)
+        ]
         # publishing goes on a little longer, so the consumers never run dry inside their window
         publishers = [
             multiprocessing.Process(target=_publisher, args=(amqp_uri, queue, warmup + seconds + 1.0))
-            for queue in queues]
+            for queue in queues
+        ]
         for process in consumers + publishers:
             process.start()
         for process in consumers + publishers:
@@ -121,11 +129,14 @@ def broker_ceiling(seconds=5.0):
     """The best of one and two pairs: one Python pair may not saturate the broker, two may crowd it."""
     rates = {pairs: measure(pairs=pairs, seconds=seconds) for pairs in (1, 2)}
     best = max(rates, key=rates.get)
-    return {"messages_per_second": rates[best], "pairs": best,
-            "by_pairs": {str(pairs): rate for pairs, rate in rates.items()},
-            "message": f"{len(BODY)} bytes, persistent, durable classic queue",
-            "publisher": f"asynchronous confirms, up to {CONFIRM_WINDOW} unconfirmed",
-            "consumer": f"manual acks (multiple, every {ACK_EVERY}), prefetch {PREFETCH}"}
+    return {
+        "messages_per_second": rates[best],
+        "pairs": best,
+        "by_pairs": {str(pairs): rate for pairs, rate in rates.items()},
+        "message": f"{len(BODY)} bytes, persistent, durable classic queue",
+        "publisher": f"asynchronous confirms, up to {CONFIRM_WINDOW} unconfirmed",
+        "consumer": f"manual acks (multiple, every {ACK_EVERY}), prefetch {PREFETCH}",
+    }
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ that CPU.
 py-spy is not one of the suite's dependencies: ``pip install py-spy``; it
 needs the right to ptrace the processes (root, or CAP_SYS_PTRACE).
 """
+
 import argparse
 import asyncio
 import collections
@@ -38,8 +39,10 @@ SAMPLES_PER_SECOND = 100
 # what a sample is doing: the deepest frame from one of these libraries names it
 ACTIVITIES = (
     ("SQL (SQLAlchemy and its driver)", ("sqlalchemy/", "psycopg", "sqlite3", "psycogreen")),
-    ("AMQP (kombu, amqp, pika, nameko messaging)",
-     ("kombu/", "amqp/", "pika/", "nameko/amqp", "nameko/messaging", "nameko/rpc.py")),
+    (
+        "AMQP (kombu, amqp, pika, nameko messaging)",
+        ("kombu/", "amqp/", "pika/", "nameko/amqp", "nameko/messaging", "nameko/rpc.py"),
+    ),
     ("marshmallow", ("marshmallow/",)),
     ("JSON", ("json/",)),
     ("logging", ("logging/", "pythonjsonlogger")),
@@ -56,9 +59,14 @@ def _entrypoint(frames):
         found = re.match(r"(\w+Service)\.(\w+) ", frame)
         if found:
             return found.group(2)
-    for key, place in (("OutboxRelay", "outbox relay"), ("Responder.send_response", "RPC replies"),
-                       ("kameng_gateway/blueprints/", None), ("Flask.", "gateway outside the routes"),
-                       ("gunicorn/", "gunicorn"), ("drain_events", "AMQP consumer loop")):
+    for key, place in (
+        ("OutboxRelay", "outbox relay"),
+        ("Responder.send_response", "RPC replies"),
+        ("kameng_gateway/blueprints/", None),
+        ("Flask.", "gateway outside the routes"),
+        ("gunicorn/", "gunicorn"),
+        ("drain_events", "AMQP consumer loop"),
+    ):
         for frame in frames:
             if key in frame:
                 if place is None:  # "view (kameng_gateway/blueprints/orders.py)" → "route orders.view"
@@ -107,8 +115,12 @@ def summarise(out, cpu_ms_per_purchase, top):
             continue
         cpu = cpu_ms_per_purchase.get(name, 0.0)
         lines.append(f"\n=== {name}: {cpu:.1f} ms CPU per purchase, {total} samples holding the GIL ===")
-        for title, key, shown in (("by entrypoint", "entrypoint", top), ("by activity", "activity", top),
-                                  ("self", "self", top), ("inclusive", "inclusive", 2 * top)):
+        for title, key, shown in (
+            ("by entrypoint", "entrypoint", top),
+            ("by activity", "activity", top),
+            ("self", "self", top),
+            ("inclusive", "inclusive", 2 * top),
+        ):
             lines.append(f"--- {title} (% of samples, ≈ ms per purchase)")
             for frame, count in counters[key].most_common(shown):
                 lines.append(f"{100 * count / total:5.1f}%  {cpu * count / total:6.2f} ms  {frame}")
@@ -117,7 +129,9 @@ def summarise(out, cpu_ms_per_purchase, top):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--database", choices=["sqlite", "postgresql"], default="postgresql")
     parser.add_argument("--buyers", type=int, default=64)
     parser.add_argument("--seconds", type=float, default=15)
@@ -134,28 +148,52 @@ def main(argv=None):
     replicas = args.replicas if isinstance(args.replicas, dict) else None
     with stage.fresh_suite(args.database, replicas) as running:
         shop = stage.open_shop(running, 4, int(250 * (args.warmup + args.seconds + 10)), args.buyers)
-        buyers = load.Buyers(running.gateway_url, [token for _name, token in shop.accounts], shop.products,
-                             shop.mockpay_secret)
+        buyers = load.Buyers(
+            running.gateway_url, [token for _name, token in shop.accounts], shop.products, shop.mockpay_secret
+        )
         outcome = {}
-        buying = threading.Thread(target=lambda: outcome.update(
-            purchases=asyncio.run(buyers.run(args.warmup + args.seconds + 2))))
+        buying = threading.Thread(
+            target=lambda: outcome.update(purchases=asyncio.run(buyers.run(args.warmup + args.seconds + 2)))
+        )
         buying.start()
         time.sleep(args.warmup)
         pids = running.pids()
         before = probes.cpu_snapshot()
         started = time.monotonic()
-        spies = [subprocess.Popen(
-            [py_spy, "record", "--gil", "--nonblocking", "--format", "raw", "--rate", str(SAMPLES_PER_SECOND),
-             "--duration", str(int(args.seconds)), "--output", str(args.out / f"{name}.txt"), "--pid", str(pid),
-             *(["--subprocesses"] if name == "gateway" else [])],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for name, pid in pids.items()]
+        spies = [
+            subprocess.Popen(
+                [
+                    py_spy,
+                    "record",
+                    "--gil",
+                    "--nonblocking",
+                    "--format",
+                    "raw",
+                    "--rate",
+                    str(SAMPLES_PER_SECOND),
+                    "--duration",
+                    str(int(args.seconds)),
+                    "--output",
+                    str(args.out / f"{name}.txt"),
+                    "--pid",
+                    str(pid),
+                    *(["--subprocesses"] if name == "gateway" else []),
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            for name, pid in pids.items()
+        ]
         for spy in spies:
             spy.wait()
         after = probes.cpu_snapshot()
         finished = time.monotonic()
         buying.join()
-    completed = [purchase for purchase in outcome["purchases"]
-                 if purchase.finished and not purchase.error and started <= purchase.finished <= finished]
+    completed = [
+        purchase
+        for purchase in outcome["purchases"]
+        if purchase.finished and not purchase.error and started <= purchase.finished <= finished
+    ]
     cpu_seconds, _machine = probes.cpu_used(before, after, pids, running.service_of_database())
     per_purchase = {name: 1000 * seconds / max(len(completed), 1) for name, seconds in cpu_seconds.items()}
     print(f"{len(completed) / (finished - started):.1f} purchases/s while sampling (py-spy costs CPU too)")

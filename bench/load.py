@@ -9,6 +9,7 @@ A buyer is closed-loop: order → wait until awaiting_payment → mockpay intent
 purchase at once. Each wait long-polls the order (``changed_from`` the status
 last seen), so each state is timed when the answer showing it arrives.
 """
+
 import asyncio
 import hashlib
 import hmac
@@ -53,8 +54,9 @@ class Purchase:
 
 async def logged_in(gateway_url, username, password):
     client = JsonClient(gateway_url)
-    answer = await client.request("POST", "/api/v1/auth/token",
-                                  json_body={"username": username, "password": password})
+    answer = await client.request(
+        "POST", "/api/v1/auth/token", json_body={"username": username, "password": password}
+    )
     client.token = answer["access_token"]
     return client
 
@@ -65,17 +67,32 @@ async def seed_catalogue(gateway_url, admin, products, cards, concurrency=2):
     category = await staff.request("POST", "/api/v1/admin/categories", json_body={"name": "Bench cards"})
     created = []
     for number in range(products):
-        created.append(await staff.request("POST", "/api/v1/admin/products", json_body={
-            "name": f"Bench card {number + 1}", "category_id": category["id"], "kind": "card",
-            "price": 1000 + 100 * number}))
+        created.append(
+            await staff.request(
+                "POST",
+                "/api/v1/admin/products",
+                json_body={
+                    "name": f"Bench card {number + 1}",
+                    "category_id": category["id"],
+                    "kind": "card",
+                    "price": 1000 + 100 * number,
+                },
+            )
+        )
     staff.close()
     batches = []
     for index, product in enumerate(created):
         share = cards // products + (1 if index < cards % products else 0)
         for start in range(0, share, CARDS_PER_IMPORT):
-            batches.append((product["id"], [
-                {"number": f"B{uuid.uuid4().hex[:18]}", "secret": uuid.uuid4().hex.upper()}
-                for _ in range(min(CARDS_PER_IMPORT, share - start))]))
+            batches.append(
+                (
+                    product["id"],
+                    [
+                        {"number": f"B{uuid.uuid4().hex[:18]}", "secret": uuid.uuid4().hex.upper()}
+                        for _ in range(min(CARDS_PER_IMPORT, share - start))
+                    ],
+                )
+            )
 
     # a few imports at once: each is one RPC that encrypts and inserts its batch
     async def importer():
@@ -83,11 +100,13 @@ async def seed_catalogue(gateway_url, admin, products, cards, concurrency=2):
         imported = 0
         while batches:
             product_id, batch = batches.pop()
-            result = await client.request("POST", f"/api/v1/admin/products/{product_id}/cards",
-                                          json_body={"cards": batch})
+            result = await client.request(
+                "POST", f"/api/v1/admin/products/{product_id}/cards", json_body={"cards": batch}
+            )
             imported += result["imported"]
         client.close()
         return imported
+
     return created, sum(await asyncio.gather(*(importer() for _ in range(concurrency))))
 
 
@@ -114,12 +133,19 @@ async def register_buyers(gateway_url, count, concurrency=4, attempts=5):
         client = JsonClient(gateway_url)
         while numbers:
             username = f"bench_{prefix}_{numbers.pop()}"
-            await retried(lambda: client.request("POST", "/api/v1/auth/register", expected=(201, 409),
-                                                 json_body={"username": username, "password": PASSWORD}))
+            await retried(
+                lambda: client.request(
+                    "POST",
+                    "/api/v1/auth/register",
+                    expected=(201, 409),
+                    json_body={"username": username, "password": PASSWORD},
+                )
+            )
             buyer = await retried(lambda: logged_in(gateway_url, username, PASSWORD))
             buyer.close()
             accounts[username] = buyer.token
         client.close()
+
     await asyncio.gather(*(registrar() for _ in range(concurrency)))
     return sorted(accounts.items())
 
@@ -137,10 +163,16 @@ class Buyers:
 
     async def run(self, seconds, ramp_seconds=1.0):
         self.stop_at = time.monotonic() + seconds
-        await asyncio.gather(*(
-            self._buyer(number, self.products[number % len(self.products)],
-                        delay=ramp_seconds * number / len(self.tokens))
-            for number in range(len(self.tokens))))
+        await asyncio.gather(
+            *(
+                self._buyer(
+                    number,
+                    self.products[number % len(self.products)],
+                    delay=ramp_seconds * number / len(self.tokens),
+                )
+                for number in range(len(self.tokens))
+            )
+        )
         return self.purchases
 
     async def _buyer(self, number, product, delay):
@@ -160,21 +192,37 @@ class Buyers:
         provider.close()
 
     async def _purchase(self, buyer, provider, product, purchase):
-        order = await buyer.request("POST", "/api/v1/orders", headers={"Idempotency-Key": str(uuid.uuid4())},
-                                    json_body={"items": [{"product_id": product["id"], "quantity": 1}]})
+        order = await buyer.request(
+            "POST",
+            "/api/v1/orders",
+            headers={"Idempotency-Key": str(uuid.uuid4())},
+            json_body={"items": [{"product_id": product["id"], "quantity": 1}]},
+        )
         purchase.order_created = time.monotonic()
         purchase.order_id = order["id"]
         purchase.awaiting_payment = await self._poll_until(
-            buyer, purchase, order["status"], "awaiting_payment")
-        payment = await buyer.request("POST", f"/api/v1/orders/{order['id']}/payments",
-                                      json_body={"method": "mockpay"})
-        body = json.dumps({"payment_id": payment["payment_id"], "trade_no": f"BENCH{uuid.uuid4().hex[:20]}",
-                           "amount": payment["amount"], "currency": payment["currency"],
-                           "status": "SUCCESS"}).encode()
+            buyer, purchase, order["status"], "awaiting_payment"
+        )
+        payment = await buyer.request(
+            "POST", f"/api/v1/orders/{order['id']}/payments", json_body={"method": "mockpay"}
+        )
+        body = json.dumps(
+            {
+                "payment_id": payment["payment_id"],
+                "trade_no": f"BENCH{uuid.uuid4().hex[:20]}",
+                "amount": payment["amount"],
+                "currency": payment["currency"],
+                "status": "SUCCESS",
+            }
+        ).encode()
         signature = hmac.new(self.mockpay_secret, body, hashlib.sha256).hexdigest()
         purchase.notified = time.monotonic()
-        await provider.request("POST", "/api/v1/payments/notify/mockpay", data=body, headers={
-            "Content-Type": "application/json", "X-Mockpay-Signature": signature})
+        await provider.request(
+            "POST",
+            "/api/v1/payments/notify/mockpay",
+            data=body,
+            headers={"Content-Type": "application/json", "X-Mockpay-Signature": signature},
+        )
         purchase.paid = True
         purchase.delivered = await self._poll_until(buyer, purchase, "awaiting_payment", "delivered")
         purchase.cards = await buyer.request("GET", f"/api/v1/orders/{order['id']}/cards")
@@ -190,10 +238,14 @@ class Buyers:
                 raise PurchaseFailed(f"order ended {status} while waiting for {wanted}")
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise PurchaseFailed(f"order still {status} after {self.wait_timeout:.0f} s "
-                                     f"waiting for {wanted}")
-            order = await buyer.request("GET", f"/api/v1/orders/{purchase.order_id}", params={
-                "changed_from": status, "wait": min(remaining, LONG_POLL_SECONDS)})
+                raise PurchaseFailed(
+                    f"order still {status} after {self.wait_timeout:.0f} s waiting for {wanted}"
+                )
+            order = await buyer.request(
+                "GET",
+                f"/api/v1/orders/{purchase.order_id}",
+                params={"changed_from": status, "wait": min(remaining, LONG_POLL_SECONDS)},
+            )
             purchase.polls += 1
             status = order["status"]
         return time.monotonic()

@@ -1,4 +1,5 @@
 """What the run costs: CPU seconds per process from /proc, messages from RabbitMQ's management API."""
+
 import os
 import time
 from dataclasses import dataclass
@@ -24,8 +25,8 @@ class ProcessStat:
 def _read_stat(pid):
     text = Path(f"/proc/{pid}/stat").read_text()
     # the name is in parentheses and may itself hold spaces or parentheses
-    name = text[text.index("(") + 1:text.rindex(")")]
-    fields = text[text.rindex(")") + 2:].split()
+    name = text[text.index("(") + 1 : text.rindex(")")]
+    fields = text[text.rindex(")") + 2 :].split()
     utime, stime, cutime, cstime = (int(value) for value in fields[11:15])
     return ProcessStat(int(fields[1]), name, (utime + stime) / CLOCK_TICKS, (cutime + cstime) / CLOCK_TICKS)
 
@@ -62,9 +63,15 @@ def cpu_snapshot():
             databases[pid] = _postgres_database(pid)
     with open("/proc/stat") as handle:
         user, nice, system, _idle, _iowait, irq, softirq, steal = (
-            int(value) for value in handle.readline().split()[1:9])
-    return CpuSnapshot(time.monotonic(), processes, databases,
-                       (user + nice + system + irq + softirq) / CLOCK_TICKS, steal / CLOCK_TICKS)
+            int(value) for value in handle.readline().split()[1:9]
+        )
+    return CpuSnapshot(
+        time.monotonic(),
+        processes,
+        databases,
+        (user + nice + system + irq + softirq) / CLOCK_TICKS,
+        steal / CLOCK_TICKS,
+    )
 
 
 def _descendants(processes, root):
@@ -95,10 +102,14 @@ def cpu_used(before, after, suite_pids, database_names):
     ``suite_pids``: process name → pid (a gunicorn master's workers count with it).
     ``database_names``: PostgreSQL database → service, to split the backends' CPU by service.
     """
-    used = {name: _used(before, after, _descendants(after.processes, pid))
-            for name, pid in suite_pids.items()}
-    used["rabbitmq"] = sum(_used(before, after, _descendants(after.processes, pid))
-                           for pid, stat in after.processes.items() if stat.name == "beam.smp")
+    used = {
+        name: _used(before, after, _descendants(after.processes, pid)) for name, pid in suite_pids.items()
+    }
+    used["rabbitmq"] = sum(
+        _used(before, after, _descendants(after.processes, pid))
+        for pid, stat in after.processes.items()
+        if stat.name == "beam.smp"
+    )
     postgres = [pid for pid, stat in after.processes.items() if stat.name == "postgres"]
     if postgres:
         by_service = {}
@@ -112,16 +123,20 @@ def cpu_used(before, after, suite_pids, database_names):
         # on this machine), and backends that exited during the window (counted by the postmaster,
         # which reaps them)
         postmasters = [pid for pid in postgres if after.processes[pid].ppid not in postgres]
-        reaped = sum(after.processes[pid].reaped_children_cpu
-                     - before.processes.get(pid, after.processes[pid]).reaped_children_cpu
-                     for pid in postmasters)
+        reaped = sum(
+            after.processes[pid].reaped_children_cpu
+            - before.processes.get(pid, after.processes[pid]).reaped_children_cpu
+            for pid in postmasters
+        )
         used["postgresql:other"] = _used(before, after, postgres) - sum(by_service.values()) + reaped
     used["load generator"] = _used(before, after, [os.getpid()])
     machine_busy = after.machine_busy - before.machine_busy
     used["everything else on the machine"] = max(machine_busy - sum(used.values()), 0.0)
     seconds = after.at - before.at
-    machine = {"busy_cores": round(machine_busy / seconds, 2),
-               "stolen_cores": round((after.machine_stolen - before.machine_stolen) / seconds, 2)}
+    machine = {
+        "busy_cores": round(machine_busy / seconds, 2),
+        "stolen_cores": round((after.machine_stolen - before.machine_stolen) / seconds, 2),
+    }
     return used, machine
 
 
@@ -133,8 +148,14 @@ def broker_counters(vhost):
     """Messages published into and delivered out of ``vhost`` so far, split by exchange kind."""
     path = _vhost_path(vhost)
     stats = requests.get(f"{RABBIT_API}/vhosts/{path}", timeout=10).json().get("message_stats", {})
-    counters = {"published": stats.get("publish", 0), "delivered": stats.get("deliver_get", 0),
-                "acked": stats.get("ack", 0), "rpc": 0, "events": 0, "other": 0}
+    counters = {
+        "published": stats.get("publish", 0),
+        "delivered": stats.get("deliver_get", 0),
+        "acked": stats.get("ack", 0),
+        "rpc": 0,
+        "events": 0,
+        "other": 0,
+    }
     for exchange in requests.get(f"{RABBIT_API}/exchanges/{path}", timeout=10).json():
         published = exchange.get("message_stats", {}).get("publish_in", 0)
         if exchange["name"] == "nameko-rpc":
@@ -165,12 +186,25 @@ def postgres_counters(database_names):
         return {}
     admin = sa.create_engine(POSTGRES_ADMIN_URL, poolclass=sa.pool.NullPool)
     with admin.connect() as connection:
-        rows = connection.execute(sa.text(
-            "SELECT datname, xact_commit, xact_rollback, tup_returned, tup_fetched, "
-            "tup_inserted + tup_updated + tup_deleted AS written "
-            "FROM pg_stat_database WHERE datname = ANY(:names)"),
-            {"names": list(database_names)}).mappings().all()
+        rows = (
+            connection.execute(
+                sa.text(
+                    "SELECT datname, xact_commit, xact_rollback, tup_returned, tup_fetched, "
+                    "tup_inserted + tup_updated + tup_deleted AS written "
+                    "FROM pg_stat_database WHERE datname = ANY(:names)"
+                ),
+                {"names": list(database_names)},
+            )
+            .mappings()
+            .all()
+        )
     admin.dispose()
-    return {database_names[row["datname"]]: {
-        "transactions": row["xact_commit"] + row["xact_rollback"], "rows_scanned": row["tup_returned"],
-        "rows_fetched": row["tup_fetched"], "rows_written": row["written"]} for row in rows}
+    return {
+        database_names[row["datname"]]: {
+            "transactions": row["xact_commit"] + row["xact_rollback"],
+            "rows_scanned": row["tup_returned"],
+            "rows_fetched": row["tup_fetched"],
+            "rows_written": row["written"],
+        }
+        for row in rows
+    }

@@ -5,6 +5,7 @@ request is the suite's loss. Measured here, aiohttp spent about 370 µs of
 CPU per request and this client about 130 µs. It speaks only what the
 gateway answers: keep-alive, bodies with Content-Length or chunked, JSON.
 """
+
 import asyncio
 import json
 from urllib.parse import urlencode, urlsplit
@@ -29,8 +30,9 @@ class JsonClient:
         self.token = token
         self._reader = self._writer = None
 
-    async def request(self, method, path, expected=(200, 201), json_body=None, data=None, headers=None,
-                      params=None):
+    async def request(
+        self, method, path, expected=(200, 201), json_body=None, data=None, headers=None, params=None
+    ):
         """The decoded JSON answer (None when empty); HttpStatusError for another status."""
         if params:
             path = f"{path}?{urlencode({key: value for key, value in params.items() if value is not None})}"

@@ -1,4 +1,5 @@
 """Figures of a run: computed from the buyers' purchases, printed, and written to bench/results/."""
+
 import json
 from pathlib import Path
 
@@ -23,9 +24,13 @@ def latency_summary(seconds):
     if not seconds:
         return None
     milliseconds = [value * 1000 for value in seconds]
-    return {"p50": round(percentile(milliseconds, 0.50), 1), "p95": round(percentile(milliseconds, 0.95), 1),
-            "p99": round(percentile(milliseconds, 0.99), 1), "max": round(max(milliseconds), 1),
-            "count": len(milliseconds)}
+    return {
+        "p50": round(percentile(milliseconds, 0.50), 1),
+        "p95": round(percentile(milliseconds, 0.95), 1),
+        "p99": round(percentile(milliseconds, 0.99), 1),
+        "max": round(max(milliseconds), 1),
+        "count": len(milliseconds),
+    }
 
 
 def summarise_purchases(purchases, window_start, window_end):
@@ -45,12 +50,14 @@ def summarise_purchases(purchases, window_start, window_end):
         "error_kinds": dict(sorted(errors.items(), key=lambda item: -item[1])[:10]),
         "latency_ms": {
             "order_to_awaiting_payment": latency_summary(
-                [p.awaiting_payment - p.order_created for p in begun_in_window]),
+                [p.awaiting_payment - p.order_created for p in begun_in_window]
+            ),
             "notification_to_delivered": latency_summary([p.delivered - p.notified for p in begun_in_window]),
             "whole_flow": latency_summary([p.finished - p.started for p in begun_in_window]),
         },
         "order_polls_per_purchase": round(
-            sum(p.polls for p in begun_in_window) / max(len(begun_in_window), 1), 1),
+            sum(p.polls for p in begun_in_window) / max(len(begun_in_window), 1), 1
+        ),
     }
 
 
@@ -61,10 +68,14 @@ def _service_of(process):
 
 def cpu_per_purchase(cpu_seconds, purchases, window_seconds, idle_cores):
     """Per process: CPU s per purchase, cores used under load, and cores used idle (before the load)."""
-    per_process = {name: {"seconds_per_purchase": round(seconds / max(purchases, 1), 5),
-                          "cores": round(seconds / window_seconds, 2),
-                          "idle_cores": round(idle_cores.get(name, 0.0), 3)}
-                   for name, seconds in sorted(cpu_seconds.items(), key=lambda item: -item[1])}
+    per_process = {
+        name: {
+            "seconds_per_purchase": round(seconds / max(purchases, 1), 5),
+            "cores": round(seconds / window_seconds, 2),
+            "idle_cores": round(idle_cores.get(name, 0.0), 3),
+        }
+        for name, seconds in sorted(cpu_seconds.items(), key=lambda item: -item[1])
+    }
     by_service = {}
     for name, seconds in cpu_seconds.items():
         by_service[_service_of(name)] = by_service.get(_service_of(name), 0.0) + seconds
@@ -99,8 +110,11 @@ def _cpu_ms(result, name):
 
 
 def _postgres_ms(result):
-    total = sum(value for name, value in result["cpu"]["by_service_seconds_per_purchase"].items()
-                if name.startswith("postgresql:") and name != "postgresql:other")
+    total = sum(
+        value
+        for name, value in result["cpu"]["by_service_seconds_per_purchase"].items()
+        if name.startswith("postgresql:") and name != "postgresql:other"
+    )
     return f"{total * 1000:.1f}" if result["database"] == "postgresql" else "—"
 
 
@@ -111,38 +125,58 @@ def _other_ms(result):
 
 
 def print_result(result):
-    print(f"\n== {result['database']}, replicas: {replicas_text(result)} — {result['buyers']} buyers, "
-          f"{result['duration_seconds']:.0f} s timed ==")
-    print(f"completed purchases/s   {result['purchases_per_second']:.1f}   "
-          f"({result['purchases_completed_in_window']} in the window; {result['purchases_attempted']} attempted)")
-    print(f"errors                  {result['errors']}"
-          + (f"   {result['error_kinds']}" if result["errors"] else ""))
-    print(f"latency (ms; buyers waited by {waiting_text(result)})".ljust(42)
-          + "     p50      p95      p99      max")
+    print(
+        f"\n== {result['database']}, replicas: {replicas_text(result)} — {result['buyers']} buyers, "
+        f"{result['duration_seconds']:.0f} s timed =="
+    )
+    print(
+        f"completed purchases/s   {result['purchases_per_second']:.1f}   "
+        f"({result['purchases_completed_in_window']} in the window; {result['purchases_attempted']} attempted)"
+    )
+    print(
+        f"errors                  {result['errors']}"
+        + (f"   {result['error_kinds']}" if result["errors"] else "")
+    )
+    print(
+        f"latency (ms; buyers waited by {waiting_text(result)})".ljust(42)
+        + "     p50      p95      p99      max"
+    )
     for key, title in LATENCIES:
         summary = result["latency_ms"][key]
         if summary:
-            print(f"  {title:<36} {summary['p50']:>8.0f} {summary['p95']:>8.0f} {summary['p99']:>8.0f} "
-                  f"{summary['max']:>8.0f}")
+            print(
+                f"  {title:<36} {summary['p50']:>8.0f} {summary['p95']:>8.0f} {summary['p99']:>8.0f} "
+                f"{summary['max']:>8.0f}"
+            )
     print(f"order reads per purchase {result['order_polls_per_purchase']}")
     print("CPU per purchase, and cores used over the window and idle before it:")
     for name, figures in result["cpu"]["per_process"].items():
-        print(f"  {name:<32} {figures['seconds_per_purchase'] * 1000:>8.2f} ms  {figures['cores']:>5.2f} cores"
-              f"  (idle {figures['idle_cores']:.2f})")
+        print(
+            f"  {name:<32} {figures['seconds_per_purchase'] * 1000:>8.2f} ms  {figures['cores']:>5.2f} cores"
+            f"  (idle {figures['idle_cores']:.2f})"
+        )
     machine = result["cpu"]["machine"]
-    print(f"  machine: {machine['busy_cores']:.2f} of {machine['cores']} cores busy, "
-          f"{machine['stolen_cores']:.2f} stolen by the hypervisor, "
-          f"load average {machine['load_average_at_end']:.1f}")
+    print(
+        f"  machine: {machine['busy_cores']:.2f} of {machine['cores']} cores busy, "
+        f"{machine['stolen_cores']:.2f} stolen by the hypervisor, "
+        f"load average {machine['load_average_at_end']:.1f}"
+    )
     broker = result["broker"]
-    print(f"broker: {broker['published_per_purchase']:.1f} messages published per purchase "
-          f"({broker['rpc_per_purchase']:.1f} RPC requests+replies, {broker['events_per_purchase']:.1f} events), "
-          f"{broker['delivered_per_purchase']:.1f} delivered; {broker['published_per_second']:.0f} published/s "
-          f"= {broker['fraction_of_ceiling'] * 100:.0f}% of the ceiling "
-          f"({broker['ceiling_messages_per_second']:.0f}/s)")
+    print(
+        f"broker: {broker['published_per_purchase']:.1f} messages published per purchase "
+        f"({broker['rpc_per_purchase']:.1f} RPC requests+replies, {broker['events_per_purchase']:.1f} events), "
+        f"{broker['delivered_per_purchase']:.1f} delivered; {broker['published_per_second']:.0f} published/s "
+        f"= {broker['fraction_of_ceiling'] * 100:.0f}% of the ceiling "
+        f"({broker['ceiling_messages_per_second']:.0f}/s)"
+    )
     if result.get("postgresql_per_purchase"):
-        print("postgresql per purchase: " + "; ".join(
-            f"{service} {counters['transactions']:.0f} transactions, {counters['rows_written']:.0f} rows written"
-            for service, counters in sorted(result["postgresql_per_purchase"].items())))
+        print(
+            "postgresql per purchase: "
+            + "; ".join(
+                f"{service} {counters['transactions']:.0f} transactions, {counters['rows_written']:.0f} rows written"
+                for service, counters in sorted(result["postgresql_per_purchase"].items())
+            )
+        )
     print(f"audit: {result['audit']['verdict']}")
 
 
@@ -194,8 +228,12 @@ def waiting_text(result):
 
 
 def _table(header, rows):
-    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header),
-            *("| " + " | ".join(row) + " |" for row in rows), ""]
+    return [
+        "| " + " | ".join(header) + " |",
+        "|" + "---|" * len(header),
+        *("| " + " | ".join(row) + " |" for row in rows),
+        "",
+    ]
 
 
 def write_readme():
@@ -204,45 +242,108 @@ def write_readme():
 
     def key(document, result):
         return [document["date"], document["commit"], result["database"], replicas_text(result)]
+
     key_header = ["date", "commit", "database", "replicas"]
 
     lines = [README_INTRO, "## Throughput, latency (ms: p50 / p95 / p99), audit\n"]
     lines += _table(
-        [*key_header, "buyers", "purchases/s", "errors", "order → awaiting payment", "notification → delivered",
-         "whole flow", "waiting", "order reads/purchase", "audit"],
-        [[*key(document, result), str(result["buyers"]), f"{result['purchases_per_second']:.1f}",
-          str(result["errors"]), *_latency_cells(result), waiting_text(result),
-          f"{result['order_polls_per_purchase']}",
-          result["audit"]["verdict"]] for document, result in runs])
+        [
+            *key_header,
+            "buyers",
+            "purchases/s",
+            "errors",
+            "order → awaiting payment",
+            "notification → delivered",
+            "whole flow",
+            "waiting",
+            "order reads/purchase",
+            "audit",
+        ],
+        [
+            [
+                *key(document, result),
+                str(result["buyers"]),
+                f"{result['purchases_per_second']:.1f}",
+                str(result["errors"]),
+                *_latency_cells(result),
+                waiting_text(result),
+                f"{result['order_polls_per_purchase']}",
+                result["audit"]["verdict"],
+            ]
+            for document, result in runs
+        ],
+    )
     lines += ["## CPU milliseconds per purchase\n"]
     lines += _table(
-        [*key_header, *SERVICE_COLUMNS, "rabbitmq", "postgresql", "load generator", "other work on the machine",
-         "machine busy (cores)"],
-        [[*key(document, result), *(_cpu_ms(result, name) for name in SERVICE_COLUMNS),
-          _cpu_ms(result, "rabbitmq"), _postgres_ms(result), _cpu_ms(result, "load generator"), _other_ms(result),
-          f"{result['cpu']['machine']['busy_cores']:.2f} of {result['cpu']['machine']['cores']}"]
-         for document, result in runs])
+        [
+            *key_header,
+            *SERVICE_COLUMNS,
+            "rabbitmq",
+            "postgresql",
+            "load generator",
+            "other work on the machine",
+            "machine busy (cores)",
+        ],
+        [
+            [
+                *key(document, result),
+                *(_cpu_ms(result, name) for name in SERVICE_COLUMNS),
+                _cpu_ms(result, "rabbitmq"),
+                _postgres_ms(result),
+                _cpu_ms(result, "load generator"),
+                _other_ms(result),
+                f"{result['cpu']['machine']['busy_cores']:.2f} of {result['cpu']['machine']['cores']}",
+            ]
+            for document, result in runs
+        ],
+    )
     lines += ["## Broker\n"]
     lines += _table(
-        [*key_header, "messages published / purchase (RPC + events)", "delivered / purchase", "published/s",
-         "ceiling (msgs/s)", "fraction of ceiling"],
-        [[*key(document, result),
-          f"{result['broker']['published_per_purchase']:.1f} ({result['broker']['rpc_per_purchase']:.1f} + "
-          f"{result['broker']['events_per_purchase']:.1f})",
-          f"{result['broker']['delivered_per_purchase']:.1f}", f"{result['broker']['published_per_second']:.0f}",
-          f"{result['broker']['ceiling_messages_per_second']:.0f}",
-          f"{result['broker']['fraction_of_ceiling'] * 100:.0f}%"] for document, result in runs])
+        [
+            *key_header,
+            "messages published / purchase (RPC + events)",
+            "delivered / purchase",
+            "published/s",
+            "ceiling (msgs/s)",
+            "fraction of ceiling",
+        ],
+        [
+            [
+                *key(document, result),
+                f"{result['broker']['published_per_purchase']:.1f} ({result['broker']['rpc_per_purchase']:.1f} + "
+                f"{result['broker']['events_per_purchase']:.1f})",
+                f"{result['broker']['delivered_per_purchase']:.1f}",
+                f"{result['broker']['published_per_second']:.0f}",
+                f"{result['broker']['ceiling_messages_per_second']:.0f}",
+                f"{result['broker']['fraction_of_ceiling'] * 100:.0f}%",
+            ]
+            for document, result in runs
+        ],
+    )
     database_runs = [(document, result) for document, result in runs if result.get("postgresql_per_purchase")]
     if database_runs:
         lines += ["## PostgreSQL transactions per purchase (rows written)\n"]
         lines += _table(
             [*key_header, *SERVICE_COLUMNS[1:]],
-            [[*key(document, result), *(
-                f"{counters[name]['transactions']:.0f} ({counters[name]['rows_written']:.0f})"
-                if name in counters else "—" for name in SERVICE_COLUMNS[1:])]
-             for document, result in database_runs for counters in [result["postgresql_per_purchase"]]])
-    notes = [f"- {document['date']} {document['commit']}: {note}"
-             for document in documents for note in document.get("notes", [])]
+            [
+                [
+                    *key(document, result),
+                    *(
+                        f"{counters[name]['transactions']:.0f} ({counters[name]['rows_written']:.0f})"
+                        if name in counters
+                        else "—"
+                        for name in SERVICE_COLUMNS[1:]
+                    ),
+                ]
+                for document, result in database_runs
+                for counters in [result["postgresql_per_purchase"]]
+            ],
+        )
+    notes = [
+        f"- {document['date']} {document['commit']}: {note}"
+        for document in documents
+        for note in document.get("notes", [])
+    ]
     if notes:
         lines += ["## Notes\n", *notes, ""]
     (RESULTS / "README.md").write_text("\n".join(lines))

@@ -10,6 +10,7 @@ told otherwise, it runs again on PostgreSQL with two replicas of the service
 that spent the most CPU per purchase. The broker's ceiling is measured once,
 before any suite runs. Results are printed and written to bench/results/.
 """
+
 import argparse
 import asyncio
 import datetime
@@ -27,13 +28,14 @@ import load
 import probes
 import report
 import stage
+
 from kameng_cli.suite import SERVICES
 
 REPO = Path(__file__).resolve().parent.parent
 
 
 def parse_replicas(text):
-    """"auto", "none" or "service=count,..." → "auto", None or {service: count}."""
+    """ "auto", "none" or "service=count,..." → "auto", None or {service: count}."""
     if text in ("auto", "none"):
         return None if text == "none" else "auto"
     replicas = {}
@@ -46,22 +48,37 @@ def parse_replicas(text):
 
 
 def parse_args(argv):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--duration", type=float, default=30, help="seconds of the timed window")
     parser.add_argument("--warmup", type=float, default=5, help="seconds of load before the window opens")
     parser.add_argument("--buyers", type=int, default=64, help="concurrent buyers, each its own customer")
-    parser.add_argument("--databases", default="sqlite,postgresql",
-                        help="comma separated: sqlite, postgresql")
-    parser.add_argument("--replicas", type=parse_replicas, default="auto",
-                        help="the extra run: 'auto' (2 of the busiest service, on PostgreSQL), "
-                             "'none', or service=count,... (on the last of --databases)")
+    parser.add_argument(
+        "--databases", default="sqlite,postgresql", help="comma separated: sqlite, postgresql"
+    )
+    parser.add_argument(
+        "--replicas",
+        type=parse_replicas,
+        default="auto",
+        help="the extra run: 'auto' (2 of the busiest service, on PostgreSQL), "
+        "'none', or service=count,... (on the last of --databases)",
+    )
     parser.add_argument("--products", type=int, default=4)
-    parser.add_argument("--max-rate", type=float, default=250,
-                        help="purchases/s the card stock is sized for (the run fails if it runs dry)")
+    parser.add_argument(
+        "--max-rate",
+        type=float,
+        default=250,
+        help="purchases/s the card stock is sized for (the run fails if it runs dry)",
+    )
     parser.add_argument("--ceiling-seconds", type=float, default=5)
     parser.add_argument("--no-save", action="store_true", help="print only; write nothing to bench/results")
-    parser.add_argument("--note", action="append", default=[],
-                        help="a remark kept with the results (e.g. what else the machine was doing)")
+    parser.add_argument(
+        "--note",
+        action="append",
+        default=[],
+        help="a remark kept with the results (e.g. what else the machine was doing)",
+    )
     args = parser.parse_args(argv)
     args.databases = [name.strip() for name in args.databases.split(",") if name.strip()]
     unknown = set(args.databases) - {"sqlite", "postgresql"}
@@ -77,13 +94,17 @@ def buyers_verdict(purchases, settled_statuses, stock_left, cards_imported):
         for card in purchase.cards:
             holders.setdefault(card["number"], set()).add(purchase.order_id)
     delivered = [purchase for purchase in purchases if purchase.cards]
-    oversold = (sum(len(orders) - 1 for orders in holders.values())
-                + sum(1 for purchase in delivered if len(purchase.cards) != 1))
+    oversold = sum(len(orders) - 1 for orders in holders.values()) + sum(
+        1 for purchase in delivered if len(purchase.cards) != 1
+    )
     lost = sum(1 for status in settled_statuses.values() if status not in ("delivered", "refunded"))
     cards_delivered = sum(len(purchase.cards) for purchase in delivered)
     return {
-        "oversold": oversold, "lost": lost,
-        "cards_imported": cards_imported, "cards_delivered": cards_delivered, "stock_left": stock_left,
+        "oversold": oversold,
+        "lost": lost,
+        "cards_imported": cards_imported,
+        "cards_delivered": cards_delivered,
+        "stock_left": stock_left,
         # cards neither in stock nor delivered: reservations of orders that failed before paying
         "cards_unaccounted": cards_imported - cards_delivered - stock_left,
         "ok": oversold == 0 and lost == 0,
@@ -93,18 +114,26 @@ def buyers_verdict(purchases, settled_statuses, stock_left, cards_imported):
 
 def audit_verdict(amqp_uri):
     from kameng_cli.audit import audit
+
     try:
         result = audit(amqp_uri)
     except Exception as exc:  # the verdict is reported, whatever it is
         return {"source": "kameng_cli.audit", "ok": False, "verdict": f"audit failed: {exc!r}"}
     kinds = Counter(violation.kind for violation in result.violations)
     return {
-        "source": "kameng_cli.audit", "ok": result.ok, "counts": result.counts,
-        "violations": [f"{violation.kind} {violation.subject}: {violation.detail}"
-                       for violation in result.violations[:50]],
-        "verdict": ("ok: every invariant holds (0 oversold, 0 lost)" if result.ok
-                    else f"{len(result.violations)} violations: "
-                         + ", ".join(f"{kind} {count}" for kind, count in kinds.most_common())),
+        "source": "kameng_cli.audit",
+        "ok": result.ok,
+        "counts": result.counts,
+        "violations": [
+            f"{violation.kind} {violation.subject}: {violation.detail}"
+            for violation in result.violations[:50]
+        ],
+        "verdict": (
+            "ok: every invariant holds (0 oversold, 0 lost)"
+            if result.ok
+            else f"{len(result.violations)} violations: "
+            + ", ".join(f"{kind} {count}" for kind, count in kinds.most_common())
+        ),
     }
 
 
@@ -131,20 +160,26 @@ def _measure(running, args, broker_ceiling, say):
     # the counters settle while the suite idles: its CPU meanwhile is each process's floor
     idle_before = probes.cpu_snapshot()
     broker_before = probes.settled_broker_counters(running.vhost)
-    idle_cpu, _machine = probes.cpu_used(idle_before, probes.cpu_snapshot(), running.pids(),
-                                         running.service_of_database())
+    idle_cpu, _machine = probes.cpu_used(
+        idle_before, probes.cpu_snapshot(), running.pids(), running.service_of_database()
+    )
     idle_seconds = time.monotonic() - idle_before.at
     postgres_before = probes.postgres_counters(running.service_of_database())
-    buyers = load.Buyers(gateway_url, [token for _name, token in shop.accounts], shop.products,
-                         shop.mockpay_secret)
+    buyers = load.Buyers(
+        gateway_url, [token for _name, token in shop.accounts], shop.products, shop.mockpay_secret
+    )
     say(f"buying: {args.buyers} buyers, {args.warmup:.0f} s warm-up, {args.duration:.0f} s timed")
     purchases, window_start, window_end, cpu_before, cpu_after = asyncio.run(
-        timed_load(buyers, args.warmup, args.duration))
+        timed_load(buyers, args.warmup, args.duration)
+    )
     running.suite.check_alive()
 
     # paid orders a buyer gave up on get more time: only those still not delivered then are lost
-    unfinished = {purchase.order_id: shop.accounts[purchase.buyer][1]
-                  for purchase in purchases if purchase.paid and not purchase.cards}
+    unfinished = {
+        purchase.order_id: shop.accounts[purchase.buyer][1]
+        for purchase in purchases
+        if purchase.paid and not purchase.cards
+    }
     settled = asyncio.run(load.settle_unfinished(gateway_url, unfinished)) if unfinished else {}
     broker_after = probes.settled_broker_counters(running.vhost)
     postgres_after = probes.postgres_counters(running.service_of_database())
@@ -158,10 +193,14 @@ def _measure(running, args, broker_ceiling, say):
     summary = report.summarise_purchases(purchases, window_start, window_end)
     window = window_end - window_start
     cpu_seconds, machine = probes.cpu_used(
-        cpu_before, cpu_after, running.pids(), running.service_of_database())
+        cpu_before, cpu_after, running.pids(), running.service_of_database()
+    )
     per_process, by_service = report.cpu_per_purchase(
-        cpu_seconds, summary["purchases_completed_in_window"], window,
-        {name: seconds / idle_seconds for name, seconds in idle_cpu.items()})
+        cpu_seconds,
+        summary["purchases_completed_in_window"],
+        window,
+        {name: seconds / idle_seconds for name, seconds in idle_cpu.items()},
+    )
     attempted = max(len(purchases), 1)
 
     def per_purchase(counter):
@@ -171,14 +210,17 @@ def _measure(running, args, broker_ceiling, say):
     published_per_second = published_per_purchase * summary["purchases_per_second"]
     return {
         "database": running.database,
-        "replicas": {service: count
-                     for service, count in running.suite.settings.replicas.items() if count > 1},
+        "replicas": {
+            service: count for service, count in running.suite.settings.replicas.items() if count > 1
+        },
         "buyers": args.buyers,
         "duration_seconds": round(window, 2),
         "warmup_seconds": args.warmup,
         "waiting": "long-poll",
-        "gateway": {"workers": int(os.environ.get("KAMENG_GATEWAY_WORKERS", "2")),
-                    "threads": int(os.environ.get("KAMENG_GATEWAY_THREADS", "64"))},
+        "gateway": {
+            "workers": int(os.environ.get("KAMENG_GATEWAY_WORKERS", "2")),
+            "threads": int(os.environ.get("KAMENG_GATEWAY_THREADS", "64")),
+        },
         **summary,
         "cpu": {
             "per_process": per_process,
@@ -197,31 +239,43 @@ def _measure(running, args, broker_ceiling, say):
         },
         # PostgreSQL's own counters over the whole load, per purchase attempted (none on SQLite)
         "postgresql_per_purchase": {
-            service: {counter: round((value - postgres_before[service][counter]) / attempted, 1)
-                      for counter, value in counters.items()}
-            for service, counters in postgres_after.items()},
+            service: {
+                counter: round((value - postgres_before[service][counter]) / attempted, 1)
+                for counter, value in counters.items()
+            }
+            for service, counters in postgres_after.items()
+        },
         "audit": verdict,
         "buyers_view": buyers_view,
     }
 
 
 def git_commit():
-    return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True,
-                          check=True).stdout.strip()
+    return subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout.strip()
 
 
 def main(argv=None):
     args = parse_args(argv)
     print(f"measuring the broker's ceiling ({args.ceiling_seconds:.0f} s, raw pika)…")
     broker_ceiling = ceiling.broker_ceiling(args.ceiling_seconds)
-    print(f"broker ceiling: {broker_ceiling['messages_per_second']:.0f} messages/s "
-          f"({broker_ceiling['pairs']} publisher/consumer pair(s))")
+    print(
+        f"broker ceiling: {broker_ceiling['messages_per_second']:.0f} messages/s "
+        f"({broker_ceiling['pairs']} publisher/consumer pair(s))"
+    )
     document = {
-        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d"),
-        "started_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d"),
+        "started_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "commit": git_commit(),
-        "uncommitted_changes": bool(subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
-                                                   cwd=REPO, capture_output=True, text=True).stdout.strip()),
+        "uncommitted_changes": bool(
+            subprocess.run(
+                ["git", "status", "--porcelain", "--untracked-files=no"],
+                cwd=REPO,
+                capture_output=True,
+                text=True,
+            ).stdout.strip()
+        ),
         "machine": {"cores": os.cpu_count(), "load_average_at_start": os.getloadavg()},
         "broker_ceiling": broker_ceiling,
         "notes": args.note,
@@ -239,8 +293,9 @@ def main(argv=None):
         document["runs"].append(result)
     if args.replicas and document["runs"]:
         if args.replicas == "auto":
-            baseline = next((run for run in document["runs"] if run["database"] == "postgresql"),
-                            document["runs"][0])
+            baseline = next(
+                (run for run in document["runs"] if run["database"] == "postgresql"), document["runs"][0]
+            )
             busiest = report.busiest_service(baseline, SERVICES)
             replicas, database = {busiest: 2}, baseline["database"]
             print(f"\nthe busiest service on {database} was {busiest}: running it again with two replicas")
@@ -250,18 +305,24 @@ def main(argv=None):
             result = run_configuration(database, replicas, args, broker_ceiling)
             report.print_result(result)
             document["runs"].append(result)
-            single = next((run for run in document["runs"]
-                           if run["database"] == database and not run["replicas"]), None)
+            single = next(
+                (run for run in document["runs"] if run["database"] == database and not run["replicas"]), None
+            )
             if single:
-                print(f"\nscaling out {report.replicas_text(result)}: {result['purchases_per_second']:.1f} "
-                      f"purchases/s against {single['purchases_per_second']:.1f} with one process each")
+                print(
+                    f"\nscaling out {report.replicas_text(result)}: {result['purchases_per_second']:.1f} "
+                    f"purchases/s against {single['purchases_per_second']:.1f} with one process each"
+                )
         except Exception:
             traceback.print_exc()
             failed = True
     if document["runs"] and not args.no_save:
         print(f"\nwrote {report.write_results(document)}")
-    bad = [run for run in document["runs"]
-           if run["errors"] or not run["audit"]["ok"] or not run["buyers_view"]["ok"]]
+    bad = [
+        run
+        for run in document["runs"]
+        if run["errors"] or not run["audit"]["ok"] or not run["buyers_view"]["ok"]
+    ]
     return 1 if failed or bad else 0
 
 

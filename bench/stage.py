@@ -1,4 +1,5 @@
 """A fresh suite to measure: its own vhost, data folder and PostgreSQL databases, a shop and its buyers."""
+
 import asyncio
 import shutil
 import tempfile
@@ -8,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import load
+
 from kameng_cli.secrets import admin_credentials, local_secrets
 from kameng_cli.suite import SERVICES, Suite, SuiteSettings
 from kameng_common.ports import free_port
@@ -65,13 +67,21 @@ def fresh_suite(database, replicas=None, say=print):
     try:
         if database == "postgresql":
             databases = {service: create_postgres_database(f"kameng_bench_{service}") for service in SERVICES}
-        suite = Suite(SuiteSettings(
-            data_dir=data_dir, amqp_uri=amqp_uri, gateway_port=free_port(),
-            database_urls={service: url for service, (_name, url) in databases.items()},
-            metrics_ports={service: free_port() for service in SERVICES},
-            extra_env=SUITE_ENV, replicas=replicas or {}))
-        say(f"\nstarting the suite on {database} ({', '.join(suite.process_names())}); "
-            f"logs in {suite.log_dir}")
+        suite = Suite(
+            SuiteSettings(
+                data_dir=data_dir,
+                amqp_uri=amqp_uri,
+                gateway_port=free_port(),
+                database_urls={service: url for service, (_name, url) in databases.items()},
+                metrics_ports={service: free_port() for service in SERVICES},
+                extra_env=SUITE_ENV,
+                replicas=replicas or {},
+            )
+        )
+        say(
+            f"\nstarting the suite on {database} ({', '.join(suite.process_names())}); "
+            f"logs in {suite.log_dir}"
+        )
         suite.start()
         try:
             suite.wait_ready()
@@ -93,8 +103,9 @@ def open_shop(stage, products, cards, buyers, say=print):
     """Seed ``products`` with ``cards`` cards in all, and register and log in ``buyers`` customers."""
     data_dir = stage.suite.settings.data_dir
     started = time.monotonic()
-    created, imported = asyncio.run(load.seed_catalogue(stage.gateway_url, admin_credentials(data_dir),
-                                                        products, cards))
+    created, imported = asyncio.run(
+        load.seed_catalogue(stage.gateway_url, admin_credentials(data_dir), products, cards)
+    )
     say(f"imported {imported} cards into {len(created)} products in {time.monotonic() - started:.1f} s")
     started = time.monotonic()
     accounts = asyncio.run(load.register_buyers(stage.gateway_url, buyers))

@@ -8,6 +8,7 @@ What is still moving is not a violation: a fact younger than the grace period
 (a sale, a sum received, an unpublished event) may not have reached the other
 services yet. Past it, the fact must have had its effect everywhere.
 """
+
 import datetime
 import os
 from collections import Counter, defaultdict
@@ -36,6 +37,7 @@ RESERVATION_RELEASED = (DELIVERED, "cancelled", "expired", REFUNDED, FAILED)
 @dataclass(frozen=True)
 class Timeouts:
     """Seconds: how long an order may wait in each status, and how long a message may travel."""
+
     order_ttl: float = 900
     expiry_interval: float = 5
     grace: float = DEFAULT_GRACE_SECONDS
@@ -43,10 +45,11 @@ class Timeouts:
     @classmethod
     def from_env(cls, grace=DEFAULT_GRACE_SECONDS):
         """The orders service's settings, read from the same environment variables."""
-        return cls(order_ttl=float(os.environ.get("KAMENG_ORDER_TTL_SECONDS", cls.order_ttl)),
-                   expiry_interval=float(os.environ.get("KAMENG_ORDER_EXPIRY_INTERVAL",
-                                                        cls.expiry_interval)),
-                   grace=grace)
+        return cls(
+            order_ttl=float(os.environ.get("KAMENG_ORDER_TTL_SECONDS", cls.order_ttl)),
+            expiry_interval=float(os.environ.get("KAMENG_ORDER_EXPIRY_INTERVAL", cls.expiry_interval)),
+            grace=grace,
+        )
 
 
 @dataclass(frozen=True)
@@ -68,9 +71,13 @@ class Report:
         return not self.violations
 
     def as_dict(self):
-        return {"ok": self.ok, "checked_at": self.checked_at.isoformat(),
-                "timeouts": asdict(self.timeouts), "counts": self.counts,
-                "violations": [asdict(violation) for violation in self.violations]}
+        return {
+            "ok": self.ok,
+            "checked_at": self.checked_at.isoformat(),
+            "timeouts": asdict(self.timeouts),
+            "counts": self.counts,
+            "violations": [asdict(violation) for violation in self.violations],
+        }
 
     def render(self):
         counts = self.counts
@@ -85,17 +92,20 @@ class Report:
             f"available {cards['available']}",
             f"  payments      {payments['paid']} paid with {payments['received']} sums received, "
             f"{payments['refunded']} refunded",
-            "  outbox        " + ", ".join(f"{service} {pending}"
-                                           for service, pending in counts["outbox"].items()) + " pending",
-            "  dead letters  " + ", ".join(f"{service} {depth}"
-                                           for service, depth in counts["dead_letters"].items()),
+            "  outbox        "
+            + ", ".join(f"{service} {pending}" for service, pending in counts["outbox"].items())
+            + " pending",
+            "  dead letters  "
+            + ", ".join(f"{service} {depth}" for service, depth in counts["dead_letters"].items()),
         ]
         if self.ok:
             lines.append("OK: every invariant holds")
         else:
             lines.append(f"{len(self.violations)} violation(s):")
-            lines += [f"  {violation.kind}  {violation.subject}: {violation.detail}"
-                      for violation in self.violations]
+            lines += [
+                f"  {violation.kind}  {violation.subject}: {violation.detail}"
+                for violation in self.violations
+            ]
         return "\n".join(lines)
 
 
@@ -109,8 +119,12 @@ def audit(amqp_uri, timeouts=None):
         rpc.close()
     dead_letters = collect_dead_letters(amqp_uri)
     now = utcnow()
-    return Report(checked_at=now, timeouts=timeouts, counts=summarize(snapshots, dead_letters),
-                  violations=check(snapshots, dead_letters, now, timeouts))
+    return Report(
+        checked_at=now,
+        timeouts=timeouts,
+        counts=summarize(snapshots, dead_letters),
+        violations=check(snapshots, dead_letters, now, timeouts),
+    )
 
 
 def collect(rpc):
@@ -120,21 +134,28 @@ def collect(rpc):
 
 def collect_dead_letters(amqp_uri, limit=DEAD_LETTERS_LISTED):
     """{service: {depth, letters}}: how many dead letters each service has, and the first ``limit``."""
-    return {service: {"depth": dlq.depth(amqp_uri, service),
-                      "letters": dlq.list_dead_letters(amqp_uri, service, limit)}
-            for service in SERVICES}
+    return {
+        service: {
+            "depth": dlq.depth(amqp_uri, service),
+            "letters": dlq.list_dead_letters(amqp_uri, service, limit),
+        }
+        for service in SERVICES
+    }
 
 
 def summarize(snapshots, dead_letters):
     """The report's counts: orders by status, cards by status, payments and refunds, backlogs."""
     receipts = snapshots["payments"]["receipts"]
     return {
-        "orders": dict(sorted(Counter(
-            order["status"] for order in snapshots["orders"]["orders"].values()).items())),
+        "orders": dict(
+            sorted(Counter(order["status"] for order in snapshots["orders"]["orders"].values()).items())
+        ),
         "cards": snapshots["inventory"]["cards"],
-        "payments": {"paid": len({receipt["payment_id"] for receipt in receipts}),
-                     "received": len(receipts),
-                     "refunded": sum(1 for receipt in receipts if receipt["refunded_at"])},
+        "payments": {
+            "paid": len({receipt["payment_id"] for receipt in receipts}),
+            "received": len(receipts),
+            "refunded": sum(1 for receipt in receipts if receipt["refunded_at"]),
+        },
         "outbox": {service: snapshot["outbox"]["pending"] for service, snapshot in snapshots.items()},
         "dead_letters": {service: found["depth"] for service, found in dead_letters.items()},
     }
@@ -168,11 +189,14 @@ def check(snapshots, dead_letters, now, timeouts):
 
 # --- the invariants ------------------------------------------------------------
 
+
 def _cards_sold_once(inventory):
     for card in inventory["sold_twice"]:
-        yield Violation("card_sold_twice", "cards " + ", ".join(map(str, card["card_ids"])),
-                        f"one card of product {card['product_id']} is sold to orders "
-                        + ", ".join(card["order_ids"]))
+        yield Violation(
+            "card_sold_twice",
+            "cards " + ", ".join(map(str, card["card_ids"])),
+            f"one card of product {card['product_id']} is sold to orders " + ", ".join(card["order_ids"]),
+        )
 
 
 def _delivered_orders_hold_their_cards(orders, inventory):
@@ -180,20 +204,25 @@ def _delivered_orders_hold_their_cards(orders, inventory):
     for order_id, order in orders.items():
         if order["status"] != DELIVERED:
             continue
-        ordered = {product: quantity for product, quantity in order["items"].items()
-                   if product not in direct}
+        ordered = {product: quantity for product, quantity in order["items"].items() if product not in direct}
         held = inventory["sold"].get(order_id, {}).get("cards", {})
         if held != ordered:
-            yield Violation("delivery_mismatch", f"order {order_id}",
-                            f"delivered holding {_cards(held)}, but {_cards(ordered)} were ordered")
+            yield Violation(
+                "delivery_mismatch",
+                f"order {order_id}",
+                f"delivered holding {_cards(held)}, but {_cards(ordered)} were ordered",
+            )
 
 
 def _cards_sold_only_for_delivered_orders(orders, inventory, now, timeouts):
     for order_id, sale in inventory["sold"].items():
         status = _status(orders, order_id)
         if status != DELIVERED and _after(sale["sold_at"], timeouts.grace) < now:
-            yield Violation("cards_sold_to_undelivered_order", f"order {order_id}",
-                            f"{_cards(sale['cards'])} sold at {sale['sold_at']}, but the order is {status}")
+            yield Violation(
+                "cards_sold_to_undelivered_order",
+                f"order {order_id}",
+                f"{_cards(sale['cards'])} sold at {sale['sold_at']}, but the order is {status}",
+            )
 
 
 def _reservations_released(orders, inventory, now, timeouts):
@@ -203,9 +232,11 @@ def _reservations_released(orders, inventory, now, timeouts):
             continue
         last_moves = [reservation["reserved_at"]] + ([order["updated_at"]] if order else [])
         if max(_after(moment, timeouts.grace) for moment in last_moves) < now:
-            yield Violation("reservation_leaked", f"order {order_id}",
-                            f"{reservation['cards']} cards still reserved, but the order is "
-                            f"{_status(orders, order_id)}")
+            yield Violation(
+                "reservation_leaked",
+                f"order {order_id}",
+                f"{reservation['cards']} cards still reserved, but the order is {_status(orders, order_id)}",
+            )
 
 
 def _delivered_orders_paid_in_full(orders, receipts):
@@ -213,30 +244,44 @@ def _delivered_orders_paid_in_full(orders, receipts):
     for order_id, order in orders.items():
         if order["status"] != DELIVERED:
             continue
-        received = [receipt for receipt in receipts.get(order["payment_id"], [])
-                    if receipt["order_id"] == order_id]
+        received = [
+            receipt for receipt in receipts.get(order["payment_id"], []) if receipt["order_id"] == order_id
+        ]
         if not received:
-            yield Violation("delivered_without_payment", f"order {order_id}",
-                            f"payments received nothing for it as payment {order['payment_id']}"
-                            if order["payment_id"] else "it has no payment")
+            yield Violation(
+                "delivered_without_payment",
+                f"order {order_id}",
+                f"payments received nothing for it as payment {order['payment_id']}"
+                if order["payment_id"]
+                else "it has no payment",
+            )
             continue
         wrong = {(receipt["amount"], receipt["currency"]) for receipt in received} - {
-            (order["total"], order["currency"])}
+            (order["total"], order["currency"])
+        }
         if wrong:
-            yield Violation("payment_amount_mismatch", f"order {order_id}",
-                            f"costs {order['total']} {order['currency']}, but payment "
-                            f"{order['payment_id']} received "
-                            + ", ".join(f"{amount} {currency}" for amount, currency in sorted(wrong)))
+            yield Violation(
+                "payment_amount_mismatch",
+                f"order {order_id}",
+                f"costs {order['total']} {order['currency']}, but payment "
+                f"{order['payment_id']} received "
+                + ", ".join(f"{amount} {currency}" for amount, currency in sorted(wrong)),
+            )
 
 
 def _refunded_orders_refunded(orders, receipts):
     for order_id, order in orders.items():
         if order["status"] != REFUNDED:
             continue
-        if not any(receipt["refunded_at"] and receipt["order_id"] == order_id
-                   for receipt in receipts.get(order["payment_id"], [])):
-            yield Violation("refund_missing", f"order {order_id}",
-                            f"refunded, but payments gave nothing back of payment {order['payment_id']}")
+        if not any(
+            receipt["refunded_at"] and receipt["order_id"] == order_id
+            for receipt in receipts.get(order["payment_id"], [])
+        ):
+            yield Violation(
+                "refund_missing",
+                f"order {order_id}",
+                f"refunded, but payments gave nothing back of payment {order['payment_id']}",
+            )
 
 
 def _money_delivered_or_refunded(orders, receipts, now, timeouts):
@@ -247,20 +292,28 @@ def _money_delivered_or_refunded(orders, receipts, now, timeouts):
     for payment_id, received in receipts.items():
         order_id = received[0]["order_id"]
         order = orders.get(order_id)
-        may_keep = int(order is not None and order["payment_id"] == payment_id
-                       and order["status"] == DELIVERED)
+        may_keep = int(
+            order is not None and order["payment_id"] == payment_id and order["status"] == DELIVERED
+        )
         kept = [receipt for receipt in received if not receipt["refunded_at"]]
         if may_keep and not kept:
-            yield Violation("delivered_and_refunded", f"payment {payment_id}",
-                            f"order {order_id} is delivered, yet every sum received for it was refunded")
+            yield Violation(
+                "delivered_and_refunded",
+                f"payment {payment_id}",
+                f"order {order_id} is delivered, yet every sum received for it was refunded",
+            )
         settled = [receipt for receipt in kept if _after(receipt["received_at"], timeouts.grace) < now]
         if len(settled) > may_keep:
-            yield Violation("payment_unsettled", f"payment {payment_id}",
-                            f"order {order_id} is {_status(orders, order_id)} and may keep {may_keep} "
-                            f"of the sums received, but keeps {len(settled)}: trade "
-                            + ", ".join(f"{receipt['provider']} {receipt['trade_no']} "
-                                        f"({receipt['amount']} {receipt['currency']})"
-                                        for receipt in settled))
+            yield Violation(
+                "payment_unsettled",
+                f"payment {payment_id}",
+                f"order {order_id} is {_status(orders, order_id)} and may keep {may_keep} "
+                f"of the sums received, but keeps {len(settled)}: trade "
+                + ", ".join(
+                    f"{receipt['provider']} {receipt['trade_no']} ({receipt['amount']} {receipt['currency']})"
+                    for receipt in settled
+                ),
+            )
 
 
 def _ledger_consistent(payments):
@@ -273,31 +326,38 @@ def _ledger_consistent(payments):
         received[receipt["currency"]] += receipt["amount"]
         if receipt["refunded_at"]:
             refunded[receipt["currency"]] += receipt["amount"]
-    for account, booked, moved in (("sales", ledger["sales"], received),
-                                   ("refunds", ledger["refunds"], refunded)):
+    for account, booked, moved in (
+        ("sales", ledger["sales"], received),
+        ("refunds", ledger["refunds"], refunded),
+    ):
         for currency in sorted(set(booked) | set(moved)):
             if booked.get(currency, 0) != moved[currency]:
-                yield Violation("ledger_mismatch", f"ledger {account} {currency}",
-                                f"the {account} account holds {booked.get(currency, 0)}, "
-                                f"but the sums {'received' if account == 'sales' else 'refunded'} "
-                                f"add up to {moved[currency]}")
+                yield Violation(
+                    "ledger_mismatch",
+                    f"ledger {account} {currency}",
+                    f"the {account} account holds {booked.get(currency, 0)}, "
+                    f"but the sums {'received' if account == 'sales' else 'refunded'} "
+                    f"add up to {moved[currency]}",
+                )
 
 
 def _no_order_stuck(orders, now, timeouts):
     for order_id, order in orders.items():
         deadline = _move_on_deadline(order, timeouts)
         if deadline is not None and deadline < now:
-            yield Violation("order_stuck", f"order {order_id}",
-                            f"still {order['status']} (last changed {order['updated_at']}); "
-                            f"it should have moved on by {deadline.isoformat()}")
+            yield Violation(
+                "order_stuck",
+                f"order {order_id}",
+                f"still {order['status']} (last changed {order['updated_at']}); "
+                f"it should have moved on by {deadline.isoformat()}",
+            )
 
 
 def _move_on_deadline(order, timeouts):
     """When an order in a transitional status should have left it; None for one that waits for nobody."""
     status = order["status"]
     if status == PENDING:  # waits for inventory and risk, then expires
-        return _after(order["created_at"],
-                      timeouts.order_ttl + timeouts.expiry_interval + timeouts.grace)
+        return _after(order["created_at"], timeouts.order_ttl + timeouts.expiry_interval + timeouts.grace)
     if status == AWAITING_PAYMENT:  # waits for the buyer, then expires
         return _after(order["expires_at"], timeouts.expiry_interval + timeouts.grace)
     if status in (PAID, FAILED):  # waits for the cards, or for the refund: messages only
@@ -309,24 +369,31 @@ def _outboxes_published(snapshots, now, timeouts):
     for service, snapshot in snapshots.items():
         outbox = snapshot["outbox"]
         if outbox["pending"] and _after(outbox["oldest_pending_at"], timeouts.grace) < now:
-            yield Violation("outbox_backlog", f"service {service}",
-                            f"{outbox['pending']} events not published, the oldest written at "
-                            f"{outbox['oldest_pending_at']}")
+            yield Violation(
+                "outbox_backlog",
+                f"service {service}",
+                f"{outbox['pending']} events not published, the oldest written at "
+                f"{outbox['oldest_pending_at']}",
+            )
 
 
 def _no_dead_letters(dead_letters):
     for service, found in dead_letters.items():
         for letter in found["letters"]:
-            yield Violation("dead_letter", f"service {service}",
-                            f"{letter['event_type']} {letter['message_id']} (order "
-                            f"{letter['correlation_id']}) from {letter['queue']} after "
-                            f"{letter['attempts']} attempts: {letter['failure']}")
+            yield Violation(
+                "dead_letter",
+                f"service {service}",
+                f"{letter['event_type']} {letter['message_id']} (order "
+                f"{letter['correlation_id']}) from {letter['queue']} after "
+                f"{letter['attempts']} attempts: {letter['failure']}",
+            )
         unlisted = found["depth"] - len(found["letters"])
         if unlisted > 0:
             yield Violation("dead_letter", f"service {service}", f"{unlisted} more not listed here")
 
 
 # --- helpers -------------------------------------------------------------------
+
 
 def _receipts_by_payment(receipts):
     by_payment = defaultdict(list)

@@ -1,4 +1,5 @@
 """kameng run | seed | demo | dlq | audit"""
+
 import argparse
 import json
 import os
@@ -6,13 +7,12 @@ import signal
 import sys
 import time
 
-from kameng_common import dlq
-from kameng_common.config import amqp_uri, data_dir
-from kameng_common.errors import KamengError
-
 from kameng_cli import audit, shop
 from kameng_cli.secrets import admin_credentials, demo_customer_credentials, local_secrets
 from kameng_cli.suite import SERVICES, Suite, SuiteSettings
+from kameng_common import dlq
+from kameng_common.config import amqp_uri, data_dir
+from kameng_common.errors import KamengError
 
 
 def gateway_url():
@@ -30,8 +30,9 @@ def run(args):
     signal.signal(signal.SIGINT, _stop_running)
     signal.signal(signal.SIGTERM, _stop_running)
     folder = data_dir()
-    settings = SuiteSettings(data_dir=folder, amqp_uri=amqp_uri(),
-                             gateway_port=int(os.environ.get("KAMENG_GATEWAY_PORT", "8000")))
+    settings = SuiteSettings(
+        data_dir=folder, amqp_uri=amqp_uri(), gateway_port=int(os.environ.get("KAMENG_GATEWAY_PORT", "8000"))
+    )
     admin = admin_credentials(folder)
     suite = Suite(settings)
     print(f"starting Kameng: 5 services and the gateway; logs in {suite.log_dir}")
@@ -44,14 +45,17 @@ def run(args):
             products = shop.seed_demo_shop(settings.gateway_url, admin, customer)
             seeded_marker.write_text(json.dumps([product["id"] for product in products]))
             print(f"seeded the demo shop: {len(products)} products with cards, customer {customer[0]!r}")
-        print(f"""
+        print(
+            f"""
 Kameng is running at {settings.gateway_url}
   API spec:   {settings.gateway_url}/openapi.json
   admin:      {admin[0]} / {admin[1]}
   customer:   {customer[0]} / {customer[1]}
   try it:     make demo   (buys a card through the API)
   data, keys and logs: {folder}
-Press Ctrl-C to stop.""", flush=True)
+Press Ctrl-C to stop.""",
+            flush=True,
+        )
         while True:
             suite.check_alive()
             time.sleep(1)
@@ -77,8 +81,9 @@ def demo(args):
 
 def seed(args):
     folder = data_dir()
-    products = shop.seed_demo_shop(gateway_url(), admin_credentials(folder), demo_customer_credentials(folder),
-                                   cards_scale=args.scale)
+    products = shop.seed_demo_shop(
+        gateway_url(), admin_credentials(folder), demo_customer_credentials(folder), cards_scale=args.scale
+    )
     print(f"seeded {len(products)} products")
 
 
@@ -119,10 +124,15 @@ def main(argv=None):
     dlq_parser.add_argument("--service", choices=SERVICES)
     dlq_parser.add_argument("--id", help="only the event with this message id (required to discard)")
     dlq_parser.set_defaults(handler=dead_letters)
-    audit_parser = commands.add_parser("audit", help="check the invariants across every service; "
-                                                     "exits 1 on any violation")
-    audit_parser.add_argument("--grace", type=float, default=audit.DEFAULT_GRACE_SECONDS,
-                              help="seconds a message may take between services before it counts as lost")
+    audit_parser = commands.add_parser(
+        "audit", help="check the invariants across every service; exits 1 on any violation"
+    )
+    audit_parser.add_argument(
+        "--grace",
+        type=float,
+        default=audit.DEFAULT_GRACE_SECONDS,
+        help="seconds a message may take between services before it counts as lost",
+    )
     audit_parser.add_argument("--json", action="store_true", help="print the report as JSON")
     audit_parser.set_defaults(handler=audit_invariants)
     args = parser.parse_args(argv)

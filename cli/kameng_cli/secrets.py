@@ -1,4 +1,5 @@
 """Secrets the local run generates for itself, kept in the data folder with mode 0600."""
+
 import base64
 import os
 import secrets
@@ -13,12 +14,13 @@ def _card_key():
 def local_secrets(data_dir):
     """Environment entries for every secret the suite needs, from the environment or the data folder."""
     return {
-        "KAMENG_CARD_KEYS": secret_from_env_or_file(
-            "KAMENG_CARD_KEYS", "card.keys", _card_key, data_dir),
+        "KAMENG_CARD_KEYS": secret_from_env_or_file("KAMENG_CARD_KEYS", "card.keys", _card_key, data_dir),
         "KAMENG_MOCKPAY_SECRET": secret_from_env_or_file(
-            "KAMENG_MOCKPAY_SECRET", "mockpay.secret", lambda: secrets.token_hex(32), data_dir),
+            "KAMENG_MOCKPAY_SECRET", "mockpay.secret", lambda: secrets.token_hex(32), data_dir
+        ),
         "KAMENG_JWT_SECRET": secret_from_env_or_file(
-            "KAMENG_JWT_SECRET", "jwt.secret", lambda: secrets.token_urlsafe(48), data_dir),
+            "KAMENG_JWT_SECRET", "jwt.secret", lambda: secrets.token_urlsafe(48), data_dir
+        ),
     }
 
 
@@ -26,10 +28,12 @@ def admin_credentials(data_dir):
     """The first admin: from the environment, else a generated password kept for the local run."""
     username = os.environ.get("KAMENG_ADMIN_USERNAME", "admin")
     password = secret_from_env_or_file(
-        "KAMENG_ADMIN_PASSWORD", "admin.password", lambda: secrets.token_urlsafe(18), data_dir)
+        "KAMENG_ADMIN_PASSWORD", "admin.password", lambda: secrets.token_urlsafe(18), data_dir
+    )
     return username, password
 
 
 def demo_customer_credentials(data_dir):
     return "demo", secret_from_env_or_file(
-        "KAMENG_DEMO_PASSWORD", "demo.password", lambda: secrets.token_urlsafe(12), data_dir)
+        "KAMENG_DEMO_PASSWORD", "demo.password", lambda: secrets.token_urlsafe(12), data_dir
+    )

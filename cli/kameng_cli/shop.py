@@ -1,4 +1,5 @@
 """Talk to a running suite the way any REST client would: seed a demo shop, buy a card."""
+
 import hashlib
 import hmac
 import json
@@ -46,13 +47,18 @@ class Gateway:
         return response.json() if response.content else None
 
     def log_in(self, username, password):
-        self.token = self.request("POST", "/api/v1/auth/token",
-                                  json={"username": username, "password": password})["access_token"]
+        self.token = self.request(
+            "POST", "/api/v1/auth/token", json={"username": username, "password": password}
+        )["access_token"]
         return self
 
     def register(self, username, password):
-        return self.request("POST", "/api/v1/auth/register", expected=(201, 409),
-                            json={"username": username, "password": password})
+        return self.request(
+            "POST",
+            "/api/v1/auth/register",
+            expected=(201, 409),
+            json={"username": username, "password": password},
+        )
 
 
 def seed_demo_shop(gateway_url, admin, customer, cards_scale=1):
@@ -61,13 +67,27 @@ def seed_demo_shop(gateway_url, admin, customer, cards_scale=1):
     category = staff.request("POST", "/api/v1/admin/categories", json={"name": "Game cards"})
     products = []
     for name, price, level_prices, cards in DEMO_CATALOGUE:
-        product = staff.request("POST", "/api/v1/admin/products", json={
-            "name": name, "category_id": category["id"], "kind": "card", "price": price,
-            "level_prices": level_prices})
-        lines = "\n".join(f"{random.randrange(10**15, 10**16)} {uuid.uuid4().hex.upper()}"
-                          for _ in range(cards * cards_scale))
-        staff.request("POST", f"/api/v1/admin/products/{product['id']}/cards", data=lines,
-                      headers={"Content-Type": "text/plain"})
+        product = staff.request(
+            "POST",
+            "/api/v1/admin/products",
+            json={
+                "name": name,
+                "category_id": category["id"],
+                "kind": "card",
+                "price": price,
+                "level_prices": level_prices,
+            },
+        )
+        lines = "\n".join(
+            f"{random.randrange(10**15, 10**16)} {uuid.uuid4().hex.upper()}"
+            for _ in range(cards * cards_scale)
+        )
+        staff.request(
+            "POST",
+            f"/api/v1/admin/products/{product['id']}/cards",
+            data=lines,
+            headers={"Content-Type": "text/plain"},
+        )
         products.append(product)
     Gateway(gateway_url).register(*customer)
     return products
@@ -85,8 +105,11 @@ def wait_for_status(buyer, order_id, wanted, timeout=30):
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise ApiError(f"order {order_id} still {order['status']} after {timeout} s")
-        order = buyer.request("GET", f"/api/v1/orders/{order_id}", params={
-            "changed_from": order["status"], "wait": min(remaining, LONG_POLL_SECONDS)})
+        order = buyer.request(
+            "GET",
+            f"/api/v1/orders/{order_id}",
+            params={"changed_from": order["status"], "wait": min(remaining, LONG_POLL_SECONDS)},
+        )
     return order
 
 
@@ -97,10 +120,16 @@ def buy_card(gateway_url, customer, mockpay_secret, say=print):
     product = next((item for item in catalogue["items"] if item["stock"] > 0), None)
     if product is None:
         raise ApiError("no product has cards in stock; seed the shop first")
-    say(f"buying 1 × {product['name']} at {product['price'] / 100:.2f} {product['currency']} "
-        f"({product['stock']} in stock)")
-    order = buyer.request("POST", "/api/v1/orders", headers={"Idempotency-Key": str(uuid.uuid4())},
-                          json={"items": [{"product_id": product["id"], "quantity": 1}]})
+    say(
+        f"buying 1 × {product['name']} at {product['price'] / 100:.2f} {product['currency']} "
+        f"({product['stock']} in stock)"
+    )
+    order = buyer.request(
+        "POST",
+        "/api/v1/orders",
+        headers={"Idempotency-Key": str(uuid.uuid4())},
+        json={"items": [{"product_id": product["id"], "quantity": 1}]},
+    )
     say(f"order {order['id']} is {order['status']}")
     order = wait_for_status(buyer, order["id"], {"awaiting_payment", "on_hold"})
     say(f"order is {order['status']}")
@@ -108,11 +137,24 @@ def buy_card(gateway_url, customer, mockpay_secret, say=print):
         raise ApiError(f"order ended {order['status']}: {order.get('history')}")
     payment = buyer.request("POST", f"/api/v1/orders/{order['id']}/payments", json={"method": "mockpay"})
     say(f"payment {payment['payment_id']} created for {payment['amount'] / 100:.2f} {payment['currency']}")
-    body = json.dumps({"payment_id": payment["payment_id"], "trade_no": f"MOCK{uuid.uuid4().hex[:20]}",
-                       "amount": payment["amount"], "currency": payment["currency"],
-                       "status": "SUCCESS"}).encode()
-    Gateway(gateway_url).request("POST", "/api/v1/payments/notify/mockpay", data=body, headers={
-        "Content-Type": "application/json", "X-Mockpay-Signature": sign_mockpay(mockpay_secret, body)})
+    body = json.dumps(
+        {
+            "payment_id": payment["payment_id"],
+            "trade_no": f"MOCK{uuid.uuid4().hex[:20]}",
+            "amount": payment["amount"],
+            "currency": payment["currency"],
+            "status": "SUCCESS",
+        }
+    ).encode()
+    Gateway(gateway_url).request(
+        "POST",
+        "/api/v1/payments/notify/mockpay",
+        data=body,
+        headers={
+            "Content-Type": "application/json",
+            "X-Mockpay-Signature": sign_mockpay(mockpay_secret, body),
+        },
+    )
     say("mockpay notified the gateway of the payment")
     order = wait_for_status(buyer, order["id"], {"delivered"})
     if order["status"] != "delivered":

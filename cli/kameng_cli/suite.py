@@ -3,6 +3,7 @@
 ``kameng run`` uses it in the foreground; the cross-service tests use it to
 run real processes, kill them and bring them back.
 """
+
 import os
 import signal
 import socket
@@ -14,9 +15,8 @@ from pathlib import Path
 
 import requests
 
-from kameng_common.ports import free_port
-
 from kameng_cli.secrets import admin_credentials, local_secrets
+from kameng_common.ports import free_port
 
 SERVICES = ("customers", "inventory", "risk", "payments", "orders")
 METRICS_PORTS = {"inventory": 9101, "orders": 9102, "payments": 9103, "customers": 9104, "risk": 9105}
@@ -80,16 +80,26 @@ class Suite:
 
     def _command(self, name):
         if name == "gateway":
-            return [sys.executable, "-m", "gunicorn", "-c", "python:kameng_gateway.gunicorn_conf",
-                    "kameng_gateway.wsgi:app"]
+            return [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "-c",
+                "python:kameng_gateway.gunicorn_conf",
+                "kameng_gateway.wsgi:app",
+            ]
         return [sys.executable, "-m", name.partition("-")[0]]
 
     def start_process(self, name):
         self.log_dir.mkdir(parents=True, exist_ok=True)
         log = open(self.log_dir / f"{name}.log", "ab")
         self.processes[name] = subprocess.Popen(
-            self._command(name), env=self.environment(name), stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True)  # Ctrl-C in the terminal reaches the runner, which stops them in order
+            self._command(name),
+            env=self.environment(name),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # Ctrl-C in the terminal reaches the runner, which stops them in order
         log.close()
 
     def start(self):
@@ -132,7 +142,9 @@ class Suite:
     def check_alive(self):
         for name, process in self.processes.items():
             if process.poll() is not None:
-                raise RuntimeError(f"{name} exited with {process.returncode}; see {self.log_dir / (name + '.log')}")
+                raise RuntimeError(
+                    f"{name} exited with {process.returncode}; see {self.log_dir / (name + '.log')}"
+                )
 
     def kill(self, name):
         """SIGKILL a process and all it started (gunicorn's workers too), as a crashed host would."""

@@ -21,16 +21,26 @@ def create_app(settings=None, rpc=None):
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.extensions[remote.RPC_EXTENSION] = rpc or RpcClient(settings.amqp_uri, settings.rpc_timeout)
     if settings.trusted_proxies:
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxies,
-                                x_proto=settings.trusted_proxies)
+        app.wsgi_app = ProxyFix(
+            app.wsgi_app, x_for=settings.trusted_proxies, x_proto=settings.trusted_proxies
+        )
 
     register_error_handlers(app)
     # before the rate limiter, so that a refused request is still logged and counted
     observability.install(app)
-    ratelimits.install(app, settings, auth_blueprint=auth.blueprint,
-                       exempt_blueprints=(health.blueprint, metrics.blueprint))
+    ratelimits.install(
+        app, settings, auth_blueprint=auth.blueprint, exempt_blueprints=(health.blueprint, metrics.blueprint)
+    )
     health.install(app)
-    for blueprint in (auth.blueprint, admin.blueprint, products.blueprint, orders.blueprint,
-                      payments.blueprint, health.blueprint, metrics.blueprint, openapi_blueprint):
+    for blueprint in (
+        auth.blueprint,
+        admin.blueprint,
+        products.blueprint,
+        orders.blueprint,
+        payments.blueprint,
+        health.blueprint,
+        metrics.blueprint,
+        openapi_blueprint,
+    ):
         app.register_blueprint(blueprint)
     return app

@@ -88,8 +88,9 @@ def _identity_from(token):
         return None
     secret = current_app.config["KAMENG_SETTINGS"].jwt_secret
     try:
-        claims = jwt.decode(token, secret, algorithms=[ALGORITHM],
-                            options={"require": ["sub", "kind", "exp"]})
+        claims = jwt.decode(
+            token, secret, algorithms=[ALGORITHM], options={"require": ["sub", "kind", "exp"]}
+        )
     except jwt.ExpiredSignatureError:
         raise Unauthorized("The token has expired.", "token_expired") from None
     except jwt.InvalidTokenError:
@@ -108,10 +109,12 @@ def _required_identity():
 
 def login_required(view):
     """Any signed-in customer or staff member."""
+
     @functools.wraps(view)
     def wrapper(*args, **kwargs):
         _required_identity()
         return view(*args, **kwargs)
+
     return wrapper
 
 
@@ -121,23 +124,28 @@ def customer_required(view):
         if not _required_identity().is_customer:
             raise Forbidden("Only customers may do this.")
         return view(*args, **kwargs)
+
     return wrapper
 
 
 def roles_required(*roles):
     """Staff with one of ``roles``."""
+
     def decorate(view):
         @functools.wraps(view)
         def wrapper(*args, **kwargs):
             if not _required_identity().has_role(roles):
                 raise Forbidden("Your role may not do this.")
             return view(*args, **kwargs)
+
         return wrapper
+
     return decorate
 
 
 def metrics_access_required(view):
     """Staff of METRICS_ROLES, or a scraper holding ``KAMENG_METRICS_TOKEN``."""
+
     @functools.wraps(view)
     def wrapper(*args, **kwargs):
         metrics_token = current_app.config["KAMENG_SETTINGS"].metrics_token
@@ -147,4 +155,5 @@ def metrics_access_required(view):
         if not _required_identity().has_role(METRICS_ROLES):
             raise Forbidden("Your role may not read metrics.")
         return view(*args, **kwargs)
+
     return wrapper

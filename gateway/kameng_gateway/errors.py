@@ -58,8 +58,7 @@ def _http_error(error):
         return error  # redirects, e.g. to the canonical trailing slash
     code = HTTP_ERROR_CODES.get(error.code) or error.name.lower().replace(" ", "_")
     # keep the headers werkzeug chose, e.g. Allow on a 405
-    headers = {name: value for name, value in error.get_headers()
-               if name.lower() != "content-type"}
+    headers = {name: value for name, value in error.get_headers() if name.lower() != "content-type"}
     return error_response(error.code, code, error.description, headers=headers)
 
 

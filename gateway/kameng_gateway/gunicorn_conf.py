@@ -16,8 +16,7 @@ from kameng_common.config import data_dir
 # and fresh, so that no earlier run's counts leak in.
 _OWN_METRICS_DIR = not os.environ.get("PROMETHEUS_MULTIPROC_DIR")
 if _OWN_METRICS_DIR:
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(
-        prefix="gateway-metrics-", dir=data_dir())
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="gateway-metrics-", dir=data_dir())
 
 from prometheus_client import multiprocess  # noqa: E402
 
@@ -38,14 +37,17 @@ control_socket_disable = True
 logconfig_dict = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"json": {
-        "()": "pythonjsonlogger.json.JsonFormatter",
-        "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s",
-        "rename_fields": {"levelname": "level", "asctime": "time"},
-        "static_fields": {"service": "gateway"},
-    }},
-    "handlers": {"stderr": {
-        "class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"}},
+    "formatters": {
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s",
+            "rename_fields": {"levelname": "level", "asctime": "time"},
+            "static_fields": {"service": "gateway"},
+        }
+    },
+    "handlers": {
+        "stderr": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"}
+    },
     "root": {"level": "INFO", "handlers": ["stderr"]},
     "loggers": {
         "gunicorn.error": {"level": "INFO", "handlers": [], "propagate": True},

@@ -8,24 +8,38 @@ then live in files there, and a scrape of any worker sums them all.
 import os
 
 from prometheus_client import (
-    CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest,
-    multiprocess)
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 
 HTTP_REQUESTS = Counter(
-    "kameng_http_requests_total", "HTTP requests answered by the gateway",
-    ["route", "method", "status"])
+    "kameng_http_requests_total", "HTTP requests answered by the gateway", ["route", "method", "status"]
+)
 HTTP_DURATION = Histogram(
-    "kameng_http_request_duration_seconds", "Time the gateway took to answer",
-    ["route", "method", "status"], buckets=LATENCY_BUCKETS)
+    "kameng_http_request_duration_seconds",
+    "Time the gateway took to answer",
+    ["route", "method", "status"],
+    buckets=LATENCY_BUCKETS,
+)
 # Not kameng_rpc_*: those count the calls a service handles, these the calls the gateway makes.
 RPC_CALLS = Counter(
-    "kameng_gateway_rpc_calls_total", "RPC calls made by the gateway, by outcome",
-    ["service", "method", "outcome"])
+    "kameng_gateway_rpc_calls_total",
+    "RPC calls made by the gateway, by outcome",
+    ["service", "method", "outcome"],
+)
 RPC_CALL_DURATION = Histogram(
-    "kameng_gateway_rpc_call_duration_seconds", "Time the gateway waited for an RPC answer",
-    ["service", "method", "outcome"], buckets=LATENCY_BUCKETS)
+    "kameng_gateway_rpc_call_duration_seconds",
+    "Time the gateway waited for an RPC answer",
+    ["service", "method", "outcome"],
+    buckets=LATENCY_BUCKETS,
+)
 
 
 def observe_request(route, method, status, seconds):

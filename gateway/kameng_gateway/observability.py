@@ -51,14 +51,18 @@ def _finish(response):
     metrics.observe_request(route, request.method, str(response.status_code), seconds)
     response.headers[REQUEST_ID_HEADER] = g.correlation_id
     level = logging.DEBUG if request.path in _QUIET_PATHS else logging.INFO
-    _log.log(level, "request", extra={
-        "method": request.method,
-        "route": route,
-        "path": request.path,
-        "status": response.status_code,
-        "duration_ms": round(seconds * 1000, 1),
-        "request_id": g.request_id,
-    })
+    _log.log(
+        level,
+        "request",
+        extra={
+            "method": request.method,
+            "route": route,
+            "path": request.path,
+            "status": response.status_code,
+            "duration_ms": round(seconds * 1000, 1),
+            "request_id": g.request_id,
+        },
+    )
     return response
 
 

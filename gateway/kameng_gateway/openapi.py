@@ -34,12 +34,22 @@ def operation(summary, *, responses, body=None, query=None, headers=None, auth=N
     of media type to schema; a response of None has no body. The view's
     docstring becomes the operation's description.
     """
+
     def decorate(view):
-        setattr(view, _OPERATION_ATTRIBUTE, {
-            "summary": summary, "responses": responses, "body": body,
-            "query": query, "headers": headers, "auth": auth,
-        })
+        setattr(
+            view,
+            _OPERATION_ATTRIBUTE,
+            {
+                "summary": summary,
+                "responses": responses,
+                "body": body,
+                "query": query,
+                "headers": headers,
+                "auth": auth,
+            },
+        )
         return view
+
     return decorate
 
 
@@ -58,14 +68,21 @@ def build_spec(app):
         version=version("kameng-gateway"),
         openapi_version="3.0.3",
         plugins=[MarshmallowPlugin()],
-        info={"description": "The public REST API of Kameng. Money is an integer in minor "
-                             "units (fen) with a currency. Errors answer "
-                             '{"error": {"code", "message"}}.'},
+        info={
+            "description": "The public REST API of Kameng. Money is an integer in minor "
+            "units (fen) with a currency. Errors answer "
+            '{"error": {"code", "message"}}.'
+        },
     )
-    spec.components.security_scheme(BEARER_AUTH, {
-        "type": "http", "scheme": "bearer", "bearerFormat": "JWT",
-        "description": "a token from POST /api/v1/auth/token",
-    })
+    spec.components.security_scheme(
+        BEARER_AUTH,
+        {
+            "type": "http",
+            "scheme": "bearer",
+            "bearerFormat": "JWT",
+            "description": "a token from POST /api/v1/auth/token",
+        },
+    )
     for rule in sorted(app.url_map.iter_rules(), key=lambda rule: rule.rule):
         view = app.view_functions[rule.endpoint]
         documented = getattr(view, _OPERATION_ATTRIBUTE, None)
@@ -73,18 +90,25 @@ def build_spec(app):
             continue
         path, path_parameters = _openapi_path(rule.rule)
         tag = rule.endpoint.partition(".")[0]
-        spec.path(path=path, operations={
-            method.lower(): _operation(documented, view, path_parameters, tag)
-            for method in sorted(rule.methods - {"HEAD", "OPTIONS"})
-        })
+        spec.path(
+            path=path,
+            operations={
+                method.lower(): _operation(documented, view, path_parameters, tag)
+                for method in sorted(rule.methods - {"HEAD", "OPTIONS"})
+            },
+        )
     return spec.to_dict()
 
 
 def _openapi_path(rule):
     """``/orders/<uuid:order_id>`` → ``/orders/{order_id}`` and its parameters."""
     parameters = [
-        {"in": "path", "name": match["name"], "required": True,
-         "schema": _CONVERTER_SCHEMAS.get(match["converter"], {"type": "string"})}
+        {
+            "in": "path",
+            "name": match["name"],
+            "required": True,
+            "schema": _CONVERTER_SCHEMAS.get(match["converter"], {"type": "string"}),
+        }
         for match in _RULE_ARGUMENT.finditer(rule)
     ]
     return _RULE_ARGUMENT.sub(r"{\g<name>}", rule), parameters
@@ -97,9 +121,7 @@ def _operation(documented, view, path_parameters, tag):
     if documented["headers"] is not None:
         parameters.append({"in": "header", "schema": documented["headers"]})
 
-    responses = {
-        str(status): _response(status, body) for status, body in documented["responses"].items()
-    }
+    responses = {str(status): _response(status, body) for status, body in documented["responses"].items()}
     responses["default"] = {"description": "an error", "content": _content(ErrorSchema)}
 
     result = {

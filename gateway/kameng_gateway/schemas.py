@@ -12,8 +12,17 @@ from kameng_gateway.auth import STAFF_ROLES
 
 PRODUCT_KINDS = ("card", "direct")
 PAYMENT_METHODS = ("mockpay", "alipay", "wechat", "unionpay", "balance")
-ORDER_STATUSES = ("pending", "awaiting_payment", "on_hold", "paid", "delivered",
-                  "cancelled", "expired", "refunded", "failed")
+ORDER_STATUSES = (
+    "pending",
+    "awaiting_payment",
+    "on_hold",
+    "paid",
+    "delivered",
+    "cancelled",
+    "expired",
+    "refunded",
+    "failed",
+)
 # no whitespace or control characters; any script is welcome
 USERNAME = validate.And(validate.Length(3, 64), validate.Regexp(r"^[^\s\x00-\x1f\x7f]+$"))
 NEW_PASSWORD = validate.Length(8, 256)
@@ -22,8 +31,9 @@ MAX_STATUS_WAIT_SECONDS = 30
 
 def money(description="minor units (fen)", **kwargs):
     """An amount in minor units: an integer, never a float."""
-    return fields.Integer(strict=True, validate=validate.Range(min=0),
-                          metadata={"description": description}, **kwargs)
+    return fields.Integer(
+        strict=True, validate=validate.Range(min=0), metadata={"description": description}, **kwargs
+    )
 
 
 def timestamp():
@@ -33,10 +43,10 @@ def timestamp():
 
 # --- requests ---
 
+
 class CredentialsSchema(Schema):
     username = fields.String(required=True, validate=validate.Length(1, 64))
-    password = fields.String(required=True, validate=validate.Length(1, 256),
-                             load_only=True)
+    password = fields.String(required=True, validate=validate.Length(1, 256), load_only=True)
 
 
 class RegistrationSchema(Schema):
@@ -59,12 +69,14 @@ class ProductCreationSchema(Schema):
     category_id = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
     kind = fields.String(required=True, validate=validate.OneOf(PRODUCT_KINDS))
     price = money(required=True)
-    currency = fields.String(load_default="CNY", validate=validate.Regexp(r"^[A-Z]{3}$"),
-                             metadata={"description": "ISO 4217 code"})
+    currency = fields.String(
+        load_default="CNY", validate=validate.Regexp(r"^[A-Z]{3}$"), metadata={"description": "ISO 4217 code"}
+    )
     level_prices = fields.Dict(
         keys=fields.String(validate=validate.Length(1, 32)),
         values=fields.Integer(strict=True, validate=validate.Range(min=0)),
-        metadata={"description": "price per membership or agent level, in minor units"})
+        metadata={"description": "price per membership or agent level, in minor units"},
+    )
 
 
 class CardSchema(Schema):
@@ -73,8 +85,7 @@ class CardSchema(Schema):
 
 
 class CardImportSchema(Schema):
-    cards = fields.List(fields.Nested(CardSchema), required=True,
-                        validate=validate.Length(1, 100_000))
+    cards = fields.List(fields.Nested(CardSchema), required=True, validate=validate.Length(1, 100_000))
 
 
 class OrderItemRequestSchema(Schema):
@@ -83,16 +94,21 @@ class OrderItemRequestSchema(Schema):
 
 
 class OrderCreationSchema(Schema):
-    items = fields.List(fields.Nested(OrderItemRequestSchema), required=True,
-                        validate=validate.Length(1, 100))
+    items = fields.List(
+        fields.Nested(OrderItemRequestSchema), required=True, validate=validate.Length(1, 100)
+    )
     coupon_code = fields.String(validate=validate.Length(1, 64))
 
 
 class IdempotencyHeaderSchema(Schema):
     idempotency_key = fields.String(
-        data_key="Idempotency-Key", validate=validate.Length(1, 255),
-        metadata={"description": "the same key from the same customer returns the same "
-                                 "order; a fresh one is made up when absent"})
+        data_key="Idempotency-Key",
+        validate=validate.Length(1, 255),
+        metadata={
+            "description": "the same key from the same customer returns the same "
+            "order; a fresh one is made up when absent"
+        },
+    )
 
 
 class PaymentRequestSchema(Schema):
@@ -107,20 +123,27 @@ class PageQuerySchema(Schema):
 class OrderListQuerySchema(PageQuerySchema):
     customer_id = fields.String(
         validate=validate.Length(1, 64),
-        metadata={"description": "staff only: one customer's orders (default: everyone's)"})
+        metadata={"description": "staff only: one customer's orders (default: everyone's)"},
+    )
 
 
 class OrderReadQuerySchema(Schema):
     changed_from = fields.String(
         validate=validate.OneOf(ORDER_STATUSES),
-        metadata={"description": "long-poll: answer as soon as the order's status is no longer "
-                                 "this one, or once `wait` seconds have passed"})
+        metadata={
+            "description": "long-poll: answer as soon as the order's status is no longer "
+            "this one, or once `wait` seconds have passed"
+        },
+    )
     wait = fields.Float(
-        load_default=0, validate=validate.Range(0, MAX_STATUS_WAIT_SECONDS),
-        metadata={"description": "seconds the long-poll may wait; ignored without changed_from"})
+        load_default=0,
+        validate=validate.Range(0, MAX_STATUS_WAIT_SECONDS),
+        metadata={"description": "seconds the long-poll may wait; ignored without changed_from"},
+    )
 
 
 # --- responses ---
+
 
 class CustomerSchema(Schema):
     id = fields.String()
@@ -153,8 +176,9 @@ class ProductSchema(Schema):
     price = money("minor units (fen), at the caller's level")
     currency = fields.String()
     level_prices = fields.Dict(keys=fields.String(), values=fields.Integer())
-    stock = fields.Integer(allow_none=True,
-                           metadata={"description": "cards available; null for direct top-ups"})
+    stock = fields.Integer(
+        allow_none=True, metadata={"description": "cards available; null for direct top-ups"}
+    )
     created_at = timestamp()
 
 

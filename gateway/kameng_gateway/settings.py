@@ -10,7 +10,8 @@ from kameng_common import config
 def jwt_secret():
     """``KAMENG_JWT_SECRET``, else the secret generated into the data folder."""
     return config.secret_from_env_or_file(
-        "KAMENG_JWT_SECRET", "jwt.secret", lambda: secrets.token_urlsafe(48))
+        "KAMENG_JWT_SECRET", "jwt.secret", lambda: secrets.token_urlsafe(48)
+    )
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ Every schema comes from a pinned PyPI package, so these tests run offline:
 Beyond the schemas, they check that the files agree with each other and with the code:
 ports, package names, secrets, mount paths and metric names.
 """
+
 import json
 import re
 import shutil
@@ -36,18 +37,28 @@ K8S_VERSIONS = ["1.27.0", kubernetes_validate.latest_version()]
 
 # the metric names the services and the gateway expose (docs/architecture.md)
 METRICS = {
-    "kameng_rpc_requests_total", "kameng_rpc_duration_seconds",
-    "kameng_events_handled_total", "kameng_event_duration_seconds",
-    "kameng_outbox_backlog", "kameng_dead_letters", "kameng_cards_in_stock",
-    "kameng_orders_by_status", "kameng_payments_total", "kameng_refunds_total",
+    "kameng_rpc_requests_total",
+    "kameng_rpc_duration_seconds",
+    "kameng_events_handled_total",
+    "kameng_event_duration_seconds",
+    "kameng_outbox_backlog",
+    "kameng_dead_letters",
+    "kameng_cards_in_stock",
+    "kameng_orders_by_status",
+    "kameng_payments_total",
+    "kameng_refunds_total",
     "kameng_risk_decisions_total",
-    "kameng_http_requests_total", "kameng_http_request_duration_seconds",
+    "kameng_http_requests_total",
+    "kameng_http_request_duration_seconds",
 }
-HISTOGRAMS = {"kameng_rpc_duration_seconds", "kameng_event_duration_seconds",
-              "kameng_http_request_duration_seconds"}
-QUERYABLE = (METRICS
-             | {f"{name}{suffix}" for name in HISTOGRAMS for suffix in ("_bucket", "_sum", "_count")}
-             | {"up"})  # Prometheus' own, per target
+HISTOGRAMS = {
+    "kameng_rpc_duration_seconds",
+    "kameng_event_duration_seconds",
+    "kameng_http_request_duration_seconds",
+}
+QUERYABLE = (
+    METRICS | {f"{name}{suffix}" for name in HISTOGRAMS for suffix in ("_bucket", "_sum", "_count")} | {"up"}
+)  # Prometheus' own, per target
 
 
 def load_yaml_documents(path):
@@ -57,8 +68,7 @@ def load_yaml_documents(path):
 def metrics_port(service):
     """The default port in the service's own config.yaml: the one source of truth."""
     config = (ROOT / "services" / service / "config.yaml").read_text()
-    match = re.search(r"^METRICS_PORT: \$\{KAMENG_%s_METRICS_PORT:(\d+)\}$" % service.upper(),
-                      config, re.M)
+    match = re.search(rf"^METRICS_PORT: \$\{{KAMENG_{service.upper()}_METRICS_PORT:(\d+)\}}$", config, re.M)
     assert match, f"services/{service}/config.yaml has no METRICS_PORT default"
     return int(match.group(1))
 
@@ -98,17 +108,25 @@ def dashboard():
 
 
 def dashboard_targets(dashboard):
-    return [(panel, target) for panel in dashboard["panels"] if panel["type"] != "row"
-            for target in panel.get("targets", [])]
+    return [
+        (panel, target)
+        for panel in dashboard["panels"]
+        if panel["type"] != "row"
+        for target in panel.get("targets", [])
+    ]
 
 
 # ---------------------------------------------------------------- Dockerfiles
 
+
 def dockerfile_instructions(path):
     """(INSTRUCTION, arguments) pairs, continuation lines joined, comments dropped."""
     joined = re.sub(r"\\\n", " ", path.read_text())
-    return [tuple(line.strip().split(None, 1)) for line in joined.splitlines()
-            if line.strip() and not line.strip().startswith("#")]
+    return [
+        tuple(line.strip().split(None, 1))
+        for line in joined.splitlines()
+        if line.strip() and not line.strip().startswith("#")
+    ]
 
 
 @pytest.mark.parametrize("service", SERVICES)
@@ -116,8 +134,9 @@ def test_dockerfile_runs_its_service_package(service):
     instructions = dockerfile_instructions(ROOT / "services" / service / "Dockerfile")
     cmd = [json.loads(args) for op, args in instructions if op == "CMD"]
     assert cmd == [["python", "-m", service, "--config", "/app/config.yaml"]]
-    assert (ROOT / "services" / service / service / "__main__.py").is_file(), \
+    assert (ROOT / "services" / service / service / "__main__.py").is_file(), (
         f"CMD runs `python -m {service}` but services/{service}/{service}/__main__.py is missing"
+    )
 
     assert {args.split()[0] for op, args in instructions if op == "FROM"} == {"python:3.11-slim"}
     assert [args for op, args in instructions if op == "EXPOSE"] == [str(metrics_port(service))]
@@ -129,7 +148,9 @@ def test_dockerfile_runs_its_service_package(service):
         if op == "COPY" and not args.startswith("--from"):
             *sources, _destination = args.split()
             for source in sources:
-                assert (ROOT / source).exists(), f"COPY {source}: not in the build context (the repository root)"
+                assert (ROOT / source).exists(), (
+                    f"COPY {source}: not in the build context (the repository root)"
+                )
 
 
 def test_service_dockerfiles_differ_only_in_name_and_port():
@@ -143,19 +164,26 @@ def test_service_dockerfiles_differ_only_in_name_and_port():
 
 
 def test_dockerignore_keeps_what_the_images_copy():
-    ignored = [line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines()
-               if line.strip() and not line.startswith("#")]
+    ignored = [
+        line.strip()
+        for line in (ROOT / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
     assert ".git" in ignored and ".venv" in ignored and ".kameng" in ignored
     assert not {"libs", "services", "gateway"} & set(ignored)
 
 
 # ---------------------------------------------------------------- docker-compose
 
+
 def test_compose_matches_the_compose_specification(compose):
-    schema = json.loads(files("check_jsonschema.builtin_schemas.vendor")
-                        .joinpath("compose-spec.json").read_text())
-    errors = [f"{'/'.join(map(str, error.absolute_path))}: {error.message}"
-              for error in jsonschema.Draft202012Validator(schema).iter_errors(compose)]
+    schema = json.loads(
+        files("check_jsonschema.builtin_schemas.vendor").joinpath("compose-spec.json").read_text()
+    )
+    errors = [
+        f"{'/'.join(map(str, error.absolute_path))}: {error.message}"
+        for error in jsonschema.Draft202012Validator(schema).iter_errors(compose)
+    ]
     assert not errors, "\n".join(errors)
 
 
@@ -177,8 +205,9 @@ def test_compose_waits_only_on_services_that_have_a_healthcheck(compose):
         for dependency, condition in definition.get("depends_on", {}).items():
             assert dependency in compose["services"], f"{name} depends on unknown {dependency}"
             if condition["condition"] == "service_healthy":
-                assert "healthcheck" in compose["services"][dependency], \
+                assert "healthcheck" in compose["services"][dependency], (
                     f"{name} waits for {dependency} to be healthy, which has no healthcheck"
+                )
 
 
 def test_compose_build_files_and_mounts_exist(compose):
@@ -199,20 +228,30 @@ def test_compose_secrets_have_no_defaults_and_are_documented(compose):
         if secret.search(variable) and variable != "KAMENG_MOCKPAY_SECRET":  # empty disables mockpay
             assert operator == ":?", f"${{{variable}}} must be required, not defaulted"
         if operator == ":?":
-            assert variable in readme, f"{variable} is required by docker-compose.yml but not in deploy/README.md"
+            assert variable in readme, (
+                f"{variable} is required by docker-compose.yml but not in deploy/README.md"
+            )
     assert compose["secrets"]["metrics-token"] == {"environment": "KAMENG_METRICS_TOKEN"}
 
 
 def test_compose_gives_each_secret_only_to_its_readers(compose):
-    readers = {"KAMENG_CARD_KEYS": {"inventory"}, "KAMENG_MOCKPAY_SECRET": {"payments"},
-               "KAMENG_JWT_SECRET": {"gateway"}, "KAMENG_METRICS_TOKEN": {"gateway"}}
+    readers = {
+        "KAMENG_CARD_KEYS": {"inventory"},
+        "KAMENG_MOCKPAY_SECRET": {"payments"},
+        "KAMENG_JWT_SECRET": {"gateway"},
+        "KAMENG_METRICS_TOKEN": {"gateway"},
+    }
     for variable, expected in readers.items():
-        holders = {name for name, definition in compose["services"].items()
-                   if variable in (definition.get("environment") or {})}
+        holders = {
+            name
+            for name, definition in compose["services"].items()
+            if variable in (definition.get("environment") or {})
+        }
         assert holders == expected, variable
 
 
 # ---------------------------------------------------------------- RabbitMQ
+
 
 def test_definitions_declare_the_dead_letter_exchange_as_the_code_does():
     definitions = json.loads((DEPLOY / "rabbitmq" / "definitions.json").read_text())
@@ -220,8 +259,13 @@ def test_definitions_declare_the_dead_letter_exchange_as_the_code_does():
     exchanges = {exchange["name"]: exchange for exchange in definitions["exchanges"]}
     # the services declare it too (kameng_common.topology): any difference and RabbitMQ refuses them
     dead_letter = exchanges[topology.DEAD_LETTER_EXCHANGE]
-    assert (dead_letter["type"], dead_letter["durable"], dead_letter["auto_delete"],
-            dead_letter["internal"], dead_letter["arguments"]) == ("topic", True, False, False, {})
+    assert (
+        dead_letter["type"],
+        dead_letter["durable"],
+        dead_letter["auto_delete"],
+        dead_letter["internal"],
+        dead_letter["arguments"],
+    ) == ("topic", True, False, False, {})
     # users and passwords are secrets: they come from the environment, never from the repository
     assert "users" not in definitions and "password" not in json.dumps(definitions)
 
@@ -236,12 +280,18 @@ def test_rabbitmq_loads_the_definitions_where_compose_and_kubernetes_put_them(co
     targets += [config["target"] for config in rabbitmq["configs"]]
     assert sorted(targets) == [directory + "10-topology.json", directory + "20-users.json"]
 
-    statefulset = next(doc for doc in load_yaml_documents(K8S / "rabbitmq.yaml") if doc["kind"] == "StatefulSet")
+    statefulset = next(
+        doc for doc in load_yaml_documents(K8S / "rabbitmq.yaml") if doc["kind"] == "StatefulSet"
+    )
     pod = statefulset["spec"]["template"]["spec"]
     mount = next(m for m in pod["containers"][0]["volumeMounts"] if m["name"] == "config")["mountPath"]
     config_volume = next(v for v in pod["volumes"] if v["name"] == "config")
-    paths = [f"{mount}/{item['path']}" for source in config_volume["projected"]["sources"]
-             for kind in source.values() for item in kind["items"]]
+    paths = [
+        f"{mount}/{item['path']}"
+        for source in config_volume["projected"]["sources"]
+        for kind in source.values()
+        for item in kind["items"]
+    ]
     assert directory + "10-topology.json" in paths and directory + "20-users.json" in paths
 
 
@@ -254,6 +304,7 @@ def test_compose_rabbitmq_users_are_valid_definitions(compose):
 
 # ---------------------------------------------------------------- Kubernetes
 
+
 def k8s_manifests():
     return sorted(path for path in K8S.glob("*.yaml") if path.name != "kustomization.yaml")
 
@@ -265,8 +316,10 @@ def test_k8s_manifest_matches_the_kubernetes_schemas(path, version):
         try:
             kubernetes_validate.validate(resource, version, strict=True)
         except kubernetes_validate.ValidationError as error:
-            pytest.fail(f"{path.name} {resource['kind']}/{resource['metadata']['name']} "
-                        f"at {'.'.join(map(str, error.path))}: {error.message}")
+            pytest.fail(
+                f"{path.name} {resource['kind']}/{resource['metadata']['name']} "
+                f"at {'.'.join(map(str, error.path))}: {error.message}"
+            )
 
 
 def test_kustomization_lists_every_manifest():
@@ -282,13 +335,18 @@ def test_kustomization_lists_every_manifest():
         generators = yaml.safe_load((base / "kustomization.yaml").read_text()).get("configMapGenerator", [])
         for generator in generators:
             for name in generator["files"]:
-                assert (base / name).is_file(), f"{base.name}/kustomization.yaml generates from missing {name}"
+                assert (base / name).is_file(), (
+                    f"{base.name}/kustomization.yaml generates from missing {name}"
+                )
 
 
 def k8s_resources():
-    return {(doc["kind"], doc["metadata"]["name"]): doc
-            for path in k8s_manifests() if not path.name.endswith(".example.yaml")
-            for doc in load_yaml_documents(path)}
+    return {
+        (doc["kind"], doc["metadata"]["name"]): doc
+        for path in k8s_manifests()
+        if not path.name.endswith(".example.yaml")
+        for doc in load_yaml_documents(path)
+    }
 
 
 @pytest.mark.parametrize("service", SERVICES)
@@ -299,7 +357,10 @@ def test_k8s_service_deployment(service):
     assert deployment["spec"]["replicas"] == 2
     pod = deployment["spec"]["template"]
     assert pod["metadata"]["annotations"] == {
-        "prometheus.io/scrape": "true", "prometheus.io/port": str(port), "prometheus.io/path": "/metrics"}
+        "prometheus.io/scrape": "true",
+        "prometheus.io/port": str(port),
+        "prometheus.io/path": "/metrics",
+    }
     (container,) = pod["spec"]["containers"]
     assert container["image"] == f"kameng/{service}"
     assert container["ports"] == [{"name": "metrics", "containerPort": port}]
@@ -335,8 +396,10 @@ def secret_references(node):
 
 
 def test_k8s_secret_keys_exist_in_the_template():
-    template = {doc["metadata"]["name"]: doc["stringData"]
-                for doc in load_yaml_documents(K8S / "secrets.example.yaml")}
+    template = {
+        doc["metadata"]["name"]: doc["stringData"]
+        for doc in load_yaml_documents(K8S / "secrets.example.yaml")
+    }
     read = set()
     for (kind, name), resource in k8s_resources().items():
         for secret, key in secret_references(resource):
@@ -351,7 +414,11 @@ def test_k8s_gateway_scales_with_an_autoscaler():
     deployment = resources[("Deployment", "gateway")]
     assert "replicas" not in deployment["spec"], "the autoscaler owns the gateway's replica count"
     autoscaler = resources[("HorizontalPodAutoscaler", "gateway")]
-    assert autoscaler["spec"]["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": "gateway"}
+    assert autoscaler["spec"]["scaleTargetRef"] == {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "name": "gateway",
+    }
     assert autoscaler["spec"]["minReplicas"] >= 2
     (container,) = deployment["spec"]["template"]["spec"]["containers"]
     assert container["ports"] == [{"name": "http", "containerPort": GATEWAY_PORT}]
@@ -371,7 +438,9 @@ def test_k8s_rabbitmq_is_a_three_node_statefulset():
 
 @pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl (with kustomize) is not installed")
 def test_kustomize_build_matches_the_kubernetes_schemas():
-    built = subprocess.run(["kubectl", "kustomize", str(K8S)], capture_output=True, text=True, check=True).stdout
+    built = subprocess.run(
+        ["kubectl", "kustomize", str(K8S)], capture_output=True, text=True, check=True
+    ).stdout
     resources = [doc for doc in yaml.safe_load_all(built) if doc]
     generated = {doc["metadata"]["name"] for doc in resources if doc["kind"] == "ConfigMap"}
     assert any(name.startswith("rabbitmq-config-") for name in generated)
@@ -389,6 +458,7 @@ def test_kustomize_build_matches_the_kubernetes_schemas():
 
 
 # ---------------------------------------------------------------- Prometheus
+
 
 def test_prometheus_scrapes_every_service_and_the_gateway(compose):
     config = yaml.safe_load((DEPLOY / "prometheus" / "prometheus.yml").read_text())
@@ -411,8 +481,13 @@ def test_prometheus_scrapes_every_service_and_the_gateway(compose):
 
 def test_alerts_cover_what_must_wake_someone(alert_rules):
     by_metric = {name for rule in alert_rules for name in metric_names(rule["expr"])}
-    assert {"kameng_dead_letters", "kameng_outbox_backlog", "up", "kameng_orders_by_status",
-            "kameng_rpc_requests_total"} <= by_metric
+    assert {
+        "kameng_dead_letters",
+        "kameng_outbox_backlog",
+        "up",
+        "kameng_orders_by_status",
+        "kameng_rpc_requests_total",
+    } <= by_metric
     stuck = next(rule for rule in alert_rules if "kameng_orders_by_status" in rule["expr"])
     assert 'status="paid"' in stuck["expr"] and stuck["for"] == "5m"
 
@@ -427,6 +502,7 @@ def test_alerts_are_complete_rules_on_known_metrics(alert_rules):
 
 
 # ---------------------------------------------------------------- Grafana
+
 
 def test_dashboard_panels_each_query_known_metrics(dashboard):
     panels = [panel for panel in dashboard["panels"] if panel["type"] != "row"]
@@ -446,9 +522,12 @@ def test_dashboard_shows_every_metric(dashboard):
         base = re.sub(r"_(bucket|sum|count)$", "", name)
         return base if base in HISTOGRAMS else name
 
-    shown = {family(name) for _panel, target in dashboard_targets(dashboard)
-             for name in metric_names(grafana_to_promql(target["expr"]))}
-    assert METRICS <= shown, f"no panel for {sorted(METRICS - shown)}"
+    shown = {
+        family(name)
+        for _panel, target in dashboard_targets(dashboard)
+        for name in metric_names(grafana_to_promql(target["expr"]))
+    }
+    assert shown >= METRICS, f"no panel for {sorted(METRICS - shown)}"
 
 
 def test_grafana_provisioning_finds_the_dashboards(compose):
@@ -458,13 +537,21 @@ def test_grafana_provisioning_finds_the_dashboards(compose):
     providers = yaml.safe_load((DEPLOY / "grafana/provisioning/dashboards/kameng.yaml").read_text())
     path = providers["providers"][0]["options"]["path"]
     assert f"./deploy/grafana/dashboards:{path}:ro" in compose["services"]["grafana"]["volumes"]
-    assert "./deploy/grafana/provisioning:/etc/grafana/provisioning:ro" in compose["services"]["grafana"]["volumes"]
+    assert (
+        "./deploy/grafana/provisioning:/etc/grafana/provisioning:ro"
+        in compose["services"]["grafana"]["volumes"]
+    )
 
 
 # ---------------------------------------------------------------- the code behind the names
 
+
 def test_every_metric_the_dashboards_use_is_defined_in_the_code():
-    sources = " ".join(path.read_text() for base in ("libs", "services", "gateway")
-                       for path in (ROOT / base).rglob("*.py") if "tests" not in path.parts)
+    sources = " ".join(
+        path.read_text()
+        for base in ("libs", "services", "gateway")
+        for path in (ROOT / base).rglob("*.py")
+        if "tests" not in path.parts
+    )
     missing = sorted(name for name in METRICS if f'"{name}"' not in sources)
     assert not missing, f"no code exposes {missing}"

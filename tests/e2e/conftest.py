@@ -1,4 +1,5 @@
 """A whole suite of real processes per database kind, on its own vhost, data folder and ports."""
+
 import json
 import uuid
 
@@ -23,12 +24,17 @@ def suite(request, tmp_path_factory):
     if request.param == "postgresql":
         databases = {service: create_postgres_database(f"kameng_e2e_{service}") for service in SERVICES}
     settings = SuiteSettings(
-        data_dir=data_dir, amqp_uri=amqp_uri, gateway_port=free_port(),
+        data_dir=data_dir,
+        amqp_uri=amqp_uri,
+        gateway_port=free_port(),
         database_urls={service: url for service, (_name, url) in databases.items()},
         metrics_ports={service: free_port() for service in SERVICES},
-        extra_env={"KAMENG_ORDER_TTL_SECONDS": str(ORDER_TTL_SECONDS),
-                   "KAMENG_ORDER_EXPIRY_INTERVAL": "1",
-                   "KAMENG_RATE_LIMITS": "off"})
+        extra_env={
+            "KAMENG_ORDER_TTL_SECONDS": str(ORDER_TTL_SECONDS),
+            "KAMENG_ORDER_EXPIRY_INTERVAL": "1",
+            "KAMENG_RATE_LIMITS": "off",
+        },
+    )
     running = Suite(settings)
     running.start()
     try:
@@ -59,64 +65,95 @@ def staff(suite):
 @pytest.fixture
 def new_buyer(suite):
     """A factory of freshly registered, logged-in customers."""
+
     def make():
         username, password = f"buyer_{uuid.uuid4().hex[:10]}", "correct-horse-battery"
         buyer = shop.Gateway(suite.settings.gateway_url)
         buyer.register(username, password)
         return buyer.log_in(username, password)
+
     return make
 
 
 @pytest.fixture
 def product_with_cards(staff):
     """A factory: a new card product with ``count`` fresh cards; returns (product, cards)."""
+
     def make(count, price=1000):
-        category = staff.request("POST", "/api/v1/admin/categories", json={"name": f"cat-{uuid.uuid4().hex[:6]}"})
-        product = staff.request("POST", "/api/v1/admin/products", json={
-            "name": f"card-{uuid.uuid4().hex[:6]}", "category_id": category["id"], "kind": "card",
-            "price": price})
-        cards = [{"number": f"N{uuid.uuid4().hex[:14]}", "secret": f"S{uuid.uuid4().hex}"}
-                 for _ in range(count)]
+        category = staff.request(
+            "POST", "/api/v1/admin/categories", json={"name": f"cat-{uuid.uuid4().hex[:6]}"}
+        )
+        product = staff.request(
+            "POST",
+            "/api/v1/admin/products",
+            json={
+                "name": f"card-{uuid.uuid4().hex[:6]}",
+                "category_id": category["id"],
+                "kind": "card",
+                "price": price,
+            },
+        )
+        cards = [
+            {"number": f"N{uuid.uuid4().hex[:14]}", "secret": f"S{uuid.uuid4().hex}"} for _ in range(count)
+        ]
         result = staff.request("POST", f"/api/v1/admin/products/{product['id']}/cards", json={"cards": cards})
         assert result["imported"] == count
         return product, cards
+
     return make
 
 
 @pytest.fixture
 def notify(suite):
     """Send a mockpay notification (signed with the suite's secret unless told otherwise)."""
+
     def send(payment, trade_no=None, amount=None, currency=None, secret=None, payment_id=None):
-        body = json.dumps({
-            "payment_id": payment_id or payment["payment_id"],
-            "trade_no": trade_no or f"T{uuid.uuid4().hex[:16]}",
-            "amount": payment["amount"] if amount is None else amount,
-            "currency": currency or payment["currency"],
-            "status": "SUCCESS"}).encode()
+        body = json.dumps(
+            {
+                "payment_id": payment_id or payment["payment_id"],
+                "trade_no": trade_no or f"T{uuid.uuid4().hex[:16]}",
+                "amount": payment["amount"] if amount is None else amount,
+                "currency": currency or payment["currency"],
+                "status": "SUCCESS",
+            }
+        ).encode()
         return requests.post(
-            f"{suite.settings.gateway_url}/api/v1/payments/notify/mockpay", data=body, timeout=30,
-            headers={"Content-Type": "application/json",
-                     "X-Mockpay-Signature": shop.sign_mockpay(secret or suite.mockpay_secret, body)})
+            f"{suite.settings.gateway_url}/api/v1/payments/notify/mockpay",
+            data=body,
+            timeout=30,
+            headers={
+                "Content-Type": "application/json",
+                "X-Mockpay-Signature": shop.sign_mockpay(secret or suite.mockpay_secret, body),
+            },
+        )
+
     return send
 
 
 @pytest.fixture
 def order_awaiting_payment(product_with_cards, new_buyer):
     """A factory: a buyer with an order for one new card, waiting for payment; returns (buyer, order, cards)."""
+
     def make(count=1, stock=None):
         product, cards = product_with_cards(stock or count)
         buyer = new_buyer()
-        order = buyer.request("POST", "/api/v1/orders", headers={"Idempotency-Key": str(uuid.uuid4())},
-                              json={"items": [{"product_id": product["id"], "quantity": count}]})
+        order = buyer.request(
+            "POST",
+            "/api/v1/orders",
+            headers={"Idempotency-Key": str(uuid.uuid4())},
+            json={"items": [{"product_id": product["id"], "quantity": count}]},
+        )
         order = shop.wait_for_status(buyer, order["id"], {"awaiting_payment"})
         assert order["status"] == "awaiting_payment", order
         return buyer, order, product, cards
+
     return make
 
 
 @pytest.fixture
 def stock_of(api):
     """The catalogue's stock figure for a product, read through the public API."""
+
     def read(product_id):
         cursor = None
         while True:
@@ -127,14 +164,21 @@ def stock_of(api):
             cursor = page.get("next_cursor")
             if not cursor:
                 raise AssertionError(f"product {product_id} is not in the catalogue")
+
     return read
 
 
 @pytest.fixture
 def service_metrics(suite):
     """A reader of a service's Prometheus samples, scraped from its own metrics port."""
+
     def read(service):
-        response = requests.get(f"http://127.0.0.1:{suite.settings.metrics_ports[service]}/metrics", timeout=30)
+        response = requests.get(
+            f"http://127.0.0.1:{suite.settings.metrics_ports[service]}/metrics", timeout=30
+        )
         response.raise_for_status()
-        return [sample for family in text_string_to_metric_families(response.text) for sample in family.samples]
+        return [
+            sample for family in text_string_to_metric_families(response.text) for sample in family.samples
+        ]
+
     return read

@@ -1,4 +1,5 @@
 """An event no handler can take ends in the dead-letter queue, shows in metrics; the replay command re-delivers it."""
+
 import json
 import os
 import subprocess
@@ -14,8 +15,14 @@ from kameng_common.config import pika_parameters
 
 def kameng(suite, *args):
     env = dict(os.environ, KAMENG_AMQP_URI=suite.settings.amqp_uri)
-    result = subprocess.run([sys.executable, "-m", "kameng_cli.main", *args], env=env,
-                            capture_output=True, text=True, check=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "kameng_cli.main", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
     return result.stdout
 
 
@@ -36,8 +43,11 @@ def wait_for_dead_letter(suite, message_id, timeout=30):
 
 def dead_letters_gauge(service_metrics, service):
     """The service's kameng_dead_letters gauge: the depth of its dead-letter queue when scraped."""
-    [depth] = [sample.value for sample in service_metrics(service)
-               if sample.name == "kameng_dead_letters" and sample.labels["service"] == service]
+    [depth] = [
+        sample.value
+        for sample in service_metrics(service)
+        if sample.name == "kameng_dead_letters" and sample.labels["service"] == service
+    ]
     return depth
 
 
@@ -52,13 +62,21 @@ def test_poison_event_is_dead_lettered_listed_and_replayed(suite, service_metric
     subscribers = ("risk", "inventory")
     before = {service: dead_letters_gauge(service_metrics, service) for service in subscribers}
     message_id = str(uuid.uuid4())
-    poison = {"id": message_id, "type": "order.created", "version": 1,
-              "occurred_at": "2026-01-01T00:00:00+00:00", "correlation_id": "no-such-order",
-              "payload": {"order_id": "no-such-order"}}  # breaks the contract: no items, no customer
+    poison = {
+        "id": message_id,
+        "type": "order.created",
+        "version": 1,
+        "occurred_at": "2026-01-01T00:00:00+00:00",
+        "correlation_id": "no-such-order",
+        "payload": {"order_id": "no-such-order"},
+    }  # breaks the contract: no items, no customer
     connection = pika.BlockingConnection(pika_parameters(suite.settings.amqp_uri))
     connection.channel().basic_publish(
-        topology.events_exchange("orders"), "order.created", json.dumps(poison),
-        pika.BasicProperties(content_type="application/json", message_id=message_id, delivery_mode=2))
+        topology.events_exchange("orders"),
+        "order.created",
+        json.dumps(poison),
+        pika.BasicProperties(content_type="application/json", message_id=message_id, delivery_mode=2),
+    )
     connection.close()
 
     [letter] = wait_for_dead_letter(suite, message_id)

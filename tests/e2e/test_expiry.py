@@ -1,4 +1,5 @@
 """Unpaid orders expire and give their cards back; a payment after expiry is never lost."""
+
 import time
 import uuid
 
@@ -17,6 +18,7 @@ def wait_expired(suite):
                 return order
             time.sleep(0.5)
         raise AssertionError(f"order {order_id} did not expire: {order['status']}")
+
     return wait
 
 
@@ -39,13 +41,19 @@ def test_payment_after_expiry_re_reserves_and_delivers(order_awaiting_payment, n
     assert buyer.request("GET", f"/api/v1/orders/{order['id']}/cards") == cards
 
 
-def test_payment_after_expiry_without_stock_is_refunded(order_awaiting_payment, new_buyer, notify, wait_expired):
+def test_payment_after_expiry_without_stock_is_refunded(
+    order_awaiting_payment, new_buyer, notify, wait_expired
+):
     buyer, order, product, _cards = order_awaiting_payment()
     payment = buyer.request("POST", f"/api/v1/orders/{order['id']}/payments", json={"method": "mockpay"})
     wait_expired(buyer, order["id"])
     rival = new_buyer()
-    taken = rival.request("POST", "/api/v1/orders", headers={"Idempotency-Key": str(uuid.uuid4())},
-                          json={"items": [{"product_id": product["id"], "quantity": 1}]})
+    taken = rival.request(
+        "POST",
+        "/api/v1/orders",
+        headers={"Idempotency-Key": str(uuid.uuid4())},
+        json={"items": [{"product_id": product["id"], "quantity": 1}]},
+    )
     assert shop.wait_for_status(rival, taken["id"], {"awaiting_payment"})["status"] == "awaiting_payment"
 
     assert notify(payment).status_code == 200

@@ -8,6 +8,7 @@ every order must reach a final status, no effect may be lost or doubled, and
 the audit must find nothing. The broker and PostgreSQL tests hit every other
 user of them on the machine: the slow set runs alone (``make test-slow``).
 """
+
 import json
 import os
 import subprocess
@@ -41,15 +42,15 @@ EVENT_SOURCES = ("orders", "inventory", "payments", "risk")
 class Purchase:
     buyer: int
     order_id: str = None
-    notified: str = None       # None: never notified; "ok": answered 200; "unsure": sent, no 200 seen
-    ordered_at: float = None   # time.monotonic() when the order was answered; None if found by the drain
+    notified: str = None  # None: never notified; "ok": answered 200; "unsure": sent, no 200 seen
+    ordered_at: float = None  # time.monotonic() when the order was answered; None if found by the drain
     cards: list = None
     status: str = None
 
 
 @dataclass
 class Tally:
-    errors: list = field(default_factory=list)        # (moment, what) of 4xx/5xx with a proper error body
+    errors: list = field(default_factory=list)  # (moment, what) of 4xx/5xx with a proper error body
     connection_errors: list = field(default_factory=list)
     bad_error_bodies: list = field(default_factory=list)
     hangs: list = field(default_factory=list)
@@ -73,8 +74,13 @@ class Client:
         if self.token:
             headers["Authorization"] = f"Bearer {self.token}"
         try:
-            response = self.http.request(method, self.base_url + path, headers=headers,
-                                         timeout=(CONNECT_TIMEOUT, READ_TIMEOUT), **kwargs)
+            response = self.http.request(
+                method,
+                self.base_url + path,
+                headers=headers,
+                timeout=(CONNECT_TIMEOUT, READ_TIMEOUT),
+                **kwargs,
+            )
         except requests.Timeout as error:
             if isinstance(error, requests.ConnectTimeout):
                 self.tally.add("connection_errors", f"{method} {path}: {error!r}")
@@ -94,7 +100,9 @@ class Client:
         if 400 <= response.status_code < 600 and well_formed:
             self.tally.add("errors", f"{method} {path} → {response.status_code} {body['error']['code']}")
         else:
-            self.tally.add("bad_error_bodies", f"{method} {path} → {response.status_code} {response.text[:300]}")
+            self.tally.add(
+                "bad_error_bodies", f"{method} {path} → {response.status_code} {response.text[:300]}"
+            )
         return None
 
 
@@ -108,8 +116,10 @@ class Stream:
         self.purchases = []
         self.lock = threading.Lock()
         self.clients = [Client(suite.settings.gateway_url, buyer.token, self.tally) for buyer in buyers]
-        self.threads = [threading.Thread(target=self._buy_until_stopped, args=(index,), daemon=True)
-                        for index in range(len(buyers))]
+        self.threads = [
+            threading.Thread(target=self._buy_until_stopped, args=(index,), daemon=True)
+            for index in range(len(buyers))
+        ]
 
     def start(self):
         for thread in self.threads:
@@ -135,8 +145,9 @@ class Stream:
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
             order = client.call("GET", f"/api/v1/orders/{order_id}")
-            if order is not None and (order["status"] in wanted or order["status"] in FINAL
-                                      or order["status"] == "expired"):
+            if order is not None and (
+                order["status"] in wanted or order["status"] in FINAL or order["status"] == "expired"
+            ):
                 return order
             time.sleep(0.2)
         return None
@@ -151,8 +162,9 @@ class Stream:
         key = str(uuid.uuid4())
         body = {"items": [{"product_id": self.product["id"], "quantity": 1}]}
         # the same key on every attempt: a retry after a lost answer finds the order already made
-        order = self._retry(lambda: client.call("POST", "/api/v1/orders", headers={"Idempotency-Key": key},
-                                                json=body), 30)
+        order = self._retry(
+            lambda: client.call("POST", "/api/v1/orders", headers={"Idempotency-Key": key}, json=body), 30
+        )
         if order is None:
             return  # if it was made after all, the drain finds it in the buyer's list
         purchase.order_id, purchase.ordered_at = order["id"], time.monotonic()
@@ -161,25 +173,41 @@ class Stream:
         order = self._wait_for(client, order["id"], {"awaiting_payment"}, 40)
         if order is None or order["status"] != "awaiting_payment":
             return
-        payment = self._retry(lambda: client.call("POST", f"/api/v1/orders/{order['id']}/payments",
-                                                  json={"method": "mockpay"}), 20)
+        payment = self._retry(
+            lambda: client.call("POST", f"/api/v1/orders/{order['id']}/payments", json={"method": "mockpay"}),
+            20,
+        )
         if payment is None:
             return
-        notification = json.dumps({
-            "payment_id": payment["payment_id"], "trade_no": f"T{uuid.uuid4().hex[:16]}",
-            "amount": payment["amount"], "currency": payment["currency"], "status": "SUCCESS"}).encode()
-        headers = {"Content-Type": "application/json",
-                   "X-Mockpay-Signature": shop.sign_mockpay(self.suite.mockpay_secret, notification)}
+        notification = json.dumps(
+            {
+                "payment_id": payment["payment_id"],
+                "trade_no": f"T{uuid.uuid4().hex[:16]}",
+                "amount": payment["amount"],
+                "currency": payment["currency"],
+                "status": "SUCCESS",
+            }
+        ).encode()
+        headers = {
+            "Content-Type": "application/json",
+            "X-Mockpay-Signature": shop.sign_mockpay(self.suite.mockpay_secret, notification),
+        }
         purchase.notified = "unsure"
         # the provider repeats its notification, trade number and all, until it is acknowledged
-        answer = self._retry(lambda: Client(self.suite.settings.gateway_url, None, self.tally).call(
-            "POST", "/api/v1/payments/notify/mockpay", data=notification, headers=headers), 30)
+        answer = self._retry(
+            lambda: Client(self.suite.settings.gateway_url, None, self.tally).call(
+                "POST", "/api/v1/payments/notify/mockpay", data=notification, headers=headers
+            ),
+            30,
+        )
         if answer is None:
             return
         purchase.notified = "ok"
         order = self._wait_for(client, order["id"], {"delivered"}, 40)
         if order is not None and order["status"] == "delivered":
-            purchase.cards = self._retry(lambda: client.call("GET", f"/api/v1/orders/{order['id']}/cards"), 20)
+            purchase.cards = self._retry(
+                lambda: client.call("GET", f"/api/v1/orders/{order['id']}/cards"), 20
+            )
 
     def drain(self, timeout):
         """Wait, paying and retrying nothing, until every order the buyers made is final; returns them all."""
@@ -199,15 +227,20 @@ class Stream:
                 settled = status in FINAL or (status == "expired" and purchase.notified != "ok")
                 if settled and status == "delivered" and not purchase.cards:
                     purchase.cards = self.clients[purchase.buyer].call(
-                        "GET", f"/api/v1/orders/{purchase.order_id}/cards")
+                        "GET", f"/api/v1/orders/{purchase.order_id}/cards"
+                    )
                     settled = purchase.cards is not None
                 if not settled:
                     still.append(purchase)
             waiting = still
             if waiting and time.monotonic() > deadline:
-                raise AssertionError("orders not final after the drain: " + ", ".join(
-                    f"{purchase.order_id} {purchase.status} (notified {purchase.notified})"
-                    for purchase in waiting))
+                raise AssertionError(
+                    "orders not final after the drain: "
+                    + ", ".join(
+                        f"{purchase.order_id} {purchase.status} (notified {purchase.notified})"
+                        for purchase in waiting
+                    )
+                )
             if waiting:
                 time.sleep(1)
         return self.purchases
@@ -215,7 +248,9 @@ class Stream:
     def _list_orders(self, client):
         found, cursor = [], None
         while True:
-            page = self._retry(lambda: client.call("GET", "/api/v1/orders", params={"limit": 100, "cursor": cursor}), 60)
+            page = self._retry(
+                lambda: client.call("GET", "/api/v1/orders", params={"limit": 100, "cursor": cursor}), 60
+            )
             assert page is not None, "the buyer's orders could not be listed"
             found += [order["id"] for order in page["items"]]
             cursor = page.get("next_cursor")
@@ -224,8 +259,10 @@ class Stream:
 
 
 def run_audit(suite):
-    return audit.audit(suite.settings.amqp_uri, audit.Timeouts(
-        order_ttl=suite.order_ttl, expiry_interval=1, grace=GRACE_SECONDS))
+    return audit.audit(
+        suite.settings.amqp_uri,
+        audit.Timeouts(order_ttl=suite.order_ttl, expiry_interval=1, grace=GRACE_SECONDS),
+    )
 
 
 def settled_audit(suite):
@@ -243,8 +280,14 @@ def settled_audit(suite):
         first = first or report
         if report.ok or time.monotonic() > deadline:
             if time.monotonic() - started > 1:
-                print(f"the audit passed {time.monotonic() - started:.0f} s after the drain" if report.ok
-                      else "the audit still fails", "; at first:", first.render(), sep="\n")
+                print(
+                    f"the audit passed {time.monotonic() - started:.0f} s after the drain"
+                    if report.ok
+                    else "the audit still fails",
+                    "; at first:",
+                    first.render(),
+                    sep="\n",
+                )
             return report
         time.sleep(2)
 
@@ -261,8 +304,9 @@ def assert_drained_cleanly(suite, summary, purchases, tally):
 def assert_no_effect_lost_or_doubled(purchases):
     for purchase in purchases:
         if purchase.notified == "ok":
-            assert purchase.status in ("delivered", "refunded"), \
+            assert purchase.status in ("delivered", "refunded"), (
                 f"order {purchase.order_id} was paid but ended {purchase.status}"
+            )
     delivered = [purchase for purchase in purchases if purchase.status == "delivered"]
     for purchase in delivered:
         assert len(purchase.cards) == 1, f"order {purchase.order_id} holds {purchase.cards}"
@@ -294,9 +338,11 @@ def test_kill_9_each_component_mid_stream(suite, name, stream_buyers, product_wi
     stream_seconds = time.monotonic() - started
     purchases = stream.drain(timeout=suite.order_ttl + 60)
     tally = stream.tally
-    summary = (f"{name}: {len(purchases)} orders in {stream_seconds:.0f} s, "
-               f"{sum(p.status == 'delivered' for p in purchases)} delivered; "
-               f"{len(tally.errors)} error answers, {len(tally.connection_errors)} connection errors")
+    summary = (
+        f"{name}: {len(purchases)} orders in {stream_seconds:.0f} s, "
+        f"{sum(p.status == 'delivered' for p in purchases)} delivered; "
+        f"{len(tally.errors)} error answers, {len(tally.connection_errors)} connection errors"
+    )
     print(summary)
 
     assert_drained_cleanly(suite, summary, purchases, tally)
@@ -349,14 +395,21 @@ def rabbitmq_restarted(suite):
         yield
     finally:
         rabbitmqctl("start_app")
-        wait_until(lambda: broker_answers(suite.settings.amqp_uri), 120,
-                   "RabbitMQ (AMQP and management API) did not answer again")
+        wait_until(
+            lambda: broker_answers(suite.settings.amqp_uri),
+            120,
+            "RabbitMQ (AMQP and management API) did not answer again",
+        )
 
 
 def pg_ctlcluster(*args):
     version = sorted(os.listdir("/etc/postgresql"))[0]
-    subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", *args],
-                   check=True, capture_output=True, timeout=120)
+    subprocess.run(
+        ["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", *args],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
 
 
 def postgresql_answers():
@@ -397,10 +450,16 @@ def wait_not_ready(suite, down):
 def work_done(service_metrics):
     """Per service: the calls (health checks aside) and events it handled successfully, from its metrics."""
     counted = ("kameng_rpc_requests_total", "kameng_events_handled_total")
-    return {service: sum(sample.value for sample in service_metrics(service)
-                         if sample.name in counted and sample.labels["outcome"] == "ok"
-                         and sample.labels["entrypoint"] != "health")
-            for service in SERVICES}
+    return {
+        service: sum(
+            sample.value
+            for sample in service_metrics(service)
+            if sample.name in counted
+            and sample.labels["outcome"] == "ok"
+            and sample.labels["entrypoint"] != "health"
+        )
+        for service in SERVICES
+    }
 
 
 def stream_through_outage(suite, buyers, product, service_metrics, outage, down):
@@ -430,12 +489,16 @@ def stream_through_outage(suite, buyers, product, service_metrics, outage, down)
     purchases = stream.drain(timeout=suite.order_ttl + 60)
     tally = stream.tally
     down = (["broker"] if not_ready["broker"] != "ok" else []) + [
-        f"{service} ({probe['error']})" for service, probe in not_ready["services"].items()
-        if probe["status"] != "ok"]
-    summary = (f"{outage.__name__}: {len(purchases)} orders in {stream_seconds:.0f} s, "
-               f"{sum(p.status == 'delivered' for p in purchases)} delivered; not ready meanwhile: "
-               f"{', '.join(down)}; ready again {ready_at - back_at:.1f} s after the outage; "
-               f"{len(tally.errors)} error answers {sorted({what.split(' → ')[1] for _m, what in tally.errors})}")
+        f"{service} ({probe['error']})"
+        for service, probe in not_ready["services"].items()
+        if probe["status"] != "ok"
+    ]
+    summary = (
+        f"{outage.__name__}: {len(purchases)} orders in {stream_seconds:.0f} s, "
+        f"{sum(p.status == 'delivered' for p in purchases)} delivered; not ready meanwhile: "
+        f"{', '.join(down)}; ready again {ready_at - back_at:.1f} s after the outage; "
+        f"{len(tally.errors)} error answers {sorted({what.split(' → ')[1] for _m, what in tally.errors})}"
+    )
     print(summary)
 
     assert_drained_cleanly(suite, summary, purchases, tally)
@@ -444,18 +507,26 @@ def stream_through_outage(suite, buyers, product, service_metrics, outage, down)
     not_unavailable = [what for _moment, what in tally.errors if error_status(what) != 503]
     assert not not_unavailable, not_unavailable[:5]
     suite.check_alive()
-    assert {name: process.pid for name, process in suite.processes.items()} == processes, \
+    assert {name: process.pid for name, process in suite.processes.items()} == processes, (
         "a process was restarted"
+    )
     idle = [service for service, count in work_done(service_metrics).items() if count <= work_before[service]]
     assert not idle, f"{idle} handled no call and no event once the suite was ready again"
-    assert any(purchase.status == "delivered" and (purchase.ordered_at or 0) > ready_at
-               for purchase in purchases), "no purchase ordered after the recovery was delivered: " + summary
+    assert any(
+        purchase.status == "delivered" and (purchase.ordered_at or 0) > ready_at for purchase in purchases
+    ), "no purchase ordered after the recovery was delivered: " + summary
 
 
 def test_rabbitmq_restart_mid_stream(suite, stream_buyers, product_with_cards, service_metrics):
     product, _cards = product_with_cards(400)
-    stream_through_outage(suite, stream_buyers, product, service_metrics, rabbitmq_restarted,
-                          down=lambda report: report["broker"] != "ok")
+    stream_through_outage(
+        suite,
+        stream_buyers,
+        product,
+        service_metrics,
+        rabbitmq_restarted,
+        down=lambda report: report["broker"] != "ok",
+    )
 
 
 def test_postgresql_stop_mid_stream(suite, stream_buyers, product_with_cards, service_metrics):
@@ -464,11 +535,14 @@ def test_postgresql_stop_mid_stream(suite, stream_buyers, product_with_cards, se
     product, _cards = product_with_cards(400)
 
     def every_database_down(report):
-        return all(probe["status"] == "unavailable" and "database" in probe["error"]
-                   for probe in report["services"].values())
+        return all(
+            probe["status"] == "unavailable" and "database" in probe["error"]
+            for probe in report["services"].values()
+        )
 
-    stream_through_outage(suite, stream_buyers, product, service_metrics, postgresql_stopped,
-                          down=every_database_down)
+    stream_through_outage(
+        suite, stream_buyers, product, service_metrics, postgresql_stopped, down=every_database_down
+    )
 
 
 class EventTap:
@@ -499,8 +573,11 @@ class EventTap:
         queues = [queue for source in EVENT_SOURCES for *_rest, queue in topology.subscriptions(source)]
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            busy = [queue for queue in queues
-                    if self.channel.queue_declare(queue, passive=True).method.message_count]
+            busy = [
+                queue
+                for queue in queues
+                if self.channel.queue_declare(queue, passive=True).method.message_count
+            ]
             if not busy:
                 return
             time.sleep(0.5)
@@ -517,18 +594,28 @@ def test_duplicate_and_out_of_order_events_change_nothing(suite, new_buyer, prod
     try:
         orders = []
         for buyer in buyers[:3]:
-            order = buyer.request("POST", "/api/v1/orders", headers={"Idempotency-Key": str(uuid.uuid4())},
-                                  json={"items": [{"product_id": product["id"], "quantity": 1}]})
+            order = buyer.request(
+                "POST",
+                "/api/v1/orders",
+                headers={"Idempotency-Key": str(uuid.uuid4())},
+                json={"items": [{"product_id": product["id"], "quantity": 1}]},
+            )
             order = shop.wait_for_status(buyer, order["id"], {"awaiting_payment"})
             assert order["status"] == "awaiting_payment", order
             orders.append((buyer, order))
         # three paid and delivered; then one asks for more than is left and is cancelled
         for buyer, order in orders:
-            payment = buyer.request("POST", f"/api/v1/orders/{order['id']}/payments", json={"method": "mockpay"})
+            payment = buyer.request(
+                "POST", f"/api/v1/orders/{order['id']}/payments", json={"method": "mockpay"}
+            )
             assert notify(payment).status_code == 200
             assert shop.wait_for_status(buyer, order["id"], {"delivered"})["status"] == "delivered"
-        greedy = buyers[3].request("POST", "/api/v1/orders", headers={"Idempotency-Key": str(uuid.uuid4())},
-                                   json={"items": [{"product_id": product["id"], "quantity": 5}]})
+        greedy = buyers[3].request(
+            "POST",
+            "/api/v1/orders",
+            headers={"Idempotency-Key": str(uuid.uuid4())},
+            json={"items": [{"product_id": product["id"], "quantity": 5}]},
+        )
         assert shop.wait_for_status(buyers[3], greedy["id"], {"cancelled"})["status"] == "cancelled"
         tap.wait_until_consumed()
         time.sleep(2)  # the last relays' events reach the tap
@@ -537,15 +624,26 @@ def test_duplicate_and_out_of_order_events_change_nothing(suite, new_buyer, prod
             seen = {}
             for buyer, order in [*orders, (buyers[3], greedy)]:
                 current = buyer.request("GET", f"/api/v1/orders/{order['id']}")
-                cards = (buyer.request("GET", f"/api/v1/orders/{order['id']}/cards")
-                         if current["status"] == "delivered" else None)
-                seen[order["id"]] = (current["status"], [step["status"] for step in current["history"]], cards)
+                cards = (
+                    buyer.request("GET", f"/api/v1/orders/{order['id']}/cards")
+                    if current["status"] == "delivered"
+                    else None
+                )
+                seen[order["id"]] = (
+                    current["status"],
+                    [step["status"] for step in current["history"]],
+                    cards,
+                )
             return seen
 
         before = state()
         captured = tap.drain()
         kinds = {(exchange, routing_key) for exchange, routing_key, _p, _b in captured}
-        assert {exchange for exchange, _key in kinds} >= {"orders.events", "inventory.events", "payments.events"}, kinds
+        assert {exchange for exchange, _key in kinds} >= {
+            "orders.events",
+            "inventory.events",
+            "payments.events",
+        }, kinds
 
         print(f"replaying {len(captured)} events twice, in reverse: {sorted(kinds)}")
         tap.republish(list(reversed(captured)) * 2)

@@ -1,4 +1,5 @@
 """50 buyers at once for the last 10 cards: 10 delivered, 40 cancelled for stock, nothing sold twice."""
+
 import concurrent.futures
 import uuid
 
@@ -13,8 +14,12 @@ def test_fifty_buyers_for_ten_cards(suite, product_with_cards, new_buyer, notify
     buyers = [new_buyer() for _ in range(BUYERS)]
 
     def buy(buyer):
-        order = buyer.request("POST", "/api/v1/orders", headers={"Idempotency-Key": str(uuid.uuid4())},
-                              json={"items": [{"product_id": product["id"], "quantity": 1}]})
+        order = buyer.request(
+            "POST",
+            "/api/v1/orders",
+            headers={"Idempotency-Key": str(uuid.uuid4())},
+            json={"items": [{"product_id": product["id"], "quantity": 1}]},
+        )
         order = shop.wait_for_status(buyer, order["id"], {"awaiting_payment"}, timeout=60)
         if order["status"] != "awaiting_payment":
             return order, None

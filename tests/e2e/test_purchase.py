@@ -1,15 +1,16 @@
 """A card bought end to end through the gateway's HTTP API, and what must never happen on the way."""
+
 import concurrent.futures
 import subprocess
 import uuid
 
-import pytest
-
 from kameng_cli import shop
 
 
-def test_full_purchase_delivers_the_card_to_its_buyer_only(suite, order_awaiting_payment, notify, new_buyer, staff):
-    buyer, order, product, cards = order_awaiting_payment()
+def test_full_purchase_delivers_the_card_to_its_buyer_only(
+    suite, order_awaiting_payment, notify, new_buyer, staff
+):
+    buyer, order, _product, cards = order_awaiting_payment()
     payment = buyer.request("POST", f"/api/v1/orders/{order['id']}/payments", json={"method": "mockpay"})
     assert (payment["amount"], payment["currency"]) == (order["total"], "CNY")
 
@@ -36,7 +37,7 @@ def test_same_idempotency_key_gives_one_order(product_with_cards, new_buyer):
 
 
 def test_replayed_notification_pays_and_delivers_once(suite, order_awaiting_payment, notify):
-    buyer, order, product, _cards = order_awaiting_payment()
+    buyer, order, _product, _cards = order_awaiting_payment()
     payment = buyer.request("POST", f"/api/v1/orders/{order['id']}/payments", json={"method": "mockpay"})
     trade_no = f"T{uuid.uuid4().hex[:16]}"
     with concurrent.futures.ThreadPoolExecutor(20) as pool:
@@ -50,7 +51,7 @@ def test_replayed_notification_pays_and_delivers_once(suite, order_awaiting_paym
 
 
 def test_forged_notifications_are_refused_and_change_nothing(suite, order_awaiting_payment, notify):
-    buyer, order, product, _cards = order_awaiting_payment()
+    buyer, order, _product, _cards = order_awaiting_payment()
     payment = buyer.request("POST", f"/api/v1/orders/{order['id']}/payments", json={"method": "mockpay"})
     refusals = [
         notify(payment, secret="not-the-secret"),
@@ -68,7 +69,7 @@ def test_forged_notifications_are_refused_and_change_nothing(suite, order_awaiti
 
 
 def test_no_card_secret_is_stored_or_logged_in_plaintext(suite, order_awaiting_payment, notify):
-    buyer, order, product, cards = order_awaiting_payment()
+    buyer, order, _product, cards = order_awaiting_payment()
     payment = buyer.request("POST", f"/api/v1/orders/{order['id']}/payments", json={"method": "mockpay"})
     notify(payment)
     assert shop.wait_for_status(buyer, order["id"], {"delivered"})["status"] == "delivered"
@@ -80,7 +81,10 @@ def test_no_card_secret_is_stored_or_logged_in_plaintext(suite, order_awaiting_p
     for path in stored:
         if path.is_file():
             assert secret not in path.read_bytes(), f"card secret found in {path}"
-    for name, url in suite.databases.values():
-        dump = subprocess.run(["pg_dump", "--data-only", "-h", "127.0.0.1", "-U", "postgres", name],
-                              capture_output=True, check=True).stdout
+    for name, _url in suite.databases.values():
+        dump = subprocess.run(
+            ["pg_dump", "--data-only", "-h", "127.0.0.1", "-U", "postgres", name],
+            capture_output=True,
+            check=True,
+        ).stdout
         assert secret not in dump, f"card secret found in database {name}"

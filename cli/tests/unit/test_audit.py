@@ -1,4 +1,5 @@
 """The audit's check on synthetic snapshots: each invariant holding, and each broken."""
+
 import datetime
 import json
 
@@ -7,7 +8,7 @@ import pytest
 from kameng_cli import audit, main
 from kameng_common.errors import Unavailable
 
-NOW = datetime.datetime(2026, 3, 1, 12, 0, tzinfo=datetime.timezone.utc)
+NOW = datetime.datetime(2026, 3, 1, 12, 0, tzinfo=datetime.UTC)
 TIMEOUTS = audit.Timeouts(order_ttl=900, expiry_interval=5, grace=60)
 LONG_AGO = NOW - datetime.timedelta(hours=2)
 JUST_NOW = NOW - datetime.timedelta(seconds=10)
@@ -31,12 +32,17 @@ class Shop:
         self.outboxes = {service: {"pending": 0, "oldest_pending_at": None} for service in audit.SERVICES}
         self.dead_letters = {service: {"depth": 0, "letters": []} for service in audit.SERVICES}
 
-    def order(self, order_id, status, items=None, total=1000, payment_id=None, at=LONG_AGO,
-              expires_at=None):
+    def order(self, order_id, status, items=None, total=1000, payment_id=None, at=LONG_AGO, expires_at=None):
         self.orders[order_id] = {
-            "status": status, "total": total, "currency": "CNY", "payment_id": payment_id,
-            "items": items or {"1": 1}, "created_at": iso(at), "updated_at": iso(at),
-            "expires_at": iso(expires_at) if expires_at else None}
+            "status": status,
+            "total": total,
+            "currency": "CNY",
+            "payment_id": payment_id,
+            "items": items or {"1": 1},
+            "created_at": iso(at),
+            "updated_at": iso(at),
+            "expires_at": iso(expires_at) if expires_at else None,
+        }
         return self.orders[order_id]
 
     def sell(self, order_id, cards=None, at=LONG_AGO):
@@ -45,20 +51,30 @@ class Shop:
     def reserve(self, order_id, cards=1, at=LONG_AGO):
         self.reserved[order_id] = {"cards": cards, "reserved_at": iso(at)}
 
-    def receive(self, payment_id, order_id, amount=1000, currency="CNY", trade_no=None, at=LONG_AGO,
-                refunded_at=None):
-        self.receipts.append({
-            "payment_id": payment_id, "order_id": order_id, "amount": amount, "currency": currency,
-            "provider": "mockpay", "trade_no": trade_no or f"T-{payment_id}-{len(self.receipts)}",
-            "received_at": iso(at), "refunded_at": iso(refunded_at) if refunded_at else None})
+    def receive(
+        self, payment_id, order_id, amount=1000, currency="CNY", trade_no=None, at=LONG_AGO, refunded_at=None
+    ):
+        self.receipts.append(
+            {
+                "payment_id": payment_id,
+                "order_id": order_id,
+                "amount": amount,
+                "currency": currency,
+                "provider": "mockpay",
+                "trade_no": trade_no or f"T-{payment_id}-{len(self.receipts)}",
+                "received_at": iso(at),
+                "refunded_at": iso(refunded_at) if refunded_at else None,
+            }
+        )
 
     def receipts_of(self, payment_id):
         return [receipt for receipt in self.receipts if receipt["payment_id"] == payment_id]
 
     def delivered(self, order_id, quantity=1, at=LONG_AGO):
         payment_id = f"pay-{order_id}"
-        self.order(order_id, "delivered", items={"1": quantity}, total=1000 * quantity,
-                   payment_id=payment_id, at=at)
+        self.order(
+            order_id, "delivered", items={"1": quantity}, total=1000 * quantity, payment_id=payment_id, at=at
+        )
         self.receive(payment_id, order_id, amount=1000 * quantity, at=at)
         self.sell(order_id, {"1": quantity}, at=at)
 
@@ -72,14 +88,20 @@ class Shop:
         return {
             "orders": {"service": "orders", "orders": self.orders, "outbox": self.outboxes["orders"]},
             "inventory": {
-                "service": "inventory", "cards": {"available": 5, "reserved": len(self.reserved),
-                                                  "sold": len(self.sold)},
-                "direct_products": self.direct_products, "sold": self.sold, "reserved": self.reserved,
-                "sold_twice": self.sold_twice, "outbox": self.outboxes["inventory"]},
+                "service": "inventory",
+                "cards": {"available": 5, "reserved": len(self.reserved), "sold": len(self.sold)},
+                "direct_products": self.direct_products,
+                "sold": self.sold,
+                "reserved": self.reserved,
+                "sold_twice": self.sold_twice,
+                "outbox": self.outboxes["inventory"],
+            },
             "payments": {
-                "service": "payments", "receipts": self.receipts,
+                "service": "payments",
+                "receipts": self.receipts,
                 "ledger": {"problems": self.ledger_problems, "sales": sales, "refunds": refunds},
-                "outbox": self.outboxes["payments"]},
+                "outbox": self.outboxes["payments"],
+            },
             "customers": {"service": "customers", "outbox": self.outboxes["customers"]},
             "risk": {"service": "risk", "outbox": self.outboxes["risk"]},
         }
@@ -124,6 +146,7 @@ def test_a_shop_where_everything_holds_has_no_violation(shop):
 
 # --- 1. a card is sold to at most one order; a delivered order holds exactly its quantity
 
+
 def test_a_card_sold_to_two_orders(shop):
     shop.sold_twice.append({"product_id": "1", "card_ids": [7, 8], "order_ids": ["a", "b"]})
     [violation] = shop.check()
@@ -148,6 +171,7 @@ def test_a_direct_product_of_a_delivered_order_holds_no_cards(shop):
 
 # --- no card is sold for an order that is not delivered (or being delivered, a moment ago)
 
+
 @pytest.mark.parametrize("status", ["cancelled", "expired", "refunded", "paid", "awaiting_payment"])
 def test_cards_sold_long_ago_for_an_order_not_delivered(shop, status):
     shop.orders["delivered"].update(status=status, expires_at=iso(NOW))
@@ -165,6 +189,7 @@ def test_cards_sold_a_moment_ago_may_not_have_reached_orders_yet(shop):
 
 
 # --- a closed order holds no reservation
+
 
 @pytest.mark.parametrize("status", ["cancelled", "expired", "delivered", "refunded", "failed"])
 def test_cards_still_reserved_for_a_closed_order(shop, status):
@@ -187,6 +212,7 @@ def test_an_old_reservation_for_an_order_orders_does_not_know(shop):
 
 # --- 2. no order is delivered without a verified payment of the right amount
 
+
 def test_a_delivered_order_whose_payment_received_nothing(shop):
     shop.receipts.remove(*shop.receipts_of("pay-delivered"))
     assert ("delivered_without_payment", "order delivered") in shop.violations()
@@ -196,7 +222,8 @@ def test_a_delivered_order_without_a_payment(shop):
     shop.orders["delivered"]["payment_id"] = None
     violations = shop.check()
     assert [(v.kind, v.detail) for v in violations if v.subject == "order delivered"] == [
-        ("delivered_without_payment", "it has no payment")]
+        ("delivered_without_payment", "it has no payment")
+    ]
 
 
 @pytest.mark.parametrize("amount, currency", [(1999, "CNY"), (2000, "USD")])
@@ -215,6 +242,7 @@ def test_a_refunded_order_whose_money_was_not_given_back(shop):
 
 
 # --- 3. every verified payment ends delivered or refunded
+
 
 @pytest.mark.parametrize("status", ["expired", "cancelled", "awaiting_payment", "on_hold", "failed"])
 def test_money_kept_for_an_order_that_is_not_delivered(shop, status):
@@ -256,6 +284,7 @@ def test_a_delivered_order_whose_money_was_given_back(shop):
 
 
 # --- 4. the ledger balances, no wallet goes below zero, and it books the money that moved
+
 
 def test_the_ledgers_own_problems_are_violations(shop):
     shop.ledger_problems += ["transaction t1 sums to 5 CNY", "wallet of c1 is negative: -5 CNY"]
@@ -301,6 +330,7 @@ def test_an_order_that_waits_for_nobody_is_never_stuck(status):
 
 # --- events are published, and none is dead-lettered
 
+
 def test_an_event_unpublished_past_the_grace_period(shop):
     shop.outboxes["payments"] = {"pending": 3, "oldest_pending_at": iso(LONG_AGO)}
     shop.outboxes["orders"] = {"pending": 2, "oldest_pending_at": iso(JUST_NOW)}
@@ -310,9 +340,14 @@ def test_an_event_unpublished_past_the_grace_period(shop):
 
 
 def test_every_dead_letter_is_a_violation(shop):
-    letter = {"message_id": "m1", "event_type": "order.created", "correlation_id": "o1",
-              "queue": "evt-orders-order.created--risk.on_order_created", "failure": "contract: bad",
-              "attempts": 1}
+    letter = {
+        "message_id": "m1",
+        "event_type": "order.created",
+        "correlation_id": "o1",
+        "queue": "evt-orders-order.created--risk.on_order_created",
+        "failure": "contract: bad",
+        "attempts": 1,
+    }
     shop.dead_letters["risk"] = {"depth": 3, "letters": [letter, {**letter, "message_id": "m2"}]}
     violations = shop.check()
     assert [(v.kind, v.subject) for v in violations] == [("dead_letter", "service risk")] * 3
@@ -321,6 +356,7 @@ def test_every_dead_letter_is_a_violation(shop):
 
 
 # --- collecting, the report and the command
+
 
 class RecordingRpc:
     def __init__(self):
@@ -349,15 +385,26 @@ def test_timeouts_come_from_the_orders_settings(monkeypatch):
 
 def report_of(shop):
     snapshots = shop.snapshots()
-    return audit.Report(checked_at=NOW, timeouts=TIMEOUTS,
-                        counts=audit.summarize(snapshots, shop.dead_letters),
-                        violations=audit.check(snapshots, shop.dead_letters, NOW, TIMEOUTS))
+    return audit.Report(
+        checked_at=NOW,
+        timeouts=TIMEOUTS,
+        counts=audit.summarize(snapshots, shop.dead_letters),
+        violations=audit.check(snapshots, shop.dead_letters, NOW, TIMEOUTS),
+    )
 
 
 def test_the_report_counts_orders_cards_payments_and_refunds(shop):
     counts = report_of(shop).counts
-    assert counts["orders"] == {"awaiting_payment": 1, "cancelled": 1, "delivered": 2, "expired": 1,
-                                "on_hold": 1, "paid": 1, "pending": 1, "refunded": 1}
+    assert counts["orders"] == {
+        "awaiting_payment": 1,
+        "cancelled": 1,
+        "delivered": 2,
+        "expired": 1,
+        "on_hold": 1,
+        "paid": 1,
+        "pending": 1,
+        "refunded": 1,
+    }
     assert counts["cards"] == {"available": 5, "reserved": 2, "sold": 3}
     assert counts["payments"] == {"paid": 5, "received": 6, "refunded": 3}
     assert counts["outbox"] == dict.fromkeys(audit.SERVICES, 0)
@@ -370,6 +417,7 @@ def audited(monkeypatch):
 
     Returns the list of the Timeouts the command audits with.
     """
+
     def use(shop_or_error):
         asked = []
 
@@ -378,8 +426,10 @@ def audited(monkeypatch):
             if isinstance(shop_or_error, Exception):
                 raise shop_or_error
             return report_of(shop_or_error)
+
         monkeypatch.setattr(audit, "audit", fake_audit)
         return asked
+
     return use
 
 

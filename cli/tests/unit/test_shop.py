@@ -1,4 +1,5 @@
 """wait_for_status: long-polling an order through the gateway (on a fake gateway)."""
+
 import pytest
 
 from kameng_cli import shop

@@ -1,4 +1,5 @@
 """The suite launcher's replicas: their names, commands and metrics ports (no process is started)."""
+
 import sys
 
 from kameng_cli.suite import SERVICES, Suite, SuiteSettings
@@ -26,8 +27,10 @@ def test_a_replica_runs_its_service(tmp_path):
 def test_each_replica_has_a_metrics_port_of_its_own(tmp_path):
     running = suite(tmp_path, replicas={"orders": 3})
 
-    ports = {name: running.environment(name)["KAMENG_ORDERS_METRICS_PORT"]
-             for name in ("orders", "orders-2", "orders-3")}
+    ports = {
+        name: running.environment(name)["KAMENG_ORDERS_METRICS_PORT"]
+        for name in ("orders", "orders-2", "orders-3")
+    }
 
     assert ports["orders"] == "9102"
     assert len(set(ports.values())) == 3

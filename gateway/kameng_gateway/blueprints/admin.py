@@ -9,8 +9,15 @@ from kameng_gateway.auth import ADMIN, CATALOGUE_ROLES, roles_required
 from kameng_gateway.blueprints import load_json
 from kameng_gateway.openapi import operation
 from kameng_gateway.schemas import (
-    CardImportResultSchema, CardImportSchema, CategoryCreationSchema, CategorySchema,
-    ProductCreationSchema, ProductSchema, StaffCreationSchema, StaffSchema)
+    CardImportResultSchema,
+    CardImportSchema,
+    CategoryCreationSchema,
+    CategorySchema,
+    ProductCreationSchema,
+    ProductSchema,
+    StaffCreationSchema,
+    StaffSchema,
+)
 
 blueprint = Blueprint("admin", __name__, url_prefix="/api/v1/admin")
 
@@ -28,22 +35,21 @@ _CARD_IMPORT_RESULT_SCHEMA = CardImportResultSchema()
 
 
 @blueprint.post("/staff")
-@operation("Create a staff account", body=StaffCreationSchema, responses={201: StaffSchema},
-           auth="required")
+@operation("Create a staff account", body=StaffCreationSchema, responses={201: StaffSchema}, auth="required")
 @roles_required(ADMIN)
 def create_staff():
     """Admins only. Roles: admin; ops (catalogue, stock, coupons); support (orders,
     customers; never card secrets or money); finance (payments, refunds, ledger,
     reconciliation); auditor (read-only, audit log)."""
     data = load_json(_STAFF_CREATION_SCHEMA)
-    staff = remote.call("customers", "create_staff", data["username"], data["password"],
-                        data["role"])
+    staff = remote.call("customers", "create_staff", data["username"], data["password"], data["role"])
     return _STAFF_SCHEMA.dump(staff), 201
 
 
 @blueprint.post("/categories")
-@operation("Create a product category", body=CategoryCreationSchema,
-           responses={201: CategorySchema}, auth="required")
+@operation(
+    "Create a product category", body=CategoryCreationSchema, responses={201: CategorySchema}, auth="required"
+)
 @roles_required(*CATALOGUE_ROLES)
 def create_category():
     data = load_json(_CATEGORY_CREATION_SCHEMA)
@@ -52,24 +58,36 @@ def create_category():
 
 
 @blueprint.post("/products")
-@operation("Create a product", body=ProductCreationSchema, responses={201: ProductSchema},
-           auth="required")
+@operation("Create a product", body=ProductCreationSchema, responses={201: ProductSchema}, auth="required")
 @roles_required(*CATALOGUE_ROLES)
 def create_product():
     data = load_json(_PRODUCT_CREATION_SCHEMA)
-    product = remote.call("inventory", "create_product", data["name"], data["category_id"],
-                          data["kind"], data["price"], currency=data["currency"],
-                          level_prices=data.get("level_prices"))
+    product = remote.call(
+        "inventory",
+        "create_product",
+        data["name"],
+        data["category_id"],
+        data["kind"],
+        data["price"],
+        currency=data["currency"],
+        level_prices=data.get("level_prices"),
+    )
     return _PRODUCT_SCHEMA.dump(product), 201
 
 
 @blueprint.post("/products/<int:product_id>/cards")
-@operation("Import card keys into a product's stock",
-           body={"application/json": CardImportSchema,
-                 "text/plain": {"type": "string",
-                                "description": "one card a line: its number and its secret, "
-                                               "separated by whitespace"}},
-           responses={200: CardImportResultSchema}, auth="required")
+@operation(
+    "Import card keys into a product's stock",
+    body={
+        "application/json": CardImportSchema,
+        "text/plain": {
+            "type": "string",
+            "description": "one card a line: its number and its secret, separated by whitespace",
+        },
+    },
+    responses={200: CardImportResultSchema},
+    auth="required",
+)
 @roles_required(*CATALOGUE_ROLES)
 def import_cards(product_id):
     """Cards already in stock count as duplicates; cards the inventory refuses as rejected."""
@@ -88,7 +106,8 @@ def _cards_from_text():
         text = request.get_data().decode(request.mimetype_params.get("charset", "utf-8"))
     except (LookupError, UnicodeDecodeError):
         raise ValidationError(
-            {"cards": ["The body is not text in its declared charset (default UTF-8)."]}) from None
+            {"cards": ["The body is not text in its declared charset (default UTF-8)."]}
+        ) from None
     cards, bad_lines = [], []
     for number, line in enumerate(text.splitlines(), start=1):
         fields = line.split()
@@ -102,5 +121,6 @@ def _cards_from_text():
         unshown = len(bad_lines) - _REPORTED_BAD_LINES
         more = f" and {unshown} more" if unshown > 0 else ""
         raise ValidationError(
-            {"cards": [f"Each line must be 'number secret'; not so on line(s) {shown}{more}."]})
+            {"cards": [f"Each line must be 'number secret'; not so on line(s) {shown}{more}."]}
+        )
     return cards

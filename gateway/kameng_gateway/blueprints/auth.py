@@ -6,8 +6,7 @@ from kameng_gateway import remote
 from kameng_gateway.auth import issue_token
 from kameng_gateway.blueprints import load_json
 from kameng_gateway.openapi import operation
-from kameng_gateway.schemas import (
-    CredentialsSchema, CustomerSchema, RegistrationSchema, TokenSchema)
+from kameng_gateway.schemas import CredentialsSchema, CustomerSchema, RegistrationSchema, TokenSchema
 
 blueprint = Blueprint("auth", __name__, url_prefix="/api/v1/auth")
 
@@ -26,8 +25,11 @@ def register():
 
 
 @blueprint.post("/token")
-@operation("Exchange a username and password for a bearer token",
-           body=CredentialsSchema, responses={200: TokenSchema})
+@operation(
+    "Exchange a username and password for a bearer token",
+    body=CredentialsSchema,
+    responses={200: TokenSchema},
+)
 def issue_access_token():
     """Customers and staff alike; the token's claims carry the kind and the staff role."""
     data = load_json(_CREDENTIALS_SCHEMA)

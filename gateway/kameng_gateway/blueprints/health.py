@@ -23,7 +23,8 @@ def install(app):
     # asks the services side by side, so a hung one costs one timeout, not five;
     # the pool's threads keep their broker connections from one probe to the next
     app.extensions[_PROBES_EXTENSION] = ThreadPoolExecutor(
-        max_workers=len(SERVICES), thread_name_prefix="health-probe")
+        max_workers=len(SERVICES), thread_name_prefix="health-probe"
+    )
 
 
 @blueprint.get("/live")
@@ -47,8 +48,9 @@ def ready():
 
     timeout = current_app.config["KAMENG_SETTINGS"].ready_timeout
     probes = current_app.extensions[_PROBES_EXTENSION]
-    pending = {service: probes.submit(_probe, client, service, timeout, g.correlation_id)
-               for service in SERVICES}
+    pending = {
+        service: probes.submit(_probe, client, service, timeout, g.correlation_id) for service in SERVICES
+    }
     services = {service: future.result() for service, future in pending.items()}
 
     down = [service for service, report in services.items() if report["status"] != "ok"]
@@ -61,8 +63,7 @@ def ready():
 
 def _probe(client, service, timeout, correlation_id):
     try:
-        health = remote.timed_call(client, service, "health", timeout=timeout,
-                                   correlation_id=correlation_id)
+        health = remote.timed_call(client, service, "health", timeout=timeout, correlation_id=correlation_id)
     except KamengError as error:
         return {"status": "unavailable", "error": error.message}
     return {"status": "ok", **health}

@@ -10,8 +10,9 @@ blueprint = Blueprint("metrics", __name__)
 
 
 @blueprint.get("/metrics")
-@operation("Prometheus metrics of the gateway",
-           responses={200: {"text/plain": {"type": "string"}}}, auth="required")
+@operation(
+    "Prometheus metrics of the gateway", responses={200: {"text/plain": {"type": "string"}}}, auth="required"
+)
 @metrics_access_required
 def prometheus_metrics():
     """A staff token of an admin or ops, or the bearer token KAMENG_METRICS_TOKEN."""

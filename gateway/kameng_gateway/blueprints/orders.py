@@ -6,14 +6,21 @@ from flask import Blueprint, current_app, request
 
 from kameng_common.errors import Forbidden
 from kameng_gateway import remote
-from kameng_gateway.auth import (
-    ORDER_READER_ROLES, current_identity, customer_required, login_required)
+from kameng_gateway.auth import ORDER_READER_ROLES, current_identity, customer_required, login_required
 from kameng_gateway.blueprints import load_json, load_query
 from kameng_gateway.observability import set_correlation_id
 from kameng_gateway.openapi import operation
 from kameng_gateway.schemas import (
-    CardSecretSchema, IdempotencyHeaderSchema, OrderCreationSchema, OrderListQuerySchema,
-    OrderPageSchema, OrderReadQuerySchema, OrderSchema, PaymentRequestSchema, PaymentSchema)
+    CardSecretSchema,
+    IdempotencyHeaderSchema,
+    OrderCreationSchema,
+    OrderListQuerySchema,
+    OrderPageSchema,
+    OrderReadQuerySchema,
+    OrderSchema,
+    PaymentRequestSchema,
+    PaymentSchema,
+)
 
 blueprint = Blueprint("orders", __name__, url_prefix="/api/v1/orders")
 
@@ -31,8 +38,13 @@ _CARD_SECRETS_SCHEMA = CardSecretSchema(many=True)
 
 
 @blueprint.post("")
-@operation("Place an order", body=OrderCreationSchema, headers=IdempotencyHeaderSchema,
-           responses={201: OrderSchema}, auth="required")
+@operation(
+    "Place an order",
+    body=OrderCreationSchema,
+    headers=IdempotencyHeaderSchema,
+    responses={201: OrderSchema},
+    auth="required",
+)
 @customer_required
 def create_order():
     """Priced at the customer's level. Retrying with the same Idempotency-Key returns
@@ -40,19 +52,27 @@ def create_order():
     data = load_json(_ORDER_CREATION_SCHEMA)
     headers = _IDEMPOTENCY_HEADER_SCHEMA.load(
         {IDEMPOTENCY_HEADER: request.headers[IDEMPOTENCY_HEADER]}
-        if IDEMPOTENCY_HEADER in request.headers else {})
+        if IDEMPOTENCY_HEADER in request.headers
+        else {}
+    )
     idempotency_key = headers.get("idempotency_key") or str(uuid.uuid4())
     customer_id = current_identity().user_id
     level = remote.call("customers", "get_customer", customer_id)["level"]
-    order = remote.call("orders", "create_order", customer_id, level, data["items"],
-                        idempotency_key, coupon_code=data.get("coupon_code"))
+    order = remote.call(
+        "orders",
+        "create_order",
+        customer_id,
+        level,
+        data["items"],
+        idempotency_key,
+        coupon_code=data.get("coupon_code"),
+    )
     set_correlation_id(order["id"])
     return _ORDER_SCHEMA.dump(order), 201, {"Location": f"{blueprint.url_prefix}/{order['id']}"}
 
 
 @blueprint.get("")
-@operation("List orders", query=OrderListQuerySchema, responses={200: OrderPageSchema},
-           auth="required")
+@operation("List orders", query=OrderListQuerySchema, responses={200: OrderPageSchema}, auth="required")
 @login_required
 def list_orders():
     """A customer sees their own orders; support, finance, auditors and admins see
@@ -67,14 +87,14 @@ def list_orders():
         customer_id = query.get("customer_id")
     else:
         raise Forbidden("Your role may not read orders.")
-    page = remote.call("orders", "list_orders", customer_id=customer_id,
-                       limit=query["limit"], cursor=query["cursor"])
+    page = remote.call(
+        "orders", "list_orders", customer_id=customer_id, limit=query["limit"], cursor=query["cursor"]
+    )
     return _ORDER_PAGE_SCHEMA.dump(page)
 
 
 @blueprint.get("/<uuid:order_id>")
-@operation("Read an order", query=OrderReadQuerySchema, responses={200: OrderSchema},
-           auth="required")
+@operation("Read an order", query=OrderReadQuerySchema, responses={200: OrderSchema}, auth="required")
 @login_required
 def get_order(order_id):
     """Its owner, and support, finance, auditors and admins. With ?changed_from=<status>,
@@ -95,20 +115,21 @@ def get_order(order_id):
 
 
 @blueprint.post("/<uuid:order_id>/payments")
-@operation("Pay for an order", body=PaymentRequestSchema, responses={201: PaymentSchema},
-           auth="required")
+@operation("Pay for an order", body=PaymentRequestSchema, responses={201: PaymentSchema}, auth="required")
 @customer_required
 def request_payment(order_id):
     """Its owner only. Follow pay_url, when there is one, to pay the provider."""
     data = load_json(_PAYMENT_REQUEST_SCHEMA)
-    payment = remote.call("orders", "request_payment", str(order_id),
-                          current_identity().user_id, data["method"])
+    payment = remote.call(
+        "orders", "request_payment", str(order_id), current_identity().user_id, data["method"]
+    )
     return _PAYMENT_SCHEMA.dump(payment), 201
 
 
 @blueprint.get("/<uuid:order_id>/cards")
-@operation("Reveal the card keys of a delivered order",
-           responses={200: CardSecretSchema(many=True)}, auth="required")
+@operation(
+    "Reveal the card keys of a delivered order", responses={200: CardSecretSchema(many=True)}, auth="required"
+)
 @customer_required
 def reveal_cards(order_id):
     """Its owner only, never staff; every reveal is audited."""

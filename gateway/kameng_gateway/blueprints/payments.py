@@ -17,10 +17,11 @@ _NOTIFICATION_RESULT_SCHEMA = NotificationResultSchema()
 
 
 @blueprint.post("/notify/<provider>")
-@operation("Receive a payment provider's signed notification",
-           body={"*/*": {"type": "string",
-                         "description": "the provider's own format, passed on byte for byte"}},
-           responses={200: NotificationResultSchema})
+@operation(
+    "Receive a payment provider's signed notification",
+    body={"*/*": {"type": "string", "description": "the provider's own format, passed on byte for byte"}},
+    responses={200: NotificationResultSchema},
+)
 def notify(provider):
     """The payments service checks the signature, amount and currency; this answers
     200 only once it has durably recorded the payment. A refused notification changes

@@ -17,14 +17,14 @@ _PRODUCT_PAGE_SCHEMA = ProductPageSchema()
 
 
 @blueprint.get("")
-@operation("List the catalogue", query=PageQuerySchema, responses={200: ProductPageSchema},
-           auth="optional")
+@operation("List the catalogue", query=PageQuerySchema, responses={200: ProductPageSchema}, auth="optional")
 def list_products():
     """Each product with its stock and its price at the caller's level: a customer's
     membership or agent level, or the regular price for anyone else."""
     query = load_query(_PAGE_QUERY_SCHEMA)
-    page = remote.call("inventory", "list_products", level=_caller_level(),
-                       limit=query["limit"], cursor=query["cursor"])
+    page = remote.call(
+        "inventory", "list_products", level=_caller_level(), limit=query["limit"], cursor=query["cursor"]
+    )
     return _PRODUCT_PAGE_SCHEMA.dump(page)
 
 

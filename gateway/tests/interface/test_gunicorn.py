@@ -30,8 +30,7 @@ class CustomersService:
     def authenticate(self, username, password):
         if password != PASSWORD:
             raise Unauthorized("Wrong username or password.")
-        return {"id": "u-1", "username": username, "kind": "customer", "role": None,
-                "level": "regular"}
+        return {"id": "u-1", "username": username, "kind": "customer", "role": None, "level": "regular"}
 
     @rpc
     def health(self):
@@ -56,8 +55,18 @@ def gateway(container_factory, rabbit_config, tmp_path):
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     log = open(tmp_path / "gateway.log", "w")
     process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-c", "python:kameng_gateway.gunicorn_conf",
-         "kameng_gateway.wsgi:app"], env=env, stdout=log, stderr=subprocess.STDOUT)
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "-c",
+            "python:kameng_gateway.gunicorn_conf",
+            "kameng_gateway.wsgi:app",
+        ],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_until_live(url, process)
@@ -83,12 +92,15 @@ def _wait_until_live(url, process):
 def test_sign_up_and_sign_in_through_the_broker(gateway):
     url, data_dir = gateway
 
-    registered = requests.post(f"{url}/api/v1/auth/register",
-                               json={"username": "alice", "password": PASSWORD}, timeout=10)
-    token = requests.post(f"{url}/api/v1/auth/token",
-                          json={"username": "alice", "password": PASSWORD}, timeout=10)
-    refused = requests.post(f"{url}/api/v1/auth/token",
-                            json={"username": "alice", "password": "wrong one"}, timeout=10)
+    registered = requests.post(
+        f"{url}/api/v1/auth/register", json={"username": "alice", "password": PASSWORD}, timeout=10
+    )
+    token = requests.post(
+        f"{url}/api/v1/auth/token", json={"username": "alice", "password": PASSWORD}, timeout=10
+    )
+    refused = requests.post(
+        f"{url}/api/v1/auth/token", json={"username": "alice", "password": "wrong one"}, timeout=10
+    )
 
     assert registered.status_code == 201
     assert registered.json() == {"id": "u-1", "username": "alice"}
@@ -108,8 +120,7 @@ def test_readiness_names_the_missing_services(gateway):
     assert response.status_code == 503
     services = response.json()["error"]["details"]["services"]
     assert services["customers"]["status"] == "ok"
-    assert services["orders"] == {"status": "unavailable",
-                                  "error": "The orders service is not running."}
+    assert services["orders"] == {"status": "unavailable", "error": "The orders service is not running."}
 
 
 def test_metrics_sum_every_worker(gateway):
@@ -126,19 +137,23 @@ def test_metrics_sum_every_worker(gateway):
 
 
 def _live_request_count(url):
-    text = requests.get(f"{url}/metrics", timeout=5, headers={
-        "Authorization": f"Bearer {METRICS_TOKEN}", "Connection": "close"}).text
-    line = next(line for line in text.splitlines() if line.startswith(
-        'kameng_http_requests_total{method="GET",route="/health/live"'))
+    text = requests.get(
+        f"{url}/metrics",
+        timeout=5,
+        headers={"Authorization": f"Bearer {METRICS_TOKEN}", "Connection": "close"},
+    ).text
+    line = next(
+        line
+        for line in text.splitlines()
+        if line.startswith('kameng_http_requests_total{method="GET",route="/health/live"')
+    )
     return float(line.rsplit(" ", 1)[1])
 
 
 def test_logs_are_json_lines_without_secrets(gateway):
     url, data_dir = gateway
-    requests.post(f"{url}/api/v1/auth/token",
-                  json={"username": "alice", "password": PASSWORD}, timeout=10)
-    requests.post(f"{url}/api/v1/auth/register",
-                  json={"username": "alice", "password": PASSWORD}, timeout=10)
+    requests.post(f"{url}/api/v1/auth/token", json={"username": "alice", "password": PASSWORD}, timeout=10)
+    requests.post(f"{url}/api/v1/auth/register", json={"username": "alice", "password": PASSWORD}, timeout=10)
     time.sleep(0.5)
 
     log = Path(data_dir / "gateway.log").read_text()

@@ -137,9 +137,12 @@ def _close_pika_connections(rabbit_manager, vhost):
     """
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
-        ours = [connection["name"] for connection in rabbit_manager.get_connections()
-                if connection["vhost"] == vhost
-                and connection["client_properties"].get("product") == "Pika Python Client Library"]
+        ours = [
+            connection["name"]
+            for connection in rabbit_manager.get_connections()
+            if connection["vhost"] == vhost
+            and connection["client_properties"].get("product") == "Pika Python Client Library"
+        ]
         if ours:
             for name in ours:
                 rabbit_manager.delete_connection(name)
@@ -167,8 +170,7 @@ def test_concurrent_threads_each_get_their_own_answers(client):
 
     def caller(number):
         try:
-            answers[number] = [client.call("calculator", "add", number, step)
-                               for step in range(10)]
+            answers[number] = [client.call("calculator", "add", number, step) for step in range(10)]
         except Exception as exc:  # reported below; a thread cannot fail the test
             failures.append(exc)
         finally:

@@ -57,10 +57,15 @@ class FakeRpc:
 
 def an_order(**overrides):
     order = {
-        "id": ORDER_ID, "customer_id": CUSTOMER_ID, "status": "pending",
+        "id": ORDER_ID,
+        "customer_id": CUSTOMER_ID,
+        "status": "pending",
         "items": [{"product_id": 1, "name": "Game card 100", "quantity": 2, "unit_price": 9500}],
-        "total": 19000, "currency": "CNY", "created_at": "2026-01-01T00:00:00+00:00",
-        "updated_at": "2026-01-01T00:00:00+00:00", "expires_at": "2026-01-01T00:15:00+00:00",
+        "total": 19000,
+        "currency": "CNY",
+        "created_at": "2026-01-01T00:00:00+00:00",
+        "updated_at": "2026-01-01T00:00:00+00:00",
+        "expires_at": "2026-01-01T00:15:00+00:00",
         "history": [{"status": "pending", "at": "2026-01-01T00:00:00+00:00", "reason": None}],
     }
     return {**order, **overrides}
@@ -69,18 +74,24 @@ def an_order(**overrides):
 @pytest.fixture
 def rpc():
     fake = FakeRpc()
-    fake.answer("customers", "get_customer", lambda customer_id: {
-        "id": customer_id, "username": "buyer", "level": "gold", "orders_count": 0,
-        "total_spent": 0})
-    fake.answer("orders", "get_order",
-                lambda order_id, changed_from=None, wait=0: an_order(id=order_id))
+    fake.answer(
+        "customers",
+        "get_customer",
+        lambda customer_id: {
+            "id": customer_id,
+            "username": "buyer",
+            "level": "gold",
+            "orders_count": 0,
+            "total_spent": 0,
+        },
+    )
+    fake.answer("orders", "get_order", lambda order_id, changed_from=None, wait=0: an_order(id=order_id))
     return fake
 
 
 @pytest.fixture
 def settings():
-    return Settings(jwt_secret=JWT_SECRET, metrics_token=METRICS_TOKEN,
-                    rate_limits_enabled=False)
+    return Settings(jwt_secret=JWT_SECRET, metrics_token=METRICS_TOKEN, rate_limits_enabled=False)
 
 
 @pytest.fixture
@@ -104,8 +115,7 @@ class Callers:
     @staticmethod
     def token(kind, role=None, user_id=CUSTOMER_ID, expires_in=3600, secret=JWT_SECRET):
         now = int(time.time())
-        claims = {"sub": user_id, "kind": kind, "role": role, "iat": now,
-                  "exp": now + expires_in}
+        claims = {"sub": user_id, "kind": kind, "role": role, "iat": now, "exp": now + expires_in}
         return jwt.encode(claims, secret, algorithm="HS256")
 
     @staticmethod

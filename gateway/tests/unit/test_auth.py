@@ -13,8 +13,9 @@ CREDENTIALS = {"username": "alice", "password": "correct horse battery"}
 
 
 def test_register_creates_a_customer_without_echoing_the_password(client, rpc):
-    rpc.answer("customers", "register", {"id": "u1", "username": "alice", "kind": "customer",
-                                         "level": "regular"})
+    rpc.answer(
+        "customers", "register", {"id": "u1", "username": "alice", "kind": "customer", "level": "regular"}
+    )
 
     response = client.post("/api/v1/auth/register", json=CREDENTIALS)
 
@@ -38,14 +39,15 @@ def test_register_of_a_taken_username_is_a_conflict(client, rpc):
     response = client.post("/api/v1/auth/register", json=CREDENTIALS)
 
     assert response.status_code == 409
-    assert response.json == {"error": {"code": "username_taken",
-                                       "message": "That username is taken."}}
+    assert response.json == {"error": {"code": "username_taken", "message": "That username is taken."}}
 
 
 def test_token_for_a_customer(client, rpc, settings):
-    rpc.answer("customers", "authenticate", {"id": "u1", "username": "alice",
-                                             "kind": "customer", "role": None,
-                                             "level": "regular"})
+    rpc.answer(
+        "customers",
+        "authenticate",
+        {"id": "u1", "username": "alice", "kind": "customer", "role": None, "level": "regular"},
+    )
 
     response = client.post("/api/v1/auth/token", json=CREDENTIALS)
 
@@ -61,8 +63,11 @@ def test_token_for_a_customer(client, rpc, settings):
 
 
 def test_token_for_staff_carries_the_role(client, rpc, settings):
-    rpc.answer("customers", "authenticate", {"id": "s1", "username": "olga", "kind": "staff",
-                                             "role": "ops", "level": None})
+    rpc.answer(
+        "customers",
+        "authenticate",
+        {"id": "s1", "username": "olga", "kind": "staff", "role": "ops", "level": None},
+    )
 
     response = client.post("/api/v1/auth/token", json=CREDENTIALS)
 
@@ -84,15 +89,17 @@ def test_wrong_password_is_unauthorized(client, rpc):
 
     assert response.status_code == 401
     assert response.headers["WWW-Authenticate"] == "Bearer"
-    assert response.json["error"] == {"code": "unauthorized",
-                                      "message": "Wrong username or password."}
+    assert response.json["error"] == {"code": "unauthorized", "message": "Wrong username or password."}
 
 
-@pytest.mark.parametrize("authorization, code", [
-    ("Bearer not-a-jwt", "invalid_token"),
-    ("Basic YWxpY2U6c2VjcmV0", "unauthorized"),
-    ("Bearer ", "unauthorized"),
-])
+@pytest.mark.parametrize(
+    "authorization, code",
+    [
+        ("Bearer not-a-jwt", "invalid_token"),
+        ("Basic YWxpY2U6c2VjcmV0", "unauthorized"),
+        ("Bearer ", "unauthorized"),
+    ],
+)
 def test_malformed_credentials_are_unauthorized(client, authorization, code):
     response = client.get("/api/v1/orders", headers={"Authorization": authorization})
 

@@ -38,16 +38,16 @@ def test_wrong_method_keeps_the_allow_header(client):
 
 
 def test_malformed_json_is_a_bad_request(client, rpc):
-    response = client.post("/api/v1/auth/token", data="{not json",
-                           content_type="application/json")
+    response = client.post("/api/v1/auth/token", data="{not json", content_type="application/json")
 
     assert_error_body(response, 400, "bad_request")
     assert rpc.calls == []
 
 
 def test_body_that_is_not_json_is_unsupported(client):
-    response = client.post("/api/v1/auth/token", data="username=a&password=b",
-                           content_type="application/x-www-form-urlencoded")
+    response = client.post(
+        "/api/v1/auth/token", data="username=a&password=b", content_type="application/x-www-form-urlencoded"
+    )
 
     assert_error_body(response, 415, "unsupported_media_type")
 
@@ -68,20 +68,22 @@ def test_missing_fields_are_named(client, callers):
 
 
 def test_unknown_fields_are_refused(client):
-    response = client.post("/api/v1/auth/token",
-                           json={"username": "a", "password": "b", "admin": True})
+    response = client.post("/api/v1/auth/token", json={"username": "a", "password": "b", "admin": True})
 
     error = assert_error_body(response, 422, "invalid_input")
     assert error["details"] == {"admin": ["Unknown field."]}
 
 
-@pytest.mark.parametrize("item", [
-    {"product_id": 1, "quantity": 0},
-    {"product_id": 1, "quantity": 1.5},
-    {"product_id": "1", "quantity": 1},
-    {"product_id": -3, "quantity": 1},
-    {"quantity": 1},
-])
+@pytest.mark.parametrize(
+    "item",
+    [
+        {"product_id": 1, "quantity": 0},
+        {"product_id": 1, "quantity": 1.5},
+        {"product_id": "1", "quantity": 1},
+        {"product_id": -3, "quantity": 1},
+        {"quantity": 1},
+    ],
+)
 def test_bad_order_items_are_invalid_input(client, callers, rpc, item):
     response = client.post("/api/v1/orders", json={"items": [item]}, headers=callers.customer())
 
@@ -91,8 +93,11 @@ def test_bad_order_items_are_invalid_input(client, callers, rpc, item):
 
 @pytest.mark.parametrize("price", [9.5, "9500", -1, None])
 def test_money_must_be_a_non_negative_integer(client, callers, price):
-    response = client.post("/api/v1/admin/products", headers=callers.staff("admin"), json={
-        "name": "Card", "category_id": 1, "kind": "card", "price": price})
+    response = client.post(
+        "/api/v1/admin/products",
+        headers=callers.staff("admin"),
+        json={"name": "Card", "category_id": 1, "kind": "card", "price": price},
+    )
 
     assert_error_body(response, 422, "invalid_input")
 
@@ -102,13 +107,15 @@ def test_bad_pagination_is_invalid_input(client, query):
     assert_error_body(client.get(f"/api/v1/products?{query}"), 422, "invalid_input")
 
 
-@pytest.mark.parametrize("remote_error, status, code", [
-    (NotFound("No such order."), 404, "not_found"),
-    (InvalidInput("Not enough stock.", "out_of_stock"), 422, "out_of_stock"),
-    (Unavailable("The orders service did not answer in time."), 503, "unavailable"),
-])
-def test_service_errors_keep_their_status_and_code(client, callers, rpc, remote_error,
-                                                    status, code):
+@pytest.mark.parametrize(
+    "remote_error, status, code",
+    [
+        (NotFound("No such order."), 404, "not_found"),
+        (InvalidInput("Not enough stock.", "out_of_stock"), 422, "out_of_stock"),
+        (Unavailable("The orders service did not answer in time."), 503, "unavailable"),
+    ],
+)
+def test_service_errors_keep_their_status_and_code(client, callers, rpc, remote_error, status, code):
     rpc.answer("orders", "get_order", remote_error)
 
     response = client.get(f"/api/v1/orders/{ORDER_ID}", headers=callers.customer())
@@ -138,8 +145,12 @@ def test_an_unexpected_exception_is_a_generic_500(client, callers, rpc):
 def test_a_body_over_the_limit_is_refused(settings, rpc, callers):
     client = create_app(settings=replace(settings, max_body_bytes=1024), rpc=rpc).test_client()
 
-    response = client.post("/api/v1/admin/products/1/cards", data="N S\n" * 1000,
-                           content_type="text/plain", headers=callers.staff("ops"))
+    response = client.post(
+        "/api/v1/admin/products/1/cards",
+        data="N S\n" * 1000,
+        content_type="text/plain",
+        headers=callers.staff("ops"),
+    )
 
     assert_error_body(response, 413, "payload_too_large")
 
@@ -150,8 +161,7 @@ def test_rate_limit_on_the_auth_routes(settings, rpc):
     client = create_app(settings=limited, rpc=rpc).test_client()
     credentials = {"username": "alice", "password": "secret"}
 
-    statuses = [client.post("/api/v1/auth/token", json=credentials).status_code
-                for _ in range(3)]
+    statuses = [client.post("/api/v1/auth/token", json=credentials).status_code for _ in range(3)]
 
     assert statuses == [200, 200, 429]
     response = client.post("/api/v1/auth/token", json=credentials)
@@ -179,8 +189,9 @@ def test_rate_limits_off(settings, rpc):
     unlimited = replace(settings, rate_limits_enabled=False, auth_rate_limit="1/minute")
     client = create_app(settings=unlimited, rpc=rpc).test_client()
 
-    statuses = {client.post("/api/v1/auth/token",
-                            json={"username": "a", "password": "b"}).status_code
-                for _ in range(5)}
+    statuses = {
+        client.post("/api/v1/auth/token", json={"username": "a", "password": "b"}).status_code
+        for _ in range(5)
+    }
 
     assert statuses == {200}

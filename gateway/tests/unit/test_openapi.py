@@ -33,7 +33,8 @@ def test_every_api_md_route_is_documented(spec, method, path):
     operation = spec["paths"][path][method]
     assert operation["summary"]
     assert operation["responses"]["default"]["content"]["application/json"]["schema"] == {
-        "$ref": "#/components/schemas/Error"}
+        "$ref": "#/components/schemas/Error"
+    }
 
 
 def test_every_route_of_the_app_is_documented(app, spec):
@@ -46,8 +47,11 @@ def test_every_route_of_the_app_is_documented(app, spec):
 
 def test_bearer_auth_is_declared_and_required_where_needed(spec):
     assert spec["components"]["securitySchemes"]["bearerAuth"] == {
-        "type": "http", "scheme": "bearer", "bearerFormat": "JWT",
-        "description": "a token from POST /api/v1/auth/token"}
+        "type": "http",
+        "scheme": "bearer",
+        "bearerFormat": "JWT",
+        "description": "a token from POST /api/v1/auth/token",
+    }
     assert spec["paths"]["/api/v1/orders"]["post"]["security"] == [{"bearerAuth": []}]
     assert {} in spec["paths"]["/api/v1/products"]["get"]["security"]
     assert "security" not in spec["paths"]["/api/v1/auth/token"]["post"]
@@ -78,9 +82,12 @@ def test_pagination_is_documented(spec):
 
 
 def test_the_order_long_poll_is_documented(spec):
-    parameters = {parameter["name"]: parameter
-                  for parameter in spec["paths"]["/api/v1/orders/{order_id}"]["get"]["parameters"]}
+    parameters = {
+        parameter["name"]: parameter
+        for parameter in spec["paths"]["/api/v1/orders/{order_id}"]["get"]["parameters"]
+    }
     assert parameters["changed_from"]["in"] == "query"
     assert parameters["changed_from"]["schema"]["enum"][0] == "pending"
     assert {"type": "number", "minimum": 0, "maximum": 30, "default": 0}.items() <= (
-        parameters["wait"]["schema"].items())
+        parameters["wait"]["schema"].items()
+    )

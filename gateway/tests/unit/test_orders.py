@@ -8,14 +8,18 @@ ITEMS = [{"product_id": 1, "quantity": 2}]
 
 @pytest.fixture(autouse=True)
 def orders_service(rpc, make_order):
-    rpc.answer("orders", "create_order",
-               lambda customer_id, level, items, key, coupon_code=None: make_order())
+    rpc.answer(
+        "orders", "create_order", lambda customer_id, level, items, key, coupon_code=None: make_order()
+    )
     rpc.answer("orders", "list_orders", {"items": [make_order()], "next_cursor": "next-page"})
 
 
 def test_create_order_forwards_the_idempotency_key(client, callers, rpc):
-    response = client.post("/api/v1/orders", json={"items": ITEMS},
-                           headers={**callers.customer(), "Idempotency-Key": "retry-me-42"})
+    response = client.post(
+        "/api/v1/orders",
+        json={"items": ITEMS},
+        headers={**callers.customer(), "Idempotency-Key": "retry-me-42"},
+    )
 
     assert response.status_code == 201
     call = rpc.calls_to("orders", "create_order")[0]
@@ -42,8 +46,9 @@ def test_without_a_key_each_order_gets_a_fresh_one(client, callers, rpc):
 
 
 def test_an_overlong_key_is_invalid_input(client, callers, rpc):
-    response = client.post("/api/v1/orders", json={"items": ITEMS},
-                           headers={**callers.customer(), "Idempotency-Key": "k" * 300})
+    response = client.post(
+        "/api/v1/orders", json={"items": ITEMS}, headers={**callers.customer(), "Idempotency-Key": "k" * 300}
+    )
 
     assert response.status_code == 422
     assert "Idempotency-Key" in response.json["error"]["details"]
@@ -51,12 +56,17 @@ def test_an_overlong_key_is_invalid_input(client, callers, rpc):
 
 
 def test_create_order_answers_the_order(client, callers, rpc):
-    response = client.post("/api/v1/orders", json={"items": ITEMS, "coupon_code": "SPRING"},
-                           headers=callers.customer())
+    response = client.post(
+        "/api/v1/orders", json={"items": ITEMS, "coupon_code": "SPRING"}, headers=callers.customer()
+    )
 
     body = response.json
     assert (body["id"], body["status"], body["total"], body["currency"]) == (
-        ORDER_ID, "pending", 19000, "CNY")
+        ORDER_ID,
+        "pending",
+        19000,
+        "CNY",
+    )
     assert body["items"][0]["product_id"] == 1
     assert response.headers["Location"] == f"/api/v1/orders/{ORDER_ID}"
     assert rpc.calls_to("orders", "create_order")[0].kwargs == {"coupon_code": "SPRING"}
@@ -86,13 +96,17 @@ def test_get_order_without_changed_from_answers_at_once(client, callers, rpc):
     assert (call.args, call.kwargs, call.timeout) == ((ORDER_ID,), {}, None)
 
 
-@pytest.mark.parametrize("query, changed_from, wait", [
-    ("changed_from=pending&wait=12.5", "pending", 12.5),
-    ("changed_from=awaiting_payment", "awaiting_payment", 0),
-    ("wait=30&changed_from=paid", "paid", 30),
-])
-def test_a_long_poll_waits_in_the_service_and_longer_for_its_answer(client, callers, rpc, settings,
-                                                                    query, changed_from, wait):
+@pytest.mark.parametrize(
+    "query, changed_from, wait",
+    [
+        ("changed_from=pending&wait=12.5", "pending", 12.5),
+        ("changed_from=awaiting_payment", "awaiting_payment", 0),
+        ("wait=30&changed_from=paid", "paid", 30),
+    ],
+)
+def test_a_long_poll_waits_in_the_service_and_longer_for_its_answer(
+    client, callers, rpc, settings, query, changed_from, wait
+):
     response = client.get(f"/api/v1/orders/{ORDER_ID}?{query}", headers=callers.customer())
 
     assert response.status_code == 200
@@ -101,11 +115,19 @@ def test_a_long_poll_waits_in_the_service_and_longer_for_its_answer(client, call
     assert call.timeout == settings.rpc_timeout + wait
 
 
-@pytest.mark.parametrize("query", [
-    "changed_from=shipped", "changed_from=", "changed_from=pending&wait=30.5",
-    "changed_from=pending&wait=-1", "changed_from=pending&wait=soon", "changed_from=pending&wait=nan",
-    "wait=inf", "changed_from=pending&colour=blue",
-])
+@pytest.mark.parametrize(
+    "query",
+    [
+        "changed_from=shipped",
+        "changed_from=",
+        "changed_from=pending&wait=30.5",
+        "changed_from=pending&wait=-1",
+        "changed_from=pending&wait=soon",
+        "changed_from=pending&wait=nan",
+        "wait=inf",
+        "changed_from=pending&colour=blue",
+    ],
+)
 def test_a_bad_long_poll_is_invalid_input(client, callers, rpc, query):
     response = client.get(f"/api/v1/orders/{ORDER_ID}?{query}", headers=callers.customer())
 
@@ -115,8 +137,10 @@ def test_a_bad_long_poll_is_invalid_input(client, callers, rpc, query):
 
 
 def test_a_long_poll_of_another_customers_order_is_forbidden(client, callers):
-    response = client.get(f"/api/v1/orders/{ORDER_ID}?changed_from=pending&wait=1",
-                          headers=callers.customer(callers.other_customer_id))
+    response = client.get(
+        f"/api/v1/orders/{ORDER_ID}?changed_from=pending&wait=1",
+        headers=callers.customer(callers.other_customer_id),
+    )
 
     assert response.status_code == 403
 
@@ -127,12 +151,16 @@ def test_a_customer_lists_only_their_own_orders(client, callers, rpc):
     assert response.status_code == 200
     assert response.json["next_cursor"] == "next-page"
     assert rpc.calls_to("orders", "list_orders")[0].kwargs == {
-        "customer_id": callers.customer_id, "limit": 10, "cursor": "abc"}
+        "customer_id": callers.customer_id,
+        "limit": 10,
+        "cursor": "abc",
+    }
 
 
 def test_a_customer_may_not_list_another_customers_orders(client, callers, rpc):
-    response = client.get(f"/api/v1/orders?customer_id={callers.other_customer_id}",
-                          headers=callers.customer())
+    response = client.get(
+        f"/api/v1/orders?customer_id={callers.other_customer_id}", headers=callers.customer()
+    )
 
     assert response.status_code == 403
     assert rpc.calls_to("orders", "list_orders") == []
@@ -140,8 +168,7 @@ def test_a_customer_may_not_list_another_customers_orders(client, callers, rpc):
 
 def test_support_lists_everyone_or_one_customer(client, callers, rpc):
     client.get("/api/v1/orders", headers=callers.staff("support"))
-    client.get(f"/api/v1/orders?customer_id={callers.customer_id}",
-               headers=callers.staff("support"))
+    client.get(f"/api/v1/orders?customer_id={callers.customer_id}", headers=callers.staff("support"))
 
     calls = rpc.calls_to("orders", "list_orders")
     assert calls[0].kwargs == {"customer_id": None, "limit": 50, "cursor": None}
@@ -149,23 +176,33 @@ def test_support_lists_everyone_or_one_customer(client, callers, rpc):
 
 
 def test_payment_request_is_forwarded_for_the_caller(client, callers, rpc):
-    rpc.answer("orders", "request_payment", {
-        "payment_id": "p1", "amount": 19000, "currency": "CNY", "method": "mockpay",
-        "status": "pending", "pay_url": "http://127.0.0.1:8000/mockpay/p1"})
+    rpc.answer(
+        "orders",
+        "request_payment",
+        {
+            "payment_id": "p1",
+            "amount": 19000,
+            "currency": "CNY",
+            "method": "mockpay",
+            "status": "pending",
+            "pay_url": "http://127.0.0.1:8000/mockpay/p1",
+        },
+    )
 
-    response = client.post(f"/api/v1/orders/{ORDER_ID}/payments", json={"method": "mockpay"},
-                           headers=callers.customer())
+    response = client.post(
+        f"/api/v1/orders/{ORDER_ID}/payments", json={"method": "mockpay"}, headers=callers.customer()
+    )
 
     assert response.status_code == 201
     assert response.json["payment_id"] == "p1"
     assert response.json["amount"] == 19000
-    assert rpc.calls_to("orders", "request_payment")[0].args == (
-        ORDER_ID, callers.customer_id, "mockpay")
+    assert rpc.calls_to("orders", "request_payment")[0].args == (ORDER_ID, callers.customer_id, "mockpay")
 
 
 def test_an_unknown_payment_method_is_invalid_input(client, callers, rpc):
-    response = client.post(f"/api/v1/orders/{ORDER_ID}/payments", json={"method": "cash"},
-                           headers=callers.customer())
+    response = client.post(
+        f"/api/v1/orders/{ORDER_ID}/payments", json={"method": "cash"}, headers=callers.customer()
+    )
 
     assert response.status_code == 422
     assert rpc.calls_to("orders", "request_payment") == []

@@ -4,17 +4,21 @@ import pytest
 
 from kameng_common.errors import InvalidSignature, Unavailable
 
-NOTIFICATION = json.dumps({"payment_id": "p1", "trade_no": "T1", "amount": 19000,
-                           "currency": "CNY", "status": "SUCCESS"}, separators=(",", ":"))
+NOTIFICATION = json.dumps(
+    {"payment_id": "p1", "trade_no": "T1", "amount": 19000, "currency": "CNY", "status": "SUCCESS"},
+    separators=(",", ":"),
+)
 
 
 def test_notification_passes_the_raw_body_and_headers(client, rpc):
-    rpc.answer("payments", "handle_notification",
-               {"status": "ok", "payment_id": "p1", "trade_no": "T1"})
+    rpc.answer("payments", "handle_notification", {"status": "ok", "payment_id": "p1", "trade_no": "T1"})
 
-    response = client.post("/api/v1/payments/notify/mockpay", data=NOTIFICATION,
-                           content_type="application/json",
-                           headers={"X-Mockpay-Signature": "ab12"})
+    response = client.post(
+        "/api/v1/payments/notify/mockpay",
+        data=NOTIFICATION,
+        content_type="application/json",
+        headers={"X-Mockpay-Signature": "ab12"},
+    )
 
     assert response.status_code == 200
     assert response.json == {"status": "ok", "payment_id": "p1", "trade_no": "T1"}
@@ -27,20 +31,23 @@ def test_notification_passes_the_raw_body_and_headers(client, rpc):
 def test_a_refused_notification_keeps_its_status(client, rpc):
     rpc.answer("payments", "handle_notification", InvalidSignature("Bad signature."))
 
-    response = client.post("/api/v1/payments/notify/mockpay", data=NOTIFICATION,
-                           content_type="application/json")
+    response = client.post(
+        "/api/v1/payments/notify/mockpay", data=NOTIFICATION, content_type="application/json"
+    )
 
     assert response.status_code == 400
     assert response.json["error"]["code"] == "invalid_signature"
 
 
 def test_a_notification_body_in_another_charset_is_decoded(client, rpc):
-    rpc.answer("payments", "handle_notification",
-               {"status": "ok", "payment_id": "p1", "trade_no": "T1"})
+    rpc.answer("payments", "handle_notification", {"status": "ok", "payment_id": "p1", "trade_no": "T1"})
     form = "subject=点卡&trade_no=T1"
 
-    client.post("/api/v1/payments/notify/alipay", data=form.encode("gbk"),
-                content_type="application/x-www-form-urlencoded; charset=GBK")
+    client.post(
+        "/api/v1/payments/notify/alipay",
+        data=form.encode("gbk"),
+        content_type="application/x-www-form-urlencoded; charset=GBK",
+    )
 
     assert rpc.calls_to("payments", "handle_notification")[0].args[1] == form
 
@@ -71,8 +78,7 @@ def test_ready_when_the_broker_and_every_service_answer(client, healthy, setting
 
     assert response.status_code == 200
     assert response.json["status"] == "ready"
-    assert response.json["services"]["orders"] == {"status": "ok", "service": "orders",
-                                                   "database": "ok"}
+    assert response.json["services"]["orders"] == {"status": "ok", "service": "orders", "database": "ok"}
     timeouts = {call.timeout for call in healthy.calls_to("risk", "health")}
     assert timeouts == {settings.ready_timeout}
 
@@ -87,7 +93,9 @@ def test_not_ready_when_a_service_is_down(client, healthy):
     assert error["code"] == "unavailable"
     assert "risk" in error["message"]
     assert error["details"]["services"]["risk"] == {
-        "status": "unavailable", "error": "The risk service is not running."}
+        "status": "unavailable",
+        "error": "The risk service is not running.",
+    }
     assert error["details"]["services"]["orders"]["status"] == "ok"
 
 

@@ -6,22 +6,27 @@ from kameng_common.errors import Forbidden
 
 CUSTOMER_ID = "c0ffee00-0000-4000-8000-000000000001"
 ORDER_ID = "0dde0000-0000-4000-8000-000000000001"
-CALLERS = ("anonymous", "customer", "other_customer",
-           "admin", "ops", "support", "finance", "auditor")
+CALLERS = ("anonymous", "customer", "other_customer", "admin", "ops", "support", "finance", "auditor")
 ORDER_READERS = {"admin", "support", "finance", "auditor"}
 CATALOGUE = {"admin", "ops"}
 
 # (method, path, json body, who may, whether anonymous may)
 ROUTES = [
-    ("POST", "/api/v1/admin/staff",
-     {"username": "sam", "password": "long enough", "role": "support"}, {"admin"}),
+    (
+        "POST",
+        "/api/v1/admin/staff",
+        {"username": "sam", "password": "long enough", "role": "support"},
+        {"admin"},
+    ),
     ("POST", "/api/v1/admin/categories", {"name": "Game cards"}, CATALOGUE),
-    ("POST", "/api/v1/admin/products",
-     {"name": "Card 100", "category_id": 1, "kind": "card", "price": 9500}, CATALOGUE),
-    ("POST", "/api/v1/admin/products/1/cards",
-     {"cards": [{"number": "N1", "secret": "S1"}]}, CATALOGUE),
-    ("POST", "/api/v1/orders", {"items": [{"product_id": 1, "quantity": 1}]},
-     {"customer", "other_customer"}),
+    (
+        "POST",
+        "/api/v1/admin/products",
+        {"name": "Card 100", "category_id": 1, "kind": "card", "price": 9500},
+        CATALOGUE,
+    ),
+    ("POST", "/api/v1/admin/products/1/cards", {"cards": [{"number": "N1", "secret": "S1"}]}, CATALOGUE),
+    ("POST", "/api/v1/orders", {"items": [{"product_id": 1, "quantity": 1}]}, {"customer", "other_customer"}),
     ("GET", "/api/v1/orders", None, {"customer", "other_customer"} | ORDER_READERS),
     ("GET", f"/api/v1/orders/{ORDER_ID}", None, {"customer"} | ORDER_READERS),
     ("POST", f"/api/v1/orders/{ORDER_ID}/payments", {"method": "mockpay"}, {"customer"}),
@@ -38,34 +43,48 @@ PUBLIC_ROUTES = [
 
 def _owner_only(answer):
     """Like the services: only the order's customer gets an answer."""
+
     def respond(order_id, customer_id, *rest):
         if customer_id != CUSTOMER_ID:
             raise Forbidden("This order is not yours.")
         return answer
+
     return respond
 
 
 @pytest.fixture(autouse=True)
 def services(rpc, make_order):
-    rpc.answer("customers", "create_staff", {"id": "s9", "username": "sam", "kind": "staff",
-                                             "role": "support"})
+    rpc.answer(
+        "customers", "create_staff", {"id": "s9", "username": "sam", "kind": "staff", "role": "support"}
+    )
     rpc.answer("inventory", "create_category", {"id": 1, "name": "Game cards"})
     rpc.answer("inventory", "create_product", {"id": 1, "name": "Card 100"})
     rpc.answer("inventory", "import_cards", {"imported": 1, "duplicates": 0, "rejected": 0})
     rpc.answer("inventory", "list_products", {"items": [], "next_cursor": None})
     rpc.answer("orders", "create_order", make_order())
     rpc.answer("orders", "list_orders", {"items": [], "next_cursor": None})
-    rpc.answer("orders", "request_payment", _owner_only(
-        {"payment_id": "p1", "amount": 19000, "currency": "CNY", "method": "mockpay",
-         "status": "pending", "pay_url": None}))
+    rpc.answer(
+        "orders",
+        "request_payment",
+        _owner_only(
+            {
+                "payment_id": "p1",
+                "amount": 19000,
+                "currency": "CNY",
+                "method": "mockpay",
+                "status": "pending",
+                "pay_url": None,
+            }
+        ),
+    )
     rpc.answer("inventory", "reveal_cards", _owner_only([{"number": "N1", "secret": "S1"}]))
 
 
 @pytest.mark.parametrize("caller", CALLERS)
-@pytest.mark.parametrize("method, path, body, allowed", ROUTES,
-                         ids=[f"{method} {path}" for method, path, *_ in ROUTES])
-def test_only_the_roles_api_md_names_may_call(client, callers, caller, method, path, body,
-                                               allowed):
+@pytest.mark.parametrize(
+    "method, path, body, allowed", ROUTES, ids=[f"{method} {path}" for method, path, *_ in ROUTES]
+)
+def test_only_the_roles_api_md_names_may_call(client, callers, caller, method, path, body, allowed):
     response = client.open(path, method=method, json=body, headers=callers.as_(caller))
 
     if caller in allowed:

@@ -1,4 +1,5 @@
 """Configuration: nameko-style YAML with ``${ENV:default}`` values."""
+
 import os
 from functools import partial
 from pathlib import Path
@@ -61,5 +62,5 @@ def secret_from_env_or_file(env_var, filename, generate, directory=None):
 def pika_parameters(uri):
     """pika connection parameters for a broker URI as nameko/kombu spell it (``pyamqp://`` too)."""
     if uri.startswith("pyamqp://"):
-        uri = "amqp://" + uri[len("pyamqp://"):]
+        uri = "amqp://" + uri[len("pyamqp://") :]
     return pika.URLParameters(uri)

@@ -3,6 +3,7 @@
 The subscriber table is what lets a publisher declare every queue before it
 publishes anything, so that no event is dropped for want of a queue.
 """
+
 import datetime
 import json
 import uuid
@@ -120,21 +121,20 @@ class Contract:
 
 
 CONTRACTS = {
-    "order.created": Contract("orders", OrderCreated, (
-        ("inventory", "on_order_created"), ("risk", "on_order_created"))),
+    "order.created": Contract(
+        "orders", OrderCreated, (("inventory", "on_order_created"), ("risk", "on_order_created"))
+    ),
     "order.cancelled": Contract("orders", OrderClosed, (("inventory", "on_order_cancelled"),)),
     "order.expired": Contract("orders", OrderClosed, (("inventory", "on_order_expired"),)),
     "order.paid": Contract("orders", OrderPaid, (("inventory", "on_order_paid"),)),
     "order.delivered": Contract("orders", OrderDelivered, (("customers", "on_order_delivered"),)),
-    "order.refund_requested": Contract("orders", RefundRequested, (
-        ("payments", "on_refund_requested"),)),
+    "order.refund_requested": Contract("orders", RefundRequested, (("payments", "on_refund_requested"),)),
     "stock.reserved": Contract("inventory", StockReserved, (("orders", "on_stock_reserved"),)),
     "stock.rejected": Contract("inventory", StockRefused, (("orders", "on_stock_rejected"),)),
     "stock.sale_failed": Contract("inventory", StockRefused, (("orders", "on_sale_failed"),)),
     "cards.delivered": Contract("inventory", CardsDelivered, (("orders", "on_cards_delivered"),)),
     "risk.assessed": Contract("risk", RiskAssessed, (("orders", "on_risk_assessed"),)),
-    "payment.succeeded": Contract("payments", PaymentSucceeded, (
-        ("orders", "on_payment_succeeded"),)),
+    "payment.succeeded": Contract("payments", PaymentSucceeded, (("orders", "on_payment_succeeded"),)),
     "payment.refunded": Contract("payments", PaymentRefunded, (("orders", "on_payment_refunded"),)),
 }
 
@@ -168,7 +168,7 @@ def new_event(event_type, payload, correlation_id):
         "id": str(uuid.uuid4()),
         "type": event_type,
         "version": ENVELOPE_VERSION,
-        "occurred_at": datetime.datetime.now(datetime.timezone.utc).isoformat(),
+        "occurred_at": datetime.datetime.now(datetime.UTC).isoformat(),
         "correlation_id": str(correlation_id),
         "payload": schema.dump(schema.load(payload)),
     }

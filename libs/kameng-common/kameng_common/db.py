@@ -1,4 +1,5 @@
 """A service's database: engine, unit of work, transactional outbox and inbox."""
+
 import datetime
 import json
 from contextlib import contextmanager
@@ -19,7 +20,7 @@ DATABASE_UNAVAILABLE = (sa.exc.OperationalError, sa.exc.InterfaceError)
 
 
 def utcnow():
-    return datetime.datetime.now(datetime.timezone.utc)
+    return datetime.datetime.now(datetime.UTC)
 
 
 def utc_isoformat(moment):
@@ -30,8 +31,8 @@ def utc_isoformat(moment):
     if moment is None:
         return None
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=datetime.timezone.utc)
-    return moment.astimezone(datetime.timezone.utc).isoformat()
+        moment = moment.replace(tzinfo=datetime.UTC)
+    return moment.astimezone(datetime.UTC).isoformat()
 
 
 # how long an outbox row is left to the relay that claimed it (or was handed it);
@@ -49,7 +50,8 @@ class OutboxEvent(NamedTuple):
 def messaging_tables(metadata):
     """Add the outbox and inbox tables to a service's metadata."""
     sa.Table(
-        "outbox", metadata,
+        "outbox",
+        metadata,
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
         sa.Column("event_id", sa.String(36), nullable=False, unique=True),
         sa.Column("event_type", sa.String(64), nullable=False),
@@ -63,7 +65,8 @@ def messaging_tables(metadata):
         sa.Column("last_error", sa.Text),
     )
     sa.Table(
-        "inbox", metadata,
+        "inbox",
+        metadata,
         sa.Column("event_id", sa.String(36), primary_key=True),
         sa.Column("consumer", sa.String(128), primary_key=True),
         sa.Column("handled_at", sa.DateTime(timezone=True), nullable=False),
@@ -83,14 +86,16 @@ def create_engine(url, **options):
         # an in-memory database lives in one connection: every connection must share it
         pool = {"poolclass": StaticPool} if in_memory else {}
         engine = sa.create_engine(
-            url, connect_args={"timeout": 30, "check_same_thread": False}, hide_parameters=True, **pool)
+            url, connect_args={"timeout": 30, "check_same_thread": False}, hide_parameters=True, **pool
+        )
         _serialize_sqlite_writers(engine, in_memory)
         return engine
     # No pool_pre_ping: it costs a round trip per checkout. After a database
     # restart the first statement on each stale connection fails instead, and
     # SQLAlchemy then drops every pooled connection; see DATABASE_UNAVAILABLE.
-    return sa.create_engine(url, pool_size=POOL_SIZE, max_overflow=POOL_OVERFLOW, hide_parameters=True,
-                            **options)
+    return sa.create_engine(
+        url, pool_size=POOL_SIZE, max_overflow=POOL_OVERFLOW, hide_parameters=True, **options
+    )
 
 
 def _serialize_sqlite_writers(engine, in_memory):
@@ -100,6 +105,7 @@ def _serialize_sqlite_writers(engine, in_memory):
     is locked" when another writer got in between; BEGIN IMMEDIATE makes the
     second writer wait instead (SQLAlchemy's documented pysqlite recipe).
     """
+
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection, _record):
         dbapi_connection.isolation_level = None
@@ -138,9 +144,13 @@ class UnitOfWork:
         envelope = contracts.new_event(event_type, payload, correlation_id)
         event = OutboxEvent(envelope["id"], event_type, envelope["correlation_id"], json.dumps(envelope))
         now = utcnow()
-        self.connection.execute(self._outbox.insert().values(
-            **event._asdict(), created_at=now,
-            lease_until=None if self._lease is None else now + self._lease))
+        self.connection.execute(
+            self._outbox.insert().values(
+                **event._asdict(),
+                created_at=now,
+                lease_until=None if self._lease is None else now + self._lease,
+            )
+        )
         self.published.append(event)
         return event.event_id
 
@@ -151,8 +161,11 @@ class UnitOfWork:
         handled at once, PostgreSQL makes the second wait for the first to
         commit and then finds its mark; SQLite runs one writer at a time.
         """
-        mark = self.insert(self._inbox).values(
-            event_id=event_id, consumer=consumer, handled_at=utcnow()).on_conflict_do_nothing()
+        mark = (
+            self.insert(self._inbox)
+            .values(event_id=event_id, consumer=consumer, handled_at=utcnow())
+            .on_conflict_do_nothing()
+        )
         return self.connection.execute(mark).rowcount == 1
 
     def insert(self, table):
@@ -239,8 +252,9 @@ class Database:
         outbox = self.tables["outbox"]
         with self.engine.connect() as connection:
             pending, oldest = connection.execute(
-                sa.select(sa.func.count(), sa.func.min(outbox.c.created_at))
-                .where(outbox.c.published_at.is_(None))
+                sa.select(sa.func.count(), sa.func.min(outbox.c.created_at)).where(
+                    outbox.c.published_at.is_(None)
+                )
             ).one()
         return {"pending": pending, "oldest_pending_at": utc_isoformat(oldest)}
 

@@ -5,6 +5,7 @@ A message arrives in ``kameng.dlq.<service>`` once its handler has failed
 back to the queue it came from (not to the exchange, so other subscribers do
 not see it twice), with a fresh delivery count.
 """
+
 import json
 from contextlib import contextmanager
 
@@ -87,8 +88,9 @@ def replay(amqp_uri, service, message_id=None):
             origin = _origin_queue(properties)
             if origin is None or (message_id and properties.message_id != message_id):
                 continue  # left unacked: closing the channel puts it back
-            headers = {key: value for key, value in (properties.headers or {}).items()
-                       if not key.startswith("x-")}
+            headers = {
+                key: value for key, value in (properties.headers or {}).items() if not key.startswith("x-")
+            }
             properties.headers = headers
             channel.basic_publish("", origin, body, properties=properties, mandatory=True)
             channel.basic_ack(method.delivery_tag)

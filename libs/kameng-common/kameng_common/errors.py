@@ -4,6 +4,7 @@ A use case raises one of these; nameko serializes it over RPC with its
 ``exc_path``, and the gateway maps it back through ``error_class`` to an HTTP
 status and API.md's error body.
 """
+
 from nameko.exceptions import deserialize_to_instance
 
 
@@ -58,8 +59,16 @@ class Unavailable(KamengError):
 
 _BY_PATH = {
     f"{cls.__module__}.{cls.__name__}": cls
-    for cls in (KamengError, InvalidInput, InvalidSignature, Unauthorized,
-                Forbidden, NotFound, Conflict, Unavailable)
+    for cls in (
+        KamengError,
+        InvalidInput,
+        InvalidSignature,
+        Unauthorized,
+        Forbidden,
+        NotFound,
+        Conflict,
+        Unavailable,
+    )
 }
 
 

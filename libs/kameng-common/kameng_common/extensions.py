@@ -1,4 +1,5 @@
 """nameko glue shared by every service: database with relay, reliable events, RPC, instrumentation."""
+
 import logging
 import time
 from functools import partial
@@ -9,14 +10,28 @@ from kombu import Queue
 from marshmallow import ValidationError
 from nameko.amqp.publish import Publisher
 from nameko.constants import (
-    AMQP_SSL_CONFIG_KEY, AMQP_URI_CONFIG_KEY, DEFAULT_SERIALIZER, LOGIN_METHOD_CONFIG_KEY, NON_PERSISTENT,
-    PERSISTENT, SERIALIZER_CONFIG_KEY)
+    AMQP_SSL_CONFIG_KEY,
+    AMQP_URI_CONFIG_KEY,
+    DEFAULT_SERIALIZER,
+    LOGIN_METHOD_CONFIG_KEY,
+    NON_PERSISTENT,
+    PERSISTENT,
+    SERIALIZER_CONFIG_KEY,
+)
 from nameko.events import SERVICE_POOL, EventHandler
-from nameko.extensions import DependencyProvider
 from nameko.exceptions import UnknownService
+from nameko.extensions import DependencyProvider
 from nameko.messaging import QueueConsumer
 from nameko.rpc import (
-    MethodProxy, ReplyListener, Responder, Rpc, RpcConsumer, RpcProxy, ServiceProxy, get_rpc_exchange)
+    MethodProxy,
+    ReplyListener,
+    Responder,
+    Rpc,
+    RpcConsumer,
+    RpcProxy,
+    ServiceProxy,
+    get_rpc_exchange,
+)
 from nameko.timer import Timer
 
 from kameng_common import contracts, topology
@@ -24,7 +39,13 @@ from kameng_common.db import DATABASE_UNAVAILABLE, Database
 from kameng_common.errors import KamengError, Unavailable
 from kameng_common.logs import correlation_id
 from kameng_common.metrics import (
-    EVENT_DURATION, EVENTS_HANDLED, RPC_DURATION, RPC_REQUESTS, TIMER_RUNS, callback_gauge)
+    EVENT_DURATION,
+    EVENTS_HANDLED,
+    RPC_DURATION,
+    RPC_REQUESTS,
+    TIMER_RUNS,
+    callback_gauge,
+)
 from kameng_common.relay import OutboxRelay
 
 _log = logging.getLogger(__name__)
@@ -60,6 +81,7 @@ class _UnconfirmedReplies(Publisher):
     every state-changing RPC allows (they are idempotent). A confirm would
     cost each call a round trip to the broker.
     """
+
     use_confirms = False
     delivery_mode = NON_PERSISTENT
 
@@ -75,17 +97,24 @@ class _RpcConsumer(RpcConsumer):
         # nameko's own, with the responder above
         config = self.container.config
         responder = _Responder(
-            config[AMQP_URI_CONFIG_KEY], get_rpc_exchange(config),
-            config.get(SERIALIZER_CONFIG_KEY, DEFAULT_SERIALIZER), message,
-            ssl=config.get(AMQP_SSL_CONFIG_KEY), login_method=config.get(LOGIN_METHOD_CONFIG_KEY))
+            config[AMQP_URI_CONFIG_KEY],
+            get_rpc_exchange(config),
+            config.get(SERIALIZER_CONFIG_KEY, DEFAULT_SERIALIZER),
+            message,
+            ssl=config.get(AMQP_SSL_CONFIG_KEY),
+            login_method=config.get(LOGIN_METHOD_CONFIG_KEY),
+        )
         try:
             result, exc_info = responder.send_response(result, exc_info)
         except Exception:
             # nameko would let this kill the container, and the service with it. The
             # reply is lost with the broker: the caller times out and may ask again,
             # which every RPC allows.
-            _log.warning("could not send the reply to %s; the caller will time out",
-                         message.delivery_info.get("routing_key"), exc_info=True)
+            _log.warning(
+                "could not send the reply to %s; the caller will time out",
+                message.delivery_info.get("routing_key"),
+                exc_info=True,
+            )
         self.queue_consumer.ack_message(message)
         return result, exc_info
 
@@ -137,8 +166,9 @@ class _TimedServiceProxy(ServiceProxy):
         self.timeout = timeout
 
     def __getattr__(self, name):
-        return _TimedMethodProxy(self.worker_ctx, self.service_name, name, self.reply_listener,
-                                 self.timeout, **self.options)
+        return _TimedMethodProxy(
+            self.worker_ctx, self.service_name, name, self.reply_listener, self.timeout, **self.options
+        )
 
 
 class _ReplyListener(ReplyListener):
@@ -161,8 +191,9 @@ class RemoteService(RpcProxy):
         self.timeout = timeout
 
     def get_dependency(self, worker_ctx):
-        return _TimedServiceProxy(worker_ctx, self.target_service, self.rpc_reply_listener,
-                                  self.timeout, **self.options)
+        return _TimedServiceProxy(
+            worker_ctx, self.target_service, self.rpc_reply_listener, self.timeout, **self.options
+        )
 
 
 class ServiceDatabase(DependencyProvider):
@@ -178,8 +209,12 @@ class ServiceDatabase(DependencyProvider):
         self.database = Database(config["DATABASE_URL"], self.metadata)
         self.relay = OutboxRelay(self.database, self.container.service_name, config["AMQP_URI"])
         service = self.container.service_name
-        callback_gauge("kameng_outbox_backlog", "Events written but not yet confirmed by the broker",
-                       ["service"], lambda: {(service,): self.database.outbox_backlog()})
+        callback_gauge(
+            "kameng_outbox_backlog",
+            "Events written but not yet confirmed by the broker",
+            ["service"],
+            lambda: {(service,): self.database.outbox_backlog()},
+        )
 
     def start(self):
         self.container.spawn_managed_thread(self.relay.run)
@@ -225,36 +260,49 @@ class ReliableEventHandler(EventHandler):
     queue_consumer = _QueueConsumer()
 
     def __init__(self, source_service, event_type, **kwargs):
-        super().__init__(source_service, event_type, handler_type=SERVICE_POOL,
-                         reliable_delivery=True, **kwargs)
+        super().__init__(
+            source_service, event_type, handler_type=SERVICE_POOL, reliable_delivery=True, **kwargs
+        )
 
     def setup(self):
         subscribed = (self.container.service_name, self.method_name)
         if subscribed not in contracts.contract(self.event_type).subscribers:
-            raise ValueError(f"{subscribed} handles {self.event_type} but is not a subscriber "
-                             "in kameng_common.contracts")
+            raise ValueError(
+                f"{subscribed} handles {self.event_type} but is not a subscriber in kameng_common.contracts"
+            )
         super().setup()
         name = self.queue.name
         self.queue = Queue(
-            name, exchange=self.queue.exchange, routing_key=self.event_type, durable=True,
-            queue_arguments=topology.event_queue_arguments(self.container.service_name, name))
-        self.publisher = Publisher(self.container.config["AMQP_URI"], mandatory=True,
-                                   serializer="json", delivery_mode=PERSISTENT)
+            name,
+            exchange=self.queue.exchange,
+            routing_key=self.event_type,
+            durable=True,
+            queue_arguments=topology.event_queue_arguments(self.container.service_name, name),
+        )
+        self.publisher = Publisher(
+            self.container.config["AMQP_URI"], mandatory=True, serializer="json", delivery_mode=PERSISTENT
+        )
 
     def handle_message(self, body, message):
         try:
             event = contracts.load_event(body)
         except (ValidationError, ValueError, TypeError) as exc:
-            _log.error("event breaks its contract", extra={
-                "queue": self.queue.name, "message_id": message.properties.get("message_id")})
+            _log.error(
+                "event breaks its contract",
+                extra={"queue": self.queue.name, "message_id": message.properties.get("message_id")},
+            )
             self._dead_letter(body, message, f"contract: {exc}", attempts=1)
             return
         context_data = self.unpack_message_headers(message)
         context_data["correlation_id"] = event["correlation_id"]
         try:
             self.container.spawn_worker(
-                self, (event,), {}, context_data=context_data,
-                handle_result=partial(self.handle_result, message, body))
+                self,
+                (event,),
+                {},
+                context_data=context_data,
+                handle_result=partial(self.handle_result, message, body),
+            )
         except Exception:
             self.queue_consumer.requeue_message(message)
             raise
@@ -273,9 +321,14 @@ class ReliableEventHandler(EventHandler):
         if attempts >= topology.MAX_ATTEMPTS:
             self._dead_letter(body, message, failure, attempts)
         else:
-            eventlet.sleep(min(0.05 * 2 ** attempts, 2.0))
-            self._send_on(body, message, exchange="", routing_key=self.queue.name,
-                          headers={topology.ATTEMPTS_HEADER: attempts})
+            eventlet.sleep(min(0.05 * 2**attempts, 2.0))
+            self._send_on(
+                body,
+                message,
+                exchange="",
+                routing_key=self.queue.name,
+                headers={topology.ATTEMPTS_HEADER: attempts},
+            )
         return result, exc_info
 
     def _database_down(self, error):
@@ -297,19 +350,29 @@ class ReliableEventHandler(EventHandler):
     def _dead_letter(self, body, message, failure, attempts):
         service = self.container.service_name
         self._send_on(
-            body, message, exchange=topology.DEAD_LETTER_EXCHANGE,
+            body,
+            message,
+            exchange=topology.DEAD_LETTER_EXCHANGE,
             routing_key=topology.dead_letter_routing_key(service, self.queue.name),
-            headers={topology.ORIGIN_QUEUE_HEADER: self.queue.name, topology.FAILURE_HEADER: failure,
-                     topology.ATTEMPTS_HEADER: attempts})
+            headers={
+                topology.ORIGIN_QUEUE_HEADER: self.queue.name,
+                topology.FAILURE_HEADER: failure,
+                topology.ATTEMPTS_HEADER: attempts,
+            },
+        )
 
     def _send_on(self, body, message, exchange, routing_key, headers):
         """Publish a copy (confirmed) and ack the original; if the copy can't be sent, requeue it."""
         properties = message.properties
         try:
             self.publisher.publish(
-                body, exchange=exchange, routing_key=routing_key,
+                body,
+                exchange=exchange,
+                routing_key=routing_key,
                 headers={**(message.headers or {}), **headers},
-                message_id=properties.get("message_id"), correlation_id=properties.get("correlation_id"))
+                message_id=properties.get("message_id"),
+                correlation_id=properties.get("correlation_id"),
+            )
         except Exception:
             _log.warning("could not re-publish a failed event; requeueing it", exc_info=True)
             self.queue_consumer.requeue_message(message)
@@ -349,8 +412,7 @@ class Instrumentation(DependencyProvider):
             EVENTS_HANDLED.labels(service, name, outcome).inc()
             EVENT_DURATION.labels(service, name).observe(elapsed)
             if outcome == "error":
-                _log.error("event handler %s failed; it will be retried", name,
-                           exc_info=exc_info)
+                _log.error("event handler %s failed; it will be retried", name, exc_info=exc_info)
         elif isinstance(entrypoint, Timer):
             TIMER_RUNS.labels(service, name, outcome).inc()
 

@@ -1,4 +1,5 @@
 """Structured JSON logs that carry the correlation id and never a secret."""
+
 import contextvars
 import logging
 import sys
@@ -22,10 +23,12 @@ class _CorrelationFilter(logging.Filter):
 def configure_logging(service, level="INFO", stream=None):
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.addFilter(_CorrelationFilter(service))
-    handler.setFormatter(JsonFormatter(
-        "%(asctime)s %(levelname)s %(name)s %(service)s %(correlation_id)s %(message)s",
-        rename_fields={"levelname": "level", "asctime": "time"},
-    ))
+    handler.setFormatter(
+        JsonFormatter(
+            "%(asctime)s %(levelname)s %(name)s %(service)s %(correlation_id)s %(message)s",
+            rename_fields={"levelname": "level", "asctime": "time"},
+        )
+    )
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

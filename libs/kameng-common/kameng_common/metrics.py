@@ -1,4 +1,5 @@
 """Prometheus metrics, named the same way in every service."""
+
 import logging
 
 from prometheus_client import REGISTRY, Counter, Histogram
@@ -6,18 +7,16 @@ from prometheus_client.core import GaugeMetricFamily
 
 _log = logging.getLogger(__name__)
 
-RPC_REQUESTS = Counter(
-    "kameng_rpc_requests_total", "RPC calls handled", ["service", "entrypoint", "outcome"])
-RPC_DURATION = Histogram(
-    "kameng_rpc_duration_seconds", "RPC handling time", ["service", "entrypoint"])
+RPC_REQUESTS = Counter("kameng_rpc_requests_total", "RPC calls handled", ["service", "entrypoint", "outcome"])
+RPC_DURATION = Histogram("kameng_rpc_duration_seconds", "RPC handling time", ["service", "entrypoint"])
 EVENTS_HANDLED = Counter(
-    "kameng_events_handled_total", "Events handled", ["service", "entrypoint", "outcome"])
-EVENT_DURATION = Histogram(
-    "kameng_event_duration_seconds", "Event handling time", ["service", "entrypoint"])
-TIMER_RUNS = Counter(
-    "kameng_timer_runs_total", "Timer runs", ["service", "entrypoint", "outcome"])
+    "kameng_events_handled_total", "Events handled", ["service", "entrypoint", "outcome"]
+)
+EVENT_DURATION = Histogram("kameng_event_duration_seconds", "Event handling time", ["service", "entrypoint"])
+TIMER_RUNS = Counter("kameng_timer_runs_total", "Timer runs", ["service", "entrypoint", "outcome"])
 EVENTS_PUBLISHED = Counter(
-    "kameng_events_published_total", "Events confirmed by the broker", ["service", "event_type"])
+    "kameng_events_published_total", "Events confirmed by the broker", ["service", "event_type"]
+)
 
 
 class _CallbackGauge:

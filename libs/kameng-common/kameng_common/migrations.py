@@ -3,6 +3,7 @@
 ``upgrade`` runs at service start-up; ``python -m kameng_common.migrations
 <package> revision -m "..."`` writes a new revision from the metadata.
 """
+
 import argparse
 import importlib
 import os
@@ -61,8 +62,9 @@ def run_env(target_metadata):
             context.run_migrations()
         connection.commit()
         return
-    engine = engine_from_config(config.get_section(config.config_ini_section, {}),
-                                prefix="sqlalchemy.", poolclass=pool.NullPool)
+    engine = engine_from_config(
+        config.get_section(config.config_ini_section, {}), prefix="sqlalchemy.", poolclass=pool.NullPool
+    )
     with engine.connect() as connection:
         context.configure(connection=connection, **options)
         with context.begin_transaction():
@@ -74,8 +76,11 @@ def main():
     parser.add_argument("package", help="the service package, e.g. orders")
     parser.add_argument("command", choices=["revision", "upgrade"])
     parser.add_argument("-m", "--message", default="change")
-    parser.add_argument("--url", default=os.environ.get("KAMENG_MIGRATION_URL", "sqlite:///migration-draft.db"),
-                        help="a database at the current head, to diff the metadata against")
+    parser.add_argument(
+        "--url",
+        default=os.environ.get("KAMENG_MIGRATION_URL", "sqlite:///migration-draft.db"),
+        help="a database at the current head, to diff the metadata against",
+    )
     args = parser.parse_args()
     config = alembic_config(args.package, args.url)
     if args.command == "upgrade":

@@ -1,4 +1,5 @@
 """Money is an integer of minor units (fen) with a currency; never a float."""
+
 from marshmallow import fields, validate
 
 DEFAULT_CURRENCY = "CNY"

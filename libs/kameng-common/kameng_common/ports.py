@@ -1,4 +1,5 @@
 """Ports for servers started on the fly (test suites, benchmark runs, service replicas)."""
+
 import random
 import socket
 

@@ -11,14 +11,15 @@ query is marking them published. Rows nobody handed over (a relay that died,
 a broker that was down) are claimed from the table every ``idle_wait``
 seconds, once their lease has run out.
 """
+
 import collections
 import datetime
 import logging
 import time
 
 import pika
-from eventlet.queue import Empty, Full, LightQueue
 import sqlalchemy as sa
+from eventlet.queue import Empty, Full, LightQueue
 
 from kameng_common import topology
 from kameng_common.config import pika_parameters
@@ -69,7 +70,7 @@ class OutboxRelay:
                 failures += 1
                 _report_failure(exc)
                 self._disconnect()
-                self._wait_for_work(min(0.2 * 2 ** failures, 5))
+                self._wait_for_work(min(0.2 * 2**failures, 5))
 
     def hand_over(self, events):
         """Events (db.OutboxEvent) whose unit of work has just committed, leased to this relay."""
@@ -120,7 +121,7 @@ class OutboxRelay:
                 )
                 confirmed.append(event)
         except Exception as exc:
-            self._release(events[len(confirmed):], repr(exc))
+            self._release(events[len(confirmed) :], repr(exc))
             raise
         finally:
             self._mark_published(confirmed)
@@ -134,18 +135,26 @@ class OutboxRelay:
         now = utcnow()
         claimable = (
             sa.select(outbox.c.id)
-            .where(outbox.c.published_at.is_(None),
-                   sa.or_(outbox.c.lease_until.is_(None), outbox.c.lease_until < now))
+            .where(
+                outbox.c.published_at.is_(None),
+                sa.or_(outbox.c.lease_until.is_(None), outbox.c.lease_until < now),
+            )
             .order_by(outbox.c.id)
             .limit(self.batch_size)
-            .with_for_update(skip_locked=True))
+            .with_for_update(skip_locked=True)
+        )
         with self.database.unit_of_work() as uow:
             rows = uow.execute(
                 outbox.update()
                 .where(outbox.c.id.in_(claimable.scalar_subquery()))
                 .values(lease_until=now + OUTBOX_LEASE, attempts=outbox.c.attempts + 1)
-                .returning(outbox.c.id, outbox.c.event_id, outbox.c.event_type,
-                           outbox.c.correlation_id, outbox.c.body)
+                .returning(
+                    outbox.c.id,
+                    outbox.c.event_id,
+                    outbox.c.event_type,
+                    outbox.c.correlation_id,
+                    outbox.c.body,
+                )
             ).all()
         # RETURNING gives no order; events go out in the order they were written
         return sorted(rows, key=lambda row: row.id)
@@ -157,7 +166,8 @@ class OutboxRelay:
             uow.execute(
                 self._outbox.update()
                 .where(self._outbox.c.event_id.in_([event.event_id for event in events]))
-                .values(published_at=utcnow(), lease_until=None, last_error=None))
+                .values(published_at=utcnow(), lease_until=None, last_error=None)
+            )
 
     def _release(self, events, error):
         """Give back events that were not published, so the next sweep needn't wait for the lease."""
@@ -168,12 +178,12 @@ class OutboxRelay:
             uow.execute(
                 self._outbox.update()
                 .where(self._outbox.c.event_id.in_([event.event_id for event in events]))
-                .values(lease_until=None, last_error=error[:1000]))
+                .values(lease_until=None, last_error=error[:1000])
+            )
 
     def prune(self):
         with self.database.unit_of_work() as uow:
-            uow.execute(self._outbox.delete().where(
-                self._outbox.c.published_at < utcnow() - KEEP_PUBLISHED))
+            uow.execute(self._outbox.delete().where(self._outbox.c.published_at < utcnow() - KEEP_PUBLISHED))
 
     def _ensure_channel(self):
         if self._channel is None or self._channel.is_closed:
@@ -206,7 +216,10 @@ def _report_failure(exc):
     refused = isinstance(exc, pika.exceptions.ChannelClosedByBroker) and exc.reply_code == PRECONDITION_FAILED
     if refused:
         # retrying cannot help: an operator must delete or migrate the queue
-        _log.error("RabbitMQ refused the event topology: a queue exists with other arguments "
-                   "(another KAMENG_QUEUE_TYPE or an older release); delete or migrate it. %s", exc.reply_text)
+        _log.error(
+            "RabbitMQ refused the event topology: a queue exists with other arguments "
+            "(another KAMENG_QUEUE_TYPE or an older release); delete or migrate it. %s",
+            exc.reply_text,
+        )
     else:
         _log.warning("outbox relay failed; retrying", exc_info=True)

@@ -1,4 +1,5 @@
 """Start one service: migrate its database, expose metrics, run the nameko container."""
+
 import eventlet
 
 eventlet.monkey_patch()  # before anything opens a socket
@@ -35,11 +36,16 @@ def main(service_path, default_config):
 
     if config["DATABASE_URL"].startswith("postgresql"):
         from psycogreen.eventlet import patch_psycopg
+
         patch_psycopg()  # psycopg2 would otherwise block every greenthread while it waits
     upgrade(module_name.split(".")[0], config["DATABASE_URL"])
 
-    callback_gauge("kameng_dead_letters", "Messages in the service's dead-letter queue", ["service"],
-                   lambda: {(service,): dlq.depth(config["AMQP_URI"], service)})
+    callback_gauge(
+        "kameng_dead_letters",
+        "Messages in the service's dead-letter queue",
+        ["service"],
+        lambda: {(service,): dlq.depth(config["AMQP_URI"], service)},
+    )
     start_http_server(int(config["METRICS_PORT"]))
     _log.info("starting %s, metrics on port %s", service, config["METRICS_PORT"])
     run([service_cls], config)

@@ -5,6 +5,7 @@ database. For a RabbitMQ vhost of its own, a test uses nameko's
 ``rabbit_config`` or ``amqp_uri`` fixtures; whole-suite tests use
 ``create_vhost``. ``publish`` sends an event as its source service would.
 """
+
 import json
 import os
 import uuid
@@ -18,7 +19,8 @@ from kameng_common.db import Database, messaging_tables
 from kameng_common.relay import OutboxRelay
 
 POSTGRES_ADMIN_URL = os.environ.get(
-    "KAMENG_TEST_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
+    "KAMENG_TEST_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
+)
 RABBIT_API = os.environ.get("KAMENG_TEST_RABBIT_API", "http://guest:guest@127.0.0.1:15672/api")
 RABBIT_AMQP = os.environ.get("KAMENG_TEST_RABBIT_AMQP", "amqp://guest:guest@127.0.0.1:5672")
 
@@ -29,8 +31,9 @@ def create_postgres_database(prefix="kameng_test"):
     with admin.connect() as connection:
         connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
     admin.dispose()
-    return name, str(sa.engine.make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(
-        hide_password=False))
+    return name, str(
+        sa.engine.make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    )
 
 
 def drop_postgres_database(name):
@@ -44,8 +47,11 @@ def create_vhost(prefix="kameng-test"):
     vhost = f"{prefix}-{uuid.uuid4().hex[:12]}"
     path = quote(vhost, safe="")
     requests.put(f"{RABBIT_API}/vhosts/{path}", timeout=10).raise_for_status()
-    requests.put(f"{RABBIT_API}/permissions/{path}/guest",
-                 json={"configure": ".*", "write": ".*", "read": ".*"}, timeout=10).raise_for_status()
+    requests.put(
+        f"{RABBIT_API}/permissions/{path}/guest",
+        json={"configure": ".*", "write": ".*", "read": ".*"},
+        timeout=10,
+    ).raise_for_status()
     return vhost, f"{RABBIT_AMQP}/{path}"
 
 
@@ -81,8 +87,9 @@ def publish(rabbit_config):
         finally:
             relay.stop()
         with outbox_db.reading() as connection:
-            return json.loads(connection.execute(
-                sa.select(outbox.c.body).where(outbox.c.event_id == event_id)).scalar_one())
+            return json.loads(
+                connection.execute(sa.select(outbox.c.body).where(outbox.c.event_id == event_id)).scalar_one()
+            )
 
     yield publish
     outbox_db.dispose()

@@ -8,6 +8,7 @@ Queues are classic on one machine and quorum queues in a cluster
 (``KAMENG_QUEUE_TYPE=quorum``); retries and dead-lettering work the same on
 both, because the reliable event handler counts attempts itself.
 """
+
 import os
 
 from kameng_common.contracts import CONTRACTS

@@ -1,15 +1,15 @@
 """nameko dependency providers of the customers service."""
+
 import logging
 
 from eventlet import tpool
 from eventlet.event import Event
 from nameko.extensions import DependencyProvider
 
-from kameng_common.extensions import ServiceDatabase
-from kameng_common.metrics import callback_gauge
-
 from customers import usecases
 from customers.passwords import Passwords
+from kameng_common.extensions import ServiceDatabase
+from kameng_common.metrics import callback_gauge
 
 _log = logging.getLogger(__name__)
 
@@ -38,11 +38,19 @@ class LevelGauge(DependencyProvider):
     """``kameng_customers_by_level``: how many customers hold each level, counted at scrape time."""
 
     def setup(self):
-        database = next(dependency for dependency in self.container.dependencies
-                        if isinstance(dependency, ServiceDatabase))
+        database = next(
+            dependency
+            for dependency in self.container.dependencies
+            if isinstance(dependency, ServiceDatabase)
+        )
         callback_gauge(
-            "kameng_customers_by_level", "Customers by membership level", ["level"],
-            lambda: {(level,): count for level, count in usecases.customers_by_level(database.database).items()})
+            "kameng_customers_by_level",
+            "Customers by membership level",
+            ["level"],
+            lambda: {
+                (level,): count for level, count in usecases.customers_by_level(database.database).items()
+            },
+        )
 
 
 class FirstAdmin(DependencyProvider):

@@ -1,4 +1,5 @@
 """The rules of identities and membership levels: pure Python, no I/O."""
+
 import re
 
 # \Z, not $: "$" would let a trailing newline through
@@ -37,8 +38,9 @@ def counted_spend(total, currency):
 
 
 def level_for_spend(total_spent):
-    return max((level for level, threshold in LEVEL_THRESHOLDS.items() if total_spent >= threshold),
-               key=LEVELS.index)
+    return max(
+        (level for level, threshold in LEVEL_THRESHOLDS.items() if total_spent >= threshold), key=LEVELS.index
+    )
 
 
 def level_after_spend(current_level, total_spent):

@@ -1,4 +1,5 @@
 """Password hashing with argon2id."""
+
 import secrets
 
 from argon2 import PasswordHasher, Type
@@ -18,7 +19,8 @@ class Passwords:
 
     def __init__(self, time_cost, memory_cost, parallelism, offload=_call):
         self._hasher = PasswordHasher(
-            time_cost=time_cost, memory_cost=memory_cost, parallelism=parallelism, type=Type.ID)
+            time_cost=time_cost, memory_cost=memory_cost, parallelism=parallelism, type=Type.ID
+        )
         self._offload = offload
         # made up front, so that even the first unknown username costs no more than a verification
         self._decoy_hash = self._hasher.hash(secrets.token_urlsafe(16))

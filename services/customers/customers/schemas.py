@@ -1,23 +1,32 @@
 """RPC inputs. Error messages name the field and the rule, never the value: it may be a password."""
+
 from marshmallow import Schema, ValidationError, fields, validate
 
-from kameng_common.errors import InvalidInput
-
 from customers import domain
+from kameng_common.errors import InvalidInput
 
 
 class NewAccount(Schema):
-    username = fields.String(required=True, validate=validate.Regexp(
-        domain.USERNAME_PATTERN,
-        error="must be 3 to 32 characters of letters, digits, '_', '.' or '-'"))
-    password = fields.String(required=True, validate=validate.Length(
-        min=domain.PASSWORD_MIN_LENGTH, max=domain.PASSWORD_MAX_LENGTH,
-        error="must be {min} to {max} characters"))
+    username = fields.String(
+        required=True,
+        validate=validate.Regexp(
+            domain.USERNAME_PATTERN, error="must be 3 to 32 characters of letters, digits, '_', '.' or '-'"
+        ),
+    )
+    password = fields.String(
+        required=True,
+        validate=validate.Length(
+            min=domain.PASSWORD_MIN_LENGTH,
+            max=domain.PASSWORD_MAX_LENGTH,
+            error="must be {min} to {max} characters",
+        ),
+    )
 
 
 class NewStaff(NewAccount):
-    role = fields.String(required=True, validate=validate.OneOf(
-        domain.STAFF_ROLES, error="must be one of: {choices}"))
+    role = fields.String(
+        required=True, validate=validate.OneOf(domain.STAFF_ROLES, error="must be one of: {choices}")
+    )
 
 
 class Credentials(Schema):
@@ -37,5 +46,6 @@ def load(schema, data):
     except ValidationError as exc:
         problems = "; ".join(
             f"{field} {' '.join(messages) if isinstance(messages, list) else messages}"
-            for field, messages in sorted(exc.messages.items()))
+            for field, messages in sorted(exc.messages.items())
+        )
         raise InvalidInput(f"invalid input: {problems}") from None

@@ -1,9 +1,8 @@
-from kameng_common.errors import Unavailable
-from kameng_common.extensions import Instrumentation, ServiceDatabase, check_health, event_handler, rpc
-
 from customers import schemas, usecases
 from customers.db import metadata
 from customers.dependencies import FirstAdmin, LevelGauge, PasswordHashing
+from kameng_common.errors import Unavailable
+from kameng_common.extensions import Instrumentation, ServiceDatabase, check_health, event_handler, rpc
 
 
 class CustomersService:

@@ -4,16 +4,16 @@ Each takes the Database and, where passwords are involved, a ``Passwords``.
 Hashing happens outside any transaction: it is slow, and a unit of work must
 not wait on it.
 """
+
 import logging
 import uuid
 
 import sqlalchemy as sa
 
-from kameng_common.db import utcnow
-from kameng_common.errors import Conflict, NotFound, Unauthorized
-
 from customers import domain
 from customers.db import accounts, counted_orders, customer_stats
+from kameng_common.db import utcnow
+from kameng_common.errors import Conflict, NotFound, Unauthorized
 
 _log = logging.getLogger(__name__)
 
@@ -28,8 +28,14 @@ def _username_taken():
 
 def _find_identity(session, key):
     return session.execute(
-        sa.select(accounts.c.id, accounts.c.username, accounts.c.password_hash, accounts.c.kind,
-                  accounts.c.role, customer_stats.c.level)
+        sa.select(
+            accounts.c.id,
+            accounts.c.username,
+            accounts.c.password_hash,
+            accounts.c.kind,
+            accounts.c.role,
+            customer_stats.c.level,
+        )
         .select_from(accounts.outerjoin(customer_stats, customer_stats.c.customer_id == accounts.c.id))
         .where(accounts.c.username_key == key)
     ).first()
@@ -46,13 +52,28 @@ def _create_account(db, passwords, username, password, kind, role=None):
     now = utcnow()
     try:
         with db.unit_of_work() as uow:
-            uow.execute(accounts.insert().values(
-                id=account_id, username=username, username_key=key, password_hash=password_hash,
-                kind=kind, role=role, created_at=now, updated_at=now))
+            uow.execute(
+                accounts.insert().values(
+                    id=account_id,
+                    username=username,
+                    username_key=key,
+                    password_hash=password_hash,
+                    kind=kind,
+                    role=role,
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
             if kind == domain.CUSTOMER:
-                uow.execute(customer_stats.insert().values(
-                    customer_id=account_id, level=domain.FIRST_LEVEL, orders_count=0, total_spent=0,
-                    updated_at=now))
+                uow.execute(
+                    customer_stats.insert().values(
+                        customer_id=account_id,
+                        level=domain.FIRST_LEVEL,
+                        orders_count=0,
+                        total_spent=0,
+                        updated_at=now,
+                    )
+                )
     except sa.exc.IntegrityError:
         # the unique username_key: another registration of this name committed first
         raise _username_taken() from None
@@ -73,10 +94,14 @@ def create_staff(db, passwords, username, password, role):
 
 def _admin_exists(db):
     with db.reading() as session:
-        return session.execute(
-            sa.select(accounts.c.id).where(
-                accounts.c.kind == domain.STAFF, accounts.c.role == domain.ADMIN).limit(1)
-        ).first() is not None
+        return (
+            session.execute(
+                sa.select(accounts.c.id)
+                .where(accounts.c.kind == domain.STAFF, accounts.c.role == domain.ADMIN)
+                .limit(1)
+            ).first()
+            is not None
+        )
 
 
 def ensure_admin(db, passwords, username, password):
@@ -119,24 +144,36 @@ def authenticate(db, passwords, username, password):
 def _rehash(db, identity, new_hash):
     with db.unit_of_work() as uow:
         # only over the hash just verified: a password changed meanwhile stays changed
-        uow.execute(accounts.update()
-                    .where(accounts.c.id == identity.id, accounts.c.password_hash == identity.password_hash)
-                    .values(password_hash=new_hash, updated_at=utcnow()))
+        uow.execute(
+            accounts.update()
+            .where(accounts.c.id == identity.id, accounts.c.password_hash == identity.password_hash)
+            .values(password_hash=new_hash, updated_at=utcnow())
+        )
     _log.info("password rehashed under the current parameters", extra={"account_id": identity.id})
 
 
 def get_customer(db, customer_id):
     with db.reading() as session:
         row = session.execute(
-            sa.select(accounts.c.id, accounts.c.username, customer_stats.c.level,
-                      customer_stats.c.orders_count, customer_stats.c.total_spent)
+            sa.select(
+                accounts.c.id,
+                accounts.c.username,
+                customer_stats.c.level,
+                customer_stats.c.orders_count,
+                customer_stats.c.total_spent,
+            )
             .select_from(accounts.join(customer_stats, customer_stats.c.customer_id == accounts.c.id))
             .where(accounts.c.id == customer_id, accounts.c.kind == domain.CUSTOMER)
         ).first()
     if row is None:
         raise NotFound(f"no customer {customer_id}")
-    return {"id": row.id, "username": row.username, "level": row.level,
-            "orders_count": row.orders_count, "total_spent": row.total_spent}
+    return {
+        "id": row.id,
+        "username": row.username,
+        "level": row.level,
+        "orders_count": row.orders_count,
+        "total_spent": row.total_spent,
+    }
 
 
 def on_order_delivered(db, event):
@@ -147,38 +184,62 @@ def on_order_delivered(db, event):
     with db.unit_of_work() as uow:
         if not uow.first_delivery(event["id"], ORDER_DELIVERED_CONSUMER):
             return
-        counted = uow.execute(uow.insert(counted_orders).values(
-            order_id=order["order_id"], customer_id=order["customer_id"], total=order["total"],
-            currency=order["currency"], counted_at=now).on_conflict_do_nothing()).rowcount
+        counted = uow.execute(
+            uow.insert(counted_orders)
+            .values(
+                order_id=order["order_id"],
+                customer_id=order["customer_id"],
+                total=order["total"],
+                currency=order["currency"],
+                counted_at=now,
+            )
+            .on_conflict_do_nothing()
+        ).rowcount
         if not counted:
             return  # the same order under another event id
         # an atomic increment: concurrent deliveries to one customer add up, none overwrites another
         stats = uow.execute(
             customer_stats.update()
             .where(customer_stats.c.customer_id == order["customer_id"])
-            .values(orders_count=customer_stats.c.orders_count + 1,
-                    total_spent=customer_stats.c.total_spent + spend, updated_at=now)
+            .values(
+                orders_count=customer_stats.c.orders_count + 1,
+                total_spent=customer_stats.c.total_spent + spend,
+                updated_at=now,
+            )
             .returning(customer_stats.c.level, customer_stats.c.total_spent)
         ).first()
         if stats is None:
-            _log.warning("order delivered to a customer without an account; counted anyway",
-                         extra={"customer_id": order["customer_id"]})
-            uow.execute(customer_stats.insert().values(
-                customer_id=order["customer_id"], level=domain.level_for_spend(spend), orders_count=1,
-                total_spent=spend, updated_at=now))
+            _log.warning(
+                "order delivered to a customer without an account; counted anyway",
+                extra={"customer_id": order["customer_id"]},
+            )
+            uow.execute(
+                customer_stats.insert().values(
+                    customer_id=order["customer_id"],
+                    level=domain.level_for_spend(spend),
+                    orders_count=1,
+                    total_spent=spend,
+                    updated_at=now,
+                )
+            )
             return
         level = domain.level_after_spend(stats.level, stats.total_spent)
         if level != stats.level:
-            uow.execute(customer_stats.update()
-                        .where(customer_stats.c.customer_id == order["customer_id"])
-                        .values(level=level))
+            uow.execute(
+                customer_stats.update()
+                .where(customer_stats.c.customer_id == order["customer_id"])
+                .values(level=level)
+            )
             _log.info("customer moved up to %s", level, extra={"customer_id": order["customer_id"]})
 
 
 def customers_by_level(db):
     with db.reading() as session:
-        counts = dict(session.execute(
-            sa.select(customer_stats.c.level, sa.func.count()).group_by(customer_stats.c.level)).all())
+        counts = dict(
+            session.execute(
+                sa.select(customer_stats.c.level, sa.func.count()).group_by(customer_stats.c.level)
+            ).all()
+        )
     return {level: counts.get(level, 0) for level in domain.LEVELS}
 
 

@@ -1,9 +1,8 @@
 import pytest
 
-from kameng_common.db import Database
-
 from customers.db import metadata
 from customers.passwords import Passwords
+from kameng_common.db import Database
 
 # the cheapest parameters argon2 accepts: the tests check behaviour, not cost
 CHEAP_ARGON2 = {"time_cost": 1, "memory_cost": 8, "parallelism": 1}

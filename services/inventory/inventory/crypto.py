@@ -8,6 +8,7 @@ so that no key serves two purposes.
 The associated data binds a ciphertext to its card's product id and number:
 a ciphertext copied onto another card row fails to decrypt.
 """
+
 import base64
 import binascii
 import hashlib
@@ -48,8 +49,9 @@ class SealedSecret:
 
 
 def _subkey(master, purpose):
-    return HKDF(algorithm=hashes.SHA256(), length=KEY_BYTES, salt=None,
-                info=f"kameng/card/{purpose}/v1".encode()).derive(master)
+    return HKDF(
+        algorithm=hashes.SHA256(), length=KEY_BYTES, salt=None, info=f"kameng/card/{purpose}/v1".encode()
+    ).derive(master)
 
 
 def _associated_data(product_id, number):
@@ -77,8 +79,7 @@ class Keyring:
             key_id, separator, encoded = entry.partition(":")
             key_id = key_id.strip()
             if not separator or not _KEY_ID.match(key_id):
-                raise KeyringError(f"{KEYS_ENV} entries must be 'id:base64key' with a short "
-                                   "alphanumeric id")
+                raise KeyringError(f"{KEYS_ENV} entries must be 'id:base64key' with a short alphanumeric id")
             try:
                 key = base64.b64decode(encoded.strip(), validate=True)
             except (binascii.Error, ValueError):
@@ -91,7 +92,8 @@ class Keyring:
     def seal(self, product_id, number, secret):
         nonce = os.urandom(NONCE_BYTES)
         ciphertext = self._ciphers[self.newest_id].encrypt(
-            nonce, secret.encode(), _associated_data(product_id, number))
+            nonce, secret.encode(), _associated_data(product_id, number)
+        )
         return SealedSecret(self.newest_id, nonce, ciphertext)
 
     def open(self, product_id, number, sealed):
@@ -100,7 +102,8 @@ class Keyring:
             raise CardIntegrityError(f"card key {sealed.key_id!r} is not configured")
         try:
             plaintext = cipher.decrypt(
-                bytes(sealed.nonce), bytes(sealed.ciphertext), _associated_data(product_id, number))
+                bytes(sealed.nonce), bytes(sealed.ciphertext), _associated_data(product_id, number)
+            )
         except InvalidTag:
             raise CardIntegrityError("a stored card failed its integrity check") from None
         return plaintext.decode()

@@ -1,27 +1,33 @@
 """Inventory's tables: catalogue, encrypted cards, its copy of orders, the reveal audit."""
+
 import sqlalchemy as sa
 
+from inventory.domain import AVAILABLE, RESERVED, SOLD
 from kameng_common.db import messaging_tables
 
-from inventory.domain import AVAILABLE, RESERVED, SOLD
-
-metadata = messaging_tables(sa.MetaData(naming_convention={
-    "ix": "ix_%(column_0_label)s",
-    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}))
+metadata = messaging_tables(
+    sa.MetaData(
+        naming_convention={
+            "ix": "ix_%(column_0_label)s",
+            "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+            "ck": "ck_%(table_name)s_%(constraint_name)s",
+            "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+            "pk": "pk_%(table_name)s",
+        }
+    )
+)
 
 categories = sa.Table(
-    "categories", metadata,
+    "categories",
+    metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("name", sa.String(100), nullable=False, unique=True),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
 )
 
 products = sa.Table(
-    "products", metadata,
+    "products",
+    metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("category_id", sa.Integer, sa.ForeignKey("categories.id"), nullable=False),
     sa.Column("name", sa.String(200), nullable=False),
@@ -39,7 +45,8 @@ products = sa.Table(
 # the check below makes "sold without an order" or "available but sold"
 # unrepresentable, and only a reserved card may become sold.
 cards = sa.Table(
-    "cards", metadata,
+    "cards",
+    metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("product_id", sa.Integer, sa.ForeignKey("products.id"), nullable=False),
     sa.Column("number", sa.String(128), nullable=False),
@@ -58,7 +65,8 @@ cards = sa.Table(
         f"(status = '{AVAILABLE}' AND order_id IS NULL AND sold_at IS NULL)"
         f" OR (status = '{RESERVED}' AND order_id IS NOT NULL AND sold_at IS NULL)"
         f" OR (status = '{SOLD}' AND order_id IS NOT NULL AND sold_at IS NOT NULL)",
-        name="status"),
+        name="status",
+    ),
     sa.Index("ix_cards_product_status", "product_id", "status"),
     sa.Index("ix_cards_order_id", "order_id"),
 )
@@ -67,7 +75,8 @@ cards = sa.Table(
 # sell, refuse a late reservation (closed_at is the tombstone) and check who may
 # reveal its cards.
 orders = sa.Table(
-    "orders", metadata,
+    "orders",
+    metadata,
     sa.Column("id", sa.String(64), primary_key=True),
     sa.Column("customer_id", sa.String(64)),
     sa.Column("items", sa.JSON),
@@ -79,7 +88,8 @@ orders = sa.Table(
 )
 
 reveal_audit = sa.Table(
-    "reveal_audit", metadata,
+    "reveal_audit",
+    metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("order_id", sa.String(64), nullable=False, index=True),
     sa.Column("requested_by", sa.String(64), nullable=False),
@@ -97,6 +107,7 @@ def insert_ignoring_conflicts(uow, table, rows, conflict_columns):
     """
     if not rows:
         return []
-    statement = (uow.insert(table).on_conflict_do_nothing(index_elements=conflict_columns)
-                 .returning(table.c.id))
+    statement = (
+        uow.insert(table).on_conflict_do_nothing(index_elements=conflict_columns).returning(table.c.id)
+    )
     return [row.id for row in uow.execute(statement, rows)]

@@ -1,11 +1,11 @@
 """What inventory's entrypoints are given besides the shared ones: its card keys and stock gauge."""
-from nameko.extensions import DependencyProvider
 
-from kameng_common.extensions import ServiceDatabase
-from kameng_common.metrics import callback_gauge
+from nameko.extensions import DependencyProvider
 
 from inventory import usecases
 from inventory.crypto import load_keyring
+from kameng_common.extensions import ServiceDatabase
+from kameng_common.metrics import callback_gauge
 
 
 class InventoryDatabase(ServiceDatabase):
@@ -15,9 +15,13 @@ class InventoryDatabase(ServiceDatabase):
         super().setup()
         database = self.database
         callback_gauge(
-            "kameng_cards_in_stock", "Available cards per product", ["product_id"],
-            lambda: {(product_id,): available
-                     for product_id, available in usecases.stock_levels(database).items()})
+            "kameng_cards_in_stock",
+            "Available cards per product",
+            ["product_id"],
+            lambda: {
+                (product_id,): available for product_id, available in usecases.stock_levels(database).items()
+            },
+        )
 
 
 class CardKeys(DependencyProvider):

@@ -1,4 +1,5 @@
 """Inventory's rules, in plain Python: pricing, card intake, and what each order event may do."""
+
 from kameng_common.errors import InvalidInput
 
 CARD, DIRECT = "card", "direct"
@@ -15,10 +16,10 @@ SECRET_MAX_LENGTH = 512
 AVAILABLE, RESERVED, SOLD = "available", "reserved", "sold"
 
 # what inventory has done about an order's stock
-STOCK_RESERVED = "reserved"        # its cards are held for it
-STOCK_REJECTED = "rejected"        # stock.rejected was published; nothing held
-STOCK_RELEASED = "released"        # it closed unpaid and its cards went back
-STOCK_SOLD = "sold"                # paid: its cards are its own
+STOCK_RESERVED = "reserved"  # its cards are held for it
+STOCK_REJECTED = "rejected"  # stock.rejected was published; nothing held
+STOCK_RELEASED = "released"  # it closed unpaid and its cards went back
+STOCK_SOLD = "sold"  # paid: its cards are its own
 STOCK_SALE_FAILED = "sale_failed"  # paid late and the stock was gone: orders refunds
 
 OUT_OF_STOCK = "out_of_stock"
@@ -27,7 +28,13 @@ UNKNOWN_PRODUCT = "unknown_product"
 
 # the decisions an order event leads to
 RESERVE, REJECT_CLOSED, RELEASE, CLOSE, SELL, IGNORE = (
-    "reserve", "reject_closed", "release", "close", "sell", "ignore")
+    "reserve",
+    "reject_closed",
+    "release",
+    "close",
+    "sell",
+    "ignore",
+)
 
 
 def on_order_created(stock_state, closed):
@@ -67,12 +74,14 @@ def quote(lines, products, level):
     items = []
     for product_id, quantity in lines.items():
         product = products[product_id]
-        items.append({
-            "product_id": product_id,
-            "name": product["name"],
-            "quantity": quantity,
-            "unit_price": price_for_level(product["price"], product["level_prices"], level),
-        })
+        items.append(
+            {
+                "product_id": product_id,
+                "name": product["name"],
+                "quantity": quantity,
+                "unit_price": price_for_level(product["price"], product["level_prices"], level),
+            }
+        )
     return {
         "items": items,
         "total": sum(item["unit_price"] * item["quantity"] for item in items),
@@ -85,8 +94,7 @@ def card_demand(lines, kinds):
 
     A direct product is fulfilled by a supplier, so it holds no stock here.
     """
-    return {product_id: quantity for product_id, quantity in lines.items()
-            if kinds[product_id] == CARD}
+    return {product_id: quantity for product_id, quantity in lines.items() if kinds[product_id] == CARD}
 
 
 def clean_card(raw):
@@ -106,7 +114,12 @@ def clean_card(raw):
 
 # the outcomes the reveal audit records
 REVEALED, NOT_FOUND, FORBIDDEN, NOT_DELIVERED, INTEGRITY_ERROR = (
-    "revealed", "not_found", "forbidden", "not_delivered", "integrity_error")
+    "revealed",
+    "not_found",
+    "forbidden",
+    "not_delivered",
+    "integrity_error",
+)
 
 
 def reveal_refusal(order, customer_id):

@@ -3,14 +3,14 @@
 Bad input becomes ``InvalidInput`` naming the field; a card's number or secret
 is never echoed back.
 """
+
 import datetime
 
 from marshmallow import Schema, ValidationError, fields, validate
 
+from inventory.domain import KINDS
 from kameng_common.errors import InvalidInput
 from kameng_common.money import amount_field, currency_field
-
-from inventory.domain import KINDS
 
 MAX_IMPORT_BATCH = 10_000
 MAX_QUOTE_LINES = 100
@@ -39,8 +39,7 @@ class CreateProduct(Schema):
     kind = fields.String(required=True, validate=validate.OneOf(KINDS))
     price = amount_field(required=True)
     currency = currency_field()
-    level_prices = fields.Dict(keys=_level(), values=amount_field(), allow_none=True,
-                               load_default=None)
+    level_prices = fields.Dict(keys=_level(), values=amount_field(), allow_none=True, load_default=None)
 
 
 class ListProducts(Schema):
@@ -52,21 +51,24 @@ class ListProducts(Schema):
 
 class QuoteLine(Schema):
     product_id = fields.Integer(strict=True, required=True)
-    quantity = fields.Integer(strict=True, required=True,
-                              validate=validate.Range(min=1, max=MAX_LINE_QUANTITY))
+    quantity = fields.Integer(
+        strict=True, required=True, validate=validate.Range(min=1, max=MAX_LINE_QUANTITY)
+    )
 
 
 class Quote(Schema):
-    items = fields.List(fields.Nested(QuoteLine), required=True,
-                        validate=validate.Length(min=1, max=MAX_QUOTE_LINES))
+    items = fields.List(
+        fields.Nested(QuoteLine), required=True, validate=validate.Length(min=1, max=MAX_QUOTE_LINES)
+    )
     level = _level(required=True)
 
 
 class ImportCards(Schema):
     product_id = fields.Integer(strict=True, required=True)
     # each card is checked on its own (domain.clean_card): a bad one is counted, not fatal
-    cards = fields.List(fields.Raw(allow_none=True), required=True,
-                        validate=validate.Length(min=1, max=MAX_IMPORT_BATCH))
+    cards = fields.List(
+        fields.Raw(allow_none=True), required=True, validate=validate.Length(min=1, max=MAX_IMPORT_BATCH)
+    )
 
 
 class RevealCards(Schema):
@@ -79,7 +81,7 @@ class UtcDateTime(fields.DateTime):
 
     def _serialize(self, value, attr, obj, **kwargs):
         if value is not None and value.tzinfo is None:
-            value = value.replace(tzinfo=datetime.timezone.utc)
+            value = value.replace(tzinfo=datetime.UTC)
         return super()._serialize(value, attr, obj, **kwargs)
 
 

@@ -1,9 +1,9 @@
 """Inventory's nameko entrypoints: each translates and calls a use case."""
-from kameng_common.extensions import Instrumentation, check_health, event_handler, rpc
 
 from inventory import usecases
 from inventory.db import metadata
 from inventory.dependencies import CardKeys, InventoryDatabase
+from kameng_common.extensions import Instrumentation, check_health, event_handler, rpc
 
 
 class InventoryService:
@@ -23,8 +23,7 @@ class InventoryService:
 
     @rpc
     def create_product(self, name, category_id, kind, price, currency="CNY", level_prices=None):
-        return usecases.create_product(self.db, name, category_id, kind, price, currency,
-                                       level_prices)
+        return usecases.create_product(self.db, name, category_id, kind, price, currency, level_prices)
 
     @rpc
     def list_products(self, level="regular", limit=50, cursor=None):

@@ -1,18 +1,17 @@
 """Inventory's use cases. Each takes the Database (and the card keyring where secrets are involved);
 each change is one unit of work: state, the events it publishes and the event it consumed.
 """
+
 import contextlib
 import logging
 
 import sqlalchemy as sa
 
-from kameng_common.db import utc_isoformat, utcnow
-from kameng_common.errors import Conflict, Forbidden, InvalidInput, KamengError, NotFound
-
 from inventory import domain, schemas
 from inventory.crypto import CardIntegrityError, SealedSecret
-from inventory.db import (
-    cards, categories, insert_ignoring_conflicts, orders, products, reveal_audit)
+from inventory.db import cards, categories, insert_ignoring_conflicts, orders, products, reveal_audit
+from kameng_common.db import utc_isoformat, utcnow
+from kameng_common.errors import Conflict, Forbidden, InvalidInput, KamengError, NotFound
 
 _log = logging.getLogger(__name__)
 
@@ -22,32 +21,44 @@ _LOOKUP_CHUNK = 500
 
 # ---- catalogue
 
+
 def create_category(db, name):
     """Idempotent on the name: creating an existing category returns it."""
     data = schemas.load(schemas.CreateCategory, {"name": name})
     with db.unit_of_work() as uow:
-        insert_ignoring_conflicts(
-            uow, categories, [{"name": data["name"], "created_at": utcnow()}], ["name"])
-        row = uow.execute(sa.select(categories.c.id, categories.c.name)
-                          .where(categories.c.name == data["name"])).one()
+        insert_ignoring_conflicts(uow, categories, [{"name": data["name"], "created_at": utcnow()}], ["name"])
+        row = uow.execute(
+            sa.select(categories.c.id, categories.c.name).where(categories.c.name == data["name"])
+        ).one()
     return {"id": row.id, "name": row.name}
 
 
 def create_product(db, name, category_id, kind, price, currency="CNY", level_prices=None):
     """Idempotent on (category, name): the same definition again returns the product it made."""
-    data = schemas.load(schemas.CreateProduct, {
-        "name": name, "category_id": category_id, "kind": kind, "price": price,
-        "currency": currency, "level_prices": level_prices})
+    data = schemas.load(
+        schemas.CreateProduct,
+        {
+            "name": name,
+            "category_id": category_id,
+            "kind": kind,
+            "price": price,
+            "currency": currency,
+            "level_prices": level_prices,
+        },
+    )
     data["level_prices"] = data["level_prices"] or {}
     with db.unit_of_work() as uow:
-        category = uow.execute(sa.select(categories.c.id)
-                               .where(categories.c.id == data["category_id"])).first()
+        category = uow.execute(
+            sa.select(categories.c.id).where(categories.c.id == data["category_id"])
+        ).first()
         if category is None:
             raise InvalidInput(f"category {data['category_id']} does not exist")
-        insert_ignoring_conflicts(uow, products, [{**data, "created_at": utcnow()}],
-                                  ["category_id", "name"])
-        product = uow.execute(sa.select(products).where(
-            products.c.category_id == data["category_id"], products.c.name == data["name"])).one()
+        insert_ignoring_conflicts(uow, products, [{**data, "created_at": utcnow()}], ["category_id", "name"])
+        product = uow.execute(
+            sa.select(products).where(
+                products.c.category_id == data["category_id"], products.c.name == data["name"]
+            )
+        ).one()
     existing = {key: getattr(product, key) for key in data}
     if existing != data:
         raise Conflict(f"a different product named {data['name']!r} already exists in this category")
@@ -56,26 +67,28 @@ def create_product(db, name, category_id, kind, price, currency="CNY", level_pri
 
 def list_products(db, level="regular", limit=50, cursor=None):
     """One page of the catalogue, priced at ``level``, with each card product's available stock."""
-    data = schemas.load(schemas.ListProducts, {
-        "level": _level(level), "limit": limit, "cursor": cursor})
+    data = schemas.load(schemas.ListProducts, {"level": _level(level), "limit": limit, "cursor": cursor})
     query = sa.select(products).order_by(products.c.id).limit(data["limit"] + 1)
     if data["cursor"] is not None:
         query = query.where(products.c.id > data["cursor"])
     with db.reading() as session:
         rows = session.execute(query).all()
-        page = rows[:data["limit"]]
+        page = rows[: data["limit"]]
         stock = _available_counts(session, [row.id for row in page if row.kind == domain.CARD])
     return {
-        "items": [{
-            "id": row.id,
-            "name": row.name,
-            "category_id": row.category_id,
-            "kind": row.kind,
-            "price": domain.price_for_level(row.price, row.level_prices, data["level"]),
-            "currency": row.currency,
-            # a direct product is fulfilled by its supplier: it has no stock of its own
-            "stock": stock.get(row.id, 0) if row.kind == domain.CARD else None,
-        } for row in page],
+        "items": [
+            {
+                "id": row.id,
+                "name": row.name,
+                "category_id": row.category_id,
+                "kind": row.kind,
+                "price": domain.price_for_level(row.price, row.level_prices, data["level"]),
+                "currency": row.currency,
+                # a direct product is fulfilled by its supplier: it has no stock of its own
+                "stock": stock.get(row.id, 0) if row.kind == domain.CARD else None,
+            }
+            for row in page
+        ],
         "next_cursor": str(page[-1].id) if len(rows) > data["limit"] else None,
     }
 
@@ -101,8 +114,9 @@ def _level(level):
 def stock_levels(db):
     """{product id (as text, like every JSON key): available cards} for every card product."""
     with db.reading() as session:
-        card_products = session.execute(
-            sa.select(products.c.id).where(products.c.kind == domain.CARD)).scalars().all()
+        card_products = (
+            session.execute(sa.select(products.c.id).where(products.c.kind == domain.CARD)).scalars().all()
+        )
         stock = _available_counts(session, card_products)
     return {str(product_id): stock.get(product_id, 0) for product_id in card_products}
 
@@ -110,13 +124,17 @@ def stock_levels(db):
 def _available_counts(session, product_ids):
     if not product_ids:
         return {}
-    return dict(session.execute(
-        sa.select(cards.c.product_id, sa.func.count())
-        .where(cards.c.product_id.in_(product_ids), cards.c.status == domain.AVAILABLE)
-        .group_by(cards.c.product_id)).all())
+    return dict(
+        session.execute(
+            sa.select(cards.c.product_id, sa.func.count())
+            .where(cards.c.product_id.in_(product_ids), cards.c.status == domain.AVAILABLE)
+            .group_by(cards.c.product_id)
+        ).all()
+    )
 
 
 # ---- card stock
+
 
 def import_cards(db, keyring, product_id, cards_in):
     """Encrypt and store card keys; a number the product already has is a duplicate, not an error.
@@ -127,7 +145,8 @@ def import_cards(db, keyring, product_id, cards_in):
     product_id = data["product_id"]
     with db.reading() as session:
         kind = session.execute(
-            sa.select(products.c.kind).where(products.c.id == product_id)).scalar_one_or_none()
+            sa.select(products.c.kind).where(products.c.id == product_id)
+        ).scalar_one_or_none()
     if kind is None:
         raise NotFound(f"product {product_id} does not exist")
     if kind != domain.CARD:
@@ -144,11 +163,18 @@ def import_cards(db, keyring, product_id, cards_in):
     rows = []
     for digest, (number, secret) in batch.items():
         sealed = keyring.seal(product_id, number, secret)
-        rows.append({
-            "product_id": product_id, "number": number, "number_digest": digest,
-            "key_id": sealed.key_id, "nonce": sealed.nonce, "ciphertext": sealed.ciphertext,
-            "status": domain.AVAILABLE, "imported_at": now,
-        })
+        rows.append(
+            {
+                "product_id": product_id,
+                "number": number,
+                "number_digest": digest,
+                "key_id": sealed.key_id,
+                "nonce": sealed.nonce,
+                "ciphertext": sealed.ciphertext,
+                "status": domain.AVAILABLE,
+                "imported_at": now,
+            }
+        )
     with db.unit_of_work() as uow:
         stored = _stored_numbers(uow, keyring, product_id, [number for number, _ in batch.values()])
         fresh = [row for row in rows if row["number"] not in stored]
@@ -164,21 +190,23 @@ def _stored_numbers(uow, keyring, product_id, numbers):
     digests = list(by_digest)
     stored = set()
     for start in range(0, len(digests), _LOOKUP_CHUNK):
-        found = uow.execute(sa.select(cards.c.number_digest).where(
-            cards.c.product_id == product_id,
-            cards.c.number_digest.in_(digests[start:start + _LOOKUP_CHUNK]))).scalars()
+        found = uow.execute(
+            sa.select(cards.c.number_digest).where(
+                cards.c.product_id == product_id,
+                cards.c.number_digest.in_(digests[start : start + _LOOKUP_CHUNK]),
+            )
+        ).scalars()
         stored.update(by_digest[digest] for digest in found)
     return stored
 
 
 _REFUSALS = {
     domain.NOT_FOUND: lambda order_id: NotFound(f"order {order_id} not found"),
-    domain.FORBIDDEN: lambda order_id: Forbidden("only the customer who bought an order may "
-                                                 "read its cards"),
-    domain.NOT_DELIVERED: lambda order_id: Conflict(f"the cards of order {order_id} are not "
-                                                    "delivered yet"),
+    domain.FORBIDDEN: lambda order_id: Forbidden("only the customer who bought an order may read its cards"),
+    domain.NOT_DELIVERED: lambda order_id: Conflict(f"the cards of order {order_id} are not delivered yet"),
     domain.INTEGRITY_ERROR: lambda order_id: KamengError(
-        f"a card of order {order_id} failed its integrity check", code="card_integrity"),
+        f"a card of order {order_id} failed its integrity check", code="card_integrity"
+    ),
 }
 
 
@@ -191,25 +219,42 @@ def reveal_cards(db, keyring, order_id, customer_id):
         order = uow.execute(sa.select(orders).where(orders.c.id == order_id)).first()
         refusal = domain.reveal_refusal(None if order is None else order._mapping, customer_id)
         if refusal is None:
-            sold = uow.execute(sa.select(cards).where(
-                cards.c.order_id == order_id, cards.c.status == domain.SOLD)
-                .order_by(cards.c.id)).all()
+            sold = uow.execute(
+                sa.select(cards)
+                .where(cards.c.order_id == order_id, cards.c.status == domain.SOLD)
+                .order_by(cards.c.id)
+            ).all()
             try:
-                revealed = [{"number": card.number, "secret": keyring.open(
-                    card.product_id, card.number,
-                    SealedSecret(card.key_id, card.nonce, card.ciphertext))} for card in sold]
+                revealed = [
+                    {
+                        "number": card.number,
+                        "secret": keyring.open(
+                            card.product_id,
+                            card.number,
+                            SealedSecret(card.key_id, card.nonce, card.ciphertext),
+                        ),
+                    }
+                    for card in sold
+                ]
             except CardIntegrityError as error:
                 _log.error("order %s: %s", order_id, error)
                 refusal, revealed = domain.INTEGRITY_ERROR, []
-        uow.execute(reveal_audit.insert().values(
-            order_id=order_id, requested_by=customer_id, outcome=refusal or domain.REVEALED,
-            cards_revealed=len(revealed), at=utcnow()))
+        uow.execute(
+            reveal_audit.insert().values(
+                order_id=order_id,
+                requested_by=customer_id,
+                outcome=refusal or domain.REVEALED,
+                cards_revealed=len(revealed),
+                at=utcnow(),
+            )
+        )
     if refusal is not None:
         raise _REFUSALS[refusal](order_id)
     return revealed
 
 
 # ---- the audit
+
 
 def audit_snapshot(db):
     """What inventory knows of the orders' cards, aggregated, for ``kameng audit``; never a secret.
@@ -219,20 +264,26 @@ def audit_snapshot(db):
     order, which the table's constraints should make impossible.
     """
     with db.reading_snapshot() as session:
-        by_status = dict(session.execute(
-            sa.select(cards.c.status, sa.func.count()).group_by(cards.c.status)).all())
-        direct_products = session.execute(
-            sa.select(products.c.id).where(products.c.kind == domain.DIRECT)
-            .order_by(products.c.id)).scalars().all()
+        by_status = dict(
+            session.execute(sa.select(cards.c.status, sa.func.count()).group_by(cards.c.status)).all()
+        )
+        direct_products = (
+            session.execute(
+                sa.select(products.c.id).where(products.c.kind == domain.DIRECT).order_by(products.c.id)
+            )
+            .scalars()
+            .all()
+        )
         sold_rows = session.execute(
-            sa.select(cards.c.order_id, cards.c.product_id, sa.func.count(),
-                      sa.func.max(cards.c.sold_at))
+            sa.select(cards.c.order_id, cards.c.product_id, sa.func.count(), sa.func.max(cards.c.sold_at))
             .where(cards.c.status == domain.SOLD)
-            .group_by(cards.c.order_id, cards.c.product_id)).all()
+            .group_by(cards.c.order_id, cards.c.product_id)
+        ).all()
         reserved_rows = session.execute(
             sa.select(cards.c.order_id, sa.func.count(), sa.func.max(cards.c.reserved_at))
             .where(cards.c.status == domain.RESERVED)
-            .group_by(cards.c.order_id)).all()
+            .group_by(cards.c.order_id)
+        ).all()
         sold_twice = _cards_sold_to_several_orders(session)
     sold, last_sale = {}, {}
     for order_id, product_id, count, sold_at in sold_rows:
@@ -242,12 +293,15 @@ def audit_snapshot(db):
         order["sold_at"] = utc_isoformat(last_sale[order_id])
     return {
         "service": "inventory",
-        "cards": {status: by_status.get(status, 0)
-                  for status in (domain.AVAILABLE, domain.RESERVED, domain.SOLD)},
+        "cards": {
+            status: by_status.get(status, 0) for status in (domain.AVAILABLE, domain.RESERVED, domain.SOLD)
+        },
         "direct_products": [str(product_id) for product_id in direct_products],
         "sold": sold,
-        "reserved": {order_id: {"cards": count, "reserved_at": utc_isoformat(reserved_at)}
-                     for order_id, count, reserved_at in reserved_rows},
+        "reserved": {
+            order_id: {"cards": count, "reserved_at": utc_isoformat(reserved_at)}
+            for order_id, count, reserved_at in reserved_rows
+        },
         "sold_twice": sold_twice,
         "outbox": db.outbox_status(),
     }
@@ -259,21 +313,24 @@ def _cards_sold_to_several_orders(session):
     A card row has one order, so this can only happen to a number stored twice
     (under two card keys' digests, say): grouped by the number itself.
     """
-    shared = (sa.select(cards.c.product_id, cards.c.number)
-              .where(cards.c.status == domain.SOLD)
-              .group_by(cards.c.product_id, cards.c.number)
-              .having(sa.func.count(sa.distinct(cards.c.order_id)) > 1)
-              .subquery())
+    shared = (
+        sa.select(cards.c.product_id, cards.c.number)
+        .where(cards.c.status == domain.SOLD)
+        .group_by(cards.c.product_id, cards.c.number)
+        .having(sa.func.count(sa.distinct(cards.c.order_id)) > 1)
+        .subquery()
+    )
     rows = session.execute(
         sa.select(cards.c.product_id, cards.c.number, cards.c.id, cards.c.order_id)
-        .join(shared, sa.and_(cards.c.product_id == shared.c.product_id,
-                              cards.c.number == shared.c.number))
+        .join(shared, sa.and_(cards.c.product_id == shared.c.product_id, cards.c.number == shared.c.number))
         .where(cards.c.status == domain.SOLD)
-        .order_by(cards.c.product_id, cards.c.number, cards.c.id)).all()
+        .order_by(cards.c.product_id, cards.c.number, cards.c.id)
+    ).all()
     found = {}
     for product_id, number, card_id, order_id in rows:
-        card = found.setdefault((product_id, number), {
-            "product_id": str(product_id), "card_ids": [], "order_ids": []})
+        card = found.setdefault(
+            (product_id, number), {"product_id": str(product_id), "card_ids": [], "order_ids": []}
+        )
         card["card_ids"].append(card_id)
         if order_id not in card["order_ids"]:
             card["order_ids"].append(order_id)
@@ -281,6 +338,7 @@ def _cards_sold_to_several_orders(session):
 
 
 # ---- the purchase saga
+
 
 def on_order_created(db, event):
     payload = event["payload"]
@@ -301,11 +359,16 @@ def on_order_created(db, event):
             _reject(uow, order_id, shortfall)
             return
         _set_stock_state(uow, order_id, domain.STOCK_RESERVED)
-        uow.publish("stock.reserved", {
-            "order_id": order_id,
-            "items": [{"product_id": product_id, "quantity": quantity}
-                      for product_id, quantity in lines.items()],
-        }, correlation_id=order_id)
+        uow.publish(
+            "stock.reserved",
+            {
+                "order_id": order_id,
+                "items": [
+                    {"product_id": product_id, "quantity": quantity} for product_id, quantity in lines.items()
+                ],
+            },
+            correlation_id=order_id,
+        )
 
 
 def on_order_cancelled(db, event):
@@ -349,20 +412,30 @@ def on_order_paid(db, event):
         if shortfall:
             _release(uow, order_id)
             _set_stock_state(uow, order_id, domain.STOCK_SALE_FAILED)
-            uow.publish("stock.sale_failed", {"order_id": order_id, "reason": shortfall},
-                        correlation_id=order_id)
+            uow.publish(
+                "stock.sale_failed", {"order_id": order_id, "reason": shortfall}, correlation_id=order_id
+            )
             return
         now = utcnow()
-        uow.execute(cards.update()
-                    .where(cards.c.order_id == order_id, cards.c.status == domain.RESERVED)
-                    .values(status=domain.SOLD, sold_at=now))
+        uow.execute(
+            cards.update()
+            .where(cards.c.order_id == order_id, cards.c.status == domain.RESERVED)
+            .values(status=domain.SOLD, sold_at=now)
+        )
         _set_stock_state(uow, order_id, domain.STOCK_SOLD)
-        card_ids = uow.execute(sa.select(cards.c.id).where(
-            cards.c.order_id == order_id, cards.c.status == domain.SOLD)
-            .order_by(cards.c.id)).scalars().all()
+        card_ids = (
+            uow.execute(
+                sa.select(cards.c.id)
+                .where(cards.c.order_id == order_id, cards.c.status == domain.SOLD)
+                .order_by(cards.c.id)
+            )
+            .scalars()
+            .all()
+        )
         if card_ids:
-            uow.publish("cards.delivered", {"order_id": order_id, "card_ids": card_ids},
-                        correlation_id=order_id)
+            uow.publish(
+                "cards.delivered", {"order_id": order_id, "card_ids": card_ids}, correlation_id=order_id
+            )
 
 
 def _order_for_update(uow, order_id, customer_id=None, items=None):
@@ -372,20 +445,25 @@ def _order_for_update(uow, order_id, customer_id=None, items=None):
     different queues and may run at once.
     """
     now = utcnow()
-    insert_ignoring_conflicts(uow, orders, [{
-        "id": order_id, "customer_id": customer_id, "items": items,
-        "created_at": now, "updated_at": now}], ["id"])
+    insert_ignoring_conflicts(
+        uow,
+        orders,
+        [{"id": order_id, "customer_id": customer_id, "items": items, "created_at": now, "updated_at": now}],
+        ["id"],
+    )
     order = uow.execute(sa.select(orders).where(orders.c.id == order_id).with_for_update()).one()
     if order.customer_id is None and customer_id is not None:
         # a tombstone left by an early cancel or expiry learns whose order it was
-        uow.execute(orders.update().where(orders.c.id == order_id).values(
-            customer_id=customer_id, items=items, updated_at=now))
+        uow.execute(
+            orders.update()
+            .where(orders.c.id == order_id)
+            .values(customer_id=customer_id, items=items, updated_at=now)
+        )
     return order
 
 
 def _set_stock_state(uow, order_id, state):
-    uow.execute(orders.update().where(orders.c.id == order_id)
-                .values(stock_state=state, updated_at=utcnow()))
+    uow.execute(orders.update().where(orders.c.id == order_id).values(stock_state=state, updated_at=utcnow()))
 
 
 def _reject(uow, order_id, reason):
@@ -404,14 +482,18 @@ def _reserve(uow, order_id, lines):
 
     Returns None on success, else the reason of the refusal (nothing changed).
     """
-    kinds = dict(uow.execute(sa.select(products.c.id, products.c.kind)
-                             .where(products.c.id.in_(list(lines)))).all())
+    kinds = dict(
+        uow.execute(sa.select(products.c.id, products.c.kind).where(products.c.id.in_(list(lines)))).all()
+    )
     if any(product_id not in kinds for product_id in lines):
         return domain.UNKNOWN_PRODUCT
-    held = dict(uow.execute(
-        sa.select(cards.c.product_id, sa.func.count())
-        .where(cards.c.order_id == order_id, cards.c.status == domain.RESERVED)
-        .group_by(cards.c.product_id)).all())
+    held = dict(
+        uow.execute(
+            sa.select(cards.c.product_id, sa.func.count())
+            .where(cards.c.order_id == order_id, cards.c.status == domain.RESERVED)
+            .group_by(cards.c.product_id)
+        ).all()
+    )
     now = utcnow()
     demand = domain.card_demand(lines, kinds)
     # a hold that falls short changes nothing, so only holds of several products need undoing
@@ -435,20 +517,29 @@ def _hold_cards(uow, order_id, product_id, quantity, now):
     of work holds the database's write lock (BEGIN IMMEDIATE), so nobody else
     picks at the same time.
     """
-    picked = uow.execute(
-        sa.select(cards.c.id)
-        .where(cards.c.product_id == product_id, cards.c.status == domain.AVAILABLE)
-        .order_by(cards.c.id).limit(quantity)
-        .with_for_update(skip_locked=True)).scalars().all()
+    picked = (
+        uow.execute(
+            sa.select(cards.c.id)
+            .where(cards.c.product_id == product_id, cards.c.status == domain.AVAILABLE)
+            .order_by(cards.c.id)
+            .limit(quantity)
+            .with_for_update(skip_locked=True)
+        )
+        .scalars()
+        .all()
+    )
     if len(picked) < quantity:
         return len(picked)
     return uow.execute(
         cards.update()
         .where(cards.c.id.in_(picked), cards.c.status == domain.AVAILABLE)
-        .values(status=domain.RESERVED, order_id=order_id, reserved_at=now)).rowcount
+        .values(status=domain.RESERVED, order_id=order_id, reserved_at=now)
+    ).rowcount
 
 
 def _release(uow, order_id):
-    uow.execute(cards.update()
-                .where(cards.c.order_id == order_id, cards.c.status == domain.RESERVED)
-                .values(status=domain.AVAILABLE, order_id=None, reserved_at=None))
+    uow.execute(
+        cards.update()
+        .where(cards.c.order_id == order_id, cards.c.status == domain.RESERVED)
+        .values(status=domain.AVAILABLE, order_id=None, reserved_at=None)
+    )

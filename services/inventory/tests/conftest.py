@@ -1,15 +1,15 @@
 """Fixtures of inventory's tests: databases, a keyring, and a shop to drive the use cases."""
+
 import json
 
 import pytest
 import sqlalchemy as sa
 
-from kameng_common.contracts import load_event, new_event
-from kameng_common.db import Database
-
 from inventory import usecases
 from inventory.crypto import Keyring, generate_keys_line
 from inventory.db import cards, metadata, orders
+from kameng_common.contracts import load_event, new_event
+from kameng_common.db import Database
 
 
 @pytest.fixture
@@ -54,8 +54,9 @@ class Shop:
         if self._category is None:
             self._category = usecases.create_category(self.db, "Game cards")["id"]
         self._products += 1
-        product = usecases.create_product(self.db, f"Product {self._products}", self._category, kind,
-                                          price, **extra)
+        product = usecases.create_product(
+            self.db, f"Product {self._products}", self._category, kind, price, **extra
+        )
         if cards:
             self.add_cards(product["id"], cards)
         return product["id"]
@@ -68,13 +69,22 @@ class Shop:
 
     @staticmethod
     def lines(*pairs):
-        return [{"product_id": product_id, "quantity": quantity, "unit_price": 1000}
-                for product_id, quantity in pairs]
+        return [
+            {"product_id": product_id, "quantity": quantity, "unit_price": 1000}
+            for product_id, quantity in pairs
+        ]
 
     def created(self, order_id, *pairs, customer_id="c1"):
-        handled = event("order.created", {
-            "order_id": order_id, "customer_id": customer_id, "items": self.lines(*pairs),
-            "total": 1000 * sum(quantity for _, quantity in pairs), "currency": "CNY"})
+        handled = event(
+            "order.created",
+            {
+                "order_id": order_id,
+                "customer_id": customer_id,
+                "items": self.lines(*pairs),
+                "total": 1000 * sum(quantity for _, quantity in pairs),
+                "currency": "CNY",
+            },
+        )
         usecases.on_order_created(self.db, handled)
         return handled
 
@@ -89,10 +99,17 @@ class Shop:
         return handled
 
     def paid(self, order_id, *pairs, customer_id="c1"):
-        handled = event("order.paid", {
-            "order_id": order_id, "customer_id": customer_id, "items": self.lines(*pairs),
-            "payment_id": f"pay-{order_id}", "amount": 1000 * sum(q for _, q in pairs),
-            "currency": "CNY"})
+        handled = event(
+            "order.paid",
+            {
+                "order_id": order_id,
+                "customer_id": customer_id,
+                "items": self.lines(*pairs),
+                "payment_id": f"pay-{order_id}",
+                "amount": 1000 * sum(q for _, q in pairs),
+                "currency": "CNY",
+            },
+        )
         usecases.on_order_paid(self.db, handled)
         return handled
 
@@ -115,7 +132,8 @@ class Shop:
     def stock_state(self, order_id):
         with self.db.reading() as session:
             return session.execute(
-                sa.select(orders.c.stock_state).where(orders.c.id == order_id)).scalar_one()
+                sa.select(orders.c.stock_state).where(orders.c.id == order_id)
+            ).scalar_one()
 
     def available(self, product_id):
         return usecases.stock_levels(self.db)[str(product_id)]

@@ -1,9 +1,10 @@
 """The orders database: orders, their lines, their history and the payments they received."""
+
 import datetime
 
 import sqlalchemy as sa
-from kameng_common.db import messaging_tables
 
+from kameng_common.db import messaging_tables
 from orders import domain
 
 # named constraints, so that alembic can alter them on SQLite too
@@ -27,18 +28,19 @@ class UtcDateTime(sa.types.TypeDecorator):
             return None
         if value.tzinfo is None:
             raise ValueError("naive datetime; use an aware UTC one")
-        return value.astimezone(datetime.timezone.utc)
+        return value.astimezone(datetime.UTC)
 
     def process_result_value(self, value, dialect):
         if value is None or value.tzinfo is not None:
             return value
-        return value.replace(tzinfo=datetime.timezone.utc)
+        return value.replace(tzinfo=datetime.UTC)
 
 
 metadata = messaging_tables(sa.MetaData(naming_convention=NAMING))
 
 orders = sa.Table(
-    "orders", metadata,
+    "orders",
+    metadata,
     sa.Column("id", sa.String(36), primary_key=True),
     sa.Column("customer_id", sa.String(64), nullable=False),
     sa.Column("level", sa.String(32), nullable=False),
@@ -64,7 +66,8 @@ orders = sa.Table(
 )
 
 order_lines = sa.Table(
-    "order_lines", metadata,
+    "order_lines",
+    metadata,
     sa.Column("order_id", sa.String(36), sa.ForeignKey("orders.id"), primary_key=True),
     sa.Column("line_no", sa.Integer, primary_key=True),
     sa.Column("product_id", sa.Integer, nullable=False),
@@ -74,7 +77,8 @@ order_lines = sa.Table(
 )
 
 order_history = sa.Table(
-    "order_history", metadata,
+    "order_history",
+    metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("order_id", sa.String(36), sa.ForeignKey("orders.id"), nullable=False, index=True),
     sa.Column("status", sa.String(32), nullable=False),
@@ -85,7 +89,8 @@ order_history = sa.Table(
 # every payment.succeeded received, keyed by payment: a payment is judged once
 # every sum received (a provider's transaction), so a second sum for one payment is seen as such
 order_receipts = sa.Table(
-    "order_receipts", metadata,
+    "order_receipts",
+    metadata,
     sa.Column("payment_id", sa.String(64), primary_key=True),
     sa.Column("trade_no", sa.String(128), primary_key=True),
     sa.Column("order_id", sa.String(36), sa.ForeignKey("orders.id"), nullable=False, index=True),
@@ -93,7 +98,8 @@ order_receipts = sa.Table(
 )
 
 order_payments = sa.Table(
-    "order_payments", metadata,
+    "order_payments",
+    metadata,
     sa.Column("payment_id", sa.String(64), primary_key=True),
     sa.Column("order_id", sa.String(36), sa.ForeignKey("orders.id"), nullable=False, index=True),
     sa.Column("amount", sa.BigInteger, nullable=False),

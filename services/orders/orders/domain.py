@@ -24,6 +24,7 @@ cancel command, and risk's and inventory's answers are final by then. So a
 cancelled order never had a payment intent, and a payment for it is refunded
 rather than resurrecting an order that risk or inventory turned down.
 """
+
 import datetime
 
 PENDING = "pending"

@@ -1,8 +1,9 @@
 """RPC inputs (validated: bad input is an InvalidInput with a clear message) and outputs."""
-from kameng_common.errors import InvalidInput
-from kameng_common.money import amount_field, currency_field
+
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
 
+from kameng_common.errors import InvalidInput
+from kameng_common.money import amount_field, currency_field
 from orders import domain
 
 MAX_WAIT_SECONDS = 30
@@ -10,15 +11,17 @@ MAX_WAIT_SECONDS = 30
 
 class OrderItemInput(Schema):
     product_id = fields.Integer(strict=True, required=True, validate=validate.Range(min=1))
-    quantity = fields.Integer(strict=True, required=True,
-                              validate=validate.Range(min=1, max=domain.MAX_QUANTITY))
+    quantity = fields.Integer(
+        strict=True, required=True, validate=validate.Range(min=1, max=domain.MAX_QUANTITY)
+    )
 
 
 class CreateOrderInput(Schema):
     customer_id = fields.String(required=True, validate=validate.Length(min=1, max=64))
     level = fields.String(required=True, validate=validate.Length(min=1, max=32))
-    items = fields.List(fields.Nested(OrderItemInput), required=True,
-                        validate=validate.Length(min=1, max=domain.MAX_LINES))
+    items = fields.List(
+        fields.Nested(OrderItemInput), required=True, validate=validate.Length(min=1, max=domain.MAX_LINES)
+    )
     idempotency_key = fields.String(required=True, validate=validate.Length(min=1, max=128))
     coupon_code = fields.String(load_default=None, allow_none=True)
 
@@ -112,8 +115,10 @@ def load(schema, data):
 def describe(messages, prefix=""):
     """marshmallow's nested error messages as one line: "items.0.quantity: Must be ..."."""
     if isinstance(messages, dict):
-        return "; ".join(describe(value, f"{prefix}{key}." if key != "_schema" else prefix)
-                         for key, value in messages.items())
+        return "; ".join(
+            describe(value, f"{prefix}{key}." if key != "_schema" else prefix)
+            for key, value in messages.items()
+        )
     if isinstance(messages, list) and all(isinstance(item, str) for item in messages):
         return f"{prefix.rstrip('.') or 'input'}: {' '.join(messages)}"
     return "; ".join(describe(item, prefix) for item in messages)

@@ -1,12 +1,20 @@
 """The orders service's nameko entrypoints: each translates and calls a use case."""
-from kameng_common.extensions import (
-    Instrumentation, RemoteService, ServiceDatabase, check_health, event_handler, rpc)
-from kameng_common.metrics import callback_gauge
+
 from nameko.dependency_providers import Config
 from nameko.timer import Timer
 
+from kameng_common.extensions import (
+    Instrumentation,
+    RemoteService,
+    ServiceDatabase,
+    check_health,
+    event_handler,
+    rpc,
+)
+from kameng_common.metrics import callback_gauge
 from orders import usecases
 from orders.db import metadata
+
 
 class OrdersDatabase(ServiceDatabase):
     """The service's database, and the orders-by-status gauge read from it at scrape time."""
@@ -14,8 +22,12 @@ class OrdersDatabase(ServiceDatabase):
     def setup(self):
         super().setup()
         database = self.database
-        callback_gauge("kameng_orders_by_status", "Orders by status", ["status"],
-                       lambda: usecases.count_by_status(database))
+        callback_gauge(
+            "kameng_orders_by_status",
+            "Orders by status",
+            ["status"],
+            lambda: usecases.count_by_status(database),
+        )
 
 
 class ConfiguredTimer(Timer):
@@ -44,8 +56,9 @@ class OrdersService:
 
     @rpc
     def create_order(self, customer_id, level, items, idempotency_key, coupon_code=None):
-        return usecases.create_order(self.db, self.inventory.quote, customer_id, level, items,
-                                     idempotency_key, coupon_code)
+        return usecases.create_order(
+            self.db, self.inventory.quote, customer_id, level, items, idempotency_key, coupon_code
+        )
 
     @rpc
     def get_order(self, order_id, changed_from=None, wait=0):

@@ -1,4 +1,5 @@
 """Waiting for an order's status to change, for the long-polling ``get_order``."""
+
 import threading
 import time
 from contextlib import contextmanager

@@ -8,6 +8,7 @@ Every event handler is guarded twice: the inbox drops a redelivered event, and
 the order's own state drops a replay under a new event id (an answer already
 recorded, a payment already judged, a status already left behind).
 """
+
 import base64
 import binascii
 import datetime
@@ -17,10 +18,10 @@ import uuid
 from functools import partial, wraps
 
 import sqlalchemy as sa
-from kameng_common.db import utc_isoformat, utcnow
-from kameng_common.errors import Conflict, Forbidden, InvalidInput, NotFound, Unavailable
 from marshmallow import ValidationError
 
+from kameng_common.db import utc_isoformat, utcnow
+from kameng_common.errors import Conflict, Forbidden, InvalidInput, NotFound, Unavailable
 from orders import domain, schemas
 from orders.db import order_history, order_lines, order_payments, order_receipts, orders
 from orders.status_watch import StatusWatch
@@ -32,15 +33,18 @@ HISTORY_REASON_LENGTH = order_history.c.reason.type.length
 
 # get_order's statements, built once: it is the hottest read, and building them took a fifth of it
 ORDER_WITH_LINES = (
-    sa.select(orders, order_lines.c.product_id, order_lines.c.name, order_lines.c.quantity,
-              order_lines.c.unit_price)
+    sa.select(
+        orders, order_lines.c.product_id, order_lines.c.name, order_lines.c.quantity, order_lines.c.unit_price
+    )
     .join(order_lines, order_lines.c.order_id == orders.c.id)  # an order is stored with its lines
     .where(orders.c.id == sa.bindparam("order_id"))
-    .order_by(order_lines.c.line_no))
+    .order_by(order_lines.c.line_no)
+)
 ORDER_HISTORY = (
     sa.select(order_history.c.status, order_history.c.at, order_history.c.reason)
     .where(order_history.c.order_id == sa.bindparam("order_id"))
-    .order_by(order_history.c.id))
+    .order_by(order_history.c.id)
+)
 
 # woken after each status change commits; get_order waits on it
 status_changes = StatusWatch()
@@ -52,15 +56,23 @@ class ConcurrentChange(Exception):
 
 # --- commands and queries ----------------------------------------------------
 
+
 def create_order(db, quote, customer_id, level, items, idempotency_key, coupon_code=None, now=None):
     """Price ``items`` with inventory's ``quote(items, level)`` and store a pending order.
 
     The same ``idempotency_key`` from the same customer returns the order it
     created first, also when two such requests race.
     """
-    request = schemas.load(schemas.CreateOrderInput(), {
-        "customer_id": customer_id, "level": level, "items": items,
-        "idempotency_key": idempotency_key, "coupon_code": coupon_code})
+    request = schemas.load(
+        schemas.CreateOrderInput(),
+        {
+            "customer_id": customer_id,
+            "level": level,
+            "items": items,
+            "idempotency_key": idempotency_key,
+            "coupon_code": coupon_code,
+        },
+    )
     if request["coupon_code"] is not None:
         raise InvalidInput("unknown coupon", code="coupon_invalid")
     existing = _order_id_for_key(db, customer_id, idempotency_key)
@@ -70,23 +82,43 @@ def create_order(db, quote, customer_id, level, items, idempotency_key, coupon_c
     priced = _priced(quote, request["items"], request["level"])
     order_id = str(uuid.uuid4())
     now = now or utcnow()
-    order = {"id": order_id, "customer_id": customer_id, "level": level, "idempotency_key": idempotency_key,
-             "status": domain.PENDING, "stock_status": domain.STOCK_PENDING, "total": priced["total"],
-             "currency": priced["currency"], "payment_id": None, "created_at": now, "updated_at": now,
-             "expires_at": None}
+    order = {
+        "id": order_id,
+        "customer_id": customer_id,
+        "level": level,
+        "idempotency_key": idempotency_key,
+        "status": domain.PENDING,
+        "stock_status": domain.STOCK_PENDING,
+        "total": priced["total"],
+        "currency": priced["currency"],
+        "payment_id": None,
+        "created_at": now,
+        "updated_at": now,
+        "expires_at": None,
+    }
     first_entry = {"status": domain.PENDING, "at": now, "reason": "created"}
     try:
         with db.unit_of_work() as uow:
             uow.execute(orders.insert().values(**order))
-            uow.execute(order_lines.insert(), [
-                {"order_id": order_id, "line_no": number, **line}
-                for number, line in enumerate(priced["items"], start=1)])
+            uow.execute(
+                order_lines.insert(),
+                [
+                    {"order_id": order_id, "line_no": number, **line}
+                    for number, line in enumerate(priced["items"], start=1)
+                ],
+            )
             _record(uow, order_id, first_entry["status"], first_entry["reason"], now)
-            uow.publish("order.created", {
-                "order_id": order_id, "customer_id": customer_id,
-                "items": [_event_line(line) for line in priced["items"]],
-                "total": priced["total"], "currency": priced["currency"],
-            }, correlation_id=order_id)
+            uow.publish(
+                "order.created",
+                {
+                    "order_id": order_id,
+                    "customer_id": customer_id,
+                    "items": [_event_line(line) for line in priced["items"]],
+                    "total": priced["total"],
+                    "currency": priced["currency"],
+                },
+                correlation_id=order_id,
+            )
     except sa.exc.IntegrityError:
         # a concurrent request with the same key committed first: its order is the answer
         order_id = _order_id_for_key(db, customer_id, idempotency_key)
@@ -104,11 +136,13 @@ def get_order(db, order_id, changed_from=None, wait=0):
     committed by another replica the next ``recheck_waiting_orders``.
     No database connection is held while waiting.
     """
-    request = schemas.load(schemas.get_order_input, {
-        "order_id": order_id, "changed_from": changed_from, "wait": wait})
+    request = schemas.load(
+        schemas.get_order_input, {"order_id": order_id, "changed_from": changed_from, "wait": wait}
+    )
     if request["changed_from"] is not None and request["wait"] > 0:
-        status_changes.wait_for_change(order_id, partial(_status, db, order_id),
-                                       request["changed_from"], request["wait"])
+        status_changes.wait_for_change(
+            order_id, partial(_status, db, order_id), request["changed_from"], request["wait"]
+        )
     with db.reading() as session:
         order_and_lines = session.execute(ORDER_WITH_LINES, {"order_id": order_id}).mappings().all()
         if not order_and_lines:
@@ -119,34 +153,38 @@ def get_order(db, order_id, changed_from=None, wait=0):
 
 def list_orders(db, customer_id=None, limit=50, cursor=None):
     """Orders newest first, ``limit`` at a time; pass ``next_cursor`` back for the next page."""
-    request = schemas.load(schemas.ListOrdersInput(), {
-        "customer_id": customer_id, "limit": limit, "cursor": cursor})
-    query = (sa.select(orders)
-             .order_by(orders.c.created_at.desc(), orders.c.id.desc())
-             .limit(request["limit"] + 1))
+    request = schemas.load(
+        schemas.ListOrdersInput(), {"customer_id": customer_id, "limit": limit, "cursor": cursor}
+    )
+    query = (
+        sa.select(orders).order_by(orders.c.created_at.desc(), orders.c.id.desc()).limit(request["limit"] + 1)
+    )
     if request["customer_id"] is not None:
         query = query.where(orders.c.customer_id == request["customer_id"])
     if request["cursor"] is not None:
         created_at, order_id = _decode_cursor(request["cursor"])
-        query = query.where(sa.or_(
-            orders.c.created_at < created_at,
-            sa.and_(orders.c.created_at == created_at, orders.c.id < order_id)))
+        query = query.where(
+            sa.or_(
+                orders.c.created_at < created_at,
+                sa.and_(orders.c.created_at == created_at, orders.c.id < order_id),
+            )
+        )
     with db.reading() as session:
         rows = session.execute(query).all()
-        page = rows[:request["limit"]]
+        page = rows[: request["limit"]]
         lines = _lines_by_order(session, [row.id for row in page])
     next_cursor = _encode_cursor(page[-1]) if len(rows) > len(page) else None
     return {
-        "items": [schemas.order_summary_out.dump({**row._mapping, "items": lines[row.id]})
-                  for row in page],
+        "items": [schemas.order_summary_out.dump({**row._mapping, "items": lines[row.id]}) for row in page],
         "next_cursor": next_cursor,
     }
 
 
 def request_payment(db, create_intent, order_id, customer_id, method, now=None):
     """Open a payment with payments' ``create_intent`` for the buyer's approved, unexpired order."""
-    schemas.load(schemas.RequestPaymentInput(), {
-        "order_id": order_id, "customer_id": customer_id, "method": method})
+    schemas.load(
+        schemas.RequestPaymentInput(), {"order_id": order_id, "customer_id": customer_id, "method": method}
+    )
     with db.reading() as session:
         order = session.execute(sa.select(orders).where(orders.c.id == order_id)).first()
     if order is None:
@@ -163,8 +201,9 @@ def request_payment(db, create_intent, order_id, customer_id, method, now=None):
 def count_by_status(db):
     """{(status,): number of orders} for every status, for the orders-by-status gauge."""
     with db.reading() as session:
-        counts = dict(session.execute(
-            sa.select(orders.c.status, sa.func.count()).group_by(orders.c.status)).all())
+        counts = dict(
+            session.execute(sa.select(orders.c.status, sa.func.count()).group_by(orders.c.status)).all()
+        )
     return {(status,): counts.get(status, 0) for status in domain.STATUSES}
 
 
@@ -175,24 +214,41 @@ def audit_snapshot(db):
     payment that paid it, if any.
     """
     with db.reading_snapshot() as session:
-        rows = session.execute(sa.select(
-            orders.c.id, orders.c.status, orders.c.total, orders.c.currency, orders.c.payment_id,
-            orders.c.created_at, orders.c.updated_at, orders.c.expires_at)).all()
+        rows = session.execute(
+            sa.select(
+                orders.c.id,
+                orders.c.status,
+                orders.c.total,
+                orders.c.currency,
+                orders.c.payment_id,
+                orders.c.created_at,
+                orders.c.updated_at,
+                orders.c.expires_at,
+            )
+        ).all()
         quantities = session.execute(
-            sa.select(order_lines.c.order_id, order_lines.c.product_id,
-                      sa.func.sum(order_lines.c.quantity))
-            .group_by(order_lines.c.order_id, order_lines.c.product_id)).all()
+            sa.select(
+                order_lines.c.order_id, order_lines.c.product_id, sa.func.sum(order_lines.c.quantity)
+            ).group_by(order_lines.c.order_id, order_lines.c.product_id)
+        ).all()
     items = {}
     for order_id, product_id, quantity in quantities:
         items.setdefault(order_id, {})[str(product_id)] = int(quantity)
     return {
         "service": "orders",
-        "orders": {row.id: {
-            "status": row.status, "total": row.total, "currency": row.currency,
-            "payment_id": row.payment_id, "items": items.get(row.id, {}),
-            "created_at": utc_isoformat(row.created_at), "updated_at": utc_isoformat(row.updated_at),
-            "expires_at": utc_isoformat(row.expires_at),
-        } for row in rows},
+        "orders": {
+            row.id: {
+                "status": row.status,
+                "total": row.total,
+                "currency": row.currency,
+                "payment_id": row.payment_id,
+                "items": items.get(row.id, {}),
+                "created_at": utc_isoformat(row.created_at),
+                "updated_at": utc_isoformat(row.updated_at),
+                "expires_at": utc_isoformat(row.expires_at),
+            }
+            for row in rows
+        },
         "outbox": db.outbox_status(),
     }
 
@@ -203,6 +259,7 @@ def _order_event_handler(consumer):
     One unit of work per event: the inbox drops a redelivery, then the order
     the event is about is locked until commit, and ``handle`` acts on it.
     """
+
     def decorate(handle):
         @wraps(handle)
         def handler(db, event, *args, now=None):
@@ -211,11 +268,14 @@ def _order_event_handler(consumer):
                 if not uow.first_delivery(event["id"], consumer):
                     return
                 handle(uow, _lock(uow, payload["order_id"]), payload, now or utcnow(), *args)
+
         return handler
+
     return decorate
 
 
 # --- the saga: answers from inventory and risk ---------------------------------
+
 
 @_order_event_handler("orders.on_stock_reserved")
 def on_stock_reserved(uow, order, payload, now, ttl_seconds):
@@ -224,12 +284,16 @@ def on_stock_reserved(uow, order, payload, now, ttl_seconds):
     _set(uow, order.id, now, stock_status=domain.STOCK_RESERVED)
     if domain.reservation_came_too_late(order.status):
         # inventory released nothing when the order closed; it must release now
-        uow.publish("order.cancelled", {
-            "order_id": order.id, "reason": f"stock reserved after the order was {order.status}",
-        }, correlation_id=order.id)
+        uow.publish(
+            "order.cancelled",
+            {
+                "order_id": order.id,
+                "reason": f"stock reserved after the order was {order.status}",
+            },
+            correlation_id=order.id,
+        )
         return
-    _advance_saga(uow, order, domain.STOCK_RESERVED, order.risk_decision,
-                  "stock reserved", ttl_seconds, now)
+    _advance_saga(uow, order, domain.STOCK_RESERVED, order.risk_decision, "stock reserved", ttl_seconds, now)
 
 
 @_order_event_handler("orders.on_stock_rejected")
@@ -237,8 +301,15 @@ def on_stock_rejected(uow, order, payload, now, ttl_seconds):
     if not domain.stock_answer_applies(order.stock_status):
         return
     _set(uow, order.id, now, stock_status=domain.STOCK_REJECTED)
-    _advance_saga(uow, order, domain.STOCK_REJECTED, order.risk_decision,
-                  f"stock rejected: {payload['reason']}", ttl_seconds, now)
+    _advance_saga(
+        uow,
+        order,
+        domain.STOCK_REJECTED,
+        order.risk_decision,
+        f"stock rejected: {payload['reason']}",
+        ttl_seconds,
+        now,
+    )
 
 
 @_order_event_handler("orders.on_risk_assessed")
@@ -248,8 +319,15 @@ def on_risk_assessed(uow, order, payload, now, ttl_seconds):
         return
     _set(uow, order.id, now, risk_decision=decision)
     reasons = ", ".join(payload["reasons"])
-    _advance_saga(uow, order, order.stock_status, decision,
-                  f"risk {decision}" + (f": {reasons}" if reasons else ""), ttl_seconds, now)
+    _advance_saga(
+        uow,
+        order,
+        order.stock_status,
+        decision,
+        f"risk {decision}" + (f": {reasons}" if reasons else ""),
+        ttl_seconds,
+        now,
+    )
 
 
 def _advance_saga(uow, order, stock_status, risk_decision, reason, ttl_seconds, now):
@@ -266,6 +344,7 @@ def _advance_saga(uow, order, stock_status, risk_decision, reason, ttl_seconds, 
 
 # --- the saga: payment, delivery, refund ---------------------------------------
 
+
 @_order_event_handler("orders.on_payment_succeeded")
 def on_payment_succeeded(uow, order, payment, now):
     order_id = order.id
@@ -273,44 +352,83 @@ def on_payment_succeeded(uow, order, payment, now):
     if uow.execute(sa.select(order_receipts.c.payment_id).filter_by(**receipt)).first():
         return  # this very sum again, under a new event id
     uow.execute(order_receipts.insert().values(**receipt, order_id=order_id, received_at=now))
-    judged = uow.execute(sa.select(order_payments.c.payment_id).where(
-        order_payments.c.payment_id == payment["payment_id"])).first()
+    judged = uow.execute(
+        sa.select(order_payments.c.payment_id).where(order_payments.c.payment_id == payment["payment_id"])
+    ).first()
     if judged:
         # the same payment paid a second time (another provider transaction): give it back
-        _log.warning("payment %s of order %s was received twice; asking for a refund",
-                     payment["payment_id"], order_id)
+        _log.warning(
+            "payment %s of order %s was received twice; asking for a refund", payment["payment_id"], order_id
+        )
         _request_refund(uow, order_id, payment, domain.PAID_TWICE)
         return
     refund_reason = domain.refund_reason(order, payment["amount"], payment["currency"])
-    uow.execute(order_payments.insert().values(
-        payment_id=payment["payment_id"], order_id=order_id, amount=payment["amount"],
-        currency=payment["currency"], accepted=refund_reason is None,
-        refund_reason=refund_reason, received_at=now))
+    uow.execute(
+        order_payments.insert().values(
+            payment_id=payment["payment_id"],
+            order_id=order_id,
+            amount=payment["amount"],
+            currency=payment["currency"],
+            accepted=refund_reason is None,
+            refund_reason=refund_reason,
+            received_at=now,
+        )
+    )
     if refund_reason is not None:
-        _log.warning("payment %s cannot pay order %s (%s, order %s); asking for a refund",
-                     payment["payment_id"], order_id, refund_reason, order.status)
+        _log.warning(
+            "payment %s cannot pay order %s (%s, order %s); asking for a refund",
+            payment["payment_id"],
+            order_id,
+            refund_reason,
+            order.status,
+        )
         _request_refund(uow, order_id, payment, refund_reason)
         return
     late = order.status == domain.EXPIRED
-    _move(uow, order, domain.PAID, "paid after the order expired" if late else "paid", now,
-          payment_id=payment["payment_id"])
-    lines = uow.execute(sa.select(order_lines.c.product_id, order_lines.c.quantity,
-                                  order_lines.c.unit_price)
-                        .where(order_lines.c.order_id == order_id)
-                        .order_by(order_lines.c.line_no)).mappings().all()
-    uow.publish("order.paid", {
-        "order_id": order_id, "customer_id": order.customer_id,
-        "items": [dict(line) for line in lines], "payment_id": payment["payment_id"],
-        "amount": payment["amount"], "currency": payment["currency"],
-    }, correlation_id=order_id)
+    _move(
+        uow,
+        order,
+        domain.PAID,
+        "paid after the order expired" if late else "paid",
+        now,
+        payment_id=payment["payment_id"],
+    )
+    lines = (
+        uow.execute(
+            sa.select(order_lines.c.product_id, order_lines.c.quantity, order_lines.c.unit_price)
+            .where(order_lines.c.order_id == order_id)
+            .order_by(order_lines.c.line_no)
+        )
+        .mappings()
+        .all()
+    )
+    uow.publish(
+        "order.paid",
+        {
+            "order_id": order_id,
+            "customer_id": order.customer_id,
+            "items": [dict(line) for line in lines],
+            "payment_id": payment["payment_id"],
+            "amount": payment["amount"],
+            "currency": payment["currency"],
+        },
+        correlation_id=order_id,
+    )
 
 
 def _request_refund(uow, order_id, payment, reason):
-    uow.publish("order.refund_requested", {
-        "order_id": order_id, "customer_id": payment["customer_id"],
-        "payment_id": payment["payment_id"], "amount": payment["amount"],
-        "currency": payment["currency"], "reason": reason,
-    }, correlation_id=order_id)
+    uow.publish(
+        "order.refund_requested",
+        {
+            "order_id": order_id,
+            "customer_id": payment["customer_id"],
+            "payment_id": payment["payment_id"],
+            "amount": payment["amount"],
+            "currency": payment["currency"],
+            "reason": reason,
+        },
+        correlation_id=order_id,
+    )
 
 
 @_order_event_handler("orders.on_cards_delivered")
@@ -318,10 +436,16 @@ def on_cards_delivered(uow, order, payload, now):
     if not domain.can_transition(order.status, domain.DELIVERED):
         return
     _move(uow, order, domain.DELIVERED, f"{len(payload['card_ids'])} cards delivered", now)
-    uow.publish("order.delivered", {
-        "order_id": order.id, "customer_id": order.customer_id,
-        "total": order.total, "currency": order.currency,
-    }, correlation_id=order.id)
+    uow.publish(
+        "order.delivered",
+        {
+            "order_id": order.id,
+            "customer_id": order.customer_id,
+            "total": order.total,
+            "currency": order.currency,
+        },
+        correlation_id=order.id,
+    )
 
 
 @_order_event_handler("orders.on_sale_failed")
@@ -329,25 +453,38 @@ def on_sale_failed(uow, order, payload, now):
     if not domain.can_transition(order.status, domain.FAILED):
         return
     _move(uow, order, domain.FAILED, f"sale failed: {payload['reason']}", now)
-    paid_with = uow.execute(sa.select(order_payments).where(
-        order_payments.c.payment_id == order.payment_id)).one()
-    uow.execute(order_payments.update()
-                .where(order_payments.c.payment_id == order.payment_id)
-                .values(refund_reason=domain.SALE_FAILED))
-    _request_refund(uow, order.id, {
-        "customer_id": order.customer_id, "payment_id": order.payment_id,
-        "amount": paid_with.amount, "currency": paid_with.currency,
-    }, domain.SALE_FAILED)
+    paid_with = uow.execute(
+        sa.select(order_payments).where(order_payments.c.payment_id == order.payment_id)
+    ).one()
+    uow.execute(
+        order_payments.update()
+        .where(order_payments.c.payment_id == order.payment_id)
+        .values(refund_reason=domain.SALE_FAILED)
+    )
+    _request_refund(
+        uow,
+        order.id,
+        {
+            "customer_id": order.customer_id,
+            "payment_id": order.payment_id,
+            "amount": paid_with.amount,
+            "currency": paid_with.currency,
+        },
+        domain.SALE_FAILED,
+    )
 
 
 @_order_event_handler("orders.on_payment_refunded")
 def on_payment_refunded(uow, order, payload, now):
     refunded = uow.execute(
         order_payments.update()
-        .where(order_payments.c.payment_id == payload["payment_id"],
-               order_payments.c.order_id == order.id,
-               order_payments.c.refunded_at.is_(None))
-        .values(refunded_at=now))
+        .where(
+            order_payments.c.payment_id == payload["payment_id"],
+            order_payments.c.order_id == order.id,
+            order_payments.c.refunded_at.is_(None),
+        )
+        .values(refunded_at=now)
+    )
     if refunded.rowcount == 0:
         return  # already recorded, or a payment orders never judged: nothing of ours moves
     if order.payment_id == payload["payment_id"] and domain.can_transition(order.status, domain.REFUNDED):
@@ -355,6 +492,7 @@ def on_payment_refunded(uow, order, payload, now):
 
 
 # --- expiry --------------------------------------------------------------------
+
 
 def expire_orders(db, ttl_seconds, now=None, batch_size=EXPIRY_BATCH):
     """Expire unpaid orders past their deadline, and new orders that never got both answers.
@@ -367,25 +505,37 @@ def expire_orders(db, ttl_seconds, now=None, batch_size=EXPIRY_BATCH):
     now = now or utcnow()
     overdue = sa.or_(
         sa.and_(orders.c.status == domain.AWAITING_PAYMENT, orders.c.expires_at <= now),
-        sa.and_(orders.c.status == domain.PENDING,
-                orders.c.created_at <= domain.pending_cutoff(now, ttl_seconds)))
+        sa.and_(
+            orders.c.status == domain.PENDING, orders.c.created_at <= domain.pending_cutoff(now, ttl_seconds)
+        ),
+    )
     expired = 0
     while True:
         with db.unit_of_work() as uow:
-            batch = uow.execute(sa.select(orders).where(overdue).order_by(orders.c.created_at)
-                                .limit(batch_size).with_for_update(skip_locked=True)).all()
+            batch = uow.execute(
+                sa.select(orders)
+                .where(overdue)
+                .order_by(orders.c.created_at)
+                .limit(batch_size)
+                .with_for_update(skip_locked=True)
+            ).all()
             for order in batch:
-                reason = ("not paid in time" if order.status == domain.AWAITING_PAYMENT
-                          else "no stock or risk answer in time")
+                reason = (
+                    "not paid in time"
+                    if order.status == domain.AWAITING_PAYMENT
+                    else "no stock or risk answer in time"
+                )
                 _move(uow, order, domain.EXPIRED, reason, now)
-                uow.publish("order.expired", {"order_id": order.id, "reason": reason},
-                            correlation_id=order.id)
+                uow.publish(
+                    "order.expired", {"order_id": order.id, "reason": reason}, correlation_id=order.id
+                )
         expired += len(batch)
         if len(batch) < batch_size:
             return expired
 
 
 # --- helpers -------------------------------------------------------------------
+
 
 def _lock(uow, order_id):
     """The order, locked until the unit of work ends (SQLite's writer lock already serializes)."""
@@ -402,7 +552,8 @@ def _move(uow, order, target, reason, now, **values):
     moved = uow.execute(
         orders.update()
         .where(orders.c.id == order.id, orders.c.status == order.status)
-        .values(status=target, updated_at=now, **values))
+        .values(status=target, updated_at=now, **values)
+    )
     if moved.rowcount != 1:
         raise ConcurrentChange(f"order {order.id} left {order.status} while locked")
     _record(uow, order.id, target, reason, now)
@@ -414,8 +565,11 @@ def _set(uow, order_id, now, **values):
 
 
 def _record(uow, order_id, status, reason, now):
-    uow.execute(order_history.insert().values(
-        order_id=order_id, status=status, reason=reason[:HISTORY_REASON_LENGTH], at=now))
+    uow.execute(
+        order_history.insert().values(
+            order_id=order_id, status=status, reason=reason[:HISTORY_REASON_LENGTH], at=now
+        )
+    )
 
 
 def recheck_waiting_orders(db):
@@ -425,8 +579,9 @@ def recheck_waiting_orders(db):
 
 def _statuses(db, order_ids):
     with db.reading() as session:
-        return dict(session.execute(
-            sa.select(orders.c.id, orders.c.status).where(orders.c.id.in_(order_ids))).all())
+        return dict(
+            session.execute(sa.select(orders.c.id, orders.c.status).where(orders.c.id.in_(order_ids))).all()
+        )
 
 
 def _status(db, order_id):
@@ -436,9 +591,11 @@ def _status(db, order_id):
 
 def _order_id_for_key(db, customer_id, idempotency_key):
     with db.reading() as session:
-        return session.execute(sa.select(orders.c.id).where(
-            orders.c.customer_id == customer_id,
-            orders.c.idempotency_key == idempotency_key)).scalar()
+        return session.execute(
+            sa.select(orders.c.id).where(
+                orders.c.customer_id == customer_id, orders.c.idempotency_key == idempotency_key
+            )
+        ).scalar()
 
 
 def _priced(quote, items, level):
@@ -457,15 +614,20 @@ def _priced(quote, items, level):
 
 
 def _event_line(line):
-    return {"product_id": line["product_id"], "quantity": line["quantity"],
-            "unit_price": line["unit_price"]}
+    return {"product_id": line["product_id"], "quantity": line["quantity"], "unit_price": line["unit_price"]}
 
 
 def _lines_by_order(session, order_ids):
     lines = {order_id: [] for order_id in order_ids}
-    rows = session.execute(
-        sa.select(order_lines).where(order_lines.c.order_id.in_(order_ids))
-        .order_by(order_lines.c.order_id, order_lines.c.line_no)).mappings().all()
+    rows = (
+        session.execute(
+            sa.select(order_lines)
+            .where(order_lines.c.order_id.in_(order_ids))
+            .order_by(order_lines.c.order_id, order_lines.c.line_no)
+        )
+        .mappings()
+        .all()
+    )
     for row in rows:
         lines[row["order_id"]].append(row)
     return lines

@@ -1,4 +1,5 @@
 """Fixtures for the orders tests: databases, a fake inventory quote, and a saga driver."""
+
 import datetime
 import json
 import uuid
@@ -6,25 +7,34 @@ from contextlib import contextmanager
 
 import pytest
 import sqlalchemy as sa
+
 from kameng_common import contracts
 from kameng_common.db import Database
 from kameng_common.testing import create_postgres_database, drop_postgres_database
-
 from orders import usecases
 from orders.db import metadata, orders
 
 TTL = 900
-NOW = datetime.datetime(2026, 3, 1, 12, 0, tzinfo=datetime.timezone.utc)
+NOW = datetime.datetime(2026, 3, 1, 12, 0, tzinfo=datetime.UTC)
 
 CATALOGUE = {1: ("Steam card 100", 10000), 2: ("Game points 50", 4500), 3: ("Phone credit 30", 2990)}
 
 
 def fake_quote(items, level):
-    lines = [{"product_id": item["product_id"], "name": CATALOGUE[item["product_id"]][0],
-              "quantity": item["quantity"], "unit_price": CATALOGUE[item["product_id"]][1]}
-             for item in items]
-    return {"items": lines, "total": sum(line["quantity"] * line["unit_price"] for line in lines),
-            "currency": "CNY"}
+    lines = [
+        {
+            "product_id": item["product_id"],
+            "name": CATALOGUE[item["product_id"]][0],
+            "quantity": item["quantity"],
+            "unit_price": CATALOGUE[item["product_id"]][1],
+        }
+        for item in items
+    ]
+    return {
+        "items": lines,
+        "total": sum(line["quantity"] * line["unit_price"] for line in lines),
+        "currency": "CNY",
+    }
 
 
 def event(event_type, **payload):
@@ -47,21 +57,30 @@ class Saga:
         self.db = db
 
     def create(self, items=({"product_id": 1, "quantity": 2},), customer_id="customer-1", key=None, now=NOW):
-        return usecases.create_order(self.db, fake_quote, customer_id, "regular", list(items),
-                                     key or str(uuid.uuid4()), now=now)
+        return usecases.create_order(
+            self.db, fake_quote, customer_id, "regular", list(items), key or str(uuid.uuid4()), now=now
+        )
 
     def stock_reserved(self, order_id, now=NOW):
-        usecases.on_stock_reserved(self.db, event(
-            "stock.reserved", order_id=order_id, items=[{"product_id": 1, "quantity": 2}]), TTL, now=now)
+        usecases.on_stock_reserved(
+            self.db,
+            event("stock.reserved", order_id=order_id, items=[{"product_id": 1, "quantity": 2}]),
+            TTL,
+            now=now,
+        )
 
     def stock_rejected(self, order_id, now=NOW):
-        usecases.on_stock_rejected(self.db, event(
-            "stock.rejected", order_id=order_id, reason="out_of_stock"), TTL, now=now)
+        usecases.on_stock_rejected(
+            self.db, event("stock.rejected", order_id=order_id, reason="out_of_stock"), TTL, now=now
+        )
 
     def risk(self, order_id, decision, now=NOW):
-        usecases.on_risk_assessed(self.db, event(
-            "risk.assessed", order_id=order_id, decision=decision, score=10, reasons=["new customer"]),
-            TTL, now=now)
+        usecases.on_risk_assessed(
+            self.db,
+            event("risk.assessed", order_id=order_id, decision=decision, score=10, reasons=["new customer"]),
+            TTL,
+            now=now,
+        )
 
     def approved(self, now=NOW, **create):
         order = self.create(now=now, **create)
@@ -70,11 +89,16 @@ class Saga:
         return self.order(order["id"])
 
     def payment_event(self, order, amount=None, currency=None, payment_id=None):
-        return event("payment.succeeded", payment_id=payment_id or str(uuid.uuid4()), order_id=order["id"],
-                     customer_id=order["customer_id"],
-                     amount=order["total"] if amount is None else amount,
-                     currency=currency or order["currency"], provider="mockpay",
-                     trade_no=str(uuid.uuid4()))
+        return event(
+            "payment.succeeded",
+            payment_id=payment_id or str(uuid.uuid4()),
+            order_id=order["id"],
+            customer_id=order["customer_id"],
+            amount=order["total"] if amount is None else amount,
+            currency=currency or order["currency"],
+            provider="mockpay",
+            trade_no=str(uuid.uuid4()),
+        )
 
     def pay(self, order, now=NOW, **payment):
         received = self.payment_event(order, **payment)
@@ -82,18 +106,29 @@ class Saga:
         return received["payload"]["payment_id"]
 
     def cards_delivered(self, order_id, now=NOW):
-        usecases.on_cards_delivered(self.db, event("cards.delivered", order_id=order_id, card_ids=[7, 8]),
-                                    now=now)
+        usecases.on_cards_delivered(
+            self.db, event("cards.delivered", order_id=order_id, card_ids=[7, 8]), now=now
+        )
 
     def sale_failed(self, order_id, now=NOW):
-        usecases.on_sale_failed(self.db, event("stock.sale_failed", order_id=order_id, reason="sold_out"),
-                                now=now)
+        usecases.on_sale_failed(
+            self.db, event("stock.sale_failed", order_id=order_id, reason="sold_out"), now=now
+        )
 
     def refunded(self, order, payment_id, amount=None, now=NOW):
-        usecases.on_payment_refunded(self.db, event(
-            "payment.refunded", payment_id=payment_id, order_id=order["id"], customer_id=order["customer_id"],
-            amount=order["total"] if amount is None else amount, currency=order["currency"],
-            refund_id=str(uuid.uuid4())), now=now)
+        usecases.on_payment_refunded(
+            self.db,
+            event(
+                "payment.refunded",
+                payment_id=payment_id,
+                order_id=order["id"],
+                customer_id=order["customer_id"],
+                amount=order["total"] if amount is None else amount,
+                currency=order["currency"],
+                refund_id=str(uuid.uuid4()),
+            ),
+            now=now,
+        )
 
     def expire(self, now):
         return usecases.expire_orders(self.db, TTL, now=now)

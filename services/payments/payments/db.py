@@ -1,23 +1,29 @@
 """The payments database: intents, receipts, refunds, wallets and the double-entry ledger."""
+
 import sqlalchemy as sa
 
 from kameng_common.db import messaging_tables
 
 # named constraints, so that alembic can alter them on SQLite too
-metadata = messaging_tables(sa.MetaData(naming_convention={
-    "ix": "ix_%(column_0_label)s",
-    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}))
+metadata = messaging_tables(
+    sa.MetaData(
+        naming_convention={
+            "ix": "ix_%(column_0_label)s",
+            "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+            "ck": "ck_%(table_name)s_%(constraint_name)s",
+            "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+            "pk": "pk_%(table_name)s",
+        }
+    )
+)
 
 Money = sa.BigInteger
 # SQLite autoincrements only an INTEGER primary key
 SerialId = sa.BigInteger().with_variant(sa.Integer, "sqlite")
 
 payment_intents = sa.Table(
-    "payment_intents", metadata,
+    "payment_intents",
+    metadata,
     sa.Column("id", sa.String(36), primary_key=True),
     sa.Column("order_id", sa.String(64), nullable=False),
     sa.Column("customer_id", sa.String(64), nullable=False),
@@ -36,12 +42,12 @@ payment_intents = sa.Table(
 # wallet debit. A provider's transaction is recorded once; its answer is kept
 # so that a repeated notification is answered exactly as the first was.
 receipts = sa.Table(
-    "receipts", metadata,
+    "receipts",
+    metadata,
     sa.Column("id", sa.String(36), primary_key=True),
     sa.Column("provider", sa.String(32), nullable=False),
     sa.Column("trade_no", sa.String(128), nullable=False),
-    sa.Column("payment_id", sa.String(36), sa.ForeignKey("payment_intents.id"),
-              nullable=False, index=True),
+    sa.Column("payment_id", sa.String(36), sa.ForeignKey("payment_intents.id"), nullable=False, index=True),
     sa.Column("amount", Money, nullable=False),
     sa.Column("currency", sa.String(3), nullable=False),
     sa.Column("answer", sa.Text, nullable=False),
@@ -50,13 +56,12 @@ receipts = sa.Table(
 )
 
 refunds = sa.Table(
-    "refunds", metadata,
+    "refunds",
+    metadata,
     sa.Column("id", sa.String(36), primary_key=True),
-    sa.Column("payment_id", sa.String(36), sa.ForeignKey("payment_intents.id"),
-              nullable=False, index=True),
+    sa.Column("payment_id", sa.String(36), sa.ForeignKey("payment_intents.id"), nullable=False, index=True),
     # each sum received is given back at most once
-    sa.Column("receipt_id", sa.String(36), sa.ForeignKey("receipts.id"),
-              nullable=False, unique=True),
+    sa.Column("receipt_id", sa.String(36), sa.ForeignKey("receipts.id"), nullable=False, unique=True),
     sa.Column("order_id", sa.String(64), nullable=False),
     sa.Column("customer_id", sa.String(64), nullable=False),
     sa.Column("amount", Money, nullable=False),
@@ -66,7 +71,8 @@ refunds = sa.Table(
 )
 
 wallets = sa.Table(
-    "wallets", metadata,
+    "wallets",
+    metadata,
     sa.Column("customer_id", sa.String(64), primary_key=True),
     sa.Column("currency", sa.String(3), primary_key=True),
     sa.Column("balance", Money, nullable=False),
@@ -76,7 +82,8 @@ wallets = sa.Table(
 )
 
 ledger_transactions = sa.Table(
-    "ledger_transactions", metadata,
+    "ledger_transactions",
+    metadata,
     sa.Column("id", sa.String(36), primary_key=True),
     sa.Column("kind", sa.String(32), nullable=False),
     # the receipt or refund the posting records
@@ -85,10 +92,12 @@ ledger_transactions = sa.Table(
 )
 
 ledger_entries = sa.Table(
-    "ledger_entries", metadata,
+    "ledger_entries",
+    metadata,
     sa.Column("id", SerialId, primary_key=True, autoincrement=True),
-    sa.Column("transaction_id", sa.String(36), sa.ForeignKey("ledger_transactions.id"),
-              nullable=False, index=True),
+    sa.Column(
+        "transaction_id", sa.String(36), sa.ForeignKey("ledger_transactions.id"), nullable=False, index=True
+    ),
     sa.Column("account", sa.String(128), nullable=False, index=True),
     sa.Column("currency", sa.String(3), nullable=False),
     # signed: a debit is positive, a credit negative; a transaction's entries sum to zero

@@ -1,4 +1,5 @@
 """The rules of payments, refunds, wallets and the double-entry ledger; pure Python, no I/O."""
+
 from collections import defaultdict
 from dataclasses import dataclass
 
@@ -11,7 +12,7 @@ BALANCE = "balance"
 MOCKPAY = "mockpay"
 # the real providers are not built yet; until they are, they are refused, never faked
 NOT_BUILT = ("alipay", "wechat", "unionpay")
-METHODS = (MOCKPAY, BALANCE) + NOT_BUILT
+METHODS = (MOCKPAY, BALANCE, *NOT_BUILT)
 
 SALES = "sales"
 REFUNDS = "refunds"
@@ -30,6 +31,7 @@ def wallet_account(customer_id):
 @dataclass(frozen=True)
 class Notice:
     """A provider's verified word that money was received for a payment."""
+
     provider: str
     payment_id: str
     trade_no: str
@@ -57,12 +59,15 @@ class Receipt:
 
 # --- intents -----------------------------------------------------------------
 
+
 def same_request(intent, customer_id, amount, currency):
     """A repeated create_intent must ask for what the first one did."""
     if (intent.customer_id, intent.amount, intent.currency) != (customer_id, amount, currency):
         raise Conflict(
             f"order {intent.order_id} already has a {intent.method} payment "
-            f"of {intent.amount} {intent.currency} for another request", "intent_mismatch")
+            f"of {intent.amount} {intent.currency} for another request",
+            "intent_mismatch",
+        )
 
 
 def not_paid_yet(order_id, paid_intents):
@@ -82,27 +87,30 @@ def check_notice(intent, notice):
     """A notification is accepted only for its own provider, amount and currency."""
     if notice.provider != intent.method:
         raise InvalidInput(
-            f"payment {intent.id} is paid with {intent.method}, not {notice.provider}",
-            "provider_mismatch")
+            f"payment {intent.id} is paid with {intent.method}, not {notice.provider}", "provider_mismatch"
+        )
     if (notice.amount, notice.currency) != (intent.amount, intent.currency):
         raise InvalidInput(
             f"notified {notice.amount} {notice.currency} but payment {intent.id} "
-            f"is {intent.amount} {intent.currency}", "amount_mismatch")
+            f"is {intent.amount} {intent.currency}",
+            "amount_mismatch",
+        )
 
 
 # --- wallets -----------------------------------------------------------------
+
 
 def debit_wallet(balance, amount):
     """The balance after paying ``amount``; a wallet never goes below zero."""
     if amount <= 0:
         raise ValueError("a debit is a positive amount")
     if balance < amount:
-        raise InvalidInput(
-            f"wallet balance {balance} is less than {amount}", "insufficient_balance")
+        raise InvalidInput(f"wallet balance {balance} is less than {amount}", "insufficient_balance")
     return balance - amount
 
 
 # --- refunds -----------------------------------------------------------------
+
 
 def receipt_to_refund(intent, request, unrefunded, refunded_count):
     """The receipt a refund request gives back, or None when every receipt already is.
@@ -117,7 +125,9 @@ def receipt_to_refund(intent, request, unrefunded, refunded_count):
     if asked != expected:
         raise InvalidInput(
             f"refund of payment {intent.id} asks for order, customer and currency {asked}, "
-            f"but the payment is {expected}", "refund_mismatch")
+            f"but the payment is {expected}",
+            "refund_mismatch",
+        )
     if not unrefunded:
         if refunded_count:
             return None
@@ -125,12 +135,14 @@ def receipt_to_refund(intent, request, unrefunded, refunded_count):
     receipt = unrefunded[0]
     if request["amount"] != receipt.amount:
         raise InvalidInput(
-            f"refund of {request['amount']} for payment {intent.id}, which received "
-            f"{receipt.amount}", "amount_mismatch")
+            f"refund of {request['amount']} for payment {intent.id}, which received {receipt.amount}",
+            "amount_mismatch",
+        )
     return receipt
 
 
 # --- ledger ------------------------------------------------------------------
+
 
 class UnbalancedPosting(ValueError):
     """A posting that would break double entry; a bug, never the caller's fault."""
@@ -169,20 +181,17 @@ def posting(*entries):
 
 def provider_payment(provider, amount, currency):
     """Money a provider received for us: it owes us; we sold."""
-    return posting(debit(provider_account(provider), amount, currency),
-                   credit(SALES, amount, currency))
+    return posting(debit(provider_account(provider), amount, currency), credit(SALES, amount, currency))
 
 
 def wallet_payment(customer_id, amount, currency):
     """A customer paid from their wallet: we owe them less; we sold."""
-    return posting(debit(wallet_account(customer_id), amount, currency),
-                   credit(SALES, amount, currency))
+    return posting(debit(wallet_account(customer_id), amount, currency), credit(SALES, amount, currency))
 
 
 def refund_to_wallet(customer_id, amount, currency):
     """A refund kept for the customer in their wallet: we owe them more."""
-    return posting(debit(REFUNDS, amount, currency),
-                   credit(wallet_account(customer_id), amount, currency))
+    return posting(debit(REFUNDS, amount, currency), credit(wallet_account(customer_id), amount, currency))
 
 
 def ledger_problems(unbalanced_transactions, thin_transactions, balances, wallets):
@@ -193,24 +202,28 @@ def ledger_problems(unbalanced_transactions, thin_transactions, balances, wallet
     entries; ``balances``: {(account, currency): balance};
     ``wallets``: {(customer id, currency): wallet balance}.
     """
-    problems = [f"transaction {tid} sums to {total} {currency}"
-                for tid, currency, total in unbalanced_transactions]
+    problems = [
+        f"transaction {tid} sums to {total} {currency}" for tid, currency, total in unbalanced_transactions
+    ]
     problems += [f"transaction {tid} has fewer than two entries" for tid in thin_transactions]
     totals = defaultdict(int)
     for (_account, currency), balance in balances.items():
         totals[currency] += balance
-    problems += [f"all accounts in {currency} sum to {total}"
-                 for currency, total in sorted(totals.items()) if total]
+    problems += [
+        f"all accounts in {currency} sum to {total}" for currency, total in sorted(totals.items()) if total
+    ]
     for (customer_id, currency), balance in sorted(wallets.items()):
         if balance < 0:
             problems.append(f"wallet of {customer_id} is negative: {balance} {currency}")
         owed = -balances.get((wallet_account(customer_id), currency), 0)
         if owed != balance:
-            problems.append(f"wallet of {customer_id} holds {balance} {currency} "
-                            f"but the ledger owes {owed}")
+            problems.append(f"wallet of {customer_id} holds {balance} {currency} but the ledger owes {owed}")
     wallet_keys = set(wallets)
     for (account, currency), balance in sorted(balances.items()):
-        if account.startswith("wallet:") and balance and \
-                (account.removeprefix("wallet:"), currency) not in wallet_keys:
+        if (
+            account.startswith("wallet:")
+            and balance
+            and (account.removeprefix("wallet:"), currency) not in wallet_keys
+        ):
             problems.append(f"ledger owes {-balance} {currency} on {account}, which has no wallet")
     return problems

@@ -1,15 +1,16 @@
 """The business metrics of payments."""
+
 import sqlalchemy as sa
 from prometheus_client import Counter
 
 from kameng_common.extensions import ServiceDatabase
 from kameng_common.metrics import callback_gauge
-
 from payments import domain
 from payments.db import payment_intents, wallets
 
 PAYMENTS = Counter(
-    "kameng_payments_total", "Payment attempts by provider and outcome", ["provider", "outcome"])
+    "kameng_payments_total", "Payment attempts by provider and outcome", ["provider", "outcome"]
+)
 REFUNDS = Counter("kameng_refunds_total", "Refund requests by outcome", ["outcome"])
 
 
@@ -32,24 +33,32 @@ class PaymentsDatabase(ServiceDatabase):
     def setup(self):
         super().setup()
         callback_gauge(
-            "kameng_wallet_balance_fen", "What the wallets hold for customers, by currency",
-            ["currency"], lambda: wallet_totals(self.database))
+            "kameng_wallet_balance_fen",
+            "What the wallets hold for customers, by currency",
+            ["currency"],
+            lambda: wallet_totals(self.database),
+        )
         callback_gauge(
-            "kameng_payment_intents", "Payment intents by method and status",
-            ["method", "status"], lambda: intent_counts(self.database))
+            "kameng_payment_intents",
+            "Payment intents by method and status",
+            ["method", "status"],
+            lambda: intent_counts(self.database),
+        )
 
 
 def wallet_totals(database):
     with database.reading() as session:
         rows = session.execute(
-            sa.select(wallets.c.currency, sa.func.sum(wallets.c.balance))
-            .group_by(wallets.c.currency))
+            sa.select(wallets.c.currency, sa.func.sum(wallets.c.balance)).group_by(wallets.c.currency)
+        )
         return {(currency,): total for currency, total in rows}
 
 
 def intent_counts(database):
     with database.reading() as session:
         rows = session.execute(
-            sa.select(payment_intents.c.method, payment_intents.c.status, sa.func.count())
-            .group_by(payment_intents.c.method, payment_intents.c.status))
+            sa.select(payment_intents.c.method, payment_intents.c.status, sa.func.count()).group_by(
+                payment_intents.c.method, payment_intents.c.status
+            )
+        )
         return {(method, status): count for method, status, count in rows}

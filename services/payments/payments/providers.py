@@ -1,10 +1,10 @@
 """Provider adapters: each verifies and reads its own provider's notifications."""
+
 import hashlib
 import hmac
 import json
 
 from kameng_common.errors import InvalidInput, InvalidSignature
-
 from payments import domain, schemas
 
 
@@ -31,8 +31,7 @@ class Mockpay:
         if not given:
             raise InvalidSignature(f"missing {self.SIGNATURE_HEADER} header")
         # constant time, so that the signature cannot be guessed byte by byte
-        if not hmac.compare_digest(self.sign(body).encode("ascii"),
-                                   given.strip().lower().encode("utf-8")):
+        if not hmac.compare_digest(self.sign(body).encode("ascii"), given.strip().lower().encode("utf-8")):
             raise InvalidSignature("mockpay signature does not match the body")
 
     def read(self, body):
@@ -45,10 +44,10 @@ class Mockpay:
             raise InvalidInput("mockpay notification is not a JSON object")
         fields = schemas.load(schemas.MockpayNotification(), document)
         if fields["status"] != "SUCCESS":
-            raise InvalidInput(
-                f"mockpay status {fields['status']!r} is not SUCCESS", "unsupported_status")
-        return domain.Notice(self.name, fields["payment_id"], fields["trade_no"],
-                             fields["amount"], fields["currency"])
+            raise InvalidInput(f"mockpay status {fields['status']!r} is not SUCCESS", "unsupported_status")
+        return domain.Notice(
+            self.name, fields["payment_id"], fields["trade_no"], fields["amount"], fields["currency"]
+        )
 
 
 class Providers:
@@ -77,6 +76,5 @@ class Providers:
     def _adapter(self, provider):
         adapter = self._adapters.get(provider)
         if adapter is None:
-            raise InvalidInput(f"payment provider {provider} is not enabled",
-                               "provider_unavailable")
+            raise InvalidInput(f"payment provider {provider} is not enabled", "provider_unavailable")
         return adapter

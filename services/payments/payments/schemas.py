@@ -1,13 +1,13 @@
 """What the RPC methods take and answer, and what a mockpay notification holds."""
+
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 
 from kameng_common.errors import InvalidInput
 from kameng_common.money import DEFAULT_CURRENCY, amount_field, currency_field
-
 from payments import domain
 
 # larger than any sale, small enough for every database's BIGINT
-MAX_AMOUNT = 10 ** 12
+MAX_AMOUNT = 10**12
 # a notification is a few hundred bytes; anything far larger is not one
 MAX_BODY = 64 * 1024
 
@@ -35,8 +35,7 @@ def _describe(messages, prefix=""):
 class CreateIntent(Schema):
     order_id = _id(64)
     customer_id = _id(64)
-    amount = fields.Integer(strict=True, required=True,
-                            validate=validate.Range(min=1, max=MAX_AMOUNT))
+    amount = fields.Integer(strict=True, required=True, validate=validate.Range(min=1, max=MAX_AMOUNT))
     currency = currency_field(required=True)
     method = fields.String(required=True, validate=validate.OneOf(domain.METHODS))
 

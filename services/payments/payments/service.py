@@ -1,9 +1,9 @@
 """The payments service's nameko entrypoints: each translates and calls a use case."""
+
 from nameko.dependency_providers import Config
 
 from kameng_common.extensions import Instrumentation, check_health, event_handler, rpc
 from kameng_common.money import DEFAULT_CURRENCY
-
 from payments import usecases
 from payments.db import metadata
 from payments.metrics import PaymentsDatabase
@@ -23,13 +23,15 @@ class PaymentsService:
 
     @rpc
     def create_intent(self, order_id, customer_id, amount, currency, method):
-        return usecases.create_intent(self.db, Providers.from_config(self.config),
-                                      order_id, customer_id, amount, currency, method)
+        return usecases.create_intent(
+            self.db, Providers.from_config(self.config), order_id, customer_id, amount, currency, method
+        )
 
     @rpc
     def handle_notification(self, provider, body, headers):
-        return usecases.handle_notification(self.db, Providers.from_config(self.config),
-                                            provider, body, headers)
+        return usecases.handle_notification(
+            self.db, Providers.from_config(self.config), provider, body, headers
+        )
 
     @rpc
     def get_wallet(self, customer_id, currency=DEFAULT_CURRENCY):

@@ -1,4 +1,5 @@
 """What payments does: each use case one unit of work (state + ledger + outbox + inbox mark)."""
+
 import dataclasses
 import json
 import logging
@@ -10,10 +11,8 @@ from sqlalchemy.exc import IntegrityError
 from kameng_common.db import utc_isoformat, utcnow
 from kameng_common.errors import KamengError, NotFound
 from kameng_common.money import DEFAULT_CURRENCY
-
 from payments import domain, schemas
-from payments.db import (
-    ledger_entries, ledger_transactions, payment_intents, receipts, refunds, wallets)
+from payments.db import ledger_entries, ledger_transactions, payment_intents, receipts, refunds, wallets
 from payments.metrics import count_payment, count_refund, provider_label
 
 _log = logging.getLogger(__name__)
@@ -37,6 +36,7 @@ def _refusal(exc):
 
 # --- intents -----------------------------------------------------------------
 
+
 def create_intent(db, providers, order_id, customer_id, amount, currency, method):
     """Open the way to pay an order; a wallet payment is taken at once.
 
@@ -44,9 +44,16 @@ def create_intent(db, providers, order_id, customer_id, amount, currency, method
     answers the intent the first call opened and never debits twice.
     """
     try:
-        request = schemas.load(schemas.CreateIntent(), {
-            "order_id": order_id, "customer_id": customer_id, "amount": amount,
-            "currency": currency, "method": method})
+        request = schemas.load(
+            schemas.CreateIntent(),
+            {
+                "order_id": order_id,
+                "customer_id": customer_id,
+                "amount": amount,
+                "currency": currency,
+                "method": method,
+            },
+        )
         providers.check_method(request["method"])
         try:
             intent, outcome = _open_intent(db, request)
@@ -55,8 +62,7 @@ def create_intent(db, providers, order_id, customer_id, amount, currency, method
             intent = _find_intent(db, request["order_id"], request["method"])
             if intent is None:
                 raise
-            domain.same_request(intent, request["customer_id"], request["amount"],
-                                request["currency"])
+            domain.same_request(intent, request["customer_id"], request["amount"], request["currency"])
             outcome = "duplicate"
     except KamengError as exc:
         count_payment(method, _refusal(exc))
@@ -71,40 +77,53 @@ def _open_intent(db, request):
     with db.unit_of_work() as uow:
         existing = _select_intent(uow, order_id=request["order_id"], method=request["method"])
         if existing is not None:
-            domain.same_request(existing, request["customer_id"], request["amount"],
-                                request["currency"])
+            domain.same_request(existing, request["customer_id"], request["amount"], request["currency"])
             return existing, "duplicate"
-        paid = uow.execute(sa.select(payment_intents.c.id).where(
-            payment_intents.c.order_id == request["order_id"],
-            payment_intents.c.status == domain.SUCCEEDED)).all()
+        paid = uow.execute(
+            sa.select(payment_intents.c.id).where(
+                payment_intents.c.order_id == request["order_id"],
+                payment_intents.c.status == domain.SUCCEEDED,
+            )
+        ).all()
         domain.not_paid_yet(request["order_id"], paid)
         intent = domain.Intent(id=str(uuid.uuid4()), status=domain.PENDING, **request)
-        uow.execute(payment_intents.insert().values(
-            **dataclasses.asdict(intent), created_at=now, updated_at=now))
+        uow.execute(
+            payment_intents.insert().values(**dataclasses.asdict(intent), created_at=now, updated_at=now)
+        )
         if intent.method != domain.BALANCE:
             return intent, "created"
         _debit_wallet(uow, intent.customer_id, intent.amount, intent.currency)
         # the wallet debit is the payment: its trade number is the payment id
         notice = domain.Notice(domain.BALANCE, intent.id, intent.id, intent.amount, intent.currency)
-        _receive(uow, intent, notice,
-                 domain.wallet_payment(intent.customer_id, intent.amount, intent.currency))
+        _receive(
+            uow, intent, notice, domain.wallet_payment(intent.customer_id, intent.amount, intent.currency)
+        )
         return dataclasses.replace(intent, status=domain.SUCCEEDED), "succeeded"
 
 
 def _intent_answer(intent):
-    return schemas.IntentAnswer().dump({
-        "payment_id": intent.id, "amount": intent.amount, "currency": intent.currency,
-        "method": intent.method, "status": intent.status, "pay_url": None})
+    return schemas.IntentAnswer().dump(
+        {
+            "payment_id": intent.id,
+            "amount": intent.amount,
+            "currency": intent.currency,
+            "method": intent.method,
+            "status": intent.status,
+            "pay_url": None,
+        }
+    )
 
 
 def _to_intent(row):
-    return domain.Intent(**{field.name: getattr(row, field.name)
-                            for field in dataclasses.fields(domain.Intent)})
+    return domain.Intent(
+        **{field.name: getattr(row, field.name) for field in dataclasses.fields(domain.Intent)}
+    )
 
 
 def _select_intent(uow, lock=False, **where):
     query = sa.select(payment_intents).where(
-        *(payment_intents.c[column] == value for column, value in where.items()))
+        *(payment_intents.c[column] == value for column, value in where.items())
+    )
     if lock:
         # serializes everything that moves money for one payment (PostgreSQL;
         # SQLite's writers are serialized already)
@@ -115,12 +134,16 @@ def _select_intent(uow, lock=False, **where):
 
 def _find_intent(db, order_id, method):
     with db.reading() as session:
-        row = session.execute(sa.select(payment_intents).where(
-            payment_intents.c.order_id == order_id, payment_intents.c.method == method)).first()
+        row = session.execute(
+            sa.select(payment_intents).where(
+                payment_intents.c.order_id == order_id, payment_intents.c.method == method
+            )
+        ).first()
     return None if row is None else _to_intent(row)
 
 
 # --- notifications -----------------------------------------------------------
+
 
 def handle_notification(db, providers, provider, body, headers):
     """Record a provider's signed word that money arrived; answer only once it is committed.
@@ -130,8 +153,9 @@ def handle_notification(db, providers, provider, body, headers):
     changes nothing.
     """
     try:
-        request = schemas.load(schemas.NotificationRequest(), {
-            "provider": provider, "body": body, "headers": headers})
+        request = schemas.load(
+            schemas.NotificationRequest(), {"provider": provider, "body": body, "headers": headers}
+        )
         adapter = providers.for_notification(request["provider"])
         adapter.verify(request["body"], request["headers"])
         notice = adapter.read(request["body"])
@@ -149,8 +173,11 @@ def handle_notification(db, providers, provider, body, headers):
         raise
     count_payment(notice.provider, outcome)
     if outcome == "paid_twice":
-        _log.warning("payment %s received money twice (trade %s); it must be refunded",
-                     notice.payment_id, notice.trade_no)
+        _log.warning(
+            "payment %s received money twice (trade %s); it must be refunded",
+            notice.payment_id,
+            notice.trade_no,
+        )
     return answer
 
 
@@ -163,8 +190,9 @@ def _record_notice(db, notice):
         if stored is not None:
             return stored, "duplicate"
         domain.check_notice(intent, notice)
-        answer, first = _receive(uow, intent, notice, domain.provider_payment(
-            notice.provider, notice.amount, notice.currency))
+        answer, first = _receive(
+            uow, intent, notice, domain.provider_payment(notice.provider, notice.amount, notice.currency)
+        )
     return answer, "succeeded" if first else "paid_twice"
 
 
@@ -172,39 +200,65 @@ def _receive(uow, intent, notice, entries):
     """Money arrived for an intent: the receipt, the intent's status, the ledger, the event."""
     status, first = domain.received(intent.status)
     answer = schemas.NotificationAnswer().dump(
-        {"status": "ok", "payment_id": intent.id, "trade_no": notice.trade_no})
+        {"status": "ok", "payment_id": intent.id, "trade_no": notice.trade_no}
+    )
     receipt_id = str(uuid.uuid4())
     now = utcnow()
-    uow.execute(receipts.insert().values(
-        id=receipt_id, provider=notice.provider, trade_no=notice.trade_no, payment_id=intent.id,
-        amount=notice.amount, currency=notice.currency, answer=json.dumps(answer),
-        received_at=now))
+    uow.execute(
+        receipts.insert().values(
+            id=receipt_id,
+            provider=notice.provider,
+            trade_no=notice.trade_no,
+            payment_id=intent.id,
+            amount=notice.amount,
+            currency=notice.currency,
+            answer=json.dumps(answer),
+            received_at=now,
+        )
+    )
     if first:
-        uow.execute(payment_intents.update().where(payment_intents.c.id == intent.id)
-                    .values(status=status, updated_at=now))
+        uow.execute(
+            payment_intents.update()
+            .where(payment_intents.c.id == intent.id)
+            .values(status=status, updated_at=now)
+        )
     _post(uow, "payment", receipt_id, entries)
     # money received twice is published too: orders asks for its refund
-    uow.publish("payment.succeeded", {
-        "payment_id": intent.id, "order_id": intent.order_id, "customer_id": intent.customer_id,
-        "amount": notice.amount, "currency": notice.currency, "provider": notice.provider,
-        "trade_no": notice.trade_no}, correlation_id=intent.order_id)
+    uow.publish(
+        "payment.succeeded",
+        {
+            "payment_id": intent.id,
+            "order_id": intent.order_id,
+            "customer_id": intent.customer_id,
+            "amount": notice.amount,
+            "currency": notice.currency,
+            "provider": notice.provider,
+            "trade_no": notice.trade_no,
+        },
+        correlation_id=intent.order_id,
+    )
     return answer, first
 
 
 def _answer_in(uow, provider, trade_no):
-    answer = uow.execute(sa.select(receipts.c.answer).where(
-        receipts.c.provider == provider, receipts.c.trade_no == trade_no)).scalar()
+    answer = uow.execute(
+        sa.select(receipts.c.answer).where(receipts.c.provider == provider, receipts.c.trade_no == trade_no)
+    ).scalar()
     return None if answer is None else json.loads(answer)
 
 
 def _stored_answer(db, provider, trade_no):
     with db.reading() as session:
-        answer = session.execute(sa.select(receipts.c.answer).where(
-            receipts.c.provider == provider, receipts.c.trade_no == trade_no)).scalar()
+        answer = session.execute(
+            sa.select(receipts.c.answer).where(
+                receipts.c.provider == provider, receipts.c.trade_no == trade_no
+            )
+        ).scalar()
     return None if answer is None else json.loads(answer)
 
 
 # --- refunds -----------------------------------------------------------------
+
 
 def on_refund_requested(db, event):
     """Give a payment's money back into the buyer's wallet, once per sum received."""
@@ -221,87 +275,141 @@ def _refund(db, event):
         if intent is None:
             raise NotFound(f"there is no payment {request['payment_id']} to refund")
         rows = uow.execute(
-            sa.select(receipts.c.id, receipts.c.amount, receipts.c.currency,
-                      refunds.c.id.label("refund_id"))
+            sa.select(receipts.c.id, receipts.c.amount, receipts.c.currency, refunds.c.id.label("refund_id"))
             .select_from(receipts.outerjoin(refunds, refunds.c.receipt_id == receipts.c.id))
             .where(receipts.c.payment_id == intent.id)
-            .order_by(receipts.c.received_at.desc(), receipts.c.id.desc())).all()
-        unrefunded = [domain.Receipt(row.id, row.amount, row.currency)
-                      for row in rows if row.refund_id is None]
-        receipt = domain.receipt_to_refund(intent, request, unrefunded,
-                                           refunded_count=len(rows) - len(unrefunded))
+            .order_by(receipts.c.received_at.desc(), receipts.c.id.desc())
+        ).all()
+        unrefunded = [
+            domain.Receipt(row.id, row.amount, row.currency) for row in rows if row.refund_id is None
+        ]
+        receipt = domain.receipt_to_refund(
+            intent, request, unrefunded, refunded_count=len(rows) - len(unrefunded)
+        )
         if receipt is None:
             _log.info("payment %s is already refunded", intent.id)
             return "duplicate"
         refund_id = str(uuid.uuid4())
-        uow.execute(refunds.insert().values(
-            id=refund_id, payment_id=intent.id, receipt_id=receipt.id, order_id=intent.order_id,
-            customer_id=intent.customer_id, amount=receipt.amount, currency=receipt.currency,
-            reason=request["reason"], created_at=utcnow()))
+        uow.execute(
+            refunds.insert().values(
+                id=refund_id,
+                payment_id=intent.id,
+                receipt_id=receipt.id,
+                order_id=intent.order_id,
+                customer_id=intent.customer_id,
+                amount=receipt.amount,
+                currency=receipt.currency,
+                reason=request["reason"],
+                created_at=utcnow(),
+            )
+        )
         _credit_wallet(uow, intent.customer_id, receipt.amount, receipt.currency)
-        _post(uow, "refund", refund_id, domain.refund_to_wallet(
-            intent.customer_id, receipt.amount, receipt.currency))
-        uow.publish("payment.refunded", {
-            "payment_id": intent.id, "order_id": intent.order_id,
-            "customer_id": intent.customer_id, "amount": receipt.amount,
-            "currency": receipt.currency, "refund_id": refund_id},
-            correlation_id=intent.order_id)
+        _post(
+            uow,
+            "refund",
+            refund_id,
+            domain.refund_to_wallet(intent.customer_id, receipt.amount, receipt.currency),
+        )
+        uow.publish(
+            "payment.refunded",
+            {
+                "payment_id": intent.id,
+                "order_id": intent.order_id,
+                "customer_id": intent.customer_id,
+                "amount": receipt.amount,
+                "currency": receipt.currency,
+                "refund_id": refund_id,
+            },
+            correlation_id=intent.order_id,
+        )
     return "refunded"
 
 
 # --- wallets -----------------------------------------------------------------
 
+
 def get_wallet(db, customer_id, currency=DEFAULT_CURRENCY):
     query = schemas.load(schemas.WalletQuery(), {"customer_id": customer_id, "currency": currency})
     with db.reading() as session:
-        balance = session.execute(sa.select(wallets.c.balance).where(
-            wallets.c.customer_id == query["customer_id"],
-            wallets.c.currency == query["currency"])).scalar()
+        balance = session.execute(
+            sa.select(wallets.c.balance).where(
+                wallets.c.customer_id == query["customer_id"], wallets.c.currency == query["currency"]
+            )
+        ).scalar()
     return schemas.Wallet().dump({**query, "balance": balance or 0})
 
 
 def _debit_wallet(uow, customer_id, amount, currency):
     where = (wallets.c.customer_id == customer_id, wallets.c.currency == currency)
     balance = uow.execute(sa.select(wallets.c.balance).where(*where).with_for_update()).scalar()
-    uow.execute(wallets.update().where(*where).values(
-        balance=domain.debit_wallet(balance or 0, amount), updated_at=utcnow()))
+    uow.execute(
+        wallets.update()
+        .where(*where)
+        .values(balance=domain.debit_wallet(balance or 0, amount), updated_at=utcnow())
+    )
 
 
 def _credit_wallet(uow, customer_id, amount, currency):
     now = utcnow()
-    uow.execute(uow.insert(wallets).values(
-        customer_id=customer_id, currency=currency, balance=0, updated_at=now,
-    ).on_conflict_do_nothing())
-    uow.execute(wallets.update().where(
-        wallets.c.customer_id == customer_id, wallets.c.currency == currency,
-    ).values(balance=wallets.c.balance + amount, updated_at=now))
+    uow.execute(
+        uow.insert(wallets)
+        .values(
+            customer_id=customer_id,
+            currency=currency,
+            balance=0,
+            updated_at=now,
+        )
+        .on_conflict_do_nothing()
+    )
+    uow.execute(
+        wallets.update()
+        .where(
+            wallets.c.customer_id == customer_id,
+            wallets.c.currency == currency,
+        )
+        .values(balance=wallets.c.balance + amount, updated_at=now)
+    )
 
 
 # --- ledger ------------------------------------------------------------------
 
+
 def _post(uow, kind, reference, entries):
     transaction_id = str(uuid.uuid4())
-    uow.execute(ledger_transactions.insert().values(
-        id=transaction_id, kind=kind, reference=reference, created_at=utcnow()))
-    uow.execute(ledger_entries.insert(), [
-        {"transaction_id": transaction_id, "account": entry.account,
-         "currency": entry.currency, "amount": entry.amount}
-        for entry in domain.posting(*entries)])
+    uow.execute(
+        ledger_transactions.insert().values(
+            id=transaction_id, kind=kind, reference=reference, created_at=utcnow()
+        )
+    )
+    uow.execute(
+        ledger_entries.insert(),
+        [
+            {
+                "transaction_id": transaction_id,
+                "account": entry.account,
+                "currency": entry.currency,
+                "amount": entry.amount,
+            }
+            for entry in domain.posting(*entries)
+        ],
+    )
 
 
 def ledger_balances(db):
     """Every account's balance per currency (a debit balance is positive)."""
     with db.reading() as session:
-        return [{"account": account, "currency": currency, "balance": balance}
-                for (account, currency), balance in _account_balances(session).items()]
+        return [
+            {"account": account, "currency": currency, "balance": balance}
+            for (account, currency), balance in _account_balances(session).items()
+        ]
 
 
 def _account_balances(session):
     rows = session.execute(
-        sa.select(ledger_entries.c.account, ledger_entries.c.currency,
-                  sa.func.sum(ledger_entries.c.amount))
+        sa.select(ledger_entries.c.account, ledger_entries.c.currency, sa.func.sum(ledger_entries.c.amount))
         .group_by(ledger_entries.c.account, ledger_entries.c.currency)
-        .order_by(ledger_entries.c.account, ledger_entries.c.currency))
+        .order_by(ledger_entries.c.account, ledger_entries.c.currency)
+    )
     return {(account, currency): int(balance) for account, currency, balance in rows}
 
 
@@ -313,22 +421,36 @@ def check_ledger(db):
         unbalanced = session.execute(
             sa.select(entries.c.transaction_id, entries.c.currency, sa.func.sum(entries.c.amount))
             .group_by(entries.c.transaction_id, entries.c.currency)
-            .having(sa.func.sum(entries.c.amount) != 0)).all()
-        thin = session.execute(
-            sa.select(ledger_transactions.c.id)
-            .select_from(ledger_transactions.outerjoin(
-                entries, entries.c.transaction_id == ledger_transactions.c.id))
-            .group_by(ledger_transactions.c.id)
-            .having(sa.func.count(entries.c.id) < 2)).scalars().all()
+            .having(sa.func.sum(entries.c.amount) != 0)
+        ).all()
+        thin = (
+            session.execute(
+                sa.select(ledger_transactions.c.id)
+                .select_from(
+                    ledger_transactions.outerjoin(
+                        entries, entries.c.transaction_id == ledger_transactions.c.id
+                    )
+                )
+                .group_by(ledger_transactions.c.id)
+                .having(sa.func.count(entries.c.id) < 2)
+            )
+            .scalars()
+            .all()
+        )
         balances = _account_balances(session)
         wallet_rows = session.execute(
-            sa.select(wallets.c.customer_id, wallets.c.currency, wallets.c.balance)).all()
+            sa.select(wallets.c.customer_id, wallets.c.currency, wallets.c.balance)
+        ).all()
     return domain.ledger_problems(
-        [(tid, currency, int(total)) for tid, currency, total in unbalanced], thin, balances,
-        {(customer_id, currency): balance for customer_id, currency, balance in wallet_rows})
+        [(tid, currency, int(total)) for tid, currency, total in unbalanced],
+        thin,
+        balances,
+        {(customer_id, currency): balance for customer_id, currency, balance in wallet_rows},
+    )
 
 
 # --- audit -------------------------------------------------------------------
+
 
 def audit_snapshot(db):
     """Every sum received and whether it was given back, and the ledger's word, for ``kameng audit``.
@@ -340,33 +462,58 @@ def audit_snapshot(db):
     """
     with db.reading_snapshot() as session:
         rows = session.execute(
-            sa.select(receipts.c.payment_id, payment_intents.c.order_id, receipts.c.amount,
-                      receipts.c.currency, receipts.c.provider, receipts.c.trade_no,
-                      receipts.c.received_at, refunds.c.created_at.label("refunded_at"))
-            .select_from(receipts
-                         .join(payment_intents, payment_intents.c.id == receipts.c.payment_id)
-                         .outerjoin(refunds, refunds.c.receipt_id == receipts.c.id))
-            .order_by(receipts.c.received_at, receipts.c.id)).all()
+            sa.select(
+                receipts.c.payment_id,
+                payment_intents.c.order_id,
+                receipts.c.amount,
+                receipts.c.currency,
+                receipts.c.provider,
+                receipts.c.trade_no,
+                receipts.c.received_at,
+                refunds.c.created_at.label("refunded_at"),
+            )
+            .select_from(
+                receipts.join(payment_intents, payment_intents.c.id == receipts.c.payment_id).outerjoin(
+                    refunds, refunds.c.receipt_id == receipts.c.id
+                )
+            )
+            .order_by(receipts.c.received_at, receipts.c.id)
+        ).all()
         sales_and_refunds = session.execute(
-            sa.select(ledger_entries.c.account, ledger_entries.c.currency,
-                      sa.func.sum(ledger_entries.c.amount))
+            sa.select(
+                ledger_entries.c.account, ledger_entries.c.currency, sa.func.sum(ledger_entries.c.amount)
+            )
             .where(ledger_entries.c.account.in_((domain.SALES, domain.REFUNDS)))
-            .group_by(ledger_entries.c.account, ledger_entries.c.currency)).all()
+            .group_by(ledger_entries.c.account, ledger_entries.c.currency)
+        ).all()
     return {
         "service": "payments",
-        "receipts": [{
-            "payment_id": row.payment_id, "order_id": row.order_id, "amount": row.amount,
-            "currency": row.currency, "provider": row.provider, "trade_no": row.trade_no,
-            "received_at": utc_isoformat(row.received_at),
-            "refunded_at": utc_isoformat(row.refunded_at),
-        } for row in rows],
+        "receipts": [
+            {
+                "payment_id": row.payment_id,
+                "order_id": row.order_id,
+                "amount": row.amount,
+                "currency": row.currency,
+                "provider": row.provider,
+                "trade_no": row.trade_no,
+                "received_at": utc_isoformat(row.received_at),
+                "refunded_at": utc_isoformat(row.refunded_at),
+            }
+            for row in rows
+        ],
         "ledger": {
             "problems": check_ledger(db),
             # sales is credited (negative) with what was received; refunds debited with what went back
-            "sales": {currency: -int(total) for account, currency, total in sales_and_refunds
-                      if account == domain.SALES},
-            "refunds": {currency: int(total) for account, currency, total in sales_and_refunds
-                        if account == domain.REFUNDS},
+            "sales": {
+                currency: -int(total)
+                for account, currency, total in sales_and_refunds
+                if account == domain.SALES
+            },
+            "refunds": {
+                currency: int(total)
+                for account, currency, total in sales_and_refunds
+                if account == domain.REFUNDS
+            },
         },
         "outbox": db.outbox_status(),
     }

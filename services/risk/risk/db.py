@@ -8,7 +8,8 @@ metadata = messaging_tables(sa.MetaData())
 # decision. The order id as key is what makes a second order.created for the
 # same order, under another event id, score nothing twice.
 assessments = sa.Table(
-    "assessments", metadata,
+    "assessments",
+    metadata,
     sa.Column("order_id", sa.String(64), primary_key=True),
     sa.Column("customer_id", sa.String(64), nullable=False),
     sa.Column("total", sa.BigInteger, nullable=False),
@@ -25,7 +26,8 @@ sa.Index("ix_assessments_customer_created", assessments.c.customer_id, assessmen
 
 # orders waiting for a human decision
 reviews = sa.Table(
-    "reviews", metadata,
+    "reviews",
+    metadata,
     sa.Column("order_id", sa.String(64), primary_key=True),
     sa.Column("customer_id", sa.String(64), nullable=False),
     sa.Column("total", sa.BigInteger, nullable=False),
@@ -38,7 +40,8 @@ reviews = sa.Table(
 sa.Index("ix_reviews_status_created", reviews.c.status, reviews.c.created_at)
 
 blacklist = sa.Table(
-    "blacklist", metadata,
+    "blacklist",
+    metadata,
     sa.Column("customer_id", sa.String(64), primary_key=True),
     sa.Column("reason", sa.String(500), nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),

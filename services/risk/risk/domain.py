@@ -1,4 +1,5 @@
 """How an order is scored: a table of rules over the facts of the order. Pure Python, no I/O."""
+
 from dataclasses import dataclass
 
 APPROVE = "approve"

@@ -1,4 +1,5 @@
 """RPC inputs."""
+
 from marshmallow import Schema, ValidationError, fields, validate
 
 from kameng_common.errors import InvalidInput
@@ -22,5 +23,6 @@ def load(schema, data):
     except ValidationError as exc:
         problems = "; ".join(
             f"{field} {' '.join(messages) if isinstance(messages, list) else messages}"
-            for field, messages in sorted(exc.messages.items()))
+            for field, messages in sorted(exc.messages.items())
+        )
         raise InvalidInput(f"invalid input: {problems}") from None

@@ -1,5 +1,4 @@
 from kameng_common.extensions import Instrumentation, ServiceDatabase, check_health, event_handler, rpc
-
 from risk import schemas, usecases
 from risk.db import metadata
 from risk.dependencies import ReviewQueueGauge, RiskThresholds

@@ -1,4 +1,5 @@
 """What the risk service does: score orders as they are created, keep the review queue and the blacklist."""
+
 import datetime
 import logging
 
@@ -6,7 +7,6 @@ import sqlalchemy as sa
 from prometheus_client import Counter
 
 from kameng_common.db import utcnow
-
 from risk import domain
 from risk.db import assessments, blacklist, reviews
 
@@ -22,46 +22,79 @@ for _decision in domain.DECISIONS:
 
 def _utc(moment):
     # SQLite hands datetimes back without their zone; every one stored here is UTC
-    return moment.replace(tzinfo=datetime.timezone.utc) if moment.tzinfo is None else moment
+    return moment.replace(tzinfo=datetime.UTC) if moment.tzinfo is None else moment
 
 
 def on_order_created(db, thresholds, event):
     """Score a new order and publish risk.assessed; returns the Assessment, or None for an order already scored."""
     order = event["payload"]
     order_id, customer_id = order["order_id"], order["customer_id"]
-    created_at = event["occurred_at"].astimezone(datetime.timezone.utc)
+    created_at = event["occurred_at"].astimezone(datetime.UTC)
     window_start = created_at - datetime.timedelta(seconds=thresholds.velocity_window_seconds)
     with db.unit_of_work() as uow:
         if not uow.first_delivery(event["id"], ORDER_CREATED_CONSUMER):
             return None
         # what the score needs, in one query
-        assessed_already, earlier_orders, blacklisted = uow.execute(sa.select(
-            sa.exists().where(assessments.c.order_id == order_id),
-            sa.select(sa.func.count()).select_from(assessments).where(
-                assessments.c.customer_id == customer_id,
-                assessments.c.created_at > window_start,
-                assessments.c.created_at <= created_at).scalar_subquery(),
-            sa.exists().where(blacklist.c.customer_id == customer_id),
-        )).one()
+        assessed_already, earlier_orders, blacklisted = uow.execute(
+            sa.select(
+                sa.exists().where(assessments.c.order_id == order_id),
+                sa.select(sa.func.count())
+                .select_from(assessments)
+                .where(
+                    assessments.c.customer_id == customer_id,
+                    assessments.c.created_at > window_start,
+                    assessments.c.created_at <= created_at,
+                )
+                .scalar_subquery(),
+                sa.exists().where(blacklist.c.customer_id == customer_id),
+            )
+        ).one()
         if assessed_already:
             # the same order under another event id: its decision was published already
             return None
         assessment = domain.assess(
-            domain.OrderFacts(total=order["total"], recent_orders=earlier_orders + 1, blacklisted=bool(blacklisted)),
-            thresholds)
+            domain.OrderFacts(
+                total=order["total"], recent_orders=earlier_orders + 1, blacklisted=bool(blacklisted)
+            ),
+            thresholds,
+        )
         reasons = list(assessment.reasons)
-        uow.execute(assessments.insert().values(
-            order_id=order_id, customer_id=customer_id, total=order["total"], currency=order["currency"],
-            created_at=created_at, decision=assessment.decision, score=assessment.score, reasons=reasons,
-            assessed_at=utcnow()))
+        uow.execute(
+            assessments.insert().values(
+                order_id=order_id,
+                customer_id=customer_id,
+                total=order["total"],
+                currency=order["currency"],
+                created_at=created_at,
+                decision=assessment.decision,
+                score=assessment.score,
+                reasons=reasons,
+                assessed_at=utcnow(),
+            )
+        )
         if assessment.decision == domain.REVIEW:
-            uow.execute(reviews.insert().values(
-                order_id=order_id, customer_id=customer_id, total=order["total"], currency=order["currency"],
-                score=assessment.score, reasons=reasons, status=WAITING, created_at=created_at))
-        uow.publish("risk.assessed", {
-            "order_id": order_id, "decision": assessment.decision, "score": assessment.score,
-            "reasons": reasons,
-        }, correlation_id=order_id)
+            uow.execute(
+                reviews.insert().values(
+                    order_id=order_id,
+                    customer_id=customer_id,
+                    total=order["total"],
+                    currency=order["currency"],
+                    score=assessment.score,
+                    reasons=reasons,
+                    status=WAITING,
+                    created_at=created_at,
+                )
+            )
+        uow.publish(
+            "risk.assessed",
+            {
+                "order_id": order_id,
+                "decision": assessment.decision,
+                "score": assessment.score,
+                "reasons": reasons,
+            },
+            correlation_id=order_id,
+        )
     DECISIONS.labels(assessment.decision).inc()
     if assessment.decision != domain.APPROVE:
         _log.info("order held for %s", assessment.decision, extra={"reasons": reasons})
@@ -72,14 +105,23 @@ def list_reviews(db, limit):
     """The orders waiting for a human decision, oldest first."""
     with db.reading() as session:
         rows = session.execute(
-            sa.select(reviews).where(reviews.c.status == WAITING)
-            .order_by(reviews.c.created_at, reviews.c.order_id).limit(limit)
+            sa.select(reviews)
+            .where(reviews.c.status == WAITING)
+            .order_by(reviews.c.created_at, reviews.c.order_id)
+            .limit(limit)
         ).all()
-    return [{
-        "order_id": row.order_id, "customer_id": row.customer_id, "total": row.total,
-        "currency": row.currency, "score": row.score, "reasons": row.reasons,
-        "created_at": _utc(row.created_at).isoformat(),
-    } for row in rows]
+    return [
+        {
+            "order_id": row.order_id,
+            "customer_id": row.customer_id,
+            "total": row.total,
+            "currency": row.currency,
+            "score": row.score,
+            "reasons": row.reasons,
+            "created_at": _utc(row.created_at).isoformat(),
+        }
+        for row in rows
+    ]
 
 
 def count_waiting_reviews(db):
@@ -93,10 +135,15 @@ def add_to_blacklist(db, customer_id, reason):
     """Reject every later order of this customer; blacklisting one twice keeps the first entry."""
     try:
         with db.unit_of_work() as uow:
-            if uow.execute(sa.select(blacklist.c.customer_id)
-                           .where(blacklist.c.customer_id == customer_id)).first() is None:
-                uow.execute(blacklist.insert().values(
-                    customer_id=customer_id, reason=reason, created_at=utcnow()))
+            if (
+                uow.execute(
+                    sa.select(blacklist.c.customer_id).where(blacklist.c.customer_id == customer_id)
+                ).first()
+                is None
+            ):
+                uow.execute(
+                    blacklist.insert().values(customer_id=customer_id, reason=reason, created_at=utcnow())
+                )
                 _log.info("customer blacklisted", extra={"customer_id": customer_id})
     except sa.exc.IntegrityError:
         pass  # a concurrent call blacklisted the customer first: the outcome asked for holds

@@ -5,10 +5,9 @@ import pytest
 
 from kameng_common import contracts
 from kameng_common.db import Database
-
 from risk.db import metadata
 
-NOW = datetime.datetime(2026, 3, 1, 12, 0, tzinfo=datetime.timezone.utc)
+NOW = datetime.datetime(2026, 3, 1, 12, 0, tzinfo=datetime.UTC)
 
 
 @pytest.fixture
@@ -21,10 +20,17 @@ def db():
 
 def order_created(order_id, customer_id="c1", total=10_000, at=NOW):
     """An order.created envelope as the reliable handler passes it, created at ``at``."""
-    envelope = contracts.new_event("order.created", {
-        "order_id": order_id, "customer_id": customer_id,
-        "items": [{"product_id": 1, "quantity": 1, "unit_price": total}],
-        "total": total, "currency": "CNY"}, order_id)
+    envelope = contracts.new_event(
+        "order.created",
+        {
+            "order_id": order_id,
+            "customer_id": customer_id,
+            "items": [{"product_id": 1, "quantity": 1, "unit_price": total}],
+            "total": total,
+            "currency": "CNY",
+        },
+        order_id,
+    )
     envelope["occurred_at"] = at.isoformat()
     return contracts.load_event(json.dumps(envelope))
 

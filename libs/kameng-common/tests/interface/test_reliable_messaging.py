@@ -1,4 +1,5 @@
 """The outbox relay, the reliable event handler, the inbox and the dead-letter queue, on a real broker."""
+
 import time
 
 import eventlet
@@ -13,8 +14,13 @@ from kameng_common.db import Database, messaging_tables
 from kameng_common.extensions import Instrumentation, ServiceDatabase, event_handler
 from kameng_common.relay import OutboxRelay
 
-ORDER = {"order_id": "o-1", "customer_id": "c-1", "total": 100, "currency": "CNY",
-         "items": [{"product_id": 1, "quantity": 1, "unit_price": 100}]}
+ORDER = {
+    "order_id": "o-1",
+    "customer_id": "c-1",
+    "total": 100,
+    "currency": "CNY",
+    "items": [{"product_id": 1, "quantity": 1, "unit_price": 100}],
+}
 
 handled = []
 fail_until = {"calls": 0, "failures": 0, "error": None}
@@ -116,8 +122,12 @@ def test_duplicate_delivery_changes_nothing(publisher, consumer, amqp_uri):
     connection = pika.BlockingConnection(pika_parameters(amqp_uri))
     channel = connection.channel()
     for _ in range(3):
-        channel.basic_publish(topology.events_exchange("orders"), "order.created", body,
-                              pika.BasicProperties(content_type="application/json", message_id=event_id))
+        channel.basic_publish(
+            topology.events_exchange("orders"),
+            "order.created",
+            body,
+            pika.BasicProperties(content_type="application/json", message_id=event_id),
+        )
     connection.close()
     eventlet.sleep(1)
     assert seen_count(consumer) == 1
@@ -153,8 +163,9 @@ def database_error():
     return sa.exc.OperationalError("INSERT INTO inbox", {}, Exception("connection refused"))
 
 
-def test_an_event_waits_out_a_database_outage_without_using_up_its_attempts(publisher, consumer, amqp_uri,
-                                                                            monkeypatch):
+def test_an_event_waits_out_a_database_outage_without_using_up_its_attempts(
+    publisher, consumer, amqp_uri, monkeypatch
+):
     monkeypatch.setattr(extensions, "OUTAGE_RETRY_SECONDS", 0.05)
 
     def database_down():
@@ -181,8 +192,12 @@ def test_a_database_error_while_the_database_answers_counts_as_an_attempt(publis
 def test_event_breaking_its_contract_is_dead_lettered_at_once(consumer, amqp_uri):
     connection = pika.BlockingConnection(pika_parameters(amqp_uri))
     channel = connection.channel()
-    channel.basic_publish(topology.events_exchange("orders"), "order.created", b'{"type": "order.created"}',
-                          pika.BasicProperties(content_type="application/json", message_id="broken"))
+    channel.basic_publish(
+        topology.events_exchange("orders"),
+        "order.created",
+        b'{"type": "order.created"}',
+        pika.BasicProperties(content_type="application/json", message_id="broken"),
+    )
     connection.close()
     assert wait_for(lambda: dlq.depth(amqp_uri, "inventory") == 1)
     assert fail_until["calls"] == 0

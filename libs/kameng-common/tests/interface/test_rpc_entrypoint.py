@@ -1,4 +1,5 @@
 """Kameng's RPC entrypoint on a real broker: what callers get back."""
+
 import eventlet
 import kombu.exceptions
 import pytest
@@ -62,9 +63,8 @@ def broker_gone(*_args, **_kwargs):
 def test_a_reply_lost_with_the_broker_leaves_the_service_running(ledger, rabbit_config, monkeypatch):
     with monkeypatch.context() as patched:
         patched.setattr(extensions._UnconfirmedReplies, "publish", broker_gone)
-        with ServiceRpcProxy("ledger", rabbit_config, timeout=1) as impatient:
-            with pytest.raises(RpcTimeout):
-                impatient.add(2, 3)
+        with ServiceRpcProxy("ledger", rabbit_config, timeout=1) as impatient, pytest.raises(RpcTimeout):
+            impatient.add(2, 3)
     assert ledger.add(2, 3) == 5
 
 

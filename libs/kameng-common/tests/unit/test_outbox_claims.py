@@ -1,13 +1,18 @@
 """The relay's claim on outbox rows: in order, and never the same row to two relays at once."""
-import sqlalchemy as sa
 
 import pytest
+import sqlalchemy as sa
 
 from kameng_common.db import Database, messaging_tables
 from kameng_common.relay import OutboxRelay
 
-ORDER = {"order_id": "o-1", "customer_id": "c-1", "total": 200, "currency": "CNY",
-         "items": [{"product_id": 7, "quantity": 2, "unit_price": 100}]}
+ORDER = {
+    "order_id": "o-1",
+    "customer_id": "c-1",
+    "total": 200,
+    "currency": "CNY",
+    "items": [{"product_id": 7, "quantity": 2, "unit_price": 100}],
+}
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
 """The unit of work: state, outbox and inbox commit together or not at all."""
+
 import datetime
 
 import pytest
@@ -9,8 +10,13 @@ from kameng_common import contracts
 from kameng_common.db import DATABASE_UNAVAILABLE, Database, messaging_tables, utc_isoformat
 from kameng_common.testing import create_postgres_database, drop_postgres_database
 
-ORDER = {"order_id": "o-1", "customer_id": "c-1", "total": 200, "currency": "CNY",
-         "items": [{"product_id": 7, "quantity": 2, "unit_price": 100}]}
+ORDER = {
+    "order_id": "o-1",
+    "customer_id": "c-1",
+    "total": 200,
+    "currency": "CNY",
+    "items": [{"product_id": 7, "quantity": 2, "unit_price": 100}],
+}
 
 
 @pytest.fixture
@@ -62,11 +68,10 @@ def test_state_and_event_commit_together(database):
 
 
 def test_a_failed_unit_of_work_leaves_neither_state_nor_event(database):
-    with pytest.raises(RuntimeError):
-        with database.unit_of_work() as uow:
-            uow.execute(database.tables["things"].insert().values(id=1))
-            uow.publish("order.created", ORDER, correlation_id="o-1")
-            raise RuntimeError("boom")
+    with pytest.raises(RuntimeError), database.unit_of_work() as uow:
+        uow.execute(database.tables["things"].insert().values(id=1))
+        uow.publish("order.created", ORDER, correlation_id="o-1")
+        raise RuntimeError("boom")
     assert count(database, "things") == 0
     assert database.outbox_backlog() == 0
 
@@ -78,17 +83,15 @@ def test_after_commit_calls_run_only_once_the_unit_of_work_committed(database):
         uow.execute(database.tables["things"].insert().values(id=1))
         assert calls == []
     assert calls == [1]
-    with pytest.raises(RuntimeError):
-        with database.unit_of_work() as uow:
-            uow.after_commit(lambda: calls.append("rolled back"))
-            raise RuntimeError("boom")
+    with pytest.raises(RuntimeError), database.unit_of_work() as uow:
+        uow.after_commit(lambda: calls.append("rolled back"))
+        raise RuntimeError("boom")
     assert calls == [1]
 
 
 def test_an_event_breaking_its_contract_is_never_written(database):
-    with pytest.raises(ValidationError):
-        with database.unit_of_work() as uow:
-            uow.publish("order.created", {**ORDER, "total": 1.5}, correlation_id="o-1")
+    with pytest.raises(ValidationError), database.unit_of_work() as uow:
+        uow.publish("order.created", {**ORDER, "total": 1.5}, correlation_id="o-1")
     assert database.outbox_backlog() == 0
 
 
@@ -101,10 +104,9 @@ def test_inbox_lets_each_consumer_handle_an_event_once(database):
 
 
 def test_inbox_mark_rolls_back_with_a_failed_handler(database):
-    with pytest.raises(RuntimeError):
-        with database.unit_of_work() as uow:
-            uow.first_delivery("e-1", "inventory.on_order_created")
-            raise RuntimeError("handler failed")
+    with pytest.raises(RuntimeError), database.unit_of_work() as uow:
+        uow.first_delivery("e-1", "inventory.on_order_created")
+        raise RuntimeError("handler failed")
     with database.unit_of_work() as uow:
         assert uow.first_delivery("e-1", "inventory.on_order_created")
 
@@ -119,18 +121,34 @@ def test_envelope_round_trip():
 
 def test_money_must_be_integer_minor_units():
     with pytest.raises(ValidationError):
-        contracts.new_event("payment.succeeded", {
-            "payment_id": "p", "order_id": "o", "customer_id": "c", "amount": 99.5,
-            "currency": "CNY", "provider": "mockpay", "trade_no": "t"}, correlation_id="o")
+        contracts.new_event(
+            "payment.succeeded",
+            {
+                "payment_id": "p",
+                "order_id": "o",
+                "customer_id": "c",
+                "amount": 99.5,
+                "currency": "CNY",
+                "provider": "mockpay",
+                "trade_no": "t",
+            },
+            correlation_id="o",
+        )
 
 
 def test_every_subscriber_is_declared_for_its_source():
     from kameng_common import topology
 
-    declared = {(event_type, service, method) for source in ("orders", "inventory", "risk", "payments")
-                for event_type, service, method, _queue in topology.subscriptions(source)}
-    expected = {(event_type, service, method) for event_type, item in contracts.CONTRACTS.items()
-                for service, method in item.subscribers}
+    declared = {
+        (event_type, service, method)
+        for source in ("orders", "inventory", "risk", "payments")
+        for event_type, service, method, _queue in topology.subscriptions(source)
+    }
+    expected = {
+        (event_type, service, method)
+        for event_type, item in contracts.CONTRACTS.items()
+        for service, method in item.subscribers
+    }
     assert declared == expected
 
 
@@ -147,8 +165,11 @@ def test_outbox_status_tells_how_many_events_wait_and_since_when(database):
     assert datetime.datetime.fromisoformat(status["oldest_pending_at"]).utcoffset() == datetime.timedelta(0)
 
     with database.unit_of_work() as uow:
-        uow.execute(outbox.update().where(outbox.c.event_id == first)
-                    .values(published_at=datetime.datetime.now(datetime.timezone.utc)))
+        uow.execute(
+            outbox.update()
+            .where(outbox.c.event_id == first)
+            .values(published_at=datetime.datetime.now(datetime.UTC))
+        )
     assert database.outbox_status()["pending"] == 1
 
 
@@ -179,9 +200,8 @@ def test_a_read_on_a_connection_the_server_closed_fails_and_the_next_one_succeed
         connection.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": backend})
     other.dispose()
 
-    with pytest.raises(DATABASE_UNAVAILABLE):
-        with read() as session:
-            session.execute(sa.select(1))
+    with pytest.raises(DATABASE_UNAVAILABLE), read() as session:
+        session.execute(sa.select(1))
     with read() as session:
         assert session.execute(sa.select(1)).scalar_one() == 1
     assert postgres_database.engine.pool.checkedout() == 0

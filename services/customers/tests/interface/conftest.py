@@ -3,9 +3,8 @@ import json
 import pika
 import pytest
 
-from kameng_common.migrations import upgrade
-
 from customers.service import CustomersService
+from kameng_common.migrations import upgrade
 
 
 @pytest.fixture
@@ -30,12 +29,16 @@ def container(container_factory, config):
 @pytest.fixture
 def send_raw(rabbit_config):
     """Publish a body as it is, bypassing the contracts (a broken or replayed message)."""
+
     def send_raw(exchange, routing_key, body):
         connection = pika.BlockingConnection(pika.URLParameters(rabbit_config["AMQP_URI"]))
         try:
             connection.channel().basic_publish(
-                exchange, routing_key, json.dumps(body),
-                pika.BasicProperties(content_type="application/json", delivery_mode=2))
+                exchange,
+                routing_key,
+                json.dumps(body),
+                pika.BasicProperties(content_type="application/json", delivery_mode=2),
+            )
         finally:
             connection.close()
 

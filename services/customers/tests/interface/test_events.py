@@ -1,7 +1,6 @@
 import uuid
 
 import eventlet
-
 from nameko.testing.services import entrypoint_hook, entrypoint_waiter
 
 from kameng_common import dlq
@@ -39,9 +38,14 @@ def test_order_delivered_round_trip_through_the_reliable_handler(container, publ
 
 def test_an_event_breaking_its_contract_is_dead_lettered_untouched(container, send_raw, rabbit_config):
     customer = call(container, "register", "alice", PASSWORD)
-    broken = {"id": str(uuid.uuid4()), "type": "order.delivered", "version": 1,
-              "occurred_at": "2026-03-01T12:00:00+00:00", "correlation_id": "o-1",
-              "payload": {"order_id": "o-1", "customer_id": customer["id"], "total": "a lot"}}
+    broken = {
+        "id": str(uuid.uuid4()),
+        "type": "order.delivered",
+        "version": 1,
+        "occurred_at": "2026-03-01T12:00:00+00:00",
+        "correlation_id": "o-1",
+        "payload": {"order_id": "o-1", "customer_id": customer["id"], "total": "a lot"},
+    }
 
     send_raw("orders.events", "order.delivered", broken)
 

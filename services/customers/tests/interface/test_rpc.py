@@ -3,9 +3,8 @@ import pytest
 from nameko.standalone.rpc import ServiceRpcProxy
 from nameko.testing.services import entrypoint_hook, worker_factory
 
-from kameng_common.errors import Conflict, InvalidInput, NotFound, Unauthorized
-
 from customers.service import CustomersService
+from kameng_common.errors import Conflict, InvalidInput, NotFound, Unauthorized
 
 PASSWORD = "s3cret-pass"
 
@@ -24,9 +23,19 @@ def test_register_authenticate_and_read_a_customer(container):
 
     assert customer == {"id": customer["id"], "username": "Alice", "kind": "customer", "level": "regular"}
     assert call(container, "authenticate", "alice", PASSWORD) == {
-        "id": customer["id"], "username": "Alice", "kind": "customer", "role": None, "level": "regular"}
+        "id": customer["id"],
+        "username": "Alice",
+        "kind": "customer",
+        "role": None,
+        "level": "regular",
+    }
     assert call(container, "get_customer", customer["id"]) == {
-        "id": customer["id"], "username": "Alice", "level": "regular", "orders_count": 0, "total_spent": 0}
+        "id": customer["id"],
+        "username": "Alice",
+        "level": "regular",
+        "orders_count": 0,
+        "total_spent": 0,
+    }
 
 
 def test_staff_and_the_first_admin(container):
@@ -38,16 +47,19 @@ def test_staff_and_the_first_admin(container):
     assert call(container, "authenticate", "ROOT", PASSWORD)["role"] == "admin"
 
 
-@pytest.mark.parametrize("method, args, field", [
-    ("register", ("ab", PASSWORD), "username"),
-    ("register", ("alice", "short"), "password"),
-    ("register", ("alice", None), "password"),
-    ("register", ("has space", PASSWORD), "username"),
-    ("create_staff", ("carol", PASSWORD, "superuser"), "role"),
-    ("ensure_admin", ("root", "short"), "password"),
-    ("authenticate", ("alice", 12345678), "password"),
-    ("get_customer", (42,), "customer_id"),
-])
+@pytest.mark.parametrize(
+    "method, args, field",
+    [
+        ("register", ("ab", PASSWORD), "username"),
+        ("register", ("alice", "short"), "password"),
+        ("register", ("alice", None), "password"),
+        ("register", ("has space", PASSWORD), "username"),
+        ("create_staff", ("carol", PASSWORD, "superuser"), "role"),
+        ("ensure_admin", ("root", "short"), "password"),
+        ("authenticate", ("alice", 12345678), "password"),
+        ("get_customer", (42,), "customer_id"),
+    ],
+)
 def test_bad_input_is_refused_naming_the_field(container, method, args, field):
     with pytest.raises(InvalidInput) as refused:
         call(container, method, *args)
@@ -68,7 +80,9 @@ def test_refusals_travel_with_their_code(container):
         call(container, "get_customer", "00000000-0000-4000-8000-000000000000")
 
 
-def test_an_error_over_the_wire_keeps_its_class_and_code_but_no_password(container, rabbit_config, monkeypatch):
+def test_an_error_over_the_wire_keeps_its_class_and_code_but_no_password(
+    container, rabbit_config, monkeypatch
+):
     # as the gateway does: map a remote exc_path back to the local class, rebuilt from exc_args
     for error in (Conflict, Unauthorized):
         monkeypatch.setitem(nameko.exceptions.registry, f"{error.__module__}.{error.__name__}", error)

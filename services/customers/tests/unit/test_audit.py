@@ -1,10 +1,10 @@
 """audit_snapshot: customers tells ``kameng audit`` its outbox backlog, on SQLite and PostgreSQL."""
-import pytest
 
-from kameng_common.db import Database
+import pytest
 
 from customers import usecases
 from customers.db import metadata
+from kameng_common.db import Database
 
 
 @pytest.fixture
@@ -17,9 +17,14 @@ def any_db(database_url):
 
 def test_the_snapshot_tells_the_events_not_yet_published(any_db):
     assert usecases.audit_snapshot(any_db) == {
-        "service": "customers", "outbox": {"pending": 0, "oldest_pending_at": None}}
+        "service": "customers",
+        "outbox": {"pending": 0, "oldest_pending_at": None},
+    }
     # customers publishes no event of its own yet: any event stands for one
     with any_db.unit_of_work() as uow:
-        uow.publish("order.delivered", {"order_id": "o1", "customer_id": "c1", "total": 100,
-                                        "currency": "CNY"}, correlation_id="o1")
+        uow.publish(
+            "order.delivered",
+            {"order_id": "o1", "customer_id": "c1", "total": 100, "currency": "CNY"},
+            correlation_id="o1",
+        )
     assert usecases.audit_snapshot(any_db)["outbox"]["pending"] == 1

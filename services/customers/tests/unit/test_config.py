@@ -11,9 +11,14 @@ CONFIG = Path(customers.__file__).resolve().parent.parent / "config.yaml"
 @pytest.fixture
 def clean_env(monkeypatch, tmp_path):
     monkeypatch.setenv("KAMENG_DATA_DIR", str(tmp_path))
-    for name in ("KAMENG_AMQP_URI", "KAMENG_CUSTOMERS_DATABASE_URL", "KAMENG_CUSTOMERS_METRICS_PORT",
-                 "KAMENG_CUSTOMERS_ARGON2_TIME_COST", "KAMENG_CUSTOMERS_ARGON2_MEMORY_KIB",
-                 "KAMENG_CUSTOMERS_ARGON2_PARALLELISM"):
+    for name in (
+        "KAMENG_AMQP_URI",
+        "KAMENG_CUSTOMERS_DATABASE_URL",
+        "KAMENG_CUSTOMERS_METRICS_PORT",
+        "KAMENG_CUSTOMERS_ARGON2_TIME_COST",
+        "KAMENG_CUSTOMERS_ARGON2_MEMORY_KIB",
+        "KAMENG_CUSTOMERS_ARGON2_PARALLELISM",
+    ):
         monkeypatch.delenv(name, raising=False)
     return monkeypatch
 
@@ -23,7 +28,11 @@ def test_defaults(clean_env, tmp_path):
 
     assert config["DATABASE_URL"] == f"sqlite:///{tmp_path}/customers.db"
     assert config["METRICS_PORT"] == 9104
-    assert (config["ARGON2_TIME_COST"], config["ARGON2_MEMORY_KIB"], config["ARGON2_PARALLELISM"]) == (3, 65536, 4)
+    assert (config["ARGON2_TIME_COST"], config["ARGON2_MEMORY_KIB"], config["ARGON2_PARALLELISM"]) == (
+        3,
+        65536,
+        4,
+    )
 
 
 def test_every_setting_follows_its_environment_variable(clean_env):

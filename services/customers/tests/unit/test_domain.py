@@ -17,10 +17,17 @@ def test_usernames_differing_only_in_case_are_one_name():
     assert domain.username_key("Alice") == domain.username_key("aLICE") == "alice"
 
 
-@pytest.mark.parametrize("total_spent, level", [
-    (0, "regular"), (99_999, "regular"), (100_000, "vip"), (999_999, "vip"), (1_000_000, "svip"),
-    (50_000_000, "svip"),
-])
+@pytest.mark.parametrize(
+    "total_spent, level",
+    [
+        (0, "regular"),
+        (99_999, "regular"),
+        (100_000, "vip"),
+        (999_999, "vip"),
+        (1_000_000, "svip"),
+        (50_000_000, "svip"),
+    ],
+)
 def test_level_follows_the_threshold_table(total_spent, level):
     assert domain.level_for_spend(total_spent) == level
 

@@ -1,4 +1,5 @@
 """What depends on the SQL dialect and on concurrency, on SQLite and PostgreSQL alike."""
+
 import uuid
 
 import eventlet
@@ -8,14 +9,13 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from eventlet import tpool
 
+from customers import usecases
+from customers.db import accounts, metadata
+from customers.passwords import Passwords
 from kameng_common import contracts
 from kameng_common.db import Database
 from kameng_common.errors import Conflict
 from kameng_common.migrations import upgrade
-
-from customers import usecases
-from customers.db import accounts, metadata
-from customers.passwords import Passwords
 
 PASSWORD = "s3cret-pass"
 
@@ -58,8 +58,11 @@ def test_concurrent_registrations_of_one_name_make_one_account(shared_db, argon2
 def test_concurrent_ensure_admin_creates_one_admin(shared_db, argon2_parameters):
     passwords = Passwords(**argon2_parameters, offload=tpool.execute)
 
-    outcomes = list(eventlet.GreenPool(4).imap(
-        lambda _: usecases.ensure_admin(shared_db, passwords, "root", PASSWORD), range(4)))
+    outcomes = list(
+        eventlet.GreenPool(4).imap(
+            lambda _: usecases.ensure_admin(shared_db, passwords, "root", PASSWORD), range(4)
+        )
+    )
 
     assert sorted(outcome["created"] for outcome in outcomes) == [False, False, False, True]
 
@@ -82,7 +85,11 @@ def test_concurrent_deliveries_and_duplicates_add_up_exactly(shared_db, password
         payload = {"order_id": order_id, "customer_id": customer["id"], "total": 10_000, "currency": "CNY"}
         first = contracts.load_event(contracts.new_event("order.delivered", payload, order_id))
         # the same event twice, and the same order under a second event id
-        events += [first, first, contracts.load_event(contracts.new_event("order.delivered", payload, order_id))]
+        events += [
+            first,
+            first,
+            contracts.load_event(contracts.new_event("order.delivered", payload, order_id)),
+        ]
 
     list(eventlet.GreenPool(16).imap(lambda event: _deliver(shared_db, event), events))
 

@@ -4,27 +4,36 @@ import uuid
 import pytest
 import sqlalchemy as sa
 
-from kameng_common import contracts
-from kameng_common.errors import Conflict, NotFound, Unauthorized
-
 from customers import usecases
 from customers.db import accounts, customer_stats
 from customers.passwords import Passwords
+from kameng_common import contracts
+from kameng_common.errors import Conflict, NotFound, Unauthorized
 
 PASSWORD = "s3cret-pass"
 
 
 def delivered(customer_id, total, order_id=None, currency="CNY"):
     order_id = order_id or str(uuid.uuid4())
-    return contracts.load_event(contracts.new_event("order.delivered", {
-        "order_id": order_id, "customer_id": customer_id, "total": total, "currency": currency,
-    }, order_id))
+    return contracts.load_event(
+        contracts.new_event(
+            "order.delivered",
+            {
+                "order_id": order_id,
+                "customer_id": customer_id,
+                "total": total,
+                "currency": currency,
+            },
+            order_id,
+        )
+    )
 
 
 def stored_hash(db, username):
     with db.reading() as session:
         return session.execute(
-            sa.select(accounts.c.password_hash).where(accounts.c.username == username)).scalar_one()
+            sa.select(accounts.c.password_hash).where(accounts.c.username == username)
+        ).scalar_one()
 
 
 def test_register_makes_a_regular_customer(db, passwords):
@@ -33,7 +42,12 @@ def test_register_makes_a_regular_customer(db, passwords):
     assert customer == {"id": customer["id"], "username": "Alice", "kind": "customer", "level": "regular"}
     assert uuid.UUID(customer["id"]).version == 4
     assert usecases.get_customer(db, customer["id"]) == {
-        "id": customer["id"], "username": "Alice", "level": "regular", "orders_count": 0, "total_spent": 0}
+        "id": customer["id"],
+        "username": "Alice",
+        "level": "regular",
+        "orders_count": 0,
+        "total_spent": 0,
+    }
     assert stored_hash(db, "Alice").startswith("$argon2id$")
 
 
@@ -60,7 +74,12 @@ def test_authenticate_a_customer_under_any_case_of_the_name(db, passwords):
     customer = usecases.register(db, passwords, "Alice", PASSWORD)
 
     assert usecases.authenticate(db, passwords, "ALICE", PASSWORD) == {
-        "id": customer["id"], "username": "Alice", "kind": "customer", "role": None, "level": "regular"}
+        "id": customer["id"],
+        "username": "Alice",
+        "kind": "customer",
+        "role": None,
+        "level": "regular",
+    }
 
 
 def test_authenticate_staff(db, passwords):
@@ -68,14 +87,22 @@ def test_authenticate_staff(db, passwords):
 
     assert staff == {"id": staff["id"], "username": "Fin", "kind": "staff", "role": "finance"}
     assert usecases.authenticate(db, passwords, "fin", PASSWORD) == {
-        "id": staff["id"], "username": "Fin", "kind": "staff", "role": "finance", "level": None}
+        "id": staff["id"],
+        "username": "Fin",
+        "kind": "staff",
+        "role": "finance",
+        "level": None,
+    }
 
 
-@pytest.mark.parametrize("username, password", [
-    ("alice", "wrong-password"),  # a wrong password
-    ("nobody", PASSWORD),  # an unknown user
-    ("no such name!", PASSWORD),  # a name that could never be registered
-])
+@pytest.mark.parametrize(
+    "username, password",
+    [
+        ("alice", "wrong-password"),  # a wrong password
+        ("nobody", PASSWORD),  # an unknown user
+        ("no such name!", PASSWORD),  # a name that could never be registered
+    ],
+)
 def test_bad_credentials_all_get_the_same_answer(db, passwords, username, password):
     usecases.register(db, passwords, "alice", PASSWORD)
 
@@ -116,7 +143,9 @@ def test_a_failed_login_never_rehashes(db, passwords, argon2_parameters):
     old_hash = stored_hash(db, "alice")
 
     with pytest.raises(Unauthorized):
-        usecases.authenticate(db, Passwords(**{**argon2_parameters, "time_cost": 2}), "alice", "wrong-password")
+        usecases.authenticate(
+            db, Passwords(**{**argon2_parameters, "time_cost": 2}), "alice", "wrong-password"
+        )
     assert stored_hash(db, "alice") == old_hash
 
 
@@ -200,8 +229,9 @@ def test_a_second_event_for_the_same_order_counts_nothing(db, passwords):
 def test_levels_never_go_down(db, passwords):
     customer = usecases.register(db, passwords, "alice", PASSWORD)
     with db.unit_of_work() as uow:  # an svip granted by hand
-        uow.execute(customer_stats.update().where(customer_stats.c.customer_id == customer["id"])
-                    .values(level="svip"))
+        uow.execute(
+            customer_stats.update().where(customer_stats.c.customer_id == customer["id"]).values(level="svip")
+        )
 
     usecases.on_order_delivered(db, delivered(customer["id"], 100))
 
@@ -224,8 +254,9 @@ def test_an_order_of_an_unknown_customer_is_counted_not_lost(db):
     usecases.on_order_delivered(db, delivered(customer_id, 10_000))
 
     with db.reading() as session:
-        stats = session.execute(sa.select(customer_stats).where(
-            customer_stats.c.customer_id == customer_id)).one()
+        stats = session.execute(
+            sa.select(customer_stats).where(customer_stats.c.customer_id == customer_id)
+        ).one()
     assert (stats.orders_count, stats.total_spent, stats.level) == (2, 160_000, "vip")
     with pytest.raises(NotFound):  # stats alone make no customer
         usecases.get_customer(db, customer_id)
@@ -241,14 +272,18 @@ def test_customers_by_level(db, passwords):
 
 def test_passwords_and_hashes_stay_out_of_logs_errors_and_answers(db, passwords, caplog):
     caplog.set_level(logging.DEBUG)
-    answers = [usecases.register(db, passwords, "alice", PASSWORD),
-               usecases.create_staff(db, passwords, "bob", PASSWORD, "ops"),
-               usecases.ensure_admin(db, passwords, "root", PASSWORD),
-               usecases.authenticate(db, passwords, "alice", PASSWORD)]
+    answers = [
+        usecases.register(db, passwords, "alice", PASSWORD),
+        usecases.create_staff(db, passwords, "bob", PASSWORD, "ops"),
+        usecases.ensure_admin(db, passwords, "root", PASSWORD),
+        usecases.authenticate(db, passwords, "alice", PASSWORD),
+    ]
     errors = []
-    for call in (lambda: usecases.register(db, passwords, "ALICE", PASSWORD),
-                 lambda: usecases.authenticate(db, passwords, "alice", "wrong-" + PASSWORD),
-                 lambda: usecases.authenticate(db, passwords, "nobody", PASSWORD)):
+    for call in (
+        lambda: usecases.register(db, passwords, "ALICE", PASSWORD),
+        lambda: usecases.authenticate(db, passwords, "alice", "wrong-" + PASSWORD),
+        lambda: usecases.authenticate(db, passwords, "nobody", PASSWORD),
+    ):
         with pytest.raises(Exception) as raised:
             call()
         errors.append(raised.value)
@@ -265,9 +300,16 @@ def test_a_database_error_does_not_carry_the_hash(db, passwords):
 
     usecases.register(db, passwords, "alice", PASSWORD)
     password_hash = passwords.hash(PASSWORD)
-    with pytest.raises(sa.exc.IntegrityError) as raised:
-        with db.unit_of_work() as uow:
-            uow.execute(accounts.insert().values(
-                id="another-id", username="alice", username_key="alice", password_hash=password_hash,
-                kind="customer", created_at=utcnow(), updated_at=utcnow()))
+    with pytest.raises(sa.exc.IntegrityError) as raised, db.unit_of_work() as uow:
+        uow.execute(
+            accounts.insert().values(
+                id="another-id",
+                username="alice",
+                username_key="alice",
+                password_hash=password_hash,
+                kind="customer",
+                created_at=utcnow(),
+                updated_at=utcnow(),
+            )
+        )
     assert password_hash not in str(raised.value)

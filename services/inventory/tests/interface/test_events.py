@@ -1,4 +1,5 @@
 """Order events through the broker: the reliable handler, the inbox and the outbox relay."""
+
 import json
 
 import pika
@@ -6,14 +7,13 @@ import pytest
 import sqlalchemy as sa
 from nameko.testing.services import entrypoint_hook, entrypoint_waiter
 
+from inventory.crypto import generate_keys_line
+from inventory.db import cards, metadata
+from inventory.service import InventoryService
 from kameng_common import topology
 from kameng_common.config import pika_parameters
 from kameng_common.contracts import new_event
 from kameng_common.migrations import upgrade
-
-from inventory.crypto import generate_keys_line
-from inventory.db import cards, metadata
-from inventory.service import InventoryService
 
 ORDERS_QUEUE = topology.event_queue("inventory", "stock.reserved", "orders", "on_stock_reserved")
 DELIVERED_QUEUE = topology.event_queue("inventory", "cards.delivered", "orders", "on_cards_delivered")
@@ -50,10 +50,17 @@ def broker(config):
 def publish(channel, envelope):
     """As the orders service's relay publishes: persistent JSON to orders.events, keyed by type."""
     channel.basic_publish(
-        topology.events_exchange("orders"), envelope["type"], json.dumps(envelope),
-        pika.BasicProperties(content_type="application/json", delivery_mode=2,
-                             message_id=envelope["id"], correlation_id=envelope["correlation_id"]),
-        mandatory=True)
+        topology.events_exchange("orders"),
+        envelope["type"],
+        json.dumps(envelope),
+        pika.BasicProperties(
+            content_type="application/json",
+            delivery_mode=2,
+            message_id=envelope["id"],
+            correlation_id=envelope["correlation_id"],
+        ),
+        mandatory=True,
+    )
 
 
 def deliver(container, channel, envelope, handler):
@@ -80,38 +87,49 @@ def outbox_rows(container):
     database = _database(container)
     outbox = metadata.tables["outbox"]
     with database.reading() as session:
-        return session.execute(sa.select(outbox.c.event_type, outbox.c.event_id)
-                               .order_by(outbox.c.id)).all()
+        return session.execute(sa.select(outbox.c.event_type, outbox.c.event_id).order_by(outbox.c.id)).all()
 
 
 def _database(container):
-    return next(dependency.database for dependency in container.dependencies
-                if dependency.attr_name == "db")
+    return next(dependency.database for dependency in container.dependencies if dependency.attr_name == "db")
 
 
 def reserved_cards(container, order_id):
     with _database(container).reading() as session:
-        return session.execute(sa.select(cards.c.id).where(cards.c.order_id == order_id)
-                               .order_by(cards.c.id)).scalars().all()
+        return (
+            session.execute(sa.select(cards.c.id).where(cards.c.order_id == order_id).order_by(cards.c.id))
+            .scalars()
+            .all()
+        )
 
 
 def _stock(container, count):
     category = call(container, "create_category", "Cards")
     product = call(container, "create_product", "Steam 100", category["id"], "card", 10000)
-    call(container, "import_cards", product["id"],
-         [{"number": f"N{i}", "secret": f"S{i}"} for i in range(count)])
+    call(
+        container,
+        "import_cards",
+        product["id"],
+        [{"number": f"N{i}", "secret": f"S{i}"} for i in range(count)],
+    )
     return product["id"]
 
 
 def _order_created(product, quantity):
-    return new_event("order.created", {
-        "order_id": "o1", "customer_id": "alice",
-        "items": [{"product_id": product, "quantity": quantity, "unit_price": 10000}],
-        "total": 10000 * quantity, "currency": "CNY"}, "o1")
+    return new_event(
+        "order.created",
+        {
+            "order_id": "o1",
+            "customer_id": "alice",
+            "items": [{"product_id": product, "quantity": quantity, "unit_price": 10000}],
+            "total": 10000 * quantity,
+            "currency": "CNY",
+        },
+        "o1",
+    )
 
 
-def test_an_order_created_event_reserves_once_and_its_stock_reserved_reaches_orders(
-        container, broker):
+def test_an_order_created_event_reserves_once_and_its_stock_reserved_reaches_orders(container, broker):
     product = _stock(container, 3)
     created = _order_created(product, 2)
 
@@ -120,24 +138,36 @@ def test_an_order_created_event_reserves_once_and_its_stock_reserved_reaches_ord
     held = reserved_cards(container, "o1")
     assert len(held) == 2
 
-    deliver(container, broker, created, "on_order_created")        # the broker delivers it again
+    deliver(container, broker, created, "on_order_created")  # the broker delivers it again
     assert [row.event_type for row in outbox_rows(container)] == ["stock.reserved"]
     assert reserved_cards(container, "o1") == held
 
     reserved = received(broker, ORDERS_QUEUE)
     assert reserved["id"] == outbox_rows(container)[0].event_id
     assert reserved["correlation_id"] == "o1"
-    assert reserved["payload"] == {"order_id": "o1",
-                                   "items": [{"product_id": product, "quantity": 2}]}
+    assert reserved["payload"] == {"order_id": "o1", "items": [{"product_id": product, "quantity": 2}]}
 
 
 def test_a_paid_order_is_delivered_and_its_buyer_reads_the_cards(container, broker):
     product = _stock(container, 3)
     deliver(container, broker, _order_created(product, 2), "on_order_created")
-    deliver(container, broker, new_event("order.paid", {
-        "order_id": "o1", "customer_id": "alice", "payment_id": "p1", "amount": 20000,
-        "currency": "CNY", "items": [{"product_id": product, "quantity": 2, "unit_price": 10000}]},
-        "o1"), "on_order_paid")
+    deliver(
+        container,
+        broker,
+        new_event(
+            "order.paid",
+            {
+                "order_id": "o1",
+                "customer_id": "alice",
+                "payment_id": "p1",
+                "amount": 20000,
+                "currency": "CNY",
+                "items": [{"product_id": product, "quantity": 2, "unit_price": 10000}],
+            },
+            "o1",
+        ),
+        "on_order_paid",
+    )
 
     delivered = received(broker, DELIVERED_QUEUE)
     assert delivered["payload"] == {"order_id": "o1", "card_ids": reserved_cards(container, "o1")}

@@ -1,14 +1,14 @@
 """The RPC entrypoints, through a running container: in-process hooks and over the broker."""
+
 import pytest
 from nameko.standalone.rpc import ServiceRpcProxy
 from nameko.testing.services import entrypoint_hook
 from prometheus_client import REGISTRY
 
-from kameng_common.errors import Forbidden, InvalidInput, NotFound
-from kameng_common.migrations import upgrade
-
 from inventory.crypto import generate_keys_line
 from inventory.service import InventoryService
+from kameng_common.errors import Forbidden, InvalidInput, NotFound
+from kameng_common.migrations import upgrade
 
 
 @pytest.fixture
@@ -38,26 +38,42 @@ def test_health_reports_the_database(container):
 
 def test_the_catalogue_and_its_stock_through_the_entrypoints(container):
     category = call(container, "create_category", "Game cards")
-    product = call(container, "create_product", "Steam 100", category["id"], "card", 10000,
-                   level_prices={"vip": 9500})
+    product = call(
+        container, "create_product", "Steam 100", category["id"], "card", 10000, level_prices={"vip": 9500}
+    )
     direct = call(container, "create_product", "Mobile 50", category["id"], "direct", 5000)
-    imported = call(container, "import_cards", product["id"], [
-        {"number": "N1", "secret": "S1"}, {"number": "N2", "secret": "S2"},
-        {"number": "N1", "secret": "S1"}, {"number": "N3"}])
+    imported = call(
+        container,
+        "import_cards",
+        product["id"],
+        [
+            {"number": "N1", "secret": "S1"},
+            {"number": "N2", "secret": "S2"},
+            {"number": "N1", "secret": "S1"},
+            {"number": "N3"},
+        ],
+    )
     assert imported == {"imported": 2, "duplicates": 1, "rejected": 1}
 
     listed = call(container, "list_products", level="vip", limit=1)
-    assert listed["items"] == [{
-        "id": product["id"], "name": "Steam 100", "category_id": category["id"], "kind": "card",
-        "price": 9500, "currency": "CNY", "stock": 2}]
+    assert listed["items"] == [
+        {
+            "id": product["id"],
+            "name": "Steam 100",
+            "category_id": category["id"],
+            "kind": "card",
+            "price": 9500,
+            "currency": "CNY",
+            "stock": 2,
+        }
+    ]
     listed = call(container, "list_products", level="vip", cursor=listed["next_cursor"])
     assert [item["id"] for item in listed["items"]] == [direct["id"]]
 
     quote = call(container, "quote", [{"product_id": product["id"], "quantity": 2}], "vip")
     assert (quote["total"], quote["currency"]) == (19000, "CNY")
     assert call(container, "stock_levels") == {str(product["id"]): 2}
-    assert REGISTRY.get_sample_value(
-        "kameng_cards_in_stock", {"product_id": str(product["id"])}) == 2
+    assert REGISTRY.get_sample_value("kameng_cards_in_stock", {"product_id": str(product["id"])}) == 2
 
 
 def test_caller_errors_are_raised_as_kameng_errors(container):
@@ -86,9 +102,17 @@ def test_only_the_buyer_reads_the_cards(container, config, make_event):
     category = call(container, "create_category", "Cards")
     product = call(container, "create_product", "P", category["id"], "card", 100)
     call(container, "import_cards", product["id"], [{"number": "N1", "secret": "S1"}])
-    paid = make_event("order.paid", {
-        "order_id": "o1", "customer_id": "alice", "payment_id": "p1", "amount": 100,
-        "currency": "CNY", "items": [{"product_id": product["id"], "quantity": 1, "unit_price": 100}]})
+    paid = make_event(
+        "order.paid",
+        {
+            "order_id": "o1",
+            "customer_id": "alice",
+            "payment_id": "p1",
+            "amount": 100,
+            "currency": "CNY",
+            "items": [{"product_id": product["id"], "quantity": 1, "unit_price": 100}],
+        },
+    )
     call(container, "on_order_paid", paid)
     with pytest.raises(Forbidden):
         call(container, "reveal_cards", "o1", "mallory")

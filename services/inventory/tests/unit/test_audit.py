@@ -1,13 +1,13 @@
 """audit_snapshot: what inventory tells ``kameng audit``, on SQLite and PostgreSQL, and never a secret."""
+
 import datetime
 import json
 
 import sqlalchemy as sa
 
-from kameng_common.db import utcnow
-
 from inventory import usecases
 from inventory.db import cards
+from kameng_common.db import utcnow
 
 
 def recent(moment):
@@ -17,9 +17,14 @@ def recent(moment):
 
 def test_the_snapshot_of_an_empty_inventory(any_db):
     assert usecases.audit_snapshot(any_db) == {
-        "service": "inventory", "cards": {"available": 0, "reserved": 0, "sold": 0},
-        "direct_products": [], "sold": {}, "reserved": {}, "sold_twice": [],
-        "outbox": {"pending": 0, "oldest_pending_at": None}}
+        "service": "inventory",
+        "cards": {"available": 0, "reserved": 0, "sold": 0},
+        "direct_products": [],
+        "sold": {},
+        "reserved": {},
+        "sold_twice": [],
+        "outbox": {"pending": 0, "oldest_pending_at": None},
+    }
 
 
 def test_the_snapshot_counts_sold_and_reserved_cards_per_order(any_shop):
@@ -55,13 +60,25 @@ def test_the_snapshot_finds_a_card_number_stored_twice_and_sold_to_two_orders(an
     with any_shop.db.unit_of_work() as uow:
         original = uow.execute(sa.select(cards).where(cards.c.id == sold)).one()
         now = utcnow()
-        copy = uow.execute(cards.insert().values(
-            product_id=product, number=original.number, number_digest="another-key-digest",
-            key_id="k0", nonce=original.nonce, ciphertext=original.ciphertext, status="sold",
-            order_id="second", imported_at=now, reserved_at=now, sold_at=now)).inserted_primary_key[0]
+        copy = uow.execute(
+            cards.insert().values(
+                product_id=product,
+                number=original.number,
+                number_digest="another-key-digest",
+                key_id="k0",
+                nonce=original.nonce,
+                ciphertext=original.ciphertext,
+                status="sold",
+                order_id="second",
+                imported_at=now,
+                reserved_at=now,
+                sold_at=now,
+            )
+        ).inserted_primary_key[0]
 
     assert usecases.audit_snapshot(any_shop.db)["sold_twice"] == [
-        {"product_id": str(product), "card_ids": [sold, copy], "order_ids": ["first", "second"]}]
+        {"product_id": str(product), "card_ids": [sold, copy], "order_ids": ["first", "second"]}
+    ]
 
 
 def test_the_snapshot_holds_no_card_number_or_secret(any_shop):

@@ -1,8 +1,7 @@
 import pytest
 
-from kameng_common.errors import Conflict, InvalidInput, NotFound
-
 from inventory import usecases
+from kameng_common.errors import Conflict, InvalidInput, NotFound
 
 
 @pytest.fixture
@@ -23,11 +22,15 @@ def test_a_category_needs_a_name(db, name):
 
 
 def test_a_product_is_created_with_its_level_prices(db, category):
-    product = usecases.create_product(db, "Steam 100", category, "card", 10000,
-                                      level_prices={"vip": 9500})
+    product = usecases.create_product(db, "Steam 100", category, "card", 10000, level_prices={"vip": 9500})
     assert product == {
-        "id": product["id"], "name": "Steam 100", "category_id": category, "kind": "card",
-        "price": 10000, "currency": "CNY", "level_prices": {"vip": 9500},
+        "id": product["id"],
+        "name": "Steam 100",
+        "category_id": category,
+        "kind": "card",
+        "price": 10000,
+        "currency": "CNY",
+        "level_prices": {"vip": 9500},
         "created_at": product["created_at"],
     }
     assert product["created_at"].endswith("+00:00")
@@ -35,29 +38,34 @@ def test_a_product_is_created_with_its_level_prices(db, category):
 
 def test_creating_the_same_product_again_returns_it_and_a_different_one_conflicts(any_db):
     category = usecases.create_category(any_db, "Game cards")["id"]
-    product = usecases.create_product(any_db, "Steam 100", category, "card", 10000,
-                                      level_prices={"vip": 9000})
-    assert usecases.create_product(any_db, "Steam 100", category, "card", 10000,
-                                   level_prices={"vip": 9000}) == product
+    product = usecases.create_product(
+        any_db, "Steam 100", category, "card", 10000, level_prices={"vip": 9000}
+    )
+    assert (
+        usecases.create_product(any_db, "Steam 100", category, "card", 10000, level_prices={"vip": 9000})
+        == product
+    )
     with pytest.raises(Conflict):
         usecases.create_product(any_db, "Steam 100", category, "card", 9000)
 
 
-@pytest.mark.parametrize("changes, field", [
-    ({"name": " "}, "name"),
-    ({"category_id": 999}, "category 999 does not exist"),
-    ({"category_id": "1"}, "category_id"),
-    ({"kind": "gift"}, "kind"),
-    ({"price": -1}, "price"),
-    ({"price": 10.5}, "price"),
-    ({"price": "100"}, "price"),
-    ({"currency": "yuan"}, "currency"),
-    ({"level_prices": {"vip": -5}}, "level_prices"),
-    ({"level_prices": ["vip", 5]}, "level_prices"),
-])
+@pytest.mark.parametrize(
+    "changes, field",
+    [
+        ({"name": " "}, "name"),
+        ({"category_id": 999}, "category 999 does not exist"),
+        ({"category_id": "1"}, "category_id"),
+        ({"kind": "gift"}, "kind"),
+        ({"price": -1}, "price"),
+        ({"price": 10.5}, "price"),
+        ({"price": "100"}, "price"),
+        ({"currency": "yuan"}, "currency"),
+        ({"level_prices": {"vip": -5}}, "level_prices"),
+        ({"level_prices": ["vip", 5]}, "level_prices"),
+    ],
+)
 def test_a_bad_product_is_refused_with_a_clear_message(db, category, changes, field):
-    arguments = {"name": "Steam 100", "category_id": category, "kind": "card", "price": 100,
-                 **changes}
+    arguments = {"name": "Steam 100", "category_id": category, "kind": "card", "price": 100, **changes}
     with pytest.raises(InvalidInput, match=field):
         usecases.create_product(db, **arguments)
 
@@ -69,7 +77,9 @@ def test_the_catalogue_shows_the_price_for_the_level_and_the_available_stock(sho
     listed = usecases.list_products(db, level="vip")
     assert listed["next_cursor"] is None
     assert [(item["id"], item["price"], item["stock"]) for item in listed["items"]] == [
-        (card, 900, 2), (direct, 5000, None)]
+        (card, 900, 2),
+        (direct, 5000, None),
+    ]
     assert usecases.list_products(db)["items"][0]["price"] == 1000
     assert usecases.list_products(db, level=None)["items"][0]["price"] == 1000
 
@@ -85,8 +95,7 @@ def test_the_catalogue_pages_by_cursor(shop, db):
     assert last["next_cursor"] is None
 
 
-@pytest.mark.parametrize("arguments", [{"limit": 0}, {"limit": 1000}, {"cursor": "abc"},
-                                       {"level": ""}])
+@pytest.mark.parametrize("arguments", [{"limit": 0}, {"limit": 1000}, {"cursor": "abc"}, {"level": ""}])
 def test_bad_paging_is_refused(db, arguments):
     with pytest.raises(InvalidInput):
         usecases.list_products(db, **arguments)
@@ -95,12 +104,20 @@ def test_bad_paging_is_refused(db, arguments):
 def test_a_quote_merges_lines_and_prices_them_at_the_level(shop, db):
     first = shop.product(price=1000, level_prices={"vip": 900})
     second = shop.product(price=300)
-    quote = usecases.quote(db, [{"product_id": first, "quantity": 1},
-                                {"product_id": second, "quantity": 2},
-                                {"product_id": first, "quantity": 2}], "vip")
+    quote = usecases.quote(
+        db,
+        [
+            {"product_id": first, "quantity": 1},
+            {"product_id": second, "quantity": 2},
+            {"product_id": first, "quantity": 2},
+        ],
+        "vip",
+    )
     assert quote == {
-        "items": [{"product_id": first, "name": "Product 1", "quantity": 3, "unit_price": 900},
-                  {"product_id": second, "name": "Product 2", "quantity": 2, "unit_price": 300}],
+        "items": [
+            {"product_id": first, "name": "Product 1", "quantity": 3, "unit_price": 900},
+            {"product_id": second, "name": "Product 2", "quantity": 2, "unit_price": 300},
+        ],
         "total": 3 * 900 + 2 * 300,
         "currency": "CNY",
     }
@@ -111,10 +128,18 @@ def test_a_quote_of_an_unknown_product_is_not_found(shop, db):
         usecases.quote(db, [{"product_id": 999, "quantity": 1}], "regular")
 
 
-@pytest.mark.parametrize("items", [
-    [], [{"product_id": 1, "quantity": 0}], [{"product_id": 1, "quantity": -2}],
-    [{"product_id": 1}], [{"product_id": 1, "quantity": 1.5}], "1x2", None,
-])
+@pytest.mark.parametrize(
+    "items",
+    [
+        [],
+        [{"product_id": 1, "quantity": 0}],
+        [{"product_id": 1, "quantity": -2}],
+        [{"product_id": 1}],
+        [{"product_id": 1, "quantity": 1.5}],
+        "1x2",
+        None,
+    ],
+)
 def test_a_quote_of_bad_lines_is_refused(shop, db, items):
     shop.product()
     with pytest.raises(InvalidInput, match="items"):
@@ -125,8 +150,9 @@ def test_a_quote_in_two_currencies_is_refused(shop, db):
     cny = shop.product()
     usd = shop.product(currency="USD")
     with pytest.raises(InvalidInput, match="currencies"):
-        usecases.quote(db, [{"product_id": cny, "quantity": 1},
-                            {"product_id": usd, "quantity": 1}], "regular")
+        usecases.quote(
+            db, [{"product_id": cny, "quantity": 1}, {"product_id": usd, "quantity": 1}], "regular"
+        )
 
 
 def test_stock_levels_count_available_cards_of_every_card_product(shop, db):

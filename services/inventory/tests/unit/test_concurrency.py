@@ -3,6 +3,7 @@
 On PostgreSQL the greenthreads' transactions really interleave (psycopg2 yields
 while it waits); on SQLite the unit of work's write lock serializes them.
 """
+
 from collections import Counter
 
 import eventlet
@@ -20,7 +21,7 @@ def _race(handler, events):
         for _ in range(10):
             try:
                 return handler(event)
-            except Exception as error:  # noqa: BLE001 - the broker requeues whatever failed
+            except Exception as error:
                 failures[type(error).__name__] += 1
         raise AssertionError(f"{event['id']} never succeeded")
 
@@ -31,22 +32,36 @@ def _race(handler, events):
 
 def _holders(db):
     with db.reading() as session:
-        return session.execute(sa.select(cards.c.id, cards.c.status, cards.c.order_id)
-                               .where(cards.c.order_id.is_not(None))).all()
+        return session.execute(
+            sa.select(cards.c.id, cards.c.status, cards.c.order_id).where(cards.c.order_id.is_not(None))
+        ).all()
 
 
 def _created(make_event, order_id, product, quantity):
-    return make_event("order.created", {
-        "order_id": order_id, "customer_id": "c1",
-        "items": [{"product_id": product, "quantity": quantity, "unit_price": 100}],
-        "total": 100 * quantity, "currency": "CNY"})
+    return make_event(
+        "order.created",
+        {
+            "order_id": order_id,
+            "customer_id": "c1",
+            "items": [{"product_id": product, "quantity": quantity, "unit_price": 100}],
+            "total": 100 * quantity,
+            "currency": "CNY",
+        },
+    )
 
 
 def _paid(make_event, order_id, product, quantity):
-    return make_event("order.paid", {
-        "order_id": order_id, "customer_id": "c1",
-        "items": [{"product_id": product, "quantity": quantity, "unit_price": 100}],
-        "payment_id": f"pay-{order_id}", "amount": 100 * quantity, "currency": "CNY"})
+    return make_event(
+        "order.paid",
+        {
+            "order_id": order_id,
+            "customer_id": "c1",
+            "items": [{"product_id": product, "quantity": quantity, "unit_price": 100}],
+            "payment_id": f"pay-{order_id}",
+            "amount": 100 * quantity,
+            "currency": "CNY",
+        },
+    )
 
 
 def test_fifty_orders_racing_for_the_last_ten_cards_reserve_exactly_ten(any_shop, make_event):
@@ -76,7 +91,7 @@ def test_racing_multi_card_orders_hold_all_their_cards_or_none(any_shop, make_ev
 
 def test_late_payments_racing_for_the_last_cards_sell_each_card_once(any_shop, make_event):
     product = any_shop.product(cards=10)
-    for i in range(30):                                       # expired before they were created
+    for i in range(30):  # expired before they were created
         any_shop.expired(f"o{i}")
     events = [_paid(make_event, f"o{i}", product, 1) for i in range(30)]
     _race(lambda event: usecases.on_order_paid(any_shop.db, event), events)
@@ -85,7 +100,8 @@ def test_late_payments_racing_for_the_last_cards_sell_each_card_once(any_shop, m
     assert len({holder.order_id for holder in holders}) == 10
     delivered = any_shop.published("cards.delivered")
     assert sorted(card for payload in delivered for card in payload["card_ids"]) == sorted(
-        holder.id for holder in holders)
+        holder.id for holder in holders
+    )
     assert len(any_shop.published("stock.sale_failed")) == 20
 
 

@@ -6,7 +6,13 @@ from dataclasses import replace
 import pytest
 
 from inventory.crypto import (
-    KEYS_ENV, CardIntegrityError, Keyring, KeyringError, generate_keys_line, load_keyring)
+    KEYS_ENV,
+    CardIntegrityError,
+    Keyring,
+    KeyringError,
+    generate_keys_line,
+    load_keyring,
+)
 
 OLD = generate_keys_line("2024a")
 NEW = generate_keys_line("2025a")
@@ -44,11 +50,14 @@ def test_a_number_digest_made_before_rotation_is_still_recognised():
     assert before.number_digest("N1") != before.number_digest("N2")
 
 
-@pytest.mark.parametrize("tamper", [
-    lambda sealed: replace(sealed, ciphertext=bytes([sealed.ciphertext[0] ^ 1]) + sealed.ciphertext[1:]),
-    lambda sealed: replace(sealed, nonce=bytes(12)),
-    lambda sealed: replace(sealed, key_id="2024a"),  # opened with the wrong key
-])
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        lambda sealed: replace(sealed, ciphertext=bytes([sealed.ciphertext[0] ^ 1]) + sealed.ciphertext[1:]),
+        lambda sealed: replace(sealed, nonce=bytes(12)),
+        lambda sealed: replace(sealed, key_id="2024a"),  # opened with the wrong key
+    ],
+)
 def test_an_altered_row_fails_its_integrity_check(tamper):
     keyring = Keyring.parse(f"{OLD},{NEW}")
     sealed = keyring.seal(7, "N1", "secret")
@@ -71,14 +80,17 @@ def test_a_card_under_a_key_no_longer_configured_fails_without_naming_the_secret
     assert "secret" not in str(raised.value).replace("2024a", "")
 
 
-@pytest.mark.parametrize("text, message", [
-    ("", "id:base64key"),
-    ("nokey", "id:base64key"),
-    ("bad id:" + base64.b64encode(bytes(32)).decode(), "id:base64key"),
-    ("k1:not base64!", "base64"),
-    ("k1:" + base64.b64encode(bytes(16)).decode(), "32 bytes"),
-    (f"{OLD},{OLD}", "twice"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("", "id:base64key"),
+        ("nokey", "id:base64key"),
+        ("bad id:" + base64.b64encode(bytes(32)).decode(), "id:base64key"),
+        ("k1:not base64!", "base64"),
+        ("k1:" + base64.b64encode(bytes(16)).decode(), "32 bytes"),
+        (f"{OLD},{OLD}", "twice"),
+    ],
+)
 def test_malformed_keys_are_refused_without_echoing_them(text, message):
     with pytest.raises(KeyringError, match=message) as raised:
         Keyring.parse(text)

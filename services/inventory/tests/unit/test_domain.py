@@ -1,8 +1,7 @@
 import pytest
 
-from kameng_common.errors import InvalidInput
-
 from inventory import domain
+from kameng_common.errors import InvalidInput
 
 
 def test_a_level_price_replaces_the_base_price_only_for_its_level():
@@ -12,9 +11,9 @@ def test_a_level_price_replaces_the_base_price_only_for_its_level():
 
 
 def test_lines_of_the_same_product_are_merged_in_first_seen_order():
-    lines = domain.merge_lines([
-        {"product_id": 2, "quantity": 1}, {"product_id": 1, "quantity": 2},
-        {"product_id": 2, "quantity": 3}])
+    lines = domain.merge_lines(
+        [{"product_id": 2, "quantity": 1}, {"product_id": 1, "quantity": 2}, {"product_id": 2, "quantity": 3}]
+    )
     assert list(lines.items()) == [(2, 4), (1, 2)]
 
 
@@ -26,8 +25,10 @@ def test_a_quote_prices_each_line_at_the_level_and_adds_them_up():
     products = {1: _product("A", 1000, {"vip": 900}), 2: _product("B", 250)}
     quote = domain.quote({1: 2, 2: 3}, products, "vip")
     assert quote == {
-        "items": [{"product_id": 1, "name": "A", "quantity": 2, "unit_price": 900},
-                  {"product_id": 2, "name": "B", "quantity": 3, "unit_price": 250}],
+        "items": [
+            {"product_id": 1, "name": "A", "quantity": 2, "unit_price": 900},
+            {"product_id": 2, "name": "B", "quantity": 3, "unit_price": 250},
+        ],
         "total": 2 * 900 + 3 * 250,
         "currency": "CNY",
     }
@@ -43,12 +44,21 @@ def test_only_card_products_demand_cards():
     assert domain.card_demand({1: 2, 2: 5}, {1: domain.CARD, 2: domain.DIRECT}) == {1: 2}
 
 
-@pytest.mark.parametrize("raw", [
-    None, "N1 S1", {}, {"number": "N1"}, {"secret": "S1"}, {"number": "", "secret": "S1"},
-    {"number": "N1", "secret": "   "}, {"number": 12, "secret": "S1"},
-    {"number": "N" * (domain.NUMBER_MAX_LENGTH + 1), "secret": "S1"},
-    {"number": "N1", "secret": "S" * (domain.SECRET_MAX_LENGTH + 1)},
-])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        None,
+        "N1 S1",
+        {},
+        {"number": "N1"},
+        {"secret": "S1"},
+        {"number": "", "secret": "S1"},
+        {"number": "N1", "secret": "   "},
+        {"number": 12, "secret": "S1"},
+        {"number": "N" * (domain.NUMBER_MAX_LENGTH + 1), "secret": "S1"},
+        {"number": "N1", "secret": "S" * (domain.SECRET_MAX_LENGTH + 1)},
+    ],
+)
 def test_a_card_with_a_missing_empty_or_oversized_field_is_rejected(raw):
     assert domain.clean_card(raw) is None
 
@@ -57,34 +67,46 @@ def test_a_card_is_trimmed():
     assert domain.clean_card({"number": " N1 ", "secret": "S1\n"}) == ("N1", "S1")
 
 
-@pytest.mark.parametrize("state, closed, action", [
-    (None, False, domain.RESERVE),
-    (None, True, domain.REJECT_CLOSED),            # cancel or expiry came first
-    (domain.STOCK_RESERVED, False, domain.IGNORE),  # another copy of order.created
-    (domain.STOCK_REJECTED, False, domain.IGNORE),
-    (domain.STOCK_SOLD, False, domain.IGNORE),      # order.paid came first and sold
-    (domain.STOCK_SALE_FAILED, True, domain.IGNORE),
-])
+@pytest.mark.parametrize(
+    "state, closed, action",
+    [
+        (None, False, domain.RESERVE),
+        (None, True, domain.REJECT_CLOSED),  # cancel or expiry came first
+        (domain.STOCK_RESERVED, False, domain.IGNORE),  # another copy of order.created
+        (domain.STOCK_REJECTED, False, domain.IGNORE),
+        (domain.STOCK_SOLD, False, domain.IGNORE),  # order.paid came first and sold
+        (domain.STOCK_SALE_FAILED, True, domain.IGNORE),
+    ],
+)
 def test_order_created_reserves_only_a_new_open_order(state, closed, action):
     assert domain.on_order_created(state, closed) == action
 
 
-@pytest.mark.parametrize("state, action", [
-    (domain.STOCK_RESERVED, domain.RELEASE),
-    (None, domain.CLOSE),                 # before order.created: a tombstone
-    (domain.STOCK_REJECTED, domain.CLOSE),
-    (domain.STOCK_RELEASED, domain.CLOSE),
-    (domain.STOCK_SOLD, domain.CLOSE),    # a sale stands
-])
+@pytest.mark.parametrize(
+    "state, action",
+    [
+        (domain.STOCK_RESERVED, domain.RELEASE),
+        (None, domain.CLOSE),  # before order.created: a tombstone
+        (domain.STOCK_REJECTED, domain.CLOSE),
+        (domain.STOCK_RELEASED, domain.CLOSE),
+        (domain.STOCK_SOLD, domain.CLOSE),  # a sale stands
+    ],
+)
 def test_closing_an_order_releases_only_a_reservation(state, action):
     assert domain.on_order_closed(state) == action
 
 
-@pytest.mark.parametrize("state, action", [
-    (domain.STOCK_RESERVED, domain.SELL), (None, domain.SELL), (domain.STOCK_RELEASED, domain.SELL),
-    (domain.STOCK_REJECTED, domain.SELL),
-    (domain.STOCK_SOLD, domain.IGNORE), (domain.STOCK_SALE_FAILED, domain.IGNORE),
-])
+@pytest.mark.parametrize(
+    "state, action",
+    [
+        (domain.STOCK_RESERVED, domain.SELL),
+        (None, domain.SELL),
+        (domain.STOCK_RELEASED, domain.SELL),
+        (domain.STOCK_REJECTED, domain.SELL),
+        (domain.STOCK_SOLD, domain.IGNORE),
+        (domain.STOCK_SALE_FAILED, domain.IGNORE),
+    ],
+)
 def test_payment_sells_once(state, action):
     assert domain.on_order_paid(state) == action
 
@@ -93,12 +115,15 @@ def _order(customer_id="c1", state=domain.STOCK_SOLD):
     return {"customer_id": customer_id, "stock_state": state}
 
 
-@pytest.mark.parametrize("order, customer_id, refusal", [
-    (None, "c1", domain.NOT_FOUND),
-    (_order(customer_id=None, state=None), "c1", domain.NOT_FOUND),
-    (_order(), "c2", domain.FORBIDDEN),
-    (_order(state=domain.STOCK_RESERVED), "c1", domain.NOT_DELIVERED),
-    (_order(), "c1", None),
-])
+@pytest.mark.parametrize(
+    "order, customer_id, refusal",
+    [
+        (None, "c1", domain.NOT_FOUND),
+        (_order(customer_id=None, state=None), "c1", domain.NOT_FOUND),
+        (_order(), "c2", domain.FORBIDDEN),
+        (_order(state=domain.STOCK_RESERVED), "c1", domain.NOT_DELIVERED),
+        (_order(), "c1", None),
+    ],
+)
 def test_only_the_buyer_of_a_delivered_order_may_read_its_cards(order, customer_id, refusal):
     assert domain.reveal_refusal(order, customer_id) == refusal

@@ -2,11 +2,10 @@ import eventlet
 import pytest
 import sqlalchemy as sa
 
-from kameng_common.errors import InvalidInput, NotFound
-
 from inventory import usecases
 from inventory.crypto import Keyring, generate_keys_line
 from inventory.db import cards
+from kameng_common.errors import InvalidInput, NotFound
 
 
 def _batch(*numbers):
@@ -16,10 +15,13 @@ def _batch(*numbers):
 def test_an_import_counts_imported_duplicates_and_rejected(shop, db, keyring):
     product = shop.product()
     batch = _batch("N1", "N2", "N3") + [
-        {"number": "N2", "secret": "another"},          # repeated within the batch
-        {"number": " N3 ", "secret": "x"},              # the same number once trimmed
-        {"number": "", "secret": "x"}, {"number": "N9"}, {"number": "N9", "secret": "s" * 600},
-        "N10 S10", None,
+        {"number": "N2", "secret": "another"},  # repeated within the batch
+        {"number": " N3 ", "secret": "x"},  # the same number once trimmed
+        {"number": "", "secret": "x"},
+        {"number": "N9"},
+        {"number": "N9", "secret": "s" * 600},
+        "N10 S10",
+        None,
     ]
     result = usecases.import_cards(db, keyring, product, batch)
     assert result == {"imported": 3, "duplicates": 2, "rejected": 5}
@@ -30,7 +32,10 @@ def test_importing_the_same_cards_again_imports_nothing(shop, db, keyring):
     product = shop.product()
     usecases.import_cards(db, keyring, product, _batch("N1", "N2"))
     assert usecases.import_cards(db, keyring, product, _batch("N2", "N1", "N3")) == {
-        "imported": 1, "duplicates": 2, "rejected": 0}
+        "imported": 1,
+        "duplicates": 2,
+        "rejected": 0,
+    }
 
 
 def test_the_same_number_may_exist_under_two_products(shop, db, keyring):
@@ -45,10 +50,15 @@ def test_a_number_stored_before_a_key_rotation_is_still_a_duplicate(shop, db):
     usecases.import_cards(db, Keyring.parse(old), product, _batch("N1"))
     rotated = Keyring.parse(f"{old},{generate_keys_line('new')}")
     assert usecases.import_cards(db, rotated, product, _batch("N1", "N2")) == {
-        "imported": 1, "duplicates": 1, "rejected": 0}
+        "imported": 1,
+        "duplicates": 1,
+        "rejected": 0,
+    }
     with db.reading() as session:
         assert dict(session.execute(sa.select(cards.c.number, cards.c.key_id)).all()) == {
-            "N1": "old", "N2": "new"}
+            "N1": "old",
+            "N2": "new",
+        }
 
 
 def test_cards_are_stored_without_their_secret_in_clear(shop, db, keyring):
@@ -56,14 +66,14 @@ def test_cards_are_stored_without_their_secret_in_clear(shop, db, keyring):
     usecases.import_cards(db, keyring, product, _batch("N1"))
     with db.reading() as session:
         row = session.execute(sa.select(cards)).one()
-    stored = repr(tuple(row)).encode() + b"".join(
-        value for value in row if isinstance(value, bytes))
+    stored = repr(tuple(row)).encode() + b"".join(value for value in row if isinstance(value, bytes))
     assert b"secret-of-N1" not in stored
     assert keyring.open(product, "N1", _sealed(row)) == "secret-of-N1"
 
 
 def _sealed(row):
     from inventory.crypto import SealedSecret
+
     return SealedSecret(row.key_id, row.nonce, row.ciphertext)
 
 
@@ -87,8 +97,7 @@ def test_concurrent_imports_of_the_same_cards_store_each_card_once(any_shop, any
     product = any_shop.product()
     batch = _batch(*(f"N{i}" for i in range(200)))
     pool = eventlet.GreenPool()
-    results = list(pool.imap(lambda _: usecases.import_cards(any_db, keyring, product, batch),
-                             range(8)))
+    results = list(pool.imap(lambda _: usecases.import_cards(any_db, keyring, product, batch), range(8)))
     assert sum(result["imported"] for result in results) == 200
     assert all(result["imported"] + result["duplicates"] == 200 for result in results)
     assert any_shop.available(product) == 200

@@ -1,4 +1,5 @@
 """Reservation, release and sale, driven by the orders events in every order they may arrive."""
+
 import pytest
 
 from inventory import domain, usecases
@@ -9,9 +10,12 @@ RESERVED, SOLD = domain.RESERVED, domain.SOLD
 def test_an_order_reserves_exactly_its_quantities(any_shop):
     first, second = any_shop.product(cards=5), any_shop.product(cards=5)
     any_shop.created("o1", (first, 2), (second, 1), (first, 1))
-    assert any_shop.published("stock.reserved") == [{
-        "order_id": "o1", "items": [{"product_id": first, "quantity": 3},
-                                    {"product_id": second, "quantity": 1}]}]
+    assert any_shop.published("stock.reserved") == [
+        {
+            "order_id": "o1",
+            "items": [{"product_id": first, "quantity": 3}, {"product_id": second, "quantity": 1}],
+        }
+    ]
     assert len(any_shop.cards_of("o1", RESERVED)) == 4
     assert (any_shop.available(first), any_shop.available(second)) == (2, 4)
     assert any_shop.stock_state("o1") == domain.STOCK_RESERVED
@@ -30,7 +34,9 @@ def test_a_direct_product_is_accepted_without_cards(shop):
     card, direct = shop.product(cards=1), shop.product(kind="direct")
     shop.created("o1", (card, 1), (direct, 3))
     assert shop.published("stock.reserved")[0]["items"] == [
-        {"product_id": card, "quantity": 1}, {"product_id": direct, "quantity": 3}]
+        {"product_id": card, "quantity": 1},
+        {"product_id": direct, "quantity": 3},
+    ]
     assert len(shop.cards_of("o1")) == 1
 
 
@@ -42,8 +48,8 @@ def test_an_unknown_product_is_refused(shop):
 def test_a_repeated_order_created_changes_nothing(any_shop):
     product = any_shop.product(cards=5)
     created = any_shop.created("o1", (product, 2))
-    usecases.on_order_created(any_shop.db, created)          # the same message again
-    any_shop.created("o1", (product, 2))                      # the same fact, another event id
+    usecases.on_order_created(any_shop.db, created)  # the same message again
+    any_shop.created("o1", (product, 2))  # the same fact, another event id
     assert len(any_shop.published("stock.reserved")) == 1
     assert len(any_shop.cards_of("o1")) == 2
 
@@ -56,7 +62,7 @@ def test_closing_an_order_releases_its_cards_once(any_shop, close):
     assert any_shop.available(product) == 3
     assert any_shop.stock_state("o1") == domain.STOCK_RELEASED
     any_shop.created("o2", (product, 2))
-    getattr(any_shop, close)("o1")                            # late duplicate: o2 keeps its cards
+    getattr(any_shop, close)("o1")  # late duplicate: o2 keeps its cards
     assert len(any_shop.cards_of("o2", RESERVED)) == 2
     assert any_shop.available(product) == 1
 
@@ -108,20 +114,20 @@ def test_a_late_payment_without_stock_fails_the_sale_and_holds_nothing(any_shop)
     product = any_shop.product(cards=3)
     any_shop.created("o1", (product, 2))
     any_shop.expired("o1")
-    any_shop.created("o2", (product, 2))                      # someone else took the cards
+    any_shop.created("o2", (product, 2))  # someone else took the cards
     any_shop.paid("o1", (product, 2))
     assert any_shop.published("stock.sale_failed") == [{"order_id": "o1", "reason": "out_of_stock"}]
     assert any_shop.published("cards.delivered") == []
     assert any_shop.cards_of("o1") == []
     assert any_shop.available(product) == 1
     assert any_shop.stock_state("o1") == domain.STOCK_SALE_FAILED
-    any_shop.paid("o1", (product, 1))                         # another copy: decided already
+    any_shop.paid("o1", (product, 1))  # another copy: decided already
     assert len(any_shop.published("stock.sale_failed")) == 1
 
 
 def test_a_payment_that_lost_part_of_its_reservation_tops_it_up(any_shop):
     first, second = any_shop.product(cards=2), any_shop.product(cards=2)
-    any_shop.created("o1", (first, 1))                        # holds one line only
+    any_shop.created("o1", (first, 1))  # holds one line only
     any_shop.paid("o1", (first, 1), (second, 2))
     assert len(any_shop.cards_of("o1", SOLD)) == 3
     assert (any_shop.available(first), any_shop.available(second)) == (1, 0)

@@ -1,4 +1,5 @@
 """The orders service's entrypoints on a real broker: RPC, reliable events, the outbox relay, the timer."""
+
 import json
 import time
 import uuid
@@ -6,15 +7,15 @@ import uuid
 import eventlet
 import pika
 import pytest
-from kameng_common import contracts, dlq, topology
-from kameng_common.db import Database
-from kameng_common.errors import InvalidInput, NotFound
-from kameng_common.migrations import upgrade
 from nameko.rpc import rpc
 from nameko.standalone.rpc import ServiceRpcProxy
 from nameko.testing.services import entrypoint_hook, entrypoint_waiter, replace_dependencies, worker_factory
 from prometheus_client import REGISTRY
 
+from kameng_common import contracts, dlq, topology
+from kameng_common.db import Database
+from kameng_common.errors import InvalidInput, NotFound
+from kameng_common.migrations import upgrade
 from orders.db import metadata
 from orders.service import OrdersService
 
@@ -27,8 +28,15 @@ class FakeInventory:
 
     def quote(self, items, level):
         self.quotes.append((items, level))
-        lines = [{"product_id": item["product_id"], "name": f"product {item['product_id']}",
-                  "quantity": item["quantity"], "unit_price": 1500} for item in items]
+        lines = [
+            {
+                "product_id": item["product_id"],
+                "name": f"product {item['product_id']}",
+                "quantity": item["quantity"],
+                "unit_price": 1500,
+            }
+            for item in items
+        ]
         return {"items": lines, "total": sum(1500 * line["quantity"] for line in lines), "currency": "CNY"}
 
 
@@ -38,8 +46,14 @@ class FakePayments:
 
     def create_intent(self, order_id, customer_id, amount, currency, method):
         self.intents.append((order_id, customer_id, amount, currency, method))
-        return {"payment_id": "payment-1", "amount": amount, "currency": currency, "method": method,
-                "status": "pending", "pay_url": None}
+        return {
+            "payment_id": "payment-1",
+            "amount": amount,
+            "currency": currency,
+            "method": method,
+            "status": "pending",
+            "pay_url": None,
+        }
 
 
 class RefusingInventory:
@@ -56,9 +70,14 @@ class RefusingInventory:
 def config(amqp_uri, tmp_path):
     database_url = f"sqlite:///{tmp_path / 'orders.db'}"
     upgrade("orders", database_url)  # as the service does at start-up
-    return {"AMQP_URI": amqp_uri, "DATABASE_URL": database_url, "ORDER_TTL_SECONDS": 900,
-            "EXPIRY_INTERVAL_SECONDS": 60, "STATUS_RECHECK_SECONDS": 0.5,
-            "max_workers": 10}
+    return {
+        "AMQP_URI": amqp_uri,
+        "DATABASE_URL": database_url,
+        "ORDER_TTL_SECONDS": 900,
+        "EXPIRY_INTERVAL_SECONDS": 60,
+        "STATUS_RECHECK_SECONDS": 0.5,
+        "max_workers": 10,
+    }
 
 
 @pytest.fixture
@@ -94,10 +113,16 @@ def publish_again(amqp_uri, envelope):
         channel.confirm_delivery()
         channel.basic_publish(
             exchange=topology.events_exchange(contracts.contract(envelope["type"]).source),
-            routing_key=envelope["type"], body=json.dumps(envelope), mandatory=True,
+            routing_key=envelope["type"],
+            body=json.dumps(envelope),
+            mandatory=True,
             properties=pika.BasicProperties(
-                content_type="application/json", message_id=envelope["id"],
-                correlation_id=envelope["correlation_id"], delivery_mode=pika.DeliveryMode.Persistent))
+                content_type="application/json",
+                message_id=envelope["id"],
+                correlation_id=envelope["correlation_id"],
+                delivery_mode=pika.DeliveryMode.Persistent,
+            ),
+        )
     finally:
         connection.close()
 
@@ -192,8 +217,15 @@ def test_the_whole_saga_through_the_reliable_handlers(container, config, fakes):
     assert call(container, "request_payment", order_id, "customer-1", "mockpay")["payment_id"] == "payment-1"
     assert fakes[1].intents == [(order_id, "customer-1", 3000, "CNY", "mockpay")]
 
-    payment = {"payment_id": "payment-1", "order_id": order_id, "customer_id": "customer-1",
-               "amount": 3000, "currency": "CNY", "provider": "mockpay", "trade_no": "T-1"}
+    payment = {
+        "payment_id": "payment-1",
+        "order_id": order_id,
+        "customer_id": "customer-1",
+        "amount": 3000,
+        "currency": "CNY",
+        "provider": "mockpay",
+        "trade_no": "T-1",
+    }
     with entrypoint_waiter(container, "on_payment_succeeded"):
         sent = publish(uri, "payment.succeeded", payment)
     paid = published(uri, "order.paid", ("inventory", "on_order_paid"))
@@ -206,10 +238,18 @@ def test_the_whole_saga_through_the_reliable_handlers(container, config, fakes):
     with entrypoint_waiter(container, "on_cards_delivered"):
         publish(uri, "cards.delivered", {"order_id": order_id, "card_ids": [11, 12]})
     delivered = published(uri, "order.delivered", ("customers", "on_order_delivered"))
-    assert delivered["payload"] == {"order_id": order_id, "customer_id": "customer-1", "total": 3000,
-                                    "currency": "CNY"}
+    assert delivered["payload"] == {
+        "order_id": order_id,
+        "customer_id": "customer-1",
+        "total": 3000,
+        "currency": "CNY",
+    }
     assert [entry["status"] for entry in call(container, "get_order", order_id)["history"]] == [
-        "pending", "awaiting_payment", "paid", "delivered"]
+        "pending",
+        "awaiting_payment",
+        "paid",
+        "delivered",
+    ]
 
 
 def test_a_handler_that_keeps_failing_dead_letters_the_event(container, config):
@@ -258,9 +298,8 @@ def test_inventorys_refusal_reaches_the_caller_as_itself(container_factory, conf
     orders = container_factory(OrdersService, config)
     replace_dependencies(orders, payments=FakePayments())
     orders.start()
-    with ServiceRpcProxy("orders", config) as proxy:
-        with pytest.raises(NotFound) as refused:
-            proxy.create_order("customer-1", "regular", [{"product_id": 99, "quantity": 1}], "k")
+    with ServiceRpcProxy("orders", config) as proxy, pytest.raises(NotFound) as refused:
+        proxy.create_order("customer-1", "regular", [{"product_id": 99, "quantity": 1}], "k")
     assert (refused.value.message, refused.value.code) == ("product 99 does not exist", "product_not_found")
 
 
@@ -268,13 +307,22 @@ def test_entrypoints_only_delegate():
     database = Database("sqlite://", metadata)
     database.create_all()
     inventory, payments = FakeInventory(), FakePayments()
-    service = worker_factory(OrdersService, db=database, inventory=inventory, payments=payments,
-                             config={"ORDER_TTL_SECONDS": 900})
+    service = worker_factory(
+        OrdersService, db=database, inventory=inventory, payments=payments, config={"ORDER_TTL_SECONDS": 900}
+    )
     order = service.create_order("customer-1", "regular", ITEMS, "k")
-    service.on_stock_reserved(contracts.load_event(
-        contracts.new_event("stock.reserved", {"order_id": order["id"], "items": ITEMS}, order["id"])))
-    service.on_risk_assessed(contracts.load_event(contracts.new_event(
-        "risk.assessed", {"order_id": order["id"], "decision": "approve", "score": 1}, order["id"])))
+    service.on_stock_reserved(
+        contracts.load_event(
+            contracts.new_event("stock.reserved", {"order_id": order["id"], "items": ITEMS}, order["id"])
+        )
+    )
+    service.on_risk_assessed(
+        contracts.load_event(
+            contracts.new_event(
+                "risk.assessed", {"order_id": order["id"], "decision": "approve", "score": 1}, order["id"]
+            )
+        )
+    )
     service.request_payment(order["id"], "customer-1", "balance")
     assert payments.intents == [(order["id"], "customer-1", 3000, "CNY", "balance")]
     service.expire_orders()

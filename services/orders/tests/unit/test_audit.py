@@ -1,4 +1,5 @@
 """audit_snapshot: every order in brief for ``kameng audit``, on SQLite and PostgreSQL."""
+
 import datetime
 
 from orders import usecases
@@ -6,7 +7,10 @@ from orders import usecases
 
 def test_the_snapshot_of_no_orders(both_saga):
     assert usecases.audit_snapshot(both_saga.db) == {
-        "service": "orders", "orders": {}, "outbox": {"pending": 0, "oldest_pending_at": None}}
+        "service": "orders",
+        "orders": {},
+        "outbox": {"pending": 0, "oldest_pending_at": None},
+    }
 
 
 def test_the_snapshot_tells_each_orders_status_quantities_money_payment_and_times(both_saga):
@@ -22,14 +26,25 @@ def test_the_snapshot_tells_each_orders_status_quantities_money_payment_and_time
 
     assert snapshot["orders"] == {
         delivered["id"]: {
-            "status": "delivered", "total": 3 * 10000 + 4500, "currency": "CNY",
-            "payment_id": payment_id, "items": {"1": 3, "2": 1},
-            "created_at": "2026-03-01T12:00:00+00:00", "updated_at": "2026-03-01T12:01:00+00:00",
-            "expires_at": "2026-03-01T12:15:00+00:00"},
+            "status": "delivered",
+            "total": 3 * 10000 + 4500,
+            "currency": "CNY",
+            "payment_id": payment_id,
+            "items": {"1": 3, "2": 1},
+            "created_at": "2026-03-01T12:00:00+00:00",
+            "updated_at": "2026-03-01T12:01:00+00:00",
+            "expires_at": "2026-03-01T12:15:00+00:00",
+        },
         cancelled["id"]: {
-            "status": "cancelled", "total": 20000, "currency": "CNY", "payment_id": None,
-            "items": {"1": 2}, "created_at": "2026-03-01T12:00:00+00:00",
-            "updated_at": "2026-03-01T12:00:00+00:00", "expires_at": None},
+            "status": "cancelled",
+            "total": 20000,
+            "currency": "CNY",
+            "payment_id": None,
+            "items": {"1": 2},
+            "created_at": "2026-03-01T12:00:00+00:00",
+            "updated_at": "2026-03-01T12:00:00+00:00",
+            "expires_at": None,
+        },
     }
     assert snapshot["outbox"]["pending"] == len(saga.events())
     assert snapshot["outbox"]["oldest_pending_at"] is not None

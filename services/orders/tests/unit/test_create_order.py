@@ -1,17 +1,25 @@
 """create_order: pricing, storage, the order.created event, idempotency, input validation."""
+
 import uuid
 
 import eventlet
 import pytest
-from kameng_common.errors import InvalidInput, NotFound, Unavailable
 
+from kameng_common.errors import InvalidInput, NotFound, Unavailable
 from orders import usecases
 
 
 def create(saga, quote=None, customer_id="customer-1", items=None, key="key-1", coupon_code=None):
-    return usecases.create_order(saga.db, quote or saga.quote, customer_id, "regular",
-                                 items if items is not None else [{"product_id": 1, "quantity": 2}],
-                                 key, coupon_code=coupon_code, now=saga.NOW)
+    return usecases.create_order(
+        saga.db,
+        quote or saga.quote,
+        customer_id,
+        "regular",
+        items if items is not None else [{"product_id": 1, "quantity": 2}],
+        key,
+        coupon_code=coupon_code,
+        now=saga.NOW,
+    )
 
 
 def test_stores_a_pending_order_priced_by_inventory(saga):
@@ -38,10 +46,18 @@ def test_answers_what_it_stored_without_reading_it_back(both_saga):
 
 def test_publishes_order_created_with_the_order(saga):
     order = create(saga)
-    assert saga.events() == [("order.created", {
-        "order_id": order["id"], "customer_id": "customer-1",
-        "items": [{"product_id": 1, "quantity": 2, "unit_price": 10000}],
-        "total": 20000, "currency": "CNY"})]
+    assert saga.events() == [
+        (
+            "order.created",
+            {
+                "order_id": order["id"],
+                "customer_id": "customer-1",
+                "items": [{"product_id": 1, "quantity": 2, "unit_price": 10000}],
+                "total": 20000,
+                "currency": "CNY",
+            },
+        )
+    ]
 
 
 def test_asks_inventory_at_the_buyers_level(saga):
@@ -88,8 +104,18 @@ def test_concurrent_requests_with_the_same_key_make_one_order(both_saga):
         return both_saga.quote(items, level)
 
     key = str(uuid.uuid4())
-    racers = [eventlet.spawn(usecases.create_order, both_saga.db, slow_quote, "customer-1", "regular",
-                             [{"product_id": 1, "quantity": 1}], key) for _ in range(2)]
+    racers = [
+        eventlet.spawn(
+            usecases.create_order,
+            both_saga.db,
+            slow_quote,
+            "customer-1",
+            "regular",
+            [{"product_id": 1, "quantity": 1}],
+            key,
+        )
+        for _ in range(2)
+    ]
     first, second = (racer.wait() for racer in racers)
     assert first == second
     assert len(saga_orders(both_saga)) == 1
@@ -107,18 +133,26 @@ def test_a_coupon_is_refused_rather_than_ignored(saga):
     assert saga.events() == []
 
 
-@pytest.mark.parametrize("items, complaint", [
-    ([], "items: Length must be between 1 and 50."),
-    ([{"product_id": 1, "quantity": 1 + n} for n in range(51)], "items: Length must be between 1 and 50."),
-    ([{"product_id": 1, "quantity": 0}], "items.0.quantity: Must be greater than or equal to 1"),
-    ([{"product_id": 1, "quantity": True}], "items.0.quantity: Not a valid integer."),
-    ([{"product_id": "1", "quantity": 1}], "items.0.product_id: Not a valid integer."),
-    ([{"product_id": 1}], "items.0.quantity: Missing data for required field."),
-    ([{"product_id": 1, "quantity": 1, "price": 1}], "items.0.price: Unknown field."),
-    ([{"product_id": 1, "quantity": 1}, {"product_id": 1, "quantity": 2}],
-     "items: each product may appear on one line only"),
-    ("two cards please", "items: Not a valid list."),
-])
+@pytest.mark.parametrize(
+    "items, complaint",
+    [
+        ([], "items: Length must be between 1 and 50."),
+        (
+            [{"product_id": 1, "quantity": 1 + n} for n in range(51)],
+            "items: Length must be between 1 and 50.",
+        ),
+        ([{"product_id": 1, "quantity": 0}], "items.0.quantity: Must be greater than or equal to 1"),
+        ([{"product_id": 1, "quantity": True}], "items.0.quantity: Not a valid integer."),
+        ([{"product_id": "1", "quantity": 1}], "items.0.product_id: Not a valid integer."),
+        ([{"product_id": 1}], "items.0.quantity: Missing data for required field."),
+        ([{"product_id": 1, "quantity": 1, "price": 1}], "items.0.price: Unknown field."),
+        (
+            [{"product_id": 1, "quantity": 1}, {"product_id": 1, "quantity": 2}],
+            "items: each product may appear on one line only",
+        ),
+        ("two cards please", "items: Not a valid list."),
+    ],
+)
 def test_bad_items_are_refused_with_a_clear_message(saga, items, complaint):
     with pytest.raises(InvalidInput) as refused:
         create(saga, items=items)
@@ -126,8 +160,9 @@ def test_bad_items_are_refused_with_a_clear_message(saga, items, complaint):
     assert saga.events() == []
 
 
-@pytest.mark.parametrize("arguments", [{"customer_id": ""}, {"customer_id": None}, {"key": ""},
-                                       {"key": "k" * 129}])
+@pytest.mark.parametrize(
+    "arguments", [{"customer_id": ""}, {"customer_id": None}, {"key": ""}, {"key": "k" * 129}]
+)
 def test_bad_customer_or_key_is_refused(saga, arguments):
     with pytest.raises(InvalidInput):
         create(saga, **arguments)
@@ -142,15 +177,27 @@ def test_inventory_refusals_reach_the_caller(saga):
     assert saga_orders(saga) == []
 
 
-@pytest.mark.parametrize("answer", [
-    {"items": [{"product_id": 1, "name": "x", "quantity": 1, "unit_price": 10000}],
-     "total": 10000, "currency": "CNY"},  # another quantity than ordered
-    {"items": [{"product_id": 1, "name": "x", "quantity": 2, "unit_price": 10000}],
-     "total": 19999, "currency": "CNY"},  # lines that don't add up
-    {"items": [{"product_id": 1, "name": "x", "quantity": 2, "unit_price": -1}],
-     "total": -2, "currency": "CNY"},  # malformed
-    None,
-])
+@pytest.mark.parametrize(
+    "answer",
+    [
+        {
+            "items": [{"product_id": 1, "name": "x", "quantity": 1, "unit_price": 10000}],
+            "total": 10000,
+            "currency": "CNY",
+        },  # another quantity than ordered
+        {
+            "items": [{"product_id": 1, "name": "x", "quantity": 2, "unit_price": 10000}],
+            "total": 19999,
+            "currency": "CNY",
+        },  # lines that don't add up
+        {
+            "items": [{"product_id": 1, "name": "x", "quantity": 2, "unit_price": -1}],
+            "total": -2,
+            "currency": "CNY",
+        },  # malformed
+        None,
+    ],
+)
 def test_a_quote_that_does_not_fit_the_order_stores_nothing(saga, answer):
     with pytest.raises(Unavailable):
         create(saga, quote=lambda items, level: answer)

@@ -1,4 +1,5 @@
 """The order's rules, without a database."""
+
 import datetime
 from types import SimpleNamespace
 
@@ -6,15 +7,35 @@ import pytest
 
 from orders import domain
 from orders.domain import (
-    APPROVE, AWAITING_PAYMENT, CANCELLED, DELIVERED, EXPIRED, FAILED, ON_HOLD, PAID, PENDING, REFUNDED,
-    REJECT, REVIEW, STOCK_PENDING, STOCK_REJECTED, STOCK_RESERVED)
+    APPROVE,
+    AWAITING_PAYMENT,
+    CANCELLED,
+    DELIVERED,
+    EXPIRED,
+    FAILED,
+    ON_HOLD,
+    PAID,
+    PENDING,
+    REFUNDED,
+    REJECT,
+    REVIEW,
+    STOCK_PENDING,
+    STOCK_REJECTED,
+    STOCK_RESERVED,
+)
 
 ALLOWED = {
-    (PENDING, AWAITING_PAYMENT), (PENDING, ON_HOLD), (PENDING, CANCELLED), (PENDING, EXPIRED),
-    (ON_HOLD, AWAITING_PAYMENT), (ON_HOLD, CANCELLED),
-    (AWAITING_PAYMENT, PAID), (AWAITING_PAYMENT, EXPIRED),
+    (PENDING, AWAITING_PAYMENT),
+    (PENDING, ON_HOLD),
+    (PENDING, CANCELLED),
+    (PENDING, EXPIRED),
+    (ON_HOLD, AWAITING_PAYMENT),
+    (ON_HOLD, CANCELLED),
+    (AWAITING_PAYMENT, PAID),
+    (AWAITING_PAYMENT, EXPIRED),
     (EXPIRED, PAID),
-    (PAID, DELIVERED), (PAID, FAILED),
+    (PAID, DELIVERED),
+    (PAID, FAILED),
     (FAILED, REFUNDED),
 }
 
@@ -54,34 +75,46 @@ def test_nothing_returns_to_pending_or_awaiting_payment_once_paid():
     assert reachable_from_paid == {DELIVERED, FAILED, REFUNDED}
 
 
-@pytest.mark.parametrize("stock, risk, status, expected", [
-    (STOCK_PENDING, None, PENDING, None),
-    (STOCK_RESERVED, None, PENDING, None),
-    (STOCK_PENDING, APPROVE, PENDING, None),
-    (STOCK_PENDING, REVIEW, PENDING, None),
-    (STOCK_RESERVED, APPROVE, PENDING, AWAITING_PAYMENT),
-    (STOCK_RESERVED, REVIEW, PENDING, ON_HOLD),
-    (STOCK_REJECTED, None, PENDING, CANCELLED),
-    (STOCK_REJECTED, APPROVE, PENDING, CANCELLED),
-    (STOCK_PENDING, REJECT, PENDING, CANCELLED),
-    (STOCK_RESERVED, REJECT, PENDING, CANCELLED),
-    (STOCK_RESERVED, REVIEW, ON_HOLD, None),
-    (STOCK_RESERVED, APPROVE, ON_HOLD, AWAITING_PAYMENT),
-    (STOCK_RESERVED, REJECT, ON_HOLD, CANCELLED),
-    # answers for an order no longer waiting for them move nothing
-    (STOCK_RESERVED, APPROVE, EXPIRED, None),
-    (STOCK_RESERVED, APPROVE, CANCELLED, None),
-    (STOCK_RESERVED, REJECT, PAID, None),
-])
+@pytest.mark.parametrize(
+    "stock, risk, status, expected",
+    [
+        (STOCK_PENDING, None, PENDING, None),
+        (STOCK_RESERVED, None, PENDING, None),
+        (STOCK_PENDING, APPROVE, PENDING, None),
+        (STOCK_PENDING, REVIEW, PENDING, None),
+        (STOCK_RESERVED, APPROVE, PENDING, AWAITING_PAYMENT),
+        (STOCK_RESERVED, REVIEW, PENDING, ON_HOLD),
+        (STOCK_REJECTED, None, PENDING, CANCELLED),
+        (STOCK_REJECTED, APPROVE, PENDING, CANCELLED),
+        (STOCK_PENDING, REJECT, PENDING, CANCELLED),
+        (STOCK_RESERVED, REJECT, PENDING, CANCELLED),
+        (STOCK_RESERVED, REVIEW, ON_HOLD, None),
+        (STOCK_RESERVED, APPROVE, ON_HOLD, AWAITING_PAYMENT),
+        (STOCK_RESERVED, REJECT, ON_HOLD, CANCELLED),
+        # answers for an order no longer waiting for them move nothing
+        (STOCK_RESERVED, APPROVE, EXPIRED, None),
+        (STOCK_RESERVED, APPROVE, CANCELLED, None),
+        (STOCK_RESERVED, REJECT, PAID, None),
+    ],
+)
 def test_saga_step(stock, risk, status, expected):
     assert domain.saga_step(status, stock, risk) == expected
 
 
-@pytest.mark.parametrize("current, new, applies", [
-    (None, APPROVE, True), (None, REVIEW, True), (None, REJECT, True),
-    (REVIEW, APPROVE, True), (REVIEW, REJECT, True), (REVIEW, REVIEW, False),
-    (APPROVE, REJECT, False), (APPROVE, REVIEW, False), (REJECT, APPROVE, False),
-])
+@pytest.mark.parametrize(
+    "current, new, applies",
+    [
+        (None, APPROVE, True),
+        (None, REVIEW, True),
+        (None, REJECT, True),
+        (REVIEW, APPROVE, True),
+        (REVIEW, REJECT, True),
+        (REVIEW, REVIEW, False),
+        (APPROVE, REJECT, False),
+        (APPROVE, REVIEW, False),
+        (REJECT, APPROVE, False),
+    ],
+)
 def test_risk_decides_once_except_after_review(current, new, applies):
     assert domain.risk_answer_applies(current, new) is applies
 
@@ -93,33 +126,50 @@ def test_inventory_answers_once():
 
 
 def order(**fields):
-    defaults = dict(status=AWAITING_PAYMENT, total=20000, currency="CNY", payment_id=None,
-                    stock_status=STOCK_RESERVED, risk_decision=APPROVE)
+    defaults = dict(
+        status=AWAITING_PAYMENT,
+        total=20000,
+        currency="CNY",
+        payment_id=None,
+        stock_status=STOCK_RESERVED,
+        risk_decision=APPROVE,
+    )
     return SimpleNamespace(**{**defaults, **fields})
 
 
-@pytest.mark.parametrize("the_order, amount, currency, reason", [
-    (order(), 20000, "CNY", None),
-    (order(status=EXPIRED), 20000, "CNY", None),
-    (order(), 19999, "CNY", domain.AMOUNT_MISMATCH),
-    (order(), 20000, "USD", domain.AMOUNT_MISMATCH),
-    (order(status=PAID, payment_id="p-1"), 20000, "CNY", domain.DUPLICATE_PAYMENT),
-    (order(status=DELIVERED, payment_id="p-1"), 20000, "CNY", domain.DUPLICATE_PAYMENT),
-    (order(status=FAILED, payment_id="p-1"), 20000, "CNY", domain.DUPLICATE_PAYMENT),
-    (order(status=PENDING, stock_status=STOCK_PENDING, risk_decision=None), 20000, "CNY",
-     domain.ORDER_NOT_PAYABLE),
-    (order(status=ON_HOLD, risk_decision=REVIEW), 20000, "CNY", domain.ORDER_NOT_PAYABLE),
-    (order(status=CANCELLED, risk_decision=REJECT), 20000, "CNY", domain.ORDER_NOT_PAYABLE),
-    # expired while still waiting for its answers: it was never offered for payment
-    (order(status=EXPIRED, stock_status=STOCK_PENDING, risk_decision=None), 20000, "CNY",
-     domain.ORDER_NOT_PAYABLE),
-])
+@pytest.mark.parametrize(
+    "the_order, amount, currency, reason",
+    [
+        (order(), 20000, "CNY", None),
+        (order(status=EXPIRED), 20000, "CNY", None),
+        (order(), 19999, "CNY", domain.AMOUNT_MISMATCH),
+        (order(), 20000, "USD", domain.AMOUNT_MISMATCH),
+        (order(status=PAID, payment_id="p-1"), 20000, "CNY", domain.DUPLICATE_PAYMENT),
+        (order(status=DELIVERED, payment_id="p-1"), 20000, "CNY", domain.DUPLICATE_PAYMENT),
+        (order(status=FAILED, payment_id="p-1"), 20000, "CNY", domain.DUPLICATE_PAYMENT),
+        (
+            order(status=PENDING, stock_status=STOCK_PENDING, risk_decision=None),
+            20000,
+            "CNY",
+            domain.ORDER_NOT_PAYABLE,
+        ),
+        (order(status=ON_HOLD, risk_decision=REVIEW), 20000, "CNY", domain.ORDER_NOT_PAYABLE),
+        (order(status=CANCELLED, risk_decision=REJECT), 20000, "CNY", domain.ORDER_NOT_PAYABLE),
+        # expired while still waiting for its answers: it was never offered for payment
+        (
+            order(status=EXPIRED, stock_status=STOCK_PENDING, risk_decision=None),
+            20000,
+            "CNY",
+            domain.ORDER_NOT_PAYABLE,
+        ),
+    ],
+)
 def test_refund_reason(the_order, amount, currency, reason):
     assert domain.refund_reason(the_order, amount, currency) == reason
 
 
 def test_payable_until_the_deadline():
-    now = datetime.datetime(2026, 3, 1, tzinfo=datetime.timezone.utc)
+    now = datetime.datetime(2026, 3, 1, tzinfo=datetime.UTC)
     deadline = domain.payment_deadline(now, 900)
     assert deadline == now + datetime.timedelta(minutes=15)
     waiting = SimpleNamespace(status=AWAITING_PAYMENT, expires_at=deadline)
@@ -129,5 +179,7 @@ def test_payable_until_the_deadline():
 
 
 def test_order_total():
-    assert domain.order_total([{"quantity": 2, "unit_price": 10000}, {"quantity": 3, "unit_price": 4500}]) \
+    assert (
+        domain.order_total([{"quantity": 2, "unit_price": 10000}, {"quantity": 3, "unit_price": 4500}])
         == 33500
+    )

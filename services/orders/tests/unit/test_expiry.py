@@ -1,4 +1,5 @@
 """Expiry of unpaid and unanswered orders, and its race with a payment."""
+
 import datetime
 
 import eventlet
@@ -61,8 +62,10 @@ def test_closed_and_paid_orders_never_expire(saga, status):
 
 def test_expires_in_batches(both_saga):
     overdue = [both_saga.approved()["id"] for _ in range(5)]
-    assert usecases.expire_orders(both_saga.db, both_saga.TTL, now=later(both_saga, both_saga.TTL),
-                                  batch_size=2) == 5
+    assert (
+        usecases.expire_orders(both_saga.db, both_saga.TTL, now=later(both_saga, both_saga.TTL), batch_size=2)
+        == 5
+    )
     assert {both_saga.status(order_id) for order_id in overdue} == {"expired"}
     assert sorted(event["order_id"] for event in both_saga.events("order.expired")) == sorted(overdue)
 
@@ -86,11 +89,14 @@ def test_expiry_racing_payments_loses_no_payment(both_saga):
     for order in placed:
         statuses = saga.statuses(order["id"])
         assert statuses[-1] == "paid"
-        assert statuses in (["pending", "awaiting_payment", "paid"],
-                            ["pending", "awaiting_payment", "expired", "paid"])
+        assert statuses in (
+            ["pending", "awaiting_payment", "paid"],
+            ["pending", "awaiting_payment", "expired", "paid"],
+        )
         expired = "expired" in statuses
         assert saga.event_types(order["id"]) == (
-            ["order.created"] + ["order.expired"] * expired + ["order.paid"])
+            ["order.created"] + ["order.expired"] * expired + ["order.paid"]
+        )
     assert saga.events("order.refund_requested") == []
 
 
@@ -101,7 +107,8 @@ def test_expiry_skips_an_order_a_payment_is_handling(postgres_saga):
     with saga.db.engine.connect() as payment_in_flight:
         with payment_in_flight.begin():
             payment_in_flight.execute(
-                sa.select(orders.c.id).where(orders.c.id == busy["id"]).with_for_update())
+                sa.select(orders.c.id).where(orders.c.id == busy["id"]).with_for_update()
+            )
             assert saga.expire(later(saga, saga.TTL)) == 1
         assert saga.status(busy["id"]) == "awaiting_payment"
         assert saga.status(idle["id"]) == "expired"

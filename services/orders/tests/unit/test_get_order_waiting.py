@@ -1,11 +1,12 @@
 """get_order with ``changed_from`` and ``wait``: answering once the order's status changes."""
+
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from kameng_common.errors import InvalidInput, NotFound
 
+from kameng_common.errors import InvalidInput, NotFound
 from orders import usecases
 from orders.db import orders
 
@@ -82,11 +83,20 @@ def test_an_unknown_order_is_not_found_without_waiting(saga):
         answer.result(timeout=HUNG)
 
 
-@pytest.mark.parametrize("changed_from, wait", [
-    ("shipped", 1), ("", 1), (42, 1),
-    ("pending", -1), ("pending", 30.5), ("pending", "soon"), ("pending", True), ("pending", None),
-    ("pending", float("nan")),
-])
+@pytest.mark.parametrize(
+    "changed_from, wait",
+    [
+        ("shipped", 1),
+        ("", 1),
+        (42, 1),
+        ("pending", -1),
+        ("pending", 30.5),
+        ("pending", "soon"),
+        ("pending", True),
+        ("pending", None),
+        ("pending", float("nan")),
+    ],
+)
 def test_refuses_what_is_not_a_status_or_a_wait(saga, changed_from, wait):
     order = saga.create()
     with pytest.raises(InvalidInput):

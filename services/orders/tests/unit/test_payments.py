@@ -1,4 +1,5 @@
 """Payment, delivery, failed sale and refund: every payment ends delivered or refunded."""
+
 import datetime
 
 import pytest
@@ -14,10 +15,16 @@ def test_a_payment_before_expiry_pays_the_order(saga):
     order = saga.approved()
     payment_id = saga.pay(order)
     assert saga.status(order["id"]) == "paid"
-    assert saga.events("order.paid") == [{
-        "order_id": order["id"], "customer_id": "customer-1",
-        "items": [{"product_id": 1, "quantity": 2, "unit_price": 10000}],
-        "payment_id": payment_id, "amount": 20000, "currency": "CNY"}]
+    assert saga.events("order.paid") == [
+        {
+            "order_id": order["id"],
+            "customer_id": "customer-1",
+            "items": [{"product_id": 1, "quantity": 2, "unit_price": 10000}],
+            "payment_id": payment_id,
+            "amount": 20000,
+            "currency": "CNY",
+        }
+    ]
     assert saga.row(order["id"]).payment_id == payment_id
 
 
@@ -46,9 +53,15 @@ def test_a_payment_of_the_wrong_amount_is_refunded(saga, payment):
     assert saga.status(order["id"]) == "awaiting_payment"
     assert saga.row(order["id"]).payment_id is None
     paid = {"amount": 20000, "currency": "CNY", **payment}
-    assert saga.events("order.refund_requested") == [{
-        "order_id": order["id"], "customer_id": "customer-1", "payment_id": payment_id,
-        **paid, "reason": "amount_mismatch"}]
+    assert saga.events("order.refund_requested") == [
+        {
+            "order_id": order["id"],
+            "customer_id": "customer-1",
+            "payment_id": payment_id,
+            **paid,
+            "reason": "amount_mismatch",
+        }
+    ]
     assert saga.events("order.paid") == []
 
 
@@ -134,7 +147,8 @@ def test_delivered_cards_deliver_the_order(saga):
     saga.cards_delivered(order["id"])  # replayed under a new id
     assert saga.statuses(order["id"]) == ["pending", "awaiting_payment", "paid", "delivered"]
     assert saga.events("order.delivered") == [
-        {"order_id": order["id"], "customer_id": "customer-1", "total": 20000, "currency": "CNY"}]
+        {"order_id": order["id"], "customer_id": "customer-1", "total": 20000, "currency": "CNY"}
+    ]
 
 
 def test_a_failed_sale_asks_for_a_refund_and_the_refund_closes_the_order(saga):
@@ -143,16 +157,29 @@ def test_a_failed_sale_asks_for_a_refund_and_the_refund_closes_the_order(saga):
     payment_id = saga.pay(order, now=after_expiry(saga))
     saga.sale_failed(order["id"])
     assert saga.status(order["id"]) == "failed"
-    assert saga.events("order.refund_requested") == [{
-        "order_id": order["id"], "customer_id": "customer-1", "payment_id": payment_id,
-        "amount": 20000, "currency": "CNY", "reason": "sale_failed"}]
+    assert saga.events("order.refund_requested") == [
+        {
+            "order_id": order["id"],
+            "customer_id": "customer-1",
+            "payment_id": payment_id,
+            "amount": 20000,
+            "currency": "CNY",
+            "reason": "sale_failed",
+        }
+    ]
     saga.sale_failed(order["id"])  # replayed: one refund request
     assert len(saga.events("order.refund_requested")) == 1
 
     saga.refunded(order, payment_id)
     saga.refunded(order, payment_id)
     assert saga.statuses(order["id"]) == [
-        "pending", "awaiting_payment", "expired", "paid", "failed", "refunded"]
+        "pending",
+        "awaiting_payment",
+        "expired",
+        "paid",
+        "failed",
+        "refunded",
+    ]
     assert saga.order(order["id"])["history"][4]["reason"] == "sale failed: sold_out"
 
 

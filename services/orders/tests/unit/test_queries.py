@@ -1,9 +1,10 @@
 """get_order, list_orders, request_payment and the orders-by-status count."""
+
 import datetime
 
 import pytest
-from kameng_common.errors import Conflict, Forbidden, InvalidInput, NotFound
 
+from kameng_common.errors import Conflict, Forbidden, InvalidInput, NotFound
 from orders import usecases
 
 
@@ -69,9 +70,16 @@ def test_list_orders_of_one_customer(saga):
     assert page["next_cursor"] is None
 
 
-@pytest.mark.parametrize("arguments", [
-    {"cursor": "not a cursor"}, {"cursor": "WzEsIDJd"}, {"limit": 0}, {"limit": 201}, {"limit": "10"},
-])
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        {"cursor": "not a cursor"},
+        {"cursor": "WzEsIDJd"},
+        {"limit": 0},
+        {"limit": 201},
+        {"limit": "10"},
+    ],
+)
 def test_list_orders_refuses_bad_paging(saga, arguments):
     with pytest.raises(InvalidInput):
         usecases.list_orders(saga.db, **arguments)
@@ -83,14 +91,21 @@ class Payments:
 
     def create_intent(self, order_id, customer_id, amount, currency, method):
         self.intents.append((order_id, customer_id, amount, currency, method))
-        return {"payment_id": "payment-1", "amount": amount, "currency": currency, "method": method,
-                "status": "pending", "pay_url": "https://pay.example/1"}
+        return {
+            "payment_id": "payment-1",
+            "amount": amount,
+            "currency": currency,
+            "method": method,
+            "status": "pending",
+            "pay_url": "https://pay.example/1",
+        }
 
 
 def request_payment(saga, order, customer_id="customer-1", now=None, payments=None):
     payments = payments or Payments()
-    return usecases.request_payment(saga.db, payments.create_intent, order["id"], customer_id, "mockpay",
-                                    now=now or saga.NOW)
+    return usecases.request_payment(
+        saga.db, payments.create_intent, order["id"], customer_id, "mockpay", now=now or saga.NOW
+    )
 
 
 def test_request_payment_asks_payments_for_the_order_total(saga):

@@ -1,11 +1,12 @@
 """inventory's and risk's answers, in every order, duplicated and replayed."""
+
 import datetime
 import itertools
 
 import pytest
 import sqlalchemy as sa
-from kameng_common.errors import NotFound
 
+from kameng_common.errors import NotFound
 from orders import usecases
 
 STOCK_ANSWERS = ["reserved", "rejected"]
@@ -24,13 +25,16 @@ EXPECTED = {
 
 
 def answers(saga, order_id, stock, risk):
-    details = ({"items": [{"product_id": 1, "quantity": 2}]} if stock == "reserved"
-               else {"reason": "out_of_stock"})
+    details = (
+        {"items": [{"product_id": 1, "quantity": 2}]} if stock == "reserved" else {"reason": "out_of_stock"}
+    )
     stock_event = saga.event(f"stock.{stock}", order_id=order_id, **details)
     risk_event = saga.event("risk.assessed", order_id=order_id, decision=risk, score=50, reasons=[])
     handle_stock = usecases.on_stock_reserved if stock == "reserved" else usecases.on_stock_rejected
-    return ((lambda event=stock_event: handle_stock(saga.db, event, saga.TTL, now=saga.NOW)),
-            (lambda event=risk_event: usecases.on_risk_assessed(saga.db, event, saga.TTL, now=saga.NOW)))
+    return (
+        (lambda event=stock_event: handle_stock(saga.db, event, saga.TTL, now=saga.NOW)),
+        (lambda event=risk_event: usecases.on_risk_assessed(saga.db, event, saga.TTL, now=saga.NOW)),
+    )
 
 
 @pytest.mark.parametrize("stock, risk", itertools.product(STOCK_ANSWERS, RISK_ANSWERS))

@@ -1,4 +1,5 @@
 """StatusWatch: waiting for an order's status to change, woken by notifications or by a recheck."""
+
 import threading
 import time
 
@@ -26,7 +27,9 @@ class Status:
 
 def waiting(watch, status, changed_from="pending", timeout=30, order_id="order-1"):
     """A thread waiting on ``watch``, once it has read the status a first time."""
-    waiter = threading.Thread(target=watch.wait_for_change, args=(order_id, status.read, changed_from, timeout))
+    waiter = threading.Thread(
+        target=watch.wait_for_change, args=(order_id, status.read, changed_from, timeout)
+    )
     waiter.start()
     assert status.read_once.wait(HUNG)
     return waiter

@@ -1,4 +1,5 @@
 """The payments service in a nameko container on a real broker, on SQLite and PostgreSQL."""
+
 import json
 import time
 import uuid
@@ -11,7 +12,6 @@ from nameko.testing.services import entrypoint_hook, entrypoint_waiter
 from kameng_common import contracts, topology
 from kameng_common.errors import InvalidInput, InvalidSignature
 from kameng_common.migrations import upgrade
-
 from payments.service import PaymentsService
 
 
@@ -23,8 +23,12 @@ def config(amqp_uri, database_url, mockpay_secret):
     with channel(amqp_uri) as opened:
         topology.declare_publisher_topology(opened, "orders")
         topology.declare_publisher_topology(opened, "payments")
-    return {"AMQP_URI": amqp_uri, "DATABASE_URL": database_url,
-            "MOCKPAY_SECRET": mockpay_secret, "max_workers": 10}
+    return {
+        "AMQP_URI": amqp_uri,
+        "DATABASE_URL": database_url,
+        "MOCKPAY_SECRET": mockpay_secret,
+        "max_workers": 10,
+    }
 
 
 @pytest.fixture
@@ -85,17 +89,29 @@ def publish_from_orders(amqp_uri, envelope):
     with channel(amqp_uri) as opened:
         opened.confirm_delivery()
         opened.basic_publish(
-            exchange=topology.events_exchange("orders"), routing_key=envelope["type"],
-            body=json.dumps(envelope), mandatory=True,
+            exchange=topology.events_exchange("orders"),
+            routing_key=envelope["type"],
+            body=json.dumps(envelope),
+            mandatory=True,
             properties=pika.BasicProperties(
-                content_type="application/json", delivery_mode=pika.DeliveryMode.Persistent,
-                message_id=envelope["id"], correlation_id=envelope["correlation_id"]))
+                content_type="application/json",
+                delivery_mode=pika.DeliveryMode.Persistent,
+                message_id=envelope["id"],
+                correlation_id=envelope["correlation_id"],
+            ),
+        )
 
 
 def signed(mockpay, payment, trade_no):
-    body = json.dumps({"payment_id": payment["payment_id"], "trade_no": trade_no,
-                       "amount": payment["amount"], "currency": payment["currency"],
-                       "status": "SUCCESS"})
+    body = json.dumps(
+        {
+            "payment_id": payment["payment_id"],
+            "trade_no": trade_no,
+            "amount": payment["amount"],
+            "currency": payment["currency"],
+            "status": "SUCCESS",
+        }
+    )
     return body, {"x-mockpay-signature": mockpay.sign(body)}
 
 
@@ -119,8 +135,14 @@ def test_a_mockpay_payment_is_published_to_orders(payments, mockpay, amqp_uri):
     assert event["type"] == "payment.succeeded"
     assert event["correlation_id"] == order_id
     assert event["payload"] == {
-        "payment_id": intent["payment_id"], "order_id": order_id, "customer_id": "buyer-1",
-        "amount": 1500, "currency": "CNY", "provider": "mockpay", "trade_no": "MP-1"}
+        "payment_id": intent["payment_id"],
+        "order_id": order_id,
+        "customer_id": "buyer-1",
+        "amount": 1500,
+        "currency": "CNY",
+        "provider": "mockpay",
+        "trade_no": "MP-1",
+    }
 
 
 def test_refusals_reach_the_caller_as_kameng_errors(payments, mockpay):
@@ -144,34 +166,60 @@ def test_order_refund_requested_round_trip(payments, mockpay, amqp_uri):
     """orders asks for a refund over the broker: the wallet is credited once, and orders hears of it."""
     order_id = str(uuid.uuid4())
     intent = paid_by_mockpay(payments, mockpay, order_id)
-    request = contracts.new_event("order.refund_requested", {
-        "order_id": order_id, "customer_id": "buyer-1", "payment_id": intent["payment_id"],
-        "amount": 1500, "currency": "CNY", "reason": "sale failed"}, correlation_id=order_id)
+    request = contracts.new_event(
+        "order.refund_requested",
+        {
+            "order_id": order_id,
+            "customer_id": "buyer-1",
+            "payment_id": intent["payment_id"],
+            "amount": 1500,
+            "currency": "CNY",
+            "reason": "sale failed",
+        },
+        correlation_id=order_id,
+    )
 
     with entrypoint_waiter(payments, "on_refund_requested"):
         publish_from_orders(amqp_uri, request)
 
     assert call(payments, "get_wallet", "buyer-1") == {
-        "customer_id": "buyer-1", "balance": 1500, "currency": "CNY"}
+        "customer_id": "buyer-1",
+        "balance": 1500,
+        "currency": "CNY",
+    }
     refunded = next_message(amqp_uri, published_queue("payment.refunded", "on_payment_refunded"))
     assert refunded["type"] == "payment.refunded"
     assert refunded["correlation_id"] == order_id
     assert {key: value for key, value in refunded["payload"].items() if key != "refund_id"} == {
-        "payment_id": intent["payment_id"], "order_id": order_id, "customer_id": "buyer-1",
-        "amount": 1500, "currency": "CNY"}
+        "payment_id": intent["payment_id"],
+        "order_id": order_id,
+        "customer_id": "buyer-1",
+        "amount": 1500,
+        "currency": "CNY",
+    }
 
     # the broker delivers the same event again: nothing changes twice
     with entrypoint_waiter(payments, "on_refund_requested"):
         publish_from_orders(amqp_uri, request)
     assert call(payments, "get_wallet", "buyer-1")["balance"] == 1500
-    assert next_message(amqp_uri, published_queue("payment.refunded", "on_payment_refunded"),
-                        timeout=2) is None
+    assert (
+        next_message(amqp_uri, published_queue("payment.refunded", "on_payment_refunded"), timeout=2) is None
+    )
 
 
 def test_a_refund_that_cannot_be_made_is_dead_lettered_not_dropped(payments, amqp_uri):
-    request = contracts.new_event("order.refund_requested", {
-        "order_id": "order-1", "customer_id": "buyer-1", "payment_id": str(uuid.uuid4()),
-        "amount": 1500, "currency": "CNY", "reason": "sale failed"}, correlation_id="order-1")
+    request = contracts.new_event(
+        "order.refund_requested",
+        {
+            "order_id": "order-1",
+            "customer_id": "buyer-1",
+            "payment_id": str(uuid.uuid4()),
+            "amount": 1500,
+            "currency": "CNY",
+            "reason": "sale failed",
+        },
+        correlation_id="order-1",
+    )
 
     publish_from_orders(amqp_uri, request)
 

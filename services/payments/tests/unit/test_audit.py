@@ -1,22 +1,25 @@
 """audit_snapshot: every sum received, what went back, and the ledger's word, on SQLite and PostgreSQL."""
+
 import datetime
 import uuid
 
 from kameng_common.db import utcnow
-
 from payments import usecases
 from payments.db import ledger_entries
 
 
 def test_the_snapshot_of_no_payments(db):
     assert usecases.audit_snapshot(db) == {
-        "service": "payments", "receipts": [],
+        "service": "payments",
+        "receipts": [],
         "ledger": {"problems": [], "sales": {}, "refunds": {}},
-        "outbox": {"pending": 0, "oldest_pending_at": None}}
+        "outbox": {"pending": 0, "oldest_pending_at": None},
+    }
 
 
 def test_the_snapshot_lists_each_sum_received_and_whether_it_went_back(
-        db, providers, open_intent, signed_notification, refund_request, fund_wallet, published):
+    db, providers, open_intent, signed_notification, refund_request, fund_wallet, published
+):
     card_order = str(uuid.uuid4())
     by_card = open_intent(order_id=card_order, amount=1500)
     usecases.handle_notification(db, providers, "mockpay", *signed_notification(by_card, "MP-1"))
@@ -32,9 +35,17 @@ def test_the_snapshot_lists_each_sum_received_and_whether_it_went_back(
     received = {receipt["trade_no"]: receipt for receipt in snapshot["receipts"]}
     [funding_trade] = [trade_no for trade_no in received if trade_no.startswith("fund-")]
     funding_order = funding_trade.removeprefix("fund-")  # fund_wallet's trade number names its order
-    assert {trade_no: (receipt["payment_id"], receipt["order_id"], receipt["provider"], receipt["amount"],
-                       receipt["currency"], receipt["refunded_at"] is not None)
-            for trade_no, receipt in received.items()} == {
+    assert {
+        trade_no: (
+            receipt["payment_id"],
+            receipt["order_id"],
+            receipt["provider"],
+            receipt["amount"],
+            receipt["currency"],
+            receipt["refunded_at"] is not None,
+        )
+        for trade_no, receipt in received.items()
+    } == {
         "MP-1": (by_card["payment_id"], card_order, "mockpay", 1500, "CNY", False),
         "MP-2": (by_card["payment_id"], card_order, "mockpay", 1500, "CNY", True),
         funding_trade: (funding["payment_id"], funding_order, "mockpay", 3000, "CNY", True),
@@ -43,8 +54,11 @@ def test_the_snapshot_lists_each_sum_received_and_whether_it_went_back(
     for receipt in snapshot["receipts"]:
         for moment in filter(None, (receipt["received_at"], receipt["refunded_at"])):
             assert abs(utcnow() - datetime.datetime.fromisoformat(moment)) < datetime.timedelta(minutes=1)
-    assert snapshot["ledger"] == {"problems": [], "sales": {"CNY": 1500 + 1500 + 3000 + 1000},
-                                  "refunds": {"CNY": 1500 + 3000}}
+    assert snapshot["ledger"] == {
+        "problems": [],
+        "sales": {"CNY": 1500 + 1500 + 3000 + 1000},
+        "refunds": {"CNY": 1500 + 3000},
+    }
     events = published("payment.succeeded") + published("payment.refunded")
     assert snapshot["outbox"]["pending"] == len(events) == 6
 
@@ -53,8 +67,11 @@ def test_the_snapshot_carries_the_ledgers_problems(db, providers, open_intent, s
     intent = open_intent()
     usecases.handle_notification(db, providers, "mockpay", *signed_notification(intent))
     with db.unit_of_work() as uow:
-        uow.execute(ledger_entries.update().where(ledger_entries.c.account == "sales")
-                    .values(amount=ledger_entries.c.amount - 1))
+        uow.execute(
+            ledger_entries.update()
+            .where(ledger_entries.c.account == "sales")
+            .values(amount=ledger_entries.c.amount - 1)
+        )
     ledger = usecases.audit_snapshot(db)["ledger"]
     assert ledger["problems"] and ledger["problems"] == usecases.check_ledger(db)
     assert ledger["sales"] == {"CNY": 1501}

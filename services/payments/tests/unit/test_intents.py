@@ -1,4 +1,5 @@
 """Payment intents and wallet payments, on SQLite and PostgreSQL."""
+
 import uuid
 
 import eventlet
@@ -7,7 +8,6 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from kameng_common.errors import Conflict, InvalidInput
-
 from payments import usecases
 from payments.db import payment_intents, wallets
 from payments.providers import Providers
@@ -21,8 +21,14 @@ def intents(db):
 def test_a_mockpay_intent_waits_for_its_notification(open_intent):
     intent = open_intent(method="mockpay", amount=1500, currency="CNY")
     uuid.UUID(intent["payment_id"], version=4)
-    assert intent == {"payment_id": intent["payment_id"], "amount": 1500, "currency": "CNY",
-                      "method": "mockpay", "status": "pending", "pay_url": None}
+    assert intent == {
+        "payment_id": intent["payment_id"],
+        "amount": 1500,
+        "currency": "CNY",
+        "method": "mockpay",
+        "status": "pending",
+        "pay_url": None,
+    }
 
 
 def test_an_open_intent_is_answered_again_not_opened_twice(db, open_intent):
@@ -72,37 +78,65 @@ def test_providers_not_built_yet_open_no_intent(db, open_intent, snapshot, metho
 def test_no_mockpay_intent_while_mockpay_is_disabled(db, snapshot):
     before = snapshot()
     with pytest.raises(InvalidInput) as refused:
-        usecases.create_intent(db, Providers(mockpay_secret=None), "order-1", "buyer-1", 1500,
-                               "CNY", "mockpay")
+        usecases.create_intent(
+            db, Providers(mockpay_secret=None), "order-1", "buyer-1", 1500, "CNY", "mockpay"
+        )
     assert refused.value.code == "provider_unavailable"
     assert snapshot() == before
 
 
-@pytest.mark.parametrize("changes", [
-    {"amount": 0}, {"amount": -1}, {"amount": 15.0}, {"amount": "1500"}, {"amount": True},
-    {"amount": 10 ** 13}, {"currency": "cny"}, {"currency": None}, {"method": "paypal"},
-    {"order_id": ""}, {"customer_id": None}, {"order_id": "x" * 65},
-], ids=repr)
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"amount": 0},
+        {"amount": -1},
+        {"amount": 15.0},
+        {"amount": "1500"},
+        {"amount": True},
+        {"amount": 10**13},
+        {"currency": "cny"},
+        {"currency": None},
+        {"method": "paypal"},
+        {"order_id": ""},
+        {"customer_id": None},
+        {"order_id": "x" * 65},
+    ],
+    ids=repr,
+)
 def test_bad_input_is_refused_clearly(memory_db, providers, changes):
-    request = {"order_id": "order-1", "customer_id": "buyer-1", "amount": 1500,
-               "currency": "CNY", "method": "mockpay", **changes}
+    request = {
+        "order_id": "order-1",
+        "customer_id": "buyer-1",
+        "amount": 1500,
+        "currency": "CNY",
+        "method": "mockpay",
+        **changes,
+    }
     with pytest.raises(InvalidInput) as refused:
         usecases.create_intent(memory_db, providers, **request)
     assert next(iter(changes)) in refused.value.message
 
 
-def test_a_wallet_payment_debits_posts_and_publishes_at_once(
-        db, open_intent, fund_wallet, published):
+def test_a_wallet_payment_debits_posts_and_publishes_at_once(db, open_intent, fund_wallet, published):
     fund_wallet("buyer-1", 2000)
 
     intent = open_intent(method="balance", amount=1500, customer_id="buyer-1")
 
-    assert intent == {"payment_id": intent["payment_id"], "amount": 1500, "currency": "CNY",
-                      "method": "balance", "status": "succeeded", "pay_url": None}
+    assert intent == {
+        "payment_id": intent["payment_id"],
+        "amount": 1500,
+        "currency": "CNY",
+        "method": "balance",
+        "status": "succeeded",
+        "pay_url": None,
+    }
     assert usecases.get_wallet(db, "buyer-1")["balance"] == 500
     succeeded = published("payment.succeeded")[-1]
     assert (succeeded["provider"], succeeded["trade_no"], succeeded["amount"]) == (
-        "balance", intent["payment_id"], 1500)
+        "balance",
+        intent["payment_id"],
+        1500,
+    )
     balances = {row["account"]: row["balance"] for row in usecases.ledger_balances(db)}
     assert balances["wallet:buyer-1"] == -500  # we still owe the buyer 500
     assert usecases.check_ledger(db) == []
@@ -119,7 +153,8 @@ def test_a_repeated_wallet_payment_debits_once(db, open_intent, fund_wallet, pub
 
 @pytest.mark.parametrize("funds", [0, 1499])
 def test_an_insufficient_balance_pays_nothing_and_changes_nothing(
-        db, open_intent, fund_wallet, snapshot, funds):
+    db, open_intent, fund_wallet, snapshot, funds
+):
     if funds:
         fund_wallet("buyer-1", funds)
     before = snapshot()
@@ -147,14 +182,14 @@ def test_wallet_payments_at_once_never_take_a_wallet_below_zero(db, open_intent,
 
 def test_the_database_refuses_a_negative_wallet_whatever_the_code_does(db, fund_wallet):
     fund_wallet("buyer-1", 100)
-    with pytest.raises(IntegrityError):
-        with db.unit_of_work() as uow:
-            uow.execute(wallets.update().values(balance=wallets.c.balance - 101))
+    with pytest.raises(IntegrityError), db.unit_of_work() as uow:
+        uow.execute(wallets.update().values(balance=wallets.c.balance - 101))
     assert usecases.get_wallet(db, "buyer-1")["balance"] == 100
 
 
 def test_a_paid_order_takes_no_other_way_to_pay(
-        db, providers, open_intent, fund_wallet, signed_notification, snapshot):
+    db, providers, open_intent, fund_wallet, signed_notification, snapshot
+):
     fund_wallet("buyer-1", 5000)
     order_id = str(uuid.uuid4())
     by_mockpay = open_intent(method="mockpay", order_id=order_id)
@@ -168,7 +203,10 @@ def test_a_paid_order_takes_no_other_way_to_pay(
 
 def test_a_wallet_is_empty_until_money_comes_in(memory_db):
     assert usecases.get_wallet(memory_db, "nobody") == {
-        "customer_id": "nobody", "balance": 0, "currency": "CNY"}
+        "customer_id": "nobody",
+        "balance": 0,
+        "currency": "CNY",
+    }
     with pytest.raises(InvalidInput):
         usecases.get_wallet(memory_db, "")
 
@@ -176,5 +214,8 @@ def test_a_wallet_is_empty_until_money_comes_in(memory_db):
 def test_a_wallet_holds_each_currency_apart(db, fund_wallet):
     fund_wallet("buyer-1", 700, currency="USD")
     assert usecases.get_wallet(db, "buyer-1", "USD") == {
-        "customer_id": "buyer-1", "balance": 700, "currency": "USD"}
+        "customer_id": "buyer-1",
+        "balance": 700,
+        "currency": "USD",
+    }
     assert usecases.get_wallet(db, "buyer-1")["balance"] == 0

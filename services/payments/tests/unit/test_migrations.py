@@ -1,10 +1,10 @@
 """The alembic migrations build exactly the tables the code uses, on SQLite and PostgreSQL."""
+
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 from kameng_common.migrations import upgrade
-
 from payments.db import metadata
 
 

@@ -1,4 +1,5 @@
 """Provider notifications: verified, idempotent on the trade number, never lost; both databases."""
+
 import json
 
 import eventlet
@@ -7,21 +8,20 @@ import sqlalchemy as sa
 from prometheus_client import REGISTRY
 
 from kameng_common.errors import InvalidInput, InvalidSignature, KamengError, NotFound
-
 from payments import usecases
 from payments.db import ledger_entries, payment_intents, receipts
 from payments.providers import Mockpay, Providers
 
 
 def payments_counted(outcome, provider="mockpay"):
-    return REGISTRY.get_sample_value(
-        "kameng_payments_total", {"provider": provider, "outcome": outcome}) or 0
+    return REGISTRY.get_sample_value("kameng_payments_total", {"provider": provider, "outcome": outcome}) or 0
 
 
 def intent_status(db, payment_id):
     with db.reading() as session:
-        return session.execute(sa.select(payment_intents.c.status).where(
-            payment_intents.c.id == payment_id)).scalar_one()
+        return session.execute(
+            sa.select(payment_intents.c.status).where(payment_intents.c.id == payment_id)
+        ).scalar_one()
 
 
 def count(db, table):
@@ -30,10 +30,17 @@ def count(db, table):
 
 
 def test_an_accepted_notification_pays_posts_and_publishes_at_once(
-        db, providers, open_intent, signed_notification, published):
+    db, providers, open_intent, signed_notification, published
+):
     intent = open_intent(amount=1500)
-    assert intent == {"payment_id": intent["payment_id"], "amount": 1500, "currency": "CNY",
-                      "method": "mockpay", "status": "pending", "pay_url": None}
+    assert intent == {
+        "payment_id": intent["payment_id"],
+        "amount": 1500,
+        "currency": "CNY",
+        "method": "mockpay",
+        "status": "pending",
+        "pay_url": None,
+    }
     before = payments_counted("succeeded")
 
     answer = usecases.handle_notification(db, providers, "mockpay", *signed_notification(intent))
@@ -41,28 +48,39 @@ def test_an_accepted_notification_pays_posts_and_publishes_at_once(
     assert answer == {"status": "ok", "payment_id": intent["payment_id"], "trade_no": "MP-1"}
     assert intent_status(db, intent["payment_id"]) == "succeeded"
     [event] = published("payment.succeeded")
-    assert event == {"payment_id": intent["payment_id"], "order_id": event["order_id"],
-                     "customer_id": "buyer-1", "amount": 1500, "currency": "CNY",
-                     "provider": "mockpay", "trade_no": "MP-1"}
+    assert event == {
+        "payment_id": intent["payment_id"],
+        "order_id": event["order_id"],
+        "customer_id": "buyer-1",
+        "amount": 1500,
+        "currency": "CNY",
+        "provider": "mockpay",
+        "trade_no": "MP-1",
+    }
     assert {(row["account"], row["balance"]) for row in usecases.ledger_balances(db)} == {
-        ("provider:mockpay", 1500), ("sales", -1500)}
+        ("provider:mockpay", 1500),
+        ("sales", -1500),
+    }
     assert usecases.check_ledger(db) == []
     assert payments_counted("succeeded") == before + 1
 
 
-@pytest.mark.parametrize("tamper, error, code, outcome", [
-    ("body", InvalidSignature, "invalid_signature", "refused_signature"),
-    ("signature", InvalidSignature, "invalid_signature", "refused_signature"),
-    ("no_signature", InvalidSignature, "invalid_signature", "refused_signature"),
-    ("amount", InvalidInput, "amount_mismatch", "refused_amount"),
-    ("currency", InvalidInput, "amount_mismatch", "refused_amount"),
-    ("unknown_payment", NotFound, "not_found", "refused_unknown_payment"),
-    ("not_json", InvalidInput, "invalid_input", "refused_invalid"),
-    ("status", InvalidInput, "unsupported_status", "refused_invalid"),
-])
+@pytest.mark.parametrize(
+    "tamper, error, code, outcome",
+    [
+        ("body", InvalidSignature, "invalid_signature", "refused_signature"),
+        ("signature", InvalidSignature, "invalid_signature", "refused_signature"),
+        ("no_signature", InvalidSignature, "invalid_signature", "refused_signature"),
+        ("amount", InvalidInput, "amount_mismatch", "refused_amount"),
+        ("currency", InvalidInput, "amount_mismatch", "refused_amount"),
+        ("unknown_payment", NotFound, "not_found", "refused_unknown_payment"),
+        ("not_json", InvalidInput, "invalid_input", "refused_invalid"),
+        ("status", InvalidInput, "unsupported_status", "refused_invalid"),
+    ],
+)
 def test_a_refused_notification_changes_nothing(
-        db, providers, mockpay, open_intent, signed_notification, snapshot,
-        tamper, error, code, outcome):
+    db, providers, mockpay, open_intent, signed_notification, snapshot, tamper, error, code, outcome
+):
     intent = open_intent(amount=1500)
     body, headers = signed_notification(intent)
     if tamper == "body":
@@ -93,34 +111,43 @@ def test_a_refused_notification_changes_nothing(
 
 
 def test_a_notification_for_another_providers_payment_changes_nothing(
-        db, providers, open_intent, fund_wallet, signed_notification, snapshot):
+    db, providers, open_intent, fund_wallet, signed_notification, snapshot
+):
     fund_wallet("buyer-1", 1500)
     paid_from_wallet = open_intent(method="balance", amount=1500)
     before = snapshot()
     with pytest.raises(InvalidInput) as refused:
-        usecases.handle_notification(db, providers, "mockpay",
-                                     *signed_notification(paid_from_wallet))
+        usecases.handle_notification(db, providers, "mockpay", *signed_notification(paid_from_wallet))
     assert refused.value.code == "provider_mismatch"
     assert snapshot() == before
 
 
-@pytest.mark.parametrize("provider, body, headers", [
-    ("mockpay", None, {}),
-    ("mockpay", "{}", {"X-Mockpay-Signature": 12}),
-    ("mockpay", "{}", ["X-Mockpay-Signature"]),
-    ("mockpay", "x" * (64 * 1024 + 1), {}),
-    ("", "{}", {}),
-    (None, "{}", {}),
-], ids=["no body", "header not text", "headers not a dict", "body too large", "empty provider",
-        "no provider"])
+@pytest.mark.parametrize(
+    "provider, body, headers",
+    [
+        ("mockpay", None, {}),
+        ("mockpay", "{}", {"X-Mockpay-Signature": 12}),
+        ("mockpay", "{}", ["X-Mockpay-Signature"]),
+        ("mockpay", "x" * (64 * 1024 + 1), {}),
+        ("", "{}", {}),
+        (None, "{}", {}),
+    ],
+    ids=[
+        "no body",
+        "header not text",
+        "headers not a dict",
+        "body too large",
+        "empty provider",
+        "no provider",
+    ],
+)
 def test_a_malformed_call_is_refused_as_bad_input(memory_db, providers, provider, body, headers):
     with pytest.raises(InvalidInput):
         usecases.handle_notification(memory_db, providers, provider, body, headers)
 
 
 @pytest.mark.parametrize("provider", ["alipay", "wechat", "unionpay"])
-def test_notifications_from_providers_not_built_yet_are_refused(
-        db, providers, provider, snapshot):
+def test_notifications_from_providers_not_built_yet_are_refused(db, providers, provider, snapshot):
     before = snapshot()
     with pytest.raises(InvalidInput) as refused:
         usecases.handle_notification(db, providers, provider, "{}", {})
@@ -129,18 +156,21 @@ def test_notifications_from_providers_not_built_yet_are_refused(
 
 
 def test_mockpay_notifications_are_refused_while_mockpay_is_disabled(
-        db, open_intent, signed_notification, snapshot):
+    db, open_intent, signed_notification, snapshot
+):
     intent = open_intent()
     before = snapshot()
     with pytest.raises(InvalidInput) as refused:
-        usecases.handle_notification(db, Providers(mockpay_secret=None), "mockpay",
-                                     *signed_notification(intent))
+        usecases.handle_notification(
+            db, Providers(mockpay_secret=None), "mockpay", *signed_notification(intent)
+        )
     assert refused.value.code == "provider_unavailable"
     assert snapshot() == before
 
 
 def test_a_repeated_trade_no_changes_nothing_and_answers_as_the_first_time(
-        db, providers, open_intent, signed_notification, snapshot):
+    db, providers, open_intent, signed_notification, snapshot
+):
     intent = open_intent()
     body, headers = signed_notification(intent)
     first = usecases.handle_notification(db, providers, "mockpay", body, headers)
@@ -148,7 +178,8 @@ def test_a_repeated_trade_no_changes_nothing_and_answers_as_the_first_time(
     duplicates = payments_counted("duplicate")
 
     again = usecases.handle_notification(
-        db, providers, "mockpay", body, {"x-mockpay-signature": headers["X-Mockpay-Signature"]})
+        db, providers, "mockpay", body, {"x-mockpay-signature": headers["X-Mockpay-Signature"]}
+    )
 
     assert again == first
     assert snapshot() == after_first
@@ -156,7 +187,8 @@ def test_a_repeated_trade_no_changes_nothing_and_answers_as_the_first_time(
 
 
 def test_a_notification_that_loses_the_race_answers_with_the_winners_answer(
-        db, providers, open_intent, signed_notification, snapshot, monkeypatch):
+    db, providers, open_intent, signed_notification, snapshot, monkeypatch
+):
     """Both copies find no receipt; the unique constraint lets one commit, the other re-reads."""
     intent = open_intent()
     body, headers = signed_notification(intent)
@@ -170,7 +202,8 @@ def test_a_notification_that_loses_the_race_answers_with_the_winners_answer(
 
 
 def test_twenty_identical_notifications_at_once_record_one_payment(
-        db, providers, open_intent, signed_notification, published):
+    db, providers, open_intent, signed_notification, published
+):
     intent = open_intent()
     body, headers = signed_notification(intent)
     start = eventlet.event.Event()
@@ -185,8 +218,7 @@ def test_twenty_identical_notifications_at_once_record_one_payment(
     start.send()
     answers = list(answers)
 
-    assert answers == [{"status": "ok", "payment_id": intent["payment_id"],
-                        "trade_no": "MP-1"}] * 20
+    assert answers == [{"status": "ok", "payment_id": intent["payment_id"], "trade_no": "MP-1"}] * 20
     assert count(db, receipts) == 1
     assert len(published("payment.succeeded")) == 1
     assert count(db, ledger_entries) == 2
@@ -195,35 +227,39 @@ def test_twenty_identical_notifications_at_once_record_one_payment(
 
 
 def test_a_second_trade_no_for_a_paid_intent_is_money_received_twice(
-        db, providers, open_intent, signed_notification, published):
+    db, providers, open_intent, signed_notification, published
+):
     intent = open_intent(amount=1500)
     usecases.handle_notification(db, providers, "mockpay", *signed_notification(intent, "MP-1"))
     paid_twice = payments_counted("paid_twice")
 
-    answer = usecases.handle_notification(db, providers, "mockpay",
-                                          *signed_notification(intent, "MP-2"))
+    answer = usecases.handle_notification(db, providers, "mockpay", *signed_notification(intent, "MP-2"))
 
     assert answer == {"status": "ok", "payment_id": intent["payment_id"], "trade_no": "MP-2"}
     assert [event["trade_no"] for event in published("payment.succeeded")] == ["MP-1", "MP-2"]
     assert count(db, receipts) == 2
     assert {(row["account"], row["balance"]) for row in usecases.ledger_balances(db)} == {
-        ("provider:mockpay", 3000), ("sales", -3000)}
+        ("provider:mockpay", 3000),
+        ("sales", -3000),
+    }
     assert intent_status(db, intent["payment_id"]) == "succeeded"
     assert payments_counted("paid_twice") == paid_twice + 1
     assert usecases.check_ledger(db) == []
 
 
-def test_two_trade_nos_at_once_are_both_recorded(
-        db, providers, open_intent, signed_notification, published):
+def test_two_trade_nos_at_once_are_both_recorded(db, providers, open_intent, signed_notification, published):
     intent = open_intent()
     pool = eventlet.GreenPool(2)
-    answers = list(pool.imap(
-        lambda trade_no: usecases.handle_notification(
-            db, providers, "mockpay", *signed_notification(intent, trade_no)),
-        ["MP-1", "MP-2"]))
+    answers = list(
+        pool.imap(
+            lambda trade_no: usecases.handle_notification(
+                db, providers, "mockpay", *signed_notification(intent, trade_no)
+            ),
+            ["MP-1", "MP-2"],
+        )
+    )
     assert sorted(answer["trade_no"] for answer in answers) == ["MP-1", "MP-2"]
-    assert sorted(event["trade_no"] for event in published("payment.succeeded")) == [
-        "MP-1", "MP-2"]
+    assert sorted(event["trade_no"] for event in published("payment.succeeded")) == ["MP-1", "MP-2"]
     assert usecases.check_ledger(db) == []
 
 

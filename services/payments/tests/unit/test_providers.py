@@ -1,4 +1,5 @@
 """mockpay's signature and body, and which providers are enabled."""
+
 import hashlib
 import hmac
 import json
@@ -6,13 +7,13 @@ import json
 import pytest
 
 from kameng_common.errors import InvalidInput, InvalidSignature
-
 from payments import providers as providers_module
 from payments.domain import Notice
 from payments.providers import Mockpay, Providers, header
 
-BODY = json.dumps({"payment_id": "pay-1", "trade_no": "MP-1", "amount": 1500,
-                   "currency": "CNY", "status": "SUCCESS"})
+BODY = json.dumps(
+    {"payment_id": "pay-1", "trade_no": "MP-1", "amount": 1500, "currency": "CNY", "status": "SUCCESS"}
+)
 
 
 def test_the_signature_is_the_hex_hmac_sha256_of_the_raw_body(mockpay, mockpay_secret):
@@ -20,8 +21,7 @@ def test_the_signature_is_the_hex_hmac_sha256_of_the_raw_body(mockpay, mockpay_s
     assert mockpay.sign(BODY) == expected
 
 
-@pytest.mark.parametrize("name", ["X-Mockpay-Signature", "x-mockpay-signature",
-                                  "X-MOCKPAY-SIGNATURE"])
+@pytest.mark.parametrize("name", ["X-Mockpay-Signature", "x-mockpay-signature", "X-MOCKPAY-SIGNATURE"])
 def test_the_signature_header_is_found_whatever_its_case(mockpay, name):
     mockpay.verify(BODY, {"Content-Type": "application/json", name: mockpay.sign(BODY)})
 
@@ -31,25 +31,31 @@ def test_header_lookup_ignores_case_and_misses_cleanly():
     assert header({"X-A": "1"}, "x-b") is None
 
 
-@pytest.mark.parametrize("body", [
-    BODY.replace("1500", "1"),
-    BODY.replace("CNY", "USD"),
-    BODY.replace("pay-1", "pay-2"),
-    BODY + " ",
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        BODY.replace("1500", "1"),
+        BODY.replace("CNY", "USD"),
+        BODY.replace("pay-1", "pay-2"),
+        BODY + " ",
+    ],
+)
 def test_a_tampered_body_is_refused(mockpay, body):
     with pytest.raises(InvalidSignature) as refused:
         mockpay.verify(body, {"X-Mockpay-Signature": mockpay.sign(BODY)})
     assert refused.value.code == "invalid_signature"
 
 
-@pytest.mark.parametrize("headers", [
-    {},
-    {"X-Mockpay-Signature": ""},
-    {"X-Mockpay-Signature": "not-hex-at-all"},
-    {"X-Mockpay-Signature": "签名"},
-    {"X-Mockpay-Signature": Mockpay("another secret").sign(BODY)},
-])
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"X-Mockpay-Signature": ""},
+        {"X-Mockpay-Signature": "not-hex-at-all"},
+        {"X-Mockpay-Signature": "签名"},
+        {"X-Mockpay-Signature": Mockpay("another secret").sign(BODY)},
+    ],
+)
 def test_a_missing_or_wrong_signature_is_refused(mockpay, headers):
     with pytest.raises(InvalidSignature):
         mockpay.verify(BODY, headers)
@@ -71,16 +77,19 @@ def test_a_verified_body_reads_as_a_notice(mockpay):
     assert mockpay.read(BODY) == Notice("mockpay", "pay-1", "MP-1", 1500, "CNY")
 
 
-@pytest.mark.parametrize("body, code", [
-    ("not json", "invalid_input"),
-    ("[1, 2]", "invalid_input"),
-    (BODY.replace('"amount": 1500', '"amount": 15.5'), "invalid_input"),
-    (BODY.replace('"amount": 1500', '"amount": "1500"'), "invalid_input"),
-    (BODY.replace('"amount": 1500', '"amount": -1'), "invalid_input"),
-    (BODY.replace('"CNY"', '"cny"'), "invalid_input"),
-    (BODY.replace('"trade_no": "MP-1", ', ""), "invalid_input"),
-    (BODY.replace("SUCCESS", "CLOSED"), "unsupported_status"),
-])
+@pytest.mark.parametrize(
+    "body, code",
+    [
+        ("not json", "invalid_input"),
+        ("[1, 2]", "invalid_input"),
+        (BODY.replace('"amount": 1500', '"amount": 15.5'), "invalid_input"),
+        (BODY.replace('"amount": 1500', '"amount": "1500"'), "invalid_input"),
+        (BODY.replace('"amount": 1500', '"amount": -1'), "invalid_input"),
+        (BODY.replace('"CNY"', '"cny"'), "invalid_input"),
+        (BODY.replace('"trade_no": "MP-1", ', ""), "invalid_input"),
+        (BODY.replace("SUCCESS", "CLOSED"), "unsupported_status"),
+    ],
+)
 def test_a_body_that_is_not_a_paid_notice_is_refused(mockpay, body, code):
     with pytest.raises(InvalidInput) as refused:
         mockpay.read(body)

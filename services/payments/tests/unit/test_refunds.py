@@ -1,4 +1,5 @@
 """Refunds to the buyer's wallet, in any order and any number of times; on SQLite and PostgreSQL."""
+
 import uuid
 
 import eventlet
@@ -7,7 +8,6 @@ import sqlalchemy as sa
 from prometheus_client import REGISTRY
 
 from kameng_common.errors import InvalidInput, NotFound
-
 from payments import usecases
 from payments.db import refunds
 
@@ -30,21 +30,34 @@ def refund_rows(db):
         return session.execute(sa.select(refunds)).all()
 
 
-def test_a_refund_credits_the_buyers_wallet_posts_and_publishes(
-        db, paid, refund_request, published):
+def test_a_refund_credits_the_buyers_wallet_posts_and_publishes(db, paid, refund_request, published):
     intent, order_id = paid
     before = refunds_counted("refunded")
 
     usecases.on_refund_requested(db, refund_request(intent, order_id, "buyer-1"))
 
     assert usecases.get_wallet(db, "buyer-1") == {
-        "customer_id": "buyer-1", "balance": 1500, "currency": "CNY"}
+        "customer_id": "buyer-1",
+        "balance": 1500,
+        "currency": "CNY",
+    }
     [refund] = refund_rows(db)
-    assert published("payment.refunded") == [{
-        "payment_id": intent["payment_id"], "order_id": order_id, "customer_id": "buyer-1",
-        "amount": 1500, "currency": "CNY", "refund_id": refund.id}]
+    assert published("payment.refunded") == [
+        {
+            "payment_id": intent["payment_id"],
+            "order_id": order_id,
+            "customer_id": "buyer-1",
+            "amount": 1500,
+            "currency": "CNY",
+            "refund_id": refund.id,
+        }
+    ]
     assert {row["account"]: row["balance"] for row in usecases.ledger_balances(db)} == {
-        "provider:mockpay": 1500, "sales": -1500, "refunds": 1500, "wallet:buyer-1": -1500}
+        "provider:mockpay": 1500,
+        "sales": -1500,
+        "refunds": 1500,
+        "wallet:buyer-1": -1500,
+    }
     assert usecases.check_ledger(db) == []
     assert refunds_counted("refunded") == before + 1
 
@@ -58,14 +71,12 @@ def test_a_redelivered_refund_request_changes_nothing(db, paid, refund_request, 
     assert snapshot() == after_first
 
 
-def test_a_second_request_to_refund_the_same_payment_changes_nothing(
-        db, paid, refund_request, published):
+def test_a_second_request_to_refund_the_same_payment_changes_nothing(db, paid, refund_request, published):
     intent, order_id = paid
     usecases.on_refund_requested(db, refund_request(intent, order_id, "buyer-1", reason="expired"))
     duplicates = refunds_counted("duplicate")
 
-    usecases.on_refund_requested(db, refund_request(intent, order_id, "buyer-1",
-                                                    reason="sale failed"))
+    usecases.on_refund_requested(db, refund_request(intent, order_id, "buyer-1", reason="sale failed"))
 
     assert len(refund_rows(db)) == 1
     assert len(published("payment.refunded")) == 1
@@ -76,15 +87,19 @@ def test_a_second_request_to_refund_the_same_payment_changes_nothing(
 def test_requests_racing_to_refund_one_payment_refund_it_once(db, paid, refund_request):
     intent, order_id = paid
     pool = eventlet.GreenPool(10)
-    list(pool.imap(lambda _: usecases.on_refund_requested(
-        db, refund_request(intent, order_id, "buyer-1")), range(10)))
+    list(
+        pool.imap(
+            lambda _: usecases.on_refund_requested(db, refund_request(intent, order_id, "buyer-1")), range(10)
+        )
+    )
     assert len(refund_rows(db)) == 1
     assert usecases.get_wallet(db, "buyer-1")["balance"] == 1500
     assert usecases.check_ledger(db) == []
 
 
 def test_money_received_twice_can_be_refunded_twice_and_no_more(
-        db, providers, paid, signed_notification, refund_request, published):
+    db, providers, paid, signed_notification, refund_request, published
+):
     intent, order_id = paid
     usecases.handle_notification(db, providers, "mockpay", *signed_notification(intent, "MP-2"))
 
@@ -107,14 +122,18 @@ def test_a_wallet_payment_is_refunded_to_the_wallet(db, open_intent, fund_wallet
     assert usecases.check_ledger(db) == []
 
 
-@pytest.mark.parametrize("changes, error, code", [
-    ({"amount": 1000}, InvalidInput, "amount_mismatch"),
-    ({"currency": "USD"}, InvalidInput, "refund_mismatch"),
-    ({"customer_id": "someone-else"}, InvalidInput, "refund_mismatch"),
-    ({"payment_id": "no-such-payment"}, NotFound, "not_found"),
-])
+@pytest.mark.parametrize(
+    "changes, error, code",
+    [
+        ({"amount": 1000}, InvalidInput, "amount_mismatch"),
+        ({"currency": "USD"}, InvalidInput, "refund_mismatch"),
+        ({"customer_id": "someone-else"}, InvalidInput, "refund_mismatch"),
+        ({"payment_id": "no-such-payment"}, NotFound, "not_found"),
+    ],
+)
 def test_a_refund_that_cannot_be_made_fails_loudly_and_changes_nothing(
-        db, paid, refund_request, snapshot, changes, error, code):
+    db, paid, refund_request, snapshot, changes, error, code
+):
     """The reliable handler retries it, then dead-letters it where an operator sees it."""
     intent, order_id = paid
     event = refund_request(intent, order_id, "buyer-1")
@@ -126,8 +145,7 @@ def test_a_refund_that_cannot_be_made_fails_loudly_and_changes_nothing(
     assert snapshot() == before
 
 
-def test_a_payment_that_received_nothing_has_nothing_to_refund(
-        db, open_intent, refund_request, snapshot):
+def test_a_payment_that_received_nothing_has_nothing_to_refund(db, open_intent, refund_request, snapshot):
     order_id = str(uuid.uuid4())
     intent = open_intent(order_id=order_id)
     before = snapshot()

@@ -6,7 +6,6 @@ import pytest
 
 from kameng_common import topology
 from kameng_common.migrations import upgrade
-
 from risk.service import RiskService
 
 ASSESSED_QUEUE = topology.event_queue("risk", "risk.assessed", "orders", "on_risk_assessed")
@@ -15,8 +14,15 @@ ASSESSED_QUEUE = topology.event_queue("risk", "risk.assessed", "orders", "on_ris
 @pytest.fixture
 def config(rabbit_config, database_url):
     upgrade("risk", database_url)
-    return {**rabbit_config, "DATABASE_URL": database_url, "REVIEW_AMOUNT": 1_000, "REJECT_AMOUNT": 10_000,
-            "VELOCITY_REVIEW": 20, "VELOCITY_REJECT": 60, "VELOCITY_WINDOW_SECONDS": 60}
+    return {
+        **rabbit_config,
+        "DATABASE_URL": database_url,
+        "REVIEW_AMOUNT": 1_000,
+        "REJECT_AMOUNT": 10_000,
+        "VELOCITY_REVIEW": 20,
+        "VELOCITY_REJECT": 60,
+        "VELOCITY_WINDOW_SECONDS": 60,
+    }
 
 
 @pytest.fixture
@@ -36,6 +42,7 @@ def broker(rabbit_config):
 @pytest.fixture
 def assessed(broker):
     """The risk.assessed events waiting in orders' queue, as envelopes; waits up to ``timeout`` for ``count``."""
+
     def assessed(count=1, timeout=10):
         received = []
         for _ in range(int(timeout / 0.05)):

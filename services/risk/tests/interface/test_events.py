@@ -10,9 +10,13 @@ def call(container, method, *args):
 
 def created(total, customer_id="c1", order_id=None):
     order_id = order_id or str(uuid.uuid4())
-    return {"order_id": order_id, "customer_id": customer_id,
-            "items": [{"product_id": 1, "quantity": 1, "unit_price": total}], "total": total,
-            "currency": "CNY"}
+    return {
+        "order_id": order_id,
+        "customer_id": customer_id,
+        "items": [{"product_id": 1, "quantity": 1, "unit_price": total}],
+        "total": total,
+        "currency": "CNY",
+    }
 
 
 def test_order_created_round_trip_to_risk_assessed(container, publish, assessed):
@@ -23,8 +27,12 @@ def test_order_created_round_trip_to_risk_assessed(container, publish, assessed)
 
     [event] = assessed()
     assert event["type"] == "risk.assessed" and event["correlation_id"] == order["order_id"]
-    assert event["payload"] == {"order_id": order["order_id"], "decision": "review", "score": 50,
-                                "reasons": ["amount:review"]}
+    assert event["payload"] == {
+        "order_id": order["order_id"],
+        "decision": "review",
+        "score": 50,
+        "reasons": ["amount:review"],
+    }
     assert [review["order_id"] for review in call(container, "list_reviews")] == [order["order_id"]]
 
 

@@ -2,7 +2,6 @@ import pytest
 from nameko.testing.services import entrypoint_hook, worker_factory
 
 from kameng_common.errors import InvalidInput
-
 from risk.service import RiskService
 
 
@@ -25,13 +24,16 @@ def test_add_to_blacklist_is_idempotent(container):
     assert call(container, "add_to_blacklist", "c1", "chargebacks") == {"customer_id": "c1"}
 
 
-@pytest.mark.parametrize("method, args, field", [
-    ("list_reviews", (0,), "limit"),
-    ("list_reviews", (10_000,), "limit"),
-    ("list_reviews", ("50",), "limit"),
-    ("add_to_blacklist", ("", "fraud"), "customer_id"),
-    ("add_to_blacklist", ("c1", None), "reason"),
-])
+@pytest.mark.parametrize(
+    "method, args, field",
+    [
+        ("list_reviews", (0,), "limit"),
+        ("list_reviews", (10_000,), "limit"),
+        ("list_reviews", ("50",), "limit"),
+        ("add_to_blacklist", ("", "fraud"), "customer_id"),
+        ("add_to_blacklist", ("c1", None), "reason"),
+    ],
+)
 def test_bad_input_is_refused_naming_the_field(container, method, args, field):
     with pytest.raises(InvalidInput) as refused:
         call(container, method, *args)

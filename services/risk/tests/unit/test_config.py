@@ -9,15 +9,24 @@ from risk.dependencies import RiskThresholds
 from risk.domain import Thresholds
 
 CONFIG = Path(risk.__file__).resolve().parent.parent / "config.yaml"
-THRESHOLD_VARIABLES = ("KAMENG_RISK_REVIEW_AMOUNT", "KAMENG_RISK_REJECT_AMOUNT", "KAMENG_RISK_VELOCITY_REVIEW",
-                       "KAMENG_RISK_VELOCITY_REJECT", "KAMENG_RISK_VELOCITY_WINDOW_SECONDS")
+THRESHOLD_VARIABLES = (
+    "KAMENG_RISK_REVIEW_AMOUNT",
+    "KAMENG_RISK_REJECT_AMOUNT",
+    "KAMENG_RISK_VELOCITY_REVIEW",
+    "KAMENG_RISK_VELOCITY_REJECT",
+    "KAMENG_RISK_VELOCITY_WINDOW_SECONDS",
+)
 
 
 @pytest.fixture
 def clean_env(monkeypatch, tmp_path):
     monkeypatch.setenv("KAMENG_DATA_DIR", str(tmp_path))
-    for name in ("KAMENG_AMQP_URI", "KAMENG_RISK_DATABASE_URL", "KAMENG_RISK_METRICS_PORT",
-                 *THRESHOLD_VARIABLES):
+    for name in (
+        "KAMENG_AMQP_URI",
+        "KAMENG_RISK_DATABASE_URL",
+        "KAMENG_RISK_METRICS_PORT",
+        *THRESHOLD_VARIABLES,
+    ):
         monkeypatch.delenv(name, raising=False)
     return monkeypatch
 
@@ -42,8 +51,12 @@ def test_every_threshold_follows_its_environment_variable(clean_env):
         clean_env.setenv(name, str(value * 1000))
 
     assert thresholds_of(load_config(CONFIG)) == Thresholds(
-        review_amount=1000, reject_amount=2000, velocity_review=3000, velocity_reject=4000,
-        velocity_window_seconds=5000)
+        review_amount=1000,
+        reject_amount=2000,
+        velocity_review=3000,
+        velocity_reject=4000,
+        velocity_window_seconds=5000,
+    )
 
 
 def test_nonsense_thresholds_stop_the_service_at_start(clean_env):

@@ -11,24 +11,44 @@ def assess(total=10_000, recent_orders=1, blacklisted=False, thresholds=DEFAULTS
 
 
 def test_the_defaults_are_the_documented_ones():
-    assert DEFAULTS == Thresholds(review_amount=500_000, reject_amount=5_000_000, velocity_review=20,
-                                  velocity_reject=60, velocity_window_seconds=60)
+    assert (
+        Thresholds(
+            review_amount=500_000,
+            reject_amount=5_000_000,
+            velocity_review=20,
+            velocity_reject=60,
+            velocity_window_seconds=60,
+        )
+        == DEFAULTS
+    )
 
 
 def test_an_ordinary_order_is_approved_with_no_reasons():
     assert assess() == domain.Assessment("approve", 0, ())
 
 
-@pytest.mark.parametrize("total, decision", [
-    (500_000, "approve"), (500_001, "review"), (5_000_000, "review"), (5_000_001, "reject"),
-])
+@pytest.mark.parametrize(
+    "total, decision",
+    [
+        (500_000, "approve"),
+        (500_001, "review"),
+        (5_000_000, "review"),
+        (5_000_001, "reject"),
+    ],
+)
 def test_amount_thresholds(total, decision):
     assert assess(total=total).decision == decision
 
 
-@pytest.mark.parametrize("recent_orders, decision", [
-    (20, "approve"), (21, "review"), (60, "review"), (61, "reject"),
-])
+@pytest.mark.parametrize(
+    "recent_orders, decision",
+    [
+        (20, "approve"),
+        (21, "review"),
+        (60, "review"),
+        (61, "reject"),
+    ],
+)
 def test_velocity_thresholds(recent_orders, decision):
     assert assess(recent_orders=recent_orders).decision == decision
 
@@ -57,10 +77,15 @@ def test_thresholds_come_from_arguments():
     assert assess(recent_orders=5_000, thresholds=lenient).decision == "approve"
 
 
-@pytest.mark.parametrize("settings", [
-    {"review_amount": 0}, {"velocity_window_seconds": -1},
-    {"review_amount": 10, "reject_amount": 5}, {"velocity_review": 70, "velocity_reject": 60},
-])
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"review_amount": 0},
+        {"velocity_window_seconds": -1},
+        {"review_amount": 10, "reject_amount": 5},
+        {"velocity_review": 70, "velocity_reject": 60},
+    ],
+)
 def test_nonsense_thresholds_are_refused(settings):
     with pytest.raises(ValueError):
         Thresholds(**settings)

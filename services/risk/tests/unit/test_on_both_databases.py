@@ -1,4 +1,5 @@
 """What depends on the SQL dialect and on concurrency, on SQLite and PostgreSQL alike."""
+
 import datetime
 import json
 
@@ -10,12 +11,11 @@ from alembic.migration import MigrationContext
 
 from kameng_common.db import Database
 from kameng_common.migrations import upgrade
-
 from risk import usecases
 from risk.db import assessments, metadata
 from risk.domain import Thresholds
 
-NOW = datetime.datetime(2026, 3, 1, 12, 0, tzinfo=datetime.timezone.utc)
+NOW = datetime.datetime(2026, 3, 1, 12, 0, tzinfo=datetime.UTC)
 TIGHT = Thresholds(velocity_review=2, velocity_reject=4, velocity_window_seconds=60)
 
 
@@ -41,9 +41,15 @@ def test_migrations_build_exactly_the_tables_of_the_metadata(shared_db):
 
 def test_the_velocity_window_and_reviews(shared_db, make_order_created):
     for second in (0, 1, 2, 3, 4, 61):
-        usecases.on_order_created(shared_db, TIGHT, make_order_created(
-            f"o-{second}", total=600_000 if second == 61 else 100,
-            at=NOW + datetime.timedelta(seconds=second)))
+        usecases.on_order_created(
+            shared_db,
+            TIGHT,
+            make_order_created(
+                f"o-{second}",
+                total=600_000 if second == 61 else 100,
+                at=NOW + datetime.timedelta(seconds=second),
+            ),
+        )
 
     assert decisions(shared_db) == ["approve", "approve", "review", "review", "reject", "review"]
     reviews = usecases.list_reviews(shared_db, 50)
@@ -79,7 +85,10 @@ def test_concurrent_copies_of_one_order_decide_once(shared_db, make_order_create
 
 
 def test_concurrent_blacklisting_of_one_customer(shared_db):
-    outcomes = list(eventlet.GreenPool(4).imap(
-        lambda reason: usecases.add_to_blacklist(shared_db, "c1", reason), ["a", "b", "c", "d"]))
+    outcomes = list(
+        eventlet.GreenPool(4).imap(
+            lambda reason: usecases.add_to_blacklist(shared_db, "c1", reason), ["a", "b", "c", "d"]
+        )
+    )
 
     assert outcomes == [{"customer_id": "c1"}] * 4

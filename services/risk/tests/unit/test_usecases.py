@@ -9,10 +9,15 @@ from risk import usecases
 from risk.db import assessments
 from risk.domain import Thresholds
 
-NOW = datetime.datetime(2026, 3, 1, 12, 0, tzinfo=datetime.timezone.utc)
+NOW = datetime.datetime(2026, 3, 1, 12, 0, tzinfo=datetime.UTC)
 # small numbers, so that a test needs only a handful of orders
-TIGHT = Thresholds(review_amount=1_000, reject_amount=10_000, velocity_review=2, velocity_reject=4,
-                   velocity_window_seconds=60)
+TIGHT = Thresholds(
+    review_amount=1_000,
+    reject_amount=10_000,
+    velocity_review=2,
+    velocity_reject=4,
+    velocity_window_seconds=60,
+)
 
 
 def seconds(n):
@@ -35,6 +40,7 @@ def score(db, make_order_created):
     def score(order_id=None, customer_id="c1", total=100, at=NOW, thresholds=TIGHT):
         order_id = order_id or str(uuid.uuid4())
         return usecases.on_order_created(db, thresholds, make_order_created(order_id, customer_id, total, at))
+
     return score
 
 
@@ -42,19 +48,32 @@ def test_an_approved_order_publishes_its_decision(db, score):
     assessment = score("o-1")
 
     assert assessment.decision == "approve"
-    assert published(db) == [("risk.assessed", "o-1", {
-        "order_id": "o-1", "decision": "approve", "score": 0, "reasons": []})]
+    assert published(db) == [
+        ("risk.assessed", "o-1", {"order_id": "o-1", "decision": "approve", "score": 0, "reasons": []})
+    ]
     assert usecases.list_reviews(db, 50) == []
 
 
 def test_a_large_order_waits_for_review(db, score):
     score("o-1", total=5_000)
 
-    assert published(db)[0][2] == {"order_id": "o-1", "decision": "review", "score": 50,
-                                   "reasons": ["amount:review"]}
-    assert usecases.list_reviews(db, 50) == [{
-        "order_id": "o-1", "customer_id": "c1", "total": 5_000, "currency": "CNY", "score": 50,
-        "reasons": ["amount:review"], "created_at": NOW.isoformat()}]
+    assert published(db)[0][2] == {
+        "order_id": "o-1",
+        "decision": "review",
+        "score": 50,
+        "reasons": ["amount:review"],
+    }
+    assert usecases.list_reviews(db, 50) == [
+        {
+            "order_id": "o-1",
+            "customer_id": "c1",
+            "total": 5_000,
+            "currency": "CNY",
+            "score": 50,
+            "reasons": ["amount:review"],
+            "created_at": NOW.isoformat(),
+        }
+    ]
 
 
 def test_a_rejected_order_is_not_queued_for_review(db, score):
@@ -72,8 +91,16 @@ def test_velocity_counts_the_customers_orders_within_the_window(db, score):
     score("o-later", at=NOW + seconds(61))
     score("o-much-later", at=NOW + seconds(600))
 
-    assert decisions(db) == ["approve", "approve", "review", "review", "reject", "approve", "review",
-                             "approve"]
+    assert decisions(db) == [
+        "approve",
+        "approve",
+        "review",
+        "review",
+        "reject",
+        "approve",
+        "review",
+        "approve",
+    ]
 
 
 def test_an_order_that_arrives_late_is_scored_as_of_its_creation(db, score):
@@ -127,16 +154,20 @@ def test_a_second_order_created_for_one_order_neither_counts_nor_decides_again(d
 
 
 def test_decisions_are_counted_once_each(db, score):
-    before = {decision: usecases.DECISIONS.labels(decision)._value.get()
-              for decision in ("approve", "review", "reject")}
+    before = {
+        decision: usecases.DECISIONS.labels(decision)._value.get()
+        for decision in ("approve", "review", "reject")
+    }
 
     score("o-1")
     score("o-1")
     score("o-2", total=5_000)
     score("o-3", total=50_000)
 
-    assert {decision: usecases.DECISIONS.labels(decision)._value.get() - count
-            for decision, count in before.items()} == {"approve": 1, "review": 1, "reject": 1}
+    assert {
+        decision: usecases.DECISIONS.labels(decision)._value.get() - count
+        for decision, count in before.items()
+    } == {"approve": 1, "review": 1, "reject": 1}
 
 
 def test_reviews_are_listed_oldest_first_up_to_the_limit(db, score):
