@@ -28,7 +28,7 @@ RPC_TIMEOUT_SECONDS = 120
 DEAD_LETTERS_LISTED = 100
 DEFAULT_GRACE_SECONDS = 60
 
-PENDING, AWAITING_PAYMENT, PAID, FAILED = "pending", "awaiting_payment", "paid", "failed"
+PENDING, AWAITING_PAYMENT, ON_HOLD, PAID, FAILED = "pending", "awaiting_payment", "on_hold", "paid", "failed"
 DELIVERED, REFUNDED = "delivered", "refunded"
 # an order in one of these holds no reservation: its cards were sold or went back
 RESERVATION_RELEASED = (DELIVERED, "cancelled", "expired", REFUNDED, FAILED)
@@ -359,6 +359,8 @@ def _move_on_deadline(order, timeouts):
     if status == PENDING:  # waits for inventory and risk, then expires
         return _after(order["created_at"], timeouts.order_ttl + timeouts.expiry_interval + timeouts.grace)
     if status == AWAITING_PAYMENT:  # waits for the buyer, then expires
+        return _after(order["expires_at"], timeouts.expiry_interval + timeouts.grace)
+    if status == ON_HOLD:  # waits for a reviewer until its review deadline, then is cancelled
         return _after(order["expires_at"], timeouts.expiry_interval + timeouts.grace)
     if status in (PAID, FAILED):  # waits for the cards, or for the refund: messages only
         return _after(order["updated_at"], timeouts.grace)

@@ -4,7 +4,7 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from kameng_gateway import observability, ratelimits, remote
-from kameng_gateway.blueprints import admin, auth, health, metrics, orders, payments, products
+from kameng_gateway.blueprints import admin, auth, health, metrics, orders, payments, products, risk
 from kameng_gateway.errors import register_error_handlers
 from kameng_gateway.openapi import blueprint as openapi_blueprint
 from kameng_gateway.rpc import RpcClient
@@ -38,6 +38,7 @@ def create_app(settings=None, rpc=None):
         products.blueprint,
         orders.blueprint,
         payments.blueprint,
+        risk.blueprint,
         health.blueprint,
         metrics.blueprint,
         openapi_blueprint,

@@ -270,3 +270,51 @@ class ErrorDetailSchema(Schema):
 
 class ErrorSchema(Schema):
     error = fields.Nested(ErrorDetailSchema)
+
+
+# --- risk: the review queue ---
+
+
+class ReviewDecisionRequestSchema(Schema):
+    decision = fields.String(required=True, validate=validate.OneOf(("approve", "reject")))
+    reason = fields.String(
+        required=True,
+        validate=validate.Length(1, 300),
+        metadata={"description": "why; recorded in the order's history with who decided"},
+    )
+
+
+class ReviewSchema(Schema):
+    order_id = fields.String()
+    customer_id = fields.String()
+    items = fields.List(fields.Nested(OrderItemSchema))
+    total = money()
+    currency = fields.String()
+    score = fields.Integer(allow_none=True, metadata={"description": "risk's score, 0 to 100"})
+    reasons = fields.List(
+        fields.String(),
+        allow_none=True,
+        metadata={"description": "each rule that fired and what it found, e.g. 'amount:review: ...'"},
+    )
+    created_at = timestamp()
+    held_at = timestamp()
+    decide_by = fields.String(
+        metadata={"format": "date-time", "description": "undecided by then, the order is cancelled"}
+    )
+
+
+class ReviewPageSchema(Schema):
+    items = fields.List(fields.Nested(ReviewSchema))
+    next_cursor = fields.String(allow_none=True)
+
+
+class ReviewDecisionSchema(Schema):
+    order_id = fields.String()
+    decision = fields.String(validate=validate.OneOf(("approve", "reject")))
+    reason = fields.String()
+    decided_by = fields.String(metadata={"description": "the staff account that decided"})
+    decided_at = timestamp()
+    status = fields.String(
+        validate=validate.OneOf(ORDER_STATUSES),
+        metadata={"description": "the order's status now: awaiting_payment or cancelled"},
+    )

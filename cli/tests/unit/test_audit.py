@@ -128,7 +128,8 @@ def shop():
     # a payment received twice (two trade numbers): the second sum went back
     shop.delivered("paid-twice")
     shop.receive("pay-paid-twice", "paid-twice", refunded_at=LONG_AGO)
-    shop.order("on-hold", "on_hold")  # waits for a human, as long as it takes
+    # waits for a reviewer until its review deadline
+    shop.order("on-hold", "on_hold", expires_at=NOW + datetime.timedelta(hours=1))
     shop.reserve("on-hold")
     shop.order("awaiting", "awaiting_payment", at=JUST_NOW, expires_at=NOW + datetime.timedelta(minutes=14))
     shop.reserve("awaiting", at=JUST_NOW)
@@ -305,6 +306,7 @@ STUCK_AFTER = {
     # status: (how long after the order's moment it must have moved on, which moment)
     "pending": (900 + 5 + 60, "created_at"),
     "awaiting_payment": (5 + 60, "expires_at"),
+    "on_hold": (5 + 60, "expires_at"),
     "paid": (60, "updated_at"),
     "failed": (60, "updated_at"),
 }
@@ -321,7 +323,7 @@ def test_an_order_past_its_status_timeout_is_stuck(status):
     assert stuck == [("order_stuck", "order late")]
 
 
-@pytest.mark.parametrize("status", ["on_hold", "delivered", "cancelled", "expired", "refunded"])
+@pytest.mark.parametrize("status", ["delivered", "cancelled", "expired", "refunded"])
 def test_an_order_that_waits_for_nobody_is_never_stuck(status):
     shop = Shop()
     shop.order("old", status, expires_at=LONG_AGO)

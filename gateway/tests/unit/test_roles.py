@@ -9,6 +9,7 @@ ORDER_ID = "0dde0000-0000-4000-8000-000000000001"
 CALLERS = ("anonymous", "customer", "other_customer", "admin", "ops", "support", "finance", "auditor")
 ORDER_READERS = {"admin", "support", "finance", "auditor"}
 CATALOGUE = {"admin", "ops"}
+REVIEWERS = {"admin", "support", "ops"}
 
 # (method, path, json body, who may, whether anonymous may)
 ROUTES = [
@@ -33,6 +34,13 @@ ROUTES = [
     # support, finance, auditors and admins never see card secrets
     ("GET", f"/api/v1/orders/{ORDER_ID}/cards", None, {"customer"}),
     ("GET", "/metrics", None, {"admin", "ops"}),
+    ("GET", "/api/v1/admin/reviews", None, REVIEWERS),
+    (
+        "POST",
+        f"/api/v1/admin/reviews/{ORDER_ID}/decision",
+        {"decision": "approve", "reason": "ok"},
+        REVIEWERS,
+    ),
 ]
 PUBLIC_ROUTES = [
     ("GET", "/api/v1/products", None),
@@ -78,6 +86,10 @@ def services(rpc, make_order):
         ),
     )
     rpc.answer("inventory", "reveal_cards", _owner_only([{"number": "N1", "secret": "S1"}]))
+    rpc.answer("orders", "list_reviews", {"items": [], "next_cursor": None})
+    rpc.answer(
+        "orders", "decide_review", {"order_id": ORDER_ID, "decision": "approve", "status": "awaiting_payment"}
+    )
 
 
 @pytest.mark.parametrize("caller", CALLERS)

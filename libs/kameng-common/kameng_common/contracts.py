@@ -46,6 +46,16 @@ class OrderClosed(Payload):
     reason = fields.String(load_default=None)
 
 
+class OrderReviewed(Payload):
+    order_id = fields.String(required=True)
+    customer_id = fields.String(required=True)
+    # approve or reject by a reviewer, timeout when nobody decided in time
+    decision = fields.String(required=True, validate=validate.OneOf(["approve", "reject", "timeout"]))
+    reason = fields.String(required=True)
+    decided_by = fields.String(required=True, allow_none=True)
+    decided_at = fields.AwareDateTime(required=True)
+
+
 class OrderPaid(Payload):
     order_id = fields.String(required=True)
     customer_id = fields.String(required=True)
@@ -124,7 +134,10 @@ CONTRACTS = {
     "order.created": Contract(
         "orders", OrderCreated, (("inventory", "on_order_created"), ("risk", "on_order_created"))
     ),
-    "order.cancelled": Contract("orders", OrderClosed, (("inventory", "on_order_cancelled"),)),
+    "order.cancelled": Contract(
+        "orders", OrderClosed, (("inventory", "on_order_cancelled"), ("risk", "on_order_cancelled"))
+    ),
+    "order.reviewed": Contract("orders", OrderReviewed, (("risk", "on_order_reviewed"),)),
     "order.expired": Contract("orders", OrderClosed, (("inventory", "on_order_expired"),)),
     "order.paid": Contract("orders", OrderPaid, (("inventory", "on_order_paid"),)),
     "order.delivered": Contract("orders", OrderDelivered, (("customers", "on_order_delivered"),)),

@@ -49,12 +49,16 @@ orders = sa.Table(
     # the saga's answers so far: inventory's reservation and risk's decision
     sa.Column("stock_status", sa.String(16), nullable=False, default=domain.STOCK_PENDING),
     sa.Column("risk_decision", sa.String(16)),
+    # risk's score and its reasons, for the reviewers of an order on hold; never shown to the buyer
+    sa.Column("risk_score", sa.Integer),
+    sa.Column("risk_reasons", sa.JSON),
     sa.Column("total", sa.BigInteger, nullable=False),
     sa.Column("currency", sa.String(3), nullable=False),
     # the payment that paid the order; others are refunded
     sa.Column("payment_id", sa.String(64)),
     sa.Column("created_at", UtcDateTime, nullable=False),
     sa.Column("updated_at", UtcDateTime, nullable=False),
+    # awaiting_payment: the payment deadline; on_hold: the review deadline
     sa.Column("expires_at", UtcDateTime),
     # the same key from the same customer is the same order
     sa.UniqueConstraint("customer_id", "idempotency_key"),
@@ -109,4 +113,17 @@ order_payments = sa.Table(
     sa.Column("refund_reason", sa.String(64)),
     sa.Column("received_at", UtcDateTime, nullable=False),
     sa.Column("refunded_at", UtcDateTime),
+)
+
+# the decision on an order risk held for review, one per order: a second decision is refused
+order_reviews = sa.Table(
+    "order_reviews",
+    metadata,
+    sa.Column("order_id", sa.String(36), sa.ForeignKey("orders.id"), primary_key=True),
+    # approve, reject, or timeout (nobody decided in time)
+    sa.Column("decision", sa.String(16), nullable=False),
+    sa.Column("reason", sa.String(500), nullable=False),
+    # the staff account that decided; null for a timeout
+    sa.Column("decided_by", sa.String(64)),
+    sa.Column("decided_at", UtcDateTime, nullable=False),
 )

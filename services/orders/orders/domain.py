@@ -8,7 +8,11 @@ The purchase saga, as orders sees it:
 - a new order is ``pending`` until inventory (``stock.reserved`` /
   ``stock.rejected``) and risk (``risk.assessed``) have answered, in either
   order: both yes → ``awaiting_payment``; stock reserved and risk "review" →
-  ``on_hold`` until a human approves or rejects; any no → ``cancelled``.
+  ``on_hold``; any no → ``cancelled``. Risk answers once.
+- ``on_hold`` waits for a reviewer (staff) to decide: approve →
+  ``awaiting_payment`` with a fresh payment deadline, reject → ``cancelled``.
+  Past its review deadline an undecided order is ``cancelled`` too. Each order
+  is decided once: its decision is recorded and a second one refused.
 - ``awaiting_payment`` ends ``paid`` or, past its deadline, ``expired``. A
   payment that arrives after expiry still pays the order (inventory then
   re-reserves, or answers ``stock.sale_failed``).
@@ -26,6 +30,7 @@ rather than resurrecting an order that risk or inventory turned down.
 """
 
 import datetime
+from dataclasses import dataclass
 
 PENDING = "pending"
 AWAITING_PAYMENT = "awaiting_payment"
@@ -59,6 +64,22 @@ STOCK_REJECTED = "rejected"
 APPROVE = "approve"
 REVIEW = "review"
 REJECT = "reject"
+# an order on hold that no reviewer decided before its deadline
+REVIEW_TIMEOUT = "timeout"
+
+# a review's outcome → where it takes the order on hold
+REVIEW_OUTCOMES = {APPROVE: AWAITING_PAYMENT, REJECT: CANCELLED, REVIEW_TIMEOUT: CANCELLED}
+# what a reviewer may decide (the timeout is the expiry sweep's)
+REVIEWER_DECISIONS = (APPROVE, REJECT)
+
+
+@dataclass(frozen=True)
+class Deadlines:
+    """Seconds an order may wait: for its payment (a new order also for its answers), and on hold for a reviewer."""
+
+    payment_seconds: int
+    review_seconds: int
+
 
 # why orders asks payments to give a payment back (order.refund_requested's reason)
 AMOUNT_MISMATCH = "amount_mismatch"
@@ -90,16 +111,14 @@ def stock_answer_applies(stock_status):
     return stock_status == STOCK_PENDING
 
 
-def risk_answer_applies(current_decision, new_decision):
-    """Risk decides once, except that a human turns a "review" into approve or reject."""
-    if current_decision is None:
-        return True
-    return current_decision == REVIEW and new_decision != REVIEW
+def risk_answer_applies(current_decision):
+    """Risk decides once; a replay, even with a new event id, changes nothing (a reviewer decides a review)."""
+    return current_decision is None
 
 
 def saga_step(status, stock_status, risk_decision):
     """Where the stock and risk answers so far take an order waiting for them; None to stay."""
-    if status not in (PENDING, ON_HOLD):
+    if status != PENDING:
         return None
     if stock_status == STOCK_REJECTED or risk_decision == REJECT:
         return CANCELLED
@@ -107,7 +126,7 @@ def saga_step(status, stock_status, risk_decision):
         return None
     if risk_decision == APPROVE:
         return AWAITING_PAYMENT
-    if risk_decision == REVIEW and status == PENDING:
+    if risk_decision == REVIEW:
         return ON_HOLD
     return None
 
@@ -119,6 +138,15 @@ def reservation_came_too_late(status):
 
 def payment_deadline(now, ttl_seconds):
     return now + datetime.timedelta(seconds=ttl_seconds)
+
+
+def deadline_on_entering(target, now, deadlines):
+    """The ``expires_at`` an order gets on entering ``target``: when it must be paid, or decided by a reviewer."""
+    if target == AWAITING_PAYMENT:
+        return payment_deadline(now, deadlines.payment_seconds)
+    if target == ON_HOLD:
+        return now + datetime.timedelta(seconds=deadlines.review_seconds)
+    return None
 
 
 def pending_cutoff(now, ttl_seconds):

@@ -51,6 +51,18 @@ class RequestPaymentInput(Schema):
     method = fields.String(required=True, validate=validate.Length(min=1, max=32))
 
 
+class ReviewDecisionInput(Schema):
+    order_id = fields.String(required=True, validate=validate.Length(min=1, max=36))
+    decision = fields.String(required=True, validate=validate.OneOf(domain.REVIEWER_DECISIONS))
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=300))
+    decided_by = fields.String(required=True, validate=validate.Length(min=1, max=64))
+
+
+class ListReviewsInput(Schema):
+    limit = fields.Integer(strict=True, load_default=50, validate=validate.Range(min=1, max=200))
+    cursor = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=200))
+
+
 class QuotedLine(Schema):
     class Meta:
         unknown = EXCLUDE
@@ -99,7 +111,23 @@ class OrderOut(Schema):
     history = fields.List(fields.Nested(HistoryOut))
 
 
+class ReviewOut(Schema):
+    """An order on hold, as its reviewers see it: with risk's score and reasons, and its deadline."""
+
+    order_id = fields.String(attribute="id")
+    customer_id = fields.String()
+    items = fields.List(fields.Nested(LineOut))
+    total = fields.Integer()
+    currency = fields.String()
+    score = fields.Integer(attribute="risk_score", allow_none=True)
+    reasons = fields.List(fields.String(), attribute="risk_reasons", allow_none=True)
+    created_at = fields.DateTime()
+    held_at = fields.DateTime(attribute="updated_at")
+    decide_by = fields.DateTime(attribute="expires_at")
+
+
 get_order_input = GetOrderInput()
+review_out = ReviewOut()
 order_out = OrderOut()
 order_summary_out = OrderOut(exclude=("history",))
 

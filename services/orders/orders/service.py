@@ -12,7 +12,7 @@ from kameng_common.extensions import (
     rpc,
 )
 from kameng_common.metrics import callback_gauge
-from orders import usecases
+from orders import domain, usecases
 from orders.db import metadata
 
 
@@ -76,17 +76,25 @@ class OrdersService:
     def request_payment(self, order_id, customer_id, method):
         return usecases.request_payment(self.db, self.payments.create_intent, order_id, customer_id, method)
 
+    @rpc
+    def list_reviews(self, limit=50, cursor=None):
+        return usecases.list_reviews(self.db, limit, cursor)
+
+    @rpc
+    def decide_review(self, order_id, decision, reason, decided_by):
+        return usecases.decide_review(self.db, order_id, decision, reason, decided_by, self._deadlines())
+
     @event_handler("inventory", "stock.reserved")
     def on_stock_reserved(self, event):
-        usecases.on_stock_reserved(self.db, event, self._order_ttl())
+        usecases.on_stock_reserved(self.db, event, self._deadlines())
 
     @event_handler("inventory", "stock.rejected")
     def on_stock_rejected(self, event):
-        usecases.on_stock_rejected(self.db, event, self._order_ttl())
+        usecases.on_stock_rejected(self.db, event, self._deadlines())
 
     @event_handler("risk", "risk.assessed")
     def on_risk_assessed(self, event):
-        usecases.on_risk_assessed(self.db, event, self._order_ttl())
+        usecases.on_risk_assessed(self.db, event, self._deadlines())
 
     @event_handler("payments", "payment.succeeded")
     def on_payment_succeeded(self, event):
@@ -110,7 +118,10 @@ class OrdersService:
 
     @ConfiguredTimer.decorator("EXPIRY_INTERVAL_SECONDS")
     def expire_orders(self):
-        usecases.expire_orders(self.db, self._order_ttl())
+        usecases.expire_orders(self.db, self._deadlines())
 
-    def _order_ttl(self):
-        return int(self.config["ORDER_TTL_SECONDS"])
+    def _deadlines(self):
+        return domain.Deadlines(
+            payment_seconds=int(self.config["ORDER_TTL_SECONDS"]),
+            review_seconds=int(self.config["REVIEW_TTL_SECONDS"]),
+        )

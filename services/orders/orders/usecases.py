@@ -19,11 +19,12 @@ from functools import partial, wraps
 
 import sqlalchemy as sa
 from marshmallow import ValidationError
+from prometheus_client import Counter
 
 from kameng_common.db import utc_isoformat, utcnow
 from kameng_common.errors import Conflict, Forbidden, InvalidInput, NotFound, Unavailable
 from orders import domain, schemas
-from orders.db import order_history, order_lines, order_payments, order_receipts, orders
+from orders.db import order_history, order_lines, order_payments, order_receipts, order_reviews, orders
 from orders.status_watch import StatusWatch
 
 _log = logging.getLogger(__name__)
@@ -45,6 +46,12 @@ ORDER_HISTORY = (
     .where(order_history.c.order_id == sa.bindparam("order_id"))
     .order_by(order_history.c.id)
 )
+
+REVIEWS_CLOSED = Counter(
+    "kameng_orders_reviews_closed_total", "Reviews of orders on hold, by outcome", ["decision"]
+)
+for _outcome in domain.REVIEW_OUTCOMES:
+    REVIEWS_CLOSED.labels(_outcome)  # every outcome shows from the first scrape, at zero
 
 # woken after each status change commits; get_order waits on it
 status_changes = StatusWatch()
@@ -173,7 +180,7 @@ def list_orders(db, customer_id=None, limit=50, cursor=None):
         rows = session.execute(query).all()
         page = rows[: request["limit"]]
         lines = _lines_by_order(session, [row.id for row in page])
-    next_cursor = _encode_cursor(page[-1]) if len(rows) > len(page) else None
+    next_cursor = _encode_cursor(page[-1].created_at, page[-1].id) if len(rows) > len(page) else None
     return {
         "items": [schemas.order_summary_out.dump({**row._mapping, "items": lines[row.id]}) for row in page],
         "next_cursor": next_cursor,
@@ -278,7 +285,7 @@ def _order_event_handler(consumer):
 
 
 @_order_event_handler("orders.on_stock_reserved")
-def on_stock_reserved(uow, order, payload, now, ttl_seconds):
+def on_stock_reserved(uow, order, payload, now, deadlines):
     if not domain.stock_answer_applies(order.stock_status):
         return
     _set(uow, order.id, now, stock_status=domain.STOCK_RESERVED)
@@ -293,11 +300,11 @@ def on_stock_reserved(uow, order, payload, now, ttl_seconds):
             correlation_id=order.id,
         )
         return
-    _advance_saga(uow, order, domain.STOCK_RESERVED, order.risk_decision, "stock reserved", ttl_seconds, now)
+    _advance_saga(uow, order, domain.STOCK_RESERVED, order.risk_decision, "stock reserved", deadlines, now)
 
 
 @_order_event_handler("orders.on_stock_rejected")
-def on_stock_rejected(uow, order, payload, now, ttl_seconds):
+def on_stock_rejected(uow, order, payload, now, deadlines):
     if not domain.stock_answer_applies(order.stock_status):
         return
     _set(uow, order.id, now, stock_status=domain.STOCK_REJECTED)
@@ -307,39 +314,139 @@ def on_stock_rejected(uow, order, payload, now, ttl_seconds):
         domain.STOCK_REJECTED,
         order.risk_decision,
         f"stock rejected: {payload['reason']}",
-        ttl_seconds,
+        deadlines,
         now,
     )
 
 
 @_order_event_handler("orders.on_risk_assessed")
-def on_risk_assessed(uow, order, payload, now, ttl_seconds):
+def on_risk_assessed(uow, order, payload, now, deadlines):
     decision = payload["decision"]
-    if not domain.risk_answer_applies(order.risk_decision, decision):
+    if not domain.risk_answer_applies(order.risk_decision):
         return
-    _set(uow, order.id, now, risk_decision=decision)
-    reasons = ", ".join(payload["reasons"])
-    _advance_saga(
+    # the reasons are for reviewers: the buyer reads the history, and must not learn the rules from it
+    _set(
         uow,
-        order,
-        order.stock_status,
-        decision,
-        f"risk {decision}" + (f": {reasons}" if reasons else ""),
-        ttl_seconds,
+        order.id,
         now,
+        risk_decision=decision,
+        risk_score=payload["score"],
+        risk_reasons=payload["reasons"],
     )
+    _advance_saga(uow, order, order.stock_status, decision, f"risk {decision}", deadlines, now)
 
 
-def _advance_saga(uow, order, stock_status, risk_decision, reason, ttl_seconds, now):
+def _advance_saga(uow, order, stock_status, risk_decision, reason, deadlines, now):
     target = domain.saga_step(order.status, stock_status, risk_decision)
     if target is None:
         return
-    values = {}
-    if target == domain.AWAITING_PAYMENT:
-        values["expires_at"] = domain.payment_deadline(now, ttl_seconds)
-    _move(uow, order, target, reason, now, **values)
+    _move(uow, order, target, reason, now, expires_at=domain.deadline_on_entering(target, now, deadlines))
     if target == domain.CANCELLED:
         uow.publish("order.cancelled", {"order_id": order.id, "reason": reason}, correlation_id=order.id)
+
+
+# --- the review of an order on hold ---------------------------------------------
+
+
+def decide_review(db, order_id, decision, reason, decided_by, deadlines, now=None):
+    """A reviewer's decision on an order on hold: approve → awaiting_payment with a fresh deadline, reject →
+    cancelled (inventory releases its cards). An order is decided once: a second decision is a Conflict."""
+    request = schemas.load(
+        schemas.ReviewDecisionInput(),
+        {"order_id": order_id, "decision": decision, "reason": reason, "decided_by": decided_by},
+    )
+    now = now or utcnow()
+    with db.unit_of_work() as uow:
+        order = uow.execute(sa.select(orders).where(orders.c.id == order_id).with_for_update()).first()
+        if order is None:
+            raise NotFound("order not found")
+        decided = uow.execute(sa.select(order_reviews).where(order_reviews.c.order_id == order_id)).first()
+        if decided is not None:
+            raise Conflict(
+                f"this order's review was decided already ({_review_outcome(decided)})",
+                code="review_already_decided",
+            )
+        if order.status != domain.ON_HOLD:
+            raise Conflict(f"the order is {order.status}, not on hold for review", code="order_not_on_hold")
+        _close_review(
+            uow, order, request["decision"], request["reason"], request["decided_by"], deadlines, now
+        )
+    return {
+        "order_id": order_id,
+        "decision": request["decision"],
+        "reason": request["reason"],
+        "decided_by": request["decided_by"],
+        "decided_at": utc_isoformat(now),
+        "status": domain.REVIEW_OUTCOMES[request["decision"]],
+    }
+
+
+def list_reviews(db, limit=50, cursor=None):
+    """Orders on hold with risk's score and reasons, the nearest review deadline first; ``{items, next_cursor}``."""
+    request = schemas.load(schemas.ListReviewsInput(), {"limit": limit, "cursor": cursor})
+    query = (
+        sa.select(orders)
+        .where(orders.c.status == domain.ON_HOLD)
+        .order_by(orders.c.expires_at, orders.c.id)
+        .limit(request["limit"] + 1)
+    )
+    if request["cursor"] is not None:
+        expires_at, order_id = _decode_cursor(request["cursor"])
+        query = query.where(
+            sa.or_(
+                orders.c.expires_at > expires_at,
+                sa.and_(orders.c.expires_at == expires_at, orders.c.id > order_id),
+            )
+        )
+    with db.reading() as session:
+        rows = session.execute(query).all()
+        page = rows[: request["limit"]]
+        lines = _lines_by_order(session, [row.id for row in page])
+    return {
+        "items": [schemas.review_out.dump({**row._mapping, "items": lines[row.id]}) for row in page],
+        "next_cursor": _encode_cursor(page[-1].expires_at, page[-1].id) if len(rows) > len(page) else None,
+    }
+
+
+def _close_review(uow, order, outcome, reason, decided_by, deadlines, now):
+    """Record the review's ``outcome`` and move the order on hold where it takes it."""
+    uow.execute(
+        order_reviews.insert().values(
+            order_id=order.id, decision=outcome, reason=reason, decided_by=decided_by, decided_at=now
+        )
+    )
+    target = domain.REVIEW_OUTCOMES[outcome]
+    history_reason = f"review: {outcome} by staff {decided_by}: {reason}" if decided_by else reason
+    _move(
+        uow,
+        order,
+        target,
+        history_reason,
+        now,
+        expires_at=domain.deadline_on_entering(target, now, deadlines),
+    )
+    if target == domain.CANCELLED:
+        uow.publish(
+            "order.cancelled", {"order_id": order.id, "reason": history_reason}, correlation_id=order.id
+        )
+    uow.after_commit(REVIEWS_CLOSED.labels(outcome).inc)
+    uow.publish(
+        "order.reviewed",
+        {
+            "order_id": order.id,
+            "customer_id": order.customer_id,
+            "decision": outcome,
+            "reason": reason,
+            "decided_by": decided_by,
+            "decided_at": utc_isoformat(now),
+        },
+        correlation_id=order.id,
+    )
+
+
+def _review_outcome(review):
+    who = f"by staff {review.decided_by}" if review.decided_by else "by its deadline passing"
+    return f"{review.decision} {who} at {utc_isoformat(review.decided_at)}"
 
 
 # --- the saga: payment, delivery, refund ---------------------------------------
@@ -494,19 +601,21 @@ def on_payment_refunded(uow, order, payload, now):
 # --- expiry --------------------------------------------------------------------
 
 
-def expire_orders(db, ttl_seconds, now=None, batch_size=EXPIRY_BATCH):
-    """Expire unpaid orders past their deadline, and new orders that never got both answers.
+def expire_orders(db, deadlines, now=None, batch_size=EXPIRY_BATCH):
+    """Expire unpaid orders past their deadline, and new orders that never got both answers; cancel orders
+    on hold that no reviewer decided by their deadline.
 
     Rows are locked (and rows another transaction holds are skipped) so that
     a payment handled at the same time on PostgreSQL either pays the order
     before it expires, or waits and then pays it late; never both, never lost.
-    Returns how many orders expired.
+    Returns how many orders expired or were cancelled.
     """
     now = now or utcnow()
     overdue = sa.or_(
-        sa.and_(orders.c.status == domain.AWAITING_PAYMENT, orders.c.expires_at <= now),
+        sa.and_(orders.c.status.in_((domain.AWAITING_PAYMENT, domain.ON_HOLD)), orders.c.expires_at <= now),
         sa.and_(
-            orders.c.status == domain.PENDING, orders.c.created_at <= domain.pending_cutoff(now, ttl_seconds)
+            orders.c.status == domain.PENDING,
+            orders.c.created_at <= domain.pending_cutoff(now, deadlines.payment_seconds),
         ),
     )
     expired = 0
@@ -520,6 +629,11 @@ def expire_orders(db, ttl_seconds, now=None, batch_size=EXPIRY_BATCH):
                 .with_for_update(skip_locked=True)
             ).all()
             for order in batch:
+                if order.status == domain.ON_HOLD:
+                    _close_review(
+                        uow, order, domain.REVIEW_TIMEOUT, "not reviewed in time", None, deadlines, now
+                    )
+                    continue
                 reason = (
                     "not paid in time"
                     if order.status == domain.AWAITING_PAYMENT
@@ -633,8 +747,8 @@ def _lines_by_order(session, order_ids):
     return lines
 
 
-def _encode_cursor(order):
-    position = json.dumps([order.created_at.isoformat(), order.id])
+def _encode_cursor(moment, order_id):
+    position = json.dumps([moment.isoformat(), order_id])
     return base64.urlsafe_b64encode(position.encode()).decode()
 
 

@@ -11,10 +11,12 @@ import sqlalchemy as sa
 from kameng_common import contracts
 from kameng_common.db import Database
 from kameng_common.testing import create_postgres_database, drop_postgres_database
-from orders import usecases
+from orders import domain, usecases
 from orders.db import metadata, orders
 
 TTL = 900
+REVIEW_TTL = 3600
+DEADLINES = domain.Deadlines(payment_seconds=TTL, review_seconds=REVIEW_TTL)
 NOW = datetime.datetime(2026, 3, 1, 12, 0, tzinfo=datetime.UTC)
 
 CATALOGUE = {1: ("Steam card 100", 10000), 2: ("Game points 50", 4500), 3: ("Phone credit 30", 2990)}
@@ -50,6 +52,8 @@ class Saga:
 
     NOW = NOW
     TTL = TTL
+    REVIEW_TTL = REVIEW_TTL
+    DEADLINES = DEADLINES
     event = staticmethod(event)
     quote = staticmethod(fake_quote)
 
@@ -65,20 +69,20 @@ class Saga:
         usecases.on_stock_reserved(
             self.db,
             event("stock.reserved", order_id=order_id, items=[{"product_id": 1, "quantity": 2}]),
-            TTL,
+            DEADLINES,
             now=now,
         )
 
     def stock_rejected(self, order_id, now=NOW):
         usecases.on_stock_rejected(
-            self.db, event("stock.rejected", order_id=order_id, reason="out_of_stock"), TTL, now=now
+            self.db, event("stock.rejected", order_id=order_id, reason="out_of_stock"), DEADLINES, now=now
         )
 
     def risk(self, order_id, decision, now=NOW):
         usecases.on_risk_assessed(
             self.db,
             event("risk.assessed", order_id=order_id, decision=decision, score=10, reasons=["new customer"]),
-            TTL,
+            DEADLINES,
             now=now,
         )
 
@@ -131,7 +135,17 @@ class Saga:
         )
 
     def expire(self, now):
-        return usecases.expire_orders(self.db, TTL, now=now)
+        return usecases.expire_orders(self.db, DEADLINES, now=now)
+
+    def held(self, now=NOW, **create):
+        """An order risk held for review, its stock reserved."""
+        order = self.create(now=now, **create)
+        self.stock_reserved(order["id"], now=now)
+        self.risk(order["id"], "review", now=now)
+        return self.order(order["id"])
+
+    def decide(self, order_id, decision, reason="checked with the buyer", decided_by="staff-1", now=NOW):
+        return usecases.decide_review(self.db, order_id, decision, reason, decided_by, DEADLINES, now=now)
 
     def order(self, order_id):
         return usecases.get_order(self.db, order_id)

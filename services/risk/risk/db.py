@@ -24,7 +24,7 @@ assessments = sa.Table(
 # the velocity rule counts one customer's orders in a time window on every order
 sa.Index("ix_assessments_customer_created", assessments.c.customer_id, assessments.c.created_at)
 
-# orders waiting for a human decision
+# the orders risk sent to review, and how each review ended; orders decides, and tells risk by event
 reviews = sa.Table(
     "reviews",
     metadata,
@@ -34,8 +34,12 @@ reviews = sa.Table(
     sa.Column("currency", sa.String(3), nullable=False),
     sa.Column("score", sa.Integer, nullable=False),
     sa.Column("reasons", sa.JSON, nullable=False),
+    # waiting, then approved, rejected, timed_out (nobody decided in time) or closed (cancelled otherwise)
     sa.Column("status", sa.String(16), nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("decided_by", sa.String(64)),
+    sa.Column("decision_reason", sa.String(500)),
+    sa.Column("decided_at", sa.DateTime(timezone=True)),
 )
 sa.Index("ix_reviews_status_created", reviews.c.status, reviews.c.created_at)
 

@@ -4,12 +4,6 @@ from marshmallow import Schema, ValidationError, fields, validate
 
 from kameng_common.errors import InvalidInput
 
-MAX_REVIEWS_PAGE = 500
-
-
-class ReviewsQuery(Schema):
-    limit = fields.Integer(strict=True, required=True, validate=validate.Range(min=1, max=MAX_REVIEWS_PAGE))
-
 
 class BlacklistEntry(Schema):
     customer_id = fields.String(required=True, validate=validate.Length(min=1, max=64))

@@ -21,11 +21,6 @@ class RiskService:
         return usecases.audit_snapshot(self.db)
 
     @rpc
-    def list_reviews(self, limit=50):
-        data = schemas.load(schemas.ReviewsQuery(), {"limit": limit})
-        return usecases.list_reviews(self.db, data["limit"])
-
-    @rpc
     def add_to_blacklist(self, customer_id, reason):
         data = schemas.load(schemas.BlacklistEntry(), {"customer_id": customer_id, "reason": reason})
         return usecases.add_to_blacklist(self.db, **data)
@@ -33,3 +28,11 @@ class RiskService:
     @event_handler("orders", "order.created")
     def on_order_created(self, event):
         usecases.on_order_created(self.db, self.thresholds, event)
+
+    @event_handler("orders", "order.reviewed")
+    def on_order_reviewed(self, event):
+        usecases.on_order_reviewed(self.db, event)
+
+    @event_handler("orders", "order.cancelled")
+    def on_order_cancelled(self, event):
+        usecases.on_order_cancelled(self.db, event)

@@ -13,16 +13,13 @@ from risk.db import assessments, blacklist, reviews
 _log = logging.getLogger(__name__)
 
 ORDER_CREATED_CONSUMER = "risk.on_order_created"
+ORDER_REVIEWED_CONSUMER = "risk.on_order_reviewed"
+ORDER_CANCELLED_CONSUMER = "risk.on_order_cancelled"
 WAITING = "waiting"
 
 DECISIONS = Counter("kameng_risk_decisions_total", "Orders scored, by decision", ["decision"])
 for _decision in domain.DECISIONS:
     DECISIONS.labels(_decision)  # every decision shows from the first scrape, at zero
-
-
-def _utc(moment):
-    # SQLite hands datetimes back without their zone; every one stored here is UTC
-    return moment.replace(tzinfo=datetime.UTC) if moment.tzinfo is None else moment
 
 
 def on_order_created(db, thresholds, event):
@@ -101,27 +98,45 @@ def on_order_created(db, thresholds, event):
     return assessment
 
 
-def list_reviews(db, limit):
-    """The orders waiting for a human decision, oldest first."""
-    with db.reading() as session:
-        rows = session.execute(
-            sa.select(reviews)
-            .where(reviews.c.status == WAITING)
-            .order_by(reviews.c.created_at, reviews.c.order_id)
-            .limit(limit)
-        ).all()
-    return [
-        {
-            "order_id": row.order_id,
-            "customer_id": row.customer_id,
-            "total": row.total,
-            "currency": row.currency,
-            "score": row.score,
-            "reasons": row.reasons,
-            "created_at": _utc(row.created_at).isoformat(),
-        }
-        for row in rows
-    ]
+# order.reviewed's decision → the review's final status
+REVIEW_STATUSES = {"approve": "approved", "reject": "rejected", "timeout": "timed_out"}
+CLOSED = "closed"
+REASON_LENGTH = reviews.c.decision_reason.type.length
+
+
+def on_order_reviewed(db, event):
+    """Keep the review record in step with the decision orders recorded: who decided, why and when."""
+    review = event["payload"]
+    with db.unit_of_work() as uow:
+        if not uow.first_delivery(event["id"], ORDER_REVIEWED_CONSUMER):
+            return
+        uow.execute(
+            reviews.update()
+            .where(reviews.c.order_id == review["order_id"])
+            .values(
+                status=REVIEW_STATUSES[review["decision"]],
+                decided_by=review["decided_by"],
+                decision_reason=review["reason"][:REASON_LENGTH],
+                decided_at=review["decided_at"],
+            )
+        )
+
+
+def on_order_cancelled(db, event):
+    """An order cancelled before anyone reviewed it (its stock was refused, say) waits for nobody."""
+    payload = event["payload"]
+    with db.unit_of_work() as uow:
+        if not uow.first_delivery(event["id"], ORDER_CANCELLED_CONSUMER):
+            return
+        uow.execute(
+            reviews.update()
+            .where(reviews.c.order_id == payload["order_id"], reviews.c.status == WAITING)
+            .values(
+                status=CLOSED,
+                decision_reason=(payload["reason"] or "cancelled")[:REASON_LENGTH],
+                decided_at=event["occurred_at"],
+            )
+        )
 
 
 def count_waiting_reviews(db):

@@ -14,7 +14,7 @@ from prometheus_client import REGISTRY
 
 from kameng_common import contracts, dlq, topology
 from kameng_common.db import Database
-from kameng_common.errors import InvalidInput, NotFound
+from kameng_common.errors import Conflict, InvalidInput, NotFound
 from kameng_common.migrations import upgrade
 from orders.db import metadata
 from orders.service import OrdersService
@@ -74,6 +74,7 @@ def config(amqp_uri, tmp_path):
         "AMQP_URI": amqp_uri,
         "DATABASE_URL": database_url,
         "ORDER_TTL_SECONDS": 900,
+        "REVIEW_TTL_SECONDS": 3600,
         "EXPIRY_INTERVAL_SECONDS": 60,
         "STATUS_RECHECK_SECONDS": 0.5,
         "max_workers": 10,
@@ -204,6 +205,31 @@ def test_get_order_answers_the_order_unchanged_when_the_wait_is_over(container, 
             orders.get_order(order["id"], changed_from="pending", wait=31)
 
 
+def test_a_reviewer_decides_an_order_on_hold_over_rpc(container, config):
+    uri = config["AMQP_URI"]
+    order_id = call(container, "create_order", "customer-1", "regular", ITEMS, "held")["id"]
+    with entrypoint_waiter(container, "on_stock_reserved"):
+        publish(uri, "stock.reserved", {"order_id": order_id, "items": ITEMS})
+    with entrypoint_waiter(container, "on_risk_assessed"):
+        publish(
+            uri,
+            "risk.assessed",
+            {"order_id": order_id, "decision": "review", "score": 50, "reasons": ["amount:review"]},
+        )
+    [review] = call(container, "list_reviews")["items"]
+    assert (review["order_id"], review["score"], review["reasons"]) == (order_id, 50, ["amount:review"])
+
+    with ServiceRpcProxy("orders", config) as orders:
+        decided = orders.decide_review(order_id, "approve", "called the buyer", "staff-1")
+        assert decided["status"] == "awaiting_payment"
+        with pytest.raises(Conflict) as refused:
+            orders.decide_review(order_id, "reject", "second thoughts", "staff-2")
+        assert refused.value.code == "review_already_decided"
+        with pytest.raises(InvalidInput):
+            orders.decide_review(order_id, "perhaps", "why", "staff-2")
+    assert call(container, "list_reviews") == {"items": [], "next_cursor": None}
+
+
 def test_the_whole_saga_through_the_reliable_handlers(container, config, fakes):
     uri = config["AMQP_URI"]
     order = call(container, "create_order", "customer-1", "regular", ITEMS, "saga")
@@ -308,7 +334,11 @@ def test_entrypoints_only_delegate():
     database.create_all()
     inventory, payments = FakeInventory(), FakePayments()
     service = worker_factory(
-        OrdersService, db=database, inventory=inventory, payments=payments, config={"ORDER_TTL_SECONDS": 900}
+        OrdersService,
+        db=database,
+        inventory=inventory,
+        payments=payments,
+        config={"ORDER_TTL_SECONDS": 900, "REVIEW_TTL_SECONDS": 3600},
     )
     order = service.create_order("customer-1", "regular", ITEMS, "k")
     service.on_stock_reserved(

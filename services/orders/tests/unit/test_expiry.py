@@ -36,12 +36,17 @@ def test_an_order_left_without_answers_expires(saga):
     assert saga.order(unanswered)["history"][-1]["reason"] == "no stock or risk answer in time"
 
 
-def test_an_order_on_hold_waits_for_its_reviewer(saga):
-    order_id = saga.create()["id"]
-    saga.stock_reserved(order_id)
-    saga.risk(order_id, "review")
-    assert saga.expire(later(saga, 10 * saga.TTL)) == 0
+def test_an_order_on_hold_waits_for_its_reviewer_until_its_review_deadline(saga):
+    order_id = saga.held()["id"]
+    assert saga.expire(later(saga, saga.REVIEW_TTL - 1)) == 0
     assert saga.status(order_id) == "on_hold"
+    assert saga.expire(later(saga, saga.REVIEW_TTL)) == 1
+    assert saga.statuses(order_id) == ["pending", "on_hold", "cancelled"]
+    assert saga.order(order_id)["history"][-1]["reason"] == "not reviewed in time"
+    assert saga.events("order.cancelled") == [{"order_id": order_id, "reason": "not reviewed in time"}]
+    [reviewed] = saga.events("order.reviewed")
+    assert reviewed["decision"] == "timeout" and reviewed["decided_by"] is None
+    assert saga.expire(later(saga, 2 * saga.REVIEW_TTL)) == 0
 
 
 @pytest.mark.parametrize("status", ["paid", "delivered", "cancelled", "failed"])
@@ -63,7 +68,9 @@ def test_closed_and_paid_orders_never_expire(saga, status):
 def test_expires_in_batches(both_saga):
     overdue = [both_saga.approved()["id"] for _ in range(5)]
     assert (
-        usecases.expire_orders(both_saga.db, both_saga.TTL, now=later(both_saga, both_saga.TTL), batch_size=2)
+        usecases.expire_orders(
+            both_saga.db, both_saga.DEADLINES, now=later(both_saga, both_saga.TTL), batch_size=2
+        )
         == 5
     )
     assert {both_saga.status(order_id) for order_id in overdue} == {"expired"}
@@ -78,7 +85,7 @@ def test_expiry_racing_payments_loses_no_payment(both_saga):
 
     def expire_repeatedly():
         for _ in range(4):
-            usecases.expire_orders(saga.db, saga.TTL, now=due, batch_size=3)
+            usecases.expire_orders(saga.db, saga.DEADLINES, now=due, batch_size=3)
             eventlet.sleep(0)
 
     workers = [eventlet.spawn(expire_repeatedly)]

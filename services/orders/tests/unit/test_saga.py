@@ -32,8 +32,8 @@ def answers(saga, order_id, stock, risk):
     risk_event = saga.event("risk.assessed", order_id=order_id, decision=risk, score=50, reasons=[])
     handle_stock = usecases.on_stock_reserved if stock == "reserved" else usecases.on_stock_rejected
     return (
-        (lambda event=stock_event: handle_stock(saga.db, event, saga.TTL, now=saga.NOW)),
-        (lambda event=risk_event: usecases.on_risk_assessed(saga.db, event, saga.TTL, now=saga.NOW)),
+        (lambda event=stock_event: handle_stock(saga.db, event, saga.DEADLINES, now=saga.NOW)),
+        (lambda event=risk_event: usecases.on_risk_assessed(saga.db, event, saga.DEADLINES, now=saga.NOW)),
     )
 
 
@@ -54,6 +54,8 @@ def test_every_ordering_of_the_answers(saga, stock, risk, ordering):
     assert (row.stock_status, row.risk_decision) == (stock, risk)
     if status == "awaiting_payment":
         assert row.expires_at == saga.NOW + datetime.timedelta(seconds=saga.TTL)
+    elif status == "on_hold":
+        assert row.expires_at == saga.NOW + datetime.timedelta(seconds=saga.REVIEW_TTL)
     else:
         assert row.expires_at is None
 
@@ -75,25 +77,12 @@ def test_replays_under_new_event_ids_change_nothing(saga, stock, risk):
     assert (saga.order(order_id), saga.events()) == before
 
 
-def test_a_human_approves_an_order_on_hold(saga):
-    order_id = saga.create()["id"]
-    saga.stock_reserved(order_id)
-    saga.risk(order_id, "review")
-    later = saga.NOW + datetime.timedelta(minutes=30)
-    saga.risk(order_id, "approve", now=later)
-    order = saga.order(order_id)
-    assert order["status"] == "awaiting_payment"
-    assert order["expires_at"] == (later + datetime.timedelta(seconds=saga.TTL)).isoformat()
-    assert saga.statuses(order_id) == ["pending", "on_hold", "awaiting_payment"]
-
-
-def test_a_human_rejects_an_order_on_hold(saga):
-    order_id = saga.create()["id"]
-    saga.stock_reserved(order_id)
-    saga.risk(order_id, "review")
+def test_risk_decides_once_a_reviewer_decides_a_review(saga):
+    order_id = saga.held()["id"]
+    saga.risk(order_id, "approve")  # another answer from risk moves nothing: the review is a reviewer's
     saga.risk(order_id, "reject")
-    assert saga.statuses(order_id) == ["pending", "on_hold", "cancelled"]
-    assert saga.event_types(order_id) == ["order.created", "order.cancelled"]
+    assert saga.statuses(order_id) == ["pending", "on_hold"]
+    assert saga.row(order_id).risk_decision == "review"
 
 
 def test_a_late_approval_does_not_reopen_a_rejected_order(saga):

@@ -1,8 +1,7 @@
 import pytest
-from nameko.testing.services import entrypoint_hook, worker_factory
+from nameko.testing.services import entrypoint_hook
 
 from kameng_common.errors import InvalidInput
-from risk.service import RiskService
 
 
 def call(container, method, *args, **kwargs):
@@ -14,11 +13,6 @@ def test_health(container):
     assert call(container, "health") == {"service": "risk", "database": "ok"}
 
 
-def test_an_empty_review_queue(container):
-    assert call(container, "list_reviews") == []
-    assert call(container, "list_reviews", limit=10) == []
-
-
 def test_add_to_blacklist_is_idempotent(container):
     assert call(container, "add_to_blacklist", "c1", "chargebacks") == {"customer_id": "c1"}
     assert call(container, "add_to_blacklist", "c1", "chargebacks") == {"customer_id": "c1"}
@@ -27,9 +21,6 @@ def test_add_to_blacklist_is_idempotent(container):
 @pytest.mark.parametrize(
     "method, args, field",
     [
-        ("list_reviews", (0,), "limit"),
-        ("list_reviews", (10_000,), "limit"),
-        ("list_reviews", ("50",), "limit"),
         ("add_to_blacklist", ("", "fraud"), "customer_id"),
         ("add_to_blacklist", ("c1", None), "reason"),
     ],
@@ -38,11 +29,3 @@ def test_bad_input_is_refused_naming_the_field(container, method, args, field):
     with pytest.raises(InvalidInput) as refused:
         call(container, method, *args)
     assert field in refused.value.message
-
-
-def test_list_reviews_delegates_with_the_default_page():
-    service = worker_factory(RiskService)
-
-    service.list_reviews()
-
-    assert service.db.reading.called

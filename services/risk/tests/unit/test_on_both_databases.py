@@ -12,7 +12,7 @@ from alembic.migration import MigrationContext
 from kameng_common.db import Database
 from kameng_common.migrations import upgrade
 from risk import usecases
-from risk.db import assessments, metadata
+from risk.db import assessments, metadata, reviews
 from risk.domain import Thresholds
 
 NOW = datetime.datetime(2026, 3, 1, 12, 0, tzinfo=datetime.UTC)
@@ -52,11 +52,19 @@ def test_the_velocity_window_and_reviews(shared_db, make_order_created):
         )
 
     assert decisions(shared_db) == ["approve", "approve", "review", "review", "reject", "review"]
-    reviews = usecases.list_reviews(shared_db, 50)
-    assert [(review["order_id"], review["reasons"], review["created_at"]) for review in reviews] == [
-        ("o-2", ["velocity:review"], (NOW + datetime.timedelta(seconds=2)).isoformat()),
-        ("o-3", ["velocity:review"], (NOW + datetime.timedelta(seconds=3)).isoformat()),
-        ("o-61", ["amount:review", "velocity:review"], (NOW + datetime.timedelta(seconds=61)).isoformat()),
+    with shared_db.reading() as session:
+        waiting = session.execute(
+            sa.select(reviews.c.order_id, reviews.c.reasons, reviews.c.created_at).order_by(
+                reviews.c.created_at
+            )
+        ).all()
+    assert [
+        (order_id, reasons, created_at.replace(tzinfo=datetime.UTC))
+        for order_id, reasons, created_at in waiting
+    ] == [
+        ("o-2", ["velocity:review"], NOW + datetime.timedelta(seconds=2)),
+        ("o-3", ["velocity:review"], NOW + datetime.timedelta(seconds=3)),
+        ("o-61", ["amount:review", "velocity:review"], NOW + datetime.timedelta(seconds=61)),
     ]
 
 
@@ -79,7 +87,7 @@ def test_concurrent_copies_of_one_order_decide_once(shared_db, make_order_create
 
     assert sum(outcome is not None for outcome in outcomes) == 1
     assert decisions(shared_db) == ["review"]
-    assert len(usecases.list_reviews(shared_db, 50)) == 1
+    assert usecases.count_waiting_reviews(shared_db) == 1
     with shared_db.reading() as session:
         assert session.execute(sa.select(sa.func.count()).select_from(assessments)).scalar_one() == 1
 

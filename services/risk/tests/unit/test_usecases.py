@@ -5,8 +5,9 @@ import uuid
 import pytest
 import sqlalchemy as sa
 
+from kameng_common import contracts
 from risk import usecases
-from risk.db import assessments
+from risk.db import assessments, reviews
 from risk.domain import Thresholds
 
 NOW = datetime.datetime(2026, 3, 1, 12, 0, tzinfo=datetime.UTC)
@@ -31,6 +32,26 @@ def published(db):
     return [(body["type"], body["correlation_id"], body["payload"]) for body in map(json.loads, bodies)]
 
 
+def waiting_reviews(db):
+    """The reviews still waiting for a decision, oldest first, as stored."""
+    with db.reading() as session:
+        rows = session.execute(
+            sa.select(reviews).where(reviews.c.status == "waiting").order_by(reviews.c.created_at)
+        ).all()
+    return [
+        {
+            "order_id": row.order_id,
+            "customer_id": row.customer_id,
+            "total": row.total,
+            "currency": row.currency,
+            "score": row.score,
+            "reasons": row.reasons,
+            "created_at": row.created_at.replace(tzinfo=datetime.UTC).isoformat(),
+        }
+        for row in rows
+    ]
+
+
 def decisions(db):
     return [payload["decision"] for _type, _order, payload in published(db)]
 
@@ -51,7 +72,7 @@ def test_an_approved_order_publishes_its_decision(db, score):
     assert published(db) == [
         ("risk.assessed", "o-1", {"order_id": "o-1", "decision": "approve", "score": 0, "reasons": []})
     ]
-    assert usecases.list_reviews(db, 50) == []
+    assert waiting_reviews(db) == []
 
 
 def test_a_large_order_waits_for_review(db, score):
@@ -63,7 +84,7 @@ def test_a_large_order_waits_for_review(db, score):
         "score": 50,
         "reasons": ["amount:review"],
     }
-    assert usecases.list_reviews(db, 50) == [
+    assert waiting_reviews(db) == [
         {
             "order_id": "o-1",
             "customer_id": "c1",
@@ -80,7 +101,7 @@ def test_a_rejected_order_is_not_queued_for_review(db, score):
     score("o-1", total=50_000)
 
     assert decisions(db) == ["reject"]
-    assert usecases.list_reviews(db, 50) == []
+    assert waiting_reviews(db) == []
 
 
 def test_velocity_counts_the_customers_orders_within_the_window(db, score):
@@ -138,7 +159,7 @@ def test_a_redelivered_event_changes_nothing(db, make_order_created):
     assert usecases.on_order_created(db, TIGHT, event) is None
 
     assert decisions(db) == ["review"]
-    assert len(usecases.list_reviews(db, 50)) == 1
+    assert len(waiting_reviews(db)) == 1
 
 
 def test_a_second_order_created_for_one_order_neither_counts_nor_decides_again(db, score):
@@ -170,12 +191,10 @@ def test_decisions_are_counted_once_each(db, score):
     } == {"approve": 1, "review": 1, "reject": 1}
 
 
-def test_reviews_are_listed_oldest_first_up_to_the_limit(db, score):
+def test_waiting_reviews_are_counted(db, score):
     for second in (3, 1, 2):
         score(f"o-{second}", customer_id=f"c{second}", total=5_000, at=NOW + seconds(second))
 
-    assert [review["order_id"] for review in usecases.list_reviews(db, 50)] == ["o-1", "o-2", "o-3"]
-    assert [review["order_id"] for review in usecases.list_reviews(db, 2)] == ["o-1", "o-2"]
     assert usecases.count_waiting_reviews(db) == 3
 
 
@@ -183,4 +202,67 @@ def test_an_event_from_another_time_zone_is_stored_in_utc(db, score):
     beijing = datetime.timezone(datetime.timedelta(hours=8))
     score("o-1", total=5_000, at=NOW.astimezone(beijing))
 
-    assert usecases.list_reviews(db, 50)[0]["created_at"] == NOW.isoformat()
+    assert waiting_reviews(db)[0]["created_at"] == NOW.isoformat()
+
+
+def order_reviewed(order_id, decision, decided_by="staff-1", reason="checked"):
+    return contracts.load_event(
+        json.dumps(
+            contracts.new_event(
+                "order.reviewed",
+                {
+                    "order_id": order_id,
+                    "customer_id": "c1",
+                    "decision": decision,
+                    "reason": reason,
+                    "decided_by": decided_by,
+                    "decided_at": NOW.isoformat(),
+                },
+                order_id,
+            )
+        )
+    )
+
+
+def order_cancelled(order_id, reason):
+    return contracts.load_event(
+        json.dumps(contracts.new_event("order.cancelled", {"order_id": order_id, "reason": reason}, order_id))
+    )
+
+
+def review_row(db, order_id):
+    with db.reading() as session:
+        return session.execute(sa.select(reviews).where(reviews.c.order_id == order_id)).one()
+
+
+@pytest.mark.parametrize(
+    "decision, decided_by, status",
+    [("approve", "staff-1", "approved"), ("reject", "staff-2", "rejected"), ("timeout", None, "timed_out")],
+)
+def test_the_review_record_follows_the_decision_orders_recorded(db, score, decision, decided_by, status):
+    score("o-1", total=5_000)
+    event = order_reviewed("o-1", decision, decided_by, reason="known buyer")
+
+    usecases.on_order_reviewed(db, event)
+    usecases.on_order_reviewed(db, event)  # redelivered
+
+    row = review_row(db, "o-1")
+    assert (row.status, row.decided_by, row.decision_reason) == (status, decided_by, "known buyer")
+    assert usecases.count_waiting_reviews(db) == 0
+
+
+def test_a_review_of_an_order_cancelled_otherwise_waits_for_nobody(db, score):
+    score("o-1", total=5_000)
+    score("o-2", total=5_000)
+    usecases.on_order_cancelled(db, order_cancelled("o-1", "stock rejected: out_of_stock"))
+    usecases.on_order_cancelled(db, order_cancelled("o-3", "risk reject"))  # never reviewed: nothing to do
+
+    assert (review_row(db, "o-1").status, review_row(db, "o-1").decision_reason) == (
+        "closed",
+        "stock rejected: out_of_stock",
+    )
+    assert [review["order_id"] for review in waiting_reviews(db)] == ["o-2"]
+    # a reviewer's rejection cancels the order too; the decision it records stays
+    usecases.on_order_reviewed(db, order_reviewed("o-2", "reject"))
+    usecases.on_order_cancelled(db, order_cancelled("o-2", "review: reject by staff staff-1: checked"))
+    assert review_row(db, "o-2").status == "rejected"
