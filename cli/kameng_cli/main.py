@@ -9,9 +9,9 @@ import time
 
 from kameng_cli import audit, shop
 from kameng_cli.secrets import admin_credentials, demo_customer_credentials, local_secrets
-from kameng_cli.suite import SERVICES, Suite, SuiteSettings
+from kameng_cli.suite import SERVICES, Suite, SuiteSettings, taken_ports
 from kameng_common import dlq
-from kameng_common.config import amqp_uri, data_dir
+from kameng_common.config import amqp_uri, data_dir, secure_data_dir
 from kameng_common.errors import KamengError
 
 
@@ -29,10 +29,21 @@ def run(args):
     # and a supervisor stops us with SIGTERM
     signal.signal(signal.SIGINT, _stop_running)
     signal.signal(signal.SIGTERM, _stop_running)
+    # the data folder, its databases, keys and logs: readable by this user alone
+    os.umask(0o077)
     folder = data_dir()
+    secure_data_dir(folder)
     settings = SuiteSettings(
         data_dir=folder, amqp_uri=amqp_uri(), gateway_port=int(os.environ.get("KAMENG_GATEWAY_PORT", "8000"))
     )
+    taken = taken_ports(settings)
+    if taken:
+        sys.exit(
+            "kameng run: "
+            + "; ".join(
+                f"port {port} is already in use (set {setting} to a free port)" for setting, port in taken
+            )
+        )
     admin = admin_credentials(folder)
     suite = Suite(settings)
     print(f"starting Kameng: 5 services and the gateway; logs in {suite.log_dir}")

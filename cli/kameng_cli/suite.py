@@ -22,6 +22,34 @@ SERVICES = ("customers", "inventory", "risk", "payments", "orders")
 METRICS_PORTS = {"inventory": 9101, "orders": 9102, "payments": 9103, "customers": 9104, "risk": 9105}
 
 
+def metrics_port_setting(service):
+    return f"KAMENG_{service.upper()}_METRICS_PORT"
+
+
+def metrics_ports_from_env():
+    """Each service's metrics port: ``KAMENG_<SERVICE>_METRICS_PORT``, else its default."""
+    return {
+        service: int(os.environ.get(metrics_port_setting(service)) or default)
+        for service, default in METRICS_PORTS.items()
+    }
+
+
+def taken_ports(settings):
+    """``(setting, port)`` for each port the suite would listen on that something holds already."""
+    wanted = [("KAMENG_GATEWAY_PORT", settings.gateway_port)] + [
+        (metrics_port_setting(service), port) for service, port in settings.metrics_ports.items()
+    ]
+    taken = []
+    for setting, port in wanted:
+        with socket.socket() as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                taken.append((setting, port))
+    return taken
+
+
 @dataclass
 class SuiteSettings:
     data_dir: Path
@@ -29,7 +57,7 @@ class SuiteSettings:
     gateway_port: int = 8000
     # service name → SQLAlchemy URL; a service not named here gets SQLite in the data folder
     database_urls: dict = field(default_factory=dict)
-    metrics_ports: dict = field(default_factory=lambda: dict(METRICS_PORTS))
+    metrics_ports: dict = field(default_factory=metrics_ports_from_env)
     extra_env: dict = field(default_factory=dict)
     # service name → how many processes run it (default 1); they share its database and queues.
     # Replica 1 is named after the service, the others "<service>-<n>", each with its own metrics port.
@@ -66,7 +94,7 @@ class Suite:
         env["KAMENG_GATEWAY_PORT"] = str(settings.gateway_port)
         env["KAMENG_GATEWAY_URL"] = settings.gateway_url
         for service in SERVICES:
-            env[f"KAMENG_{service.upper()}_METRICS_PORT"] = str(settings.metrics_ports[service])
+            env[metrics_port_setting(service)] = str(settings.metrics_ports[service])
             url = settings.database_urls.get(service)
             if url:
                 env[f"KAMENG_{service.upper()}_DATABASE_URL"] = url
@@ -75,7 +103,7 @@ class Suite:
         if replica:
             # a second process of a service must not bind the first one's metrics port
             port = self._replica_metrics_ports.setdefault(name, free_port())
-            env[f"KAMENG_{service.upper()}_METRICS_PORT"] = str(port)
+            env[metrics_port_setting(service)] = str(port)
         return env
 
     def _command(self, name):

@@ -3,7 +3,7 @@
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from kameng_gateway import observability, ratelimits, remote
+from kameng_gateway import hardening, observability, ratelimits, remote, waits
 from kameng_gateway.blueprints import admin, auth, health, metrics, orders, payments, products, risk
 from kameng_gateway.errors import register_error_handlers
 from kameng_gateway.openapi import blueprint as openapi_blueprint
@@ -25,6 +25,7 @@ def create_app(settings=None, rpc=None):
             app.wsgi_app, x_for=settings.trusted_proxies, x_proto=settings.trusted_proxies
         )
 
+    hardening.install(app)
     register_error_handlers(app)
     # before the rate limiter, so that a refused request is still logged and counted
     observability.install(app)
@@ -32,6 +33,7 @@ def create_app(settings=None, rpc=None):
         app, settings, auth_blueprint=auth.blueprint, exempt_blueprints=(health.blueprint, metrics.blueprint)
     )
     health.install(app)
+    waits.install(app, settings)
     for blueprint in (
         auth.blueprint,
         admin.blueprint,

@@ -45,7 +45,9 @@ def register_error_handlers(app):
 
 
 def _kameng_error(error):
-    headers = {"WWW-Authenticate": "Bearer"} if error.status == 401 else None
+    headers = dict(getattr(error, "headers", None) or {})
+    if error.status == 401:
+        headers["WWW-Authenticate"] = "Bearer"
     return error_response(error.status, error.code, error.message, headers=headers)
 
 

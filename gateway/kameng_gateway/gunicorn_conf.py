@@ -14,6 +14,7 @@ from kameng_common.config import data_dir
 # this folder and a scrape of any worker sums them all. prometheus_client
 # reads it when first imported, so it is set before anything imports that;
 # and fresh, so that no earlier run's counts leak in.
+os.umask(0o077)  # what the gateway writes into the data folder is its user's alone
 _OWN_METRICS_DIR = not os.environ.get("PROMETHEUS_MULTIPROC_DIR")
 if _OWN_METRICS_DIR:
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="gateway-metrics-", dir=data_dir())

@@ -13,13 +13,13 @@ from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 from flask import Blueprint, current_app, jsonify
 
-from kameng_gateway.schemas import ErrorSchema
+from kameng_gateway.schemas import MAX_ID, ErrorSchema
 
 BEARER_AUTH = "bearerAuth"
 _OPERATION_ATTRIBUTE = "openapi_operation"
 _RULE_ARGUMENT = re.compile(r"<(?:(?P<converter>\w+)(?:\([^)]*\))?:)?(?P<name>\w+)>")
 _CONVERTER_SCHEMAS = {
-    "int": {"type": "integer", "minimum": 0},
+    "int": {"type": "integer", "minimum": 0, "maximum": MAX_ID},
     "uuid": {"type": "string", "format": "uuid"},
 }
 _SPEC_EXTENSION = "kameng_openapi"

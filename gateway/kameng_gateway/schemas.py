@@ -6,7 +6,9 @@ nothing leaves the gateway that the contract does not name. Both feed
 ``/openapi.json``.
 """
 
-from marshmallow import Schema, fields, validate
+import re
+
+from marshmallow import Schema, ValidationError, fields, pre_load, validate
 
 from kameng_gateway.auth import STAFF_ROLES
 
@@ -28,11 +30,71 @@ USERNAME = validate.And(validate.Length(3, 64), validate.Regexp(r"^[^\s\x00-\x1f
 NEW_PASSWORD = validate.Length(8, 256)
 MAX_STATUS_WAIT_SECONDS = 30
 
+# What the databases hold: ids are 32-bit integer columns, money a 64-bit one.
+# An amount stays far enough below 2^63 that a total of 50 lines of 1,000
+# units each still fits (10^12 x 5 x 10^4 < 10^17). Lines and quantities are
+# the orders service's own bounds.
+MAX_ID = 2**31 - 1
+MAX_AMOUNT = 10**12
+MAX_ORDER_LINES = 50
+MAX_QUANTITY = 1000
+# any integer anywhere in a request, whatever its field: a signed 64-bit column's range
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+# a lone UTF-16 surrogate no encoder takes; NUL no PostgreSQL text column takes
+_NOT_TEXT = re.compile("[\ud800-\udfff\x00]")
+_NOT_TEXT_MESSAGE = "Not valid text: it holds a lone UTF-16 surrogate or a NUL character."
+
+
+class RequestSchema(Schema):
+    """The base of every request schema (body, query and headers).
+
+    Before any field is read, the whole input is walked once: a string that
+    is not valid text (a lone UTF-16 surrogate, which no encoder accepts, or
+    a NUL, which no PostgreSQL text column accepts) and an integer beyond a 64-bit column are refused as invalid
+    input (422) here, whatever field holds them, so that none reaches a
+    service. Fields state their own tighter bounds, which /openapi.json shows.
+    """
+
+    @pre_load(pass_collection=True)
+    def _refuse_unstorable_values(self, data, **kwargs):
+        errors = {}
+        _collect_unstorable(data, (), errors)
+        if errors:
+            raise ValidationError(errors)
+        return data
+
+
+def _collect_unstorable(value, path, errors):
+    stack = [(value, path)]
+    while stack:
+        value, path = stack.pop()
+        where = ".".join(map(str, path)) or "_schema"
+        if isinstance(value, str):
+            if _NOT_TEXT.search(value):
+                errors.setdefault(where, []).append(_NOT_TEXT_MESSAGE)
+        elif isinstance(value, bool):
+            continue
+        elif isinstance(value, int):
+            if not INT64_MIN <= value <= INT64_MAX:
+                errors.setdefault(where, []).append("Out of range: beyond a 64-bit integer.")
+        elif isinstance(value, dict):
+            for key, child in value.items():
+                if isinstance(key, str) and _NOT_TEXT.search(key):
+                    errors.setdefault(where, []).append(f"A key: {_NOT_TEXT_MESSAGE}")
+                stack.append((child, (*path, key)))
+        elif isinstance(value, list):
+            stack.extend((child, (*path, index)) for index, child in enumerate(value))
+
+
+def identifier(**kwargs):
+    """A catalogue id: a positive 32-bit integer."""
+    return fields.Integer(strict=True, validate=validate.Range(1, MAX_ID), **kwargs)
+
 
 def money(description="minor units (fen)", **kwargs):
     """An amount in minor units: an integer, never a float."""
     return fields.Integer(
-        strict=True, validate=validate.Range(min=0), metadata={"description": description}, **kwargs
+        strict=True, validate=validate.Range(0, MAX_AMOUNT), metadata={"description": description}, **kwargs
     )
 
 
@@ -44,29 +106,29 @@ def timestamp():
 # --- requests ---
 
 
-class CredentialsSchema(Schema):
+class CredentialsSchema(RequestSchema):
     username = fields.String(required=True, validate=validate.Length(1, 64))
     password = fields.String(required=True, validate=validate.Length(1, 256), load_only=True)
 
 
-class RegistrationSchema(Schema):
+class RegistrationSchema(RequestSchema):
     username = fields.String(required=True, validate=USERNAME)
     password = fields.String(required=True, validate=NEW_PASSWORD, load_only=True)
 
 
-class StaffCreationSchema(Schema):
+class StaffCreationSchema(RequestSchema):
     username = fields.String(required=True, validate=USERNAME)
     password = fields.String(required=True, validate=NEW_PASSWORD, load_only=True)
     role = fields.String(required=True, validate=validate.OneOf(STAFF_ROLES))
 
 
-class CategoryCreationSchema(Schema):
+class CategoryCreationSchema(RequestSchema):
     name = fields.String(required=True, validate=validate.Length(1, 100))
 
 
-class ProductCreationSchema(Schema):
+class ProductCreationSchema(RequestSchema):
     name = fields.String(required=True, validate=validate.Length(1, 200))
-    category_id = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
+    category_id = identifier(required=True)
     kind = fields.String(required=True, validate=validate.OneOf(PRODUCT_KINDS))
     price = money(required=True)
     currency = fields.String(
@@ -74,36 +136,36 @@ class ProductCreationSchema(Schema):
     )
     level_prices = fields.Dict(
         keys=fields.String(validate=validate.Length(1, 32)),
-        values=fields.Integer(strict=True, validate=validate.Range(min=0)),
+        values=money(),
         metadata={"description": "price per membership or agent level, in minor units"},
     )
 
 
-class CardSchema(Schema):
-    number = fields.String(required=True, validate=validate.Length(1, 256))
+class CardSchema(RequestSchema):
+    number = fields.String(required=True, validate=validate.Length(1, 128))
     secret = fields.String(required=True, validate=validate.Length(1, 1024))
 
 
-class CardImportSchema(Schema):
+class CardImportSchema(RequestSchema):
     cards = fields.List(fields.Nested(CardSchema), required=True, validate=validate.Length(1, 100_000))
 
 
-class OrderItemRequestSchema(Schema):
-    product_id = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
-    quantity = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
+class OrderItemRequestSchema(RequestSchema):
+    product_id = identifier(required=True)
+    quantity = fields.Integer(required=True, strict=True, validate=validate.Range(1, MAX_QUANTITY))
 
 
-class OrderCreationSchema(Schema):
+class OrderCreationSchema(RequestSchema):
     items = fields.List(
-        fields.Nested(OrderItemRequestSchema), required=True, validate=validate.Length(1, 100)
+        fields.Nested(OrderItemRequestSchema), required=True, validate=validate.Length(1, MAX_ORDER_LINES)
     )
     coupon_code = fields.String(validate=validate.Length(1, 64))
 
 
-class IdempotencyHeaderSchema(Schema):
+class IdempotencyHeaderSchema(RequestSchema):
     idempotency_key = fields.String(
         data_key="Idempotency-Key",
-        validate=validate.Length(1, 255),
+        validate=validate.And(validate.Length(1, 128), validate.Regexp(r"^[\x21-\x7e]+$")),
         metadata={
             "description": "the same key from the same customer returns the same "
             "order; a fresh one is made up when absent"
@@ -111,11 +173,11 @@ class IdempotencyHeaderSchema(Schema):
     )
 
 
-class PaymentRequestSchema(Schema):
+class PaymentRequestSchema(RequestSchema):
     method = fields.String(required=True, validate=validate.OneOf(PAYMENT_METHODS))
 
 
-class PageQuerySchema(Schema):
+class PageQuerySchema(RequestSchema):
     limit = fields.Integer(load_default=50, validate=validate.Range(1, 100))
     cursor = fields.String(load_default=None, validate=validate.Length(1, 200))
 
@@ -127,7 +189,7 @@ class OrderListQuerySchema(PageQuerySchema):
     )
 
 
-class OrderReadQuerySchema(Schema):
+class OrderReadQuerySchema(RequestSchema):
     changed_from = fields.String(
         validate=validate.OneOf(ORDER_STATUSES),
         metadata={
@@ -275,7 +337,7 @@ class ErrorSchema(Schema):
 # --- risk: the review queue ---
 
 
-class ReviewDecisionRequestSchema(Schema):
+class ReviewDecisionRequestSchema(RequestSchema):
     decision = fields.String(required=True, validate=validate.OneOf(("approve", "reject")))
     reason = fields.String(
         required=True,

@@ -27,6 +27,10 @@ class Settings:
     default_rate_limit: str = "3000/minute"
     trusted_proxies: int = 0
     max_body_bytes: int = 16 * 1024 * 1024
+    # long-polls waiting at once: per gateway process (half its default 64
+    # threads, so the other half stays free) and per caller
+    max_waits: int = 32
+    max_waits_per_caller: int = 4
 
     @classmethod
     def from_env(cls):
@@ -43,4 +47,8 @@ class Settings:
             default_rate_limit=env.get("KAMENG_RATE_LIMIT_DEFAULT", cls.default_rate_limit),
             trusted_proxies=int(env.get("KAMENG_TRUSTED_PROXIES", cls.trusted_proxies)),
             max_body_bytes=int(env.get("KAMENG_MAX_BODY_BYTES", cls.max_body_bytes)),
+            max_waits=int(
+                env.get("KAMENG_MAX_WAITS") or max(1, int(env.get("KAMENG_GATEWAY_THREADS", "64")) // 2)
+            ),
+            max_waits_per_caller=int(env.get("KAMENG_MAX_WAITS_PER_CALLER", cls.max_waits_per_caller)),
         )

@@ -36,3 +36,29 @@ def test_each_replica_has_a_metrics_port_of_its_own(tmp_path):
     assert len(set(ports.values())) == 3
     # a replica started again gets its port back
     assert running.environment("orders-2")["KAMENG_ORDERS_METRICS_PORT"] == ports["orders-2"]
+
+
+def test_kameng_run_takes_each_services_metrics_port_from_the_environment(monkeypatch):
+    from kameng_cli.suite import METRICS_PORTS, metrics_ports_from_env
+
+    monkeypatch.setenv("KAMENG_ORDERS_METRICS_PORT", "19102")
+    ports = metrics_ports_from_env()
+
+    assert ports["orders"] == 19102
+    assert ports["risk"] == METRICS_PORTS["risk"]
+
+
+def test_ports_already_taken_are_named_with_their_setting(tmp_path):
+    import socket
+
+    from kameng_cli.suite import SuiteSettings, taken_ports
+    from kameng_common.ports import free_port
+
+    free = {service: free_port() for service in ("inventory", "orders", "payments", "customers", "risk")}
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", free["payments"]))
+        holder.listen()
+        settings = SuiteSettings(
+            data_dir=tmp_path, amqp_uri="amqp://", gateway_port=free_port(), metrics_ports=free
+        )
+        assert taken_ports(settings) == [("KAMENG_PAYMENTS_METRICS_PORT", free["payments"])]

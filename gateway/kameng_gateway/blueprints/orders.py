@@ -5,7 +5,7 @@ import uuid
 from flask import Blueprint, current_app, request
 
 from kameng_common.errors import Forbidden
-from kameng_gateway import remote
+from kameng_gateway import remote, waits
 from kameng_gateway.auth import ORDER_READER_ROLES, current_identity, customer_required, login_required
 from kameng_gateway.blueprints import load_json, load_query
 from kameng_gateway.observability import set_correlation_id
@@ -99,18 +99,28 @@ def list_orders():
 def get_order(order_id):
     """Its owner, and support, finance, auditors and admins. With ?changed_from=<status>,
     a long-poll: answered as soon as the order's status is no longer that one, or after
-    ?wait= seconds (at most 30, default 0), with the order as it then is (200 either way)."""
+    ?wait= seconds (at most 30, default 0), with the order as it then is (200 either way).
+    Ownership is checked before waiting. A caller may have a few long-polls waiting at
+    once (KAMENG_MAX_WAITS_PER_CALLER, default 4), and each gateway process
+    KAMENG_MAX_WAITS (half its threads); past either, 429 too_many_waits with Retry-After."""
     query = load_query(_ORDER_READ_QUERY_SCHEMA)
-    long_poll = {}
-    if "changed_from" in query:
-        # the wait, plus the time any call may take
-        timeout = current_app.config["KAMENG_SETTINGS"].rpc_timeout + query["wait"]
-        long_poll = {"changed_from": query["changed_from"], "wait": query["wait"], "timeout": timeout}
-    order = remote.call("orders", "get_order", str(order_id), **long_poll)
     identity = current_identity()
+    order = remote.call("orders", "get_order", str(order_id))
     is_owner = identity.is_customer and order["customer_id"] == identity.user_id
     if not (is_owner or identity.has_role(ORDER_READER_ROLES)):
         raise Forbidden("This order is not yours.")
+    if query.get("changed_from") == order["status"] and query["wait"] > 0:
+        with waits.slots().slot(f"{identity.kind}:{identity.user_id}"):
+            # the wait, plus the time any call may take
+            timeout = current_app.config["KAMENG_SETTINGS"].rpc_timeout + query["wait"]
+            order = remote.call(
+                "orders",
+                "get_order",
+                str(order_id),
+                changed_from=query["changed_from"],
+                wait=query["wait"],
+                timeout=timeout,
+            )
     return _ORDER_SCHEMA.dump(order)
 
 

@@ -1,6 +1,9 @@
+import contextlib
 import uuid
 
 import pytest
+
+from kameng_gateway import waits
 
 ORDER_ID = "0dde0000-0000-4000-8000-000000000001"
 ITEMS = [{"product_id": 1, "quantity": 2}]
@@ -100,19 +103,65 @@ def test_get_order_without_changed_from_answers_at_once(client, callers, rpc):
     "query, changed_from, wait",
     [
         ("changed_from=pending&wait=12.5", "pending", 12.5),
-        ("changed_from=awaiting_payment", "awaiting_payment", 0),
-        ("wait=30&changed_from=paid", "paid", 30),
+        ("wait=30&changed_from=pending", "pending", 30),
     ],
 )
-def test_a_long_poll_waits_in_the_service_and_longer_for_its_answer(
+def test_a_long_poll_checks_ownership_then_waits_in_the_service_and_longer_for_its_answer(
     client, callers, rpc, settings, query, changed_from, wait
 ):
     response = client.get(f"/api/v1/orders/{ORDER_ID}?{query}", headers=callers.customer())
 
     assert response.status_code == 200
-    [call] = rpc.calls_to("orders", "get_order")
+    check, call = rpc.calls_to("orders", "get_order")
+    assert (check.args, check.kwargs, check.timeout) == ((ORDER_ID,), {}, None)
     assert (call.args, call.kwargs) == ((ORDER_ID,), {"changed_from": changed_from, "wait": wait})
     assert call.timeout == settings.rpc_timeout + wait
+
+
+@pytest.mark.parametrize("query", ["changed_from=awaiting_payment&wait=5", "changed_from=pending&wait=0"])
+def test_a_long_poll_whose_status_already_changed_or_that_may_not_wait_answers_at_once(
+    client, callers, rpc, query
+):
+    response = client.get(f"/api/v1/orders/{ORDER_ID}?{query}", headers=callers.customer())
+
+    assert response.status_code == 200
+    assert [call.kwargs for call in rpc.calls_to("orders", "get_order")] == [{}]
+
+
+def test_a_non_owners_long_poll_is_refused_before_any_wait(client, callers, rpc):
+    response = client.get(
+        f"/api/v1/orders/{ORDER_ID}?changed_from=pending&wait=30",
+        headers=callers.customer(callers.other_customer_id),
+    )
+
+    assert response.status_code == 403
+    assert [call.kwargs for call in rpc.calls_to("orders", "get_order")] == [{}]
+
+
+def test_a_caller_past_their_concurrent_waits_is_told_to_retry(app, callers):
+    slots = app.extensions[waits.WAIT_SLOTS_EXTENSION]
+    caller = f"customer:{callers.customer_id}"
+    with contextlib.ExitStack() as held:
+        for _ in range(slots.per_caller):
+            held.enter_context(slots.slot(caller))
+        response = app.test_client().get(
+            f"/api/v1/orders/{ORDER_ID}?changed_from=pending&wait=5", headers=callers.customer()
+        )
+        # another caller still gets a slot
+        with slots.slot("customer:someone-else"):
+            pass
+
+    assert response.status_code == 429
+    assert response.json["error"]["code"] == "too_many_waits"
+    assert response.headers["Retry-After"] == "1"
+
+
+def test_the_process_wide_bound_on_waits_holds_whoever_asks():
+    slots = waits.WaitSlots(per_process=2, per_caller=2)
+    with slots.slot("a"), slots.slot("b"), pytest.raises(waits.TooManyWaits), slots.slot("c"):
+        pass
+    with slots.slot("c"):
+        assert slots._total == 1
 
 
 @pytest.mark.parametrize(

@@ -12,10 +12,22 @@ DEFAULT_AMQP_URI = "amqp://guest:guest@127.0.0.1:5672/"
 
 
 def data_dir():
-    """Where the local run keeps SQLite files, generated keys and logs."""
+    """Where the local run keeps SQLite files, generated keys and logs: its user's alone (0700)."""
     path = Path(os.environ.get("KAMENG_DATA_DIR") or Path.cwd() / ".kameng").resolve()
-    path.mkdir(parents=True, exist_ok=True)
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if path.stat().st_uid == os.getuid() and path.stat().st_mode & 0o077:
+        path.chmod(0o700)
     return path
+
+
+def secure_data_dir(path):
+    """Make the data folder 0700 and every file in it 0600 (those an older run left readable too)."""
+    path = Path(path)
+    path.chmod(0o700)
+    for child in path.rglob("*"):
+        if child.is_symlink() or child.stat().st_uid != os.getuid():
+            continue
+        child.chmod(0o700 if child.is_dir() else 0o600)
 
 
 class _ConfigLoader(yaml.SafeLoader):

@@ -5,9 +5,11 @@ import eventlet
 eventlet.monkey_patch()  # before anything opens a socket
 
 import argparse  # noqa: E402
+import errno  # noqa: E402
 import importlib  # noqa: E402
 import logging  # noqa: E402
 import os  # noqa: E402
+import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 from nameko.cli.run import run  # noqa: E402
@@ -27,6 +29,8 @@ def main(service_path, default_config):
     parser = argparse.ArgumentParser(description=f"Run the {service_path} service")
     parser.add_argument("--config", default=os.environ.get("KAMENG_CONFIG") or str(default_config))
     args = parser.parse_args()
+    # the SQLite files and anything else this process writes are for its own user alone
+    os.umask(0o077)
     config = load_config(Path(args.config))
 
     module_name, class_name = service_path.split(":")
@@ -46,6 +50,18 @@ def main(service_path, default_config):
         ["service"],
         lambda: {(service,): dlq.depth(config["AMQP_URI"], service)},
     )
-    start_http_server(int(config["METRICS_PORT"]))
-    _log.info("starting %s, metrics on port %s", service, config["METRICS_PORT"])
+    host, port = config.get("METRICS_HOST") or "127.0.0.1", int(config["METRICS_PORT"])
+    serve_metrics(service, host, port)
+    _log.info("starting %s, metrics on %s:%s", service, host, port)
     run([service_cls], config)
+
+
+def serve_metrics(service, host, port):
+    """The Prometheus endpoint; a port already taken ends the process with one line naming the setting."""
+    try:
+        start_http_server(port, addr=host)
+    except OSError as error:
+        if error.errno != errno.EADDRINUSE:
+            raise
+        setting = f"KAMENG_{service.upper()}_METRICS_PORT"
+        sys.exit(f"{service}: metrics port {host}:{port} is already in use; set {setting} to a free port")

@@ -45,6 +45,8 @@ orders = sa.Table(
     sa.Column("customer_id", sa.String(64), nullable=False),
     sa.Column("level", sa.String(32), nullable=False),
     sa.Column("idempotency_key", sa.String(128), nullable=False),
+    # the SHA-256 of what was asked with that key, so that the key reused for another request is refused
+    sa.Column("request_hash", sa.String(64)),
     sa.Column("status", sa.String(32), nullable=False),
     # the saga's answers so far: inventory's reservation and risk's decision
     sa.Column("stock_status", sa.String(16), nullable=False, default=domain.STOCK_PENDING),

@@ -30,6 +30,8 @@ rather than resurrecting an order that risk or inventory turned down.
 """
 
 import datetime
+import hashlib
+import json
 from dataclasses import dataclass
 
 PENDING = "pending"
@@ -91,6 +93,14 @@ SALE_FAILED = "sale_failed"
 
 MAX_LINES = 50
 MAX_QUANTITY = 1000
+
+
+def request_hash(items, coupon_code):
+    """What an Idempotency-Key stands for: the SHA-256 of the order asked for, in a canonical form."""
+    canonical = json.dumps(
+        {"items": items, "coupon_code": coupon_code}, sort_keys=True, separators=(",", ":")
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 class IllegalTransition(Exception):

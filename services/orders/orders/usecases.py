@@ -82,9 +82,10 @@ def create_order(db, quote, customer_id, level, items, idempotency_key, coupon_c
     )
     if request["coupon_code"] is not None:
         raise InvalidInput("unknown coupon", code="coupon_invalid")
-    existing = _order_id_for_key(db, customer_id, idempotency_key)
+    request_hash = domain.request_hash(request["items"], request["coupon_code"])
+    existing = _order_for_key(db, customer_id, idempotency_key)
     if existing is not None:
-        return get_order(db, existing)
+        return _replayed(db, existing, request_hash)
 
     priced = _priced(quote, request["items"], request["level"])
     order_id = str(uuid.uuid4())
@@ -94,6 +95,7 @@ def create_order(db, quote, customer_id, level, items, idempotency_key, coupon_c
         "customer_id": customer_id,
         "level": level,
         "idempotency_key": idempotency_key,
+        "request_hash": request_hash,
         "status": domain.PENDING,
         "stock_status": domain.STOCK_PENDING,
         "total": priced["total"],
@@ -128,10 +130,10 @@ def create_order(db, quote, customer_id, level, items, idempotency_key, coupon_c
             )
     except sa.exc.IntegrityError:
         # a concurrent request with the same key committed first: its order is the answer
-        order_id = _order_id_for_key(db, customer_id, idempotency_key)
-        if order_id is None:
+        existing = _order_for_key(db, customer_id, idempotency_key)
+        if existing is None:
             raise
-        return get_order(db, order_id)
+        return _replayed(db, existing, request_hash)
     # as get_order would read it back, without reading it
     return schemas.order_out.dump({**order, "items": priced["items"], "history": [first_entry]})
 
@@ -703,13 +705,24 @@ def _status(db, order_id):
     return _statuses(db, [order_id]).get(order_id)
 
 
-def _order_id_for_key(db, customer_id, idempotency_key):
+def _order_for_key(db, customer_id, idempotency_key):
     with db.reading() as session:
         return session.execute(
-            sa.select(orders.c.id).where(
+            sa.select(orders.c.id, orders.c.request_hash).where(
                 orders.c.customer_id == customer_id, orders.c.idempotency_key == idempotency_key
             )
-        ).scalar()
+        ).first()
+
+
+def _replayed(db, existing, request_hash):
+    """The order a retried key made first, unless the key now comes with another request."""
+    # orders made before request hashes were kept have none: they answer as before
+    if existing.request_hash is not None and existing.request_hash != request_hash:
+        raise InvalidInput(
+            "this Idempotency-Key was used for another request; use a fresh key for a new order",
+            code="idempotency_key_reused",
+        )
+    return get_order(db, existing.id)
 
 
 def _priced(quote, items, level):

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from kameng_common.db import utc_isoformat, utcnow
-from kameng_common.errors import KamengError, NotFound
+from kameng_common.errors import Conflict, KamengError, NotFound
 from kameng_common.money import DEFAULT_CURRENCY
 from payments import domain, schemas
 from payments.db import ledger_entries, ledger_transactions, payment_intents, receipts, refunds, wallets
@@ -166,6 +166,7 @@ def handle_notification(db, providers, provider, body, headers):
             answer = _stored_answer(db, notice.provider, notice.trade_no)
             if answer is None:
                 raise
+            _check_same_payment(answer, notice)
             outcome = "duplicate"
     except KamengError as exc:
         count_payment(provider, _refusal(exc))
@@ -188,6 +189,7 @@ def _record_notice(db, notice):
             raise NotFound(f"there is no payment {notice.payment_id}")
         stored = _answer_in(uow, notice.provider, notice.trade_no)
         if stored is not None:
+            _check_same_payment(stored, notice)
             return stored, "duplicate"
         domain.check_notice(intent, notice)
         answer, first = _receive(
@@ -238,6 +240,12 @@ def _receive(uow, intent, notice, entries):
         correlation_id=intent.order_id,
     )
     return answer, first
+
+
+def _check_same_payment(stored_answer, notice):
+    """A repeated trade number answers as the first time only for the payment it paid."""
+    if stored_answer["payment_id"] != notice.payment_id:
+        raise Conflict(f"trade number {notice.trade_no} already paid another payment", code="trade_no_reused")
 
 
 def _answer_in(uow, provider, trade_no):

@@ -79,10 +79,49 @@ def test_the_same_key_returns_the_same_order_without_pricing_again(saga):
         return saga.quote(items, level)
 
     first = create(saga, quote=quote)
-    again = create(saga, quote=quote, items=[{"product_id": 2, "quantity": 5}])
+    again = create(saga, quote=quote)
     assert again == first
     assert len(calls) == 1
     assert len(saga.events("order.created")) == 1
+
+
+@pytest.mark.parametrize(
+    "items, coupon_code",
+    [([{"product_id": 2, "quantity": 5}], None), ([{"product_id": 1, "quantity": 3}], None)],
+)
+def test_the_same_key_with_another_request_is_refused(saga, items, coupon_code):
+    first = create(saga)
+    with pytest.raises(InvalidInput) as refused:
+        create(saga, items=items, coupon_code=coupon_code)
+    assert refused.value.code == "idempotency_key_reused"
+    assert [order["id"] for order in saga_orders(saga)] == [first["id"]]
+    assert len(saga.events("order.created")) == 1
+
+
+def test_a_key_raced_with_another_request_is_refused_to_the_loser(both_saga):
+    both_inside = eventlet.event.Event()
+    arrived = []
+
+    def slow_quote(items, level):
+        arrived.append(1)
+        if len(arrived) == 2:
+            both_inside.send()
+        both_inside.wait()
+        return both_saga.quote(items, level)
+
+    key = str(uuid.uuid4())
+    racers = [
+        eventlet.spawn(usecases.create_order, both_saga.db, slow_quote, "customer-1", "regular", items, key)
+        for items in ([{"product_id": 1, "quantity": 1}], [{"product_id": 1, "quantity": 2}])
+    ]
+    outcomes = []
+    for racer in racers:
+        try:
+            outcomes.append(racer.wait()["status"])
+        except InvalidInput as refused:
+            outcomes.append(refused.code)
+    assert sorted(outcomes) == ["idempotency_key_reused", "pending"]
+    assert len(saga_orders(both_saga)) == 1
 
 
 def test_the_key_belongs_to_its_customer(saga):

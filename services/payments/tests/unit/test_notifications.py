@@ -186,6 +186,25 @@ def test_a_repeated_trade_no_changes_nothing_and_answers_as_the_first_time(
     assert payments_counted("duplicate") == duplicates + 1
 
 
+def test_a_trade_no_reused_for_another_payment_is_refused_not_answered_as_that_payment(
+    db, providers, open_intent, signed_notification, snapshot, monkeypatch
+):
+    paid, other = open_intent(), open_intent()
+    usecases.handle_notification(db, providers, "mockpay", *signed_notification(paid, "MP-shared"))
+    after_first = snapshot()
+
+    with pytest.raises(KamengError) as refused:
+        usecases.handle_notification(db, providers, "mockpay", *signed_notification(other, "MP-shared"))
+    assert (refused.value.status, refused.value.code) == (409, "trade_no_reused")
+    # the same refusal when the reuse loses a race to the unique constraint
+    monkeypatch.setattr(usecases, "_answer_in", lambda uow, provider, trade_no: None)
+    with pytest.raises(KamengError) as raced:
+        usecases.handle_notification(db, providers, "mockpay", *signed_notification(other, "MP-shared"))
+    assert raced.value.code == "trade_no_reused"
+    assert snapshot() == after_first
+    assert intent_status(db, other["payment_id"]) == "pending"
+
+
 def test_a_notification_that_loses_the_race_answers_with_the_winners_answer(
     db, providers, open_intent, signed_notification, snapshot, monkeypatch
 ):
