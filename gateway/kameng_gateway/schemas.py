@@ -300,13 +300,18 @@ class PaymentSchema(Schema):
     currency = fields.String()
     method = fields.String(validate=validate.OneOf(PAYMENT_METHODS))
     status = fields.String()
-    pay_url = fields.String(allow_none=True)
+    pay_url = fields.String(
+        allow_none=True, metadata={"description": "the page where the buyer pays (alipay, unionpay)"}
+    )
+    code_url = fields.String(
+        allow_none=True, metadata={"description": "what the buyer's QR code holds (wechat, Native pay)"}
+    )
 
 
 class NotificationResultSchema(Schema):
-    status = fields.String()
-    payment_id = fields.String()
-    trade_no = fields.String()
+    status = fields.String(metadata={"enum": ["ok", "ignored"]})
+    payment_id = fields.String(allow_none=True)
+    trade_no = fields.String(allow_none=True)
 
 
 class CardSecretSchema(Schema):

@@ -1,8 +1,9 @@
 """Payment providers' notifications."""
 
+import html
 import re
 
-from flask import Blueprint, request
+from flask import Blueprint, Response, request
 from werkzeug.exceptions import BadRequest, NotFound
 
 from kameng_gateway import remote
@@ -25,10 +26,14 @@ _NOTIFICATION_RESULT_SCHEMA = NotificationResultSchema()
 def notify(provider):
     """The payments service checks the signature, amount and currency; this answers
     200 only once it has durably recorded the payment. A refused notification changes
-    nothing; a repeated one answers as the first did.
+    nothing (4xx); a repeated one answers as the first did.
 
     mockpay: a JSON body {payment_id, trade_no, amount, currency, status: "SUCCESS"}
-    with the header X-Mockpay-Signature: the hex HMAC-SHA256 of the raw body."""
+    with the header X-Mockpay-Signature: the hex HMAC-SHA256 of the raw body; answered
+    with the JSON below. alipay: the asynchronous notification (form, RSA2), answered
+    `success`. wechat: the API v3 notification (JSON, Wechatpay-* headers, AEAD_AES_256_GCM
+    resource), answered {"code": "SUCCESS"}. unionpay: the back notification (form,
+    signPubKeyCert), answered `ok`."""
     if not _PROVIDER_NAME.fullmatch(provider):
         raise NotFound()
     try:
@@ -36,4 +41,31 @@ def notify(provider):
     except (LookupError, UnicodeDecodeError):
         raise BadRequest("The body is not text in its declared charset (default UTF-8).") from None
     result = remote.call("payments", "handle_notification", provider, body, dict(request.headers))
+    reply = result.get("reply")
+    if reply:
+        # the provider stops resending only when it reads its own answer format
+        return Response(reply["body"], status=200, content_type=f"{reply['content_type']}; charset=utf-8")
     return _NOTIFICATION_RESULT_SCHEMA.dump(result)
+
+
+@blueprint.get("/<uuid:payment_id>/checkout")
+@operation(
+    "Open a payment's checkout page",
+    responses={200: {"text/html": {"type": "string"}}},
+)
+def checkout(payment_id):
+    """For a provider paid through a signed form the buyer's browser posts (unionpay): a
+    page that posts it. The payment id is the capability; the form holds no secret."""
+    checkout = remote.call("payments", "get_checkout", str(payment_id))
+    form = checkout["form"]
+    inputs = "".join(
+        f'<input type="hidden" name="{html.escape(name)}" value="{html.escape(value)}">'
+        for name, value in sorted(form["fields"].items())
+    )
+    page = (
+        '<!doctype html><html><head><meta charset="utf-8"><title>Kameng checkout</title></head>'
+        '<body onload="document.forms[0].submit()">'
+        f'<form method="post" action="{html.escape(form["action"])}">{inputs}'
+        '<noscript><button type="submit">Pay</button></noscript></form></body></html>'
+    )
+    return Response(page, content_type="text/html; charset=utf-8", headers={"Cache-Control": "no-store"})

@@ -106,3 +106,51 @@ def test_not_ready_when_the_broker_is_down(client, healthy):
 
     assert response.status_code == 503
     assert "broker" in response.json["error"]["message"]
+
+
+@pytest.mark.parametrize(
+    "provider, reply",
+    [
+        ("alipay", {"content_type": "text/plain", "body": "success"}),
+        ("wechat", {"content_type": "application/json", "body": '{"code": "SUCCESS", "message": "成功"}'}),
+        ("unionpay", {"content_type": "text/plain", "body": "ok"}),
+    ],
+)
+def test_a_real_providers_notification_is_answered_in_its_own_format(client, rpc, provider, reply):
+    rpc.answer(
+        "payments",
+        "handle_notification",
+        {"status": "ok", "payment_id": "p1", "trade_no": "T1", "reply": reply},
+    )
+
+    response = client.post(f"/api/v1/payments/notify/{provider}", data="a=1")
+
+    assert response.status_code == 200
+    assert response.get_data(as_text=True) == reply["body"]
+    assert response.mimetype == reply["content_type"]
+
+
+def test_a_checkout_page_posts_the_providers_signed_form(client, rpc):
+    payment_id = "0b8e2a52-8a29-4a55-9a43-3bd0c2f7a1e2"
+    rpc.answer(
+        "payments",
+        "get_checkout",
+        {
+            "payment_id": payment_id,
+            "method": "unionpay",
+            "status": "pending",
+            "form": {
+                "action": "https://gateway.95516.com/gateway/api/frontTransReq.do",
+                "fields": {"txnAmt": "1500", "orderDesc": '<b>"x"</b>'},
+            },
+        },
+    )
+
+    response = client.get(f"/api/v1/payments/{payment_id}/checkout")
+
+    assert response.status_code == 200 and response.mimetype == "text/html"
+    page = response.get_data(as_text=True)
+    assert 'action="https://gateway.95516.com/gateway/api/frontTransReq.do"' in page
+    assert 'name="txnAmt" value="1500"' in page
+    assert "<b>" not in page and "&lt;b&gt;&quot;x&quot;&lt;/b&gt;" in page
+    assert rpc.calls_to("payments", "get_checkout")[0].args == (payment_id,)

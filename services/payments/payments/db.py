@@ -33,6 +33,8 @@ payment_intents = sa.Table(
     sa.Column("status", sa.String(16), nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    # where the buyer pays (JSON: pay_url, code_url, form), once the provider has answered
+    sa.Column("checkout", sa.Text),
     # create_intent is idempotent per order and method, also under concurrent calls
     sa.UniqueConstraint("order_id", "method"),
     sa.CheckConstraint("amount > 0", name="amount_positive"),

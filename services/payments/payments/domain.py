@@ -10,9 +10,11 @@ SUCCEEDED = "succeeded"
 
 BALANCE = "balance"
 MOCKPAY = "mockpay"
-# the real providers are not built yet; until they are, they are refused, never faked
-NOT_BUILT = ("alipay", "wechat", "unionpay")
-METHODS = (MOCKPAY, BALANCE, *NOT_BUILT)
+ALIPAY = "alipay"
+WECHAT = "wechat"
+UNIONPAY = "unionpay"
+REAL_PROVIDERS = (ALIPAY, WECHAT, UNIONPAY)
+METHODS = (MOCKPAY, BALANCE, *REAL_PROVIDERS)
 
 SALES = "sales"
 REFUNDS = "refunds"
@@ -55,6 +57,26 @@ class Receipt:
     id: str
     amount: int
     currency: str
+
+
+@dataclass(frozen=True)
+class ProviderRefund:
+    """Money to give back through the provider that received it."""
+
+    refund_id: str
+    payment_id: str
+    # the provider's transaction the money came in by
+    trade_no: str
+    amount: int
+    # what that transaction received in all (WeChat asks for it)
+    total: int
+    currency: str
+    reason: str
+
+
+def subject(intent):
+    """What the buyer sees on the provider's cashier page."""
+    return f"Kameng order {intent.order_id}"
 
 
 # --- intents -----------------------------------------------------------------

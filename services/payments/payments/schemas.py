@@ -70,12 +70,15 @@ class IntentAnswer(Schema):
     method = fields.String()
     status = fields.String()
     pay_url = fields.String(allow_none=True)
+    code_url = fields.String(allow_none=True)
 
 
 class NotificationAnswer(Schema):
     status = fields.String()
-    payment_id = fields.String()
-    trade_no = fields.String()
+    payment_id = fields.String(allow_none=True)
+    trade_no = fields.String(allow_none=True)
+    # the provider's own answer format ({content_type, body}); none for mockpay
+    reply = fields.Dict(allow_none=True)
 
 
 class Wallet(Schema):

@@ -34,6 +34,10 @@ class PaymentsService:
         )
 
     @rpc
+    def get_checkout(self, payment_id):
+        return usecases.get_checkout(self.db, payment_id)
+
+    @rpc
     def get_wallet(self, customer_id, currency=DEFAULT_CURRENCY):
         return usecases.get_wallet(self.db, customer_id, currency)
 

@@ -14,6 +14,7 @@ from kameng_common.money import DEFAULT_CURRENCY
 from payments import domain, schemas
 from payments.db import ledger_entries, ledger_transactions, payment_intents, receipts, refunds, wallets
 from payments.metrics import count_payment, count_refund, provider_label
+from payments.providers import Checkout, Ignored
 
 _log = logging.getLogger(__name__)
 
@@ -27,6 +28,7 @@ _REFUSALS = {
     "provider_unavailable": "refused_provider",
     "insufficient_balance": "insufficient_balance",
     "already_paid": "refused_already_paid",
+    "trade_no_reused": "refused_trade_reused",
 }
 
 
@@ -54,7 +56,7 @@ def create_intent(db, providers, order_id, customer_id, amount, currency, method
                 "method": method,
             },
         )
-        providers.check_method(request["method"])
+        providers.check_method(request["method"], request["currency"])
         try:
             intent, outcome = _open_intent(db, request)
         except IntegrityError:
@@ -64,12 +66,49 @@ def create_intent(db, providers, order_id, customer_id, amount, currency, method
                 raise
             domain.same_request(intent, request["customer_id"], request["amount"], request["currency"])
             outcome = "duplicate"
+        checkout = None if intent.method == domain.BALANCE else _checkout(db, providers, intent)
     except KamengError as exc:
         count_payment(method, _refusal(exc))
         raise
     if intent.method == domain.BALANCE:
         count_payment(domain.BALANCE, outcome)
-    return _intent_answer(intent)
+    return _intent_answer(intent, checkout or Checkout())
+
+
+def _checkout(db, providers, intent):
+    """Where the buyer pays: asked of the provider once (outside any transaction), then kept.
+
+    A provider that does not answer leaves the intent open without a checkout:
+    the next create_intent for the order asks again.
+    """
+    with db.reading() as session:
+        stored = session.execute(
+            sa.select(payment_intents.c.checkout).where(payment_intents.c.id == intent.id)
+        ).scalar()
+    if stored:
+        return Checkout(**json.loads(stored))
+    checkout = providers.checkout(intent)
+    with db.unit_of_work() as uow:
+        uow.execute(
+            payment_intents.update()
+            .where(payment_intents.c.id == intent.id, payment_intents.c.checkout.is_(None))
+            .values(checkout=json.dumps(dataclasses.asdict(checkout)))
+        )
+    return checkout
+
+
+def get_checkout(db, payment_id):
+    """The signed form of an intent whose provider is paid through a posted form (UnionPay)."""
+    with db.reading() as session:
+        row = session.execute(
+            sa.select(payment_intents.c.method, payment_intents.c.status, payment_intents.c.checkout).where(
+                payment_intents.c.id == str(payment_id)
+            )
+        ).first()
+    form = json.loads(row.checkout).get("form") if row is not None and row.checkout else None
+    if form is None:
+        raise NotFound(f"payment {payment_id} has no checkout form")
+    return {"payment_id": str(payment_id), "method": row.method, "status": row.status, "form": form}
 
 
 def _open_intent(db, request):
@@ -101,7 +140,7 @@ def _open_intent(db, request):
         return dataclasses.replace(intent, status=domain.SUCCEEDED), "succeeded"
 
 
-def _intent_answer(intent):
+def _intent_answer(intent, checkout):
     return schemas.IntentAnswer().dump(
         {
             "payment_id": intent.id,
@@ -109,7 +148,8 @@ def _intent_answer(intent):
             "currency": intent.currency,
             "method": intent.method,
             "status": intent.status,
-            "pay_url": None,
+            "pay_url": checkout.pay_url,
+            "code_url": checkout.code_url,
         }
     )
 
@@ -159,15 +199,13 @@ def handle_notification(db, providers, provider, body, headers):
         adapter = providers.for_notification(request["provider"])
         adapter.verify(request["body"], request["headers"])
         notice = adapter.read(request["body"])
-        try:
-            answer, outcome = _record_notice(db, notice)
-        except IntegrityError:
-            # the same trade number committed by a concurrent notification
-            answer = _stored_answer(db, notice.provider, notice.trade_no)
-            if answer is None:
-                raise
-            _check_same_payment(answer, notice)
-            outcome = "duplicate"
+        if isinstance(notice, Ignored):
+            # verified, but no money moved: the provider is told it was heard, nothing changes
+            count_payment(notice.provider, "ignored")
+            _log.info("%s notification recorded nothing: %s", notice.provider, notice.reason)
+            return _notification_answer(adapter, "ignored", None, None)
+        answer = _record_or_stored(db, adapter, notice)
+        outcome = answer.pop("outcome")
     except KamengError as exc:
         count_payment(provider, _refusal(exc))
         _log.warning("%s notification refused: %s", provider_label(provider), exc.code)
@@ -182,28 +220,51 @@ def handle_notification(db, providers, provider, body, headers):
     return answer
 
 
-def _record_notice(db, notice):
+def _notification_answer(adapter, status, payment_id, trade_no):
+    answer = {"status": status, "payment_id": payment_id, "trade_no": trade_no}
+    reply = getattr(adapter, "reply", None)
+    if reply is not None:
+        answer["reply"] = dataclasses.asdict(reply)
+    return schemas.NotificationAnswer().dump(answer)
+
+
+def _record_or_stored(db, adapter, notice):
+    try:
+        answer, outcome = _record_notice(db, adapter, notice)
+    except IntegrityError:
+        # the same trade number committed by a concurrent notification
+        with db.reading() as session:
+            answer = _stored_answer(session, notice)
+        if answer is None:
+            raise
+        outcome = "duplicate"
+    return {**answer, "outcome": outcome}
+
+
+def _record_notice(db, adapter, notice):
     with db.unit_of_work() as uow:
         intent = _select_intent(uow, lock=True, id=notice.payment_id)
         if intent is None:
             raise NotFound(f"there is no payment {notice.payment_id}")
-        stored = _answer_in(uow, notice.provider, notice.trade_no)
+        stored = _stored_answer(uow, notice)
         if stored is not None:
-            _check_same_payment(stored, notice)
             return stored, "duplicate"
         domain.check_notice(intent, notice)
         answer, first = _receive(
-            uow, intent, notice, domain.provider_payment(notice.provider, notice.amount, notice.currency)
+            uow,
+            intent,
+            notice,
+            domain.provider_payment(notice.provider, notice.amount, notice.currency),
+            _notification_answer(adapter, "ok", intent.id, notice.trade_no),
         )
     return answer, "succeeded" if first else "paid_twice"
 
 
-def _receive(uow, intent, notice, entries):
+def _receive(uow, intent, notice, entries, answer=None):
     """Money arrived for an intent: the receipt, the intent's status, the ledger, the event."""
     status, first = domain.received(intent.status)
-    answer = schemas.NotificationAnswer().dump(
-        {"status": "ok", "payment_id": intent.id, "trade_no": notice.trade_no}
-    )
+    if answer is None:
+        answer = _notification_answer(None, "ok", intent.id, notice.trade_no)
     receipt_id = str(uuid.uuid4())
     now = utcnow()
     uow.execute(
@@ -242,27 +303,25 @@ def _receive(uow, intent, notice, entries):
     return answer, first
 
 
-def _check_same_payment(stored_answer, notice):
-    """A repeated trade number answers as the first time only for the payment it paid."""
-    if stored_answer["payment_id"] != notice.payment_id:
-        raise Conflict(f"trade number {notice.trade_no} already paid another payment", code="trade_no_reused")
+def _stored_answer(connection, notice):
+    """The answer given to the first notification of this trade, or None if it is new.
 
-
-def _answer_in(uow, provider, trade_no):
-    answer = uow.execute(
-        sa.select(receipts.c.answer).where(receipts.c.provider == provider, receipts.c.trade_no == trade_no)
-    ).scalar()
-    return None if answer is None else json.loads(answer)
-
-
-def _stored_answer(db, provider, trade_no):
-    with db.reading() as session:
-        answer = session.execute(
-            sa.select(receipts.c.answer).where(
-                receipts.c.provider == provider, receipts.c.trade_no == trade_no
-            )
-        ).scalar()
-    return None if answer is None else json.loads(answer)
+    A trade number the provider already reported for another payment is refused:
+    answering it as the first would acknowledge money this payment never received.
+    """
+    row = connection.execute(
+        sa.select(receipts.c.answer, receipts.c.payment_id).where(
+            receipts.c.provider == notice.provider, receipts.c.trade_no == notice.trade_no
+        )
+    ).first()
+    if row is None:
+        return None
+    if row.payment_id != notice.payment_id:
+        raise Conflict(
+            f"{notice.provider} transaction {notice.trade_no} was reported for another payment",
+            "trade_no_reused",
+        )
+    return json.loads(row.answer)
 
 
 # --- refunds -----------------------------------------------------------------

@@ -1,7 +1,11 @@
 """Helpers the payments tests share: a mockpay secret, signed notifications, database snapshots."""
 
+import importlib.util
 import json
+import time
 import uuid
+from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import sqlalchemy as sa
@@ -10,8 +14,28 @@ from kameng_common.db import Database
 from payments import usecases
 from payments.db import metadata
 from payments.providers import Mockpay, Providers
+from payments.providers.alipay import Alipay
+from payments.providers.unionpay import Unionpay
+from payments.providers.wechat import Wechat
+
+
+def _load_kit():
+    # the tests are not a package (pytest imports them by path): load the kit beside this file
+    spec = importlib.util.spec_from_file_location(
+        "payments_providers_kit", Path(__file__).with_name("providers_kit.py")
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+kit = _load_kit()
 
 MOCKPAY_SECRET = "test-mockpay-secret"
+PUBLIC_URL = "https://shop.example"
+ALIPAY_APP_ID = "2021000000000001"
+WECHAT_MCH_ID = "1900000109"
+UNIONPAY_MER_ID = "777290058110048"
 
 
 @pytest.fixture
@@ -24,9 +48,128 @@ def mockpay():
     return Mockpay(MOCKPAY_SECRET)
 
 
+@pytest.fixture(scope="session")
+def keys(tmp_path_factory):
+    """Every key and certificate of the three providers' sandboxes, and the files that hold ours."""
+    folder = tmp_path_factory.mktemp("provider-keys")
+    k = SimpleNamespace(
+        merchant=kit.new_key(),
+        alipay=kit.new_key(),
+        wechat_platform=kit.new_key(),
+        unionpay_ca=kit.new_key(),
+        unionpay_signer=kit.new_key(),
+        stranger=kit.new_key(),
+        api_v3_key=b"0123456789abcdefghijklmnopqrstuv",
+    )
+    k.unionpay_ca_cert = kit.certificate(k.unionpay_ca, "CFCA TEST OCA1", ca=True)
+    k.unionpay_signer_cert = kit.certificate(
+        k.unionpay_signer,
+        "041@Z12@00040000:SIGN@中国银联股份有限公司@00000001",
+        k.unionpay_ca,
+        k.unionpay_ca_cert.subject,
+    )
+    k.merchant_cert = kit.certificate(k.merchant, "merchant", serial=68759526131)
+    files = {
+        "merchant.pem": kit.pem_private(k.merchant),
+        "merchant.crt": kit.pem_cert(k.merchant_cert),
+        "alipay_public.pem": kit.pem_public(k.alipay),
+        "wechat_platform.pem": kit.pem_public(k.wechat_platform),
+        "apiv3.key": k.api_v3_key,
+        "unionpay_root.crt": kit.pem_cert(k.unionpay_ca_cert),
+    }
+    for name, data in files.items():
+        (folder / name).write_bytes(data)
+    k.folder = folder
+    k.unionpay_signer_pem = kit.pem_cert(k.unionpay_signer_cert).decode()
+    return k
+
+
+class FakeWechatApi:
+    """WeChat's API for a Native order and a refund: checks the merchant's signature, signs its answer."""
+
+    def __init__(self, keys):
+        self.keys = keys
+        self.requests = []
+        self.refund_answer = (200, {"status": "PROCESSING"})
+
+    def post(self, url, data, headers, timeout):
+        body = data.decode()
+        self.requests.append((url, json.loads(body), headers))
+        authorization = headers["Authorization"]
+        assert authorization.startswith("WECHATPAY2-SHA256-RSA2048 ")
+        fields = dict(part.split("=", 1) for part in authorization.split(" ", 1)[1].split(","))
+        fields = {key: value.strip('"') for key, value in fields.items()}
+        path = url.split("://", 1)[1].split("/", 1)[1]
+        message = f"POST\n/{path}\n{fields['timestamp']}\n{fields['nonce_str']}\n{body}\n".encode()
+        kit.verify(self.keys.merchant, message, fields["signature"])
+        if url.endswith("/native"):
+            status, answer = 200, {"code_url": "weixin://wxpay/bizpayurl?pr=test"}
+        else:
+            status, answer = self.refund_answer
+        text = json.dumps(answer)
+        return SimpleNamespace(
+            status_code=status,
+            text=text,
+            headers=kit.wechat_headers(self.keys.wechat_platform, text, int(time.time())),
+            json=lambda: json.loads(text),
+        )
+
+
+@pytest.fixture(scope="session")
+def provider_kit():
+    return kit
+
+
 @pytest.fixture
-def providers():
-    return Providers(mockpay_secret=MOCKPAY_SECRET)
+def wechat_api(keys):
+    return FakeWechatApi(keys)
+
+
+@pytest.fixture(scope="session")
+def adapters(keys):
+    """The three real providers' adapters, configured from key files as a deployment is."""
+    folder = keys.folder
+    alipay = Alipay.from_settings(
+        {
+            "APP_ID": ALIPAY_APP_ID,
+            "PRIVATE_KEY_FILE": str(folder / "merchant.pem"),
+            "PUBLIC_KEY_FILE": str(folder / "alipay_public.pem"),
+            "GATEWAY_URL": "https://openapi.alipaydev.com/gateway.do",
+        },
+        PUBLIC_URL + "/api/v1/payments/notify/alipay",
+    )
+    wechat = Wechat.from_settings(
+        {
+            "MCH_ID": WECHAT_MCH_ID,
+            "APP_ID": "wxd678efh567hg6787",
+            "PRIVATE_KEY_FILE": str(folder / "merchant.pem"),
+            "CERT_SERIAL": "MERCHANT-SERIAL",
+            "API_V3_KEY_FILE": str(folder / "apiv3.key"),
+            "PLATFORM_CERT_FILE": str(folder / "wechat_platform.pem"),
+            "PLATFORM_SERIAL": "PLATFORM-SERIAL",
+        },
+        PUBLIC_URL + "/api/v1/payments/notify/wechat",
+    )
+    unionpay = Unionpay.from_settings(
+        {
+            "MER_ID": UNIONPAY_MER_ID,
+            "SIGN_KEY_FILE": str(folder / "merchant.pem"),
+            "SIGN_CERT_FILE": str(folder / "merchant.crt"),
+            "ROOT_CERT_FILE": str(folder / "unionpay_root.crt"),
+        },
+        PUBLIC_URL + "/api/v1/payments/notify/unionpay",
+    )
+    return SimpleNamespace(alipay=alipay, wechat=wechat, unionpay=unionpay)
+
+
+@pytest.fixture
+def providers(adapters, wechat_api, monkeypatch):
+    monkeypatch.setattr(adapters.wechat, "_session", wechat_api)
+    return Providers(
+        mockpay_secret=MOCKPAY_SECRET,
+        adapters=[adapters.alipay, adapters.wechat, adapters.unionpay],
+        public_url=PUBLIC_URL,
+    )
 
 
 @pytest.fixture

@@ -40,6 +40,7 @@ def test_an_accepted_notification_pays_posts_and_publishes_at_once(
         "method": "mockpay",
         "status": "pending",
         "pay_url": None,
+        "code_url": None,
     }
     before = payments_counted("succeeded")
 
@@ -147,10 +148,10 @@ def test_a_malformed_call_is_refused_as_bad_input(memory_db, providers, provider
 
 
 @pytest.mark.parametrize("provider", ["alipay", "wechat", "unionpay"])
-def test_notifications_from_providers_not_built_yet_are_refused(db, providers, provider, snapshot):
+def test_notifications_from_providers_without_settings_are_refused(db, provider, snapshot):
     before = snapshot()
     with pytest.raises(InvalidInput) as refused:
-        usecases.handle_notification(db, providers, provider, "{}", {})
+        usecases.handle_notification(db, Providers(mockpay_secret="s"), provider, "{}", {})
     assert refused.value.code == "provider_unavailable"
     assert snapshot() == before
 
@@ -197,7 +198,14 @@ def test_a_trade_no_reused_for_another_payment_is_refused_not_answered_as_that_p
         usecases.handle_notification(db, providers, "mockpay", *signed_notification(other, "MP-shared"))
     assert (refused.value.status, refused.value.code) == (409, "trade_no_reused")
     # the same refusal when the reuse loses a race to the unique constraint
-    monkeypatch.setattr(usecases, "_answer_in", lambda uow, provider, trade_no: None)
+    stored_answer = usecases._stored_answer
+    lookups = []
+
+    def looked_too_early(connection, notice):
+        lookups.append(notice)
+        return None if len(lookups) == 1 else stored_answer(connection, notice)
+
+    monkeypatch.setattr(usecases, "_stored_answer", looked_too_early)
     with pytest.raises(KamengError) as raced:
         usecases.handle_notification(db, providers, "mockpay", *signed_notification(other, "MP-shared"))
     assert raced.value.code == "trade_no_reused"
@@ -213,8 +221,15 @@ def test_a_notification_that_loses_the_race_answers_with_the_winners_answer(
     body, headers = signed_notification(intent)
     first = usecases.handle_notification(db, providers, "mockpay", body, headers)
     after_first = snapshot()
-    # the loser looked before the winner committed
-    monkeypatch.setattr(usecases, "_answer_in", lambda uow, provider, trade_no: None)
+    # the loser looked before the winner committed; it reads the winner's answer after its insert fails
+    lookups = []
+    stored_answer = usecases._stored_answer
+
+    def looked_too_early(connection, notice):
+        lookups.append(notice)
+        return None if len(lookups) == 1 else stored_answer(connection, notice)
+
+    monkeypatch.setattr(usecases, "_stored_answer", looked_too_early)
 
     assert usecases.handle_notification(db, providers, "mockpay", body, headers) == first
     assert snapshot() == after_first

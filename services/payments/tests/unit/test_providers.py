@@ -7,9 +7,9 @@ import json
 import pytest
 
 from kameng_common.errors import InvalidInput, InvalidSignature
-from payments import providers as providers_module
 from payments.domain import Notice
 from payments.providers import Mockpay, Providers, header
+from payments.providers import mockpay as mockpay_module
 
 BODY = json.dumps(
     {"payment_id": "pay-1", "trade_no": "MP-1", "amount": 1500, "currency": "CNY", "status": "SUCCESS"}
@@ -68,7 +68,7 @@ def test_signatures_are_compared_in_constant_time(mockpay, monkeypatch):
         compared.append((a, b))
         return a == b
 
-    monkeypatch.setattr(providers_module.hmac, "compare_digest", compare_digest)
+    monkeypatch.setattr(mockpay_module.hmac, "compare_digest", compare_digest)
     mockpay.verify(BODY, {"X-Mockpay-Signature": mockpay.sign(BODY).upper()})
     assert compared == [(mockpay.sign(BODY).encode(),) * 2]
 
@@ -106,7 +106,8 @@ def test_mockpay_is_disabled_without_a_secret(secret):
 
 
 @pytest.mark.parametrize("provider", ["alipay", "wechat", "unionpay"])
-def test_providers_not_built_yet_are_refused_not_faked(providers, provider):
+def test_providers_without_settings_are_refused(provider):
+    providers = Providers.from_config({"MOCKPAY_SECRET": "s"})
     for check in (providers.check_method, providers.for_notification):
         with pytest.raises(InvalidInput) as refused:
             check(provider)
@@ -126,3 +127,30 @@ def test_mockpay_is_enabled_by_a_secret(mockpay_secret):
     providers = Providers.from_config({"MOCKPAY_SECRET": mockpay_secret})
     providers.check_method("mockpay")
     assert isinstance(providers.for_notification("mockpay"), Mockpay)
+
+
+def test_a_provider_is_enabled_by_all_its_settings_and_only_by_all(keys):
+    folder = keys.folder
+    settings = {
+        "PUBLIC_URL": "https://shop.example",
+        "ALIPAY_APP_ID": "2021000000000001",
+        "ALIPAY_PRIVATE_KEY_FILE": str(folder / "merchant.pem"),
+        "ALIPAY_PUBLIC_KEY_FILE": str(folder / "alipay_public.pem"),
+        # WeChat without its platform certificate, UnionPay with a key file that is not there
+        "WECHAT_MCH_ID": "1900000109",
+        "WECHAT_APP_ID": "wx1",
+        "WECHAT_PRIVATE_KEY_FILE": str(folder / "merchant.pem"),
+        "WECHAT_CERT_SERIAL": "S",
+        "WECHAT_API_V3_KEY_FILE": str(folder / "apiv3.key"),
+        "UNIONPAY_MER_ID": "777290058110048",
+        "UNIONPAY_SIGN_KEY_FILE": str(folder / "absent.pem"),
+        "UNIONPAY_SIGN_CERT_FILE": str(folder / "merchant.crt"),
+        "UNIONPAY_ROOT_CERT_FILE": str(folder / "unionpay_root.crt"),
+    }
+    providers = Providers.from_config(settings)
+    assert providers.enabled == ["alipay"]
+    assert providers.adapter("alipay").notify_url == "https://shop.example/api/v1/payments/notify/alipay"
+    for provider in ("wechat", "unionpay"):
+        with pytest.raises(InvalidInput) as refused:
+            providers.check_method(provider)
+        assert refused.value.code == "provider_unavailable"
