@@ -7,7 +7,7 @@ import signal
 import sys
 import time
 
-from kameng_cli import audit, shop
+from kameng_cli import audit, paysim, shop
 from kameng_cli.secrets import admin_credentials, demo_customer_credentials, local_secrets
 from kameng_cli.suite import SERVICES, Suite, SuiteSettings, taken_ports
 from kameng_common import dlq
@@ -34,7 +34,10 @@ def run(args):
     folder = data_dir()
     secure_data_dir(folder)
     settings = SuiteSettings(
-        data_dir=folder, amqp_uri=amqp_uri(), gateway_port=int(os.environ.get("KAMENG_GATEWAY_PORT", "8000"))
+        data_dir=folder,
+        amqp_uri=amqp_uri(),
+        gateway_port=int(os.environ.get("KAMENG_GATEWAY_PORT", "8000")),
+        paysim_port=int(os.environ.get("KAMENG_PAYSIM_PORT", "8010")),
     )
     taken = taken_ports(settings)
     if taken:
@@ -46,7 +49,7 @@ def run(args):
         )
     admin = admin_credentials(folder)
     suite = Suite(settings)
-    print(f"starting Kameng: 5 services and the gateway; logs in {suite.log_dir}")
+    print(f"starting Kameng: 5 services, the gateway and the payment sandbox; logs in {suite.log_dir}")
     suite.start()
     try:
         suite.wait_ready()
@@ -62,7 +65,8 @@ Kameng is running at {settings.gateway_url}
   API spec:   {settings.gateway_url}/openapi.json
   admin:      {admin[0]} / {admin[1]}
   customer:   {customer[0]} / {customer[1]}
-  try it:     make demo   (buys a card through the API)
+  payments:   mockpay, balance, and alipay, wechat, unionpay against the sandbox {settings.paysim_url}
+  try it:     make demo   (buys a card through the API; DEMO_ARGS="--method alipay" pays in the sandbox)
   data, keys and logs: {folder}
 Press Ctrl-C to stop.""",
             flush=True,
@@ -80,7 +84,7 @@ Press Ctrl-C to stop.""",
 def demo(args):
     folder = data_dir()
     secret = local_secrets(folder)["KAMENG_MOCKPAY_SECRET"]
-    order, cards = shop.buy_card(gateway_url(), demo_customer_credentials(folder), secret)
+    order, cards = shop.buy_card(gateway_url(), demo_customer_credentials(folder), secret, method=args.method)
     print("\nthe order's journey:")
     for step in order["history"]:
         reason = f"  ({step['reason']})" if step.get("reason") else ""
@@ -88,6 +92,25 @@ def demo(args):
     print("\ndelivered card:")
     for card in cards:
         print(f"  number {card['number']}  secret {card['secret']}")
+
+
+def payment_sandbox(args):
+    folder = data_dir()
+    if args.statement:
+        day = args.date or time.strftime("%Y-%m-%d")
+        text = paysim.Sandbox(folder).statement(args.statement, day)
+        if args.output:
+            with open(args.output, "w", encoding="utf-8") as handle:
+                handle.write(text)
+            print(f"wrote {args.statement}'s statement of {day} to {args.output}")
+        else:
+            sys.stdout.write(text)
+        return
+    signal.signal(signal.SIGTERM, _stop_running)
+    try:
+        paysim.serve(folder, port=args.port)
+    except KeyboardInterrupt:
+        pass
 
 
 def seed(args):
@@ -126,7 +149,26 @@ def main(argv=None):
     run_parser = commands.add_parser("run", help="run the whole suite locally in the foreground")
     run_parser.add_argument("--no-seed", action="store_true", help="don't seed the demo shop")
     run_parser.set_defaults(handler=run)
-    commands.add_parser("demo", help="buy a card through the running gateway").set_defaults(handler=demo)
+    demo_parser = commands.add_parser("demo", help="buy a card through the running gateway")
+    demo_parser.add_argument(
+        "--method",
+        choices=["mockpay", "alipay", "wechat", "unionpay"],
+        default="mockpay",
+        help="how to pay: mockpay, or a provider's sandbox page in paysim",
+    )
+    demo_parser.set_defaults(handler=demo)
+    paysim_parser = commands.add_parser(
+        "paysim", help="run the local Alipay, WeChat Pay and UnionPay sandbox, or write its daily statement"
+    )
+    paysim_parser.add_argument("--port", type=int, default=int(os.environ.get("KAMENG_PAYSIM_PORT", "8010")))
+    paysim_parser.add_argument(
+        "--statement",
+        choices=["alipay", "wechat"],
+        help="write that provider's bill (CSV) instead of serving",
+    )
+    paysim_parser.add_argument("--date", help="the statement's day, YYYY-MM-DD (default today)")
+    paysim_parser.add_argument("--output", help="the statement file (default standard output)")
+    paysim_parser.set_defaults(handler=payment_sandbox)
     seed_parser = commands.add_parser("seed", help="seed (another) demo catalogue into the running suite")
     seed_parser.add_argument("--scale", type=int, default=1, help="multiply the cards imported")
     seed_parser.set_defaults(handler=seed)

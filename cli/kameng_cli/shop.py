@@ -2,9 +2,11 @@
 
 import hashlib
 import hmac
+import html.parser
 import json
 import random
 import time
+import urllib.parse
 import uuid
 
 import requests
@@ -113,7 +115,61 @@ def wait_for_status(buyer, order_id, wanted, timeout=30):
     return order
 
 
-def buy_card(gateway_url, customer, mockpay_secret, say=print):
+def notify_mockpay(gateway_url, payment, mockpay_secret):
+    body = json.dumps(
+        {
+            "payment_id": payment["payment_id"],
+            "trade_no": f"MOCK{uuid.uuid4().hex[:20]}",
+            "amount": payment["amount"],
+            "currency": payment["currency"],
+            "status": "SUCCESS",
+        }
+    ).encode()
+    Gateway(gateway_url).request(
+        "POST",
+        "/api/v1/payments/notify/mockpay",
+        data=body,
+        headers={
+            "Content-Type": "application/json",
+            "X-Mockpay-Signature": sign_mockpay(mockpay_secret, body),
+        },
+    )
+
+
+class _HiddenInputs(html.parser.HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.action, self.fields = None, {}
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "form":
+            self.action = attrs.get("action")
+        elif tag == "input" and attrs.get("type") == "hidden":
+            self.fields[attrs["name"]] = attrs.get("value", "")
+
+
+def press_pay(method, payment):
+    """What a buyer's browser does on the sandbox's page: press "pay"."""
+    if method == "alipay":
+        url = urllib.parse.urlsplit(payment["pay_url"])
+        target = f"{url.scheme}://{url.netloc}/alipay/pay"
+        answer = requests.post(target, data=dict(urllib.parse.parse_qsl(url.query)), timeout=30)
+    elif method == "wechat":
+        answer = requests.post(payment["code_url"], timeout=30)
+    elif method == "unionpay":
+        # the gateway's checkout page holds the signed form the browser posts to UnionPay
+        page = _HiddenInputs()
+        page.feed(requests.get(payment["pay_url"], timeout=30).text)
+        url = urllib.parse.urlsplit(page.action)
+        answer = requests.post(f"{url.scheme}://{url.netloc}/unionpay/pay", data=page.fields, timeout=30)
+    else:
+        raise ApiError(f"the demo cannot pay with {method}")
+    if answer.status_code != 200:
+        raise ApiError(f"{method} sandbox: HTTP {answer.status_code}: {answer.text[:300]}")
+
+
+def buy_card(gateway_url, customer, mockpay_secret, say=print, method="mockpay"):
     """One purchase through the public API, narrated; returns the order and its cards."""
     buyer = Gateway(gateway_url).log_in(*customer)
     catalogue = buyer.request("GET", "/api/v1/products")
@@ -135,27 +191,15 @@ def buy_card(gateway_url, customer, mockpay_secret, say=print):
     say(f"order is {order['status']}")
     if order["status"] != "awaiting_payment":
         raise ApiError(f"order ended {order['status']}: {order.get('history')}")
-    payment = buyer.request("POST", f"/api/v1/orders/{order['id']}/payments", json={"method": "mockpay"})
+    payment = buyer.request("POST", f"/api/v1/orders/{order['id']}/payments", json={"method": method})
     say(f"payment {payment['payment_id']} created for {payment['amount'] / 100:.2f} {payment['currency']}")
-    body = json.dumps(
-        {
-            "payment_id": payment["payment_id"],
-            "trade_no": f"MOCK{uuid.uuid4().hex[:20]}",
-            "amount": payment["amount"],
-            "currency": payment["currency"],
-            "status": "SUCCESS",
-        }
-    ).encode()
-    Gateway(gateway_url).request(
-        "POST",
-        "/api/v1/payments/notify/mockpay",
-        data=body,
-        headers={
-            "Content-Type": "application/json",
-            "X-Mockpay-Signature": sign_mockpay(mockpay_secret, body),
-        },
-    )
-    say("mockpay notified the gateway of the payment")
+    if method == "mockpay":
+        notify_mockpay(gateway_url, payment, mockpay_secret)
+        say("mockpay notified the gateway of the payment")
+    else:
+        say(f"paying at {payment.get('pay_url') or payment.get('code_url')}")
+        press_pay(method, payment)
+        say(f"the {method} sandbox (paysim) sent its signed notification to the gateway")
     order = wait_for_status(buyer, order["id"], {"delivered"})
     if order["status"] != "delivered":
         raise ApiError(f"order ended {order['status']}")

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import requests
 
+from kameng_cli import paysim
 from kameng_cli.secrets import admin_credentials, local_secrets
 from kameng_common.ports import free_port
 
@@ -36,9 +37,10 @@ def metrics_ports_from_env():
 
 def taken_ports(settings):
     """``(setting, port)`` for each port the suite would listen on that something holds already."""
-    wanted = [("KAMENG_GATEWAY_PORT", settings.gateway_port)] + [
-        (metrics_port_setting(service), port) for service, port in settings.metrics_ports.items()
-    ]
+    wanted = [("KAMENG_GATEWAY_PORT", settings.gateway_port)]
+    if settings.paysim_port:
+        wanted.append(("KAMENG_PAYSIM_PORT", settings.paysim_port))
+    wanted += [(metrics_port_setting(service), port) for service, port in settings.metrics_ports.items()]
     taken = []
     for setting, port in wanted:
         with socket.socket() as probe:
@@ -62,10 +64,16 @@ class SuiteSettings:
     # service name → how many processes run it (default 1); they share its database and queues.
     # Replica 1 is named after the service, the others "<service>-<n>", each with its own metrics port.
     replicas: dict = field(default_factory=dict)
+    # where `kameng paysim` listens, which then enables every payment channel against it; None: no sandbox
+    paysim_port: int | None = None
 
     @property
     def gateway_url(self):
         return f"http://127.0.0.1:{self.gateway_port}"
+
+    @property
+    def paysim_url(self):
+        return f"http://127.0.0.1:{self.paysim_port}"
 
 
 class Suite:
@@ -81,7 +89,8 @@ class Suite:
             names.append(service)
             replicas = range(2, self.settings.replicas.get(service, 1) + 1)
             names.extend(f"{service}-{replica}" for replica in replicas)
-        return [*names, "gateway"]
+        sandbox = ["paysim"] if self.settings.paysim_port else []
+        return [*sandbox, *names, "gateway"]
 
     def environment(self, name=None):
         settings = self.settings
@@ -98,6 +107,8 @@ class Suite:
             url = settings.database_urls.get(service)
             if url:
                 env[f"KAMENG_{service.upper()}_DATABASE_URL"] = url
+        if settings.paysim_port:
+            env.update(paysim.env(settings.data_dir, settings.paysim_url))
         env.update(settings.extra_env)
         service, _, replica = (name or "").partition("-")
         if replica:
@@ -107,6 +118,15 @@ class Suite:
         return env
 
     def _command(self, name):
+        if name == "paysim":
+            return [
+                sys.executable,
+                "-m",
+                "kameng_cli.main",
+                "paysim",
+                "--port",
+                str(self.settings.paysim_port),
+            ]
         if name == "gateway":
             return [
                 sys.executable,

@@ -308,6 +308,43 @@ class PaymentSchema(Schema):
     )
 
 
+class TopupRequestSchema(RequestSchema):
+    amount = fields.Integer(
+        required=True, strict=True, validate=validate.Range(1, MAX_AMOUNT), metadata={"description": "fen"}
+    )
+    method = fields.String(
+        required=True,
+        validate=validate.OneOf([method for method in PAYMENT_METHODS if method != "balance"]),
+        metadata={"description": "the channel that takes the money"},
+    )
+    currency = fields.String(
+        load_default="CNY", validate=validate.Regexp(r"^[A-Z]{3}$"), metadata={"description": "ISO 4217 code"}
+    )
+
+
+class TopupSchema(PaymentSchema):
+    topup_id = fields.String()
+
+
+class WalletQuerySchema(PageQuerySchema):
+    currency = fields.String(load_default="CNY", validate=validate.Regexp(r"^[A-Z]{3}$"))
+
+
+class WalletEntrySchema(Schema):
+    id = fields.String()
+    amount = fields.Integer(metadata={"description": "fen; money into the wallet is positive, out negative"})
+    kind = fields.String(metadata={"description": "topup, payment (an order paid by balance), refund"})
+    reference = fields.String(metadata={"description": "the receipt or refund it records"})
+    at = timestamp()
+
+
+class WalletSchema(Schema):
+    balance = money()
+    currency = fields.String()
+    items = fields.List(fields.Nested(WalletEntrySchema), metadata={"description": "entries, newest first"})
+    next_cursor = fields.String(allow_none=True)
+
+
 class NotificationResultSchema(Schema):
     status = fields.String(metadata={"enum": ["ok", "ignored"]})
     payment_id = fields.String(allow_none=True)

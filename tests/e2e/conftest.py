@@ -29,6 +29,7 @@ def suite(request, tmp_path_factory):
         gateway_port=free_port(),
         database_urls={service: url for service, (_name, url) in databases.items()},
         metrics_ports={service: free_port() for service in SERVICES},
+        paysim_port=free_port(),
         extra_env={
             "KAMENG_ORDER_TTL_SECONDS": str(ORDER_TTL_SECONDS),
             "KAMENG_ORDER_EXPIRY_INTERVAL": "1",

@@ -35,6 +35,8 @@ payment_intents = sa.Table(
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
     # where the buyer pays (JSON: pay_url, code_url, form), once the provider has answered
     sa.Column("checkout", sa.Text),
+    # "order", or "topup" (order_id is then the top-up's id): what the money received pays for
+    sa.Column("purpose", sa.String(16), nullable=False, server_default="order"),
     # create_intent is idempotent per order and method, also under concurrent calls
     sa.UniqueConstraint("order_id", "method"),
     sa.CheckConstraint("amount > 0", name="amount_positive"),

@@ -1,5 +1,6 @@
 """The rules of payments, refunds, wallets and the double-entry ledger; pure Python, no I/O."""
 
+import uuid
 from collections import defaultdict
 from dataclasses import dataclass
 
@@ -18,6 +19,10 @@ METHODS = (MOCKPAY, BALANCE, *REAL_PROVIDERS)
 
 SALES = "sales"
 REFUNDS = "refunds"
+
+# what an intent pays for: an order, or money put into the buyer's own wallet
+ORDER = "order"
+TOPUP = "topup"
 
 
 def provider_account(provider):
@@ -50,6 +55,7 @@ class Intent:
     currency: str
     method: str
     status: str
+    purpose: str = ORDER
 
 
 @dataclass(frozen=True)
@@ -76,7 +82,22 @@ class ProviderRefund:
 
 def subject(intent):
     """What the buyer sees on the provider's cashier page."""
+    if intent.purpose == TOPUP:
+        return "Kameng wallet top-up"
     return f"Kameng order {intent.order_id}"
+
+
+def topup_id(customer_id, idempotency_key):
+    """A top-up's id: the same customer's same key names the same top-up, never a second one."""
+    return str(uuid.uuid5(TOPUP_NAMESPACE, f"{customer_id}\n{idempotency_key}"))
+
+
+TOPUP_NAMESPACE = uuid.UUID("6f1d3a52-0c55-4a4e-9d55-6b1f7c0e2a11")
+
+
+def wallet_entry(ledger_amount):
+    """A wallet account's ledger entry as the customer sees it: money in is positive."""
+    return -ledger_amount
 
 
 # --- intents -----------------------------------------------------------------
@@ -209,6 +230,14 @@ def provider_payment(provider, amount, currency):
 def wallet_payment(customer_id, amount, currency):
     """A customer paid from their wallet: we owe them less; we sold."""
     return posting(debit(wallet_account(customer_id), amount, currency), credit(SALES, amount, currency))
+
+
+def provider_topup(provider, customer_id, amount, currency):
+    """Money a provider received for a customer's wallet: it owes us; we owe the customer."""
+    return posting(
+        debit(provider_account(provider), amount, currency),
+        credit(wallet_account(customer_id), amount, currency),
+    )
 
 
 def refund_to_wallet(customer_id, amount, currency):

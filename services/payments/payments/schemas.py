@@ -63,6 +63,33 @@ class WalletQuery(Schema):
     currency = currency_field(load_default=DEFAULT_CURRENCY)
 
 
+class TopupRequest(Schema):
+    idempotency_key = fields.String(required=True, validate=validate.Length(min=1, max=255))
+
+
+class WalletStatementQuery(Schema):
+    customer_id = _id(64)
+    currency = currency_field(load_default=DEFAULT_CURRENCY)
+    limit = fields.Integer(strict=True, load_default=50, validate=validate.Range(min=1, max=100))
+    cursor = fields.Integer(load_default=None, allow_none=True, validate=validate.Range(min=1))
+
+
+class WalletEntry(Schema):
+    id = fields.String()
+    amount = fields.Integer()
+    kind = fields.String()
+    reference = fields.String()
+    at = fields.String()
+
+
+class WalletStatement(Schema):
+    customer_id = fields.String()
+    currency = fields.String()
+    balance = fields.Integer()
+    entries = fields.List(fields.Nested(WalletEntry))
+    next_cursor = fields.String(allow_none=True)
+
+
 class IntentAnswer(Schema):
     payment_id = fields.String()
     amount = fields.Integer()

@@ -38,6 +38,22 @@ class PaymentsService:
         return usecases.get_checkout(self.db, payment_id)
 
     @rpc
+    def create_topup(self, customer_id, amount, currency, method, idempotency_key):
+        return usecases.create_topup(
+            self.db,
+            Providers.from_config(self.config),
+            customer_id,
+            amount,
+            currency,
+            method,
+            idempotency_key,
+        )
+
+    @rpc
+    def wallet_statement(self, customer_id, currency=DEFAULT_CURRENCY, limit=50, cursor=None):
+        return usecases.wallet_statement(self.db, customer_id, currency, limit, cursor)
+
+    @rpc
     def get_wallet(self, customer_id, currency=DEFAULT_CURRENCY):
         return usecases.get_wallet(self.db, customer_id, currency)
 

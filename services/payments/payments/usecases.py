@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from kameng_common.db import utc_isoformat, utcnow
-from kameng_common.errors import Conflict, KamengError, NotFound
+from kameng_common.errors import Conflict, InvalidInput, KamengError, NotFound
 from kameng_common.money import DEFAULT_CURRENCY
 from payments import domain, schemas
 from payments.db import ledger_entries, ledger_transactions, payment_intents, receipts, refunds, wallets
@@ -109,6 +109,48 @@ def get_checkout(db, payment_id):
     if form is None:
         raise NotFound(f"payment {payment_id} has no checkout form")
     return {"payment_id": str(payment_id), "method": row.method, "status": row.status, "form": form}
+
+
+def create_topup(db, providers, customer_id, amount, currency, method, idempotency_key):
+    """Open a payment whose money goes into the customer's own wallet once the provider confirms it.
+
+    Idempotent per (customer, idempotency key, method), like an order's intent.
+    """
+    try:
+        query = schemas.load(schemas.TopupRequest(), {"idempotency_key": idempotency_key})
+        request = schemas.load(
+            schemas.CreateIntent(),
+            {
+                "order_id": domain.topup_id(customer_id, query["idempotency_key"]),
+                "customer_id": customer_id,
+                "amount": amount,
+                "currency": currency,
+                "method": method,
+            },
+        )
+        if request["method"] == domain.BALANCE:
+            raise InvalidInput("a wallet is topped up through a provider, not from itself", "invalid_method")
+        providers.check_method(request["method"], request["currency"])
+        request["purpose"] = domain.TOPUP
+        try:
+            try:
+                intent, _outcome = _open_intent(db, request)
+            except IntegrityError:
+                intent = _find_intent(db, request["order_id"], request["method"])
+                if intent is None:
+                    raise
+                domain.same_request(intent, request["customer_id"], request["amount"], request["currency"])
+        except Conflict as exc:
+            if exc.code != "intent_mismatch":
+                raise
+            raise InvalidInput(
+                "this Idempotency-Key was used for a top-up of another amount", "idempotency_key_reused"
+            ) from None
+        checkout = _checkout(db, providers, intent)
+    except KamengError as exc:
+        count_payment(method, _refusal(exc))
+        raise
+    return {**_intent_answer(intent, checkout), "topup_id": intent.order_id}
 
 
 def _open_intent(db, request):
@@ -250,12 +292,14 @@ def _record_notice(db, adapter, notice):
         if stored is not None:
             return stored, "duplicate"
         domain.check_notice(intent, notice)
+        if intent.purpose == domain.TOPUP:
+            entries = domain.provider_topup(
+                notice.provider, intent.customer_id, notice.amount, notice.currency
+            )
+        else:
+            entries = domain.provider_payment(notice.provider, notice.amount, notice.currency)
         answer, first = _receive(
-            uow,
-            intent,
-            notice,
-            domain.provider_payment(notice.provider, notice.amount, notice.currency),
-            _notification_answer(adapter, "ok", intent.id, notice.trade_no),
+            uow, intent, notice, entries, _notification_answer(adapter, "ok", intent.id, notice.trade_no)
         )
     return answer, "succeeded" if first else "paid_twice"
 
@@ -285,6 +329,11 @@ def _receive(uow, intent, notice, entries, answer=None):
             .where(payment_intents.c.id == intent.id)
             .values(status=status, updated_at=now)
         )
+    if intent.purpose == domain.TOPUP:
+        # the customer's own money: it goes into their wallet, and no order waits for it
+        _credit_wallet(uow, intent.customer_id, notice.amount, notice.currency)
+        _post(uow, "topup", receipt_id, entries)
+        return answer, first
     _post(uow, "payment", receipt_id, entries)
     # money received twice is published too: orders asks for its refund
     uow.publish(
@@ -404,6 +453,56 @@ def get_wallet(db, customer_id, currency=DEFAULT_CURRENCY):
             )
         ).scalar()
     return schemas.Wallet().dump({**query, "balance": balance or 0})
+
+
+def wallet_statement(db, customer_id, currency=DEFAULT_CURRENCY, limit=50, cursor=None):
+    """A wallet's balance and its entries, newest first: what came in (+) and went out (-), and why."""
+    query = schemas.load(
+        schemas.WalletStatementQuery(),
+        {"customer_id": customer_id, "currency": currency, "limit": limit, "cursor": cursor},
+    )
+    account = domain.wallet_account(query["customer_id"])
+    statement = (
+        sa.select(
+            ledger_entries.c.id,
+            ledger_entries.c.amount,
+            ledger_transactions.c.kind,
+            ledger_transactions.c.reference,
+            ledger_transactions.c.created_at,
+        )
+        .join(ledger_transactions, ledger_transactions.c.id == ledger_entries.c.transaction_id)
+        .where(ledger_entries.c.account == account, ledger_entries.c.currency == query["currency"])
+        .order_by(ledger_entries.c.id.desc())
+        .limit(query["limit"] + 1)
+    )
+    if query["cursor"] is not None:
+        statement = statement.where(ledger_entries.c.id < query["cursor"])
+    with db.reading_snapshot() as session:
+        balance = session.execute(
+            sa.select(wallets.c.balance).where(
+                wallets.c.customer_id == query["customer_id"], wallets.c.currency == query["currency"]
+            )
+        ).scalar()
+        rows = session.execute(statement).all()
+    page = rows[: query["limit"]]
+    return schemas.WalletStatement().dump(
+        {
+            "customer_id": query["customer_id"],
+            "currency": query["currency"],
+            "balance": balance or 0,
+            "entries": [
+                {
+                    "id": str(row.id),
+                    "amount": domain.wallet_entry(row.amount),
+                    "kind": row.kind,
+                    "reference": row.reference,
+                    "at": utc_isoformat(row.created_at),
+                }
+                for row in page
+            ],
+            "next_cursor": str(page[-1].id) if len(rows) > query["limit"] else None,
+        }
+    )
 
 
 def _debit_wallet(uow, customer_id, amount, currency):
@@ -544,6 +643,8 @@ def audit_snapshot(db):
                     refunds, refunds.c.receipt_id == receipts.c.id
                 )
             )
+            # a top-up pays for no order: its money is in the wallet, which the ledger check covers
+            .where(payment_intents.c.purpose == domain.ORDER)
             .order_by(receipts.c.received_at, receipts.c.id)
         ).all()
         sales_and_refunds = session.execute(

@@ -1,0 +1,63 @@
+"""Every payment channel end to end against the payment sandbox (kameng paysim), on SQLite and PostgreSQL."""
+
+import csv
+import io
+import time
+
+import pytest
+import requests
+
+from kameng_cli import shop
+
+
+@pytest.mark.parametrize("method", ["alipay", "wechat", "unionpay"])
+def test_a_card_is_paid_through_each_providers_sandbox_page_and_delivered(
+    suite, order_awaiting_payment, method
+):
+    buyer, order, _product, cards = order_awaiting_payment()
+
+    payment = buyer.request("POST", f"/api/v1/orders/{order['id']}/payments", json={"method": method})
+    assert payment["pay_url"] or payment["code_url"]
+    shop.press_pay(method, payment)
+
+    order = shop.wait_for_status(buyer, order["id"], {"delivered"})
+    assert order["status"] == "delivered"
+    revealed = buyer.request("GET", f"/api/v1/orders/{order['id']}/cards")
+    assert {card["number"] for card in revealed} <= {card["number"] for card in cards}
+
+
+def test_a_topup_through_a_provider_fills_the_wallet_which_then_pays(suite, order_awaiting_payment):
+    buyer, order, _product, _cards = order_awaiting_payment()
+    topup = buyer.request(
+        "POST", "/api/v1/me/wallet/topups", json={"amount": order["total"] + 500, "method": "wechat"}
+    )
+    shop.press_pay("wechat", topup)
+    deadline = time.monotonic() + 30
+    while (wallet := buyer.request("GET", "/api/v1/me/wallet"))[
+        "balance"
+    ] == 0 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert wallet["balance"] == order["total"] + 500
+    assert [entry["kind"] for entry in wallet["items"]] == ["topup"]
+
+    buyer.request("POST", f"/api/v1/orders/{order['id']}/payments", json={"method": "balance"})
+
+    assert shop.wait_for_status(buyer, order["id"], {"delivered"})["status"] == "delivered"
+    wallet = buyer.request("GET", "/api/v1/me/wallet")
+    assert wallet["balance"] == 500
+    assert [entry["amount"] for entry in wallet["items"]] == [-order["total"], order["total"] + 500]
+
+
+def test_the_sandbox_writes_each_days_statement_in_the_providers_bill_format(suite, order_awaiting_payment):
+    buyer, order, _product, _cards = order_awaiting_payment()
+    payment = buyer.request("POST", f"/api/v1/orders/{order['id']}/payments", json={"method": "alipay"})
+    shop.press_pay("alipay", payment)
+    shop.wait_for_status(buyer, order["id"], {"delivered"})
+
+    day = time.strftime("%Y-%m-%d", time.gmtime(time.time() + 8 * 3600))
+    statement = requests.get(
+        f"{suite.settings.paysim_url}/statements/alipay", params={"date": day}, timeout=10
+    )
+    rows = [line for line in statement.text.splitlines() if not line.startswith("#")]
+    table = list(csv.DictReader(io.StringIO("\n".join(rows))))
+    assert payment["payment_id"].replace("-", "") in {row["商户订单号"] for row in table}
