@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Make sure RabbitMQ (and, for the tests, PostgreSQL) answer locally: start
+# Make sure RabbitMQ and Redis (and, for the tests, PostgreSQL) answer locally: start
 # them when installed, install them on Debian when run as root, else say how.
 set -euo pipefail
 need_postgres=${1:-}
@@ -29,6 +29,15 @@ fi
 if ! port_open 15672 && command -v rabbitmq-plugins >/dev/null; then
     rabbitmq-plugins enable rabbitmq_management >/dev/null
     for _ in $(seq 30); do port_open 15672 && break; sleep 1; done
+fi
+
+# the gateway keeps sign-in counters, locks, token revocations and rate limits in Redis
+if ! port_open 6379; then
+    command -v redis-server >/dev/null || install_with_apt redis-server
+    say "starting Redis…"
+    redis-server --daemonize yes --bind 127.0.0.1 --port 6379 >/dev/null
+    for _ in $(seq 30); do port_open 6379 && break; sleep 1; done
+    port_open 6379 || { say "Redis did not start"; exit 1; }
 fi
 
 if [ "$need_postgres" = "--postgres" ] && ! port_open 5432; then

@@ -122,6 +122,17 @@ class PaymentRefunded(Payload):
     refund_id = fields.String(required=True)
 
 
+class AuditRecorded(Payload):
+    """An entry for the tamper-evident audit log (kameng_common.auditlog.record)."""
+
+    entry_id = fields.String(required=True, validate=validate.Length(1, 64))
+    at = fields.String(required=True)
+    actor = fields.String(required=True, validate=validate.Length(1, 64))
+    action = fields.String(required=True, validate=validate.Length(1, 64))
+    target = fields.String(required=True, validate=validate.Length(0, 128))
+    detail = fields.Dict(load_default=dict)
+
+
 @dataclass(frozen=True)
 class Contract:
     source: str
@@ -149,6 +160,11 @@ CONTRACTS = {
     "risk.assessed": Contract("risk", RiskAssessed, (("orders", "on_risk_assessed"),)),
     "payment.succeeded": Contract("payments", PaymentSucceeded, (("orders", "on_payment_succeeded"),)),
     "payment.refunded": Contract("payments", PaymentRefunded, (("orders", "on_payment_refunded"),)),
+    # one audit event type per source (a type has one source), all appended to risk's hash chain
+    "audit.recorded.inventory": Contract("inventory", AuditRecorded, (("risk", "on_inventory_audit"),)),
+    "audit.recorded.orders": Contract("orders", AuditRecorded, (("risk", "on_orders_audit"),)),
+    "audit.recorded.payments": Contract("payments", AuditRecorded, (("risk", "on_payments_audit"),)),
+    "audit.recorded.customers": Contract("customers", AuditRecorded, (("risk", "on_customers_audit"),)),
 }
 
 

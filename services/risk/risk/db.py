@@ -50,3 +50,33 @@ blacklist = sa.Table(
     sa.Column("reason", sa.String(500), nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
 )
+
+# The tamper-evident audit log: append-only, each entry chained to the one
+# before by its hash (risk/auditchain.py). entry_id makes an append idempotent.
+audit_log = sa.Table(
+    "audit_log",
+    metadata,
+    sa.Column("seq", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("entry_id", sa.String(64), nullable=False, unique=True),
+    # as the source wrote it (ISO 8601 UTC): hashed exactly as stored
+    sa.Column("at", sa.String(40), nullable=False),
+    sa.Column("actor", sa.String(64), nullable=False),
+    sa.Column("action", sa.String(64), nullable=False),
+    sa.Column("target", sa.String(128), nullable=False),
+    # canonical JSON text, hashed exactly as stored
+    sa.Column("detail", sa.Text, nullable=False),
+    sa.Column("prev_hash", sa.String(64), nullable=False),
+    sa.Column("hash", sa.String(64), nullable=False),
+    sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+# One row: where the chain ends. An append locks it, so appends are serialised
+# on PostgreSQL as SQLite serialises every writer; and the verifier compares it
+# with the last entry, which catches entries removed from the end.
+audit_head = sa.Table(
+    "audit_head",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("seq", sa.BigInteger, nullable=False),
+    sa.Column("hash", sa.String(64), nullable=False),
+)

@@ -1,5 +1,5 @@
 from kameng_common.extensions import Instrumentation, ServiceDatabase, check_health, event_handler, rpc
-from risk import schemas, usecases
+from risk import audit_log, schemas, usecases
 from risk.db import metadata
 from risk.dependencies import ReviewQueueGauge, RiskThresholds
 
@@ -24,6 +24,48 @@ class RiskService:
     def add_to_blacklist(self, customer_id, reason):
         data = schemas.load(schemas.BlacklistEntry(), {"customer_id": customer_id, "reason": reason})
         return usecases.add_to_blacklist(self.db, **data)
+
+    @rpc
+    def record_audit(self, entry_id, at, actor, action, target, detail=None):
+        data = schemas.load(
+            schemas.AuditEntryInput(),
+            {
+                "entry_id": entry_id,
+                "at": at,
+                "actor": actor,
+                "action": action,
+                "target": target,
+                "detail": detail or {},
+            },
+        )
+        return audit_log.append(self.db, **data)
+
+    @rpc
+    def list_audit_log(self, limit=50, cursor=None, action=None, actor=None):
+        data = schemas.load(
+            schemas.AuditQuery(), {"limit": limit, "cursor": cursor, "action": action, "actor": actor}
+        )
+        return audit_log.list_entries(self.db, **data)
+
+    @rpc
+    def verify_audit_log(self):
+        return audit_log.verify(self.db)
+
+    @event_handler("inventory", "audit.recorded.inventory")
+    def on_inventory_audit(self, event):
+        audit_log.on_audit_recorded(self.db, event, "risk.on_inventory_audit")
+
+    @event_handler("orders", "audit.recorded.orders")
+    def on_orders_audit(self, event):
+        audit_log.on_audit_recorded(self.db, event, "risk.on_orders_audit")
+
+    @event_handler("payments", "audit.recorded.payments")
+    def on_payments_audit(self, event):
+        audit_log.on_audit_recorded(self.db, event, "risk.on_payments_audit")
+
+    @event_handler("customers", "audit.recorded.customers")
+    def on_customers_audit(self, event):
+        audit_log.on_audit_recorded(self.db, event, "risk.on_customers_audit")
 
     @event_handler("orders", "order.created")
     def on_order_created(self, event):
