@@ -143,6 +143,28 @@ def audit_invariants(args):
         sys.exit(1)
 
 
+def audit_log_verify(args):
+    """Recompute the audit log's hash chain; exits 1 when it is broken."""
+    from kameng_gateway.rpc import RpcClient
+
+    try:
+        report = RpcClient(amqp_uri(), timeout=args.timeout).call("risk", "verify_audit_log")
+    except KamengError as error:
+        sys.exit(f"kameng audit-log verify: {error}")
+    if args.json:
+        print(json.dumps(report, indent=2))
+    elif report["ok"]:
+        print(
+            f"audit log intact: {report['checked']} entries, head {report['head']['seq']} {report['head']['hash']}"
+        )
+    else:
+        print(
+            f"audit log BROKEN at entry {report['first_broken']} ({report['checked']} entries intact before it)"
+        )
+    if not report["ok"]:
+        sys.exit(1)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="kameng", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -188,6 +210,11 @@ def main(argv=None):
     )
     audit_parser.add_argument("--json", action="store_true", help="print the report as JSON")
     audit_parser.set_defaults(handler=audit_invariants)
+    audit_log_parser = commands.add_parser("audit-log", help="the tamper-evident audit log")
+    audit_log_parser.add_argument("action", choices=["verify"], help="verify: recompute the hash chain")
+    audit_log_parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    audit_log_parser.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for risk")
+    audit_log_parser.set_defaults(handler=audit_log_verify)
     args = parser.parse_args(argv)
     if getattr(args, "action", None) == "discard" and not args.id:
         parser.error("dlq discard needs --id: dead letters are removed one at a time, on purpose")

@@ -4,7 +4,18 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from kameng_gateway import hardening, observability, ratelimits, remote, waits
-from kameng_gateway.blueprints import admin, auth, health, metrics, orders, payments, products, risk, wallet
+from kameng_gateway.blueprints import (
+    admin,
+    auditlog,
+    auth,
+    health,
+    metrics,
+    orders,
+    payments,
+    products,
+    risk,
+    wallet,
+)
 from kameng_gateway.errors import register_error_handlers
 from kameng_gateway.openapi import blueprint as openapi_blueprint
 from kameng_gateway.rpc import RpcClient
@@ -37,6 +48,7 @@ def create_app(settings=None, rpc=None):
     for blueprint in (
         auth.blueprint,
         admin.blueprint,
+        auditlog.blueprint,
         products.blueprint,
         orders.blueprint,
         payments.blueprint,

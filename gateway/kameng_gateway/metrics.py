@@ -40,6 +40,14 @@ RPC_CALL_DURATION = Histogram(
     ["service", "method", "outcome"],
     buckets=LATENCY_BUCKETS,
 )
+# trust: audit entries lost, sign-in failures and locks (by outcome), tokens refused as revoked
+AUDIT_FAILURES = Counter(
+    "kameng_gateway_audit_failures_total", "Audit entries the gateway could not write", ["action"]
+)
+SIGN_INS = Counter("kameng_sign_ins_total", "Sign-in attempts by outcome", ["outcome"])
+TOKENS_REFUSED = Counter(
+    "kameng_tokens_refused_total", "Bearer tokens refused after they were issued", ["reason"]
+)
 
 
 def observe_request(route, method, status, seconds):

@@ -422,3 +422,43 @@ class ReviewDecisionSchema(Schema):
         validate=validate.OneOf(ORDER_STATUSES),
         metadata={"description": "the order's status now: awaiting_payment or cancelled"},
     )
+
+
+# --- the audit log ---
+
+
+class AuditLogQuerySchema(PageQuerySchema):
+    action = fields.String(validate=validate.Length(1, 64), metadata={"description": "only this action"})
+    actor = fields.String(
+        validate=validate.Length(1, 64), metadata={"description": "only this actor's entries"}
+    )
+
+
+class AuditEntrySchema(Schema):
+    seq = fields.Integer()
+    at = timestamp()
+    actor = fields.String(metadata={"description": "the account that acted, or system / anonymous"})
+    action = fields.String(metadata={"description": "e.g. cards.revealed, account.disabled, sign_in.locked"})
+    target = fields.String()
+    detail = fields.Dict()
+    prev_hash = fields.String(
+        metadata={"description": "hex SHA-256 of the entry before (64 zeros for the first)"}
+    )
+    hash = fields.String(metadata={"description": "hex SHA-256 over prev_hash and this entry's content"})
+
+
+class AuditLogPageSchema(Schema):
+    items = fields.List(fields.Nested(AuditEntrySchema))
+    next_cursor = fields.String(allow_none=True)
+
+
+class AuditChainHeadSchema(Schema):
+    seq = fields.Integer()
+    hash = fields.String()
+
+
+class AuditVerificationSchema(Schema):
+    ok = fields.Boolean()
+    checked = fields.Integer(metadata={"description": "entries found intact before the first broken one"})
+    first_broken = fields.Integer(allow_none=True, metadata={"description": "seq of the first broken entry"})
+    head = fields.Nested(AuditChainHeadSchema, metadata={"description": "where the chain ends now"})

@@ -4,7 +4,7 @@ from flask import Blueprint, request
 from marshmallow import ValidationError
 from werkzeug.exceptions import UnsupportedMediaType
 
-from kameng_gateway import remote
+from kameng_gateway import audit, remote
 from kameng_gateway.auth import ADMIN, CATALOGUE_ROLES, roles_required
 from kameng_gateway.blueprints import load_json
 from kameng_gateway.openapi import operation
@@ -43,6 +43,9 @@ def create_staff():
     reconciliation); auditor (read-only, audit log)."""
     data = load_json(_STAFF_CREATION_SCHEMA)
     staff = remote.call("customers", "create_staff", data["username"], data["password"], data["role"])
+    audit.record(
+        "staff.created", f"account:{staff['id']}", {"username": staff["username"], "role": staff["role"]}
+    )
     return _STAFF_SCHEMA.dump(staff), 201
 
 
@@ -54,6 +57,7 @@ def create_staff():
 def create_category():
     data = load_json(_CATEGORY_CREATION_SCHEMA)
     category = remote.call("inventory", "create_category", data["name"])
+    audit.record("category.created", f"category:{category['id']}", {"name": category["name"]})
     return _CATEGORY_SCHEMA.dump(category), 201
 
 
@@ -71,6 +75,11 @@ def create_product():
         data["price"],
         currency=data["currency"],
         level_prices=data.get("level_prices"),
+    )
+    audit.record(
+        "product.created",
+        f"product:{product['id']}",
+        {key: product.get(key) for key in ("name", "kind", "price", "currency", "level_prices")},
     )
     return _PRODUCT_SCHEMA.dump(product), 201
 
@@ -98,6 +107,8 @@ def import_cards(product_id):
     else:
         raise UnsupportedMediaType("Send the cards as application/json or text/plain.")
     result = remote.call("inventory", "import_cards", product_id, cards)
+    # counts only: never a card number or secret
+    audit.record("cards.imported", f"product:{product_id}", dict(result))
     return _CARD_IMPORT_RESULT_SCHEMA.dump(result), 200
 
 

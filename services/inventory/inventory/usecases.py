@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from inventory import domain, schemas
 from inventory.crypto import CardIntegrityError, SealedSecret
 from inventory.db import cards, categories, insert_ignoring_conflicts, orders, products, reveal_audit
+from kameng_common import auditlog
 from kameng_common.db import utc_isoformat, utcnow
 from kameng_common.errors import Conflict, Forbidden, InvalidInput, KamengError, NotFound
 
@@ -247,6 +248,14 @@ def reveal_cards(db, keyring, order_id, customer_id):
                 cards_revealed=len(revealed),
                 at=utcnow(),
             )
+        )
+        auditlog.record(
+            uow,
+            "inventory",
+            customer_id,
+            "cards.revealed",
+            f"order:{order_id}",
+            {"outcome": refusal or domain.REVEALED, "cards": len(revealed)},
         )
     if refusal is not None:
         raise _REFUSALS[refusal](order_id)

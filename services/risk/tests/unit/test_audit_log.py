@@ -107,7 +107,9 @@ def test_the_verifier_catches_edits_deletions_and_reorderings(chain_db, tamperin
         _tamper(chain_db, log.update().where(log.c.seq == -2).values(seq=3))
     else:
         # a forger who recomputes the entry's own hash still breaks the next entry's link
-        forged = auditchain.entry_hash(entries[2]["hash"], 4, AT, "admin-1", "product.created", "product:3", {})
+        forged = auditchain.entry_hash(
+            entries[2]["hash"], 4, AT, "admin-1", "product.created", "product:3", {}
+        )
         _tamper(chain_db, log.update().where(log.c.seq == 4).values(detail="{}", hash=forged))
         first_broken = 5
 
@@ -131,7 +133,9 @@ def test_concurrent_appends_make_one_unbroken_chain(chain_db):
 def test_an_audit_event_joins_the_chain_once(chain_db):
     class Uow:
         def publish(self, event_type, payload, correlation_id):
-            self.event = contracts.load_event(json.dumps(contracts.new_event(event_type, payload, correlation_id)))
+            self.event = contracts.load_event(
+                json.dumps(contracts.new_event(event_type, payload, correlation_id))
+            )
 
     uow = Uow()
     auditlog.record(uow, "customers", "admin-1", "account.disabled", "account:42", {"reason": "fraud"})
