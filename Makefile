@@ -3,27 +3,35 @@
 # make demo  — buy a card through the running suite's HTTP API (DEMO_ARGS="--method alipay": wechat, unionpay, mockpay)
 # make bench — benchmark purchases through the API on SQLite and PostgreSQL, then with a
 #              replica of the busiest service; results go to bench/results/ (BENCH_ARGS to tune)
+# make web   — build the storefront and console (web/, served by the gateway at / and /admin)
 # make lint  — ruff lint, import order and format check (make test runs it first)
 # make audit — check the invariants across the running suite's services
 PACKAGES := $(wildcard libs/*/pyproject.toml services/*/pyproject.toml gateway/pyproject.toml cli/pyproject.toml)
 VENV := .venv
 INSTALLED := $(VENV)/.installed
+WEB_SOURCES := $(shell find web/src -type f) web/index.html web/vite.config.js web/package.json web/package-lock.json
 
-.PHONY: lint run test test-slow demo bench audit dlq-list dlq-replay clean
+.PHONY: lint web run test test-slow demo bench audit dlq-list dlq-replay clean
 
 $(INSTALLED): requirements.lock $(PACKAGES) scripts/bootstrap.sh
 	scripts/bootstrap.sh
 
-run: $(INSTALLED)
+run: $(INSTALLED) web
 	scripts/ensure-broker.sh
 	$(VENV)/bin/kameng run
+
+web/dist/index.html: $(WEB_SOURCES) scripts/build-web.sh
+	scripts/build-web.sh
+
+web: web/dist/index.html
 
 lint: $(INSTALLED)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-test: $(INSTALLED) lint
+test: $(INSTALLED) lint web
 	scripts/ensure-broker.sh --postgres
+	scripts/ensure-browser.sh
 	scripts/run-tests.sh -m "not slow" $(PYTEST_ARGS)
 
 # the fault tests: components killed, RabbitMQ restarted and PostgreSQL stopped mid-stream, events

@@ -15,6 +15,7 @@ from kameng_gateway.blueprints import (
     products,
     risk,
     wallet,
+    web,
 )
 from kameng_gateway.errors import register_error_handlers
 from kameng_gateway.openapi import blueprint as openapi_blueprint
@@ -45,6 +46,7 @@ def create_app(settings=None, rpc=None):
     )
     health.install(app)
     waits.install(app, settings)
+    web.install(app)
     for blueprint in (
         auth.blueprint,
         admin.blueprint,
@@ -57,6 +59,7 @@ def create_app(settings=None, rpc=None):
         health.blueprint,
         metrics.blueprint,
         openapi_blueprint,
+        web.blueprint,
     ):
         app.register_blueprint(blueprint)
     return app

@@ -1,0 +1,100 @@
+"""One suite on SQLite for the browser tests, in a pytest process of its own.
+
+Playwright's sync API hangs under eventlet's monkey patch, which the other tests need, so
+scripts/run-tests.sh runs these with ``--confcutdir=tests/browser`` (the root conftest, which
+patches, is not loaded).
+"""
+
+import json
+import uuid
+
+import pytest
+import requests
+
+from kameng_cli import shop
+from kameng_cli.secrets import admin_credentials, local_secrets
+from kameng_cli.suite import SERVICES, Suite, SuiteSettings
+from kameng_common.ports import free_port
+from kameng_common.testing import create_vhost, delete_vhost
+
+
+@pytest.fixture(scope="session")
+def suite(tmp_path_factory):
+    data_dir = tmp_path_factory.mktemp("suite-browser")
+    vhost, amqp_uri = create_vhost("kameng-browser")
+    settings = SuiteSettings(
+        data_dir=data_dir,
+        amqp_uri=amqp_uri,
+        gateway_port=free_port(),
+        metrics_ports={service: free_port() for service in SERVICES},
+        extra_env={"KAMENG_RATE_LIMITS": "off"},
+    )
+    running = Suite(settings)
+    running.start()
+    try:
+        running.wait_ready()
+        running.admin = admin_credentials(data_dir)
+        running.mockpay_secret = local_secrets(data_dir)["KAMENG_MOCKPAY_SECRET"]
+        yield running
+    finally:
+        running.stop()
+        delete_vhost(vhost)
+
+
+@pytest.fixture
+def staff(suite):
+    return shop.Gateway(suite.settings.gateway_url).log_in(*suite.admin)
+
+
+@pytest.fixture
+def card_product(staff):
+    """A factory: a new card product with ``count`` fresh cards; returns (product, cards)."""
+
+    def make(count, price=1000):
+        category = staff.request(
+            "POST", "/api/v1/admin/categories", json={"name": f"web-{uuid.uuid4().hex[:6]}"}
+        )
+        product = staff.request(
+            "POST",
+            "/api/v1/admin/products",
+            json={
+                "name": f"Card {uuid.uuid4().hex[:6]}",
+                "category_id": category["id"],
+                "kind": "card",
+                "price": price,
+            },
+        )
+        cards = [
+            {"number": f"N{uuid.uuid4().hex[:14]}", "secret": f"S{uuid.uuid4().hex}"} for _ in range(count)
+        ]
+        staff.request("POST", f"/api/v1/admin/products/{product['id']}/cards", json={"cards": cards})
+        return product, cards
+
+    return make
+
+
+@pytest.fixture
+def pay_with_mockpay(suite):
+    """What mockpay, which has no page of its own, does once the buyer has paid: notify the gateway."""
+
+    def notify(payment):
+        body = json.dumps(
+            {
+                "payment_id": payment["payment_id"],
+                "trade_no": f"T{uuid.uuid4().hex[:16]}",
+                "amount": payment["amount"],
+                "currency": payment["currency"],
+                "status": "SUCCESS",
+            }
+        ).encode()
+        return requests.post(
+            f"{suite.settings.gateway_url}/api/v1/payments/notify/mockpay",
+            data=body,
+            timeout=30,
+            headers={
+                "Content-Type": "application/json",
+                "X-Mockpay-Signature": shop.sign_mockpay(suite.mockpay_secret, body),
+            },
+        )
+
+    return notify

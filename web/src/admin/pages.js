@@ -1,0 +1,10 @@
+// The console's pages and the roles of API.md that may use each; the menu shows a role
+// only its pages, and the gateway refuses the rest anyway.
+export const PAGES = [
+  { path: "/admin", key: "dashboard", roles: ["admin", "ops", "support", "finance", "auditor"] },
+  { path: "/admin/products", key: "products", roles: ["admin", "ops"] },
+  { path: "/admin/orders", key: "orders", roles: ["admin", "support", "finance", "auditor"] },
+  { path: "/admin/staff", key: "staff", roles: ["admin"] },
+];
+
+export const pageFor = (path) => PAGES.find((page) => page.path === path.replace(/\/$/, "") || (page.path === "/admin" && path === "/admin/"));

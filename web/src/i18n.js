@@ -1,0 +1,86 @@
+// Chinese by default, as the shops Kameng serves expect; English one click away.
+import { createI18n } from "vue-i18n";
+
+const zh = {
+  brand: "卡盟商城",
+  nav: { shop: "商品", orders: "我的订单", wallet: "钱包", signIn: "登录", register: "注册", signOut: "退出", console: "管理后台", language: "English" },
+  shop: {
+    categories: "分类", all: "全部", stock: "库存", unlimited: "不限", soldOut: "已售罄", quantity: "数量", buy: "立即购买",
+    empty: "暂无商品", loading: "加载中…", signInToBuy: "请先登录再购买",
+  },
+  auth: {
+    username: "用户名", password: "密码", signIn: "登录", register: "注册", noAccount: "还没有账号？", haveAccount: "已有账号？",
+    registered: "注册成功，请登录",
+  },
+  order: {
+    title: "订单", total: "合计", status: "状态", placedAt: "下单时间", items: "商品", pay: "支付", payWith: "选择支付方式",
+    waitingPayment: "等待支付结果…", openPayPage: "打开支付页面", scanToPay: "请用微信扫码或打开链接支付", reveal: "查看卡密",
+    cards: "卡密", number: "卡号", secret: "密码", copy: "复制", copied: "已复制", history: "订单进度", none: "还没有订单",
+    more: "加载更多", deadline: "请在此时间前支付",
+  },
+  methods: { alipay: "支付宝", wechat: "微信支付", unionpay: "银联", balance: "余额", mockpay: "模拟支付" },
+  status: {
+    pending: "处理中", awaiting_payment: "待支付", on_hold: "审核中", paid: "已支付", delivered: "已发货",
+    cancelled: "已取消", expired: "已过期", refunded: "已退款", failed: "失败",
+  },
+  admin: {
+    title: "管理后台", dashboard: "概览", products: "商品", orders: "订单", staff: "员工", signedInAs: "当前账号",
+    salesByDay: "每日销售额", ordersByStatus: "订单状态", stock: "库存", lowStock: "库存不足", topProducts: "热销商品",
+    name: "名称", category: "分类", kind: "类型", price: "价格", actions: "操作", newCategory: "新建分类", newProduct: "新建商品",
+    importCards: "导入卡密", importHint: "每行一张：卡号 空格 密码；或选择 .txt / .csv 文件", chooseFile: "选择文件",
+    upload: "上传", imported: "已导入", duplicates: "重复", rejected: "无效", lines: "行号", create: "创建", cancel: "取消",
+    customerId: "客户 ID", filterStatus: "按状态筛选", timeline: "时间线", role: "角色", createStaff: "新建员工",
+    created: "已创建", noAccess: "此角色无权访问该页面", levelPrices: "等级价格 (JSON)", refresh: "刷新",
+  },
+  errors: { generic: "出错了", network: "网络异常，请稍后重试" },
+};
+
+const en = {
+  brand: "Kameng Shop",
+  nav: { shop: "Shop", orders: "My orders", wallet: "Wallet", signIn: "Sign in", register: "Sign up", signOut: "Sign out", console: "Console", language: "中文" },
+  shop: {
+    categories: "Categories", all: "All", stock: "Stock", unlimited: "unlimited", soldOut: "Sold out", quantity: "Quantity", buy: "Buy now",
+    empty: "Nothing on sale yet", loading: "Loading…", signInToBuy: "Sign in to buy",
+  },
+  auth: {
+    username: "Username", password: "Password", signIn: "Sign in", register: "Sign up", noAccount: "No account yet?", haveAccount: "Have an account?",
+    registered: "Account created: sign in",
+  },
+  order: {
+    title: "Order", total: "Total", status: "Status", placedAt: "Placed", items: "Items", pay: "Pay", payWith: "Pay with",
+    waitingPayment: "Waiting for the payment…", openPayPage: "Open the payment page", scanToPay: "Scan with WeChat or open the link to pay", reveal: "Show card keys",
+    cards: "Card keys", number: "Number", secret: "Secret", copy: "Copy", copied: "Copied", history: "Progress", none: "No orders yet",
+    more: "Load more", deadline: "Pay before",
+  },
+  methods: { alipay: "Alipay", wechat: "WeChat Pay", unionpay: "UnionPay", balance: "Balance", mockpay: "Mockpay" },
+  status: {
+    pending: "Processing", awaiting_payment: "Awaiting payment", on_hold: "Under review", paid: "Paid", delivered: "Delivered",
+    cancelled: "Cancelled", expired: "Expired", refunded: "Refunded", failed: "Failed",
+  },
+  admin: {
+    title: "Console", dashboard: "Dashboard", products: "Products", orders: "Orders", staff: "Staff", signedInAs: "Signed in as",
+    salesByDay: "Sales by day", ordersByStatus: "Orders by status", stock: "Stock", lowStock: "Low stock", topProducts: "Top products",
+    name: "Name", category: "Category", kind: "Kind", price: "Price", actions: "Actions", newCategory: "New category", newProduct: "New product",
+    importCards: "Import cards", importHint: "One card a line: number, a space, secret; or choose a .txt / .csv file", chooseFile: "Choose a file",
+    upload: "Upload", imported: "Imported", duplicates: "Duplicates", rejected: "Rejected", lines: "Lines", create: "Create", cancel: "Cancel",
+    customerId: "Customer id", filterStatus: "Filter by status", timeline: "Timeline", role: "Role", createStaff: "New staff account",
+    created: "Created", noAccess: "Your role may not use this page", levelPrices: "Level prices (JSON)", refresh: "Refresh",
+  },
+  errors: { generic: "Something went wrong", network: "Network trouble: try again" },
+};
+
+const LOCALE_KEY = "kameng.locale";
+
+export const i18n = createI18n({
+  legacy: false,
+  locale: localStorage.getItem(LOCALE_KEY) || "zh",
+  fallbackLocale: "zh",
+  messages: { zh, en },
+});
+
+export function toggleLocale() {
+  const next = i18n.global.locale.value === "zh" ? "en" : "zh";
+  i18n.global.locale.value = next;
+  localStorage.setItem(LOCALE_KEY, next);
+  document.documentElement.lang = next === "zh" ? "zh-CN" : "en";
+}

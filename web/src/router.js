@@ -1,0 +1,34 @@
+import { createRouter, createWebHistory } from "vue-router";
+import { session } from "./session.js";
+import Home from "./store/Home.vue";
+
+// The storefront loads with the first page; the console (Element Plus, ECharts) only when opened.
+const routes = [
+  { path: "/", component: Home },
+  { path: "/login", component: () => import("./store/SignIn.vue") },
+  { path: "/register", component: () => import("./store/Register.vue") },
+  { path: "/orders", component: () => import("./store/Orders.vue"), meta: { customer: true } },
+  { path: "/orders/:id", component: () => import("./store/Order.vue"), meta: { signedIn: true } },
+  {
+    path: "/admin",
+    component: () => import("./admin/Console.vue"),
+    meta: { staff: true },
+    children: [
+      { path: "", component: () => import("./admin/Dashboard.vue") },
+      { path: "products", component: () => import("./admin/Products.vue") },
+      { path: "orders", component: () => import("./admin/Orders.vue") },
+      { path: "staff", component: () => import("./admin/Staff.vue") },
+    ],
+  },
+  { path: "/:rest(.*)*", redirect: "/" },
+];
+
+export const router = createRouter({ history: createWebHistory(), routes });
+
+router.beforeEach((to) => {
+  const needsSignIn = to.matched.some((route) => route.meta.signedIn || route.meta.customer || route.meta.staff);
+  if (needsSignIn && !session.token) return { path: "/login", query: { next: to.fullPath } };
+  if (to.matched.some((route) => route.meta.staff) && !session.isStaff) return { path: "/login", query: { next: to.fullPath } };
+  if (to.matched.some((route) => route.meta.customer) && !session.isCustomer) return { path: "/admin" };
+  return true;
+});
