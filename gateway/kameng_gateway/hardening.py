@@ -5,7 +5,8 @@
 - ``<int:...>`` in a route matches only ids a 32-bit column holds; a bigger
   number is a route that does not exist (404), never a database error.
 - Security headers on every answer, errors included; ``Cache-Control:
-  no-store`` on all of them but the few public documents that name no one.
+  no-store`` on all of them but the few public documents that name no one
+  (and the web app's assets, which say so themselves).
 """
 
 import json
@@ -81,6 +82,9 @@ def install(app):
 def _secure(response):
     for name, value in SECURITY_HEADERS.items():
         response.headers.setdefault(name, value)
-    if request.path not in PUBLIC_PATHS:
+    # the web app's hashed assets declare themselves public: the same for everyone, for good
+    if request.path not in PUBLIC_PATHS and not response.headers.get("Cache-Control", "").startswith(
+        "public"
+    ):
         response.headers["Cache-Control"] = "no-store"
     return response

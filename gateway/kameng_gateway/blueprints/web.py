@@ -46,8 +46,7 @@ def web_app(path=""):
             "the web app is not built: run `make web` (make run builds it)", code="web_not_built"
         )
     response = send_from_directory(web_dir, "index.html", max_age=0)
-    response.headers["Cache-Control"] = "no-cache"
+    # the gateway's own policy forbids everything, as an API answer should; a page needs its scripts
     response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
-    response.headers["X-Frame-Options"] = "DENY"
     response.headers["Referrer-Policy"] = "same-origin"
     return response
