@@ -9,14 +9,10 @@ The associated data binds a ciphertext to its card's product id and number:
 a ciphertext copied onto another card row fails to decrypt.
 """
 
-import base64
-import binascii
 import hashlib
 import hmac
 import json
 import os
-import re
-import secrets
 from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidTag
@@ -24,13 +20,13 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from kameng_common import sealing
 from kameng_common.config import secret_from_env_or_file
 
-KEYS_ENV = "KAMENG_CARD_KEYS"
-KEYS_FILE = "card.keys"
-KEY_BYTES = 32
-NONCE_BYTES = 12
-_KEY_ID = re.compile(r"^[A-Za-z0-9_.-]{1,32}$")
+KEYS_ENV = sealing.KEYS_ENV
+KEYS_FILE = sealing.KEYS_FILE
+KEY_BYTES = sealing.KEY_BYTES
+NONCE_BYTES = sealing.NONCE_BYTES
 
 
 class KeyringError(ValueError):
@@ -74,20 +70,10 @@ class Keyring:
 
     @classmethod
     def parse(cls, text):
-        keys = []
-        for entry in (part.strip() for part in text.split(",")):
-            key_id, separator, encoded = entry.partition(":")
-            key_id = key_id.strip()
-            if not separator or not _KEY_ID.match(key_id):
-                raise KeyringError(f"{KEYS_ENV} entries must be 'id:base64key' with a short alphanumeric id")
-            try:
-                key = base64.b64decode(encoded.strip(), validate=True)
-            except (binascii.Error, ValueError):
-                raise KeyringError(f"card key {key_id!r} is not valid base64") from None
-            if len(key) != KEY_BYTES:
-                raise KeyringError(f"card key {key_id!r} must be {KEY_BYTES} bytes")
-            keys.append((key_id, key))
-        return cls(keys)
+        try:
+            return cls(sealing.parse_keys(text))
+        except sealing.KeyringError as error:
+            raise KeyringError(str(error)) from None
 
     def seal(self, product_id, number, secret):
         nonce = os.urandom(NONCE_BYTES)
@@ -120,8 +106,7 @@ class Keyring:
         return hmac.new(self._index_keys[key_id], number.encode(), hashlib.sha256).hexdigest()
 
 
-def generate_keys_line(key_id="k1"):
-    return f"{key_id}:{base64.b64encode(secrets.token_bytes(KEY_BYTES)).decode()}"
+generate_keys_line = sealing.generate_keys_line
 
 
 def load_keyring():
