@@ -129,3 +129,47 @@ order_reviews = sa.Table(
     sa.Column("decided_by", sa.String(64)),
     sa.Column("decided_at", UtcDateTime, nullable=False),
 )
+
+# ---- the channel API: API keys, orders placed through it and their delivery callbacks
+
+# A key's secret is sealed (kameng_common.sealing), not hashed: verifying an
+# HMAC and signing a callback both need it in clear.
+api_keys = sa.Table(
+    "api_keys",
+    metadata,
+    sa.Column("key_id", sa.String(40), primary_key=True),
+    sa.Column("customer_id", sa.String(64), nullable=False, index=True),
+    sa.Column("name", sa.String(100), nullable=False),
+    sa.Column("scopes", sa.JSON, nullable=False),
+    sa.Column("seal_key_id", sa.String(32), nullable=False),
+    sa.Column("sealed_secret", sa.LargeBinary, nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("revoked_at", UtcDateTime),
+)
+
+# which orders came through the channel API, and where their outcome is pushed;
+# the order's idempotency key ("channel:<client_order_id>") makes a client_order_id one order
+channel_orders = sa.Table(
+    "channel_orders",
+    metadata,
+    sa.Column("order_id", sa.String(36), sa.ForeignKey("orders.id"), primary_key=True),
+    sa.Column("key_id", sa.String(40), nullable=False),
+    sa.Column("client_order_id", sa.String(64), nullable=False),
+    sa.Column("callback_url", sa.String(500)),
+)
+
+# One push per order and status reached, written with the status change and
+# sent by a timer until the receiver answers 2xx: a durable, retried delivery.
+channel_callbacks = sa.Table(
+    "channel_callbacks",
+    metadata,
+    sa.Column("order_id", sa.String(36), sa.ForeignKey("orders.id"), primary_key=True),
+    sa.Column("status", sa.String(32), primary_key=True),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    # the next try; while a sender holds the row it is the end of its lease
+    sa.Column("next_attempt_at", UtcDateTime, nullable=False),
+    sa.Column("delivered_at", UtcDateTime),
+    sa.Column("last_error", sa.String(200)),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Index(None, "delivered_at", "next_attempt_at"),
+)

@@ -1,6 +1,7 @@
 """The orders service's nameko entrypoints: each translates and calls a use case."""
 
 from nameko.dependency_providers import Config
+from nameko.extensions import DependencyProvider
 from nameko.timer import Timer
 
 from kameng_common.extensions import (
@@ -12,7 +13,8 @@ from kameng_common.extensions import (
     rpc,
 )
 from kameng_common.metrics import callback_gauge
-from orders import domain, usecases
+from kameng_common.sealing import Sealer
+from orders import channel, domain, usecases
 from orders.db import metadata
 
 
@@ -28,6 +30,22 @@ class OrdersDatabase(ServiceDatabase):
             ["status"],
             lambda: usecases.count_by_status(database),
         )
+        callback_gauge(
+            "kameng_channel_callbacks",
+            "Channel delivery callbacks, waiting to be answered 2xx and delivered",
+            ["state"],
+            lambda: channel.callback_backlog(database),
+        )
+
+
+class ApiKeySealer(DependencyProvider):
+    """Seals and opens API key secrets; a malformed key ring stops the service at start."""
+
+    def setup(self):
+        self.sealer = Sealer.from_env("api-key")
+
+    def get_dependency(self, worker_ctx):
+        return self.sealer
 
 
 class ConfiguredTimer(Timer):
@@ -49,6 +67,7 @@ class OrdersService:
     config = Config()
     inventory = RemoteService("inventory")
     payments = RemoteService("payments")
+    api_key_sealer = ApiKeySealer()
 
     @rpc
     def health(self):
@@ -83,6 +102,36 @@ class OrdersService:
     @rpc
     def decide_review(self, order_id, decision, reason, decided_by):
         return usecases.decide_review(self.db, order_id, decision, reason, decided_by, self._deadlines())
+
+    @rpc
+    def create_api_key(self, customer_id, name, scopes):
+        return channel.create_api_key(self.db, self.api_key_sealer, customer_id, name, scopes)
+
+    @rpc
+    def revoke_api_key(self, key_id):
+        return channel.revoke_api_key(self.db, key_id)
+
+    @rpc
+    def verify_channel_request(self, key_id, message, signature):
+        return channel.verify_request(self.db, self.api_key_sealer, key_id, message, signature)
+
+    @rpc
+    def create_channel_order(self, key_id, customer_id, level, items, client_order_id, callback_url=None):
+        return channel.create_channel_order(
+            self.db,
+            self.inventory.quote,
+            self.payments.create_intent,
+            key_id,
+            customer_id,
+            level,
+            items,
+            client_order_id,
+            callback_url,
+        )
+
+    @rpc
+    def get_channel_order(self, order_id, customer_id):
+        return channel.get_channel_order(self.db, order_id, customer_id)
 
     @event_handler("inventory", "stock.reserved")
     def on_stock_reserved(self, event):
@@ -119,6 +168,10 @@ class OrdersService:
     @ConfiguredTimer.decorator("EXPIRY_INTERVAL_SECONDS")
     def expire_orders(self):
         usecases.expire_orders(self.db, self._deadlines())
+
+    @ConfiguredTimer.decorator("CALLBACK_INTERVAL_SECONDS")
+    def send_channel_callbacks(self):
+        channel.send_due_callbacks(self.db, self.api_key_sealer)
 
     def _deadlines(self):
         return domain.Deadlines(

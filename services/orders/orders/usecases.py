@@ -24,6 +24,7 @@ from prometheus_client import Counter
 from kameng_common.db import utc_isoformat, utcnow
 from kameng_common.errors import Conflict, Forbidden, InvalidInput, NotFound, Unavailable
 from orders import domain, schemas
+from orders.callbacks import schedule_callback
 from orders.db import order_history, order_lines, order_payments, order_receipts, order_reviews, orders
 from orders.status_watch import StatusWatch
 
@@ -64,8 +65,12 @@ class ConcurrentChange(Exception):
 # --- commands and queries ----------------------------------------------------
 
 
-def create_order(db, quote, customer_id, level, items, idempotency_key, coupon_code=None, now=None):
+def create_order(
+    db, quote, customer_id, level, items, idempotency_key, coupon_code=None, now=None, on_created=None
+):
     """Price ``items`` with inventory's ``quote(items, level)`` and store a pending order.
+
+    ``on_created(uow, order_id)``, if given, writes more in the order's unit of work.
 
     The same ``idempotency_key`` from the same customer returns the order it
     created first, also when two such requests race.
@@ -117,6 +122,8 @@ def create_order(db, quote, customer_id, level, items, idempotency_key, coupon_c
                 ],
             )
             _record(uow, order_id, first_entry["status"], first_entry["reason"], now)
+            if on_created is not None:
+                on_created(uow, order_id)
             uow.publish(
                 "order.created",
                 {
@@ -673,6 +680,7 @@ def _move(uow, order, target, reason, now, **values):
     if moved.rowcount != 1:
         raise ConcurrentChange(f"order {order.id} left {order.status} while locked")
     _record(uow, order.id, target, reason, now)
+    schedule_callback(uow, order.id, target, now)
     uow.after_commit(partial(status_changes.notify, order.id))
 
 

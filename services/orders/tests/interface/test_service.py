@@ -16,6 +16,7 @@ from kameng_common import contracts, dlq, topology
 from kameng_common.db import Database
 from kameng_common.errors import Conflict, InvalidInput, NotFound
 from kameng_common.migrations import upgrade
+from kameng_common.sealing import generate_keys_line
 from orders.db import metadata
 from orders.service import OrdersService
 
@@ -67,7 +68,8 @@ class RefusingInventory:
 
 
 @pytest.fixture
-def config(amqp_uri, tmp_path):
+def config(amqp_uri, tmp_path, monkeypatch):
+    monkeypatch.setenv("KAMENG_CARD_KEYS", generate_keys_line("k1"))
     database_url = f"sqlite:///{tmp_path / 'orders.db'}"
     upgrade("orders", database_url)  # as the service does at start-up
     return {
@@ -77,6 +79,7 @@ def config(amqp_uri, tmp_path):
         "REVIEW_TTL_SECONDS": 3600,
         "EXPIRY_INTERVAL_SECONDS": 60,
         "STATUS_RECHECK_SECONDS": 0.5,
+        "CALLBACK_INTERVAL_SECONDS": 60,
         "max_workers": 10,
     }
 
