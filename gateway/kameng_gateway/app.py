@@ -8,6 +8,7 @@ from kameng_gateway.blueprints import (
     admin,
     auditlog,
     auth,
+    channel,
     health,
     metrics,
     orders,
@@ -18,20 +19,25 @@ from kameng_gateway.blueprints import (
     web,
 )
 from kameng_gateway.errors import register_error_handlers
+from kameng_gateway.nonces import NONCES_EXTENSION, NonceStore
 from kameng_gateway.openapi import blueprint as openapi_blueprint
 from kameng_gateway.rpc import RpcClient
 from kameng_gateway.settings import Settings
 
 
-def create_app(settings=None, rpc=None):
+def create_app(settings=None, rpc=None, nonces=None):
     """The gateway. ``settings`` default to the environment's; ``rpc`` is anything
     with ``call(service, method, *args, timeout=None, correlation_id=None, **kwargs)``
-    and ``ping()``, by default a pika RpcClient on ``settings.amqp_uri``."""
+    and ``ping()``, by default a pika RpcClient on ``settings.amqp_uri``; ``nonces``
+    a NonceStore, by default on ``settings.redis_url``."""
     settings = settings or Settings.from_env()
     app = Flask(__name__, static_folder=None)
     app.config["KAMENG_SETTINGS"] = settings
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.extensions[remote.RPC_EXTENSION] = rpc or RpcClient(settings.amqp_uri, settings.rpc_timeout)
+    app.extensions[NONCES_EXTENSION] = nonces or NonceStore.from_url(
+        settings.redis_url, settings.redis_prefix
+    )
     if settings.trusted_proxies:
         app.wsgi_app = ProxyFix(
             app.wsgi_app, x_for=settings.trusted_proxies, x_proto=settings.trusted_proxies
@@ -56,6 +62,8 @@ def create_app(settings=None, rpc=None):
         payments.blueprint,
         wallet.blueprint,
         risk.blueprint,
+        channel.blueprint,
+        channel.keys_blueprint,
         health.blueprint,
         metrics.blueprint,
         openapi_blueprint,

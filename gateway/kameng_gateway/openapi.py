@@ -16,6 +16,18 @@ from flask import Blueprint, current_app, jsonify
 from kameng_gateway.schemas import MAX_ID, ErrorSchema
 
 BEARER_AUTH = "bearerAuth"
+CHANNEL_AUTH = "channelSignature"
+CHANNEL_AUTH_DESCRIPTION = (
+    "The channel API (/api/channel/v1/...) is signed with an API key from "
+    "POST /api/v1/admin/api-keys. Each request carries X-Kameng-Key (the key id), "
+    "X-Kameng-Timestamp (unix seconds, within 300 s of the server's clock), "
+    "X-Kameng-Nonce (random, never sent twice) and X-Kameng-Signature: the hex "
+    'HMAC-SHA256, under the key\'s secret, of METHOD + "\\n" + PATH (+ "?" + QUERY when '
+    'there is a query string) + "\\n" + TIMESTAMP + "\\n" + NONCE + "\\n" + the '
+    "lower-case hex SHA-256 of the raw body (of nothing for a GET). A stale timestamp, "
+    "a reused nonce, an unknown or revoked key or a bad signature answers 401 and "
+    "changes nothing. Delivery callbacks are POSTed to callback_url signed the same way."
+)
 _OPERATION_ATTRIBUTE = "openapi_operation"
 _RULE_ARGUMENT = re.compile(r"<(?:(?P<converter>\w+)(?:\([^)]*\))?:)?(?P<name>\w+)>")
 _CONVERTER_SCHEMAS = {
@@ -28,7 +40,8 @@ blueprint = Blueprint("openapi", __name__)
 
 
 def operation(summary, *, responses, body=None, query=None, headers=None, auth=None):
-    """Document a view. ``auth`` is None (anyone), "optional" or "required".
+    """Document a view. ``auth`` is None (anyone), "optional", "required" (a bearer
+    token) or "channel" (a request signed with an API key).
 
     ``body`` and each response are a marshmallow schema (JSON) or a mapping
     of media type to schema; a response of None has no body. The view's
@@ -81,6 +94,15 @@ def build_spec(app):
             "scheme": "bearer",
             "bearerFormat": "JWT",
             "description": "a token from POST /api/v1/auth/token",
+        },
+    )
+    spec.components.security_scheme(
+        CHANNEL_AUTH,
+        {
+            "type": "apiKey",
+            "in": "header",
+            "name": "X-Kameng-Signature",
+            "description": CHANNEL_AUTH_DESCRIPTION,
         },
     )
     for rule in sorted(app.url_map.iter_rules(), key=lambda rule: rule.rule):
@@ -137,6 +159,8 @@ def _operation(documented, view, path_parameters, tag):
         result["requestBody"] = {"required": True, "content": _content(documented["body"])}
     if documented["auth"] == "required":
         result["security"] = [{BEARER_AUTH: []}]
+    elif documented["auth"] == "channel":
+        result["security"] = [{CHANNEL_AUTH: []}]
     elif documented["auth"] == "optional":
         result["security"] = [{}, {BEARER_AUTH: []}]
     return result

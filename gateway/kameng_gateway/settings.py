@@ -31,6 +31,8 @@ class Settings:
     # threads, so the other half stays free) and per caller
     max_waits: int = 32
     max_waits_per_caller: int = 4
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    redis_prefix: str = "kameng:"
 
     @classmethod
     def from_env(cls):
@@ -51,4 +53,6 @@ class Settings:
                 env.get("KAMENG_MAX_WAITS") or max(1, int(env.get("KAMENG_GATEWAY_THREADS", "64")) // 2)
             ),
             max_waits_per_caller=int(env.get("KAMENG_MAX_WAITS_PER_CALLER", cls.max_waits_per_caller)),
+            redis_url=env.get("KAMENG_REDIS_URL", cls.redis_url),
+            redis_prefix=env.get("KAMENG_REDIS_PREFIX", cls.redis_prefix),
         )

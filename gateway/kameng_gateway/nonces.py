@@ -1,0 +1,31 @@
+"""Single-use nonces of signed channel requests, remembered in Redis for as long as they could be replayed."""
+
+import redis
+
+from kameng_common.channel import TIMESTAMP_WINDOW_SECONDS
+from kameng_common.errors import Unavailable
+
+NONCES_EXTENSION = "kameng_nonces"
+# a nonce is refused while a request carrying it could still pass the timestamp check
+NONCE_TTL_SECONDS = 2 * TIMESTAMP_WINDOW_SECONDS
+
+
+class NonceStore:
+    """``first_use(key_id, nonce)``: True the first time, False ever after (within the window)."""
+
+    def __init__(self, client, prefix="kameng:"):
+        self.client = client
+        self.prefix = prefix
+
+    @classmethod
+    def from_url(cls, url, prefix="kameng:"):
+        return cls(redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2), prefix)
+
+    def first_use(self, key_id, nonce):
+        try:
+            stored = self.client.set(
+                f"{self.prefix}channel-nonce:{key_id}:{nonce}", 1, nx=True, ex=NONCE_TTL_SECONDS
+            )
+        except redis.RedisError as error:
+            raise Unavailable(f"The nonce store is not reachable ({type(error).__name__}).") from None
+        return bool(stored)
