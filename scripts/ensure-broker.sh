@@ -31,7 +31,8 @@ if ! port_open 15672 && command -v rabbitmq-plugins >/dev/null; then
     for _ in $(seq 30); do port_open 15672 && break; sleep 1; done
 fi
 
-# the gateway keeps sign-in counters, locks, token revocations and rate limits in Redis
+# the gateway keeps sign-in counters, locks, token revocations, rate limits and
+# the channel API's single-use nonces in Redis
 if ! port_open 6379; then
     command -v redis-server >/dev/null || install_with_apt redis-server
     say "starting Redis…"

@@ -236,7 +236,7 @@ def test_compose_secrets_have_no_defaults_and_are_documented(compose):
 
 def test_compose_gives_each_secret_only_to_its_readers(compose):
     readers = {
-        "KAMENG_CARD_KEYS": {"inventory"},
+        "KAMENG_CARD_KEYS": {"inventory", "orders"},
         "KAMENG_MOCKPAY_SECRET": {"payments"},
         "KAMENG_JWT_SECRET": {"gateway"},
         "KAMENG_METRICS_TOKEN": {"gateway"},

@@ -34,6 +34,7 @@ def suite(request, tmp_path_factory):
             "KAMENG_ORDER_TTL_SECONDS": str(ORDER_TTL_SECONDS),
             "KAMENG_ORDER_EXPIRY_INTERVAL": "1",
             "KAMENG_RATE_LIMITS": "off",
+            "KAMENG_REDIS_PREFIX": f"kameng-e2e-{uuid.uuid4().hex[:8]}:",
         },
     )
     running = Suite(settings)
@@ -135,8 +136,8 @@ def notify(suite):
 def order_awaiting_payment(product_with_cards, new_buyer):
     """A factory: a buyer with an order for one new card, waiting for payment; returns (buyer, order, cards)."""
 
-    def make(count=1, stock=None):
-        product, cards = product_with_cards(stock or count)
+    def make(count=1, stock=None, price=1000):
+        product, cards = product_with_cards(stock or count, price)
         buyer = new_buyer()
         order = buyer.request(
             "POST",
