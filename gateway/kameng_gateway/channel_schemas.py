@@ -2,12 +2,12 @@
 
 from marshmallow import Schema, fields, validate
 
-from kameng_gateway.schemas import OrderSchema, ProductSchema, money
+from kameng_gateway.schemas import OrderSchema, ProductSchema, RequestSchema, money
 
 API_KEY_SCOPES = ("products:read", "orders:create", "orders:read", "balance:read")
 
 
-class ApiKeyCreationSchema(Schema):
+class ApiKeyCreationSchema(RequestSchema):
     customer_id = fields.String(required=True, validate=validate.Length(1, 64))
     name = fields.String(required=True, validate=validate.Length(1, 100))
     scopes = fields.List(
@@ -31,12 +31,12 @@ class NewApiKeySchema(ApiKeySchema):
     secret = fields.String(metadata={"description": "shown this once; Kameng cannot show it again"})
 
 
-class ChannelOrderItemSchema(Schema):
+class ChannelOrderItemSchema(RequestSchema):
     product_id = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
     quantity = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
 
 
-class ChannelOrderCreationSchema(Schema):
+class ChannelOrderCreationSchema(RequestSchema):
     items = fields.List(
         fields.Nested(ChannelOrderItemSchema), required=True, validate=validate.Length(1, 100)
     )

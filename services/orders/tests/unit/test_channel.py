@@ -122,7 +122,7 @@ def test_bad_scopes_are_refused(saga, sealer, scopes):
 def test_a_channel_order_is_an_ordinary_order_paid_from_the_balance(saga, sealer):
     payments = FakePayments(saga)
     # the saga's answers arrive while the order waits to become payable
-    eventlet.spawn_after(0.05, lambda: answer(saga, only_order(saga)))
+    eventlet.spawn(answer_once_placed, saga)
     _, order = place(saga, sealer, payments)
     assert payments.calls == [(order["id"], "balance")]
     assert order["status"] == domain.PAID
@@ -132,7 +132,7 @@ def test_a_channel_order_is_an_ordinary_order_paid_from_the_balance(saga, sealer
 
 def test_the_same_client_order_id_answers_the_first_order_and_pays_once(saga, sealer):
     payments = FakePayments(saga)
-    eventlet.spawn_after(0.05, lambda: answer(saga, only_order(saga)))
+    eventlet.spawn(answer_once_placed, saga)
     _, first = place(saga, sealer, payments)
     _, second = place(saga, sealer, payments)
     assert second["id"] == first["id"]
@@ -160,7 +160,7 @@ def test_two_requests_with_one_client_order_id_at_once_make_one_order(both_saga,
         )
 
     racers = [eventlet.spawn(racer) for _ in range(2)]
-    eventlet.spawn_after(0.2, lambda: answer(saga, only_order(saga)))
+    eventlet.spawn(answer_once_placed, saga)
     first, second = (each.wait() for each in racers)
     assert first["id"] == second["id"]
     assert len(usecases.list_orders(saga.db)["items"]) == 1
@@ -170,7 +170,7 @@ def test_two_requests_with_one_client_order_id_at_once_make_one_order(both_saga,
 
 def test_a_channel_order_is_read_only_by_its_owner(saga, sealer):
     payments = FakePayments(saga)
-    eventlet.spawn_after(0.05, lambda: answer(saga, only_order(saga)))
+    eventlet.spawn(answer_once_placed, saga)
     _, order = place(saga, sealer, payments)
     assert channel.get_channel_order(saga.db, order["id"], "customer-1")["client_order_id"] == "c-1"
     with pytest.raises(Forbidden):
@@ -207,7 +207,7 @@ class Receiver:
 
 def delivered_channel_order(saga, sealer, url="https://shop.test/kameng/callback?shop=1"):
     payments = FakePayments(saga)
-    eventlet.spawn_after(0.05, lambda: answer(saga, only_order(saga)))
+    eventlet.spawn(answer_once_placed, saga)
     key, order = place(saga, sealer, payments, callback_url=url)
     saga.cards_delivered(order["id"], now=datetime.datetime.now(datetime.UTC))
     return key, order
@@ -252,7 +252,7 @@ def test_a_callback_is_retried_with_back_off_until_answered_2xx(saga, sealer):
 
 def test_an_order_without_a_callback_url_pushes_nothing(saga, sealer):
     payments = FakePayments(saga)
-    eventlet.spawn_after(0.05, lambda: answer(saga, only_order(saga)))
+    eventlet.spawn(answer_once_placed, saga)
     _, order = place(saga, sealer, payments)
     saga.cards_delivered(order["id"], now=datetime.datetime.now(datetime.UTC))
     assert channel.send_due_callbacks(saga.db, sealer, post=Receiver()) == {}
@@ -273,9 +273,14 @@ def test_retry_delays_grow_and_are_capped():
     assert max(delays) == channel.MAX_RETRY_SECONDS
 
 
-def only_order(saga):
-    [order] = usecases.list_orders(saga.db)["items"]
-    return order["id"]
+def answer_once_placed(saga, timeout=5):
+    """Stock and risk say yes to the one order, as soon as it is stored."""
+    for _ in range(int(timeout / 0.01)):
+        placed = usecases.list_orders(saga.db)["items"]
+        if placed:
+            answer(saga, placed[0]["id"])
+            return
+        eventlet.sleep(0.01)
 
 
 def callback_row(saga):
