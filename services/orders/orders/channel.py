@@ -28,7 +28,7 @@ from prometheus_client import Counter
 
 from kameng_common import channel as protocol
 from kameng_common.db import utcnow
-from kameng_common.errors import Conflict, Forbidden, KamengError, NotFound, Unauthorized
+from kameng_common.errors import Conflict, Forbidden, InvalidInput, KamengError, NotFound, Unauthorized
 from kameng_common.sealing import SealError
 from orders import domain, schemas, usecases
 from orders.db import api_keys, channel_callbacks, channel_orders
@@ -175,15 +175,23 @@ def create_channel_order(
         NewChannelOrder(),
         {"key_id": key_id, "client_order_id": client_order_id, "callback_url": callback_url},
     )
-    order = usecases.create_order(
-        db,
-        quote,
-        customer_id,
-        level,
-        items,
-        CHANNEL_KEY_PREFIX + data["client_order_id"],
-        on_created=partial(_record_channel_order, data),
-    )
+    try:
+        order = usecases.create_order(
+            db,
+            quote,
+            customer_id,
+            level,
+            items,
+            CHANNEL_KEY_PREFIX + data["client_order_id"],
+            on_created=partial(_record_channel_order, data),
+        )
+    except InvalidInput as refusal:
+        if refusal.code != "idempotency_key_reused":
+            raise
+        raise InvalidInput(
+            "this client_order_id was used for another order; use a fresh one for a new order",
+            code="client_order_id_reused",
+        ) from None
     if order["status"] == domain.PENDING:
         order = usecases.get_order(db, order["id"], changed_from=domain.PENDING, wait=PAYABLE_WAIT_SECONDS)
     if order["status"] == domain.AWAITING_PAYMENT:

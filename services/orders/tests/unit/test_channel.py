@@ -140,6 +140,24 @@ def test_the_same_client_order_id_answers_the_first_order_and_pays_once(saga, se
     assert len(saga.events("order.created")) == 1
 
 
+def test_a_client_order_id_used_for_other_items_is_refused(saga, sealer):
+    payments = FakePayments(saga)
+    eventlet.spawn(answer_once_placed, saga)
+    key, _ = place(saga, sealer, payments)
+    with pytest.raises(InvalidInput) as refused:
+        channel.create_channel_order(
+            saga.db,
+            saga.quote,
+            payments,
+            key["key_id"],
+            "customer-1",
+            "regular",
+            [{"product_id": 2, "quantity": 1}],
+            "c-1",
+        )
+    assert refused.value.code == "client_order_id_reused"
+
+
 def test_two_requests_with_one_client_order_id_at_once_make_one_order(both_saga, sealer):
     saga = both_saga
     payments = FakePayments(saga)

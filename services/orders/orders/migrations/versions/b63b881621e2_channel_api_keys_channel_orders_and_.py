@@ -1,7 +1,7 @@
 """channel API keys, channel orders and their callbacks
 
 Revision ID: b63b881621e2
-Revises: a3c1d7e90b42
+Revises: 7d3c1a9e4b21
 Create Date: 2026-11-27 08:32:35.209685
 
 """
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision: str = 'b63b881621e2'
-down_revision: Union[str, Sequence[str], None] = 'a3c1d7e90b42'
+down_revision: Union[str, Sequence[str], None] = '7d3c1a9e4b21'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 
