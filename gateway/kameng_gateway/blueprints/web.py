@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 
 from flask import Blueprint, current_app, send_from_directory
-from werkzeug.exceptions import NotFound
+from werkzeug.routing import PathConverter
 
 from kameng_common.errors import Unavailable
 
@@ -18,8 +18,6 @@ blueprint = Blueprint("web", __name__)
 WEB_DIR_EXTENSION = "kameng_web_dir"
 # where `make run` builds it in a checkout; images set KAMENG_WEB_DIR
 _CHECKOUT_WEB_DIR = Path(__file__).resolve().parents[3] / "web" / "dist"
-# paths the API and the operations routes own: never answered with the app
-_NOT_THE_APP = ("api/", "health/", "metrics", "openapi.json")
 # the app's own scripts and styles only; Element Plus sets inline styles
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
@@ -27,20 +25,30 @@ CONTENT_SECURITY_POLICY = (
 )
 
 
+class AppPath(PathConverter):
+    """Any path the API, the operations routes and the assets do not own, so that an unknown
+    API path stays the API's JSON 404 (or 405), never the app's page."""
+
+    regex = r"(?!(?:api|health|assets)(?:/|$)|metrics$|openapi\.json$)[^/].*?"
+
+
 def install(app):
+    """Before the blueprint is registered: its page route uses the converter."""
+    app.url_map.converters["app_path"] = AppPath
     app.extensions[WEB_DIR_EXTENSION] = Path(os.environ.get("KAMENG_WEB_DIR") or _CHECKOUT_WEB_DIR)
 
 
+@blueprint.get("/assets/<path:name>")
+def web_asset(name):
+    response = send_from_directory(current_app.extensions[WEB_DIR_EXTENSION] / "assets", name, max_age=0)
+    response.headers["Cache-Control"] = "public, max-age=31536000, immutable"
+    return response
+
+
 @blueprint.get("/")
-@blueprint.get("/<path:path>")
-def web_app(path=""):
-    if path.startswith(_NOT_THE_APP):
-        raise NotFound()
+@blueprint.get("/<app_path:path>")
+def web_page(path=""):
     web_dir = current_app.extensions[WEB_DIR_EXTENSION]
-    if path.startswith("assets/"):
-        response = send_from_directory(web_dir, path, max_age=365 * 24 * 3600)
-        response.headers["Cache-Control"] = "public, max-age=31536000, immutable"
-        return response
     if not (web_dir / "index.html").is_file():
         raise Unavailable(
             "the web app is not built: run `make web` (make run builds it)", code="web_not_built"

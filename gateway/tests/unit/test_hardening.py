@@ -130,7 +130,7 @@ def test_every_request_schema_guards_text_and_integers():
     [
         ("get", "/api/v1/products", "anonymous", 200),
         ("get", f"/api/v1/orders/{ORDER_ID}", "customer", 200),
-        ("get", "/no/such/route", "anonymous", 404),
+        ("get", "/api/v1/no/such/route", "anonymous", 404),
         ("delete", "/api/v1/products", "anonymous", 405),
         ("get", f"/api/v1/orders/{ORDER_ID}", "anonymous", 401),
         ("post", "/api/v1/orders", "customer", 415),

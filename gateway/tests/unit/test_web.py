@@ -32,11 +32,16 @@ def test_hashed_assets_are_cached_for_good(client, built):
     assert answer.headers["Cache-Control"] == "public, max-age=31536000, immutable"
 
 
-@pytest.mark.parametrize("path", ["/api/v1/nothing-here", "/health/nothing", "/assets/missing.js"])
+@pytest.mark.parametrize("path", ["/api/v1/nothing-here", "/api", "/health/nothing", "/assets/missing.js"])
 def test_unknown_api_paths_stay_json_404(client, built, path):
     answer = client.get(path)
     assert answer.status_code == 404
     assert answer.json["error"]["code"]
+
+
+def test_a_wrong_method_on_the_api_stays_405(client, built):
+    assert client.post("/api/v1/products/1/nothing").status_code == 404
+    assert client.delete("/api/v1/products").status_code == 405
 
 
 def test_an_unbuilt_app_says_how_to_build_it(client, app, tmp_path):
