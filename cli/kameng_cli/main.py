@@ -1,4 +1,4 @@
-"""kameng run | seed | demo | dlq | audit"""
+"""kameng run | seed | demo | supplier-sim | dlq | audit"""
 
 import argparse
 import json
@@ -8,8 +8,15 @@ import sys
 import time
 
 from kameng_cli import audit, paysim, shop
-from kameng_cli.secrets import admin_credentials, demo_customer_credentials, local_secrets
+from kameng_cli.secrets import (
+    SIM_SECRET_FILE,
+    admin_credentials,
+    demo_customer_credentials,
+    local_secrets,
+    supplier_sim_credentials,
+)
 from kameng_cli.suite import SERVICES, Suite, SuiteSettings, taken_ports
+from kameng_cli.supplier_sim import DEFAULT_SIM_PORT, Knobs, SimState, SupplierSim
 from kameng_common import dlq
 from kameng_common.config import amqp_uri, data_dir, secure_data_dir
 from kameng_common.errors import KamengError
@@ -38,6 +45,7 @@ def run(args):
         amqp_uri=amqp_uri(),
         gateway_port=int(os.environ.get("KAMENG_GATEWAY_PORT", "8000")),
         paysim_port=int(os.environ.get("KAMENG_PAYSIM_PORT", "8010")),
+        supplier_sim_port=int(os.environ.get("KAMENG_SUPPLIER_SIM_PORT", str(DEFAULT_SIM_PORT))),
     )
     taken = taken_ports(settings)
     if taken:
@@ -49,7 +57,10 @@ def run(args):
         )
     admin = admin_credentials(folder)
     suite = Suite(settings)
-    print(f"starting Kameng: 5 services, the gateway and the payment sandbox; logs in {suite.log_dir}")
+    print(
+        "starting Kameng: 5 services, the gateway, the payment sandbox and the supplier simulator;"
+        f" logs in {suite.log_dir}"
+    )
     suite.start()
     try:
         suite.wait_ready()
@@ -59,6 +70,15 @@ def run(args):
             products = shop.seed_demo_shop(settings.gateway_url, admin, customer)
             seeded_marker.write_text(json.dumps([product["id"] for product in products]))
             print(f"seeded the demo shop: {len(products)} products with cards, customer {customer[0]!r}")
+        supplier_marker = folder / "demo-supplier.seeded"
+        if not args.no_seed and not supplier_marker.exists():
+            top_up = shop.seed_demo_supplier(
+                settings.gateway_url, admin, settings.supplier_sim_url, *supplier_sim_credentials(folder)
+            )
+            supplier_marker.write_text(json.dumps([top_up["id"]]))
+            print(
+                f"seeded a supplier (the simulator at {settings.supplier_sim_url}) and its top-up {top_up['name']!r}"
+            )
         print(
             f"""
 Kameng is running at {settings.gateway_url}
@@ -66,6 +86,7 @@ Kameng is running at {settings.gateway_url}
   admin:      {admin[0]} / {admin[1]}
   customer:   {customer[0]} / {customer[1]}
   payments:   mockpay, balance, and alipay, wechat, unionpay against the sandbox {settings.paysim_url}
+  supplier:   direct top-ups from the supplier simulator {settings.supplier_sim_url}
   try it:     make demo   (buys a card through the API; DEMO_ARGS="--method alipay" pays in the sandbox)
   data, keys and logs: {folder}
 Press Ctrl-C to stop.""",
@@ -119,6 +140,28 @@ def seed(args):
         gateway_url(), admin_credentials(folder), demo_customer_credentials(folder), cards_scale=args.scale
     )
     print(f"seeded {len(products)} products")
+
+
+def supplier_sim(args):
+    key_id, secret = supplier_sim_credentials(data_dir())
+    knobs = Knobs(
+        response_delay=args.response_delay,
+        error_rate=args.error_rate,
+        fulfil_seconds=args.fulfil_seconds,
+        failure_rate=args.failure_rate,
+        lost_callbacks=args.lost_callbacks,
+        duplicate_callbacks=args.duplicate_callbacks,
+    )
+    sim = SupplierSim(SimState({key_id: secret}, knobs=knobs), args.port, args.host)
+    print(
+        f"supplier-sim at {sim.base_url}: API key {key_id}, secret in {data_dir() / SIM_SECRET_FILE}",
+        flush=True,
+    )
+    signal.signal(signal.SIGTERM, _stop_running)
+    try:
+        sim.serve_forever()
+    except KeyboardInterrupt:
+        pass
 
 
 def dead_letters(args):
@@ -194,6 +237,21 @@ def main(argv=None):
     seed_parser = commands.add_parser("seed", help="seed (another) demo catalogue into the running suite")
     seed_parser.add_argument("--scale", type=int, default=1, help="multiply the cards imported")
     seed_parser.set_defaults(handler=seed)
+    sim_parser = commands.add_parser(
+        "supplier-sim",
+        help="run an upstream supplier that speaks the channel API (for development and tests)",
+    )
+    sim_parser.add_argument("--host", default="127.0.0.1")
+    sim_parser.add_argument("--port", type=int, default=DEFAULT_SIM_PORT)
+    sim_parser.add_argument("--response-delay", type=float, default=0.0, help="seconds before each answer")
+    sim_parser.add_argument("--error-rate", type=float, default=0.0, help="share of requests answered 503")
+    sim_parser.add_argument("--fulfil-seconds", type=float, default=0.5, help="from order to outcome")
+    sim_parser.add_argument("--failure-rate", type=float, default=0.0, help="share of top-ups that fail")
+    sim_parser.add_argument("--lost-callbacks", type=float, default=0.0, help="share of callbacks never sent")
+    sim_parser.add_argument(
+        "--duplicate-callbacks", type=float, default=0.0, help="share of callbacks sent twice"
+    )
+    sim_parser.set_defaults(handler=supplier_sim)
     dlq_parser = commands.add_parser("dlq", help="list, replay or discard dead-lettered events")
     dlq_parser.add_argument("action", choices=["list", "replay", "discard"])
     dlq_parser.add_argument("--service", choices=SERVICES)

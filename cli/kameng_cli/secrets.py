@@ -37,3 +37,15 @@ def demo_customer_credentials(data_dir):
     return "demo", secret_from_env_or_file(
         "KAMENG_DEMO_PASSWORD", "demo.password", lambda: secrets.token_urlsafe(12), data_dir
     )
+
+
+SIM_KEY_ID = "sim-key"
+SIM_SECRET_FILE = "supplier-sim.secret"
+
+
+def supplier_sim_credentials(data_dir):
+    """The API key the local supplier simulator accepts, and that the local shop uses to buy from it."""
+    key_id = os.environ.get("KAMENG_SUPPLIER_SIM_KEY_ID", SIM_KEY_ID)
+    return key_id, secret_from_env_or_file(
+        "KAMENG_SUPPLIER_SIM_SECRET", SIM_SECRET_FILE, lambda: secrets.token_hex(32), data_dir
+    )

@@ -95,6 +95,34 @@ def seed_demo_shop(gateway_url, admin, customer, cards_scale=1):
     return products
 
 
+DEMO_TOP_UP = ("Mobile top-up 50 CNY", 5000, "1")  # name, price in fen, its sku at the supplier
+
+
+def seed_demo_supplier(gateway_url, admin, supplier_url, key_id, secret):
+    """The local supplier simulator as a supplier, synced, and one direct top-up bought from it."""
+    staff = Gateway(gateway_url).log_in(*admin)
+    supplier = staff.request(
+        "POST",
+        "/api/v1/admin/suppliers",
+        json={"name": "Demo supplier", "base_url": supplier_url, "key_id": key_id, "secret": secret},
+    )
+    staff.request("POST", f"/api/v1/admin/suppliers/{supplier['id']}/sync")
+    category = staff.request("POST", "/api/v1/admin/categories", json={"name": "Top-ups"})
+    name, price, sku = DEMO_TOP_UP
+    return staff.request(
+        "POST",
+        "/api/v1/admin/products",
+        json={
+            "name": name,
+            "category_id": category["id"],
+            "kind": "direct",
+            "price": price,
+            "supplier_id": supplier["id"],
+            "supplier_sku": sku,
+        },
+    )
+
+
 def sign_mockpay(secret, body):
     return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 

@@ -19,6 +19,8 @@ from kameng_cli import paysim
 from kameng_cli.secrets import admin_credentials, local_secrets
 from kameng_common.ports import free_port
 
+# the supplier simulator's process (no hyphen: a hyphen names a service's replica)
+SUPPLIER_SIM = "supplier_sim"
 SERVICES = ("customers", "inventory", "risk", "payments", "orders")
 METRICS_PORTS = {"inventory": 9101, "orders": 9102, "payments": 9103, "customers": 9104, "risk": 9105}
 
@@ -40,6 +42,8 @@ def taken_ports(settings):
     wanted = [("KAMENG_GATEWAY_PORT", settings.gateway_port)]
     if settings.paysim_port:
         wanted.append(("KAMENG_PAYSIM_PORT", settings.paysim_port))
+    if settings.supplier_sim_port:
+        wanted.append(("KAMENG_SUPPLIER_SIM_PORT", settings.supplier_sim_port))
     wanted += [(metrics_port_setting(service), port) for service, port in settings.metrics_ports.items()]
     taken = []
     for setting, port in wanted:
@@ -66,10 +70,16 @@ class SuiteSettings:
     replicas: dict = field(default_factory=dict)
     # where `kameng paysim` listens, which then enables every payment channel against it; None: no sandbox
     paysim_port: int | None = None
+    # where `kameng supplier-sim` listens, an upstream supplier of direct top-ups; None: none
+    supplier_sim_port: int | None = None
 
     @property
     def gateway_url(self):
         return f"http://127.0.0.1:{self.gateway_port}"
+
+    @property
+    def supplier_sim_url(self):
+        return f"http://127.0.0.1:{self.supplier_sim_port}"
 
     @property
     def paysim_url(self):
@@ -90,6 +100,8 @@ class Suite:
             replicas = range(2, self.settings.replicas.get(service, 1) + 1)
             names.extend(f"{service}-{replica}" for replica in replicas)
         sandbox = ["paysim"] if self.settings.paysim_port else []
+        if self.settings.supplier_sim_port:
+            sandbox.append(SUPPLIER_SIM)
         return [*sandbox, *names, "gateway"]
 
     def environment(self, name=None):
@@ -118,6 +130,15 @@ class Suite:
         return env
 
     def _command(self, name):
+        if name == SUPPLIER_SIM:
+            return [
+                sys.executable,
+                "-m",
+                "kameng_cli.main",
+                "supplier-sim",
+                "--port",
+                str(self.settings.supplier_sim_port),
+            ]
         if name == "paysim":
             return [
                 sys.executable,

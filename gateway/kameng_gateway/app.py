@@ -15,6 +15,7 @@ from kameng_gateway.blueprints import (
     payments,
     products,
     risk,
+    suppliers,
     wallet,
     web,
 )
@@ -64,6 +65,7 @@ def create_app(settings=None, rpc=None, nonces=None):
         risk.blueprint,
         channel.blueprint,
         channel.keys_blueprint,
+        suppliers.blueprint,
         health.blueprint,
         metrics.blueprint,
         openapi_blueprint,

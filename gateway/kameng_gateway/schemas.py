@@ -139,6 +139,13 @@ class ProductCreationSchema(RequestSchema):
         values=money(),
         metadata={"description": "price per membership or agent level, in minor units"},
     )
+    supplier_id = fields.Integer(
+        strict=True, validate=validate.Range(min=1), metadata={"description": "direct only: its supplier"}
+    )
+    supplier_sku = fields.String(
+        validate=validate.Length(1, 64),
+        metadata={"description": "direct only: the product's id at the supplier"},
+    )
 
 
 class CardSchema(RequestSchema):
@@ -239,9 +246,17 @@ class ProductSchema(Schema):
     currency = fields.String()
     level_prices = fields.Dict(keys=fields.String(), values=fields.Integer())
     stock = fields.Integer(
-        allow_none=True, metadata={"description": "cards available; null for direct top-ups"}
+        allow_none=True,
+        metadata={
+            "description": "cards available, or for a direct top-up its supplier's stock; null: unlimited"
+        },
     )
     created_at = timestamp()
+    supplier_id = fields.Integer(allow_none=True)
+    supplier_sku = fields.String(allow_none=True)
+    cost_price = fields.Integer(
+        allow_none=True, metadata={"description": "direct: what the supplier charges, as last synced"}
+    )
 
 
 class ProductPageSchema(Schema):

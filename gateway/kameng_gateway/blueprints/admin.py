@@ -75,6 +75,8 @@ def create_product():
         data["price"],
         currency=data["currency"],
         level_prices=data.get("level_prices"),
+        # a direct product's supplier, when it names one
+        **{field: data[field] for field in ("supplier_id", "supplier_sku") if field in data},
     )
     audit.record(
         "product.created",

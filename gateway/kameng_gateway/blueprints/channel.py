@@ -6,7 +6,7 @@ the key's owner, a customer: its prices, its orders, its wallet balance.
 
 from flask import Blueprint, current_app
 
-from kameng_gateway import remote
+from kameng_gateway import audit, remote
 from kameng_gateway.auth import ADMIN, roles_required
 from kameng_gateway.blueprints import load_json, load_query
 from kameng_gateway.channel_auth import channel_caller, signed_request_required
@@ -49,6 +49,11 @@ def create_api_key():
     data = load_json(_API_KEY_CREATION_SCHEMA)
     remote.call("customers", "get_customer", data["customer_id"])  # 404 unless a customer
     key = remote.call("orders", "create_api_key", data["customer_id"], data["name"], data["scopes"])
+    audit.record(
+        "api_key.issued",
+        f"api_key:{key['key_id']}",
+        {"customer_id": key["customer_id"], "name": key["name"], "scopes": key["scopes"]},
+    )
     return _NEW_API_KEY_SCHEMA.dump(key), 201, _NO_STORE
 
 
@@ -57,7 +62,9 @@ def create_api_key():
 @roles_required(ADMIN)
 def revoke_api_key(key_id):
     """Admins only. Requests signed with it are refused from now on; revoking again changes nothing."""
-    return _API_KEY_SCHEMA.dump(remote.call("orders", "revoke_api_key", key_id))
+    key = remote.call("orders", "revoke_api_key", key_id)
+    audit.record("api_key.revoked", f"api_key:{key['key_id']}", {"customer_id": key["customer_id"]})
+    return _API_KEY_SCHEMA.dump(key)
 
 
 # ---- the channel API (signed)

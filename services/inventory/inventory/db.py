@@ -36,6 +36,10 @@ products = sa.Table(
     sa.Column("currency", sa.String(3), nullable=False),
     sa.Column("level_prices", sa.JSON, nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    # a direct product's supplier and its id there, and what the supplier charges (last sync)
+    sa.Column("supplier_id", sa.Integer, sa.ForeignKey("suppliers.id")),
+    sa.Column("supplier_sku", sa.String(64)),
+    sa.Column("cost_price", sa.BigInteger),
     sa.UniqueConstraint("category_id", "name"),
     sa.CheckConstraint("kind IN ('card', 'direct')", name="kind"),
     sa.CheckConstraint("price >= 0", name="price"),
@@ -111,3 +115,36 @@ def insert_ignoring_conflicts(uow, table, rows, conflict_columns):
         uow.insert(table).on_conflict_do_nothing(index_elements=conflict_columns).returning(table.c.id)
     )
     return [row.id for row in uow.execute(statement, rows)]
+
+
+# ---- upstream suppliers and direct top-ups
+
+# A supplier is another shop speaking the channel API; its secret is sealed
+# (kameng_common.sealing, purpose "supplier"), never answered.
+suppliers = sa.Table(
+    "suppliers",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(100), nullable=False, unique=True),
+    sa.Column("base_url", sa.String(500), nullable=False),
+    sa.Column("key_id", sa.String(64), nullable=False),
+    sa.Column("seal_key_id", sa.String(32), nullable=False),
+    sa.Column("sealed_secret", sa.LargeBinary, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("synced_at", sa.DateTime(timezone=True)),
+    sa.Column("sync_error", sa.String(200)),
+)
+
+# the supplier's catalogue as its last sync saw it: cost price and stock (null: unlimited)
+supplier_products = sa.Table(
+    "supplier_products",
+    metadata,
+    sa.Column("supplier_id", sa.Integer, sa.ForeignKey("suppliers.id"), primary_key=True),
+    sa.Column("sku", sa.String(64), primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("cost_price", sa.BigInteger, nullable=False),
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("stock", sa.Integer),
+    sa.Column("synced_at", sa.DateTime(timezone=True), nullable=False),
+)

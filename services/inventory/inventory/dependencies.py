@@ -6,6 +6,7 @@ from inventory import usecases
 from inventory.crypto import load_keyring
 from kameng_common.extensions import ServiceDatabase
 from kameng_common.metrics import callback_gauge
+from kameng_common.sealing import Sealer
 
 
 class InventoryDatabase(ServiceDatabase):
@@ -32,3 +33,13 @@ class CardKeys(DependencyProvider):
 
     def get_dependency(self, worker_ctx):
         return self.keyring
+
+
+class SupplierSecrets(DependencyProvider):
+    """Seals and opens suppliers' API secrets (a key derived for that purpose alone)."""
+
+    def setup(self):
+        self.sealer = Sealer.from_env("supplier")
+
+    def get_dependency(self, worker_ctx):
+        return self.sealer

@@ -40,6 +40,9 @@ class CreateProduct(Schema):
     price = amount_field(required=True)
     currency = currency_field()
     level_prices = fields.Dict(keys=_level(), values=amount_field(), allow_none=True, load_default=None)
+    # a direct product's supplier and its id there
+    supplier_id = fields.Integer(strict=True, allow_none=True, load_default=None)
+    supplier_sku = Text(allow_none=True, load_default=None, validate=validate.Length(min=1, max=64))
 
 
 class ListProducts(Schema):
@@ -94,6 +97,9 @@ class Product(Schema):
     currency = fields.String()
     level_prices = fields.Dict()
     created_at = UtcDateTime()
+    supplier_id = fields.Integer(allow_none=True)
+    supplier_sku = fields.String(allow_none=True)
+    cost_price = fields.Integer(allow_none=True)
 
 
 def load(schema, data):

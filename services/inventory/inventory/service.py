@@ -1,9 +1,21 @@
 """Inventory's nameko entrypoints: each translates and calls a use case."""
 
-from inventory import usecases
+from nameko.timer import Timer
+
+from inventory import suppliers, usecases
 from inventory.db import metadata
-from inventory.dependencies import CardKeys, InventoryDatabase
+from inventory.dependencies import CardKeys, InventoryDatabase, SupplierSecrets
 from kameng_common.extensions import Instrumentation, check_health, event_handler, rpc
+
+
+class SupplierSyncTimer(Timer):
+    """Every SUPPLIER_SYNC_SECONDS (config), pull each supplier's catalogue."""
+
+    def __init__(self, **kwargs):
+        super().__init__(interval=None, **kwargs)
+
+    def setup(self):
+        self.interval = float(self.container.config["SUPPLIER_SYNC_SECONDS"])
 
 
 class InventoryService:
@@ -11,6 +23,7 @@ class InventoryService:
 
     db = InventoryDatabase(metadata)
     keyring = CardKeys()
+    supplier_secrets = SupplierSecrets()
     instrumentation = Instrumentation()
 
     @rpc
@@ -22,8 +35,36 @@ class InventoryService:
         return usecases.create_category(self.db, name)
 
     @rpc
-    def create_product(self, name, category_id, kind, price, currency="CNY", level_prices=None):
-        return usecases.create_product(self.db, name, category_id, kind, price, currency, level_prices)
+    def create_product(
+        self,
+        name,
+        category_id,
+        kind,
+        price,
+        currency="CNY",
+        level_prices=None,
+        supplier_id=None,
+        supplier_sku=None,
+    ):
+        return usecases.create_product(
+            self.db, name, category_id, kind, price, currency, level_prices, supplier_id, supplier_sku
+        )
+
+    @rpc
+    def create_supplier(self, name, base_url, key_id, secret):
+        return suppliers.create_supplier(self.db, self.supplier_secrets, name, base_url, key_id, secret)
+
+    @rpc
+    def list_suppliers(self):
+        return suppliers.list_suppliers(self.db)
+
+    @rpc
+    def sync_supplier(self, supplier_id):
+        return suppliers.sync_supplier(self.db, self.supplier_secrets, supplier_id)
+
+    @SupplierSyncTimer.decorator()
+    def sync_suppliers(self):
+        suppliers.sync_all(self.db, self.supplier_secrets)
 
     @rpc
     def list_products(self, level="regular", limit=50, cursor=None):

@@ -9,7 +9,16 @@ import sqlalchemy as sa
 
 from inventory import domain, schemas
 from inventory.crypto import CardIntegrityError, SealedSecret
-from inventory.db import cards, categories, insert_ignoring_conflicts, orders, products, reveal_audit
+from inventory.db import (
+    cards,
+    categories,
+    insert_ignoring_conflicts,
+    orders,
+    products,
+    reveal_audit,
+    suppliers,
+)
+from inventory.suppliers import upstream_stock
 from kameng_common import auditlog
 from kameng_common.db import utc_isoformat, utcnow
 from kameng_common.errors import Conflict, Forbidden, InvalidInput, KamengError, NotFound
@@ -34,8 +43,13 @@ def create_category(db, name):
     return {"id": row.id, "name": row.name}
 
 
-def create_product(db, name, category_id, kind, price, currency="CNY", level_prices=None):
-    """Idempotent on (category, name): the same definition again returns the product it made."""
+def create_product(
+    db, name, category_id, kind, price, currency="CNY", level_prices=None, supplier_id=None, supplier_sku=None
+):
+    """Idempotent on (category, name): the same definition again returns the product it made.
+
+    A direct product may name its supplier and its sku there (both or neither).
+    """
     data = schemas.load(
         schemas.CreateProduct,
         {
@@ -45,15 +59,27 @@ def create_product(db, name, category_id, kind, price, currency="CNY", level_pri
             "price": price,
             "currency": currency,
             "level_prices": level_prices,
+            "supplier_id": supplier_id,
+            "supplier_sku": supplier_sku,
         },
     )
     data["level_prices"] = data["level_prices"] or {}
+    if (data["supplier_id"] is None) != (data["supplier_sku"] is None):
+        raise InvalidInput("supplier_id and supplier_sku: give both or neither")
+    if data["supplier_id"] is not None and data["kind"] != domain.DIRECT:
+        raise InvalidInput("only a direct product is fulfilled by a supplier")
     with db.unit_of_work() as uow:
         category = uow.execute(
             sa.select(categories.c.id).where(categories.c.id == data["category_id"])
         ).first()
         if category is None:
             raise InvalidInput(f"category {data['category_id']} does not exist")
+        if data["supplier_id"] is not None:
+            known = uow.execute(
+                sa.select(suppliers.c.id).where(suppliers.c.id == data["supplier_id"])
+            ).first()
+            if known is None:
+                raise InvalidInput(f"supplier {data['supplier_id']} does not exist", "supplier_not_found")
         insert_ignoring_conflicts(uow, products, [{**data, "created_at": utcnow()}], ["category_id", "name"])
         product = uow.execute(
             sa.select(products).where(
@@ -76,6 +102,7 @@ def list_products(db, level="regular", limit=50, cursor=None):
         rows = session.execute(query).all()
         page = rows[: data["limit"]]
         stock = _available_counts(session, [row.id for row in page if row.kind == domain.CARD])
+        supplied = upstream_stock(session, [row.id for row in page if row.kind == domain.DIRECT])
     return {
         "items": [
             {
@@ -85,8 +112,8 @@ def list_products(db, level="regular", limit=50, cursor=None):
                 "kind": row.kind,
                 "price": domain.price_for_level(row.price, row.level_prices, data["level"]),
                 "currency": row.currency,
-                # a direct product is fulfilled by its supplier: it has no stock of its own
-                "stock": stock.get(row.id, 0) if row.kind == domain.CARD else None,
+                # a direct product is fulfilled by its supplier: its stock is the supplier's
+                "stock": stock.get(row.id, 0) if row.kind == domain.CARD else supplied.get(row.id),
             }
             for row in page
         ],

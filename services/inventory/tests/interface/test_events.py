@@ -23,7 +23,12 @@ DELIVERED_QUEUE = topology.event_queue("inventory", "cards.delivered", "orders",
 def config(amqp_uri, database_url, monkeypatch):
     monkeypatch.setenv("KAMENG_CARD_KEYS", generate_keys_line("k1"))
     upgrade("inventory", database_url)
-    return {"AMQP_URI": amqp_uri, "DATABASE_URL": database_url, "max_workers": 4}
+    return {
+        "AMQP_URI": amqp_uri,
+        "DATABASE_URL": database_url,
+        "max_workers": 4,
+        "SUPPLIER_SYNC_SECONDS": 3600,
+    }
 
 
 @pytest.fixture

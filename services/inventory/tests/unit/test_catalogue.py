@@ -32,6 +32,9 @@ def test_a_product_is_created_with_its_level_prices(db, category):
         "currency": "CNY",
         "level_prices": {"vip": 9500},
         "created_at": product["created_at"],
+        "supplier_id": None,
+        "supplier_sku": None,
+        "cost_price": None,
     }
     assert product["created_at"].endswith("+00:00")
 

@@ -1,0 +1,91 @@
+"""Suppliers end to end: a shop syncs its catalogue from an upstream speaking the channel API."""
+
+import uuid
+
+import pytest
+
+from kameng_cli.supplier_sim import Knobs, SimState, SupplierSim
+from kameng_common.ports import free_port
+
+SIM_KEY_ID, SIM_SECRET = "e2e-shop", "e2e-shop-secret-0123456789abcdef"
+
+
+@pytest.fixture
+def upstream():
+    sim = SupplierSim(
+        SimState({SIM_KEY_ID: SIM_SECRET}, knobs=Knobs(fulfil_seconds=0.2)), free_port()
+    ).start()
+    yield sim
+    sim.stop()
+
+
+@pytest.fixture
+def supplier(staff, upstream):
+    return staff.request(
+        "POST",
+        "/api/v1/admin/suppliers",
+        json={
+            "name": f"sim-{uuid.uuid4().hex[:6]}",
+            "base_url": upstream.base_url,
+            "key_id": SIM_KEY_ID,
+            "secret": SIM_SECRET,
+        },
+    )
+
+
+def direct_product(staff, supplier, sku, price=5000):
+    category = staff.request(
+        "POST", "/api/v1/admin/categories", json={"name": f"top-ups-{uuid.uuid4().hex[:6]}"}
+    )
+    return staff.request(
+        "POST",
+        "/api/v1/admin/products",
+        json={
+            "name": f"top-up-{uuid.uuid4().hex[:6]}",
+            "category_id": category["id"],
+            "kind": "direct",
+            "price": price,
+            "supplier_id": supplier["id"],
+            "supplier_sku": sku,
+        },
+    )
+
+
+def test_a_sync_brings_the_suppliers_stock_and_cost_to_its_products(staff, supplier, stock_of):
+    assert "secret" not in supplier
+    unlimited = direct_product(staff, supplier, "1")
+    sold_out = direct_product(staff, supplier, "3")
+    synced = staff.request("POST", f"/api/v1/admin/suppliers/{supplier['id']}/sync")
+    assert synced["products"] == 3
+    assert stock_of(unlimited["id"]) is None
+    assert stock_of(sold_out["id"]) == 0
+    listed = {item["id"]: item for item in staff.request("GET", "/api/v1/admin/suppliers")["items"]}
+    assert listed[supplier["id"]]["synced_at"] and listed[supplier["id"]]["sync_error"] is None
+
+
+def test_an_unreachable_supplier_answers_503_and_an_unknown_one_404(staff, supplier, upstream):
+    upstream.stop()
+    try:
+        staff.request("POST", f"/api/v1/admin/suppliers/{supplier['id']}/sync", expected=(503,))
+    finally:
+        upstream.start()
+    listed = {item["id"]: item for item in staff.request("GET", "/api/v1/admin/suppliers")["items"]}
+    assert listed[supplier["id"]]["sync_error"]
+    staff.request("POST", "/api/v1/admin/suppliers/999999/sync", expected=(404,))
+
+
+def test_a_product_of_an_unknown_supplier_is_refused(staff):
+    category = staff.request("POST", "/api/v1/admin/categories", json={"name": f"x-{uuid.uuid4().hex[:6]}"})
+    staff.request(
+        "POST",
+        "/api/v1/admin/products",
+        expected=(422,),
+        json={
+            "name": "orphan",
+            "category_id": category["id"],
+            "kind": "direct",
+            "price": 100,
+            "supplier_id": 999999,
+            "supplier_sku": "1",
+        },
+    )
