@@ -27,6 +27,8 @@ SERVICES = ("orders", "inventory", "payments", "customers", "risk")
 RPC_TIMEOUT_SECONDS = 120
 DEAD_LETTERS_LISTED = 100
 DEFAULT_GRACE_SECONDS = 60
+# how long a provider refund may stay pending: the record delay and every retry's back-off, with room
+REFUND_RETRY_SECONDS = 300
 
 PENDING, AWAITING_PAYMENT, ON_HOLD, PAID, FAILED = "pending", "awaiting_payment", "on_hold", "paid", "failed"
 DELIVERED, REFUNDED = "delivered", "refunded"
@@ -181,6 +183,8 @@ def check(snapshots, dead_letters, now, timeouts):
         *_refunded_orders_refunded(orders, receipts),
         *_money_delivered_or_refunded(orders, receipts, now, timeouts),
         *_ledger_consistent(payments),
+        *_refunds_within_paid(payments),
+        *_refunds_executed(payments, now, timeouts),
         *_no_order_stuck(orders, now, timeouts),
         *_outboxes_published(snapshots, now, timeouts),
         *_no_dead_letters(dead_letters),
@@ -326,6 +330,10 @@ def _ledger_consistent(payments):
         received[receipt["currency"]] += receipt["amount"]
         if receipt["refunded_at"]:
             refunded[receipt["currency"]] += receipt["amount"]
+    # each staff refund executed once: booked once, when it succeeded
+    for refund in payments.get("refunds", []):
+        if refund["status"] == "succeeded":
+            refunded[refund["currency"]] += refund["amount"]
     for account, booked, moved in (
         ("sales", ledger["sales"], received),
         ("refunds", ledger["refunds"], refunded),
@@ -339,6 +347,41 @@ def _ledger_consistent(payments):
                     f"but the sums {'received' if account == 'sales' else 'refunded'} "
                     f"add up to {moved[currency]}",
                 )
+
+
+def _refunds_within_paid(payments):
+    """Never more given back for an order, across all its refunds, than it paid."""
+    paid, given_back = defaultdict(int), defaultdict(int)
+    for receipt in payments["receipts"]:
+        key = (receipt["order_id"], receipt["currency"])
+        paid[key] += receipt["amount"]
+        if receipt["refunded_at"]:
+            given_back[key] += receipt["amount"]
+    for refund in payments.get("refunds", []):
+        if refund["status"] != "failed":
+            given_back[(refund["order_id"], refund["currency"])] += refund["amount"]
+    for (order_id, currency), amount in sorted(given_back.items()):
+        if amount > paid[(order_id, currency)]:
+            yield Violation(
+                "refund_exceeds_paid",
+                f"order {order_id}",
+                f"{amount} {currency} refunded or being refunded, but it paid {paid[(order_id, currency)]}",
+            )
+
+
+def _refunds_executed(payments, now, timeouts):
+    """Every refund staff approved is executed (or, after its retries, failed for finance to see)."""
+    for refund in payments.get("refunds", []):
+        if (
+            refund["status"] == "pending"
+            and _after(refund["created_at"], timeouts.grace + REFUND_RETRY_SECONDS) < now
+        ):
+            yield Violation(
+                "refund_not_executed",
+                f"refund {refund['refund_id']}",
+                f"{refund['amount']} {refund['currency']} for order {refund['order_id']} is still pending "
+                f"since {refund['created_at']}",
+            )
 
 
 def _no_order_stuck(orders, now, timeouts):

@@ -360,6 +360,51 @@ class WalletSchema(Schema):
     next_cursor = fields.String(allow_none=True)
 
 
+class RefundRequestSchema(RequestSchema):
+    amount = fields.Integer(
+        strict=True,
+        validate=validate.Range(1, MAX_AMOUNT),
+        metadata={"description": "fen; all that is left of what the order paid when absent"},
+    )
+    to = fields.String(
+        required=True,
+        validate=validate.OneOf(["original", "wallet"]),
+        metadata={"description": "back through the channel that took the money, or into the buyer's wallet"},
+    )
+    reason = fields.String(required=True, validate=validate.Length(1, 500))
+
+
+class RefundListQuerySchema(PageQuerySchema):
+    cursor = fields.Integer(load_default=None, validate=validate.Range(0, 10**7))
+    status = fields.String(validate=validate.OneOf(["pending", "succeeded", "failed"]))
+    order_id = fields.UUID()
+
+
+class RefundSchema(Schema):
+    id = fields.String()
+    order_id = fields.String()
+    payment_id = fields.String()
+    customer_id = fields.String()
+    provider = fields.String()
+    amount = money()
+    currency = fields.String()
+    to = fields.String()
+    reason = fields.String()
+    actor = fields.String()
+    status = fields.String(
+        metadata={"description": "pending (the provider is asked, with retries), succeeded, failed"}
+    )
+    attempts = fields.Integer()
+    last_error = fields.String(allow_none=True)
+    created_at = timestamp()
+    updated_at = timestamp()
+
+
+class RefundPageSchema(Schema):
+    items = fields.List(fields.Nested(RefundSchema))
+    next_cursor = fields.String(allow_none=True)
+
+
 class NotificationResultSchema(Schema):
     status = fields.String(metadata={"enum": ["ok", "ignored"]})
     payment_id = fields.String(allow_none=True)

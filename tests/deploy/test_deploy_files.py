@@ -47,6 +47,8 @@ METRICS = {
     "kameng_orders_by_status",
     "kameng_payments_total",
     "kameng_refunds_total",
+    "kameng_staff_refunds",
+    "kameng_wallet_balance_fen",
     "kameng_risk_decisions_total",
     "kameng_http_requests_total",
     "kameng_http_request_duration_seconds",

@@ -7,7 +7,7 @@ import time
 import pytest
 import requests
 
-from kameng_cli import shop
+from kameng_cli import audit, shop
 
 
 @pytest.mark.parametrize("method", ["alipay", "wechat", "unionpay"])
@@ -61,3 +61,39 @@ def test_the_sandbox_writes_each_days_statement_in_the_providers_bill_format(sui
     rows = [line for line in statement.text.splitlines() if not line.startswith("#")]
     table = list(csv.DictReader(io.StringIO("\n".join(rows))))
     assert payment["payment_id"].replace("-", "") in {row["商户订单号"] for row in table}
+
+
+def test_staff_refund_part_through_the_provider_and_the_rest_to_the_wallet_never_more(
+    suite, order_awaiting_payment, staff
+):
+    buyer, order, _product, _cards = order_awaiting_payment()
+    payment = buyer.request("POST", f"/api/v1/orders/{order['id']}/payments", json={"method": "unionpay"})
+    shop.press_pay("unionpay", payment)
+    assert shop.wait_for_status(buyer, order["id"], {"delivered"})["status"] == "delivered"
+    path = f"/api/v1/admin/orders/{order['id']}/refunds"
+
+    first = staff.request(
+        "POST",
+        path,
+        json={"amount": 100, "to": "original", "reason": "late"},
+        headers={"Idempotency-Key": "r-1"},
+    )
+    assert (first["status"], first["to"], first["amount"]) == ("succeeded", "original", 100)
+    again = staff.request(
+        "POST",
+        path,
+        json={"amount": 100, "to": "original", "reason": "late"},
+        headers={"Idempotency-Key": "r-1"},
+    )
+    assert again["id"] == first["id"]
+    rest = staff.request("POST", path, json={"to": "wallet", "reason": "the card did not work"})
+    assert rest["amount"] == order["total"] - 100
+    assert buyer.request("GET", "/api/v1/me/wallet")["balance"] == order["total"] - 100
+    with pytest.raises(shop.ApiError) as refused:
+        staff.request("POST", path, json={"amount": 1, "to": "wallet", "reason": "again"})
+    assert "refund_exceeds_paid" in str(refused.value)
+
+    report = audit.audit(
+        suite.settings.amqp_uri, audit.Timeouts(order_ttl=suite.order_ttl, expiry_interval=1, grace=5)
+    )
+    assert not [violation for violation in report.violations if "refund" in violation.kind], report.render()

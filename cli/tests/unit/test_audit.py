@@ -26,6 +26,7 @@ class Shop:
         self.sold = {}
         self.reserved = {}
         self.receipts = []
+        self.refunds = []
         self.sold_twice = []
         self.direct_products = []
         self.ledger_problems = []
@@ -67,6 +68,19 @@ class Shop:
             }
         )
 
+    def staff_refund(self, order_id, amount, status="succeeded", at=LONG_AGO):
+        self.refunds.append(
+            {
+                "refund_id": f"r-{len(self.refunds)}",
+                "order_id": order_id,
+                "payment_id": f"pay-{order_id}",
+                "amount": amount,
+                "currency": "CNY",
+                "status": status,
+                "created_at": iso(at),
+            }
+        )
+
     def receipts_of(self, payment_id):
         return [receipt for receipt in self.receipts if receipt["payment_id"] == payment_id]
 
@@ -85,6 +99,9 @@ class Shop:
             sales[receipt["currency"]] = sales.get(receipt["currency"], 0) + receipt["amount"]
             if receipt["refunded_at"]:
                 refunds[receipt["currency"]] = refunds.get(receipt["currency"], 0) + receipt["amount"]
+        for refund in self.refunds:
+            if refund["status"] == "succeeded":
+                refunds[refund["currency"]] = refunds.get(refund["currency"], 0) + refund["amount"]
         return {
             "orders": {"service": "orders", "orders": self.orders, "outbox": self.outboxes["orders"]},
             "inventory": {
@@ -99,6 +116,7 @@ class Shop:
             "payments": {
                 "service": "payments",
                 "receipts": self.receipts,
+                "refunds": self.refunds,
                 "ledger": {"problems": self.ledger_problems, "sales": sales, "refunds": refunds},
                 "outbox": self.outboxes["payments"],
             },
@@ -298,6 +316,40 @@ def test_a_ledger_that_does_not_book_the_money_moved(shop, account):
     snapshots["payments"]["ledger"][account]["CNY"] += 1
     [violation] = audit.check(snapshots, shop.dead_letters, NOW, TIMEOUTS)
     assert (violation.kind, violation.subject) == ("ledger_mismatch", f"ledger {account} CNY")
+
+
+# --- staff refunds: never more than paid, each executed once
+
+
+def test_partial_refunds_within_what_was_paid_hold(shop):
+    shop.delivered("o1")
+    shop.staff_refund("o1", 400)
+    shop.staff_refund("o1", 600)
+    shop.staff_refund("o1", 1000, status="failed")
+    assert shop.violations() == []
+
+
+def test_refunds_beyond_what_was_paid_are_a_violation(shop):
+    shop.delivered("o1")
+    shop.staff_refund("o1", 600)
+    shop.staff_refund("o1", 500, status="pending", at=JUST_NOW)
+    assert shop.violations() == [("refund_exceeds_paid", "order o1")]
+
+
+def test_a_refund_left_pending_past_its_retries_is_not_executed(shop):
+    shop.delivered("o1")
+    shop.staff_refund("o1", 100, status="pending", at=LONG_AGO)
+    shop.staff_refund("o1", 100, status="pending", at=JUST_NOW)
+    assert shop.violations() == [("refund_not_executed", "refund r-0")]
+
+
+def test_a_refund_booked_twice_is_a_ledger_mismatch(shop):
+    shop.delivered("o1")
+    shop.staff_refund("o1", 300)
+    snapshots = shop.snapshots()
+    snapshots["payments"]["ledger"]["refunds"]["CNY"] += 300
+    [violation] = audit.check(snapshots, shop.dead_letters, NOW, TIMEOUTS)
+    assert violation.kind == "ledger_mismatch"
 
 
 # --- no order stuck in a transitional status past its timeout and the grace period

@@ -108,3 +108,32 @@ ledger_entries = sa.Table(
     sa.Column("amount", Money, nullable=False),
     sa.CheckConstraint("amount <> 0", name="amount_not_zero"),
 )
+
+# Refunds staff ask for: full or partial, to the wallet or back through the
+# provider. The amount is reserved while pending; a failed one reserves nothing.
+order_refunds = sa.Table(
+    "order_refunds",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("order_id", sa.String(64), nullable=False, index=True),
+    sa.Column("payment_id", sa.String(36), sa.ForeignKey("payment_intents.id"), nullable=False),
+    sa.Column("receipt_id", sa.String(36), sa.ForeignKey("receipts.id"), nullable=False, index=True),
+    sa.Column("customer_id", sa.String(64), nullable=False),
+    sa.Column("provider", sa.String(32), nullable=False),
+    sa.Column("amount", Money, nullable=False),
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("destination", sa.String(16), nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("actor", sa.String(64), nullable=False),
+    sa.Column("idempotency_key", sa.String(255), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("next_attempt_at", sa.DateTime(timezone=True)),
+    sa.Column("last_error", sa.Text),
+    sa.Column("provider_refund_id", sa.String(128)),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    # one refund per request: the same key for the same order is the same refund
+    sa.UniqueConstraint("order_id", "idempotency_key"),
+    sa.CheckConstraint("amount > 0", name="amount_positive"),
+)

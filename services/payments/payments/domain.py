@@ -184,6 +184,81 @@ def receipt_to_refund(intent, request, unrefunded, refunded_count):
     return receipt
 
 
+# --- staff refunds -------------------------------------------------------------
+
+TO_ORIGINAL = "original"
+TO_WALLET = "wallet"
+REFUND_DESTINATIONS = (TO_ORIGINAL, TO_WALLET)
+REFUND_PENDING = "pending"
+REFUND_SUCCEEDED = "succeeded"
+REFUND_FAILED = "failed"
+# tries of a provider's refund API before the refund is left to finance as failed
+MAX_REFUND_ATTEMPTS = 5
+
+
+def refund_backoff_seconds(attempts):
+    """How long to wait before the next try of a provider refund: 2, 4, 8, 16… seconds, at most 5 min."""
+    return min(2**attempts, 300)
+
+
+@dataclass(frozen=True)
+class Received:
+    """A sum received for an order, and how much of it has been given back (or is being)."""
+
+    receipt_id: str
+    payment_id: str
+    provider: str
+    trade_no: str
+    amount: int
+    currency: str
+    refunded: int
+
+    @property
+    def remaining(self):
+        return self.amount - self.refunded
+
+
+def receipt_for_refund(order_id, received, amount, destination):
+    """The receipt a staff refund of ``amount`` (None: all that is left) gives back from.
+
+    Never more than was paid across all refunds: the amount must fit in what
+    one receipt has left (the newest first: a payment received twice keeps its
+    first). ``original`` goes back through the provider that took the money,
+    which the development provider cannot do.
+    """
+    if not received:
+        raise InvalidInput(f"order {order_id} has received no money", "not_paid")
+    left = sum(receipt.remaining for receipt in received)
+    if amount is None:
+        receipt = next((receipt for receipt in received if receipt.remaining > 0), None)
+        if receipt is None:
+            raise InvalidInput(f"order {order_id} is refunded in full already", "refund_exceeds_paid")
+        amount = receipt.remaining
+    elif amount > left:
+        raise InvalidInput(
+            f"a refund of {amount} is more than the {left} left of what order {order_id} paid",
+            "refund_exceeds_paid",
+        )
+    else:
+        receipt = next((receipt for receipt in received if receipt.remaining >= amount), None)
+        if receipt is None:
+            raise InvalidInput(
+                f"no single payment of order {order_id} has {amount} left to refund; refund in parts",
+                "refund_exceeds_paid",
+            )
+    if destination == TO_ORIGINAL and receipt.provider == MOCKPAY:
+        raise InvalidInput(
+            "mockpay cannot refund to the original channel; refund to the wallet",
+            "refund_channel_unavailable",
+        )
+    return receipt, amount
+
+
+def refund_destination(destination, provider):
+    """Money paid from the wallet goes back to the wallet, whatever was asked."""
+    return TO_WALLET if provider == BALANCE else destination
+
+
 # --- ledger ------------------------------------------------------------------
 
 
@@ -243,6 +318,11 @@ def provider_topup(provider, customer_id, amount, currency):
 def refund_to_wallet(customer_id, amount, currency):
     """A refund kept for the customer in their wallet: we owe them more."""
     return posting(debit(REFUNDS, amount, currency), credit(wallet_account(customer_id), amount, currency))
+
+
+def refund_to_provider(provider, amount, currency):
+    """A refund the provider paid back to the buyer: the provider owes us less."""
+    return posting(debit(REFUNDS, amount, currency), credit(provider_account(provider), amount, currency))
 
 
 def ledger_problems(unbalanced_transactions, thin_transactions, balances, wallets):

@@ -6,7 +6,7 @@ from prometheus_client import Counter
 from kameng_common.extensions import ServiceDatabase
 from kameng_common.metrics import callback_gauge
 from payments import domain
-from payments.db import payment_intents, wallets
+from payments.db import order_refunds, payment_intents, wallets
 
 PAYMENTS = Counter(
     "kameng_payments_total", "Payment attempts by provider and outcome", ["provider", "outcome"]
@@ -39,6 +39,12 @@ class PaymentsDatabase(ServiceDatabase):
             lambda: wallet_totals(self.database),
         )
         callback_gauge(
+            "kameng_staff_refunds",
+            "Staff refunds by status (failed ones wait for finance)",
+            ["status"],
+            lambda: refund_counts(self.database),
+        )
+        callback_gauge(
             "kameng_payment_intents",
             "Payment intents by method and status",
             ["method", "status"],
@@ -62,3 +68,11 @@ def intent_counts(database):
             )
         )
         return {(method, status): count for method, status, count in rows}
+
+
+def refund_counts(database):
+    with database.reading() as session:
+        rows = session.execute(
+            sa.select(order_refunds.c.status, sa.func.count()).group_by(order_refunds.c.status)
+        )
+        return {(status,): count for status, count in rows}

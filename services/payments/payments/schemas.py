@@ -112,3 +112,44 @@ class Wallet(Schema):
     customer_id = fields.String()
     balance = fields.Integer()
     currency = fields.String()
+
+
+class RefundOrder(Schema):
+    order_id = _id(64)
+    amount = fields.Integer(
+        strict=True, allow_none=True, load_default=None, validate=validate.Range(min=1, max=MAX_AMOUNT)
+    )
+    to = fields.String(required=True, validate=validate.OneOf(domain.REFUND_DESTINATIONS))
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=500))
+    idempotency_key = fields.String(required=True, validate=validate.Length(min=1, max=255))
+    actor = _id(64)
+
+
+class RefundListQuery(Schema):
+    status = fields.String(
+        allow_none=True,
+        load_default=None,
+        validate=validate.OneOf((domain.REFUND_PENDING, domain.REFUND_SUCCEEDED, domain.REFUND_FAILED)),
+    )
+    order_id = fields.String(allow_none=True, load_default=None, validate=validate.Length(min=1, max=64))
+    limit = fields.Integer(strict=True, load_default=50, validate=validate.Range(min=1, max=100))
+    # an offset: refunds are few, and staff page through them newest first
+    cursor = fields.Integer(allow_none=True, load_default=None, validate=validate.Range(min=0, max=10**7))
+
+
+class RefundAnswer(Schema):
+    id = fields.String()
+    order_id = fields.String()
+    payment_id = fields.String()
+    customer_id = fields.String()
+    provider = fields.String()
+    amount = fields.Integer()
+    currency = fields.String()
+    to = fields.String()
+    reason = fields.String()
+    actor = fields.String()
+    status = fields.String()
+    attempts = fields.Integer()
+    last_error = fields.String(allow_none=True)
+    created_at = fields.String()
+    updated_at = fields.String()

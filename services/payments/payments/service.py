@@ -2,7 +2,7 @@
 
 from nameko.dependency_providers import Config
 
-from kameng_common.extensions import Instrumentation, check_health, event_handler, rpc
+from kameng_common.extensions import Instrumentation, check_health, event_handler, rpc, timer
 from kameng_common.money import DEFAULT_CURRENCY
 from payments import usecases
 from payments.db import metadata
@@ -56,6 +56,20 @@ class PaymentsService:
     @rpc
     def get_wallet(self, customer_id, currency=DEFAULT_CURRENCY):
         return usecases.get_wallet(self.db, customer_id, currency)
+
+    @rpc
+    def refund_order(self, order_id, amount, to, reason, idempotency_key, actor):
+        return usecases.refund_order(
+            self.db, Providers.from_config(self.config), order_id, amount, to, reason, idempotency_key, actor
+        )
+
+    @rpc
+    def list_refunds(self, status=None, order_id=None, limit=50, cursor=None):
+        return usecases.list_refunds(self.db, status, order_id, limit, cursor)
+
+    @timer(interval=2)
+    def retry_refunds(self):
+        usecases.retry_refunds(self.db, Providers.from_config(self.config))
 
     @rpc
     def audit_snapshot(self):

@@ -1,6 +1,7 @@
 """What payments does: each use case one unit of work (state + ledger + outbox + inbox mark)."""
 
 import dataclasses
+import datetime
 import json
 import logging
 import uuid
@@ -8,13 +9,22 @@ import uuid
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
+from kameng_common import auditlog
 from kameng_common.db import utc_isoformat, utcnow
 from kameng_common.errors import Conflict, InvalidInput, KamengError, NotFound
 from kameng_common.money import DEFAULT_CURRENCY
 from payments import domain, schemas
-from payments.db import ledger_entries, ledger_transactions, payment_intents, receipts, refunds, wallets
+from payments.db import (
+    ledger_entries,
+    ledger_transactions,
+    order_refunds,
+    payment_intents,
+    receipts,
+    refunds,
+    wallets,
+)
 from payments.metrics import count_payment, count_refund, provider_label
-from payments.providers import Checkout, Ignored
+from payments.providers import Checkout, Ignored, RefundFailed
 
 _log = logging.getLogger(__name__)
 
@@ -647,6 +657,9 @@ def audit_snapshot(db):
             .where(payment_intents.c.purpose == domain.ORDER)
             .order_by(receipts.c.received_at, receipts.c.id)
         ).all()
+        staff_refunds = session.execute(
+            sa.select(order_refunds).order_by(order_refunds.c.created_at, order_refunds.c.id)
+        ).all()
         sales_and_refunds = session.execute(
             sa.select(
                 ledger_entries.c.account, ledger_entries.c.currency, sa.func.sum(ledger_entries.c.amount)
@@ -669,6 +682,19 @@ def audit_snapshot(db):
             }
             for row in rows
         ],
+        # staff refunds, full or partial: pending ones reserve their amount, failed ones nothing
+        "refunds": [
+            {
+                "refund_id": row.id,
+                "order_id": row.order_id,
+                "payment_id": row.payment_id,
+                "amount": row.amount,
+                "currency": row.currency,
+                "status": row.status,
+                "created_at": utc_isoformat(row.created_at),
+            }
+            for row in staff_refunds
+        ],
         "ledger": {
             "problems": check_ledger(db),
             # sales is credited (negative) with what was received; refunds debited with what went back
@@ -685,3 +711,324 @@ def audit_snapshot(db):
         },
         "outbox": db.outbox_status(),
     }
+
+
+# --- staff refunds -------------------------------------------------------------
+
+REFUND_RECORD_DELAY = datetime.timedelta(seconds=30)
+REFUND_RETRY_BATCH = 20
+
+
+def refund_order(db, providers, order_id, amount, to, reason, idempotency_key, actor):
+    """Give back all or part of what an order paid, to the buyer's wallet or through the provider.
+
+    Never more than was paid across all refunds, also under concurrent requests
+    (the order's intents are locked); idempotent per (order, idempotency key).
+    A provider refund is tried at once and, on a timeout or an outage, again by
+    ``retry_refunds`` with back-off; after ``MAX_REFUND_ATTEMPTS`` (or a refusal)
+    it is ``failed``, listed for finance, and its amount is free to refund again.
+    """
+    request = schemas.load(
+        schemas.RefundOrder(),
+        {
+            "order_id": order_id,
+            "amount": amount,
+            "to": to,
+            "reason": reason,
+            "idempotency_key": idempotency_key,
+            "actor": actor,
+        },
+    )
+    try:
+        try:
+            refund, created = _open_refund(db, providers, request)
+        except IntegrityError:
+            # the same request, committed by a concurrent call
+            with db.reading() as session:
+                refund = _existing_refund(session, request)
+            if refund is None:
+                raise
+            created = False
+    except KamengError as exc:
+        count_refund(f"refused_{exc.code}")
+        raise
+    count_refund("duplicate" if not created else refund["status"])
+    if created and refund["status"] == domain.REFUND_PENDING:
+        _attempt_provider_refund(db, providers, refund["id"])
+    return get_refund(db, refund["id"])
+
+
+def _existing_refund(connection, request):
+    row = connection.execute(
+        sa.select(order_refunds).where(
+            order_refunds.c.order_id == request["order_id"],
+            order_refunds.c.idempotency_key == request["idempotency_key"],
+        )
+    ).first()
+    if row is None:
+        return None
+    asked_destination = domain.refund_destination(request["to"], row.provider)
+    if request["amount"] not in (None, row.amount) or asked_destination != row.destination:
+        raise InvalidInput(
+            "this Idempotency-Key was used for another refund of this order", "idempotency_key_reused"
+        )
+    return dict(row._mapping)
+
+
+def _open_refund(db, providers, request):
+    now = utcnow()
+    with db.unit_of_work() as uow:
+        existing = _existing_refund(uow, request)
+        if existing is not None:
+            return existing, False
+        # every refund of one order takes these locks first: concurrent refunds queue here (PostgreSQL)
+        intents = uow.execute(
+            sa.select(payment_intents.c.id)
+            .where(
+                payment_intents.c.order_id == request["order_id"], payment_intents.c.purpose == domain.ORDER
+            )
+            .order_by(payment_intents.c.id)
+            .with_for_update()
+        ).all()
+        received = _received_for(uow, [row.id for row in intents])
+        receipt, amount = domain.receipt_for_refund(
+            request["order_id"], received, request["amount"], request["to"]
+        )
+        destination = domain.refund_destination(request["to"], receipt.provider)
+        if destination == domain.TO_ORIGINAL:
+            providers.adapter(receipt.provider)
+        customer_id = uow.execute(
+            sa.select(payment_intents.c.customer_id).where(payment_intents.c.id == receipt.payment_id)
+        ).scalar()
+        refund = {
+            "id": str(uuid.uuid4()),
+            "order_id": request["order_id"],
+            "payment_id": receipt.payment_id,
+            "receipt_id": receipt.receipt_id,
+            "customer_id": customer_id,
+            "provider": receipt.provider,
+            "amount": amount,
+            "currency": receipt.currency,
+            "destination": destination,
+            "reason": request["reason"],
+            "actor": request["actor"],
+            "idempotency_key": request["idempotency_key"],
+            "status": domain.REFUND_PENDING,
+            "attempts": 0,
+            # if this process dies before recording the provider's answer, the retry timer asks again
+            "next_attempt_at": now + REFUND_RECORD_DELAY,
+            "created_at": now,
+            "updated_at": now,
+        }
+        if destination == domain.TO_WALLET:
+            refund.update(status=domain.REFUND_SUCCEEDED, next_attempt_at=None)
+        uow.execute(order_refunds.insert().values(**refund))
+        auditlog.record(
+            uow,
+            "payments",
+            request["actor"],
+            "refund.issued",
+            f"order:{request['order_id']}",
+            {"refund_id": refund["id"], "amount": amount, "currency": receipt.currency, "to": destination},
+        )
+        if destination == domain.TO_WALLET:
+            _credit_wallet(uow, customer_id, amount, receipt.currency)
+            _post(uow, "refund", refund["id"], domain.refund_to_wallet(customer_id, amount, receipt.currency))
+    return refund, True
+
+
+def _received_for(connection, payment_ids):
+    """Each sum received for these payments, with what is given back of it (or being given)."""
+    if not payment_ids:
+        return []
+    rows = connection.execute(
+        sa.select(receipts)
+        .where(receipts.c.payment_id.in_(payment_ids))
+        .order_by(receipts.c.received_at.desc(), receipts.c.id.desc())
+    ).all()
+    whole = dict(
+        connection.execute(
+            sa.select(refunds.c.receipt_id, refunds.c.amount).where(refunds.c.payment_id.in_(payment_ids))
+        ).all()
+    )
+    partial = dict(
+        connection.execute(
+            sa.select(order_refunds.c.receipt_id, sa.func.sum(order_refunds.c.amount))
+            .where(
+                order_refunds.c.payment_id.in_(payment_ids), order_refunds.c.status != domain.REFUND_FAILED
+            )
+            .group_by(order_refunds.c.receipt_id)
+        ).all()
+    )
+    return [
+        domain.Received(
+            receipt_id=row.id,
+            payment_id=row.payment_id,
+            provider=row.provider,
+            trade_no=row.trade_no,
+            amount=row.amount,
+            currency=row.currency,
+            refunded=int(whole.get(row.id, 0)) + int(partial.get(row.id, 0) or 0),
+        )
+        for row in rows
+    ]
+
+
+def _attempt_provider_refund(db, providers, refund_id):
+    """One try of a pending provider refund; its outcome is recorded once, whoever tries."""
+    with db.reading() as session:
+        row = session.execute(
+            sa.select(order_refunds, receipts.c.trade_no, receipts.c.amount.label("received"))
+            .join(receipts, receipts.c.id == order_refunds.c.receipt_id)
+            .where(order_refunds.c.id == refund_id)
+        ).first()
+    if row is None or row.status != domain.REFUND_PENDING:
+        return
+    try:
+        adapter = providers.adapter(row.provider)
+        provider_refund_id = adapter.refund(
+            domain.ProviderRefund(
+                refund_id=row.id,
+                payment_id=row.payment_id,
+                trade_no=row.trade_no,
+                amount=row.amount,
+                total=row.received,
+                currency=row.currency,
+                reason=row.reason,
+            )
+        )
+    except RefundFailed as exc:
+        _record_refund_failure(db, refund_id, str(exc), exc.retryable)
+        return
+    except KamengError as exc:  # the provider is no longer enabled here: finance decides
+        _record_refund_failure(db, refund_id, exc.message, retryable=False)
+        return
+    with db.unit_of_work() as uow:
+        pending = uow.execute(
+            sa.select(order_refunds.c.status).where(order_refunds.c.id == refund_id).with_for_update()
+        ).scalar()
+        if pending != domain.REFUND_PENDING:
+            return
+        uow.execute(
+            order_refunds.update()
+            .where(order_refunds.c.id == refund_id)
+            .values(
+                status=domain.REFUND_SUCCEEDED,
+                attempts=order_refunds.c.attempts + 1,
+                provider_refund_id=provider_refund_id or None,
+                next_attempt_at=None,
+                last_error=None,
+                updated_at=utcnow(),
+            )
+        )
+        _post(uow, "refund", refund_id, domain.refund_to_provider(row.provider, row.amount, row.currency))
+        auditlog.record(
+            uow,
+            "payments",
+            auditlog.SYSTEM_ACTOR,
+            "refund.executed",
+            f"order:{row.order_id}",
+            {"refund_id": refund_id, "provider": row.provider, "amount": row.amount},
+        )
+    count_refund("provider_refunded")
+
+
+def _record_refund_failure(db, refund_id, error, retryable):
+    now = utcnow()
+    with db.unit_of_work() as uow:
+        row = uow.execute(
+            sa.select(order_refunds.c.status, order_refunds.c.attempts)
+            .where(order_refunds.c.id == refund_id)
+            .with_for_update()
+        ).first()
+        if row is None or row.status != domain.REFUND_PENDING:
+            return
+        attempts = row.attempts + 1
+        gave_up = not retryable or attempts >= domain.MAX_REFUND_ATTEMPTS
+        uow.execute(
+            order_refunds.update()
+            .where(order_refunds.c.id == refund_id)
+            .values(
+                attempts=attempts,
+                status=domain.REFUND_FAILED if gave_up else domain.REFUND_PENDING,
+                next_attempt_at=None
+                if gave_up
+                else now + datetime.timedelta(seconds=domain.refund_backoff_seconds(attempts)),
+                # the adapters' messages name the provider's code, never a key or a signature
+                last_error=error[:500],
+                updated_at=now,
+            )
+        )
+        if gave_up:
+            auditlog.record(
+                uow,
+                "payments",
+                auditlog.SYSTEM_ACTOR,
+                "refund.failed",
+                f"refund:{refund_id}",
+                {"attempts": attempts, "error": error[:200]},
+            )
+    count_refund("provider_failed" if gave_up else "provider_retry")
+    _log.warning("refund %s: %s (%s)", refund_id, error, "given up" if gave_up else "will retry")
+
+
+def retry_refunds(db, providers, now=None):
+    """Try again every provider refund that is due; returns how many were tried."""
+    now = now or utcnow()
+    with db.reading() as session:
+        due = (
+            session.execute(
+                sa.select(order_refunds.c.id)
+                .where(
+                    order_refunds.c.status == domain.REFUND_PENDING, order_refunds.c.next_attempt_at <= now
+                )
+                .order_by(order_refunds.c.next_attempt_at)
+                .limit(REFUND_RETRY_BATCH)
+            )
+            .scalars()
+            .all()
+        )
+    for refund_id in due:
+        _attempt_provider_refund(db, providers, refund_id)
+    return len(due)
+
+
+def get_refund(db, refund_id):
+    with db.reading() as session:
+        row = session.execute(sa.select(order_refunds).where(order_refunds.c.id == refund_id)).first()
+    if row is None:
+        raise NotFound(f"there is no refund {refund_id}")
+    return _refund_answer(row)
+
+
+def list_refunds(db, status=None, order_id=None, limit=50, cursor=None):
+    """Staff refunds, newest first; ``status=failed`` is finance's to-do list."""
+    query = schemas.load(
+        schemas.RefundListQuery(), {"status": status, "order_id": order_id, "limit": limit, "cursor": cursor}
+    )
+    statement = sa.select(order_refunds).order_by(
+        order_refunds.c.created_at.desc(), order_refunds.c.id.desc()
+    )
+    if query["status"]:
+        statement = statement.where(order_refunds.c.status == query["status"])
+    if query["order_id"]:
+        statement = statement.where(order_refunds.c.order_id == query["order_id"])
+    with db.reading() as session:
+        rows = session.execute(statement.offset(query["cursor"] or 0).limit(query["limit"] + 1)).all()
+    page = rows[: query["limit"]]
+    more = len(rows) > query["limit"]
+    return {
+        "items": [_refund_answer(row) for row in page],
+        "next_cursor": str((query["cursor"] or 0) + query["limit"]) if more else None,
+    }
+
+
+def _refund_answer(row):
+    return schemas.RefundAnswer().dump(
+        {
+            **row._mapping,
+            "to": row.destination,
+            "created_at": utc_isoformat(row.created_at),
+            "updated_at": utc_isoformat(row.updated_at),
+        }
+    )

@@ -12,6 +12,7 @@ def test_the_snapshot_of_no_payments(db):
     assert usecases.audit_snapshot(db) == {
         "service": "payments",
         "receipts": [],
+        "refunds": [],
         "ledger": {"problems": [], "sales": {}, "refunds": {}},
         "outbox": {"pending": 0, "oldest_pending_at": None},
     }
@@ -75,3 +76,17 @@ def test_the_snapshot_carries_the_ledgers_problems(db, providers, open_intent, s
     ledger = usecases.audit_snapshot(db)["ledger"]
     assert ledger["problems"] and ledger["problems"] == usecases.check_ledger(db)
     assert ledger["sales"] == {"CNY": 1501}
+
+
+def test_the_snapshot_lists_staff_refunds_with_their_status(db, providers, open_intent, signed_notification):
+    order_id = str(uuid.uuid4())
+    intent = open_intent(order_id=order_id, amount=1500)
+    usecases.handle_notification(db, providers, "mockpay", *signed_notification(intent, "MP-9"))
+    refund = usecases.refund_order(db, providers, order_id, 400, "wallet", "late delivery", "k-1", "staff-1")
+
+    snapshot = usecases.audit_snapshot(db)
+
+    assert [
+        (item["refund_id"], item["order_id"], item["amount"], item["status"]) for item in snapshot["refunds"]
+    ] == [(refund["id"], order_id, 400, "succeeded")]
+    assert snapshot["ledger"]["refunds"] == {"CNY": 400}
