@@ -11,6 +11,7 @@ from marshmallow import ValidationError
 from werkzeug.exceptions import HTTPException
 
 from kameng_common.errors import KamengError
+from kameng_common.validation import invalid_input
 
 _log = logging.getLogger(__name__)
 
@@ -48,11 +49,12 @@ def _kameng_error(error):
     headers = dict(getattr(error, "headers", None) or {})
     if error.status == 401:
         headers["WWW-Authenticate"] = "Bearer"
-    return error_response(error.status, error.code, error.message, headers=headers)
+    return error_response(error.status, error.code, error.message, details=error.details, headers=headers)
 
 
 def _validation_error(error):
-    return error_response(422, "invalid_input", _summary(error.messages), details=error.messages)
+    # input a view checks beyond its schema (e.g. the lines of a text body) is refused like the rest
+    return _kameng_error(invalid_input(error))
 
 
 def _http_error(error):
@@ -67,20 +69,3 @@ def _http_error(error):
 def _unexpected_error(error):
     _log.exception("unhandled error")
     return error_response(500, "internal_error", "Internal server error.")
-
-
-def _summary(messages):
-    """``'Invalid input: items: Missing data for required field.'`` from marshmallow's tree."""
-    parts = []
-
-    def walk(prefix, node):
-        if isinstance(node, dict):
-            for key, child in node.items():
-                walk(f"{prefix}.{key}" if prefix else str(key), child)
-        elif isinstance(node, list) and all(isinstance(item, str) for item in node):
-            parts.append(f"{prefix or 'body'}: {' '.join(node)}")
-        else:
-            parts.append(f"{prefix or 'body'}: {node}")
-
-    walk("", messages)
-    return "Invalid input: " + "; ".join(parts[:5]) + ("; …" if len(parts) > 5 else "")

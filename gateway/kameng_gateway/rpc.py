@@ -195,5 +195,5 @@ def _result_or_raise(routing_key, reply):
         # the remote message and traceback stay in the service's own log
         _log.error("rpc %s failed remotely with %s", routing_key, error.get("exc_type"))
         raise KamengError("The service could not complete the request.")
-    message, *code = error.get("exc_args") or [error.get("value", "")]
-    raise kameng_class(message, *code[:1])
+    message, *code_and_details = error.get("exc_args") or [error.get("value", "")]
+    raise kameng_class(message, *code_and_details[:2])

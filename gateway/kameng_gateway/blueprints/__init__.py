@@ -9,6 +9,8 @@ on a shared one (only, many, ...), pass ``many=`` to the call instead.
 
 from flask import request
 
+from kameng_common.validation import load_or_invalid
+
 
 def load_json(schema):
     """The JSON body, validated by ``schema``.
@@ -16,8 +18,8 @@ def load_json(schema):
     Flask answers a body that is not JSON with 415 and malformed JSON with
     400; a body of the wrong shape fails validation (422).
     """
-    return schema.load(request.get_json())
+    return load_or_invalid(schema, request.get_json())
 
 
 def load_query(schema):
-    return schema.load(request.args.to_dict())
+    return load_or_invalid(schema, request.args.to_dict())

@@ -40,6 +40,16 @@ def utc_isoformat(moment):
 OUTBOX_LEASE = datetime.timedelta(seconds=10)
 
 
+# constraint names for a service's MetaData, so that alembic can alter them on SQLite too
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
 class OutboxEvent(NamedTuple):
     event_id: str
     event_type: str
@@ -119,6 +129,11 @@ def _serialize_sqlite_writers(engine, in_memory):
         # a reader needs no write lock: in WAL mode it neither waits for writers nor holds them up
         read_only = connection.get_execution_options().get(READ_ONLY, False)
         connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+
+
+def consumer_name(service, method):
+    """The name an event handler's inbox marks go under: ``<service>.<method>``."""
+    return f"{service}.{method}"
 
 
 class UnitOfWork:
@@ -209,6 +224,18 @@ class Database:
             call()
         if uow.published and self._relay is not None:
             self._relay.hand_over(uow.published)
+
+    def handle_once(self, consumer, event_id, handle):
+        """``handle(uow)`` in a unit of work that first records ``event_id`` as handled by ``consumer``.
+
+        The inbox mark commits with whatever ``handle`` changes and publishes,
+        or not at all; an event the consumer has handled already is skipped
+        (None). Returns what ``handle`` returns.
+        """
+        with self.unit_of_work() as uow:
+            if not uow.first_delivery(event_id, consumer):
+                return None
+            return handle(uow)
 
     @contextmanager
     def reading(self):

@@ -12,11 +12,13 @@ class KamengError(Exception):
     status = 500
     code = "internal_error"
 
-    def __init__(self, message, code=None):
-        # both in args, so that nameko's serialization carries the code too
-        super().__init__(message, code or self.code)
+    def __init__(self, message, code=None, details=None):
+        # all in args, so that nameko's serialization carries the code and details too
+        code = code or self.code
+        super().__init__(message, code, *([] if details is None else [details]))
         self.message = message
-        self.code = code or self.code
+        self.code = code
+        self.details = details
 
     def __str__(self):
         return self.message

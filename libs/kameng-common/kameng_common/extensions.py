@@ -1,8 +1,9 @@
 """nameko glue shared by every service: database with relay, reliable events, RPC, instrumentation."""
 
+import inspect
 import logging
 import time
-from functools import partial
+from functools import cache, partial, wraps
 
 import eventlet
 import kombu.exceptions
@@ -35,7 +36,7 @@ from nameko.rpc import (
 from nameko.timer import Timer
 
 from kameng_common import contracts, topology
-from kameng_common.db import DATABASE_UNAVAILABLE, Database
+from kameng_common.db import DATABASE_UNAVAILABLE, Database, consumer_name
 from kameng_common.errors import KamengError, Unavailable
 from kameng_common.logs import correlation_id
 from kameng_common.metrics import (
@@ -380,8 +381,85 @@ class ReliableEventHandler(EventHandler):
         self.queue_consumer.ack_message(message)
 
 
-event_handler = ReliableEventHandler.decorator
+def event_handler(source_service, event_type, **options):
+    """Subscribe ``method(self, uow, event)`` to ``event_type`` of ``source_service``, once per event.
+
+    The method runs in a unit of work of the service's database that first
+    records the event in the inbox under ``<service>.<method>``: the mark,
+    the state change and the events it publishes commit together, and a
+    redelivered event is skipped before the method sees it. The method (and
+    the use case it calls) only acts within ``uow``.
+    """
+
+    def decorate(method):
+        @wraps(method)
+        def handle_once(self, event):
+            consumer = consumer_name(self.name, method.__name__)
+            database = service_database(self)
+            return database.handle_once(consumer, event["id"], lambda uow: method(self, uow, event))
+
+        return ReliableEventHandler.decorator(source_service, event_type, **options)(handle_once)
+
+    return decorate
+
+
+def service_database(service):
+    """The Database a worker's ``service`` instance was given by its ServiceDatabase."""
+    return getattr(service, _database_attribute(type(service)))
+
+
+@cache
+def _database_attribute(service_class):
+    for name, _provider in inspect.getmembers(
+        service_class, lambda member: isinstance(member, ServiceDatabase)
+    ):
+        return name
+    raise TypeError(f"{service_class.__name__} has no ServiceDatabase for its event handlers' inbox")
+
+
+class ConfiguredTimer(Timer):
+    """A timer whose interval (seconds) is a config value, read when the container starts."""
+
+    def __init__(self, interval_setting, **kwargs):
+        super().__init__(interval=None, **kwargs)
+        self.interval_setting = interval_setting
+
+    def setup(self):
+        self.interval = float(self.container.config[self.interval_setting])
+
+
 timer = Timer.decorator
+configured_timer = ConfiguredTimer.decorator
+
+
+class BusinessGauge(DependencyProvider):
+    """A business gauge read from the service's database at scrape time.
+
+    Every service declares its gauges this way, beside its other dependencies.
+    ``source(database)`` is a read-only query of the service's use cases: it
+    returns the value of a gauge without labels, or {label value (a tuple for
+    several labels): value}.
+    """
+
+    def __init__(self, name, documentation, labels, source):
+        self.name = name
+        self.documentation = documentation
+        self.labels = labels
+        self.source = source
+
+    def setup(self):
+        database = next(
+            dependency
+            for dependency in self.container.dependencies
+            if isinstance(dependency, ServiceDatabase)
+        )
+        callback_gauge(self.name, self.documentation, self.labels, lambda: self._samples(database.database))
+
+    def _samples(self, database):
+        found = self.source(database)
+        if not self.labels:
+            return {(): found}
+        return {key if isinstance(key, tuple) else (key,): value for key, value in found.items()}
 
 
 class Instrumentation(DependencyProvider):

@@ -15,7 +15,8 @@ import pytest
 import requests
 import sqlalchemy as sa
 
-from kameng_common.db import Database, messaging_tables
+from kameng_common.db import Database, consumer_name, messaging_tables
+from kameng_common.migrations import upgrade
 from kameng_common.relay import OutboxRelay
 
 POSTGRES_ADMIN_URL = os.environ.get(
@@ -61,6 +62,7 @@ def delete_vhost(vhost):
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database_url(request, tmp_path):
+    """The URL of an empty database: a SQLite file, then a fresh PostgreSQL database (dropped after)."""
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'test.db'}"
         return
@@ -69,6 +71,59 @@ def database_url(request, tmp_path):
         yield url
     finally:
         drop_postgres_database(name)
+
+
+@pytest.fixture
+def postgres_url():
+    """The URL of a fresh PostgreSQL database, dropped after the test."""
+    name, url = create_postgres_database()
+    yield url
+    drop_postgres_database(name)
+
+
+@pytest.fixture
+def make_database():
+    """``make_database(metadata, url="sqlite://", migrate=None)``: a Database, disposed after the test.
+
+    Its tables come from ``metadata``, or from the alembic migrations of the
+    service named by ``migrate``. The default URL is an in-memory SQLite database.
+    """
+    made = []
+
+    def make(metadata, url="sqlite://", migrate=None):
+        if migrate is not None:
+            upgrade(migrate, url)
+        database = Database(url, metadata)
+        if migrate is None:
+            database.create_all()
+        made.append(database)
+        return database
+
+    yield make
+    for database in made:
+        database.dispose()
+
+
+# A service's tests name their tables with a ``metadata`` fixture; these three
+# give them the service's database, the same way in every service.
+
+
+@pytest.fixture
+def db(make_database, metadata):
+    """The service's tables in an in-memory SQLite database."""
+    return make_database(metadata)
+
+
+@pytest.fixture
+def any_db(make_database, metadata, database_url):
+    """The service's tables on SQLite, then on PostgreSQL: the test runs once on each."""
+    return make_database(metadata, database_url)
+
+
+@pytest.fixture
+def postgres_db(make_database, metadata, postgres_url):
+    """The service's tables on PostgreSQL alone, for what only it shows (row locks, isolation)."""
+    return make_database(metadata, postgres_url)
 
 
 @pytest.fixture
@@ -93,3 +148,17 @@ def publish(rabbit_config):
 
     yield publish
     outbox_db.dispose()
+
+
+def deliver(db, service, use_case, event, *args, **kwargs):
+    """``use_case(uow, event, *args, **kwargs)`` as ``service``'s reliable event handler runs it.
+
+    In one unit of work that records the event in the inbox under
+    ``<service>.<use case>`` (a use case has its handler's name); a repeated
+    event is skipped (None), as on the bus.
+    """
+    return db.handle_once(
+        consumer_name(service, use_case.__name__),
+        event["id"],
+        lambda uow: use_case(uow, event, *args, **kwargs),
+    )

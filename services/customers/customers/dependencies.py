@@ -9,7 +9,6 @@ from nameko.extensions import DependencyProvider
 from customers import usecases
 from customers.passwords import Passwords
 from kameng_common.extensions import ServiceDatabase
-from kameng_common.metrics import callback_gauge
 
 _log = logging.getLogger(__name__)
 
@@ -32,25 +31,6 @@ class PasswordHashing(DependencyProvider):
 
     def get_dependency(self, worker_ctx):
         return self.passwords
-
-
-class LevelGauge(DependencyProvider):
-    """``kameng_customers_by_level``: how many customers hold each level, counted at scrape time."""
-
-    def setup(self):
-        database = next(
-            dependency
-            for dependency in self.container.dependencies
-            if isinstance(dependency, ServiceDatabase)
-        )
-        callback_gauge(
-            "kameng_customers_by_level",
-            "Customers by membership level",
-            ["level"],
-            lambda: {
-                (level,): count for level, count in usecases.customers_by_level(database.database).items()
-            },
-        )
 
 
 class FirstAdmin(DependencyProvider):

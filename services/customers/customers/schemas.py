@@ -1,9 +1,8 @@
 """RPC inputs. Error messages name the field and the rule, never the value: it may be a password."""
 
-from marshmallow import Schema, ValidationError, fields, validate
+from marshmallow import Schema, fields, validate
 
 from customers import domain
-from kameng_common.errors import InvalidInput
 
 
 class NewAccount(Schema):
@@ -37,15 +36,3 @@ class Credentials(Schema):
 
 class CustomerRef(Schema):
     customer_id = fields.String(required=True, validate=validate.Length(min=1, max=36))
-
-
-def load(schema, data):
-    """``data`` validated by ``schema``, or InvalidInput naming each bad field."""
-    try:
-        return schema.load(data)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{field} {' '.join(messages) if isinstance(messages, list) else messages}"
-            for field, messages in sorted(exc.messages.items())
-        )
-        raise InvalidInput(f"invalid input: {problems}") from None

@@ -1,8 +1,16 @@
 from customers import schemas, usecases
 from customers.db import metadata
-from customers.dependencies import FirstAdmin, LevelGauge, PasswordHashing
+from customers.dependencies import FirstAdmin, PasswordHashing
 from kameng_common.errors import Unavailable
-from kameng_common.extensions import Instrumentation, ServiceDatabase, check_health, event_handler, rpc
+from kameng_common.extensions import (
+    BusinessGauge,
+    Instrumentation,
+    ServiceDatabase,
+    check_health,
+    event_handler,
+    rpc,
+)
+from kameng_common.validation import load_or_invalid
 
 
 class CustomersService:
@@ -11,7 +19,9 @@ class CustomersService:
     db = ServiceDatabase(metadata)
     passwords = PasswordHashing()
     instrumentation = Instrumentation()
-    level_gauge = LevelGauge()
+    customers_by_level = BusinessGauge(
+        "kameng_customers_by_level", "Customers by membership level", ["level"], usecases.customers_by_level
+    )
     first_admin = FirstAdmin()
 
     @rpc
@@ -26,29 +36,29 @@ class CustomersService:
 
     @rpc
     def register(self, username, password):
-        data = schemas.load(schemas.NewAccount(), {"username": username, "password": password})
+        data = load_or_invalid(schemas.NewAccount(), {"username": username, "password": password})
         return usecases.register(self.db, self.passwords, **data)
 
     @rpc
     def authenticate(self, username, password):
-        data = schemas.load(schemas.Credentials(), {"username": username, "password": password})
+        data = load_or_invalid(schemas.Credentials(), {"username": username, "password": password})
         return usecases.authenticate(self.db, self.passwords, **data)
 
     @rpc
     def create_staff(self, username, password, role):
-        data = schemas.load(schemas.NewStaff(), {"username": username, "password": password, "role": role})
+        data = load_or_invalid(schemas.NewStaff(), {"username": username, "password": password, "role": role})
         return usecases.create_staff(self.db, self.passwords, **data)
 
     @rpc
     def ensure_admin(self, username, password):
-        data = schemas.load(schemas.NewAccount(), {"username": username, "password": password})
+        data = load_or_invalid(schemas.NewAccount(), {"username": username, "password": password})
         return usecases.ensure_admin(self.db, self.passwords, **data)
 
     @rpc
     def get_customer(self, customer_id):
-        data = schemas.load(schemas.CustomerRef(), {"customer_id": customer_id})
+        data = load_or_invalid(schemas.CustomerRef(), {"customer_id": customer_id})
         return usecases.get_customer(self.db, data["customer_id"])
 
     @event_handler("orders", "order.delivered")
-    def on_order_delivered(self, event):
-        usecases.on_order_delivered(self.db, event)
+    def on_order_delivered(self, uow, event):
+        usecases.on_order_delivered(uow, event)

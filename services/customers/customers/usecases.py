@@ -1,6 +1,7 @@
 """What the customers service does, one function per command, query or event.
 
-Each takes the Database and, where passwords are involved, a ``Passwords``.
+Each takes the Database (an event handler, the unit of work its event is
+handled in) and, where passwords are involved, a ``Passwords``.
 Hashing happens outside any transaction: it is slow, and a unit of work must
 not wait on it.
 """
@@ -17,7 +18,6 @@ from kameng_common.errors import Conflict, NotFound, Unauthorized
 
 _log = logging.getLogger(__name__)
 
-ORDER_DELIVERED_CONSUMER = "customers.on_order_delivered"
 # the same answer for an unknown username and a wrong password
 INVALID_CREDENTIALS = "invalid username or password"
 
@@ -176,61 +176,58 @@ def get_customer(db, customer_id):
     }
 
 
-def on_order_delivered(db, event):
+def on_order_delivered(uow, event):
     """Count a delivered order once toward its buyer's stats, and raise their level when it is earned."""
     order = event["payload"]
     spend = domain.counted_spend(order["total"], order["currency"])
     now = utcnow()
-    with db.unit_of_work() as uow:
-        if not uow.first_delivery(event["id"], ORDER_DELIVERED_CONSUMER):
-            return
-        counted = uow.execute(
-            uow.insert(counted_orders)
-            .values(
-                order_id=order["order_id"],
+    counted = uow.execute(
+        uow.insert(counted_orders)
+        .values(
+            order_id=order["order_id"],
+            customer_id=order["customer_id"],
+            total=order["total"],
+            currency=order["currency"],
+            counted_at=now,
+        )
+        .on_conflict_do_nothing()
+    ).rowcount
+    if not counted:
+        return  # the same order under another event id
+    # an atomic increment: concurrent deliveries to one customer add up, none overwrites another
+    stats = uow.execute(
+        customer_stats.update()
+        .where(customer_stats.c.customer_id == order["customer_id"])
+        .values(
+            orders_count=customer_stats.c.orders_count + 1,
+            total_spent=customer_stats.c.total_spent + spend,
+            updated_at=now,
+        )
+        .returning(customer_stats.c.level, customer_stats.c.total_spent)
+    ).first()
+    if stats is None:
+        _log.warning(
+            "order delivered to a customer without an account; counted anyway",
+            extra={"customer_id": order["customer_id"]},
+        )
+        uow.execute(
+            customer_stats.insert().values(
                 customer_id=order["customer_id"],
-                total=order["total"],
-                currency=order["currency"],
-                counted_at=now,
-            )
-            .on_conflict_do_nothing()
-        ).rowcount
-        if not counted:
-            return  # the same order under another event id
-        # an atomic increment: concurrent deliveries to one customer add up, none overwrites another
-        stats = uow.execute(
-            customer_stats.update()
-            .where(customer_stats.c.customer_id == order["customer_id"])
-            .values(
-                orders_count=customer_stats.c.orders_count + 1,
-                total_spent=customer_stats.c.total_spent + spend,
+                level=domain.level_for_spend(spend),
+                orders_count=1,
+                total_spent=spend,
                 updated_at=now,
             )
-            .returning(customer_stats.c.level, customer_stats.c.total_spent)
-        ).first()
-        if stats is None:
-            _log.warning(
-                "order delivered to a customer without an account; counted anyway",
-                extra={"customer_id": order["customer_id"]},
-            )
-            uow.execute(
-                customer_stats.insert().values(
-                    customer_id=order["customer_id"],
-                    level=domain.level_for_spend(spend),
-                    orders_count=1,
-                    total_spent=spend,
-                    updated_at=now,
-                )
-            )
-            return
-        level = domain.level_after_spend(stats.level, stats.total_spent)
-        if level != stats.level:
-            uow.execute(
-                customer_stats.update()
-                .where(customer_stats.c.customer_id == order["customer_id"])
-                .values(level=level)
-            )
-            _log.info("customer moved up to %s", level, extra={"customer_id": order["customer_id"]})
+        )
+        return
+    level = domain.level_after_spend(stats.level, stats.total_spent)
+    if level != stats.level:
+        uow.execute(
+            customer_stats.update()
+            .where(customer_stats.c.customer_id == order["customer_id"])
+            .values(level=level)
+        )
+        _log.info("customer moved up to %s", level, extra={"customer_id": order["customer_id"]})
 
 
 def customers_by_level(db):

@@ -1,19 +1,16 @@
 import pytest
 
-from customers.db import metadata
+from customers.db import metadata as service_metadata
 from customers.passwords import Passwords
-from kameng_common.db import Database
 
 # the cheapest parameters argon2 accepts: the tests check behaviour, not cost
 CHEAP_ARGON2 = {"time_cost": 1, "memory_cost": 8, "parallelism": 1}
 
 
 @pytest.fixture
-def db():
-    database = Database("sqlite://", metadata)
-    database.create_all()
-    yield database
-    database.dispose()
+def metadata():
+    """The tables of the shared ``db``, ``any_db`` and ``postgres_db`` fixtures (kameng_common.testing)."""
+    return service_metadata
 
 
 @pytest.fixture

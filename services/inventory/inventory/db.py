@@ -3,19 +3,9 @@
 import sqlalchemy as sa
 
 from inventory.domain import AVAILABLE, RESERVED, SOLD
-from kameng_common.db import messaging_tables
+from kameng_common.db import NAMING_CONVENTION, messaging_tables
 
-metadata = messaging_tables(
-    sa.MetaData(
-        naming_convention={
-            "ix": "ix_%(column_0_label)s",
-            "uq": "uq_%(table_name)s_%(column_0_N_name)s",
-            "ck": "ck_%(table_name)s_%(constraint_name)s",
-            "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-            "pk": "pk_%(table_name)s",
-        }
-    )
-)
+metadata = messaging_tables(sa.MetaData(naming_convention=NAMING_CONVENTION))
 
 categories = sa.Table(
     "categories",

@@ -2,27 +2,8 @@
 
 from nameko.extensions import DependencyProvider
 
-from inventory import usecases
 from inventory.crypto import load_keyring
-from kameng_common.extensions import ServiceDatabase
-from kameng_common.metrics import callback_gauge
 from kameng_common.sealing import Sealer
-
-
-class InventoryDatabase(ServiceDatabase):
-    """The service's database, which also answers the cards-in-stock gauge at scrape time."""
-
-    def setup(self):
-        super().setup()
-        database = self.database
-        callback_gauge(
-            "kameng_cards_in_stock",
-            "Available cards per product",
-            ["product_id"],
-            lambda: {
-                (product_id,): available for product_id, available in usecases.stock_levels(database).items()
-            },
-        )
 
 
 class CardKeys(DependencyProvider):

@@ -1,15 +1,14 @@
 """The shapes of inventory's RPC inputs and outputs.
 
-Bad input becomes ``InvalidInput`` naming the field; a card's number or secret
+Bad input becomes ``InvalidInput`` naming the field (``kameng_common.validation``); a card's number or secret
 is never echoed back.
 """
 
 import datetime
 
-from marshmallow import Schema, ValidationError, fields, validate
+from marshmallow import Schema, fields, validate
 
 from inventory.domain import KINDS
-from kameng_common.errors import InvalidInput
 from kameng_common.money import amount_field, currency_field
 
 MAX_IMPORT_BATCH = 10_000
@@ -100,19 +99,3 @@ class Product(Schema):
     supplier_id = fields.Integer(allow_none=True)
     supplier_sku = fields.String(allow_none=True)
     cost_price = fields.Integer(allow_none=True)
-
-
-def load(schema, data):
-    """``data`` validated by ``schema`` (a class), or InvalidInput saying what is wrong."""
-    try:
-        return schema().load(data)
-    except ValidationError as error:
-        raise InvalidInput("; ".join(_describe(error.messages))) from None
-
-
-def _describe(messages, path=""):
-    if isinstance(messages, dict):
-        for key, value in messages.items():
-            yield from _describe(value, f"{path}.{key}" if path else str(key))
-    else:
-        yield f"{path}: {' '.join(str(message) for message in messages)}"

@@ -1,27 +1,26 @@
 """Inventory's nameko entrypoints: each translates and calls a use case."""
 
-from nameko.timer import Timer
-
 from inventory import suppliers, usecases
 from inventory.db import metadata
-from inventory.dependencies import CardKeys, InventoryDatabase, SupplierSecrets
-from kameng_common.extensions import Instrumentation, check_health, event_handler, rpc
-
-
-class SupplierSyncTimer(Timer):
-    """Every SUPPLIER_SYNC_SECONDS (config), pull each supplier's catalogue."""
-
-    def __init__(self, **kwargs):
-        super().__init__(interval=None, **kwargs)
-
-    def setup(self):
-        self.interval = float(self.container.config["SUPPLIER_SYNC_SECONDS"])
+from inventory.dependencies import CardKeys, SupplierSecrets
+from kameng_common.extensions import (
+    BusinessGauge,
+    Instrumentation,
+    ServiceDatabase,
+    check_health,
+    configured_timer,
+    event_handler,
+    rpc,
+)
 
 
 class InventoryService:
     name = "inventory"
 
-    db = InventoryDatabase(metadata)
+    db = ServiceDatabase(metadata)
+    cards_in_stock = BusinessGauge(
+        "kameng_cards_in_stock", "Available cards per product", ["product_id"], usecases.stock_levels
+    )
     keyring = CardKeys()
     supplier_secrets = SupplierSecrets()
     instrumentation = Instrumentation()
@@ -62,7 +61,7 @@ class InventoryService:
     def sync_supplier(self, supplier_id):
         return suppliers.sync_supplier(self.db, self.supplier_secrets, supplier_id)
 
-    @SupplierSyncTimer.decorator()
+    @configured_timer("SUPPLIER_SYNC_SECONDS")
     def sync_suppliers(self):
         suppliers.sync_all(self.db, self.supplier_secrets)
 
@@ -91,17 +90,17 @@ class InventoryService:
         return usecases.audit_snapshot(self.db)
 
     @event_handler("orders", "order.created")
-    def on_order_created(self, event):
-        usecases.on_order_created(self.db, event)
+    def on_order_created(self, uow, event):
+        usecases.on_order_created(uow, event)
 
     @event_handler("orders", "order.cancelled")
-    def on_order_cancelled(self, event):
-        usecases.on_order_cancelled(self.db, event)
+    def on_order_cancelled(self, uow, event):
+        usecases.on_order_cancelled(uow, event)
 
     @event_handler("orders", "order.expired")
-    def on_order_expired(self, event):
-        usecases.on_order_expired(self.db, event)
+    def on_order_expired(self, uow, event):
+        usecases.on_order_expired(uow, event)
 
     @event_handler("orders", "order.paid")
-    def on_order_paid(self, event):
-        usecases.on_order_paid(self.db, event)
+    def on_order_paid(self, uow, event):
+        usecases.on_order_paid(uow, event)

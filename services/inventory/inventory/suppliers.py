@@ -16,6 +16,7 @@ from inventory.upstream import SupplierRefused, SupplierUnreachable, Upstream
 from kameng_common.db import utc_isoformat, utcnow
 from kameng_common.errors import Conflict, KamengError, NotFound, Unavailable
 from kameng_common.sealing import SealError
+from kameng_common.validation import load_or_invalid
 
 _log = logging.getLogger(__name__)
 
@@ -37,8 +38,8 @@ class SupplierRef(Schema):
 
 def create_supplier(db, sealer, name, base_url, key_id, secret):
     """A new supplier; the same name again with the same address and key answers the one made first."""
-    data = schemas.load(
-        CreateSupplier, {"name": name, "base_url": base_url, "key_id": key_id, "secret": secret}
+    data = load_or_invalid(
+        CreateSupplier(), {"name": name, "base_url": base_url, "key_id": key_id, "secret": secret}
     )
     data["base_url"] = data["base_url"].rstrip("/")
     with db.unit_of_work() as uow:
@@ -115,7 +116,7 @@ def sync_supplier(db, sealer, supplier_id, connect=upstream_for):
     A product it no longer lists keeps its line with stock 0. An unreachable
     supplier changes nothing but its ``sync_error``, and answers 503.
     """
-    supplier_id = schemas.load(SupplierRef, {"supplier_id": supplier_id})["supplier_id"]
+    supplier_id = load_or_invalid(SupplierRef(), {"supplier_id": supplier_id})["supplier_id"]
     row = supplier_row(db, supplier_id)
     try:
         listed = connect(sealer, row).products()

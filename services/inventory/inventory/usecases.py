@@ -1,5 +1,6 @@
-"""Inventory's use cases. Each takes the Database (and the card keyring where secrets are involved);
-each change is one unit of work: state, the events it publishes and the event it consumed.
+"""Inventory's use cases. Each takes the Database (an event handler, the unit of work its event is
+handled in) and the card keyring where secrets are involved; each change is one unit of work: state,
+the events it publishes and the event it consumed.
 """
 
 import contextlib
@@ -22,6 +23,7 @@ from inventory.suppliers import upstream_stock
 from kameng_common import auditlog
 from kameng_common.db import utc_isoformat, utcnow
 from kameng_common.errors import Conflict, Forbidden, InvalidInput, KamengError, NotFound
+from kameng_common.validation import load_or_invalid
 
 _log = logging.getLogger(__name__)
 
@@ -34,7 +36,7 @@ _LOOKUP_CHUNK = 500
 
 def create_category(db, name):
     """Idempotent on the name: creating an existing category returns it."""
-    data = schemas.load(schemas.CreateCategory, {"name": name})
+    data = load_or_invalid(schemas.CreateCategory(), {"name": name})
     with db.unit_of_work() as uow:
         insert_ignoring_conflicts(uow, categories, [{"name": data["name"], "created_at": utcnow()}], ["name"])
         row = uow.execute(
@@ -50,8 +52,8 @@ def create_product(
 
     A direct product may name its supplier and its sku there (both or neither).
     """
-    data = schemas.load(
-        schemas.CreateProduct,
+    data = load_or_invalid(
+        schemas.CreateProduct(),
         {
             "name": name,
             "category_id": category_id,
@@ -94,7 +96,7 @@ def create_product(
 
 def list_products(db, level="regular", limit=50, cursor=None):
     """One page of the catalogue, priced at ``level``, with each card product's available stock."""
-    data = schemas.load(schemas.ListProducts, {"level": _level(level), "limit": limit, "cursor": cursor})
+    data = load_or_invalid(schemas.ListProducts(), {"level": _level(level), "limit": limit, "cursor": cursor})
     query = sa.select(products).order_by(products.c.id).limit(data["limit"] + 1)
     if data["cursor"] is not None:
         query = query.where(products.c.id > data["cursor"])
@@ -123,7 +125,7 @@ def list_products(db, level="regular", limit=50, cursor=None):
 
 def quote(db, items, level="regular"):
     """The price of ``items`` at ``level``; lines of the same product are merged."""
-    data = schemas.load(schemas.Quote, {"items": items, "level": _level(level)})
+    data = load_or_invalid(schemas.Quote(), {"items": items, "level": _level(level)})
     lines = domain.merge_lines(data["items"])
     with db.reading() as session:
         rows = session.execute(sa.select(products).where(products.c.id.in_(list(lines)))).all()
@@ -169,7 +171,7 @@ def import_cards(db, keyring, product_id, cards_in):
 
     Idempotent: importing the same batch again imports nothing and counts duplicates.
     """
-    data = schemas.load(schemas.ImportCards, {"product_id": product_id, "cards": cards_in})
+    data = load_or_invalid(schemas.ImportCards(), {"product_id": product_id, "cards": cards_in})
     product_id = data["product_id"]
     with db.reading() as session:
         kind = session.execute(
@@ -240,7 +242,7 @@ _REFUSALS = {
 
 def reveal_cards(db, keyring, order_id, customer_id):
     """The order's cards in clear, for the customer who bought it; every attempt is audited."""
-    data = schemas.load(schemas.RevealCards, {"order_id": order_id, "customer_id": customer_id})
+    data = load_or_invalid(schemas.RevealCards(), {"order_id": order_id, "customer_id": customer_id})
     order_id, customer_id = data["order_id"], data["customer_id"]
     revealed = []
     with db.unit_of_work() as uow:
@@ -376,102 +378,89 @@ def _cards_sold_to_several_orders(session):
 # ---- the purchase saga
 
 
-def on_order_created(db, event):
+def on_order_created(uow, event):
     payload = event["payload"]
     order_id = payload["order_id"]
-    with db.unit_of_work() as uow:
-        if not uow.first_delivery(event["id"], "inventory.on_order_created"):
-            return
-        order = _order_for_update(uow, order_id, payload["customer_id"], payload["items"])
-        action = domain.on_order_created(order.stock_state, order.closed_at is not None)
-        if action == domain.IGNORE:
-            return
-        if action == domain.REJECT_CLOSED:
-            _reject(uow, order_id, domain.ORDER_CLOSED)
-            return
-        lines = domain.merge_lines(payload["items"])
-        shortfall = _reserve(uow, order_id, lines)
-        if shortfall:
-            _reject(uow, order_id, shortfall)
-            return
-        _set_stock_state(uow, order_id, domain.STOCK_RESERVED)
-        uow.publish(
-            "stock.reserved",
-            {
-                "order_id": order_id,
-                "items": [
-                    {"product_id": product_id, "quantity": quantity} for product_id, quantity in lines.items()
-                ],
-            },
-            correlation_id=order_id,
-        )
+    order = _order_for_update(uow, order_id, payload["customer_id"], payload["items"])
+    action = domain.on_order_created(order.stock_state, order.closed_at is not None)
+    if action == domain.IGNORE:
+        return
+    if action == domain.REJECT_CLOSED:
+        _reject(uow, order_id, domain.ORDER_CLOSED)
+        return
+    lines = domain.merge_lines(payload["items"])
+    shortfall = _reserve(uow, order_id, lines)
+    if shortfall:
+        _reject(uow, order_id, shortfall)
+        return
+    _set_stock_state(uow, order_id, domain.STOCK_RESERVED)
+    uow.publish(
+        "stock.reserved",
+        {
+            "order_id": order_id,
+            "items": [
+                {"product_id": product_id, "quantity": quantity} for product_id, quantity in lines.items()
+            ],
+        },
+        correlation_id=order_id,
+    )
 
 
-def on_order_cancelled(db, event):
-    _close_order(db, event, "inventory.on_order_cancelled")
+def on_order_cancelled(uow, event):
+    _close_order(uow, event)
 
 
-def on_order_expired(db, event):
-    _close_order(db, event, "inventory.on_order_expired")
+def on_order_expired(uow, event):
+    _close_order(uow, event)
 
 
-def _close_order(db, event, consumer):
+def _close_order(uow, event):
     """Release the order's reservation and leave a tombstone, so a late order.created reserves nothing."""
     payload = event["payload"]
     order_id = payload["order_id"]
     reason = payload.get("reason") or event["type"].removeprefix("order.")
-    with db.unit_of_work() as uow:
-        if not uow.first_delivery(event["id"], consumer):
-            return
-        order = _order_for_update(uow, order_id)
-        values = {"updated_at": utcnow()}
-        if order.closed_at is None:
-            values.update(closed_at=values["updated_at"], close_reason=reason[:64])
-        if domain.on_order_closed(order.stock_state) == domain.RELEASE:
-            _release(uow, order_id)
-            values["stock_state"] = domain.STOCK_RELEASED
-        uow.execute(orders.update().where(orders.c.id == order_id).values(**values))
+    order = _order_for_update(uow, order_id)
+    values = {"updated_at": utcnow()}
+    if order.closed_at is None:
+        values.update(closed_at=values["updated_at"], close_reason=reason[:64])
+    if domain.on_order_closed(order.stock_state) == domain.RELEASE:
+        _release(uow, order_id)
+        values["stock_state"] = domain.STOCK_RELEASED
+    uow.execute(orders.update().where(orders.c.id == order_id).values(**values))
 
 
-def on_order_paid(db, event):
+def on_order_paid(uow, event):
     """Sell the order's cards; an order that lost its reservation (paid after expiry) reserves again."""
     payload = event["payload"]
     order_id = payload["order_id"]
-    with db.unit_of_work() as uow:
-        if not uow.first_delivery(event["id"], "inventory.on_order_paid"):
-            return
-        order = _order_for_update(uow, order_id, payload["customer_id"], payload["items"])
-        if domain.on_order_paid(order.stock_state) == domain.IGNORE:
-            return
-        lines = domain.merge_lines(payload["items"])
-        shortfall = _reserve(uow, order_id, lines)
-        if shortfall:
-            _release(uow, order_id)
-            _set_stock_state(uow, order_id, domain.STOCK_SALE_FAILED)
-            uow.publish(
-                "stock.sale_failed", {"order_id": order_id, "reason": shortfall}, correlation_id=order_id
-            )
-            return
-        now = utcnow()
+    order = _order_for_update(uow, order_id, payload["customer_id"], payload["items"])
+    if domain.on_order_paid(order.stock_state) == domain.IGNORE:
+        return
+    lines = domain.merge_lines(payload["items"])
+    shortfall = _reserve(uow, order_id, lines)
+    if shortfall:
+        _release(uow, order_id)
+        _set_stock_state(uow, order_id, domain.STOCK_SALE_FAILED)
+        uow.publish("stock.sale_failed", {"order_id": order_id, "reason": shortfall}, correlation_id=order_id)
+        return
+    now = utcnow()
+    uow.execute(
+        cards.update()
+        .where(cards.c.order_id == order_id, cards.c.status == domain.RESERVED)
+        .values(status=domain.SOLD, sold_at=now)
+    )
+    _set_stock_state(uow, order_id, domain.STOCK_SOLD)
+    card_ids = (
         uow.execute(
-            cards.update()
-            .where(cards.c.order_id == order_id, cards.c.status == domain.RESERVED)
-            .values(status=domain.SOLD, sold_at=now)
+            sa.select(cards.c.id)
+            .where(cards.c.order_id == order_id, cards.c.status == domain.SOLD)
+            .order_by(cards.c.id)
         )
-        _set_stock_state(uow, order_id, domain.STOCK_SOLD)
-        card_ids = (
-            uow.execute(
-                sa.select(cards.c.id)
-                .where(cards.c.order_id == order_id, cards.c.status == domain.SOLD)
-                .order_by(cards.c.id)
-            )
-            .scalars()
-            .all()
-        )
-        if card_ids:
-            uow.publish(
-                "cards.delivered", {"order_id": order_id, "card_ids": card_ids}, correlation_id=order_id
-            )
+        .scalars()
+        .all()
+    )
+    if card_ids:
+        uow.publish("cards.delivered", {"order_id": order_id, "card_ids": card_ids}, correlation_id=order_id)
 
 
 def _order_for_update(uow, order_id, customer_id=None, items=None):

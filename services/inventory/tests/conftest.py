@@ -7,9 +7,10 @@ import sqlalchemy as sa
 
 from inventory import usecases
 from inventory.crypto import Keyring, generate_keys_line
-from inventory.db import cards, metadata, orders
+from inventory.db import cards, orders
+from inventory.db import metadata as service_metadata
 from kameng_common.contracts import load_event, new_event
-from kameng_common.db import Database
+from kameng_common.testing import deliver
 
 
 @pytest.fixture
@@ -18,20 +19,9 @@ def keyring():
 
 
 @pytest.fixture
-def db():
-    database = Database("sqlite://", metadata)
-    database.create_all()
-    yield database
-    database.dispose()
-
-
-@pytest.fixture
-def any_db(database_url):
-    """The schema on SQLite and on PostgreSQL: the same test runs once on each."""
-    database = Database(database_url, metadata)
-    database.create_all()
-    yield database
-    database.dispose()
+def metadata():
+    """The tables of the shared ``db``, ``any_db`` and ``postgres_db`` fixtures (kameng_common.testing)."""
+    return service_metadata
 
 
 def event(event_type, payload, correlation_id=None):
@@ -85,17 +75,17 @@ class Shop:
                 "currency": "CNY",
             },
         )
-        usecases.on_order_created(self.db, handled)
+        deliver(self.db, "inventory", usecases.on_order_created, handled)
         return handled
 
     def cancelled(self, order_id, reason="risk_rejected"):
         handled = event("order.cancelled", {"order_id": order_id, "reason": reason})
-        usecases.on_order_cancelled(self.db, handled)
+        deliver(self.db, "inventory", usecases.on_order_cancelled, handled)
         return handled
 
     def expired(self, order_id):
         handled = event("order.expired", {"order_id": order_id})
-        usecases.on_order_expired(self.db, handled)
+        deliver(self.db, "inventory", usecases.on_order_expired, handled)
         return handled
 
     def paid(self, order_id, *pairs, customer_id="c1"):
@@ -110,7 +100,7 @@ class Shop:
                 "currency": "CNY",
             },
         )
-        usecases.on_order_paid(self.db, handled)
+        deliver(self.db, "inventory", usecases.on_order_paid, handled)
         return handled
 
     def published(self, event_type=None):

@@ -24,13 +24,13 @@ from functools import partial
 import requests
 import sqlalchemy as sa
 from marshmallow import Schema, fields, validate
-from prometheus_client import Counter
 
 from kameng_common import channel as protocol
 from kameng_common.db import utcnow
 from kameng_common.errors import Conflict, Forbidden, InvalidInput, KamengError, NotFound, Unauthorized
 from kameng_common.sealing import SealError
-from orders import domain, schemas, usecases
+from kameng_common.validation import load_or_invalid
+from orders import domain, metrics, usecases
 from orders.db import api_keys, channel_callbacks, channel_orders
 
 _log = logging.getLogger(__name__)
@@ -43,11 +43,6 @@ CALLBACK_TIMEOUT_SECONDS = 5
 CALLBACK_BATCH = 20
 # a sender holds a callback this long; another replica takes it over afterwards
 CALLBACK_LEASE = datetime.timedelta(seconds=30)
-CALLBACK_ATTEMPTS = Counter(
-    "kameng_channel_callback_attempts_total",
-    "Tries to push a channel order's outcome to its callback_url, by outcome",
-    ["outcome"],
-)
 FIRST_RETRY_SECONDS = 5
 MAX_RETRY_SECONDS = 600
 
@@ -84,7 +79,7 @@ class NewChannelOrder(Schema):
 
 def create_api_key(db, sealer, customer_id, name, scopes, now=None):
     """A new key: ``{key_id, secret, ...}``; the secret is never answered again."""
-    data = schemas.load(NewApiKey(), {"customer_id": customer_id, "name": name, "scopes": scopes})
+    data = load_or_invalid(NewApiKey(), {"customer_id": customer_id, "name": name, "scopes": scopes})
     key_id = "ck_" + secrets.token_hex(12)
     secret = secrets.token_hex(32)
     seal_key_id, sealed = sealer.seal(key_id, secret)
@@ -109,7 +104,7 @@ def create_api_key(db, sealer, customer_id, name, scopes, now=None):
 
 def revoke_api_key(db, key_id, now=None):
     """Revoke a key from now on; revoking it again changes nothing."""
-    key_id = schemas.load(KeyRef(), {"key_id": key_id})["key_id"]
+    key_id = load_or_invalid(KeyRef(), {"key_id": key_id})["key_id"]
     with db.unit_of_work() as uow:
         uow.execute(
             api_keys.update()
@@ -131,7 +126,7 @@ def verify_request(db, sealer, key_id, message, signature):
     An unknown key, a revoked one and a bad signature are refused alike, so a
     caller learns nothing about which keys exist.
     """
-    data = schemas.load(VerifyRequest(), {"key_id": key_id, "message": message, "signature": signature})
+    data = load_or_invalid(VerifyRequest(), {"key_id": key_id, "message": message, "signature": signature})
     with db.reading() as session:
         row = session.execute(sa.select(api_keys).where(api_keys.c.key_id == data["key_id"])).first()
     refused = Unauthorized("The request's signature does not verify.", "invalid_signature")
@@ -171,7 +166,7 @@ def create_channel_order(
     A retry finds the order the first request made; if it is still unpaid
     (the balance was short, say), it is paid now.
     """
-    data = schemas.load(
+    data = load_or_invalid(
         NewChannelOrder(),
         {"key_id": key_id, "client_order_id": client_order_id, "callback_url": callback_url},
     )
@@ -247,7 +242,7 @@ def send_due_callbacks(db, sealer, post=None, now=None, batch_size=CALLBACK_BATC
     for callback in taken:
         outcome, error = _send(db, sealer, post, callback)
         outcomes[outcome] = outcomes.get(outcome, 0) + 1
-        CALLBACK_ATTEMPTS.labels(outcome).inc()
+        metrics.count_callback_attempt(outcome)
         _record_attempt(db, callback, error, utcnow())
     return outcomes
 

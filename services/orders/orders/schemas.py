@@ -2,7 +2,6 @@
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
 
-from kameng_common.errors import InvalidInput
 from kameng_common.money import amount_field, currency_field
 from orders import domain
 
@@ -130,23 +129,3 @@ get_order_input = GetOrderInput()
 review_out = ReviewOut()
 order_out = OrderOut()
 order_summary_out = OrderOut(exclude=("history",))
-
-
-def load(schema, data):
-    """``data`` validated by ``schema``; InvalidInput naming every bad field otherwise."""
-    try:
-        return schema.load(data)
-    except ValidationError as exc:
-        raise InvalidInput(describe(exc.messages)) from None
-
-
-def describe(messages, prefix=""):
-    """marshmallow's nested error messages as one line: "items.0.quantity: Must be ..."."""
-    if isinstance(messages, dict):
-        return "; ".join(
-            describe(value, f"{prefix}{key}." if key != "_schema" else prefix)
-            for key, value in messages.items()
-        )
-    if isinstance(messages, list) and all(isinstance(item, str) for item in messages):
-        return f"{prefix.rstrip('.') or 'input'}: {' '.join(messages)}"
-    return "; ".join(describe(item, prefix) for item in messages)

@@ -2,40 +2,20 @@
 
 from nameko.dependency_providers import Config
 from nameko.extensions import DependencyProvider
-from nameko.timer import Timer
 
 from kameng_common.extensions import (
+    BusinessGauge,
     Instrumentation,
     RemoteService,
     ServiceDatabase,
     check_health,
+    configured_timer,
     event_handler,
     rpc,
 )
-from kameng_common.metrics import callback_gauge
 from kameng_common.sealing import Sealer
 from orders import channel, domain, usecases
 from orders.db import metadata
-
-
-class OrdersDatabase(ServiceDatabase):
-    """The service's database, and the orders-by-status gauge read from it at scrape time."""
-
-    def setup(self):
-        super().setup()
-        database = self.database
-        callback_gauge(
-            "kameng_orders_by_status",
-            "Orders by status",
-            ["status"],
-            lambda: usecases.count_by_status(database),
-        )
-        callback_gauge(
-            "kameng_channel_callbacks",
-            "Channel delivery callbacks, waiting to be answered 2xx and delivered",
-            ["state"],
-            lambda: channel.callback_backlog(database),
-        )
 
 
 class ApiKeySealer(DependencyProvider):
@@ -48,21 +28,19 @@ class ApiKeySealer(DependencyProvider):
         return self.sealer
 
 
-class ConfiguredTimer(Timer):
-    """A timer whose interval (seconds) is a config value, read when the container starts."""
-
-    def __init__(self, interval_setting, **kwargs):
-        super().__init__(interval=None, **kwargs)
-        self.interval_setting = interval_setting
-
-    def setup(self):
-        self.interval = float(self.container.config[self.interval_setting])
-
-
 class OrdersService:
     name = "orders"
 
-    db = OrdersDatabase(metadata)
+    db = ServiceDatabase(metadata)
+    orders_by_status = BusinessGauge(
+        "kameng_orders_by_status", "Orders by status", ["status"], usecases.count_by_status
+    )
+    channel_callbacks = BusinessGauge(
+        "kameng_channel_callbacks",
+        "Channel delivery callbacks, waiting to be answered 2xx and delivered",
+        ["state"],
+        channel.callback_backlog,
+    )
     instrumentation = Instrumentation()
     config = Config()
     inventory = RemoteService("inventory")
@@ -134,42 +112,42 @@ class OrdersService:
         return channel.get_channel_order(self.db, order_id, customer_id)
 
     @event_handler("inventory", "stock.reserved")
-    def on_stock_reserved(self, event):
-        usecases.on_stock_reserved(self.db, event, self._deadlines())
+    def on_stock_reserved(self, uow, event):
+        usecases.on_stock_reserved(uow, event, self._deadlines())
 
     @event_handler("inventory", "stock.rejected")
-    def on_stock_rejected(self, event):
-        usecases.on_stock_rejected(self.db, event, self._deadlines())
+    def on_stock_rejected(self, uow, event):
+        usecases.on_stock_rejected(uow, event, self._deadlines())
 
     @event_handler("risk", "risk.assessed")
-    def on_risk_assessed(self, event):
-        usecases.on_risk_assessed(self.db, event, self._deadlines())
+    def on_risk_assessed(self, uow, event):
+        usecases.on_risk_assessed(uow, event, self._deadlines())
 
     @event_handler("payments", "payment.succeeded")
-    def on_payment_succeeded(self, event):
-        usecases.on_payment_succeeded(self.db, event)
+    def on_payment_succeeded(self, uow, event):
+        usecases.on_payment_succeeded(uow, event)
 
     @event_handler("inventory", "cards.delivered")
-    def on_cards_delivered(self, event):
-        usecases.on_cards_delivered(self.db, event)
+    def on_cards_delivered(self, uow, event):
+        usecases.on_cards_delivered(uow, event)
 
     @event_handler("inventory", "stock.sale_failed")
-    def on_sale_failed(self, event):
-        usecases.on_sale_failed(self.db, event)
+    def on_sale_failed(self, uow, event):
+        usecases.on_sale_failed(uow, event)
 
     @event_handler("payments", "payment.refunded")
-    def on_payment_refunded(self, event):
-        usecases.on_payment_refunded(self.db, event)
+    def on_payment_refunded(self, uow, event):
+        usecases.on_payment_refunded(uow, event)
 
-    @ConfiguredTimer.decorator("STATUS_RECHECK_SECONDS")
+    @configured_timer("STATUS_RECHECK_SECONDS")
     def recheck_waiting_orders(self):
         usecases.recheck_waiting_orders(self.db)
 
-    @ConfiguredTimer.decorator("EXPIRY_INTERVAL_SECONDS")
+    @configured_timer("EXPIRY_INTERVAL_SECONDS")
     def expire_orders(self):
         usecases.expire_orders(self.db, self._deadlines())
 
-    @ConfiguredTimer.decorator("CALLBACK_INTERVAL_SECONDS")
+    @configured_timer("CALLBACK_INTERVAL_SECONDS")
     def send_channel_callbacks(self):
         channel.send_due_callbacks(self.db, self.api_key_sealer)
 

@@ -19,11 +19,11 @@ from functools import partial, wraps
 
 import sqlalchemy as sa
 from marshmallow import ValidationError
-from prometheus_client import Counter
 
 from kameng_common.db import utc_isoformat, utcnow
 from kameng_common.errors import Conflict, Forbidden, InvalidInput, NotFound, Unavailable
-from orders import domain, schemas
+from kameng_common.validation import load_or_invalid
+from orders import domain, metrics, schemas
 from orders.callbacks import schedule_callback
 from orders.db import order_history, order_lines, order_payments, order_receipts, order_reviews, orders
 from orders.status_watch import StatusWatch
@@ -48,12 +48,6 @@ ORDER_HISTORY = (
     .order_by(order_history.c.id)
 )
 
-REVIEWS_CLOSED = Counter(
-    "kameng_orders_reviews_closed_total", "Reviews of orders on hold, by outcome", ["decision"]
-)
-for _outcome in domain.REVIEW_OUTCOMES:
-    REVIEWS_CLOSED.labels(_outcome)  # every outcome shows from the first scrape, at zero
-
 # woken after each status change commits; get_order waits on it
 status_changes = StatusWatch()
 
@@ -75,7 +69,7 @@ def create_order(
     The same ``idempotency_key`` from the same customer returns the order it
     created first, also when two such requests race.
     """
-    request = schemas.load(
+    request = load_or_invalid(
         schemas.CreateOrderInput(),
         {
             "customer_id": customer_id,
@@ -152,7 +146,7 @@ def get_order(db, order_id, changed_from=None, wait=0):
     committed by another replica the next ``recheck_waiting_orders``.
     No database connection is held while waiting.
     """
-    request = schemas.load(
+    request = load_or_invalid(
         schemas.get_order_input, {"order_id": order_id, "changed_from": changed_from, "wait": wait}
     )
     if request["changed_from"] is not None and request["wait"] > 0:
@@ -169,7 +163,7 @@ def get_order(db, order_id, changed_from=None, wait=0):
 
 def list_orders(db, customer_id=None, limit=50, cursor=None):
     """Orders newest first, ``limit`` at a time; pass ``next_cursor`` back for the next page."""
-    request = schemas.load(
+    request = load_or_invalid(
         schemas.ListOrdersInput(), {"customer_id": customer_id, "limit": limit, "cursor": cursor}
     )
     query = (
@@ -198,7 +192,7 @@ def list_orders(db, customer_id=None, limit=50, cursor=None):
 
 def request_payment(db, create_intent, order_id, customer_id, method, now=None):
     """Open a payment with payments' ``create_intent`` for the buyer's approved, unexpired order."""
-    schemas.load(
+    load_or_invalid(
         schemas.RequestPaymentInput(), {"order_id": order_id, "customer_id": customer_id, "method": method}
     )
     with db.reading() as session:
@@ -269,31 +263,25 @@ def audit_snapshot(db):
     }
 
 
-def _order_event_handler(consumer):
-    """Make ``handle(uow, order, payload, now, *args)`` the handler ``(db, event, *args, now=None)``.
+def _about_an_order(handle):
+    """Make ``handle(uow, order, payload, now, *args)`` the handler ``(uow, event, *args, now=None)``.
 
-    One unit of work per event: the inbox drops a redelivery, then the order
-    the event is about is locked until commit, and ``handle`` acts on it.
+    The handler runs in the unit of work that marks the event in the inbox;
+    the order the event is about is locked until commit, and ``handle`` acts on it.
     """
 
-    def decorate(handle):
-        @wraps(handle)
-        def handler(db, event, *args, now=None):
-            payload = event["payload"]
-            with db.unit_of_work() as uow:
-                if not uow.first_delivery(event["id"], consumer):
-                    return
-                handle(uow, _lock(uow, payload["order_id"]), payload, now or utcnow(), *args)
+    @wraps(handle)
+    def handler(uow, event, *args, now=None):
+        payload = event["payload"]
+        handle(uow, _lock(uow, payload["order_id"]), payload, now or utcnow(), *args)
 
-        return handler
-
-    return decorate
+    return handler
 
 
 # --- the saga: answers from inventory and risk ---------------------------------
 
 
-@_order_event_handler("orders.on_stock_reserved")
+@_about_an_order
 def on_stock_reserved(uow, order, payload, now, deadlines):
     if not domain.stock_answer_applies(order.stock_status):
         return
@@ -312,7 +300,7 @@ def on_stock_reserved(uow, order, payload, now, deadlines):
     _advance_saga(uow, order, domain.STOCK_RESERVED, order.risk_decision, "stock reserved", deadlines, now)
 
 
-@_order_event_handler("orders.on_stock_rejected")
+@_about_an_order
 def on_stock_rejected(uow, order, payload, now, deadlines):
     if not domain.stock_answer_applies(order.stock_status):
         return
@@ -328,7 +316,7 @@ def on_stock_rejected(uow, order, payload, now, deadlines):
     )
 
 
-@_order_event_handler("orders.on_risk_assessed")
+@_about_an_order
 def on_risk_assessed(uow, order, payload, now, deadlines):
     decision = payload["decision"]
     if not domain.risk_answer_applies(order.risk_decision):
@@ -360,7 +348,7 @@ def _advance_saga(uow, order, stock_status, risk_decision, reason, deadlines, no
 def decide_review(db, order_id, decision, reason, decided_by, deadlines, now=None):
     """A reviewer's decision on an order on hold: approve → awaiting_payment with a fresh deadline, reject →
     cancelled (inventory releases its cards). An order is decided once: a second decision is a Conflict."""
-    request = schemas.load(
+    request = load_or_invalid(
         schemas.ReviewDecisionInput(),
         {"order_id": order_id, "decision": decision, "reason": reason, "decided_by": decided_by},
     )
@@ -392,7 +380,7 @@ def decide_review(db, order_id, decision, reason, decided_by, deadlines, now=Non
 
 def list_reviews(db, limit=50, cursor=None):
     """Orders on hold with risk's score and reasons, the nearest review deadline first; ``{items, next_cursor}``."""
-    request = schemas.load(schemas.ListReviewsInput(), {"limit": limit, "cursor": cursor})
+    request = load_or_invalid(schemas.ListReviewsInput(), {"limit": limit, "cursor": cursor})
     query = (
         sa.select(orders)
         .where(orders.c.status == domain.ON_HOLD)
@@ -438,7 +426,7 @@ def _close_review(uow, order, outcome, reason, decided_by, deadlines, now):
         uow.publish(
             "order.cancelled", {"order_id": order.id, "reason": history_reason}, correlation_id=order.id
         )
-    uow.after_commit(REVIEWS_CLOSED.labels(outcome).inc)
+    uow.after_commit(lambda: metrics.count_review_closed(outcome))
     uow.publish(
         "order.reviewed",
         {
@@ -461,7 +449,7 @@ def _review_outcome(review):
 # --- the saga: payment, delivery, refund ---------------------------------------
 
 
-@_order_event_handler("orders.on_payment_succeeded")
+@_about_an_order
 def on_payment_succeeded(uow, order, payment, now):
     order_id = order.id
     receipt = {"payment_id": payment["payment_id"], "trade_no": payment["trade_no"]}
@@ -547,7 +535,7 @@ def _request_refund(uow, order_id, payment, reason):
     )
 
 
-@_order_event_handler("orders.on_cards_delivered")
+@_about_an_order
 def on_cards_delivered(uow, order, payload, now):
     if not domain.can_transition(order.status, domain.DELIVERED):
         return
@@ -564,7 +552,7 @@ def on_cards_delivered(uow, order, payload, now):
     )
 
 
-@_order_event_handler("orders.on_sale_failed")
+@_about_an_order
 def on_sale_failed(uow, order, payload, now):
     if not domain.can_transition(order.status, domain.FAILED):
         return
@@ -590,7 +578,7 @@ def on_sale_failed(uow, order, payload, now):
     )
 
 
-@_order_event_handler("orders.on_payment_refunded")
+@_about_an_order
 def on_payment_refunded(uow, order, payload, now):
     refunded = uow.execute(
         order_payments.update()

@@ -9,10 +9,10 @@ import pytest
 import sqlalchemy as sa
 
 from kameng_common import contracts
-from kameng_common.db import Database
-from kameng_common.testing import create_postgres_database, drop_postgres_database
+from kameng_common.testing import deliver
 from orders import domain, usecases
-from orders.db import metadata, orders
+from orders.db import metadata as service_metadata
+from orders.db import orders
 
 TTL = 900
 REVIEW_TTL = 3600
@@ -66,21 +66,30 @@ class Saga:
         )
 
     def stock_reserved(self, order_id, now=NOW):
-        usecases.on_stock_reserved(
+        deliver(
             self.db,
+            "orders",
+            usecases.on_stock_reserved,
             event("stock.reserved", order_id=order_id, items=[{"product_id": 1, "quantity": 2}]),
             DEADLINES,
             now=now,
         )
 
     def stock_rejected(self, order_id, now=NOW):
-        usecases.on_stock_rejected(
-            self.db, event("stock.rejected", order_id=order_id, reason="out_of_stock"), DEADLINES, now=now
+        deliver(
+            self.db,
+            "orders",
+            usecases.on_stock_rejected,
+            event("stock.rejected", order_id=order_id, reason="out_of_stock"),
+            DEADLINES,
+            now=now,
         )
 
     def risk(self, order_id, decision, now=NOW):
-        usecases.on_risk_assessed(
+        deliver(
             self.db,
+            "orders",
+            usecases.on_risk_assessed,
             event("risk.assessed", order_id=order_id, decision=decision, score=10, reasons=["new customer"]),
             DEADLINES,
             now=now,
@@ -106,22 +115,32 @@ class Saga:
 
     def pay(self, order, now=NOW, **payment):
         received = self.payment_event(order, **payment)
-        usecases.on_payment_succeeded(self.db, received, now=now)
+        deliver(self.db, "orders", usecases.on_payment_succeeded, received, now=now)
         return received["payload"]["payment_id"]
 
     def cards_delivered(self, order_id, now=NOW):
-        usecases.on_cards_delivered(
-            self.db, event("cards.delivered", order_id=order_id, card_ids=[7, 8]), now=now
+        deliver(
+            self.db,
+            "orders",
+            usecases.on_cards_delivered,
+            event("cards.delivered", order_id=order_id, card_ids=[7, 8]),
+            now=now,
         )
 
     def sale_failed(self, order_id, now=NOW):
-        usecases.on_sale_failed(
-            self.db, event("stock.sale_failed", order_id=order_id, reason="sold_out"), now=now
+        deliver(
+            self.db,
+            "orders",
+            usecases.on_sale_failed,
+            event("stock.sale_failed", order_id=order_id, reason="sold_out"),
+            now=now,
         )
 
     def refunded(self, order, payment_id, amount=None, now=NOW):
-        usecases.on_payment_refunded(
+        deliver(
             self.db,
+            "orders",
+            usecases.on_payment_refunded,
             event(
                 "payment.refunded",
                 payment_id=payment_id,
@@ -189,31 +208,9 @@ class Saga:
 
 
 @pytest.fixture
-def db():
-    database = Database("sqlite://", metadata)
-    database.create_all()
-    yield database
-    database.dispose()
-
-
-@pytest.fixture
-def both_db(database_url):
-    """The same test on SQLite and on PostgreSQL."""
-    database = Database(database_url, metadata)
-    database.create_all()
-    yield database
-    database.dispose()
-
-
-@pytest.fixture
-def postgres_db():
-    """For what only PostgreSQL can show: row locks held by concurrent transactions."""
-    name, url = create_postgres_database()
-    database = Database(url, metadata)
-    database.create_all()
-    yield database
-    database.dispose()
-    drop_postgres_database(name)
+def metadata():
+    """The tables of the shared ``db``, ``any_db`` and ``postgres_db`` fixtures (kameng_common.testing)."""
+    return service_metadata
 
 
 @pytest.fixture
@@ -222,8 +219,8 @@ def saga(db):
 
 
 @pytest.fixture
-def both_saga(both_db):
-    return Saga(both_db)
+def any_saga(any_db):
+    return Saga(any_db)
 
 
 @pytest.fixture

@@ -1,12 +1,8 @@
-"""The business metrics of payments."""
+"""The business metrics of payments: counters here, gauges declared beside the service's dependencies."""
 
-import sqlalchemy as sa
 from prometheus_client import Counter
 
-from kameng_common.extensions import ServiceDatabase
-from kameng_common.metrics import callback_gauge
 from payments import domain
-from payments.db import order_refunds, payment_intents, wallets
 
 PAYMENTS = Counter(
     "kameng_payments_total", "Payment attempts by provider and outcome", ["provider", "outcome"]
@@ -25,54 +21,3 @@ def count_payment(provider, outcome):
 
 def count_refund(outcome):
     REFUNDS.labels(outcome).inc()
-
-
-class PaymentsDatabase(ServiceDatabase):
-    """The service's database, which also feeds the scrape-time business gauges."""
-
-    def setup(self):
-        super().setup()
-        callback_gauge(
-            "kameng_wallet_balance_fen",
-            "What the wallets hold for customers, by currency",
-            ["currency"],
-            lambda: wallet_totals(self.database),
-        )
-        callback_gauge(
-            "kameng_staff_refunds",
-            "Staff refunds by status (failed ones wait for finance)",
-            ["status"],
-            lambda: refund_counts(self.database),
-        )
-        callback_gauge(
-            "kameng_payment_intents",
-            "Payment intents by method and status",
-            ["method", "status"],
-            lambda: intent_counts(self.database),
-        )
-
-
-def wallet_totals(database):
-    with database.reading() as session:
-        rows = session.execute(
-            sa.select(wallets.c.currency, sa.func.sum(wallets.c.balance)).group_by(wallets.c.currency)
-        )
-        return {(currency,): total for currency, total in rows}
-
-
-def intent_counts(database):
-    with database.reading() as session:
-        rows = session.execute(
-            sa.select(payment_intents.c.method, payment_intents.c.status, sa.func.count()).group_by(
-                payment_intents.c.method, payment_intents.c.status
-            )
-        )
-        return {(method, status): count for method, status, count in rows}
-
-
-def refund_counts(database):
-    with database.reading() as session:
-        rows = session.execute(
-            sa.select(order_refunds.c.status, sa.func.count()).group_by(order_refunds.c.status)
-        )
-        return {(status,): count for status, count in rows}

@@ -1,8 +1,7 @@
 """What the RPC methods take and answer, and what a mockpay notification holds."""
 
-from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
+from marshmallow import EXCLUDE, Schema, fields, validate
 
-from kameng_common.errors import InvalidInput
 from kameng_common.money import DEFAULT_CURRENCY, amount_field, currency_field
 from payments import domain
 
@@ -14,22 +13,6 @@ MAX_BODY = 64 * 1024
 
 def _id(max_length):
     return fields.String(required=True, validate=validate.Length(min=1, max=max_length))
-
-
-def load(schema, data):
-    """The validated data, or InvalidInput saying what is wrong with it."""
-    try:
-        return schema.load(data)
-    except ValidationError as exc:
-        raise InvalidInput(_describe(exc.messages)) from None
-
-
-def _describe(messages, prefix=""):
-    if isinstance(messages, dict):
-        return "; ".join(_describe(inner, f"{prefix}{key}.") for key, inner in messages.items())
-    if isinstance(messages, list):
-        return f"{prefix.rstrip('.')}: " + " ".join(str(message) for message in messages)
-    return f"{prefix.rstrip('.')}: {messages}"
 
 
 class CreateIntent(Schema):

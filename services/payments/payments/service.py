@@ -2,20 +2,45 @@
 
 from nameko.dependency_providers import Config
 
-from kameng_common.extensions import Instrumentation, check_health, event_handler, rpc, timer
+from kameng_common.extensions import (
+    BusinessGauge,
+    Instrumentation,
+    ServiceDatabase,
+    check_health,
+    event_handler,
+    rpc,
+    timer,
+)
 from kameng_common.money import DEFAULT_CURRENCY
 from payments import usecases
 from payments.db import metadata
-from payments.metrics import PaymentsDatabase
 from payments.providers import Providers
 
 
 class PaymentsService:
     name = "payments"
 
-    db = PaymentsDatabase(metadata)
+    db = ServiceDatabase(metadata)
     instrumentation = Instrumentation()
     config = Config()
+    wallet_balance = BusinessGauge(
+        "kameng_wallet_balance_fen",
+        "What the wallets hold for customers, by currency",
+        ["currency"],
+        usecases.wallet_totals,
+    )
+    staff_refunds = BusinessGauge(
+        "kameng_staff_refunds",
+        "Staff refunds by status (failed ones wait for finance)",
+        ["status"],
+        usecases.refund_counts,
+    )
+    payment_intents = BusinessGauge(
+        "kameng_payment_intents",
+        "Payment intents by method and status",
+        ["method", "status"],
+        usecases.intent_counts,
+    )
 
     @rpc
     def health(self):
@@ -76,5 +101,5 @@ class PaymentsService:
         return usecases.audit_snapshot(self.db)
 
     @event_handler("orders", "order.refund_requested")
-    def on_refund_requested(self, event):
-        usecases.on_refund_requested(self.db, event)
+    def on_refund_requested(self, uow, event):
+        usecases.on_refund_requested(uow, event)

@@ -13,7 +13,8 @@ from kameng_common import auditlog
 from kameng_common.db import utc_isoformat, utcnow
 from kameng_common.errors import Conflict, InvalidInput, KamengError, NotFound
 from kameng_common.money import DEFAULT_CURRENCY
-from payments import domain, schemas
+from kameng_common.validation import load_or_invalid
+from payments import domain, metrics, schemas
 from payments.db import (
     ledger_entries,
     ledger_transactions,
@@ -23,12 +24,10 @@ from payments.db import (
     refunds,
     wallets,
 )
-from payments.metrics import count_payment, count_refund, provider_label
 from payments.providers import Checkout, Ignored, RefundFailed
 
 _log = logging.getLogger(__name__)
 
-REFUND_CONSUMER = "payments.on_refund_requested"
 
 # the outcome a payment metric records for each refusal, by error code
 _REFUSALS = {
@@ -56,7 +55,7 @@ def create_intent(db, providers, order_id, customer_id, amount, currency, method
     answers the intent the first call opened and never debits twice.
     """
     try:
-        request = schemas.load(
+        request = load_or_invalid(
             schemas.CreateIntent(),
             {
                 "order_id": order_id,
@@ -78,10 +77,10 @@ def create_intent(db, providers, order_id, customer_id, amount, currency, method
             outcome = "duplicate"
         checkout = None if intent.method == domain.BALANCE else _checkout(db, providers, intent)
     except KamengError as exc:
-        count_payment(method, _refusal(exc))
+        metrics.count_payment(method, _refusal(exc))
         raise
     if intent.method == domain.BALANCE:
-        count_payment(domain.BALANCE, outcome)
+        metrics.count_payment(domain.BALANCE, outcome)
     return _intent_answer(intent, checkout or Checkout())
 
 
@@ -127,8 +126,8 @@ def create_topup(db, providers, customer_id, amount, currency, method, idempoten
     Idempotent per (customer, idempotency key, method), like an order's intent.
     """
     try:
-        query = schemas.load(schemas.TopupRequest(), {"idempotency_key": idempotency_key})
-        request = schemas.load(
+        query = load_or_invalid(schemas.TopupRequest(), {"idempotency_key": idempotency_key})
+        request = load_or_invalid(
             schemas.CreateIntent(),
             {
                 "order_id": domain.topup_id(customer_id, query["idempotency_key"]),
@@ -158,7 +157,7 @@ def create_topup(db, providers, customer_id, amount, currency, method, idempoten
             ) from None
         checkout = _checkout(db, providers, intent)
     except KamengError as exc:
-        count_payment(method, _refusal(exc))
+        metrics.count_payment(method, _refusal(exc))
         raise
     return {**_intent_answer(intent, checkout), "topup_id": intent.order_id}
 
@@ -245,7 +244,7 @@ def handle_notification(db, providers, provider, body, headers):
     changes nothing.
     """
     try:
-        request = schemas.load(
+        request = load_or_invalid(
             schemas.NotificationRequest(), {"provider": provider, "body": body, "headers": headers}
         )
         adapter = providers.for_notification(request["provider"])
@@ -253,16 +252,16 @@ def handle_notification(db, providers, provider, body, headers):
         notice = adapter.read(request["body"])
         if isinstance(notice, Ignored):
             # verified, but no money moved: the provider is told it was heard, nothing changes
-            count_payment(notice.provider, "ignored")
+            metrics.count_payment(notice.provider, "ignored")
             _log.info("%s notification recorded nothing: %s", notice.provider, notice.reason)
             return _notification_answer(adapter, "ignored", None, None)
         answer = _record_or_stored(db, adapter, notice)
         outcome = answer.pop("outcome")
     except KamengError as exc:
-        count_payment(provider, _refusal(exc))
-        _log.warning("%s notification refused: %s", provider_label(provider), exc.code)
+        metrics.count_payment(provider, _refusal(exc))
+        _log.warning("%s notification refused: %s", metrics.provider_label(provider), exc.code)
         raise
-    count_payment(notice.provider, outcome)
+    metrics.count_payment(notice.provider, outcome)
     if outcome == "paid_twice":
         _log.warning(
             "payment %s received money twice (trade %s); it must be refunded",
@@ -386,68 +385,63 @@ def _stored_answer(connection, notice):
 # --- refunds -----------------------------------------------------------------
 
 
-def on_refund_requested(db, event):
+def on_refund_requested(uow, event):
     """Give a payment's money back into the buyer's wallet, once per sum received."""
-    outcome = _refund(db, event)
-    count_refund(outcome)
+    outcome = _refund(uow, event)
+    uow.after_commit(lambda: metrics.count_refund(outcome))
 
 
-def _refund(db, event):
+def _refund(uow, event):
     request = event["payload"]
-    with db.unit_of_work() as uow:
-        if not uow.first_delivery(event["id"], REFUND_CONSUMER):
-            return "duplicate"
-        intent = _select_intent(uow, lock=True, id=request["payment_id"])
-        if intent is None:
-            raise NotFound(f"there is no payment {request['payment_id']} to refund")
-        rows = uow.execute(
-            sa.select(receipts.c.id, receipts.c.amount, receipts.c.currency, refunds.c.id.label("refund_id"))
-            .select_from(receipts.outerjoin(refunds, refunds.c.receipt_id == receipts.c.id))
-            .where(receipts.c.payment_id == intent.id)
-            .order_by(receipts.c.received_at.desc(), receipts.c.id.desc())
-        ).all()
-        unrefunded = [
-            domain.Receipt(row.id, row.amount, row.currency) for row in rows if row.refund_id is None
-        ]
-        receipt = domain.receipt_to_refund(
-            intent, request, unrefunded, refunded_count=len(rows) - len(unrefunded)
+    intent = _select_intent(uow, lock=True, id=request["payment_id"])
+    if intent is None:
+        raise NotFound(f"there is no payment {request['payment_id']} to refund")
+    rows = uow.execute(
+        sa.select(receipts.c.id, receipts.c.amount, receipts.c.currency, refunds.c.id.label("refund_id"))
+        .select_from(receipts.outerjoin(refunds, refunds.c.receipt_id == receipts.c.id))
+        .where(receipts.c.payment_id == intent.id)
+        .order_by(receipts.c.received_at.desc(), receipts.c.id.desc())
+    ).all()
+    unrefunded = [domain.Receipt(row.id, row.amount, row.currency) for row in rows if row.refund_id is None]
+    receipt = domain.receipt_to_refund(
+        intent, request, unrefunded, refunded_count=len(rows) - len(unrefunded)
+    )
+    if receipt is None:
+        _log.info("payment %s is already refunded", intent.id)
+        return "duplicate"
+    refund_id = str(uuid.uuid4())
+    uow.execute(
+        refunds.insert().values(
+            id=refund_id,
+            payment_id=intent.id,
+            receipt_id=receipt.id,
+            order_id=intent.order_id,
+            customer_id=intent.customer_id,
+            amount=receipt.amount,
+            currency=receipt.currency,
+            reason=request["reason"],
+            created_at=utcnow(),
         )
-        if receipt is None:
-            _log.info("payment %s is already refunded", intent.id)
-            return "duplicate"
-        refund_id = str(uuid.uuid4())
-        uow.execute(
-            refunds.insert().values(
-                id=refund_id,
-                payment_id=intent.id,
-                receipt_id=receipt.id,
-                order_id=intent.order_id,
-                customer_id=intent.customer_id,
-                amount=receipt.amount,
-                currency=receipt.currency,
-                reason=request["reason"],
-                created_at=utcnow(),
-            )
-        )
-        _credit_wallet(uow, intent.customer_id, receipt.amount, receipt.currency)
-        _post(
-            uow,
-            "refund",
-            refund_id,
-            domain.refund_to_wallet(intent.customer_id, receipt.amount, receipt.currency),
-        )
-        uow.publish(
-            "payment.refunded",
-            {
-                "payment_id": intent.id,
-                "order_id": intent.order_id,
-                "customer_id": intent.customer_id,
-                "amount": receipt.amount,
-                "currency": receipt.currency,
-                "refund_id": refund_id,
-            },
-            correlation_id=intent.order_id,
-        )
+    )
+    _credit_wallet(uow, intent.customer_id, receipt.amount, receipt.currency)
+    _post(
+        uow,
+        "refund",
+        refund_id,
+        domain.refund_to_wallet(intent.customer_id, receipt.amount, receipt.currency),
+    )
+    uow.publish(
+        "payment.refunded",
+        {
+            "payment_id": intent.id,
+            "order_id": intent.order_id,
+            "customer_id": intent.customer_id,
+            "amount": receipt.amount,
+            "currency": receipt.currency,
+            "refund_id": refund_id,
+        },
+        correlation_id=intent.order_id,
+    )
     return "refunded"
 
 
@@ -455,7 +449,7 @@ def _refund(db, event):
 
 
 def get_wallet(db, customer_id, currency=DEFAULT_CURRENCY):
-    query = schemas.load(schemas.WalletQuery(), {"customer_id": customer_id, "currency": currency})
+    query = load_or_invalid(schemas.WalletQuery(), {"customer_id": customer_id, "currency": currency})
     with db.reading() as session:
         balance = session.execute(
             sa.select(wallets.c.balance).where(
@@ -467,7 +461,7 @@ def get_wallet(db, customer_id, currency=DEFAULT_CURRENCY):
 
 def wallet_statement(db, customer_id, currency=DEFAULT_CURRENCY, limit=50, cursor=None):
     """A wallet's balance and its entries, newest first: what came in (+) and went out (-), and why."""
-    query = schemas.load(
+    query = load_or_invalid(
         schemas.WalletStatementQuery(),
         {"customer_id": customer_id, "currency": currency, "limit": limit, "cursor": cursor},
     )
@@ -728,7 +722,7 @@ def refund_order(db, providers, order_id, amount, to, reason, idempotency_key, a
     ``retry_refunds`` with back-off; after ``MAX_REFUND_ATTEMPTS`` (or a refusal)
     it is ``failed``, listed for finance, and its amount is free to refund again.
     """
-    request = schemas.load(
+    request = load_or_invalid(
         schemas.RefundOrder(),
         {
             "order_id": order_id,
@@ -750,9 +744,9 @@ def refund_order(db, providers, order_id, amount, to, reason, idempotency_key, a
                 raise
             created = False
     except KamengError as exc:
-        count_refund(f"refused_{exc.code}")
+        metrics.count_refund(f"refused_{exc.code}")
         raise
-    count_refund("duplicate" if not created else refund["status"])
+    metrics.count_refund("duplicate" if not created else refund["status"])
     if created and refund["status"] == domain.REFUND_PENDING:
         _attempt_provider_refund(db, providers, refund["id"])
     return get_refund(db, refund["id"])
@@ -930,7 +924,7 @@ def _attempt_provider_refund(db, providers, refund_id):
             f"order:{row.order_id}",
             {"refund_id": refund_id, "provider": row.provider, "amount": row.amount},
         )
-    count_refund("provider_refunded")
+    metrics.count_refund("provider_refunded")
 
 
 def _record_refund_failure(db, refund_id, error, retryable):
@@ -968,7 +962,7 @@ def _record_refund_failure(db, refund_id, error, retryable):
                 f"refund:{refund_id}",
                 {"attempts": attempts, "error": error[:200]},
             )
-    count_refund("provider_failed" if gave_up else "provider_retry")
+    metrics.count_refund("provider_failed" if gave_up else "provider_retry")
     _log.warning("refund %s: %s (%s)", refund_id, error, "given up" if gave_up else "will retry")
 
 
@@ -1003,7 +997,7 @@ def get_refund(db, refund_id):
 
 def list_refunds(db, status=None, order_id=None, limit=50, cursor=None):
     """Staff refunds, newest first; ``status=failed`` is finance's to-do list."""
-    query = schemas.load(
+    query = load_or_invalid(
         schemas.RefundListQuery(), {"status": status, "order_id": order_id, "limit": limit, "cursor": cursor}
     )
     statement = sa.select(order_refunds).order_by(
@@ -1032,3 +1026,35 @@ def _refund_answer(row):
             "updated_at": utc_isoformat(row.updated_at),
         }
     )
+
+
+# --- gauges --------------------------------------------------------------------
+
+
+def wallet_totals(db):
+    """{currency: what the wallets hold}, for the wallet-balance gauge."""
+    with db.reading() as session:
+        rows = session.execute(
+            sa.select(wallets.c.currency, sa.func.sum(wallets.c.balance)).group_by(wallets.c.currency)
+        )
+        return {currency: total for currency, total in rows}
+
+
+def intent_counts(db):
+    """{(method, status): intents}, for the payment-intents gauge."""
+    with db.reading() as session:
+        rows = session.execute(
+            sa.select(payment_intents.c.method, payment_intents.c.status, sa.func.count()).group_by(
+                payment_intents.c.method, payment_intents.c.status
+            )
+        )
+        return {(method, status): count for method, status, count in rows}
+
+
+def refund_counts(db):
+    """{status: staff refunds}, for the staff-refunds gauge."""
+    with db.reading() as session:
+        rows = session.execute(
+            sa.select(order_refunds.c.status, sa.func.count()).group_by(order_refunds.c.status)
+        )
+        return {status: count for status, count in rows}

@@ -10,9 +10,9 @@ from types import SimpleNamespace
 import pytest
 import sqlalchemy as sa
 
-from kameng_common.db import Database
+from kameng_common.testing import deliver
 from payments import usecases
-from payments.db import metadata
+from payments.db import metadata as service_metadata
 from payments.providers import Mockpay, Providers
 from payments.providers.alipay import Alipay
 from payments.providers.unionpay import Unionpay
@@ -173,21 +173,9 @@ def providers(adapters, wechat_api, monkeypatch):
 
 
 @pytest.fixture
-def db(database_url):
-    """A fresh payments database, once on SQLite and once on PostgreSQL."""
-    database = Database(database_url, metadata)
-    database.create_all()
-    yield database
-    database.dispose()
-
-
-@pytest.fixture
-def memory_db():
-    """An in-memory SQLite database, for what no SQL dialect can change."""
-    database = Database("sqlite://", metadata)
-    database.create_all()
-    yield database
-    database.dispose()
+def metadata():
+    """The tables of the shared ``db``, ``any_db`` and ``postgres_db`` fixtures (kameng_common.testing)."""
+    return service_metadata
 
 
 @pytest.fixture
@@ -210,25 +198,25 @@ def signed_notification(mockpay):
 
 
 @pytest.fixture
-def open_intent(db, providers):
+def open_intent(any_db, providers):
     """Create an intent for a new order; returns the RPC answer."""
 
     def create(method="mockpay", amount=1500, currency="CNY", customer_id="buyer-1", order_id=None):
         return usecases.create_intent(
-            db, providers, order_id or str(uuid.uuid4()), customer_id, amount, currency, method
+            any_db, providers, order_id or str(uuid.uuid4()), customer_id, amount, currency, method
         )
 
     return create
 
 
 @pytest.fixture
-def fund_wallet(db):
+def fund_wallet(any_db):
     """Put money in a customer's wallet the way payments does: a refund of a paid order."""
 
     def fund(customer_id, amount, currency="CNY"):
         providers = Providers(mockpay_secret=MOCKPAY_SECRET)
         order_id = str(uuid.uuid4())
-        intent = usecases.create_intent(db, providers, order_id, customer_id, amount, currency, "mockpay")
+        intent = usecases.create_intent(any_db, providers, order_id, customer_id, amount, currency, "mockpay")
         body = json.dumps(
             {
                 "payment_id": intent["payment_id"],
@@ -239,9 +227,9 @@ def fund_wallet(db):
             }
         )
         usecases.handle_notification(
-            db, providers, "mockpay", body, {"X-Mockpay-Signature": Mockpay(MOCKPAY_SECRET).sign(body)}
+            any_db, providers, "mockpay", body, {"X-Mockpay-Signature": Mockpay(MOCKPAY_SECRET).sign(body)}
         )
-        usecases.on_refund_requested(db, refund_event(intent, order_id, customer_id))
+        deliver(any_db, "payments", usecases.on_refund_requested, refund_event(intent, order_id, customer_id))
         return intent
 
     return fund
@@ -272,26 +260,26 @@ def refund_request():
 
 
 @pytest.fixture
-def snapshot(db):
+def snapshot(any_db):
     """Every row of every table, to show that a refusal changed nothing."""
 
     def take():
-        with db.reading() as session:
+        with any_db.reading() as session:
             return {
                 name: sorted(map(tuple, session.execute(sa.select(table)).all()), key=repr)
-                for name, table in metadata.tables.items()
+                for name, table in service_metadata.tables.items()
             }
 
     return take
 
 
 @pytest.fixture
-def published(db):
+def published(any_db):
     """The payloads of the events of one type in the outbox, oldest first."""
 
     def events(event_type):
-        outbox = metadata.tables["outbox"]
-        with db.reading() as session:
+        outbox = service_metadata.tables["outbox"]
+        with any_db.reading() as session:
             bodies = (
                 session.execute(
                     sa.select(outbox.c.body).where(outbox.c.event_type == event_type).order_by(outbox.c.id)

@@ -58,21 +58,18 @@ def append_in(uow, entry_id, at, actor, action, target, detail):
     return _shown(entry)
 
 
-def on_audit_recorded(db, event, consumer):
+def on_audit_recorded(uow, event):
     """An ``audit.recorded.<service>`` event: its entry joins the chain once, whatever the redeliveries."""
     entry = event["payload"]
-    with db.unit_of_work() as uow:
-        if not uow.first_delivery(event["id"], consumer):
-            return
-        append_in(
-            uow,
-            entry["entry_id"],
-            entry["at"],
-            entry["actor"],
-            entry["action"],
-            entry["target"],
-            entry["detail"],
-        )
+    append_in(
+        uow,
+        entry["entry_id"],
+        entry["at"],
+        entry["actor"],
+        entry["action"],
+        entry["target"],
+        entry["detail"],
+    )
 
 
 def list_entries(db, limit=50, cursor=None, action=None, actor=None):

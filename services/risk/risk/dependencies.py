@@ -2,9 +2,7 @@
 
 from nameko.extensions import DependencyProvider
 
-from kameng_common.extensions import ServiceDatabase
-from kameng_common.metrics import callback_gauge
-from risk import domain, usecases
+from risk import domain
 
 # config key → Thresholds field
 _THRESHOLD_SETTINGS = {
@@ -27,20 +25,3 @@ class RiskThresholds(DependencyProvider):
 
     def get_dependency(self, worker_ctx):
         return self.thresholds
-
-
-class ReviewQueueGauge(DependencyProvider):
-    """``kameng_risk_reviews_waiting``: orders waiting for a human decision, counted at scrape time."""
-
-    def setup(self):
-        database = next(
-            dependency
-            for dependency in self.container.dependencies
-            if isinstance(dependency, ServiceDatabase)
-        )
-        callback_gauge(
-            "kameng_risk_reviews_waiting",
-            "Orders waiting for a human review",
-            [],
-            lambda: {(): usecases.count_waiting_reviews(database.database)},
-        )

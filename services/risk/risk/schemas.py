@@ -1,8 +1,6 @@
 """RPC inputs."""
 
-from marshmallow import Schema, ValidationError, fields, validate
-
-from kameng_common.errors import InvalidInput
+from marshmallow import Schema, fields, validate
 
 
 class BlacklistEntry(Schema):
@@ -24,15 +22,3 @@ class AuditQuery(Schema):
     cursor = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=200))
     action = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=64))
     actor = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=64))
-
-
-def load(schema, data):
-    """``data`` validated by ``schema``, or InvalidInput naming each bad field."""
-    try:
-        return schema.load(data)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{field} {' '.join(messages) if isinstance(messages, list) else messages}"
-            for field, messages in sorted(exc.messages.items())
-        )
-        raise InvalidInput(f"invalid input: {problems}") from None

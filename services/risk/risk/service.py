@@ -1,7 +1,15 @@
-from kameng_common.extensions import Instrumentation, ServiceDatabase, check_health, event_handler, rpc
+from kameng_common.extensions import (
+    BusinessGauge,
+    Instrumentation,
+    ServiceDatabase,
+    check_health,
+    event_handler,
+    rpc,
+)
+from kameng_common.validation import load_or_invalid
 from risk import audit_log, schemas, usecases
 from risk.db import metadata
-from risk.dependencies import ReviewQueueGauge, RiskThresholds
+from risk.dependencies import RiskThresholds
 
 
 class RiskService:
@@ -10,7 +18,9 @@ class RiskService:
     db = ServiceDatabase(metadata)
     thresholds = RiskThresholds()
     instrumentation = Instrumentation()
-    review_queue_gauge = ReviewQueueGauge()
+    reviews_waiting = BusinessGauge(
+        "kameng_risk_reviews_waiting", "Orders waiting for a human review", [], usecases.count_waiting_reviews
+    )
 
     @rpc
     def health(self):
@@ -22,12 +32,12 @@ class RiskService:
 
     @rpc
     def add_to_blacklist(self, customer_id, reason):
-        data = schemas.load(schemas.BlacklistEntry(), {"customer_id": customer_id, "reason": reason})
+        data = load_or_invalid(schemas.BlacklistEntry(), {"customer_id": customer_id, "reason": reason})
         return usecases.add_to_blacklist(self.db, **data)
 
     @rpc
     def record_audit(self, entry_id, at, actor, action, target, detail=None):
-        data = schemas.load(
+        data = load_or_invalid(
             schemas.AuditEntryInput(),
             {
                 "entry_id": entry_id,
@@ -42,7 +52,7 @@ class RiskService:
 
     @rpc
     def list_audit_log(self, limit=50, cursor=None, action=None, actor=None):
-        data = schemas.load(
+        data = load_or_invalid(
             schemas.AuditQuery(), {"limit": limit, "cursor": cursor, "action": action, "actor": actor}
         )
         return audit_log.list_entries(self.db, **data)
@@ -52,29 +62,29 @@ class RiskService:
         return audit_log.verify(self.db)
 
     @event_handler("inventory", "audit.recorded.inventory")
-    def on_inventory_audit(self, event):
-        audit_log.on_audit_recorded(self.db, event, "risk.on_inventory_audit")
+    def on_inventory_audit(self, uow, event):
+        audit_log.on_audit_recorded(uow, event)
 
     @event_handler("orders", "audit.recorded.orders")
-    def on_orders_audit(self, event):
-        audit_log.on_audit_recorded(self.db, event, "risk.on_orders_audit")
+    def on_orders_audit(self, uow, event):
+        audit_log.on_audit_recorded(uow, event)
 
     @event_handler("payments", "audit.recorded.payments")
-    def on_payments_audit(self, event):
-        audit_log.on_audit_recorded(self.db, event, "risk.on_payments_audit")
+    def on_payments_audit(self, uow, event):
+        audit_log.on_audit_recorded(uow, event)
 
     @event_handler("customers", "audit.recorded.customers")
-    def on_customers_audit(self, event):
-        audit_log.on_audit_recorded(self.db, event, "risk.on_customers_audit")
+    def on_customers_audit(self, uow, event):
+        audit_log.on_audit_recorded(uow, event)
 
     @event_handler("orders", "order.created")
-    def on_order_created(self, event):
-        usecases.on_order_created(self.db, self.thresholds, event)
+    def on_order_created(self, uow, event):
+        usecases.on_order_created(uow, event, self.thresholds)
 
     @event_handler("orders", "order.reviewed")
-    def on_order_reviewed(self, event):
-        usecases.on_order_reviewed(self.db, event)
+    def on_order_reviewed(self, uow, event):
+        usecases.on_order_reviewed(uow, event)
 
     @event_handler("orders", "order.cancelled")
-    def on_order_cancelled(self, event):
-        usecases.on_order_cancelled(self.db, event)
+    def on_order_cancelled(self, uow, event):
+        usecases.on_order_cancelled(uow, event)

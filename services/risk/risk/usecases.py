@@ -4,95 +4,84 @@ import datetime
 import logging
 
 import sqlalchemy as sa
-from prometheus_client import Counter
 
 from kameng_common.db import utcnow
-from risk import domain
+from risk import domain, metrics
 from risk.db import assessments, blacklist, reviews
 
 _log = logging.getLogger(__name__)
 
-ORDER_CREATED_CONSUMER = "risk.on_order_created"
-ORDER_REVIEWED_CONSUMER = "risk.on_order_reviewed"
-ORDER_CANCELLED_CONSUMER = "risk.on_order_cancelled"
 WAITING = "waiting"
 
-DECISIONS = Counter("kameng_risk_decisions_total", "Orders scored, by decision", ["decision"])
-for _decision in domain.DECISIONS:
-    DECISIONS.labels(_decision)  # every decision shows from the first scrape, at zero
 
-
-def on_order_created(db, thresholds, event):
+def on_order_created(uow, event, thresholds):
     """Score a new order and publish risk.assessed; returns the Assessment, or None for an order already scored."""
     order = event["payload"]
     order_id, customer_id = order["order_id"], order["customer_id"]
     created_at = event["occurred_at"].astimezone(datetime.UTC)
     window_start = created_at - datetime.timedelta(seconds=thresholds.velocity_window_seconds)
-    with db.unit_of_work() as uow:
-        if not uow.first_delivery(event["id"], ORDER_CREATED_CONSUMER):
-            return None
-        # what the score needs, in one query
-        assessed_already, earlier_orders, blacklisted = uow.execute(
-            sa.select(
-                sa.exists().where(assessments.c.order_id == order_id),
-                sa.select(sa.func.count())
-                .select_from(assessments)
-                .where(
-                    assessments.c.customer_id == customer_id,
-                    assessments.c.created_at > window_start,
-                    assessments.c.created_at <= created_at,
-                )
-                .scalar_subquery(),
-                sa.exists().where(blacklist.c.customer_id == customer_id),
+    # what the score needs, in one query
+    assessed_already, earlier_orders, blacklisted = uow.execute(
+        sa.select(
+            sa.exists().where(assessments.c.order_id == order_id),
+            sa.select(sa.func.count())
+            .select_from(assessments)
+            .where(
+                assessments.c.customer_id == customer_id,
+                assessments.c.created_at > window_start,
+                assessments.c.created_at <= created_at,
             )
-        ).one()
-        if assessed_already:
-            # the same order under another event id: its decision was published already
-            return None
-        assessment = domain.assess(
-            domain.OrderFacts(
-                total=order["total"], recent_orders=earlier_orders + 1, blacklisted=bool(blacklisted)
-            ),
-            thresholds,
+            .scalar_subquery(),
+            sa.exists().where(blacklist.c.customer_id == customer_id),
         )
-        reasons = list(assessment.reasons)
+    ).one()
+    if assessed_already:
+        # the same order under another event id: its decision was published already
+        return None
+    assessment = domain.assess(
+        domain.OrderFacts(
+            total=order["total"], recent_orders=earlier_orders + 1, blacklisted=bool(blacklisted)
+        ),
+        thresholds,
+    )
+    reasons = list(assessment.reasons)
+    uow.execute(
+        assessments.insert().values(
+            order_id=order_id,
+            customer_id=customer_id,
+            total=order["total"],
+            currency=order["currency"],
+            created_at=created_at,
+            decision=assessment.decision,
+            score=assessment.score,
+            reasons=reasons,
+            assessed_at=utcnow(),
+        )
+    )
+    if assessment.decision == domain.REVIEW:
         uow.execute(
-            assessments.insert().values(
+            reviews.insert().values(
                 order_id=order_id,
                 customer_id=customer_id,
                 total=order["total"],
                 currency=order["currency"],
-                created_at=created_at,
-                decision=assessment.decision,
                 score=assessment.score,
                 reasons=reasons,
-                assessed_at=utcnow(),
+                status=WAITING,
+                created_at=created_at,
             )
         )
-        if assessment.decision == domain.REVIEW:
-            uow.execute(
-                reviews.insert().values(
-                    order_id=order_id,
-                    customer_id=customer_id,
-                    total=order["total"],
-                    currency=order["currency"],
-                    score=assessment.score,
-                    reasons=reasons,
-                    status=WAITING,
-                    created_at=created_at,
-                )
-            )
-        uow.publish(
-            "risk.assessed",
-            {
-                "order_id": order_id,
-                "decision": assessment.decision,
-                "score": assessment.score,
-                "reasons": reasons,
-            },
-            correlation_id=order_id,
-        )
-    DECISIONS.labels(assessment.decision).inc()
+    uow.publish(
+        "risk.assessed",
+        {
+            "order_id": order_id,
+            "decision": assessment.decision,
+            "score": assessment.score,
+            "reasons": reasons,
+        },
+        correlation_id=order_id,
+    )
+    uow.after_commit(lambda: metrics.count_decision(assessment.decision))
     if assessment.decision != domain.APPROVE:
         _log.info("order held for %s", assessment.decision, extra={"reasons": reasons})
     return assessment
@@ -104,39 +93,33 @@ CLOSED = "closed"
 REASON_LENGTH = reviews.c.decision_reason.type.length
 
 
-def on_order_reviewed(db, event):
+def on_order_reviewed(uow, event):
     """Keep the review record in step with the decision orders recorded: who decided, why and when."""
     review = event["payload"]
-    with db.unit_of_work() as uow:
-        if not uow.first_delivery(event["id"], ORDER_REVIEWED_CONSUMER):
-            return
-        uow.execute(
-            reviews.update()
-            .where(reviews.c.order_id == review["order_id"])
-            .values(
-                status=REVIEW_STATUSES[review["decision"]],
-                decided_by=review["decided_by"],
-                decision_reason=review["reason"][:REASON_LENGTH],
-                decided_at=review["decided_at"],
-            )
+    uow.execute(
+        reviews.update()
+        .where(reviews.c.order_id == review["order_id"])
+        .values(
+            status=REVIEW_STATUSES[review["decision"]],
+            decided_by=review["decided_by"],
+            decision_reason=review["reason"][:REASON_LENGTH],
+            decided_at=review["decided_at"],
         )
+    )
 
 
-def on_order_cancelled(db, event):
+def on_order_cancelled(uow, event):
     """An order cancelled before anyone reviewed it (its stock was refused, say) waits for nobody."""
     payload = event["payload"]
-    with db.unit_of_work() as uow:
-        if not uow.first_delivery(event["id"], ORDER_CANCELLED_CONSUMER):
-            return
-        uow.execute(
-            reviews.update()
-            .where(reviews.c.order_id == payload["order_id"], reviews.c.status == WAITING)
-            .values(
-                status=CLOSED,
-                decision_reason=(payload["reason"] or "cancelled")[:REASON_LENGTH],
-                decided_at=event["occurred_at"],
-            )
+    uow.execute(
+        reviews.update()
+        .where(reviews.c.order_id == payload["order_id"], reviews.c.status == WAITING)
+        .values(
+            status=CLOSED,
+            decision_reason=(payload["reason"] or "cancelled")[:REASON_LENGTH],
+            decided_at=event["occurred_at"],
         )
+    )
 
 
 def count_waiting_reviews(db):

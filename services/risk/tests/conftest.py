@@ -4,18 +4,15 @@ import json
 import pytest
 
 from kameng_common import contracts
-from kameng_common.db import Database
-from risk.db import metadata
+from risk.db import metadata as service_metadata
 
 NOW = datetime.datetime(2026, 3, 1, 12, 0, tzinfo=datetime.UTC)
 
 
 @pytest.fixture
-def db():
-    database = Database("sqlite://", metadata)
-    database.create_all()
-    yield database
-    database.dispose()
+def metadata():
+    """The tables of the shared ``db``, ``any_db`` and ``postgres_db`` fixtures (kameng_common.testing)."""
+    return service_metadata
 
 
 def order_created(order_id, customer_id="c1", total=10_000, at=NOW):

@@ -111,6 +111,26 @@ def test_inbox_mark_rolls_back_with_a_failed_handler(database):
         assert uow.first_delivery("e-1", "inventory.on_order_created")
 
 
+def test_handle_once_commits_the_inbox_mark_with_the_handlers_changes(database):
+    def handle(uow):
+        return uow.publish("order.created", ORDER, correlation_id="o-1")
+
+    assert database.handle_once("inventory.on_order_created", "e-1", handle) is not None
+    assert database.handle_once("inventory.on_order_created", "e-1", handle) is None
+    assert database.outbox_backlog() == 1
+
+
+def test_handle_once_leaves_no_mark_when_the_handler_fails(database):
+    def fail(uow):
+        uow.publish("order.created", ORDER, correlation_id="o-1")
+        raise RuntimeError("handler failed")
+
+    with pytest.raises(RuntimeError):
+        database.handle_once("inventory.on_order_created", "e-1", fail)
+    assert database.outbox_backlog() == 0
+    assert database.handle_once("inventory.on_order_created", "e-1", lambda uow: "handled") == "handled"
+
+
 def test_envelope_round_trip():
     envelope = contracts.new_event("order.created", ORDER, correlation_id="o-1")
     loaded = contracts.load_event(envelope)

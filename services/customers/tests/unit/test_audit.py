@@ -1,18 +1,6 @@
 """audit_snapshot: customers tells ``kameng audit`` its outbox backlog, on SQLite and PostgreSQL."""
 
-import pytest
-
 from customers import usecases
-from customers.db import metadata
-from kameng_common.db import Database
-
-
-@pytest.fixture
-def any_db(database_url):
-    database = Database(database_url, metadata)
-    database.create_all()
-    yield database
-    database.dispose()
 
 
 def test_the_snapshot_tells_the_events_not_yet_published(any_db):

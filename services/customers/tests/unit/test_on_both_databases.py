@@ -13,19 +13,16 @@ from customers import usecases
 from customers.db import accounts, metadata
 from customers.passwords import Passwords
 from kameng_common import contracts
-from kameng_common.db import Database
 from kameng_common.errors import Conflict
-from kameng_common.migrations import upgrade
+from kameng_common.testing import deliver
 
 PASSWORD = "s3cret-pass"
 
 
 @pytest.fixture
-def shared_db(database_url):
-    upgrade("customers", database_url)
-    database = Database(database_url, metadata)
-    yield database
-    database.dispose()
+def shared_db(make_database, database_url):
+    """The service's tables as its migrations build them, on SQLite and on PostgreSQL."""
+    return make_database(metadata, database_url, migrate="customers")
 
 
 def test_migrations_build_exactly_the_tables_of_the_metadata(shared_db):
@@ -71,7 +68,7 @@ def _deliver(db, event):
     """Handle an event as the reliable handler would: a handler that lost a race is redelivered."""
     for _attempt in range(5):
         try:
-            return usecases.on_order_delivered(db, event)
+            return deliver(db, "customers", usecases.on_order_delivered, event)
         except sa.exc.IntegrityError:
             eventlet.sleep(0.01)
     raise AssertionError("event never handled")

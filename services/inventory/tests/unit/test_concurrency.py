@@ -11,6 +11,7 @@ import sqlalchemy as sa
 
 from inventory import domain, usecases
 from inventory.db import cards
+from kameng_common.testing import deliver
 
 
 def _race(handler, events):
@@ -67,7 +68,9 @@ def _paid(make_event, order_id, product, quantity):
 def test_fifty_orders_racing_for_the_last_ten_cards_reserve_exactly_ten(any_shop, make_event):
     product = any_shop.product(cards=10)
     events = [_created(make_event, f"o{i}", product, 1) for i in range(50)]
-    failures = _race(lambda event: usecases.on_order_created(any_shop.db, event), events)
+    failures = _race(
+        lambda event: deliver(any_shop.db, "inventory", usecases.on_order_created, event), events
+    )
     holders = _holders(any_shop.db)
     assert failures == Counter()
     assert len(holders) == 10
@@ -80,7 +83,7 @@ def test_fifty_orders_racing_for_the_last_ten_cards_reserve_exactly_ten(any_shop
 def test_racing_multi_card_orders_hold_all_their_cards_or_none(any_shop, make_event):
     product = any_shop.product(cards=10)
     events = [_created(make_event, f"o{i}", product, 3) for i in range(20)]
-    _race(lambda event: usecases.on_order_created(any_shop.db, event), events)
+    _race(lambda event: deliver(any_shop.db, "inventory", usecases.on_order_created, event), events)
     per_order = Counter(holder.order_id for holder in _holders(any_shop.db))
     reserved = {payload["order_id"] for payload in any_shop.published("stock.reserved")}
     assert set(per_order) == reserved and set(per_order.values()) <= {3}
@@ -94,7 +97,7 @@ def test_late_payments_racing_for_the_last_cards_sell_each_card_once(any_shop, m
     for i in range(30):  # expired before they were created
         any_shop.expired(f"o{i}")
     events = [_paid(make_event, f"o{i}", product, 1) for i in range(30)]
-    _race(lambda event: usecases.on_order_paid(any_shop.db, event), events)
+    _race(lambda event: deliver(any_shop.db, "inventory", usecases.on_order_paid, event), events)
     holders = _holders(any_shop.db)
     assert len(holders) == 10 and {holder.status for holder in holders} == {domain.SOLD}
     assert len({holder.order_id for holder in holders}) == 10
@@ -114,7 +117,7 @@ def test_payment_and_expiry_racing_on_each_order_end_in_a_sale(any_shop, make_ev
         events.append(_paid(make_event, f"o{i}", product, 1))
         events.append(make_event("order.expired", {"order_id": f"o{i}"}))
     handlers = {"order.paid": usecases.on_order_paid, "order.expired": usecases.on_order_expired}
-    _race(lambda event: handlers[event["type"]](any_shop.db, event), events)
+    _race(lambda event: deliver(any_shop.db, "inventory", handlers[event["type"]], event), events)
     holders = _holders(any_shop.db)
     assert Counter(holder.status for holder in holders) == {domain.SOLD: 20}
     assert len({holder.order_id for holder in holders}) == 20
@@ -124,6 +127,6 @@ def test_payment_and_expiry_racing_on_each_order_end_in_a_sale(any_shop, make_ev
 def test_copies_of_one_event_handled_at_once_take_effect_once(any_shop, make_event):
     product = any_shop.product(cards=10)
     event = _created(make_event, "o1", product, 2)
-    _race(lambda copy: usecases.on_order_created(any_shop.db, copy), [event] * 8)
+    _race(lambda copy: deliver(any_shop.db, "inventory", usecases.on_order_created, copy), [event] * 8)
     assert len(any_shop.published("stock.reserved")) == 1
     assert len(any_shop.cards_of("o1")) == 2

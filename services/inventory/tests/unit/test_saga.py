@@ -3,6 +3,7 @@
 import pytest
 
 from inventory import domain, usecases
+from kameng_common.testing import deliver
 
 RESERVED, SOLD = domain.RESERVED, domain.SOLD
 
@@ -48,7 +49,7 @@ def test_an_unknown_product_is_refused(shop):
 def test_a_repeated_order_created_changes_nothing(any_shop):
     product = any_shop.product(cards=5)
     created = any_shop.created("o1", (product, 2))
-    usecases.on_order_created(any_shop.db, created)  # the same message again
+    deliver(any_shop.db, "inventory", usecases.on_order_created, created)  # the same message again
     any_shop.created("o1", (product, 2))  # the same fact, another event id
     assert len(any_shop.published("stock.reserved")) == 1
     assert len(any_shop.cards_of("o1")) == 2
@@ -92,7 +93,7 @@ def test_a_repeated_payment_delivers_nothing_twice(any_shop):
     product = any_shop.product(cards=5)
     any_shop.created("o1", (product, 2))
     paid = any_shop.paid("o1", (product, 2))
-    usecases.on_order_paid(any_shop.db, paid)
+    deliver(any_shop.db, "inventory", usecases.on_order_paid, paid)
     any_shop.paid("o1", (product, 2))
     assert len(any_shop.published("cards.delivered")) == 1
     assert len(any_shop.cards_of("o1", SOLD)) == 2

@@ -13,11 +13,9 @@ from nameko.testing.services import entrypoint_hook, entrypoint_waiter, replace_
 from prometheus_client import REGISTRY
 
 from kameng_common import contracts, dlq, topology
-from kameng_common.db import Database
 from kameng_common.errors import Conflict, InvalidInput, NotFound
 from kameng_common.migrations import upgrade
 from kameng_common.sealing import generate_keys_line
-from orders.db import metadata
 from orders.service import OrdersService
 
 ITEMS = [{"product_id": 1, "quantity": 2}]
@@ -332,13 +330,11 @@ def test_inventorys_refusal_reaches_the_caller_as_itself(container_factory, conf
     assert (refused.value.message, refused.value.code) == ("product 99 does not exist", "product_not_found")
 
 
-def test_entrypoints_only_delegate():
-    database = Database("sqlite://", metadata)
-    database.create_all()
+def test_entrypoints_only_delegate(db):
     inventory, payments = FakeInventory(), FakePayments()
     service = worker_factory(
         OrdersService,
-        db=database,
+        db=db,
         inventory=inventory,
         payments=payments,
         config={"ORDER_TTL_SECONDS": 900, "REVIEW_TTL_SECONDS": 3600},
@@ -360,4 +356,3 @@ def test_entrypoints_only_delegate():
     assert payments.intents == [(order["id"], "customer-1", 3000, "CNY", "balance")]
     service.expire_orders()
     assert service.get_order(order["id"])["status"] == "awaiting_payment"
-    database.dispose()

@@ -158,8 +158,8 @@ def test_a_client_order_id_used_for_other_items_is_refused(saga, sealer):
     assert refused.value.code == "client_order_id_reused"
 
 
-def test_two_requests_with_one_client_order_id_at_once_make_one_order(both_saga, sealer):
-    saga = both_saga
+def test_two_requests_with_one_client_order_id_at_once_make_one_order(any_saga, sealer):
+    saga = any_saga
     payments = FakePayments(saga)
     key = channel.create_api_key(saga.db, sealer, "customer-1", "shop", ["orders:create"])
     both_inside = eventlet.event.Event()

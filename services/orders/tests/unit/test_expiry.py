@@ -65,21 +65,21 @@ def test_closed_and_paid_orders_never_expire(saga, status):
     assert saga.status(order["id"]) == status
 
 
-def test_expires_in_batches(both_saga):
-    overdue = [both_saga.approved()["id"] for _ in range(5)]
+def test_expires_in_batches(any_saga):
+    overdue = [any_saga.approved()["id"] for _ in range(5)]
     assert (
         usecases.expire_orders(
-            both_saga.db, both_saga.DEADLINES, now=later(both_saga, both_saga.TTL), batch_size=2
+            any_saga.db, any_saga.DEADLINES, now=later(any_saga, any_saga.TTL), batch_size=2
         )
         == 5
     )
-    assert {both_saga.status(order_id) for order_id in overdue} == {"expired"}
-    assert sorted(event["order_id"] for event in both_saga.events("order.expired")) == sorted(overdue)
+    assert {any_saga.status(order_id) for order_id in overdue} == {"expired"}
+    assert sorted(event["order_id"] for event in any_saga.events("order.expired")) == sorted(overdue)
 
 
-def test_expiry_racing_payments_loses_no_payment(both_saga):
+def test_expiry_racing_payments_loses_no_payment(any_saga):
     """Every order is paid exactly once, whether its payment came before or after its expiry."""
-    saga = both_saga
+    saga = any_saga
     placed = [saga.approved() for _ in range(12)]
     due = later(saga, saga.TTL + 1)
 

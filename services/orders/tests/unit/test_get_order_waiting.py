@@ -35,34 +35,34 @@ def test_answers_at_once_when_the_status_is_already_another(saga):
     assert answer.result(timeout=HUNG) == saga.order(order["id"])
 
 
-def test_answers_as_soon_as_the_saga_moves_the_order(both_saga):
-    order = both_saga.create()
-    answer = waiting_get_order(both_saga.db, order["id"])
-    both_saga.stock_reserved(order["id"])  # the status stays pending: the wait goes on
+def test_answers_as_soon_as_the_saga_moves_the_order(any_saga):
+    order = any_saga.create()
+    answer = waiting_get_order(any_saga.db, order["id"])
+    any_saga.stock_reserved(order["id"])  # the status stays pending: the wait goes on
     assert not answer.done()
-    both_saga.risk(order["id"], "approve")
-    assert answer.result(timeout=HUNG) == both_saga.order(order["id"])
+    any_saga.risk(order["id"], "approve")
+    assert answer.result(timeout=HUNG) == any_saga.order(order["id"])
     assert answer.result()["status"] == "awaiting_payment"
 
 
-def test_a_change_committed_elsewhere_is_found_by_the_recheck(both_saga):
+def test_a_change_committed_elsewhere_is_found_by_the_recheck(any_saga):
     """As when another replica of orders moved the order: nothing here is notified."""
-    order = both_saga.create()
-    answer = waiting_get_order(both_saga.db, order["id"])
-    with both_saga.db.unit_of_work() as uow:
+    order = any_saga.create()
+    answer = waiting_get_order(any_saga.db, order["id"])
+    with any_saga.db.unit_of_work() as uow:
         uow.execute(orders.update().where(orders.c.id == order["id"]).values(status="cancelled"))
     time.sleep(0.2)
     assert not answer.done()
-    usecases.recheck_waiting_orders(both_saga.db)
+    usecases.recheck_waiting_orders(any_saga.db)
     assert answer.result(timeout=HUNG)["status"] == "cancelled"
 
 
-def test_waiting_holds_no_database_connection(both_saga):
-    order = both_saga.create()
-    answer = waiting_get_order(both_saga.db, order["id"])
+def test_waiting_holds_no_database_connection(any_saga):
+    order = any_saga.create()
+    answer = waiting_get_order(any_saga.db, order["id"])
     assert not answer.done()
-    assert both_saga.db.engine.pool.checkedout() == 0
-    both_saga.stock_rejected(order["id"])
+    assert any_saga.db.engine.pool.checkedout() == 0
+    any_saga.stock_rejected(order["id"])
     assert answer.result(timeout=HUNG)["status"] == "cancelled"
 
 

@@ -4,6 +4,7 @@ import datetime
 
 import pytest
 
+from kameng_common.testing import deliver
 from orders import usecases
 
 
@@ -90,11 +91,11 @@ def test_a_second_payment_is_refunded_as_a_duplicate(saga, delivered):
 def test_the_same_payment_replayed_under_a_new_event_id_changes_nothing(saga):
     order = saga.approved()
     received = saga.payment_event(order)
-    usecases.on_payment_succeeded(saga.db, received, now=saga.NOW)
+    deliver(saga.db, "orders", usecases.on_payment_succeeded, received, now=saga.NOW)
     replay = saga.event("payment.succeeded", **received["payload"])
     assert replay["id"] != received["id"]
-    usecases.on_payment_succeeded(saga.db, replay, now=saga.NOW)
-    usecases.on_payment_succeeded(saga.db, received, now=saga.NOW)
+    deliver(saga.db, "orders", usecases.on_payment_succeeded, replay, now=saga.NOW)
+    deliver(saga.db, "orders", usecases.on_payment_succeeded, received, now=saga.NOW)
     assert saga.event_types(order["id"]) == ["order.created", "order.paid"]
     assert saga.statuses(order["id"]) == ["pending", "awaiting_payment", "paid"]
 
@@ -103,10 +104,16 @@ def test_the_same_payment_received_twice_is_refunded_once(saga):
     """payments publishes payment.succeeded again for a second provider transaction of one payment."""
     order = saga.approved()
     received = saga.payment_event(order)
-    usecases.on_payment_succeeded(saga.db, received, now=saga.NOW)
+    deliver(saga.db, "orders", usecases.on_payment_succeeded, received, now=saga.NOW)
     again = saga.event("payment.succeeded", **{**received["payload"], "trade_no": "another-transaction"})
-    usecases.on_payment_succeeded(saga.db, again, now=saga.NOW)
-    usecases.on_payment_succeeded(saga.db, saga.event("payment.succeeded", **again["payload"]), now=saga.NOW)
+    deliver(saga.db, "orders", usecases.on_payment_succeeded, again, now=saga.NOW)
+    deliver(
+        saga.db,
+        "orders",
+        usecases.on_payment_succeeded,
+        saga.event("payment.succeeded", **again["payload"]),
+        now=saga.NOW,
+    )
 
     assert saga.event_types(order["id"]) == ["order.created", "order.paid", "order.refund_requested"]
     [refund] = saga.events("order.refund_requested")
@@ -118,9 +125,9 @@ def test_the_same_payment_received_twice_is_refunded_once(saga):
 def test_a_refused_payment_replayed_is_refunded_once(saga):
     order = saga.approved()
     received = saga.payment_event(order, amount=5)
-    usecases.on_payment_succeeded(saga.db, received, now=saga.NOW)
+    deliver(saga.db, "orders", usecases.on_payment_succeeded, received, now=saga.NOW)
     replay = saga.event("payment.succeeded", **received["payload"])
-    usecases.on_payment_succeeded(saga.db, replay, now=saga.NOW)
+    deliver(saga.db, "orders", usecases.on_payment_succeeded, replay, now=saga.NOW)
     assert len(saga.events("order.refund_requested")) == 1
 
 
@@ -210,6 +217,6 @@ def test_the_same_event_twice_is_handled_once(saga):
     order = saga.approved()
     saga.pay(order)
     delivered = saga.event("cards.delivered", order_id=order["id"], card_ids=[1, 2])
-    usecases.on_cards_delivered(saga.db, delivered, now=saga.NOW)
-    usecases.on_cards_delivered(saga.db, delivered, now=saga.NOW)
+    deliver(saga.db, "orders", usecases.on_cards_delivered, delivered, now=saga.NOW)
+    deliver(saga.db, "orders", usecases.on_cards_delivered, delivered, now=saga.NOW)
     assert len(saga.events("order.delivered")) == 1

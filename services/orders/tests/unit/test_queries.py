@@ -35,28 +35,28 @@ def test_get_order_tells_the_whole_story(saga):
     ]
 
 
-def test_get_order_reads_the_order_with_its_lines_then_its_history(both_saga):
-    order = both_saga.approved(items=[{"product_id": 1, "quantity": 1}, {"product_id": 2, "quantity": 2}])
-    with both_saga.selects() as selects:
-        told = both_saga.order(order["id"])
+def test_get_order_reads_the_order_with_its_lines_then_its_history(any_saga):
+    order = any_saga.approved(items=[{"product_id": 1, "quantity": 1}, {"product_id": 2, "quantity": 2}])
+    with any_saga.selects() as selects:
+        told = any_saga.order(order["id"])
     assert len(selects) == 2
     assert [line["product_id"] for line in told["items"]] == [1, 2]
     assert [entry["status"] for entry in told["history"]] == ["pending", "awaiting_payment"]
 
 
-def test_list_orders_pages_newest_first(both_saga):
-    start = both_saga.NOW
-    created = [both_saga.create(now=start + datetime.timedelta(seconds=n // 2))["id"] for n in range(7)]
+def test_list_orders_pages_newest_first(any_saga):
+    start = any_saga.NOW
+    created = [any_saga.create(now=start + datetime.timedelta(seconds=n // 2))["id"] for n in range(7)]
     seen, cursor = [], None
     while True:
-        page = usecases.list_orders(both_saga.db, limit=3, cursor=cursor)
+        page = usecases.list_orders(any_saga.db, limit=3, cursor=cursor)
         assert len(page["items"]) <= 3
         seen += [item["id"] for item in page["items"]]
         cursor = page["next_cursor"]
         if cursor is None:
             break
     assert sorted(seen) == sorted(created) and len(seen) == 7
-    created_at = [usecases.get_order(both_saga.db, order_id)["created_at"] for order_id in seen]
+    created_at = [usecases.get_order(any_saga.db, order_id)["created_at"] for order_id in seen]
     assert created_at == sorted(created_at, reverse=True)
 
 

@@ -7,6 +7,7 @@ import pytest
 import sqlalchemy as sa
 
 from kameng_common.errors import NotFound
+from kameng_common.testing import deliver
 from orders import usecases
 
 STOCK_ANSWERS = ["reserved", "rejected"]
@@ -32,8 +33,16 @@ def answers(saga, order_id, stock, risk):
     risk_event = saga.event("risk.assessed", order_id=order_id, decision=risk, score=50, reasons=[])
     handle_stock = usecases.on_stock_reserved if stock == "reserved" else usecases.on_stock_rejected
     return (
-        (lambda event=stock_event: handle_stock(saga.db, event, saga.DEADLINES, now=saga.NOW)),
-        (lambda event=risk_event: usecases.on_risk_assessed(saga.db, event, saga.DEADLINES, now=saga.NOW)),
+        (
+            lambda event=stock_event: deliver(
+                saga.db, "orders", handle_stock, event, saga.DEADLINES, now=saga.NOW
+            )
+        ),
+        (
+            lambda event=risk_event: deliver(
+                saga.db, "orders", usecases.on_risk_assessed, event, saga.DEADLINES, now=saga.NOW
+            )
+        ),
     )
 
 

@@ -5,6 +5,7 @@ import hmac
 import json
 
 from kameng_common.errors import InvalidInput, InvalidSignature
+from kameng_common.validation import load_or_invalid
 from payments import domain, schemas
 from payments.providers.base import Checkout, RefundFailed, header
 
@@ -41,7 +42,7 @@ class Mockpay:
             raise InvalidInput("mockpay notification is not JSON") from None
         if not isinstance(document, dict):
             raise InvalidInput("mockpay notification is not a JSON object")
-        fields = schemas.load(schemas.MockpayNotification(), document)
+        fields = load_or_invalid(schemas.MockpayNotification(), document)
         if fields["status"] != "SUCCESS":
             raise InvalidInput(f"mockpay status {fields['status']!r} is not SUCCESS", "unsupported_status")
         return domain.Notice(

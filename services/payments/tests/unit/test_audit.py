@@ -4,12 +4,13 @@ import datetime
 import uuid
 
 from kameng_common.db import utcnow
+from kameng_common.testing import deliver
 from payments import usecases
 from payments.db import ledger_entries
 
 
-def test_the_snapshot_of_no_payments(db):
-    assert usecases.audit_snapshot(db) == {
+def test_the_snapshot_of_no_payments(any_db):
+    assert usecases.audit_snapshot(any_db) == {
         "service": "payments",
         "receipts": [],
         "refunds": [],
@@ -19,19 +20,19 @@ def test_the_snapshot_of_no_payments(db):
 
 
 def test_the_snapshot_lists_each_sum_received_and_whether_it_went_back(
-    db, providers, open_intent, signed_notification, refund_request, fund_wallet, published
+    any_db, providers, open_intent, signed_notification, refund_request, fund_wallet, published
 ):
     card_order = str(uuid.uuid4())
     by_card = open_intent(order_id=card_order, amount=1500)
-    usecases.handle_notification(db, providers, "mockpay", *signed_notification(by_card, "MP-1"))
+    usecases.handle_notification(any_db, providers, "mockpay", *signed_notification(by_card, "MP-1"))
     # the same payment received twice: its second sum is refunded
-    usecases.handle_notification(db, providers, "mockpay", *signed_notification(by_card, "MP-2"))
-    usecases.on_refund_requested(db, refund_request(by_card, card_order, "buyer-1"))
+    usecases.handle_notification(any_db, providers, "mockpay", *signed_notification(by_card, "MP-2"))
+    deliver(any_db, "payments", usecases.on_refund_requested, refund_request(by_card, card_order, "buyer-1"))
     funding = fund_wallet("buyer-1", 3000)
     wallet_order = str(uuid.uuid4())
     by_wallet = open_intent(method="balance", order_id=wallet_order, amount=1000)
 
-    snapshot = usecases.audit_snapshot(db)
+    snapshot = usecases.audit_snapshot(any_db)
 
     received = {receipt["trade_no"]: receipt for receipt in snapshot["receipts"]}
     [funding_trade] = [trade_no for trade_no in received if trade_no.startswith("fund-")]
@@ -64,27 +65,31 @@ def test_the_snapshot_lists_each_sum_received_and_whether_it_went_back(
     assert snapshot["outbox"]["pending"] == len(events) == 6
 
 
-def test_the_snapshot_carries_the_ledgers_problems(db, providers, open_intent, signed_notification):
+def test_the_snapshot_carries_the_ledgers_problems(any_db, providers, open_intent, signed_notification):
     intent = open_intent()
-    usecases.handle_notification(db, providers, "mockpay", *signed_notification(intent))
-    with db.unit_of_work() as uow:
+    usecases.handle_notification(any_db, providers, "mockpay", *signed_notification(intent))
+    with any_db.unit_of_work() as uow:
         uow.execute(
             ledger_entries.update()
             .where(ledger_entries.c.account == "sales")
             .values(amount=ledger_entries.c.amount - 1)
         )
-    ledger = usecases.audit_snapshot(db)["ledger"]
-    assert ledger["problems"] and ledger["problems"] == usecases.check_ledger(db)
+    ledger = usecases.audit_snapshot(any_db)["ledger"]
+    assert ledger["problems"] and ledger["problems"] == usecases.check_ledger(any_db)
     assert ledger["sales"] == {"CNY": 1501}
 
 
-def test_the_snapshot_lists_staff_refunds_with_their_status(db, providers, open_intent, signed_notification):
+def test_the_snapshot_lists_staff_refunds_with_their_status(
+    any_db, providers, open_intent, signed_notification
+):
     order_id = str(uuid.uuid4())
     intent = open_intent(order_id=order_id, amount=1500)
-    usecases.handle_notification(db, providers, "mockpay", *signed_notification(intent, "MP-9"))
-    refund = usecases.refund_order(db, providers, order_id, 400, "wallet", "late delivery", "k-1", "staff-1")
+    usecases.handle_notification(any_db, providers, "mockpay", *signed_notification(intent, "MP-9"))
+    refund = usecases.refund_order(
+        any_db, providers, order_id, 400, "wallet", "late delivery", "k-1", "staff-1"
+    )
 
-    snapshot = usecases.audit_snapshot(db)
+    snapshot = usecases.audit_snapshot(any_db)
 
     assert [
         (item["refund_id"], item["order_id"], item["amount"], item["status"]) for item in snapshot["refunds"]

@@ -17,20 +17,20 @@ def payments_counted(outcome, provider="mockpay"):
     return REGISTRY.get_sample_value("kameng_payments_total", {"provider": provider, "outcome": outcome}) or 0
 
 
-def intent_status(db, payment_id):
-    with db.reading() as session:
+def intent_status(any_db, payment_id):
+    with any_db.reading() as session:
         return session.execute(
             sa.select(payment_intents.c.status).where(payment_intents.c.id == payment_id)
         ).scalar_one()
 
 
-def count(db, table):
-    with db.reading() as session:
+def count(any_db, table):
+    with any_db.reading() as session:
         return session.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()
 
 
 def test_an_accepted_notification_pays_posts_and_publishes_at_once(
-    db, providers, open_intent, signed_notification, published
+    any_db, providers, open_intent, signed_notification, published
 ):
     intent = open_intent(amount=1500)
     assert intent == {
@@ -44,10 +44,10 @@ def test_an_accepted_notification_pays_posts_and_publishes_at_once(
     }
     before = payments_counted("succeeded")
 
-    answer = usecases.handle_notification(db, providers, "mockpay", *signed_notification(intent))
+    answer = usecases.handle_notification(any_db, providers, "mockpay", *signed_notification(intent))
 
     assert answer == {"status": "ok", "payment_id": intent["payment_id"], "trade_no": "MP-1"}
-    assert intent_status(db, intent["payment_id"]) == "succeeded"
+    assert intent_status(any_db, intent["payment_id"]) == "succeeded"
     [event] = published("payment.succeeded")
     assert event == {
         "payment_id": intent["payment_id"],
@@ -58,11 +58,11 @@ def test_an_accepted_notification_pays_posts_and_publishes_at_once(
         "provider": "mockpay",
         "trade_no": "MP-1",
     }
-    assert {(row["account"], row["balance"]) for row in usecases.ledger_balances(db)} == {
+    assert {(row["account"], row["balance"]) for row in usecases.ledger_balances(any_db)} == {
         ("provider:mockpay", 1500),
         ("sales", -1500),
     }
-    assert usecases.check_ledger(db) == []
+    assert usecases.check_ledger(any_db) == []
     assert payments_counted("succeeded") == before + 1
 
 
@@ -80,7 +80,7 @@ def test_an_accepted_notification_pays_posts_and_publishes_at_once(
     ],
 )
 def test_a_refused_notification_changes_nothing(
-    db, providers, mockpay, open_intent, signed_notification, snapshot, tamper, error, code, outcome
+    any_db, providers, mockpay, open_intent, signed_notification, snapshot, tamper, error, code, outcome
 ):
     intent = open_intent(amount=1500)
     body, headers = signed_notification(intent)
@@ -104,7 +104,7 @@ def test_a_refused_notification_changes_nothing(
     before, counted = snapshot(), payments_counted(outcome)
 
     with pytest.raises(error) as refused:
-        usecases.handle_notification(db, providers, "mockpay", body, headers)
+        usecases.handle_notification(any_db, providers, "mockpay", body, headers)
 
     assert refused.value.code == code
     assert snapshot() == before
@@ -112,13 +112,13 @@ def test_a_refused_notification_changes_nothing(
 
 
 def test_a_notification_for_another_providers_payment_changes_nothing(
-    db, providers, open_intent, fund_wallet, signed_notification, snapshot
+    any_db, providers, open_intent, fund_wallet, signed_notification, snapshot
 ):
     fund_wallet("buyer-1", 1500)
     paid_from_wallet = open_intent(method="balance", amount=1500)
     before = snapshot()
     with pytest.raises(InvalidInput) as refused:
-        usecases.handle_notification(db, providers, "mockpay", *signed_notification(paid_from_wallet))
+        usecases.handle_notification(any_db, providers, "mockpay", *signed_notification(paid_from_wallet))
     assert refused.value.code == "provider_mismatch"
     assert snapshot() == before
 
@@ -142,44 +142,44 @@ def test_a_notification_for_another_providers_payment_changes_nothing(
         "no provider",
     ],
 )
-def test_a_malformed_call_is_refused_as_bad_input(memory_db, providers, provider, body, headers):
+def test_a_malformed_call_is_refused_as_bad_input(db, providers, provider, body, headers):
     with pytest.raises(InvalidInput):
-        usecases.handle_notification(memory_db, providers, provider, body, headers)
+        usecases.handle_notification(db, providers, provider, body, headers)
 
 
 @pytest.mark.parametrize("provider", ["alipay", "wechat", "unionpay"])
-def test_notifications_from_providers_without_settings_are_refused(db, provider, snapshot):
+def test_notifications_from_providers_without_settings_are_refused(any_db, provider, snapshot):
     before = snapshot()
     with pytest.raises(InvalidInput) as refused:
-        usecases.handle_notification(db, Providers(mockpay_secret="s"), provider, "{}", {})
+        usecases.handle_notification(any_db, Providers(mockpay_secret="s"), provider, "{}", {})
     assert refused.value.code == "provider_unavailable"
     assert snapshot() == before
 
 
 def test_mockpay_notifications_are_refused_while_mockpay_is_disabled(
-    db, open_intent, signed_notification, snapshot
+    any_db, open_intent, signed_notification, snapshot
 ):
     intent = open_intent()
     before = snapshot()
     with pytest.raises(InvalidInput) as refused:
         usecases.handle_notification(
-            db, Providers(mockpay_secret=None), "mockpay", *signed_notification(intent)
+            any_db, Providers(mockpay_secret=None), "mockpay", *signed_notification(intent)
         )
     assert refused.value.code == "provider_unavailable"
     assert snapshot() == before
 
 
 def test_a_repeated_trade_no_changes_nothing_and_answers_as_the_first_time(
-    db, providers, open_intent, signed_notification, snapshot
+    any_db, providers, open_intent, signed_notification, snapshot
 ):
     intent = open_intent()
     body, headers = signed_notification(intent)
-    first = usecases.handle_notification(db, providers, "mockpay", body, headers)
+    first = usecases.handle_notification(any_db, providers, "mockpay", body, headers)
     after_first = snapshot()
     duplicates = payments_counted("duplicate")
 
     again = usecases.handle_notification(
-        db, providers, "mockpay", body, {"x-mockpay-signature": headers["X-Mockpay-Signature"]}
+        any_db, providers, "mockpay", body, {"x-mockpay-signature": headers["X-Mockpay-Signature"]}
     )
 
     assert again == first
@@ -188,14 +188,14 @@ def test_a_repeated_trade_no_changes_nothing_and_answers_as_the_first_time(
 
 
 def test_a_trade_no_reused_for_another_payment_is_refused_not_answered_as_that_payment(
-    db, providers, open_intent, signed_notification, snapshot, monkeypatch
+    any_db, providers, open_intent, signed_notification, snapshot, monkeypatch
 ):
     paid, other = open_intent(), open_intent()
-    usecases.handle_notification(db, providers, "mockpay", *signed_notification(paid, "MP-shared"))
+    usecases.handle_notification(any_db, providers, "mockpay", *signed_notification(paid, "MP-shared"))
     after_first = snapshot()
 
     with pytest.raises(KamengError) as refused:
-        usecases.handle_notification(db, providers, "mockpay", *signed_notification(other, "MP-shared"))
+        usecases.handle_notification(any_db, providers, "mockpay", *signed_notification(other, "MP-shared"))
     assert (refused.value.status, refused.value.code) == (409, "trade_no_reused")
     # the same refusal when the reuse loses a race to the unique constraint
     stored_answer = usecases._stored_answer
@@ -207,19 +207,19 @@ def test_a_trade_no_reused_for_another_payment_is_refused_not_answered_as_that_p
 
     monkeypatch.setattr(usecases, "_stored_answer", looked_too_early)
     with pytest.raises(KamengError) as raced:
-        usecases.handle_notification(db, providers, "mockpay", *signed_notification(other, "MP-shared"))
+        usecases.handle_notification(any_db, providers, "mockpay", *signed_notification(other, "MP-shared"))
     assert raced.value.code == "trade_no_reused"
     assert snapshot() == after_first
-    assert intent_status(db, other["payment_id"]) == "pending"
+    assert intent_status(any_db, other["payment_id"]) == "pending"
 
 
 def test_a_notification_that_loses_the_race_answers_with_the_winners_answer(
-    db, providers, open_intent, signed_notification, snapshot, monkeypatch
+    any_db, providers, open_intent, signed_notification, snapshot, monkeypatch
 ):
     """Both copies find no receipt; the unique constraint lets one commit, the other re-reads."""
     intent = open_intent()
     body, headers = signed_notification(intent)
-    first = usecases.handle_notification(db, providers, "mockpay", body, headers)
+    first = usecases.handle_notification(any_db, providers, "mockpay", body, headers)
     after_first = snapshot()
     # the loser looked before the winner committed; it reads the winner's answer after its insert fails
     lookups = []
@@ -231,12 +231,12 @@ def test_a_notification_that_loses_the_race_answers_with_the_winners_answer(
 
     monkeypatch.setattr(usecases, "_stored_answer", looked_too_early)
 
-    assert usecases.handle_notification(db, providers, "mockpay", body, headers) == first
+    assert usecases.handle_notification(any_db, providers, "mockpay", body, headers) == first
     assert snapshot() == after_first
 
 
 def test_twenty_identical_notifications_at_once_record_one_payment(
-    db, providers, open_intent, signed_notification, published
+    any_db, providers, open_intent, signed_notification, published
 ):
     intent = open_intent()
     body, headers = signed_notification(intent)
@@ -244,7 +244,7 @@ def test_twenty_identical_notifications_at_once_record_one_payment(
 
     def notify(_):
         start.wait()
-        return usecases.handle_notification(db, providers, "mockpay", body, headers)
+        return usecases.handle_notification(any_db, providers, "mockpay", body, headers)
 
     pool = eventlet.GreenPool(20)
     answers = pool.imap(notify, range(20))
@@ -253,59 +253,61 @@ def test_twenty_identical_notifications_at_once_record_one_payment(
     answers = list(answers)
 
     assert answers == [{"status": "ok", "payment_id": intent["payment_id"], "trade_no": "MP-1"}] * 20
-    assert count(db, receipts) == 1
+    assert count(any_db, receipts) == 1
     assert len(published("payment.succeeded")) == 1
-    assert count(db, ledger_entries) == 2
-    assert intent_status(db, intent["payment_id"]) == "succeeded"
-    assert usecases.check_ledger(db) == []
+    assert count(any_db, ledger_entries) == 2
+    assert intent_status(any_db, intent["payment_id"]) == "succeeded"
+    assert usecases.check_ledger(any_db) == []
 
 
 def test_a_second_trade_no_for_a_paid_intent_is_money_received_twice(
-    db, providers, open_intent, signed_notification, published
+    any_db, providers, open_intent, signed_notification, published
 ):
     intent = open_intent(amount=1500)
-    usecases.handle_notification(db, providers, "mockpay", *signed_notification(intent, "MP-1"))
+    usecases.handle_notification(any_db, providers, "mockpay", *signed_notification(intent, "MP-1"))
     paid_twice = payments_counted("paid_twice")
 
-    answer = usecases.handle_notification(db, providers, "mockpay", *signed_notification(intent, "MP-2"))
+    answer = usecases.handle_notification(any_db, providers, "mockpay", *signed_notification(intent, "MP-2"))
 
     assert answer == {"status": "ok", "payment_id": intent["payment_id"], "trade_no": "MP-2"}
     assert [event["trade_no"] for event in published("payment.succeeded")] == ["MP-1", "MP-2"]
-    assert count(db, receipts) == 2
-    assert {(row["account"], row["balance"]) for row in usecases.ledger_balances(db)} == {
+    assert count(any_db, receipts) == 2
+    assert {(row["account"], row["balance"]) for row in usecases.ledger_balances(any_db)} == {
         ("provider:mockpay", 3000),
         ("sales", -3000),
     }
-    assert intent_status(db, intent["payment_id"]) == "succeeded"
+    assert intent_status(any_db, intent["payment_id"]) == "succeeded"
     assert payments_counted("paid_twice") == paid_twice + 1
-    assert usecases.check_ledger(db) == []
+    assert usecases.check_ledger(any_db) == []
 
 
-def test_two_trade_nos_at_once_are_both_recorded(db, providers, open_intent, signed_notification, published):
+def test_two_trade_nos_at_once_are_both_recorded(
+    any_db, providers, open_intent, signed_notification, published
+):
     intent = open_intent()
     pool = eventlet.GreenPool(2)
     answers = list(
         pool.imap(
             lambda trade_no: usecases.handle_notification(
-                db, providers, "mockpay", *signed_notification(intent, trade_no)
+                any_db, providers, "mockpay", *signed_notification(intent, trade_no)
             ),
             ["MP-1", "MP-2"],
         )
     )
     assert sorted(answer["trade_no"] for answer in answers) == ["MP-1", "MP-2"]
     assert sorted(event["trade_no"] for event in published("payment.succeeded")) == ["MP-1", "MP-2"]
-    assert usecases.check_ledger(db) == []
+    assert usecases.check_ledger(any_db) == []
 
 
-def test_the_stored_answer_is_the_one_returned(db, providers, open_intent, signed_notification):
+def test_the_stored_answer_is_the_one_returned(any_db, providers, open_intent, signed_notification):
     intent = open_intent()
-    answer = usecases.handle_notification(db, providers, "mockpay", *signed_notification(intent))
-    with db.reading() as session:
+    answer = usecases.handle_notification(any_db, providers, "mockpay", *signed_notification(intent))
+    with any_db.reading() as session:
         stored = session.execute(sa.select(receipts.c.answer)).scalar_one()
     assert json.loads(stored) == answer
 
 
-def test_every_refusal_is_a_kameng_error_with_a_code(memory_db, providers):
+def test_every_refusal_is_a_kameng_error_with_a_code(db, providers):
     with pytest.raises(KamengError) as refused:
-        usecases.handle_notification(memory_db, providers, "mockpay", "{}", {})
+        usecases.handle_notification(db, providers, "mockpay", "{}", {})
     assert refused.value.args == (refused.value.message, "invalid_signature")

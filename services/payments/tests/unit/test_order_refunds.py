@@ -12,7 +12,7 @@ from payments.providers import RefundFailed
 
 
 @pytest.fixture
-def paid_order(db, providers, open_intent, signed_notification):
+def paid_order(any_db, providers, open_intent, signed_notification):
     """An order paid ``amount`` through ``method``; returns its order id."""
 
     def pay(amount=1500, method="mockpay", customer_id="buyer-1"):
@@ -20,7 +20,7 @@ def paid_order(db, providers, open_intent, signed_notification):
         intent = open_intent(method=method, amount=amount, customer_id=customer_id, order_id=order_id)
         if method == "mockpay":
             usecases.handle_notification(
-                db, providers, "mockpay", *signed_notification(intent, f"T-{order_id}")
+                any_db, providers, "mockpay", *signed_notification(intent, f"T-{order_id}")
             )
         return order_id
 
@@ -28,30 +28,30 @@ def paid_order(db, providers, open_intent, signed_notification):
 
 
 @pytest.fixture
-def refund(db, providers):
+def refund(any_db, providers):
     def ask(order_id, amount=None, to="wallet", key=None, reason="the card did not work"):
         return usecases.refund_order(
-            db, providers, order_id, amount, to, reason, key or str(uuid.uuid4()), "staff-1"
+            any_db, providers, order_id, amount, to, reason, key or str(uuid.uuid4()), "staff-1"
         )
 
     return ask
 
 
-def test_a_partial_refund_to_the_wallet_credits_it_and_leaves_the_rest_refundable(db, paid_order, refund):
+def test_a_partial_refund_to_the_wallet_credits_it_and_leaves_the_rest_refundable(any_db, paid_order, refund):
     order_id = paid_order(1500)
     first = refund(order_id, 500)
     assert (first["status"], first["amount"], first["to"]) == ("succeeded", 500, "wallet")
-    assert usecases.get_wallet(db, "buyer-1")["balance"] == 500
+    assert usecases.get_wallet(any_db, "buyer-1")["balance"] == 500
     rest = refund(order_id)  # no amount: all that is left
     assert rest["amount"] == 1000
-    assert usecases.get_wallet(db, "buyer-1")["balance"] == 1500
-    assert usecases.check_ledger(db) == []
+    assert usecases.get_wallet(any_db, "buyer-1")["balance"] == 1500
+    assert usecases.check_ledger(any_db) == []
     with pytest.raises(InvalidInput) as refused:
         refund(order_id, 1)
     assert refused.value.code == "refund_exceeds_paid"
 
 
-def test_a_refund_above_what_was_paid_is_422_and_changes_nothing(db, paid_order, refund, snapshot):
+def test_a_refund_above_what_was_paid_is_422_and_changes_nothing(any_db, paid_order, refund, snapshot):
     order_id = paid_order(1500)
     before = snapshot()
     with pytest.raises(InvalidInput) as refused:
@@ -60,7 +60,7 @@ def test_a_refund_above_what_was_paid_is_422_and_changes_nothing(db, paid_order,
     assert snapshot() == before
 
 
-def test_an_unpaid_order_has_nothing_to_refund(db, refund, open_intent):
+def test_an_unpaid_order_has_nothing_to_refund(any_db, refund, open_intent):
     order_id = str(uuid.uuid4())
     open_intent(order_id=order_id)
     with pytest.raises(InvalidInput) as refused:
@@ -68,7 +68,7 @@ def test_an_unpaid_order_has_nothing_to_refund(db, refund, open_intent):
     assert refused.value.code == "not_paid"
 
 
-def test_the_same_idempotency_key_refunds_once(db, paid_order, refund):
+def test_the_same_idempotency_key_refunds_once(any_db, paid_order, refund):
     order_id = paid_order(1500)
     first = refund(order_id, 300, key="k-1")
     assert refund(order_id, 300, key="k-1") == first
@@ -76,7 +76,7 @@ def test_the_same_idempotency_key_refunds_once(db, paid_order, refund):
     with pytest.raises(InvalidInput) as refused:
         refund(order_id, 400, key="k-1")
     assert refused.value.code == "idempotency_key_reused"
-    assert usecases.get_wallet(db, "buyer-1")["balance"] == 300
+    assert usecases.get_wallet(any_db, "buyer-1")["balance"] == 300
 
 
 def test_mockpay_cannot_refund_to_the_original_channel(paid_order, refund):
@@ -85,7 +85,7 @@ def test_mockpay_cannot_refund_to_the_original_channel(paid_order, refund):
     assert refused.value.code == "refund_channel_unavailable"
 
 
-def test_twenty_concurrent_refunds_never_give_back_more_than_was_paid(db, paid_order, refund):
+def test_twenty_concurrent_refunds_never_give_back_more_than_was_paid(any_db, paid_order, refund):
     order_id = paid_order(1500)
     start = eventlet.event.Event()
 
@@ -103,15 +103,15 @@ def test_twenty_concurrent_refunds_never_give_back_more_than_was_paid(db, paid_o
     outcomes = list(outcomes)
 
     assert sorted(outcomes, key=str) == [100] * 15 + ["refund_exceeds_paid"] * 5
-    assert usecases.get_wallet(db, "buyer-1")["balance"] == 1500
-    assert usecases.check_ledger(db) == []
+    assert usecases.get_wallet(any_db, "buyer-1")["balance"] == 1500
+    assert usecases.check_ledger(any_db) == []
 
 
 # --- through the provider ------------------------------------------------------
 
 
 @pytest.fixture
-def alipay_paid_order(db, providers, open_intent, keys, provider_kit):
+def alipay_paid_order(any_db, providers, open_intent, keys, provider_kit):
     def pay(amount=1500):
         order_id = str(uuid.uuid4())
         intent = open_intent(method="alipay", amount=amount, order_id=order_id)
@@ -122,7 +122,7 @@ def alipay_paid_order(db, providers, open_intent, keys, provider_kit):
             f"A-{order_id[:8]}",
             f"{amount // 100}.{amount % 100:02d}",
         )
-        usecases.handle_notification(db, providers, "alipay", provider_kit.form_body(form), {})
+        usecases.handle_notification(any_db, providers, "alipay", provider_kit.form_body(form), {})
         return order_id
 
     return pay
@@ -144,7 +144,7 @@ class ScriptedRefunds:
 
 
 def test_a_refund_to_the_original_channel_goes_through_the_provider_once(
-    db, adapters, alipay_paid_order, refund, monkeypatch
+    any_db, adapters, alipay_paid_order, refund, monkeypatch
 ):
     api = ScriptedRefunds("2026112722001")
     monkeypatch.setattr(adapters.alipay, "refund", api)
@@ -154,12 +154,12 @@ def test_a_refund_to_the_original_channel_goes_through_the_provider_once(
 
     assert (answer["status"], answer["to"], answer["provider"]) == ("succeeded", "original", "alipay")
     assert [(call.amount, call.total) for call in api.calls] == [(600, 1500)]
-    assert usecases.get_wallet(db, "buyer-1")["balance"] == 0
-    assert usecases.check_ledger(db) == []
+    assert usecases.get_wallet(any_db, "buyer-1")["balance"] == 0
+    assert usecases.check_ledger(any_db) == []
 
 
 def test_a_provider_that_times_out_is_retried_then_the_refund_succeeds_once(
-    db, providers, adapters, alipay_paid_order, refund, monkeypatch
+    any_db, providers, adapters, alipay_paid_order, refund, monkeypatch
 ):
     api = ScriptedRefunds(RefundFailed("timed out", retryable=True), "R-2")
     monkeypatch.setattr(adapters.alipay, "refund", api)
@@ -167,34 +167,34 @@ def test_a_provider_that_times_out_is_retried_then_the_refund_succeeds_once(
 
     answer = refund(order_id, to="original")
     assert (answer["status"], answer["attempts"]) == ("pending", 1)
-    assert usecases.retry_refunds(db, providers) == 0  # not due yet
+    assert usecases.retry_refunds(any_db, providers) == 0  # not due yet
     later = domain_later(seconds=10)
-    assert usecases.retry_refunds(db, providers, now=later) == 1
-    assert usecases.retry_refunds(db, providers, now=later) == 0
+    assert usecases.retry_refunds(any_db, providers, now=later) == 1
+    assert usecases.retry_refunds(any_db, providers, now=later) == 0
 
-    [done] = usecases.list_refunds(db, order_id=order_id)["items"]
+    [done] = usecases.list_refunds(any_db, order_id=order_id)["items"]
     assert (done["status"], done["attempts"]) == ("succeeded", 2)
     assert len(api.calls) == 2 and api.calls[0].refund_id == api.calls[1].refund_id
-    assert usecases.check_ledger(db) == []
+    assert usecases.check_ledger(any_db) == []
 
 
 def test_a_provider_that_keeps_failing_leaves_the_refund_failed_for_finance_and_its_money_refundable(
-    db, providers, adapters, alipay_paid_order, refund, monkeypatch
+    any_db, providers, adapters, alipay_paid_order, refund, monkeypatch
 ):
     monkeypatch.setattr(adapters.alipay, "refund", ScriptedRefunds(RefundFailed("HTTP 502", retryable=True)))
     order_id = alipay_paid_order(1500)
     refund(order_id, to="original")
     for minutes in range(1, 20):
-        usecases.retry_refunds(db, providers, now=domain_later(seconds=60 * minutes * 5))
+        usecases.retry_refunds(any_db, providers, now=domain_later(seconds=60 * minutes * 5))
 
-    [failed] = usecases.list_refunds(db, status="failed")["items"]
+    [failed] = usecases.list_refunds(any_db, status="failed")["items"]
     assert (failed["attempts"], failed["last_error"]) == (domain.MAX_REFUND_ATTEMPTS, "HTTP 502")
     # nothing was given back, so all of it may be refunded another way
     assert refund(order_id, to="wallet")["amount"] == 1500
-    assert usecases.check_ledger(db) == []
+    assert usecases.check_ledger(any_db) == []
 
 
-def test_a_refusal_is_failed_at_once(db, adapters, alipay_paid_order, refund, monkeypatch):
+def test_a_refusal_is_failed_at_once(any_db, adapters, alipay_paid_order, refund, monkeypatch):
     monkeypatch.setattr(
         adapters.alipay, "refund", ScriptedRefunds(RefundFailed("ACQ.TRADE_HAS_CLOSE", retryable=False))
     )
@@ -203,7 +203,7 @@ def test_a_refusal_is_failed_at_once(db, adapters, alipay_paid_order, refund, mo
 
 
 def test_a_crash_between_the_providers_answer_and_the_record_is_recorded_once_by_the_retry(
-    db, providers, adapters, alipay_paid_order, refund, monkeypatch
+    any_db, providers, adapters, alipay_paid_order, refund, monkeypatch
 ):
     api = ScriptedRefunds("R-9")
     monkeypatch.setattr(adapters.alipay, "refund", api)
@@ -220,15 +220,15 @@ def test_a_crash_between_the_providers_answer_and_the_record_is_recorded_once_by
     monkeypatch.undo()
     monkeypatch.setattr(adapters.alipay, "refund", api)
 
-    [pending] = usecases.list_refunds(db, order_id=order_id)["items"]
+    [pending] = usecases.list_refunds(any_db, order_id=order_id)["items"]
     assert pending["status"] == "pending"
-    usecases.retry_refunds(db, providers, now=domain_later(seconds=31))
+    usecases.retry_refunds(any_db, providers, now=domain_later(seconds=31))
 
-    [done] = usecases.list_refunds(db, order_id=order_id)["items"]
+    [done] = usecases.list_refunds(any_db, order_id=order_id)["items"]
     assert done["status"] == "succeeded"
     # asked twice under one refund id, which the provider refunds once
     assert {call.refund_id for call in api.calls} == {done["id"]} and len(api.calls) == 2
-    assert usecases.check_ledger(db) == []
+    assert usecases.check_ledger(any_db) == []
 
 
 def domain_later(seconds):

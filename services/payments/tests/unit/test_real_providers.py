@@ -74,8 +74,8 @@ def tamper(provider, body):
     return urllib.parse.urlencode(form)
 
 
-def count(db, table):
-    with db.reading() as session:
+def count(any_db, table):
+    with any_db.reading() as session:
         return (
             session.execute(table.select()).rowcount if False else len(session.execute(table.select()).all())
         )
@@ -83,12 +83,12 @@ def count(db, table):
 
 @pytest.mark.parametrize("provider", PROVIDERS)
 def test_a_genuine_notification_records_the_payment_once_and_answers_in_the_providers_format(
-    db, providers, open_intent, notification, published, provider
+    any_db, providers, open_intent, notification, published, provider
 ):
     intent = open_intent(method=provider)
     body, headers = notification(provider, intent)
 
-    answer = usecases.handle_notification(db, providers, provider, body, headers)
+    answer = usecases.handle_notification(any_db, providers, provider, body, headers)
 
     assert answer["status"] == "ok" and answer["payment_id"] == intent["payment_id"]
     assert answer["trade_no"] == "T-1"
@@ -99,9 +99,9 @@ def test_a_genuine_notification_records_the_payment_once_and_answers_in_the_prov
     [event] = published("payment.succeeded")
     assert (event["provider"], event["amount"], event["trade_no"]) == (provider, intent["amount"], "T-1")
     # a replay is answered as the first was and records nothing more
-    assert usecases.handle_notification(db, providers, provider, body, headers) == answer
-    assert count(db, receipts) == 1
-    assert count(db, ledger_entries) == 2
+    assert usecases.handle_notification(any_db, providers, provider, body, headers) == answer
+    assert count(any_db, receipts) == 1
+    assert count(any_db, ledger_entries) == 2
     assert len(published("payment.succeeded")) == 1
 
 
@@ -116,7 +116,7 @@ def test_a_genuine_notification_records_the_payment_once_and_answers_in_the_prov
     ],
 )
 def test_a_notification_that_is_not_genuine_or_not_right_changes_nothing(
-    db, providers, open_intent, notification, snapshot, keys, provider, breakage, error, code
+    any_db, providers, open_intent, notification, snapshot, keys, provider, breakage, error, code
 ):
     intent = open_intent(method=provider)
     before = snapshot()
@@ -131,7 +131,7 @@ def test_a_notification_that_is_not_genuine_or_not_right_changes_nothing(
         body, headers = notification(provider, {**intent, "payment_id": str(uuid.uuid4())})
 
     with pytest.raises(error) as refused:
-        usecases.handle_notification(db, providers, provider, body, headers)
+        usecases.handle_notification(any_db, providers, provider, body, headers)
 
     assert refused.value.code == code
     assert snapshot() == before
@@ -139,14 +139,16 @@ def test_a_notification_that_is_not_genuine_or_not_right_changes_nothing(
 
 @pytest.mark.parametrize("provider", PROVIDERS)
 def test_a_transaction_id_seen_with_another_payment_is_refused(
-    db, providers, open_intent, notification, snapshot, provider
+    any_db, providers, open_intent, notification, snapshot, provider
 ):
     first, second = open_intent(method=provider), open_intent(method=provider)
-    usecases.handle_notification(db, providers, provider, *notification(provider, first, trade_no="T-9"))
+    usecases.handle_notification(any_db, providers, provider, *notification(provider, first, trade_no="T-9"))
     before = snapshot()
 
     with pytest.raises(Conflict) as refused:
-        usecases.handle_notification(db, providers, provider, *notification(provider, second, trade_no="T-9"))
+        usecases.handle_notification(
+            any_db, providers, provider, *notification(provider, second, trade_no="T-9")
+        )
 
     assert refused.value.code == "trade_no_reused"
     assert snapshot() == before
@@ -157,12 +159,12 @@ def test_a_transaction_id_seen_with_another_payment_is_refused(
     [("alipay", "WAIT_BUYER_PAY"), ("alipay", "TRADE_CLOSED"), ("wechat", "NOTPAY"), ("unionpay", "03")],
 )
 def test_a_verified_notification_of_an_unpaid_trade_is_acknowledged_and_changes_nothing(
-    db, providers, open_intent, notification, snapshot, provider, status
+    any_db, providers, open_intent, notification, snapshot, provider, status
 ):
     intent = open_intent(method=provider)
     before = snapshot()
     answer = usecases.handle_notification(
-        db, providers, provider, *notification(provider, intent, status=status)
+        any_db, providers, provider, *notification(provider, intent, status=status)
     )
     assert answer["status"] == "ignored"
     assert answer["reply"]
@@ -171,42 +173,42 @@ def test_a_verified_notification_of_an_unpaid_trade_is_acknowledged_and_changes_
 
 @pytest.mark.parametrize("age", [-301, 301, 100000])
 def test_a_wechat_notification_outside_the_timestamp_window_is_refused(
-    db, providers, open_intent, notification, snapshot, age
+    any_db, providers, open_intent, notification, snapshot, age
 ):
     intent = open_intent(method="wechat")
     before = snapshot()
     body, headers = notification("wechat", intent, timestamp=int(time.time()) - age)
     with pytest.raises(InvalidSignature):
-        usecases.handle_notification(db, providers, "wechat", body, headers)
+        usecases.handle_notification(any_db, providers, "wechat", body, headers)
     assert snapshot() == before
 
 
 def test_a_wechat_resource_sealed_with_another_api_v3_key_is_refused(
-    db, providers, open_intent, notification, snapshot
+    any_db, providers, open_intent, notification, snapshot
 ):
     intent = open_intent(method="wechat")
     before = snapshot()
     body, headers = notification("wechat", intent, api_v3_key=b"another-32-byte-key-0123456789ab")
     with pytest.raises(InvalidInput) as refused:
-        usecases.handle_notification(db, providers, "wechat", body, headers)
+        usecases.handle_notification(any_db, providers, "wechat", body, headers)
     assert refused.value.code == "invalid_notification"
     assert snapshot() == before
 
 
 def test_an_alipay_notification_for_another_app_is_refused(
-    db, providers, open_intent, notification, snapshot
+    any_db, providers, open_intent, notification, snapshot
 ):
     intent = open_intent(method="alipay")
     before = snapshot()
     with pytest.raises(InvalidInput):
         usecases.handle_notification(
-            db, providers, "alipay", *notification("alipay", intent, app_id="2021999")
+            any_db, providers, "alipay", *notification("alipay", intent, app_id="2021999")
         )
     assert snapshot() == before
 
 
 def test_a_unionpay_signer_certificate_not_issued_by_unionpays_authority_is_refused(
-    db, providers, open_intent, notification, snapshot, keys, provider_kit
+    any_db, providers, open_intent, notification, snapshot, keys, provider_kit
 ):
     # a certificate naming UnionPay, but issued by whoever made it
     forged = provider_kit.certificate(keys.stranger, "041@Z12@00040000:SIGN@中国银联股份有限公司@00000001")
@@ -216,7 +218,7 @@ def test_a_unionpay_signer_certificate_not_issued_by_unionpays_authority_is_refu
         "unionpay", intent, signer=keys.stranger, cert=provider_kit.pem_cert(forged).decode()
     )
     with pytest.raises(InvalidSignature):
-        usecases.handle_notification(db, providers, "unionpay", body, headers)
+        usecases.handle_notification(any_db, providers, "unionpay", body, headers)
     assert snapshot() == before
 
 
@@ -233,11 +235,11 @@ def test_a_unionpay_signer_certificate_not_issued_by_unionpays_authority_is_refu
     ],
 )
 def test_any_malformed_notification_is_a_4xx_and_changes_nothing(
-    db, providers, snapshot, provider, body, headers
+    any_db, providers, snapshot, provider, body, headers
 ):
     before = snapshot()
     with pytest.raises((InvalidInput, InvalidSignature)):
-        usecases.handle_notification(db, providers, provider, body, headers)
+        usecases.handle_notification(any_db, providers, provider, body, headers)
     assert snapshot() == before
 
 
@@ -270,11 +272,11 @@ def test_a_wechat_intent_answers_the_native_code_url(open_intent, wechat_api):
 
 
 def test_a_unionpay_intent_answers_the_gateways_checkout_page_and_its_signed_form(
-    db, open_intent, keys, provider_kit
+    any_db, open_intent, keys, provider_kit
 ):
     intent = open_intent(method="unionpay", amount=1234)
     assert intent["pay_url"] == f"https://shop.example/api/v1/payments/{intent['payment_id']}/checkout"
-    checkout = usecases.get_checkout(db, intent["payment_id"])
+    checkout = usecases.get_checkout(any_db, intent["payment_id"])
     form = checkout["form"]
     assert form["action"].endswith("/gateway/api/frontTransReq.do")
     fields = form["fields"]

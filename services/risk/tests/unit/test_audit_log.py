@@ -8,9 +8,7 @@ import pytest
 import sqlalchemy as sa
 
 from kameng_common import auditlog, contracts
-from kameng_common.db import Database
 from kameng_common.errors import InvalidInput
-from kameng_common.migrations import upgrade
 from risk import audit_log, auditchain
 from risk.db import audit_head, metadata
 from risk.db import audit_log as audit_table
@@ -19,11 +17,8 @@ AT = "2026-03-01T12:00:00+00:00"
 
 
 @pytest.fixture
-def chain_db(database_url):
-    upgrade("risk", database_url)
-    database = Database(database_url, metadata)
-    yield database
-    database.dispose()
+def chain_db(make_database, database_url):
+    return make_database(metadata, database_url, migrate="risk")
 
 
 def append(db, n, actor="admin-1"):
@@ -140,7 +135,11 @@ def test_an_audit_event_joins_the_chain_once(chain_db):
     uow = Uow()
     auditlog.record(uow, "customers", "admin-1", "account.disabled", "account:42", {"reason": "fraud"})
     for _ in range(2):
-        audit_log.on_audit_recorded(chain_db, uow.event, "risk.on_customers_audit")
+        chain_db.handle_once(
+            "risk.on_customers_audit",
+            uow.event["id"],
+            lambda handled: audit_log.on_audit_recorded(handled, uow.event),
+        )
 
     [entry] = audit_log.list_entries(chain_db)["items"]
     assert (entry["actor"], entry["action"], entry["target"], entry["detail"]) == (

@@ -9,8 +9,7 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from kameng_common.db import Database
-from kameng_common.migrations import upgrade
+from kameng_common.testing import deliver
 from risk import usecases
 from risk.db import assessments, metadata, reviews
 from risk.domain import Thresholds
@@ -20,11 +19,9 @@ TIGHT = Thresholds(velocity_review=2, velocity_reject=4, velocity_window_seconds
 
 
 @pytest.fixture
-def shared_db(database_url):
-    upgrade("risk", database_url)
-    database = Database(database_url, metadata)
-    yield database
-    database.dispose()
+def shared_db(make_database, database_url):
+    """The service's tables as its migrations build them, on SQLite and on PostgreSQL."""
+    return make_database(metadata, database_url, migrate="risk")
 
 
 def decisions(db):
@@ -41,14 +38,16 @@ def test_migrations_build_exactly_the_tables_of_the_metadata(shared_db):
 
 def test_the_velocity_window_and_reviews(shared_db, make_order_created):
     for second in (0, 1, 2, 3, 4, 61):
-        usecases.on_order_created(
+        deliver(
             shared_db,
-            TIGHT,
+            "risk",
+            usecases.on_order_created,
             make_order_created(
                 f"o-{second}",
                 total=600_000 if second == 61 else 100,
                 at=NOW + datetime.timedelta(seconds=second),
             ),
+            TIGHT,
         )
 
     assert decisions(shared_db) == ["approve", "approve", "review", "review", "reject", "review"]
@@ -72,7 +71,7 @@ def _handle(db, event):
     """Handle an event as the reliable handler would: a handler that lost a race is redelivered."""
     for _attempt in range(5):
         try:
-            return usecases.on_order_created(db, TIGHT, event)
+            return deliver(db, "risk", usecases.on_order_created, event, TIGHT)
         except sa.exc.IntegrityError:
             eventlet.sleep(0.01)
     raise AssertionError("event never handled")

@@ -6,7 +6,8 @@ import pytest
 import sqlalchemy as sa
 
 from kameng_common import contracts
-from risk import usecases
+from kameng_common.testing import deliver
+from risk import metrics, usecases
 from risk.db import assessments, reviews
 from risk.domain import Thresholds
 
@@ -60,7 +61,13 @@ def decisions(db):
 def score(db, make_order_created):
     def score(order_id=None, customer_id="c1", total=100, at=NOW, thresholds=TIGHT):
         order_id = order_id or str(uuid.uuid4())
-        return usecases.on_order_created(db, thresholds, make_order_created(order_id, customer_id, total, at))
+        return deliver(
+            db,
+            "risk",
+            usecases.on_order_created,
+            make_order_created(order_id, customer_id, total, at),
+            thresholds,
+        )
 
     return score
 
@@ -155,8 +162,8 @@ def test_blacklisting_twice_keeps_the_first_entry(db):
 def test_a_redelivered_event_changes_nothing(db, make_order_created):
     event = make_order_created("o-1", total=5_000)
 
-    assert usecases.on_order_created(db, TIGHT, event).decision == "review"
-    assert usecases.on_order_created(db, TIGHT, event) is None
+    assert deliver(db, "risk", usecases.on_order_created, event, TIGHT).decision == "review"
+    assert deliver(db, "risk", usecases.on_order_created, event, TIGHT) is None
 
     assert decisions(db) == ["review"]
     assert len(waiting_reviews(db)) == 1
@@ -176,7 +183,7 @@ def test_a_second_order_created_for_one_order_neither_counts_nor_decides_again(d
 
 def test_decisions_are_counted_once_each(db, score):
     before = {
-        decision: usecases.DECISIONS.labels(decision)._value.get()
+        decision: metrics.DECISIONS.labels(decision)._value.get()
         for decision in ("approve", "review", "reject")
     }
 
@@ -186,7 +193,7 @@ def test_decisions_are_counted_once_each(db, score):
     score("o-3", total=50_000)
 
     assert {
-        decision: usecases.DECISIONS.labels(decision)._value.get() - count
+        decision: metrics.DECISIONS.labels(decision)._value.get() - count
         for decision, count in before.items()
     } == {"approve": 1, "review": 1, "reject": 1}
 
@@ -243,8 +250,8 @@ def test_the_review_record_follows_the_decision_orders_recorded(db, score, decis
     score("o-1", total=5_000)
     event = order_reviewed("o-1", decision, decided_by, reason="known buyer")
 
-    usecases.on_order_reviewed(db, event)
-    usecases.on_order_reviewed(db, event)  # redelivered
+    deliver(db, "risk", usecases.on_order_reviewed, event)
+    deliver(db, "risk", usecases.on_order_reviewed, event)  # redelivered
 
     row = review_row(db, "o-1")
     assert (row.status, row.decided_by, row.decision_reason) == (status, decided_by, "known buyer")
@@ -254,8 +261,10 @@ def test_the_review_record_follows_the_decision_orders_recorded(db, score, decis
 def test_a_review_of_an_order_cancelled_otherwise_waits_for_nobody(db, score):
     score("o-1", total=5_000)
     score("o-2", total=5_000)
-    usecases.on_order_cancelled(db, order_cancelled("o-1", "stock rejected: out_of_stock"))
-    usecases.on_order_cancelled(db, order_cancelled("o-3", "risk reject"))  # never reviewed: nothing to do
+    deliver(db, "risk", usecases.on_order_cancelled, order_cancelled("o-1", "stock rejected: out_of_stock"))
+    deliver(
+        db, "risk", usecases.on_order_cancelled, order_cancelled("o-3", "risk reject")
+    )  # never reviewed: nothing to do
 
     assert (review_row(db, "o-1").status, review_row(db, "o-1").decision_reason) == (
         "closed",
@@ -263,6 +272,11 @@ def test_a_review_of_an_order_cancelled_otherwise_waits_for_nobody(db, score):
     )
     assert [review["order_id"] for review in waiting_reviews(db)] == ["o-2"]
     # a reviewer's rejection cancels the order too; the decision it records stays
-    usecases.on_order_reviewed(db, order_reviewed("o-2", "reject"))
-    usecases.on_order_cancelled(db, order_cancelled("o-2", "review: reject by staff staff-1: checked"))
+    deliver(db, "risk", usecases.on_order_reviewed, order_reviewed("o-2", "reject"))
+    deliver(
+        db,
+        "risk",
+        usecases.on_order_cancelled,
+        order_cancelled("o-2", "review: reject by staff staff-1: checked"),
+    )
     assert review_row(db, "o-2").status == "rejected"
