@@ -26,6 +26,7 @@ def suite(tmp_path_factory):
         data_dir=data_dir,
         amqp_uri=amqp_uri,
         gateway_port=free_port(),
+        paysim_port=free_port(),
         metrics_ports={service: free_port() for service in SERVICES},
         extra_env={"KAMENG_RATE_LIMITS": "off"},
     )
@@ -44,6 +45,20 @@ def suite(tmp_path_factory):
 @pytest.fixture
 def staff(suite):
     return shop.Gateway(suite.settings.gateway_url).log_in(*suite.admin)
+
+
+@pytest.fixture
+def staff_member(staff):
+    """A factory: a new staff account of ``role``; returns (username, password)."""
+
+    def make(role):
+        username, password = f"{role}_{uuid.uuid4().hex[:8]}", f"Kameng-{uuid.uuid4().hex[:12]}-Pw!"
+        staff.request(
+            "POST", "/api/v1/admin/staff", json={"username": username, "password": password, "role": role}
+        )
+        return username, password
+
+    return make
 
 
 @pytest.fixture

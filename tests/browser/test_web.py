@@ -195,3 +195,102 @@ def test_each_role_sees_only_its_pages(suite, open_page, staff):
         json={"username": "x_" + username, "password": password, "role": "admin"},
         expected=(403,),
     )
+
+
+def signed_in_buyer(suite, page):
+    """A new customer, signed in on ``page``; returns their API client too."""
+    username, password = f"web_{uuid.uuid4().hex[:10]}", strong_password()
+    buyer = shop.Gateway(suite.settings.gateway_url)
+    buyer.register(username, password)
+    sign_in(page, username, password)
+    expect(page.get_by_role("link", name="我的订单")).to_be_visible()
+    return buyer.log_in(username, password)
+
+
+def place_order(buyer, product, quantity=1):
+    return buyer.request(
+        "POST",
+        "/api/v1/orders",
+        headers={"Idempotency-Key": str(uuid.uuid4())},
+        json={"items": [{"product_id": product["id"], "quantity": quantity}]},
+    )
+
+
+@pytest.mark.parametrize("method", ["alipay", "wechat", "unionpay"])
+def test_a_buyer_pays_through_each_providers_sandbox_page(suite, open_page, card_product, method):
+    product, cards = card_product(1, price=880)
+    page = open_page(DESKTOP)
+    buyer = signed_in_buyer(suite, page)
+    order = shop.wait_for_status(buyer, place_order(buyer, product)["id"], {"awaiting_payment"})
+    page.goto(f"/orders/{order['id']}")
+    status = page.get_by_test_id("status")
+    expect(status).to_have_attribute("data-status", "awaiting_payment")
+
+    if method == "wechat":
+        page.locator("[data-method=wechat]").click()
+        with page.expect_popup() as opened:
+            page.locator("a[href*='/wechat/']").click()
+    else:
+        with page.expect_popup() as opened:
+            page.locator(f"[data-method={method}]").click()
+    sandbox = opened.value
+    sandbox.get_by_role("button", name="pay").click()
+    expect(sandbox.get_by_role("heading")).to_contain_text("paid")
+    sandbox.close()
+
+    expect(status).to_have_attribute("data-status", "delivered")
+    page.get_by_test_id("reveal").click()
+    expect(page.get_by_test_id("secret")).to_have_text(cards[0]["secret"])
+
+
+def test_a_buyer_tops_up_the_wallet_through_the_sandbox(suite, open_page):
+    page = open_page(PHONE)
+    signed_in_buyer(suite, page)
+    page.get_by_role("link", name="钱包").click()
+    expect(page.get_by_test_id("balance")).to_have_text("¥0.00")
+    page.get_by_label(re.compile("金额")).fill("12.5")
+    with page.expect_popup() as opened:
+        page.locator("[data-method=alipay]").click()
+    opened.value.get_by_role("button", name="pay").click()
+    expect(opened.value.get_by_role("heading")).to_contain_text("paid")
+    page.reload()
+    expect(page.get_by_test_id("balance")).to_have_text("¥12.50")
+    screenshot(page, "wallet-phone")
+
+
+def test_support_approves_a_held_order_and_sees_no_secret_nor_refund(
+    suite, open_page, staff_member, card_product
+):
+    product, cards = card_product(1, price=600_000)  # over risk's review amount: held
+    buyer = shop.Gateway(suite.settings.gateway_url)
+    username, password = f"big_{uuid.uuid4().hex[:10]}", strong_password()
+    buyer.register(username, password)
+    buyer = buyer.log_in(username, password)
+    order = shop.wait_for_status(buyer, place_order(buyer, product)["id"], {"on_hold"})
+    assert order["status"] == "on_hold"
+
+    page = open_page(DESKTOP)
+    sign_in(page, *staff_member("support"))
+    page.get_by_test_id("menu-reviews").click()
+    page.get_by_test_id(f"approve-{order['id']}").click()
+    page.locator("input[name=reason]").fill("called the buyer: a genuine order")
+    screenshot(page, "console-review")
+    page.get_by_test_id("confirm").click()
+    expect(page.get_by_test_id(f"approve-{order['id']}")).to_have_count(0)
+    assert shop.wait_for_status(buyer, order["id"], {"awaiting_payment"})["status"] == "awaiting_payment"
+
+    page.get_by_test_id("menu-orders").click()
+    expect(page.get_by_test_id("orders")).to_contain_text(order["id"][:8])
+    expect(page.get_by_role("button", name=re.compile("退款|Refund"))).to_have_count(0)
+    assert cards[0]["secret"] not in page.content()
+
+
+def test_an_auditor_verifies_the_audit_log(suite, open_page, staff_member):
+    page = open_page(DESKTOP)
+    sign_in(page, *staff_member("auditor"))
+    page.get_by_test_id("menu-auditLog").click()
+    expect(page.get_by_test_id("audit-log")).to_contain_text("staff")
+    page.get_by_test_id("verify").click()
+    expect(page.get_by_test_id("verification")).to_contain_text("哈希链完整")
+    screenshot(page, "console-audit-log")
+    expect(page.get_by_test_id("menu-products")).to_have_count(0)

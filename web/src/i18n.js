@@ -30,7 +30,14 @@ const zh = {
     importCards: "导入卡密", importHint: "每行一张：卡号 空格 密码；或选择 .txt / .csv 文件", chooseFile: "选择文件",
     upload: "上传", imported: "已导入", duplicates: "重复", rejected: "无效", lines: "行号", create: "创建", cancel: "取消",
     customerId: "客户 ID", filterStatus: "按状态筛选", timeline: "时间线", role: "角色", createStaff: "新建员工",
+    reviews: "风控审核", auditLog: "审计日志", noReviews: "没有待审核的订单", heldAt: "挂起时间", score: "分数", reasons: "原因",
+    decideBy: "截止", approve: "通过", reject: "拒绝", reason: "理由", actor: "操作人", action: "动作", at: "时间", target: "对象",
+    detail: "详情", verifyChain: "校验哈希链", chainIntact: "哈希链完整：已校验 {checked} 条", chainBroken: "哈希链在第 {seq} 条被破坏",
     created: "已创建", noAccess: "此角色无权访问该页面", levelPrices: "等级价格 (JSON)", refresh: "刷新",
+  },
+  wallet: {
+    balance: "余额", amount: "金额", topUp: "充值", entries: "明细",
+    kinds: { topup: "充值", payment: "消费", refund: "退款" },
   },
   errors: { generic: "出错了", network: "网络异常，请稍后重试" },
 };
@@ -64,7 +71,14 @@ const en = {
     importCards: "Import cards", importHint: "One card a line: number, a space, secret; or choose a .txt / .csv file", chooseFile: "Choose a file",
     upload: "Upload", imported: "Imported", duplicates: "Duplicates", rejected: "Rejected", lines: "Lines", create: "Create", cancel: "Cancel",
     customerId: "Customer id", filterStatus: "Filter by status", timeline: "Timeline", role: "Role", createStaff: "New staff account",
+    reviews: "Reviews", auditLog: "Audit log", noReviews: "No order waits for review", heldAt: "Held at", score: "Score", reasons: "Reasons",
+    decideBy: "Decide by", approve: "Approve", reject: "Reject", reason: "Reason", actor: "Actor", action: "Action", at: "At", target: "Target",
+    detail: "Detail", verifyChain: "Verify the chain", chainIntact: "The chain is intact: {checked} entries checked", chainBroken: "The chain is broken at entry {seq}",
     created: "Created", noAccess: "Your role may not use this page", levelPrices: "Level prices (JSON)", refresh: "Refresh",
+  },
+  wallet: {
+    balance: "Balance", amount: "Amount", topUp: "Top up", entries: "Entries",
+    kinds: { topup: "Top-up", payment: "Payment", refund: "Refund" },
   },
   errors: { generic: "Something went wrong", network: "Network trouble: try again" },
 };

@@ -8,6 +8,7 @@ const routes = [
   { path: "/login", component: () => import("./store/SignIn.vue") },
   { path: "/register", component: () => import("./store/Register.vue") },
   { path: "/orders", component: () => import("./store/Orders.vue"), meta: { customer: true } },
+  { path: "/wallet", component: () => import("./store/Wallet.vue"), meta: { customer: true } },
   { path: "/orders/:id", component: () => import("./store/Order.vue"), meta: { signedIn: true } },
   {
     path: "/admin",
@@ -17,6 +18,8 @@ const routes = [
       { path: "", component: () => import("./admin/Dashboard.vue") },
       { path: "products", component: () => import("./admin/Products.vue") },
       { path: "orders", component: () => import("./admin/Orders.vue") },
+      { path: "reviews", component: () => import("./admin/Reviews.vue") },
+      { path: "audit-log", component: () => import("./admin/AuditLog.vue") },
       { path: "staff", component: () => import("./admin/Staff.vue") },
     ],
   },

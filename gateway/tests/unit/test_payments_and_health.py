@@ -1,3 +1,5 @@
+import base64
+import hashlib
 import json
 
 import pytest
@@ -154,3 +156,7 @@ def test_a_checkout_page_posts_the_providers_signed_form(client, rpc):
     assert 'name="txnAmt" value="1500"' in page
     assert "<b>" not in page and "&lt;b&gt;&quot;x&quot;&lt;/b&gt;" in page
     assert rpc.calls_to("payments", "get_checkout")[0].args == (payment_id,)
+    # the page's one script (it posts the form) is the only script its policy allows
+    script = page.split("<script>")[1].split("</script>")[0]
+    digest = base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
+    assert f"script-src 'sha256-{digest}'" in response.headers["Content-Security-Policy"]
