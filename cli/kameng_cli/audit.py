@@ -186,6 +186,9 @@ def check(snapshots, dead_letters, now, timeouts):
         *_refunds_within_paid(payments),
         *_refunds_executed(payments, now, timeouts),
         *_no_order_stuck(orders, now, timeouts),
+        *_agents_money_reconciled(
+            snapshots["customers"]["agents"], payments["agent_postings"], now, timeouts
+        ),
         *_outboxes_published(snapshots, now, timeouts),
         *_no_dead_letters(dead_letters),
     ]
@@ -381,6 +384,48 @@ def _refunds_executed(payments, now, timeouts):
                 f"refund {refund['refund_id']}",
                 f"{refund['amount']} {refund['currency']} for order {refund['order_id']} is still pending "
                 f"since {refund['created_at']}",
+            )
+
+
+def _agents_money_reconciled(agents, postings, now, timeouts):
+    """Agents' balances add up, each order pays an agent once, no withdrawal exceeded what was
+    available, and every movement of an agent's money is on the ledger, as much as customers says."""
+    for twice in agents["commissions_twice"]:
+        yield Violation(
+            "commission_twice",
+            f"order {twice['order_id']}",
+            f"agent {twice['agent_id']} earned {twice['count']} {twice['kind']} entries on it",
+        )
+    for mismatch in agents["balance_mismatches"]:
+        yield Violation(
+            "agent_balance_mismatch",
+            f"agent {mismatch['agent_id']}",
+            f"holds {mismatch['held']} {mismatch['currency']} but its entries add up to {mismatch['entries']}",
+        )
+    for over in agents["withdrawals_over_available"]:
+        yield Violation(
+            "withdrawal_over_available",
+            f"withdrawal {over['withdrawal_id']}",
+            f"agent {over['agent_id']} withdrew {over['amount']} with {over['available']} available",
+        )
+    moves = agents["ledger_moves"]
+    for reference, move in moves.items():
+        posted = postings.get(reference)
+        if posted is None and _after(move["at"], timeouts.grace) >= now:
+            continue  # still on its way to payments
+        if posted != {"agent_id": move["agent_id"], "amount": move["amount"]}:
+            yield Violation(
+                "agent_ledger_mismatch",
+                f"agent {move['agent_id']}",
+                f"{reference} moved {move['amount']} at {move['at']}, but the ledger posted "
+                + ("nothing" if posted is None else f"{posted['amount']} for agent {posted['agent_id']}"),
+            )
+    for reference, posted in postings.items():
+        if reference not in moves:
+            yield Violation(
+                "agent_ledger_mismatch",
+                f"agent {posted['agent_id']}",
+                f"the ledger posted {posted['amount']} for {reference}, which customers does not know",
             )
 
 

@@ -6,9 +6,11 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from kameng_gateway import hardening, observability, ratelimits, remote, waits
 from kameng_gateway.blueprints import (
     admin,
+    agents,
     auditlog,
     auth,
     channel,
+    customers,
     health,
     metrics,
     orders,
@@ -59,6 +61,8 @@ def create_app(settings=None, rpc=None, nonces=None):
         auth.blueprint,
         admin.blueprint,
         auditlog.blueprint,
+        customers.blueprint,
+        agents.blueprint,
         products.blueprint,
         orders.blueprint,
         payments.blueprint,

@@ -114,6 +114,11 @@ class CredentialsSchema(RequestSchema):
 class RegistrationSchema(RequestSchema):
     username = fields.String(required=True, validate=USERNAME)
     password = fields.String(required=True, validate=NEW_PASSWORD, load_only=True)
+    invite_code = fields.String(
+        validate=validate.Length(1, 32),
+        load_only=True,
+        metadata={"description": "an agent's invite code: the customer joins that agent's downline"},
+    )
 
 
 class StaffCreationSchema(RequestSchema):

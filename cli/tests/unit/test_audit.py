@@ -30,6 +30,13 @@ class Shop:
         self.sold_twice = []
         self.direct_products = []
         self.ledger_problems = []
+        self.agents = {
+            "ledger_moves": {},
+            "commissions_twice": [],
+            "balance_mismatches": [],
+            "withdrawals_over_available": [],
+        }
+        self.agent_postings = {}
         self.outboxes = {service: {"pending": 0, "oldest_pending_at": None} for service in audit.SERVICES}
         self.dead_letters = {service: {"depth": 0, "letters": []} for service in audit.SERVICES}
 
@@ -118,11 +125,22 @@ class Shop:
                 "receipts": self.receipts,
                 "refunds": self.refunds,
                 "ledger": {"problems": self.ledger_problems, "sales": sales, "refunds": refunds},
+                "agent_postings": self.agent_postings,
                 "outbox": self.outboxes["payments"],
             },
-            "customers": {"service": "customers", "outbox": self.outboxes["customers"]},
+            "customers": {
+                "service": "customers",
+                "agents": self.agents,
+                "outbox": self.outboxes["customers"],
+            },
             "risk": {"service": "risk", "outbox": self.outboxes["risk"]},
         }
+
+    def agent_move(self, reference, amount, at=LONG_AGO, posted=True, agent_id="a1"):
+        """An agent's money moved in customers and, if ``posted``, on the ledger as well."""
+        self.agents["ledger_moves"][reference] = {"agent_id": agent_id, "amount": amount, "at": iso(at)}
+        if posted:
+            self.agent_postings[reference] = {"agent_id": agent_id, "amount": amount}
 
     def check(self, now=NOW, timeouts=TIMEOUTS):
         return audit.check(self.snapshots(), self.dead_letters, now, timeouts)
@@ -530,3 +548,44 @@ def test_the_grace_period_is_an_option(shop, audited):
     asked = audited(shop)
     main.main(["audit", "--grace", "5"])
     assert [timeouts.grace for timeouts in asked] == [5]
+
+
+# --- agents' money -----------------------------------------------------------------
+
+
+def test_agents_money_on_the_ledger_as_customers_moved_it_passes(shop):
+    shop.agent_move("entry-1", 1000)
+    shop.agent_move("entry-2", -400)
+    shop.agent_move("withdrawal-1", -500)
+    shop.agent_move("entry-3", 100, at=JUST_NOW, posted=False)  # still on its way
+
+    assert shop.check() == []
+
+
+def test_an_agent_move_the_ledger_never_posted_or_posted_otherwise_is_a_violation(shop):
+    shop.agent_move("entry-1", 1000, posted=False)
+    shop.agent_move("entry-2", 300)
+    shop.agent_postings["entry-2"] = {"agent_id": "a1", "amount": 30}
+    shop.agent_postings["entry-unknown"] = {"agent_id": "a2", "amount": 5}
+
+    assert shop.violations() == [("agent_ledger_mismatch", "agent a1")] * 2 + [
+        ("agent_ledger_mismatch", "agent a2")
+    ]
+
+
+def test_a_commission_twice_a_balance_off_its_entries_and_an_overdrawn_withdrawal_are_violations(shop):
+    shop.agents["commissions_twice"].append(
+        {"agent_id": "a1", "order_id": "o1", "kind": "commission", "count": 2}
+    )
+    shop.agents["balance_mismatches"].append(
+        {"agent_id": "a1", "currency": "CNY", "held": {"available": 5}, "entries": {"available": 4}}
+    )
+    shop.agents["withdrawals_over_available"].append(
+        {"withdrawal_id": "w1", "agent_id": "a1", "amount": 500, "available": 400}
+    )
+
+    assert shop.violations() == [
+        ("commission_twice", "order o1"),
+        ("agent_balance_mismatch", "agent a1"),
+        ("withdrawal_over_available", "withdrawal w1"),
+    ]

@@ -20,7 +20,9 @@ _TOKEN_SCHEMA = TokenSchema()
 @operation("Create a customer account", body=RegistrationSchema, responses={201: CustomerSchema})
 def register():
     data = load_json(_REGISTRATION_SCHEMA)
-    customer = remote.call("customers", "register", data["username"], data["password"])
+    customer = remote.call(
+        "customers", "register", data["username"], data["password"], invite_code=data.get("invite_code")
+    )
     return _CUSTOMER_SCHEMA.dump(customer), 201
 
 

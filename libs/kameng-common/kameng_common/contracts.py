@@ -133,6 +133,44 @@ class AuditRecorded(Payload):
     detail = fields.Dict(load_default=dict)
 
 
+class CustomerLevelChanged(Payload):
+    customer_id = fields.String(required=True)
+    # the level the customer's prices are keyed by (inventory's level_prices): a
+    # membership level, or "agent" for an agent
+    level = fields.String(required=True, validate=validate.Length(min=1, max=32))
+    # counts the customer's level changes: a copy keeps the highest it has seen, so a
+    # change delivered late or twice never overwrites a newer one
+    version = fields.Integer(strict=True, required=True, validate=validate.Range(min=1))
+
+
+class CommissionEarned(Payload):
+    entry_id = fields.String(required=True)
+    agent_id = fields.String(required=True)
+    order_id = fields.String(required=True)
+    # "commission": a rate of an order down the agent's line; "markup": a sale through their shop
+    kind = fields.String(required=True, validate=validate.OneOf(["commission", "markup"]))
+    amount = amount_field(required=True)
+    currency = currency_field(required=True)
+
+
+class CommissionReversed(Payload):
+    entry_id = fields.String(required=True)
+    agent_id = fields.String(required=True)
+    order_id = fields.String(required=True)
+    kind = fields.String(
+        required=True, validate=validate.OneOf(["commission", "markup"])
+    )  # what it takes back
+    amount = amount_field(required=True)  # what is taken back, as a positive amount
+    currency = currency_field(required=True)
+
+
+class WithdrawalPaid(Payload):
+    withdrawal_id = fields.String(required=True)
+    agent_id = fields.String(required=True)
+    amount = amount_field(required=True)
+    currency = currency_field(required=True)
+
+
 @dataclass(frozen=True)
 class Contract:
     source: str
@@ -159,12 +197,24 @@ CONTRACTS = {
     "cards.delivered": Contract("inventory", CardsDelivered, (("orders", "on_cards_delivered"),)),
     "risk.assessed": Contract("risk", RiskAssessed, (("orders", "on_risk_assessed"),)),
     "payment.succeeded": Contract("payments", PaymentSucceeded, (("orders", "on_payment_succeeded"),)),
-    "payment.refunded": Contract("payments", PaymentRefunded, (("orders", "on_payment_refunded"),)),
     # one audit event type per source (a type has one source), all appended to risk's hash chain
     "audit.recorded.inventory": Contract("inventory", AuditRecorded, (("risk", "on_inventory_audit"),)),
     "audit.recorded.orders": Contract("orders", AuditRecorded, (("risk", "on_orders_audit"),)),
     "audit.recorded.payments": Contract("payments", AuditRecorded, (("risk", "on_payments_audit"),)),
     "audit.recorded.customers": Contract("customers", AuditRecorded, (("risk", "on_customers_audit"),)),
+    "payment.refunded": Contract(
+        "payments",
+        PaymentRefunded,
+        (("orders", "on_payment_refunded"), ("customers", "on_payment_refunded")),
+    ),
+    "customer.level_changed": Contract(
+        "customers", CustomerLevelChanged, (("orders", "on_customer_level_changed"),)
+    ),
+    "commission.earned": Contract("customers", CommissionEarned, (("payments", "on_commission_earned"),)),
+    "commission.reversed": Contract(
+        "customers", CommissionReversed, (("payments", "on_commission_reversed"),)
+    ),
+    "withdrawal.paid": Contract("customers", WithdrawalPaid, (("payments", "on_withdrawal_paid"),)),
 }
 
 

@@ -31,7 +31,15 @@ customer_stats = sa.Table(
     sa.Column("orders_count", sa.Integer, nullable=False),
     sa.Column("total_spent", sa.BigInteger, nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    # how many customer.level_changed events the customer has had: each carries the next
+    sa.Column("level_version", sa.Integer, nullable=False, server_default="0"),
+    # the agents above the customer, root first, as "/<agent id>/.../<agent id>/": the
+    # agent who invited them (or, for an agent, their parent) and that agent's own line.
+    # Crediting an order reads this one row, whatever the size of the tree.
+    sa.Column("agent_line", sa.Text),
+    sa.Column("invited_by", sa.String(36)),
 )
+sa.Index("ix_customer_stats_agent_line", customer_stats.c.agent_line)
 sa.Index("ix_customer_stats_level", customer_stats.c.level)
 
 # the orders already counted, so that a second order.delivered for one order (another event id) counts nothing
@@ -43,4 +51,99 @@ counted_orders = sa.Table(
     sa.Column("total", sa.BigInteger, nullable=False),
     sa.Column("currency", sa.String(3), nullable=False),
     sa.Column("counted_at", sa.DateTime(timezone=True), nullable=False),
+    # what refunds have given back of it so far: agents' earnings on it shrink in proportion
+    sa.Column("refunded", sa.BigInteger, nullable=False, server_default="0"),
+)
+
+# The membership levels ops configured, and the lifetime spend that reaches each;
+# empty until they first do, when domain.DEFAULT_LEVELS apply.
+membership_levels = sa.Table(
+    "membership_levels",
+    metadata,
+    sa.Column("name", sa.String(32), primary_key=True),
+    sa.Column("threshold", sa.BigInteger, nullable=False, unique=True),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+# An agent is a customer who earns on the sales of their downline. ``path`` is the
+# agent's place in the tree, root first and ending with the agent itself.
+agents = sa.Table(
+    "agents",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("customer_id", sa.String(36), nullable=False, unique=True),
+    sa.Column("parent_agent_id", sa.String(36)),
+    sa.Column("path", sa.Text, nullable=False),
+    sa.Column("invite_code", sa.String(16), nullable=False, unique=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+sa.Index("ix_agents_path", agents.c.path)
+
+# the rate (basis points of an order's total) earned at each depth up the buyer's line, 1 = closest
+commission_plan = sa.Table(
+    "commission_plan",
+    metadata,
+    sa.Column("depth", sa.Integer, primary_key=True),
+    sa.Column("rate_bp", sa.Integer, nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+# An agent's money, kept equal to the sums of their entries: ``pending`` the unmatured
+# ones, ``available`` the matured ones less what was withdrawn or is asked for;
+# ``requested`` awaits a decision, ``withdrawn`` was paid out.
+agent_balances = sa.Table(
+    "agent_balances",
+    metadata,
+    sa.Column("agent_id", sa.String(36), primary_key=True),
+    sa.Column("currency", sa.String(3), primary_key=True),
+    sa.Column("pending", sa.BigInteger, nullable=False),
+    sa.Column("available", sa.BigInteger, nullable=False),
+    sa.Column("requested", sa.BigInteger, nullable=False),
+    sa.Column("withdrawn", sa.BigInteger, nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+# Every movement of an agent's money. ``reference`` makes each one happen once: the
+# order for an earning, "<refund>/<entry>" for a reversal, the withdrawal for the rest.
+agent_entries = sa.Table(
+    "agent_entries",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("agent_id", sa.String(36), nullable=False),
+    sa.Column("kind", sa.String(24), nullable=False),
+    sa.Column("reference", sa.String(80), nullable=False),
+    sa.Column("order_id", sa.String(64)),
+    sa.Column("depth", sa.Integer),
+    # signed: what the entry adds to the agent's money
+    sa.Column("amount", sa.BigInteger, nullable=False),
+    sa.Column("currency", sa.String(3), nullable=False),
+    # how much of an earning refunds have taken back
+    sa.Column("reversed", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("matures_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("matured", sa.Boolean, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.UniqueConstraint("agent_id", "kind", "reference"),
+)
+sa.Index("ix_agent_entries_unmatured", agent_entries.c.matured, agent_entries.c.matures_at)
+sa.Index("ix_agent_entries_order", agent_entries.c.order_id)
+sa.Index("ix_agent_entries_agent", agent_entries.c.agent_id, agent_entries.c.created_at)
+
+withdrawals = sa.Table(
+    "withdrawals",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("agent_id", sa.String(36), nullable=False, index=True),
+    sa.Column("amount", sa.BigInteger, nullable=False),
+    sa.Column("currency", sa.String(3), nullable=False),
+    # where the agent wants the money (an account number or handle); shown to finance only
+    sa.Column("account", sa.String(128), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    # the agent's available balance when they asked: the audit checks the amount was within it
+    sa.Column("available_before", sa.BigInteger, nullable=False),
+    sa.Column("reason", sa.String(500)),
+    sa.Column("decided_by", sa.String(36)),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("decided_at", sa.DateTime(timezone=True)),
+    sa.CheckConstraint("amount > 0", name="ck_withdrawals_amount_positive"),
 )

@@ -1,6 +1,9 @@
 """The rules of identities and membership levels: pure Python, no I/O."""
 
+import itertools
 import re
+
+from kameng_common.errors import InvalidInput
 
 # \Z, not $: "$" would let a trailing newline through
 USERNAME_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{3,32}\Z")
@@ -14,17 +17,17 @@ STAFF = "staff"
 ADMIN = "admin"
 STAFF_ROLES = (ADMIN, "ops", "support", "finance", "auditor")
 
-# Lowest first. Inventory prices products per level under these same names
-# (level_prices), so renaming one here means renaming it there too.
-LEVELS = ("regular", "vip", "svip")
-FIRST_LEVEL = LEVELS[0]
-# the lifetime spend (fen of LEVEL_CURRENCY) from which a customer holds each level
-LEVEL_THRESHOLDS = {
-    "regular": 0,
-    "vip": 100_000,
-    "svip": 1_000_000,
-}
+# The membership levels a shop starts with, lowest first, until ops configure their own:
+# (name, the lifetime spend in fen of LEVEL_CURRENCY from which a customer holds it).
+# Inventory prices products per level under these same names (level_prices).
+DEFAULT_LEVELS = (("regular", 0), ("vip", 100_000), ("svip", 1_000_000))
+# everyone's first level, also anonymous visitors' in inventory: it cannot be renamed
+FIRST_LEVEL = "regular"
+# the price level of every agent, whatever their spend (inventory's level_prices["agent"])
+AGENT_LEVEL = "agent"
 LEVEL_CURRENCY = "CNY"
+LEVEL_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,31}\Z")
+MAX_LEVELS = 20
 
 
 def username_key(username):
@@ -37,12 +40,130 @@ def counted_spend(total, currency):
     return total if currency == LEVEL_CURRENCY else 0
 
 
-def level_for_spend(total_spent):
-    return max(
-        (level for level, threshold in LEVEL_THRESHOLDS.items() if total_spent >= threshold), key=LEVELS.index
-    )
+def check_levels(levels):
+    """``levels`` [(name, threshold)] as ops send them, or InvalidInput saying what is wrong."""
+    if not 1 <= len(levels) <= MAX_LEVELS:
+        raise InvalidInput(f"give 1 to {MAX_LEVELS} levels", code="invalid_levels")
+    names = [name for name, _threshold in levels]
+    if levels[0] != (FIRST_LEVEL, 0):
+        raise InvalidInput(
+            f"the first level must be {FIRST_LEVEL!r} with threshold 0: everyone starts there",
+            code="invalid_levels",
+        )
+    for name in names:
+        if not LEVEL_NAME_PATTERN.match(name) or name == AGENT_LEVEL:
+            raise InvalidInput(
+                f"a level name is 1 to 32 lower-case letters, digits or '_', not {AGENT_LEVEL!r}",
+                code="invalid_levels",
+            )
+    if len(set(names)) != len(names):
+        raise InvalidInput("level names must differ", code="invalid_levels")
+    thresholds = [threshold for _name, threshold in levels]
+    if any(later <= earlier for earlier, later in itertools.pairwise(thresholds)):
+        raise InvalidInput("each level's threshold must be above the one before", code="invalid_levels")
 
 
-def level_after_spend(current_level, total_spent):
-    """The level a customer holds after reaching ``total_spent``; levels only go up."""
-    return max(current_level, level_for_spend(total_spent), key=LEVELS.index)
+def level_for_spend(levels, total_spent):
+    """The highest of ``levels`` [(name, threshold)], lowest first, that ``total_spent`` reaches."""
+    reached = FIRST_LEVEL
+    for name, threshold in levels:
+        if total_spent >= threshold:
+            reached = name
+    return reached
+
+
+def level_after_spend(levels, current_level, total_spent):
+    """The level a customer holds after reaching ``total_spent``; levels only go up.
+
+    A level that ops have since removed is kept until the spend reaches a level above the first.
+    """
+    names = [name for name, _threshold in levels]
+    reached = level_for_spend(levels, total_spent)
+    current_rank = names.index(current_level) if current_level in names else 0
+    return reached if names.index(reached) > current_rank else current_level
+
+
+# --- agents, commissions and withdrawals -----------------------------------------
+
+# an agent's place in the tree and a customer's line are paths of agent ids, root first
+ROOT_PATH = "/"
+INVITE_CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O or 1/I to misread
+INVITE_CODE_LENGTH = 8
+FULL_RATE_BP = 10_000
+MAX_PLAN_DEPTH = 100
+MAX_WITHDRAWAL = 10**12
+
+# kinds of agent entries
+COMMISSION = "commission"  # a rate of an order down the agent's line
+MARKUP = "markup"  # the difference on a sale through the agent's shop
+REVERSAL = "reversal"  # a refund taking back part of an earning
+WITHDRAWAL = "withdrawal"  # asked for: moved out of available
+WITHDRAWAL_RETURNED = "withdrawal_returned"  # a rejected withdrawal, back to available
+EARNINGS = (COMMISSION, MARKUP)
+
+REQUESTED, PAID, REJECTED = "requested", "paid", "rejected"
+APPROVE, REJECT = "approve", "reject"
+
+
+def agent_path(parent_path, agent_id):
+    """The path of an agent placed under ``parent_path`` (None: at the top)."""
+    return (parent_path or ROOT_PATH) + agent_id + ROOT_PATH
+
+
+def agents_up_the_line(line):
+    """The agent ids of a line, closest first."""
+    return [agent_id for agent_id in (line or "").split(ROOT_PATH) if agent_id][::-1]
+
+
+def depth_below(path, line):
+    """How far below the agent at ``path`` a customer with ``line`` is: 1 for one they invited."""
+    return len(agents_up_the_line(line)) - len(agents_up_the_line(path)) + 1
+
+
+def would_cycle(agent_id, new_parent_path):
+    """Whether placing the agent under that parent would put it beneath itself."""
+    return f"{ROOT_PATH}{agent_id}{ROOT_PATH}" in new_parent_path
+
+
+def check_plan(rates_bp):
+    if not 1 <= len(rates_bp) <= MAX_PLAN_DEPTH:
+        raise InvalidInput(f"give a rate for 1 to {MAX_PLAN_DEPTH} levels", code="invalid_commission_plan")
+    if any(rate < 0 or rate > FULL_RATE_BP for rate in rates_bp):
+        raise InvalidInput("each rate is 0 to 10000 basis points", code="invalid_commission_plan")
+    if sum(rates_bp) > FULL_RATE_BP:
+        raise InvalidInput(
+            f"the rates add up to {sum(rates_bp)} basis points, over 100 %",
+            code="commission_plan_over_100_percent",
+        )
+
+
+def commissions(line, rates_bp, total):
+    """[(agent id, depth, amount)] each agent up the buyer's line earns of ``total``; zero amounts left out.
+
+    Rounded down, so that together they never exceed what the plan promises.
+    """
+    return [
+        (agent_id, depth, total * rate // FULL_RATE_BP)
+        for depth, (agent_id, rate) in enumerate(
+            zip(agents_up_the_line(line), rates_bp, strict=False), start=1
+        )
+        if total * rate // FULL_RATE_BP > 0
+    ]
+
+
+def reversal(earned, already_reversed, refunded_so_far, order_total):
+    """How much more of an earning to take back once ``refunded_so_far`` of the order is refunded.
+
+    Proportional to the share refunded in all, so that partial refunds adding up
+    to the whole take back the whole earning, whatever the rounding.
+    """
+    share = earned if refunded_so_far >= order_total else earned * refunded_so_far // order_total
+    return max(share - already_reversed, 0)
+
+
+def check_withdrawal(amount, available):
+    if available < amount:
+        raise InvalidInput(
+            f"{amount} is more than the {max(available, 0)} available to withdraw",
+            code="withdrawal_exceeds_available",
+        )

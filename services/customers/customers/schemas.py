@@ -28,6 +28,10 @@ class NewStaff(NewAccount):
     )
 
 
+class Registration(NewAccount):
+    invite_code = fields.String(load_default=None, validate=validate.Length(min=1, max=32))
+
+
 class Credentials(Schema):
     # only the types: a malformed username is just an unknown one, answered as such
     username = fields.String(required=True)
@@ -36,3 +40,50 @@ class Credentials(Schema):
 
 class CustomerRef(Schema):
     customer_id = fields.String(required=True, validate=validate.Length(min=1, max=36))
+
+
+class Level(Schema):
+    name = fields.String(required=True, validate=validate.Length(min=1, max=32))
+    threshold = fields.Integer(strict=True, required=True, validate=validate.Range(min=0, max=2**62))
+
+
+class Levels(Schema):
+    levels = fields.List(fields.Nested(Level), required=True)
+
+
+class NewAgent(Schema):
+    customer_id = fields.String(required=True, validate=validate.Length(min=1, max=36))
+    parent_agent_id = fields.String(load_default=None, validate=validate.Length(min=1, max=36))
+
+
+class CommissionPlan(Schema):
+    rates_bp = fields.List(fields.Integer(strict=True), required=True)
+
+
+class Page(Schema):
+    limit = fields.Integer(strict=True, load_default=50, validate=validate.Range(min=1, max=200))
+    cursor = fields.String(load_default=None, validate=validate.Length(min=1, max=200))
+
+
+class DownlineQuery(CustomerRef, Page):
+    pass
+
+
+class WithdrawalQuery(Page):
+    status = fields.String(
+        load_default=None, validate=validate.OneOf([domain.REQUESTED, domain.PAID, domain.REJECTED])
+    )
+
+
+class NewWithdrawal(CustomerRef):
+    amount = fields.Integer(
+        strict=True, required=True, validate=validate.Range(min=1, max=domain.MAX_WITHDRAWAL)
+    )
+    account = fields.String(required=True, validate=validate.Length(min=1, max=128))
+
+
+class WithdrawalDecision(Schema):
+    withdrawal_id = fields.String(required=True, validate=validate.Length(min=1, max=36))
+    decision = fields.String(required=True, validate=validate.OneOf([domain.APPROVE, domain.REJECT]))
+    reason = fields.String(load_default=None, validate=validate.Length(max=500))
+    staff_id = fields.String(required=True, validate=validate.Length(min=1, max=64))

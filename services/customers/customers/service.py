@@ -1,4 +1,6 @@
-from customers import schemas, usecases
+from nameko.dependency_providers import Config
+
+from customers import agents, levels, schemas, usecases
 from customers.db import metadata
 from customers.dependencies import FirstAdmin, PasswordHashing
 from kameng_common.errors import Unavailable
@@ -7,6 +9,7 @@ from kameng_common.extensions import (
     Instrumentation,
     ServiceDatabase,
     check_health,
+    configured_timer,
     event_handler,
     rpc,
 )
@@ -22,7 +25,15 @@ class CustomersService:
     customers_by_level = BusinessGauge(
         "kameng_customers_by_level", "Customers by membership level", ["level"], usecases.customers_by_level
     )
+    agents_count = BusinessGauge("kameng_agents", "Agents", [], agents.count_agents)
+    agent_money = BusinessGauge(
+        "kameng_agent_money",
+        "Agents' money by state (pending, available, requested, withdrawn), minor units",
+        ["state", "currency"],
+        agents.money_by_state,
+    )
     first_admin = FirstAdmin()
+    config = Config()
 
     @rpc
     def health(self):
@@ -35,8 +46,10 @@ class CustomersService:
         return usecases.audit_snapshot(self.db)
 
     @rpc
-    def register(self, username, password):
-        data = load_or_invalid(schemas.NewAccount(), {"username": username, "password": password})
+    def register(self, username, password, invite_code=None):
+        data = load_or_invalid(
+            schemas.Registration(), {"username": username, "password": password, "invite_code": invite_code}
+        )
         return usecases.register(self.db, self.passwords, **data)
 
     @rpc
@@ -59,6 +72,73 @@ class CustomersService:
         data = load_or_invalid(schemas.CustomerRef(), {"customer_id": customer_id})
         return usecases.get_customer(self.db, data["customer_id"])
 
+    @rpc
+    def get_levels(self):
+        return levels.get_levels(self.db)
+
+    @rpc
+    def set_levels(self, levels_):
+        data = load_or_invalid(schemas.Levels(), {"levels": levels_})
+        return levels.set_levels(self.db, data["levels"])
+
+    @rpc
+    def make_agent(self, customer_id, parent_agent_id=None):
+        data = load_or_invalid(
+            schemas.NewAgent(), {"customer_id": customer_id, "parent_agent_id": parent_agent_id}
+        )
+        return agents.make_agent(self.db, **data)
+
+    @rpc
+    def get_commission_plan(self):
+        return agents.get_commission_plan(self.db)
+
+    @rpc
+    def set_commission_plan(self, rates_bp):
+        data = load_or_invalid(schemas.CommissionPlan(), {"rates_bp": rates_bp})
+        return agents.set_commission_plan(self.db, data["rates_bp"])
+
+    @rpc
+    def agent_downline(self, customer_id, limit=50, cursor=None):
+        data = load_or_invalid(
+            schemas.DownlineQuery(), {"customer_id": customer_id, "limit": limit, "cursor": cursor}
+        )
+        return agents.downline(self.db, **data)
+
+    @rpc
+    def agent_earnings(self, customer_id):
+        data = load_or_invalid(schemas.CustomerRef(), {"customer_id": customer_id})
+        return agents.earnings(self.db, data["customer_id"])
+
+    @rpc
+    def request_withdrawal(self, customer_id, amount, account):
+        data = load_or_invalid(
+            schemas.NewWithdrawal(), {"customer_id": customer_id, "amount": amount, "account": account}
+        )
+        return agents.request_withdrawal(self.db, **data)
+
+    @rpc
+    def list_withdrawals(self, status=None, limit=50, cursor=None):
+        data = load_or_invalid(
+            schemas.WithdrawalQuery(), {"status": status, "limit": limit, "cursor": cursor}
+        )
+        return agents.list_withdrawals(self.db, **data)
+
+    @rpc
+    def decide_withdrawal(self, withdrawal_id, decision, reason, staff_id):
+        data = load_or_invalid(
+            schemas.WithdrawalDecision(),
+            {"withdrawal_id": withdrawal_id, "decision": decision, "reason": reason, "staff_id": staff_id},
+        )
+        return agents.decide_withdrawal(self.db, **data)
+
     @event_handler("orders", "order.delivered")
     def on_order_delivered(self, uow, event):
-        usecases.on_order_delivered(uow, event)
+        usecases.on_order_delivered(uow, event, int(self.config["COMMISSION_HOLD_SECONDS"]))
+
+    @event_handler("payments", "payment.refunded")
+    def on_payment_refunded(self, uow, event):
+        agents.on_payment_refunded(uow, event)
+
+    @configured_timer("COMMISSION_SETTLE_INTERVAL")
+    def settle_commissions(self):
+        agents.settle_matured(self.db)

@@ -11,7 +11,7 @@ import uuid
 
 import sqlalchemy as sa
 
-from customers import domain
+from customers import agents, domain, levels
 from customers.db import accounts, counted_orders, customer_stats
 from kameng_common.db import utcnow
 from kameng_common.errors import Conflict, NotFound, Unauthorized
@@ -41,12 +41,17 @@ def _find_identity(session, key):
     ).first()
 
 
-def _create_account(db, passwords, username, password, kind, role=None):
-    """Insert an account (and a customer's stats); Conflict when the name is taken, even by a racing call."""
+def _create_account(db, passwords, username, password, kind, role=None, invite_code=None):
+    """Insert an account (and a customer's stats); Conflict when the name is taken, even by a racing call.
+
+    A customer who brings an agent's ``invite_code`` joins that agent's downline.
+    """
     key = domain.username_key(username)
     with db.reading() as session:
         if session.execute(sa.select(accounts.c.id).where(accounts.c.username_key == key)).first():
             raise _username_taken()
+        if invite_code is not None:
+            agents.agent_for_invite_code(session, invite_code)  # refused before the slow hashing
     password_hash = passwords.hash(password)
     account_id = str(uuid.uuid4())
     now = utcnow()
@@ -65,6 +70,7 @@ def _create_account(db, passwords, username, password, kind, role=None):
                 )
             )
             if kind == domain.CUSTOMER:
+                inviter = None if invite_code is None else agents.agent_for_invite_code(uow, invite_code)
                 uow.execute(
                     customer_stats.insert().values(
                         customer_id=account_id,
@@ -72,6 +78,8 @@ def _create_account(db, passwords, username, password, kind, role=None):
                         orders_count=0,
                         total_spent=0,
                         updated_at=now,
+                        agent_line=None if inviter is None else inviter.path,
+                        invited_by=None if inviter is None else inviter.id,
                     )
                 )
     except sa.exc.IntegrityError:
@@ -80,8 +88,8 @@ def _create_account(db, passwords, username, password, kind, role=None):
     return account_id
 
 
-def register(db, passwords, username, password):
-    account_id = _create_account(db, passwords, username, password, domain.CUSTOMER)
+def register(db, passwords, username, password, invite_code=None):
+    account_id = _create_account(db, passwords, username, password, domain.CUSTOMER, invite_code=invite_code)
     _log.info("customer registered", extra={"customer_id": account_id})
     return {"id": account_id, "username": username, "kind": domain.CUSTOMER, "level": domain.FIRST_LEVEL}
 
@@ -176,8 +184,14 @@ def get_customer(db, customer_id):
     }
 
 
-def on_order_delivered(uow, event):
-    """Count a delivered order once toward its buyer's stats, and raise their level when it is earned."""
+# --- delivered orders ----------------------------------------------------------
+
+
+def on_order_delivered(uow, event, hold_seconds):
+    """Count a delivered order once: toward its buyer's stats and level, and for the agents up their line.
+
+    Agents' commissions are ``hold_seconds`` pending before they are available.
+    """
     order = event["payload"]
     spend = domain.counted_spend(order["total"], order["currency"])
     now = utcnow()
@@ -194,40 +208,8 @@ def on_order_delivered(uow, event):
     ).rowcount
     if not counted:
         return  # the same order under another event id
-    # an atomic increment: concurrent deliveries to one customer add up, none overwrites another
-    stats = uow.execute(
-        customer_stats.update()
-        .where(customer_stats.c.customer_id == order["customer_id"])
-        .values(
-            orders_count=customer_stats.c.orders_count + 1,
-            total_spent=customer_stats.c.total_spent + spend,
-            updated_at=now,
-        )
-        .returning(customer_stats.c.level, customer_stats.c.total_spent)
-    ).first()
-    if stats is None:
-        _log.warning(
-            "order delivered to a customer without an account; counted anyway",
-            extra={"customer_id": order["customer_id"]},
-        )
-        uow.execute(
-            customer_stats.insert().values(
-                customer_id=order["customer_id"],
-                level=domain.level_for_spend(spend),
-                orders_count=1,
-                total_spent=spend,
-                updated_at=now,
-            )
-        )
-        return
-    level = domain.level_after_spend(stats.level, stats.total_spent)
-    if level != stats.level:
-        uow.execute(
-            customer_stats.update()
-            .where(customer_stats.c.customer_id == order["customer_id"])
-            .values(level=level)
-        )
-        _log.info("customer moved up to %s", level, extra={"customer_id": order["customer_id"]})
+    levels.count_toward_level(uow, order["customer_id"], spend, now)
+    agents.credit_commissions(uow, order, hold_seconds, now)
 
 
 def customers_by_level(db):
@@ -237,9 +219,12 @@ def customers_by_level(db):
                 sa.select(customer_stats.c.level, sa.func.count()).group_by(customer_stats.c.level)
             ).all()
         )
-    return {level: counts.get(level, 0) for level in domain.LEVELS}
+        names = [name for name, _threshold in levels.configured(session)]
+    return {level: counts.get(level, 0) for level in [*names, *sorted(set(counts) - set(names))]}
 
 
 def audit_snapshot(db):
-    """What ``kameng audit`` needs of customers: its outbox backlog."""
-    return {"service": "customers", "outbox": db.outbox_status()}
+    """What ``kameng audit`` needs of customers: agents' money (see ``agents.audit_facts``) and its outbox."""
+    with db.reading_snapshot() as session:
+        agent_facts = agents.audit_facts(session)
+    return {"service": "customers", "agents": agent_facts, "outbox": db.outbox_status()}

@@ -325,6 +325,40 @@ def refund_to_provider(provider, amount, currency):
     return posting(debit(REFUNDS, amount, currency), credit(provider_account(provider), amount, currency))
 
 
+AGENT_ACCOUNT_PREFIX = "agent:"
+COMMISSIONS = "commissions"
+AGENT_MARKUPS = "agent_markups"
+PAYOUTS = "payouts"
+
+
+def agent_account(agent_id):
+    """What the shop owes an agent: their earnings not yet paid out."""
+    return f"{AGENT_ACCOUNT_PREFIX}{agent_id}"
+
+
+def _agent_cost_account(kind):
+    return AGENT_MARKUPS if kind == "markup" else COMMISSIONS
+
+
+def agent_earning(agent_id, kind, amount, currency):
+    """An agent earned a commission or a shop's markup: a cost to the shop, owed to the agent."""
+    return posting(
+        debit(_agent_cost_account(kind), amount, currency), credit(agent_account(agent_id), amount, currency)
+    )
+
+
+def agent_reversal(agent_id, kind, amount, currency):
+    """A refund took back part of an agent's earning: owed less, cost less."""
+    return posting(
+        debit(agent_account(agent_id), amount, currency), credit(_agent_cost_account(kind), amount, currency)
+    )
+
+
+def agent_payout(agent_id, amount, currency):
+    """An agent's withdrawal paid out: owed less, the money gone out to them."""
+    return posting(debit(agent_account(agent_id), amount, currency), credit(PAYOUTS, amount, currency))
+
+
 def ledger_problems(unbalanced_transactions, thin_transactions, balances, wallets):
     """Why the ledger does not balance, in words; empty when it does.
 

@@ -12,7 +12,7 @@ from kameng_common.extensions import (
     timer,
 )
 from kameng_common.money import DEFAULT_CURRENCY
-from payments import usecases
+from payments import agent_ledger, usecases
 from payments.db import metadata
 from payments.providers import Providers
 
@@ -103,3 +103,15 @@ class PaymentsService:
     @event_handler("orders", "order.refund_requested")
     def on_refund_requested(self, uow, event):
         usecases.on_refund_requested(uow, event)
+
+    @event_handler("customers", "commission.earned")
+    def on_commission_earned(self, uow, event):
+        agent_ledger.on_commission_earned(uow, event)
+
+    @event_handler("customers", "commission.reversed")
+    def on_commission_reversed(self, uow, event):
+        agent_ledger.on_commission_reversed(uow, event)
+
+    @event_handler("customers", "withdrawal.paid")
+    def on_withdrawal_paid(self, uow, event):
+        agent_ledger.on_withdrawal_paid(uow, event)

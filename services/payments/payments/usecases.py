@@ -14,7 +14,7 @@ from kameng_common.db import utc_isoformat, utcnow
 from kameng_common.errors import Conflict, InvalidInput, KamengError, NotFound
 from kameng_common.money import DEFAULT_CURRENCY
 from kameng_common.validation import load_or_invalid
-from payments import domain, metrics, schemas
+from payments import agent_ledger, domain, metrics, schemas
 from payments.db import (
     ledger_entries,
     ledger_transactions,
@@ -654,6 +654,7 @@ def audit_snapshot(db):
         staff_refunds = session.execute(
             sa.select(order_refunds).order_by(order_refunds.c.created_at, order_refunds.c.id)
         ).all()
+        agents = agent_ledger.agent_postings(session)
         sales_and_refunds = session.execute(
             sa.select(
                 ledger_entries.c.account, ledger_entries.c.currency, sa.func.sum(ledger_entries.c.amount)
@@ -703,6 +704,8 @@ def audit_snapshot(db):
                 if account == domain.REFUNDS
             },
         },
+        # each agent earning, reversal and payout posted, by customers' reference
+        "agent_postings": agents,
         "outbox": db.outbox_status(),
     }
 

@@ -161,7 +161,7 @@ def test_every_subscriber_is_declared_for_its_source():
 
     declared = {
         (event_type, service, method)
-        for source in ("orders", "inventory", "risk", "payments")
+        for source in ("orders", "inventory", "risk", "payments", "customers")
         for event_type, service, method, _queue in topology.subscriptions(source)
     }
     expected = {

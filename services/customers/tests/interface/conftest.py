@@ -16,6 +16,8 @@ def config(rabbit_config, database_url, argon2_parameters):
         "ARGON2_TIME_COST": argon2_parameters["time_cost"],
         "ARGON2_MEMORY_KIB": argon2_parameters["memory_cost"],
         "ARGON2_PARALLELISM": argon2_parameters["parallelism"],
+        "COMMISSION_HOLD_SECONDS": 0,
+        "COMMISSION_SETTLE_INTERVAL": 1,
     }
 
 

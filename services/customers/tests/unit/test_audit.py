@@ -6,9 +6,15 @@ from customers import usecases
 def test_the_snapshot_tells_the_events_not_yet_published(any_db):
     assert usecases.audit_snapshot(any_db) == {
         "service": "customers",
+        "agents": {
+            "ledger_moves": {},
+            "commissions_twice": [],
+            "balance_mismatches": [],
+            "withdrawals_over_available": [],
+        },
         "outbox": {"pending": 0, "oldest_pending_at": None},
     }
-    # customers publishes no event of its own yet: any event stands for one
+    # any event stands for one
     with any_db.unit_of_work() as uow:
         uow.publish(
             "order.delivered",

@@ -1,6 +1,7 @@
 import pytest
 
 from customers import domain
+from kameng_common.errors import InvalidInput
 
 
 @pytest.mark.parametrize("username", ["abc", "Alice_01", "a.b-c", "x" * 32])
@@ -17,6 +18,9 @@ def test_usernames_differing_only_in_case_are_one_name():
     assert domain.username_key("Alice") == domain.username_key("aLICE") == "alice"
 
 
+LEVELS = list(domain.DEFAULT_LEVELS)
+
+
 @pytest.mark.parametrize(
     "total_spent, level",
     [
@@ -29,20 +33,44 @@ def test_usernames_differing_only_in_case_are_one_name():
     ],
 )
 def test_level_follows_the_threshold_table(total_spent, level):
-    assert domain.level_for_spend(total_spent) == level
+    assert domain.level_for_spend(LEVELS, total_spent) == level
 
 
 def test_levels_only_go_up():
-    assert domain.level_after_spend("regular", 100_000) == "vip"
-    assert domain.level_after_spend("vip", 1_000_000) == "svip"
-    assert domain.level_after_spend("svip", 0) == "svip"
-    assert domain.level_after_spend("vip", 10) == "vip"
+    assert domain.level_after_spend(LEVELS, "regular", 100_000) == "vip"
+    assert domain.level_after_spend(LEVELS, "vip", 1_000_000) == "svip"
+    assert domain.level_after_spend(LEVELS, "svip", 0) == "svip"
+    assert domain.level_after_spend(LEVELS, "vip", 10) == "vip"
 
 
-def test_every_level_has_a_threshold_and_they_rise_with_the_level():
-    thresholds = [domain.LEVEL_THRESHOLDS[level] for level in domain.LEVELS]
-    assert thresholds == sorted(thresholds) and thresholds[0] == 0
-    assert domain.FIRST_LEVEL == "regular"
+def test_a_level_no_longer_configured_is_kept_until_a_higher_one_is_reached():
+    levels = [("regular", 0), ("gold", 500)]
+    assert domain.level_after_spend(levels, "vip", 0) == "vip"
+    assert domain.level_after_spend(levels, "vip", 500) == "gold"
+
+
+@pytest.mark.parametrize(
+    "levels",
+    [
+        [],
+        [("vip", 0)],
+        [("regular", 10)],
+        [("regular", 0), ("vip", 0)],
+        [("regular", 0), ("vip", 100), ("svip", 50)],
+        [("regular", 0), ("vip", 100), ("vip", 200)],
+        [("regular", 0), ("agent", 100)],
+        [("regular", 0), ("Gold Card", 100)],
+        [("regular", 0)] + [(f"l{n}", n + 1) for n in range(domain.MAX_LEVELS)],
+    ],
+)
+def test_a_bad_level_table_is_refused(levels):
+    with pytest.raises(InvalidInput) as refused:
+        domain.check_levels(levels)
+    assert refused.value.code == "invalid_levels"
+
+
+def test_a_good_level_table_passes():
+    domain.check_levels([("regular", 0), ("gold", 50_000), ("diamond_2", 5_000_000)])
 
 
 def test_only_spend_in_the_level_currency_counts():

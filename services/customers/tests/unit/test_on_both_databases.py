@@ -9,11 +9,11 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from eventlet import tpool
 
-from customers import usecases
+from customers import agents, usecases
 from customers.db import accounts, metadata
 from customers.passwords import Passwords
 from kameng_common import contracts
-from kameng_common.errors import Conflict
+from kameng_common.errors import Conflict, InvalidInput
 from kameng_common.testing import deliver
 
 PASSWORD = "s3cret-pass"
@@ -68,7 +68,7 @@ def _deliver(db, event):
     """Handle an event as the reliable handler would: a handler that lost a race is redelivered."""
     for _attempt in range(5):
         try:
-            return deliver(db, "customers", usecases.on_order_delivered, event)
+            return deliver(db, "customers", usecases.on_order_delivered, event, 60)
         except sa.exc.IntegrityError:
             eventlet.sleep(0.01)
     raise AssertionError("event never handled")
@@ -92,3 +92,34 @@ def test_concurrent_deliveries_and_duplicates_add_up_exactly(shared_db, password
 
     stats = usecases.get_customer(shared_db, customer["id"])
     assert (stats["orders_count"], stats["total_spent"], stats["level"]) == (12, 120_000, "vip")
+
+
+def test_concurrent_withdrawals_never_take_more_than_is_available(shared_db, passwords):
+    agent_customer = usecases.register(shared_db, passwords, "agent", PASSWORD)
+    agent = agents.make_agent(shared_db, agent_customer["id"])
+    buyer = usecases.register(shared_db, passwords, "buyer", PASSWORD, invite_code=agent["invite_code"])
+    agents.set_commission_plan(shared_db, [1000])
+    order_id = str(uuid.uuid4())
+    payload = {"order_id": order_id, "customer_id": buyer["id"], "total": 10_000, "currency": "CNY"}
+    deliver(
+        shared_db,
+        "customers",
+        usecases.on_order_delivered,
+        contracts.load_event(contracts.new_event("order.delivered", payload, order_id)),
+        0,
+    )
+
+    def withdraw(_):
+        try:
+            return agents.request_withdrawal(shared_db, agent_customer["id"], 300, "bank:1")
+        except InvalidInput as exc:
+            return exc
+
+    outcomes = list(eventlet.GreenPool(10).imap(withdraw, range(10)))
+
+    assert sum(isinstance(outcome, dict) for outcome in outcomes) == 3
+    assert {outcome.code for outcome in outcomes if isinstance(outcome, InvalidInput)} == {
+        "withdrawal_exceeds_available"
+    }
+    earnings = agents.earnings(shared_db, agent_customer["id"])
+    assert (earnings["available"], earnings["requested"]) == (100, 900)

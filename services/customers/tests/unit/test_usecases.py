@@ -186,21 +186,21 @@ def test_get_customer_knows_only_customers(db, passwords):
 def test_a_delivered_order_counts_toward_stats_and_level(db, passwords):
     customer = usecases.register(db, passwords, "alice", PASSWORD)
 
-    deliver(db, "customers", usecases.on_order_delivered, delivered(customer["id"], 60_000))
+    deliver(db, "customers", usecases.on_order_delivered, delivered(customer["id"], 60_000), 60)
     assert usecases.get_customer(db, customer["id"])["level"] == "regular"
-    deliver(db, "customers", usecases.on_order_delivered, delivered(customer["id"], 40_000))
+    deliver(db, "customers", usecases.on_order_delivered, delivered(customer["id"], 40_000), 60)
 
     stats = usecases.get_customer(db, customer["id"])
     assert (stats["orders_count"], stats["total_spent"], stats["level"]) == (2, 100_000, "vip")
     assert usecases.authenticate(db, passwords, "alice", PASSWORD)["level"] == "vip"
-    deliver(db, "customers", usecases.on_order_delivered, delivered(customer["id"], 900_000))
+    deliver(db, "customers", usecases.on_order_delivered, delivered(customer["id"], 900_000), 60)
     assert usecases.get_customer(db, customer["id"])["level"] == "svip"
 
 
 def test_one_big_order_can_skip_a_level(db, passwords):
     customer = usecases.register(db, passwords, "alice", PASSWORD)
 
-    deliver(db, "customers", usecases.on_order_delivered, delivered(customer["id"], 2_000_000))
+    deliver(db, "customers", usecases.on_order_delivered, delivered(customer["id"], 2_000_000), 60)
 
     assert usecases.get_customer(db, customer["id"])["level"] == "svip"
 
@@ -209,8 +209,8 @@ def test_a_redelivered_event_counts_once(db, passwords):
     customer = usecases.register(db, passwords, "alice", PASSWORD)
     event = delivered(customer["id"], 70_000)
 
-    deliver(db, "customers", usecases.on_order_delivered, event)
-    deliver(db, "customers", usecases.on_order_delivered, event)
+    deliver(db, "customers", usecases.on_order_delivered, event, 60)
+    deliver(db, "customers", usecases.on_order_delivered, event, 60)
 
     stats = usecases.get_customer(db, customer["id"])
     assert (stats["orders_count"], stats["total_spent"]) == (1, 70_000)
@@ -220,8 +220,8 @@ def test_a_second_event_for_the_same_order_counts_nothing(db, passwords):
     customer = usecases.register(db, passwords, "alice", PASSWORD)
     order_id = str(uuid.uuid4())
 
-    deliver(db, "customers", usecases.on_order_delivered, delivered(customer["id"], 70_000, order_id))
-    deliver(db, "customers", usecases.on_order_delivered, delivered(customer["id"], 70_000, order_id))
+    deliver(db, "customers", usecases.on_order_delivered, delivered(customer["id"], 70_000, order_id), 60)
+    deliver(db, "customers", usecases.on_order_delivered, delivered(customer["id"], 70_000, order_id), 60)
 
     stats = usecases.get_customer(db, customer["id"])
     assert (stats["orders_count"], stats["total_spent"], stats["level"]) == (1, 70_000, "regular")
@@ -234,7 +234,7 @@ def test_levels_never_go_down(db, passwords):
             customer_stats.update().where(customer_stats.c.customer_id == customer["id"]).values(level="svip")
         )
 
-    deliver(db, "customers", usecases.on_order_delivered, delivered(customer["id"], 100))
+    deliver(db, "customers", usecases.on_order_delivered, delivered(customer["id"], 100), 60)
 
     assert usecases.get_customer(db, customer["id"])["level"] == "svip"
 
@@ -242,7 +242,9 @@ def test_levels_never_go_down(db, passwords):
 def test_an_order_in_another_currency_counts_as_an_order_only(db, passwords):
     customer = usecases.register(db, passwords, "alice", PASSWORD)
 
-    deliver(db, "customers", usecases.on_order_delivered, delivered(customer["id"], 500_000, currency="USD"))
+    deliver(
+        db, "customers", usecases.on_order_delivered, delivered(customer["id"], 500_000, currency="USD"), 60
+    )
 
     stats = usecases.get_customer(db, customer["id"])
     assert (stats["orders_count"], stats["total_spent"], stats["level"]) == (1, 0, "regular")
@@ -251,8 +253,8 @@ def test_an_order_in_another_currency_counts_as_an_order_only(db, passwords):
 def test_an_order_of_an_unknown_customer_is_counted_not_lost(db):
     customer_id = str(uuid.uuid4())
 
-    deliver(db, "customers", usecases.on_order_delivered, delivered(customer_id, 150_000))
-    deliver(db, "customers", usecases.on_order_delivered, delivered(customer_id, 10_000))
+    deliver(db, "customers", usecases.on_order_delivered, delivered(customer_id, 150_000), 60)
+    deliver(db, "customers", usecases.on_order_delivered, delivered(customer_id, 10_000), 60)
 
     with db.reading() as session:
         stats = session.execute(
@@ -266,7 +268,7 @@ def test_an_order_of_an_unknown_customer_is_counted_not_lost(db):
 def test_customers_by_level(db, passwords):
     alice = usecases.register(db, passwords, "alice", PASSWORD)
     usecases.register(db, passwords, "bob", PASSWORD)
-    deliver(db, "customers", usecases.on_order_delivered, delivered(alice["id"], 100_000))
+    deliver(db, "customers", usecases.on_order_delivered, delivered(alice["id"], 100_000), 60)
 
     assert usecases.customers_by_level(db) == {"regular": 1, "vip": 1, "svip": 0}
 

@@ -1,0 +1,136 @@
+"""marshmallow schemas of the customers, agents and marketing routes (see ``schemas`` for the rest)."""
+
+from marshmallow import Schema, fields, validate
+
+from kameng_gateway.schemas import PageQuerySchema, RequestSchema, money
+
+
+class LevelSchema(Schema):
+    name = fields.String(
+        required=True,
+        validate=validate.Regexp(r"^[a-z][a-z0-9_]{0,31}$"),
+        metadata={"description": "the key of products' level_prices"},
+    )
+    threshold = money("lifetime spend (fen) from which a customer holds this level", required=True)
+
+
+class LevelsSchema(RequestSchema):
+    levels = fields.List(
+        fields.Nested(LevelSchema),
+        required=True,
+        validate=validate.Length(1, 20),
+        metadata={"description": "lowest first; the first is `regular` at 0"},
+    )
+    currency = fields.String(dump_only=True, metadata={"description": "the currency spend is counted in"})
+
+
+# --- agents ---
+
+
+class AgentCreationSchema(RequestSchema):
+    customer_id = fields.String(required=True, validate=validate.Length(1, 64))
+    parent_agent_id = fields.String(
+        validate=validate.Length(1, 64),
+        metadata={"description": "the agent to place this one under; absent: at the top"},
+    )
+
+
+class AgentSchema(Schema):
+    agent_id = fields.String()
+    customer_id = fields.String()
+    parent_agent_id = fields.String(allow_none=True)
+    invite_code = fields.String(metadata={"description": "brings new customers into the agent's downline"})
+    depth = fields.Integer(metadata={"description": "1 for an agent at the top"})
+
+
+class CommissionPlanSchema(RequestSchema):
+    rates_bp = fields.List(
+        fields.Integer(strict=True, validate=validate.Range(0, 10_000)),
+        required=True,
+        validate=validate.Length(1, 100),
+        metadata={
+            "description": "basis points of a delivered order's total earned by each agent up the "
+            "buyer's line, the closest first; together at most 10000 (100 %)"
+        },
+    )
+
+
+class AgentEntrySchema(Schema):
+    id = fields.String()
+    kind = fields.String(
+        metadata={"enum": ["commission", "markup", "reversal", "withdrawal", "withdrawal_returned"]}
+    )
+    order_id = fields.String(allow_none=True)
+    depth = fields.Integer(allow_none=True, metadata={"description": "how far up the buyer's line"})
+    amount = fields.Integer(metadata={"description": "minor units, signed"})
+    currency = fields.String()
+    status = fields.String(metadata={"enum": ["pending", "available"]})
+    matures_at = fields.String(metadata={"format": "date-time"})
+    created_at = fields.String(metadata={"format": "date-time"})
+
+
+class EarningsSchema(Schema):
+    agent_id = fields.String()
+    invite_code = fields.String()
+    currency = fields.String()
+    pending = fields.Integer(metadata={"description": "earned, still in the hold period"})
+    available = fields.Integer(
+        metadata={"description": "may be withdrawn; below zero after refunds, until later earnings"}
+    )
+    requested = fields.Integer(metadata={"description": "asked for, awaiting finance's decision"})
+    withdrawn = fields.Integer(metadata={"description": "paid out"})
+    entries = fields.List(fields.Nested(AgentEntrySchema), metadata={"description": "the latest 50"})
+
+
+class DownlineMemberSchema(Schema):
+    customer_id = fields.String()
+    username = fields.String()
+    depth = fields.Integer(metadata={"description": "1: invited by this agent (or one of their agents)"})
+    agent_id = fields.String(allow_none=True, metadata={"description": "set for a sub-agent"})
+    orders_count = fields.Integer()
+    joined_at = fields.String(metadata={"format": "date-time"})
+
+
+class DownlinePageSchema(Schema):
+    items = fields.List(fields.Nested(DownlineMemberSchema))
+    next_cursor = fields.String(allow_none=True)
+
+
+class WithdrawalRequestSchema(RequestSchema):
+    amount = fields.Integer(
+        required=True,
+        strict=True,
+        validate=validate.Range(1, 10**12),
+        metadata={"description": "minor units (fen); at most what is available"},
+    )
+    account = fields.String(
+        required=True,
+        validate=validate.Length(1, 128),
+        metadata={"description": "where to pay it, e.g. an Alipay account or a bank card"},
+    )
+
+
+class WithdrawalSchema(Schema):
+    id = fields.String()
+    agent_id = fields.String()
+    amount = fields.Integer()
+    currency = fields.String()
+    account = fields.String()
+    status = fields.String(metadata={"enum": ["requested", "paid", "rejected"]})
+    reason = fields.String(allow_none=True)
+    created_at = fields.String(metadata={"format": "date-time"})
+    decided_at = fields.String(allow_none=True, metadata={"format": "date-time"})
+
+
+class WithdrawalPageSchema(Schema):
+    items = fields.List(fields.Nested(WithdrawalSchema))
+    next_cursor = fields.String(allow_none=True)
+
+
+class WithdrawalListQuerySchema(PageQuerySchema):
+    status = fields.String(validate=validate.OneOf(["requested", "paid", "rejected"]))
+
+
+class WithdrawalDecisionSchema(RequestSchema):
+    decision = fields.String(required=True, validate=validate.OneOf(["approve", "reject"]))
+    reason = fields.String(load_default=None, validate=validate.Length(max=500))

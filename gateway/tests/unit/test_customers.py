@@ -1,0 +1,194 @@
+"""Customers, agents and marketing routes: who may call them, and what they pass on."""
+
+import pytest
+
+from kameng_common.errors import Forbidden, InvalidInput
+
+CALLERS = ("anonymous", "customer", "admin", "ops", "support", "finance", "auditor")
+LEVELS = {
+    "levels": [{"name": "regular", "threshold": 0}, {"name": "gold", "threshold": 5000}],
+    "currency": "CNY",
+}
+
+WITHDRAWAL_ID = "0dde0000-0000-4000-8000-0000000000aa"
+AGENT = {
+    "agent_id": "a1",
+    "customer_id": "c1",
+    "parent_agent_id": None,
+    "invite_code": "K7M2Q9XZ",
+    "depth": 1,
+}
+WITHDRAWAL = {
+    "id": WITHDRAWAL_ID,
+    "agent_id": "a1",
+    "amount": 500,
+    "currency": "CNY",
+    "account": "bank:1",
+    "status": "requested",
+    "reason": None,
+    "created_at": "2026-01-01T00:00:00+00:00",
+    "decided_at": None,
+}
+EARNINGS = {
+    "agent_id": "a1",
+    "invite_code": "K7M2Q9XZ",
+    "currency": "CNY",
+    "pending": 100,
+    "available": 900,
+    "requested": 0,
+    "withdrawn": 0,
+    "entries": [],
+}
+
+# (method, path, json body, who may)
+ROUTES = [
+    ("GET", "/api/v1/admin/levels", None, {"admin", "ops"}),
+    ("PUT", "/api/v1/admin/levels", {"levels": LEVELS["levels"]}, {"admin", "ops"}),
+    ("POST", "/api/v1/admin/agents", {"customer_id": "c1"}, {"admin"}),
+    ("GET", "/api/v1/admin/commission-plan", None, {"admin"}),
+    ("PUT", "/api/v1/admin/commission-plan", {"rates_bp": [1000, 500]}, {"admin"}),
+    ("GET", "/api/v1/admin/withdrawals", None, {"admin", "finance"}),
+    (
+        "POST",
+        f"/api/v1/admin/withdrawals/{WITHDRAWAL_ID}/decision",
+        {"decision": "approve"},
+        {"admin", "finance"},
+    ),
+    ("GET", "/api/v1/agent/earnings", None, {"customer"}),
+    ("GET", "/api/v1/agent/downline", None, {"customer"}),
+    ("POST", "/api/v1/agent/withdrawals", {"amount": 500, "account": "bank:1"}, {"customer"}),
+]
+
+
+@pytest.fixture(autouse=True)
+def services(rpc):
+    rpc.answer("customers", "get_levels", LEVELS)
+    rpc.answer("customers", "set_levels", lambda levels: {**LEVELS, "levels": levels})
+    rpc.answer("customers", "make_agent", AGENT)
+    rpc.answer("customers", "get_commission_plan", {"rates_bp": [1000]})
+    rpc.answer("customers", "set_commission_plan", lambda rates_bp: {"rates_bp": rates_bp})
+    rpc.answer("customers", "list_withdrawals", {"items": [WITHDRAWAL], "next_cursor": None})
+    rpc.answer("customers", "decide_withdrawal", {**WITHDRAWAL, "status": "paid"})
+    rpc.answer("customers", "agent_earnings", EARNINGS)
+    rpc.answer("customers", "agent_downline", {"items": [], "next_cursor": None})
+    rpc.answer("customers", "request_withdrawal", WITHDRAWAL)
+
+
+@pytest.mark.parametrize("caller", CALLERS)
+@pytest.mark.parametrize(
+    "method, path, body, allowed", ROUTES, ids=[f"{method} {path}" for method, path, *_ in ROUTES]
+)
+def test_only_the_roles_api_md_names_may_call(client, callers, caller, method, path, body, allowed):
+    response = client.open(path, method=method, json=body, headers=callers.as_(caller))
+
+    if caller in allowed:
+        assert response.status_code in (200, 201), response.json
+    else:
+        assert response.status_code == (401 if caller == "anonymous" else 403)
+
+
+def test_levels_are_set_as_sent(client, callers, rpc):
+    response = client.put(
+        "/api/v1/admin/levels", json={"levels": LEVELS["levels"]}, headers=callers.staff("ops")
+    )
+
+    assert response.json == LEVELS
+    assert rpc.calls_to("customers", "set_levels")[0].args == (LEVELS["levels"],)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {},
+        {"levels": []},
+        {"levels": [{"name": "Gold Card", "threshold": 0}]},
+        {"levels": [{"name": "regular", "threshold": -1}]},
+        {"levels": [{"name": "regular", "threshold": 1.5}]},
+    ],
+)
+def test_a_malformed_level_table_is_422_before_any_call(client, callers, rpc, body):
+    response = client.put("/api/v1/admin/levels", json=body, headers=callers.staff("admin"))
+
+    assert response.status_code == 422
+    assert rpc.calls_to("customers", "set_levels") == []
+
+
+def test_agent_routes_act_for_the_caller_alone(client, callers, rpc):
+    client.get("/api/v1/agent/earnings", headers=callers.customer())
+    client.get("/api/v1/agent/downline?limit=10", headers=callers.customer())
+    client.post(
+        "/api/v1/agent/withdrawals", json={"amount": 500, "account": "bank:1"}, headers=callers.customer()
+    )
+
+    assert rpc.calls_to("customers", "agent_earnings")[0].args == (callers.customer_id,)
+    assert rpc.calls_to("customers", "agent_downline")[0].args == (callers.customer_id,)
+    assert rpc.calls_to("customers", "agent_downline")[0].kwargs == {"limit": 10, "cursor": None}
+    assert rpc.calls_to("customers", "request_withdrawal")[0].args == (callers.customer_id, 500, "bank:1")
+
+
+def test_a_customer_who_is_not_an_agent_is_refused_by_customers(client, callers, rpc):
+    rpc.answer("customers", "agent_earnings", Forbidden("only agents may do this", "not_an_agent"))
+
+    response = client.get("/api/v1/agent/earnings", headers=callers.customer())
+
+    assert response.status_code == 403 and response.json["error"]["code"] == "not_an_agent"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"amount": 0, "account": "bank:1"},
+        {"amount": -5, "account": "bank:1"},
+        {"amount": 10**13, "account": "b"},
+        {"amount": 5, "account": ""},
+        {"amount": 1.5, "account": "bank:1"},
+    ],
+)
+def test_a_negative_zero_or_oversized_withdrawal_is_422(client, callers, rpc, body):
+    response = client.post("/api/v1/agent/withdrawals", json=body, headers=callers.customer())
+
+    assert response.status_code == 422
+    assert rpc.calls_to("customers", "request_withdrawal") == []
+
+
+def test_a_plan_over_100_percent_is_refused_by_customers(client, callers, rpc):
+    rpc.answer(
+        "customers",
+        "set_commission_plan",
+        InvalidInput("over 100 %", "commission_plan_over_100_percent"),
+    )
+
+    response = client.put(
+        "/api/v1/admin/commission-plan", json={"rates_bp": [6000, 6000]}, headers=callers.staff("admin")
+    )
+
+    assert response.status_code == 422
+    assert response.json["error"]["code"] == "commission_plan_over_100_percent"
+
+
+def test_the_decision_carries_the_deciding_staff_member(client, callers, rpc):
+    client.post(
+        f"/api/v1/admin/withdrawals/{WITHDRAWAL_ID}/decision",
+        json={"decision": "reject", "reason": "wrong account"},
+        headers=callers.staff("finance"),
+    )
+
+    assert rpc.calls_to("customers", "decide_withdrawal")[0].args == (
+        WITHDRAWAL_ID,
+        "reject",
+        "wrong account",
+        "staff-finance",
+    )
+
+
+def test_registration_passes_the_invite_code_on(client, rpc):
+    rpc.answer(
+        "customers", "register", {"id": "u1", "username": "alice", "kind": "customer", "level": "regular"}
+    )
+
+    client.post(
+        "/api/v1/auth/register",
+        json={"username": "alice", "password": "long enough", "invite_code": "K7M2Q9XZ"},
+    )
+
+    assert rpc.calls_to("customers", "register")[0].kwargs == {"invite_code": "K7M2Q9XZ"}
