@@ -2,17 +2,22 @@
 
 import sqlalchemy as sa
 
-from inventory.domain import AVAILABLE, RESERVED, SOLD
+from inventory.domain import AVAILABLE, KINDS, ON_SALE, PRODUCT_STATUSES, RESERVED, SOLD, VOID
 from kameng_common.db import NAMING_CONVENTION, messaging_tables
 
 metadata = messaging_tables(sa.MetaData(naming_convention=NAMING_CONVENTION))
 
+# A tree: a category with no parent is a root. Names are unique among siblings;
+# the constraint cannot see two roots (NULL parents differ), so category writes
+# take the categories lock (usecases._lock_categories) and check first.
 categories = sa.Table(
     "categories",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("name", sa.String(100), nullable=False, unique=True),
+    sa.Column("parent_id", sa.Integer, sa.ForeignKey("categories.id"), index=True),
+    sa.Column("name", sa.String(100), nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.UniqueConstraint("parent_id", "name"),
 )
 
 products = sa.Table(
@@ -30,9 +35,32 @@ products = sa.Table(
     sa.Column("supplier_id", sa.Integer, sa.ForeignKey("suppliers.id")),
     sa.Column("supplier_sku", sa.String(64)),
     sa.Column("cost_price", sa.BigInteger),
+    sa.Column("status", sa.String(16), nullable=False, server_default=ON_SALE),
+    # a loop product's units sellable in all (sold and reserved count); None: no limit
+    sa.Column("stock_limit", sa.BigInteger),
+    sa.Column("updated_at", sa.DateTime(timezone=True)),
     sa.UniqueConstraint("category_id", "name"),
-    sa.CheckConstraint("kind IN ('card', 'direct')", name="kind"),
+    sa.CheckConstraint("kind IN (" + ", ".join(f"'{kind}'" for kind in KINDS) + ")", name="kind"),
     sa.CheckConstraint("price >= 0", name="price"),
+    sa.CheckConstraint(
+        "status IN (" + ", ".join(f"'{status}'" for status in PRODUCT_STATUSES) + ")", name="status"
+    ),
+    sa.CheckConstraint("stock_limit IS NULL OR (stock_limit >= 0 AND kind = 'loop')", name="stock_limit"),
+)
+
+# Every price a product has had, from its creation on: what staff see of its history.
+# An order keeps the unit price it was quoted; this is not read when selling.
+price_history = sa.Table(
+    "price_history",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("product_id", sa.Integer, sa.ForeignKey("products.id"), nullable=False),
+    sa.Column("price", sa.BigInteger, nullable=False),
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("level_prices", sa.JSON, nullable=False),
+    sa.Column("changed_by", sa.String(64)),
+    sa.Column("changed_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Index("ix_price_history_product", "product_id", "id"),
 )
 
 # A card belongs to at most one order at a time, and the status says how:
@@ -54,15 +82,41 @@ cards = sa.Table(
     sa.Column("imported_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("reserved_at", sa.DateTime(timezone=True)),
     sa.Column("sold_at", sa.DateTime(timezone=True)),
+    sa.Column("voided_at", sa.DateTime(timezone=True)),
     sa.UniqueConstraint("product_id", "number_digest"),
     sa.CheckConstraint(
         f"(status = '{AVAILABLE}' AND order_id IS NULL AND sold_at IS NULL)"
         f" OR (status = '{RESERVED}' AND order_id IS NOT NULL AND sold_at IS NULL)"
-        f" OR (status = '{SOLD}' AND order_id IS NOT NULL AND sold_at IS NOT NULL)",
+        f" OR (status = '{SOLD}' AND order_id IS NOT NULL AND sold_at IS NOT NULL)"
+        f" OR (status = '{VOID}' AND order_id IS NULL AND sold_at IS NULL AND voided_at IS NOT NULL)",
         name="status",
     ),
     sa.Index("ix_cards_product_status", "product_id", "status"),
     sa.Index("ix_cards_order_id", "order_id"),
+)
+
+# A loop product's card is delivered to every buyer: each order's claim on it is a
+# row here, reserved and then sold, in units that count against the product's
+# stock_limit. The card row itself stays available (or void once replaced); a sold
+# row keeps the card the order was delivered.
+loop_sales = sa.Table(
+    "loop_sales",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("order_id", sa.String(64), nullable=False),
+    sa.Column("product_id", sa.Integer, sa.ForeignKey("products.id"), nullable=False),
+    sa.Column("card_id", sa.Integer, sa.ForeignKey("cards.id"), nullable=False),
+    sa.Column("quantity", sa.Integer, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("reserved_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("sold_at", sa.DateTime(timezone=True)),
+    sa.UniqueConstraint("order_id", "product_id"),
+    sa.CheckConstraint("quantity > 0", name="quantity"),
+    sa.CheckConstraint(
+        f"(status = '{RESERVED}' AND sold_at IS NULL) OR (status = '{SOLD}' AND sold_at IS NOT NULL)",
+        name="status",
+    ),
+    sa.Index("ix_loop_sales_product_status", "product_id", "status"),
 )
 
 # What inventory knows of an order, from the orders events: enough to reserve,

@@ -1,9 +1,16 @@
 """Inventory's rules, in plain Python: pricing, card intake, and what each order event may do."""
 
-from kameng_common.errors import InvalidInput
+from kameng_common.errors import Conflict, InvalidInput
 
-CARD, DIRECT = "card", "direct"
-KINDS = (CARD, DIRECT)
+CARD, LOOP, DIRECT = "card", "loop", "direct"
+KINDS = (CARD, LOOP, DIRECT)
+# a card product sells each card once; a loop product delivers its one live card to
+# every buyer (a shared account), up to an optional limit of units sold
+STOCKED_KINDS = (CARD, LOOP)
+
+# a product buyers may see and order, or one taken off the shelf by staff
+ON_SALE, OFF_SALE = "on_sale", "off_sale"
+PRODUCT_STATUSES = (ON_SALE, OFF_SALE)
 
 # the membership level of a buyer with none, and of anonymous visitors
 REGULAR = "regular"
@@ -12,8 +19,11 @@ NUMBER_MAX_LENGTH = 128
 SECRET_MAX_LENGTH = 512
 
 # a card's life: available -> reserved (by one order) -> sold (to that order);
-# a reservation released puts it back to available; a sold card never moves again
-AVAILABLE, RESERVED, SOLD = "available", "reserved", "sold"
+# a reservation released puts it back to available; a sold card never moves again;
+# staff may void a card that is not sold, which takes it out of stock for good.
+# A loop product's card stays available: each buyer's claim on it is a loop sale.
+AVAILABLE, RESERVED, SOLD, VOID = "available", "reserved", "sold", "void"
+CARD_STATES = (AVAILABLE, RESERVED, SOLD, VOID)
 
 # what inventory has done about an order's stock
 STOCK_RESERVED = "reserved"  # its cards are held for it
@@ -25,6 +35,7 @@ STOCK_SALE_FAILED = "sale_failed"  # paid late and the stock was gone: orders re
 OUT_OF_STOCK = "out_of_stock"
 ORDER_CLOSED = "order_closed"
 UNKNOWN_PRODUCT = "unknown_product"
+NOT_ON_SALE = "not_on_sale"
 
 # the decisions an order event leads to
 RESERVE, REJECT_CLOSED, RELEASE, CLOSE, SELL, IGNORE = (
@@ -68,6 +79,9 @@ def merge_lines(items):
 
 def quote(lines, products, level):
     """Price merged ``lines`` at ``level``; ``products`` maps each product id to its row."""
+    off_sale = [product_id for product_id in lines if products[product_id]["status"] != ON_SALE]
+    if off_sale:
+        raise Conflict("product " + ", ".join(map(str, off_sale)) + " is not on sale", code=NOT_ON_SALE)
     currencies = {products[product_id]["currency"] for product_id in lines}
     if len(currencies) > 1:
         raise InvalidInput("the items are priced in different currencies; order them separately")
@@ -89,12 +103,34 @@ def quote(lines, products, level):
     }
 
 
-def card_demand(lines, kinds):
-    """The cards an order needs: {product_id: quantity} of its card products only.
+def demand(lines, kinds, kind):
+    """What an order needs of one kind of stock: {product_id: quantity} of its ``kind`` products.
 
     A direct product is fulfilled by a supplier, so it holds no stock here.
     """
-    return {product_id: quantity for product_id, quantity in lines.items() if kinds[product_id] == CARD}
+    return {product_id: quantity for product_id, quantity in lines.items() if kinds[product_id] == kind}
+
+
+def loop_units_left(stock_limit, units_taken):
+    """Units of a loop product still sellable: None when it has no limit."""
+    if stock_limit is None:
+        return None
+    return max(0, stock_limit - units_taken)
+
+
+def category_cycle(category_id, new_parent_id, parents):
+    """Whether moving ``category_id`` under ``new_parent_id`` would put it inside itself.
+
+    ``parents`` maps each category id to its parent id (None for a root).
+    """
+    ancestor = new_parent_id
+    seen = set()
+    while ancestor is not None and ancestor not in seen:
+        if ancestor == category_id:
+            return True
+        seen.add(ancestor)
+        ancestor = parents.get(ancestor)
+    return False
 
 
 def clean_card(raw):

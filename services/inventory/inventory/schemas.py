@@ -8,13 +8,14 @@ import datetime
 
 from marshmallow import Schema, fields, validate
 
-from inventory.domain import KINDS
+from inventory.domain import CARD_STATES, KINDS, PRODUCT_STATUSES
 from kameng_common.money import amount_field, currency_field
 
 MAX_IMPORT_BATCH = 10_000
 MAX_QUOTE_LINES = 100
 MAX_LINE_QUANTITY = 10_000
 MAX_PAGE = 200
+MAX_CATEGORY_PAGE = 1000
 
 
 class Text(fields.String):
@@ -28,8 +29,37 @@ def _level(**kwargs):
     return Text(validate=validate.Length(min=1, max=32), **kwargs)
 
 
+def _id(**kwargs):
+    return fields.Integer(strict=True, validate=validate.Range(min=1), **kwargs)
+
+
+def _page(**kwargs):
+    return fields.Integer(validate=validate.Range(min=1, max=MAX_PAGE), load_default=50, **kwargs)
+
+
+def _cursor():
+    # the last id of the previous page; query strings bring it as text
+    return fields.Integer(validate=validate.Range(min=0), allow_none=True, load_default=None)
+
+
 class CreateCategory(Schema):
     name = Text(required=True, validate=validate.Length(min=1, max=100))
+    parent_id = _id(allow_none=True, load_default=None)
+
+
+class UpdateCategory(Schema):
+    """Rename (``name``), move (``parent_id``; None makes it a root), or both."""
+
+    category_id = _id(required=True)
+    name = Text(validate=validate.Length(min=1, max=100))
+    parent_id = _id(allow_none=True)
+
+
+class ListCategories(Schema):
+    limit = fields.Integer(
+        validate=validate.Range(min=1, max=MAX_CATEGORY_PAGE), load_default=MAX_CATEGORY_PAGE
+    )
+    cursor = _cursor()
 
 
 class CreateProduct(Schema):
@@ -42,6 +72,46 @@ class CreateProduct(Schema):
     # a direct product's supplier and its id there
     supplier_id = fields.Integer(strict=True, allow_none=True, load_default=None)
     supplier_sku = Text(allow_none=True, load_default=None, validate=validate.Length(min=1, max=64))
+    stock_limit = fields.Integer(
+        strict=True, validate=validate.Range(min=0), allow_none=True, load_default=None
+    )
+
+
+class UpdateProduct(Schema):
+    """What staff may change of a product; at least one field."""
+
+    product_id = _id(required=True)
+    name = Text(validate=validate.Length(min=1, max=200))
+    price = amount_field()
+    level_prices = fields.Dict(keys=_level(), values=amount_field())
+    status = fields.String(validate=validate.OneOf(PRODUCT_STATUSES))
+    stock_limit = fields.Integer(strict=True, validate=validate.Range(min=0), allow_none=True)
+
+
+class ProductRef(Schema):
+    product_id = _id(required=True)
+
+
+class GetProduct(Schema):
+    product_id = fields.Integer(strict=True, required=True)
+    level = _level(required=True)
+
+
+class ListPriceHistory(Schema):
+    product_id = _id(required=True)
+    limit = _page()
+    cursor = _cursor()
+
+
+class ListCards(Schema):
+    product_id = _id(required=True)
+    state = fields.String(validate=validate.OneOf(CARD_STATES), allow_none=True, load_default=None)
+    limit = _page()
+    cursor = _cursor()
+
+
+class VoidCard(Schema):
+    card_id = _id(required=True)
 
 
 class ListProducts(Schema):
@@ -87,6 +157,12 @@ class UtcDateTime(fields.DateTime):
         return super()._serialize(value, attr, obj, **kwargs)
 
 
+class Category(Schema):
+    id = fields.Integer()
+    name = fields.String()
+    parent_id = fields.Integer(allow_none=True)
+
+
 class Product(Schema):
     id = fields.Integer()
     name = fields.String()
@@ -95,7 +171,31 @@ class Product(Schema):
     price = fields.Integer()
     currency = fields.String()
     level_prices = fields.Dict()
+    status = fields.String()
+    stock_limit = fields.Integer(allow_none=True)
     created_at = UtcDateTime()
     supplier_id = fields.Integer(allow_none=True)
     supplier_sku = fields.String(allow_none=True)
     cost_price = fields.Integer(allow_none=True)
+    updated_at = UtcDateTime(allow_none=True)
+
+
+class PriceChange(Schema):
+    price = fields.Integer()
+    currency = fields.String()
+    level_prices = fields.Dict()
+    changed_by = fields.String(allow_none=True)
+    changed_at = UtcDateTime()
+
+
+class CardState(Schema):
+    """A card as staff see it: its number and state, never its secret."""
+
+    id = fields.Integer()
+    number = fields.String()
+    state = fields.String(attribute="status")
+    order_id = fields.String(allow_none=True)
+    imported_at = UtcDateTime()
+    reserved_at = UtcDateTime(allow_none=True)
+    sold_at = UtcDateTime(allow_none=True)
+    voided_at = UtcDateTime(allow_none=True)

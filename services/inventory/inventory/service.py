@@ -1,6 +1,6 @@
 """Inventory's nameko entrypoints: each translates and calls a use case."""
 
-from inventory import suppliers, usecases
+from inventory import catalogue, suppliers, usecases
 from inventory.db import metadata
 from inventory.dependencies import CardKeys, SupplierSecrets
 from kameng_common.extensions import (
@@ -30,24 +30,8 @@ class InventoryService:
         return check_health(self.name, self.db)
 
     @rpc
-    def create_category(self, name):
-        return usecases.create_category(self.db, name)
-
-    @rpc
-    def create_product(
-        self,
-        name,
-        category_id,
-        kind,
-        price,
-        currency="CNY",
-        level_prices=None,
-        supplier_id=None,
-        supplier_sku=None,
-    ):
-        return usecases.create_product(
-            self.db, name, category_id, kind, price, currency, level_prices, supplier_id, supplier_sku
-        )
+    def create_category(self, name, parent_id=None):
+        return usecases.create_category(self.db, name, parent_id)
 
     @rpc
     def create_supplier(self, name, base_url, key_id, secret):
@@ -66,8 +50,68 @@ class InventoryService:
         suppliers.sync_all(self.db, self.supplier_secrets)
 
     @rpc
-    def list_products(self, level="regular", limit=50, cursor=None):
-        return usecases.list_products(self.db, level, limit, cursor)
+    def list_categories(self, limit=1000, cursor=None):
+        return catalogue.list_categories(self.db, limit, cursor)
+
+    @rpc
+    def update_category(self, category_id, changes):
+        return catalogue.update_category(self.db, category_id, changes)
+
+    @rpc
+    def create_product(
+        self,
+        name,
+        category_id,
+        kind,
+        price,
+        currency="CNY",
+        level_prices=None,
+        supplier_id=None,
+        supplier_sku=None,
+        stock_limit=None,
+        actor=None,
+    ):
+        return usecases.create_product(
+            self.db,
+            name,
+            category_id,
+            kind,
+            price,
+            currency,
+            level_prices,
+            supplier_id,
+            supplier_sku,
+            stock_limit,
+            actor,
+        )
+
+    @rpc
+    def list_products(self, level="regular", limit=50, cursor=None, include_off_sale=False):
+        return usecases.list_products(self.db, level, limit, cursor, include_off_sale)
+
+    @rpc
+    def get_product(self, product_id, level="regular"):
+        return usecases.get_product(self.db, product_id, level)
+
+    @rpc
+    def get_product_for_staff(self, product_id):
+        return catalogue.get_product_for_staff(self.db, product_id)
+
+    @rpc
+    def update_product(self, product_id, changes, actor=None):
+        return catalogue.update_product(self.db, product_id, changes, actor)
+
+    @rpc
+    def price_history(self, product_id, limit=50, cursor=None):
+        return catalogue.price_history_of(self.db, product_id, limit, cursor)
+
+    @rpc
+    def list_cards(self, product_id, state=None, limit=50, cursor=None):
+        return catalogue.list_cards(self.db, product_id, state, limit, cursor)
+
+    @rpc
+    def void_card(self, card_id):
+        return catalogue.void_card(self.db, card_id)
 
     @rpc
     def quote(self, items, level="regular"):

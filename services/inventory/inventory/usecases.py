@@ -14,12 +14,14 @@ from inventory.db import (
     cards,
     categories,
     insert_ignoring_conflicts,
+    loop_sales,
     orders,
+    price_history,
     products,
     reveal_audit,
     suppliers,
 )
-from inventory.suppliers import upstream_stock
+from inventory.stock import live_loop_card, loop_units_taken, stock_of, stocked_products
 from kameng_common import auditlog
 from kameng_common.db import utc_isoformat, utcnow
 from kameng_common.errors import Conflict, Forbidden, InvalidInput, KamengError, NotFound
@@ -34,23 +36,63 @@ _LOOKUP_CHUNK = 500
 # ---- catalogue
 
 
-def create_category(db, name):
-    """Idempotent on the name: creating an existing category returns it."""
-    data = load_or_invalid(schemas.CreateCategory(), {"name": name})
+def create_category(db, name, parent_id=None):
+    """Idempotent on (parent, name): creating an existing category returns it."""
+    data = load_or_invalid(schemas.CreateCategory(), {"name": name, "parent_id": parent_id})
     with db.unit_of_work() as uow:
-        insert_ignoring_conflicts(uow, categories, [{"name": data["name"], "created_at": utcnow()}], ["name"])
-        row = uow.execute(
-            sa.select(categories.c.id, categories.c.name).where(categories.c.name == data["name"])
-        ).one()
-    return {"id": row.id, "name": row.name}
+        lock_categories(uow)
+        if data["parent_id"] is not None and category_row(uow, data["parent_id"]) is None:
+            raise InvalidInput(f"parent category {data['parent_id']} does not exist")
+        row = _sibling_named(uow, data["parent_id"], data["name"])
+        if row is None:
+            uow.execute(categories.insert().values(**data, created_at=utcnow()))
+            row = _sibling_named(uow, data["parent_id"], data["name"])
+    return schemas.Category().dump(row._mapping)
+
+
+def lock_categories(uow):
+    """Serialize the writers of the category tree until commit.
+
+    Sibling names and the absence of cycles are checked by reading the tree, so
+    two writers must not check at once. SQLite's unit of work holds the
+    database's write lock already; on PostgreSQL category writes are rare staff
+    actions, so a table lock that lets readers through is simplest.
+    """
+    if uow.connection.dialect.name == "postgresql":
+        uow.execute(sa.text("LOCK TABLE categories IN SHARE ROW EXCLUSIVE MODE"))
+
+
+def category_row(connection, category_id):
+    return connection.execute(sa.select(categories).where(categories.c.id == category_id)).first()
+
+
+def _sibling_named(uow, parent_id, name):
+    return uow.execute(
+        sa.select(categories).where(
+            categories.c.parent_id.is_(None) if parent_id is None else categories.c.parent_id == parent_id,
+            categories.c.name == name,
+        )
+    ).first()
 
 
 def create_product(
-    db, name, category_id, kind, price, currency="CNY", level_prices=None, supplier_id=None, supplier_sku=None
+    db,
+    name,
+    category_id,
+    kind,
+    price,
+    currency="CNY",
+    level_prices=None,
+    supplier_id=None,
+    supplier_sku=None,
+    stock_limit=None,
+    actor=None,
 ):
     """Idempotent on (category, name): the same definition again returns the product it made.
 
-    A direct product may name its supplier and its sku there (both or neither).
+    A direct product may name its supplier and its sku there (both or neither);
+    a loop product may have a ``stock_limit``. Its first price goes into the
+    price history, changed by ``actor`` (a staff id).
     """
     data = load_or_invalid(
         schemas.CreateProduct(),
@@ -63,6 +105,7 @@ def create_product(
             "level_prices": level_prices,
             "supplier_id": supplier_id,
             "supplier_sku": supplier_sku,
+            "stock_limit": stock_limit,
         },
     )
     data["level_prices"] = data["level_prices"] or {}
@@ -70,6 +113,8 @@ def create_product(
         raise InvalidInput("supplier_id and supplier_sku: give both or neither")
     if data["supplier_id"] is not None and data["kind"] != domain.DIRECT:
         raise InvalidInput("only a direct product is fulfilled by a supplier")
+    if data["stock_limit"] is not None and data["kind"] != domain.LOOP:
+        raise InvalidInput("stock_limit: only a loop product has a stock limit")
     with db.unit_of_work() as uow:
         category = uow.execute(
             sa.select(categories.c.id).where(categories.c.id == data["category_id"])
@@ -82,49 +127,90 @@ def create_product(
             ).first()
             if known is None:
                 raise InvalidInput(f"supplier {data['supplier_id']} does not exist", "supplier_not_found")
-        insert_ignoring_conflicts(uow, products, [{**data, "created_at": utcnow()}], ["category_id", "name"])
+        now = utcnow()
+        created = insert_ignoring_conflicts(
+            uow, products, [{**data, "created_at": now, "updated_at": now}], ["category_id", "name"]
+        )
         product = uow.execute(
             sa.select(products).where(
                 products.c.category_id == data["category_id"], products.c.name == data["name"]
             )
         ).one()
+        if created:
+            record_price(uow, product, actor, now)
     existing = {key: getattr(product, key) for key in data}
     if existing != data:
         raise Conflict(f"a different product named {data['name']!r} already exists in this category")
     return schemas.Product().dump(product._mapping)
 
 
-def list_products(db, level="regular", limit=50, cursor=None):
-    """One page of the catalogue, priced at ``level``, with each card product's available stock."""
+def record_price(uow, product, actor, at):
+    """Add ``product``'s current price (a row or a mapping) to its price history."""
+    product = getattr(product, "_mapping", product)
+    uow.execute(
+        price_history.insert().values(
+            product_id=product["id"],
+            price=product["price"],
+            currency=product["currency"],
+            level_prices=product["level_prices"],
+            changed_by=actor,
+            changed_at=at,
+        )
+    )
+
+
+def list_products(db, level="regular", limit=50, cursor=None, include_off_sale=False):
+    """One page of the catalogue, priced at ``level``, with each product's stock.
+
+    Buyers see the products on sale; staff may ask for those off sale too.
+    """
     data = load_or_invalid(schemas.ListProducts(), {"level": _level(level), "limit": limit, "cursor": cursor})
     query = sa.select(products).order_by(products.c.id).limit(data["limit"] + 1)
     if data["cursor"] is not None:
         query = query.where(products.c.id > data["cursor"])
+    if not include_off_sale:
+        query = query.where(products.c.status == domain.ON_SALE)
     with db.reading() as session:
         rows = session.execute(query).all()
         page = rows[: data["limit"]]
-        stock = _available_counts(session, [row.id for row in page if row.kind == domain.CARD])
-        supplied = upstream_stock(session, [row.id for row in page if row.kind == domain.DIRECT])
+        stock = stock_of(session, page)
     return {
-        "items": [
-            {
-                "id": row.id,
-                "name": row.name,
-                "category_id": row.category_id,
-                "kind": row.kind,
-                "price": domain.price_for_level(row.price, row.level_prices, data["level"]),
-                "currency": row.currency,
-                # a direct product is fulfilled by its supplier: its stock is the supplier's
-                "stock": stock.get(row.id, 0) if row.kind == domain.CARD else supplied.get(row.id),
-            }
-            for row in page
-        ],
+        "items": [priced_product(row, data["level"], stock[row.id]) for row in page],
         "next_cursor": str(page[-1].id) if len(rows) > data["limit"] else None,
     }
 
 
+def get_product(db, product_id, level="regular"):
+    """One product priced at ``level`` with its stock; a product off sale is hidden from buyers."""
+    data = load_or_invalid(schemas.GetProduct(), {"product_id": product_id, "level": _level(level)})
+    with db.reading() as session:
+        row = session.execute(sa.select(products).where(products.c.id == data["product_id"])).first()
+        if row is None or row.status != domain.ON_SALE:
+            raise NotFound(f"product {data['product_id']} does not exist")
+        stock = stock_of(session, [row])[row.id]
+    return priced_product(row, data["level"], stock)
+
+
+def priced_product(row, level, stock):
+    """A product row as buyers see it: its price at ``level`` and its ``stock`` (None: unlimited)."""
+    return {
+        "id": row.id,
+        "name": row.name,
+        "category_id": row.category_id,
+        "kind": row.kind,
+        "price": domain.price_for_level(row.price, row.level_prices, level),
+        "currency": row.currency,
+        "status": row.status,
+        "stock": stock,
+    }
+
+
 def quote(db, items, level="regular"):
-    """The price of ``items`` at ``level``; lines of the same product are merged."""
+    """The price of ``items`` at ``level``; lines of the same product are merged.
+
+    A product off sale cannot be ordered (409 ``not_on_sale``); an order placed
+    before keeps the price it was quoted.
+    """
     data = load_or_invalid(schemas.Quote(), {"items": items, "level": _level(level)})
     lines = domain.merge_lines(data["items"])
     with db.reading() as session:
@@ -142,25 +228,14 @@ def _level(level):
 
 
 def stock_levels(db):
-    """{product id (as text, like every JSON key): available cards} for every card product."""
+    """{product id (as text, like every JSON key): units orderable} for every product holding stock.
+
+    A card product counts its available cards, a loop product what its limit
+    leaves; a loop product without a limit has no number to give and is left out.
+    """
     with db.reading() as session:
-        card_products = (
-            session.execute(sa.select(products.c.id).where(products.c.kind == domain.CARD)).scalars().all()
-        )
-        stock = _available_counts(session, card_products)
-    return {str(product_id): stock.get(product_id, 0) for product_id in card_products}
-
-
-def _available_counts(session, product_ids):
-    if not product_ids:
-        return {}
-    return dict(
-        session.execute(
-            sa.select(cards.c.product_id, sa.func.count())
-            .where(cards.c.product_id.in_(product_ids), cards.c.status == domain.AVAILABLE)
-            .group_by(cards.c.product_id)
-        ).all()
-    )
+        stock = stock_of(session, stocked_products(session))
+    return {str(product_id): units for product_id, units in stock.items() if units is not None}
 
 
 # ---- card stock
@@ -169,55 +244,71 @@ def _available_counts(session, product_ids):
 def import_cards(db, keyring, product_id, cards_in):
     """Encrypt and store card keys; a number the product already has is a duplicate, not an error.
 
-    Idempotent: importing the same batch again imports nothing and counts duplicates.
+    Answers the counts and, for the caller to report by line, the 0-based
+    positions in ``cards_in`` of the duplicates (within the batch or against
+    stock) and of the rejected cards (malformed, or a second card for a loop
+    product, which delivers one). Idempotent: importing the same batch again
+    imports nothing and counts duplicates.
     """
     data = load_or_invalid(schemas.ImportCards(), {"product_id": product_id, "cards": cards_in})
     product_id = data["product_id"]
-    with db.reading() as session:
-        kind = session.execute(
-            sa.select(products.c.kind).where(products.c.id == product_id)
-        ).scalar_one_or_none()
-    if kind is None:
-        raise NotFound(f"product {product_id} does not exist")
-    if kind != domain.CARD:
-        raise InvalidInput("a direct product is fulfilled by its supplier and holds no cards")
+    rejected, duplicates = [], []
+    batch = {}  # newest-key digest -> (position, number, secret, digests under the older keys)
+    for position, raw in enumerate(data["cards"]):
+        card = domain.clean_card(raw)
+        if card is None:
+            rejected.append(position)
+            continue
+        *older, newest = keyring.number_digests(card[0])
+        if newest in batch:
+            duplicates.append(position)
+        else:
+            batch[newest] = (position, card[0], card[1], older)
 
-    cleaned = [domain.clean_card(raw) for raw in data["cards"]]
-    rejected = cleaned.count(None)
-    batch = {}  # newest-key digest -> (number, secret)
-    for card in filter(None, cleaned):
-        batch.setdefault(keyring.number_digest(card[0]), card)
-    duplicates = len(cleaned) - rejected - len(batch)
-
-    now = utcnow()
-    rows = []
-    for digest, (number, secret) in batch.items():
-        sealed = keyring.seal(product_id, number, secret)
-        rows.append(
+    with db.unit_of_work() as uow:
+        product = uow.execute(
+            sa.select(products.c.kind).where(products.c.id == product_id).with_for_update()
+        ).first()
+        if product is None:
+            raise NotFound(f"product {product_id} does not exist")
+        if product.kind == domain.DIRECT:
+            raise InvalidInput("a direct product is fulfilled by its supplier and holds no cards")
+        # a number stored under an older card key has another digest: look those up
+        stored = _stored_under_older_keys(uow, product_id, batch)
+        duplicates += [batch.pop(digest)[0] for digest in stored]
+        if product.kind == domain.LOOP:
+            rejected += _beyond_one_loop_card(uow, keyring, product_id, batch)
+        sealed = keyring.seal_many(product_id, [(number, secret) for _, number, secret, _ in batch.values()])
+        now = utcnow()
+        rows = [
             {
                 "product_id": product_id,
                 "number": number,
                 "number_digest": digest,
-                "key_id": sealed.key_id,
-                "nonce": sealed.nonce,
-                "ciphertext": sealed.ciphertext,
+                "key_id": seal.key_id,
+                "nonce": seal.nonce,
+                "ciphertext": seal.ciphertext,
                 "status": domain.AVAILABLE,
                 "imported_at": now,
             }
-        )
-    with db.unit_of_work() as uow:
-        stored = _stored_numbers(uow, keyring, product_id, [number for number, _ in batch.values()])
-        fresh = [row for row in rows if row["number"] not in stored]
-        # a concurrent import of the same number loses here instead of failing
-        imported = len(insert_ignoring_conflicts(uow, cards, fresh, ["product_id", "number_digest"]))
-    duplicates += len(rows) - imported
-    return {"imported": imported, "duplicates": duplicates, "rejected": rejected}
+            for (digest, (_, number, _, _)), seal in zip(batch.items(), sealed, strict=True)
+        ]
+        # a number already stored, by a concurrent import too, loses here instead of failing
+        inserted = _insert_new_cards(uow, rows)
+    duplicates += [position for digest, (position, *_) in batch.items() if digest not in inserted]
+    return {
+        "imported": len(inserted),
+        "duplicates": len(duplicates),
+        "rejected": len(rejected),
+        "duplicate_positions": sorted(duplicates),
+        "rejected_positions": sorted(rejected),
+    }
 
 
-def _stored_numbers(uow, keyring, product_id, numbers):
-    """Which of ``numbers`` the product already holds, by digest under every key (old ones too)."""
-    by_digest = {digest: number for number in numbers for digest in keyring.number_digests(number)}
-    digests = list(by_digest)
+def _stored_under_older_keys(uow, product_id, batch):
+    """The newest-key digests in ``batch`` whose number the product holds under an older key."""
+    by_older_digest = {older: newest for newest, (*_, olders) in batch.items() for older in olders}
+    digests = list(by_older_digest)
     stored = set()
     for start in range(0, len(digests), _LOOKUP_CHUNK):
         found = uow.execute(
@@ -226,8 +317,40 @@ def _stored_numbers(uow, keyring, product_id, numbers):
                 cards.c.number_digest.in_(digests[start : start + _LOOKUP_CHUNK]),
             )
         ).scalars()
-        stored.update(by_digest[digest] for digest in found)
+        stored.update(by_older_digest[digest] for digest in found)
     return stored
+
+
+def _beyond_one_loop_card(uow, keyring, product_id, batch):
+    """Keep in ``batch`` the one card a loop product may take; returns the positions refused.
+
+    A loop product delivers one live card: while it has one, the same number
+    again is a duplicate and any other is refused (void the live card first to
+    replace it).
+    """
+    live = live_loop_card(uow, product_id)
+    if live is not None:
+        live_digest = uow.execute(sa.select(cards.c.number_digest).where(cards.c.id == live)).scalar_one()
+        keep = []
+    else:
+        live_digest, keep = None, list(batch)[:1]
+    refused = []
+    for digest in list(batch):
+        if digest != live_digest and digest not in keep:
+            refused.append(batch.pop(digest)[0])
+    return refused
+
+
+def _insert_new_cards(uow, rows):
+    """Insert ``rows``, skipping numbers the product holds already; the digests inserted."""
+    if not rows:
+        return set()
+    statement = (
+        uow.insert(cards)
+        .on_conflict_do_nothing(index_elements=["product_id", "number_digest"])
+        .returning(cards.c.number_digest)
+    )
+    return set(uow.execute(statement, rows).scalars())
 
 
 _REFUSALS = {
@@ -251,7 +374,7 @@ def reveal_cards(db, keyring, order_id, customer_id):
         if refusal is None:
             sold = uow.execute(
                 sa.select(cards)
-                .where(cards.c.order_id == order_id, cards.c.status == domain.SOLD)
+                .where(cards.c.id.in_(_delivered_card_ids(uow, order_id)))
                 .order_by(cards.c.id)
             ).all()
             try:
@@ -297,9 +420,12 @@ def reveal_cards(db, keyring, order_id, customer_id):
 def audit_snapshot(db):
     """What inventory knows of the orders' cards, aggregated, for ``kameng audit``; never a secret.
 
-    ``sold`` and ``reserved`` are keyed by order id; ``sold_twice`` lists the
-    cards that share one number of a product and are sold to more than one
-    order, which the table's constraints should make impossible.
+    ``sold`` and ``reserved`` are keyed by order id, a loop product's units
+    counted like cards; ``sold_twice`` lists the cards that share one number of
+    a product and are sold to more than one order, which the table's
+    constraints should make impossible (a loop card is never sold as a card:
+    each buyer's claim on it is a loop sale); ``loop_products`` gives each loop
+    product's limit and the units sold and reserved against it.
     """
     with db.reading_snapshot() as session:
         by_status = dict(
@@ -317,10 +443,28 @@ def audit_snapshot(db):
             .where(cards.c.status == domain.SOLD)
             .group_by(cards.c.order_id, cards.c.product_id)
         ).all()
+        sold_rows += session.execute(
+            sa.select(
+                loop_sales.c.order_id, loop_sales.c.product_id, loop_sales.c.quantity, loop_sales.c.sold_at
+            ).where(loop_sales.c.status == domain.SOLD)
+        ).all()
         reserved_rows = session.execute(
             sa.select(cards.c.order_id, sa.func.count(), sa.func.max(cards.c.reserved_at))
             .where(cards.c.status == domain.RESERVED)
             .group_by(cards.c.order_id)
+        ).all()
+        reserved_rows += session.execute(
+            sa.select(loop_sales.c.order_id, loop_sales.c.quantity, loop_sales.c.reserved_at).where(
+                loop_sales.c.status == domain.RESERVED
+            )
+        ).all()
+        loop_rows = session.execute(
+            sa.select(
+                products.c.id, products.c.stock_limit, loop_sales.c.status, sa.func.sum(loop_sales.c.quantity)
+            )
+            .select_from(products.outerjoin(loop_sales, loop_sales.c.product_id == products.c.id))
+            .where(products.c.kind == domain.LOOP)
+            .group_by(products.c.id, products.c.stock_limit, loop_sales.c.status)
         ).all()
         sold_twice = _cards_sold_to_several_orders(session)
     sold, last_sale = {}, {}
@@ -329,17 +473,26 @@ def audit_snapshot(db):
         last_sale[order_id] = max(last_sale.get(order_id, sold_at), sold_at)
     for order_id, order in sold.items():
         order["sold_at"] = utc_isoformat(last_sale[order_id])
+    reserved = {}
+    for order_id, count, reserved_at in reserved_rows:
+        held = reserved.setdefault(order_id, {"cards": 0, "reserved_at": reserved_at})
+        held["cards"] += count
+        held["reserved_at"] = max(held["reserved_at"], reserved_at)
+    loops = {}
+    for product_id, stock_limit, status, units in loop_rows:
+        loop = loops.setdefault(str(product_id), {"stock_limit": stock_limit, "sold": 0, "reserved": 0})
+        if status is not None:
+            loop[status] = int(units)
     return {
         "service": "inventory",
-        "cards": {
-            status: by_status.get(status, 0) for status in (domain.AVAILABLE, domain.RESERVED, domain.SOLD)
-        },
+        "cards": {status: by_status.get(status, 0) for status in domain.CARD_STATES},
         "direct_products": [str(product_id) for product_id in direct_products],
         "sold": sold,
         "reserved": {
-            order_id: {"cards": count, "reserved_at": utc_isoformat(reserved_at)}
-            for order_id, count, reserved_at in reserved_rows
+            order_id: {"cards": held["cards"], "reserved_at": utc_isoformat(held["reserved_at"])}
+            for order_id, held in reserved.items()
         },
+        "loop_products": loops,
         "sold_twice": sold_twice,
         "outbox": db.outbox_status(),
     }
@@ -449,18 +602,24 @@ def on_order_paid(uow, event):
         .where(cards.c.order_id == order_id, cards.c.status == domain.RESERVED)
         .values(status=domain.SOLD, sold_at=now)
     )
-    _set_stock_state(uow, order_id, domain.STOCK_SOLD)
-    card_ids = (
-        uow.execute(
-            sa.select(cards.c.id)
-            .where(cards.c.order_id == order_id, cards.c.status == domain.SOLD)
-            .order_by(cards.c.id)
-        )
-        .scalars()
-        .all()
+    uow.execute(
+        loop_sales.update()
+        .where(loop_sales.c.order_id == order_id, loop_sales.c.status == domain.RESERVED)
+        .values(status=domain.SOLD, sold_at=now)
     )
+    _set_stock_state(uow, order_id, domain.STOCK_SOLD)
+    card_ids = _delivered_card_ids(uow, order_id)
     if card_ids:
         uow.publish("cards.delivered", {"order_id": order_id, "card_ids": card_ids}, correlation_id=order_id)
+
+
+def _delivered_card_ids(uow, order_id):
+    """The cards sold to an order: its own, and the card of each loop product it bought."""
+    sold = sa.select(cards.c.id).where(cards.c.order_id == order_id, cards.c.status == domain.SOLD)
+    looped = sa.select(loop_sales.c.card_id).where(
+        loop_sales.c.order_id == order_id, loop_sales.c.status == domain.SOLD
+    )
+    return sorted(uow.execute(sa.union(sold, looped)).scalars())
 
 
 def _order_for_update(uow, order_id, customer_id=None, items=None):
@@ -519,19 +678,61 @@ def _reserve(uow, order_id, lines):
             .group_by(cards.c.product_id)
         ).all()
     )
+    held_loops = set(
+        uow.execute(sa.select(loop_sales.c.product_id).where(loop_sales.c.order_id == order_id)).scalars()
+    )
     now = utcnow()
-    demand = domain.card_demand(lines, kinds)
+    card_demand = domain.demand(lines, kinds, domain.CARD)
+    loop_demand = {
+        product_id: quantity
+        for product_id, quantity in domain.demand(lines, kinds, domain.LOOP).items()
+        if product_id not in held_loops
+    }
     # a hold that falls short changes nothing, so only holds of several products need undoing
-    undoable = uow.connection.begin_nested() if len(demand) > 1 else contextlib.nullcontext()
+    several = len(card_demand) + len(loop_demand) > 1
+    undoable = uow.connection.begin_nested() if several else contextlib.nullcontext()
     try:
         with undoable:
-            for product_id, quantity in demand.items():
+            for product_id, quantity in card_demand.items():
                 missing = quantity - held.get(product_id, 0)
                 if missing > 0 and _hold_cards(uow, order_id, product_id, missing, now) < missing:
+                    raise _Shortfall(domain.OUT_OF_STOCK)
+            for product_id, quantity in loop_demand.items():
+                if not _hold_loop_units(uow, order_id, product_id, quantity, now):
                     raise _Shortfall(domain.OUT_OF_STOCK)
     except _Shortfall as shortfall:
         return shortfall.reason
     return None
+
+
+def _hold_loop_units(uow, order_id, product_id, quantity, now):
+    """Claim ``quantity`` units of a loop product's live card for the order; False when it can't.
+
+    The product row is locked first (PostgreSQL; SQLite's unit of work holds
+    the write lock already), so that concurrent claims count the units taken
+    one after the other and never sell past the limit.
+    """
+    stock_limit = uow.execute(
+        sa.select(products.c.stock_limit).where(products.c.id == product_id).with_for_update()
+    ).scalar_one()
+    card_id = live_loop_card(uow, product_id)
+    if card_id is None:
+        return False
+    if stock_limit is not None:
+        taken = loop_units_taken(uow, [product_id]).get(product_id, 0)
+        if domain.loop_units_left(stock_limit, taken) < quantity:
+            return False
+    uow.execute(
+        loop_sales.insert().values(
+            order_id=order_id,
+            product_id=product_id,
+            card_id=card_id,
+            quantity=quantity,
+            status=domain.RESERVED,
+            reserved_at=now,
+        )
+    )
+    return True
 
 
 def _hold_cards(uow, order_id, product_id, quantity, now):
@@ -567,4 +768,7 @@ def _release(uow, order_id):
         cards.update()
         .where(cards.c.order_id == order_id, cards.c.status == domain.RESERVED)
         .values(status=domain.AVAILABLE, order_id=None, reserved_at=None)
+    )
+    uow.execute(
+        loop_sales.delete().where(loop_sales.c.order_id == order_id, loop_sales.c.status == domain.RESERVED)
     )

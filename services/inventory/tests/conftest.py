@@ -1,7 +1,9 @@
 """Fixtures of inventory's tests: databases, a keyring, and a shop to drive the use cases."""
 
 import json
+from collections import Counter
 
+import eventlet
 import pytest
 import sqlalchemy as sa
 
@@ -64,8 +66,8 @@ class Shop:
             for product_id, quantity in pairs
         ]
 
-    def created(self, order_id, *pairs, customer_id="c1"):
-        handled = event(
+    def created_event(self, order_id, *pairs, customer_id="c1"):
+        return event(
             "order.created",
             {
                 "order_id": order_id,
@@ -75,6 +77,9 @@ class Shop:
                 "currency": "CNY",
             },
         )
+
+    def created(self, order_id, *pairs, customer_id="c1"):
+        handled = self.created_event(order_id, *pairs, customer_id=customer_id)
         deliver(self.db, "inventory", usecases.on_order_created, handled)
         return handled
 
@@ -88,8 +93,8 @@ class Shop:
         deliver(self.db, "inventory", usecases.on_order_expired, handled)
         return handled
 
-    def paid(self, order_id, *pairs, customer_id="c1"):
-        handled = event(
+    def paid_event(self, order_id, *pairs, customer_id="c1"):
+        return event(
             "order.paid",
             {
                 "order_id": order_id,
@@ -100,6 +105,9 @@ class Shop:
                 "currency": "CNY",
             },
         )
+
+    def paid(self, order_id, *pairs, customer_id="c1"):
+        handled = self.paid_event(order_id, *pairs, customer_id=customer_id)
         deliver(self.db, "inventory", usecases.on_order_paid, handled)
         return handled
 
@@ -127,6 +135,31 @@ class Shop:
 
     def available(self, product_id):
         return usecases.stock_levels(self.db)[str(product_id)]
+
+
+def race(handler, events):
+    """Handle every event at once; a handler that raises is retried, as the broker would redeliver.
+
+    Returns the failures by exception class.
+    """
+    failures = Counter()
+
+    def deliver(event):
+        for _ in range(10):
+            try:
+                return handler(event)
+            except Exception as error:
+                failures[type(error).__name__] += 1
+        raise AssertionError(f"{event['id']} never succeeded")
+
+    pool = eventlet.GreenPool(len(events))
+    list(pool.imap(deliver, events))
+    return failures
+
+
+@pytest.fixture
+def racing():
+    return race
 
 
 @pytest.fixture

@@ -53,7 +53,13 @@ def test_the_catalogue_and_its_stock_through_the_entrypoints(container):
             {"number": "N3"},
         ],
     )
-    assert imported == {"imported": 2, "duplicates": 1, "rejected": 1}
+    assert imported == {
+        "imported": 2,
+        "duplicates": 1,
+        "rejected": 1,
+        "duplicate_positions": [2],
+        "rejected_positions": [3],
+    }
 
     listed = call(container, "list_products", level="vip", limit=1)
     assert listed["items"] == [
@@ -64,6 +70,7 @@ def test_the_catalogue_and_its_stock_through_the_entrypoints(container):
             "kind": "card",
             "price": 9500,
             "currency": "CNY",
+            "status": "on_sale",
             "stock": 2,
         }
     ]
@@ -74,6 +81,30 @@ def test_the_catalogue_and_its_stock_through_the_entrypoints(container):
     assert (quote["total"], quote["currency"]) == (19000, "CNY")
     assert call(container, "stock_levels") == {str(product["id"]): 2}
     assert REGISTRY.get_sample_value("kameng_cards_in_stock", {"product_id": str(product["id"])}) == 2
+
+
+def test_staff_manage_the_catalogue_through_the_entrypoints(container):
+    games = call(container, "create_category", "Games")
+    steam = call(container, "create_category", "Steam", parent_id=games["id"])
+    assert call(container, "update_category", steam["id"], {"name": "Steam wallet", "parent_id": None}) == {
+        "id": steam["id"],
+        "name": "Steam wallet",
+        "parent_id": None,
+    }
+    assert call(container, "list_categories")["items"][1]["name"] == "Steam wallet"
+    product = call(container, "create_product", "Shared", games["id"], "loop", 500, stock_limit=3, actor="s1")
+    call(container, "import_cards", product["id"], [{"number": "LOGIN", "secret": "PASSWORD"}])
+    changed = call(
+        container, "update_product", product["id"], {"price": 450, "status": "off_sale"}, actor="s2"
+    )
+    assert (changed["price"], changed["status"], changed["stock"]) == (450, "off_sale", 3)
+    with pytest.raises(NotFound):
+        call(container, "get_product", product["id"])
+    assert call(container, "get_product_for_staff", product["id"])["stock_limit"] == 3
+    history = call(container, "price_history", product["id"])["items"]
+    assert [(entry["price"], entry["changed_by"]) for entry in history] == [(450, "s2"), (500, "s1")]
+    [card] = call(container, "list_cards", product["id"], state="available")["items"]
+    assert call(container, "void_card", card["id"])["state"] == "void"
 
 
 def test_caller_errors_are_raised_as_kameng_errors(container):

@@ -18,10 +18,11 @@ def recent(moment):
 def test_the_snapshot_of_an_empty_inventory(any_db):
     assert usecases.audit_snapshot(any_db) == {
         "service": "inventory",
-        "cards": {"available": 0, "reserved": 0, "sold": 0},
+        "cards": {"available": 0, "reserved": 0, "sold": 0, "void": 0},
         "direct_products": [],
         "sold": {},
         "reserved": {},
+        "loop_products": {},
         "sold_twice": [],
         "outbox": {"pending": 0, "oldest_pending_at": None},
     }
@@ -38,7 +39,7 @@ def test_the_snapshot_counts_sold_and_reserved_cards_per_order(any_shop):
 
     snapshot = usecases.audit_snapshot(any_shop.db)
 
-    assert snapshot["cards"] == {"available": 4, "reserved": 1, "sold": 3}
+    assert snapshot["cards"] == {"available": 4, "reserved": 1, "sold": 3, "void": 0}
     assert snapshot["direct_products"] == [str(top_up)]
     assert list(snapshot["sold"]) == ["delivered"]
     assert snapshot["sold"]["delivered"]["cards"] == {str(steam): 2, str(points): 1}
@@ -49,6 +50,30 @@ def test_the_snapshot_counts_sold_and_reserved_cards_per_order(any_shop):
     assert snapshot["sold_twice"] == []
     # stock.reserved for each order, cards.delivered once: none published yet
     assert snapshot["outbox"]["pending"] == len(any_shop.published()) == 4
+
+
+def test_the_snapshot_counts_loop_units_like_cards_and_never_as_cards_sold(any_shop):
+    shared = any_shop.product(kind="loop", stock_limit=5, cards=1)
+    unlimited = any_shop.product(kind="loop", cards=1)
+    steam = any_shop.product(cards=2)
+    any_shop.created("delivered", (shared, 2), (steam, 1))
+    any_shop.paid("delivered", (shared, 2), (steam, 1))
+    any_shop.created("other", (shared, 1), (unlimited, 1))
+    any_shop.paid("other", (shared, 1), (unlimited, 1))
+    any_shop.created("awaiting", (shared, 2))
+
+    snapshot = usecases.audit_snapshot(any_shop.db)
+
+    assert snapshot["cards"] == {"available": 3, "reserved": 0, "sold": 1, "void": 0}
+    assert snapshot["sold"]["delivered"]["cards"] == {str(shared): 2, str(steam): 1}
+    assert snapshot["sold"]["other"]["cards"] == {str(shared): 1, str(unlimited): 1}
+    assert snapshot["reserved"]["awaiting"]["cards"] == 2
+    assert recent(snapshot["reserved"]["awaiting"]["reserved_at"])
+    assert snapshot["loop_products"] == {
+        str(shared): {"stock_limit": 5, "sold": 3, "reserved": 2},
+        str(unlimited): {"stock_limit": None, "sold": 1, "reserved": 0},
+    }
+    assert snapshot["sold_twice"] == []
 
 
 def test_the_snapshot_finds_a_card_number_stored_twice_and_sold_to_two_orders(any_shop):

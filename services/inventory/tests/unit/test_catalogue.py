@@ -11,7 +11,7 @@ def category(db):
 
 def test_a_category_is_created_once_per_name(db):
     first = usecases.create_category(db, "  Game cards ")
-    assert first == {"id": first["id"], "name": "Game cards"}
+    assert first == {"id": first["id"], "name": "Game cards", "parent_id": None}
     assert usecases.create_category(db, "Game cards") == first
 
 
@@ -31,10 +31,13 @@ def test_a_product_is_created_with_its_level_prices(db, category):
         "price": 10000,
         "currency": "CNY",
         "level_prices": {"vip": 9500},
+        "status": "on_sale",
+        "stock_limit": None,
         "created_at": product["created_at"],
         "supplier_id": None,
         "supplier_sku": None,
         "cost_price": None,
+        "updated_at": product["created_at"],
     }
     assert product["created_at"].endswith("+00:00")
 

@@ -1,10 +1,12 @@
 import base64
+import json
 import os
 import stat
 from dataclasses import replace
 
 import pytest
 
+from inventory import crypto
 from inventory.crypto import (
     KEYS_ENV,
     CardIntegrityError,
@@ -113,3 +115,20 @@ def test_the_local_run_generates_a_private_key_file_once(monkeypatch, tmp_path):
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
     # a restart reads the same key back
     assert load_keyring().open(7, "N1", sealed) == "secret"
+
+
+@pytest.mark.parametrize("number", ["N1", "号码-1", 'quote"and\\slash', "tab\there", "\u2028"])
+def test_the_associated_data_is_the_json_it_always_was(number):
+    assert (
+        crypto._associated_data(7, number)
+        == json.dumps(["kameng.card.v1", 7, number], separators=(",", ":")).encode()
+    )
+
+
+def test_sealing_many_cards_at_once_opens_like_sealing_one(keyring):
+    sealed = keyring.seal_many(3, [("N1", "S1"), ("N2", "S2")])
+    assert [keyring.open(3, number, seal) for number, seal in zip(["N1", "N2"], sealed, strict=True)] == [
+        "S1",
+        "S2",
+    ]
+    assert len({seal.nonce for seal in sealed}) == 2

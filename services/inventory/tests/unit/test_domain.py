@@ -1,7 +1,7 @@
 import pytest
 
 from inventory import domain
-from kameng_common.errors import InvalidInput
+from kameng_common.errors import Conflict, InvalidInput
 
 
 def test_a_level_price_replaces_the_base_price_only_for_its_level():
@@ -18,7 +18,13 @@ def test_lines_of_the_same_product_are_merged_in_first_seen_order():
 
 
 def _product(name, price, level_prices=None, currency="CNY"):
-    return {"name": name, "price": price, "level_prices": level_prices or {}, "currency": currency}
+    return {
+        "name": name,
+        "price": price,
+        "level_prices": level_prices or {},
+        "currency": currency,
+        "status": domain.ON_SALE,
+    }
 
 
 def test_a_quote_prices_each_line_at_the_level_and_adds_them_up():
@@ -40,8 +46,30 @@ def test_a_quote_refuses_to_add_up_different_currencies():
         domain.quote({1: 1, 2: 1}, products, "regular")
 
 
-def test_only_card_products_demand_cards():
-    assert domain.card_demand({1: 2, 2: 5}, {1: domain.CARD, 2: domain.DIRECT}) == {1: 2}
+def test_each_kind_of_stock_is_demanded_by_its_own_products():
+    kinds = {1: domain.CARD, 2: domain.DIRECT, 3: domain.LOOP}
+    assert domain.demand({1: 2, 2: 5, 3: 1}, kinds, domain.CARD) == {1: 2}
+    assert domain.demand({1: 2, 2: 5, 3: 1}, kinds, domain.LOOP) == {3: 1}
+
+
+def test_a_quote_refuses_a_product_off_sale():
+    products = {1: _product("A", 1000), 2: {**_product("B", 100), "status": domain.OFF_SALE}}
+    with pytest.raises(Conflict, match="product 2 is not on sale"):
+        domain.quote({1: 1, 2: 1}, products, "regular")
+
+
+@pytest.mark.parametrize("stock_limit, taken, left", [(None, 5, None), (10, 3, 7), (10, 10, 0), (10, 12, 0)])
+def test_a_loop_product_sells_up_to_its_limit(stock_limit, taken, left):
+    assert domain.loop_units_left(stock_limit, taken) == left
+
+
+@pytest.mark.parametrize(
+    "category, new_parent, cycle",
+    [(1, None, False), (1, 3, True), (1, 1, True), (2, 1, False), (3, 4, False), (2, 3, True)],
+)
+def test_a_category_is_never_moved_inside_itself(category, new_parent, cycle):
+    parents = {1: None, 2: 1, 3: 2, 4: None}
+    assert domain.category_cycle(category, new_parent, parents) is cycle
 
 
 @pytest.mark.parametrize(

@@ -2,7 +2,7 @@ import eventlet
 import pytest
 import sqlalchemy as sa
 
-from inventory import usecases
+from inventory import catalogue, usecases
 from inventory.crypto import Keyring, generate_keys_line
 from inventory.db import cards
 from kameng_common.errors import InvalidInput, NotFound
@@ -24,7 +24,13 @@ def test_an_import_counts_imported_duplicates_and_rejected(shop, db, keyring):
         None,
     ]
     result = usecases.import_cards(db, keyring, product, batch)
-    assert result == {"imported": 3, "duplicates": 2, "rejected": 5}
+    assert result == {
+        "imported": 3,
+        "duplicates": 2,
+        "rejected": 5,
+        "duplicate_positions": [3, 4],
+        "rejected_positions": [5, 6, 7, 8, 9],
+    }
     assert shop.available(product) == 3
 
 
@@ -35,6 +41,8 @@ def test_importing_the_same_cards_again_imports_nothing(shop, db, keyring):
         "imported": 1,
         "duplicates": 2,
         "rejected": 0,
+        "duplicate_positions": [0, 1],
+        "rejected_positions": [],
     }
 
 
@@ -53,6 +61,8 @@ def test_a_number_stored_before_a_key_rotation_is_still_a_duplicate(shop, db):
         "imported": 1,
         "duplicates": 1,
         "rejected": 0,
+        "duplicate_positions": [0],
+        "rejected_positions": [],
     }
     with db.reading() as session:
         assert dict(session.execute(sa.select(cards.c.number, cards.c.key_id)).all()) == {
@@ -101,3 +111,14 @@ def test_concurrent_imports_of_the_same_cards_store_each_card_once(any_shop, any
     assert sum(result["imported"] for result in results) == 200
     assert all(result["imported"] + result["duplicates"] == 200 for result in results)
     assert any_shop.available(product) == 200
+
+
+def test_a_loop_product_takes_one_card_until_it_is_voided(shop, db, keyring):
+    product = shop.product(kind="loop")
+    first = usecases.import_cards(db, keyring, product, _batch("ACCOUNT-1", "ACCOUNT-2"))
+    assert (first["imported"], first["rejected_positions"]) == (1, [1])
+    again = usecases.import_cards(db, keyring, product, _batch("ACCOUNT-1", "ACCOUNT-3"))
+    assert (again["imported"], again["duplicate_positions"], again["rejected_positions"]) == (0, [0], [1])
+    [card] = catalogue.list_cards(db, product)["items"]
+    catalogue.void_card(db, card["id"])
+    assert usecases.import_cards(db, keyring, product, _batch("ACCOUNT-3"))["imported"] == 1
