@@ -176,6 +176,7 @@ def check(snapshots, dead_letters, now, timeouts):
     receipts = _receipts_by_payment(payments["receipts"])
     return [
         *_cards_sold_once(inventory),
+        *_loop_products_within_their_limit(inventory),
         *_delivered_orders_hold_their_cards(orders, inventory),
         *_cards_sold_only_for_delivered_orders(orders, inventory, now, timeouts),
         *_reservations_released(orders, inventory, now, timeouts),
@@ -204,6 +205,23 @@ def _cards_sold_once(inventory):
             "cards " + ", ".join(map(str, card["card_ids"])),
             f"one card of product {card['product_id']} is sold to orders " + ", ".join(card["order_ids"]),
         )
+
+
+def _loop_products_within_their_limit(inventory):
+    """A loop product's card goes to every buyer, but never to more units than its limit.
+
+    (Its card is never sold as a card, so it can never count as sold twice; a
+    delivered order holds its units of it like cards, checked below.)
+    """
+    for product_id, loop in inventory.get("loop_products", {}).items():
+        taken = loop["sold"] + loop["reserved"]
+        if loop["stock_limit"] is not None and taken > loop["stock_limit"]:
+            yield Violation(
+                "loop_over_limit",
+                f"product {product_id}",
+                f"{loop['sold']} units sold and {loop['reserved']} reserved, over its limit of "
+                f"{loop['stock_limit']}",
+            )
 
 
 def _delivered_orders_hold_their_cards(orders, inventory):

@@ -12,7 +12,9 @@ from marshmallow import Schema, ValidationError, fields, pre_load, validate
 
 from kameng_gateway.auth import STAFF_ROLES
 
-PRODUCT_KINDS = ("card", "direct")
+PRODUCT_KINDS = ("card", "loop", "direct")
+PRODUCT_STATUSES = ("on_sale", "off_sale")
+CARD_STATES = ("available", "reserved", "sold", "void")
 PAYMENT_METHODS = ("mockpay", "alipay", "wechat", "unionpay", "balance")
 ORDER_STATUSES = (
     "pending",
@@ -127,8 +129,37 @@ class StaffCreationSchema(RequestSchema):
     role = fields.String(required=True, validate=validate.OneOf(STAFF_ROLES))
 
 
+def level_prices_field(**kwargs):
+    return fields.Dict(
+        keys=fields.String(validate=validate.Length(1, 32)),
+        values=money(),
+        metadata={"description": "price per membership or agent level, in minor units"},
+        **kwargs,
+    )
+
+
+def stock_limit_field(**kwargs):
+    return fields.Integer(
+        strict=True,
+        allow_none=True,
+        validate=validate.Range(min=0),
+        metadata={
+            "description": "loop products only: units sellable in all (sold and reserved); null: no limit"
+        },
+        **kwargs,
+    )
+
+
 class CategoryCreationSchema(RequestSchema):
     name = fields.String(required=True, validate=validate.Length(1, 100))
+    parent_id = identifier(allow_none=True, metadata={"description": "the parent category; none: a root"})
+
+
+class CategoryChangeSchema(RequestSchema):
+    name = fields.String(validate=validate.Length(1, 100), metadata={"description": "rename"})
+    parent_id = identifier(
+        allow_none=True, metadata={"description": "move under this category; null: to the root"}
+    )
 
 
 class ProductCreationSchema(RequestSchema):
@@ -139,11 +170,8 @@ class ProductCreationSchema(RequestSchema):
     currency = fields.String(
         load_default="CNY", validate=validate.Regexp(r"^[A-Z]{3}$"), metadata={"description": "ISO 4217 code"}
     )
-    level_prices = fields.Dict(
-        keys=fields.String(validate=validate.Length(1, 32)),
-        values=money(),
-        metadata={"description": "price per membership or agent level, in minor units"},
-    )
+    level_prices = level_prices_field()
+    stock_limit = stock_limit_field()
     supplier_id = fields.Integer(
         strict=True, validate=validate.Range(min=1), metadata={"description": "direct only: its supplier"}
     )
@@ -151,6 +179,33 @@ class ProductCreationSchema(RequestSchema):
         validate=validate.Length(1, 64),
         metadata={"description": "direct only: the product's id at the supplier"},
     )
+
+
+class ProductChangeSchema(RequestSchema):
+    name = fields.String(validate=validate.Length(1, 200))
+    price = money()
+    level_prices = level_prices_field()
+    status = fields.String(
+        validate=validate.OneOf(PRODUCT_STATUSES),
+        metadata={"description": "off_sale: hidden from buyers and not orderable"},
+    )
+    stock_limit = stock_limit_field()
+
+
+class CardListQuerySchema(RequestSchema):
+    state = fields.String(validate=validate.OneOf(CARD_STATES))
+    limit = fields.Integer(load_default=50, validate=validate.Range(1, 200))
+    cursor = fields.String(load_default=None, validate=validate.Length(1, 200))
+
+
+class CategoryListQuerySchema(RequestSchema):
+    limit = fields.Integer(load_default=1000, validate=validate.Range(1, 1000))
+    cursor = fields.String(load_default=None, validate=validate.Length(1, 200))
+
+
+class AdminProductListQuerySchema(RequestSchema):
+    limit = fields.Integer(load_default=50, validate=validate.Range(1, 100))
+    cursor = fields.String(load_default=None, validate=validate.Length(1, 200))
 
 
 class CardSchema(RequestSchema):
@@ -240,6 +295,12 @@ class StaffSchema(Schema):
 class CategorySchema(Schema):
     id = fields.Integer()
     name = fields.String()
+    parent_id = fields.Integer(allow_none=True, metadata={"description": "null for a root"})
+
+
+class CategoryPageSchema(Schema):
+    items = fields.List(fields.Nested(CategorySchema))
+    next_cursor = fields.String(allow_none=True)
 
 
 class ProductSchema(Schema):
@@ -250,10 +311,12 @@ class ProductSchema(Schema):
     price = money("minor units (fen), at the caller's level")
     currency = fields.String()
     level_prices = fields.Dict(keys=fields.String(), values=fields.Integer())
+    status = fields.String(validate=validate.OneOf(PRODUCT_STATUSES))
     stock = fields.Integer(
         allow_none=True,
         metadata={
-            "description": "cards available, or for a direct top-up its supplier's stock; null: unlimited"
+            "description": "units orderable now: cards available, what a loop product's limit leaves, "
+            "or a direct top-up's supplier stock; null where unlimited"
         },
     )
     created_at = timestamp()
@@ -264,6 +327,51 @@ class ProductSchema(Schema):
     )
 
 
+class StaffProductSchema(ProductSchema):
+    """A product as staff see it: its base and level prices, status and limit."""
+
+    price = money("the base price, minor units (fen)")
+    stock_limit = fields.Integer(allow_none=True)
+    updated_at = fields.String(allow_none=True, metadata={"format": "date-time"})
+
+
+class StaffProductPageSchema(Schema):
+    items = fields.List(fields.Nested(StaffProductSchema))
+    next_cursor = fields.String(allow_none=True)
+
+
+class PriceChangeSchema(Schema):
+    price = money()
+    currency = fields.String()
+    level_prices = fields.Dict(keys=fields.String(), values=fields.Integer())
+    changed_by = fields.String(allow_none=True, metadata={"description": "the staff id; null: unknown"})
+    changed_at = timestamp()
+
+
+class PriceHistorySchema(Schema):
+    items = fields.List(fields.Nested(PriceChangeSchema))
+    next_cursor = fields.String(allow_none=True)
+
+
+class CardStateSchema(Schema):
+    id = fields.Integer()
+    number = fields.String()
+    state = fields.String(validate=validate.OneOf(CARD_STATES))
+    order_id = fields.String(allow_none=True)
+    imported_at = timestamp()
+    reserved_at = fields.String(allow_none=True, metadata={"format": "date-time"})
+    sold_at = fields.String(allow_none=True, metadata={"format": "date-time"})
+    voided_at = fields.String(allow_none=True, metadata={"format": "date-time"})
+    loop_orders = fields.Integer(
+        metadata={"description": "loop products only: the orders delivered (or holding) this card"}
+    )
+
+
+class CardPageSchema(Schema):
+    items = fields.List(fields.Nested(CardStateSchema))
+    next_cursor = fields.String(allow_none=True)
+
+
 class ProductPageSchema(Schema):
     items = fields.List(fields.Nested(ProductSchema))
     next_cursor = fields.String(allow_none=True)
@@ -271,8 +379,12 @@ class ProductPageSchema(Schema):
 
 class CardImportResultSchema(Schema):
     imported = fields.Integer()
-    duplicates = fields.Integer()
-    rejected = fields.Integer()
+    duplicates = fields.Integer(metadata={"description": "numbers earlier in the file or already in stock"})
+    rejected = fields.Integer(metadata={"description": "lines that are no card, or cards refused"})
+    duplicate_lines = fields.List(
+        fields.Integer(), metadata={"description": "line numbers (JSON: positions in cards, from 1)"}
+    )
+    rejected_lines = fields.List(fields.Integer())
 
 
 class OrderItemSchema(Schema):

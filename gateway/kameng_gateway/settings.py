@@ -33,6 +33,8 @@ class Settings:
     max_waits_per_caller: int = 4
     redis_url: str = "redis://127.0.0.1:6379/0"
     redis_prefix: str = "kameng:"
+    # a card import of 100,000 cards with long secrets; anything larger is refused with 413
+    max_import_bytes: int = 64 * 1024 * 1024
 
     @classmethod
     def from_env(cls):
@@ -55,4 +57,5 @@ class Settings:
             max_waits_per_caller=int(env.get("KAMENG_MAX_WAITS_PER_CALLER", cls.max_waits_per_caller)),
             redis_url=env.get("KAMENG_REDIS_URL", cls.redis_url),
             redis_prefix=env.get("KAMENG_REDIS_PREFIX", cls.redis_prefix),
+            max_import_bytes=int(env.get("KAMENG_MAX_IMPORT_BYTES", cls.max_import_bytes)),
         )

@@ -29,6 +29,7 @@ class Shop:
         self.refunds = []
         self.sold_twice = []
         self.direct_products = []
+        self.loop_products = {}
         self.ledger_problems = []
         self.agents = {
             "ledger_moves": {},
@@ -117,6 +118,7 @@ class Shop:
                 "direct_products": self.direct_products,
                 "sold": self.sold,
                 "reserved": self.reserved,
+                "loop_products": self.loop_products,
                 "sold_twice": self.sold_twice,
                 "outbox": self.outboxes["inventory"],
             },
@@ -189,6 +191,21 @@ def test_a_card_sold_to_two_orders(shop):
     [violation] = shop.check()
     assert (violation.kind, violation.subject) == ("card_sold_twice", "cards 7, 8")
     assert "a, b" in violation.detail
+
+
+def test_a_loop_product_delivered_to_many_orders_within_its_limit_holds(shop):
+    shop.delivered("loop-1", quantity=2)
+    shop.delivered("loop-2", quantity=1)
+    shop.loop_products = {
+        "1": {"stock_limit": 3, "sold": 3, "reserved": 0},
+        "2": {"stock_limit": None, "sold": 9, "reserved": 4},
+    }
+    assert shop.violations() == []
+
+
+def test_a_loop_product_sold_past_its_limit(shop):
+    shop.loop_products = {"7": {"stock_limit": 10, "sold": 10, "reserved": 1}}
+    assert shop.violations() == [("loop_over_limit", "product 7")]
 
 
 @pytest.mark.parametrize("held", [{"1": 1}, {"1": 3}, {"1": 2, "2": 1}, {}])

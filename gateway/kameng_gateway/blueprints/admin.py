@@ -1,36 +1,53 @@
 """Staff accounts and the catalogue: categories, products and their card keys."""
 
-from flask import Blueprint, request
-from marshmallow import ValidationError
-from werkzeug.exceptions import UnsupportedMediaType
+from flask import Blueprint, current_app, request
 
-from kameng_gateway import audit, remote
-from kameng_gateway.auth import ADMIN, CATALOGUE_ROLES, roles_required
-from kameng_gateway.blueprints import load_json
+from kameng_gateway import audit, card_import, remote
+from kameng_gateway.auth import ADMIN, CATALOGUE_ROLES, current_identity, roles_required
+from kameng_gateway.blueprints import load_json, load_query
 from kameng_gateway.openapi import operation
 from kameng_gateway.schemas import (
+    AdminProductListQuerySchema,
     CardImportResultSchema,
     CardImportSchema,
+    CardListQuerySchema,
+    CardPageSchema,
+    CardStateSchema,
+    CategoryChangeSchema,
     CategoryCreationSchema,
     CategorySchema,
+    PageQuerySchema,
+    PriceHistorySchema,
+    ProductChangeSchema,
     ProductCreationSchema,
     ProductSchema,
     StaffCreationSchema,
+    StaffProductPageSchema,
+    StaffProductSchema,
     StaffSchema,
 )
 
 blueprint = Blueprint("admin", __name__, url_prefix="/api/v1/admin")
 
-# enough line numbers to find the mistakes, not a copy of a huge file
-_REPORTED_BAD_LINES = 20
+# one batch of card_import.BATCH cards is sealed and stored in well under a second
+_IMPORT_BATCH_TIMEOUT = 60
 
 _STAFF_CREATION_SCHEMA = StaffCreationSchema()
 _CATEGORY_CREATION_SCHEMA = CategoryCreationSchema()
+_CATEGORY_CHANGE_SCHEMA = CategoryChangeSchema()
 _PRODUCT_CREATION_SCHEMA = ProductCreationSchema()
-_CARD_IMPORT_SCHEMA = CardImportSchema()
+_PRODUCT_CHANGE_SCHEMA = ProductChangeSchema()
+_ADMIN_PRODUCT_QUERY_SCHEMA = AdminProductListQuerySchema()
+_PAGE_QUERY_SCHEMA = PageQuerySchema()
+_CARD_LIST_QUERY_SCHEMA = CardListQuerySchema()
 _STAFF_SCHEMA = StaffSchema()
 _CATEGORY_SCHEMA = CategorySchema()
 _PRODUCT_SCHEMA = ProductSchema()
+_STAFF_PRODUCT_SCHEMA = StaffProductSchema()
+_STAFF_PRODUCT_PAGE_SCHEMA = StaffProductPageSchema()
+_PRICE_HISTORY_SCHEMA = PriceHistorySchema()
+_CARD_PAGE_SCHEMA = CardPageSchema()
+_CARD_STATE_SCHEMA = CardStateSchema()
 _CARD_IMPORT_RESULT_SCHEMA = CardImportResultSchema()
 
 
@@ -55,16 +72,40 @@ def create_staff():
 )
 @roles_required(*CATALOGUE_ROLES)
 def create_category():
+    """Under ``parent_id``, or a root without one. Names are unique among siblings:
+    the same name under the same parent answers the category that has it."""
     data = load_json(_CATEGORY_CREATION_SCHEMA)
-    category = remote.call("inventory", "create_category", data["name"])
-    audit.record("category.created", f"category:{category['id']}", {"name": category["name"]})
+    category = remote.call("inventory", "create_category", data["name"], parent_id=data.get("parent_id"))
+    audit.record(
+        "category.created",
+        f"category:{category['id']}",
+        {"name": category["name"], "parent_id": category.get("parent_id")},
+    )
     return _CATEGORY_SCHEMA.dump(category), 201
+
+
+@blueprint.patch("/categories/<int:category_id>")
+@operation(
+    "Rename or move a category", body=CategoryChangeSchema, responses={200: CategorySchema}, auth="required"
+)
+@roles_required(*CATALOGUE_ROLES)
+def change_category(category_id):
+    """A category never moves under itself or its own subcategories (422); a name
+    taken by a sibling where it lands conflicts (409)."""
+    changes = load_json(_CATEGORY_CHANGE_SCHEMA)
+    category = remote.call("inventory", "update_category", category_id, changes)
+    audit.record("category.changed", f"category:{category_id}", changes)
+    return _CATEGORY_SCHEMA.dump(category)
 
 
 @blueprint.post("/products")
 @operation("Create a product", body=ProductCreationSchema, responses={201: ProductSchema}, auth="required")
 @roles_required(*CATALOGUE_ROLES)
 def create_product():
+    """Kinds: ``card`` (each card sold once), ``loop`` (one card delivered to every
+    buyer, e.g. a shared account; ``stock_limit`` optionally bounds the units sold)
+    and ``direct`` (fulfilled by a supplier). A membership account is a ``card``
+    whose number is the login and whose secret is the password."""
     data = load_json(_PRODUCT_CREATION_SCHEMA)
     product = remote.call(
         "inventory",
@@ -77,13 +118,113 @@ def create_product():
         level_prices=data.get("level_prices"),
         # a direct product's supplier, when it names one
         **{field: data[field] for field in ("supplier_id", "supplier_sku") if field in data},
+        stock_limit=data.get("stock_limit"),
+        actor=current_identity().user_id,
     )
     audit.record(
         "product.created",
         f"product:{product['id']}",
-        {key: product.get(key) for key in ("name", "kind", "price", "currency", "level_prices")},
+        {
+            key: product.get(key)
+            for key in ("name", "kind", "price", "currency", "level_prices", "stock_limit")
+        },
     )
     return _PRODUCT_SCHEMA.dump(product), 201
+
+
+@blueprint.get("/products")
+@operation(
+    "List every product, off sale too",
+    query=AdminProductListQuerySchema,
+    responses={200: StaffProductPageSchema},
+    auth="required",
+)
+@roles_required(*CATALOGUE_ROLES)
+def list_products():
+    """At the regular price, with each product's status and stock."""
+    query = load_query(_ADMIN_PRODUCT_QUERY_SCHEMA)
+    page = remote.call(
+        "inventory",
+        "list_products",
+        level="regular",
+        limit=query["limit"],
+        cursor=query["cursor"],
+        include_off_sale=True,
+    )
+    return _STAFF_PRODUCT_PAGE_SCHEMA.dump(page)
+
+
+@blueprint.get("/products/<int:product_id>")
+@operation("One product as staff see it", responses={200: StaffProductSchema}, auth="required")
+@roles_required(*CATALOGUE_ROLES)
+def get_product(product_id):
+    return _STAFF_PRODUCT_SCHEMA.dump(remote.call("inventory", "get_product_for_staff", product_id))
+
+
+@blueprint.patch("/products/<int:product_id>")
+@operation("Change a product", body=ProductChangeSchema, responses={200: StaffProductSchema}, auth="required")
+@roles_required(*CATALOGUE_ROLES)
+def change_product(product_id):
+    """Name, price, level prices, status (``off_sale`` hides the product from buyers
+    and refuses new orders of it) and a loop product's ``stock_limit``. An order
+    already placed keeps the price it was quoted; every price is kept in the
+    product's price history."""
+    changes = load_json(_PRODUCT_CHANGE_SCHEMA)
+    product = remote.call(
+        "inventory", "update_product", product_id, changes, actor=current_identity().user_id
+    )
+    audit.record("product.changed", f"product:{product_id}", changes)
+    return _STAFF_PRODUCT_SCHEMA.dump(product)
+
+
+@blueprint.get("/products/<int:product_id>/prices")
+@operation(
+    "A product's price history, newest first",
+    query=PageQuerySchema,
+    responses={200: PriceHistorySchema},
+    auth="required",
+)
+@roles_required(*CATALOGUE_ROLES)
+def price_history(product_id):
+    query = load_query(_PAGE_QUERY_SCHEMA)
+    page = remote.call("inventory", "price_history", product_id, limit=query["limit"], cursor=query["cursor"])
+    return _PRICE_HISTORY_SCHEMA.dump(page)
+
+
+@blueprint.get("/products/<int:product_id>/cards")
+@operation(
+    "A product's cards by state, never their secrets",
+    query=CardListQuerySchema,
+    responses={200: CardPageSchema},
+    auth="required",
+)
+@roles_required(*CATALOGUE_ROLES)
+def list_cards(product_id):
+    """Card numbers and states (``available``, ``reserved``, ``sold``, ``void``) in
+    import order; ``?state=`` keeps one state. A loop product's card stays
+    ``available`` while it is delivered: ``loop_orders`` counts its buyers."""
+    query = load_query(_CARD_LIST_QUERY_SCHEMA)
+    page = remote.call(
+        "inventory",
+        "list_cards",
+        product_id,
+        state=query.get("state"),
+        limit=query["limit"],
+        cursor=query["cursor"],
+    )
+    return _CARD_PAGE_SCHEMA.dump(page)
+
+
+@blueprint.post("/cards/<int:card_id>/void")
+@operation("Take an unsold card out of stock", responses={200: CardStateSchema}, auth="required")
+@roles_required(*CATALOGUE_ROLES)
+def void_card(card_id):
+    """For good: a reserved or sold card is refused (409). Voiding a loop product's
+    card stops its delivery to new buyers; the orders that hold it keep it."""
+    card = remote.call("inventory", "void_card", card_id)
+    # the card's id and product only: never its number, which may be a login
+    audit.record("card.voided", f"card:{card_id}", {"product_id": card["product_id"]})
+    return _CARD_STATE_SCHEMA.dump(card)
 
 
 @blueprint.post("/products/<int:product_id>/cards")
@@ -95,45 +236,36 @@ def create_product():
             "type": "string",
             "description": "one card a line: its number and its secret, separated by whitespace",
         },
+        "text/csv": {
+            "type": "string",
+            "description": "one card a row: number,secret (quoted as CSV may quote); "
+            "an optional header row number,secret",
+        },
     },
     responses={200: CardImportResultSchema},
     auth="required",
 )
 @roles_required(*CATALOGUE_ROLES)
 def import_cards(product_id):
-    """Cards already in stock count as duplicates; cards the inventory refuses as rejected."""
-    if request.mimetype == "text/plain":
-        cards = _CARD_IMPORT_SCHEMA.load({"cards": _cards_from_text()})["cards"]
-    elif request.is_json:
-        cards = load_json(_CARD_IMPORT_SCHEMA)["cards"]
-    else:
-        raise UnsupportedMediaType("Send the cards as application/json or text/plain.")
-    result = remote.call("inventory", "import_cards", product_id, cards)
+    """Up to 100,000 cards a request (a larger body answers 413; `kameng cards import`
+    sends files of any size in parts). Cards whose number is earlier in the file or
+    already in stock are duplicates; lines that are no card, or cards inventory
+    refuses (too long, a second card for a loop product), are rejected: both are
+    named by line number (JSON: by position in ``cards``, from 1), never by content.
+    Importing the same file again imports nothing twice. A body with no card at
+    all is invalid (422)."""
+    request.max_content_length = current_app.config["KAMENG_SETTINGS"].max_import_bytes
+    card_file = card_import.read_cards(request)
+    report = card_import.import_in_batches(
+        card_file,
+        lambda cards: remote.call(
+            "inventory", "import_cards", product_id, cards, timeout=_IMPORT_BATCH_TIMEOUT
+        ),
+    )
     # counts only: never a card number or secret
-    audit.record("cards.imported", f"product:{product_id}", dict(result))
-    return _CARD_IMPORT_RESULT_SCHEMA.dump(result), 200
-
-
-def _cards_from_text():
-    try:
-        text = request.get_data().decode(request.mimetype_params.get("charset", "utf-8"))
-    except (LookupError, UnicodeDecodeError):
-        raise ValidationError(
-            {"cards": ["The body is not text in its declared charset (default UTF-8)."]}
-        ) from None
-    cards, bad_lines = [], []
-    for number, line in enumerate(text.splitlines(), start=1):
-        fields = line.split()
-        if len(fields) == 2:
-            cards.append({"number": fields[0], "secret": fields[1]})
-        elif fields:
-            bad_lines.append(number)
-    if bad_lines:
-        # line numbers only: the content of a line may be a card secret
-        shown = ", ".join(map(str, bad_lines[:_REPORTED_BAD_LINES]))
-        unshown = len(bad_lines) - _REPORTED_BAD_LINES
-        more = f" and {unshown} more" if unshown > 0 else ""
-        raise ValidationError(
-            {"cards": [f"Each line must be 'number secret'; not so on line(s) {shown}{more}."]}
-        )
-    return cards
+    audit.record(
+        "cards.imported",
+        f"product:{product_id}",
+        {key: report[key] for key in ("imported", "duplicates", "rejected")},
+    )
+    return _CARD_IMPORT_RESULT_SCHEMA.dump(report), 200

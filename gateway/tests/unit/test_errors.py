@@ -146,13 +146,24 @@ def test_a_body_over_the_limit_is_refused(settings, rpc, callers):
     client = create_app(settings=replace(settings, max_body_bytes=1024), rpc=rpc).test_client()
 
     response = client.post(
+        "/api/v1/admin/categories", json={"name": "x" * 2000}, headers=callers.staff("ops")
+    )
+
+    assert_error_body(response, 413, "payload_too_large")
+
+
+def test_a_card_import_over_its_own_limit_is_refused(settings, rpc, callers):
+    client = create_app(settings=replace(settings, max_import_bytes=4096), rpc=rpc).test_client()
+
+    response = client.post(
         "/api/v1/admin/products/1/cards",
-        data="N S\n" * 1000,
+        data="N S\n" * 2000,
         content_type="text/plain",
         headers=callers.staff("ops"),
     )
 
     assert_error_body(response, 413, "payload_too_large")
+    assert rpc.calls_to("inventory", "import_cards") == []
 
 
 def test_rate_limit_on_the_auth_routes(settings, rpc):

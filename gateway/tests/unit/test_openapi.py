@@ -73,7 +73,7 @@ def test_idempotency_key_and_card_import_formats_are_documented(spec):
     create = spec["paths"]["/api/v1/orders"]["post"]
     assert {"in": "header", "name": "Idempotency-Key"}.items() <= create["parameters"][0].items()
     card_import = spec["paths"]["/api/v1/admin/products/{product_id}/cards"]["post"]
-    assert set(card_import["requestBody"]["content"]) == {"application/json", "text/plain"}
+    assert set(card_import["requestBody"]["content"]) == {"application/json", "text/plain", "text/csv"}
     assert card_import["parameters"][0]["schema"]["type"] == "integer"
 
 

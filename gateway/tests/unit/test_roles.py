@@ -27,6 +27,13 @@ ROUTES = [
         CATALOGUE,
     ),
     ("POST", "/api/v1/admin/products/1/cards", {"cards": [{"number": "N1", "secret": "S1"}]}, CATALOGUE),
+    ("PATCH", "/api/v1/admin/categories/1", {"name": "Games"}, CATALOGUE),
+    ("GET", "/api/v1/admin/products", None, CATALOGUE),
+    ("GET", "/api/v1/admin/products/1", None, CATALOGUE),
+    ("PATCH", "/api/v1/admin/products/1", {"status": "off_sale"}, CATALOGUE),
+    ("GET", "/api/v1/admin/products/1/prices", None, CATALOGUE),
+    ("GET", "/api/v1/admin/products/1/cards", None, CATALOGUE),
+    ("POST", "/api/v1/admin/cards/1/void", None, CATALOGUE),
     ("POST", "/api/v1/orders", {"items": [{"product_id": 1, "quantity": 1}]}, {"customer", "other_customer"}),
     ("GET", "/api/v1/orders", None, {"customer", "other_customer"} | ORDER_READERS),
     ("GET", f"/api/v1/orders/{ORDER_ID}", None, {"customer"} | ORDER_READERS),
@@ -44,6 +51,8 @@ ROUTES = [
 ]
 PUBLIC_ROUTES = [
     ("GET", "/api/v1/products", None),
+    ("GET", "/api/v1/products/1", None),
+    ("GET", "/api/v1/categories", None),
     ("GET", "/health/live", None),
     ("GET", "/openapi.json", None),
 ]
@@ -67,8 +76,20 @@ def services(rpc, make_order):
     )
     rpc.answer("inventory", "create_category", {"id": 1, "name": "Game cards"})
     rpc.answer("inventory", "create_product", {"id": 1, "name": "Card 100"})
-    rpc.answer("inventory", "import_cards", {"imported": 1, "duplicates": 0, "rejected": 0})
+    rpc.answer(
+        "inventory",
+        "import_cards",
+        {"imported": 1, "duplicates": 0, "rejected": 0, "duplicate_positions": [], "rejected_positions": []},
+    )
     rpc.answer("inventory", "list_products", {"items": [], "next_cursor": None})
+    rpc.answer("inventory", "update_category", {"id": 1, "name": "Games", "parent_id": None})
+    rpc.answer("inventory", "get_product_for_staff", {"id": 1, "name": "Card 100"})
+    rpc.answer("inventory", "get_product", {"id": 1, "name": "Card 100"})
+    rpc.answer("inventory", "update_product", {"id": 1, "name": "Card 100"})
+    rpc.answer("inventory", "price_history", {"items": [], "next_cursor": None})
+    rpc.answer("inventory", "list_cards", {"items": [], "next_cursor": None})
+    rpc.answer("inventory", "list_categories", {"items": [], "next_cursor": None})
+    rpc.answer("inventory", "void_card", {"id": 1, "state": "void"})
     rpc.answer("orders", "create_order", make_order())
     rpc.answer("orders", "list_orders", {"items": [], "next_cursor": None})
     rpc.answer(
