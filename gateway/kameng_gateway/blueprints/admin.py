@@ -191,30 +191,6 @@ def price_history(product_id):
     return _PRICE_HISTORY_SCHEMA.dump(page)
 
 
-@blueprint.get("/products/<int:product_id>/cards")
-@operation(
-    "A product's cards by state, never their secrets",
-    query=CardListQuerySchema,
-    responses={200: CardPageSchema},
-    auth="required",
-)
-@roles_required(*CATALOGUE_ROLES)
-def list_cards(product_id):
-    """Card numbers and states (``available``, ``reserved``, ``sold``, ``void``) in
-    import order; ``?state=`` keeps one state. A loop product's card stays
-    ``available`` while it is delivered: ``loop_orders`` counts its buyers."""
-    query = load_query(_CARD_LIST_QUERY_SCHEMA)
-    page = remote.call(
-        "inventory",
-        "list_cards",
-        product_id,
-        state=query.get("state"),
-        limit=query["limit"],
-        cursor=query["cursor"],
-    )
-    return _CARD_PAGE_SCHEMA.dump(page)
-
-
 @blueprint.post("/cards/<int:card_id>/void")
 @operation("Take an unsold card out of stock", responses={200: CardStateSchema}, auth="required")
 @roles_required(*CATALOGUE_ROLES)
@@ -269,3 +245,29 @@ def import_cards(product_id):
         {key: report[key] for key in ("imported", "duplicates", "rejected")},
     )
     return _CARD_IMPORT_RESULT_SCHEMA.dump(report), 200
+
+
+# Registered after the import on the same path: werkzeug matches the method before it
+# converts the id, so an id beyond its column is 404 on the rule registered first.
+@blueprint.get("/products/<int:product_id>/cards")
+@operation(
+    "A product's cards by state, never their secrets",
+    query=CardListQuerySchema,
+    responses={200: CardPageSchema},
+    auth="required",
+)
+@roles_required(*CATALOGUE_ROLES)
+def list_cards(product_id):
+    """Card numbers and states (``available``, ``reserved``, ``sold``, ``void``) in
+    import order; ``?state=`` keeps one state. A loop product's card stays
+    ``available`` while it is delivered: ``loop_orders`` counts its buyers."""
+    query = load_query(_CARD_LIST_QUERY_SCHEMA)
+    page = remote.call(
+        "inventory",
+        "list_cards",
+        product_id,
+        state=query.get("state"),
+        limit=query["limit"],
+        cursor=query["cursor"],
+    )
+    return _CARD_PAGE_SCHEMA.dump(page)
