@@ -4,6 +4,7 @@
 # make bench — benchmark purchases through the API on SQLite and PostgreSQL, then with a
 #              replica of the busiest service; results go to bench/results/ (BENCH_ARGS to tune)
 # make web   — build the storefront and console (web/, served by the gateway at / and /admin)
+# make bench-import — cards imported per second (100,000 in one request) on SQLite and PostgreSQL
 # make lint  — ruff lint, import order and format check (make test runs it first)
 # make audit — check the invariants across the running suite's services
 PACKAGES := $(wildcard libs/*/pyproject.toml services/*/pyproject.toml gateway/pyproject.toml cli/pyproject.toml)
@@ -11,7 +12,7 @@ VENV := .venv
 INSTALLED := $(VENV)/.installed
 WEB_SOURCES := $(shell find web/src -type f) web/index.html web/vite.config.js web/package.json web/package-lock.json
 
-.PHONY: lint web run test test-slow demo bench audit dlq-list dlq-replay clean
+.PHONY: lint web run test test-slow demo bench bench-import audit dlq-list dlq-replay clean
 
 $(INSTALLED): requirements.lock $(PACKAGES) scripts/bootstrap.sh
 	scripts/bootstrap.sh
@@ -46,6 +47,10 @@ demo: $(INSTALLED)
 bench: $(INSTALLED)
 	scripts/ensure-broker.sh --postgres
 	$(VENV)/bin/python bench/run.py $(BENCH_ARGS)
+
+bench-import: $(INSTALLED)
+	scripts/ensure-broker.sh --postgres
+	$(VENV)/bin/python bench/import.py $(BENCH_ARGS)
 
 audit: $(INSTALLED)
 	$(VENV)/bin/kameng audit

@@ -1,4 +1,4 @@
-"""kameng run | seed | demo | supplier-sim | dlq | audit"""
+"""kameng run | seed | demo | paysim | supplier-sim | dlq | audit | audit-log | cards import"""
 
 import argparse
 import json
@@ -7,7 +7,7 @@ import signal
 import sys
 import time
 
-from kameng_cli import audit, paysim, shop
+from kameng_cli import audit, cards, paysim, shop
 from kameng_cli.secrets import (
     SIM_SECRET_FILE,
     admin_credentials,
@@ -208,6 +208,22 @@ def audit_log_verify(args):
         sys.exit(1)
 
 
+def import_cards(args):
+    staff = shop.Gateway(gateway_url()).log_in(*admin_credentials(data_dir()))
+    report = cards.run_import(staff, args.file, args.product, args.format)
+    print(
+        f"imported {report['imported']:,}, duplicates {report['duplicates']:,}, "
+        f"rejected {report['rejected']:,}"
+    )
+    for kind in ("duplicate", "rejected"):
+        lines = report[f"{kind}_lines"]
+        if lines:
+            shown = ", ".join(map(str, lines[:50])) + (
+                f" and {len(lines) - 50:,} more" if len(lines) > 50 else ""
+            )
+            print(f"{kind} lines: {shown}")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="kameng", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -273,6 +289,25 @@ def main(argv=None):
     audit_log_parser.add_argument("--json", action="store_true", help="print the report as JSON")
     audit_log_parser.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for risk")
     audit_log_parser.set_defaults(handler=audit_log_verify)
+    cards_parser = commands.add_parser("cards", help="manage card stock").add_subparsers(
+        dest="action", required=True
+    )
+    import_parser = cards_parser.add_parser(
+        "import",
+        help="import a card file of any size into a product, in batches, with a progress bar; "
+        "run it again after an interruption to go on where it stopped",
+    )
+    import_parser.add_argument(
+        "file", help="one card a line: 'number secret' (text) or 'number,secret' (CSV)"
+    )
+    import_parser.add_argument("--product", type=int, required=True, help="the product id")
+    import_parser.add_argument(
+        "--format",
+        choices=["auto", "text", "csv"],
+        default="auto",
+        help="auto: CSV for a .csv file, else text",
+    )
+    import_parser.set_defaults(handler=import_cards)
     args = parser.parse_args(argv)
     if getattr(args, "action", None) == "discard" and not args.id:
         parser.error("dlq discard needs --id: dead letters are removed one at a time, on purpose")

@@ -24,7 +24,9 @@ LONG_POLL_SECONDS = 10
 
 
 class ApiError(RuntimeError):
-    pass
+    def __init__(self, message, status=None):
+        super().__init__(message)
+        self.status = status  # the HTTP status answered
 
 
 class Gateway:
@@ -45,7 +47,7 @@ class Gateway:
             # duplicates (card import), so once more is safe
             response = self.http.request(method, self.base_url + path, headers=headers, timeout=30, **kwargs)
         if response.status_code not in expected:
-            raise ApiError(f"{method} {path} → {response.status_code} {response.text}")
+            raise ApiError(f"{method} {path} → {response.status_code} {response.text}", response.status_code)
         return response.json() if response.content else None
 
     def log_in(self, username, password):
