@@ -65,7 +65,7 @@ def test_a_staff_action_is_audited_with_its_actor(client, callers, rpc):
         "staff-ops",
         "category.created",
         "category:4",
-        {"name": "Game cards"},
+        {"name": "Game cards", "parent_id": None},
     )
 
 

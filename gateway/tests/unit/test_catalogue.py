@@ -350,3 +350,23 @@ def test_cards_are_listed_by_state(client, callers, rpc):
         client.get("/api/v1/admin/products/4/cards?state=lost", headers=callers.staff("ops")).status_code
         == 422
     )
+
+
+def test_every_staff_change_to_the_catalogue_is_audited_without_card_contents(client, callers, rpc):
+    rpc.answer("inventory", "update_category", {"id": 2, "name": "Steam", "parent_id": None})
+    rpc.answer("inventory", "update_product", {"id": 4, "status": "off_sale"})
+    rpc.answer("inventory", "void_card", {"id": 9, "number": "LOGIN-9", "state": "void", "product_id": 4})
+    ops = callers.staff("ops")
+
+    client.patch("/api/v1/admin/categories/2", json={"name": "Steam"}, headers=ops)
+    client.patch("/api/v1/admin/products/4", json={"price": 1200}, headers=ops)
+    client.post("/api/v1/admin/cards/9/void", headers=ops)
+    _import(client, callers, "N1 SECRET-1\n", "text/plain")
+
+    entries = [call.args[2:] for call in rpc.calls_to("risk", "record_audit")]
+    assert entries == [
+        ("staff-ops", "category.changed", "category:2", {"name": "Steam"}),
+        ("staff-ops", "product.changed", "product:4", {"price": 1200}),
+        ("staff-ops", "card.voided", "card:9", {"product_id": 4}),
+        ("staff-ops", "cards.imported", "product:7", {"imported": 1, "duplicates": 0, "rejected": 0}),
+    ]

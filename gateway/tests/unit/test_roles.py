@@ -89,7 +89,7 @@ def services(rpc, make_order):
     rpc.answer("inventory", "price_history", {"items": [], "next_cursor": None})
     rpc.answer("inventory", "list_cards", {"items": [], "next_cursor": None})
     rpc.answer("inventory", "list_categories", {"items": [], "next_cursor": None})
-    rpc.answer("inventory", "void_card", {"id": 1, "state": "void"})
+    rpc.answer("inventory", "void_card", {"id": 1, "state": "void", "product_id": 1})
     rpc.answer("orders", "create_order", make_order())
     rpc.answer("orders", "list_orders", {"items": [], "next_cursor": None})
     rpc.answer(
