@@ -44,6 +44,7 @@ METRICS = {
     "kameng_outbox_backlog",
     "kameng_dead_letters",
     "kameng_cards_in_stock",
+    "kameng_cards_imported_total",
     "kameng_orders_by_status",
     "kameng_payments_total",
     "kameng_refunds_total",

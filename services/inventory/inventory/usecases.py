@@ -21,6 +21,7 @@ from inventory.db import (
     reveal_audit,
     suppliers,
 )
+from inventory.metrics import CARDS_IMPORTED
 from inventory.stock import live_loop_card, loop_units_taken, stock_of, stocked_products
 from kameng_common import auditlog
 from kameng_common.db import utc_isoformat, utcnow
@@ -296,6 +297,12 @@ def import_cards(db, keyring, product_id, cards_in):
         # a number already stored, by a concurrent import too, loses here instead of failing
         inserted = _insert_new_cards(uow, rows)
     duplicates += [position for digest, (position, *_) in batch.items() if digest not in inserted]
+    for outcome, count in (
+        ("imported", len(inserted)),
+        ("duplicate", len(duplicates)),
+        ("rejected", len(rejected)),
+    ):
+        CARDS_IMPORTED.labels(outcome).inc(count)
     return {
         "imported": len(inserted),
         "duplicates": len(duplicates),
