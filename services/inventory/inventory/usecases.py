@@ -274,8 +274,9 @@ def import_cards(db, keyring, product_id, cards_in):
             raise NotFound(f"product {product_id} does not exist")
         if product.kind == domain.DIRECT:
             raise InvalidInput("a direct product is fulfilled by its supplier and holds no cards")
-        # a number stored under an older card key has another digest: look those up
-        stored = _stored_under_older_keys(uow, product_id, batch)
+        # numbers the product holds already are never sealed again; a number stored
+        # under an older card key has another digest, so those are looked up too
+        stored = _stored_digests(uow, product_id, batch)
         duplicates += [batch.pop(digest)[0] for digest in stored]
         if product.kind == domain.LOOP:
             rejected += _beyond_one_loop_card(uow, keyring, product_id, batch)
@@ -312,10 +313,13 @@ def import_cards(db, keyring, product_id, cards_in):
     }
 
 
-def _stored_under_older_keys(uow, product_id, batch):
-    """The newest-key digests in ``batch`` whose number the product holds under an older key."""
-    by_older_digest = {older: newest for newest, (*_, olders) in batch.items() for older in olders}
-    digests = list(by_older_digest)
+def _stored_digests(uow, product_id, batch):
+    """The newest-key digests in ``batch`` whose number the product holds, under any card key."""
+    by_digest = {}
+    for newest, (*_, olders) in batch.items():
+        by_digest[newest] = newest
+        by_digest.update(dict.fromkeys(olders, newest))
+    digests = list(by_digest)
     stored = set()
     for start in range(0, len(digests), _LOOKUP_CHUNK):
         found = uow.execute(
@@ -324,7 +328,7 @@ def _stored_under_older_keys(uow, product_id, batch):
                 cards.c.number_digest.in_(digests[start : start + _LOOKUP_CHUNK]),
             )
         ).scalars()
-        stored.update(by_older_digest[digest] for digest in found)
+        stored.update(by_digest[digest] for digest in found)
     return stored
 
 
