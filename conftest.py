@@ -1,12 +1,8 @@
-# nameko containers hang under plain pytest unless eventlet patches the
-# standard library before anything else imports it; psycopg2 must yield to
-# other greenthreads while it waits on PostgreSQL, as it does in the services.
-import eventlet
+# The fixtures and eventlet's patch come from kameng-common's pytest plugin (kameng_common.testing.plugin,
+# an entry point), as in every package's own folder; a virtualenv made before it existed lacks it.
+import pytest
 
-eventlet.monkey_patch()
 
-from psycogreen.eventlet import patch_psycopg  # noqa: E402
-
-patch_psycopg()
-
-pytest_plugins = ["kameng_common.testing"]
+def pytest_configure(config):
+    if not config.pluginmanager.has_plugin("kameng"):
+        raise pytest.UsageError("kameng-common's pytest plugin is not installed: run scripts/bootstrap.sh")

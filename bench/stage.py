@@ -12,8 +12,13 @@ import load
 
 from kameng_cli.secrets import admin_credentials, local_secrets
 from kameng_cli.suite import SERVICES, Suite, SuiteSettings
-from kameng_common.ports import free_port
-from kameng_common.testing import create_postgres_database, create_vhost, delete_vhost, drop_postgres_database
+from kameng_common.testing import (
+    create_postgres_database,
+    create_vhost,
+    delete_vhost,
+    drop_postgres_database,
+    free_port,
+)
 
 SUITE_ENV = {
     "KAMENG_RATE_LIMITS": "off",

@@ -17,7 +17,7 @@ import requests
 
 from kameng_cli import paysim
 from kameng_cli.secrets import admin_credentials, local_secrets
-from kameng_common.ports import free_port
+from kameng_common.testing import free_port
 
 # the supplier simulator's process (no hyphen: a hyphen names a service's replica)
 SUPPLIER_SIM = "supplier_sim"

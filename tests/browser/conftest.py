@@ -1,8 +1,8 @@
 """One suite on SQLite for the browser tests, in a pytest process of its own.
 
 Playwright's sync API hangs under eventlet's monkey patch, which the other tests need, so
-scripts/run-tests.sh runs these with ``--confcutdir=tests/browser`` (the root conftest, which
-patches, is not loaded).
+scripts/run-tests.sh runs these with ``-p no:kameng --confcutdir=tests/browser`` (neither
+kameng-common's pytest plugin, which patches, nor the root conftest is loaded).
 """
 
 import json
@@ -14,8 +14,7 @@ import requests
 from kameng_cli import shop
 from kameng_cli.secrets import admin_credentials, local_secrets
 from kameng_cli.suite import SERVICES, Suite, SuiteSettings
-from kameng_common.ports import free_port
-from kameng_common.testing import create_vhost, delete_vhost
+from kameng_common.testing import create_vhost, delete_vhost, free_port
 
 
 @pytest.fixture(scope="session")

@@ -18,7 +18,7 @@ from kameng_cli import shop
 
 if eventlet.patcher.is_monkey_patched("socket"):
     pytest.skip(
-        "Playwright hangs under eventlet's patch: scripts/run-tests.sh runs these with --confcutdir=tests/browser",
+        "Playwright hangs under eventlet's patch: scripts/run-tests.sh runs these with -p no:kameng",
         allow_module_level=True,
     )
 

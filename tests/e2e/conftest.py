@@ -2,6 +2,7 @@
 
 import json
 import uuid
+from pathlib import Path
 
 import pytest
 import requests
@@ -10,10 +11,23 @@ from prometheus_client.parser import text_string_to_metric_families
 from kameng_cli import shop
 from kameng_cli.secrets import admin_credentials, local_secrets
 from kameng_cli.suite import SERVICES, Suite, SuiteSettings
-from kameng_common.ports import free_port
-from kameng_common.testing import create_postgres_database, create_vhost, delete_vhost, drop_postgres_database
+from kameng_common.testing import (
+    create_postgres_database,
+    create_vhost,
+    delete_vhost,
+    drop_postgres_database,
+    free_port,
+)
 
 ORDER_TTL_SECONDS = 15
+
+
+def pytest_collection_modifyitems(items):
+    # every test here runs a whole suite on RabbitMQ (and PostgreSQL)
+    here = Path(__file__).parent
+    for item in items:
+        if here in item.path.parents:
+            item.add_marker(pytest.mark.servers)
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])

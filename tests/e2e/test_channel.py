@@ -12,7 +12,7 @@ import requests
 
 from kameng_cli import audit, shop
 from kameng_common import channel as protocol
-from kameng_common.ports import free_port
+from kameng_common.testing import free_port
 
 GRACE_SECONDS = 20
 

@@ -5,7 +5,7 @@ import uuid
 import pytest
 
 from kameng_cli.supplier_sim import Knobs, SimState, SupplierSim
-from kameng_common.ports import free_port
+from kameng_common.testing import free_port
 
 SIM_KEY_ID, SIM_SECRET = "e2e-shop", "e2e-shop-secret-0123456789abcdef"
 

@@ -52,7 +52,7 @@ def test_ports_already_taken_are_named_with_their_setting(tmp_path):
     import socket
 
     from kameng_cli.suite import SuiteSettings, taken_ports
-    from kameng_common.ports import free_port
+    from kameng_common.testing import free_port
 
     free = {service: free_port() for service in ("inventory", "orders", "payments", "customers", "risk")}
     with socket.socket() as holder:

@@ -9,7 +9,7 @@ import requests
 
 from kameng_cli.supplier_sim import Knobs, SimState, SupplierSim
 from kameng_common import channel as protocol
-from kameng_common.ports import free_port
+from kameng_common.testing import free_port
 
 KEY_ID, SECRET = "sim-key", "s" * 64
 TOP_UP = [{"product_id": 1, "quantity": 1, "recharge_account": "13800000000"}]

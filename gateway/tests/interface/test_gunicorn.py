@@ -11,7 +11,7 @@ import requests
 from nameko.rpc import rpc
 
 from kameng_common.errors import Unauthorized
-from kameng_common.ports import free_port
+from kameng_common.testing import free_port
 
 METRICS_TOKEN = "interface-scrape-token"
 PASSWORD = "a long enough password"

@@ -6,7 +6,7 @@ import stat
 import pytest
 
 from kameng_common import config, serve
-from kameng_common.ports import free_port
+from kameng_common.testing import free_port
 
 
 def test_the_data_folder_is_made_0700_and_secured_files_0600(tmp_path, monkeypatch):

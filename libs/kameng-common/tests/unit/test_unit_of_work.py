@@ -7,8 +7,7 @@ import sqlalchemy as sa
 from marshmallow import ValidationError
 
 from kameng_common import contracts
-from kameng_common.db import DATABASE_UNAVAILABLE, Database, messaging_tables, utc_isoformat
-from kameng_common.testing import create_postgres_database, drop_postgres_database
+from kameng_common.db import DATABASE_UNAVAILABLE, messaging_tables, utc_isoformat
 
 ORDER = {
     "order_id": "o-1",
@@ -19,27 +18,21 @@ ORDER = {
 }
 
 
-@pytest.fixture
-def database(database_url):
+def _metadata():
     metadata = messaging_tables(sa.MetaData())
     sa.Table("things", metadata, sa.Column("id", sa.Integer, primary_key=True))
-    database = Database(database_url, metadata)
-    database.create_all()
-    yield database
-    database.dispose()
+    return metadata
 
 
 @pytest.fixture
-def postgres_database():
+def database(make_database, database_url):
+    return make_database(_metadata(), database_url)
+
+
+@pytest.fixture
+def postgres_database(make_database, postgres_url):
     """For what only PostgreSQL shows: SQLite's readers hold its lock, so no writer gets in between."""
-    name, url = create_postgres_database()
-    metadata = messaging_tables(sa.MetaData())
-    sa.Table("things", metadata, sa.Column("id", sa.Integer, primary_key=True))
-    database = Database(url, metadata)
-    database.create_all()
-    yield database
-    database.dispose()
-    drop_postgres_database(name)
+    return make_database(_metadata(), postgres_url)
 
 
 def count(database, table):
@@ -161,7 +154,7 @@ def test_every_subscriber_is_declared_for_its_source():
 
     declared = {
         (event_type, service, method)
-        for source in ("orders", "inventory", "risk", "payments", "customers")
+        for source in {item.source for item in contracts.CONTRACTS.values()}
         for event_type, service, method, _queue in topology.subscriptions(source)
     }
     expected = {

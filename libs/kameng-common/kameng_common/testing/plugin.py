@@ -1,63 +1,62 @@
-"""pytest fixtures every service's tests share (registered by the root conftest.py).
+"""Kameng's pytest plugin, registered by kameng-common's ``pytest11`` entry point.
 
-``database_url`` runs a test once on SQLite and once on a fresh PostgreSQL
-database. For a RabbitMQ vhost of its own, a test uses nameko's
-``rabbit_config`` or ``amqp_uri`` fixtures; whole-suite tests use
-``create_vhost``. ``publish`` sends an event as its source service would.
+Loaded before any test module or conftest, it patches the standard library
+with eventlet (nameko containers hang under plain pytest otherwise) and makes
+psycopg2 yield to other greenthreads while it waits on PostgreSQL, as it does
+in the services. It then serves every package's tests the same fixtures, so
+that ``cd services/<name> && pytest`` needs nothing from the repository root:
+
+- ``database_url``: an empty database, once SQLite and once PostgreSQL;
+  ``postgres_url``: a fresh PostgreSQL database;
+- ``make_database(metadata, url="sqlite://", migrate=None)``: a Database,
+  disposed after the test; and built on a service's ``metadata`` fixture,
+  ``db`` (in-memory SQLite), ``any_db`` (SQLite, then PostgreSQL) and
+  ``postgres_db``;
+- ``publish``: an event sent as its source service sends it.
+
+A RabbitMQ vhost of its own comes from nameko's ``rabbit_config`` or
+``amqp_uri`` fixtures. Every test that needs PostgreSQL or RabbitMQ is marked
+``servers`` (by the fixtures it uses), so ``pytest -m "not servers"`` runs the
+rest on a machine with neither.
 """
 
-import json
-import os
-import uuid
-from urllib.parse import quote
+import eventlet
 
-import pytest
-import requests
-import sqlalchemy as sa
+eventlet.monkey_patch()
 
-from kameng_common.db import Database, consumer_name, messaging_tables
-from kameng_common.migrations import upgrade
-from kameng_common.relay import OutboxRelay
+from psycogreen.eventlet import patch_psycopg  # noqa: E402
 
-POSTGRES_ADMIN_URL = os.environ.get(
-    "KAMENG_TEST_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
-)
-RABBIT_API = os.environ.get("KAMENG_TEST_RABBIT_API", "http://guest:guest@127.0.0.1:15672/api")
-RABBIT_AMQP = os.environ.get("KAMENG_TEST_RABBIT_AMQP", "amqp://guest:guest@127.0.0.1:5672")
+patch_psycopg()
+
+import json  # noqa: E402
+
+import pytest  # noqa: E402
+import sqlalchemy as sa  # noqa: E402
+
+from kameng_common.db import Database, messaging_tables  # noqa: E402
+from kameng_common.migrations import upgrade  # noqa: E402
+from kameng_common.relay import OutboxRelay  # noqa: E402
+from kameng_common.testing import create_postgres_database, drop_postgres_database  # noqa: E402
+
+# fixtures that reach a server: nameko's broker fixtures and PostgreSQL's
+_SERVER_FIXTURES = {"rabbit_config", "amqp_uri", "rabbit_manager", "vhost_pipeline", "postgres_url"}
 
 
-def create_postgres_database(prefix="kameng_test"):
-    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    admin.dispose()
-    return name, str(
-        sa.engine.make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "servers: needs PostgreSQL or RabbitMQ (marked by the fixtures it uses)"
     )
+    config.addinivalue_line("markers", "slow: long-running whole-suite tests (CI runs them all)")
+    config.addinivalue_line("filterwarnings", "ignore::DeprecationWarning:eventlet")
+    config.addinivalue_line("filterwarnings", "ignore:.*Eventlet is deprecated.*")
 
 
-def drop_postgres_database(name):
-    admin = sa.create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    admin.dispose()
-
-
-def create_vhost(prefix="kameng-test"):
-    vhost = f"{prefix}-{uuid.uuid4().hex[:12]}"
-    path = quote(vhost, safe="")
-    requests.put(f"{RABBIT_API}/vhosts/{path}", timeout=10).raise_for_status()
-    requests.put(
-        f"{RABBIT_API}/permissions/{path}/guest",
-        json={"configure": ".*", "write": ".*", "read": ".*"},
-        timeout=10,
-    ).raise_for_status()
-    return vhost, f"{RABBIT_AMQP}/{path}"
-
-
-def delete_vhost(vhost):
-    requests.delete(f"{RABBIT_API}/vhosts/{quote(vhost, safe='')}", timeout=10)
+def pytest_collection_modifyitems(items):
+    for item in items:
+        uses = set(getattr(item, "fixturenames", ()))
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        if uses & _SERVER_FIXTURES or "postgresql" in params.values():
+            item.add_marker(pytest.mark.servers)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -148,17 +147,3 @@ def publish(rabbit_config):
 
     yield publish
     outbox_db.dispose()
-
-
-def deliver(db, service, use_case, event, *args, **kwargs):
-    """``use_case(uow, event, *args, **kwargs)`` as ``service``'s reliable event handler runs it.
-
-    In one unit of work that records the event in the inbox under
-    ``<service>.<use case>`` (a use case has its handler's name); a repeated
-    event is skipped (None), as on the bus.
-    """
-    return db.handle_once(
-        consumer_name(service, use_case.__name__),
-        event["id"],
-        lambda uow: use_case(uow, event, *args, **kwargs),
-    )
