@@ -20,6 +20,7 @@ from kameng_cli.supplier_sim import DEFAULT_SIM_PORT, Knobs, SimState, SupplierS
 from kameng_common import dlq
 from kameng_common.config import amqp_uri, data_dir, secure_data_dir
 from kameng_common.errors import KamengError
+from kameng_gateway.rpc import RpcClient
 
 
 def gateway_url():
@@ -134,6 +135,41 @@ def payment_sandbox(args):
         pass
 
 
+def finance_reconcile(args):
+    try:
+        with open(args.file, encoding="utf-8-sig") as handle:
+            statement = handle.read()
+    except (OSError, UnicodeDecodeError) as error:
+        sys.exit(f"kameng finance reconcile: cannot read {args.file}: {error}")
+    rpc = RpcClient(amqp_uri(), timeout=audit.RPC_TIMEOUT_SECONDS)
+    try:
+        report = rpc.call("payments", "reconcile", args.provider, statement, "cli")
+    except KamengError as error:
+        sys.exit(f"kameng finance reconcile: {error}")
+    finally:
+        rpc.close()
+    if args.json:
+        print(json.dumps(report, indent=2, ensure_ascii=False))
+    else:
+        print(f"{args.provider} statement of {', '.join(report['days']) or 'no day'}:")
+        print("  " + ", ".join(f"{kind} {count}" for kind, count in report["counts"].items()))
+        for kind in ("missing_here", "missing_at_provider", "amount_mismatch"):
+            for row in report[kind]:
+                line = f"line {row['line']}: " if "line" in row else ""
+                here = f" (here {row['amount_here']})" if "amount_here" in row else ""
+                print(f"  {kind}  {line}{row['kind']} {row['reference']} {row['amount']}{here}")
+        for broken in report["broken_lines"]:
+            print(f"  broken line {broken['line']}: {broken['error']}")
+    counts = report["counts"]
+    if (
+        counts["missing_here"]
+        or counts["missing_at_provider"]
+        or counts["amount_mismatch"]
+        or counts["broken_lines"]
+    ):
+        sys.exit(1)
+
+
 def seed(args):
     folder = data_dir()
     products = shop.seed_demo_shop(
@@ -238,6 +274,16 @@ def main(argv=None):
         help="how to pay: mockpay, or a provider's sandbox page in paysim",
     )
     demo_parser.set_defaults(handler=demo)
+    finance_parser = commands.add_parser("finance", help="finance: reconcile a provider's statement")
+    finance_commands = finance_parser.add_subparsers(dest="finance_command", required=True)
+    reconcile_parser = finance_commands.add_parser(
+        "reconcile",
+        help="match a provider's daily statement (CSV) against the ledger; exits 1 on any mismatch",
+    )
+    reconcile_parser.add_argument("file")
+    reconcile_parser.add_argument("--provider", required=True, choices=["alipay", "wechat"])
+    reconcile_parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    reconcile_parser.set_defaults(handler=finance_reconcile)
     paysim_parser = commands.add_parser(
         "paysim", help="run the local Alipay, WeChat Pay and UnionPay sandbox, or write its daily statement"
     )

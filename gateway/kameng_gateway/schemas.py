@@ -522,6 +522,64 @@ class RefundPageSchema(Schema):
     next_cursor = fields.String(allow_none=True)
 
 
+class LedgerQuerySchema(PageQuerySchema):
+    cursor = fields.Integer(load_default=None, validate=validate.Range(1, 2**62))
+    account = fields.String(
+        validate=validate.Length(1, 128),
+        metadata={"description": "sales, refunds, provider:<name>, wallet:<customer id>"},
+    )
+    from_ = fields.AwareDateTime(data_key="from", metadata={"description": "entries at or after (ISO 8601)"})
+    to = fields.AwareDateTime(metadata={"description": "entries before (ISO 8601)"})
+
+
+class LedgerEntrySchema(Schema):
+    id = fields.String()
+    transaction_id = fields.String()
+    kind = fields.String(metadata={"description": "payment, topup, refund"})
+    reference = fields.String(metadata={"description": "the receipt or refund the transaction records"})
+    account = fields.String()
+    currency = fields.String()
+    amount = fields.Integer(metadata={"description": "fen; a debit is positive, a credit negative"})
+    at = timestamp()
+
+
+class LedgerPageSchema(Schema):
+    items = fields.List(fields.Nested(LedgerEntrySchema))
+    next_cursor = fields.String(allow_none=True)
+
+
+class ReconciliationQuerySchema(RequestSchema):
+    provider = fields.String(required=True, validate=validate.OneOf(["alipay", "wechat"]))
+
+
+class StatementRowSchema(Schema):
+    line = fields.Integer(metadata={"description": "the row's line number in the file"})
+    kind = fields.String(metadata={"enum": ["payment", "refund"]})
+    reference = fields.String(
+        metadata={"description": "the provider's trade number, or our refund request number"}
+    )
+    order_no = fields.String()
+    amount = money()
+    amount_here = money()
+    day = fields.String()
+
+
+class BrokenLineSchema(Schema):
+    line = fields.Integer()
+    error = fields.String()
+
+
+class ReconciliationSchema(Schema):
+    provider = fields.String()
+    days = fields.List(fields.String())
+    counts = fields.Dict(keys=fields.String(), values=fields.Integer())
+    matched = fields.List(fields.Nested(StatementRowSchema))
+    missing_here = fields.List(fields.Nested(StatementRowSchema))
+    missing_at_provider = fields.List(fields.Nested(StatementRowSchema))
+    amount_mismatch = fields.List(fields.Nested(StatementRowSchema))
+    broken_lines = fields.List(fields.Nested(BrokenLineSchema))
+
+
 class NotificationResultSchema(Schema):
     status = fields.String(metadata={"enum": ["ok", "ignored"]})
     payment_id = fields.String(allow_none=True)

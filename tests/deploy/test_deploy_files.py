@@ -49,6 +49,8 @@ METRICS = {
     "kameng_payments_total",
     "kameng_refunds_total",
     "kameng_staff_refunds",
+    "kameng_reconciliation_rows_total",
+    "kameng_reconciliation_mismatches",
     "kameng_wallet_balance_fen",
     "kameng_risk_decisions_total",
     "kameng_http_requests_total",

@@ -2,6 +2,9 @@
 
 import csv
 import io
+import os
+import subprocess
+import sys
 import time
 
 import pytest
@@ -97,3 +100,53 @@ def test_staff_refund_part_through_the_provider_and_the_rest_to_the_wallet_never
         suite.settings.amqp_uri, audit.Timeouts(order_ttl=suite.order_ttl, expiry_interval=1, grace=5)
     )
     assert not [violation for violation in report.violations if "refund" in violation.kind], report.render()
+
+
+def test_the_days_statement_reconciles_through_the_api_and_the_cli(
+    suite, order_awaiting_payment, staff, tmp_path
+):
+    buyer, order, _product, _cards = order_awaiting_payment()
+    payment = buyer.request("POST", f"/api/v1/orders/{order['id']}/payments", json={"method": "alipay"})
+    shop.press_pay("alipay", payment)
+    shop.wait_for_status(buyer, order["id"], {"delivered"})
+    day = time.strftime("%Y-%m-%d", time.gmtime(time.time() + 8 * 3600))
+    statement = requests.get(
+        f"{suite.settings.paysim_url}/statements/alipay", params={"date": day}, timeout=10
+    ).text
+
+    report = staff.request(
+        "POST",
+        "/api/v1/admin/reconciliations",
+        params={"provider": "alipay"},
+        data=statement.encode(),
+        headers={"Content-Type": "text/csv; charset=utf-8"},
+    )
+
+    assert report["counts"]["matched"] >= 1 and report["counts"]["broken_lines"] == 0
+    assert report["missing_here"] == report["amount_mismatch"] == report["missing_at_provider"] == []
+    # a line for a trade nobody here knows, and a broken one: reported, and the CLI says so with exit 1
+    statement_file = tmp_path / "alipay.csv"
+    lines = statement.splitlines()
+    lines.insert(-1, f"2026X,o9,交易,Kameng,{day} 10:00:00,{day} 10:00:00,1.00,1.00,")
+    lines.insert(-1, "broken")
+    statement_file.write_text("\n".join(lines), encoding="utf-8")
+    env = dict(os.environ, KAMENG_AMQP_URI=suite.settings.amqp_uri)
+    finished = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "kameng_cli.main",
+            "finance",
+            "reconcile",
+            str(statement_file),
+            "--provider",
+            "alipay",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert finished.returncode == 1, finished.stderr
+    assert "missing_here" in finished.stdout and "2026X" in finished.stdout
+    assert f"broken line {len(lines) - 1}" in finished.stdout

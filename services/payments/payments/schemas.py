@@ -136,3 +136,19 @@ class RefundAnswer(Schema):
     last_error = fields.String(allow_none=True)
     created_at = fields.String()
     updated_at = fields.String()
+
+
+class ReconcileRequest(Schema):
+    provider = fields.String(required=True, validate=validate.OneOf(("alipay", "wechat")))
+    # a day's bill of a busy shop is a few MB
+    statement = fields.String(required=True, validate=validate.Length(min=1, max=32 * 1024 * 1024))
+    actor = _id(64)
+
+
+class LedgerQuery(Schema):
+    account = fields.String(allow_none=True, load_default=None, validate=validate.Length(min=1, max=128))
+    since = fields.AwareDateTime(allow_none=True, load_default=None)
+    until = fields.AwareDateTime(allow_none=True, load_default=None)
+    # an export asks for many at once
+    limit = fields.Integer(strict=True, load_default=50, validate=validate.Range(min=1, max=10_000))
+    cursor = fields.Integer(allow_none=True, load_default=None, validate=validate.Range(min=1))

@@ -92,6 +92,14 @@ class PaymentsService:
     def list_refunds(self, status=None, order_id=None, limit=50, cursor=None):
         return usecases.list_refunds(self.db, status, order_id, limit, cursor)
 
+    @rpc
+    def ledger_page(self, account=None, since=None, until=None, limit=50, cursor=None):
+        return usecases.ledger_page(self.db, account, since, until, limit, cursor)
+
+    @rpc
+    def reconcile(self, provider, statement, actor):
+        return usecases.reconcile(self.db, provider, statement, actor)
+
     @timer(interval=2)
     def retry_refunds(self):
         usecases.retry_refunds(self.db, Providers.from_config(self.config))

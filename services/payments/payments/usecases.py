@@ -14,7 +14,7 @@ from kameng_common.db import utc_isoformat, utcnow
 from kameng_common.errors import Conflict, InvalidInput, KamengError, NotFound
 from kameng_common.money import DEFAULT_CURRENCY
 from kameng_common.validation import load_or_invalid
-from payments import agent_ledger, domain, metrics, schemas
+from payments import agent_ledger, domain, metrics, schemas, statements
 from payments.db import (
     ledger_entries,
     ledger_transactions,
@@ -1061,3 +1061,130 @@ def refund_counts(db):
             sa.select(order_refunds.c.status, sa.func.count()).group_by(order_refunds.c.status)
         )
         return {status: count for status, count in rows}
+
+
+# --- reconciliation ------------------------------------------------------------
+
+BEIJING = datetime.timezone(datetime.timedelta(hours=8))
+
+
+def reconcile(db, provider, statement, actor):
+    """Match a provider's daily statement against what payments recorded on its days (Beijing time).
+
+    Payments are matched by the provider's trade number and amount, refunds by
+    our refund request number and amount. Answers matched, missing_here (the
+    provider has it, we do not), missing_at_provider and amount_mismatch, each
+    with its rows, and the statement's broken lines by number.
+    """
+    request = load_or_invalid(
+        schemas.ReconcileRequest(), {"provider": provider, "statement": statement, "actor": actor}
+    )
+    rows, broken = statements.parse(request["provider"], request["statement"])
+    days = sorted({row.day for row in rows})
+    ours = _recorded_on(db, request["provider"], days)
+    report = statements.match(rows, ours)
+    report["broken_lines"] = [dataclasses.asdict(line) for line in broken]
+    counts = {kind: len(report[kind]) for kind in (*statements.REPORT_KINDS, "broken_lines")}
+    metrics.count_reconciliation(request["provider"], counts)
+    with db.unit_of_work() as uow:
+        auditlog.record(
+            uow,
+            "payments",
+            request["actor"],
+            "reconciliation.run",
+            f"provider:{request['provider']}",
+            {"days": days, **counts},
+        )
+    return {"provider": request["provider"], "days": days, "counts": counts, **report}
+
+
+def _recorded_on(db, provider, days):
+    """{(kind, reference): amount} of the payments and provider refunds recorded on ``days``."""
+    if not days:
+        return {}
+    start = datetime.datetime.fromisoformat(days[0]).replace(tzinfo=BEIJING)
+    end = datetime.datetime.fromisoformat(days[-1]).replace(tzinfo=BEIJING) + datetime.timedelta(days=1)
+    wanted = set(days)
+
+    def on_a_day(moment):
+        if moment.tzinfo is None:  # SQLite hands back naive UTC
+            moment = moment.replace(tzinfo=datetime.UTC)
+        return moment.astimezone(BEIJING).date().isoformat() in wanted
+
+    with db.reading_snapshot() as session:
+        paid = session.execute(
+            sa.select(receipts.c.trade_no, receipts.c.amount, receipts.c.received_at).where(
+                receipts.c.provider == provider, receipts.c.received_at >= start, receipts.c.received_at < end
+            )
+        ).all()
+        refunded = session.execute(
+            sa.select(order_refunds.c.id, order_refunds.c.amount, order_refunds.c.updated_at).where(
+                order_refunds.c.provider == provider,
+                order_refunds.c.destination == domain.TO_ORIGINAL,
+                order_refunds.c.status == domain.REFUND_SUCCEEDED,
+                order_refunds.c.updated_at >= start,
+                order_refunds.c.updated_at < end,
+            )
+        ).all()
+    ours = {(statements.PAYMENT, row.trade_no): row.amount for row in paid if on_a_day(row.received_at)}
+    ours.update(
+        {
+            (statements.REFUND, uuid.UUID(row.id).hex): row.amount
+            for row in refunded
+            if on_a_day(row.updated_at)
+        }
+    )
+    return ours
+
+
+# --- the ledger, for finance -----------------------------------------------------
+
+
+def ledger_page(db, account=None, since=None, until=None, limit=50, cursor=None):
+    """Ledger entries newest first, with their transaction's kind and reference; ``since`` ≤ at < ``until``."""
+    query = load_or_invalid(
+        schemas.LedgerQuery(),
+        {"account": account, "since": since, "until": until, "limit": limit, "cursor": cursor},
+    )
+    statement = (
+        sa.select(
+            ledger_entries.c.id,
+            ledger_entries.c.transaction_id,
+            ledger_entries.c.account,
+            ledger_entries.c.currency,
+            ledger_entries.c.amount,
+            ledger_transactions.c.kind,
+            ledger_transactions.c.reference,
+            ledger_transactions.c.created_at,
+        )
+        .join(ledger_transactions, ledger_transactions.c.id == ledger_entries.c.transaction_id)
+        .order_by(ledger_entries.c.id.desc())
+        .limit(query["limit"] + 1)
+    )
+    if query["account"]:
+        statement = statement.where(ledger_entries.c.account == query["account"])
+    if query["since"]:
+        statement = statement.where(ledger_transactions.c.created_at >= query["since"])
+    if query["until"]:
+        statement = statement.where(ledger_transactions.c.created_at < query["until"])
+    if query["cursor"]:
+        statement = statement.where(ledger_entries.c.id < query["cursor"])
+    with db.reading() as session:
+        rows = session.execute(statement).all()
+    page = rows[: query["limit"]]
+    return {
+        "items": [
+            {
+                "id": str(row.id),
+                "transaction_id": row.transaction_id,
+                "kind": row.kind,
+                "reference": row.reference,
+                "account": row.account,
+                "currency": row.currency,
+                "amount": row.amount,
+                "at": utc_isoformat(row.created_at),
+            }
+            for row in page
+        ],
+        "next_cursor": str(page[-1].id) if len(rows) > query["limit"] else None,
+    }
