@@ -177,6 +177,8 @@ def check(snapshots, dead_letters, now, timeouts):
     return [
         *_cards_sold_once(inventory),
         *_loop_products_within_their_limit(inventory),
+        *_direct_lines_served_or_refunded(orders, inventory, now, timeouts),
+        *_upstream_orders_used_once(inventory),
         *_delivered_orders_hold_their_cards(orders, inventory),
         *_cards_sold_only_for_delivered_orders(orders, inventory, now, timeouts),
         *_reservations_released(orders, inventory, now, timeouts),
@@ -222,6 +224,42 @@ def _loop_products_within_their_limit(inventory):
                 f"{loop['sold']} units sold and {loop['reserved']} reserved, over its limit of "
                 f"{loop['stock_limit']}",
             )
+
+
+def _direct_lines_served_or_refunded(orders, inventory, now, timeouts):
+    """Every paid direct line is topped up (and its order delivered) or failed (and its order refunded)."""
+    direct = set(inventory["direct_products"])
+    fulfilments = inventory.get("fulfilments", {})
+    for order_id, order in orders.items():
+        if order["status"] not in (PAID, DELIVERED, FAILED, REFUNDED) or not direct & set(order["items"]):
+            continue
+        lines = fulfilments.get(order_id, [])
+        statuses = {line["status"] for line in lines}
+        if order["status"] == DELIVERED and lines and statuses != {"succeeded"}:
+            yield Violation(
+                "direct_line_unserved",
+                f"order {order_id}",
+                f"delivered, but its top-ups are {sorted(statuses)}",
+            )
+        elif order["status"] == REFUNDED and lines and "failed" not in statuses:
+            yield Violation(
+                "direct_line_refunded_when_served",
+                f"order {order_id}",
+                "refunded, though every top-up succeeded",
+            )
+        elif order["status"] == PAID and _after(order["updated_at"], timeouts.grace) < now and not lines:
+            yield Violation(
+                "direct_line_unserved", f"order {order_id}", "paid, and no top-up was ever placed"
+            )
+
+
+def _upstream_orders_used_once(inventory):
+    for reused in inventory.get("supplier_orders_reused", []):
+        yield Violation(
+            "supplier_order_reused",
+            f"supplier {reused['supplier_id']} order {reused['supplier_order_id']}",
+            "one upstream order serves more than one order line",
+        )
 
 
 def _delivered_orders_hold_their_cards(orders, inventory):

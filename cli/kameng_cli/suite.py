@@ -114,6 +114,8 @@ class Suite:
         env["KAMENG_AMQP_URI"] = settings.amqp_uri
         env["KAMENG_GATEWAY_PORT"] = str(settings.gateway_port)
         env["KAMENG_GATEWAY_URL"] = settings.gateway_url
+        # suppliers push top-up outcomes to the gateway, which hands them to inventory
+        env["KAMENG_SUPPLIER_CALLBACK_URL"] = f"{settings.gateway_url}/api/v1/supplier-callbacks"
         for service in SERVICES:
             env[metrics_port_setting(service)] = str(settings.metrics_ports[service])
             url = settings.database_urls.get(service)

@@ -76,6 +76,7 @@ def create_app(settings=None, rpc=None, nonces=None):
         channel.blueprint,
         channel.keys_blueprint,
         suppliers.blueprint,
+        suppliers.callbacks_blueprint,
         health.blueprint,
         metrics.blueprint,
         openapi_blueprint,

@@ -34,6 +34,9 @@ class NewApiKeySchema(ApiKeySchema):
 class ChannelOrderItemSchema(RequestSchema):
     product_id = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
     quantity = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
+    recharge_account = fields.String(
+        validate=validate.Length(1, 128), metadata={"description": "a direct top-up's: the account to top up"}
+    )
 
 
 class ChannelOrderCreationSchema(RequestSchema):

@@ -220,6 +220,10 @@ class CardImportSchema(RequestSchema):
 class OrderItemRequestSchema(RequestSchema):
     product_id = identifier(required=True)
     quantity = fields.Integer(required=True, strict=True, validate=validate.Range(1, MAX_QUANTITY))
+    recharge_account = fields.String(
+        validate=validate.Length(1, 128),
+        metadata={"description": "a direct top-up's (required there, 422 otherwise): the account to top up"},
+    )
 
 
 class OrderCreationSchema(RequestSchema):
@@ -387,11 +391,20 @@ class CardImportResultSchema(Schema):
     rejected_lines = fields.List(fields.Integer())
 
 
+class FulfilmentSchema(Schema):
+    status = fields.String(validate=validate.OneOf(("pending", "succeeded", "failed")))
+    supplier_order_id = fields.String(allow_none=True)
+
+
 class OrderItemSchema(Schema):
     product_id = fields.Integer()
     name = fields.String()
     quantity = fields.Integer()
     unit_price = money()
+    recharge_account = fields.String(allow_none=True, metadata={"description": "a direct top-up's"})
+    fulfilment = fields.Nested(
+        FulfilmentSchema, metadata={"description": "a paid direct top-up's: its supplier's progress"}
+    )
 
 
 class OrderHistoryEntrySchema(Schema):

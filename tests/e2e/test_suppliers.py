@@ -4,6 +4,7 @@ import uuid
 
 import pytest
 
+from kameng_cli import audit, shop
 from kameng_cli.supplier_sim import Knobs, SimState, SupplierSim
 from kameng_common.testing import free_port
 
@@ -89,3 +90,60 @@ def test_a_product_of_an_unknown_supplier_is_refused(staff):
             "supplier_sku": "1",
         },
     )
+
+
+def buy_top_up(buyer, notify, product, client_key=None, account="13800000000"):
+    order = buyer.request(
+        "POST",
+        "/api/v1/orders",
+        headers={"Idempotency-Key": client_key or str(uuid.uuid4())},
+        json={"items": [{"product_id": product["id"], "quantity": 1, "recharge_account": account}]},
+    )
+    order = shop.wait_for_status(buyer, order["id"], {"awaiting_payment"})
+    payment = buyer.request("POST", f"/api/v1/orders/{order['id']}/payments", json={"method": "mockpay"})
+    assert notify(payment).status_code == 200
+    return shop.wait_for_status(buyer, order["id"], {"delivered", "refunded"}, timeout=60)
+
+
+def test_a_paid_top_up_is_bought_once_from_the_supplier_and_delivered(
+    suite, staff, supplier, upstream, new_buyer, notify
+):
+    product = direct_product(staff, supplier, "1")
+    staff.request("POST", f"/api/v1/admin/suppliers/{supplier['id']}/sync")
+    buyer = new_buyer()
+    order = buy_top_up(buyer, notify, product)
+    assert order["status"] == "delivered", order
+    [line] = order["items"]
+    assert line["recharge_account"] == "13800000000"
+    assert line["fulfilment"]["status"] == "succeeded" and line["fulfilment"]["supplier_order_id"]
+    state = upstream.state.snapshot()
+    assert state["client_order_ids"].count(f"{order['id']}-1") == 1 and state["top_ups"] >= 1
+    audit_passes(suite)
+
+
+def test_a_failed_top_up_is_refunded(suite, staff, supplier, upstream, new_buyer, notify):
+    product = direct_product(staff, supplier, "1")
+    upstream.state.knobs.failure_rate = 1
+    order = buy_top_up(new_buyer(), notify, product)
+    assert order["status"] == "refunded", order
+    assert order["items"][0]["fulfilment"]["status"] == "failed"
+    audit_passes(suite)
+
+
+def test_a_top_up_without_an_account_is_refused(staff, supplier, new_buyer):
+    product = direct_product(staff, supplier, "1")
+    buyer = new_buyer()
+    buyer.request(
+        "POST",
+        "/api/v1/orders",
+        expected=(422,),
+        headers={"Idempotency-Key": str(uuid.uuid4())},
+        json={"items": [{"product_id": product["id"], "quantity": 1}]},
+    )
+
+
+def audit_passes(suite):
+    report = audit.audit(
+        suite.settings.amqp_uri, audit.Timeouts(order_ttl=suite.order_ttl, expiry_interval=1, grace=20)
+    )
+    assert report.ok, report.render()

@@ -606,3 +606,34 @@ def test_a_commission_twice_a_balance_off_its_entries_and_an_overdrawn_withdrawa
         ("agent_balance_mismatch", "agent a1"),
         ("withdrawal_over_available", "withdrawal w1"),
     ]
+
+
+def test_direct_lines_are_served_or_refunded_and_upstream_orders_used_once():
+    from kameng_cli.audit import Timeouts, _direct_lines_served_or_refunded, _upstream_orders_used_once
+
+    now = datetime.datetime(2026, 1, 1, 12, tzinfo=datetime.UTC)
+    old = (now - datetime.timedelta(hours=1)).isoformat()
+    orders = {
+        "served": {"status": "delivered", "items": {"9": 1}, "updated_at": old},
+        "half": {"status": "delivered", "items": {"9": 1}, "updated_at": old},
+        "refunded": {"status": "refunded", "items": {"9": 1}, "updated_at": old},
+        "never": {"status": "paid", "items": {"9": 1}, "updated_at": old},
+        "cards": {"status": "paid", "items": {"1": 1}, "updated_at": old},
+    }
+    inventory = {
+        "direct_products": ["9"],
+        "fulfilments": {
+            "served": [{"status": "succeeded"}],
+            "half": [{"status": "pending"}],
+            "refunded": [{"status": "succeeded"}],
+        },
+        "supplier_orders_reused": [{"supplier_id": 1, "supplier_order_id": "u1"}],
+    }
+    timeouts = Timeouts(order_ttl=900, expiry_interval=5, grace=60)
+    found = {(v.kind, v.subject) for v in _direct_lines_served_or_refunded(orders, inventory, now, timeouts)}
+    assert found == {
+        ("direct_line_unserved", "order half"),
+        ("direct_line_refunded_when_served", "order refunded"),
+        ("direct_line_unserved", "order never"),
+    }
+    assert [v.kind for v in _upstream_orders_used_once(inventory)] == ["supplier_order_reused"]

@@ -9,6 +9,7 @@ from flask import Blueprint, current_app
 from kameng_gateway import audit, remote
 from kameng_gateway.auth import ADMIN, roles_required
 from kameng_gateway.blueprints import load_json, load_query
+from kameng_gateway.blueprints.orders import with_fulfilment
 from kameng_gateway.channel_auth import channel_caller, signed_request_required
 from kameng_gateway.channel_schemas import (
     ApiKeyCreationSchema,
@@ -123,7 +124,7 @@ def create_order():
 def get_order(order_id):
     """Its status and, once delivered, its card keys; every reveal is audited."""
     caller = channel_caller()
-    order = remote.call("orders", "get_channel_order", str(order_id), caller.customer_id)
+    order = with_fulfilment(remote.call("orders", "get_channel_order", str(order_id), caller.customer_id))
     if order["status"] == "delivered":
         order["cards"] = remote.call("inventory", "reveal_cards", order["id"], caller.customer_id)
     return _ORDER_SCHEMA.dump(order), 200, _NO_STORE

@@ -121,7 +121,19 @@ def get_order(order_id):
                 wait=query["wait"],
                 timeout=timeout,
             )
-    return _ORDER_SCHEMA.dump(order)
+    return _ORDER_SCHEMA.dump(with_fulfilment(order))
+
+
+def with_fulfilment(order):
+    """A paid order's direct top-up lines with their supplier's progress (inventory keeps it)."""
+    if not any(line.get("recharge_account") for line in order["items"]):
+        return order
+    progress = {line["line_no"]: line for line in remote.call("inventory", "order_fulfilments", order["id"])}
+    items = [
+        {**line, "fulfilment": progress[number]} if number in progress else line
+        for number, line in enumerate(order["items"], start=1)
+    ]
+    return {**order, "items": items}
 
 
 @blueprint.post("/<uuid:order_id>/payments")

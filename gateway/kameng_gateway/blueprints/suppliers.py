@@ -1,8 +1,12 @@
 """Upstream suppliers: shops that speak the channel API, from which direct top-ups are bought."""
 
-from flask import Blueprint
-from marshmallow import Schema, fields, validate
+import json
 
+from flask import Blueprint, request
+from marshmallow import Schema, ValidationError, fields, validate
+
+from kameng_common import channel as protocol
+from kameng_common.errors import Unauthorized
 from kameng_gateway import audit, remote
 from kameng_gateway.auth import CATALOGUE_ROLES, roles_required
 from kameng_gateway.blueprints import load_json
@@ -99,3 +103,47 @@ def sync_supplier(supplier_id):
     result = remote.call("inventory", "sync_supplier", supplier_id)
     audit.record("supplier.synced", f"supplier:{supplier_id}", {"products": result["products"]})
     return _SYNC_SCHEMA.dump(result)
+
+
+callbacks_blueprint = Blueprint("supplier_callbacks", __name__, url_prefix="/api/v1/supplier-callbacks")
+
+
+class CallbackResultSchema(Schema):
+    accepted = fields.Boolean(metadata={"description": "whether it named a top-up still waiting"})
+
+
+_CALLBACK_RESULT_SCHEMA = CallbackResultSchema()
+
+
+@callbacks_blueprint.post("/<int:supplier_id>")
+@operation("A supplier's outcome of a top-up", responses={200: CallbackResultSchema}, auth="channel")
+def supplier_callback(supplier_id):
+    """Where a supplier pushes an order's outcome, signed like a channel request with
+    our API key there. It only hastens the next look at that order: the outcome itself
+    is read back from the supplier, so a lost, late or repeated callback changes nothing."""
+    headers = {name: request.headers.get(name, "").strip() for name in protocol.HEADERS}
+    if not all(headers.values()) or not protocol.timestamp_fresh(headers[protocol.TIMESTAMP_HEADER]):
+        raise Unauthorized("Sign the callback with a fresh timestamp.", "invalid_signature")
+    body = request.get_data(cache=True)
+    try:
+        supplier_order_id = str(json.loads(body)["id"])
+    except (ValueError, KeyError, TypeError):
+        raise ValidationError({"id": ["The callback names the supplier's order as id."]}) from None
+    message = protocol.string_to_sign(
+        "POST",
+        request.path,
+        request.query_string.decode("latin-1"),
+        headers[protocol.TIMESTAMP_HEADER],
+        headers[protocol.NONCE_HEADER],
+        body,
+    )
+    result = remote.call(
+        "inventory",
+        "supplier_callback",
+        supplier_id,
+        headers[protocol.KEY_HEADER],
+        message,
+        headers[protocol.SIGNATURE_HEADER],
+        supplier_order_id,
+    )
+    return _CALLBACK_RESULT_SCHEMA.dump(result)

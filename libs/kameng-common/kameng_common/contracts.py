@@ -26,6 +26,8 @@ class OrderLine(Payload):
     product_id = fields.Integer(strict=True, required=True)
     quantity = fields.Integer(strict=True, required=True, validate=validate.Range(min=1))
     unit_price = amount_field(required=True)
+    # a direct top-up's line: the account the supplier tops up
+    recharge_account = fields.String()
 
 
 class ReservedLine(Payload):

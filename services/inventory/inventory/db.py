@@ -192,3 +192,30 @@ supplier_products = sa.Table(
     sa.Column("stock", sa.Integer),
     sa.Column("synced_at", sa.DateTime(timezone=True), nullable=False),
 )
+# One upstream order per paid direct line. client_order_id (order id + line)
+# is the idempotency id the supplier sees: placing it again, after a crash or a
+# redelivered event, answers the same upstream order and tops up nothing twice.
+fulfilments = sa.Table(
+    "fulfilments",
+    metadata,
+    sa.Column("order_id", sa.String(64), primary_key=True),
+    sa.Column("line_no", sa.Integer, primary_key=True),
+    sa.Column("product_id", sa.Integer, nullable=False),
+    sa.Column("supplier_id", sa.Integer, sa.ForeignKey("suppliers.id"), nullable=False),
+    sa.Column("supplier_sku", sa.String(64), nullable=False),
+    sa.Column("quantity", sa.Integer, nullable=False),
+    sa.Column("recharge_account", sa.String(128), nullable=False),
+    sa.Column("client_order_id", sa.String(64), nullable=False, unique=True),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("supplier_order_id", sa.String(64)),
+    sa.Column("failure", sa.String(200)),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    # the next placing or polling; while a worker holds the row, the end of its lease
+    sa.Column("next_attempt_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("deadline_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Index("ix_fulfilments_status_next_attempt_at", "status", "next_attempt_at"),
+    # an upstream order serves one line only
+    sa.UniqueConstraint("supplier_id", "supplier_order_id"),
+)

@@ -30,9 +30,12 @@ STOCK_RESERVED = "reserved"  # its cards are held for it
 STOCK_REJECTED = "rejected"  # stock.rejected was published; nothing held
 STOCK_RELEASED = "released"  # it closed unpaid and its cards went back
 STOCK_SOLD = "sold"  # paid: its cards are its own
-STOCK_SALE_FAILED = "sale_failed"  # paid late and the stock was gone: orders refunds
+STOCK_SALE_FAILED = "sale_failed"  # paid late and the stock was gone, or a top-up failed: orders refunds
+STOCK_FULFILLING = "fulfilling"  # paid: its cards are held while its suppliers top up its direct lines
 
 OUT_OF_STOCK = "out_of_stock"
+NO_SUPPLIER = "no_supplier"
+NO_RECHARGE_ACCOUNT = "no_recharge_account"
 ORDER_CLOSED = "order_closed"
 UNKNOWN_PRODUCT = "unknown_product"
 NOT_ON_SALE = "not_on_sale"
@@ -62,7 +65,7 @@ def on_order_closed(stock_state):
 
 def on_order_paid(stock_state):
     """order.paid sells whatever the order holds, re-reserving what it lost; once only."""
-    return IGNORE if stock_state in (STOCK_SOLD, STOCK_SALE_FAILED) else SELL
+    return IGNORE if stock_state in (STOCK_SOLD, STOCK_SALE_FAILED, STOCK_FULFILLING) else SELL
 
 
 def price_for_level(price, level_prices, level):
@@ -131,6 +134,26 @@ def category_cycle(category_id, new_parent_id, parents):
         seen.add(ancestor)
         ancestor = parents.get(ancestor)
     return False
+
+
+def direct_line_refusal(lines, kinds, linked):
+    """Why ``lines`` (quote items) cannot be ordered as they are, or None.
+
+    A direct line needs a recharge_account and a product with a supplier, and
+    stands alone in its order: a failed top-up refunds the order, which must
+    then hold nothing else.
+    """
+    direct = [line for line in lines if kinds[line["product_id"]] == DIRECT]
+    if not direct:
+        return None
+    if len(lines) > 1:
+        return "a direct top-up is ordered on its own, one line per order"
+    line = direct[0]
+    if not line.get("recharge_account"):
+        return "a direct top-up needs recharge_account: the account to top up"
+    if line["product_id"] not in linked:
+        return f"product {line['product_id']} has no supplier: it cannot be ordered"
+    return None
 
 
 def clean_card(raw):

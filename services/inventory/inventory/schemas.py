@@ -126,6 +126,8 @@ class QuoteLine(Schema):
     quantity = fields.Integer(
         strict=True, required=True, validate=validate.Range(min=1, max=MAX_LINE_QUANTITY)
     )
+    # a direct top-up's: the account to top up
+    recharge_account = Text(load_default=None, allow_none=True, validate=validate.Length(min=1, max=128))
 
 
 class Quote(Schema):

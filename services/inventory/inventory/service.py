@@ -1,6 +1,6 @@
 """Inventory's nameko entrypoints: each translates and calls a use case."""
 
-from inventory import catalogue, suppliers, usecases
+from inventory import catalogue, fulfilment, suppliers, usecases
 from inventory.db import metadata
 from inventory.dependencies import CardKeys, SupplierSecrets
 from kameng_common.extensions import (
@@ -48,6 +48,22 @@ class InventoryService:
     @configured_timer("SUPPLIER_SYNC_SECONDS")
     def sync_suppliers(self):
         suppliers.sync_all(self.db, self.supplier_secrets)
+
+    @rpc
+    def order_fulfilments(self, order_id):
+        return fulfilment.order_fulfilments(self.db, order_id)
+
+    @rpc
+    def supplier_callback(self, supplier_id, key_id, message, signature, supplier_order_id):
+        return fulfilment.accept_callback(
+            self.db, self.supplier_secrets, supplier_id, key_id, message, signature, supplier_order_id
+        )
+
+    @configured_timer("FULFILMENT_INTERVAL_SECONDS")
+    def advance_fulfilments(self):
+        fulfilment.advance_fulfilments(
+            self.db, self.supplier_secrets, self.config.get("SUPPLIER_CALLBACK_URL") or None
+        )
 
     @rpc
     def list_categories(self, limit=1000, cursor=None):

@@ -8,7 +8,7 @@ import logging
 
 import sqlalchemy as sa
 
-from inventory import domain, schemas
+from inventory import domain, fulfilment, schemas
 from inventory.crypto import CardIntegrityError, SealedSecret
 from inventory.db import (
     cards,
@@ -220,6 +220,13 @@ def quote(db, items, level="regular"):
     for product_id in lines:
         if product_id not in found:
             raise NotFound(f"product {product_id} does not exist")
+    refusal = domain.direct_line_refusal(
+        data["items"],
+        {product_id: row["kind"] for product_id, row in found.items()},
+        {product_id for product_id, row in found.items() if row["supplier_id"] is not None},
+    )
+    if refusal is not None:
+        raise InvalidInput(refusal, "invalid_direct_line")
     return domain.quote(lines, found, data["level"])
 
 
@@ -478,6 +485,7 @@ def audit_snapshot(db):
             .group_by(products.c.id, products.c.stock_limit, loop_sales.c.status)
         ).all()
         sold_twice = _cards_sold_to_several_orders(session)
+        direct_lines, supplier_orders_reused = fulfilment.audit_fulfilments(session)
     sold, last_sale = {}, {}
     for order_id, product_id, count, sold_at in sold_rows:
         sold.setdefault(order_id, {"cards": {}})["cards"][str(product_id)] = count
@@ -505,6 +513,8 @@ def audit_snapshot(db):
         },
         "loop_products": loops,
         "sold_twice": sold_twice,
+        "fulfilments": direct_lines,
+        "supplier_orders_reused": supplier_orders_reused,
         "outbox": db.outbox_status(),
     }
 
@@ -594,7 +604,10 @@ def _close_order(uow, event):
 
 
 def on_order_paid(uow, event):
-    """Sell the order's cards; an order that lost its reservation (paid after expiry) reserves again."""
+    """Sell the order's cards; an order that lost its reservation (paid after expiry) reserves again.
+
+    An order with a direct line has its top-up bought from the supplier first (fulfilment.py).
+    """
     payload = event["payload"]
     order_id = payload["order_id"]
     order = _order_for_update(uow, order_id, payload["customer_id"], payload["items"])
@@ -602,12 +615,22 @@ def on_order_paid(uow, event):
         return
     lines = domain.merge_lines(payload["items"])
     shortfall = _reserve(uow, order_id, lines)
+    direct_lines, links = _direct_lines(uow, payload["items"])
+    if not shortfall and any(line["product_id"] not in links for _, line in direct_lines):
+        shortfall = domain.NO_SUPPLIER
+    if not shortfall and any(not line.get("recharge_account") for _, line in direct_lines):
+        shortfall = domain.NO_RECHARGE_ACCOUNT
     if shortfall:
         _release(uow, order_id)
         _set_stock_state(uow, order_id, domain.STOCK_SALE_FAILED)
         uow.publish("stock.sale_failed", {"order_id": order_id, "reason": shortfall}, correlation_id=order_id)
         return
     now = utcnow()
+    if direct_lines:
+        # its cards stay held until every top-up has an outcome (fulfilment.py)
+        fulfilment.record_direct_lines(uow, order_id, direct_lines, links, now, fulfilment.deadline_seconds())
+        _set_stock_state(uow, order_id, domain.STOCK_FULFILLING)
+        return
     uow.execute(
         cards.update()
         .where(cards.c.order_id == order_id, cards.c.status == domain.RESERVED)
@@ -631,6 +654,24 @@ def _delivered_card_ids(uow, order_id):
         loop_sales.c.order_id == order_id, loop_sales.c.status == domain.SOLD
     )
     return sorted(uow.execute(sa.union(sold, looped)).scalars())
+
+
+def _direct_lines(uow, items):
+    """``([(line number, line)], {product id: (supplier id, sku)})`` of the order's direct lines."""
+    product_ids = [item["product_id"] for item in items]
+    rows = uow.execute(
+        sa.select(products.c.id, products.c.kind, products.c.supplier_id, products.c.supplier_sku).where(
+            products.c.id.in_(product_ids)
+        )
+    ).all()
+    kinds = {row.id: row.kind for row in rows}
+    links = {row.id: (row.supplier_id, row.supplier_sku) for row in rows if row.supplier_id is not None}
+    direct = [
+        (line_no, item)
+        for line_no, item in enumerate(items, start=1)
+        if kinds.get(item["product_id"]) == domain.DIRECT
+    ]
+    return direct, links
 
 
 def _order_for_update(uow, order_id, customer_id=None, items=None):

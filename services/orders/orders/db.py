@@ -80,6 +80,8 @@ order_lines = sa.Table(
     sa.Column("name", sa.String(255), nullable=False),
     sa.Column("quantity", sa.Integer, nullable=False),
     sa.Column("unit_price", sa.BigInteger, nullable=False),
+    # a direct top-up's: the account the supplier tops up
+    sa.Column("recharge_account", sa.String(128)),
 )
 
 order_history = sa.Table(

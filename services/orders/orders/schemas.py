@@ -1,6 +1,6 @@
 """RPC inputs (validated: bad input is an InvalidInput with a clear message) and outputs."""
 
-from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_dump, validate, validates_schema
 
 from kameng_common.money import amount_field, currency_field
 from orders import domain
@@ -13,6 +13,8 @@ class OrderItemInput(Schema):
     quantity = fields.Integer(
         strict=True, required=True, validate=validate.Range(min=1, max=domain.MAX_QUANTITY)
     )
+    # a direct top-up's line: the account the supplier tops up (inventory says whether it is needed)
+    recharge_account = fields.String(validate=validate.Length(min=1, max=128))
 
 
 class CreateOrderInput(Schema):
@@ -88,6 +90,13 @@ class LineOut(Schema):
     name = fields.String()
     quantity = fields.Integer()
     unit_price = fields.Integer()
+    recharge_account = fields.String(allow_none=True)
+
+    @post_dump
+    def only_direct_lines_have_an_account(self, line, **_kwargs):
+        if line.get("recharge_account") is None:
+            line.pop("recharge_account", None)
+        return line
 
 
 class HistoryOut(Schema):

@@ -36,7 +36,12 @@ HISTORY_REASON_LENGTH = order_history.c.reason.type.length
 # get_order's statements, built once: it is the hottest read, and building them took a fifth of it
 ORDER_WITH_LINES = (
     sa.select(
-        orders, order_lines.c.product_id, order_lines.c.name, order_lines.c.quantity, order_lines.c.unit_price
+        orders,
+        order_lines.c.product_id,
+        order_lines.c.name,
+        order_lines.c.quantity,
+        order_lines.c.unit_price,
+        order_lines.c.recharge_account,
     )
     .join(order_lines, order_lines.c.order_id == orders.c.id)  # an order is stored with its lines
     .where(orders.c.id == sa.bindparam("order_id"))
@@ -499,7 +504,12 @@ def on_payment_succeeded(uow, order, payment, now):
     )
     lines = (
         uow.execute(
-            sa.select(order_lines.c.product_id, order_lines.c.quantity, order_lines.c.unit_price)
+            sa.select(
+                order_lines.c.product_id,
+                order_lines.c.quantity,
+                order_lines.c.unit_price,
+                order_lines.c.recharge_account,
+            )
             .where(order_lines.c.order_id == order_id)
             .order_by(order_lines.c.line_no)
         )
@@ -511,7 +521,7 @@ def on_payment_succeeded(uow, order, payment, now):
         {
             "order_id": order_id,
             "customer_id": order.customer_id,
-            "items": [dict(line) for line in lines],
+            "items": [_event_line(line) for line in lines],
             "payment_id": payment["payment_id"],
             "amount": payment["amount"],
             "currency": payment["currency"],
@@ -733,11 +743,21 @@ def _priced(quote, items, level):
         raise Unavailable("inventory quoted other items than were ordered")
     if domain.order_total(priced["items"]) != priced["total"]:
         raise Unavailable("inventory's quote does not add up")
+    accounts = {item["product_id"]: item.get("recharge_account") for item in items}
+    for line in priced["items"]:
+        line["recharge_account"] = accounts[line["product_id"]]
     return priced
 
 
 def _event_line(line):
-    return {"product_id": line["product_id"], "quantity": line["quantity"], "unit_price": line["unit_price"]}
+    event_line = {
+        "product_id": line["product_id"],
+        "quantity": line["quantity"],
+        "unit_price": line["unit_price"],
+    }
+    if line.get("recharge_account"):
+        event_line["recharge_account"] = line["recharge_account"]
+    return event_line
 
 
 def _lines_by_order(session, order_ids):

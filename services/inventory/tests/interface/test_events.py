@@ -28,6 +28,8 @@ def config(amqp_uri, database_url, monkeypatch):
         "DATABASE_URL": database_url,
         "max_workers": 4,
         "SUPPLIER_SYNC_SECONDS": 3600,
+        "FULFILMENT_INTERVAL_SECONDS": 3600,
+        "FULFILMENT_DEADLINE_SECONDS": 600,
     }
 
 

@@ -16,7 +16,14 @@ def config(amqp_uri, tmp_path, monkeypatch):
     monkeypatch.setenv("KAMENG_CARD_KEYS", generate_keys_line("k1"))
     url = f"sqlite:///{tmp_path / 'inventory.db'}"
     upgrade("inventory", url)
-    return {"AMQP_URI": amqp_uri, "DATABASE_URL": url, "max_workers": 4, "SUPPLIER_SYNC_SECONDS": 3600}
+    return {
+        "AMQP_URI": amqp_uri,
+        "DATABASE_URL": url,
+        "max_workers": 4,
+        "SUPPLIER_SYNC_SECONDS": 3600,
+        "FULFILMENT_INTERVAL_SECONDS": 3600,
+        "FULFILMENT_DEADLINE_SECONDS": 600,
+    }
 
 
 @pytest.fixture

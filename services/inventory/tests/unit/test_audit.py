@@ -24,6 +24,8 @@ def test_the_snapshot_of_an_empty_inventory(any_db):
         "reserved": {},
         "loop_products": {},
         "sold_twice": [],
+        "fulfilments": {},
+        "supplier_orders_reused": [],
         "outbox": {"pending": 0, "oldest_pending_at": None},
     }
 

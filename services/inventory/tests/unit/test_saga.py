@@ -155,9 +155,10 @@ def test_an_expiry_seen_after_the_payment_leaves_the_sale_alone(any_shop):
     assert any_shop.available(product) == 1
 
 
-def test_a_paid_order_of_direct_products_only_has_no_cards_to_deliver(shop):
+def test_a_paid_direct_product_without_a_supplier_is_refunded_not_left_unserved(shop):
     direct = shop.product(kind="direct")
     shop.created("o1", (direct, 1))
     shop.paid("o1", (direct, 1))
-    assert shop.stock_state("o1") == domain.STOCK_SOLD
+    assert shop.stock_state("o1") == domain.STOCK_SALE_FAILED
+    assert shop.published("stock.sale_failed") == [{"order_id": "o1", "reason": domain.NO_SUPPLIER}]
     assert shop.published("cards.delivered") == []
