@@ -2,6 +2,7 @@
 
 import datetime
 import json
+import os
 
 import pytest
 
@@ -10,6 +11,7 @@ from inventory.upstream import FAILED, PENDING, SUCCEEDED, SupplierRefused, Supp
 from kameng_common.contracts import load_event, new_event
 from kameng_common.errors import InvalidInput
 from kameng_common.sealing import Sealer, generate_keys_line, parse_keys
+from kameng_common.testing import deliver
 
 
 @pytest.fixture
@@ -48,6 +50,16 @@ def top_up(shop, sealer):
     return shop.product(kind="direct", price=5000, supplier_id=supplier["id"], supplier_sku="7")
 
 
+def monkeypatch_deadline(seconds):
+    os.environ[fulfilment.DEADLINE_ENV] = str(seconds)
+
+
+@pytest.fixture(autouse=True)
+def _restore_deadline():
+    yield
+    os.environ.pop(fulfilment.DEADLINE_ENV, None)
+
+
 def event(event_type, payload):
     return load_event(json.dumps(new_event(event_type, payload, payload["order_id"])))
 
@@ -65,7 +77,8 @@ def pay(shop, order_id, product_id, account="13800000000", deadline=600):
             "currency": "CNY",
         },
     )
-    usecases.on_order_paid(shop.db, handled, deadline)
+    monkeypatch_deadline(deadline)
+    deliver(shop.db, "inventory", usecases.on_order_paid, handled)
     return handled
 
 
@@ -80,7 +93,7 @@ def later(seconds):
 def test_a_paid_top_up_is_placed_once_and_delivered_when_the_supplier_says_so(shop, sealer, top_up):
     upstream = FakeSupplier()
     again = pay(shop, "o1", top_up)
-    usecases.on_order_paid(shop.db, again, 600)  # a redelivered event
+    deliver(shop.db, "inventory", usecases.on_order_paid, again)  # a redelivered event
     assert shop.stock_state("o1") == domain.STOCK_FULFILLING
     assert advance(shop, sealer, upstream) == {"waiting": 1}
     assert upstream.placed == [("7", 1, "13800000000", "o1-1")]
