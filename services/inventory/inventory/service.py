@@ -1,5 +1,7 @@
 """Inventory's nameko entrypoints: each translates and calls a use case."""
 
+from nameko.dependency_providers import Config
+
 from inventory import catalogue, fulfilment, suppliers, usecases
 from inventory.db import metadata
 from inventory.dependencies import CardKeys, SupplierSecrets
@@ -22,6 +24,7 @@ class InventoryService:
         "kameng_cards_in_stock", "Available cards per product", ["product_id"], usecases.stock_levels
     )
     keyring = CardKeys()
+    config = Config()
     supplier_secrets = SupplierSecrets()
     instrumentation = Instrumentation()
 
