@@ -31,8 +31,9 @@ AUDIT_LOG_ROLES = (ADMIN, AUDITOR)
 REFUND_ROLES = (ADMIN, FINANCE)
 REFUND_READER_ROLES = (ADMIN, FINANCE, AUDITOR)
 LEDGER_READER_ROLES = (ADMIN, FINANCE, AUDITOR)
-# who decides the orders risk held for review
+# who decides the orders risk held for review, and who keeps the blacklist
 REVIEWER_ROLES = (ADMIN, SUPPORT, OPS)
+BLACKLIST_ROLES = (ADMIN, OPS)
 
 
 @dataclass(frozen=True)

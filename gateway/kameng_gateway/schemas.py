@@ -244,6 +244,17 @@ class IdempotencyHeaderSchema(RequestSchema):
     )
 
 
+class OrderHeadersSchema(IdempotencyHeaderSchema):
+    device_id = fields.String(
+        data_key="X-Device-Id",
+        validate=validate.And(validate.Length(1, 128), validate.Regexp(r"^[\x21-\x7e]+$")),
+        metadata={
+            "description": "an id the buyer's app or browser keeps for its device (printable ASCII, no "
+            "spaces); risk rejects the orders of a blacklisted device"
+        },
+    )
+
+
 class PaymentRequestSchema(RequestSchema):
     method = fields.String(required=True, validate=validate.OneOf(PAYMENT_METHODS))
 
@@ -710,3 +721,38 @@ class AuditVerificationSchema(Schema):
     checked = fields.Integer(metadata={"description": "entries found intact before the first broken one"})
     first_broken = fields.Integer(allow_none=True, metadata={"description": "seq of the first broken entry"})
     head = fields.Nested(AuditChainHeadSchema, metadata={"description": "where the chain ends now"})
+
+
+# --- risk: the blacklist ---
+
+BLACKLIST_KINDS = ("account", "ip", "device")
+
+
+class BlacklistEntryRequestSchema(RequestSchema):
+    kind = fields.String(required=True, validate=validate.OneOf(BLACKLIST_KINDS))
+    value = fields.String(
+        required=True,
+        validate=validate.And(validate.Length(1, 128), validate.Regexp(r"^[^\s\x00-\x1f\x7f]+$")),
+        metadata={
+            "description": "a customer id (account), an IPv4 or IPv6 address (ip), or an X-Device-Id (device)"
+        },
+    )
+    reason = fields.String(required=True, validate=validate.Length(1, 500))
+
+
+class BlacklistQuerySchema(PageQuerySchema):
+    kind = fields.String(validate=validate.OneOf(BLACKLIST_KINDS))
+
+
+class BlacklistEntrySchema(Schema):
+    id = fields.String()
+    kind = fields.String(validate=validate.OneOf(BLACKLIST_KINDS))
+    value = fields.String()
+    reason = fields.String()
+    created_by = fields.String(allow_none=True, metadata={"description": "the staff account that added it"})
+    created_at = timestamp()
+
+
+class BlacklistPageSchema(Schema):
+    items = fields.List(fields.Nested(BlacklistEntrySchema))
+    next_cursor = fields.String(allow_none=True)

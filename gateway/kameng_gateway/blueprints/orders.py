@@ -12,8 +12,8 @@ from kameng_gateway.observability import set_correlation_id
 from kameng_gateway.openapi import operation
 from kameng_gateway.schemas import (
     CardSecretSchema,
-    IdempotencyHeaderSchema,
     OrderCreationSchema,
+    OrderHeadersSchema,
     OrderListQuerySchema,
     OrderPageSchema,
     OrderReadQuerySchema,
@@ -25,9 +25,10 @@ from kameng_gateway.schemas import (
 blueprint = Blueprint("orders", __name__, url_prefix="/api/v1/orders")
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
+DEVICE_HEADER = "X-Device-Id"
 
 _ORDER_CREATION_SCHEMA = OrderCreationSchema()
-_IDEMPOTENCY_HEADER_SCHEMA = IdempotencyHeaderSchema()
+_ORDER_HEADERS_SCHEMA = OrderHeadersSchema()
 _ORDER_LIST_QUERY_SCHEMA = OrderListQuerySchema()
 _ORDER_READ_QUERY_SCHEMA = OrderReadQuerySchema()
 _PAYMENT_REQUEST_SCHEMA = PaymentRequestSchema()
@@ -41,19 +42,22 @@ _CARD_SECRETS_SCHEMA = CardSecretSchema(many=True)
 @operation(
     "Place an order",
     body=OrderCreationSchema,
-    headers=IdempotencyHeaderSchema,
+    headers=OrderHeadersSchema,
     responses={201: OrderSchema},
     auth="required",
 )
 @customer_required
 def create_order():
     """Priced at the customer's level. Retrying with the same Idempotency-Key returns
-    the same order instead of placing a second one."""
+    the same order instead of placing a second one. The client's address and its
+    X-Device-Id go to risk with the order (a blacklisted one is rejected)."""
     data = load_json(_ORDER_CREATION_SCHEMA)
-    headers = _IDEMPOTENCY_HEADER_SCHEMA.load(
-        {IDEMPOTENCY_HEADER: request.headers[IDEMPOTENCY_HEADER]}
-        if IDEMPOTENCY_HEADER in request.headers
-        else {}
+    headers = _ORDER_HEADERS_SCHEMA.load(
+        {
+            name: request.headers[name]
+            for name in (IDEMPOTENCY_HEADER, DEVICE_HEADER)
+            if name in request.headers
+        }
     )
     idempotency_key = headers.get("idempotency_key") or str(uuid.uuid4())
     customer_id = current_identity().user_id
@@ -66,6 +70,8 @@ def create_order():
         data["items"],
         idempotency_key,
         coupon_code=data.get("coupon_code"),
+        client_ip=request.remote_addr,
+        device_id=headers.get("device_id"),
     )
     set_correlation_id(order["id"])
     return _ORDER_SCHEMA.dump(order), 201, {"Location": f"{blueprint.url_prefix}/{order['id']}"}

@@ -60,6 +60,8 @@ def test_token_for_a_customer(client, rpc, settings):
     assert claims["kind"] == "customer"
     assert claims["role"] is None
     assert claims["exp"] - claims["iat"] == 3600
+    # where the sign-in came from goes to customers (for risk's sign-in rule)
+    assert rpc.calls_to("customers", "authenticate")[0].kwargs == {"client_ip": "127.0.0.1"}
 
 
 def test_token_for_staff_carries_the_role(client, rpc, settings):

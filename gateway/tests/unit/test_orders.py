@@ -12,7 +12,9 @@ ITEMS = [{"product_id": 1, "quantity": 2}]
 @pytest.fixture(autouse=True)
 def orders_service(rpc, make_order):
     rpc.answer(
-        "orders", "create_order", lambda customer_id, level, items, key, coupon_code=None: make_order()
+        "orders",
+        "create_order",
+        lambda customer_id, level, items, key, coupon_code=None, client_ip=None, device_id=None: make_order(),
     )
     rpc.answer("orders", "list_orders", {"items": [make_order()], "next_cursor": "next-page"})
 
@@ -27,7 +29,7 @@ def test_create_order_forwards_the_idempotency_key(client, callers, rpc):
     assert response.status_code == 201
     call = rpc.calls_to("orders", "create_order")[0]
     assert call.args == (callers.customer_id, "gold", ITEMS, "retry-me-42")
-    assert call.kwargs == {"coupon_code": None}
+    assert call.kwargs == {"coupon_code": None, "client_ip": "127.0.0.1", "device_id": None}
 
 
 def test_the_same_key_is_sent_each_time(client, callers, rpc):
@@ -72,7 +74,30 @@ def test_create_order_answers_the_order(client, callers, rpc):
     )
     assert body["items"][0]["product_id"] == 1
     assert response.headers["Location"] == f"/api/v1/orders/{ORDER_ID}"
-    assert rpc.calls_to("orders", "create_order")[0].kwargs == {"coupon_code": "SPRING"}
+    assert rpc.calls_to("orders", "create_order")[0].kwargs["coupon_code"] == "SPRING"
+
+
+def test_the_clients_address_and_device_go_to_risk_with_the_order(client, callers, rpc):
+    response = client.post(
+        "/api/v1/orders",
+        json={"items": ITEMS},
+        headers={**callers.customer(), "X-Device-Id": "phone-42"},
+        environ_base={"REMOTE_ADDR": "203.0.113.9"},
+    )
+
+    assert response.status_code == 201
+    kwargs = rpc.calls_to("orders", "create_order")[0].kwargs
+    assert (kwargs["client_ip"], kwargs["device_id"]) == ("203.0.113.9", "phone-42")
+
+
+@pytest.mark.parametrize("device_id", ["", "has space", "x" * 129, "caf\u00e9"])
+def test_a_bad_device_id_is_refused(client, callers, rpc, device_id):
+    response = client.post(
+        "/api/v1/orders", json={"items": ITEMS}, headers={**callers.customer(), "X-Device-Id": device_id}
+    )
+
+    assert response.status_code == 422
+    assert rpc.calls_to("orders", "create_order") == []
 
 
 def test_the_order_id_correlates_the_calls_and_the_response(client, callers, rpc):

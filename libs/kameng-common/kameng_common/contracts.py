@@ -41,6 +41,9 @@ class OrderCreated(Payload):
     items = fields.List(fields.Nested(OrderLine), required=True, validate=validate.Length(min=1))
     total = amount_field(required=True)
     currency = currency_field(required=True)
+    # where the buyer ordered from, as the gateway saw it (for risk's blacklist)
+    client_ip = fields.String(load_default=None, allow_none=True)
+    device_id = fields.String(load_default=None, allow_none=True)
 
 
 class OrderClosed(Payload):
@@ -173,6 +176,14 @@ class WithdrawalPaid(Payload):
     currency = currency_field(required=True)
 
 
+class CustomerSignedIn(Payload):
+    customer_id = fields.String(required=True)
+    # the client's network: its address's /24 (IPv4) or /48 (IPv6), never the whole address
+    network = fields.String(required=True)
+    signed_in_at = fields.AwareDateTime(required=True)
+    registered_at = fields.AwareDateTime(required=True)
+
+
 @dataclass(frozen=True)
 class Contract:
     source: str
@@ -189,16 +200,22 @@ CONTRACTS = {
         "orders", OrderClosed, (("inventory", "on_order_cancelled"), ("risk", "on_order_cancelled"))
     ),
     "order.reviewed": Contract("orders", OrderReviewed, (("risk", "on_order_reviewed"),)),
-    "order.expired": Contract("orders", OrderClosed, (("inventory", "on_order_expired"),)),
+    "order.expired": Contract(
+        "orders", OrderClosed, (("inventory", "on_order_expired"), ("risk", "on_order_expired"))
+    ),
     "order.paid": Contract("orders", OrderPaid, (("inventory", "on_order_paid"),)),
     "order.delivered": Contract("orders", OrderDelivered, (("customers", "on_order_delivered"),)),
-    "order.refund_requested": Contract("orders", RefundRequested, (("payments", "on_refund_requested"),)),
+    "order.refund_requested": Contract(
+        "orders", RefundRequested, (("payments", "on_refund_requested"), ("risk", "on_refund_requested"))
+    ),
     "stock.reserved": Contract("inventory", StockReserved, (("orders", "on_stock_reserved"),)),
     "stock.rejected": Contract("inventory", StockRefused, (("orders", "on_stock_rejected"),)),
     "stock.sale_failed": Contract("inventory", StockRefused, (("orders", "on_sale_failed"),)),
     "cards.delivered": Contract("inventory", CardsDelivered, (("orders", "on_cards_delivered"),)),
     "risk.assessed": Contract("risk", RiskAssessed, (("orders", "on_risk_assessed"),)),
-    "payment.succeeded": Contract("payments", PaymentSucceeded, (("orders", "on_payment_succeeded"),)),
+    "payment.succeeded": Contract(
+        "payments", PaymentSucceeded, (("orders", "on_payment_succeeded"), ("risk", "on_payment_succeeded"))
+    ),
     # one audit event type per source (a type has one source), all appended to risk's hash chain
     "audit.recorded.inventory": Contract("inventory", AuditRecorded, (("risk", "on_inventory_audit"),)),
     "audit.recorded.orders": Contract("orders", AuditRecorded, (("risk", "on_orders_audit"),)),
@@ -217,6 +234,7 @@ CONTRACTS = {
         "customers", CommissionReversed, (("payments", "on_commission_reversed"),)
     ),
     "withdrawal.paid": Contract("customers", WithdrawalPaid, (("payments", "on_withdrawal_paid"),)),
+    "customer.signed_in": Contract("customers", CustomerSignedIn, (("risk", "on_customer_signed_in"),)),
 }
 
 

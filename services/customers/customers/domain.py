@@ -1,5 +1,6 @@
 """The rules of identities and membership levels: pure Python, no I/O."""
 
+import ipaddress
 import itertools
 import re
 
@@ -167,3 +168,17 @@ def check_withdrawal(amount, available):
             f"{amount} is more than the {max(available, 0)} available to withdraw",
             code="withdrawal_exceeds_available",
         )
+
+
+def client_network(address):
+    """The network a client address belongs to: its /24 (IPv4) or /48 (IPv6); None for no address.
+
+    A sign-in reports this, not the address: enough to tell a new network from a known one.
+    """
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return None
+    if ip.version == 6 and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return str(ipaddress.ip_network(f"{ip}/{24 if ip.version == 4 else 48}", strict=False))

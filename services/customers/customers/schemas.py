@@ -36,6 +36,8 @@ class Credentials(Schema):
     # only the types: a malformed username is just an unknown one, answered as such
     username = fields.String(required=True)
     password = fields.String(required=True)
+    # the signing-in client's address, as the gateway saw it
+    client_ip = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=64))
 
 
 class CustomerRef(Schema):

@@ -53,8 +53,10 @@ class CustomersService:
         return usecases.register(self.db, self.passwords, **data)
 
     @rpc
-    def authenticate(self, username, password):
-        data = load_or_invalid(schemas.Credentials(), {"username": username, "password": password})
+    def authenticate(self, username, password, client_ip=None):
+        data = load_or_invalid(
+            schemas.Credentials(), {"username": username, "password": password, "client_ip": client_ip}
+        )
         return usecases.authenticate(self.db, self.passwords, **data)
 
     @rpc

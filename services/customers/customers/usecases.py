@@ -6,6 +6,7 @@ Hashing happens outside any transaction: it is slow, and a unit of work must
 not wait on it.
 """
 
+import datetime
 import logging
 import uuid
 
@@ -34,6 +35,7 @@ def _find_identity(session, key):
             accounts.c.password_hash,
             accounts.c.kind,
             accounts.c.role,
+            accounts.c.created_at,
             customer_stats.c.level,
         )
         .select_from(accounts.outerjoin(customer_stats, customer_stats.c.customer_id == accounts.c.id))
@@ -128,7 +130,9 @@ def ensure_admin(db, passwords, username, password):
     return {"created": True}
 
 
-def authenticate(db, passwords, username, password):
+def authenticate(db, passwords, username, password, client_ip=None):
+    """The account these credentials open; a customer's sign-in from ``client_ip`` is published
+    (``customer.signed_in``, with the address's network) for risk."""
     identity = None
     if domain.USERNAME_PATTERN.match(username):
         with db.reading() as session:
@@ -140,6 +144,9 @@ def authenticate(db, passwords, username, password):
         raise Unauthorized(INVALID_CREDENTIALS, code="invalid_credentials")
     if passwords.needs_rehash(identity.password_hash):
         _rehash(db, identity, passwords.hash(password))
+    network = domain.client_network(client_ip) if client_ip else None
+    if identity.kind == domain.CUSTOMER and network is not None:
+        _signed_in(db, identity, network)
     return {
         "id": identity.id,
         "username": identity.username,
@@ -147,6 +154,25 @@ def authenticate(db, passwords, username, password):
         "role": identity.role,
         "level": identity.level,
     }
+
+
+def _signed_in(db, identity, network):
+    with db.unit_of_work() as uow:
+        uow.publish(
+            "customer.signed_in",
+            {
+                "customer_id": identity.id,
+                "network": network,
+                "signed_in_at": utcnow().isoformat(),
+                "registered_at": _aware(identity.created_at).isoformat(),
+            },
+            correlation_id=identity.id,
+        )
+
+
+def _aware(moment):
+    # SQLite hands datetimes back without their zone; every one stored here is UTC
+    return moment.replace(tzinfo=datetime.UTC) if moment.tzinfo is None else moment
 
 
 def _rehash(db, identity, new_hash):

@@ -25,6 +25,8 @@ class CreateOrderInput(Schema):
     )
     idempotency_key = fields.String(required=True, validate=validate.Length(min=1, max=128))
     coupon_code = fields.String(load_default=None, allow_none=True)
+    client_ip = fields.String(load_default=None, allow_none=True, validate=validate.Length(min=1, max=45))
+    device_id = fields.String(load_default=None, allow_none=True, validate=validate.Length(min=1, max=128))
 
     @validates_schema
     def each_product_once(self, data, **_kwargs):

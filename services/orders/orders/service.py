@@ -52,9 +52,19 @@ class OrdersService:
         return check_health(self.name, self.db)
 
     @rpc
-    def create_order(self, customer_id, level, items, idempotency_key, coupon_code=None):
+    def create_order(
+        self, customer_id, level, items, idempotency_key, coupon_code=None, client_ip=None, device_id=None
+    ):
         return usecases.create_order(
-            self.db, self.inventory.quote, customer_id, level, items, idempotency_key, coupon_code
+            self.db,
+            self.inventory.quote,
+            customer_id,
+            level,
+            items,
+            idempotency_key,
+            coupon_code,
+            client_ip=client_ip,
+            device_id=device_id,
         )
 
     @rpc

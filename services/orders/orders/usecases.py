@@ -20,6 +20,7 @@ from functools import partial, wraps
 import sqlalchemy as sa
 from marshmallow import ValidationError
 
+from kameng_common import auditlog
 from kameng_common.db import utc_isoformat, utcnow
 from kameng_common.errors import Conflict, Forbidden, InvalidInput, NotFound, Unavailable
 from kameng_common.validation import load_or_invalid
@@ -65,14 +66,25 @@ class ConcurrentChange(Exception):
 
 
 def create_order(
-    db, quote, customer_id, level, items, idempotency_key, coupon_code=None, now=None, on_created=None
+    db,
+    quote,
+    customer_id,
+    level,
+    items,
+    idempotency_key,
+    coupon_code=None,
+    now=None,
+    client_ip=None,
+    device_id=None,
+    on_created=None,
 ):
     """Price ``items`` with inventory's ``quote(items, level)`` and store a pending order.
 
     ``on_created(uow, order_id)``, if given, writes more in the order's unit of work.
 
     The same ``idempotency_key`` from the same customer returns the order it
-    created first, also when two such requests race.
+    created first, also when two such requests race. ``client_ip`` and
+    ``device_id`` (where the buyer ordered from) travel to risk with the order.
     """
     request = load_or_invalid(
         schemas.CreateOrderInput(),
@@ -82,6 +94,8 @@ def create_order(
             "items": items,
             "idempotency_key": idempotency_key,
             "coupon_code": coupon_code,
+            "client_ip": client_ip,
+            "device_id": device_id,
         },
     )
     if request["coupon_code"] is not None:
@@ -131,6 +145,8 @@ def create_order(
                     "items": [_event_line(line) for line in priced["items"]],
                     "total": priced["total"],
                     "currency": priced["currency"],
+                    "client_ip": request["client_ip"],
+                    "device_id": request["device_id"],
                 },
                 correlation_id=order_id,
             )
@@ -372,6 +388,14 @@ def decide_review(db, order_id, decision, reason, decided_by, deadlines, now=Non
             raise Conflict(f"the order is {order.status}, not on hold for review", code="order_not_on_hold")
         _close_review(
             uow, order, request["decision"], request["reason"], request["decided_by"], deadlines, now
+        )
+        auditlog.record(
+            uow,
+            "orders",
+            request["decided_by"],
+            "order.review_decided",
+            f"order:{order_id}",
+            {"decision": request["decision"], "reason": request["reason"]},
         )
     return {
         "order_id": order_id,

@@ -184,7 +184,7 @@ class Saga:
         return [payload for kind, payload in found if kind == event_type] if event_type else found
 
     def event_types(self, order_id):
-        return [kind for kind, payload in self.events() if payload["order_id"] == order_id]
+        return [kind for kind, payload in self.events() if payload.get("order_id") == order_id]
 
     def row(self, order_id):
         with self.db.reading() as session:

@@ -2,10 +2,28 @@
 
 from marshmallow import Schema, fields, validate
 
+from risk import domain
+
+# printable, no whitespace: what an id, an address or a device id looks like
+TOKEN = validate.Regexp(r"^[^\s\x00-\x1f\x7f]+$")
+
 
 class BlacklistEntry(Schema):
-    customer_id = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    kind = fields.String(required=True, validate=validate.OneOf(domain.BLACKLIST_KINDS))
+    value = fields.String(required=True, validate=validate.And(validate.Length(min=1, max=128), TOKEN))
     reason = fields.String(required=True, validate=validate.Length(min=1, max=500))
+    created_by = fields.String(load_default=None, allow_none=True, validate=validate.Length(min=1, max=64))
+
+
+class BlacklistQuery(Schema):
+    kind = fields.String(load_default=None, allow_none=True, validate=validate.OneOf(domain.BLACKLIST_KINDS))
+    limit = fields.Integer(strict=True, load_default=50, validate=validate.Range(min=1, max=200))
+    cursor = fields.String(load_default=None, allow_none=True, validate=validate.Length(min=1, max=200))
+
+
+class BlacklistEntryRef(Schema):
+    entry_id = fields.String(required=True, validate=validate.Length(min=1, max=36))
+    removed_by = fields.String(load_default=None, allow_none=True, validate=validate.Length(min=1, max=64))
 
 
 class AuditEntryInput(Schema):

@@ -31,9 +31,22 @@ class RiskService:
         return usecases.audit_snapshot(self.db)
 
     @rpc
-    def add_to_blacklist(self, customer_id, reason):
-        data = load_or_invalid(schemas.BlacklistEntry(), {"customer_id": customer_id, "reason": reason})
-        return usecases.add_to_blacklist(self.db, **data)
+    def add_blacklist_entry(self, kind, value, reason, created_by=None):
+        data = load_or_invalid(
+            schemas.BlacklistEntry(),
+            {"kind": kind, "value": value, "reason": reason, "created_by": created_by},
+        )
+        return usecases.add_blacklist_entry(self.db, **data)
+
+    @rpc
+    def list_blacklist(self, kind=None, limit=50, cursor=None):
+        data = load_or_invalid(schemas.BlacklistQuery(), {"kind": kind, "limit": limit, "cursor": cursor})
+        return usecases.list_blacklist(self.db, **data)
+
+    @rpc
+    def remove_blacklist_entry(self, entry_id, removed_by=None):
+        data = load_or_invalid(schemas.BlacklistEntryRef(), {"entry_id": entry_id, "removed_by": removed_by})
+        return usecases.remove_blacklist_entry(self.db, **data)
 
     @rpc
     def record_audit(self, entry_id, at, actor, action, target, detail=None):
@@ -88,3 +101,19 @@ class RiskService:
     @event_handler("orders", "order.cancelled")
     def on_order_cancelled(self, uow, event):
         usecases.on_order_cancelled(uow, event)
+
+    @event_handler("orders", "order.expired")
+    def on_order_expired(self, uow, event):
+        usecases.on_order_expired(uow, event)
+
+    @event_handler("orders", "order.refund_requested")
+    def on_refund_requested(self, uow, event):
+        usecases.on_refund_requested(uow, event)
+
+    @event_handler("payments", "payment.succeeded")
+    def on_payment_succeeded(self, uow, event):
+        usecases.on_payment_succeeded(uow, event)
+
+    @event_handler("customers", "customer.signed_in")
+    def on_customer_signed_in(self, uow, event):
+        usecases.on_customer_signed_in(uow, event)

@@ -1,96 +1,351 @@
-"""What the risk service does: score orders as they are created, keep the review queue and the blacklist."""
+"""What the risk service does: score orders, follow what becomes of them and of their customers
+(payments, expiry, refunds, sign-ins), keep the blacklist and the review records.
 
+Each function is one unit of work; the event handlers record the event in the inbox in it.
+"""
+
+import base64
+import binascii
 import datetime
+import ipaddress
+import json
 import logging
+import uuid
+from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from kameng_common.db import utcnow
-from risk import domain, metrics
-from risk.db import assessments, blacklist, reviews
+from kameng_common import auditlog
+from kameng_common.db import utc_isoformat, utcnow
+from kameng_common.errors import InvalidInput, NotFound
+from risk import audit_log, domain, metrics
+from risk.db import (
+    assessment_lines,
+    assessments,
+    blacklist_entries,
+    customer_networks,
+    customer_profiles,
+    early_closures,
+    refund_requests,
+    reviews,
+)
 
 _log = logging.getLogger(__name__)
 
 WAITING = "waiting"
-
-
-def on_order_created(uow, event, thresholds):
-    """Score a new order and publish risk.assessed; returns the Assessment, or None for an order already scored."""
-    order = event["payload"]
-    order_id, customer_id = order["order_id"], order["customer_id"]
-    created_at = event["occurred_at"].astimezone(datetime.UTC)
-    window_start = created_at - datetime.timedelta(seconds=thresholds.velocity_window_seconds)
-    # what the score needs, in one query
-    assessed_already, earlier_orders, blacklisted = uow.execute(
-        sa.select(
-            sa.exists().where(assessments.c.order_id == order_id),
-            sa.select(sa.func.count())
-            .select_from(assessments)
-            .where(
-                assessments.c.customer_id == customer_id,
-                assessments.c.created_at > window_start,
-                assessments.c.created_at <= created_at,
-            )
-            .scalar_subquery(),
-            sa.exists().where(blacklist.c.customer_id == customer_id),
-        )
-    ).one()
-    if assessed_already:
-        # the same order under another event id: its decision was published already
-        return None
-    assessment = domain.assess(
-        domain.OrderFacts(
-            total=order["total"], recent_orders=earlier_orders + 1, blacklisted=bool(blacklisted)
-        ),
-        thresholds,
-    )
-    reasons = list(assessment.reasons)
-    uow.execute(
-        assessments.insert().values(
-            order_id=order_id,
-            customer_id=customer_id,
-            total=order["total"],
-            currency=order["currency"],
-            created_at=created_at,
-            decision=assessment.decision,
-            score=assessment.score,
-            reasons=reasons,
-            assessed_at=utcnow(),
-        )
-    )
-    if assessment.decision == domain.REVIEW:
-        uow.execute(
-            reviews.insert().values(
-                order_id=order_id,
-                customer_id=customer_id,
-                total=order["total"],
-                currency=order["currency"],
-                score=assessment.score,
-                reasons=reasons,
-                status=WAITING,
-                created_at=created_at,
-            )
-        )
-    uow.publish(
-        "risk.assessed",
-        {
-            "order_id": order_id,
-            "decision": assessment.decision,
-            "score": assessment.score,
-            "reasons": reasons,
-        },
-        correlation_id=order_id,
-    )
-    uow.after_commit(lambda: metrics.count_decision(assessment.decision))
-    if assessment.decision != domain.APPROVE:
-        _log.info("order held for %s", assessment.decision, extra={"reasons": reasons})
-    return assessment
-
-
 # order.reviewed's decision → the review's final status
 REVIEW_STATUSES = {"approve": "approved", "reject": "rejected", "timeout": "timed_out"}
 CLOSED = "closed"
 REASON_LENGTH = reviews.c.decision_reason.type.length
+# how an order stops being unpaid and open
+PAID, CANCELLED, EXPIRED = "paid", "cancelled", "expired"
+
+
+@dataclass(frozen=True)
+class OrderToScore:
+    """An order as risk scores it, however it heard of it (an event, or a call)."""
+
+    order_id: str
+    customer_id: str
+    items: tuple  # (product_id, quantity) each
+    total: int
+    currency: str
+    created_at: datetime.datetime  # aware
+    client_ip: str | None = None
+    device_id: str | None = None
+
+    @classmethod
+    def from_event(cls, event):
+        """The order of an ``order.created`` event, created when the event occurred."""
+        order = event["payload"]
+        return cls(
+            order_id=order["order_id"],
+            customer_id=order["customer_id"],
+            items=tuple((line["product_id"], line["quantity"]) for line in order["items"]),
+            total=order["total"],
+            currency=order["currency"],
+            created_at=event["occurred_at"].astimezone(datetime.UTC),
+            client_ip=order.get("client_ip"),
+            device_id=order.get("device_id"),
+        )
+
+
+# --- scoring ---------------------------------------------------------------------
+
+
+def on_order_created(uow, event, thresholds):
+    """Score a new order and publish risk.assessed; returns the Assessment, or None for an order already scored."""
+    assessment, first_time = score_order(uow, thresholds, OrderToScore.from_event(event))
+    if not first_time:
+        # the same order under another event id: its decision was published already
+        return None
+    uow.publish(
+        "risk.assessed",
+        {
+            "order_id": event["payload"]["order_id"],
+            "decision": assessment.decision,
+            "score": assessment.score,
+            "reasons": list(assessment.reasons),
+        },
+        correlation_id=event["payload"]["order_id"],
+    )
+    return assessment
+
+
+def score_order(uow, thresholds, order):
+    """Score ``order`` (an OrderToScore) in the unit of work ``uow``: ``(Assessment, True)``, or the decision
+    already stored and False for an order scored before.
+
+    The customer's row is locked first, so that one customer's orders are scored
+    one at a time and every count sees every order scored before it.
+    """
+    profile = uow.execute(
+        uow.insert(customer_profiles)
+        .values(customer_id=order.customer_id)
+        .on_conflict_do_update(index_elements=["customer_id"], set_={"customer_id": order.customer_id})
+        .returning(customer_profiles.c.registered_at, customer_profiles.c.new_network_at)
+    ).one()
+    facts = _facts(uow, thresholds, order)
+    if facts.scored_already is not None:
+        stored = facts.scored_already
+        return domain.Assessment(stored.decision, stored.score, tuple(stored.reasons)), False
+    product_units = dict(order.items)
+    for product_id, units in _unpaid_units(uow, order):
+        product_units[product_id] += units
+    assessment = domain.assess(
+        domain.OrderFacts(
+            total=order.total,
+            recent_orders=facts.recent_orders + 1,
+            blacklisted=tuple(
+                (kind, value)
+                for kind, value, matched in (
+                    ("account", order.customer_id, facts.account_blacklisted),
+                    ("ip", order.client_ip, facts.ip_blacklisted),
+                    ("device", order.device_id, facts.device_blacklisted),
+                )
+                if matched
+            ),
+            unpaid_orders=facts.unpaid_orders + 1,
+            most_unpaid_units=max(product_units.items(), key=lambda item: (item[1], -item[0])),
+            account_age_seconds=_seconds_between(profile.registered_at, order.created_at),
+            abandoned_payments=facts.abandoned_payments,
+            refund_requests=facts.refund_requests,
+            new_network_signin_seconds_ago=_seconds_between(profile.new_network_at, order.created_at),
+        ),
+        thresholds,
+    )
+    _record(uow, order, assessment, facts)
+    uow.after_commit(lambda: metrics.count_assessment(assessment))
+    if assessment.decision != domain.APPROVE:
+        _log.info(
+            "order %s held for %s",
+            order.order_id,
+            assessment.decision,
+            extra={"reasons": list(assessment.reasons)},
+        )
+    return assessment, True
+
+
+@dataclass(frozen=True)
+class _Counts:
+    scored_already: object  # the stored row, or None
+    recent_orders: int
+    unpaid_orders: int
+    abandoned_payments: int
+    refund_requests: int
+    account_blacklisted: bool
+    ip_blacklisted: bool
+    device_blacklisted: bool
+    early_closure: object  # (closed_as, closed_at) of an order closed before it was scored, or None
+
+
+def _facts(uow, thresholds, order):
+    """Every count the rules need about the order's customer, in one query (two for an order scored before)."""
+    at = order.created_at
+    customer = assessments.c.customer_id == order.customer_id
+
+    def count(table, *conditions):
+        return sa.select(sa.func.count()).select_from(table).where(*conditions).scalar_subquery()
+
+    def early(column):
+        return sa.select(column).where(early_closures.c.order_id == order.order_id).scalar_subquery()
+
+    def listed(kind, value):
+        if value is None:
+            return sa.false()
+        return sa.exists().where(blacklist_entries.c.kind == kind, blacklist_entries.c.value == value)
+
+    row = uow.execute(
+        sa.select(
+            count(
+                assessments,
+                customer,
+                assessments.c.created_at
+                > at - datetime.timedelta(seconds=thresholds.velocity_window_seconds),
+                assessments.c.created_at <= at,
+            ).label("recent_orders"),
+            count(assessments, customer, assessments.c.closed_as.is_(None)).label("unpaid_orders"),
+            count(
+                assessments,
+                customer,
+                assessments.c.closed_as == EXPIRED,
+                assessments.c.closed_at
+                > at - datetime.timedelta(seconds=thresholds.card_testing_window_seconds),
+            ).label("abandoned_payments"),
+            count(
+                refund_requests,
+                refund_requests.c.customer_id == order.customer_id,
+                refund_requests.c.requested_at
+                > at - datetime.timedelta(seconds=thresholds.refund_window_seconds),
+            ).label("refund_requests"),
+            listed("account", order.customer_id).label("account_blacklisted"),
+            listed("ip", order.client_ip).label("ip_blacklisted"),
+            listed("device", order.device_id).label("device_blacklisted"),
+            sa.exists().where(assessments.c.order_id == order.order_id).label("scored_already"),
+            early(early_closures.c.closed_as).label("early_closed_as"),
+            early(early_closures.c.closed_at).label("early_closed_at"),
+        )
+    ).one()
+    stored = None
+    if row.scored_already:
+        stored = uow.execute(
+            sa.select(assessments.c.decision, assessments.c.score, assessments.c.reasons).where(
+                assessments.c.order_id == order.order_id
+            )
+        ).one()
+    return _Counts(
+        scored_already=stored,
+        recent_orders=row.recent_orders,
+        unpaid_orders=row.unpaid_orders,
+        abandoned_payments=row.abandoned_payments,
+        refund_requests=row.refund_requests,
+        account_blacklisted=bool(row.account_blacklisted),
+        ip_blacklisted=bool(row.ip_blacklisted),
+        device_blacklisted=bool(row.device_blacklisted),
+        early_closure=(row.early_closed_as, row.early_closed_at) if row.early_closed_as else None,
+    )
+
+
+def _unpaid_units(uow, order):
+    """(product_id, units) of the order's products in the customer's other unpaid orders."""
+    return uow.execute(
+        sa.select(assessment_lines.c.product_id, sa.func.sum(assessment_lines.c.quantity))
+        .select_from(
+            assessment_lines.join(assessments, assessments.c.order_id == assessment_lines.c.order_id)
+        )
+        .where(
+            assessments.c.customer_id == order.customer_id,
+            assessments.c.closed_as.is_(None),
+            assessment_lines.c.product_id.in_([product_id for product_id, _ in order.items]),
+        )
+        .group_by(assessment_lines.c.product_id)
+    ).all()
+
+
+def _record(uow, order, assessment, facts):
+    reasons = list(assessment.reasons)
+    closed_as, closed_at = facts.early_closure or (None, None)
+    uow.execute(
+        assessments.insert().values(
+            order_id=order.order_id,
+            customer_id=order.customer_id,
+            total=order.total,
+            currency=order.currency,
+            created_at=order.created_at,
+            decision=assessment.decision,
+            score=assessment.score,
+            reasons=reasons,
+            assessed_at=utcnow(),
+            client_ip=order.client_ip,
+            device_id=order.device_id,
+            # an order risk rejects is cancelled: it holds nothing from now on
+            closed_as=CANCELLED if assessment.decision == domain.REJECT and closed_as is None else closed_as,
+            closed_at=order.created_at
+            if assessment.decision == domain.REJECT and closed_at is None
+            else closed_at,
+        )
+    )
+    uow.execute(
+        assessment_lines.insert(),
+        [
+            {"order_id": order.order_id, "product_id": product_id, "quantity": quantity}
+            for product_id, quantity in order.items
+        ],
+    )
+    if assessment.decision == domain.REVIEW:
+        uow.execute(
+            reviews.insert().values(
+                order_id=order.order_id,
+                customer_id=order.customer_id,
+                total=order.total,
+                currency=order.currency,
+                score=assessment.score,
+                reasons=reasons,
+                status=WAITING,
+                created_at=order.created_at,
+            )
+        )
+
+
+def _seconds_between(earlier, later):
+    """Seconds from ``earlier`` to ``later``; None without ``earlier`` or when it is not earlier."""
+    if earlier is None:
+        return None
+    seconds = (later - _utc(earlier)).total_seconds()
+    return seconds if seconds >= 0 else None
+
+
+def _utc(moment):
+    # SQLite hands datetimes back without their zone; every one stored here is UTC
+    return moment.replace(tzinfo=datetime.UTC) if moment.tzinfo is None else moment.astimezone(datetime.UTC)
+
+
+# --- what becomes of an order ------------------------------------------------------
+
+
+def on_payment_succeeded(uow, event):
+    """A paid order is no longer unpaid."""
+    _close_order(uow, event["payload"]["order_id"], PAID, _utc(event["occurred_at"]))
+
+
+def on_order_expired(uow, event):
+    """An order left unpaid until its deadline: an abandoned payment, as the card-testing rule counts them."""
+    _close_order(uow, event["payload"]["order_id"], EXPIRED, _utc(event["occurred_at"]))
+
+
+def on_order_cancelled(uow, event):
+    """A cancelled order holds nothing; its review, if one was still waiting, waits for nobody."""
+    payload = event["payload"]
+    _close_order(uow, payload["order_id"], CANCELLED, _utc(event["occurred_at"]))
+    uow.execute(
+        reviews.update()
+        .where(reviews.c.order_id == payload["order_id"], reviews.c.status == WAITING)
+        .values(
+            status=CLOSED,
+            decision_reason=(payload["reason"] or "cancelled")[:REASON_LENGTH],
+            decided_at=event["occurred_at"],
+        )
+    )
+
+
+def _close_order(uow, order_id, closed_as, at):
+    closed = uow.execute(
+        assessments.update()
+        .where(assessments.c.order_id == order_id, assessments.c.closed_as.is_(None))
+        .values(closed_as=closed_as, closed_at=at)
+    )
+    if closed.rowcount:
+        return
+    if (
+        uow.execute(sa.select(assessments.c.order_id).where(assessments.c.order_id == order_id)).first()
+        is None
+    ):
+        # this event overtook order.created: the order is scored closed when that arrives
+        uow.execute(
+            uow.insert(early_closures)
+            .values(order_id=order_id, closed_as=closed_as, closed_at=at)
+            .on_conflict_do_nothing()
+        )
 
 
 def on_order_reviewed(uow, event):
@@ -108,20 +363,6 @@ def on_order_reviewed(uow, event):
     )
 
 
-def on_order_cancelled(uow, event):
-    """An order cancelled before anyone reviewed it (its stock was refused, say) waits for nobody."""
-    payload = event["payload"]
-    uow.execute(
-        reviews.update()
-        .where(reviews.c.order_id == payload["order_id"], reviews.c.status == WAITING)
-        .values(
-            status=CLOSED,
-            decision_reason=(payload["reason"] or "cancelled")[:REASON_LENGTH],
-            decided_at=event["occurred_at"],
-        )
-    )
-
-
 def count_waiting_reviews(db):
     with db.reading() as session:
         return session.execute(
@@ -129,23 +370,185 @@ def count_waiting_reviews(db):
         ).scalar_one()
 
 
-def add_to_blacklist(db, customer_id, reason):
-    """Reject every later order of this customer; blacklisting one twice keeps the first entry."""
-    try:
-        with db.unit_of_work() as uow:
-            if (
+# --- what becomes of a customer ------------------------------------------------------
+
+
+def on_refund_requested(uow, event):
+    """A refund asked for one of the customer's orders, for the refund-abuse rule."""
+    refund = event["payload"]
+    uow.execute(
+        refund_requests.insert().values(
+            customer_id=refund["customer_id"],
+            order_id=refund["order_id"],
+            requested_at=_utc(event["occurred_at"]),
+        )
+    )
+
+
+def on_customer_signed_in(uow, event):
+    """Remember the customer's networks, and when it last signed in from one it had never used."""
+    signed_in = event["payload"]
+    customer_id, network, at = signed_in["customer_id"], signed_in["network"], _utc(signed_in["signed_in_at"])
+    registered_at = _utc(signed_in["registered_at"])
+    uow.execute(
+        uow.insert(customer_profiles)
+        .values(customer_id=customer_id, registered_at=registered_at)
+        .on_conflict_do_update(index_elements=["customer_id"], set_={"registered_at": registered_at})
+    )
+    first_time_here = uow.execute(
+        uow.insert(customer_networks)
+        .values(customer_id=customer_id, network=network, first_seen_at=at)
+        .on_conflict_do_nothing()
+    ).rowcount
+    if not first_time_here:
+        return
+    known = uow.execute(
+        sa.select(sa.func.count())
+        .select_from(customer_networks)
+        .where(customer_networks.c.customer_id == customer_id)
+    ).scalar_one()
+    if known > 1:  # a customer's first network is where it lives, not an anomaly
+        uow.execute(
+            customer_profiles.update()
+            .where(customer_profiles.c.customer_id == customer_id)
+            .values(new_network_at=at, new_network=network)
+        )
+        _log.info("customer %s signed in from a new network", customer_id)
+
+
+# --- the blacklist ---------------------------------------------------------------------
+
+
+def add_blacklist_entry(db, kind, value, reason, created_by=None):
+    """Blacklist an account, a client address or a device: ``{entry, created}``; the same kind and value
+    twice keeps the first entry (created False)."""
+    value = normalized_blacklist_value(kind, value)
+    entry = {
+        "id": str(uuid.uuid4()),
+        "kind": kind,
+        "value": value,
+        "reason": reason,
+        "created_by": created_by,
+        "created_at": utcnow(),
+    }
+    with db.unit_of_work() as uow:
+        created = uow.execute(
+            uow.insert(blacklist_entries)
+            .values(**entry)
+            .on_conflict_do_nothing(index_elements=["kind", "value"])
+        ).rowcount
+        if created:
+            _audit(
+                uow,
+                created_by,
+                "blacklist.added",
+                entry["id"],
+                {"kind": kind, "value": value, "reason": reason},
+            )
+        else:
+            entry = (
                 uow.execute(
-                    sa.select(blacklist.c.customer_id).where(blacklist.c.customer_id == customer_id)
-                ).first()
-                is None
-            ):
-                uow.execute(
-                    blacklist.insert().values(customer_id=customer_id, reason=reason, created_at=utcnow())
+                    sa.select(blacklist_entries).where(
+                        blacklist_entries.c.kind == kind, blacklist_entries.c.value == value
+                    )
                 )
-                _log.info("customer blacklisted", extra={"customer_id": customer_id})
-    except sa.exc.IntegrityError:
-        pass  # a concurrent call blacklisted the customer first: the outcome asked for holds
-    return {"customer_id": customer_id}
+                .mappings()
+                .one()
+            )
+    if created:
+        _log.info("blacklisted a %s", kind, extra={"blacklist_entry": entry["id"], "created_by": created_by})
+    return {"entry": _entry_out(entry), "created": bool(created)}
+
+
+def normalized_blacklist_value(kind, value):
+    """The value as scoring compares it: an address in its canonical form; InvalidInput for a bad one."""
+    if kind == "ip":
+        try:
+            return str(ipaddress.ip_address(value))
+        except ValueError:
+            raise InvalidInput(f"value: {value!r} is not an IP address") from None
+    return value
+
+
+def list_blacklist(db, kind=None, limit=50, cursor=None):
+    """Entries newest first, ``limit`` at a time: ``{items, next_cursor}``."""
+    query = (
+        sa.select(blacklist_entries)
+        .order_by(blacklist_entries.c.created_at.desc(), blacklist_entries.c.id.desc())
+        .limit(limit + 1)
+    )
+    if kind is not None:
+        query = query.where(blacklist_entries.c.kind == kind)
+    if cursor is not None:
+        created_at, entry_id = _decode_cursor(cursor)
+        query = query.where(
+            sa.or_(
+                blacklist_entries.c.created_at < created_at,
+                sa.and_(blacklist_entries.c.created_at == created_at, blacklist_entries.c.id < entry_id),
+            )
+        )
+    with db.reading() as session:
+        rows = session.execute(query).mappings().all()
+    page = rows[:limit]
+    return {
+        "items": [_entry_out(row) for row in page],
+        "next_cursor": _encode_cursor(page[-1]) if len(rows) > limit else None,
+    }
+
+
+def remove_blacklist_entry(db, entry_id, removed_by=None):
+    """Take an entry off the blacklist; NotFound for an unknown (or already removed) one."""
+    with db.unit_of_work() as uow:
+        entry = uow.execute(
+            blacklist_entries.delete()
+            .where(blacklist_entries.c.id == entry_id)
+            .returning(blacklist_entries.c.kind, blacklist_entries.c.value)
+        ).first()
+        if entry is None:
+            raise NotFound("no such blacklist entry")
+        _audit(uow, removed_by, "blacklist.removed", entry_id, {"kind": entry.kind, "value": entry.value})
+    _log.info("blacklist entry removed", extra={"blacklist_entry": entry_id})
+    return {"id": entry_id}
+
+
+def _audit(uow, actor, action, entry_id, detail):
+    """The blacklist change in the audit log's hash chain, in the change's own unit of work."""
+    audit_log.append_in(
+        uow,
+        str(uuid.uuid4()),
+        utc_isoformat(utcnow()),
+        actor or auditlog.SYSTEM_ACTOR,
+        action,
+        f"blacklist:{entry_id}",
+        detail,
+    )
+
+
+def _entry_out(entry):
+    return {
+        "id": entry["id"],
+        "kind": entry["kind"],
+        "value": entry["value"],
+        "reason": entry["reason"],
+        "created_by": entry["created_by"],
+        "created_at": _utc(entry["created_at"]).isoformat(),
+    }
+
+
+def _encode_cursor(entry):
+    position = json.dumps([_utc(entry["created_at"]).isoformat(), entry["id"]])
+    return base64.urlsafe_b64encode(position.encode()).decode()
+
+
+def _decode_cursor(cursor):
+    try:
+        created_at, entry_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+        created_at = datetime.datetime.fromisoformat(created_at)
+    except (ValueError, TypeError, binascii.Error):
+        raise InvalidInput("invalid cursor") from None
+    if created_at.tzinfo is None or not isinstance(entry_id, str):
+        raise InvalidInput("invalid cursor")
+    return created_at, entry_id
 
 
 def audit_snapshot(db):

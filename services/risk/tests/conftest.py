@@ -15,16 +15,20 @@ def metadata():
     return service_metadata
 
 
-def order_created(order_id, customer_id="c1", total=10_000, at=NOW):
+def order_created(
+    order_id, customer_id="c1", total=10_000, at=NOW, product_id=1, quantity=1, client_ip=None, device_id=None
+):
     """An order.created envelope as the reliable handler passes it, created at ``at``."""
     envelope = contracts.new_event(
         "order.created",
         {
             "order_id": order_id,
             "customer_id": customer_id,
-            "items": [{"product_id": 1, "quantity": 1, "unit_price": total}],
+            "items": [{"product_id": product_id, "quantity": quantity, "unit_price": total // quantity}],
             "total": total,
             "currency": "CNY",
+            "client_ip": client_ip,
+            "device_id": device_id,
         },
         order_id,
     )

@@ -76,3 +76,17 @@ def test_a_good_level_table_passes():
 def test_only_spend_in_the_level_currency_counts():
     assert domain.counted_spend(500, "CNY") == 500
     assert domain.counted_spend(500, "USD") == 0
+
+
+@pytest.mark.parametrize(
+    "address, network",
+    [
+        ("203.0.113.77", "203.0.113.0/24"),
+        ("::ffff:203.0.113.77", "203.0.113.0/24"),
+        ("2001:db8:1234:5678::1", "2001:db8:1234::/48"),
+        ("not an address", None),
+        ("", None),
+    ],
+)
+def test_a_client_address_is_reported_by_its_network(address, network):
+    assert domain.client_network(address) == network

@@ -1,3 +1,5 @@
+import datetime
+import json
 import logging
 import uuid
 
@@ -81,6 +83,33 @@ def test_authenticate_a_customer_under_any_case_of_the_name(db, passwords):
         "role": None,
         "level": "regular",
     }
+
+
+def published(db):
+    outbox = db.tables["outbox"]
+    with db.reading() as session:
+        bodies = session.execute(sa.select(outbox.c.body).order_by(outbox.c.id)).scalars().all()
+    return [(body["type"], body["payload"]) for body in map(json.loads, bodies)]
+
+
+def test_a_customers_sign_in_is_published_with_its_network_never_its_address(db, passwords):
+    customer = usecases.register(db, passwords, "Alice", PASSWORD)
+    staff = usecases.create_staff(db, passwords, "Fin", PASSWORD, "finance")
+
+    usecases.authenticate(db, passwords, "alice", PASSWORD, client_ip="203.0.113.77")
+    usecases.authenticate(db, passwords, "alice", PASSWORD)  # no address: nothing to tell
+    usecases.authenticate(db, passwords, "fin", PASSWORD, client_ip="203.0.113.77")  # staff: not risk's
+    with pytest.raises(Unauthorized):
+        usecases.authenticate(db, passwords, "alice", "wrong password", client_ip="203.0.113.77")
+
+    [(event_type, payload)] = published(db)
+    assert event_type == "customer.signed_in"
+    assert payload["customer_id"] == customer["id"] != staff["id"]
+    assert payload["network"] == "203.0.113.0/24"
+    assert "203.0.113.77" not in json.dumps(payload)
+    assert datetime.datetime.fromisoformat(payload["registered_at"]) <= datetime.datetime.fromisoformat(
+        payload["signed_in_at"]
+    )
 
 
 def test_authenticate_staff(db, passwords):

@@ -55,9 +55,36 @@ def test_publishes_order_created_with_the_order(saga):
                 "items": [{"product_id": 1, "quantity": 2, "unit_price": 10000}],
                 "total": 20000,
                 "currency": "CNY",
+                "client_ip": None,
+                "device_id": None,
             },
         )
     ]
+
+
+def test_where_the_buyer_ordered_from_travels_to_risk_with_the_order(saga):
+    usecases.create_order(
+        saga.db,
+        saga.quote,
+        "customer-1",
+        "regular",
+        [{"product_id": 1, "quantity": 1}],
+        "key-1",
+        client_ip="203.0.113.9",
+        device_id="phone-42",
+    )
+    [(_type, payload)] = saga.events()
+    assert (payload["client_ip"], payload["device_id"]) == ("203.0.113.9", "phone-42")
+    with pytest.raises(InvalidInput):
+        usecases.create_order(
+            saga.db,
+            saga.quote,
+            "customer-1",
+            "regular",
+            [{"product_id": 1, "quantity": 1}],
+            "k2",
+            device_id="x" * 129,
+        )
 
 
 def test_asks_inventory_at_the_buyers_level(saga):

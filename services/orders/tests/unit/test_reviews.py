@@ -41,6 +41,13 @@ def test_an_approval_gives_the_order_a_fresh_payment_deadline(saga):
         "decided_by": "staff-1",
         "decided_at": decided_at.isoformat(),
     }
+    [audited] = saga.events("audit.recorded.orders")
+    assert (audited["actor"], audited["action"], audited["target"]) == (
+        "staff-1",
+        "order.review_decided",
+        f"order:{order_id}",
+    )
+    assert audited["detail"] == {"decision": "approve", "reason": "known buyer"}
     # and the buyer can pay it now
     assert saga.pay(saga.order(order_id)) and saga.status(order_id) == "paid"
 

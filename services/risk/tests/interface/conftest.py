@@ -22,6 +22,7 @@ def config(rabbit_config, database_url):
         "VELOCITY_REVIEW": 20,
         "VELOCITY_REJECT": 60,
         "VELOCITY_WINDOW_SECONDS": 60,
+        "SIGNIN_REVIEW_AMOUNT": 500,
     }
 
 

@@ -1,3 +1,4 @@
+import datetime
 import uuid
 
 from nameko.testing.services import entrypoint_hook, entrypoint_waiter
@@ -31,7 +32,7 @@ def test_order_created_round_trip_to_risk_assessed(container, publish, assessed)
         "order_id": order["order_id"],
         "decision": "review",
         "score": 50,
-        "reasons": ["amount:review"],
+        "reasons": ["amount:review: total 5000 fen is over 1000"],
     }
 
 
@@ -48,11 +49,57 @@ def test_a_second_order_created_for_one_order_publishes_nothing_more(container, 
 
 
 def test_a_blacklisted_customer_is_rejected_end_to_end(container, publish, assessed):
-    call(container, "add_to_blacklist", "bad-customer", "stolen cards")
+    call(container, "add_blacklist_entry", "account", "bad-customer", "stolen cards")
     order = created(100, customer_id="bad-customer")
 
     with entrypoint_waiter(container, "on_order_created", timeout=10):
         publish("orders", "order.created", order, order["order_id"])
 
     [event] = assessed()
-    assert (event["payload"]["decision"], event["payload"]["reasons"]) == ("reject", ["blacklisted:reject"])
+    assert (event["payload"]["decision"], event["payload"]["reasons"]) == (
+        "reject",
+        ["blacklisted:reject: blacklisted account bad-customer"],
+    )
+
+
+def test_what_risk_hears_of_customers_payments_and_expiries_reaches_the_rules(container, publish, assessed):
+    registered = "2026-01-01T00:00:00+00:00"
+    for network in ("198.51.100.0/24", "203.0.113.0/24"):
+        signed_in = {
+            "customer_id": "c-ato",
+            "network": network,
+            "signed_in_at": datetime.datetime.now(datetime.UTC).isoformat(),
+            "registered_at": registered,
+        }
+        with entrypoint_waiter(container, "on_customer_signed_in", timeout=10):
+            publish("customers", "customer.signed_in", signed_in, "c-ato")
+    held = created(400, customer_id="c-ato")
+    with entrypoint_waiter(container, "on_order_created", timeout=10):
+        publish("orders", "order.created", held, held["order_id"])
+    [event] = assessed()
+    assert event["payload"]["decision"] == "approve"  # 400 fen: under the sign-in rule's amount
+
+    big = created(900, customer_id="c-ato")
+    with entrypoint_waiter(container, "on_order_created", timeout=10):
+        publish("orders", "order.created", big, big["order_id"])
+    [event] = assessed()
+    assert [reason.split(": ")[0] for reason in event["payload"]["reasons"]] == ["signin_anomaly:review"]
+
+    payment = {
+        "payment_id": str(uuid.uuid4()),
+        "order_id": held["order_id"],
+        "customer_id": "c-ato",
+        "amount": 400,
+        "currency": "CNY",
+        "provider": "mockpay",
+        "trade_no": "T1",
+    }
+    with entrypoint_waiter(container, "on_payment_succeeded", timeout=10):
+        publish("payments", "payment.succeeded", payment, held["order_id"])
+    with entrypoint_waiter(container, "on_order_expired", timeout=10):
+        publish(
+            "orders",
+            "order.expired",
+            {"order_id": big["order_id"], "reason": "not paid in time"},
+            big["order_id"],
+        )
