@@ -48,6 +48,9 @@ def suite(request, tmp_path_factory):
             "KAMENG_ORDER_TTL_SECONDS": str(ORDER_TTL_SECONDS),
             "KAMENG_ORDER_EXPIRY_INTERVAL": "1",
             "KAMENG_RATE_LIMITS": "off",
+            # agents' commissions become available within the tests' patience
+            "KAMENG_COMMISSION_HOLD_SECONDS": "2",
+            "KAMENG_COMMISSION_SETTLE_INTERVAL": "1",
             "KAMENG_REDIS_PREFIX": f"kameng-e2e-{uuid.uuid4().hex[:8]}:",
         },
     )

@@ -384,11 +384,14 @@ def settle_matured(db, now=None, batch_size=SETTLE_BATCH):
 def _settle(uow, entries, now):
     if not entries:
         return
-    uow.execute(
+    # only the entries this transaction turns matured count: a concurrent settlement of
+    # the same entries waits for this one, then finds them matured and moves nothing
+    entries = uow.execute(
         agent_entries.update()
-        .where(agent_entries.c.id.in_([entry.id for entry in entries]))
+        .where(agent_entries.c.id.in_([entry.id for entry in entries]), agent_entries.c.matured.is_(False))
         .values(matured=True)
-    )
+        .returning(agent_entries.c.agent_id, agent_entries.c.currency, agent_entries.c.amount)
+    ).all()
     totals = {}
     for entry in entries:
         key = (entry.agent_id, entry.currency)
@@ -452,8 +455,9 @@ def earnings(db, customer_id, now=None):
                 agent_balances.c.agent_id == agent.id, agent_balances.c.currency == domain.LEVEL_CURRENCY
             )
         ).first()
+        # PostgreSQL sums into a Decimal, which no RPC answer may carry
         due = session.execute(
-            sa.select(sa.func.coalesce(sa.func.sum(agent_entries.c.amount), 0)).where(
+            sa.select(sa.cast(sa.func.coalesce(sa.func.sum(agent_entries.c.amount), 0), sa.BigInteger)).where(
                 agent_entries.c.agent_id == agent.id,
                 agent_entries.c.currency == domain.LEVEL_CURRENCY,
                 agent_entries.c.matured.is_(False),
@@ -510,12 +514,12 @@ def request_withdrawal(db, customer_id, amount, account):
     with db.unit_of_work() as uow:
         agent = _agent_of(uow, customer_id)
         _ensure_balance(uow, agent.id, currency, now)
+        balance = sa.select(agent_balances.c.available).where(
+            agent_balances.c.agent_id == agent.id, agent_balances.c.currency == currency
+        )
+        uow.execute(balance.with_for_update())  # concurrent requests of this agent wait here
         _settle_agent(uow, agent.id, now)
-        available = uow.execute(
-            sa.select(agent_balances.c.available)
-            .where(agent_balances.c.agent_id == agent.id, agent_balances.c.currency == currency)
-            .with_for_update()
-        ).scalar_one()
+        available = uow.execute(balance).scalar_one()
         domain.check_withdrawal(amount, available)
         withdrawal_id = str(uuid.uuid4())
         withdrawal = {

@@ -1,5 +1,6 @@
 """What depends on the SQL dialect and on concurrency, on SQLite and PostgreSQL alike."""
 
+import json
 import uuid
 
 import eventlet
@@ -123,3 +124,4 @@ def test_concurrent_withdrawals_never_take_more_than_is_available(shared_db, pas
     }
     earnings = agents.earnings(shared_db, agent_customer["id"])
     assert (earnings["available"], earnings["requested"]) == (100, 900)
+    assert json.loads(json.dumps(earnings)) == earnings  # an RPC answer: plain JSON, no Decimal
