@@ -7,6 +7,7 @@ screenshots of the main pages go to docs/screenshots/, which the README links.
 import os
 import re
 import shutil
+import time
 import uuid
 from pathlib import Path
 
@@ -294,3 +295,40 @@ def test_an_auditor_verifies_the_audit_log(suite, open_page, staff_member):
     expect(page.get_by_test_id("verification")).to_contain_text("哈希链完整")
     screenshot(page, "console-audit-log")
     expect(page.get_by_test_id("menu-products")).to_have_count(0)
+
+
+def test_a_finance_user_refunds_a_delivered_order_to_the_wallet(
+    suite, open_page, staff_member, card_product, pay_with_mockpay
+):
+    product, _cards = card_product(1, price=1200)
+    username, password = f"refundee_{uuid.uuid4().hex[:8]}", strong_password()
+    buyer = shop.Gateway(suite.settings.gateway_url)
+    buyer.register(username, password)
+    buyer = buyer.log_in(username, password)
+    order = shop.wait_for_status(buyer, place_order(buyer, product)["id"], {"awaiting_payment"})
+    payment = buyer.request("POST", f"/api/v1/orders/{order['id']}/payments", json={"method": "mockpay"})
+    assert pay_with_mockpay(payment).status_code == 200
+    assert shop.wait_for_status(buyer, order["id"], {"delivered"})["status"] == "delivered"
+
+    page = open_page(DESKTOP)
+    sign_in(page, *staff_member("finance"))
+    page.get_by_test_id("menu-orders").click()
+    page.get_by_test_id(f"refund-{order['id']}").click()
+    page.locator(".el-dialog .el-select").click()
+    page.get_by_role("option", name="余额").click()
+    page.locator("input[name=refund-reason]").fill("the buyer asked: card not needed")
+    with page.expect_response(re.compile(r"/refunds$")) as answered:
+        page.get_by_test_id("confirm-refund").click()
+    assert answered.value.status == 201, answered.value.text()
+    expect(page.get_by_test_id("refund-done")).to_be_visible()
+    screenshot(page, "console-refund")
+    wallet = buyer.request("GET", "/api/v1/me/wallet")
+    for _ in range(60):  # the refund is booked by payments, then credited
+        if wallet["balance"]:
+            break
+        time.sleep(0.5)
+        wallet = buyer.request("GET", "/api/v1/me/wallet")
+    assert wallet["balance"] == 1200
+    page.keyboard.press("Escape")
+    page.get_by_test_id("menu-refunds").click()
+    expect(page.get_by_test_id("refunds")).to_contain_text(order["id"][:8])

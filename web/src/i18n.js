@@ -33,6 +33,8 @@ const zh = {
     reviews: "风控审核", auditLog: "审计日志", noReviews: "没有待审核的订单", heldAt: "挂起时间", score: "分数", reasons: "原因",
     decideBy: "截止", approve: "通过", reject: "拒绝", reason: "理由", actor: "操作人", action: "动作", at: "时间", target: "对象",
     detail: "详情", verifyChain: "校验哈希链", chainIntact: "哈希链完整：已校验 {checked} 条", chainBroken: "哈希链在第 {seq} 条被破坏",
+    refunds: "退款", suppliers: "供货商", refund: "退款", refundTo: "退至", to: { original: "原支付渠道", wallet: "余额" },
+    lastError: "最近错误", newSupplier: "新建供货商", synced: "已同步", syncedAt: "同步时间", syncNow: "立即同步",
     created: "已创建", noAccess: "此角色无权访问该页面", levelPrices: "等级价格 (JSON)", refresh: "刷新",
   },
   wallet: {
@@ -74,6 +76,8 @@ const en = {
     reviews: "Reviews", auditLog: "Audit log", noReviews: "No order waits for review", heldAt: "Held at", score: "Score", reasons: "Reasons",
     decideBy: "Decide by", approve: "Approve", reject: "Reject", reason: "Reason", actor: "Actor", action: "Action", at: "At", target: "Target",
     detail: "Detail", verifyChain: "Verify the chain", chainIntact: "The chain is intact: {checked} entries checked", chainBroken: "The chain is broken at entry {seq}",
+    refunds: "Refunds", suppliers: "Suppliers", refund: "Refund", refundTo: "To", to: { original: "The original channel", wallet: "The wallet" },
+    lastError: "Last error", newSupplier: "New supplier", synced: "Synced", syncedAt: "Synced at", syncNow: "Sync now",
     created: "Created", noAccess: "Your role may not use this page", levelPrices: "Level prices (JSON)", refresh: "Refresh",
   },
   wallet: {

@@ -4,6 +4,8 @@ export const PAGES = [
   { path: "/admin", key: "dashboard", roles: ["admin", "ops", "support", "finance", "auditor"] },
   { path: "/admin/products", key: "products", roles: ["admin", "ops"] },
   { path: "/admin/orders", key: "orders", roles: ["admin", "support", "finance", "auditor"] },
+  { path: "/admin/suppliers", key: "suppliers", roles: ["admin", "ops"] },
+  { path: "/admin/refunds", key: "refunds", roles: ["admin", "finance", "auditor"] },
   { path: "/admin/reviews", key: "reviews", roles: ["admin", "support", "ops"] },
   { path: "/admin/audit-log", key: "auditLog", roles: ["admin", "auditor"] },
   { path: "/admin/staff", key: "staff", roles: ["admin"] },
