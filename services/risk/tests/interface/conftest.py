@@ -5,6 +5,7 @@ import pika
 import pytest
 
 from kameng_common import topology
+from kameng_common.config import pika_parameters
 from kameng_common.migrations import upgrade
 from risk.service import RiskService
 
@@ -35,7 +36,7 @@ def container(container_factory, config):
 
 @pytest.fixture
 def broker(rabbit_config):
-    connection = pika.BlockingConnection(pika.URLParameters(rabbit_config["AMQP_URI"]))
+    connection = pika.BlockingConnection(pika_parameters(rabbit_config["AMQP_URI"]))
     yield connection.channel()
     connection.close()
 
