@@ -83,6 +83,8 @@ def run(args):
         print(
             f"""
 Kameng is running at {settings.gateway_url}
+  storefront: {settings.gateway_url}/   (sign in as the customer below)
+  console:    {settings.gateway_url}/admin   (sign in as the admin below)
   API spec:   {settings.gateway_url}/openapi.json
   admin:      {admin[0]} / {admin[1]}
   customer:   {customer[0]} / {customer[1]}
