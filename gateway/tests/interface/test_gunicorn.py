@@ -23,11 +23,11 @@ class CustomersService:
     name = "customers"
 
     @rpc
-    def register(self, username, password):
+    def register(self, username, password, invite_code=None):
         return {"id": "u-1", "username": username, "kind": "customer", "level": "regular"}
 
     @rpc
-    def authenticate(self, username, password):
+    def authenticate(self, username, password, client_ip=None):
         if password != PASSWORD:
             raise Unauthorized("Wrong username or password.")
         return {"id": "u-1", "username": username, "kind": "customer", "role": None, "level": "regular"}
