@@ -21,6 +21,8 @@ DEMO_CATALOGUE = (
 FINAL_STATUSES = {"delivered", "cancelled", "refunded"}
 # the longest wait asked of one request: well within Gateway.request's 30 s
 LONG_POLL_SECONDS = 10
+# how many times a read refused with 429 is asked again after its Retry-After
+BUSY_RETRIES = 20
 
 
 class ApiError(RuntimeError):
@@ -39,16 +41,26 @@ class Gateway:
         headers = kwargs.pop("headers", {})
         if self.token:
             headers["Authorization"] = f"Bearer {self.token}"
+        response = self._send(method, path, headers, kwargs)
+        # a busy gateway refuses a long-poll with 429 and says when to come back; reads are
+        # safe to ask again
+        for _ in range(BUSY_RETRIES):
+            if response.status_code != 429 or method != "GET" or 429 in expected:
+                break
+            time.sleep(float(response.headers.get("Retry-After", 1)) * random.uniform(1, 1.5))
+            response = self._send(method, path, headers, kwargs)
+        if response.status_code not in expected:
+            raise ApiError(f"{method} {path} → {response.status_code} {response.text}", response.status_code)
+        return response.json() if response.content else None
+
+    def _send(self, method, path, headers, kwargs):
         try:
-            response = self.http.request(method, self.base_url + path, headers=headers, timeout=30, **kwargs)
+            return self.http.request(method, self.base_url + path, headers=headers, timeout=30, **kwargs)
         except requests.ConnectionError:
             # mostly a kept-alive connection the server closed as we reused it; the calls
             # made here are idempotent (idempotency keys, trade numbers) or count
             # duplicates (card import), so once more is safe
-            response = self.http.request(method, self.base_url + path, headers=headers, timeout=30, **kwargs)
-        if response.status_code not in expected:
-            raise ApiError(f"{method} {path} → {response.status_code} {response.text}", response.status_code)
-        return response.json() if response.content else None
+            return self.http.request(method, self.base_url + path, headers=headers, timeout=30, **kwargs)
 
     def log_in(self, username, password):
         self.token = self.request(

@@ -152,6 +152,24 @@ class Stream:
             time.sleep(0.2)
         return None
 
+    def _expired_while_retrying(self, client, order_id, answer):
+        """Whether ``answer`` is a 409 saying the order can no longer be paid because it expired.
+
+        A payment request retried through an outage can outlast the order's TTL; the order's
+        expiry is then the right answer. A 409 for an order that did not expire is an error.
+        """
+        if "error" not in answer:
+            return False
+        order = client.call("GET", f"/api/v1/orders/{order_id}")
+        if (
+            answer["error"]["code"] == "order_not_payable"
+            and order is not None
+            and order["status"] == "expired"
+        ):
+            return True
+        self.tally.add("errors", f"POST /api/v1/orders/{order_id}/payments → 409 {answer['error']['code']}")
+        return True
+
     def _buy_until_stopped(self, index):
         client = self.clients[index]
         while not self.stop_event.is_set():
@@ -174,10 +192,15 @@ class Stream:
         if order is None or order["status"] != "awaiting_payment":
             return
         payment = self._retry(
-            lambda: client.call("POST", f"/api/v1/orders/{order['id']}/payments", json={"method": "mockpay"}),
+            lambda: client.call(
+                "POST",
+                f"/api/v1/orders/{order['id']}/payments",
+                ok=(200, 201, 409),
+                json={"method": "mockpay"},
+            ),
             20,
         )
-        if payment is None:
+        if payment is None or self._expired_while_retrying(client, order["id"], payment):
             return
         notification = json.dumps(
             {
