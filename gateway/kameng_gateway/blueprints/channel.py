@@ -107,7 +107,6 @@ def create_order():
         "create_channel_order",
         caller.key_id,
         caller.customer_id,
-        _owner_level(),
         data["items"],
         data["client_order_id"],
         data.get("callback_url"),

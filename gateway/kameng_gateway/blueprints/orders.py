@@ -61,12 +61,10 @@ def create_order():
     )
     idempotency_key = headers.get("idempotency_key") or str(uuid.uuid4())
     customer_id = current_identity().user_id
-    level = remote.call("customers", "get_customer", customer_id)["level"]
     order = remote.call(
         "orders",
         "create_order",
         customer_id,
-        level,
         data["items"],
         idempotency_key,
         coupon_code=data.get("coupon_code"),

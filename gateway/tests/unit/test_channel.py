@@ -186,7 +186,6 @@ def test_an_order_is_placed_for_the_key_owner(client, rpc):
     assert placing.args == (
         KEY_ID,
         "c0ffee00-0000-4000-8000-000000000001",
-        "gold",
         [{"product_id": 1, "quantity": 1}],
         "shop-1",
         "https://shop.test/callback",

@@ -14,7 +14,7 @@ def orders_service(rpc, make_order):
     rpc.answer(
         "orders",
         "create_order",
-        lambda customer_id, level, items, key, coupon_code=None, client_ip=None, device_id=None: make_order(),
+        lambda customer_id, items, key, coupon_code=None, client_ip=None, device_id=None: make_order(),
     )
     rpc.answer("orders", "list_orders", {"items": [make_order()], "next_cursor": "next-page"})
 
@@ -28,7 +28,9 @@ def test_create_order_forwards_the_idempotency_key(client, callers, rpc):
 
     assert response.status_code == 201
     call = rpc.calls_to("orders", "create_order")[0]
-    assert call.args == (callers.customer_id, "gold", ITEMS, "retry-me-42")
+    assert call.args == (callers.customer_id, ITEMS, "retry-me-42")
+    # the level is orders' own: the gateway neither asks customers nor passes one
+    assert rpc.calls_to("customers", "get_customer") == []
     assert call.kwargs == {"coupon_code": None, "client_ip": "127.0.0.1", "device_id": None}
 
 
@@ -37,7 +39,7 @@ def test_the_same_key_is_sent_each_time(client, callers, rpc):
     for _ in range(2):
         client.post("/api/v1/orders", json={"items": ITEMS}, headers=headers)
 
-    keys = {call.args[3] for call in rpc.calls_to("orders", "create_order")}
+    keys = {call.args[2] for call in rpc.calls_to("orders", "create_order")}
     assert keys == {"same"}
 
 
@@ -45,7 +47,7 @@ def test_without_a_key_each_order_gets_a_fresh_one(client, callers, rpc):
     for _ in range(2):
         client.post("/api/v1/orders", json={"items": ITEMS}, headers=callers.customer())
 
-    keys = [call.args[3] for call in rpc.calls_to("orders", "create_order")]
+    keys = [call.args[2] for call in rpc.calls_to("orders", "create_order")]
     assert len(set(keys)) == 2
     assert all(uuid.UUID(key) for key in keys)
 

@@ -159,7 +159,7 @@ def _key_out(key_id, customer_id, name, scopes, created_at):
 
 
 def create_channel_order(
-    db, quote, create_intent, key_id, customer_id, level, items, client_order_id, callback_url=None
+    db, quote, create_intent, key_id, customer_id, items, client_order_id, callback_url=None
 ):
     """Place (or find) the order for ``client_order_id`` and pay it from the owner's wallet balance.
 
@@ -175,7 +175,6 @@ def create_channel_order(
             db,
             quote,
             customer_id,
-            level,
             items,
             CHANNEL_KEY_PREFIX + data["client_order_id"],
             on_created=partial(_record_channel_order, data),

@@ -132,6 +132,18 @@ order_reviews = sa.Table(
     sa.Column("decided_at", UtcDateTime, nullable=False),
 )
 
+# orders' copy of each buyer's level, which prices their orders, kept by customer.level_changed;
+# a buyer without a row has never changed level and pays the first level's prices
+customer_levels = sa.Table(
+    "customer_levels",
+    metadata,
+    sa.Column("customer_id", sa.String(64), primary_key=True),
+    sa.Column("level", sa.String(32), nullable=False),
+    # the version of the change this level came with: an older or repeated change never overwrites it
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+)
+
 # ---- the channel API: API keys, orders placed through it and their delivery callbacks
 
 # A key's secret is sealed (kameng_common.sealing), not hashed: verifying an

@@ -91,6 +91,9 @@ PAID_TWICE = "paid_twice"
 ORDER_NOT_PAYABLE = "order_not_payable"
 SALE_FAILED = "sale_failed"
 
+# the level of a buyer whose level never changed since they registered (customers' first level)
+FIRST_LEVEL = "regular"
+
 MAX_LINES = 50
 MAX_QUANTITY = 1000
 

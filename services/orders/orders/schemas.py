@@ -19,7 +19,6 @@ class OrderItemInput(Schema):
 
 class CreateOrderInput(Schema):
     customer_id = fields.String(required=True, validate=validate.Length(min=1, max=64))
-    level = fields.String(required=True, validate=validate.Length(min=1, max=32))
     items = fields.List(
         fields.Nested(OrderItemInput), required=True, validate=validate.Length(min=1, max=domain.MAX_LINES)
     )

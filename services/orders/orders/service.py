@@ -53,13 +53,12 @@ class OrdersService:
 
     @rpc
     def create_order(
-        self, customer_id, level, items, idempotency_key, coupon_code=None, client_ip=None, device_id=None
+        self, customer_id, items, idempotency_key, coupon_code=None, client_ip=None, device_id=None
     ):
         return usecases.create_order(
             self.db,
             self.inventory.quote,
             customer_id,
-            level,
             items,
             idempotency_key,
             coupon_code,
@@ -104,14 +103,13 @@ class OrdersService:
         return channel.verify_request(self.db, self.api_key_sealer, key_id, message, signature)
 
     @rpc
-    def create_channel_order(self, key_id, customer_id, level, items, client_order_id, callback_url=None):
+    def create_channel_order(self, key_id, customer_id, items, client_order_id, callback_url=None):
         return channel.create_channel_order(
             self.db,
             self.inventory.quote,
             self.payments.create_intent,
             key_id,
             customer_id,
-            level,
             items,
             client_order_id,
             callback_url,
@@ -132,6 +130,10 @@ class OrdersService:
     @event_handler("risk", "risk.assessed")
     def on_risk_assessed(self, uow, event):
         usecases.on_risk_assessed(uow, event, self._deadlines())
+
+    @event_handler("customers", "customer.level_changed")
+    def on_customer_level_changed(self, uow, event):
+        usecases.on_customer_level_changed(uow, event)
 
     @event_handler("payments", "payment.succeeded")
     def on_payment_succeeded(self, uow, event):

@@ -26,7 +26,15 @@ from kameng_common.errors import Conflict, Forbidden, InvalidInput, NotFound, Un
 from kameng_common.validation import load_or_invalid
 from orders import domain, metrics, schemas
 from orders.callbacks import schedule_callback
-from orders.db import order_history, order_lines, order_payments, order_receipts, order_reviews, orders
+from orders.db import (
+    customer_levels,
+    order_history,
+    order_lines,
+    order_payments,
+    order_receipts,
+    order_reviews,
+    orders,
+)
 from orders.status_watch import StatusWatch
 
 _log = logging.getLogger(__name__)
@@ -69,7 +77,6 @@ def create_order(
     db,
     quote,
     customer_id,
-    level,
     items,
     idempotency_key,
     coupon_code=None,
@@ -78,7 +85,9 @@ def create_order(
     device_id=None,
     on_created=None,
 ):
-    """Price ``items`` with inventory's ``quote(items, level)`` and store a pending order.
+    """Price ``items`` with inventory's ``quote(items, level)`` at the buyer's level and store a pending order.
+
+    The level is orders' own copy (``customer.level_changed``), never the caller's.
 
     ``on_created(uow, order_id)``, if given, writes more in the order's unit of work.
 
@@ -90,7 +99,6 @@ def create_order(
         schemas.CreateOrderInput(),
         {
             "customer_id": customer_id,
-            "level": level,
             "items": items,
             "idempotency_key": idempotency_key,
             "coupon_code": coupon_code,
@@ -101,11 +109,11 @@ def create_order(
     if request["coupon_code"] is not None:
         raise InvalidInput("unknown coupon", code="coupon_invalid")
     request_hash = domain.request_hash(request["items"], request["coupon_code"])
-    existing = _order_for_key(db, customer_id, idempotency_key)
+    existing, level = _order_for_key_and_level(db, customer_id, idempotency_key)
     if existing is not None:
         return _replayed(db, existing, request_hash)
 
-    priced = _priced(quote, request["items"], request["level"])
+    priced = _priced(quote, request["items"], level)
     order_id = str(uuid.uuid4())
     now = now or utcnow()
     order = {
@@ -297,6 +305,25 @@ def _about_an_order(handle):
         handle(uow, _lock(uow, payload["order_id"]), payload, now or utcnow(), *args)
 
     return handler
+
+
+# --- buyers' levels ---------------------------------------------------------------
+
+
+def on_customer_level_changed(uow, event, now=None):
+    """Keep the buyer's new level, unless a later change (a higher version) is already kept."""
+    payload = event["payload"]
+    now = now or utcnow()
+    insert = uow.insert(customer_levels).values(
+        customer_id=payload["customer_id"], level=payload["level"], version=payload["version"], updated_at=now
+    )
+    uow.execute(
+        insert.on_conflict_do_update(
+            index_elements=[customer_levels.c.customer_id],
+            set_={"level": insert.excluded.level, "version": insert.excluded.version, "updated_at": now},
+            where=customer_levels.c.version < insert.excluded.version,
+        )
+    )
 
 
 # --- the saga: answers from inventory and risk ---------------------------------
@@ -742,6 +769,25 @@ def _order_for_key(db, customer_id, idempotency_key):
                 orders.c.customer_id == customer_id, orders.c.idempotency_key == idempotency_key
             )
         ).first()
+
+
+def _order_for_key_and_level(db, customer_id, idempotency_key):
+    """(the order ``idempotency_key`` made already or None, the level the customer's orders are priced at)."""
+    by_key = orders.c.customer_id == customer_id, orders.c.idempotency_key == idempotency_key
+    # one statement: a new order is the hot path, and it needs both
+    with db.reading() as session:
+        row = session.execute(
+            sa.select(
+                sa.select(orders.c.id).where(*by_key).scalar_subquery().label("id"),
+                sa.select(orders.c.request_hash).where(*by_key).scalar_subquery().label("request_hash"),
+                sa.select(customer_levels.c.level)
+                .where(customer_levels.c.customer_id == customer_id)
+                .scalar_subquery()
+                .label("level"),
+            )
+        ).one()
+    existing = row if row.id is not None else None
+    return existing, domain.FIRST_LEVEL if row.level is None else row.level
 
 
 def _replayed(db, existing, request_hash):

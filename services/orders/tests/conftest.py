@@ -62,7 +62,7 @@ class Saga:
 
     def create(self, items=({"product_id": 1, "quantity": 2},), customer_id="customer-1", key=None, now=NOW):
         return usecases.create_order(
-            self.db, fake_quote, customer_id, "regular", list(items), key or str(uuid.uuid4()), now=now
+            self.db, fake_quote, customer_id, list(items), key or str(uuid.uuid4()), now=now
         )
 
     def stock_reserved(self, order_id, now=NOW):

@@ -13,6 +13,7 @@ from nameko.testing.services import entrypoint_hook, entrypoint_waiter, replace_
 from prometheus_client import REGISTRY
 
 from kameng_common import contracts, dlq, topology
+from kameng_common.config import pika_parameters
 from kameng_common.errors import Conflict, InvalidInput, NotFound
 from kameng_common.migrations import upgrade
 from kameng_common.sealing import generate_keys_line
@@ -109,7 +110,7 @@ def publish(amqp_uri, event_type, payload):
 
 
 def publish_again(amqp_uri, envelope):
-    connection = pika.BlockingConnection(pika.URLParameters(amqp_uri))
+    connection = pika.BlockingConnection(pika_parameters(amqp_uri))
     try:
         channel = connection.channel()
         channel.confirm_delivery()
@@ -132,7 +133,7 @@ def publish_again(amqp_uri, envelope):
 def published(amqp_uri, event_type, subscriber, timeout=10):
     """The next event of ``event_type`` the relay delivered to ``subscriber``'s queue (service, method)."""
     queue = topology.event_queue("orders", event_type, *subscriber)
-    connection = pika.BlockingConnection(pika.URLParameters(amqp_uri))
+    connection = pika.BlockingConnection(pika_parameters(amqp_uri))
     try:
         channel = connection.channel()
         deadline = time.monotonic() + timeout
@@ -155,10 +156,10 @@ def test_health(container):
 
 
 def test_create_order_prices_with_inventory_and_publishes_order_created(container, config, fakes):
-    order = call(container, "create_order", "customer-1", "gold", ITEMS, "key-1")
+    order = call(container, "create_order", "customer-1", ITEMS, "key-1")
     assert (order["status"], order["total"], order["currency"]) == ("pending", 3000, "CNY")
-    assert fakes[0].quotes == [(ITEMS, "gold")]
-    assert call(container, "create_order", "customer-1", "gold", ITEMS, "key-1") == order
+    assert fakes[0].quotes == [(ITEMS, "regular")]
+    assert call(container, "create_order", "customer-1", ITEMS, "key-1") == order
 
     event = published(config["AMQP_URI"], "order.created", ("inventory", "on_order_created"))
     assert event["correlation_id"] == order["id"]
@@ -168,9 +169,9 @@ def test_create_order_prices_with_inventory_and_publishes_order_created(containe
 
 
 def test_get_and_list_orders(container):
-    first = call(container, "create_order", "customer-1", "regular", ITEMS, "a")
-    second = call(container, "create_order", "customer-1", "regular", ITEMS, "b")
-    call(container, "create_order", "customer-2", "regular", ITEMS, "a")
+    first = call(container, "create_order", "customer-1", ITEMS, "a")
+    second = call(container, "create_order", "customer-1", ITEMS, "b")
+    call(container, "create_order", "customer-2", ITEMS, "a")
     assert call(container, "get_order", first["id"]) == first
     page = call(container, "list_orders", customer_id="customer-1", limit=1)
     assert [item["id"] for item in page["items"]] in ([second["id"]], [first["id"]])
@@ -181,7 +182,7 @@ def test_get_and_list_orders(container):
 
 def test_get_order_waits_for_the_status_to_change(container, config):
     uri = config["AMQP_URI"]
-    order = call(container, "create_order", "customer-1", "regular", ITEMS, "long-poll")
+    order = call(container, "create_order", "customer-1", ITEMS, "long-poll")
 
     def get_order_once_changed():
         with ServiceRpcProxy("orders", config) as orders:
@@ -199,7 +200,7 @@ def test_get_order_waits_for_the_status_to_change(container, config):
 
 
 def test_get_order_answers_the_order_unchanged_when_the_wait_is_over(container, config):
-    order = call(container, "create_order", "customer-1", "regular", ITEMS, "quiet")
+    order = call(container, "create_order", "customer-1", ITEMS, "quiet")
     with ServiceRpcProxy("orders", config) as orders:
         assert orders.get_order(order["id"], changed_from="pending", wait=0.3) == order
         with pytest.raises(InvalidInput):
@@ -208,7 +209,7 @@ def test_get_order_answers_the_order_unchanged_when_the_wait_is_over(container, 
 
 def test_a_reviewer_decides_an_order_on_hold_over_rpc(container, config):
     uri = config["AMQP_URI"]
-    order_id = call(container, "create_order", "customer-1", "regular", ITEMS, "held")["id"]
+    order_id = call(container, "create_order", "customer-1", ITEMS, "held")["id"]
     with entrypoint_waiter(container, "on_stock_reserved"):
         publish(uri, "stock.reserved", {"order_id": order_id, "items": ITEMS})
     with entrypoint_waiter(container, "on_risk_assessed"):
@@ -233,7 +234,7 @@ def test_a_reviewer_decides_an_order_on_hold_over_rpc(container, config):
 
 def test_the_whole_saga_through_the_reliable_handlers(container, config, fakes):
     uri = config["AMQP_URI"]
-    order = call(container, "create_order", "customer-1", "regular", ITEMS, "saga")
+    order = call(container, "create_order", "customer-1", ITEMS, "saga")
     order_id = order["id"]
     with entrypoint_waiter(container, "on_stock_reserved"):
         publish(uri, "stock.reserved", {"order_id": order_id, "items": ITEMS})
@@ -296,7 +297,7 @@ def test_the_timer_expires_orders_left_unanswered(container_factory, config, fak
     container = container_factory(OrdersService, config)
     replace_dependencies(container, inventory=fakes[0], payments=fakes[1])
     container.start()
-    order = call(container, "create_order", "customer-1", "regular", ITEMS, "expiring")
+    order = call(container, "create_order", "customer-1", ITEMS, "expiring")
     deadline = time.monotonic() + 10
     while call(container, "get_order", order["id"])["status"] != "expired":
         assert time.monotonic() < deadline, "the timer never expired the order"
@@ -306,7 +307,7 @@ def test_the_timer_expires_orders_left_unanswered(container_factory, config, fak
 
 
 def test_orders_by_status_gauge(container):
-    call(container, "create_order", "customer-1", "regular", ITEMS, "gauge")
+    call(container, "create_order", "customer-1", ITEMS, "gauge")
     assert REGISTRY.get_sample_value("kameng_orders_by_status", {"status": "pending"}) == 1
     assert REGISTRY.get_sample_value("kameng_orders_by_status", {"status": "refunded"}) == 0
 
@@ -314,10 +315,10 @@ def test_orders_by_status_gauge(container):
 def test_refusals_travel_over_rpc_with_their_class_and_code(container, config):
     with ServiceRpcProxy("orders", config) as orders:
         with pytest.raises(InvalidInput) as refused:
-            orders.create_order("customer-1", "regular", ITEMS, "coupon", coupon_code="SPRING")
+            orders.create_order("customer-1", ITEMS, "coupon", coupon_code="SPRING")
         assert refused.value.code == "coupon_invalid"
         with pytest.raises(InvalidInput):
-            orders.create_order("customer-1", "regular", [], "empty")
+            orders.create_order("customer-1", [], "empty")
 
 
 def test_inventorys_refusal_reaches_the_caller_as_itself(container_factory, config):
@@ -326,7 +327,7 @@ def test_inventorys_refusal_reaches_the_caller_as_itself(container_factory, conf
     replace_dependencies(orders, payments=FakePayments())
     orders.start()
     with ServiceRpcProxy("orders", config) as proxy, pytest.raises(NotFound) as refused:
-        proxy.create_order("customer-1", "regular", [{"product_id": 99, "quantity": 1}], "k")
+        proxy.create_order("customer-1", [{"product_id": 99, "quantity": 1}], "k")
     assert (refused.value.message, refused.value.code) == ("product 99 does not exist", "product_not_found")
 
 
@@ -339,7 +340,7 @@ def test_entrypoints_only_delegate(db):
         payments=payments,
         config={"ORDER_TTL_SECONDS": 900, "REVIEW_TTL_SECONDS": 3600},
     )
-    order = service.create_order("customer-1", "regular", ITEMS, "k")
+    order = service.create_order("customer-1", ITEMS, "k")
     service.on_stock_reserved(
         contracts.load_event(
             contracts.new_event("stock.reserved", {"order_id": order["id"], "items": ITEMS}, order["id"])

@@ -43,7 +43,6 @@ def place(saga, sealer, payments, client_order_id="c-1", callback_url=None, cust
         payments,
         key["key_id"],
         customer_id,
-        "regular",
         ITEMS,
         client_order_id,
         callback_url,
@@ -151,7 +150,6 @@ def test_a_client_order_id_used_for_other_items_is_refused(saga, sealer):
             payments,
             key["key_id"],
             "customer-1",
-            "regular",
             [{"product_id": 2, "quantity": 1}],
             "c-1",
         )
@@ -174,7 +172,7 @@ def test_two_requests_with_one_client_order_id_at_once_make_one_order(any_saga, 
 
     def racer():
         return channel.create_channel_order(
-            saga.db, slow_quote, payments, key["key_id"], "customer-1", "regular", ITEMS, "same", None
+            saga.db, slow_quote, payments, key["key_id"], "customer-1", ITEMS, "same", None
         )
 
     racers = [eventlet.spawn(racer) for _ in range(2)]

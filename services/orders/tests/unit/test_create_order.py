@@ -1,11 +1,14 @@
-"""create_order: pricing, storage, the order.created event, idempotency, input validation."""
+"""create_order: pricing at the buyer's level, storage, the order.created event, idempotency, input validation."""
 
+import json
 import uuid
 
 import eventlet
 import pytest
 
+from kameng_common import contracts
 from kameng_common.errors import InvalidInput, NotFound, Unavailable
+from kameng_common.testing import deliver
 from orders import usecases
 
 
@@ -14,7 +17,6 @@ def create(saga, quote=None, customer_id="customer-1", items=None, key="key-1", 
         saga.db,
         quote or saga.quote,
         customer_id,
-        "regular",
         items if items is not None else [{"product_id": 1, "quantity": 2}],
         key,
         coupon_code=coupon_code,
@@ -67,7 +69,6 @@ def test_where_the_buyer_ordered_from_travels_to_risk_with_the_order(saga):
         saga.db,
         saga.quote,
         "customer-1",
-        "regular",
         [{"product_id": 1, "quantity": 1}],
         "key-1",
         client_ip="203.0.113.9",
@@ -80,22 +81,55 @@ def test_where_the_buyer_ordered_from_travels_to_risk_with_the_order(saga):
             saga.db,
             saga.quote,
             "customer-1",
-            "regular",
             [{"product_id": 1, "quantity": 1}],
             "k2",
             device_id="x" * 129,
         )
 
 
-def test_asks_inventory_at_the_buyers_level(saga):
+def level_changed(customer_id, level, version):
+    return contracts.load_event(
+        json.dumps(
+            contracts.new_event(
+                "customer.level_changed",
+                {"customer_id": customer_id, "level": level, "version": version},
+                customer_id,
+            )
+        )
+    )
+
+
+def levels_asked(saga, customer_id="customer-1"):
     asked = []
 
     def quote(items, level):
-        asked.append((items, level))
+        asked.append(level)
         return saga.quote(items, level)
 
-    usecases.create_order(saga.db, quote, "customer-1", "gold", [{"product_id": 2, "quantity": 1}], "k")
-    assert asked == [([{"product_id": 2, "quantity": 1}], "gold")]
+    usecases.create_order(saga.db, quote, customer_id, [{"product_id": 2, "quantity": 1}], str(uuid.uuid4()))
+    return asked[0]
+
+
+def test_a_buyer_whose_level_never_changed_is_priced_at_the_first_level(saga):
+    assert levels_asked(saga) == "regular"
+
+
+def test_asks_inventory_at_the_buyers_level_as_customers_last_announced_it(any_saga):
+    deliver(any_saga.db, "orders", usecases.on_customer_level_changed, level_changed("customer-1", "vip", 1))
+    assert levels_asked(any_saga) == "vip"
+    deliver(
+        any_saga.db, "orders", usecases.on_customer_level_changed, level_changed("customer-1", "agent", 2)
+    )
+    assert levels_asked(any_saga) == "agent"
+    assert levels_asked(any_saga, "customer-2") == "regular"
+
+
+def test_an_older_level_change_arriving_late_changes_nothing(any_saga):
+    deliver(any_saga.db, "orders", usecases.on_customer_level_changed, level_changed("customer-1", "svip", 3))
+    deliver(any_saga.db, "orders", usecases.on_customer_level_changed, level_changed("customer-1", "vip", 2))
+    # a replay of the newest under a new event id keeps it too
+    deliver(any_saga.db, "orders", usecases.on_customer_level_changed, level_changed("customer-1", "svip", 3))
+    assert levels_asked(any_saga) == "svip"
 
 
 def test_the_same_key_returns_the_same_order_without_pricing_again(saga):
@@ -138,7 +172,7 @@ def test_a_key_raced_with_another_request_is_refused_to_the_loser(any_saga):
 
     key = str(uuid.uuid4())
     racers = [
-        eventlet.spawn(usecases.create_order, any_saga.db, slow_quote, "customer-1", "regular", items, key)
+        eventlet.spawn(usecases.create_order, any_saga.db, slow_quote, "customer-1", items, key)
         for items in ([{"product_id": 1, "quantity": 1}], [{"product_id": 1, "quantity": 2}])
     ]
     outcomes = []
@@ -176,7 +210,6 @@ def test_concurrent_requests_with_the_same_key_make_one_order(any_saga):
             any_saga.db,
             slow_quote,
             "customer-1",
-            "regular",
             [{"product_id": 1, "quantity": 1}],
             key,
         )
