@@ -3,14 +3,14 @@ import { createI18n } from "vue-i18n";
 
 const zh = {
   brand: "卡盟商城",
-  nav: { shop: "商品", orders: "我的订单", wallet: "钱包", signIn: "登录", register: "注册", signOut: "退出", console: "管理后台", language: "English" },
+  nav: { shop: "商品", orders: "我的订单", wallet: "钱包", agent: "代理中心", signIn: "登录", register: "注册", signOut: "退出", console: "管理后台", language: "English" },
   shop: {
     categories: "分类", all: "全部", stock: "库存", unlimited: "不限", soldOut: "已售罄", quantity: "数量", buy: "立即购买",
     empty: "暂无商品", loading: "加载中…", signInToBuy: "请先登录再购买",
   },
   auth: {
     username: "用户名", password: "密码", signIn: "登录", register: "注册", noAccount: "还没有账号？", haveAccount: "已有账号？",
-    registered: "注册成功，请登录",
+    registered: "注册成功，请登录", inviteCode: "邀请码（选填）",
   },
   order: {
     title: "订单", total: "合计", status: "状态", placedAt: "下单时间", items: "商品", pay: "支付", payWith: "选择支付方式",
@@ -36,24 +36,45 @@ const zh = {
     refunds: "退款", suppliers: "供货商", refund: "退款", refundTo: "退至", to: { original: "原支付渠道", wallet: "余额" },
     lastError: "最近错误", newSupplier: "新建供货商", synced: "已同步", syncedAt: "同步时间", syncNow: "立即同步",
     created: "已创建", noAccess: "此角色无权访问该页面", levelPrices: "等级价格 (JSON)", refresh: "刷新",
+    blacklist: "黑名单", finance: "财务", agents: "代理与提现",
   },
   wallet: {
     balance: "余额", amount: "金额", topUp: "充值", entries: "明细",
     kinds: { topup: "充值", payment: "消费", refund: "退款" },
+  },
+  blacklist: {
+    add: "加入黑名单", remove: "移出", value: "值", kinds: { account: "账号", ip: "IP 地址", device: "设备" },
+  },
+  finance: {
+    ledger: "账本", account: "账户", from: "开始", to: "结束", exportCsv: "导出 CSV", reference: "凭证", reconcile: "对账",
+    provider: "渠道", statementHint: "粘贴或选择渠道的日对账单（CSV）", outcome: "结果", days: "账单日期", brokenLines: "无法解析的行",
+    theirs: "渠道金额", ours: "本方金额",
+    outcomes: { matched: "一致", missing_here: "本方缺失", missing_at_provider: "渠道缺失", amount_mismatch: "金额不符" },
+  },
+  agents: {
+    withdrawals: "提现申请", agent: "代理", payTo: "收款账户", payOut: "打款", makeAgent: "设为代理", parent: "上级代理 ID（选填）",
+    inviteCode: "邀请码", plan: "佣金方案", planHint: "各级佣金（基点，逗号分隔，最近的上级在前）", save: "保存", saved: "已保存",
+    statuses: { requested: "待处理", paid: "已打款", rejected: "已拒绝" },
+  },
+  agent: {
+    title: "代理中心", notAnAgent: "您还不是代理，请联系商家开通。", inviteCode: "我的邀请码", pending: "冻结中", available: "可提现",
+    requested: "提现中", withdrawn: "已提现", withdraw: "申请提现", payTo: "收款账户", entries: "收益明细", downline: "我的下级",
+    depth: "层级", joined: "加入时间", subAgent: "下级代理",
+    kinds: { commission: "佣金", markup: "加价收益", reversal: "退款扣回", withdrawal: "提现", withdrawal_returned: "提现退回" },
   },
   errors: { generic: "出错了", network: "网络异常，请稍后重试" },
 };
 
 const en = {
   brand: "Kameng Shop",
-  nav: { shop: "Shop", orders: "My orders", wallet: "Wallet", signIn: "Sign in", register: "Sign up", signOut: "Sign out", console: "Console", language: "中文" },
+  nav: { shop: "Shop", orders: "My orders", wallet: "Wallet", agent: "Agent", signIn: "Sign in", register: "Sign up", signOut: "Sign out", console: "Console", language: "中文" },
   shop: {
     categories: "Categories", all: "All", stock: "Stock", unlimited: "unlimited", soldOut: "Sold out", quantity: "Quantity", buy: "Buy now",
     empty: "Nothing on sale yet", loading: "Loading…", signInToBuy: "Sign in to buy",
   },
   auth: {
     username: "Username", password: "Password", signIn: "Sign in", register: "Sign up", noAccount: "No account yet?", haveAccount: "Have an account?",
-    registered: "Account created: sign in",
+    registered: "Account created: sign in", inviteCode: "Invite code (optional)",
   },
   order: {
     title: "Order", total: "Total", status: "Status", placedAt: "Placed", items: "Items", pay: "Pay", payWith: "Pay with",
@@ -79,10 +100,31 @@ const en = {
     refunds: "Refunds", suppliers: "Suppliers", refund: "Refund", refundTo: "To", to: { original: "The original channel", wallet: "The wallet" },
     lastError: "Last error", newSupplier: "New supplier", synced: "Synced", syncedAt: "Synced at", syncNow: "Sync now",
     created: "Created", noAccess: "Your role may not use this page", levelPrices: "Level prices (JSON)", refresh: "Refresh",
+    blacklist: "Blacklist", finance: "Finance", agents: "Agents & withdrawals",
   },
   wallet: {
     balance: "Balance", amount: "Amount", topUp: "Top up", entries: "Entries",
     kinds: { topup: "Top-up", payment: "Payment", refund: "Refund" },
+  },
+  blacklist: {
+    add: "Blacklist", remove: "Remove", value: "Value", kinds: { account: "Account", ip: "IP address", device: "Device" },
+  },
+  finance: {
+    ledger: "Ledger", account: "Account", from: "From", to: "To", exportCsv: "Export CSV", reference: "Reference", reconcile: "Reconcile",
+    provider: "Provider", statementHint: "Paste or choose the provider's daily statement (CSV)", outcome: "Outcome", days: "Days", brokenLines: "Broken lines",
+    theirs: "Provider's amount", ours: "Our amount",
+    outcomes: { matched: "Matched", missing_here: "Missing here", missing_at_provider: "Missing at the provider", amount_mismatch: "Amount mismatch" },
+  },
+  agents: {
+    withdrawals: "Withdrawal requests", agent: "Agent", payTo: "Pay to", payOut: "Pay out", makeAgent: "Make an agent", parent: "Parent agent id (optional)",
+    inviteCode: "Invite code", plan: "Commission plan", planHint: "Rates by level in basis points, comma-separated, closest agent first", save: "Save", saved: "Saved",
+    statuses: { requested: "Requested", paid: "Paid", rejected: "Rejected" },
+  },
+  agent: {
+    title: "Agent", notAnAgent: "You are not an agent yet: ask the shop to make you one.", inviteCode: "Your invite code", pending: "On hold", available: "Available",
+    requested: "Requested", withdrawn: "Withdrawn", withdraw: "Withdraw", payTo: "Pay to", entries: "Earnings", downline: "Your downline",
+    depth: "Depth", joined: "Joined", subAgent: "sub-agent",
+    kinds: { commission: "Commission", markup: "Markup", reversal: "Refund reversal", withdrawal: "Withdrawal", withdrawal_returned: "Withdrawal returned" },
   },
   errors: { generic: "Something went wrong", network: "Network trouble: try again" },
 };

@@ -9,6 +9,7 @@ const routes = [
   { path: "/register", component: () => import("./store/Register.vue") },
   { path: "/orders", component: () => import("./store/Orders.vue"), meta: { customer: true } },
   { path: "/wallet", component: () => import("./store/Wallet.vue"), meta: { customer: true } },
+  { path: "/agent", component: () => import("./store/Agent.vue"), meta: { customer: true } },
   { path: "/orders/:id", component: () => import("./store/Order.vue"), meta: { signedIn: true } },
   {
     path: "/admin",
@@ -23,6 +24,9 @@ const routes = [
       { path: "reviews", component: () => import("./admin/Reviews.vue") },
       { path: "audit-log", component: () => import("./admin/AuditLog.vue") },
       { path: "staff", component: () => import("./admin/Staff.vue") },
+      { path: "blacklist", component: () => import("./admin/Blacklist.vue") },
+      { path: "finance", component: () => import("./admin/Finance.vue") },
+      { path: "agents", component: () => import("./admin/Agents.vue") },
     ],
   },
   { path: "/:rest(.*)*", redirect: "/" },

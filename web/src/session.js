@@ -19,6 +19,7 @@ export const session = reactive({
   kind: null,
   role: null,
   username: null,
+  isAgent: false, // learnt from the agent routes once signed in (see App.vue)
 
   signIn(token, username) {
     const said = claims(token);
@@ -27,7 +28,7 @@ export const session = reactive({
     localStorage.setItem(KEY, JSON.stringify({ token, username }));
   },
   clear() {
-    Object.assign(this, { token: null, userId: null, kind: null, role: null, username: null });
+    Object.assign(this, { token: null, userId: null, kind: null, role: null, username: null, isAgent: false });
     localStorage.removeItem(KEY);
   },
   get isStaff() {

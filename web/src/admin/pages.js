@@ -9,6 +9,9 @@ export const PAGES = [
   { path: "/admin/reviews", key: "reviews", roles: ["admin", "support", "ops"] },
   { path: "/admin/audit-log", key: "auditLog", roles: ["admin", "auditor"] },
   { path: "/admin/staff", key: "staff", roles: ["admin"] },
+  { path: "/admin/blacklist", key: "blacklist", roles: ["admin", "ops"] },
+  { path: "/admin/finance", key: "finance", roles: ["admin", "finance", "auditor"] },
+  { path: "/admin/agents", key: "agents", roles: ["admin", "finance"] },
 ];
 
 export const pageFor = (path) => PAGES.find((page) => page.path === path.replace(/\/$/, "") || (page.path === "/admin" && path === "/admin/"));
