@@ -384,7 +384,8 @@ def _ledger_consistent(payments):
     ledger = payments["ledger"]
     for problem in ledger["problems"]:
         yield Violation("ledger_unbalanced", "ledger", problem)
-    received, refunded = defaultdict(int), defaultdict(int)
+    received: defaultdict[str, int] = defaultdict(int)
+    refunded: defaultdict[str, int] = defaultdict(int)
     for receipt in payments["receipts"]:
         received[receipt["currency"]] += receipt["amount"]
         if receipt["refunded_at"]:
@@ -410,7 +411,8 @@ def _ledger_consistent(payments):
 
 def _refunds_within_paid(payments):
     """Never more given back for an order, across all its refunds, than it paid."""
-    paid, given_back = defaultdict(int), defaultdict(int)
+    paid: defaultdict[tuple[str, str], int] = defaultdict(int)
+    given_back: defaultdict[tuple[str, str], int] = defaultdict(int)
     for receipt in payments["receipts"]:
         key = (receipt["order_id"], receipt["currency"])
         paid[key] += receipt["amount"]

@@ -181,14 +181,15 @@ def notify_mockpay(gateway_url, payment, mockpay_secret):
 class _HiddenInputs(html.parser.HTMLParser):
     def __init__(self):
         super().__init__()
-        self.action, self.fields = None, {}
+        self.action = ""
+        self.fields: dict[str | None, str | None] = {}
 
     def handle_starttag(self, tag, attrs):
-        attrs = dict(attrs)
+        values = dict(attrs)
         if tag == "form":
-            self.action = attrs.get("action")
-        elif tag == "input" and attrs.get("type") == "hidden":
-            self.fields[attrs["name"]] = attrs.get("value", "")
+            self.action = values.get("action") or ""
+        elif tag == "input" and values.get("type") == "hidden":
+            self.fields[values["name"]] = values.get("value", "")
 
 
 def press_pay(method, payment):

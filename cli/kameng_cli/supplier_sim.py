@@ -189,6 +189,8 @@ class SimState:
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
+    server: "_Server"
+
     server_version = "kameng-supplier-sim"
 
     def do_GET(self):
@@ -280,22 +282,30 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         pass
 
 
+class _Server(http.server.ThreadingHTTPServer):
+    """The simulator's HTTP server; its handlers read the shared state from it."""
+
+    daemon_threads = True
+
+    def __init__(self, address, state):
+        super().__init__(address, _Handler)
+        self.state = state
+
+
 class SupplierSim:
     """The simulator's HTTP server on ``port``; ``stop()`` then ``start()`` is a supplier down and back."""
 
     def __init__(self, state, port, host="127.0.0.1"):
         self.state = state
         self.host, self.port = host, port
-        self._server = None
+        self._server: _Server | None = None
 
     @property
     def base_url(self):
         return f"http://{self.host}:{self.port}"
 
     def start(self):
-        self._server = http.server.ThreadingHTTPServer((self.host, self.port), _Handler)
-        self._server.daemon_threads = True
-        self._server.state = self.state
+        self._server = _Server((self.host, self.port), self.state)
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
         return self
 
@@ -306,9 +316,7 @@ class SupplierSim:
             self._server = None
 
     def serve_forever(self):
-        self._server = http.server.ThreadingHTTPServer((self.host, self.port), _Handler)
-        self._server.daemon_threads = True
-        self._server.state = self.state
+        self._server = _Server((self.host, self.port), self.state)
         self._server.serve_forever()
 
 
@@ -317,7 +325,7 @@ def _error(code, message):
 
 
 def _count(values):
-    counts = {}
+    counts: dict = {}
     for value in values:
         counts[value] = counts.get(value, 0) + 1
     return counts

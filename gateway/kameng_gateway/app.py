@@ -45,7 +45,8 @@ def create_app(settings=None, rpc=None, nonces=None):
         settings.redis_url, settings.redis_prefix
     )
     if settings.trusted_proxies:
-        app.wsgi_app = ProxyFix(
+        # Flask's documented way to wrap the WSGI app
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
             app.wsgi_app, x_for=settings.trusted_proxies, x_proto=settings.trusted_proxies
         )
 

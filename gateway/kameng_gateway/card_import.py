@@ -161,21 +161,21 @@ def import_in_batches(card_file, import_batch):
     line is a duplicate when its number is earlier in the file or already in
     stock, rejected when it is no card (malformed) or inventory refused it.
     """
-    report = {
-        "imported": 0,
-        "duplicates": 0,
-        "rejected": 0,
-        "duplicate_lines": [],
-        "rejected_lines": list(card_file.malformed_lines),
-    }
+    imported = 0
+    duplicate_lines: list[int] = []
+    rejected_lines = list(card_file.malformed_lines)
     cards = card_file.cards
     for start in range(0, len(cards), BATCH):
         batch = cards[start : start + BATCH]
         answer = import_batch([{"number": number, "secret": secret} for _, number, secret in batch])
-        report["imported"] += answer["imported"]
-        report["duplicate_lines"] += [batch[position][0] for position in answer["duplicate_positions"]]
-        report["rejected_lines"] += [batch[position][0] for position in answer["rejected_positions"]]
-    report["rejected_lines"].sort()
-    report["duplicates"] = len(report["duplicate_lines"])
-    report["rejected"] = len(report["rejected_lines"])
-    return report
+        imported += answer["imported"]
+        duplicate_lines += [batch[position][0] for position in answer["duplicate_positions"]]
+        rejected_lines += [batch[position][0] for position in answer["rejected_positions"]]
+    rejected_lines.sort()
+    return {
+        "imported": imported,
+        "duplicates": len(duplicate_lines),
+        "rejected": len(rejected_lines),
+        "duplicate_lines": duplicate_lines,
+        "rejected_lines": rejected_lines,
+    }

@@ -10,6 +10,7 @@
 """
 
 import json
+from collections.abc import Iterable
 
 from flask import request
 from flask.json.provider import DefaultJSONProvider
@@ -60,6 +61,7 @@ def _depth_exceeds(data, limit):
     stack = [(data, 1)]
     while stack:
         value, depth = stack.pop()
+        children: Iterable
         if isinstance(value, dict):
             children = value.values()
         elif isinstance(value, list):

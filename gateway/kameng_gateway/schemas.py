@@ -59,7 +59,7 @@ class RequestSchema(Schema):
 
     @pre_load(pass_collection=True)
     def _refuse_unstorable_values(self, data, **kwargs):
-        errors = {}
+        errors: dict = {}
         _collect_unstorable(data, (), errors)
         if errors:
             raise ValidationError(errors)
@@ -261,7 +261,8 @@ class PaymentRequestSchema(RequestSchema):
 
 class PageQuerySchema(RequestSchema):
     limit = fields.Integer(load_default=50, validate=validate.Range(1, 100))
-    cursor = fields.String(load_default=None, validate=validate.Length(1, 200))
+    # a page may take an integer cursor instead
+    cursor: fields.Field = fields.String(load_default=None, validate=validate.Length(1, 200))
 
 
 class OrderListQuerySchema(PageQuerySchema):

@@ -30,7 +30,7 @@ class WaitSlots:
         self.per_process = per_process
         self.per_caller = per_caller
         self._lock = threading.Lock()
-        self._by_caller = Counter()
+        self._by_caller: Counter[str] = Counter()
         self._total = 0
 
     @contextmanager

@@ -103,8 +103,8 @@ class ChannelClient:
             raise ChannelError(f"{method} {path}: no answer ({type(error).__name__})") from None
         if response.status_code >= 400:
             try:
-                error = response.json()["error"]
-                code, message = error.get("code"), error.get("message")
+                refusal = response.json()["error"]
+                code, message = refusal.get("code"), refusal.get("message")
             except (ValueError, KeyError, TypeError, AttributeError):
                 code, message = None, response.text[:200]
             raise ChannelError(

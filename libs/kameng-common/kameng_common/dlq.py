@@ -58,7 +58,7 @@ def depth(amqp_uri, service):
 
 def list_dead_letters(amqp_uri, service, limit=1000):
     """Describe the dead letters of a service without taking them off the queue."""
-    found = []
+    found: list[dict] = []
     with _channel(amqp_uri) as channel:
         topology.declare_dead_lettering(channel, service)
         queue = topology.dead_letter_queue(service)

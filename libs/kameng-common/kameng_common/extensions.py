@@ -200,10 +200,11 @@ class RemoteService(RpcProxy):
 class ServiceDatabase(DependencyProvider):
     """The service's own database (``DATABASE_URL``), with the relay that publishes its outbox."""
 
+    database: Database
+    relay: OutboxRelay
+
     def __init__(self, metadata):
         self.metadata = metadata
-        self.database = None
-        self.relay = None
 
     def setup(self):
         config = self.container.config
@@ -259,6 +260,7 @@ class ReliableEventHandler(EventHandler):
     """
 
     queue_consumer = _QueueConsumer()
+    queue: Queue
 
     def __init__(self, source_service, event_type, **kwargs):
         super().__init__(
@@ -403,13 +405,14 @@ def event_handler(source_service, event_type, **options):
     return decorate
 
 
-def service_database(service):
+def service_database(service: object) -> Database:
     """The Database a worker's ``service`` instance was given by its ServiceDatabase."""
-    return getattr(service, _database_attribute(type(service)))
+    # mypy does not take a class as hashable, which every class is
+    return getattr(service, _database_attribute(type(service)))  # type: ignore[arg-type]
 
 
 @cache
-def _database_attribute(service_class):
+def _database_attribute(service_class: type) -> str:
     for name, _provider in inspect.getmembers(
         service_class, lambda member: isinstance(member, ServiceDatabase)
     ):

@@ -43,7 +43,7 @@ class _CallbackGauge:
         return [GaugeMetricFamily(self.name, self.documentation, labels=self.labels)]
 
 
-_callback_gauges = {}
+_callback_gauges: dict[str, _CallbackGauge] = {}
 
 
 def callback_gauge(name, documentation, labels, source):

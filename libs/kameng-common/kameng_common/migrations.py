@@ -15,9 +15,10 @@ from sqlalchemy import create_engine, engine_from_config, pool
 
 
 def alembic_config(package, database_url):
-    module = importlib.import_module(package)
+    source = importlib.import_module(package).__file__
+    assert source is not None, f"{package} is a namespace package, without migrations"
     config = Config()
-    config.set_main_option("script_location", str(Path(module.__file__).parent / "migrations"))
+    config.set_main_option("script_location", str(Path(source).parent / "migrations"))
     config.set_main_option("sqlalchemy.url", database_url)
     return config
 
@@ -49,6 +50,7 @@ def run_env(target_metadata):
     """The whole of a service's migrations/env.py."""
     config = context.config
     url = config.get_main_option("sqlalchemy.url")
+    assert url is not None, "alembic_config sets the database URL"
     options = {"target_metadata": target_metadata, "render_as_batch": url.startswith("sqlite")}
     if context.is_offline_mode():
         context.configure(url=url, literal_binds=True, **options)

@@ -23,7 +23,7 @@ from eventlet.queue import Empty, Full, LightQueue
 
 from kameng_common import topology
 from kameng_common.config import pika_parameters
-from kameng_common.db import OUTBOX_LEASE, utcnow
+from kameng_common.db import OUTBOX_LEASE, OutboxEvent, utcnow
 from kameng_common.metrics import EVENTS_PUBLISHED
 
 _log = logging.getLogger(__name__)
@@ -42,7 +42,7 @@ class OutboxRelay:
         self._outbox = database.tables["outbox"]
         # While the broker is down events pile up here; past this many the oldest
         # are forgotten, and claimed from the table once their lease runs out.
-        self._handed_over = collections.deque(maxlen=50 * batch_size)
+        self._handed_over: collections.deque[OutboxEvent] = collections.deque(maxlen=50 * batch_size)
         self._next_sweep = 0.0
         # eventlet primitives: services run green, and a real lock would block every greenthread
         self._wake = LightQueue(maxsize=1)

@@ -392,7 +392,7 @@ def _settle(uow, entries, now):
         .values(matured=True)
         .returning(agent_entries.c.agent_id, agent_entries.c.currency, agent_entries.c.amount)
     ).all()
-    totals = {}
+    totals: dict[tuple[str, str], int] = {}
     for entry in entries:
         key = (entry.agent_id, entry.currency)
         totals[key] = totals.get(key, 0) + entry.amount
@@ -722,7 +722,7 @@ def audit_facts(session):
 
 
 def _balance_mismatches(session):
-    sums = {}
+    sums: dict[tuple[str, str], dict[str, int]] = {}
     for agent_id, currency, matured, total in session.execute(
         sa.select(
             agent_entries.c.agent_id,

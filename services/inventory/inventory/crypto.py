@@ -60,7 +60,7 @@ class Keyring:
         """``keys``: (key id, 32-byte key) pairs, oldest first."""
         if not keys:
             raise KeyringError("no card keys configured")
-        self._ciphers = {}
+        self._ciphers: dict[str, AESGCM] = {}
         self._index_keys = {}
         for key_id, key in keys:
             if key_id in self._ciphers:

@@ -74,7 +74,7 @@ def price_for_level(price, level_prices, level):
 
 def merge_lines(items):
     """{product_id: total quantity}, lines of the same product added up, in first-seen order."""
-    merged = {}
+    merged: dict[int, int] = {}
     for item in items:
         merged[item["product_id"]] = merged.get(item["product_id"], 0) + item["quantity"]
     return merged

@@ -87,7 +87,7 @@ def record_direct_lines(uow, order_id, direct_lines, supplier_links, now, deadli
 def advance_fulfilments(db, sealer, callback_base_url=None, connect=suppliers.upstream_for, now=None):
     """Ask the suppliers about every due pending line; returns ``{outcome: count}``."""
     now = now or utcnow()
-    outcomes = {}
+    outcomes: dict[str, int] = {}
     for row in _take_due(db, now):
         outcome = _advance(db, sealer, row, callback_base_url, connect, now)
         outcomes[outcome] = outcomes.get(outcome, 0) + 1
@@ -288,7 +288,9 @@ def audit_fulfilments(session):
     rows = session.execute(
         sa.select(fulfilments).order_by(fulfilments.c.order_id, fulfilments.c.line_no)
     ).all()
-    by_order, seen, reused = {}, {}, []
+    by_order: dict[str, list] = {}
+    seen: dict = {}
+    reused: list = []
     for row in rows:
         by_order.setdefault(row.order_id, []).append(
             {

@@ -15,11 +15,11 @@ def stock_of(connection, rows):
     product is fulfilled by its supplier: its stock is the supplier's (None
     when unlimited or when it names no supplier).
     """
-    by_kind = {}
+    by_kind: dict[str, list] = {}
     for row in rows:
         by_kind.setdefault(row.kind, []).append(row)
     direct_ids = [row.id for row in by_kind.get(domain.DIRECT, [])]
-    stock = {product_id: None for product_id in direct_ids}
+    stock: dict[int, int | None] = {product_id: None for product_id in direct_ids}
     stock.update(upstream_stock(connection, direct_ids))
     card_ids = [row.id for row in by_kind.get(domain.CARD, [])]
     available = available_cards(connection, card_ids + [row.id for row in by_kind.get(domain.LOOP, [])])

@@ -19,6 +19,7 @@ import datetime
 import json
 import logging
 import secrets
+import urllib.parse
 from functools import partial
 
 import requests
@@ -237,7 +238,7 @@ def send_due_callbacks(db, sealer, post=None, now=None, batch_size=CALLBACK_BATC
     post = post or requests.post
     now = now or utcnow()
     taken = _take_due(db, now, batch_size)
-    outcomes = {}
+    outcomes: dict[str, int] = {}
     for callback in taken:
         outcome, error = _send(db, sealer, post, callback)
         outcomes[outcome] = outcomes.get(outcome, 0) + 1
@@ -293,7 +294,7 @@ def _send(db, sealer, post, callback):
         with db.reading() as session:
             key = session.execute(sa.select(api_keys).where(api_keys.c.key_id == callback.key_id)).one()
         body = json.dumps(callback_body(order, callback.client_order_id), separators=(",", ":")).encode()
-        url = requests.utils.urlparse(callback.callback_url)
+        url = urllib.parse.urlparse(callback.callback_url)
         headers = protocol.signed_headers(
             key.key_id, _secret(sealer, key), "POST", url.path or "/", url.query, body
         )

@@ -286,7 +286,7 @@ def posting(*entries):
     """A ledger transaction: at least two non-zero entries summing to zero in each currency."""
     if len(entries) < 2:
         raise UnbalancedPosting("a posting has at least two entries")
-    sums = defaultdict(int)
+    sums: defaultdict[str, int] = defaultdict(int)
     for entry in entries:
         if type(entry.amount) is not int or entry.amount == 0:
             raise UnbalancedPosting(f"entry {entry} is not a non-zero integer amount")
@@ -371,7 +371,7 @@ def ledger_problems(unbalanced_transactions, thin_transactions, balances, wallet
         f"transaction {tid} sums to {total} {currency}" for tid, currency, total in unbalanced_transactions
     ]
     problems += [f"transaction {tid} has fewer than two entries" for tid in thin_transactions]
-    totals = defaultdict(int)
+    totals: defaultdict[str, int] = defaultdict(int)
     for (_account, currency), balance in balances.items():
         totals[currency] += balance
     problems += [

@@ -134,7 +134,12 @@ def _row(provider, number, cells, columns):
 def match(rows, ours):
     """The report: ``ours`` is {(kind, reference): amount} of what payments recorded in the statement's days."""
     theirs = {(row.kind, row.reference): row for row in rows}
-    report = {"matched": [], "missing_here": [], "amount_mismatch": [], "missing_at_provider": []}
+    report: dict[str, list[dict]] = {
+        "matched": [],
+        "missing_here": [],
+        "amount_mismatch": [],
+        "missing_at_provider": [],
+    }
     for key, row in theirs.items():
         entry = {**asdict(row), "reference": row.reference}
         if key not in ours:

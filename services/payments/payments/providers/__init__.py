@@ -11,7 +11,7 @@ import logging
 from kameng_common.errors import InvalidInput
 from payments import domain
 from payments.providers import alipay, unionpay, wechat
-from payments.providers.base import Adapter, Checkout, Ignored, RefundFailed, Reply, header
+from payments.providers.base import Adapter, AdapterClass, Checkout, Ignored, RefundFailed, Reply, header
 from payments.providers.mockpay import Mockpay
 from payments.providers.signing import ProviderMisconfigured
 
@@ -21,7 +21,7 @@ NOTIFY_PATH = "/api/v1/payments/notify/{provider}"
 CHECKOUT_PATH = "/api/v1/payments/{payment_id}/checkout"
 
 # provider → (its adapter class, the config prefix of its settings, the settings it requires)
-REAL_PROVIDERS = {
+REAL_PROVIDERS: dict[str, tuple[AdapterClass, str, tuple[str, ...]]] = {
     domain.ALIPAY: (alipay.Alipay, "ALIPAY", alipay.SETTINGS),
     domain.WECHAT: (wechat.Wechat, "WECHAT", wechat.SETTINGS),
     domain.UNIONPAY: (unionpay.Unionpay, "UNIONPAY", unionpay.SETTINGS),

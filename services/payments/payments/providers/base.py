@@ -61,6 +61,12 @@ class Adapter(Protocol):
     def refund(self, refund: domain.ProviderRefund) -> str: ...
 
 
+class AdapterClass(Protocol):
+    """A real provider's adapter class: built from its settings (without their prefix)."""
+
+    def from_settings(self, settings: dict[str, str], notify_url: str) -> Adapter: ...
+
+
 def header(headers, name):
     """A header's value, whatever the case the gateway delivered its name in."""
     wanted = name.lower()

@@ -7,6 +7,7 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature as BadSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 
 from kameng_common.errors import InvalidSignature
 
@@ -38,6 +39,7 @@ def load_private_key(setting, path):
 def load_public_key(setting, path):
     """An RSA public key from a PEM file holding a public key or a certificate."""
     data = read_file(setting, path)
+    key: PublicKeyTypes
     try:
         if b"CERTIFICATE" in data:
             key = x509.load_pem_x509_certificate(data).public_key()
