@@ -5,7 +5,7 @@
 #              replica of the busiest service; results go to bench/results/ (BENCH_ARGS to tune)
 # make web   — build the storefront and console (web/, served by the gateway at / and /admin)
 # make bench-import — cards imported per second (100,000 in one request) on SQLite and PostgreSQL
-# make lint  — ruff lint, import order and format check (make test runs it first)
+# make lint  — ruff lint, import order and format check, mypy (make test runs it first)
 # make audit — check the invariants across the running suite's services
 PACKAGES := $(wildcard libs/*/pyproject.toml services/*/pyproject.toml gateway/pyproject.toml cli/pyproject.toml)
 VENV := .venv
@@ -29,6 +29,7 @@ web: web/dist/index.html
 lint: $(INSTALLED)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 test: $(INSTALLED) lint web
 	scripts/ensure-broker.sh --postgres
