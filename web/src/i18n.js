@@ -42,6 +42,11 @@ const zh = {
     balance: "余额", amount: "金额", topUp: "充值", entries: "明细",
     kinds: { topup: "充值", payment: "消费", refund: "退款" },
   },
+  products: {
+    edit: "编辑", details: "卡密与价格", on_sale: "在售", off_sale: "已下架", onSale: "上架销售", stockLimit: "循环卡售卖上限",
+    quotedKeep: "已下单的订单保持下单时的价格。", cards: "卡密", state: "状态", imported: "导入时间", void: "作废", priceHistory: "价格历史",
+    states: { available: "可售", reserved: "已预留", sold: "已售", void: "已作废" },
+  },
   blacklist: {
     add: "加入黑名单", remove: "移出", value: "值", kinds: { account: "账号", ip: "IP 地址", device: "设备" },
   },
@@ -105,6 +110,11 @@ const en = {
   wallet: {
     balance: "Balance", amount: "Amount", topUp: "Top up", entries: "Entries",
     kinds: { topup: "Top-up", payment: "Payment", refund: "Refund" },
+  },
+  products: {
+    edit: "Edit", details: "Cards & prices", on_sale: "On sale", off_sale: "Off sale", onSale: "On sale", stockLimit: "Loop card sales limit",
+    quotedKeep: "Orders already placed keep the price they were quoted.", cards: "Cards", state: "State", imported: "Imported", void: "Void", priceHistory: "Price history",
+    states: { available: "Available", reserved: "Reserved", sold: "Sold", void: "Void" },
   },
   blacklist: {
     add: "Blacklist", remove: "Remove", value: "Value", kinds: { account: "Account", ip: "IP address", device: "Device" },
