@@ -14,7 +14,7 @@ through ``kameng_gateway.audit.record`` instead, which calls risk directly.
 
 import uuid
 
-from kameng_common.db import utc_isoformat, utcnow
+from kameng_common.db import UnitOfWork, utc_isoformat, utcnow
 
 # the services that publish audit entries; each has its own event type, since an
 # event type has one source (see contracts.CONTRACTS)
@@ -22,11 +22,13 @@ AUDITING_SERVICES = ("inventory", "orders", "payments", "customers")
 SYSTEM_ACTOR = "system"
 
 
-def event_type(service):
+def event_type(service: str) -> str:
     return f"audit.recorded.{service}"
 
 
-def record(uow, service, actor, action, target, detail=None):
+def record(
+    uow: UnitOfWork, service: str, actor: object, action: str, target: object, detail: dict | None = None
+) -> str:
     """Add an audit entry to ``uow``; returns its entry id (the chain's idempotency key)."""
     entry_id = str(uuid.uuid4())
     uow.publish(

@@ -18,6 +18,7 @@ import json
 import secrets
 import time
 import urllib.parse
+from typing import Any
 
 import requests
 
@@ -32,23 +33,25 @@ TIMESTAMP_WINDOW_SECONDS = 300
 MAX_NONCE_LENGTH = 128
 
 
-def string_to_sign(method, path, query, timestamp, nonce, body):
+def string_to_sign(method: str, path: str, query: str, timestamp: str, nonce: str, body: bytes | None) -> str:
     """The text a signature covers; ``query`` without its "?", ``body`` as bytes."""
     target = f"{path}?{query}" if query else path
     body_digest = hashlib.sha256(body or b"").hexdigest()
     return f"{method.upper()}\n{target}\n{timestamp}\n{nonce}\n{body_digest}"
 
 
-def signature(secret, message):
+def signature(secret: str, message: str) -> str:
     return hmac.new(secret.encode(), message.encode(), hashlib.sha256).hexdigest()
 
 
-def signature_matches(secret, message, claimed):
+def signature_matches(secret: str, message: str, claimed: str) -> bool:
     return hmac.compare_digest(signature(secret, message), claimed.strip().lower())
 
 
-def timestamp_fresh(timestamp, now=None):
+def timestamp_fresh(timestamp: str | None, now: float | None = None) -> bool:
     """Whether a header's timestamp is a whole number within the window of ``now``."""
+    if timestamp is None:
+        return False
     try:
         value = int(timestamp)
     except (TypeError, ValueError):
@@ -56,7 +59,15 @@ def timestamp_fresh(timestamp, now=None):
     return abs((now if now is not None else time.time()) - value) <= TIMESTAMP_WINDOW_SECONDS
 
 
-def signed_headers(key_id, secret, method, path, query="", body=b"", now=None):
+def signed_headers(
+    key_id: str,
+    secret: str,
+    method: str,
+    path: str,
+    query: str = "",
+    body: bytes = b"",
+    now: float | None = None,
+) -> dict[str, str]:
     """The four headers of a signed request (the client side)."""
     timestamp = str(int(now if now is not None else time.time()))
     nonce = secrets.token_hex(16)
@@ -72,7 +83,7 @@ def signed_headers(key_id, secret, method, path, query="", body=b"", now=None):
 class ChannelError(Exception):
     """A channel request answered with an error; ``status`` is the HTTP status (None: no answer)."""
 
-    def __init__(self, message, status=None, code=None):
+    def __init__(self, message: str, status: int | None = None, code: str | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
@@ -81,26 +92,35 @@ class ChannelError(Exception):
 class ChannelClient:
     """The client side of the channel API: signed requests to a Kameng shop (or anything speaking it)."""
 
-    def __init__(self, base_url, key_id, secret, timeout=10, session=None):
+    def __init__(
+        self,
+        base_url: str,
+        key_id: str,
+        secret: str,
+        timeout: float = 10,
+        session: requests.Session | None = None,
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         self.key_id = key_id
         self.secret = secret
         self.timeout = timeout
         self.http = session or requests.Session()
 
-    def request(self, method, path, json_body=None, query=""):
+    def request(self, method: str, path: str, json_body: object = None, query: str = "") -> Any:
         body = b"" if json_body is None else _json_bytes(json_body)
-        path = urllib.parse.urlsplit(self.base_url).path.rstrip("/") + path
-        headers = signed_headers(self.key_id, self.secret, method, path, query, body)
+        full_path = urllib.parse.urlsplit(self.base_url).path.rstrip("/") + path
+        headers = signed_headers(self.key_id, self.secret, method, full_path, query, body)
         if body:
             headers["Content-Type"] = "application/json"
-        url = urllib.parse.urlunsplit(urllib.parse.urlsplit(self.base_url)._replace(path=path, query=query))
+        url = urllib.parse.urlunsplit(
+            urllib.parse.urlsplit(self.base_url)._replace(path=full_path, query=query)
+        )
         try:
             response = self.http.request(
                 method, url, data=body or None, headers=headers, timeout=self.timeout
             )
         except requests.RequestException as error:
-            raise ChannelError(f"{method} {path}: no answer ({type(error).__name__})") from None
+            raise ChannelError(f"{method} {full_path}: no answer ({type(error).__name__})") from None
         if response.status_code >= 400:
             try:
                 refusal = response.json()["error"]
@@ -108,13 +128,14 @@ class ChannelClient:
             except (ValueError, KeyError, TypeError, AttributeError):
                 code, message = None, response.text[:200]
             raise ChannelError(
-                f"{method} {path}: {response.status_code} {message}", response.status_code, code
+                f"{method} {full_path}: {response.status_code} {message}", response.status_code, code
             )
         return response.json()
 
-    def products(self):
+    def products(self) -> list[dict[str, Any]]:
         """Every product of the catalogue, page after page."""
-        products, cursor = [], None
+        products: list[dict[str, Any]] = []
+        cursor = None
         while True:
             query = urllib.parse.urlencode({"limit": 100, **({"cursor": cursor} if cursor else {})})
             page = self.request("GET", "/api/channel/v1/products", query=query)
@@ -123,18 +144,20 @@ class ChannelClient:
             if not cursor:
                 return products
 
-    def place_order(self, items, client_order_id, callback_url=None):
-        body = {"items": items, "client_order_id": client_order_id}
+    def place_order(
+        self, items: list[dict[str, Any]], client_order_id: str, callback_url: str | None = None
+    ) -> Any:
+        body: dict[str, Any] = {"items": items, "client_order_id": client_order_id}
         if callback_url:
             body["callback_url"] = callback_url
         return self.request("POST", "/api/channel/v1/orders", body)
 
-    def order(self, order_id):
+    def order(self, order_id: str) -> Any:
         return self.request("GET", f"/api/channel/v1/orders/{order_id}")
 
-    def balance(self):
+    def balance(self) -> Any:
         return self.request("GET", "/api/channel/v1/balance")
 
 
-def _json_bytes(value):
+def _json_bytes(value: object) -> bytes:
     return json.dumps(value, separators=(",", ":")).encode()

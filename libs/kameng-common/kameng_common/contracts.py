@@ -7,7 +7,9 @@ publishes anything, so that no event is dropped for want of a queue.
 import datetime
 import json
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 
@@ -187,9 +189,9 @@ class CustomerSignedIn(Payload):
 @dataclass(frozen=True)
 class Contract:
     source: str
-    schema: type
+    schema: type[Payload]
     # (service, handler method) pairs; each gets its own durable queue
-    subscribers: tuple
+    subscribers: tuple[tuple[str, str], ...]
 
 
 CONTRACTS = {
@@ -250,14 +252,14 @@ class Envelope(Schema):
 _envelope = Envelope()
 
 
-def contract(event_type):
+def contract(event_type: str) -> Contract:
     try:
         return CONTRACTS[event_type]
     except KeyError:
         raise ValueError(f"no contract for event type {event_type!r}") from None
 
 
-def new_event(event_type, payload, correlation_id):
+def new_event(event_type: str, payload: Mapping[str, Any], correlation_id: object) -> dict[str, Any]:
     """A validated envelope, ready to serialize; raises ValidationError if the payload breaks its contract."""
     schema = contract(event_type).schema()
     errors = schema.validate(payload)
@@ -273,11 +275,9 @@ def new_event(event_type, payload, correlation_id):
     }
 
 
-def load_event(body):
+def load_event(body: str | bytes | Mapping[str, Any]) -> dict[str, Any]:
     """Validate a received envelope (dict or JSON text) and its payload; returns plain dicts."""
-    if isinstance(body, (str, bytes)):
-        body = json.loads(body)
-    envelope = _envelope.load(body)
+    envelope = _envelope.load(json.loads(body) if isinstance(body, (str, bytes)) else body)
     payload = contract(envelope["type"]).schema().load(envelope["payload"])
     return {
         "id": str(envelope["id"]),

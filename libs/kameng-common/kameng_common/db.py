@@ -2,8 +2,9 @@
 
 import datetime
 import json
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import NamedTuple
+from typing import Any, NamedTuple, Protocol, TypeVar, overload
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -19,11 +20,15 @@ READ_ONLY = "kameng_read_only"
 DATABASE_UNAVAILABLE = (sa.exc.OperationalError, sa.exc.InterfaceError)
 
 
-def utcnow():
+def utcnow() -> datetime.datetime:
     return datetime.datetime.now(datetime.UTC)
 
 
-def utc_isoformat(moment):
+@overload
+def utc_isoformat(moment: datetime.datetime) -> str: ...
+@overload
+def utc_isoformat(moment: None) -> None: ...
+def utc_isoformat(moment: datetime.datetime | None) -> str | None:
     """A stored moment as an ISO 8601 UTC string (None stays None).
 
     SQLite hands datetimes back without their zone; every one stored is UTC.
@@ -57,7 +62,14 @@ class OutboxEvent(NamedTuple):
     body: str
 
 
-def messaging_tables(metadata):
+class EventRelay(Protocol):
+    def hand_over(self, events: list[OutboxEvent]) -> None: ...
+
+
+T = TypeVar("T")
+
+
+def messaging_tables(metadata: sa.MetaData) -> sa.MetaData:
     """Add the outbox and inbox tables to a service's metadata."""
     sa.Table(
         "outbox",
@@ -89,12 +101,12 @@ def messaging_tables(metadata):
 POOL_SIZE, POOL_OVERFLOW = 5, 5
 
 
-def create_engine(url, **options):
+def create_engine(url: str, **options: Any) -> sa.Engine:
     # hide_parameters: a failed statement's error must not quote a hash or a sealed secret
     if url.startswith("sqlite"):
         in_memory = ":memory:" in url or url.rstrip("/") == "sqlite:"
         # an in-memory database lives in one connection: every connection must share it
-        pool = {"poolclass": StaticPool} if in_memory else {}
+        pool: dict[str, Any] = {"poolclass": StaticPool} if in_memory else {}
         engine = sa.create_engine(
             url, connect_args={"timeout": 30, "check_same_thread": False}, hide_parameters=True, **pool
         )
@@ -108,7 +120,7 @@ def create_engine(url, **options):
     )
 
 
-def _serialize_sqlite_writers(engine, in_memory):
+def _serialize_sqlite_writers(engine: sa.Engine, in_memory: bool) -> None:
     """Take SQLite's write lock when a transaction begins, not when it first writes.
 
     A deferred transaction that reads and then writes can fail with "database
@@ -117,7 +129,7 @@ def _serialize_sqlite_writers(engine, in_memory):
     """
 
     @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection, _record):
+    def _on_connect(dbapi_connection: Any, _record: object) -> None:
         dbapi_connection.isolation_level = None
         if not in_memory:
             dbapi_connection.execute("PRAGMA journal_mode=WAL")
@@ -125,13 +137,13 @@ def _serialize_sqlite_writers(engine, in_memory):
         dbapi_connection.execute("PRAGMA foreign_keys=ON")
 
     @event.listens_for(engine, "begin")
-    def _on_begin(connection):
+    def _on_begin(connection: sa.Connection) -> None:
         # a reader needs no write lock: in WAL mode it neither waits for writers nor holds them up
         read_only = connection.get_execution_options().get(READ_ONLY, False)
         connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
-def consumer_name(service, method):
+def consumer_name(service: str, method: str) -> str:
     """The name an event handler's inbox marks go under: ``<service>.<method>``."""
     return f"{service}.{method}"
 
@@ -139,22 +151,27 @@ def consumer_name(service, method):
 class UnitOfWork:
     """One transaction: the state change, the events it publishes, the events it consumed."""
 
-    def __init__(self, connection, tables, lease=None):
+    def __init__(
+        self,
+        connection: sa.Connection,
+        tables: Mapping[str, sa.Table],
+        lease: datetime.timedelta | None = None,
+    ) -> None:
         self.connection = connection
         self._outbox = tables["outbox"]
         self._inbox = tables["inbox"]
         self._lease = lease
-        self.published = []  # OutboxEvent each, in the order written
-        self.after_commit_calls = []
+        self.published: list[OutboxEvent] = []  # in the order written
+        self.after_commit_calls: list[Callable[[], object]] = []
 
-    def after_commit(self, call):
+    def after_commit(self, call: Callable[[], object]) -> None:
         """Run ``call()`` once this unit of work has committed (not if it rolls back)."""
         self.after_commit_calls.append(call)
 
-    def execute(self, statement, *args, **kwargs):
+    def execute(self, statement: Any, *args: Any, **kwargs: Any) -> sa.CursorResult[Any]:
         return self.connection.execute(statement, *args, **kwargs)
 
-    def publish(self, event_type, payload, correlation_id):
+    def publish(self, event_type: str, payload: Mapping[str, Any], correlation_id: object) -> str:
         """Write an event to the outbox in this transaction; the relay sends it after commit."""
         envelope = contracts.new_event(event_type, payload, correlation_id)
         event = OutboxEvent(envelope["id"], event_type, envelope["correlation_id"], json.dumps(envelope))
@@ -169,7 +186,7 @@ class UnitOfWork:
         self.published.append(event)
         return event.event_id
 
-    def first_delivery(self, event_id, consumer):
+    def first_delivery(self, event_id: str, consumer: str) -> bool:
         """Record that ``consumer`` handles ``event_id``; False if it already has.
 
         One statement: the mark goes in unless it is there. Of two copies
@@ -183,14 +200,14 @@ class UnitOfWork:
         )
         return self.connection.execute(mark).rowcount == 1
 
-    def insert(self, table):
+    def insert(self, table: sa.Table) -> postgresql.Insert | sqlite.Insert:
         """``table``'s INSERT construct in this database's dialect, which knows ON CONFLICT."""
         dialect = self.connection.dialect.name
         return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
 
 
 class Database:
-    def __init__(self, url, metadata):
+    def __init__(self, url: str, metadata: sa.MetaData) -> None:
         self.url = url
         self.metadata = metadata
         self.tables = metadata.tables
@@ -202,9 +219,9 @@ class Database:
             self._read_engine = create_engine(url, isolation_level="AUTOCOMMIT")
         else:
             self._read_engine = self.engine.execution_options(**{READ_ONLY: True})
-        self._relay = None
+        self._relay: EventRelay | None = None
 
-    def hand_over_events_to(self, relay):
+    def hand_over_events_to(self, relay: EventRelay) -> None:
         """Give ``relay.hand_over(events)`` the events of each unit of work once it has committed.
 
         The outbox rows are then written leased to that relay, so that no
@@ -214,7 +231,7 @@ class Database:
         self._relay = relay
 
     @contextmanager
-    def unit_of_work(self):
+    def unit_of_work(self) -> Iterator[UnitOfWork]:
         # a Core connection, not an ORM session: nothing here maps objects, and
         # a session only adds its bookkeeping to every statement
         with self.engine.begin() as connection:
@@ -225,7 +242,7 @@ class Database:
         if uow.published and self._relay is not None:
             self._relay.hand_over(uow.published)
 
-    def handle_once(self, consumer, event_id, handle):
+    def handle_once(self, consumer: str, event_id: str, handle: Callable[[UnitOfWork], T]) -> T | None:
         """``handle(uow)`` in a unit of work that first records ``event_id`` as handled by ``consumer``.
 
         The inbox mark commits with whatever ``handle`` changes and publishes,
@@ -238,7 +255,7 @@ class Database:
             return handle(uow)
 
     @contextmanager
-    def reading(self):
+    def reading(self) -> Iterator[sa.Connection]:
         """A connection for queries that change nothing.
 
         On PostgreSQL each query is its own transaction (autocommit), so the
@@ -250,7 +267,7 @@ class Database:
             yield connection
 
     @contextmanager
-    def reading_snapshot(self):
+    def reading_snapshot(self) -> Iterator[sa.Connection]:
         """A connection for queries that change nothing and must all see the same moment.
 
         On PostgreSQL its transaction is REPEATABLE READ, set for that
@@ -262,19 +279,19 @@ class Database:
                 connection.execute(sa.text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"))
             yield connection
 
-    def create_all(self):
+    def create_all(self) -> None:
         """For tests on a fresh database; services migrate with alembic."""
         self.metadata.create_all(self.engine)
 
-    def check(self):
+    def check(self) -> None:
         with self.engine.connect() as connection:
             connection.exec_driver_sql("SELECT 1")
 
-    def outbox_backlog(self):
+    def outbox_backlog(self) -> int:
         """How many events are written but not yet confirmed by the broker."""
         return self.outbox_status()["pending"]
 
-    def outbox_status(self):
+    def outbox_status(self) -> dict[str, Any]:
         """{pending, oldest_pending_at}: events written but not yet confirmed."""
         outbox = self.tables["outbox"]
         with self.engine.connect() as connection:
@@ -285,6 +302,6 @@ class Database:
             ).one()
         return {"pending": pending, "oldest_pending_at": utc_isoformat(oldest)}
 
-    def dispose(self):
+    def dispose(self) -> None:
         self.engine.dispose()
         self._read_engine.dispose()

@@ -7,7 +7,9 @@ not see it twice), with a fresh delivery count.
 """
 
 import json
+from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import pika
 
@@ -16,7 +18,7 @@ from kameng_common.config import pika_parameters
 
 
 @contextmanager
-def _channel(amqp_uri):
+def _channel(amqp_uri: str) -> Iterator[Any]:
     connection = pika.BlockingConnection(pika_parameters(amqp_uri))
     try:
         channel = connection.channel()
@@ -26,14 +28,14 @@ def _channel(amqp_uri):
             connection.close()
 
 
-def _origin_queue(properties):
+def _origin_queue(properties: pika.BasicProperties) -> str | None:
     """Where the handler left it; a quorum queue's own dead-lettering says so in x-death."""
     headers = properties.headers or {}
     deaths = headers.get("x-death") or [{}]
     return headers.get(topology.ORIGIN_QUEUE_HEADER) or deaths[0].get("queue")
 
 
-def _describe(properties, body):
+def _describe(properties: pika.BasicProperties, body: bytes) -> dict[str, Any]:
     headers = properties.headers or {}
     deaths = headers.get("x-death") or [{}]
     try:
@@ -50,15 +52,15 @@ def _describe(properties, body):
     }
 
 
-def depth(amqp_uri, service):
+def depth(amqp_uri: str, service: str) -> int:
     with _channel(amqp_uri) as channel:
         topology.declare_dead_lettering(channel, service)
         return channel.queue_declare(topology.dead_letter_queue(service), passive=True).method.message_count
 
 
-def list_dead_letters(amqp_uri, service, limit=1000):
+def list_dead_letters(amqp_uri: str, service: str, limit: int = 1000) -> list[dict[str, Any]]:
     """Describe the dead letters of a service without taking them off the queue."""
-    found: list[dict] = []
+    found: list[dict[str, Any]] = []
     with _channel(amqp_uri) as channel:
         topology.declare_dead_lettering(channel, service)
         queue = topology.dead_letter_queue(service)
@@ -71,7 +73,7 @@ def list_dead_letters(amqp_uri, service, limit=1000):
     return found
 
 
-def replay(amqp_uri, service, message_id=None):
+def replay(amqp_uri: str, service: str, message_id: str | None = None) -> int:
     """Re-deliver dead letters (all, or the one with ``message_id``) to their queues; returns how many."""
     replayed = 0
     with _channel(amqp_uri) as channel:
@@ -98,7 +100,7 @@ def replay(amqp_uri, service, message_id=None):
     return replayed
 
 
-def discard(amqp_uri, service, message_id):
+def discard(amqp_uri: str, service: str, message_id: str) -> int:
     """Remove one dead letter for good (an operator's decision, once it is understood); returns how many."""
     discarded = 0
     with _channel(amqp_uri) as channel:

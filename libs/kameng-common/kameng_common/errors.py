@@ -12,7 +12,7 @@ class KamengError(Exception):
     status = 500
     code = "internal_error"
 
-    def __init__(self, message, code=None, details=None):
+    def __init__(self, message: str, code: str | None = None, details: object = None) -> None:
         # all in args, so that nameko's serialization carries the code and details too
         code = code or self.code
         super().__init__(message, code, *([] if details is None else [details]))
@@ -20,7 +20,7 @@ class KamengError(Exception):
         self.code = code
         self.details = details
 
-    def __str__(self):
+    def __str__(self) -> str:
         return self.message
 
 
@@ -81,6 +81,6 @@ for _error in _BY_PATH.values():
     deserialize_to_instance(_error)
 
 
-def error_class(exc_path):
+def error_class(exc_path: str) -> type[KamengError] | None:
     """The KamengError subclass a remote ``exc_path`` names, or None."""
     return _BY_PATH.get(exc_path)

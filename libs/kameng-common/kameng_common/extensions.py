@@ -3,10 +3,14 @@
 import inspect
 import logging
 import time
+from collections.abc import Callable, Mapping, Sequence
 from functools import cache, partial, wraps
+from types import TracebackType
+from typing import Any
 
 import eventlet
 import kombu.exceptions
+import sqlalchemy as sa
 from kombu import Queue
 from marshmallow import ValidationError
 from nameko.amqp.publish import Publisher
@@ -51,6 +55,9 @@ from kameng_common.relay import OutboxRelay
 
 _log = logging.getLogger(__name__)
 
+# what nameko hands to handle_result: (type, value, traceback) of a failure, or None
+ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None] | None
+
 
 class _QueueConsumer(QueueConsumer):
     """nameko's, where acking or requeueing on a connection the broker has just dropped is not fatal.
@@ -61,13 +68,13 @@ class _QueueConsumer(QueueConsumer):
     The broker has taken the message back already and delivers it again.
     """
 
-    def ack_message(self, message):
+    def ack_message(self, message: Any) -> None:
         try:
             super().ack_message(message)
         except OSError:
             _log.warning("could not ack a message: its connection is gone; the broker redelivers it")
 
-    def requeue_message(self, message):
+    def requeue_message(self, message: Any) -> None:
         try:
             super().requeue_message(message)
         except OSError:
@@ -94,7 +101,7 @@ class _Responder(Responder):
 class _RpcConsumer(RpcConsumer):
     queue_consumer = _QueueConsumer()
 
-    def handle_result(self, message, result, exc_info):
+    def handle_result(self, message: Any, result: object, exc_info: ExcInfo) -> tuple[object, ExcInfo]:
         # nameko's own, with the responder above
         config = self.container.config
         responder = _Responder(
@@ -126,14 +133,16 @@ class KamengRpc(Rpc):
 
     rpc_consumer = _RpcConsumer()
 
-    def handle_result(self, message, worker_ctx, result, exc_info):
+    def handle_result(
+        self, message: Any, worker_ctx: Any, result: object, exc_info: ExcInfo
+    ) -> tuple[object, ExcInfo]:
         if exc_info is not None and isinstance(exc_info[1], DATABASE_UNAVAILABLE):
             error = Unavailable(f"The {self.container.service_name} database is not reachable.")
             exc_info = (Unavailable, error, exc_info[2])
         return super().handle_result(message, worker_ctx, result, exc_info)
 
 
-def rpc(fn=None, **kwargs):
+def rpc(fn: Callable | None = None, **kwargs: Any) -> Any:
     """``@rpc`` for KamengRpc, bare or with nameko's keyword arguments.
 
     nameko's decorator drops its keyword arguments when applied bare (``@rpc``),
@@ -145,11 +154,19 @@ def rpc(fn=None, **kwargs):
 
 
 class _TimedMethodProxy(MethodProxy):
-    def __init__(self, worker_ctx, service_name, method_name, reply_listener, timeout, **options):
+    def __init__(
+        self,
+        worker_ctx: Any,
+        service_name: str,
+        method_name: str,
+        reply_listener: Any,
+        timeout: float,
+        **options: Any,
+    ) -> None:
         super().__init__(worker_ctx, service_name, method_name, reply_listener, **options)
         self.timeout = timeout
 
-    def __call__(self, *args, **kwargs):
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
         try:
             reply = self._call(*args, **kwargs)
         except UnknownService:
@@ -162,11 +179,13 @@ class _TimedMethodProxy(MethodProxy):
 
 
 class _TimedServiceProxy(ServiceProxy):
-    def __init__(self, worker_ctx, service_name, reply_listener, timeout, **options):
+    def __init__(
+        self, worker_ctx: Any, service_name: str, reply_listener: Any, timeout: float, **options: Any
+    ) -> None:
         super().__init__(worker_ctx, service_name, reply_listener, **options)
         self.timeout = timeout
 
-    def __getattr__(self, name):
+    def __getattr__(self, name: str) -> _TimedMethodProxy:
         return _TimedMethodProxy(
             self.worker_ctx, self.service_name, name, self.reply_listener, self.timeout, **self.options
         )
@@ -187,11 +206,11 @@ class RemoteService(RpcProxy):
 
     rpc_reply_listener = _ReplyListener()
 
-    def __init__(self, target_service, timeout=10.0):
+    def __init__(self, target_service: str, timeout: float = 10.0) -> None:
         super().__init__(target_service, delivery_mode=NON_PERSISTENT, expiration=timeout)
         self.timeout = timeout
 
-    def get_dependency(self, worker_ctx):
+    def get_dependency(self, worker_ctx: Any) -> _TimedServiceProxy:
         return _TimedServiceProxy(
             worker_ctx, self.target_service, self.rpc_reply_listener, self.timeout, **self.options
         )
@@ -203,10 +222,10 @@ class ServiceDatabase(DependencyProvider):
     database: Database
     relay: OutboxRelay
 
-    def __init__(self, metadata):
+    def __init__(self, metadata: sa.MetaData) -> None:
         self.metadata = metadata
 
-    def setup(self):
+    def setup(self) -> None:
         config = self.container.config
         self.database = Database(config["DATABASE_URL"], self.metadata)
         self.relay = OutboxRelay(self.database, self.container.service_name, config["AMQP_URI"])
@@ -218,21 +237,21 @@ class ServiceDatabase(DependencyProvider):
             lambda: {(service,): self.database.outbox_backlog()},
         )
 
-    def start(self):
+    def start(self) -> None:
         self.container.spawn_managed_thread(self.relay.run)
 
-    def stop(self):
+    def stop(self) -> None:
         self.relay.stop()
         self.database.dispose()
 
-    def kill(self):
+    def kill(self) -> None:
         self.relay.stop()
 
-    def get_dependency(self, worker_ctx):
+    def get_dependency(self, worker_ctx: Any) -> Database:
         return self.database
 
 
-def check_health(service, database):
+def check_health(service: str, database: Database) -> dict[str, str]:
     """The body of every service's ``health`` RPC."""
     try:
         database.check()
@@ -262,12 +281,12 @@ class ReliableEventHandler(EventHandler):
     queue_consumer = _QueueConsumer()
     queue: Queue
 
-    def __init__(self, source_service, event_type, **kwargs):
+    def __init__(self, source_service: str, event_type: str, **kwargs: Any) -> None:
         super().__init__(
             source_service, event_type, handler_type=SERVICE_POOL, reliable_delivery=True, **kwargs
         )
 
-    def setup(self):
+    def setup(self) -> None:
         subscribed = (self.container.service_name, self.method_name)
         if subscribed not in contracts.contract(self.event_type).subscribers:
             raise ValueError(
@@ -286,7 +305,7 @@ class ReliableEventHandler(EventHandler):
             self.container.config["AMQP_URI"], mandatory=True, serializer="json", delivery_mode=PERSISTENT
         )
 
-    def handle_message(self, body, message):
+    def handle_message(self, body: Any, message: Any) -> None:
         try:
             event = contracts.load_event(body)
         except (ValidationError, ValueError, TypeError) as exc:
@@ -310,7 +329,9 @@ class ReliableEventHandler(EventHandler):
             self.queue_consumer.requeue_message(message)
             raise
 
-    def handle_result(self, message, body, worker_ctx, result=None, exc_info=None):
+    def handle_result(
+        self, message: Any, body: Any, worker_ctx: Any, result: object = None, exc_info: ExcInfo = None
+    ) -> tuple[object, ExcInfo]:
         if exc_info is None:
             self.queue_consumer.ack_message(message)
             return result, exc_info
@@ -334,7 +355,7 @@ class ReliableEventHandler(EventHandler):
             )
         return result, exc_info
 
-    def _database_down(self, error):
+    def _database_down(self, error: BaseException) -> bool:
         """Whether ``error`` is the service's database failing, and it does not answer now either.
 
         A database that answers again (a stale pooled connection, a query
@@ -350,7 +371,7 @@ class ReliableEventHandler(EventHandler):
                     return True
         return False
 
-    def _dead_letter(self, body, message, failure, attempts):
+    def _dead_letter(self, body: Any, message: Any, failure: str, attempts: int) -> None:
         service = self.container.service_name
         self._send_on(
             body,
@@ -364,7 +385,9 @@ class ReliableEventHandler(EventHandler):
             },
         )
 
-    def _send_on(self, body, message, exchange, routing_key, headers):
+    def _send_on(
+        self, body: Any, message: Any, exchange: str, routing_key: str, headers: Mapping[str, object]
+    ) -> None:
         """Publish a copy (confirmed) and ack the original; if the copy can't be sent, requeue it."""
         properties = message.properties
         try:
@@ -383,7 +406,7 @@ class ReliableEventHandler(EventHandler):
         self.queue_consumer.ack_message(message)
 
 
-def event_handler(source_service, event_type, **options):
+def event_handler(source_service: str, event_type: str, **options: Any) -> Callable[[Callable], Any]:
     """Subscribe ``method(self, uow, event)`` to ``event_type`` of ``source_service``, once per event.
 
     The method runs in a unit of work of the service's database that first
@@ -393,9 +416,9 @@ def event_handler(source_service, event_type, **options):
     the use case it calls) only acts within ``uow``.
     """
 
-    def decorate(method):
+    def decorate(method: Callable) -> Any:
         @wraps(method)
-        def handle_once(self, event):
+        def handle_once(self: Any, event: dict[str, Any]) -> Any:
             consumer = consumer_name(self.name, method.__name__)
             database = service_database(self)
             return database.handle_once(consumer, event["id"], lambda uow: method(self, uow, event))
@@ -423,11 +446,11 @@ def _database_attribute(service_class: type) -> str:
 class ConfiguredTimer(Timer):
     """A timer whose interval (seconds) is a config value, read when the container starts."""
 
-    def __init__(self, interval_setting, **kwargs):
+    def __init__(self, interval_setting: str, **kwargs: Any) -> None:
         super().__init__(interval=None, **kwargs)
         self.interval_setting = interval_setting
 
-    def setup(self):
+    def setup(self) -> None:
         self.interval = float(self.container.config[self.interval_setting])
 
 
@@ -444,13 +467,15 @@ class BusinessGauge(DependencyProvider):
     several labels): value}.
     """
 
-    def __init__(self, name, documentation, labels, source):
+    def __init__(
+        self, name: str, documentation: str, labels: Sequence[str], source: Callable[[Database], Any]
+    ) -> None:
         self.name = name
         self.documentation = documentation
         self.labels = labels
         self.source = source
 
-    def setup(self):
+    def setup(self) -> None:
         database = next(
             dependency
             for dependency in self.container.dependencies
@@ -458,7 +483,7 @@ class BusinessGauge(DependencyProvider):
         )
         callback_gauge(self.name, self.documentation, self.labels, lambda: self._samples(database.database))
 
-    def _samples(self, database):
+    def _samples(self, database: Database) -> dict[tuple, float]:
         found = self.source(database)
         if not self.labels:
             return {(): found}
@@ -468,14 +493,14 @@ class BusinessGauge(DependencyProvider):
 class Instrumentation(DependencyProvider):
     """Counts and times every entrypoint by outcome, and puts its correlation id in the logs."""
 
-    def __init__(self):
-        self._started = {}
+    def __init__(self) -> None:
+        self._started: dict[Any, float] = {}
 
-    def worker_setup(self, worker_ctx):
+    def worker_setup(self, worker_ctx: Any) -> None:
         self._started[worker_ctx] = time.perf_counter()
         correlation_id.set(worker_ctx.context_data.get("correlation_id"))
 
-    def worker_result(self, worker_ctx, result=None, exc_info=None):
+    def worker_result(self, worker_ctx: Any, result: object = None, exc_info: ExcInfo = None) -> None:
         elapsed = time.perf_counter() - self._started.pop(worker_ctx, time.perf_counter())
         service = self.container.service_name
         entrypoint = worker_ctx.entrypoint
@@ -497,6 +522,6 @@ class Instrumentation(DependencyProvider):
         elif isinstance(entrypoint, Timer):
             TIMER_RUNS.labels(service, name, outcome).inc()
 
-    def worker_teardown(self, worker_ctx):
+    def worker_teardown(self, worker_ctx: Any) -> None:
         self._started.pop(worker_ctx, None)
         correlation_id.set(None)

@@ -1,6 +1,7 @@
 """Prometheus metrics, named the same way in every service."""
 
 import logging
+from collections.abc import Callable, Iterator, Mapping, Sequence
 
 from prometheus_client import REGISTRY, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
@@ -19,16 +20,20 @@ EVENTS_PUBLISHED = Counter(
 )
 
 
+# what a scrape-time gauge reads: {label values: value}
+GaugeSource = Callable[[], Mapping[tuple, float]]
+
+
 class _CallbackGauge:
     """A gauge whose samples are computed when Prometheus scrapes."""
 
-    def __init__(self, name, documentation, labels):
+    def __init__(self, name: str, documentation: str, labels: Sequence[str]) -> None:
         self.name = name
         self.documentation = documentation
         self.labels = labels
-        self.source = None
+        self.source: GaugeSource | None = None
 
-    def collect(self):
+    def collect(self) -> Iterator[GaugeMetricFamily]:
         family = GaugeMetricFamily(self.name, self.documentation, labels=self.labels)
         try:
             samples = self.source() if self.source else {}
@@ -39,14 +44,16 @@ class _CallbackGauge:
             family.add_metric(list(label_values), value)
         yield family
 
-    def describe(self):
+    def describe(self) -> list[GaugeMetricFamily]:
         return [GaugeMetricFamily(self.name, self.documentation, labels=self.labels)]
 
 
 _callback_gauges: dict[str, _CallbackGauge] = {}
 
 
-def callback_gauge(name, documentation, labels, source):
+def callback_gauge(
+    name: str, documentation: str, labels: Sequence[str], source: GaugeSource
+) -> _CallbackGauge:
     """Register (or re-point) a scrape-time gauge; ``source()`` returns {label values tuple: value}.
 
     Re-pointing keeps tests that start several containers in one process from

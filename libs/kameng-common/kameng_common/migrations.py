@@ -8,13 +8,14 @@ import argparse
 import importlib
 import os
 from pathlib import Path
+from typing import Any
 
 from alembic import command, context
 from alembic.config import Config
-from sqlalchemy import create_engine, engine_from_config, pool
+from sqlalchemy import MetaData, create_engine, engine_from_config, pool
 
 
-def alembic_config(package, database_url):
+def alembic_config(package: str, database_url: str) -> Config:
     source = importlib.import_module(package).__file__
     assert source is not None, f"{package} is a namespace package, without migrations"
     config = Config()
@@ -27,7 +28,7 @@ def alembic_config(package, database_url):
 _MIGRATION_LOCK = 7_240_617
 
 
-def upgrade(package, database_url):
+def upgrade(package: str, database_url: str) -> None:
     """Migrate to head; replicas starting together on PostgreSQL take turns."""
     config = alembic_config(package, database_url)
     if not database_url.startswith("postgresql"):
@@ -46,12 +47,15 @@ def upgrade(package, database_url):
     engine.dispose()
 
 
-def run_env(target_metadata):
+def run_env(target_metadata: MetaData) -> None:
     """The whole of a service's migrations/env.py."""
     config = context.config
     url = config.get_main_option("sqlalchemy.url")
     assert url is not None, "alembic_config sets the database URL"
-    options = {"target_metadata": target_metadata, "render_as_batch": url.startswith("sqlite")}
+    options: dict[str, Any] = {
+        "target_metadata": target_metadata,
+        "render_as_batch": url.startswith("sqlite"),
+    }
     if context.is_offline_mode():
         context.configure(url=url, literal_binds=True, **options)
         with context.begin_transaction():
@@ -73,7 +77,7 @@ def run_env(target_metadata):
             context.run_migrations()
 
 
-def main():
+def main() -> None:
     parser = argparse.ArgumentParser(description="Write a migration revision for a Kameng service")
     parser.add_argument("package", help="the service package, e.g. orders")
     parser.add_argument("command", choices=["revision", "upgrade"])

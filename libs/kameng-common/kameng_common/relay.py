@@ -16,6 +16,7 @@ import collections
 import datetime
 import logging
 import time
+from typing import Any
 
 import pika
 import sqlalchemy as sa
@@ -23,7 +24,7 @@ from eventlet.queue import Empty, Full, LightQueue
 
 from kameng_common import topology
 from kameng_common.config import pika_parameters
-from kameng_common.db import OUTBOX_LEASE, OutboxEvent, utcnow
+from kameng_common.db import OUTBOX_LEASE, Database, OutboxEvent, utcnow
 from kameng_common.metrics import EVENTS_PUBLISHED
 
 _log = logging.getLogger(__name__)
@@ -33,7 +34,9 @@ KEEP_PUBLISHED = datetime.timedelta(days=7)
 
 
 class OutboxRelay:
-    def __init__(self, database, service, amqp_uri, batch_size=200, idle_wait=0.5):
+    def __init__(
+        self, database: Database, service: str, amqp_uri: str, batch_size: int = 200, idle_wait: float = 0.5
+    ) -> None:
         self.database = database
         self.service = service
         self.amqp_uri = amqp_uri
@@ -47,11 +50,11 @@ class OutboxRelay:
         # eventlet primitives: services run green, and a real lock would block every greenthread
         self._wake = LightQueue(maxsize=1)
         self._stopped = False
-        self._connection = None
-        self._channel = None
+        self._connection: pika.BlockingConnection | None = None
+        self._channel: Any = None
         database.hand_over_events_to(self)
 
-    def run(self):
+    def run(self) -> None:
         """Publish until stopped; survives broker and database outages."""
         failures = 0
         cycles = 0
@@ -72,37 +75,40 @@ class OutboxRelay:
                 self._disconnect()
                 self._wait_for_work(min(0.2 * 2**failures, 5))
 
-    def hand_over(self, events):
+    def hand_over(self, events: list[OutboxEvent]) -> None:
         """Events (db.OutboxEvent) whose unit of work has just committed, leased to this relay."""
         self._handed_over.extend(events)
         self.wake()
 
-    def wake(self):
+    def wake(self) -> None:
         try:
             self._wake.put_nowait(True)
         except Full:
             pass  # already awake
 
-    def _wait_for_work(self, timeout):
+    def _wait_for_work(self, timeout: float) -> None:
         try:
             self._wake.get(timeout=timeout)
         except Empty:
             pass
 
-    def stop(self):
+    def stop(self) -> None:
         self._stopped = True
         self.wake()
         self._disconnect()
 
-    def publish_pending(self):
+    def publish_pending(self) -> int:
         """Publish what was handed over and, when a sweep is due, what the table holds unleased."""
-        events = [self._handed_over.popleft() for _ in range(min(len(self._handed_over), self.batch_size))]
+        # OutboxEvents, then outbox rows (which have the same fields)
+        events: list[Any] = [
+            self._handed_over.popleft() for _ in range(min(len(self._handed_over), self.batch_size))
+        ]
         if time.monotonic() >= self._next_sweep:
             self._next_sweep = time.monotonic() + self.idle_wait
             events += self._claim()
         if not events:
             return 0
-        confirmed = []
+        confirmed: list[Any] = []
         try:
             channel = self._ensure_channel()
             for event in events:
@@ -129,7 +135,7 @@ class OutboxRelay:
             EVENTS_PUBLISHED.labels(self.service, event.event_type).inc()
         return len(events)
 
-    def _claim(self):
+    def _claim(self) -> list[Any]:
         """Lease a batch of unleased rows, in one statement; other replicas skip rows that are leased."""
         outbox = self._outbox
         now = utcnow()
@@ -159,7 +165,7 @@ class OutboxRelay:
         # RETURNING gives no order; events go out in the order they were written
         return sorted(rows, key=lambda row: row.id)
 
-    def _mark_published(self, events):
+    def _mark_published(self, events: list[Any]) -> None:
         if not events:
             return
         with self.database.unit_of_work() as uow:
@@ -169,7 +175,7 @@ class OutboxRelay:
                 .values(published_at=utcnow(), lease_until=None, last_error=None)
             )
 
-    def _release(self, events, error):
+    def _release(self, events: list[Any], error: str) -> None:
         """Give back events that were not published, so the next sweep needn't wait for the lease."""
         if not events:
             return
@@ -181,11 +187,11 @@ class OutboxRelay:
                 .values(lease_until=None, last_error=error[:1000])
             )
 
-    def prune(self):
+    def prune(self) -> None:
         with self.database.unit_of_work() as uow:
             uow.execute(self._outbox.delete().where(self._outbox.c.published_at < utcnow() - KEEP_PUBLISHED))
 
-    def _ensure_channel(self):
+    def _ensure_channel(self) -> Any:
         if self._channel is None or self._channel.is_closed:
             self._disconnect()
             parameters = pika_parameters(self.amqp_uri)
@@ -198,12 +204,12 @@ class OutboxRelay:
             self._channel = channel
         return self._channel
 
-    def _keep_connection_alive(self):
+    def _keep_connection_alive(self) -> None:
         # a blocking connection answers heartbeats only when asked to
         if self._connection is not None and self._connection.is_open:
             self._connection.process_data_events(time_limit=0)
 
-    def _disconnect(self):
+    def _disconnect(self) -> None:
         connection, self._connection, self._channel = self._connection, None, None
         if connection is not None and connection.is_open:
             try:
@@ -212,9 +218,8 @@ class OutboxRelay:
                 _log.debug("closing a broken relay connection", exc_info=True)
 
 
-def _report_failure(exc):
-    refused = isinstance(exc, pika.exceptions.ChannelClosedByBroker) and exc.reply_code == PRECONDITION_FAILED
-    if refused:
+def _report_failure(exc: Exception) -> None:
+    if isinstance(exc, pika.exceptions.ChannelClosedByBroker) and exc.reply_code == PRECONDITION_FAILED:
         # retrying cannot help: an operator must delete or migrate the queue
         _log.error(
             "RabbitMQ refused the event topology: a queue exists with other arguments "

@@ -24,7 +24,7 @@ from kameng_common.migrations import upgrade  # noqa: E402
 _log = logging.getLogger(__name__)
 
 
-def main(service_path, default_config):
+def main(service_path: str, default_config: str | Path) -> None:
     """``service_path`` is "package.module:ServiceClass"; ``default_config`` the config.yaml beside it."""
     parser = argparse.ArgumentParser(description=f"Run the {service_path} service")
     parser.add_argument("--config", default=os.environ.get("KAMENG_CONFIG") or str(default_config))
@@ -56,7 +56,7 @@ def main(service_path, default_config):
     run([service_cls], config)
 
 
-def serve_metrics(service, host, port):
+def serve_metrics(service: str, host: str, port: int) -> None:
     """The Prometheus endpoint; a port already taken ends the process with one line naming the setting."""
     try:
         start_http_server(port, addr=host)

@@ -1,6 +1,9 @@
 """The one place a marshmallow error becomes Kameng's InvalidInput (API.md's 422 error body)."""
 
-from marshmallow import ValidationError
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from marshmallow import Schema, ValidationError
 
 from kameng_common.errors import InvalidInput
 
@@ -8,7 +11,7 @@ from kameng_common.errors import InvalidInput
 _FIELDS_IN_MESSAGE = 5
 
 
-def load_or_invalid(schema, data):
+def load_or_invalid(schema: Schema, data: Mapping[str, Any] | Sequence[Mapping[str, Any]]) -> Any:
     """``data`` loaded by the marshmallow ``schema`` (an instance), or InvalidInput saying what is wrong."""
     try:
         return schema.load(data)
@@ -16,16 +19,16 @@ def load_or_invalid(schema, data):
         raise invalid_input(error) from None
 
 
-def invalid_input(error):
+def invalid_input(error: ValidationError) -> InvalidInput:
     """InvalidInput for a marshmallow ValidationError: every bad field in one line, and in ``details``."""
     return InvalidInput(describe(error.messages), details=error.messages)
 
 
-def describe(messages):
+def describe(messages: object) -> str:
     """``'Invalid input: items.0.quantity: Must be ...'`` from marshmallow's tree of messages."""
-    parts = []
+    parts: list[str] = []
 
-    def walk(path, node):
+    def walk(path: str, node: object) -> None:
         if isinstance(node, dict):
             for key, child in node.items():
                 walk(path if key == "_schema" else f"{path}.{key}" if path else str(key), child)

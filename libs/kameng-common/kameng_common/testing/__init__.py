@@ -11,12 +11,14 @@ import os
 import random
 import socket
 import uuid
+from collections.abc import Callable
+from typing import Any
 from urllib.parse import quote
 
 import requests
 import sqlalchemy as sa
 
-from kameng_common.db import consumer_name
+from kameng_common.db import Database, consumer_name
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "KAMENG_TEST_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
@@ -29,7 +31,7 @@ RABBIT_AMQP = os.environ.get("KAMENG_TEST_RABBIT_AMQP", "amqp://guest:guest@127.
 _PORT_RANGE = (20000, 32000)
 
 
-def create_postgres_database(prefix="kameng_test"):
+def create_postgres_database(prefix: str = "kameng_test") -> tuple[str, str]:
     name = f"{prefix}_{uuid.uuid4().hex[:12]}"
     admin = sa.create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
@@ -40,14 +42,14 @@ def create_postgres_database(prefix="kameng_test"):
     )
 
 
-def drop_postgres_database(name):
+def drop_postgres_database(name: str) -> None:
     admin = sa.create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
         connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     admin.dispose()
 
 
-def create_vhost(prefix="kameng-test"):
+def create_vhost(prefix: str = "kameng-test") -> tuple[str, str]:
     vhost = f"{prefix}-{uuid.uuid4().hex[:12]}"
     path = quote(vhost, safe="")
     requests.put(f"{RABBIT_API}/vhosts/{path}", timeout=10).raise_for_status()
@@ -59,11 +61,11 @@ def create_vhost(prefix="kameng-test"):
     return vhost, f"{RABBIT_AMQP}/{path}"
 
 
-def delete_vhost(vhost):
+def delete_vhost(vhost: str) -> None:
     requests.delete(f"{RABBIT_API}/vhosts/{quote(vhost, safe='')}", timeout=10)
 
 
-def free_port():
+def free_port() -> int:
     """A port on 127.0.0.1 that nothing listens on now."""
     while True:
         port = random.randrange(*_PORT_RANGE)
@@ -75,7 +77,9 @@ def free_port():
         return port
 
 
-def deliver(db, service, use_case, event, *args, **kwargs):
+def deliver(
+    db: Database, service: str, use_case: Callable, event: dict[str, Any], *args: Any, **kwargs: Any
+) -> Any:
     """``use_case(uow, event, *args, **kwargs)`` as ``service``'s reliable event handler runs it.
 
     In one unit of work that records the event in the inbox under

@@ -29,6 +29,9 @@ from psycogreen.eventlet import patch_psycopg  # noqa: E402
 patch_psycopg()
 
 import json  # noqa: E402
+from collections.abc import Callable, Iterator  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
 
 import pytest  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
@@ -42,7 +45,7 @@ from kameng_common.testing import create_postgres_database, drop_postgres_databa
 _SERVER_FIXTURES = {"rabbit_config", "amqp_uri", "rabbit_manager", "vhost_pipeline", "postgres_url"}
 
 
-def pytest_configure(config):
+def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "servers: needs PostgreSQL or RabbitMQ (marked by the fixtures it uses)"
     )
@@ -51,7 +54,7 @@ def pytest_configure(config):
     config.addinivalue_line("filterwarnings", "ignore:.*Eventlet is deprecated.*")
 
 
-def pytest_collection_modifyitems(items):
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         uses = set(getattr(item, "fixturenames", ()))
         params = getattr(getattr(item, "callspec", None), "params", {})
@@ -60,7 +63,7 @@ def pytest_collection_modifyitems(items):
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request, tmp_path):
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """The URL of an empty database: a SQLite file, then a fresh PostgreSQL database (dropped after)."""
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'test.db'}"
@@ -73,7 +76,7 @@ def database_url(request, tmp_path):
 
 
 @pytest.fixture
-def postgres_url():
+def postgres_url() -> Iterator[str]:
     """The URL of a fresh PostgreSQL database, dropped after the test."""
     name, url = create_postgres_database()
     yield url
@@ -81,15 +84,15 @@ def postgres_url():
 
 
 @pytest.fixture
-def make_database():
+def make_database() -> Iterator[Callable[..., Database]]:
     """``make_database(metadata, url="sqlite://", migrate=None)``: a Database, disposed after the test.
 
     Its tables come from ``metadata``, or from the alembic migrations of the
     service named by ``migrate``. The default URL is an in-memory SQLite database.
     """
-    made = []
+    made: list[Database] = []
 
-    def make(metadata, url="sqlite://", migrate=None):
+    def make(metadata: sa.MetaData, url: str = "sqlite://", migrate: str | None = None) -> Database:
         if migrate is not None:
             upgrade(migrate, url)
         database = Database(url, metadata)
@@ -108,31 +111,33 @@ def make_database():
 
 
 @pytest.fixture
-def db(make_database, metadata):
+def db(make_database: Callable[..., Database], metadata: sa.MetaData) -> Database:
     """The service's tables in an in-memory SQLite database."""
     return make_database(metadata)
 
 
 @pytest.fixture
-def any_db(make_database, metadata, database_url):
+def any_db(make_database: Callable[..., Database], metadata: sa.MetaData, database_url: str) -> Database:
     """The service's tables on SQLite, then on PostgreSQL: the test runs once on each."""
     return make_database(metadata, database_url)
 
 
 @pytest.fixture
-def postgres_db(make_database, metadata, postgres_url):
+def postgres_db(make_database: Callable[..., Database], metadata: sa.MetaData, postgres_url: str) -> Database:
     """The service's tables on PostgreSQL alone, for what only it shows (row locks, isolation)."""
     return make_database(metadata, postgres_url)
 
 
 @pytest.fixture
-def publish(rabbit_config):
+def publish(rabbit_config: dict[str, Any]) -> Iterator[Callable[..., dict[str, Any]]]:
     """Publish an event the way its source service does (outbox row, then the relay); returns the envelope."""
     outbox_db = Database("sqlite://", messaging_tables(sa.MetaData()))
     outbox_db.create_all()
     outbox = outbox_db.tables["outbox"]
 
-    def publish(source, event_type, payload, correlation_id):
+    def publish(
+        source: str, event_type: str, payload: dict[str, Any], correlation_id: object
+    ) -> dict[str, Any]:
         relay = OutboxRelay(outbox_db, source, rabbit_config["AMQP_URI"])
         try:
             with outbox_db.unit_of_work() as uow:
