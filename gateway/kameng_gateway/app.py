@@ -1,9 +1,10 @@
 """The Flask app factory."""
 
+import redis
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from kameng_gateway import hardening, observability, ratelimits, remote, waits
+from kameng_gateway import hardening, observability, ratelimits, remote, signins, waits
 from kameng_gateway.blueprints import (
     admin,
     agents,
@@ -31,18 +32,29 @@ from kameng_gateway.rpc import RpcClient
 from kameng_gateway.settings import Settings
 
 
-def create_app(settings=None, rpc=None, nonces=None):
+def create_app(settings=None, rpc=None, nonces=None, redis_client=None):
     """The gateway. ``settings`` default to the environment's; ``rpc`` is anything
     with ``call(service, method, *args, timeout=None, correlation_id=None, **kwargs)``
     and ``ping()``, by default a pika RpcClient on ``settings.amqp_uri``; ``nonces``
-    a NonceStore, by default on ``settings.redis_url``."""
+    a NonceStore, by default on ``redis_client``; ``redis_client`` the Redis that
+    every worker shares (sign-in failures), by default on ``settings.redis_url``."""
     settings = settings or Settings.from_env()
+    redis_client = redis_client or redis.Redis.from_url(
+        settings.redis_url, socket_timeout=2, socket_connect_timeout=2
+    )
     app = Flask(__name__, static_folder=None)
     app.config["KAMENG_SETTINGS"] = settings
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.extensions[remote.RPC_EXTENSION] = rpc or RpcClient(settings.amqp_uri, settings.rpc_timeout)
-    app.extensions[NONCES_EXTENSION] = nonces or NonceStore.from_url(
-        settings.redis_url, settings.redis_prefix
+    app.extensions[NONCES_EXTENSION] = nonces or NonceStore(redis_client, settings.redis_prefix)
+    app.extensions[signins.SIGN_INS_EXTENSION] = signins.SignInGuard(
+        redis_client,
+        signins.Limits(
+            account_failures=settings.sign_in_max_failures,
+            address_failures=settings.sign_in_address_max_failures,
+            lock_seconds=settings.sign_in_lock_seconds,
+        ),
+        settings.redis_prefix,
     )
     if settings.trusted_proxies:
         # Flask's documented way to wrap the WSGI app

@@ -45,6 +45,9 @@ AUDIT_FAILURES = Counter(
     "kameng_gateway_audit_failures_total", "Audit entries the gateway could not write", ["action"]
 )
 SIGN_INS = Counter("kameng_sign_ins_total", "Sign-in attempts by outcome", ["outcome"])
+SIGN_IN_LOCKS = Counter(
+    "kameng_sign_in_locks_total", "Accounts and client addresses locked after failed sign-ins", ["scope"]
+)
 TOKENS_REFUSED = Counter(
     "kameng_tokens_refused_total", "Bearer tokens refused after they were issued", ["reason"]
 )

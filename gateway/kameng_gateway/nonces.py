@@ -17,10 +17,6 @@ class NonceStore:
         self.client = client
         self.prefix = prefix
 
-    @classmethod
-    def from_url(cls, url, prefix="kameng:"):
-        return cls(redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2), prefix)
-
     def first_use(self, key_id, nonce):
         try:
             stored = self.client.set(

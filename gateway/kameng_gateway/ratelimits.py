@@ -1,8 +1,10 @@
-"""Per-client rate limits: by token subject, else by address.
+"""Rate limits, counted in Redis so that the limit is the limit whatever the number of workers.
 
-In memory, so each gunicorn worker counts on its own: the limits are a brake
-on brute force and floods, not an exact quota. ``KAMENG_RATE_LIMITS=off``
-turns them off (benchmarks).
+Each request counts against its caller: the token's subject, else the client
+address. Sign-up and sign-in count against the client address alone, so that
+holding several tokens earns no fresh allowance. Should Redis be unreachable
+each worker counts on its own meanwhile rather than refusing every request.
+``KAMENG_RATE_LIMITS=off`` turns them off (benchmarks).
 """
 
 from flask import request
@@ -16,12 +18,16 @@ def install(app, settings, auth_blueprint, exempt_blueprints):
         _client_key,
         app=app,
         default_limits=[settings.default_rate_limit],
-        storage_uri="memory://",
+        storage_uri=settings.rate_limit_storage_uri or settings.redis_url,
+        storage_options={"socket_timeout": 2, "socket_connect_timeout": 2},
+        key_prefix=f"{settings.redis_prefix}rate-limit",
         strategy="moving-window",
         headers_enabled=True,
         enabled=settings.rate_limits_enabled,
+        swallow_errors=True,
+        in_memory_fallback_enabled=True,
     )
-    limiter.limit(settings.auth_rate_limit)(auth_blueprint)
+    limiter.limit(settings.auth_rate_limit, key_func=_address_key)(auth_blueprint)
     for blueprint in exempt_blueprints:
         limiter.exempt(blueprint)
 
@@ -30,4 +36,8 @@ def _client_key():
     identity = peek_identity()
     if identity is not None:
         return f"{identity.kind}:{identity.user_id}"
+    return _address_key()
+
+
+def _address_key():
     return f"address:{request.remote_addr}"

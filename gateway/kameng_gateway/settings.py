@@ -33,6 +33,12 @@ class Settings:
     max_waits_per_caller: int = 4
     redis_url: str = "redis://127.0.0.1:6379/0"
     redis_prefix: str = "kameng:"
+    # where rate limits are counted: redis_url unless set (memory:// counts per process)
+    rate_limit_storage_uri: str | None = None
+    # failed sign-ins that lock an account, or a client address, for sign_in_lock_seconds
+    sign_in_max_failures: int = 5
+    sign_in_address_max_failures: int = 20
+    sign_in_lock_seconds: int = 900
     # a card import of 100,000 cards with long secrets; anything larger is refused with 413
     max_import_bytes: int = 64 * 1024 * 1024
 
@@ -57,5 +63,11 @@ class Settings:
             max_waits_per_caller=int(env.get("KAMENG_MAX_WAITS_PER_CALLER", cls.max_waits_per_caller)),
             redis_url=env.get("KAMENG_REDIS_URL", cls.redis_url),
             redis_prefix=env.get("KAMENG_REDIS_PREFIX", cls.redis_prefix),
+            rate_limit_storage_uri=env.get("KAMENG_RATE_LIMIT_STORAGE") or None,
+            sign_in_max_failures=int(env.get("KAMENG_SIGN_IN_MAX_FAILURES", cls.sign_in_max_failures)),
+            sign_in_address_max_failures=int(
+                env.get("KAMENG_SIGN_IN_ADDRESS_MAX_FAILURES", cls.sign_in_address_max_failures)
+            ),
+            sign_in_lock_seconds=int(env.get("KAMENG_SIGN_IN_LOCK_SECONDS", cls.sign_in_lock_seconds)),
             max_import_bytes=int(env.get("KAMENG_MAX_IMPORT_BYTES", cls.max_import_bytes)),
         )

@@ -1,12 +1,19 @@
 """Customer sign-up and bearer tokens."""
 
-from flask import Blueprint, request
+from flask import Blueprint, current_app, request
 
-from kameng_gateway import remote
+from kameng_common.errors import Unauthorized
+from kameng_gateway import audit, metrics, remote, signins
 from kameng_gateway.auth import issue_token
 from kameng_gateway.blueprints import load_json
 from kameng_gateway.openapi import operation
-from kameng_gateway.schemas import CredentialsSchema, CustomerSchema, RegistrationSchema, TokenSchema
+from kameng_gateway.schemas import (
+    CredentialsSchema,
+    CustomerSchema,
+    ErrorSchema,
+    RegistrationSchema,
+    TokenSchema,
+)
 
 blueprint = Blueprint("auth", __name__, url_prefix="/api/v1/auth")
 
@@ -30,13 +37,42 @@ def register():
 @operation(
     "Exchange a username and password for a bearer token",
     body=CredentialsSchema,
-    responses={200: TokenSchema},
+    responses={200: TokenSchema, 429: ErrorSchema},
 )
 def issue_access_token():
-    """Customers and staff alike; the token's claims carry the kind and the staff role."""
+    """Customers and staff alike; the token's claims carry the kind and the staff role.
+
+    After ``KAMENG_SIGN_IN_MAX_FAILURES`` failed sign-ins to one username, or
+    ``KAMENG_SIGN_IN_ADDRESS_MAX_FAILURES`` from one client address, that account
+    or address is refused for ``KAMENG_SIGN_IN_LOCK_SECONDS``: 429 ``account_locked``
+    or ``address_locked``, with ``Retry-After``, even with the right password."""
     data = load_json(_CREDENTIALS_SCHEMA)
-    # the address lets risk see a sign-in from a network the customer never used
-    user = remote.call(
-        "customers", "authenticate", data["username"], data["password"], client_ip=request.remote_addr
-    )
+    guard = current_app.extensions[signins.SIGN_INS_EXTENSION]
+    address = request.remote_addr
+    try:
+        guard.check(data["username"], address)
+    except signins.SignInLocked:
+        metrics.SIGN_INS.labels("refused_locked").inc()
+        raise
+    try:
+        # the address lets risk see a sign-in from a network the customer never used
+        user = remote.call("customers", "authenticate", data["username"], data["password"], client_ip=address)
+    except Unauthorized:
+        metrics.SIGN_INS.labels("failed").inc()
+        for scope in guard.failed(data["username"], address):
+            _record_lock(scope, data["username"], address)
+        raise
+    guard.succeeded(data["username"])
+    metrics.SIGN_INS.labels("succeeded").inc()
     return _TOKEN_SCHEMA.dump(issue_token(user)), 200, {"Cache-Control": "no-store"}
+
+
+def _record_lock(scope, username, address):
+    metrics.SIGN_IN_LOCKS.labels(scope).inc()
+    target = f"username:{username.lower()}" if scope == signins.ACCOUNT else f"address:{address}"
+    audit.record(
+        "sign_in.locked",
+        target,
+        {"scope": scope, "seconds": current_app.config["KAMENG_SETTINGS"].sign_in_lock_seconds},
+        actor=f"address:{address}",
+    )

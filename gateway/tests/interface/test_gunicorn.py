@@ -4,6 +4,7 @@ import os
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,8 @@ from kameng_common.errors import Unauthorized
 from kameng_common.testing import free_port
 
 METRICS_TOKEN = "interface-scrape-token"
+# requests to a route under the default limit, per caller, counted across both workers
+DEFAULT_RATE_LIMIT = 30
 PASSWORD = "a long enough password"
 
 
@@ -50,6 +53,10 @@ def gateway(container_factory, rabbit_config, tmp_path):
         "KAMENG_GATEWAY_THREADS": "4",
         "KAMENG_METRICS_TOKEN": METRICS_TOKEN,
         "KAMENG_READY_TIMEOUT": "1",
+        "KAMENG_RATE_LIMITS": "on",
+        "KAMENG_RATE_LIMIT_DEFAULT": f"{DEFAULT_RATE_LIMIT}/minute",
+        # this run's own sign-in counts and rate limits in the machine's Redis
+        "KAMENG_REDIS_PREFIX": f"kameng-test-{uuid.uuid4().hex[:8]}:",
     }
     env.pop("KAMENG_JWT_SECRET", None)
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
@@ -110,6 +117,38 @@ def test_sign_up_and_sign_in_through_the_broker(gateway):
     assert refused.json()["error"]["code"] == "unauthorized"
     # the master wrote the secret before the workers started; both sign with it
     assert (data_dir / "jwt.secret").stat().st_mode & 0o777 == 0o600
+
+
+def test_failed_sign_ins_lock_the_account_across_workers(gateway):
+    url, _ = gateway
+
+    for _ in range(5):
+        # a connection each, so that both workers take some
+        requests.post(
+            f"{url}/api/v1/auth/token",
+            json={"username": "bob", "password": "wrong one"},
+            headers={"Connection": "close"},
+            timeout=10,
+        )
+    locked = requests.post(
+        f"{url}/api/v1/auth/token", json={"username": "bob", "password": PASSWORD}, timeout=10
+    )
+
+    assert locked.status_code == 429
+    assert locked.json()["error"]["code"] == "account_locked"
+    assert int(locked.headers["Retry-After"]) > 0
+
+
+def test_the_rate_limit_is_counted_across_workers(gateway):
+    url, _ = gateway
+
+    statuses = [
+        requests.get(f"{url}/openapi.json", headers={"Connection": "close"}, timeout=10).status_code
+        for _ in range(DEFAULT_RATE_LIMIT + 1)
+    ]
+
+    # per worker, twice the limit would have passed
+    assert statuses == [200] * DEFAULT_RATE_LIMIT + [429]
 
 
 def test_readiness_names_the_missing_services(gateway):

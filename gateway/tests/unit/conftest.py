@@ -3,6 +3,7 @@
 import time
 from dataclasses import dataclass, field
 
+import fakeredis
 import jwt
 import pytest
 
@@ -92,12 +93,23 @@ def rpc():
 
 @pytest.fixture
 def settings():
-    return Settings(jwt_secret=JWT_SECRET, metrics_token=METRICS_TOKEN, rate_limits_enabled=False)
+    return Settings(
+        jwt_secret=JWT_SECRET,
+        metrics_token=METRICS_TOKEN,
+        rate_limits_enabled=False,
+        # each app its own count: tests/interface shows them shared in Redis
+        rate_limit_storage_uri="memory://",
+    )
 
 
 @pytest.fixture
-def app(settings, rpc):
-    return create_app(settings=settings, rpc=rpc)
+def redis_client():
+    return fakeredis.FakeRedis()
+
+
+@pytest.fixture
+def app(settings, rpc, redis_client):
+    return create_app(settings=settings, rpc=rpc, redis_client=redis_client)
 
 
 @pytest.fixture

@@ -4,6 +4,8 @@ import ipaddress
 import itertools
 import re
 
+from zxcvbn import zxcvbn
+
 from kameng_common.errors import InvalidInput
 
 # \Z, not $: "$" would let a trailing newline through
@@ -11,6 +13,10 @@ USERNAME_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{3,32}\Z")
 PASSWORD_MIN_LENGTH = 8
 # argon2 takes any length, but nobody types more; a cap keeps requests small
 PASSWORD_MAX_LENGTH = 1024
+# zxcvbn's scale: 0 (among the most common passwords) to 4; 3 resists an offline guess for long
+PASSWORD_MIN_STRENGTH = 3
+# zxcvbn's cost grows with the length; what follows 72 characters only adds strength
+PASSWORD_STRENGTH_SCAN = 72
 
 CUSTOMER = "customer"
 STAFF = "staff"
@@ -34,6 +40,22 @@ MAX_LEVELS = 20
 def username_key(username):
     """The form under which usernames are unique: "Alice" and "alice" are one name."""
     return username.lower()
+
+
+def check_password_strength(password, username):
+    """InvalidInput ``weak_password`` for a password that zxcvbn guesses too easily.
+
+    Its dictionaries hold the most common passwords, names and words, and the
+    username itself counts as known to an attacker.
+    """
+    estimate = zxcvbn(password[:PASSWORD_STRENGTH_SCAN], user_inputs=[username])
+    if estimate["score"] < PASSWORD_MIN_STRENGTH:
+        feedback = estimate["feedback"]
+        advice = " ".join([feedback["warning"], *feedback["suggestions"]]).strip()
+        raise InvalidInput(
+            "the password is too easy to guess" + (f": {advice}" if advice else ""),
+            code="weak_password",
+        )
 
 
 def counted_spend(total, currency):

@@ -91,12 +91,14 @@ def _create_account(db, passwords, username, password, kind, role=None, invite_c
 
 
 def register(db, passwords, username, password, invite_code=None):
+    domain.check_password_strength(password, username)
     account_id = _create_account(db, passwords, username, password, domain.CUSTOMER, invite_code=invite_code)
     _log.info("customer registered", extra={"customer_id": account_id})
     return {"id": account_id, "username": username, "kind": domain.CUSTOMER, "level": domain.FIRST_LEVEL}
 
 
 def create_staff(db, passwords, username, password, role):
+    domain.check_password_strength(password, username)
     account_id = _create_account(db, passwords, username, password, domain.STAFF, role)
     _log.info("staff account created", extra={"account_id": account_id, "role": role})
     return {"id": account_id, "username": username, "kind": domain.STAFF, "role": role}
@@ -119,7 +121,8 @@ def ensure_admin(db, passwords, username, password):
     if _admin_exists(db):
         return {"created": False}
     try:
-        create_staff(db, passwords, username, password, domain.ADMIN)
+        # the operator's own choice from the environment (generated where unset): not re-judged here
+        _create_account(db, passwords, username, password, domain.STAFF, domain.ADMIN)
     except Conflict:
         # a concurrent ensure_admin (another replica starting) created this same admin first
         with db.reading() as session:

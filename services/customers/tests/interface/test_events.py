@@ -5,7 +5,7 @@ from nameko.testing.services import entrypoint_hook, entrypoint_waiter
 
 from kameng_common import dlq
 
-PASSWORD = "s3cret-pass"
+PASSWORD = "s3cret-pass-phrase"
 
 
 def call(container, method, *args):

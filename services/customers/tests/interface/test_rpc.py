@@ -6,7 +6,7 @@ from nameko.testing.services import entrypoint_hook, worker_factory
 from customers.service import CustomersService
 from kameng_common.errors import Conflict, InvalidInput, NotFound, Unauthorized
 
-PASSWORD = "s3cret-pass"
+PASSWORD = "s3cret-pass-phrase"
 
 
 def call(container, method, *args, **kwargs):

@@ -14,7 +14,7 @@ from kameng_common.db import utcnow
 from kameng_common.errors import Conflict, Forbidden, InvalidInput
 from kameng_common.testing import deliver
 
-PASSWORD = "s3cret-pass"
+PASSWORD = "s3cret-pass-phrase"
 HOLD = 3600
 
 

@@ -90,3 +90,22 @@ def test_only_spend_in_the_level_currency_counts():
 )
 def test_a_client_address_is_reported_by_its_network(address, network):
     assert domain.client_network(address) == network
+
+
+@pytest.mark.parametrize(
+    "password, username",
+    [("password123", "alice"), ("qwertyuiop", "alice"), ("alice2024!", "alice"), ("12345678", "bob")],
+)
+def test_common_and_guessable_passwords_are_weak(password, username):
+    with pytest.raises(InvalidInput) as refused:
+        domain.check_password_strength(password, username)
+
+    assert refused.value.code == "weak_password"
+    assert password not in refused.value.message
+
+
+@pytest.mark.parametrize(
+    "password", ["correct-horse-battery", "s3cret-pass-phrase", "x7#Lq9!vR2@m" + "a" * 1000]
+)
+def test_hard_to_guess_passwords_pass(password):
+    domain.check_password_strength(password, "alice")

@@ -11,7 +11,7 @@ from kameng_common import contracts
 from kameng_common.errors import InvalidInput
 from kameng_common.testing import deliver
 
-PASSWORD = "s3cret-pass"
+PASSWORD = "s3cret-pass-phrase"
 
 
 def delivered(customer_id, total):

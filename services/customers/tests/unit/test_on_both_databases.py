@@ -17,7 +17,7 @@ from kameng_common import contracts
 from kameng_common.errors import Conflict, InvalidInput
 from kameng_common.testing import deliver
 
-PASSWORD = "s3cret-pass"
+PASSWORD = "s3cret-pass-phrase"
 
 
 @pytest.fixture

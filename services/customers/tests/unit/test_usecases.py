@@ -10,10 +10,10 @@ from customers import usecases
 from customers.db import accounts, customer_stats
 from customers.passwords import Passwords
 from kameng_common import contracts
-from kameng_common.errors import Conflict, NotFound, Unauthorized
+from kameng_common.errors import Conflict, InvalidInput, NotFound, Unauthorized
 from kameng_common.testing import deliver
 
-PASSWORD = "s3cret-pass"
+PASSWORD = "s3cret-pass-phrase"
 
 
 def delivered(customer_id, total, order_id=None, currency="CNY"):
@@ -58,7 +58,7 @@ def test_a_username_is_taken_whatever_its_case(db, passwords):
     usecases.register(db, passwords, "Alice", PASSWORD)
 
     with pytest.raises(Conflict) as taken:
-        usecases.register(db, passwords, "aLiCe", "other-password")
+        usecases.register(db, passwords, "aLiCe", "another-s3cret-phrase")
     assert taken.value.code == "username_taken"
 
 
@@ -71,6 +71,16 @@ def test_staff_and_customers_share_the_username_space(db, passwords):
     usecases.register(db, passwords, "carol", PASSWORD)
     with pytest.raises(Conflict):
         usecases.create_staff(db, passwords, "CAROL", PASSWORD, "support")
+
+
+@pytest.mark.parametrize("create", [usecases.register, lambda *args: usecases.create_staff(*args, "ops")])
+def test_a_weak_password_is_refused_and_no_account_made(db, passwords, create):
+    with pytest.raises(InvalidInput) as refused:
+        create(db, passwords, "dave", "dave12345")
+
+    assert refused.value.code == "weak_password"
+    with pytest.raises(Unauthorized):
+        usecases.authenticate(db, passwords, "dave", "dave12345")
 
 
 def test_authenticate_a_customer_under_any_case_of_the_name(db, passwords):
