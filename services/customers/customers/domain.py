@@ -3,6 +3,7 @@
 import ipaddress
 import itertools
 import re
+from collections.abc import Sequence
 
 from zxcvbn import zxcvbn
 
@@ -27,7 +28,9 @@ STAFF_ROLES = (ADMIN, "ops", "support", "finance", "auditor")
 # The membership levels a shop starts with, lowest first, until ops configure their own:
 # (name, the lifetime spend in fen of LEVEL_CURRENCY from which a customer holds it).
 # Inventory prices products per level under these same names (level_prices).
-DEFAULT_LEVELS = (("regular", 0), ("vip", 100_000), ("svip", 1_000_000))
+# a table of levels: (name, threshold) pairs, lowest first
+Levels = Sequence[tuple[str, int]]
+DEFAULT_LEVELS: Levels = (("regular", 0), ("vip", 100_000), ("svip", 1_000_000))
 # everyone's first level, also anonymous visitors' in inventory: it cannot be renamed
 FIRST_LEVEL = "regular"
 # the price level of every agent, whatever their spend (inventory's level_prices["agent"])
@@ -37,12 +40,12 @@ LEVEL_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,31}\Z")
 MAX_LEVELS = 20
 
 
-def username_key(username):
+def username_key(username: str) -> str:
     """The form under which usernames are unique: "Alice" and "alice" are one name."""
     return username.lower()
 
 
-def check_password_strength(password, username):
+def check_password_strength(password: str, username: str) -> None:
     """InvalidInput ``weak_password`` for a password that zxcvbn guesses too easily.
 
     Its dictionaries hold the most common passwords, names and words, and the
@@ -58,12 +61,12 @@ def check_password_strength(password, username):
         )
 
 
-def counted_spend(total, currency):
+def counted_spend(total: int, currency: str) -> int:
     """What an order adds to the spend that levels are measured in; other currencies count as orders only."""
     return total if currency == LEVEL_CURRENCY else 0
 
 
-def check_levels(levels):
+def check_levels(levels: Levels) -> None:
     """``levels`` [(name, threshold)] as ops send them, or InvalidInput saying what is wrong."""
     if not 1 <= len(levels) <= MAX_LEVELS:
         raise InvalidInput(f"give 1 to {MAX_LEVELS} levels", code="invalid_levels")
@@ -86,7 +89,7 @@ def check_levels(levels):
         raise InvalidInput("each level's threshold must be above the one before", code="invalid_levels")
 
 
-def level_for_spend(levels, total_spent):
+def level_for_spend(levels: Levels, total_spent: int) -> str:
     """The highest of ``levels`` [(name, threshold)], lowest first, that ``total_spent`` reaches."""
     reached = FIRST_LEVEL
     for name, threshold in levels:
@@ -95,7 +98,7 @@ def level_for_spend(levels, total_spent):
     return reached
 
 
-def level_after_spend(levels, current_level, total_spent):
+def level_after_spend(levels: Levels, current_level: str, total_spent: int) -> str:
     """The level a customer holds after reaching ``total_spent``; levels only go up.
 
     A level that ops have since removed is kept until the spend reaches a level above the first.
@@ -128,27 +131,27 @@ REQUESTED, PAID, REJECTED = "requested", "paid", "rejected"
 APPROVE, REJECT = "approve", "reject"
 
 
-def agent_path(parent_path, agent_id):
+def agent_path(parent_path: str | None, agent_id: str) -> str:
     """The path of an agent placed under ``parent_path`` (None: at the top)."""
     return (parent_path or ROOT_PATH) + agent_id + ROOT_PATH
 
 
-def agents_up_the_line(line):
+def agents_up_the_line(line: str | None) -> list[str]:
     """The agent ids of a line, closest first."""
     return [agent_id for agent_id in (line or "").split(ROOT_PATH) if agent_id][::-1]
 
 
-def depth_below(path, line):
+def depth_below(path: str, line: str | None) -> int:
     """How far below the agent at ``path`` a customer with ``line`` is: 1 for one they invited."""
     return len(agents_up_the_line(line)) - len(agents_up_the_line(path)) + 1
 
 
-def would_cycle(agent_id, new_parent_path):
+def would_cycle(agent_id: str, new_parent_path: str) -> bool:
     """Whether placing the agent under that parent would put it beneath itself."""
     return f"{ROOT_PATH}{agent_id}{ROOT_PATH}" in new_parent_path
 
 
-def check_plan(rates_bp):
+def check_plan(rates_bp: Sequence[int]) -> None:
     if not 1 <= len(rates_bp) <= MAX_PLAN_DEPTH:
         raise InvalidInput(f"give a rate for 1 to {MAX_PLAN_DEPTH} levels", code="invalid_commission_plan")
     if any(rate < 0 or rate > FULL_RATE_BP for rate in rates_bp):
@@ -160,7 +163,7 @@ def check_plan(rates_bp):
         )
 
 
-def commissions(line, rates_bp, total):
+def commissions(line: str | None, rates_bp: Sequence[int], total: int) -> list[tuple[str, int, int]]:
     """[(agent id, depth, amount)] each agent up the buyer's line earns of ``total``; zero amounts left out.
 
     Rounded down, so that together they never exceed what the plan promises.
@@ -174,7 +177,7 @@ def commissions(line, rates_bp, total):
     ]
 
 
-def reversal(earned, already_reversed, refunded_so_far, order_total):
+def reversal(earned: int, already_reversed: int, refunded_so_far: int, order_total: int) -> int:
     """How much more of an earning to take back once ``refunded_so_far`` of the order is refunded.
 
     Proportional to the share refunded in all, so that partial refunds adding up
@@ -184,7 +187,7 @@ def reversal(earned, already_reversed, refunded_so_far, order_total):
     return max(share - already_reversed, 0)
 
 
-def check_withdrawal(amount, available):
+def check_withdrawal(amount: int, available: int) -> None:
     if available < amount:
         raise InvalidInput(
             f"{amount} is more than the {max(available, 0)} available to withdraw",
@@ -192,13 +195,13 @@ def check_withdrawal(amount, available):
         )
 
 
-def client_network(address):
+def client_network(address: str | None) -> str | None:
     """The network a client address belongs to: its /24 (IPv4) or /48 (IPv6); None for no address.
 
     A sign-in reports this, not the address: enough to tell a new network from a known one.
     """
     try:
-        ip = ipaddress.ip_address(address)
+        ip = ipaddress.ip_address(address)  # type: ignore[arg-type]  # None is refused as ValueError too
     except ValueError:
         return None
     if ip.version == 6 and ip.ipv4_mapped is not None:

@@ -1,6 +1,12 @@
 """Inventory's rules, in plain Python: pricing, card intake, and what each order event may do."""
 
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from typing import Any
+
 from kameng_common.errors import Conflict, InvalidInput
+
+# a row of a table as a mapping (SQLAlchemy's RowMapping, or a dict in tests)
+Row = Mapping[str, Any]
 
 CARD, LOOP, DIRECT = "card", "loop", "direct"
 KINDS = (CARD, LOOP, DIRECT)
@@ -51,28 +57,28 @@ RESERVE, REJECT_CLOSED, RELEASE, CLOSE, SELL, IGNORE = (
 )
 
 
-def on_order_created(stock_state, closed):
+def on_order_created(stock_state: str | None, closed: bool) -> str:
     """order.created reserves once; an order already closed (cancel or expiry seen first) is refused."""
     if stock_state is not None:
         return IGNORE  # handled before: reserved, rejected, or already paid and sold
     return REJECT_CLOSED if closed else RESERVE
 
 
-def on_order_closed(stock_state):
+def on_order_closed(stock_state: str | None) -> str:
     """order.cancelled and order.expired give back a reservation; a sale stands."""
     return RELEASE if stock_state == STOCK_RESERVED else CLOSE
 
 
-def on_order_paid(stock_state):
+def on_order_paid(stock_state: str | None) -> str:
     """order.paid sells whatever the order holds, re-reserving what it lost; once only."""
     return IGNORE if stock_state in (STOCK_SOLD, STOCK_SALE_FAILED, STOCK_FULFILLING) else SELL
 
 
-def price_for_level(price, level_prices, level):
+def price_for_level(price: int, level_prices: Mapping[str, int], level: str) -> int:
     return level_prices.get(level, price)
 
 
-def merge_lines(items):
+def merge_lines(items: Iterable[Mapping[str, Any]]) -> dict[int, int]:
     """{product_id: total quantity}, lines of the same product added up, in first-seen order."""
     merged: dict[int, int] = {}
     for item in items:
@@ -80,15 +86,15 @@ def merge_lines(items):
     return merged
 
 
-def quote(lines, products, level):
-    """Price merged ``lines`` at ``level``; ``products`` maps each product id to its row."""
+def quote(lines: Mapping[int, int], products: Mapping[int, Row], level: str) -> dict[str, Any]:
+    """Price merged ``lines`` at ``level``; ``products`` maps each product id to its row of ``products``."""
     off_sale = [product_id for product_id in lines if products[product_id]["status"] != ON_SALE]
     if off_sale:
         raise Conflict("product " + ", ".join(map(str, off_sale)) + " is not on sale", code=NOT_ON_SALE)
     currencies = {products[product_id]["currency"] for product_id in lines}
     if len(currencies) > 1:
         raise InvalidInput("the items are priced in different currencies; order them separately")
-    items = []
+    items: list[dict[str, Any]] = []
     for product_id, quantity in lines.items():
         product = products[product_id]
         items.append(
@@ -106,7 +112,7 @@ def quote(lines, products, level):
     }
 
 
-def demand(lines, kinds, kind):
+def demand(lines: Mapping[int, int], kinds: Mapping[int, str], kind: str) -> dict[int, int]:
     """What an order needs of one kind of stock: {product_id: quantity} of its ``kind`` products.
 
     A direct product is fulfilled by a supplier, so it holds no stock here.
@@ -114,20 +120,20 @@ def demand(lines, kinds, kind):
     return {product_id: quantity for product_id, quantity in lines.items() if kinds[product_id] == kind}
 
 
-def loop_units_left(stock_limit, units_taken):
+def loop_units_left(stock_limit: int | None, units_taken: int) -> int | None:
     """Units of a loop product still sellable: None when it has no limit."""
     if stock_limit is None:
         return None
     return max(0, stock_limit - units_taken)
 
 
-def category_cycle(category_id, new_parent_id, parents):
+def category_cycle(category_id: int, new_parent_id: int | None, parents: Mapping[int, int | None]) -> bool:
     """Whether moving ``category_id`` under ``new_parent_id`` would put it inside itself.
 
     ``parents`` maps each category id to its parent id (None for a root).
     """
     ancestor = new_parent_id
-    seen = set()
+    seen: set[int] = set()
     while ancestor is not None and ancestor not in seen:
         if ancestor == category_id:
             return True
@@ -136,7 +142,9 @@ def category_cycle(category_id, new_parent_id, parents):
     return False
 
 
-def direct_line_refusal(lines, kinds, linked):
+def direct_line_refusal(
+    lines: Sequence[Mapping[str, Any]], kinds: Mapping[int, str], linked: Collection[int]
+) -> str | None:
     """Why ``lines`` (quote items) cannot be ordered as they are, or None.
 
     A direct line needs a recharge_account and a product with a supplier, and
@@ -156,7 +164,7 @@ def direct_line_refusal(lines, kinds, linked):
     return None
 
 
-def clean_card(raw):
+def clean_card(raw: object) -> tuple[str, str] | None:
     """(number, secret) with surrounding blanks trimmed, or None when the card must be rejected."""
     if not isinstance(raw, dict):
         return None
@@ -181,8 +189,8 @@ REVEALED, NOT_FOUND, FORBIDDEN, NOT_DELIVERED, INTEGRITY_ERROR = (
 )
 
 
-def reveal_refusal(order, customer_id):
-    """Why ``customer_id`` may not read ``order``'s cards, or None when they may."""
+def reveal_refusal(order: Row | None, customer_id: str) -> str | None:
+    """Why ``customer_id`` may not read ``order``'s cards (its row of ``orders``), or None when they may."""
     if order is None or order["customer_id"] is None:
         return NOT_FOUND  # unknown, or only a tombstone: nobody has bought it
     if order["customer_id"] != customer_id:

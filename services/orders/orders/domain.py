@@ -32,7 +32,9 @@ rather than resurrecting an order that risk or inventory turned down.
 import datetime
 import hashlib
 import json
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
 PENDING = "pending"
 AWAITING_PAYMENT = "awaiting_payment"
@@ -98,7 +100,7 @@ MAX_LINES = 50
 MAX_QUANTITY = 1000
 
 
-def request_hash(items, coupon_code):
+def request_hash(items: object, coupon_code: str | None) -> str:
     """What an Idempotency-Key stands for: the SHA-256 of the order asked for, in a canonical form."""
     canonical = json.dumps(
         {"items": items, "coupon_code": coupon_code}, sort_keys=True, separators=(",", ":")
@@ -110,26 +112,26 @@ class IllegalTransition(Exception):
     pass
 
 
-def can_transition(current, target):
+def can_transition(current: str, target: str) -> bool:
     return target in TRANSITIONS[current]
 
 
-def check_transition(current, target):
+def check_transition(current: str, target: str) -> None:
     if not can_transition(current, target):
         raise IllegalTransition(f"an order cannot go from {current} to {target}")
 
 
-def stock_answer_applies(stock_status):
+def stock_answer_applies(stock_status: str) -> bool:
     """Inventory answers once per order; a replay, even with a new event id, changes nothing."""
     return stock_status == STOCK_PENDING
 
 
-def risk_answer_applies(current_decision):
+def risk_answer_applies(current_decision: str | None) -> bool:
     """Risk decides once; a replay, even with a new event id, changes nothing (a reviewer decides a review)."""
     return current_decision is None
 
 
-def saga_step(status, stock_status, risk_decision):
+def saga_step(status: str, stock_status: str, risk_decision: str | None) -> str | None:
     """Where the stock and risk answers so far take an order waiting for them; None to stay."""
     if status != PENDING:
         return None
@@ -144,16 +146,18 @@ def saga_step(status, stock_status, risk_decision):
     return None
 
 
-def reservation_came_too_late(status):
+def reservation_came_too_late(status: str) -> bool:
     """A reservation for an order already closed unpaid holds cards nobody will buy: release it."""
     return status in (CANCELLED, EXPIRED)
 
 
-def payment_deadline(now, ttl_seconds):
+def payment_deadline(now: datetime.datetime, ttl_seconds: float) -> datetime.datetime:
     return now + datetime.timedelta(seconds=ttl_seconds)
 
 
-def deadline_on_entering(target, now, deadlines):
+def deadline_on_entering(
+    target: str, now: datetime.datetime, deadlines: Deadlines
+) -> datetime.datetime | None:
     """The ``expires_at`` an order gets on entering ``target``: when it must be paid, or decided by a reviewer."""
     if target == AWAITING_PAYMENT:
         return payment_deadline(now, deadlines.payment_seconds)
@@ -162,21 +166,46 @@ def deadline_on_entering(target, now, deadlines):
     return None
 
 
-def pending_cutoff(now, ttl_seconds):
+def pending_cutoff(now: datetime.datetime, ttl_seconds: float) -> datetime.datetime:
     """Orders created before this and still waiting for stock or risk are given up."""
     return now - datetime.timedelta(seconds=ttl_seconds)
 
 
-def was_approved(order):
+class SagaState(Protocol):
+    """What the saga knows of an order (a row of ``orders``)."""
+
+    @property
+    def status(self) -> str: ...
+    @property
+    def stock_status(self) -> str: ...
+    @property
+    def risk_decision(self) -> str | None: ...
+
+
+class PaymentTarget(SagaState, Protocol):
+    """An order a payment is for (a row of ``orders``)."""
+
+    @property
+    def total(self) -> int: ...
+    @property
+    def currency(self) -> str: ...
+    @property
+    def payment_id(self) -> str | None: ...
+
+
+class Payable(Protocol):
+    @property
+    def status(self) -> str: ...
+    @property
+    def expires_at(self) -> datetime.datetime: ...
+
+
+def was_approved(order: SagaState) -> bool:
     return order.stock_status == STOCK_RESERVED and order.risk_decision == APPROVE
 
 
-def refund_reason(order, amount, currency):
-    """Why a payment of ``amount`` ``currency`` must go back instead of paying ``order``; None if it pays it.
-
-    ``order`` has ``status``, ``total``, ``currency``, ``payment_id``,
-    ``stock_status`` and ``risk_decision``.
-    """
+def refund_reason(order: PaymentTarget, amount: int, currency: str) -> str | None:
+    """Why a payment of ``amount`` ``currency`` must go back instead of paying ``order``; None if it pays it."""
     if amount != order.total or currency != order.currency:
         return AMOUNT_MISMATCH
     if order.payment_id is not None:
@@ -188,10 +217,10 @@ def refund_reason(order, amount, currency):
     return ORDER_NOT_PAYABLE
 
 
-def payable_now(order, now):
+def payable_now(order: Payable, now: datetime.datetime) -> bool:
     """Whether the buyer may start a payment: approved, and not yet past its deadline."""
     return order.status == AWAITING_PAYMENT and now < order.expires_at
 
 
-def order_total(lines):
+def order_total(lines: Iterable[Mapping[str, int]]) -> int:
     return sum(line["quantity"] * line["unit_price"] for line in lines)

@@ -2,7 +2,9 @@
 
 import uuid
 from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from kameng_common.errors import Conflict, InvalidInput
 
@@ -25,12 +27,12 @@ ORDER = "order"
 TOPUP = "topup"
 
 
-def provider_account(provider):
+def provider_account(provider: str) -> str:
     """The clearing account of money a provider holds for us."""
     return f"provider:{provider}"
 
 
-def wallet_account(customer_id):
+def wallet_account(customer_id: str) -> str:
     """What we owe a customer: the ledger side of their wallet."""
     return f"wallet:{customer_id}"
 
@@ -80,14 +82,14 @@ class ProviderRefund:
     reason: str
 
 
-def subject(intent):
+def subject(intent: Intent) -> str:
     """What the buyer sees on the provider's cashier page."""
     if intent.purpose == TOPUP:
         return "Kameng wallet top-up"
     return f"Kameng order {intent.order_id}"
 
 
-def topup_id(customer_id, idempotency_key):
+def topup_id(customer_id: str, idempotency_key: str) -> str:
     """A top-up's id: the same customer's same key names the same top-up, never a second one."""
     return str(uuid.uuid5(TOPUP_NAMESPACE, f"{customer_id}\n{idempotency_key}"))
 
@@ -95,7 +97,7 @@ def topup_id(customer_id, idempotency_key):
 TOPUP_NAMESPACE = uuid.UUID("6f1d3a52-0c55-4a4e-9d55-6b1f7c0e2a11")
 
 
-def wallet_entry(ledger_amount):
+def wallet_entry(ledger_amount: int) -> int:
     """A wallet account's ledger entry as the customer sees it: money in is positive."""
     return -ledger_amount
 
@@ -103,7 +105,7 @@ def wallet_entry(ledger_amount):
 # --- intents -----------------------------------------------------------------
 
 
-def same_request(intent, customer_id, amount, currency):
+def same_request(intent: Intent, customer_id: str, amount: int, currency: str) -> None:
     """A repeated create_intent must ask for what the first one did."""
     if (intent.customer_id, intent.amount, intent.currency) != (customer_id, amount, currency):
         raise Conflict(
@@ -113,20 +115,20 @@ def same_request(intent, customer_id, amount, currency):
         )
 
 
-def not_paid_yet(order_id, paid_intents):
+def not_paid_yet(order_id: str, paid_intents: Sequence[object]) -> None:
     """No new way to pay an order that another intent has already paid."""
     if paid_intents:
         raise Conflict(f"order {order_id} is already paid", "already_paid")
 
 
-def received(status):
+def received(status: str) -> tuple[str, bool]:
     """An intent's status once money arrived, and whether this is its first money."""
     if status not in (PENDING, SUCCEEDED):
         raise ValueError(f"unknown payment status {status!r}")
     return SUCCEEDED, status == PENDING
 
 
-def check_notice(intent, notice):
+def check_notice(intent: Intent, notice: Notice) -> None:
     """A notification is accepted only for its own provider, amount and currency."""
     if notice.provider != intent.method:
         raise InvalidInput(
@@ -143,7 +145,7 @@ def check_notice(intent, notice):
 # --- wallets -----------------------------------------------------------------
 
 
-def debit_wallet(balance, amount):
+def debit_wallet(balance: int, amount: int) -> int:
     """The balance after paying ``amount``; a wallet never goes below zero."""
     if amount <= 0:
         raise ValueError("a debit is a positive amount")
@@ -155,7 +157,9 @@ def debit_wallet(balance, amount):
 # --- refunds -----------------------------------------------------------------
 
 
-def receipt_to_refund(intent, request, unrefunded, refunded_count):
+def receipt_to_refund(
+    intent: Intent, request: Mapping[str, Any], unrefunded: Sequence[Receipt], refunded_count: int
+) -> Receipt | None:
     """The receipt a refund request gives back, or None when every receipt already is.
 
     Each sum received is refunded at most once: a request repeated under a
@@ -196,7 +200,7 @@ REFUND_FAILED = "failed"
 MAX_REFUND_ATTEMPTS = 5
 
 
-def refund_backoff_seconds(attempts):
+def refund_backoff_seconds(attempts: int) -> int:
     """How long to wait before the next try of a provider refund: 2, 4, 8, 16… seconds, at most 5 min."""
     return min(2**attempts, 300)
 
@@ -214,11 +218,13 @@ class Received:
     refunded: int
 
     @property
-    def remaining(self):
+    def remaining(self) -> int:
         return self.amount - self.refunded
 
 
-def receipt_for_refund(order_id, received, amount, destination):
+def receipt_for_refund(
+    order_id: str, received: Sequence[Received], amount: int | None, destination: str
+) -> tuple[Received, int]:
     """The receipt a staff refund of ``amount`` (None: all that is left) gives back from.
 
     Never more than was paid across all refunds: the amount must fit in what
@@ -254,7 +260,7 @@ def receipt_for_refund(order_id, received, amount, destination):
     return receipt, amount
 
 
-def refund_destination(destination, provider):
+def refund_destination(destination: str, provider: str) -> str:
     """Money paid from the wallet goes back to the wallet, whatever was asked."""
     return TO_WALLET if provider == BALANCE else destination
 
@@ -274,15 +280,15 @@ class Entry:
     amount: int
 
 
-def debit(account, amount, currency):
+def debit(account: str, amount: int, currency: str) -> Entry:
     return Entry(account, currency, amount)
 
 
-def credit(account, amount, currency):
+def credit(account: str, amount: int, currency: str) -> Entry:
     return Entry(account, currency, -amount)
 
 
-def posting(*entries):
+def posting(*entries: Entry) -> tuple[Entry, ...]:
     """A ledger transaction: at least two non-zero entries summing to zero in each currency."""
     if len(entries) < 2:
         raise UnbalancedPosting("a posting has at least two entries")
@@ -297,17 +303,17 @@ def posting(*entries):
     return entries
 
 
-def provider_payment(provider, amount, currency):
+def provider_payment(provider: str, amount: int, currency: str) -> tuple[Entry, ...]:
     """Money a provider received for us: it owes us; we sold."""
     return posting(debit(provider_account(provider), amount, currency), credit(SALES, amount, currency))
 
 
-def wallet_payment(customer_id, amount, currency):
+def wallet_payment(customer_id: str, amount: int, currency: str) -> tuple[Entry, ...]:
     """A customer paid from their wallet: we owe them less; we sold."""
     return posting(debit(wallet_account(customer_id), amount, currency), credit(SALES, amount, currency))
 
 
-def provider_topup(provider, customer_id, amount, currency):
+def provider_topup(provider: str, customer_id: str, amount: int, currency: str) -> tuple[Entry, ...]:
     """Money a provider received for a customer's wallet: it owes us; we owe the customer."""
     return posting(
         debit(provider_account(provider), amount, currency),
@@ -315,12 +321,12 @@ def provider_topup(provider, customer_id, amount, currency):
     )
 
 
-def refund_to_wallet(customer_id, amount, currency):
+def refund_to_wallet(customer_id: str, amount: int, currency: str) -> tuple[Entry, ...]:
     """A refund kept for the customer in their wallet: we owe them more."""
     return posting(debit(REFUNDS, amount, currency), credit(wallet_account(customer_id), amount, currency))
 
 
-def refund_to_provider(provider, amount, currency):
+def refund_to_provider(provider: str, amount: int, currency: str) -> tuple[Entry, ...]:
     """A refund the provider paid back to the buyer: the provider owes us less."""
     return posting(debit(REFUNDS, amount, currency), credit(provider_account(provider), amount, currency))
 
@@ -331,35 +337,40 @@ AGENT_MARKUPS = "agent_markups"
 PAYOUTS = "payouts"
 
 
-def agent_account(agent_id):
+def agent_account(agent_id: str) -> str:
     """What the shop owes an agent: their earnings not yet paid out."""
     return f"{AGENT_ACCOUNT_PREFIX}{agent_id}"
 
 
-def _agent_cost_account(kind):
+def _agent_cost_account(kind: str) -> str:
     return AGENT_MARKUPS if kind == "markup" else COMMISSIONS
 
 
-def agent_earning(agent_id, kind, amount, currency):
+def agent_earning(agent_id: str, kind: str, amount: int, currency: str) -> tuple[Entry, ...]:
     """An agent earned a commission or a shop's markup: a cost to the shop, owed to the agent."""
     return posting(
         debit(_agent_cost_account(kind), amount, currency), credit(agent_account(agent_id), amount, currency)
     )
 
 
-def agent_reversal(agent_id, kind, amount, currency):
+def agent_reversal(agent_id: str, kind: str, amount: int, currency: str) -> tuple[Entry, ...]:
     """A refund took back part of an agent's earning: owed less, cost less."""
     return posting(
         debit(agent_account(agent_id), amount, currency), credit(_agent_cost_account(kind), amount, currency)
     )
 
 
-def agent_payout(agent_id, amount, currency):
+def agent_payout(agent_id: str, amount: int, currency: str) -> tuple[Entry, ...]:
     """An agent's withdrawal paid out: owed less, the money gone out to them."""
     return posting(debit(agent_account(agent_id), amount, currency), credit(PAYOUTS, amount, currency))
 
 
-def ledger_problems(unbalanced_transactions, thin_transactions, balances, wallets):
+def ledger_problems(
+    unbalanced_transactions: Iterable[tuple[str, str, int]],
+    thin_transactions: Iterable[str],
+    balances: Mapping[tuple[str, str], int],
+    wallets: Mapping[tuple[str, str], int],
+) -> list[str]:
     """Why the ledger does not balance, in words; empty when it does.
 
     ``unbalanced_transactions``: (transaction id, currency, sum) whose sum is

@@ -7,6 +7,7 @@ any rule calls for, and every explanation as a reason. A new rule is a
 function and one row of ``RULES``, with its settings in ``Thresholds``.
 """
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
 
 APPROVE = "approve"
@@ -54,7 +55,7 @@ class Thresholds:
     signin_window_seconds: int = 3_600
     signin_review_amount: int = 20_000
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if any(getattr(self, each.name) < 1 for each in fields(self)):
             raise ValueError(f"risk thresholds must be positive: {self}")
         for review, reject in (
@@ -75,11 +76,11 @@ class OrderFacts:
     # the customer's orders created within the velocity window up to this one, this one included
     recent_orders: int = 1
     # the blacklist entries that match the order: (kind, value) each
-    blacklisted: tuple = ()
+    blacklisted: tuple[tuple[str, str], ...] = ()
     # the customer's orders not yet paid or closed, this one included
     unpaid_orders: int = 1
     # the most units of one product in those orders, this one's included: (product_id, units)
-    most_unpaid_units: tuple = (0, 0)
+    most_unpaid_units: tuple[int, int] = (0, 0)
     # seconds since the account was registered; None when risk has not heard of the account yet
     account_age_seconds: float | None = None
     abandoned_payments: int = 0
@@ -88,16 +89,21 @@ class OrderFacts:
     new_network_signin_seconds_ago: float | None = None
 
 
+# what a rule answers when it fires: (decision, explanation)
+Verdict = tuple[str, str]
+Rule = Callable[[OrderFacts, Thresholds], Verdict | None]
+
+
 @dataclass(frozen=True)
 class Assessment:
     decision: str
     score: int
-    reasons: tuple
+    reasons: tuple[str, ...]
     # the names of the rules that fired, each with its decision: ((rule, decision), ...)
-    hits: tuple = ()
+    hits: tuple[tuple[str, str], ...] = ()
 
 
-def _over(value, reject_at, review_at):
+def _over(value: float, reject_at: float, review_at: float) -> str | None:
     if value > reject_at:
         return REJECT
     if value > review_at:
@@ -105,14 +111,14 @@ def _over(value, reject_at, review_at):
     return None
 
 
-def _blacklisted(facts, _thresholds):
+def _blacklisted(facts: OrderFacts, _thresholds: Thresholds) -> Verdict | None:
     if facts.blacklisted:
         matched = ", ".join(f"{kind} {value}" for kind, value in facts.blacklisted)
         return REJECT, f"blacklisted {matched}"
     return None
 
 
-def _amount(facts, thresholds):
+def _amount(facts: OrderFacts, thresholds: Thresholds) -> Verdict | None:
     decision = _over(facts.total, thresholds.reject_amount, thresholds.review_amount)
     if decision is None:
         return None
@@ -120,7 +126,7 @@ def _amount(facts, thresholds):
     return decision, f"total {facts.total} fen is over {line}"
 
 
-def _velocity(facts, thresholds):
+def _velocity(facts: OrderFacts, thresholds: Thresholds) -> Verdict | None:
     decision = _over(facts.recent_orders, thresholds.velocity_reject, thresholds.velocity_review)
     if decision is None:
         return None
@@ -130,7 +136,7 @@ def _velocity(facts, thresholds):
     )
 
 
-def _unpaid_orders(facts, thresholds):
+def _unpaid_orders(facts: OrderFacts, thresholds: Thresholds) -> Verdict | None:
     if facts.unpaid_orders > thresholds.max_unpaid_orders:
         return (
             REJECT,
@@ -139,7 +145,7 @@ def _unpaid_orders(facts, thresholds):
     return None
 
 
-def _unpaid_units(facts, thresholds):
+def _unpaid_units(facts: OrderFacts, thresholds: Thresholds) -> Verdict | None:
     product_id, units = facts.most_unpaid_units
     if units > thresholds.max_unpaid_units_per_product:
         return REJECT, (
@@ -149,7 +155,7 @@ def _unpaid_units(facts, thresholds):
     return None
 
 
-def _new_account(facts, thresholds):
+def _new_account(facts: OrderFacts, thresholds: Thresholds) -> Verdict | None:
     # an account risk has not heard of yet is as new as they come
     age = facts.account_age_seconds
     if (
@@ -163,7 +169,7 @@ def _new_account(facts, thresholds):
     return None
 
 
-def _card_testing(facts, thresholds):
+def _card_testing(facts: OrderFacts, thresholds: Thresholds) -> Verdict | None:
     decision = _over(
         facts.abandoned_payments, thresholds.card_testing_reject - 1, thresholds.card_testing_review - 1
     )
@@ -174,14 +180,14 @@ def _card_testing(facts, thresholds):
     )
 
 
-def _refund_abuse(facts, thresholds):
+def _refund_abuse(facts: OrderFacts, thresholds: Thresholds) -> Verdict | None:
     decision = _over(facts.refund_requests, thresholds.refund_reject - 1, thresholds.refund_review - 1)
     if decision is None:
         return None
     return decision, f"{facts.refund_requests} refunds asked in {thresholds.refund_window_seconds} s"
 
 
-def _signin_anomaly(facts, thresholds):
+def _signin_anomaly(facts: OrderFacts, thresholds: Thresholds) -> Verdict | None:
     ago = facts.new_network_signin_seconds_ago
     if (
         ago is not None
@@ -196,7 +202,7 @@ def _signin_anomaly(facts, thresholds):
 
 
 # (rule name, rule): a rule answers (decision, explanation) when it fires, None when the order passes it
-RULES = (
+RULES: tuple[tuple[str, Rule], ...] = (
     ("blacklisted", _blacklisted),
     ("amount", _amount),
     ("velocity", _velocity),
@@ -210,7 +216,9 @@ RULES = (
 RULE_NAMES = tuple(name for name, _rule in RULES)
 
 
-def assess(facts, thresholds, rules=RULES):
+def assess(
+    facts: OrderFacts, thresholds: Thresholds, rules: Sequence[tuple[str, Rule]] = RULES
+) -> Assessment:
     """The most severe decision any rule calls for, the summed score, and a reason per rule that fired.
 
     A reason reads ``rule:decision: explanation``.
