@@ -10,11 +10,13 @@ import uuid
 
 import pytest
 import requests
+from playwright.sync_api import sync_playwright
 
 from kameng_cli import shop
 from kameng_cli.secrets import admin_credentials, local_secrets
 from kameng_cli.suite import SERVICES, Suite, SuiteSettings
 from kameng_common.testing import create_vhost, delete_vhost, free_port
+from tests.browser.browsing import CHROMIUM, DESKTOP, PHONE
 
 
 @pytest.fixture(scope="session")
@@ -112,3 +114,52 @@ def pay_with_mockpay(suite):
         )
 
     return notify
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_playwright() as playwright:
+        playwright.selectors.set_test_id_attribute("data-test")
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def open_page(browser, suite):
+    """A factory of pages on the suite's gateway, each in its own context (its own storage)."""
+    contexts, problems = [], []
+
+    def make(viewport=DESKTOP):
+        context = browser.new_context(
+            viewport=viewport,
+            locale="zh-CN",
+            base_url=suite.settings.gateway_url,
+            is_mobile=viewport is PHONE,
+            has_touch=viewport is PHONE,
+        )
+        context.grant_permissions(["clipboard-read", "clipboard-write"])
+        contexts.append(context)
+        page = context.new_page()
+        page.set_default_timeout(30_000)
+        page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
+        # a refused request is logged by the browser as "Failed to load resource"; the app
+        # shows those to the user, so only script errors count here
+        page.on(
+            "console",
+            lambda message: (
+                message.type == "error"
+                and not message.text.startswith("Failed to load resource")
+                and problems.append(f"console: {message.text}")
+            ),
+        )
+        page.on(
+            "response",
+            lambda answer: answer.status >= 500 and problems.append(f"{answer.status} {answer.url}"),
+        )
+        return page
+
+    yield make
+    for context in contexts:
+        context.close()
+    assert problems == []

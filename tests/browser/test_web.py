@@ -4,18 +4,17 @@ Each test also fails on any error the page's scripts raise or log, and on any 5x
 screenshots of the main pages go to docs/screenshots/, which the README links.
 """
 
-import os
 import re
-import shutil
 import time
 import uuid
 from pathlib import Path
 
 import eventlet.patcher
 import pytest
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 from kameng_cli import shop
+from tests.browser.browsing import DESKTOP, PHONE, sign_in, signed_in_buyer, strong_password
 
 if eventlet.patcher.is_monkey_patched("socket"):
     pytest.skip(
@@ -24,76 +23,11 @@ if eventlet.patcher.is_monkey_patched("socket"):
     )
 
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
-PHONE = {"width": 375, "height": 740}
-DESKTOP = {"width": 1280, "height": 860}
-# a shared, busy machine answers slowly at times: wait generously, assert exactly
-expect.set_options(timeout=30_000)
-CHROMIUM = os.environ.get("KAMENG_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
-
-
-def strong_password():
-    return f"Kameng-{uuid.uuid4().hex[:12]}-Pw!"
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as playwright:
-        playwright.selectors.set_test_id_attribute("data-test")
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        yield launched
-        launched.close()
-
-
-@pytest.fixture
-def open_page(browser, suite):
-    """A factory of pages on the suite's gateway, each in its own context (its own storage)."""
-    contexts, problems = [], []
-
-    def make(viewport=DESKTOP):
-        context = browser.new_context(
-            viewport=viewport,
-            locale="zh-CN",
-            base_url=suite.settings.gateway_url,
-            is_mobile=viewport is PHONE,
-            has_touch=viewport is PHONE,
-        )
-        context.grant_permissions(["clipboard-read", "clipboard-write"])
-        contexts.append(context)
-        page = context.new_page()
-        page.set_default_timeout(30_000)
-        page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
-        # a refused request is logged by the browser as "Failed to load resource"; the app
-        # shows those to the user, so only script errors count here
-        page.on(
-            "console",
-            lambda message: (
-                message.type == "error"
-                and not message.text.startswith("Failed to load resource")
-                and problems.append(f"console: {message.text}")
-            ),
-        )
-        page.on(
-            "response",
-            lambda answer: answer.status >= 500 and problems.append(f"{answer.status} {answer.url}"),
-        )
-        return page
-
-    yield make
-    for context in contexts:
-        context.close()
-    assert problems == []
 
 
 def screenshot(page, name):
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
-
-
-def sign_in(page, username, password):
-    page.goto("/login")
-    page.get_by_label(re.compile("用户名|Username")).fill(username)
-    page.get_by_label(re.compile("密码|Password")).fill(password)
-    page.get_by_role("button", name=re.compile("^(登录|Sign in)$")).click()
 
 
 @pytest.mark.parametrize("viewport", [PHONE, DESKTOP], ids=["phone", "desktop"])
@@ -196,16 +130,6 @@ def test_each_role_sees_only_its_pages(suite, open_page, staff):
         json={"username": "x_" + username, "password": password, "role": "admin"},
         expected=(403,),
     )
-
-
-def signed_in_buyer(suite, page):
-    """A new customer, signed in on ``page``; returns their API client too."""
-    username, password = f"web_{uuid.uuid4().hex[:10]}", strong_password()
-    buyer = shop.Gateway(suite.settings.gateway_url)
-    buyer.register(username, password)
-    sign_in(page, username, password)
-    expect(page.get_by_role("link", name="我的订单")).to_be_visible()
-    return buyer.log_in(username, password)
 
 
 def place_order(buyer, product, quantity=1):
