@@ -299,8 +299,22 @@ def test_an_agent_shares_the_invite_link_and_sees_the_new_buyer_below(suite, ope
     invited.get_by_role("button", name="注册").click()
     expect(invited).to_have_url(re.compile(r"/login\?registered=1$"))
 
+    # another agent's invitee is not in this agent's downline
+    other_name = f"other_{uuid.uuid4().hex[:8]}"
+    other = shop.Gateway(suite.settings.gateway_url).register(other_name, strong_password())
+    other_agent = staff.request("POST", "/api/v1/admin/agents", json={"customer_id": other["id"]})
+    stranger = f"stranger_{uuid.uuid4().hex[:8]}"
+    shop.Gateway(suite.settings.gateway_url).request(
+        "POST",
+        "/api/v1/auth/register",
+        expected=(201,),
+        json={"username": stranger, "password": strong_password(), "invite_code": other_agent["invite_code"]},
+    )
+
     page.reload()
     expect(page.get_by_test_id("downline")).to_contain_text(invitee)
+    expect(page.get_by_test_id("downline")).not_to_contain_text(stranger)
+    expect(page.get_by_test_id("downline")).not_to_contain_text(other_name)
     screenshot(page, "storefront-agent-phone")
     # asking for more than is available is refused next to the form
     page.locator("input[name=amount]").fill("10")
@@ -381,3 +395,42 @@ def test_ops_reprices_a_product_takes_it_off_sale_and_voids_a_card(
     expect(page.get_by_test_id("price-history")).to_contain_text("12.50")
     screenshot(page, "console-product")
     assert cards[0]["secret"] not in page.content()
+
+
+def tab_to(page, target, most=80):
+    """Press Tab until ``target`` has the focus, as a keyboard user would; fails if it never does."""
+    for _ in range(most):
+        page.keyboard.press("Tab")
+        if target.evaluate("element => element === document.activeElement"):
+            return
+    raise AssertionError(f"{target} never got the focus in {most} presses of Tab")
+
+
+def test_a_buyer_buys_and_reads_a_card_with_the_keyboard_alone(
+    suite, open_page, card_product, pay_with_mockpay
+):
+    product, cards = card_product(1, price=880)
+    page = open_page(DESKTOP)
+    username, password = f"keys_{uuid.uuid4().hex[:8]}", strong_password()
+    shop.Gateway(suite.settings.gateway_url).register(username, password)
+
+    page.goto("/login")
+    tab_to(page, page.get_by_label("用户名"))
+    page.keyboard.type(username)
+    page.keyboard.press("Tab")
+    page.keyboard.type(password)
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("link", name="我的订单")).to_be_visible()
+
+    offer = page.get_by_test_id("product").filter(has_text=product["name"])
+    tab_to(page, offer.get_by_role("button", name="立即购买"))
+    page.keyboard.press("Enter")
+    expect(page).to_have_url(re.compile(r"/orders/[0-9a-f-]{36}$"))
+    tab_to(page, page.locator("[data-method=mockpay]"))
+    with page.expect_response(re.compile(r"/payments$")) as answered:
+        page.keyboard.press("Enter")
+    assert pay_with_mockpay(answered.value.json()).status_code == 200
+    expect(page.get_by_test_id("status")).to_have_attribute("data-status", "delivered")
+    tab_to(page, page.get_by_test_id("reveal"))
+    page.keyboard.press("Enter")
+    expect(page.get_by_test_id("secret")).to_have_text(cards[0]["secret"])
