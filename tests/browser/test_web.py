@@ -237,6 +237,10 @@ def test_a_finance_user_refunds_a_delivered_order_to_the_wallet(
     page = open_page(DESKTOP)
     sign_in(page, *staff_member("finance"))
     page.get_by_test_id("menu-orders").click()
+    # the buyer quotes the order's id; the search finds it, timeline and all
+    page.locator("input[name=order-id]").fill(order["id"])
+    page.locator("input[name=order-id]").press("Enter")
+    expect(page.get_by_test_id("orders").locator("tbody > tr.el-table__row")).to_have_count(1)
     page.get_by_test_id(f"refund-{order['id']}").click()
     page.locator(".el-dialog .el-select").click()
     page.get_by_role("option", name="余额").click()
