@@ -9,12 +9,14 @@ not wait on it.
 import datetime
 import logging
 import uuid
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 
 from customers import agents, domain, levels
 from customers.db import accounts, counted_orders, customer_stats
-from kameng_common.db import utcnow
+from customers.passwords import Passwords
+from kameng_common.db import Database, UnitOfWork, utcnow
 from kameng_common.errors import Conflict, NotFound, Unauthorized
 
 _log = logging.getLogger(__name__)
@@ -23,11 +25,30 @@ _log = logging.getLogger(__name__)
 INVALID_CREDENTIALS = "invalid username or password"
 
 
-def _username_taken():
+class Identity(Protocol):
+    """An account as sign-in reads it (``_find_identity``)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def username(self) -> str: ...
+    @property
+    def password_hash(self) -> str: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def role(self) -> str | None: ...
+    @property
+    def created_at(self) -> datetime.datetime: ...
+    @property
+    def level(self) -> str | None: ...
+
+
+def _username_taken() -> Conflict:
     return Conflict("username is already taken", code="username_taken")
 
 
-def _find_identity(session, key):
+def _find_identity(session: sa.Connection, key: str) -> Identity | None:
     return session.execute(
         sa.select(
             accounts.c.id,
@@ -43,7 +64,15 @@ def _find_identity(session, key):
     ).first()
 
 
-def _create_account(db, passwords, username, password, kind, role=None, invite_code=None):
+def _create_account(
+    db: Database,
+    passwords: Passwords,
+    username: str,
+    password: str,
+    kind: str,
+    role: str | None = None,
+    invite_code: str | None = None,
+) -> str:
     """Insert an account (and a customer's stats); Conflict when the name is taken, even by a racing call.
 
     A customer who brings an agent's ``invite_code`` joins that agent's downline.
@@ -90,21 +119,25 @@ def _create_account(db, passwords, username, password, kind, role=None, invite_c
     return account_id
 
 
-def register(db, passwords, username, password, invite_code=None):
+def register(
+    db: Database, passwords: Passwords, username: str, password: str, invite_code: str | None = None
+) -> dict[str, Any]:
     domain.check_password_strength(password, username)
     account_id = _create_account(db, passwords, username, password, domain.CUSTOMER, invite_code=invite_code)
     _log.info("customer registered", extra={"customer_id": account_id})
     return {"id": account_id, "username": username, "kind": domain.CUSTOMER, "level": domain.FIRST_LEVEL}
 
 
-def create_staff(db, passwords, username, password, role):
+def create_staff(
+    db: Database, passwords: Passwords, username: str, password: str, role: str
+) -> dict[str, Any]:
     domain.check_password_strength(password, username)
     account_id = _create_account(db, passwords, username, password, domain.STAFF, role)
     _log.info("staff account created", extra={"account_id": account_id, "role": role})
     return {"id": account_id, "username": username, "kind": domain.STAFF, "role": role}
 
 
-def _admin_exists(db):
+def _admin_exists(db: Database) -> bool:
     with db.reading() as session:
         return (
             session.execute(
@@ -116,7 +149,7 @@ def _admin_exists(db):
         )
 
 
-def ensure_admin(db, passwords, username, password):
+def ensure_admin(db: Database, passwords: Passwords, username: str, password: str) -> dict[str, bool]:
     """Create the first admin; once any admin exists, change nothing."""
     if _admin_exists(db):
         return {"created": False}
@@ -133,7 +166,9 @@ def ensure_admin(db, passwords, username, password):
     return {"created": True}
 
 
-def authenticate(db, passwords, username, password, client_ip=None):
+def authenticate(
+    db: Database, passwords: Passwords, username: str, password: str, client_ip: str | None = None
+) -> dict[str, Any]:
     """The account these credentials open; a customer's sign-in from ``client_ip`` is published
     (``customer.signed_in``, with the address's network) for risk."""
     identity = None
@@ -159,7 +194,7 @@ def authenticate(db, passwords, username, password, client_ip=None):
     }
 
 
-def _signed_in(db, identity, network):
+def _signed_in(db: Database, identity: Identity, network: str) -> None:
     with db.unit_of_work() as uow:
         uow.publish(
             "customer.signed_in",
@@ -173,12 +208,12 @@ def _signed_in(db, identity, network):
         )
 
 
-def _aware(moment):
+def _aware(moment: datetime.datetime) -> datetime.datetime:
     # SQLite hands datetimes back without their zone; every one stored here is UTC
     return moment.replace(tzinfo=datetime.UTC) if moment.tzinfo is None else moment
 
 
-def _rehash(db, identity, new_hash):
+def _rehash(db: Database, identity: Identity, new_hash: str) -> None:
     with db.unit_of_work() as uow:
         # only over the hash just verified: a password changed meanwhile stays changed
         uow.execute(
@@ -189,7 +224,7 @@ def _rehash(db, identity, new_hash):
     _log.info("password rehashed under the current parameters", extra={"account_id": identity.id})
 
 
-def get_customer(db, customer_id):
+def get_customer(db: Database, customer_id: str) -> dict[str, Any]:
     with db.reading() as session:
         row = session.execute(
             sa.select(
@@ -216,7 +251,7 @@ def get_customer(db, customer_id):
 # --- delivered orders ----------------------------------------------------------
 
 
-def on_order_delivered(uow, event, hold_seconds):
+def on_order_delivered(uow: UnitOfWork, event: dict[str, Any], hold_seconds: float) -> None:
     """Count a delivered order once: toward its buyer's stats and level, and for the agents up their line.
 
     Agents' commissions are ``hold_seconds`` pending before they are available.
@@ -241,9 +276,9 @@ def on_order_delivered(uow, event, hold_seconds):
     agents.credit_commissions(uow, order, hold_seconds, now)
 
 
-def customers_by_level(db):
+def customers_by_level(db: Database) -> dict[str, int]:
     with db.reading() as session:
-        counts = dict(
+        counts: dict[str, int] = dict(
             session.execute(
                 sa.select(customer_stats.c.level, sa.func.count()).group_by(customer_stats.c.level)
             ).all()
@@ -252,7 +287,7 @@ def customers_by_level(db):
     return {level: counts.get(level, 0) for level in [*names, *sorted(set(counts) - set(names))]}
 
 
-def audit_snapshot(db):
+def audit_snapshot(db: Database) -> dict[str, Any]:
     """What ``kameng audit`` needs of customers: agents' money (see ``agents.audit_facts``) and its outbox."""
     with db.reading_snapshot() as session:
         agent_facts = agents.audit_facts(session)
