@@ -168,7 +168,7 @@ class UnitOfWork:
         """Run ``call()`` once this unit of work has committed (not if it rolls back)."""
         self.after_commit_calls.append(call)
 
-    def execute(self, statement: Any, *args: Any, **kwargs: Any) -> sa.CursorResult[Any]:
+    def execute(self, statement: Any, *args: Any, **kwargs: Any) -> sa.CursorResult[*tuple[Any, ...]]:
         return self.connection.execute(statement, *args, **kwargs)
 
     def publish(self, event_type: str, payload: Mapping[str, Any], correlation_id: object) -> str:

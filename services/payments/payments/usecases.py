@@ -5,12 +5,14 @@ import datetime
 import json
 import logging
 import uuid
+from collections.abc import Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from kameng_common import auditlog
-from kameng_common.db import utc_isoformat, utcnow
+from kameng_common.db import Database, UnitOfWork, utc_isoformat, utcnow
 from kameng_common.errors import Conflict, InvalidInput, KamengError, NotFound
 from kameng_common.money import DEFAULT_CURRENCY
 from kameng_common.validation import load_or_invalid
@@ -24,7 +26,7 @@ from payments.db import (
     refunds,
     wallets,
 )
-from payments.providers import Checkout, Ignored, RefundFailed
+from payments.providers import Adapter, Checkout, Ignored, Providers, RefundFailed
 
 _log = logging.getLogger(__name__)
 
@@ -41,14 +43,22 @@ _REFUSALS = {
 }
 
 
-def _refusal(exc):
+def _refusal(exc: KamengError) -> str:
     return _REFUSALS.get(exc.code, "refused_invalid")
 
 
 # --- intents -----------------------------------------------------------------
 
 
-def create_intent(db, providers, order_id, customer_id, amount, currency, method):
+def create_intent(
+    db: Database,
+    providers: Providers,
+    order_id: str,
+    customer_id: str,
+    amount: int,
+    currency: str,
+    method: str,
+) -> dict[str, Any]:
     """Open the way to pay an order; a wallet payment is taken at once.
 
     Idempotent per (order, method): a repeated call, also a concurrent one,
@@ -66,6 +76,7 @@ def create_intent(db, providers, order_id, customer_id, amount, currency, method
             },
         )
         providers.check_method(request["method"], request["currency"])
+        intent: domain.Intent | None
         try:
             intent, outcome = _open_intent(db, request)
         except IntegrityError:
@@ -84,7 +95,7 @@ def create_intent(db, providers, order_id, customer_id, amount, currency, method
     return _intent_answer(intent, checkout or Checkout())
 
 
-def _checkout(db, providers, intent):
+def _checkout(db: Database, providers: Providers, intent: domain.Intent) -> Checkout:
     """Where the buyer pays: asked of the provider once (outside any transaction), then kept.
 
     A provider that does not answer leaves the intent open without a checkout:
@@ -106,7 +117,7 @@ def _checkout(db, providers, intent):
     return checkout
 
 
-def get_checkout(db, payment_id):
+def get_checkout(db: Database, payment_id: str) -> dict[str, Any]:
     """The signed form of an intent whose provider is paid through a posted form (UnionPay)."""
     with db.reading() as session:
         row = session.execute(
@@ -115,12 +126,20 @@ def get_checkout(db, payment_id):
             )
         ).first()
     form = json.loads(row.checkout).get("form") if row is not None and row.checkout else None
-    if form is None:
+    if row is None or form is None:
         raise NotFound(f"payment {payment_id} has no checkout form")
     return {"payment_id": str(payment_id), "method": row.method, "status": row.status, "form": form}
 
 
-def create_topup(db, providers, customer_id, amount, currency, method, idempotency_key):
+def create_topup(
+    db: Database,
+    providers: Providers,
+    customer_id: str,
+    amount: int,
+    currency: str,
+    method: str,
+    idempotency_key: str,
+) -> dict[str, Any]:
     """Open a payment whose money goes into the customer's own wallet once the provider confirms it.
 
     Idempotent per (customer, idempotency key, method), like an order's intent.
@@ -141,6 +160,7 @@ def create_topup(db, providers, customer_id, amount, currency, method, idempoten
             raise InvalidInput("a wallet is topped up through a provider, not from itself", "invalid_method")
         providers.check_method(request["method"], request["currency"])
         request["purpose"] = domain.TOPUP
+        intent: domain.Intent | None
         try:
             try:
                 intent, _outcome = _open_intent(db, request)
@@ -162,7 +182,7 @@ def create_topup(db, providers, customer_id, amount, currency, method, idempoten
     return {**_intent_answer(intent, checkout), "topup_id": intent.order_id}
 
 
-def _open_intent(db, request):
+def _open_intent(db: Database, request: dict[str, Any]) -> tuple[domain.Intent, str]:
     now = utcnow()
     with db.unit_of_work() as uow:
         existing = _select_intent(uow, order_id=request["order_id"], method=request["method"])
@@ -191,7 +211,7 @@ def _open_intent(db, request):
         return dataclasses.replace(intent, status=domain.SUCCEEDED), "succeeded"
 
 
-def _intent_answer(intent, checkout):
+def _intent_answer(intent: domain.Intent, checkout: Checkout) -> dict[str, Any]:
     return schemas.IntentAnswer().dump(
         {
             "payment_id": intent.id,
@@ -205,13 +225,13 @@ def _intent_answer(intent, checkout):
     )
 
 
-def _to_intent(row):
+def _to_intent(row: Any) -> domain.Intent:
     return domain.Intent(
         **{field.name: getattr(row, field.name) for field in dataclasses.fields(domain.Intent)}
     )
 
 
-def _select_intent(uow, lock=False, **where):
+def _select_intent(uow: UnitOfWork, lock: bool = False, **where: object) -> domain.Intent | None:
     query = sa.select(payment_intents).where(
         *(payment_intents.c[column] == value for column, value in where.items())
     )
@@ -223,7 +243,7 @@ def _select_intent(uow, lock=False, **where):
     return None if row is None else _to_intent(row)
 
 
-def _find_intent(db, order_id, method):
+def _find_intent(db: Database, order_id: str, method: str) -> domain.Intent | None:
     with db.reading() as session:
         row = session.execute(
             sa.select(payment_intents).where(
@@ -236,7 +256,9 @@ def _find_intent(db, order_id, method):
 # --- notifications -----------------------------------------------------------
 
 
-def handle_notification(db, providers, provider, body, headers):
+def handle_notification(
+    db: Database, providers: Providers, provider: str, body: str, headers: dict[str, str]
+) -> dict[str, Any]:
     """Record a provider's signed word that money arrived; answer only once it is committed.
 
     Idempotent on (provider, trade_no): a repeated notification, also one
@@ -271,15 +293,18 @@ def handle_notification(db, providers, provider, body, headers):
     return answer
 
 
-def _notification_answer(adapter, status, payment_id, trade_no):
-    answer = {"status": status, "payment_id": payment_id, "trade_no": trade_no}
+def _notification_answer(
+    adapter: Adapter | None, status: str, payment_id: str | None, trade_no: str | None
+) -> dict[str, Any]:
+    answer: dict[str, Any] = {"status": status, "payment_id": payment_id, "trade_no": trade_no}
     reply = getattr(adapter, "reply", None)
     if reply is not None:
         answer["reply"] = dataclasses.asdict(reply)
     return schemas.NotificationAnswer().dump(answer)
 
 
-def _record_or_stored(db, adapter, notice):
+def _record_or_stored(db: Database, adapter: Adapter, notice: domain.Notice) -> dict[str, Any]:
+    answer: dict[str, Any] | None
     try:
         answer, outcome = _record_notice(db, adapter, notice)
     except IntegrityError:
@@ -292,7 +317,7 @@ def _record_or_stored(db, adapter, notice):
     return {**answer, "outcome": outcome}
 
 
-def _record_notice(db, adapter, notice):
+def _record_notice(db: Database, adapter: Adapter, notice: domain.Notice) -> tuple[dict[str, Any], str]:
     with db.unit_of_work() as uow:
         intent = _select_intent(uow, lock=True, id=notice.payment_id)
         if intent is None:
@@ -313,7 +338,13 @@ def _record_notice(db, adapter, notice):
     return answer, "succeeded" if first else "paid_twice"
 
 
-def _receive(uow, intent, notice, entries, answer=None):
+def _receive(
+    uow: UnitOfWork,
+    intent: domain.Intent,
+    notice: domain.Notice,
+    entries: Sequence[domain.Entry],
+    answer: dict[str, Any] | None = None,
+) -> tuple[dict[str, Any], bool]:
     """Money arrived for an intent: the receipt, the intent's status, the ledger, the event."""
     status, first = domain.received(intent.status)
     if answer is None:
@@ -361,7 +392,7 @@ def _receive(uow, intent, notice, entries, answer=None):
     return answer, first
 
 
-def _stored_answer(connection, notice):
+def _stored_answer(connection: UnitOfWork | sa.Connection, notice: domain.Notice) -> dict[str, Any] | None:
     """The answer given to the first notification of this trade, or None if it is new.
 
     A trade number the provider already reported for another payment is refused:
@@ -385,13 +416,13 @@ def _stored_answer(connection, notice):
 # --- refunds -----------------------------------------------------------------
 
 
-def on_refund_requested(uow, event):
+def on_refund_requested(uow: UnitOfWork, event: dict[str, Any]) -> None:
     """Give a payment's money back into the buyer's wallet, once per sum received."""
     outcome = _refund(uow, event)
     uow.after_commit(lambda: metrics.count_refund(outcome))
 
 
-def _refund(uow, event):
+def _refund(uow: UnitOfWork, event: dict[str, Any]) -> str:
     request = event["payload"]
     intent = _select_intent(uow, lock=True, id=request["payment_id"])
     if intent is None:
@@ -448,7 +479,7 @@ def _refund(uow, event):
 # --- wallets -----------------------------------------------------------------
 
 
-def get_wallet(db, customer_id, currency=DEFAULT_CURRENCY):
+def get_wallet(db: Database, customer_id: str, currency: str = DEFAULT_CURRENCY) -> dict[str, Any]:
     query = load_or_invalid(schemas.WalletQuery(), {"customer_id": customer_id, "currency": currency})
     with db.reading() as session:
         balance = session.execute(
@@ -459,7 +490,13 @@ def get_wallet(db, customer_id, currency=DEFAULT_CURRENCY):
     return schemas.Wallet().dump({**query, "balance": balance or 0})
 
 
-def wallet_statement(db, customer_id, currency=DEFAULT_CURRENCY, limit=50, cursor=None):
+def wallet_statement(
+    db: Database,
+    customer_id: str,
+    currency: str = DEFAULT_CURRENCY,
+    limit: int = 50,
+    cursor: str | None = None,
+) -> dict[str, Any]:
     """A wallet's balance and its entries, newest first: what came in (+) and went out (-), and why."""
     query = load_or_invalid(
         schemas.WalletStatementQuery(),
@@ -509,7 +546,7 @@ def wallet_statement(db, customer_id, currency=DEFAULT_CURRENCY, limit=50, curso
     )
 
 
-def _debit_wallet(uow, customer_id, amount, currency):
+def _debit_wallet(uow: UnitOfWork, customer_id: str, amount: int, currency: str) -> None:
     where = (wallets.c.customer_id == customer_id, wallets.c.currency == currency)
     balance = uow.execute(sa.select(wallets.c.balance).where(*where).with_for_update()).scalar()
     uow.execute(
@@ -519,7 +556,7 @@ def _debit_wallet(uow, customer_id, amount, currency):
     )
 
 
-def _credit_wallet(uow, customer_id, amount, currency):
+def _credit_wallet(uow: UnitOfWork, customer_id: str, amount: int, currency: str) -> None:
     now = utcnow()
     uow.execute(
         uow.insert(wallets)
@@ -544,7 +581,7 @@ def _credit_wallet(uow, customer_id, amount, currency):
 # --- ledger ------------------------------------------------------------------
 
 
-def _post(uow, kind, reference, entries):
+def _post(uow: UnitOfWork, kind: str, reference: str, entries: Sequence[domain.Entry]) -> None:
     transaction_id = str(uuid.uuid4())
     uow.execute(
         ledger_transactions.insert().values(
@@ -565,7 +602,7 @@ def _post(uow, kind, reference, entries):
     )
 
 
-def ledger_balances(db):
+def ledger_balances(db: Database) -> list[dict[str, Any]]:
     """Every account's balance per currency (a debit balance is positive)."""
     with db.reading() as session:
         return [
@@ -574,7 +611,7 @@ def ledger_balances(db):
         ]
 
 
-def _account_balances(session):
+def _account_balances(session: sa.Connection) -> dict[tuple[str, str], int]:
     rows = session.execute(
         sa.select(ledger_entries.c.account, ledger_entries.c.currency, sa.func.sum(ledger_entries.c.amount))
         .group_by(ledger_entries.c.account, ledger_entries.c.currency)
@@ -583,7 +620,7 @@ def _account_balances(session):
     return {(account, currency): int(balance) for account, currency, balance in rows}
 
 
-def check_ledger(db):
+def check_ledger(db: Database) -> list[str]:
     """Why the ledger does not balance, or does not match the wallets; empty when all is well."""
     entries = ledger_entries
     # every query below sees the same moment, also while money moves
@@ -622,7 +659,7 @@ def check_ledger(db):
 # --- audit -------------------------------------------------------------------
 
 
-def audit_snapshot(db):
+def audit_snapshot(db: Database) -> dict[str, Any]:
     """Every sum received and whether it was given back, and the ledger's word, for ``kameng audit``.
 
     ``receipts``: one per sum received (a payment paid twice has two), with
@@ -716,7 +753,16 @@ REFUND_RECORD_DELAY = datetime.timedelta(seconds=30)
 REFUND_RETRY_BATCH = 20
 
 
-def refund_order(db, providers, order_id, amount, to, reason, idempotency_key, actor):
+def refund_order(
+    db: Database,
+    providers: Providers,
+    order_id: str,
+    amount: int | None,
+    to: str,
+    reason: str,
+    idempotency_key: str,
+    actor: str,
+) -> dict[str, Any]:
     """Give back all or part of what an order paid, to the buyer's wallet or through the provider.
 
     Never more than was paid across all refunds, also under concurrent requests
@@ -736,6 +782,7 @@ def refund_order(db, providers, order_id, amount, to, reason, idempotency_key, a
             "actor": actor,
         },
     )
+    refund: dict[str, Any] | None
     try:
         try:
             refund, created = _open_refund(db, providers, request)
@@ -755,7 +802,9 @@ def refund_order(db, providers, order_id, amount, to, reason, idempotency_key, a
     return get_refund(db, refund["id"])
 
 
-def _existing_refund(connection, request):
+def _existing_refund(
+    connection: UnitOfWork | sa.Connection, request: dict[str, Any]
+) -> dict[str, Any] | None:
     row = connection.execute(
         sa.select(order_refunds).where(
             order_refunds.c.order_id == request["order_id"],
@@ -772,7 +821,7 @@ def _existing_refund(connection, request):
     return dict(row._mapping)
 
 
-def _open_refund(db, providers, request):
+def _open_refund(db: Database, providers: Providers, request: dict[str, Any]) -> tuple[dict[str, Any], bool]:
     now = utcnow()
     with db.unit_of_work() as uow:
         existing = _existing_refund(uow, request)
@@ -796,7 +845,7 @@ def _open_refund(db, providers, request):
             providers.adapter(receipt.provider)
         customer_id = uow.execute(
             sa.select(payment_intents.c.customer_id).where(payment_intents.c.id == receipt.payment_id)
-        ).scalar()
+        ).scalar_one()
         refund = {
             "id": str(uuid.uuid4()),
             "order_id": request["order_id"],
@@ -834,7 +883,7 @@ def _open_refund(db, providers, request):
     return refund, True
 
 
-def _received_for(connection, payment_ids):
+def _received_for(connection: UnitOfWork | sa.Connection, payment_ids: list[str]) -> list[domain.Received]:
     """Each sum received for these payments, with what is given back of it (or being given)."""
     if not payment_ids:
         return []
@@ -871,7 +920,7 @@ def _received_for(connection, payment_ids):
     ]
 
 
-def _attempt_provider_refund(db, providers, refund_id):
+def _attempt_provider_refund(db: Database, providers: Providers, refund_id: str) -> None:
     """One try of a pending provider refund; its outcome is recorded once, whoever tries."""
     with db.reading() as session:
         row = session.execute(
@@ -930,7 +979,7 @@ def _attempt_provider_refund(db, providers, refund_id):
     metrics.count_refund("provider_refunded")
 
 
-def _record_refund_failure(db, refund_id, error, retryable):
+def _record_refund_failure(db: Database, refund_id: str, error: str, retryable: bool) -> None:
     now = utcnow()
     with db.unit_of_work() as uow:
         row = uow.execute(
@@ -969,7 +1018,7 @@ def _record_refund_failure(db, refund_id, error, retryable):
     _log.warning("refund %s: %s (%s)", refund_id, error, "given up" if gave_up else "will retry")
 
 
-def retry_refunds(db, providers, now=None):
+def retry_refunds(db: Database, providers: Providers, now: datetime.datetime | None = None) -> int:
     """Try again every provider refund that is due; returns how many were tried."""
     now = now or utcnow()
     with db.reading() as session:
@@ -990,7 +1039,7 @@ def retry_refunds(db, providers, now=None):
     return len(due)
 
 
-def get_refund(db, refund_id):
+def get_refund(db: Database, refund_id: str) -> dict[str, Any]:
     with db.reading() as session:
         row = session.execute(sa.select(order_refunds).where(order_refunds.c.id == refund_id)).first()
     if row is None:
@@ -998,7 +1047,13 @@ def get_refund(db, refund_id):
     return _refund_answer(row)
 
 
-def list_refunds(db, status=None, order_id=None, limit=50, cursor=None):
+def list_refunds(
+    db: Database,
+    status: str | None = None,
+    order_id: str | None = None,
+    limit: int = 50,
+    cursor: int | None = None,
+) -> dict[str, Any]:
     """Staff refunds, newest first; ``status=failed`` is finance's to-do list."""
     query = load_or_invalid(
         schemas.RefundListQuery(), {"status": status, "order_id": order_id, "limit": limit, "cursor": cursor}
@@ -1020,7 +1075,7 @@ def list_refunds(db, status=None, order_id=None, limit=50, cursor=None):
     }
 
 
-def _refund_answer(row):
+def _refund_answer(row: Any) -> dict[str, Any]:
     return schemas.RefundAnswer().dump(
         {
             **row._mapping,
@@ -1034,7 +1089,7 @@ def _refund_answer(row):
 # --- gauges --------------------------------------------------------------------
 
 
-def wallet_totals(db):
+def wallet_totals(db: Database) -> dict[str, int]:
     """{currency: what the wallets hold}, for the wallet-balance gauge."""
     with db.reading() as session:
         rows = session.execute(
@@ -1043,7 +1098,7 @@ def wallet_totals(db):
         return {currency: total for currency, total in rows}
 
 
-def intent_counts(db):
+def intent_counts(db: Database) -> dict[tuple[str, str], int]:
     """{(method, status): intents}, for the payment-intents gauge."""
     with db.reading() as session:
         rows = session.execute(
@@ -1054,7 +1109,7 @@ def intent_counts(db):
         return {(method, status): count for method, status, count in rows}
 
 
-def refund_counts(db):
+def refund_counts(db: Database) -> dict[str, int]:
     """{status: staff refunds}, for the staff-refunds gauge."""
     with db.reading() as session:
         rows = session.execute(
@@ -1068,7 +1123,7 @@ def refund_counts(db):
 BEIJING = datetime.timezone(datetime.timedelta(hours=8))
 
 
-def reconcile(db, provider, statement, actor):
+def reconcile(db: Database, provider: str, statement: str, actor: str) -> dict[str, Any]:
     """Match a provider's daily statement against what payments recorded on its days (Beijing time).
 
     Payments are matched by the provider's trade number and amount, refunds by
@@ -1098,7 +1153,7 @@ def reconcile(db, provider, statement, actor):
     return {"provider": request["provider"], "days": days, "counts": counts, **report}
 
 
-def _recorded_on(db, provider, days):
+def _recorded_on(db: Database, provider: str, days: list[str]) -> dict[tuple[str, str], int]:
     """{(kind, reference): amount} of the payments and provider refunds recorded on ``days``."""
     if not days:
         return {}
@@ -1106,7 +1161,7 @@ def _recorded_on(db, provider, days):
     end = datetime.datetime.fromisoformat(days[-1]).replace(tzinfo=BEIJING) + datetime.timedelta(days=1)
     wanted = set(days)
 
-    def on_a_day(moment):
+    def on_a_day(moment: datetime.datetime) -> bool:
         if moment.tzinfo is None:  # SQLite hands back naive UTC
             moment = moment.replace(tzinfo=datetime.UTC)
         return moment.astimezone(BEIJING).date().isoformat() in wanted
@@ -1140,7 +1195,14 @@ def _recorded_on(db, provider, days):
 # --- the ledger, for finance -----------------------------------------------------
 
 
-def ledger_page(db, account=None, since=None, until=None, limit=50, cursor=None):
+def ledger_page(
+    db: Database,
+    account: str | None = None,
+    since: str | None = None,
+    until: str | None = None,
+    limit: int = 50,
+    cursor: int | None = None,
+) -> dict[str, Any]:
     """Ledger entries newest first, with their transaction's kind and reference; ``since`` ≤ at < ``until``."""
     query = load_or_invalid(
         schemas.LedgerQuery(),
