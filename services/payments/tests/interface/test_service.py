@@ -10,6 +10,7 @@ from nameko.standalone.rpc import ServiceRpcProxy
 from nameko.testing.services import entrypoint_hook, entrypoint_waiter
 
 from kameng_common import contracts, topology
+from kameng_common.config import pika_parameters
 from kameng_common.errors import InvalidInput, InvalidSignature
 from kameng_common.migrations import upgrade
 from payments.service import PaymentsService
@@ -54,7 +55,7 @@ def payments(start_payments):
 
 class channel:
     def __init__(self, amqp_uri):
-        self.connection = pika.BlockingConnection(pika.URLParameters(amqp_uri))
+        self.connection = pika.BlockingConnection(pika_parameters(amqp_uri))
 
     def __enter__(self):
         return self.connection.channel()
