@@ -188,6 +188,7 @@ def check(snapshots, dead_letters, now, timeouts):
         *_ledger_consistent(payments),
         *_refunds_within_paid(payments),
         *_refunds_executed(payments, now, timeouts),
+        *_approved_requests_refunded(payments),
         *_no_order_stuck(orders, now, timeouts),
         *_agents_money_reconciled(
             snapshots["customers"]["agents"], payments["agent_postings"], now, timeouts
@@ -442,6 +443,19 @@ def _refunds_executed(payments, now, timeouts):
                 f"refund {refund['refund_id']}",
                 f"{refund['amount']} {refund['currency']} for order {refund['order_id']} is still pending "
                 f"since {refund['created_at']}",
+            )
+
+
+def _approved_requests_refunded(payments):
+    """Every after-sales ticket approved opened its own refund (exactly one: a refund belongs to one
+    ticket); a rejected one opened none."""
+    for ticket in payments.get("refund_requests", []):
+        approved = ticket["status"] == "approved"
+        if approved != ticket["refund_matches"] or (not approved and ticket["refund_id"]):
+            yield Violation(
+                "refund_request_unrefunded" if approved else "refund_request_refunded",
+                f"refund request {ticket['request_id']}",
+                f"{ticket['status']} for order {ticket['order_id']}, with refund {ticket['refund_id']}",
             )
 
 

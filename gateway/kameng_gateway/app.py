@@ -7,6 +7,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from kameng_gateway import hardening, observability, ratelimits, remote, signins, waits
 from kameng_gateway.blueprints import (
     admin,
+    aftersales,
     agents,
     auditlog,
     auth,
@@ -84,6 +85,7 @@ def create_app(settings=None, rpc=None, nonces=None, redis_client=None):
         payments.blueprint,
         wallet.blueprint,
         refunds.blueprint,
+        aftersales.blueprint,
         finance.blueprint,
         risk.blueprint,
         channel.blueprint,

@@ -31,6 +31,8 @@ AUDIT_LOG_ROLES = (ADMIN, AUDITOR)
 REFUND_ROLES = (ADMIN, FINANCE)
 REFUND_READER_ROLES = (ADMIN, FINANCE, AUDITOR)
 LEDGER_READER_ROLES = (ADMIN, FINANCE, AUDITOR)
+# after-sales tickets: support reads, comments and may reject; approving moves money (REFUND_ROLES)
+REFUND_TICKET_ROLES = (ADMIN, FINANCE, SUPPORT)
 # who decides the orders risk held for review, and who keeps the blacklist
 REVIEWER_ROLES = (ADMIN, SUPPORT, OPS)
 BLACKLIST_ROLES = (ADMIN, OPS)

@@ -547,6 +547,64 @@ class RefundPageSchema(Schema):
     next_cursor = fields.String(allow_none=True)
 
 
+class RefundTicketOpenSchema(RequestSchema):
+    reason = fields.String(required=True, validate=validate.Length(1, 500))
+
+
+class RefundTicketQuerySchema(PageQuerySchema):
+    cursor = fields.Integer(load_default=None, validate=validate.Range(0, 10**7))
+    status = fields.String(validate=validate.OneOf(["open", "approved", "rejected"]))
+    order_id = fields.UUID()
+
+
+class RefundTicketDecisionSchema(RequestSchema):
+    decision = fields.String(required=True, validate=validate.OneOf(["approve", "reject"]))
+    reason = fields.String(required=True, validate=validate.Length(1, 500))
+    amount = fields.Integer(
+        strict=True,
+        validate=validate.Range(1, MAX_AMOUNT),
+        metadata={
+            "description": "fen an approval gives back; all that is left of what the order paid when absent"
+        },
+    )
+    to = fields.String(
+        load_default="original",
+        validate=validate.OneOf(["original", "wallet"]),
+        metadata={
+            "description": "where an approval gives the money back (default: the channel that took it)"
+        },
+    )
+
+
+class RefundTicketCommentRequestSchema(RequestSchema):
+    text = fields.String(required=True, validate=validate.Length(1, 2000))
+
+
+class RefundTicketCommentSchema(Schema):
+    author = fields.String()
+    text = fields.String()
+    at = timestamp()
+
+
+class RefundTicketSchema(Schema):
+    id = fields.String()
+    order_id = fields.String()
+    customer_id = fields.String()
+    reason = fields.String()
+    status = fields.String(metadata={"description": "open, approved (refund_id is its refund), rejected"})
+    decided_by = fields.String(allow_none=True)
+    decision_reason = fields.String(allow_none=True)
+    decided_at = fields.String(allow_none=True, metadata={"format": "date-time"})
+    refund_id = fields.String(allow_none=True)
+    created_at = timestamp()
+    comments = fields.List(fields.Nested(RefundTicketCommentSchema))
+
+
+class RefundTicketPageSchema(Schema):
+    items = fields.List(fields.Nested(RefundTicketSchema))
+    next_cursor = fields.String(allow_none=True)
+
+
 class LedgerQuerySchema(PageQuerySchema):
     cursor = fields.Integer(load_default=None, validate=validate.Range(1, 2**62))
     account = fields.String(

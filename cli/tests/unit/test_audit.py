@@ -387,6 +387,47 @@ def test_a_refund_booked_twice_is_a_ledger_mismatch(shop):
     assert violation.kind == "ledger_mismatch"
 
 
+def test_an_approved_ticket_without_its_own_refund_and_a_rejected_one_with_a_refund_are_found(shop):
+    shop.delivered("o1")
+    shop.staff_refund("o1", 100)
+    snapshots = shop.snapshots()
+    snapshots["payments"]["refund_requests"] = [
+        {
+            "request_id": "t-ok",
+            "order_id": "o1",
+            "status": "approved",
+            "refund_id": "r-0",
+            "refund_matches": True,
+        },
+        {
+            "request_id": "t-1",
+            "order_id": "o1",
+            "status": "approved",
+            "refund_id": None,
+            "refund_matches": False,
+        },
+        {
+            "request_id": "t-2",
+            "order_id": "o1",
+            "status": "rejected",
+            "refund_id": "r-0",
+            "refund_matches": True,
+        },
+        {
+            "request_id": "t-3",
+            "order_id": "o1",
+            "status": "rejected",
+            "refund_id": None,
+            "refund_matches": False,
+        },
+    ]
+    found = audit.check(snapshots, shop.dead_letters, NOW, TIMEOUTS)
+    assert [(violation.kind, violation.subject) for violation in found] == [
+        ("refund_request_unrefunded", "refund request t-1"),
+        ("refund_request_refunded", "refund request t-2"),
+    ]
+
+
 # --- no order stuck in a transitional status past its timeout and the grace period
 
 STUCK_AFTER = {

@@ -129,6 +129,39 @@ class PaymentRefunded(Payload):
     refund_id = fields.String(required=True)
 
 
+class RefundRequestOpened(Payload):
+    """A buyer's after-sales ticket: they ask for their money back, with a reason."""
+
+    request_id = fields.String(required=True)
+    order_id = fields.String(required=True)
+    customer_id = fields.String(required=True)
+    reason = fields.String(required=True)
+
+
+class RefundRequestDecided(Payload):
+    request_id = fields.String(required=True)
+    order_id = fields.String(required=True)
+    customer_id = fields.String(required=True)
+    decision = fields.String(required=True, validate=validate.OneOf(["approve", "reject"]))
+    reason = fields.String(required=True)
+    decided_by = fields.String(required=True)
+    # the staff refund an approval opened
+    refund_id = fields.String(load_default=None, allow_none=True)
+
+
+class RefundIssued(Payload):
+    """Staff gave back all or part of an order's money (on a ticket's approval or of their own accord)."""
+
+    refund_id = fields.String(required=True)
+    order_id = fields.String(required=True)
+    customer_id = fields.String(required=True)
+    amount = amount_field(required=True)
+    currency = currency_field(required=True)
+    # "original" (through the provider that took the money) or "wallet"
+    to = fields.String(required=True, validate=validate.OneOf(["original", "wallet"]))
+    reason = fields.String(required=True)
+
+
 class AuditRecorded(Payload):
     """An entry for the tamper-evident audit log (kameng_common.auditlog.record)."""
 
@@ -228,6 +261,16 @@ CONTRACTS = {
         PaymentRefunded,
         (("orders", "on_payment_refunded"), ("customers", "on_payment_refunded")),
     ),
+    # after-sales: a buyer's ticket counts for risk's refund-abuse rule; each step is in the order's history
+    "refund_request.opened": Contract(
+        "payments",
+        RefundRequestOpened,
+        (("orders", "on_refund_request_opened"), ("risk", "on_refund_request_opened")),
+    ),
+    "refund_request.decided": Contract(
+        "payments", RefundRequestDecided, (("orders", "on_refund_request_decided"),)
+    ),
+    "refund.issued": Contract("payments", RefundIssued, (("orders", "on_refund_issued"),)),
     "customer.level_changed": Contract(
         "customers", CustomerLevelChanged, (("orders", "on_customer_level_changed"),)
     ),

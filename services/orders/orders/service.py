@@ -14,7 +14,7 @@ from kameng_common.extensions import (
     rpc,
 )
 from kameng_common.sealing import Sealer
-from orders import channel, domain, usecases
+from orders import aftersales, channel, domain, usecases
 from orders.db import metadata
 
 
@@ -150,6 +150,18 @@ class OrdersService:
     @event_handler("payments", "payment.refunded")
     def on_payment_refunded(self, uow, event):
         usecases.on_payment_refunded(uow, event)
+
+    @event_handler("payments", "refund_request.opened")
+    def on_refund_request_opened(self, uow, event):
+        aftersales.on_refund_request_opened(uow, event)
+
+    @event_handler("payments", "refund_request.decided")
+    def on_refund_request_decided(self, uow, event):
+        aftersales.on_refund_request_decided(uow, event)
+
+    @event_handler("payments", "refund.issued")
+    def on_refund_issued(self, uow, event):
+        aftersales.on_refund_issued(uow, event)
 
     @configured_timer("STATUS_RECHECK_SECONDS")
     def recheck_waiting_orders(self):

@@ -126,3 +126,42 @@ order_refunds = sa.Table(
     sa.UniqueConstraint("order_id", "idempotency_key"),
     sa.CheckConstraint("amount > 0", name="amount_positive"),
 )
+
+# After-sales tickets: a buyer asks for a refund with a reason; finance (or an
+# admin) approves, which opens the staff refund, or support or finance rejects.
+refund_requests = sa.Table(
+    "refund_requests",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("order_id", sa.String(64), nullable=False, index=True),
+    sa.Column("customer_id", sa.String(64), nullable=False, index=True),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("decided_by", sa.String(64)),
+    sa.Column("decision_reason", sa.Text),
+    sa.Column("decided_at", sa.DateTime(timezone=True)),
+    # the refund an approval opened: one per ticket
+    sa.Column("refund_id", sa.String(36), sa.ForeignKey("order_refunds.id"), unique=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+# one open ticket per order, whatever the code does
+sa.Index(
+    "uq_refund_requests_open_order",
+    refund_requests.c.order_id,
+    unique=True,
+    postgresql_where=refund_requests.c.status == "open",
+    sqlite_where=refund_requests.c.status == "open",
+)
+sa.Index("ix_refund_requests_status_created", refund_requests.c.status, refund_requests.c.created_at)
+
+# support's and finance's notes on a ticket, oldest first
+refund_request_comments = sa.Table(
+    "refund_request_comments",
+    metadata,
+    sa.Column("id", SerialId, primary_key=True, autoincrement=True),
+    sa.Column("request_id", sa.String(36), sa.ForeignKey("refund_requests.id"), nullable=False, index=True),
+    sa.Column("author", sa.String(64), nullable=False),
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)

@@ -265,6 +265,45 @@ def refund_destination(destination: str, provider: str) -> str:
     return TO_WALLET if provider == BALANCE else destination
 
 
+# --- after-sales tickets -------------------------------------------------------
+
+REQUEST_OPEN = "open"
+REQUEST_APPROVED = "approved"
+REQUEST_REJECTED = "rejected"
+REQUEST_STATUSES = (REQUEST_OPEN, REQUEST_APPROVED, REQUEST_REJECTED)
+APPROVE = "approve"
+REJECT = "reject"
+# a decision → where it takes an open ticket
+REQUEST_DECISIONS = {APPROVE: REQUEST_APPROVED, REJECT: REQUEST_REJECTED}
+
+
+def refund_left(order_id: str, received: Sequence[Received]) -> int:
+    """What an order has left to give back; a ticket on an order with nothing left is refused."""
+    if not received:
+        raise InvalidInput(f"order {order_id} has received no money", "not_paid")
+    left = sum(receipt.remaining for receipt in received)
+    if left <= 0:
+        raise InvalidInput(f"order {order_id} is refunded in full already", "nothing_to_refund")
+    return left
+
+
+def decision_applies(request_id: str, status: str, decision: str) -> bool:
+    """True if the ticket is open for ``decision``; False if it bears that decision already (a repeat).
+
+    A ticket is decided once: another decision on a decided ticket is refused.
+    """
+    if status == REQUEST_OPEN:
+        return True
+    if status == REQUEST_DECISIONS[decision]:
+        return False
+    raise Conflict(f"refund request {request_id} is {status} already", "already_decided")
+
+
+def request_refund_key(request_id: str) -> str:
+    """The idempotency key of the staff refund a ticket's approval opens: one refund per ticket."""
+    return f"refund-request:{request_id}"
+
+
 # --- ledger ------------------------------------------------------------------
 
 

@@ -8,6 +8,11 @@ PAYMENTS = Counter(
     "kameng_payments_total", "Payment attempts by provider and outcome", ["provider", "outcome"]
 )
 REFUNDS = Counter("kameng_refunds_total", "Refund requests by outcome", ["outcome"])
+REFUND_REQUESTS = Counter(
+    "kameng_refund_request_steps_total",
+    "After-sales tickets' steps by outcome (opened, approved, rejected, commented, refused_…)",
+    ["outcome"],
+)
 
 
 RECONCILIATION_ROWS = Counter(
@@ -41,3 +46,7 @@ def count_payment(provider, outcome):
 
 def count_refund(outcome):
     REFUNDS.labels(outcome).inc()
+
+
+def count_refund_request(outcome):
+    REFUND_REQUESTS.labels(outcome).inc()

@@ -152,3 +152,57 @@ class LedgerQuery(Schema):
     # an export asks for many at once
     limit = fields.Integer(strict=True, load_default=50, validate=validate.Range(min=1, max=10_000))
     cursor = fields.Integer(allow_none=True, load_default=None, validate=validate.Range(min=1))
+
+
+class OpenRefundRequest(Schema):
+    order_id = _id(64)
+    customer_id = _id(64)
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=500))
+
+
+class RefundRequestQuery(Schema):
+    status = fields.String(
+        allow_none=True, load_default=None, validate=validate.OneOf(domain.REQUEST_STATUSES)
+    )
+    order_id = fields.String(allow_none=True, load_default=None, validate=validate.Length(min=1, max=64))
+    limit = fields.Integer(strict=True, load_default=50, validate=validate.Range(min=1, max=100))
+    # an offset, as for refunds: the queue is short and read newest first
+    cursor = fields.Integer(allow_none=True, load_default=None, validate=validate.Range(min=0, max=10**7))
+
+
+class DecideRefundRequest(Schema):
+    request_id = _id(36)
+    decision = fields.String(required=True, validate=validate.OneOf(tuple(domain.REQUEST_DECISIONS)))
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=500))
+    actor = _id(64)
+    # what an approval gives back (None: all that is left) and where to
+    amount = fields.Integer(
+        strict=True, allow_none=True, load_default=None, validate=validate.Range(min=1, max=MAX_AMOUNT)
+    )
+    to = fields.String(load_default=domain.TO_ORIGINAL, validate=validate.OneOf(domain.REFUND_DESTINATIONS))
+
+
+class CommentRefundRequest(Schema):
+    request_id = _id(36)
+    author = _id(64)
+    text = fields.String(required=True, validate=validate.Length(min=1, max=2000))
+
+
+class RefundRequestComment(Schema):
+    author = fields.String()
+    text = fields.String()
+    at = fields.String()
+
+
+class RefundRequestAnswer(Schema):
+    id = fields.String()
+    order_id = fields.String()
+    customer_id = fields.String()
+    reason = fields.String()
+    status = fields.String()
+    decided_by = fields.String(allow_none=True)
+    decision_reason = fields.String(allow_none=True)
+    decided_at = fields.String(allow_none=True)
+    refund_id = fields.String(allow_none=True)
+    created_at = fields.String()
+    comments = fields.List(fields.Nested(RefundRequestComment))

@@ -12,7 +12,7 @@ from kameng_common.extensions import (
     timer,
 )
 from kameng_common.money import DEFAULT_CURRENCY
-from payments import agent_ledger, usecases
+from payments import aftersales, agent_ledger, usecases
 from payments.db import metadata
 from payments.providers import Providers
 
@@ -34,6 +34,12 @@ class PaymentsService:
         "Staff refunds by status (failed ones wait for finance)",
         ["status"],
         usecases.refund_counts,
+    )
+    refund_requests = BusinessGauge(
+        "kameng_refund_requests",
+        "After-sales tickets by status (open ones wait for finance)",
+        ["status"],
+        aftersales.request_counts,
     )
     payment_intents = BusinessGauge(
         "kameng_payment_intents",
@@ -91,6 +97,25 @@ class PaymentsService:
     @rpc
     def list_refunds(self, status=None, order_id=None, limit=50, cursor=None):
         return usecases.list_refunds(self.db, status, order_id, limit, cursor)
+
+    @rpc
+    def open_refund_request(self, order_id, customer_id, reason):
+        ticket, created = aftersales.open_refund_request(self.db, order_id, customer_id, reason)
+        return {"request": ticket, "created": created}
+
+    @rpc
+    def list_refund_requests(self, status=None, order_id=None, limit=50, cursor=None):
+        return aftersales.list_refund_requests(self.db, status, order_id, limit, cursor)
+
+    @rpc
+    def decide_refund_request(self, request_id, decision, reason, actor, amount=None, to="original"):
+        return aftersales.decide_refund_request(
+            self.db, Providers.from_config(self.config), request_id, decision, reason, actor, amount, to
+        )
+
+    @rpc
+    def comment_refund_request(self, request_id, author, text):
+        return aftersales.comment_refund_request(self.db, request_id, author, text)
 
     @rpc
     def ledger_page(self, account=None, since=None, until=None, limit=50, cursor=None):

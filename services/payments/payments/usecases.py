@@ -16,7 +16,7 @@ from kameng_common.db import Database, UnitOfWork, utc_isoformat, utcnow
 from kameng_common.errors import Conflict, InvalidInput, KamengError, NotFound
 from kameng_common.money import DEFAULT_CURRENCY
 from kameng_common.validation import load_or_invalid
-from payments import agent_ledger, domain, metrics, schemas, statements
+from payments import aftersales, agent_ledger, domain, metrics, schemas, statements
 from payments.db import (
     ledger_entries,
     ledger_transactions,
@@ -692,6 +692,7 @@ def audit_snapshot(db: Database) -> dict[str, Any]:
             sa.select(order_refunds).order_by(order_refunds.c.created_at, order_refunds.c.id)
         ).all()
         agents = agent_ledger.agent_postings(session)
+        tickets = aftersales.audit_tickets(session)
         sales_and_refunds = session.execute(
             sa.select(
                 ledger_entries.c.account, ledger_entries.c.currency, sa.func.sum(ledger_entries.c.amount)
@@ -741,6 +742,8 @@ def audit_snapshot(db: Database) -> dict[str, Any]:
                 if account == domain.REFUNDS
             },
         },
+        # decided after-sales tickets, each approval with the refund it opened
+        "refund_requests": tickets,
         # each agent earning, reversal and payout posted, by customers' reference
         "agent_postings": agents,
         "outbox": db.outbox_status(),
@@ -798,7 +801,7 @@ def refund_order(
         raise
     metrics.count_refund("duplicate" if not created else refund["status"])
     if created and refund["status"] == domain.REFUND_PENDING:
-        _attempt_provider_refund(db, providers, refund["id"])
+        attempt_provider_refund(db, providers, refund["id"])
     return get_refund(db, refund["id"])
 
 
@@ -822,65 +825,96 @@ def _existing_refund(
 
 
 def _open_refund(db: Database, providers: Providers, request: dict[str, Any]) -> tuple[dict[str, Any], bool]:
-    now = utcnow()
     with db.unit_of_work() as uow:
-        existing = _existing_refund(uow, request)
-        if existing is not None:
-            return existing, False
-        # every refund of one order takes these locks first: concurrent refunds queue here (PostgreSQL)
-        intents = uow.execute(
-            sa.select(payment_intents.c.id)
-            .where(
-                payment_intents.c.order_id == request["order_id"], payment_intents.c.purpose == domain.ORDER
-            )
-            .order_by(payment_intents.c.id)
-            .with_for_update()
-        ).all()
-        received = _received_for(uow, [row.id for row in intents])
-        receipt, amount = domain.receipt_for_refund(
-            request["order_id"], received, request["amount"], request["to"]
-        )
-        destination = domain.refund_destination(request["to"], receipt.provider)
-        if destination == domain.TO_ORIGINAL:
-            providers.adapter(receipt.provider)
-        customer_id = uow.execute(
-            sa.select(payment_intents.c.customer_id).where(payment_intents.c.id == receipt.payment_id)
-        ).scalar_one()
-        refund = {
-            "id": str(uuid.uuid4()),
+        return open_refund_in(uow, providers, request)
+
+
+def open_refund_in(
+    uow: UnitOfWork, providers: Providers, request: dict[str, Any]
+) -> tuple[dict[str, Any], bool]:
+    """Record a staff refund in ``uow``: ``(refund row, created)``; a wallet refund succeeds at once.
+
+    A provider refund is left pending for the caller to try once committed
+    (``attempt_provider_refund``), and for the retry timer if it never does.
+    """
+    now = utcnow()
+    existing = _existing_refund(uow, request)
+    if existing is not None:
+        return existing, False
+    received = lock_received(uow, request["order_id"])
+    receipt, amount = domain.receipt_for_refund(
+        request["order_id"], received, request["amount"], request["to"]
+    )
+    destination = domain.refund_destination(request["to"], receipt.provider)
+    if destination == domain.TO_ORIGINAL:
+        providers.adapter(receipt.provider)
+    customer_id = uow.execute(
+        sa.select(payment_intents.c.customer_id).where(payment_intents.c.id == receipt.payment_id)
+    ).scalar_one()
+    refund = {
+        "id": str(uuid.uuid4()),
+        "order_id": request["order_id"],
+        "payment_id": receipt.payment_id,
+        "receipt_id": receipt.receipt_id,
+        "customer_id": customer_id,
+        "provider": receipt.provider,
+        "amount": amount,
+        "currency": receipt.currency,
+        "destination": destination,
+        "reason": request["reason"],
+        "actor": request["actor"],
+        "idempotency_key": request["idempotency_key"],
+        "status": domain.REFUND_PENDING,
+        "attempts": 0,
+        # if this process dies before recording the provider's answer, the retry timer asks again
+        "next_attempt_at": now + REFUND_RECORD_DELAY,
+        "created_at": now,
+        "updated_at": now,
+    }
+    if destination == domain.TO_WALLET:
+        refund.update(status=domain.REFUND_SUCCEEDED, next_attempt_at=None)
+    uow.execute(order_refunds.insert().values(**refund))
+    auditlog.record(
+        uow,
+        "payments",
+        request["actor"],
+        "refund.issued",
+        f"order:{request['order_id']}",
+        {"refund_id": refund["id"], "amount": amount, "currency": receipt.currency, "to": destination},
+    )
+    if destination == domain.TO_WALLET:
+        _credit_wallet(uow, customer_id, amount, receipt.currency)
+        _post(uow, "refund", refund["id"], domain.refund_to_wallet(customer_id, amount, receipt.currency))
+    uow.publish(
+        "refund.issued",
+        {
+            "refund_id": refund["id"],
             "order_id": request["order_id"],
-            "payment_id": receipt.payment_id,
-            "receipt_id": receipt.receipt_id,
             "customer_id": customer_id,
-            "provider": receipt.provider,
             "amount": amount,
             "currency": receipt.currency,
-            "destination": destination,
+            "to": destination,
             "reason": request["reason"],
-            "actor": request["actor"],
-            "idempotency_key": request["idempotency_key"],
-            "status": domain.REFUND_PENDING,
-            "attempts": 0,
-            # if this process dies before recording the provider's answer, the retry timer asks again
-            "next_attempt_at": now + REFUND_RECORD_DELAY,
-            "created_at": now,
-            "updated_at": now,
-        }
-        if destination == domain.TO_WALLET:
-            refund.update(status=domain.REFUND_SUCCEEDED, next_attempt_at=None)
-        uow.execute(order_refunds.insert().values(**refund))
-        auditlog.record(
-            uow,
-            "payments",
-            request["actor"],
-            "refund.issued",
-            f"order:{request['order_id']}",
-            {"refund_id": refund["id"], "amount": amount, "currency": receipt.currency, "to": destination},
-        )
-        if destination == domain.TO_WALLET:
-            _credit_wallet(uow, customer_id, amount, receipt.currency)
-            _post(uow, "refund", refund["id"], domain.refund_to_wallet(customer_id, amount, receipt.currency))
+        },
+        correlation_id=request["order_id"],
+    )
     return refund, True
+
+
+def lock_received(uow: UnitOfWork, order_id: str) -> list[domain.Received]:
+    """Each sum an order received, with what is given back of it; its intents stay locked until commit.
+
+    Everything that gives back an order's money, or asks for it, takes these
+    locks first: concurrent requests queue here (PostgreSQL; SQLite's writers
+    are serialized already).
+    """
+    intents = uow.execute(
+        sa.select(payment_intents.c.id)
+        .where(payment_intents.c.order_id == order_id, payment_intents.c.purpose == domain.ORDER)
+        .order_by(payment_intents.c.id)
+        .with_for_update()
+    ).all()
+    return _received_for(uow, [row.id for row in intents])
 
 
 def _received_for(connection: UnitOfWork | sa.Connection, payment_ids: list[str]) -> list[domain.Received]:
@@ -920,7 +954,7 @@ def _received_for(connection: UnitOfWork | sa.Connection, payment_ids: list[str]
     ]
 
 
-def _attempt_provider_refund(db: Database, providers: Providers, refund_id: str) -> None:
+def attempt_provider_refund(db: Database, providers: Providers, refund_id: str) -> None:
     """One try of a pending provider refund; its outcome is recorded once, whoever tries."""
     with db.reading() as session:
         row = session.execute(
@@ -1035,7 +1069,7 @@ def retry_refunds(db: Database, providers: Providers, now: datetime.datetime | N
             .all()
         )
     for refund_id in due:
-        _attempt_provider_refund(db, providers, refund_id)
+        attempt_provider_refund(db, providers, refund_id)
     return len(due)
 
 

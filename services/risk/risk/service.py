@@ -110,6 +110,10 @@ class RiskService:
     def on_refund_requested(self, uow, event):
         usecases.on_refund_requested(uow, event)
 
+    @event_handler("payments", "refund_request.opened")
+    def on_refund_request_opened(self, uow, event):
+        usecases.on_refund_requested(uow, event)
+
     @event_handler("payments", "payment.succeeded")
     def on_payment_succeeded(self, uow, event):
         usecases.on_payment_succeeded(uow, event)

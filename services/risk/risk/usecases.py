@@ -374,7 +374,8 @@ def count_waiting_reviews(db):
 
 
 def on_refund_requested(uow, event):
-    """A refund asked for one of the customer's orders, for the refund-abuse rule."""
+    """A refund asked for one of the customer's orders (a buyer's ticket, or orders' own ask), for the
+    refund-abuse rule."""
     refund = event["payload"]
     uow.execute(
         refund_requests.insert().values(

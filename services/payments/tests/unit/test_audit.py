@@ -15,6 +15,7 @@ def test_the_snapshot_of_no_payments(any_db):
         "receipts": [],
         "refunds": [],
         "ledger": {"problems": [], "sales": {}, "refunds": {}},
+        "refund_requests": [],
         "agent_postings": {},
         "outbox": {"pending": 0, "oldest_pending_at": None},
     }

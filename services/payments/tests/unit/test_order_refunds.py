@@ -12,22 +12,6 @@ from payments.providers import RefundFailed
 
 
 @pytest.fixture
-def paid_order(any_db, providers, open_intent, signed_notification):
-    """An order paid ``amount`` through ``method``; returns its order id."""
-
-    def pay(amount=1500, method="mockpay", customer_id="buyer-1"):
-        order_id = str(uuid.uuid4())
-        intent = open_intent(method=method, amount=amount, customer_id=customer_id, order_id=order_id)
-        if method == "mockpay":
-            usecases.handle_notification(
-                any_db, providers, "mockpay", *signed_notification(intent, f"T-{order_id}")
-            )
-        return order_id
-
-    return pay
-
-
-@pytest.fixture
 def refund(any_db, providers):
     def ask(order_id, amount=None, to="wallet", key=None, reason="the card did not work"):
         return usecases.refund_order(

@@ -347,6 +347,30 @@ def test_refunds_asked_in_the_window_look_like_refund_abuse(db, score):
     assert score("o-3", customer_id="c2", at=NOW + seconds(3_600)).decision == "approve"
 
 
+def test_a_buyers_refund_requests_count_for_refund_abuse(db, score):
+    def ask(order_id, at):
+        deliver(
+            db,
+            "risk",
+            usecases.on_refund_requested,
+            event(
+                "refund_request.opened",
+                {
+                    "request_id": str(uuid.uuid4()),
+                    "order_id": order_id,
+                    "customer_id": "c1",
+                    "reason": "used",
+                },
+                at,
+            ),
+        )
+
+    for n in range(3):
+        ask(f"o-{n}", NOW + seconds(n))
+    assert score("o-next", at=NOW + seconds(60)).decision == "reject"
+    assert rules_fired(db, "o-next") == ["refund_abuse:reject"]
+
+
 # --- new accounts and sign-ins ---------------------------------------------------------------
 
 
