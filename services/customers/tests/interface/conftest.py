@@ -4,6 +4,7 @@ import pika
 import pytest
 
 from customers.service import CustomersService
+from kameng_common.config import pika_parameters
 from kameng_common.migrations import upgrade
 
 
@@ -33,7 +34,7 @@ def send_raw(rabbit_config):
     """Publish a body as it is, bypassing the contracts (a broken or replayed message)."""
 
     def send_raw(exchange, routing_key, body):
-        connection = pika.BlockingConnection(pika.URLParameters(rabbit_config["AMQP_URI"]))
+        connection = pika.BlockingConnection(pika_parameters(rabbit_config["AMQP_URI"]))
         try:
             connection.channel().basic_publish(
                 exchange,
