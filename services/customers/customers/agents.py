@@ -19,7 +19,6 @@ from customers.db import (
     agent_entries,
     agents,
     commission_plan,
-    counted_orders,
     customer_stats,
     withdrawals,
 )
@@ -288,23 +287,12 @@ def _earn(uow, agent_id, kind, order, depth, amount, matures_at, now):
     )
 
 
-def on_payment_refunded(uow, event):
-    """Take back from each agent their share of what a refund of a delivered order gave back.
+def take_back(uow, order, refunded, refund_id, now):
+    """Take back from each agent their share of a delivered ``order`` now ``refunded`` in all.
 
     An earning still pending loses it from pending; one already available loses
     it from available, which may go below zero and is made good by later earnings.
     """
-    refund = event["payload"]
-    now = utcnow()
-    order = uow.execute(
-        sa.select(counted_orders).where(counted_orders.c.order_id == refund["order_id"]).with_for_update()
-    ).first()
-    if order is None or refund["currency"] != order.currency:
-        return  # never delivered: nobody earned on it
-    refunded = order.refunded + refund["amount"]
-    uow.execute(
-        counted_orders.update().where(counted_orders.c.order_id == order.order_id).values(refunded=refunded)
-    )
     earnings = uow.execute(
         sa.select(agent_entries)
         .where(agent_entries.c.order_id == order.order_id, agent_entries.c.kind.in_(domain.EARNINGS))
@@ -313,7 +301,7 @@ def on_payment_refunded(uow, event):
     for earning in earnings:
         amount = domain.reversal(earning.amount, earning.reversed, refunded, order.total)
         if amount:
-            _reverse(uow, earning, amount, refund["refund_id"], now)
+            _reverse(uow, earning, amount, refund_id, now)
 
 
 def _reverse(uow, earning, amount, refund_id, now):
@@ -486,7 +474,7 @@ def earnings(db, customer_id, now=None):
                 "depth": entry.depth,
                 "amount": entry.amount,
                 "currency": entry.currency,
-                "status": "available" if entry.matured or _aware(entry.matures_at) <= now else "pending",
+                "status": "available" if entry.matured or aware(entry.matures_at) <= now else "pending",
                 "matures_at": utc_isoformat(entry.matures_at),
                 "created_at": utc_isoformat(entry.created_at),
             }
@@ -495,7 +483,7 @@ def earnings(db, customer_id, now=None):
     }
 
 
-def _aware(moment):
+def aware(moment):
     # SQLite hands datetimes back without their zone; every one stored is UTC
     return moment if moment.tzinfo else moment.replace(tzinfo=datetime.UTC)
 
@@ -603,7 +591,7 @@ def list_withdrawals(db, status=None, limit=50, cursor=None):
     if status is not None:
         query = query.where(withdrawals.c.status == status)
     if cursor is not None:
-        created_at, withdrawal_id = _decode_cursor(cursor)
+        created_at, withdrawal_id = decode_cursor(cursor)
         query = query.where(
             sa.or_(
                 withdrawals.c.created_at > created_at,
@@ -619,7 +607,8 @@ def list_withdrawals(db, status=None, limit=50, cursor=None):
     }
 
 
-def _decode_cursor(cursor):
+def decode_cursor(cursor):
+    """(moment, id) of a "<ISO moment>|<id>" cursor, or InvalidInput."""
     created_at, _, withdrawal_id = cursor.partition("|")
     try:
         moment = datetime.datetime.fromisoformat(created_at)

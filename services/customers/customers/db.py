@@ -20,6 +20,8 @@ accounts = sa.Table(
 )
 # one index serves ensure_admin's "is there an admin yet?"
 sa.Index("ix_accounts_role", accounts.c.role)
+# the staff's customer list, newest first
+sa.Index("ix_accounts_kind_created_at", accounts.c.kind, accounts.c.created_at)
 
 # Keyed by customer id without a foreign key: an order.delivered for an id this
 # service has no account for is still counted, not lost.
@@ -38,9 +40,27 @@ customer_stats = sa.Table(
     # Crediting an order reads this one row, whatever the size of the tree.
     sa.Column("agent_line", sa.Text),
     sa.Column("invited_by", sa.String(36)),
+    # what refunds of counted orders gave back, in the currency total_spent counts: the
+    # monetary score measures the spend less this
+    sa.Column("refunded_spend", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("first_order_at", sa.DateTime(timezone=True)),
+    sa.Column("last_order_at", sa.DateTime(timezone=True)),
 )
 sa.Index("ix_customer_stats_agent_line", customer_stats.c.agent_line)
 sa.Index("ix_customer_stats_level", customer_stats.c.level)
+# the recency tags (loyal, at_risk, dormant) are ranges of it
+sa.Index("ix_customer_stats_last_order_at", customer_stats.c.last_order_at)
+
+# The tags staff give customers by hand; the computed ones (domain.TAG_RULES) are never stored.
+customer_tags = sa.Table(
+    "customer_tags",
+    metadata,
+    sa.Column("customer_id", sa.String(36), primary_key=True),
+    sa.Column("tag", sa.String(32), primary_key=True),
+    sa.Column("added_by", sa.String(64), nullable=False),
+    sa.Column("added_at", sa.DateTime(timezone=True), nullable=False),
+)
+sa.Index("ix_customer_tags_tag", customer_tags.c.tag, customer_tags.c.customer_id)
 
 # the orders already counted, so that a second order.delivered for one order (another event id) counts nothing
 counted_orders = sa.Table(

@@ -4,6 +4,7 @@ import ipaddress
 import itertools
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 from zxcvbn import zxcvbn
 
@@ -107,6 +108,103 @@ def level_after_spend(levels: Levels, current_level: str, total_spent: int) -> s
     reached = level_for_spend(levels, total_spent)
     current_rank = names.index(current_level) if current_level in names else 0
     return reached if names.index(reached) > current_rank else current_level
+
+
+# --- RFM scores and tags ---------------------------------------------------------
+
+# Each score is 1 plus how many of its bounds the customer reaches, so 1 to 5; all
+# three are 0 for a customer with no delivered order.
+# recency: days since the last delivered order, at most each bound
+RECENCY_DAYS = (180, 90, 30, 7)
+# frequency: delivered orders, at least each bound
+FREQUENCY_ORDERS = (2, 5, 10, 20)
+# monetary: spend in fen of LEVEL_CURRENCY less what refunds gave back, at least each bound
+MONETARY_SPEND = (20_000, 100_000, 300_000, 1_000_000)
+RFM = ("recency", "frequency", "monetary")
+MAX_SCORE = 5
+
+# a customer registered within this many days is ``new``
+NEW_CUSTOMER_DAYS = 30
+
+
+@dataclass(frozen=True)
+class TagRule:
+    """A tag the shop gives from the RFM scores: ``scores`` {score: (lowest, highest)} all hold."""
+
+    name: str
+    description: str
+    scores: dict[str, tuple[int, int]] = field(default_factory=dict)
+    registered_within_days: int | None = None
+
+
+TAG_RULES = (
+    TagRule(
+        "new", f"registered in the last {NEW_CUSTOMER_DAYS} days", registered_within_days=NEW_CUSTOMER_DAYS
+    ),
+    TagRule("high_value", "monetary score 4 or 5: a large spend after refunds", {"monetary": (4, 5)}),
+    TagRule(
+        "loyal", "frequency 4 or 5 and an order in the last 90 days", {"frequency": (4, 5), "recency": (3, 5)}
+    ),
+    TagRule(
+        "at_risk",
+        "frequency 3 to 5 but no order for 90 to 180 days",
+        {"frequency": (3, 5), "recency": (2, 2)},
+    ),
+    TagRule("dormant", "bought before, nothing for more than 180 days", {"recency": (1, 1)}),
+)
+COMPUTED_TAGS = tuple(rule.name for rule in TAG_RULES)
+STAFF_TAG_PATTERN = re.compile(r"^[a-z][a-z0-9_-]{0,31}\Z")
+
+
+@dataclass(frozen=True)
+class Activity:
+    """What the scores are measured from: a customer's stats as of ``now``."""
+
+    orders_count: int
+    net_spend: int
+    days_since_last_order: float | None
+    days_since_registration: float
+
+
+def rfm_scores(activity: Activity) -> dict[str, int]:
+    """{recency, frequency, monetary}, each 1 to 5 (5 the best), or all 0 without a delivered order."""
+    if activity.orders_count == 0 or activity.days_since_last_order is None:
+        return dict.fromkeys(RFM, 0)
+    return {
+        "recency": 1 + sum(activity.days_since_last_order <= bound for bound in RECENCY_DAYS),
+        "frequency": 1 + sum(activity.orders_count >= bound for bound in FREQUENCY_ORDERS),
+        "monetary": 1 + sum(activity.net_spend >= bound for bound in MONETARY_SPEND),
+    }
+
+
+def computed_tags(activity: Activity) -> list[str]:
+    """The names of TAG_RULES the customer meets, in the table's order."""
+    scores = rfm_scores(activity)
+    return [
+        rule.name
+        for rule in TAG_RULES
+        if all(low <= scores[score] <= high for score, (low, high) in rule.scores.items())
+        and (
+            rule.registered_within_days is None
+            or activity.days_since_registration <= rule.registered_within_days
+        )
+    ]
+
+
+def tag_rule(name: str) -> TagRule | None:
+    return next((rule for rule in TAG_RULES if rule.name == name), None)
+
+
+def check_staff_tag(tag: str) -> None:
+    if not STAFF_TAG_PATTERN.match(tag):
+        raise InvalidInput(
+            "a tag is 1 to 32 lower-case letters, digits, '_' or '-', beginning with a letter",
+            code="invalid_tag",
+        )
+    if tag in COMPUTED_TAGS:
+        raise InvalidInput(
+            f"{tag!r} is computed from orders; staff cannot give or take it", code="tag_reserved"
+        )
 
 
 # --- agents, commissions and withdrawals -----------------------------------------

@@ -73,6 +73,8 @@ def count_toward_level(uow, customer_id, spend, now):
         .values(
             orders_count=customer_stats.c.orders_count + 1,
             total_spent=customer_stats.c.total_spent + spend,
+            first_order_at=sa.func.coalesce(customer_stats.c.first_order_at, now),
+            last_order_at=now,
             updated_at=now,
         )
         .returning(customer_stats.c.level, customer_stats.c.total_spent)
@@ -89,6 +91,8 @@ def count_toward_level(uow, customer_id, spend, now):
                 level=domain.FIRST_LEVEL,
                 orders_count=1,
                 total_spent=spend,
+                first_order_at=now,
+                last_order_at=now,
                 updated_at=now,
             )
         )

@@ -89,3 +89,17 @@ class WithdrawalDecision(Schema):
     decision = fields.String(required=True, validate=validate.OneOf([domain.APPROVE, domain.REJECT]))
     reason = fields.String(load_default=None, validate=validate.Length(max=500))
     staff_id = fields.String(required=True, validate=validate.Length(min=1, max=64))
+
+
+class CustomerQuery(Page):
+    tag = fields.String(load_default=None, validate=validate.Length(min=1, max=32))
+    level = fields.String(load_default=None, validate=validate.Length(min=1, max=32))
+    username = fields.String(load_default=None, validate=validate.Length(min=1, max=32))
+
+
+class CustomerTag(CustomerRef):
+    tag = fields.String(required=True, validate=validate.Length(min=1, max=32))
+
+
+class NewCustomerTag(CustomerTag):
+    staff_id = fields.String(required=True, validate=validate.Length(min=1, max=64))

@@ -1,6 +1,6 @@
 from nameko.dependency_providers import Config
 
-from customers import agents, levels, schemas, usecases
+from customers import agents, levels, schemas, segments, usecases
 from customers.db import metadata
 from customers.dependencies import FirstAdmin, PasswordHashing
 from kameng_common.errors import Unavailable
@@ -31,6 +31,12 @@ class CustomersService:
         "Agents' money by state (pending, available, requested, withdrawn), minor units",
         ["state", "currency"],
         agents.money_by_state,
+    )
+    customers_by_tag = BusinessGauge(
+        "kameng_customers_by_tag",
+        "Customers by tag, computed or given by staff",
+        ["tag"],
+        segments.customers_by_tag,
     )
     first_admin = FirstAdmin()
     config = Config()
@@ -73,6 +79,35 @@ class CustomersService:
     def get_customer(self, customer_id):
         data = load_or_invalid(schemas.CustomerRef(), {"customer_id": customer_id})
         return usecases.get_customer(self.db, data["customer_id"])
+
+    @rpc
+    def list_customers(self, tag=None, level=None, username=None, limit=50, cursor=None):
+        data = load_or_invalid(
+            schemas.CustomerQuery(),
+            {"tag": tag, "level": level, "username": username, "limit": limit, "cursor": cursor},
+        )
+        return segments.list_customers(self.db, **data)
+
+    @rpc
+    def customer_detail(self, customer_id):
+        data = load_or_invalid(schemas.CustomerRef(), {"customer_id": customer_id})
+        return segments.customer_detail(self.db, data["customer_id"])
+
+    @rpc
+    def add_customer_tag(self, customer_id, tag, staff_id):
+        data = load_or_invalid(
+            schemas.NewCustomerTag(), {"customer_id": customer_id, "tag": tag, "staff_id": staff_id}
+        )
+        return segments.add_tag(self.db, **data)
+
+    @rpc
+    def remove_customer_tag(self, customer_id, tag):
+        data = load_or_invalid(schemas.CustomerTag(), {"customer_id": customer_id, "tag": tag})
+        return segments.remove_tag(self.db, **data)
+
+    @rpc
+    def customer_tags(self):
+        return segments.tag_counts(self.db)
 
     @rpc
     def get_levels(self):
@@ -139,7 +174,7 @@ class CustomersService:
 
     @event_handler("payments", "payment.refunded")
     def on_payment_refunded(self, uow, event):
-        agents.on_payment_refunded(uow, event)
+        usecases.on_payment_refunded(uow, event)
 
     @configured_timer("COMMISSION_SETTLE_INTERVAL")
     def settle_commissions(self):

@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 import sqlalchemy as sa
 
-from customers import agents, domain, levels
+from customers import agents, domain, levels, segments
 from customers.db import accounts, counted_orders, customer_stats
 from customers.passwords import Passwords
 from kameng_common.db import Database, UnitOfWork, utcnow
@@ -202,15 +202,10 @@ def _signed_in(db: Database, identity: Identity, network: str) -> None:
                 "customer_id": identity.id,
                 "network": network,
                 "signed_in_at": utcnow().isoformat(),
-                "registered_at": _aware(identity.created_at).isoformat(),
+                "registered_at": agents.aware(identity.created_at).isoformat(),
             },
             correlation_id=identity.id,
         )
-
-
-def _aware(moment: datetime.datetime) -> datetime.datetime:
-    # SQLite hands datetimes back without their zone; every one stored here is UTC
-    return moment.replace(tzinfo=datetime.UTC) if moment.tzinfo is None else moment
 
 
 def _rehash(db: Database, identity: Identity, new_hash: str) -> None:
@@ -276,6 +271,29 @@ def on_order_delivered(uow: UnitOfWork, event: dict[str, Any], hold_seconds: flo
     agents.credit_commissions(uow, order, hold_seconds, now)
 
 
+def on_payment_refunded(uow: UnitOfWork, event: dict[str, Any]) -> None:
+    """Count what a refund of a delivered order gave back, and take back the agents' share of it."""
+    refund = event["payload"]
+    order = uow.execute(
+        sa.select(counted_orders).where(counted_orders.c.order_id == refund["order_id"]).with_for_update()
+    ).first()
+    if order is None or refund["currency"] != order.currency:
+        return  # never delivered: not in the customer's spend, nobody earned on it
+    refunded = order.refunded + refund["amount"]
+    uow.execute(
+        counted_orders.update().where(counted_orders.c.order_id == order.order_id).values(refunded=refunded)
+    )
+    uow.execute(
+        customer_stats.update()
+        .where(customer_stats.c.customer_id == order.customer_id)
+        .values(
+            refunded_spend=customer_stats.c.refunded_spend
+            + domain.counted_spend(refund["amount"], refund["currency"])
+        )
+    )
+    agents.take_back(uow, order, refunded, refund["refund_id"], utcnow())
+
+
 def customers_by_level(db: Database) -> dict[str, int]:
     with db.reading() as session:
         counts: dict[str, int] = dict(
@@ -288,7 +306,14 @@ def customers_by_level(db: Database) -> dict[str, int]:
 
 
 def audit_snapshot(db: Database) -> dict[str, Any]:
-    """What ``kameng audit`` needs of customers: agents' money (see ``agents.audit_facts``) and its outbox."""
+    """What ``kameng audit`` needs of customers: agents' money (see ``agents.audit_facts``), customers
+    whose stats differ from the orders counted for them, and its outbox."""
     with db.reading_snapshot() as session:
         agent_facts = agents.audit_facts(session)
-    return {"service": "customers", "agents": agent_facts, "outbox": db.outbox_status()}
+        stats_mismatches = segments.stats_mismatches(session)
+    return {
+        "service": "customers",
+        "agents": agent_facts,
+        "stats_mismatches": stats_mismatches,
+        "outbox": db.outbox_status(),
+    }

@@ -64,7 +64,7 @@ class Shop:
             "refund_id": str(uuid.uuid4()),
         }
         deliver(
-            self.db, "customers", agents.on_payment_refunded, _event("payment.refunded", payload, order_id)
+            self.db, "customers", usecases.on_payment_refunded, _event("payment.refunded", payload, order_id)
         )
 
     def earnings(self, agent, now=None):

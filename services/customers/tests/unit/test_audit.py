@@ -12,6 +12,7 @@ def test_the_snapshot_tells_the_events_not_yet_published(any_db):
             "balance_mismatches": [],
             "withdrawals_over_available": [],
         },
+        "stats_mismatches": [],
         "outbox": {"pending": 0, "oldest_pending_at": None},
     }
     # any event stands for one

@@ -10,7 +10,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from eventlet import tpool
 
-from customers import agents, usecases
+from customers import agents, segments, usecases
 from customers.db import accounts, metadata
 from customers.passwords import Passwords
 from kameng_common import contracts
@@ -125,3 +125,51 @@ def test_concurrent_withdrawals_never_take_more_than_is_available(shared_db, pas
     earnings = agents.earnings(shared_db, agent_customer["id"])
     assert (earnings["available"], earnings["requested"]) == (100, 900)
     assert json.loads(json.dumps(earnings)) == earnings  # an RPC answer: plain JSON, no Decimal
+
+
+def _refund(db, event):
+    for _attempt in range(5):
+        try:
+            return deliver(db, "customers", usecases.on_payment_refunded, event)
+        except sa.exc.IntegrityError:
+            eventlet.sleep(0.01)
+    raise AssertionError("event never handled")
+
+
+def test_concurrent_refunds_and_duplicates_count_once_each(shared_db, passwords):
+    customer = usecases.register(shared_db, passwords, "bob", PASSWORD)
+    order_ids = [str(uuid.uuid4()) for _ in range(6)]
+    for order_id in order_ids:
+        payload = {"order_id": order_id, "customer_id": customer["id"], "total": 10_000, "currency": "CNY"}
+        _deliver(shared_db, contracts.load_event(contracts.new_event("order.delivered", payload, order_id)))
+    events = []
+    for order_id in order_ids:
+        for _ in range(2):  # two partial refunds of each order, each event delivered twice
+            payload = {
+                "payment_id": "p-" + order_id,
+                "order_id": order_id,
+                "customer_id": customer["id"],
+                "amount": 3_000,
+                "currency": "CNY",
+                "refund_id": str(uuid.uuid4()),
+            }
+            event = contracts.load_event(contracts.new_event("payment.refunded", payload, order_id))
+            events += [event, event]
+
+    list(eventlet.GreenPool(16).imap(lambda event: _refund(shared_db, event), events))
+
+    detail = segments.customer_detail(shared_db, customer["id"])
+    assert (detail["orders_count"], detail["total_spent"], detail["refunded"]) == (6, 60_000, 36_000)
+    assert usecases.audit_snapshot(shared_db)["stats_mismatches"] == []
+
+
+def test_concurrent_staff_give_a_tag_once(shared_db, passwords):
+    customer = usecases.register(shared_db, passwords, "carol", PASSWORD)
+
+    def tag(staff_id):
+        return segments.add_tag(shared_db, customer["id"], "reseller", staff_id)
+
+    outcomes = list(eventlet.GreenPool(6).imap(tag, [f"staff-{index}" for index in range(6)]))
+
+    assert all(outcome["tags"] == ["new", "reseller"] for outcome in outcomes)
+    assert len(segments.customer_detail(shared_db, customer["id"])["staff_tags"]) == 1
