@@ -2,7 +2,7 @@
 
 from marshmallow import Schema, fields, validate
 
-from kameng_gateway.schemas import PageQuerySchema, RequestSchema, money
+from kameng_gateway.schemas import PageQuerySchema, RequestSchema, money, timestamp
 
 
 class LevelSchema(Schema):
@@ -22,6 +22,88 @@ class LevelsSchema(RequestSchema):
         metadata={"description": "lowest first; the first is `regular` at 0"},
     )
     currency = fields.String(dump_only=True, metadata={"description": "the currency spend is counted in"})
+
+
+# --- customers and their tags ---
+
+TAG_PATTERN = r"^[a-z][a-z0-9_-]{0,31}$"
+
+
+class CustomerListQuerySchema(PageQuerySchema):
+    tag = fields.String(
+        validate=validate.Regexp(TAG_PATTERN),
+        metadata={
+            "description": "only customers with this tag: computed (high_value, loyal, dormant, new, "
+            "at_risk) or given by staff"
+        },
+    )
+    level = fields.String(validate=validate.Regexp(r"^[a-z][a-z0-9_]{0,31}$"))
+    username = fields.String(
+        validate=validate.Length(1, 32), metadata={"description": "a prefix, whatever its case"}
+    )
+
+
+class RfmSchema(Schema):
+    recency = fields.Integer(
+        metadata={"description": "5: ordered in the last 7 days … 1: not for 180; 0: never"}
+    )
+    frequency = fields.Integer(metadata={"description": "5: 20 delivered orders or more … 1: one; 0: none"})
+    monetary = fields.Integer(
+        metadata={"description": "5: spend after refunds of 1,000,000 fen or more … 1: under 20,000; 0: none"}
+    )
+
+
+class StaffTagSchema(Schema):
+    tag = fields.String()
+    added_by = fields.String(metadata={"description": "the staff account that gave it"})
+    added_at = timestamp()
+
+
+class CustomerSummarySchema(Schema):
+    id = fields.String()
+    username = fields.String()
+    level = fields.String()
+    registered_at = timestamp()
+    orders_count = fields.Integer(metadata={"description": "delivered orders"})
+    total_spent = fields.Integer(metadata={"description": "delivered orders' totals in `currency` (fen)"})
+    refunded = fields.Integer(metadata={"description": "what refunds of those orders gave back"})
+    currency = fields.String()
+    first_order_at = timestamp()
+    last_order_at = timestamp()
+    rfm = fields.Nested(RfmSchema)
+    tags = fields.List(fields.String(), metadata={"description": "computed tags first, then staff tags"})
+    agent_id = fields.String(allow_none=True, metadata={"description": "set when the customer is an agent"})
+    invited_by = fields.String(
+        allow_none=True, metadata={"description": "the agent whose invite code they used"}
+    )
+
+
+class CustomerDetailSchema(CustomerSummarySchema):
+    staff_tags = fields.List(fields.Nested(StaffTagSchema))
+
+
+class CustomerPageSchema(Schema):
+    items = fields.List(fields.Nested(CustomerSummarySchema))
+    next_cursor = fields.String(allow_none=True)
+
+
+class CustomerTagCreationSchema(RequestSchema):
+    tag = fields.String(
+        required=True,
+        validate=validate.Regexp(TAG_PATTERN),
+        metadata={"description": "lower-case; not one of the computed tags"},
+    )
+
+
+class CustomerTagCountSchema(Schema):
+    tag = fields.String()
+    kind = fields.String(metadata={"enum": ["computed", "staff"]})
+    description = fields.String(allow_none=True, metadata={"description": "a computed tag's rule"})
+    customers = fields.Integer()
+
+
+class CustomerTagListSchema(Schema):
+    items = fields.List(fields.Nested(CustomerTagCountSchema))
 
 
 # --- agents ---

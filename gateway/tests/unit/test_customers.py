@@ -2,7 +2,7 @@
 
 import pytest
 
-from kameng_common.errors import Forbidden, InvalidInput
+from kameng_common.errors import Forbidden, InvalidInput, NotFound
 
 CALLERS = ("anonymous", "customer", "admin", "ops", "support", "finance", "auditor")
 LEVELS = {
@@ -11,6 +11,27 @@ LEVELS = {
 }
 
 WITHDRAWAL_ID = "0dde0000-0000-4000-8000-0000000000aa"
+CUSTOMER_ID = "c0ffee00-0000-4000-8000-0000000000c1"
+CUSTOMER = {
+    "id": CUSTOMER_ID,
+    "username": "alice",
+    "level": "regular",
+    "registered_at": "2026-01-01T00:00:00+00:00",
+    "orders_count": 3,
+    "total_spent": 30000,
+    "refunded": 0,
+    "currency": "CNY",
+    "first_order_at": "2026-01-02T00:00:00+00:00",
+    "last_order_at": "2026-01-03T00:00:00+00:00",
+    "rfm": {"recency": 5, "frequency": 2, "monetary": 2},
+    "tags": ["new", "wholesale"],
+    "agent_id": None,
+    "invited_by": None,
+}
+CUSTOMER_DETAIL = {
+    **CUSTOMER,
+    "staff_tags": [{"tag": "wholesale", "added_by": "staff-ops", "added_at": "2026-01-04T00:00:00+00:00"}],
+}
 AGENT = {
     "agent_id": "a1",
     "customer_id": "c1",
@@ -43,6 +64,16 @@ EARNINGS = {
 # (method, path, json body, who may)
 ROUTES = [
     ("GET", "/api/v1/admin/levels", None, {"admin", "ops"}),
+    ("GET", "/api/v1/admin/customers", None, {"admin", "support", "ops"}),
+    ("GET", f"/api/v1/admin/customers/{CUSTOMER_ID}", None, {"admin", "support", "ops"}),
+    (
+        "POST",
+        f"/api/v1/admin/customers/{CUSTOMER_ID}/tags",
+        {"tag": "wholesale"},
+        {"admin", "support", "ops"},
+    ),
+    ("DELETE", f"/api/v1/admin/customers/{CUSTOMER_ID}/tags/wholesale", None, {"admin", "support", "ops"}),
+    ("GET", "/api/v1/admin/customer-tags", None, {"admin", "support", "ops"}),
     ("PUT", "/api/v1/admin/levels", {"levels": LEVELS["levels"]}, {"admin", "ops"}),
     ("POST", "/api/v1/admin/agents", {"customer_id": "c1"}, {"admin"}),
     ("GET", "/api/v1/admin/commission-plan", None, {"admin"}),
@@ -63,6 +94,15 @@ ROUTES = [
 @pytest.fixture(autouse=True)
 def services(rpc):
     rpc.answer("customers", "get_levels", LEVELS)
+    rpc.answer("customers", "list_customers", {"items": [CUSTOMER], "next_cursor": None})
+    rpc.answer("customers", "customer_detail", CUSTOMER_DETAIL)
+    rpc.answer("customers", "add_customer_tag", CUSTOMER_DETAIL)
+    rpc.answer("customers", "remove_customer_tag", CUSTOMER_DETAIL)
+    rpc.answer(
+        "customers",
+        "customer_tags",
+        {"items": [{"tag": "new", "kind": "computed", "description": "registered lately", "customers": 4}]},
+    )
     rpc.answer("customers", "set_levels", lambda levels: {**LEVELS, "levels": levels})
     rpc.answer("customers", "make_agent", AGENT)
     rpc.answer("customers", "get_commission_plan", {"rates_bp": [1000]})
@@ -192,3 +232,73 @@ def test_registration_passes_the_invite_code_on(client, rpc):
     )
 
     assert rpc.calls_to("customers", "register")[0].kwargs == {"invite_code": "K7M2Q9XZ"}
+
+
+def test_the_customer_list_passes_its_filters_on_and_answers_the_page(client, callers, rpc):
+    response = client.get(
+        "/api/v1/admin/customers?tag=high_value&level=vip&username=Al&limit=10&cursor=abc",
+        headers=callers.staff("support"),
+    )
+
+    assert response.status_code == 200
+    assert response.json == {"items": [CUSTOMER], "next_cursor": None}
+    assert rpc.calls_to("customers", "list_customers")[0].kwargs == {
+        "tag": "high_value",
+        "level": "vip",
+        "username": "Al",
+        "limit": 10,
+        "cursor": "abc",
+    }
+
+
+@pytest.mark.parametrize("query", ["tag=High Value", "level=VIP", "limit=0", "limit=101", "username="])
+def test_a_malformed_customer_filter_is_422_before_any_call(client, callers, rpc, query):
+    response = client.get(f"/api/v1/admin/customers?{query}", headers=callers.staff("admin"))
+
+    assert response.status_code == 422 and response.json["error"]["code"]
+    assert rpc.calls_to("customers", "list_customers") == []
+
+
+def test_tagging_carries_the_staff_member_and_is_audited(client, callers, rpc):
+    response = client.post(
+        f"/api/v1/admin/customers/{CUSTOMER_ID}/tags", json={"tag": "wholesale"}, headers=callers.staff("ops")
+    )
+    client.delete(f"/api/v1/admin/customers/{CUSTOMER_ID}/tags/wholesale", headers=callers.staff("ops"))
+
+    assert response.json == CUSTOMER_DETAIL
+    assert rpc.calls_to("customers", "add_customer_tag")[0].args == (CUSTOMER_ID, "wholesale", "staff-ops")
+    assert rpc.calls_to("customers", "remove_customer_tag")[0].args == (CUSTOMER_ID, "wholesale")
+    entries = [call.args[2:] for call in rpc.calls_to("risk", "record_audit")]
+    assert entries == [
+        ("staff-ops", "customer.tagged", f"customer:{CUSTOMER_ID}", {"tag": "wholesale"}),
+        ("staff-ops", "customer.untagged", f"customer:{CUSTOMER_ID}", {"tag": "wholesale"}),
+    ]
+
+
+@pytest.mark.parametrize("body", [{}, {"tag": ""}, {"tag": "Big Spender"}, {"tag": "x" * 33}, {"tag": 5}])
+def test_a_malformed_tag_is_422_before_any_call(client, callers, rpc, body):
+    response = client.post(
+        f"/api/v1/admin/customers/{CUSTOMER_ID}/tags", json=body, headers=callers.staff("ops")
+    )
+
+    assert response.status_code == 422
+    assert rpc.calls_to("customers", "add_customer_tag") == []
+
+
+def test_a_computed_tag_refused_by_customers_is_422(client, callers, rpc):
+    rpc.answer("customers", "add_customer_tag", InvalidInput("computed", "tag_reserved"))
+
+    response = client.post(
+        f"/api/v1/admin/customers/{CUSTOMER_ID}/tags", json={"tag": "dormant"}, headers=callers.staff("ops")
+    )
+
+    assert response.status_code == 422 and response.json["error"]["code"] == "tag_reserved"
+    assert rpc.calls_to("risk", "record_audit") == []
+
+
+def test_an_unknown_customer_is_404(client, callers, rpc):
+    rpc.answer("customers", "customer_detail", NotFound("no customer", "customer_not_found"))
+
+    response = client.get(f"/api/v1/admin/customers/{CUSTOMER_ID}", headers=callers.staff("admin"))
+
+    assert response.status_code == 404 and response.json["error"]["code"] == "customer_not_found"
