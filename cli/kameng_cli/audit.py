@@ -193,6 +193,7 @@ def check(snapshots, dead_letters, now, timeouts):
         *_agents_money_reconciled(
             snapshots["customers"]["agents"], payments["agent_postings"], now, timeouts
         ),
+        *_customer_stats_add_up(snapshots["customers"]),
         *_outboxes_published(snapshots, now, timeouts),
         *_no_dead_letters(dead_letters),
     ]
@@ -499,6 +500,17 @@ def _agents_money_reconciled(agents, postings, now, timeouts):
                 f"agent {posted['agent_id']}",
                 f"the ledger posted {posted['amount']} for {reference}, which customers does not know",
             )
+
+
+def _customer_stats_add_up(customers):
+    """A customer's order count, spend and refunds (what their level and RFM scores are measured
+    from) are the sums of the orders customers counted for them."""
+    for mismatch in customers["stats_mismatches"]:
+        yield Violation(
+            "customer_stats_mismatch",
+            f"customer {mismatch['customer_id']}",
+            f"holds {mismatch['held']} but the orders counted for them add up to {mismatch['counted']}",
+        )
 
 
 def _no_order_stuck(orders, now, timeouts):

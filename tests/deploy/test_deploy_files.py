@@ -53,6 +53,8 @@ METRICS = {
     "kameng_reconciliation_mismatches",
     "kameng_wallet_balance_fen",
     "kameng_risk_decisions_total",
+    "kameng_customers_by_level",
+    "kameng_customers_by_tag",
     "kameng_http_requests_total",
     "kameng_http_request_duration_seconds",
 }

@@ -37,6 +37,7 @@ class Shop:
             "balance_mismatches": [],
             "withdrawals_over_available": [],
         }
+        self.stats_mismatches = []
         self.agent_postings = {}
         self.outboxes = {service: {"pending": 0, "oldest_pending_at": None} for service in audit.SERVICES}
         self.dead_letters = {service: {"depth": 0, "letters": []} for service in audit.SERVICES}
@@ -133,6 +134,7 @@ class Shop:
             "customers": {
                 "service": "customers",
                 "agents": self.agents,
+                "stats_mismatches": self.stats_mismatches,
                 "outbox": self.outboxes["customers"],
             },
             "risk": {"service": "risk", "outbox": self.outboxes["risk"]},
@@ -678,3 +680,15 @@ def test_direct_lines_are_served_or_refunded_and_upstream_orders_used_once():
         ("direct_line_unserved", "order never"),
     }
     assert [v.kind for v in _upstream_orders_used_once(inventory)] == ["supplier_order_reused"]
+
+
+def test_customer_stats_off_the_orders_counted_are_a_violation(shop):
+    shop.stats_mismatches.append(
+        {
+            "customer_id": "c1",
+            "held": {"orders_count": 2, "total_spent": 100, "refunded": 0},
+            "counted": {"orders_count": 1, "total_spent": 100, "refunded": 0},
+        }
+    )
+
+    assert shop.violations() == [("customer_stats_mismatch", "customer c1")]
