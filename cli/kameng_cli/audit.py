@@ -391,7 +391,7 @@ def _ledger_consistent(payments):
     for receipt in payments["receipts"]:
         received[receipt["currency"]] += receipt["amount"]
         if receipt["refunded_at"]:
-            refunded[receipt["currency"]] += receipt["amount"]
+            refunded[receipt["currency"]] += _given_back(receipt)
     # each staff refund executed once: booked once, when it succeeded
     for refund in payments.get("refunds", []):
         if refund["status"] == "succeeded":
@@ -411,6 +411,11 @@ def _ledger_consistent(payments):
                 )
 
 
+def _given_back(receipt):
+    """What a sum's refund gave back: the rest of it when staff had refunded part first."""
+    return receipt.get("refunded_amount", receipt["amount"])
+
+
 def _refunds_within_paid(payments):
     """Never more given back for an order, across all its refunds, than it paid."""
     paid: defaultdict[tuple[str, str], int] = defaultdict(int)
@@ -419,7 +424,7 @@ def _refunds_within_paid(payments):
         key = (receipt["order_id"], receipt["currency"])
         paid[key] += receipt["amount"]
         if receipt["refunded_at"]:
-            given_back[key] += receipt["amount"]
+            given_back[key] += _given_back(receipt)
     for refund in payments.get("refunds", []):
         if refund["status"] != "failed":
             given_back[(refund["order_id"], refund["currency"])] += refund["amount"]

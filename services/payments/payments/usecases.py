@@ -427,19 +427,20 @@ def _refund(uow: UnitOfWork, event: dict[str, Any]) -> str:
     intent = _select_intent(uow, lock=True, id=request["payment_id"])
     if intent is None:
         raise NotFound(f"there is no payment {request['payment_id']} to refund")
-    rows = uow.execute(
-        sa.select(receipts.c.id, receipts.c.amount, receipts.c.currency, refunds.c.id.label("refund_id"))
-        .select_from(receipts.outerjoin(refunds, refunds.c.receipt_id == receipts.c.id))
-        .where(receipts.c.payment_id == intent.id)
-        .order_by(receipts.c.received_at.desc(), receipts.c.id.desc())
-    ).all()
-    unrefunded = [domain.Receipt(row.id, row.amount, row.currency) for row in rows if row.refund_id is None]
+    # what staff gave back already counts: a sum is never given back beyond what it was
+    received = {row.receipt_id: row for row in _received_for(uow, [intent.id])}
+    unrefunded = [
+        domain.Receipt(row.receipt_id, row.amount, row.currency)
+        for row in received.values()
+        if row.remaining > 0
+    ]
     receipt = domain.receipt_to_refund(
-        intent, request, unrefunded, refunded_count=len(rows) - len(unrefunded)
+        intent, request, unrefunded, refunded_count=len(received) - len(unrefunded)
     )
     if receipt is None:
         _log.info("payment %s is already refunded", intent.id)
         return "duplicate"
+    amount = received[receipt.id].remaining
     refund_id = str(uuid.uuid4())
     uow.execute(
         refunds.insert().values(
@@ -448,18 +449,18 @@ def _refund(uow: UnitOfWork, event: dict[str, Any]) -> str:
             receipt_id=receipt.id,
             order_id=intent.order_id,
             customer_id=intent.customer_id,
-            amount=receipt.amount,
+            amount=amount,
             currency=receipt.currency,
             reason=request["reason"],
             created_at=utcnow(),
         )
     )
-    _credit_wallet(uow, intent.customer_id, receipt.amount, receipt.currency)
+    _credit_wallet(uow, intent.customer_id, amount, receipt.currency)
     _post(
         uow,
         "refund",
         refund_id,
-        domain.refund_to_wallet(intent.customer_id, receipt.amount, receipt.currency),
+        domain.refund_to_wallet(intent.customer_id, amount, receipt.currency),
     )
     uow.publish(
         "payment.refunded",
@@ -467,7 +468,7 @@ def _refund(uow: UnitOfWork, event: dict[str, Any]) -> str:
             "payment_id": intent.id,
             "order_id": intent.order_id,
             "customer_id": intent.customer_id,
-            "amount": receipt.amount,
+            "amount": amount,
             "currency": receipt.currency,
             "refund_id": refund_id,
         },
@@ -678,6 +679,7 @@ def audit_snapshot(db: Database) -> dict[str, Any]:
                 receipts.c.trade_no,
                 receipts.c.received_at,
                 refunds.c.created_at.label("refunded_at"),
+                refunds.c.amount.label("refunded_amount"),
             )
             .select_from(
                 receipts.join(payment_intents, payment_intents.c.id == receipts.c.payment_id).outerjoin(
@@ -712,6 +714,8 @@ def audit_snapshot(db: Database) -> dict[str, Any]:
                 "trade_no": row.trade_no,
                 "received_at": utc_isoformat(row.received_at),
                 "refunded_at": utc_isoformat(row.refunded_at),
+                # less than the sum when staff had given part of it back first
+                "refunded_amount": row.refunded_amount,
             }
             for row in rows
         ],

@@ -2,11 +2,13 @@
 
 import datetime
 import uuid
+from types import SimpleNamespace
 
 import eventlet
 import pytest
 
 from kameng_common.errors import InvalidInput
+from kameng_common.testing import deliver
 from payments import domain, usecases
 from payments.providers import RefundFailed
 
@@ -89,6 +91,84 @@ def test_twenty_concurrent_refunds_never_give_back_more_than_was_paid(any_db, pa
     assert sorted(outcomes, key=str) == [100] * 15 + ["refund_exceeds_paid"] * 5
     assert usecases.get_wallet(any_db, "buyer-1")["balance"] == 1500
     assert usecases.check_ledger(any_db) == []
+
+
+# --- racing the money that arrives late ------------------------------------------
+
+
+@pytest.fixture
+def paid_twice(any_db, providers, open_intent, signed_notification, refund_request):
+    """An order paid 1500 (trade T1); ``second_sum()`` records the same payment again (trade T2),
+    ``orders_asks()`` delivers orders' request to give that second sum back, as the saga does."""
+    order_id = str(uuid.uuid4())
+    intent = open_intent(amount=1500, order_id=order_id)
+    usecases.handle_notification(any_db, providers, "mockpay", *signed_notification(intent, "T1"))
+
+    def second_sum():
+        usecases.handle_notification(any_db, providers, "mockpay", *signed_notification(intent, "T2"))
+
+    def orders_asks():
+        deliver(any_db, "payments", usecases.on_refund_requested, refund_request(intent, order_id, "buyer-1"))
+
+    return SimpleNamespace(order_id=order_id, second_sum=second_sum, orders_asks=orders_asks)
+
+
+def received_for(any_db, order_id):
+    with any_db.reading() as session:
+        return usecases._received_for(session, [usecases._find_intent(any_db, order_id, "mockpay").id])
+
+
+def given_back(any_db, order_id):
+    received = received_for(any_db, order_id)
+    return sum(receipt.amount for receipt in received), sum(receipt.refunded for receipt in received)
+
+
+def test_a_staff_refund_of_the_late_sum_leaves_only_its_rest_to_orders_request(
+    any_db, paid_twice, refund, published
+):
+    order_id = paid_twice.order_id
+    paid_twice.second_sum()
+    refund(order_id, 1000)
+    paid_twice.orders_asks()
+    # staff took 1,000 of the newest sum; orders' request gives back its other 500, not 1,500 again
+    assert [event["amount"] for event in published("payment.refunded")] == [500]
+    assert given_back(any_db, order_id) == (3000, 1500)
+    assert usecases.get_wallet(any_db, "buyer-1")["balance"] == 1500
+    assert usecases.check_ledger(any_db) == []
+    snapshot = usecases.audit_snapshot(any_db)
+    assert sorted(receipt["refunded_amount"] or 0 for receipt in snapshot["receipts"]) == [0, 500]
+
+
+def test_staff_refunds_racing_a_late_notification_never_give_back_more_than_was_received(
+    any_db, paid_twice, refund
+):
+    order_id = paid_twice.order_id
+    start = eventlet.event.Event()
+
+    def act(n):
+        start.wait()
+        if n == 0:
+            paid_twice.second_sum()
+            paid_twice.orders_asks()
+            return "late"
+        try:
+            return refund(order_id, 700)["amount"]
+        except InvalidInput as refused:
+            return refused.code
+
+    pool = eventlet.GreenPool(8)
+    outcomes = pool.imap(act, range(8))
+    eventlet.sleep(0)
+    start.send()
+    outcomes = list(outcomes)
+
+    received, refunded = given_back(any_db, order_id)
+    assert received == 3000
+    assert refunded <= received
+    assert all(0 <= receipt.remaining <= receipt.amount for receipt in received_for(any_db, order_id))
+    assert usecases.get_wallet(any_db, "buyer-1")["balance"] == refunded
+    assert usecases.check_ledger(any_db) == []
+    assert set(outcomes) <= {"late", 700, "refund_exceeds_paid"}
 
 
 # --- through the provider ------------------------------------------------------
