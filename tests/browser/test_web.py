@@ -438,3 +438,28 @@ def test_a_buyer_buys_and_reads_a_card_with_the_keyboard_alone(
     tab_to(page, page.get_by_test_id("reveal"))
     page.keyboard.press("Enter")
     expect(page.get_by_test_id("secret")).to_have_text(cards[0]["secret"])
+
+
+def test_a_buyer_asks_for_a_refund_from_the_order_page(suite, open_page, card_product, pay_with_mockpay):
+    product, _cards = card_product(1, price=700)
+    page = open_page(PHONE)
+    buyer = signed_in_buyer(suite, page)
+    order = shop.wait_for_status(buyer, place_order(buyer, product)["id"], {"awaiting_payment"})
+    payment = buyer.request("POST", f"/api/v1/orders/{order['id']}/payments", json={"method": "mockpay"})
+    assert pay_with_mockpay(payment).status_code == 200
+    assert shop.wait_for_status(buyer, order["id"], {"delivered"})["status"] == "delivered"
+
+    page.goto(f"/orders/{order['id']}")
+    page.get_by_test_id("ask-refund").click()
+    page.get_by_label("退款原因").fill("the code was already used")
+    page.get_by_role("button", name="提交申请").click()
+    expect(page.get_by_test_id("refund-requested")).to_be_visible()
+    # the ticket reaches the order's history through payments' event
+    for _ in range(60):
+        history = buyer.request("GET", f"/api/v1/orders/{order['id']}")["history"]
+        if any("the code was already used" in (step.get("reason") or "") for step in history):
+            break
+        time.sleep(0.5)
+    page.reload()
+    expect(page.locator("ol.steps")).to_contain_text("the code was already used")
+    screenshot(page, "order-refund-request-phone")

@@ -47,6 +47,7 @@ const zh = {
     quotedKeep: "已下单的订单保持下单时的价格。", cards: "卡密", state: "状态", imported: "导入时间", void: "作废", priceHistory: "价格历史",
     states: { available: "可售", reserved: "已预留", sold: "已售", void: "已作废" },
   },
+  afterSales: { ask: "申请售后退款", reason: "退款原因", send: "提交申请", sent: "已提交售后申请，客服会尽快处理。" },
   blacklist: {
     add: "加入黑名单", remove: "移出", value: "值", kinds: { account: "账号", ip: "IP 地址", device: "设备" },
   },
@@ -116,6 +117,7 @@ const en = {
     quotedKeep: "Orders already placed keep the price they were quoted.", cards: "Cards", state: "State", imported: "Imported", void: "Void", priceHistory: "Price history",
     states: { available: "Available", reserved: "Reserved", sold: "Sold", void: "Void" },
   },
+  afterSales: { ask: "Ask for a refund", reason: "Why", send: "Send the request", sent: "Your request is in: support will answer it soon." },
   blacklist: {
     add: "Blacklist", remove: "Remove", value: "Value", kinds: { account: "Account", ip: "IP address", device: "Device" },
   },
