@@ -5,17 +5,16 @@ scripts/run-tests.sh runs these with ``-p no:kameng --confcutdir=tests/browser``
 kameng-common's pytest plugin, which patches, nor the root conftest is loaded).
 """
 
-import json
 import uuid
 
 import pytest
-import requests
 from playwright.sync_api import sync_playwright
 
 from kameng_cli import shop
 from kameng_cli.secrets import admin_credentials, local_secrets
 from kameng_cli.suite import SERVICES, Suite, SuiteSettings
 from kameng_common.testing import create_vhost, delete_vhost, free_port
+from tests.api_steps import new_card_product, notify_mockpay
 from tests.browser.browsing import CHROMIUM, DESKTOP, PHONE
 
 
@@ -65,55 +64,13 @@ def staff_member(staff):
 @pytest.fixture
 def card_product(staff):
     """A factory: a new card product with ``count`` fresh cards; returns (product, cards)."""
-
-    def make(count, price=1000):
-        category = staff.request(
-            "POST", "/api/v1/admin/categories", json={"name": f"web-{uuid.uuid4().hex[:6]}"}
-        )
-        product = staff.request(
-            "POST",
-            "/api/v1/admin/products",
-            json={
-                "name": f"Card {uuid.uuid4().hex[:6]}",
-                "category_id": category["id"],
-                "kind": "card",
-                "price": price,
-            },
-        )
-        cards = [
-            {"number": f"N{uuid.uuid4().hex[:14]}", "secret": f"S{uuid.uuid4().hex}"} for _ in range(count)
-        ]
-        staff.request("POST", f"/api/v1/admin/products/{product['id']}/cards", json={"cards": cards})
-        return product, cards
-
-    return make
+    return lambda count, price=1000: new_card_product(staff, count, price)
 
 
 @pytest.fixture
 def pay_with_mockpay(suite):
-    """What mockpay, which has no page of its own, does once the buyer has paid: notify the gateway."""
-
-    def notify(payment):
-        body = json.dumps(
-            {
-                "payment_id": payment["payment_id"],
-                "trade_no": f"T{uuid.uuid4().hex[:16]}",
-                "amount": payment["amount"],
-                "currency": payment["currency"],
-                "status": "SUCCESS",
-            }
-        ).encode()
-        return requests.post(
-            f"{suite.settings.gateway_url}/api/v1/payments/notify/mockpay",
-            data=body,
-            timeout=30,
-            headers={
-                "Content-Type": "application/json",
-                "X-Mockpay-Signature": shop.sign_mockpay(suite.mockpay_secret, body),
-            },
-        )
-
-    return notify
+    """What mockpay does once the buyer has paid: notify the gateway; returns its response."""
+    return lambda payment: notify_mockpay(suite.settings.gateway_url, suite.mockpay_secret, payment)
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,5 @@
 """A whole suite of real processes per database kind, on its own vhost, data folder and ports."""
 
-import json
 import uuid
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from kameng_common.testing import (
     drop_postgres_database,
     free_port,
 )
+from tests.api_steps import new_card_product, notify_mockpay
 
 ORDER_TTL_SECONDS = 15
 
@@ -97,29 +97,7 @@ def new_buyer(suite):
 @pytest.fixture
 def product_with_cards(staff):
     """A factory: a new card product with ``count`` fresh cards; returns (product, cards)."""
-
-    def make(count, price=1000):
-        category = staff.request(
-            "POST", "/api/v1/admin/categories", json={"name": f"cat-{uuid.uuid4().hex[:6]}"}
-        )
-        product = staff.request(
-            "POST",
-            "/api/v1/admin/products",
-            json={
-                "name": f"card-{uuid.uuid4().hex[:6]}",
-                "category_id": category["id"],
-                "kind": "card",
-                "price": price,
-            },
-        )
-        cards = [
-            {"number": f"N{uuid.uuid4().hex[:14]}", "secret": f"S{uuid.uuid4().hex}"} for _ in range(count)
-        ]
-        result = staff.request("POST", f"/api/v1/admin/products/{product['id']}/cards", json={"cards": cards})
-        assert result["imported"] == count
-        return product, cards
-
-    return make
+    return lambda count, price=1000: new_card_product(staff, count, price)
 
 
 @pytest.fixture
@@ -127,23 +105,14 @@ def notify(suite):
     """Send a mockpay notification (signed with the suite's secret unless told otherwise)."""
 
     def send(payment, trade_no=None, amount=None, currency=None, secret=None, payment_id=None):
-        body = json.dumps(
-            {
-                "payment_id": payment_id or payment["payment_id"],
-                "trade_no": trade_no or f"T{uuid.uuid4().hex[:16]}",
-                "amount": payment["amount"] if amount is None else amount,
-                "currency": currency or payment["currency"],
-                "status": "SUCCESS",
-            }
-        ).encode()
-        return requests.post(
-            f"{suite.settings.gateway_url}/api/v1/payments/notify/mockpay",
-            data=body,
-            timeout=30,
-            headers={
-                "Content-Type": "application/json",
-                "X-Mockpay-Signature": shop.sign_mockpay(secret or suite.mockpay_secret, body),
-            },
+        return notify_mockpay(
+            suite.settings.gateway_url,
+            secret or suite.mockpay_secret,
+            payment,
+            trade_no=trade_no,
+            amount=amount,
+            currency=currency,
+            payment_id=payment_id,
         )
 
     return send
