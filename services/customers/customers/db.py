@@ -17,6 +17,11 @@ accounts = sa.Table(
     sa.Column("role", sa.String(16)),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    # raised by a password change, a role change and a disable: the gateway refuses
+    # every token issued under a lower version
+    sa.Column("token_version", sa.Integer, nullable=False, server_default="0"),
+    # a disabled account cannot sign in, and its tokens stop working at once
+    sa.Column("disabled_at", sa.DateTime(timezone=True)),
 )
 # one index serves ensure_admin's "is there an admin yet?"
 sa.Index("ix_accounts_role", accounts.c.role)

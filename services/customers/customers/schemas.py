@@ -5,6 +5,17 @@ from marshmallow import Schema, fields, validate
 from customers import domain
 
 
+def _password(**kwargs):
+    return fields.String(
+        validate=validate.Length(
+            min=domain.PASSWORD_MIN_LENGTH,
+            max=domain.PASSWORD_MAX_LENGTH,
+            error="must be {min} to {max} characters",
+        ),
+        **kwargs,
+    )
+
+
 class NewAccount(Schema):
     username = fields.String(
         required=True,
@@ -12,14 +23,7 @@ class NewAccount(Schema):
             domain.USERNAME_PATTERN, error="must be 3 to 32 characters of letters, digits, '_', '.' or '-'"
         ),
     )
-    password = fields.String(
-        required=True,
-        validate=validate.Length(
-            min=domain.PASSWORD_MIN_LENGTH,
-            max=domain.PASSWORD_MAX_LENGTH,
-            error="must be {min} to {max} characters",
-        ),
-    )
+    password = _password(required=True)
 
 
 class NewStaff(NewAccount):
@@ -38,6 +42,36 @@ class Credentials(Schema):
     password = fields.String(required=True)
     # the signing-in client's address, as the gateway saw it
     client_ip = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=64))
+
+
+class AccountRef(Schema):
+    account_id = fields.String(required=True, validate=validate.Length(min=1, max=36))
+
+
+class PasswordChange(AccountRef):
+    # any length: it is only compared with the stored one
+    current_password = fields.String(required=True, validate=validate.Length(max=domain.PASSWORD_MAX_LENGTH))
+    new_password = _password(required=True)
+
+
+class StaffAction(AccountRef):
+    # the admin who acts: no one disables themselves or changes their own role
+    actor_id = fields.String(required=True, validate=validate.Length(min=1, max=36))
+
+
+class AccountDisabled(StaffAction):
+    disabled = fields.Boolean(required=True)
+
+
+class RoleChange(StaffAction):
+    role = fields.String(
+        required=True, validate=validate.OneOf(domain.STAFF_ROLES, error="must be one of: {choices}")
+    )
+
+
+class StaffQuery(Schema):
+    limit = fields.Integer(strict=True, load_default=50, validate=validate.Range(min=1, max=200))
+    cursor = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=32))
 
 
 class CustomerRef(Schema):

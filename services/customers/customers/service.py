@@ -1,6 +1,6 @@
 from nameko.dependency_providers import Config
 
-from customers import agents, levels, schemas, segments, usecases
+from customers import agents, credentials, levels, schemas, segments, usecases
 from customers.db import metadata
 from customers.dependencies import FirstAdmin, PasswordHashing
 from kameng_common.errors import Unavailable
@@ -74,6 +74,38 @@ class CustomersService:
     def ensure_admin(self, username, password):
         data = load_or_invalid(schemas.NewAccount(), {"username": username, "password": password})
         return usecases.ensure_admin(self.db, self.passwords, **data)
+
+    @rpc
+    def get_profile(self, account_id):
+        data = load_or_invalid(schemas.AccountRef(), {"account_id": account_id})
+        return credentials.profile(self.db, data["account_id"])
+
+    @rpc
+    def change_password(self, account_id, current_password, new_password):
+        data = load_or_invalid(
+            schemas.PasswordChange(),
+            {"account_id": account_id, "current_password": current_password, "new_password": new_password},
+        )
+        return credentials.change_password(self.db, self.passwords, **data)
+
+    @rpc
+    def list_staff(self, limit=50, cursor=None):
+        data = load_or_invalid(schemas.StaffQuery(), {"limit": limit, "cursor": cursor})
+        return credentials.list_staff(self.db, **data)
+
+    @rpc
+    def set_staff_role(self, account_id, role, actor_id):
+        data = load_or_invalid(
+            schemas.RoleChange(), {"account_id": account_id, "role": role, "actor_id": actor_id}
+        )
+        return credentials.set_role(self.db, **data)
+
+    @rpc
+    def set_account_disabled(self, account_id, disabled, actor_id):
+        data = load_or_invalid(
+            schemas.AccountDisabled(), {"account_id": account_id, "disabled": disabled, "actor_id": actor_id}
+        )
+        return credentials.set_disabled(self.db, **data)
 
     @rpc
     def get_customer(self, customer_id):

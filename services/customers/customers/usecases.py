@@ -13,11 +13,11 @@ from typing import Any, Protocol
 
 import sqlalchemy as sa
 
-from customers import agents, domain, levels, segments
+from customers import agents, credentials, domain, levels, segments
 from customers.db import accounts, counted_orders, customer_stats
 from customers.passwords import Passwords
 from kameng_common.db import Database, UnitOfWork, utcnow
-from kameng_common.errors import Conflict, NotFound, Unauthorized
+from kameng_common.errors import Conflict, Forbidden, NotFound, Unauthorized
 
 _log = logging.getLogger(__name__)
 
@@ -41,6 +41,10 @@ class Identity(Protocol):
     @property
     def created_at(self) -> datetime.datetime: ...
     @property
+    def token_version(self) -> int: ...
+    @property
+    def disabled_at(self) -> datetime.datetime | None: ...
+    @property
     def level(self) -> str | None: ...
 
 
@@ -57,6 +61,8 @@ def _find_identity(session: sa.Connection, key: str) -> Identity | None:
             accounts.c.kind,
             accounts.c.role,
             accounts.c.created_at,
+            accounts.c.token_version,
+            accounts.c.disabled_at,
             customer_stats.c.level,
         )
         .select_from(accounts.outerjoin(customer_stats, customer_stats.c.customer_id == accounts.c.id))
@@ -169,8 +175,9 @@ def ensure_admin(db: Database, passwords: Passwords, username: str, password: st
 def authenticate(
     db: Database, passwords: Passwords, username: str, password: str, client_ip: str | None = None
 ) -> dict[str, Any]:
-    """The account these credentials open; a customer's sign-in from ``client_ip`` is published
-    (``customer.signed_in``, with the address's network) for risk."""
+    """The account these credentials open, Forbidden ``account_disabled`` for a disabled one;
+    a customer's sign-in from ``client_ip`` is published (``customer.signed_in``, with the
+    address's network) for risk."""
     identity = None
     if domain.USERNAME_PATTERN.match(username):
         with db.reading() as session:
@@ -180,6 +187,9 @@ def authenticate(
         raise Unauthorized(INVALID_CREDENTIALS, code="invalid_credentials")
     if not passwords.verify(identity.password_hash, password):
         raise Unauthorized(INVALID_CREDENTIALS, code="invalid_credentials")
+    if identity.disabled_at is not None:
+        # told only to whoever knows the password
+        raise Forbidden("this account is disabled", code="account_disabled")
     if passwords.needs_rehash(identity.password_hash):
         _rehash(db, identity, passwords.hash(password))
     network = domain.client_network(client_ip) if client_ip else None
@@ -191,6 +201,8 @@ def authenticate(
         "kind": identity.kind,
         "role": identity.role,
         "level": identity.level,
+        # what the token is issued under: a later password change, role change or disable raises it
+        "token_version": identity.token_version,
     }
 
 
@@ -307,13 +319,15 @@ def customers_by_level(db: Database) -> dict[str, int]:
 
 def audit_snapshot(db: Database) -> dict[str, Any]:
     """What ``kameng audit`` needs of customers: agents' money (see ``agents.audit_facts``), customers
-    whose stats differ from the orders counted for them, and its outbox."""
+    whose stats differ from the orders counted for them, how many admins may sign in, and its outbox."""
     with db.reading_snapshot() as session:
         agent_facts = agents.audit_facts(session)
         stats_mismatches = segments.stats_mismatches(session)
+        enabled_admins = credentials.enabled_admins(session)
     return {
         "service": "customers",
         "agents": agent_facts,
         "stats_mismatches": stats_mismatches,
+        "accounts": {"enabled_admins": enabled_admins},
         "outbox": db.outbox_status(),
     }

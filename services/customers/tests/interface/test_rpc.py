@@ -28,6 +28,7 @@ def test_register_authenticate_and_read_a_customer(container):
         "kind": "customer",
         "role": None,
         "level": "regular",
+        "token_version": 0,
     }
     assert call(container, "get_customer", customer["id"]) == {
         "id": customer["id"],

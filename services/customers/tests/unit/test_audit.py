@@ -13,6 +13,7 @@ def test_the_snapshot_tells_the_events_not_yet_published(any_db):
             "withdrawals_over_available": [],
         },
         "stats_mismatches": [],
+        "accounts": {"enabled_admins": 0},
         "outbox": {"pending": 0, "oldest_pending_at": None},
     }
     # any event stands for one

@@ -10,14 +10,15 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from eventlet import tpool
 
-from customers import agents, segments, usecases
+from customers import agents, credentials, segments, usecases
 from customers.db import accounts, metadata
 from customers.passwords import Passwords
 from kameng_common import contracts
-from kameng_common.errors import Conflict, InvalidInput
+from kameng_common.errors import Conflict, Forbidden, InvalidInput, Unauthorized
 from kameng_common.testing import deliver
 
 PASSWORD = "s3cret-pass-phrase"
+NEW = "another-long-phrase-42"
 
 
 @pytest.fixture
@@ -173,3 +174,75 @@ def test_concurrent_staff_give_a_tag_once(shared_db, passwords):
 
     assert all(outcome["tags"] == ["new", "reseller"] for outcome in outcomes)
     assert len(segments.customer_detail(shared_db, customer["id"])["staff_tags"]) == 1
+
+
+def test_two_admins_disabling_each_other_at_once_leave_one(shared_db, argon2_parameters):
+    passwords = Passwords(**argon2_parameters, offload=tpool.execute)
+    ann = usecases.create_staff(shared_db, passwords, "ann", PASSWORD, "admin")
+    bob = usecases.create_staff(shared_db, passwords, "bob", PASSWORD, "admin")
+
+    def disable(pair):
+        target, actor = pair
+        try:
+            return credentials.set_disabled(shared_db, target["id"], True, actor["id"])
+        except Conflict as exc:
+            return exc
+
+    outcomes = list(eventlet.GreenPool(2).imap(disable, [(ann, bob), (bob, ann)] * 3))
+
+    assert sum(isinstance(outcome, dict) for outcome in outcomes) >= 1
+    assert {exc.code for exc in outcomes if isinstance(exc, Conflict)} <= {"last_admin"}
+    with shared_db.reading() as session:
+        assert credentials.enabled_admins(session) == 1
+
+
+def test_a_sign_in_racing_a_password_change_never_gets_a_lasting_token(shared_db, argon2_parameters):
+    # hashing in real threads lets the sign-ins verify the old password while the change commits
+    passwords = Passwords(**argon2_parameters, offload=tpool.execute)
+    alice = usecases.register(shared_db, passwords, "alice", PASSWORD)
+
+    def attempt(n):
+        try:
+            if n == 0:
+                return (
+                    "changed",
+                    credentials.change_password(shared_db, passwords, alice["id"], PASSWORD, NEW),
+                )
+            return ("signed_in", usecases.authenticate(shared_db, passwords, "alice", PASSWORD))
+        except (Unauthorized, Conflict, Forbidden) as exc:
+            return ("refused", exc)
+
+    outcomes = list(eventlet.GreenPool(8).imap(attempt, range(8)))
+
+    changed = [answer for kind, answer in outcomes if kind == "changed"]
+    assert len(changed) == 1
+    # a token issued on the old password carries a version the change has superseded
+    assert all(
+        answer["token_version"] < changed[0]["token_version"]
+        for kind, answer in outcomes
+        if kind == "signed_in"
+    )
+    assert (
+        usecases.authenticate(shared_db, passwords, "alice", NEW)["token_version"]
+        == changed[0]["token_version"]
+    )
+
+
+def test_of_two_password_changes_at_once_one_wins(shared_db, argon2_parameters):
+    passwords = Passwords(**argon2_parameters, offload=tpool.execute)
+    alice = usecases.register(shared_db, passwords, "alice", PASSWORD)
+
+    def change(new_password):
+        try:
+            return credentials.change_password(shared_db, passwords, alice["id"], PASSWORD, new_password)
+        except (Conflict, Forbidden) as exc:
+            return exc
+
+    outcomes = list(eventlet.GreenPool(4).imap(change, [f"{NEW}-{n}" for n in range(4)]))
+
+    assert sum(isinstance(outcome, dict) for outcome in outcomes) == 1
+    assert {exc.code for exc in outcomes if not isinstance(exc, dict)} <= {
+        "password_changed_meanwhile",
+        "wrong_password",
+    }
+    assert credentials.account_state(shared_db, alice["id"])["token_version"] == 1

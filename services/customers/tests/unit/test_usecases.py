@@ -92,6 +92,7 @@ def test_authenticate_a_customer_under_any_case_of_the_name(db, passwords):
         "kind": "customer",
         "role": None,
         "level": "regular",
+        "token_version": 0,
     }
 
 
@@ -132,6 +133,7 @@ def test_authenticate_staff(db, passwords):
         "kind": "staff",
         "role": "finance",
         "level": None,
+        "token_version": 0,
     }
 
 
