@@ -194,6 +194,7 @@ def check(snapshots, dead_letters, now, timeouts):
             snapshots["customers"]["agents"], payments["agent_postings"], now, timeouts
         ),
         *_customer_stats_add_up(snapshots["customers"]),
+        *_an_admin_may_sign_in(snapshots["customers"]),
         *_outboxes_published(snapshots, now, timeouts),
         *_no_dead_letters(dead_letters),
     ]
@@ -516,6 +517,12 @@ def _customer_stats_add_up(customers):
             f"customer {mismatch['customer_id']}",
             f"holds {mismatch['held']} but the orders counted for them add up to {mismatch['counted']}",
         )
+
+
+def _an_admin_may_sign_in(customers):
+    """Staff disabling and role changes never leave the shop without an admin."""
+    if customers["accounts"]["enabled_admins"] < 1:
+        yield Violation("no_admin", "staff accounts", "no enabled admin is left to manage the shop")
 
 
 def _no_order_stuck(orders, now, timeouts):

@@ -4,8 +4,9 @@ import redis
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from kameng_gateway import hardening, observability, ratelimits, remote, signins, waits
+from kameng_gateway import hardening, observability, ratelimits, remote, revocations, signins, waits
 from kameng_gateway.blueprints import (
+    accounts,
     admin,
     aftersales,
     agents,
@@ -38,7 +39,7 @@ def create_app(settings=None, rpc=None, nonces=None, redis_client=None):
     with ``call(service, method, *args, timeout=None, correlation_id=None, **kwargs)``
     and ``ping()``, by default a pika RpcClient on ``settings.amqp_uri``; ``nonces``
     a NonceStore, by default on ``redis_client``; ``redis_client`` the Redis that
-    every worker shares (sign-in failures), by default on ``settings.redis_url``."""
+    every worker shares (sign-in failures, revoked tokens), by default on ``settings.redis_url``."""
     settings = settings or Settings.from_env()
     redis_client = redis_client or redis.Redis.from_url(
         settings.redis_url, socket_timeout=2, socket_connect_timeout=2
@@ -48,6 +49,9 @@ def create_app(settings=None, rpc=None, nonces=None, redis_client=None):
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.extensions[remote.RPC_EXTENSION] = rpc or RpcClient(settings.amqp_uri, settings.rpc_timeout)
     app.extensions[NONCES_EXTENSION] = nonces or NonceStore(redis_client, settings.redis_prefix)
+    app.extensions[revocations.REVOCATIONS_EXTENSION] = revocations.TokenRevocations(
+        redis_client, settings.token_ttl_seconds, settings.redis_prefix
+    )
     app.extensions[signins.SIGN_INS_EXTENSION] = signins.SignInGuard(
         redis_client,
         signins.Limits(
@@ -75,6 +79,7 @@ def create_app(settings=None, rpc=None, nonces=None, redis_client=None):
     web.install(app)
     for blueprint in (
         auth.blueprint,
+        accounts.blueprint,
         admin.blueprint,
         auditlog.blueprint,
         customers.blueprint,

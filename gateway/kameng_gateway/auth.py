@@ -1,19 +1,25 @@
 """Bearer tokens and the role rules of API.md.
 
 A token is a JWT (HS256) with ``sub`` (the user id), ``kind`` ("customer" or
-"staff"), ``role`` (the staff role, null for a customer) and ``exp``.
-Passwords never reach this module: customers.authenticate checks them.
+"staff"), ``role`` (the staff role, null for a customer), ``exp``, ``jti`` (its
+own id, to revoke it alone) and ``ver`` (the account's token version when it was
+issued). Each request's token is checked against the revocations in Redis
+(``revocations.TokenRevocations``). Passwords never reach this module:
+customers.authenticate checks them.
 """
 
 import functools
 import hmac
 import time
+import uuid
 from dataclasses import dataclass
 
 import jwt
 from flask import current_app, g, request
 
 from kameng_common.errors import Forbidden, Unauthorized
+from kameng_gateway import metrics
+from kameng_gateway.revocations import LOGGED_OUT, REVOCATIONS_EXTENSION
 
 ALGORITHM = "HS256"
 CUSTOMER = "customer"
@@ -43,6 +49,9 @@ class Identity:
     user_id: str
     kind: str
     role: str | None = None
+    # the bearer token's own id and expiry (unix seconds), to sign that token out
+    token_id: str | None = None
+    expires_at: int | None = None
 
     @property
     def is_customer(self):
@@ -53,7 +62,8 @@ class Identity:
 
 
 def issue_token(user):
-    """``{access_token, token_type, expires_in}`` for a user customers.authenticate returned."""
+    """``{access_token, token_type, expires_in}`` for a user customers.authenticate (or
+    change_password) returned, under the account's ``token_version``."""
     settings = current_app.config["KAMENG_SETTINGS"]
     now = int(time.time())
     claims = {
@@ -62,6 +72,8 @@ def issue_token(user):
         "role": user.get("role") if user["kind"] == STAFF else None,
         "iat": now,
         "exp": now + settings.token_ttl_seconds,
+        "jti": uuid.uuid4().hex,
+        "ver": user["token_version"],
     }
     token = jwt.encode(claims, settings.jwt_secret, algorithm=ALGORITHM)
     return {"access_token": token, "token_type": "bearer", "expires_in": settings.token_ttl_seconds}
@@ -98,15 +110,31 @@ def _identity_from(token):
     secret = current_app.config["KAMENG_SETTINGS"].jwt_secret
     try:
         claims = jwt.decode(
-            token, secret, algorithms=[ALGORITHM], options={"require": ["sub", "kind", "exp"]}
+            token, secret, algorithms=[ALGORITHM], options={"require": ["sub", "kind", "exp", "jti", "ver"]}
         )
     except jwt.ExpiredSignatureError:
         raise Unauthorized("The token has expired.", "token_expired") from None
     except jwt.InvalidTokenError:
         raise Unauthorized("The token is not valid.", "invalid_token") from None
-    if claims["kind"] not in (CUSTOMER, STAFF):
+    if claims["kind"] not in (CUSTOMER, STAFF) or not isinstance(claims["ver"], int):
         raise Unauthorized("The token is not valid.", "invalid_token")
-    return Identity(user_id=claims["sub"], kind=claims["kind"], role=claims.get("role"))
+    refusal = current_app.extensions[REVOCATIONS_EXTENSION].refusal(
+        claims["jti"], claims["sub"], claims["ver"]
+    )
+    if refusal is not None:
+        metrics.TOKENS_REFUSED.labels(refusal).inc()
+        if refusal == LOGGED_OUT:
+            raise Unauthorized("The token was signed out.", "token_revoked")
+        raise Unauthorized(
+            "The token no longer holds: the password, the role or the account changed.", "token_revoked"
+        )
+    return Identity(
+        user_id=claims["sub"],
+        kind=claims["kind"],
+        role=claims.get("role"),
+        token_id=claims["jti"],
+        expires_at=claims["exp"],
+    )
 
 
 def _required_identity():

@@ -39,6 +39,7 @@ class Shop:
         }
         self.stats_mismatches = []
         self.agent_postings = {}
+        self.enabled_admins = 1
         self.outboxes = {service: {"pending": 0, "oldest_pending_at": None} for service in audit.SERVICES}
         self.dead_letters = {service: {"depth": 0, "letters": []} for service in audit.SERVICES}
 
@@ -135,6 +136,7 @@ class Shop:
                 "service": "customers",
                 "agents": self.agents,
                 "stats_mismatches": self.stats_mismatches,
+                "accounts": {"enabled_admins": self.enabled_admins},
                 "outbox": self.outboxes["customers"],
             },
             "risk": {"service": "risk", "outbox": self.outboxes["risk"]},
@@ -611,6 +613,12 @@ def test_the_grace_period_is_an_option(shop, audited):
 
 
 # --- agents' money -----------------------------------------------------------------
+
+
+def test_a_shop_where_no_admin_may_sign_in_is_a_violation(shop):
+    shop.enabled_admins = 0
+
+    assert [violation.kind for violation in shop.check()] == ["no_admin"]
 
 
 def test_agents_money_on_the_ledger_as_customers_moved_it_passes(shop):

@@ -1,12 +1,14 @@
-"""Customer sign-up and bearer tokens."""
+"""Sign-up, bearer tokens, signing out and password changes."""
 
 from flask import Blueprint, current_app, request
 
 from kameng_common.errors import Unauthorized
 from kameng_gateway import audit, metrics, remote, signins
-from kameng_gateway.auth import issue_token
+from kameng_gateway.account_schemas import PasswordChangeSchema
+from kameng_gateway.auth import current_identity, issue_token, login_required
 from kameng_gateway.blueprints import load_json
 from kameng_gateway.openapi import operation
+from kameng_gateway.revocations import REVOCATIONS_EXTENSION
 from kameng_gateway.schemas import (
     CredentialsSchema,
     CustomerSchema,
@@ -21,6 +23,7 @@ _REGISTRATION_SCHEMA = RegistrationSchema()
 _CREDENTIALS_SCHEMA = CredentialsSchema()
 _CUSTOMER_SCHEMA = CustomerSchema()
 _TOKEN_SCHEMA = TokenSchema()
+_PASSWORD_CHANGE_SCHEMA = PasswordChangeSchema()
 
 
 @blueprint.post("/register")
@@ -76,3 +79,37 @@ def _record_lock(scope, username, address):
         {"scope": scope, "seconds": current_app.config["KAMENG_SETTINGS"].sign_in_lock_seconds},
         actor=f"address:{address}",
     )
+
+
+@blueprint.post("/logout")
+@operation("Sign this token out", responses={204: None}, auth="required")
+@login_required
+def log_out():
+    """The token that signs this request stops working at once, on every gateway
+    worker; the account's other tokens are untouched."""
+    identity = current_identity()
+    current_app.extensions[REVOCATIONS_EXTENSION].revoke(identity.token_id, identity.expires_at)
+    return "", 204
+
+
+@blueprint.post("/password")
+@operation(
+    "Change my password",
+    body=PasswordChangeSchema,
+    responses={200: TokenSchema},
+    auth="required",
+)
+@login_required
+def change_password():
+    """With the current password (403 ``wrong_password`` otherwise) and a new one
+    hard enough to guess (422 ``weak_password``). Every token issued before,
+    this one included, stops working; the answer is a fresh token."""
+    data = load_json(_PASSWORD_CHANGE_SCHEMA)
+    identity = current_identity()
+    subject = remote.call(
+        "customers", "change_password", identity.user_id, data["current_password"], data["new_password"]
+    )
+    current_app.extensions[REVOCATIONS_EXTENSION].supersede(identity.user_id, subject["token_version"])
+    if not identity.is_customer:
+        audit.record("staff.password_changed", f"account:{identity.user_id}")
+    return _TOKEN_SCHEMA.dump(issue_token(subject)), 200, {"Cache-Control": "no-store"}

@@ -33,7 +33,14 @@ class CustomersService:
     def authenticate(self, username, password, client_ip=None):
         if password != PASSWORD:
             raise Unauthorized("Wrong username or password.")
-        return {"id": "u-1", "username": username, "kind": "customer", "role": None, "level": "regular"}
+        return {
+            "id": "u-1",
+            "username": username,
+            "kind": "customer",
+            "role": None,
+            "level": "regular",
+            "token_version": 0,
+        }
 
     @rpc
     def health(self):

@@ -1,6 +1,7 @@
 """The gateway on a fake RPC client: no broker, no services."""
 
 import time
+import uuid
 from dataclasses import dataclass, field
 
 import fakeredis
@@ -126,9 +127,17 @@ class Callers:
     staff_roles = STAFF_ROLES
 
     @staticmethod
-    def token(kind, role=None, user_id=CUSTOMER_ID, expires_in=3600, secret=JWT_SECRET):
+    def token(kind, role=None, user_id=CUSTOMER_ID, expires_in=3600, secret=JWT_SECRET, version=0):
         now = int(time.time())
-        claims = {"sub": user_id, "kind": kind, "role": role, "iat": now, "exp": now + expires_in}
+        claims = {
+            "sub": user_id,
+            "kind": kind,
+            "role": role,
+            "iat": now,
+            "exp": now + expires_in,
+            "jti": uuid.uuid4().hex,
+            "ver": version,
+        }
         return jwt.encode(claims, secret, algorithm="HS256")
 
     @staticmethod

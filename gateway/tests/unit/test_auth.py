@@ -46,7 +46,14 @@ def test_token_for_a_customer(client, rpc, settings):
     rpc.answer(
         "customers",
         "authenticate",
-        {"id": "u1", "username": "alice", "kind": "customer", "role": None, "level": "regular"},
+        {
+            "id": "u1",
+            "username": "alice",
+            "kind": "customer",
+            "role": None,
+            "level": "regular",
+            "token_version": 0,
+        },
     )
 
     response = client.post("/api/v1/auth/token", json=CREDENTIALS)
@@ -68,7 +75,7 @@ def test_token_for_staff_carries_the_role(client, rpc, settings):
     rpc.answer(
         "customers",
         "authenticate",
-        {"id": "s1", "username": "olga", "kind": "staff", "role": "ops", "level": None},
+        {"id": "s1", "username": "olga", "kind": "staff", "role": "ops", "level": None, "token_version": 0},
     )
 
     response = client.post("/api/v1/auth/token", json=CREDENTIALS)
@@ -78,7 +85,7 @@ def test_token_for_staff_carries_the_role(client, rpc, settings):
 
 
 def test_token_lifetime_follows_the_settings(settings, rpc):
-    rpc.answer("customers", "authenticate", {"id": "u1", "kind": "customer"})
+    rpc.answer("customers", "authenticate", {"id": "u1", "kind": "customer", "token_version": 0})
     client = create_app(settings=replace(settings, token_ttl_seconds=60), rpc=rpc).test_client()
 
     assert client.post("/api/v1/auth/token", json=CREDENTIALS).json["expires_in"] == 60

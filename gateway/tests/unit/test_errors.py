@@ -167,7 +167,7 @@ def test_a_card_import_over_its_own_limit_is_refused(settings, rpc, callers):
 
 
 def test_rate_limit_on_the_auth_routes(settings, rpc):
-    rpc.answer("customers", "authenticate", {"id": "u1", "kind": "customer"})
+    rpc.answer("customers", "authenticate", {"id": "u1", "kind": "customer", "token_version": 0})
     limited = replace(settings, rate_limits_enabled=True, auth_rate_limit="2/minute")
     client = create_app(settings=limited, rpc=rpc).test_client()
     credentials = {"username": "alice", "password": "secret"}
@@ -196,7 +196,7 @@ def test_rate_limits_count_per_client(settings, rpc, callers):
 
 
 def test_rate_limits_off(settings, rpc):
-    rpc.answer("customers", "authenticate", {"id": "u1", "kind": "customer"})
+    rpc.answer("customers", "authenticate", {"id": "u1", "kind": "customer", "token_version": 0})
     unlimited = replace(settings, rate_limits_enabled=False, auth_rate_limit="1/minute")
     client = create_app(settings=unlimited, rpc=rpc).test_client()
 

@@ -10,7 +10,14 @@ from kameng_common.errors import Unauthorized
 from kameng_gateway.app import create_app
 from kameng_gateway.signins import ACCOUNT, ADDRESS, Limits, SignInGuard, account_key
 
-ALICE = {"id": "u1", "username": "alice", "kind": "customer", "role": None, "level": "regular"}
+ALICE = {
+    "id": "u1",
+    "username": "alice",
+    "kind": "customer",
+    "role": None,
+    "level": "regular",
+    "token_version": 0,
+}
 
 
 def wrong_password(username, password, client_ip=None):
