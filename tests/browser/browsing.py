@@ -35,3 +35,12 @@ def signed_in_buyer(suite, page):
     sign_in(page, username, password)
     expect(page.get_by_role("link", name="我的订单")).to_be_visible()
     return buyer.log_in(username, password)
+
+
+def place_order(buyer, product, quantity=1):
+    return buyer.request(
+        "POST",
+        "/api/v1/orders",
+        headers={"Idempotency-Key": str(uuid.uuid4())},
+        json={"items": [{"product_id": product["id"], "quantity": quantity}]},
+    )

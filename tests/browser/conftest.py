@@ -15,7 +15,7 @@ from kameng_cli.secrets import admin_credentials, local_secrets
 from kameng_cli.suite import SERVICES, Suite, SuiteSettings
 from kameng_common.testing import create_vhost, delete_vhost, free_port
 from tests.api_steps import new_card_product, notify_mockpay
-from tests.browser.browsing import CHROMIUM, DESKTOP, PHONE
+from tests.browser.browsing import CHROMIUM, DESKTOP, PHONE, place_order, strong_password
 
 
 @pytest.fixture(scope="session")
@@ -120,3 +120,31 @@ def open_page(browser, suite):
     for context in contexts:
         context.close()
     assert problems == []
+
+
+@pytest.fixture
+def api_buyer(suite):
+    """A factory: a new customer, signed in through the API only; returns their client."""
+
+    def make(prefix="buyer"):
+        username, password = f"{prefix}_{uuid.uuid4().hex[:8]}", strong_password()
+        buyer = shop.Gateway(suite.settings.gateway_url)
+        buyer.register(username, password)
+        return buyer.log_in(username, password)
+
+    return make
+
+
+@pytest.fixture
+def delivered_order(pay_with_mockpay):
+    """A factory: ``buyer`` orders one of ``product``, pays with mockpay; returns the delivered order."""
+
+    def buy(buyer, product):
+        order = shop.wait_for_status(buyer, place_order(buyer, product)["id"], {"awaiting_payment"})
+        payment = buyer.request("POST", f"/api/v1/orders/{order['id']}/payments", json={"method": "mockpay"})
+        assert pay_with_mockpay(payment).status_code == 200
+        order = shop.wait_for_status(buyer, order["id"], {"delivered"})
+        assert order["status"] == "delivered"
+        return order
+
+    return buy

@@ -14,7 +14,7 @@ import pytest
 from playwright.sync_api import expect
 
 from kameng_cli import shop
-from tests.browser.browsing import DESKTOP, PHONE, sign_in, signed_in_buyer, strong_password
+from tests.browser.browsing import DESKTOP, PHONE, place_order, sign_in, signed_in_buyer, strong_password
 
 if eventlet.patcher.is_monkey_patched("socket"):
     pytest.skip(
@@ -132,15 +132,6 @@ def test_each_role_sees_only_its_pages(suite, open_page, staff):
     )
 
 
-def place_order(buyer, product, quantity=1):
-    return buyer.request(
-        "POST",
-        "/api/v1/orders",
-        headers={"Idempotency-Key": str(uuid.uuid4())},
-        json={"items": [{"product_id": product["id"], "quantity": quantity}]},
-    )
-
-
 @pytest.mark.parametrize("method", ["alipay", "wechat", "unionpay"])
 def test_a_buyer_pays_through_each_providers_sandbox_page(suite, open_page, card_product, method):
     product, cards = card_product(1, price=880)
@@ -222,17 +213,11 @@ def test_an_auditor_verifies_the_audit_log(suite, open_page, staff_member):
 
 
 def test_a_finance_user_refunds_a_delivered_order_to_the_wallet(
-    suite, open_page, staff_member, card_product, pay_with_mockpay
+    suite, open_page, staff_member, card_product, api_buyer, delivered_order
 ):
     product, _cards = card_product(1, price=1200)
-    username, password = f"refundee_{uuid.uuid4().hex[:8]}", strong_password()
-    buyer = shop.Gateway(suite.settings.gateway_url)
-    buyer.register(username, password)
-    buyer = buyer.log_in(username, password)
-    order = shop.wait_for_status(buyer, place_order(buyer, product)["id"], {"awaiting_payment"})
-    payment = buyer.request("POST", f"/api/v1/orders/{order['id']}/payments", json={"method": "mockpay"})
-    assert pay_with_mockpay(payment).status_code == 200
-    assert shop.wait_for_status(buyer, order["id"], {"delivered"})["status"] == "delivered"
+    buyer = api_buyer("refundee")
+    order = delivered_order(buyer, product)
 
     page = open_page(DESKTOP)
     sign_in(page, *staff_member("finance"))
@@ -336,17 +321,10 @@ def test_a_plain_buyer_sees_no_agent_page(suite, open_page):
 
 
 def test_finance_reads_the_ledger_and_reconciles_a_statement(
-    suite, open_page, staff_member, card_product, pay_with_mockpay
+    suite, open_page, staff_member, card_product, api_buyer, delivered_order
 ):
     product, _cards = card_product(1, price=1500)
-    username, password = f"ledger_{uuid.uuid4().hex[:8]}", strong_password()
-    buyer = shop.Gateway(suite.settings.gateway_url)
-    buyer.register(username, password)
-    buyer = buyer.log_in(username, password)
-    order = shop.wait_for_status(buyer, place_order(buyer, product)["id"], {"awaiting_payment"})
-    payment = buyer.request("POST", f"/api/v1/orders/{order['id']}/payments", json={"method": "mockpay"})
-    assert pay_with_mockpay(payment).status_code == 200
-    assert shop.wait_for_status(buyer, order["id"], {"delivered"})["status"] == "delivered"
+    delivered_order(api_buyer("ledger"), product)
 
     page = open_page(DESKTOP)
     sign_in(page, *staff_member("finance"))
@@ -440,14 +418,11 @@ def test_a_buyer_buys_and_reads_a_card_with_the_keyboard_alone(
     expect(page.get_by_test_id("secret")).to_have_text(cards[0]["secret"])
 
 
-def test_a_buyer_asks_for_a_refund_from_the_order_page(suite, open_page, card_product, pay_with_mockpay):
+def test_a_buyer_asks_for_a_refund_from_the_order_page(suite, open_page, card_product, delivered_order):
     product, _cards = card_product(1, price=700)
     page = open_page(PHONE)
     buyer = signed_in_buyer(suite, page)
-    order = shop.wait_for_status(buyer, place_order(buyer, product)["id"], {"awaiting_payment"})
-    payment = buyer.request("POST", f"/api/v1/orders/{order['id']}/payments", json={"method": "mockpay"})
-    assert pay_with_mockpay(payment).status_code == 200
-    assert shop.wait_for_status(buyer, order["id"], {"delivered"})["status"] == "delivered"
+    order = delivered_order(buyer, product)
 
     page.goto(f"/orders/{order['id']}")
     page.get_by_test_id("ask-refund").click()
