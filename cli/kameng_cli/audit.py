@@ -177,6 +177,7 @@ def check(snapshots, dead_letters, now, timeouts):
     return [
         *_cards_sold_once(inventory),
         *_loop_products_within_their_limit(inventory),
+        *_stock_alerts_match_the_stock(inventory),
         *_direct_lines_served_or_refunded(orders, inventory, now, timeouts),
         *_upstream_orders_used_once(inventory),
         *_delivered_orders_hold_their_cards(orders, inventory),
@@ -226,6 +227,24 @@ def _loop_products_within_their_limit(inventory):
                 f"product {product_id}",
                 f"{loop['sold']} units sold and {loop['reserved']} reserved, over its limit of "
                 f"{loop['stock_limit']}",
+            )
+
+
+def _stock_alerts_match_the_stock(inventory):
+    """A product is flagged low exactly while its stock is under its threshold.
+
+    Every change of its stock re-reads it under the alert's lock, so once the
+    changes have committed the flag agrees with the stock; a flag that does not
+    means a crossing was missed (no stock.low) or published without one.
+    """
+    for product_id, alert in inventory.get("stock_alerts", {}).items():
+        under = alert["available"] is not None and alert["available"] < alert["threshold"]
+        if alert["low"] != under:
+            yield Violation(
+                "stock_alert_stale",
+                f"product {product_id}",
+                f"flagged {'low' if alert['low'] else 'not low'} with {alert['available']} available "
+                f"and a threshold of {alert['threshold']}",
             )
 
 

@@ -190,6 +190,15 @@ class ProductChangeSchema(RequestSchema):
         metadata={"description": "off_sale: hidden from buyers and not orderable"},
     )
     stock_limit = stock_limit_field()
+    low_stock_threshold = fields.Integer(
+        strict=True,
+        allow_none=True,
+        validate=validate.Range(min=0),
+        metadata={
+            "description": "card and loop products: stock under this many units raises stock.low; "
+            "null: the shop's default (KAMENG_LOW_STOCK_THRESHOLD, 10)"
+        },
+    )
 
 
 class CardListQuerySchema(RequestSchema):
@@ -348,6 +357,9 @@ class StaffProductSchema(ProductSchema):
 
     price = money("the base price, minor units (fen)")
     stock_limit = fields.Integer(allow_none=True)
+    low_stock_threshold = fields.Integer(
+        allow_none=True, metadata={"description": "its own low-stock threshold; null: the shop's default"}
+    )
     updated_at = fields.String(allow_none=True, metadata={"format": "date-time"})
 
 

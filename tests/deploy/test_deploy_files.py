@@ -45,6 +45,8 @@ METRICS = {
     "kameng_dead_letters",
     "kameng_cards_in_stock",
     "kameng_cards_imported_total",
+    "kameng_stock_low",
+    "kameng_stock_low_alerts_total",
     "kameng_orders_by_status",
     "kameng_payments_total",
     "kameng_refunds_total",

@@ -30,6 +30,7 @@ class Shop:
         self.sold_twice = []
         self.direct_products = []
         self.loop_products = {}
+        self.stock_alerts = {}
         self.ledger_problems = []
         self.agents = {
             "ledger_moves": {},
@@ -121,6 +122,7 @@ class Shop:
                 "sold": self.sold,
                 "reserved": self.reserved,
                 "loop_products": self.loop_products,
+                "stock_alerts": self.stock_alerts,
                 "sold_twice": self.sold_twice,
                 "outbox": self.outboxes["inventory"],
             },
@@ -210,6 +212,17 @@ def test_a_loop_product_delivered_to_many_orders_within_its_limit_holds(shop):
 def test_a_loop_product_sold_past_its_limit(shop):
     shop.loop_products = {"7": {"stock_limit": 10, "sold": 10, "reserved": 1}}
     assert shop.violations() == [("loop_over_limit", "product 7")]
+
+
+def test_a_stock_alert_agrees_with_the_stock(shop):
+    shop.stock_alerts = {
+        "1": {"low": True, "available": 4, "threshold": 5},
+        "2": {"low": False, "available": 5, "threshold": 5},
+        "3": {"low": False, "available": None, "threshold": 5},  # unlimited
+        "4": {"low": False, "available": 2, "threshold": 3},  # a crossing missed
+        "5": {"low": True, "available": 9, "threshold": 3},  # never armed again
+    }
+    assert shop.violations() == [("stock_alert_stale", "product 4"), ("stock_alert_stale", "product 5")]
 
 
 @pytest.mark.parametrize("held", [{"1": 1}, {"1": 3}, {"1": 2, "2": 1}, {}])

@@ -166,7 +166,8 @@ def get_product(product_id):
 @roles_required(*CATALOGUE_ROLES)
 def change_product(product_id):
     """Name, price, level prices, status (``off_sale`` hides the product from buyers
-    and refuses new orders of it) and a loop product's ``stock_limit``. An order
+    and refuses new orders of it), a loop product's ``stock_limit`` and the
+    ``low_stock_threshold`` under which its stock raises ``stock.low``. An order
     already placed keeps the price it was quoted; every price is kept in the
     product's price history."""
     changes = load_json(_PRODUCT_CHANGE_SCHEMA)

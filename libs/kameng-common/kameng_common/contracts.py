@@ -103,6 +103,13 @@ class CardsDelivered(Payload):
     card_ids = fields.List(fields.Integer(strict=True), required=True)
 
 
+class StockLow(Payload):
+    product_id = fields.Integer(strict=True, required=True)
+    # the units orderable when it fell under its threshold
+    available = fields.Integer(strict=True, required=True)
+    threshold = fields.Integer(strict=True, required=True)
+
+
 class RiskAssessed(Payload):
     order_id = fields.String(required=True)
     decision = fields.String(required=True, validate=validate.OneOf(["approve", "review", "reject"]))
@@ -247,6 +254,8 @@ CONTRACTS = {
     "stock.rejected": Contract("inventory", StockRefused, (("orders", "on_stock_rejected"),)),
     "stock.sale_failed": Contract("inventory", StockRefused, (("orders", "on_sale_failed"),)),
     "cards.delivered": Contract("inventory", CardsDelivered, (("orders", "on_cards_delivered"),)),
+    # risk keeps it in the audit log, where staff see every alert
+    "stock.low": Contract("inventory", StockLow, (("risk", "on_stock_low"),)),
     "risk.assessed": Contract("risk", RiskAssessed, (("orders", "on_risk_assessed"),)),
     "payment.succeeded": Contract(
         "payments", PaymentSucceeded, (("orders", "on_payment_succeeded"), ("risk", "on_payment_succeeded"))

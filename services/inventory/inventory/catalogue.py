@@ -4,7 +4,7 @@ the card listing and voiding. Each change is one unit of work; ``actor`` is the 
 
 import sqlalchemy as sa
 
-from inventory import domain, schemas
+from inventory import domain, restock, schemas
 from inventory.db import cards, categories, loop_sales, price_history, products
 from inventory.stock import stock_of
 from inventory.usecases import category_row, lock_categories, record_price
@@ -84,7 +84,7 @@ def get_product_for_staff(db, product_id):
 
 
 def update_product(db, product_id, changes, actor=None):
-    """Change a product's name, price, level prices, status or (loop) stock limit.
+    """Change a product's name, price, level prices, status, (loop) stock limit or low-stock threshold.
 
     A new price or level prices go into the price history; orders already
     placed keep the price they were quoted (they carry it). Unchanged fields
@@ -93,7 +93,9 @@ def update_product(db, product_id, changes, actor=None):
     data = load_or_invalid(schemas.UpdateProduct(), {**changes, "product_id": product_id})
     product_id = data.pop("product_id")
     if not data:
-        raise InvalidInput("name, price, level_prices, status or stock_limit: say what to change")
+        raise InvalidInput(
+            "name, price, level_prices, status, stock_limit or low_stock_threshold: say what to change"
+        )
     with db.unit_of_work() as uow:
         row = _product(uow, product_id, for_update=True)
         if "stock_limit" in data and data["stock_limit"] is not None and row.kind != domain.LOOP:
@@ -117,6 +119,8 @@ def update_product(db, product_id, changes, actor=None):
             row = _product(uow, product_id)
             if {"price", "level_prices"} & set(changed):
                 record_price(uow, row, actor, now)
+            if {"stock_limit", "low_stock_threshold"} & set(changed):
+                restock.watch_stock(uow, [product_id])
         stock = stock_of(uow, [row])[row.id]
     return {**schemas.Product().dump(row._mapping), "stock": stock}
 
@@ -222,6 +226,7 @@ def void_card(db, card_id):
                 .where(cards.c.id == card.id, cards.c.status == domain.AVAILABLE)
                 .values(status=domain.VOID, voided_at=utcnow())
             )
+            restock.watch_stock(uow, [card.product_id])
         row = uow.execute(
             sa.select(cards.c.id, cards.c.number, cards.c.status, cards.c.order_id)
             .add_columns(cards.c.imported_at, cards.c.reserved_at, cards.c.sold_at, cards.c.voided_at)

@@ -39,6 +39,8 @@ products = sa.Table(
     # a loop product's units sellable in all (sold and reserved count); None: no limit
     sa.Column("stock_limit", sa.BigInteger),
     sa.Column("updated_at", sa.DateTime(timezone=True)),
+    # stock under this raises stock.low (restock.py); None: the shop's default
+    sa.Column("low_stock_threshold", sa.Integer),
     sa.UniqueConstraint("category_id", "name"),
     sa.CheckConstraint("kind IN (" + ", ".join(f"'{kind}'" for kind in KINDS) + ")", name="kind"),
     sa.CheckConstraint("price >= 0", name="price"),
@@ -46,6 +48,19 @@ products = sa.Table(
         "status IN (" + ", ".join(f"'{status}'" for status in PRODUCT_STATUSES) + ")", name="status"
     ),
     sa.CheckConstraint("stock_limit IS NULL OR (stock_limit >= 0 AND kind = 'loop')", name="stock_limit"),
+    sa.CheckConstraint("low_stock_threshold IS NULL OR low_stock_threshold >= 0", name="low_stock_threshold"),
+)
+
+# Whether a stocked product is under its threshold now, as its last stock change
+# left it: stock.low is published when this turns true, and only then. The row
+# is locked while a change re-reads the stock, so concurrent sales that cross the
+# threshold together publish once (restock.watch_stock).
+stock_alerts = sa.Table(
+    "stock_alerts",
+    metadata,
+    sa.Column("product_id", sa.Integer, sa.ForeignKey("products.id"), primary_key=True),
+    sa.Column("low", sa.Boolean, nullable=False),
+    sa.Column("changed_at", sa.DateTime(timezone=True), nullable=False),
 )
 
 # Every price a product has had, from its creation on: what staff see of its history.

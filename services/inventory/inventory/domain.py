@@ -198,3 +198,8 @@ def reveal_refusal(order: Row | None, customer_id: str) -> str | None:
     if order["stock_state"] != STOCK_SOLD:
         return NOT_DELIVERED
     return None
+
+
+def stock_is_low(available, threshold):
+    """Under its threshold: a product whose stock is unlimited (None) never is."""
+    return available is not None and available < threshold

@@ -21,7 +21,7 @@ import os
 import sqlalchemy as sa
 from prometheus_client import Counter
 
-from inventory import domain, suppliers
+from inventory import domain, restock, suppliers
 from inventory.db import cards, fulfilments, orders
 from inventory.upstream import FAILED, PENDING, SUCCEEDED, SupplierRefused, SupplierUnreachable
 from kameng_common.channel import signature_matches
@@ -255,11 +255,13 @@ def _settle_order(uow, order, now):
 
 
 def _release(uow, order_id):
-    uow.execute(
+    released = uow.execute(
         cards.update()
         .where(cards.c.order_id == order_id, cards.c.status == domain.RESERVED)
         .values(status=domain.AVAILABLE, order_id=None, reserved_at=None)
-    )
+        .returning(cards.c.product_id)
+    ).scalars()
+    restock.watch_stock(uow, set(released))
 
 
 def _set_stock_state(uow, order_id, state, now):

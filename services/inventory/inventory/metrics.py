@@ -3,3 +3,6 @@
 from prometheus_client import Counter
 
 CARDS_IMPORTED = Counter("kameng_cards_imported_total", "Cards offered to imports, by outcome", ["outcome"])
+STOCK_LOW_ALERTS = Counter(
+    "kameng_stock_low_alerts_total", "Times a product's stock fell under its low-stock threshold"
+)

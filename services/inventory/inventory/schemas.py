@@ -86,6 +86,13 @@ class UpdateProduct(Schema):
     level_prices = fields.Dict(keys=_level(), values=amount_field())
     status = fields.String(validate=validate.OneOf(PRODUCT_STATUSES))
     stock_limit = fields.Integer(strict=True, validate=validate.Range(min=0), allow_none=True)
+    # None: the shop's default threshold
+    low_stock_threshold = fields.Integer(strict=True, validate=validate.Range(min=0), allow_none=True)
+
+
+class ListRestock(Schema):
+    limit = _page()
+    cursor = _cursor()
 
 
 class ProductRef(Schema):
@@ -175,6 +182,7 @@ class Product(Schema):
     level_prices = fields.Dict()
     status = fields.String()
     stock_limit = fields.Integer(allow_none=True)
+    low_stock_threshold = fields.Integer(allow_none=True)
     created_at = UtcDateTime()
     supplier_id = fields.Integer(allow_none=True)
     supplier_sku = fields.String(allow_none=True)

@@ -2,7 +2,7 @@
 
 from nameko.dependency_providers import Config
 
-from inventory import catalogue, fulfilment, suppliers, usecases
+from inventory import catalogue, fulfilment, restock, suppliers, usecases
 from inventory.db import metadata
 from inventory.dependencies import CardKeys, SupplierSecrets
 from kameng_common.extensions import (
@@ -22,6 +22,12 @@ class InventoryService:
     db = ServiceDatabase(metadata)
     cards_in_stock = BusinessGauge(
         "kameng_cards_in_stock", "Available cards per product", ["product_id"], usecases.stock_levels
+    )
+    stock_low = BusinessGauge(
+        "kameng_stock_low",
+        "1 for each product under its low-stock threshold",
+        ["product_id"],
+        restock.low_products,
     )
     keyring = CardKeys()
     config = Config()
@@ -147,6 +153,10 @@ class InventoryService:
     @rpc
     def stock_levels(self):
         return usecases.stock_levels(self.db)
+
+    @rpc
+    def restock_list(self, limit=50, cursor=None):
+        return restock.restock_list(self.db, limit, cursor)
 
     @rpc
     def audit_snapshot(self):

@@ -8,7 +8,7 @@ import logging
 
 import sqlalchemy as sa
 
-from inventory import domain, fulfilment, schemas
+from inventory import domain, fulfilment, restock, schemas
 from inventory.crypto import CardIntegrityError, SealedSecret
 from inventory.db import (
     cards,
@@ -304,6 +304,7 @@ def import_cards(db, keyring, product_id, cards_in):
         ]
         # a number already stored, by a concurrent import too, loses here instead of failing
         inserted = _insert_new_cards(uow, rows)
+        restock.watch_stock(uow, [product_id])
     duplicates += [position for digest, (position, *_) in batch.items() if digest not in inserted]
     for outcome, count in (
         ("imported", len(inserted)),
@@ -486,6 +487,7 @@ def audit_snapshot(db):
         ).all()
         sold_twice = _cards_sold_to_several_orders(session)
         direct_lines, supplier_orders_reused = fulfilment.audit_fulfilments(session)
+        stock_alerts = restock.alert_states(session)
     sold, last_sale = {}, {}
     for order_id, product_id, count, sold_at in sold_rows:
         sold.setdefault(order_id, {"cards": {}})["cards"][str(product_id)] = count
@@ -515,6 +517,7 @@ def audit_snapshot(db):
         "sold_twice": sold_twice,
         "fulfilments": direct_lines,
         "supplier_orders_reused": supplier_orders_reused,
+        "stock_alerts": stock_alerts,
         "outbox": db.outbox_status(),
     }
 
@@ -754,6 +757,7 @@ def _reserve(uow, order_id, lines):
                     raise _Shortfall(domain.OUT_OF_STOCK)
     except _Shortfall as shortfall:
         return shortfall.reason
+    restock.watch_stock(uow, list(lines))
     return None
 
 
@@ -816,11 +820,17 @@ def _hold_cards(uow, order_id, product_id, quantity, now):
 
 
 def _release(uow, order_id):
-    uow.execute(
+    released = uow.execute(
         cards.update()
         .where(cards.c.order_id == order_id, cards.c.status == domain.RESERVED)
         .values(status=domain.AVAILABLE, order_id=None, reserved_at=None)
+        .returning(cards.c.product_id)
+    ).scalars()
+    released = set(released) | set(
+        uow.execute(
+            loop_sales.delete()
+            .where(loop_sales.c.order_id == order_id, loop_sales.c.status == domain.RESERVED)
+            .returning(loop_sales.c.product_id)
+        ).scalars()
     )
-    uow.execute(
-        loop_sales.delete().where(loop_sales.c.order_id == order_id, loop_sales.c.status == domain.RESERVED)
-    )
+    restock.watch_stock(uow, released)

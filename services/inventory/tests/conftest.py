@@ -15,6 +15,12 @@ from kameng_common.contracts import load_event, new_event
 from kameng_common.testing import deliver
 
 
+@pytest.fixture(autouse=True)
+def no_default_low_stock_threshold(monkeypatch):
+    """Stock alerts only where a test sets a threshold: the other tests count the events they expect."""
+    monkeypatch.setenv("KAMENG_LOW_STOCK_THRESHOLD", "0")
+
+
 @pytest.fixture
 def keyring():
     return Keyring.parse(generate_keys_line("k1"))

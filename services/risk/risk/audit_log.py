@@ -12,7 +12,8 @@ import json
 
 import sqlalchemy as sa
 
-from kameng_common.db import utcnow
+from kameng_common.auditlog import SYSTEM_ACTOR
+from kameng_common.db import utc_isoformat, utcnow
 from kameng_common.errors import InvalidInput
 from risk import auditchain
 from risk.db import audit_head, audit_log
@@ -69,6 +70,20 @@ def on_audit_recorded(uow, event):
         entry["action"],
         entry["target"],
         entry["detail"],
+    )
+
+
+def on_stock_low(uow, event):
+    """A ``stock.low`` alert joins the chain as a ``stock.low`` entry by the system, once per event."""
+    alert = event["payload"]
+    append_in(
+        uow,
+        event["id"],
+        utc_isoformat(event["occurred_at"]),
+        SYSTEM_ACTOR,
+        "stock.low",
+        f"product:{alert['product_id']}",
+        {"available": alert["available"], "threshold": alert["threshold"]},
     )
 
 

@@ -90,6 +90,10 @@ class RiskService:
     def on_customers_audit(self, uow, event):
         audit_log.on_audit_recorded(uow, event)
 
+    @event_handler("inventory", "stock.low")
+    def on_stock_low(self, uow, event):
+        audit_log.on_stock_low(uow, event)
+
     @event_handler("orders", "order.created")
     def on_order_created(self, uow, event):
         usecases.on_order_created(uow, event, self.thresholds)

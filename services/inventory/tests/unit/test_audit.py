@@ -26,6 +26,7 @@ def test_the_snapshot_of_an_empty_inventory(any_db):
         "sold_twice": [],
         "fulfilments": {},
         "supplier_orders_reused": [],
+        "stock_alerts": {},
         "outbox": {"pending": 0, "oldest_pending_at": None},
     }
 

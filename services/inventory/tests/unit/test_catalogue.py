@@ -33,6 +33,7 @@ def test_a_product_is_created_with_its_level_prices(db, category):
         "level_prices": {"vip": 9500},
         "status": "on_sale",
         "stock_limit": None,
+        "low_stock_threshold": None,
         "created_at": product["created_at"],
         "supplier_id": None,
         "supplier_sku": None,

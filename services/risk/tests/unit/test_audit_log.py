@@ -149,3 +149,24 @@ def test_an_audit_event_joins_the_chain_once(chain_db):
         {"reason": "fraud"},
     )
     assert uow.event["type"] == "audit.recorded.customers"
+
+
+def test_a_stock_low_alert_joins_the_chain_once(chain_db):
+    alert = contracts.load_event(
+        json.dumps(
+            contracts.new_event("stock.low", {"product_id": 7, "available": 3, "threshold": 10}, "product:7")
+        )
+    )
+    for _ in range(2):
+        chain_db.handle_once(
+            "risk.on_stock_low", alert["id"], lambda handled: audit_log.on_stock_low(handled, alert)
+        )
+
+    [entry] = audit_log.list_entries(chain_db)["items"]
+    assert (entry["actor"], entry["action"], entry["target"], entry["detail"]) == (
+        "system",
+        "stock.low",
+        "product:7",
+        {"available": 3, "threshold": 10},
+    )
+    assert audit_log.verify(chain_db)["ok"] is True
