@@ -1,4 +1,4 @@
-"""kameng run | seed | demo | paysim | supplier-sim | dlq | audit | audit-log | cards import"""
+"""kameng run | seed | demo | paysim | supplier-sim | dlq | audit | audit-log | cards import | forecast backtest"""
 
 import argparse
 import json
@@ -7,7 +7,7 @@ import signal
 import sys
 import time
 
-from kameng_cli import audit, cards, paysim, shop
+from kameng_cli import audit, cards, forecasting, paysim, shop
 from kameng_cli.secrets import (
     SIM_SECRET_FILE,
     admin_credentials,
@@ -262,6 +262,20 @@ def import_cards(args):
             print(f"{kind} lines: {shown}")
 
 
+def forecast_backtest(args):
+    """Score the demand forecast against seasonal-naive; exits 1 where it does not beat it."""
+    from inventory.forecast import synthetic_year
+
+    try:
+        history = forecasting.read_history(args.file) if args.file else synthetic_year()
+    except (OSError, forecasting.HistoryError) as error:
+        sys.exit(f"kameng forecast backtest: {error}")
+    backtests, total = forecasting.run_backtests(history)
+    forecasting.render(backtests, total, args.file or "a synthetic year")
+    if total is None or total[0].mase >= total[1].mase:
+        sys.exit(1)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="kameng", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -356,6 +370,18 @@ def main(argv=None):
         help="auto: CSV for a .csv file, else text",
     )
     import_parser.set_defaults(handler=import_cards)
+    forecast_parser = commands.add_parser("forecast", help="the restock demand forecast").add_subparsers(
+        dest="forecast_command", required=True
+    )
+    backtest_parser = forecast_parser.add_parser(
+        "backtest",
+        help="the forecast's error (MASE, sMAPE) per product and overall against seasonal-naive, rolling "
+        "over a sales history; exits 1 unless it beats seasonal-naive",
+    )
+    backtest_parser.add_argument(
+        "file", nargs="?", help="a CSV of date,product,units (default: a synthetic year of sales)"
+    )
+    backtest_parser.set_defaults(handler=forecast_backtest)
     args = parser.parse_args(argv)
     if getattr(args, "action", None) == "discard" and not args.id:
         parser.error("dlq discard needs --id: dead letters are removed one at a time, on purpose")
