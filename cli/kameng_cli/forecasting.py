@@ -23,16 +23,16 @@ class HistoryError(ValueError):
 
 def read_history(path):
     """{product: [daily units, oldest first]} from a ``date,product,units`` CSV file."""
-    sold = {}
+    sold: dict[str, dict[datetime.date, int]] = {}
     with open(path, newline="", encoding="utf-8") as lines:
         for number, row in enumerate(csv.reader(lines), start=1):
             if not row or (number == 1 and tuple(cell.strip().lower() for cell in row) == HEADER):
                 continue
             if len(row) != 3:
                 raise HistoryError(f"line {number}: expected date,product,units")
-            day, product, units = (cell.strip() for cell in row)
+            day_text, product, units_text = (cell.strip() for cell in row)
             try:
-                day, units = datetime.date.fromisoformat(day), int(units)
+                day, units = datetime.date.fromisoformat(day_text), int(units_text)
             except ValueError:
                 raise HistoryError(f"line {number}: a date as YYYY-MM-DD and whole units, please") from None
             if units < 0 or not product:

@@ -200,6 +200,6 @@ def reveal_refusal(order: Row | None, customer_id: str) -> str | None:
     return None
 
 
-def stock_is_low(available, threshold):
+def stock_is_low(available: int | None, threshold: int) -> bool:
     """Under its threshold: a product whose stock is unlimited (None) never is."""
     return available is not None and available < threshold

@@ -198,7 +198,7 @@ def daily_sales(session, product_ids, first_day):
         )
         .group_by(loop_sales.c.product_id, loop_day),
     )
-    units = {}
+    units: dict[tuple[int, datetime.date], int] = {}
     for select in selects:
         for product_id, day, count in session.execute(select).all():
             key = (product_id, _day(day))
