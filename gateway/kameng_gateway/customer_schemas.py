@@ -2,7 +2,7 @@
 
 from marshmallow import Schema, fields, validate
 
-from kameng_gateway.schemas import PageQuerySchema, RequestSchema, money, timestamp
+from kameng_gateway.schemas import MAX_AMOUNT, MAX_ID, PageQuerySchema, RequestSchema, money, timestamp
 
 
 class LevelSchema(Schema):
@@ -216,3 +216,114 @@ class WithdrawalListQuerySchema(PageQuerySchema):
 class WithdrawalDecisionSchema(RequestSchema):
     decision = fields.String(required=True, validate=validate.OneOf(["approve", "reject"]))
     reason = fields.String(load_default=None, validate=validate.Length(max=500))
+
+
+# --- coupons ---
+
+
+class CouponCreationSchema(RequestSchema):
+    code = fields.String(
+        required=True,
+        validate=validate.Regexp(r"^\s*[A-Za-z0-9_-]{3,32}\s*$"),
+        metadata={"description": "3 to 32 letters, digits, '_' or '-'; matched without case"},
+    )
+    kind = fields.String(required=True, validate=validate.OneOf(["amount_off", "percent_off"]))
+    value = fields.Integer(
+        strict=True,
+        required=True,
+        validate=validate.Range(1, MAX_AMOUNT),
+        metadata={"description": "amount_off: fen off; percent_off: a whole percent (1 to 100) off"},
+    )
+    min_total = money("what the items in the coupon's scope must cost at least (fen)", load_default=0)
+    currency = fields.String(load_default="CNY", validate=validate.Regexp(r"^[A-Z]{3}$"))
+    starts_at = fields.AwareDateTime(required=True)
+    ends_at = fields.AwareDateTime(
+        required=True, metadata={"description": "the first moment it no longer applies"}
+    )
+    total_limit = fields.Integer(
+        strict=True,
+        load_default=None,
+        allow_none=True,
+        validate=validate.Range(1, 10**9),
+        metadata={"description": "uses held or spent in all; absent: no limit"},
+    )
+    per_customer_limit = fields.Integer(strict=True, load_default=1, validate=validate.Range(1, 10**6))
+    product_ids = fields.List(
+        fields.Integer(strict=True, validate=validate.Range(1, MAX_ID)),
+        load_default=list,
+        validate=validate.Length(max=1000),
+        metadata={"description": "the products it discounts (with category_ids); both empty: every item"},
+    )
+    category_ids = fields.List(
+        fields.Integer(strict=True, validate=validate.Range(1, MAX_ID)),
+        load_default=list,
+        validate=validate.Length(max=1000),
+        metadata={"description": "the categories whose products it discounts (a product's own category)"},
+    )
+    public = fields.Boolean(
+        load_default=True,
+        metadata={
+            "description": "true: anyone with the code may use it; false: only customers it is issued to"
+        },
+    )
+
+
+class CouponSchema(Schema):
+    id = fields.String()
+    code = fields.String()
+    kind = fields.String()
+    value = fields.Integer()
+    min_total = money()
+    currency = fields.String()
+    starts_at = fields.String(metadata={"format": "date-time"})
+    ends_at = fields.String(metadata={"format": "date-time"})
+    total_limit = fields.Integer(allow_none=True)
+    per_customer_limit = fields.Integer()
+    product_ids = fields.List(fields.Integer())
+    category_ids = fields.List(fields.Integer())
+    public = fields.Boolean()
+    used = fields.Integer(metadata={"description": "uses held by open orders or spent by paid ones"})
+    issued = fields.Integer(metadata={"description": "customers it was issued to (one coupon's page only)"})
+    created_at = fields.String(metadata={"format": "date-time"})
+
+
+class CouponPageSchema(Schema):
+    items = fields.List(fields.Nested(CouponSchema))
+    next_cursor = fields.String(allow_none=True)
+
+
+class CouponPageQuerySchema(PageQuerySchema):
+    cursor = fields.String(load_default=None, validate=validate.Length(1, 32))
+
+
+class CouponIssueSchema(RequestSchema):
+    customer_ids = fields.List(
+        fields.String(validate=validate.Length(1, 64)),
+        required=True,
+        validate=validate.Length(1, 10_000),
+        metadata={"description": "the customers who may use the coupon from now on"},
+    )
+
+
+class CouponIssuedSchema(Schema):
+    coupon_id = fields.String()
+    customers = fields.Integer(metadata={"description": "customers asked for"})
+    newly_issued = fields.Integer(metadata={"description": "of them, those who did not have it yet"})
+
+
+class MyCouponSchema(Schema):
+    code = fields.String()
+    kind = fields.String()
+    value = fields.Integer()
+    min_total = money()
+    currency = fields.String()
+    starts_at = fields.String(metadata={"format": "date-time"})
+    ends_at = fields.String(metadata={"format": "date-time"})
+    per_customer_limit = fields.Integer()
+    product_ids = fields.List(fields.Integer())
+    category_ids = fields.List(fields.Integer())
+    uses_left = fields.Integer()
+
+
+class MyCouponsSchema(Schema):
+    items = fields.List(fields.Nested(MyCouponSchema))

@@ -239,13 +239,23 @@ CONTRACTS = {
         "orders", OrderCreated, (("inventory", "on_order_created"), ("risk", "on_order_created"))
     ),
     "order.cancelled": Contract(
-        "orders", OrderClosed, (("inventory", "on_order_cancelled"), ("risk", "on_order_cancelled"))
+        "orders",
+        OrderClosed,
+        (
+            ("inventory", "on_order_cancelled"),
+            ("risk", "on_order_cancelled"),
+            ("customers", "on_order_cancelled"),
+        ),
     ),
     "order.reviewed": Contract("orders", OrderReviewed, (("risk", "on_order_reviewed"),)),
     "order.expired": Contract(
-        "orders", OrderClosed, (("inventory", "on_order_expired"), ("risk", "on_order_expired"))
+        "orders",
+        OrderClosed,
+        (("inventory", "on_order_expired"), ("risk", "on_order_expired"), ("customers", "on_order_expired")),
     ),
-    "order.paid": Contract("orders", OrderPaid, (("inventory", "on_order_paid"),)),
+    "order.paid": Contract(
+        "orders", OrderPaid, (("inventory", "on_order_paid"), ("customers", "on_order_paid"))
+    ),
     "order.delivered": Contract("orders", OrderDelivered, (("customers", "on_order_delivered"),)),
     "order.refund_requested": Contract(
         "orders", RefundRequested, (("payments", "on_refund_requested"), ("risk", "on_refund_requested"))

@@ -172,3 +172,56 @@ withdrawals = sa.Table(
     sa.Column("decided_at", sa.DateTime(timezone=True)),
     sa.CheckConstraint("amount > 0", name="ck_withdrawals_amount_positive"),
 )
+
+# A coupon (customers/coupons.py): amount_off (fen) or percent_off (whole percent) of the order
+# lines in its scope (every line when both scopes are empty). ``used`` counts its uses held
+# or spent; a hold raises it only while it is below ``total_limit`` (NULL: no limit).
+coupons = sa.Table(
+    "coupons",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("code", sa.String(32), nullable=False, unique=True),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("value", sa.BigInteger, nullable=False),
+    sa.Column("min_total", sa.BigInteger, nullable=False),
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("starts_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("ends_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("total_limit", sa.Integer),
+    sa.Column("per_customer_limit", sa.Integer, nullable=False),
+    sa.Column("product_ids", sa.JSON, nullable=False),
+    sa.Column("category_ids", sa.JSON, nullable=False),
+    # a public code serves anyone who has it; any other coupon only the customers it was issued to
+    sa.Column("public", sa.Boolean, nullable=False),
+    sa.Column("used", sa.Integer, nullable=False),
+    sa.Column("created_by", sa.String(64)),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.CheckConstraint("total_limit IS NULL OR used <= total_limit", name="ck_coupons_within_total_limit"),
+    sa.CheckConstraint("used >= 0", name="ck_coupons_used_not_negative"),
+)
+
+# the customers a coupon was issued to (by id, or as holders of a tag at issue time)
+coupon_grants = sa.Table(
+    "coupon_grants",
+    metadata,
+    sa.Column("coupon_id", sa.String(36), primary_key=True),
+    sa.Column("customer_id", sa.String(36), primary_key=True),
+    sa.Column("issued_at", sa.DateTime(timezone=True), nullable=False),
+)
+sa.Index("ix_coupon_grants_customer", coupon_grants.c.customer_id)
+
+# One use of a coupon per order: held when the order is placed, spent when it is paid,
+# released when it is cancelled or expires (and then no longer counted).
+coupon_uses = sa.Table(
+    "coupon_uses",
+    metadata,
+    sa.Column("order_id", sa.String(64), primary_key=True),
+    sa.Column("coupon_id", sa.String(36), nullable=False),
+    sa.Column("customer_id", sa.String(36), nullable=False),
+    sa.Column("discount", sa.BigInteger, nullable=False),
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("held_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+sa.Index("ix_coupon_uses_coupon_customer", coupon_uses.c.coupon_id, coupon_uses.c.customer_id)

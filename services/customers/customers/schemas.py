@@ -2,7 +2,7 @@
 
 from marshmallow import Schema, fields, validate
 
-from customers import domain
+from customers import coupons, domain
 
 
 def _password(**kwargs):
@@ -137,3 +137,69 @@ class CustomerTag(CustomerRef):
 
 class NewCustomerTag(CustomerTag):
     staff_id = fields.String(required=True, validate=validate.Length(min=1, max=64))
+
+
+# --- coupons ---
+
+
+class NewCoupon(Schema):
+    code = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    kind = fields.String(required=True, validate=validate.OneOf(coupons.KINDS))
+    value = fields.Integer(strict=True, required=True, validate=validate.Range(min=1, max=10**12))
+    min_total = fields.Integer(strict=True, load_default=0, validate=validate.Range(min=0, max=10**12))
+    currency = fields.String(load_default=domain.LEVEL_CURRENCY, validate=validate.Regexp(r"^[A-Z]{3}\Z"))
+    starts_at = fields.AwareDateTime(required=True)
+    ends_at = fields.AwareDateTime(required=True)
+    total_limit = fields.Integer(
+        strict=True, load_default=None, allow_none=True, validate=validate.Range(min=1, max=10**9)
+    )
+    per_customer_limit = fields.Integer(
+        strict=True, load_default=1, validate=validate.Range(min=1, max=10**6)
+    )
+    product_ids = fields.List(
+        fields.Integer(strict=True, validate=validate.Range(min=1)),
+        load_default=list,
+        validate=validate.Length(max=1000),
+    )
+    category_ids = fields.List(
+        fields.Integer(strict=True, validate=validate.Range(min=1)),
+        load_default=list,
+        validate=validate.Length(max=1000),
+    )
+    public = fields.Boolean(load_default=True)
+    created_by = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=64))
+
+
+class CouponRef(Schema):
+    coupon_id = fields.String(required=True, validate=validate.Length(min=1, max=36))
+
+
+class CouponPage(Page):
+    cursor = fields.String(load_default=None, validate=validate.Length(min=1, max=32))
+
+
+class CouponIssue(CouponRef):
+    customer_ids = fields.List(
+        fields.String(validate=validate.Length(min=1, max=36)),
+        required=True,
+        validate=validate.Length(min=1, max=coupons.MAX_ISSUE),
+    )
+
+
+class HeldLine(Schema):
+    product_id = fields.Integer(strict=True, required=True)
+    category_id = fields.Integer(strict=True, load_default=None, allow_none=True)
+    quantity = fields.Integer(strict=True, required=True, validate=validate.Range(min=1))
+    unit_price = fields.Integer(strict=True, required=True, validate=validate.Range(min=0))
+
+
+class CouponHold(Schema):
+    order_id = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    customer_id = fields.String(required=True, validate=validate.Length(min=1, max=36))
+    code = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    lines = fields.List(fields.Nested(HeldLine), required=True, validate=validate.Length(min=1))
+    currency = fields.String(required=True, validate=validate.Regexp(r"^[A-Z]{3}\Z"))
+
+
+class OrderRef(Schema):
+    order_id = fields.String(required=True, validate=validate.Length(min=1, max=64))

@@ -1,6 +1,6 @@
 from nameko.dependency_providers import Config
 
-from customers import agents, credentials, levels, schemas, segments, usecases
+from customers import agents, coupons, credentials, levels, schemas, segments, usecases
 from customers.db import metadata
 from customers.dependencies import FirstAdmin, PasswordHashing
 from kameng_common.errors import Unavailable
@@ -37,6 +37,12 @@ class CustomersService:
         "Customers by tag, computed or given by staff",
         ["tag"],
         segments.customers_by_tag,
+    )
+    coupon_uses = BusinessGauge(
+        "kameng_coupon_uses",
+        "Coupon uses by status (held, spent, released)",
+        ["status"],
+        coupons.uses_by_status,
     )
     first_admin = FirstAdmin()
     config = Config()
@@ -199,6 +205,63 @@ class CustomersService:
             {"withdrawal_id": withdrawal_id, "decision": decision, "reason": reason, "staff_id": staff_id},
         )
         return agents.decide_withdrawal(self.db, **data)
+
+    @rpc
+    def create_coupon(self, coupon):
+        data = load_or_invalid(schemas.NewCoupon(), coupon)
+        created_by = data.pop("created_by")
+        return coupons.create_coupon(self.db, data, created_by)
+
+    @rpc
+    def get_coupon(self, coupon_id):
+        data = load_or_invalid(schemas.CouponRef(), {"coupon_id": coupon_id})
+        return coupons.get_coupon(self.db, data["coupon_id"])
+
+    @rpc
+    def list_coupons(self, limit=50, cursor=None):
+        data = load_or_invalid(schemas.CouponPage(), {"limit": limit, "cursor": cursor})
+        return coupons.list_coupons(self.db, **data)
+
+    @rpc
+    def issue_coupon(self, coupon_id, customer_ids):
+        data = load_or_invalid(schemas.CouponIssue(), {"coupon_id": coupon_id, "customer_ids": customer_ids})
+        return coupons.issue_coupon(self.db, **data)
+
+    @rpc
+    def my_coupons(self, customer_id):
+        data = load_or_invalid(schemas.CustomerRef(), {"customer_id": customer_id})
+        return coupons.my_coupons(self.db, data["customer_id"])
+
+    @rpc
+    def hold_coupon(self, order_id, customer_id, code, lines, currency):
+        data = load_or_invalid(
+            schemas.CouponHold(),
+            {
+                "order_id": order_id,
+                "customer_id": customer_id,
+                "code": code,
+                "lines": lines,
+                "currency": currency,
+            },
+        )
+        return coupons.hold_coupon(self.db, **data)
+
+    @rpc
+    def release_coupon(self, order_id):
+        data = load_or_invalid(schemas.OrderRef(), {"order_id": order_id})
+        return coupons.release_coupon(self.db, data["order_id"])
+
+    @event_handler("orders", "order.paid")
+    def on_order_paid(self, uow, event):
+        coupons.on_order_paid(uow, event)
+
+    @event_handler("orders", "order.cancelled")
+    def on_order_cancelled(self, uow, event):
+        coupons.on_order_closed(uow, event)
+
+    @event_handler("orders", "order.expired")
+    def on_order_expired(self, uow, event):
+        coupons.on_order_closed(uow, event)
 
     @event_handler("orders", "order.delivered")
     def on_order_delivered(self, uow, event):

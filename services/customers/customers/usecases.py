@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 import sqlalchemy as sa
 
-from customers import agents, credentials, domain, levels, segments
+from customers import agents, coupons, credentials, domain, levels, segments
 from customers.db import accounts, counted_orders, customer_stats
 from customers.passwords import Passwords
 from kameng_common.db import Database, UnitOfWork, utcnow
@@ -319,15 +319,18 @@ def customers_by_level(db: Database) -> dict[str, int]:
 
 def audit_snapshot(db: Database) -> dict[str, Any]:
     """What ``kameng audit`` needs of customers: agents' money (see ``agents.audit_facts``), customers
-    whose stats differ from the orders counted for them, how many admins may sign in, and its outbox."""
+    whose stats differ from the orders counted for them, how many admins may sign in, coupons and their
+    uses (``coupons.audit_facts``), and its outbox."""
     with db.reading_snapshot() as session:
         agent_facts = agents.audit_facts(session)
         stats_mismatches = segments.stats_mismatches(session)
         enabled_admins = credentials.enabled_admins(session)
+        coupon_facts = coupons.audit_facts(session)
     return {
         "service": "customers",
         "agents": agent_facts,
         "stats_mismatches": stats_mismatches,
         "accounts": {"enabled_admins": enabled_admins},
+        "coupons": coupon_facts,
         "outbox": db.outbox_status(),
     }

@@ -14,6 +14,7 @@ def test_the_snapshot_tells_the_events_not_yet_published(any_db):
         },
         "stats_mismatches": [],
         "accounts": {"enabled_admins": 0},
+        "coupons": {"coupons": {}, "uses": {}},
         "outbox": {"pending": 0, "oldest_pending_at": None},
     }
     # any event stands for one

@@ -1,0 +1,284 @@
+"""Coupons: their rules, their issue, and holds that never pass a limit, on SQLite and PostgreSQL."""
+
+import datetime
+import json
+import uuid
+
+import eventlet
+import pytest
+
+from customers import coupons, usecases
+from customers.db import metadata
+from kameng_common import contracts
+from kameng_common.errors import Conflict, Forbidden, InvalidInput, NotFound
+from kameng_common.testing import deliver
+
+PASSWORD = "s3cret-pass-phrase"
+NOW = datetime.datetime(2026, 6, 1, 12, 0, tzinfo=datetime.UTC)
+LINES = [
+    {"product_id": 1, "category_id": 10, "quantity": 2, "unit_price": 3_000},
+    {"product_id": 2, "category_id": 20, "quantity": 1, "unit_price": 4_000},
+]
+
+
+def new_coupon(**terms):
+    return {
+        "code": "spring10",
+        "kind": "amount_off",
+        "value": 1_000,
+        "starts_at": NOW - datetime.timedelta(days=1),
+        "ends_at": NOW + datetime.timedelta(days=1),
+        **terms,
+    }
+
+
+@pytest.fixture
+def shared_db(make_database, database_url):
+    """The service's tables as its migrations build them, on SQLite and on PostgreSQL."""
+    return make_database(metadata, database_url, migrate="customers")
+
+
+def hold(db, code="SPRING10", order_id=None, customer_id="buyer-1", lines=LINES, currency="CNY", now=NOW):
+    return coupons.hold_coupon(db, order_id or str(uuid.uuid4()), customer_id, code, lines, currency, now)
+
+
+def audit_facts(db):
+    with db.reading_snapshot() as session:
+        return coupons.audit_facts(session)
+
+
+def refusal_code(call):
+    with pytest.raises((InvalidInput, Conflict, Forbidden)) as refused:
+        call()
+    return refused.value.code
+
+
+def closing_event(event_type, order_id):
+    payload = {"order_id": order_id, "reason": "test"}
+    if event_type == "order.paid":
+        payload = {
+            "order_id": order_id,
+            "customer_id": "buyer-1",
+            "items": [{"product_id": 1, "quantity": 1, "unit_price": 1}],
+            "payment_id": "pay-1",
+            "amount": 1,
+            "currency": "CNY",
+        }
+    return contracts.load_event(contracts.new_event(event_type, payload, order_id))
+
+
+# --- the rules ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "terms, eligible, expected",
+    [
+        ({"kind": "amount_off", "value": 1_000}, 10_000, 1_000),
+        ({"kind": "amount_off", "value": 1_000}, 600, 600),  # never more than the items cost
+        ({"kind": "percent_off", "value": 15}, 10_001, 1_500),  # rounded down, for the shop
+        ({"kind": "percent_off", "value": 100}, 7_000, 7_000),
+    ],
+)
+def test_a_discount_is_the_coupons_share_of_what_it_covers(terms, eligible, expected):
+    assert coupons.discount(terms, eligible) == expected
+
+
+@pytest.mark.parametrize(
+    "scope, eligible",
+    [
+        ({"product_ids": [], "category_ids": []}, 10_000),
+        ({"product_ids": [2], "category_ids": []}, 4_000),
+        ({"product_ids": [], "category_ids": [10]}, 6_000),
+        ({"product_ids": [2], "category_ids": [10]}, 10_000),
+        ({"product_ids": [3], "category_ids": [30]}, 0),
+    ],
+)
+def test_a_scope_covers_its_products_and_categories(scope, eligible):
+    assert coupons.eligible_subtotal(scope, LINES) == eligible
+
+
+@pytest.mark.parametrize(
+    "terms",
+    [
+        {"code": "no spaces"},
+        {"kind": "percent_off", "value": 101},
+        {"ends_at": NOW - datetime.timedelta(days=2)},
+        {"total_limit": 1, "per_customer_limit": 2},
+    ],
+)
+def test_contradictory_terms_are_refused(db, terms):
+    assert refusal_code(lambda: coupons.create_coupon(db, new_coupon(**terms), "ops-1")) == "invalid_coupon"
+
+
+def test_a_code_is_one_coupon_whatever_its_case(db):
+    created = coupons.create_coupon(db, new_coupon(), "ops-1")
+    assert created["code"] == "SPRING10"
+    assert refusal_code(lambda: coupons.create_coupon(db, new_coupon(code="Spring10"), "ops-1")) == (
+        "coupon_code_taken"
+    )
+    assert coupons.get_coupon(db, created["id"])["issued"] == 0
+    assert [item["code"] for item in coupons.list_coupons(db)["items"]] == ["SPRING10"]
+
+
+# --- holds ---------------------------------------------------------------------------
+
+
+def test_a_hold_answers_the_discount_and_counts_once_per_order(db):
+    coupon = coupons.create_coupon(db, new_coupon(total_limit=5), "ops-1")
+
+    first = hold(db, code=" spring10", order_id="order-1")
+    again = hold(db, order_id="order-1")
+
+    assert (
+        first
+        == again
+        == {
+            "order_id": "order-1",
+            "coupon_id": coupon["id"],
+            "code": "SPRING10",
+            "discount": 1_000,
+            "currency": "CNY",
+            "status": "held",
+        }
+    )
+    assert coupons.get_coupon(db, coupon["id"])["used"] == 1
+
+
+@pytest.mark.parametrize(
+    "terms, hold_args, code",
+    [
+        ({}, {"code": "WINTER"}, "coupon_unknown"),
+        ({"starts_at": NOW + datetime.timedelta(hours=1)}, {}, "coupon_not_started"),
+        ({"ends_at": NOW}, {}, "coupon_expired"),
+        ({"product_ids": [99]}, {}, "coupon_out_of_scope"),
+        ({}, {"currency": "USD"}, "coupon_out_of_scope"),
+        ({"min_total": 10_001}, {}, "coupon_below_min_total"),
+        ({"public": False}, {}, "coupon_not_issued"),
+    ],
+)
+def test_a_coupon_that_cannot_apply_is_refused_with_its_reason(db, terms, hold_args, code):
+    coupon = coupons.create_coupon(db, new_coupon(**terms), "ops-1")
+    assert refusal_code(lambda: hold(db, **hold_args)) == code
+    assert coupons.get_coupon(db, coupon["id"])["used"] == 0
+
+
+def test_another_coupon_for_an_order_that_holds_one_is_a_conflict(db):
+    coupons.create_coupon(db, new_coupon(), "ops-1")
+    coupons.create_coupon(db, new_coupon(code="SUMMER"), "ops-1")
+    hold(db, order_id="order-1")
+    assert refusal_code(lambda: hold(db, code="SUMMER", order_id="order-1")) == "coupon_order_conflict"
+
+
+def test_a_use_given_back_can_be_used_again_and_a_spent_one_cannot(db):
+    coupon = coupons.create_coupon(db, new_coupon(total_limit=1), "ops-1")
+    hold(db, order_id="order-1")
+    assert refusal_code(lambda: hold(db, order_id="order-2", customer_id="buyer-2")) == "coupon_limit_reached"
+
+    deliver(db, "customers", coupons.on_order_closed, closing_event("order.expired", "order-1"))
+    hold(db, order_id="order-2", customer_id="buyer-2")
+    deliver(db, "customers", coupons.on_order_paid, closing_event("order.paid", "order-2"))
+    deliver(db, "customers", coupons.on_order_closed, closing_event("order.cancelled", "order-2"))
+
+    assert refusal_code(lambda: hold(db, order_id="order-3", customer_id="buyer-3")) == "coupon_limit_reached"
+    assert coupons.get_coupon(db, coupon["id"])["used"] == 1
+    facts = audit_facts(db)
+    assert {order_id: use["status"] for order_id, use in facts["uses"].items()} == {
+        "order-1": "released",
+        "order-2": "spent",
+    }
+
+
+def test_release_is_idempotent_and_gives_a_use_back_once(db):
+    coupon = coupons.create_coupon(db, new_coupon(), "ops-1")
+    hold(db, order_id="order-1")
+    assert coupons.release_coupon(db, "order-1") == {"order_id": "order-1", "status": "released"}
+    assert coupons.release_coupon(db, "order-1") == {"order_id": "order-1", "status": "released"}
+    assert coupons.release_coupon(db, "never-held") == {"order_id": "never-held", "status": None}
+    assert coupons.get_coupon(db, coupon["id"])["used"] == 0
+
+
+# --- issued coupons -------------------------------------------------------------------
+
+
+def test_an_issued_coupon_serves_its_customers_alone_and_shows_while_usable(db, passwords):
+    alice = usecases.register(db, passwords, "alice", PASSWORD)
+    bob = usecases.register(db, passwords, "bob", PASSWORD)
+    coupon = coupons.create_coupon(db, new_coupon(public=False, per_customer_limit=1), "ops-1")
+
+    issued = coupons.issue_coupon(db, coupon["id"], [alice["id"], alice["id"]])
+    again = coupons.issue_coupon(db, coupon["id"], [alice["id"]])
+
+    assert (issued["customers"], issued["newly_issued"], again["newly_issued"]) == (1, 1, 0)
+    assert [item["code"] for item in coupons.my_coupons(db, alice["id"], NOW)["items"]] == ["SPRING10"]
+    assert coupons.my_coupons(db, bob["id"], NOW)["items"] == []
+    assert refusal_code(lambda: hold(db, customer_id=bob["id"])) == "coupon_not_issued"
+    hold(db, customer_id=alice["id"])
+    # used up for alice: no longer listed
+    assert coupons.my_coupons(db, alice["id"], NOW)["items"] == []
+    listed = coupons.my_coupons(db, alice["id"], NOW)
+    assert json.loads(json.dumps(listed)) == listed
+
+
+def test_issuing_to_someone_who_is_no_customer_is_refused(db, passwords):
+    coupon = coupons.create_coupon(db, new_coupon(), "ops-1")
+    assert refusal_code(lambda: coupons.issue_coupon(db, coupon["id"], ["nobody"])) == "customer_unknown"
+    with pytest.raises(NotFound):
+        coupons.issue_coupon(db, "no-such-coupon", ["nobody"])
+
+
+# --- races, on SQLite and PostgreSQL ------------------------------------------------------
+
+
+def test_fifty_buyers_racing_for_ten_uses_get_ten(shared_db):
+    coupon = coupons.create_coupon(shared_db, new_coupon(total_limit=10), "ops-1")
+
+    def buy(buyer):
+        try:
+            return hold(shared_db, customer_id=f"buyer-{buyer}")
+        except Conflict as exc:
+            return exc
+
+    outcomes = list(eventlet.GreenPool(50).imap(buy, range(50)))
+
+    held = [outcome for outcome in outcomes if isinstance(outcome, dict)]
+    refused = [outcome for outcome in outcomes if not isinstance(outcome, dict)]
+    assert len(held) == 10
+    assert {exc.code for exc in refused} == {"coupon_limit_reached"}
+    facts = audit_facts(shared_db)
+    assert facts["coupons"][coupon["id"]]["used"] == facts["coupons"][coupon["id"]]["counted"] == 10
+
+
+def test_one_buyer_racing_five_orders_gets_one_use(shared_db):
+    coupon = coupons.create_coupon(shared_db, new_coupon(per_customer_limit=1), "ops-1")
+
+    def buy(_):
+        try:
+            return hold(shared_db, customer_id="buyer-1")
+        except Conflict as exc:
+            return exc
+
+    outcomes = list(eventlet.GreenPool(5).imap(buy, range(5)))
+
+    assert sum(isinstance(outcome, dict) for outcome in outcomes) == 1
+    assert {exc.code for exc in outcomes if not isinstance(exc, dict)} == {"coupon_customer_limit_reached"}
+    assert coupons.get_coupon(shared_db, coupon["id"])["used"] == 1
+
+
+def test_holds_and_releases_racing_keep_the_count_exact(shared_db):
+    coupon = coupons.create_coupon(shared_db, new_coupon(total_limit=3), "ops-1")
+    orders = [f"order-{number}" for number in range(3)]
+    for number, order_id in enumerate(orders):
+        hold(shared_db, order_id=order_id, customer_id=f"buyer-{number}")
+
+    def release_or_hold(number):
+        if number < 3:
+            return coupons.release_coupon(shared_db, orders[number])
+        try:
+            return hold(shared_db, customer_id=f"late-{number}")
+        except Conflict as exc:
+            return exc
+
+    list(eventlet.GreenPool(10).imap(release_or_hold, range(10)))
+
+    facts = audit_facts(shared_db)["coupons"][coupon["id"]]
+    assert facts["used"] == facts["counted"] <= 3
