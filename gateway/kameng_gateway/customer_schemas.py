@@ -1,6 +1,6 @@
 """marshmallow schemas of the customers, agents and marketing routes (see ``schemas`` for the rest)."""
 
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from kameng_gateway.schemas import MAX_AMOUNT, MAX_ID, PageQuerySchema, RequestSchema, money, timestamp
 
@@ -299,14 +299,23 @@ class CouponPageQuerySchema(PageQuerySchema):
 class CouponIssueSchema(RequestSchema):
     customer_ids = fields.List(
         fields.String(validate=validate.Length(1, 64)),
-        required=True,
         validate=validate.Length(1, 10_000),
         metadata={"description": "the customers who may use the coupon from now on"},
     )
+    tag = fields.String(
+        validate=validate.Length(1, 32),
+        metadata={"description": "instead of customer_ids: everyone who holds this tag now"},
+    )
+
+    @validates_schema
+    def _one_audience(self, data, **_kwargs):
+        if ("customer_ids" in data) == ("tag" in data):
+            raise ValidationError("give either customer_ids or tag", "customer_ids")
 
 
 class CouponIssuedSchema(Schema):
     coupon_id = fields.String()
+    tag = fields.String(allow_none=True)
     customers = fields.Integer(metadata={"description": "customers asked for"})
     newly_issued = fields.Integer(metadata={"description": "of them, those who did not have it yet"})
 

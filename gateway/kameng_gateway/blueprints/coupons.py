@@ -82,15 +82,21 @@ def get_coupon(coupon_id):
 )
 @roles_required(*COUPON_ROLES)
 def issue_coupon(coupon_id):
-    """Each customer may then use it (a coupon that is not public serves only them) and sees it
-    in GET /me/coupons. Issuing again to a customer who has it changes nothing; an id that is
+    """`customer_ids`, or `tag` for every customer who holds that tag now. Each may then use it
+    (a coupon that is not public serves only them) and sees it in GET /me/coupons. Issuing again to a customer who has it changes nothing; an id that is
     no customer's is 422 `customer_unknown`."""
     data = load_json(_ISSUE_SCHEMA)
-    issued = remote.call("customers", "issue_coupon", str(coupon_id), data["customer_ids"])
+    issued = remote.call(
+        "customers",
+        "issue_coupon",
+        str(coupon_id),
+        customer_ids=data.get("customer_ids"),
+        tag=data.get("tag"),
+    )
     audit.record(
         "coupon.issued",
         f"coupon:{coupon_id}",
-        {"customers": issued["customers"], "newly_issued": issued["newly_issued"]},
+        {"tag": issued["tag"], "customers": issued["customers"], "newly_issued": issued["newly_issued"]},
     )
     return _ISSUED_SCHEMA.dump(issued)
 

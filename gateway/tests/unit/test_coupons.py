@@ -44,7 +44,12 @@ def services(rpc):
     rpc.answer(
         "customers",
         "issue_coupon",
-        lambda coupon_id, customer_ids: {"coupon_id": coupon_id, "customers": 1, "newly_issued": 1},
+        lambda coupon_id, customer_ids=None, tag=None: {
+            "coupon_id": coupon_id,
+            "tag": tag,
+            "customers": 1,
+            "newly_issued": 1,
+        },
     )
     rpc.answer("customers", "my_coupons", {"items": []})
 
@@ -117,7 +122,18 @@ def test_issue_passes_the_customers_on(client, callers, rpc):
     )
 
     assert response.status_code == 200
-    assert rpc.calls_to("customers", "issue_coupon")[0].args == (COUPON_ID, ["c1", "c2"])
+    call = rpc.calls_to("customers", "issue_coupon")[0]
+    assert (call.args, call.kwargs) == ((COUPON_ID,), {"customer_ids": ["c1", "c2"], "tag": None})
+
+
+@pytest.mark.parametrize("body", [{}, {"customer_ids": ["c1"], "tag": "dormant"}, {"customer_ids": []}])
+def test_issue_takes_customers_or_a_tag(client, callers, rpc, body):
+    response = client.post(
+        f"/api/v1/admin/coupons/{COUPON_ID}/issue", json=body, headers=callers.staff("ops")
+    )
+
+    assert response.status_code == 422
+    assert rpc.calls_to("customers", "issue_coupon") == []
 
 
 def test_my_coupons_are_the_callers_own(client, callers, rpc):

@@ -18,7 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 from prometheus_client import Counter
 
-from customers import domain
+from customers import domain, segments
 from customers.db import accounts, coupon_grants, coupon_uses, coupons
 from kameng_common.db import Database, UnitOfWork, utc_isoformat, utcnow
 from kameng_common.errors import Conflict, Forbidden, InvalidInput, NotFound
@@ -166,27 +166,54 @@ def list_coupons(db: Database, limit: int = 50, cursor: str | None = None) -> di
     }
 
 
-def issue_coupon(db: Database, coupon_id: str, customer_ids: Sequence[str]) -> dict[str, Any]:
-    """Issue a coupon to customers: each may then use it (and sees it in their coupons). Issuing
-    again to a customer who has it changes nothing; an id that is no customer's is refused."""
-    wanted = sorted(set(customer_ids))
-    now = utcnow()
+def issue_coupon(
+    db: Database,
+    coupon_id: str,
+    customer_ids: Sequence[str] | None = None,
+    tag: str | None = None,
+    now: datetime.datetime | None = None,
+) -> dict[str, Any]:
+    """Issue a coupon to chosen customers, or to every customer who holds ``tag`` now: each may then
+    use it (and sees it in their coupons). Issuing again to a customer who has it changes nothing;
+    an id that is no customer's is refused."""
+    now = now or utcnow()
     with db.unit_of_work() as uow:
         _coupon_row(uow, coupon_id)
-        known = set(
-            uow.execute(
-                sa.select(accounts.c.id).where(accounts.c.id.in_(wanted), accounts.c.kind == domain.CUSTOMER)
-            ).scalars()
-        )
-        unknown = [customer_id for customer_id in wanted if customer_id not in known]
-        if unknown:
-            raise InvalidInput(
-                f"no customer has the id {', '.join(unknown[:5])}" + (" ..." if len(unknown) > 5 else ""),
-                code="customer_unknown",
+        if tag is not None:
+            customers = segments.with_tag(tag, now).subquery()
+            asked = uow.execute(sa.select(sa.func.count()).select_from(customers)).scalar_one()
+            issued = uow.execute(
+                uow.insert(coupon_grants)
+                .from_select(
+                    ["coupon_id", "customer_id", "issued_at"],
+                    sa.select(
+                        sa.literal(coupon_id), customers.c.id, sa.literal(now, sa.DateTime(timezone=True))
+                    ).where(sa.true()),  # SQLite reads ON CONFLICT after a SELECT only behind a WHERE
+                )
+                .on_conflict_do_nothing()
+            ).rowcount
+        else:
+            wanted = sorted(set(customer_ids or ()))
+            _check_customers(uow, wanted)
+            asked, issued = len(wanted), _grant(uow, coupon_id, wanted, now)
+    _log.info("coupon issued", extra={"coupon_id": coupon_id, "tag": tag, "issued": issued})
+    return {"coupon_id": coupon_id, "tag": tag, "customers": asked, "newly_issued": issued}
+
+
+def _check_customers(uow: UnitOfWork, customer_ids: Sequence[str]) -> None:
+    known = set(
+        uow.execute(
+            sa.select(accounts.c.id).where(
+                accounts.c.id.in_(customer_ids), accounts.c.kind == domain.CUSTOMER
             )
-        issued = _grant(uow, coupon_id, wanted, now)
-    _log.info("coupon issued", extra={"coupon_id": coupon_id, "issued": issued})
-    return {"coupon_id": coupon_id, "customers": len(wanted), "newly_issued": issued}
+        ).scalars()
+    )
+    unknown = [customer_id for customer_id in customer_ids if customer_id not in known]
+    if unknown:
+        raise InvalidInput(
+            f"no customer has the id {', '.join(unknown[:5])}" + (" ..." if len(unknown) > 5 else ""),
+            code="customer_unknown",
+        )
 
 
 def _grant(uow: UnitOfWork, coupon_id: str, customer_ids: Sequence[str], now: datetime.datetime) -> int:

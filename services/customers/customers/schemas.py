@@ -1,6 +1,6 @@
 """RPC inputs. Error messages name the field and the rule, never the value: it may be a password."""
 
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from customers import coupons, domain
 
@@ -181,9 +181,16 @@ class CouponPage(Page):
 class CouponIssue(CouponRef):
     customer_ids = fields.List(
         fields.String(validate=validate.Length(min=1, max=36)),
-        required=True,
+        load_default=None,
+        allow_none=True,
         validate=validate.Length(min=1, max=coupons.MAX_ISSUE),
     )
+    tag = fields.String(load_default=None, allow_none=True, validate=validate.Length(min=1, max=32))
+
+    @validates_schema
+    def one_audience(self, data, **_kwargs):
+        if (data["customer_ids"] is None) == (data["tag"] is None):
+            raise ValidationError("give either customer_ids or tag", "customer_ids")
 
 
 class HeldLine(Schema):

@@ -285,3 +285,12 @@ def _mismatch(customer_id, held, counted):
         "held": None if held is None else dict(zip(keys, held, strict=True)),
         "counted": dict(zip(keys, counted, strict=True)),
     }
+
+
+def with_tag(tag, now):
+    """SQL: the ids of the customers who hold ``tag`` at ``now`` (computed or given by staff)."""
+    return (
+        sa.select(accounts.c.id)
+        .select_from(accounts.join(customer_stats, customer_stats.c.customer_id == accounts.c.id))
+        .where(accounts.c.kind == domain.CUSTOMER, _has_tag(tag, now))
+    )

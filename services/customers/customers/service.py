@@ -223,8 +223,10 @@ class CustomersService:
         return coupons.list_coupons(self.db, **data)
 
     @rpc
-    def issue_coupon(self, coupon_id, customer_ids):
-        data = load_or_invalid(schemas.CouponIssue(), {"coupon_id": coupon_id, "customer_ids": customer_ids})
+    def issue_coupon(self, coupon_id, customer_ids=None, tag=None):
+        data = load_or_invalid(
+            schemas.CouponIssue(), {"coupon_id": coupon_id, "customer_ids": customer_ids, "tag": tag}
+        )
         return coupons.issue_coupon(self.db, **data)
 
     @rpc

@@ -7,7 +7,7 @@ import uuid
 import eventlet
 import pytest
 
-from customers import coupons, usecases
+from customers import coupons, segments, usecases
 from customers.db import metadata
 from kameng_common import contracts
 from kameng_common.errors import Conflict, Forbidden, InvalidInput, NotFound
@@ -282,3 +282,19 @@ def test_holds_and_releases_racing_keep_the_count_exact(shared_db):
 
     facts = audit_facts(shared_db)["coupons"][coupon["id"]]
     assert facts["used"] == facts["counted"] <= 3
+
+
+def test_a_coupon_issued_to_a_tag_reaches_everyone_who_has_it_then(shared_db, passwords):
+    alice = usecases.register(shared_db, passwords, "alice", PASSWORD)
+    bob = usecases.register(shared_db, passwords, "bob", PASSWORD)
+    carol = usecases.register(shared_db, passwords, "carol", PASSWORD)
+    for customer in (alice, bob):
+        segments.add_tag(shared_db, customer["id"], "spring_campaign", "ops-1")
+    coupon = coupons.create_coupon(shared_db, new_coupon(public=False), "ops-1")
+
+    issued = coupons.issue_coupon(shared_db, coupon["id"], tag="spring_campaign", now=NOW)
+    again = coupons.issue_coupon(shared_db, coupon["id"], tag="spring_campaign", now=NOW)
+
+    assert (issued["customers"], issued["newly_issued"], again["newly_issued"]) == (2, 2, 0)
+    assert [item["code"] for item in coupons.my_coupons(shared_db, bob["id"], NOW)["items"]] == ["SPRING10"]
+    assert coupons.my_coupons(shared_db, carol["id"], NOW)["items"] == []
