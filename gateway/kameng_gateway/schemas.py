@@ -617,6 +617,46 @@ class RefundTicketPageSchema(Schema):
     next_cursor = fields.String(allow_none=True)
 
 
+class FinanceSummaryQuerySchema(RequestSchema):
+    from_ = fields.AwareDateTime(
+        data_key="from",
+        metadata={"description": "the period's start (ISO 8601); 30 days before its end by default"},
+    )
+    to = fields.AwareDateTime(
+        metadata={"description": "the period's end, excluded (ISO 8601); now by default"}
+    )
+    group_by = fields.String(
+        load_default="day",
+        validate=validate.OneOf(["day", "channel"]),
+        metadata={
+            "description": "day (the shop's day, Beijing time) or channel (the provider that took the money)"
+        },
+    )
+
+
+class FinanceFiguresSchema(Schema):
+    currency = fields.String()
+    revenue = fields.Integer(metadata={"description": "fen received for orders (top-ups are not sales)"})
+    refunds = fields.Integer(metadata={"description": "fen given back, when it was given back"})
+    commissions = fields.Integer(metadata={"description": "fen agents earned, less what refunds took back"})
+    net = fields.Integer(metadata={"description": "revenue - refunds - commissions"})
+
+
+class FinanceRowSchema(FinanceFiguresSchema):
+    key = fields.String(metadata={"description": "the day (YYYY-MM-DD) or the channel"})
+
+
+class FinanceSummarySchema(Schema):
+    from_ = fields.String(data_key="from", attribute="from", metadata={"format": "date-time"})
+    to = fields.String(metadata={"format": "date-time"})
+    group_by = fields.String()
+    rows = fields.List(
+        fields.Nested(FinanceRowSchema),
+        metadata={"description": "by channel, commissions are in the totals only: they belong to no channel"},
+    )
+    totals = fields.List(fields.Nested(FinanceFiguresSchema), metadata={"description": "one per currency"})
+
+
 class LedgerQuerySchema(PageQuerySchema):
     cursor = fields.Integer(load_default=None, validate=validate.Range(1, 2**62))
     account = fields.String(

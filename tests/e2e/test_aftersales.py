@@ -81,6 +81,12 @@ def test_a_buyers_ticket_is_commented_approved_and_refunded_through_the_provider
     assert "refund request approved: supplier confirms the card was used" in reasons
     assert any(reason.startswith("refund of ") for reason in reasons)
 
+    summary = finance.request("GET", "/api/v1/admin/finance/summary?group_by=channel")
+    [alipay] = [row for row in summary["rows"] if row["key"] == "alipay"]
+    # the suite is shared: other tests paid and refunded through alipay too
+    assert alipay["revenue"] >= order["total"] and alipay["refunds"] >= order["total"]
+    assert alipay["net"] == alipay["revenue"] - alipay["refunds"]
+
     report = audit.audit(
         suite.settings.amqp_uri, audit.Timeouts(order_ttl=suite.order_ttl, expiry_interval=1, grace=5)
     )

@@ -1,4 +1,4 @@
-"""Finance: the ledger, and reconciling a provider's daily statement against it."""
+"""Finance: the ledger, a period's summary, and reconciling a provider's daily statement against it."""
 
 import csv
 import io
@@ -11,6 +11,8 @@ from kameng_gateway.auth import LEDGER_READER_ROLES, REFUND_ROLES, current_ident
 from kameng_gateway.blueprints import load_query
 from kameng_gateway.openapi import operation
 from kameng_gateway.schemas import (
+    FinanceSummaryQuerySchema,
+    FinanceSummarySchema,
     LedgerEntrySchema,
     LedgerPageSchema,
     LedgerQuerySchema,
@@ -28,6 +30,8 @@ _LEDGER_QUERY_SCHEMA = LedgerQuerySchema()
 _LEDGER_PAGE_SCHEMA = LedgerPageSchema()
 _RECONCILIATION_QUERY_SCHEMA = ReconciliationQuerySchema()
 _RECONCILIATION_SCHEMA = ReconciliationSchema()
+_SUMMARY_QUERY_SCHEMA = FinanceSummaryQuerySchema()
+_SUMMARY_SCHEMA = FinanceSummarySchema()
 
 
 @blueprint.post("/reconciliations")
@@ -92,3 +96,26 @@ def read_ledger():
     if page["next_cursor"]:
         headers["X-Next-Cursor"] = page["next_cursor"]
     return Response(out.getvalue(), content_type="text/csv; charset=utf-8", headers=headers)
+
+
+@blueprint.get("/finance/summary")
+@operation(
+    "Summarise a period's money",
+    query=FinanceSummaryQuerySchema,
+    responses={200: FinanceSummarySchema},
+    auth="required",
+)
+@roles_required(*LEDGER_READER_ROLES)
+def finance_summary():
+    """Admins, finance and auditors. Revenue (money received for orders), refunds (when given
+    back), agents' commissions and net, per day or channel and per currency, with totals; at
+    most 366 days (422 otherwise). Cost prices and margins are not in it."""
+    query = load_query(_SUMMARY_QUERY_SCHEMA)
+    summary = remote.call(
+        "payments",
+        "finance_summary",
+        since=query["from_"].isoformat() if query.get("from_") else None,
+        until=query["to"].isoformat() if query.get("to") else None,
+        group_by=query["group_by"],
+    )
+    return _SUMMARY_SCHEMA.dump(summary)

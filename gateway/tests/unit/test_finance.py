@@ -110,3 +110,47 @@ def test_the_ledger_refuses_bad_queries_and_other_roles(client, rpc, callers):
     )
     assert client.get("/api/v1/admin/ledger", headers=callers.staff("support")).status_code == 403
     assert rpc.calls == []
+
+
+SUMMARY = {
+    "from": "2026-11-01T00:00:00+08:00",
+    "to": "2026-11-28T00:00:00+08:00",
+    "group_by": "channel",
+    "rows": [
+        {"key": "alipay", "currency": "CNY", "revenue": 2000, "refunds": 500, "commissions": 0, "net": 1500}
+    ],
+    "totals": [{"currency": "CNY", "revenue": 2000, "refunds": 500, "commissions": 100, "net": 1400}],
+}
+
+
+@pytest.mark.parametrize("role", ["admin", "finance", "auditor"])
+def test_admins_finance_and_auditors_read_the_summary(client, rpc, callers, role):
+    rpc.answer("payments", "finance_summary", SUMMARY)
+    response = client.get(
+        "/api/v1/admin/finance/summary?from=2026-11-01T00:00:00%2B08:00&to=2026-11-28T00:00:00%2B08:00"
+        "&group_by=channel",
+        headers=callers.staff(role),
+    )
+    assert (response.status_code, response.json) == (200, SUMMARY)
+    [call] = rpc.calls_to("payments", "finance_summary")
+    assert call.kwargs == {
+        "since": "2026-11-01T00:00:00+08:00",
+        "until": "2026-11-28T00:00:00+08:00",
+        "group_by": "channel",
+    }
+
+
+def test_the_summary_defaults_to_days_and_refuses_bad_queries_and_other_roles(client, rpc, callers):
+    rpc.answer("payments", "finance_summary", {**SUMMARY, "group_by": "day", "rows": []})
+    assert client.get("/api/v1/admin/finance/summary", headers=callers.staff("finance")).status_code == 200
+    assert rpc.calls_to("payments", "finance_summary")[0].kwargs == {
+        "since": None,
+        "until": None,
+        "group_by": "day",
+    }
+    for query in ("group_by=product", "from=yesterday", "to=2026-11-28T00:00:00"):
+        response = client.get(f"/api/v1/admin/finance/summary?{query}", headers=callers.staff("finance"))
+        assert response.status_code == 422, query
+    for role in ("support", "ops"):
+        assert client.get("/api/v1/admin/finance/summary", headers=callers.staff(role)).status_code == 403
+    assert client.get("/api/v1/admin/finance/summary", headers=callers.customer()).status_code == 403

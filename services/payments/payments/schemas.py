@@ -1,7 +1,11 @@
 """What the RPC methods take and answer, and what a mockpay notification holds."""
 
-from marshmallow import EXCLUDE, Schema, fields, validate
+import datetime
+from typing import Any
 
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load, validate
+
+from kameng_common.db import utcnow
 from kameng_common.money import DEFAULT_CURRENCY, amount_field, currency_field
 from payments import domain
 
@@ -206,3 +210,24 @@ class RefundRequestAnswer(Schema):
     refund_id = fields.String(allow_none=True)
     created_at = fields.String()
     comments = fields.List(fields.Nested(RefundRequestComment))
+
+
+FINANCE_DEFAULT_PERIOD = datetime.timedelta(days=30)
+FINANCE_LONGEST_PERIOD = datetime.timedelta(days=366)
+
+
+class FinanceSummaryQuery(Schema):
+    # the period ends now and lasts 30 days unless told otherwise
+    since = fields.AwareDateTime(allow_none=True, load_default=None)
+    until = fields.AwareDateTime(allow_none=True, load_default=None)
+    group_by = fields.String(load_default="day", validate=validate.OneOf(("day", "channel")))
+
+    @post_load
+    def period(self, data: dict[str, Any], **_kwargs: Any) -> dict[str, Any]:
+        until = data["until"] or utcnow()
+        since = data["since"] or until - FINANCE_DEFAULT_PERIOD
+        if since >= until:
+            raise ValidationError("the period's start must come before its end", "since")
+        if until - since > FINANCE_LONGEST_PERIOD:
+            raise ValidationError("a summary covers at most 366 days", "since")
+        return {**data, "since": since, "until": until}

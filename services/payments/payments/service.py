@@ -12,7 +12,7 @@ from kameng_common.extensions import (
     timer,
 )
 from kameng_common.money import DEFAULT_CURRENCY
-from payments import aftersales, agent_ledger, usecases
+from payments import aftersales, agent_ledger, finance, usecases
 from payments.db import metadata
 from payments.providers import Providers
 
@@ -120,6 +120,10 @@ class PaymentsService:
     @rpc
     def ledger_page(self, account=None, since=None, until=None, limit=50, cursor=None):
         return usecases.ledger_page(self.db, account, since, until, limit, cursor)
+
+    @rpc
+    def finance_summary(self, since=None, until=None, group_by="day"):
+        return finance.summary(self.db, since, until, group_by)
 
     @rpc
     def reconcile(self, provider, statement, actor):

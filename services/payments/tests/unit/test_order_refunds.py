@@ -174,24 +174,6 @@ def test_staff_refunds_racing_a_late_notification_never_give_back_more_than_was_
 # --- through the provider ------------------------------------------------------
 
 
-@pytest.fixture
-def alipay_paid_order(any_db, providers, open_intent, keys, provider_kit):
-    def pay(amount=1500):
-        order_id = str(uuid.uuid4())
-        intent = open_intent(method="alipay", amount=amount, order_id=order_id)
-        form = provider_kit.alipay_notification(
-            keys.alipay,
-            "2021000000000001",
-            intent["payment_id"],
-            f"A-{order_id[:8]}",
-            f"{amount // 100}.{amount % 100:02d}",
-        )
-        usecases.handle_notification(any_db, providers, "alipay", provider_kit.form_body(form), {})
-        return order_id
-
-    return pay
-
-
 class ScriptedRefunds:
     """The provider's refund API, answering from a script: a refund id, or a RefundFailed."""
 
