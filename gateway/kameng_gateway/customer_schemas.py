@@ -2,7 +2,15 @@
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from kameng_gateway.schemas import MAX_AMOUNT, MAX_ID, PageQuerySchema, RequestSchema, money, timestamp
+from kameng_gateway.schemas import (
+    MAX_AMOUNT,
+    MAX_ID,
+    PageQuerySchema,
+    ProductPageSchema,
+    RequestSchema,
+    money,
+    timestamp,
+)
 
 
 class LevelSchema(Schema):
@@ -336,3 +344,43 @@ class MyCouponSchema(Schema):
 
 class MyCouponsSchema(Schema):
     items = fields.List(fields.Nested(MyCouponSchema))
+
+
+# --- agents' shops ---
+
+
+class ShopSettingsSchema(RequestSchema):
+    slug = fields.String(
+        required=True,
+        validate=validate.Regexp(r"^[a-z0-9][a-z0-9-]{1,30}[a-z0-9]$"),
+        metadata={
+            "description": "the shop's address, /s/<slug>: 3 to 32 lower-case letters, digits, inner hyphens"
+        },
+    )
+    name = fields.String(required=True, validate=validate.Length(1, 64))
+    markup_bp = fields.Integer(
+        required=True,
+        strict=True,
+        validate=validate.Range(0, 10_000),
+        metadata={"description": "basis points over the agent price that the shop's buyers pay (0 to 100 %)"},
+    )
+
+
+class ShopSchema(Schema):
+    slug = fields.String()
+    name = fields.String()
+    markup_bp = fields.Integer()
+    invite_code = fields.String(metadata={"description": "the agent's: the shop's sign-up link carries it"})
+    updated_at = timestamp()
+
+
+class PublicShopSchema(Schema):
+    slug = fields.String()
+    name = fields.String()
+    invite_code = fields.String(
+        metadata={"description": "signing up with it puts the new customer in the agent's downline"}
+    )
+
+
+class ShopProductPageSchema(ProductPageSchema):
+    shop = fields.Nested(PublicShopSchema)

@@ -11,6 +11,8 @@ from kameng_gateway.customer_schemas import (
     CommissionPlanSchema,
     DownlinePageSchema,
     EarningsSchema,
+    ShopSchema,
+    ShopSettingsSchema,
     WithdrawalDecisionSchema,
     WithdrawalListQuerySchema,
     WithdrawalPageSchema,
@@ -35,6 +37,8 @@ _WITHDRAWAL_SCHEMA = WithdrawalSchema()
 _WITHDRAWAL_LIST_QUERY_SCHEMA = WithdrawalListQuerySchema()
 _WITHDRAWAL_PAGE_SCHEMA = WithdrawalPageSchema()
 _WITHDRAWAL_DECISION_SCHEMA = WithdrawalDecisionSchema()
+_SHOP_SETTINGS_SCHEMA = ShopSettingsSchema()
+_SHOP_SCHEMA = ShopSchema()
 
 
 @blueprint.post("/admin/agents")
@@ -163,3 +167,26 @@ def request_withdrawal():
         "customers", "request_withdrawal", current_identity().user_id, data["amount"], data["account"]
     )
     return _WITHDRAWAL_SCHEMA.dump(withdrawal), 201
+
+
+@blueprint.get("/agent/shop")
+@operation("The calling agent's shop", responses={200: ShopSchema}, auth="required")
+@customer_required
+def get_shop():
+    """404 `shop_not_set_up` until the agent sets it up; 403 `not_an_agent` for other customers."""
+    return _SHOP_SCHEMA.dump(remote.call("customers", "get_shop", current_identity().user_id))
+
+
+@blueprint.put("/agent/shop")
+@operation(
+    "Set up the calling agent's shop", body=ShopSettingsSchema, responses={200: ShopSchema}, auth="required"
+)
+@customer_required
+def set_shop():
+    """The shop at /s/<slug> lists the catalogue at the agent price plus markup_bp. A slug
+    another shop has is 409 `shop_slug_taken`."""
+    data = load_json(_SHOP_SETTINGS_SCHEMA)
+    shop = remote.call(
+        "customers", "set_shop", current_identity().user_id, data["slug"], data["name"], data["markup_bp"]
+    )
+    return _SHOP_SCHEMA.dump(shop)

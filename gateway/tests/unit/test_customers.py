@@ -2,7 +2,7 @@
 
 import pytest
 
-from kameng_common.errors import Forbidden, InvalidInput, NotFound
+from kameng_common.errors import Conflict, Forbidden, InvalidInput, NotFound
 
 CALLERS = ("anonymous", "customer", "admin", "ops", "support", "finance", "auditor")
 LEVELS = {
@@ -61,6 +61,26 @@ EARNINGS = {
     "entries": [],
 }
 
+SHOP = {
+    "slug": "game-cards",
+    "name": "Game cards",
+    "markup_bp": 1500,
+    "agent_id": "a1",
+    "invite_code": "K7M2Q9XZ",
+    "updated_at": "2026-01-01T00:00:00+00:00",
+}
+SHOP_SETTINGS = {"slug": "game-cards", "name": "Game cards", "markup_bp": 1500}
+PRODUCT = {
+    "id": 7,
+    "name": "Game card 100",
+    "category_id": 1,
+    "kind": "card",
+    "price": 9200,
+    "currency": "CNY",
+    "status": "on_sale",
+    "stock": 3,
+}
+
 # (method, path, json body, who may)
 ROUTES = [
     ("GET", "/api/v1/admin/levels", None, {"admin", "ops"}),
@@ -86,6 +106,10 @@ ROUTES = [
         {"admin", "finance"},
     ),
     ("GET", "/api/v1/agent/earnings", None, {"customer"}),
+    ("GET", "/api/v1/agent/shop", None, {"customer"}),
+    ("PUT", "/api/v1/agent/shop", SHOP_SETTINGS, {"customer"}),
+    ("GET", "/api/v1/shops/game-cards", None, set(CALLERS)),
+    ("GET", "/api/v1/shops/game-cards/products", None, set(CALLERS)),
     ("GET", "/api/v1/agent/downline", None, {"customer"}),
     ("POST", "/api/v1/agent/withdrawals", {"amount": 500, "account": "bank:1"}, {"customer"}),
 ]
@@ -94,6 +118,10 @@ ROUTES = [
 @pytest.fixture(autouse=True)
 def services(rpc):
     rpc.answer("customers", "get_levels", LEVELS)
+    rpc.answer("customers", "get_shop", SHOP)
+    rpc.answer("customers", "set_shop", SHOP)
+    rpc.answer("customers", "shop_by_slug", SHOP)
+    rpc.answer("inventory", "list_products", {"items": [PRODUCT], "next_cursor": None})
     rpc.answer("customers", "list_customers", {"items": [CUSTOMER], "next_cursor": None})
     rpc.answer("customers", "customer_detail", CUSTOMER_DETAIL)
     rpc.answer("customers", "add_customer_tag", CUSTOMER_DETAIL)
@@ -302,3 +330,69 @@ def test_an_unknown_customer_is_404(client, callers, rpc):
     response = client.get(f"/api/v1/admin/customers/{CUSTOMER_ID}", headers=callers.staff("admin"))
 
     assert response.status_code == 404 and response.json["error"]["code"] == "customer_not_found"
+
+
+def test_an_agent_sets_their_own_shop(client, callers, rpc):
+    response = client.put("/api/v1/agent/shop", json=SHOP_SETTINGS, headers=callers.customer())
+
+    assert response.status_code == 200
+    assert response.json == {
+        key: SHOP[key] for key in ("slug", "name", "markup_bp", "invite_code", "updated_at")
+    }
+    assert rpc.calls_to("customers", "set_shop")[0].args == (
+        callers.customer_id,
+        "game-cards",
+        "Game cards",
+        1500,
+    )
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {},
+        {**SHOP_SETTINGS, "slug": "Game Cards"},
+        {**SHOP_SETTINGS, "slug": "ab"},
+        {**SHOP_SETTINGS, "name": ""},
+        {**SHOP_SETTINGS, "markup_bp": -1},
+        {**SHOP_SETTINGS, "markup_bp": 10_001},
+        {**SHOP_SETTINGS, "markup_bp": 1.5},
+    ],
+)
+def test_malformed_shop_settings_are_422_before_any_call(client, callers, rpc, body):
+    response = client.put("/api/v1/agent/shop", json=body, headers=callers.customer())
+
+    assert response.status_code == 422
+    assert rpc.calls_to("customers", "set_shop") == []
+
+
+def test_a_slug_another_shop_has_is_409(client, callers, rpc):
+    rpc.answer("customers", "set_shop", Conflict("taken", "shop_slug_taken"))
+
+    response = client.put("/api/v1/agent/shop", json=SHOP_SETTINGS, headers=callers.customer())
+
+    assert response.status_code == 409 and response.json["error"]["code"] == "shop_slug_taken"
+
+
+def test_a_shop_lists_the_catalogue_at_the_agent_price_plus_its_markup(client, rpc):
+    response = client.get("/api/v1/shops/game-cards/products?limit=10")
+
+    assert response.status_code == 200
+    assert response.json["shop"] == {"slug": "game-cards", "name": "Game cards", "invite_code": "K7M2Q9XZ"}
+    assert response.json["items"][0]["price"] == 9200
+    assert rpc.calls_to("customers", "shop_by_slug")[0].args == ("game-cards",)
+    assert rpc.calls_to("inventory", "list_products")[0].kwargs == {
+        "level": "agent",
+        "limit": 10,
+        "cursor": None,
+        "markup_bp": 1500,
+    }
+
+
+def test_an_unknown_shop_is_404(client, rpc):
+    rpc.answer("customers", "shop_by_slug", NotFound("no shop", "shop_not_found"))
+
+    response = client.get("/api/v1/shops/nowhere/products")
+
+    assert response.status_code == 404 and response.json["error"]["code"] == "shop_not_found"
+    assert rpc.calls_to("inventory", "list_products") == []

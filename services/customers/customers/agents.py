@@ -141,7 +141,7 @@ def agent_for_invite_code(session, invite_code):
     return agent
 
 
-def _agent_of(session, customer_id):
+def agent_of(session, customer_id):
     """The agent a signed-in customer is; Forbidden for a customer who is not one."""
     agent = session.execute(sa.select(agents).where(agents.c.customer_id == customer_id)).first()
     if agent is None:
@@ -152,7 +152,7 @@ def _agent_of(session, customer_id):
 def downline(db, customer_id, limit=50, cursor=None):
     """The customers below the calling agent, at any depth, by customer id; never anyone else's."""
     with db.reading() as session:
-        agent = _agent_of(session, customer_id)
+        agent = agent_of(session, customer_id)
         query = (
             sa.select(
                 customer_stats.c.customer_id,
@@ -437,7 +437,7 @@ def earnings(db, customer_id, now=None):
     """The calling agent's balance and latest entries; entries whose hold ran out count as available."""
     now = now or utcnow()
     with db.reading_snapshot() as session:
-        agent = _agent_of(session, customer_id)
+        agent = agent_of(session, customer_id)
         balance = session.execute(
             sa.select(agent_balances).where(
                 agent_balances.c.agent_id == agent.id, agent_balances.c.currency == domain.LEVEL_CURRENCY
@@ -500,7 +500,7 @@ def request_withdrawal(db, customer_id, amount, account):
     now = utcnow()
     currency = domain.LEVEL_CURRENCY
     with db.unit_of_work() as uow:
-        agent = _agent_of(uow, customer_id)
+        agent = agent_of(uow, customer_id)
         _ensure_balance(uow, agent.id, currency, now)
         balance = sa.select(agent_balances.c.available).where(
             agent_balances.c.agent_id == agent.id, agent_balances.c.currency == currency

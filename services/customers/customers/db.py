@@ -225,3 +225,16 @@ coupon_uses = sa.Table(
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
 )
 sa.Index("ix_coupon_uses_coupon_customer", coupon_uses.c.coupon_id, coupon_uses.c.customer_id)
+# An agent's own storefront (分站) at /s/<slug>: the catalogue at the agent price plus the markup.
+shops = sa.Table(
+    "shops",
+    metadata,
+    sa.Column("agent_id", sa.String(36), primary_key=True),
+    sa.Column("slug", sa.String(32), nullable=False, unique=True),
+    sa.Column("name", sa.String(64), nullable=False),
+    # basis points over the agent price: what the shop's buyers pay above it
+    sa.Column("markup_bp", sa.Integer, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.CheckConstraint("markup_bp >= 0 AND markup_bp <= 10000", name="ck_shops_markup_bp"),
+)

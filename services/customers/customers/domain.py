@@ -293,6 +293,26 @@ def check_withdrawal(amount: int, available: int) -> None:
         )
 
 
+# --- agents' shops -------------------------------------------------------------------
+
+# lower-case letters, digits and inner hyphens: it is a path segment, /s/<slug>
+SHOP_SLUG_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{1,30}[a-z0-9]\Z")
+# a shop sells at most at twice the agent price
+MAX_SHOP_MARKUP_BP = FULL_RATE_BP
+
+
+def check_shop(slug: str, markup_bp: int) -> None:
+    if not SHOP_SLUG_PATTERN.match(slug):
+        raise InvalidInput(
+            "a shop's slug is 3 to 32 lower-case letters, digits or inner hyphens", code="invalid_shop_slug"
+        )
+    if not 0 <= markup_bp <= MAX_SHOP_MARKUP_BP:
+        raise InvalidInput(
+            f"a shop's markup is 0 to {MAX_SHOP_MARKUP_BP} basis points over the agent price",
+            code="invalid_shop_markup",
+        )
+
+
 def client_network(address: str | None) -> str | None:
     """The network a client address belongs to: its /24 (IPv4) or /48 (IPv6); None for no address.
 

@@ -210,3 +210,13 @@ class CouponHold(Schema):
 
 class OrderRef(Schema):
     order_id = fields.String(required=True, validate=validate.Length(min=1, max=64))
+
+
+class ShopSettings(CustomerRef):
+    slug = fields.String(required=True, validate=validate.Length(min=1, max=32))
+    name = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    markup_bp = fields.Integer(strict=True, required=True)
+
+
+class ShopRef(Schema):
+    slug = fields.String(required=True, validate=validate.Length(min=1, max=32))

@@ -1,6 +1,6 @@
 from nameko.dependency_providers import Config
 
-from customers import agents, coupons, credentials, levels, schemas, segments, usecases
+from customers import agents, coupons, credentials, levels, schemas, segments, shops, usecases
 from customers.db import metadata
 from customers.dependencies import FirstAdmin, PasswordHashing
 from kameng_common.errors import Unavailable
@@ -44,6 +44,7 @@ class CustomersService:
         ["status"],
         coupons.uses_by_status,
     )
+    shops_count = BusinessGauge("kameng_agent_shops", "Agents' shops", [], shops.count_shops)
     first_admin = FirstAdmin()
     config = Config()
 
@@ -264,6 +265,23 @@ class CustomersService:
     @event_handler("orders", "order.expired")
     def on_order_expired(self, uow, event):
         coupons.on_order_closed(uow, event)
+
+    def get_shop(self, customer_id):
+        data = load_or_invalid(schemas.CustomerRef(), {"customer_id": customer_id})
+        return shops.get_shop(self.db, data["customer_id"])
+
+    @rpc
+    def set_shop(self, customer_id, slug, name, markup_bp):
+        data = load_or_invalid(
+            schemas.ShopSettings(),
+            {"customer_id": customer_id, "slug": slug, "name": name, "markup_bp": markup_bp},
+        )
+        return shops.set_shop(self.db, **data)
+
+    @rpc
+    def shop_by_slug(self, slug):
+        data = load_or_invalid(schemas.ShopRef(), {"slug": slug})
+        return shops.shop_by_slug(self.db, data["slug"])
 
     @event_handler("orders", "order.delivered")
     def on_order_delivered(self, uow, event):

@@ -8,7 +8,7 @@ import datetime
 
 from marshmallow import Schema, fields, validate
 
-from inventory.domain import CARD_STATES, KINDS, PRODUCT_STATUSES
+from inventory.domain import CARD_STATES, FULL_MARKUP_BP, KINDS, PRODUCT_STATUSES
 from kameng_common.money import amount_field, currency_field
 
 MAX_IMPORT_BATCH = 10_000
@@ -126,6 +126,10 @@ class ListProducts(Schema):
     limit = fields.Integer(validate=validate.Range(min=1, max=MAX_PAGE), load_default=50)
     # the last product id of the previous page; query strings bring it as text
     cursor = fields.Integer(validate=validate.Range(min=0), allow_none=True, load_default=None)
+    # an agent's shop: its markup over the price at ``level``
+    markup_bp = fields.Integer(
+        strict=True, validate=validate.Range(min=0, max=FULL_MARKUP_BP), load_default=0
+    )
 
 
 class QuoteLine(Schema):

@@ -111,8 +111,8 @@ class InventoryService:
         )
 
     @rpc
-    def list_products(self, level="regular", limit=50, cursor=None, include_off_sale=False):
-        return usecases.list_products(self.db, level, limit, cursor, include_off_sale)
+    def list_products(self, level="regular", limit=50, cursor=None, include_off_sale=False, markup_bp=0):
+        return usecases.list_products(self.db, level, limit, cursor, include_off_sale, markup_bp)
 
     @rpc
     def get_product(self, product_id, level="regular"):

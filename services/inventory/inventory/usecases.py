@@ -160,12 +160,16 @@ def record_price(uow, product, actor, at):
     )
 
 
-def list_products(db, level="regular", limit=50, cursor=None, include_off_sale=False):
-    """One page of the catalogue, priced at ``level``, with each product's stock.
+def list_products(db, level="regular", limit=50, cursor=None, include_off_sale=False, markup_bp=0):
+    """One page of the catalogue, priced at ``level`` (plus an agent's shop's ``markup_bp``), with
+    each product's stock.
 
     Buyers see the products on sale; staff may ask for those off sale too.
     """
-    data = load_or_invalid(schemas.ListProducts(), {"level": _level(level), "limit": limit, "cursor": cursor})
+    data = load_or_invalid(
+        schemas.ListProducts(),
+        {"level": _level(level), "limit": limit, "cursor": cursor, "markup_bp": markup_bp},
+    )
     query = sa.select(products).order_by(products.c.id).limit(data["limit"] + 1)
     if data["cursor"] is not None:
         query = query.where(products.c.id > data["cursor"])
@@ -176,7 +180,7 @@ def list_products(db, level="regular", limit=50, cursor=None, include_off_sale=F
         page = rows[: data["limit"]]
         stock = stock_of(session, page)
     return {
-        "items": [priced_product(row, data["level"], stock[row.id]) for row in page],
+        "items": [priced_product(row, data["level"], stock[row.id], data["markup_bp"]) for row in page],
         "next_cursor": str(page[-1].id) if len(rows) > data["limit"] else None,
     }
 
@@ -192,14 +196,15 @@ def get_product(db, product_id, level="regular"):
     return priced_product(row, data["level"], stock)
 
 
-def priced_product(row, level, stock):
-    """A product row as buyers see it: its price at ``level`` and its ``stock`` (None: unlimited)."""
+def priced_product(row, level, stock, markup_bp=0):
+    """A product row as buyers see it: its price at ``level`` (and a shop's markup) and its ``stock``
+    (None: unlimited)."""
     return {
         "id": row.id,
         "name": row.name,
         "category_id": row.category_id,
         "kind": row.kind,
-        "price": domain.price_for_level(row.price, row.level_prices, level),
+        "price": domain.shop_price(domain.price_for_level(row.price, row.level_prices, level), markup_bp),
         "currency": row.currency,
         "status": row.status,
         "stock": stock,

@@ -91,6 +91,21 @@ def test_the_catalogue_shows_the_price_for_the_level_and_the_available_stock(sho
     assert usecases.list_products(db, level=None)["items"][0]["price"] == 1000
 
 
+def test_an_agents_shop_lists_the_agent_price_plus_its_markup_rounded_down(shop, db):
+    shop.product(price=1000, level_prices={"agent": 801})
+    shop.product(price=2000)
+
+    listed = usecases.list_products(db, level="agent", markup_bp=1250)
+
+    assert [item["price"] for item in listed["items"]] == [901, 2250]
+
+
+@pytest.mark.parametrize("markup_bp", [-1, 10_001, 1.5, "10"])
+def test_a_markup_outside_its_bounds_is_refused(db, markup_bp):
+    with pytest.raises(InvalidInput, match="markup_bp"):
+        usecases.list_products(db, level="agent", markup_bp=markup_bp)
+
+
 def test_the_catalogue_pages_by_cursor(shop, db):
     ids = [shop.product() for _ in range(5)]
     first = usecases.list_products(db, limit=2)
