@@ -23,3 +23,9 @@ def load_json(schema):
 
 def load_query(schema):
     return load_or_invalid(schema, request.args.to_dict())
+
+
+def load_headers(schema):
+    """The request's headers that ``schema`` names (its fields' data keys), validated by it."""
+    names = [field.data_key or name for name, field in schema.fields.items()]
+    return load_or_invalid(schema, {name: request.headers[name] for name in names if name in request.headers})

@@ -7,7 +7,7 @@ from flask import Blueprint, current_app, request
 from kameng_common.errors import Forbidden
 from kameng_gateway import remote, waits
 from kameng_gateway.auth import ORDER_READER_ROLES, current_identity, customer_required, login_required
-from kameng_gateway.blueprints import load_json, load_query
+from kameng_gateway.blueprints import load_headers, load_json, load_query
 from kameng_gateway.observability import set_correlation_id
 from kameng_gateway.openapi import operation
 from kameng_gateway.schemas import (
@@ -23,9 +23,6 @@ from kameng_gateway.schemas import (
 )
 
 blueprint = Blueprint("orders", __name__, url_prefix="/api/v1/orders")
-
-IDEMPOTENCY_HEADER = "Idempotency-Key"
-DEVICE_HEADER = "X-Device-Id"
 
 _ORDER_CREATION_SCHEMA = OrderCreationSchema()
 _ORDER_HEADERS_SCHEMA = OrderHeadersSchema()
@@ -52,13 +49,7 @@ def create_order():
     the same order instead of placing a second one. The client's address and its
     X-Device-Id go to risk with the order (a blacklisted one is rejected)."""
     data = load_json(_ORDER_CREATION_SCHEMA)
-    headers = _ORDER_HEADERS_SCHEMA.load(
-        {
-            name: request.headers[name]
-            for name in (IDEMPOTENCY_HEADER, DEVICE_HEADER)
-            if name in request.headers
-        }
-    )
+    headers = load_headers(_ORDER_HEADERS_SCHEMA)
     idempotency_key = headers.get("idempotency_key") or str(uuid.uuid4())
     customer_id = current_identity().user_id
     order = remote.call(

@@ -2,11 +2,11 @@
 
 import uuid
 
-from flask import Blueprint, request
+from flask import Blueprint
 
 from kameng_gateway import remote
 from kameng_gateway.auth import REFUND_READER_ROLES, REFUND_ROLES, current_identity, roles_required
-from kameng_gateway.blueprints import load_json, load_query
+from kameng_gateway.blueprints import load_headers, load_json, load_query
 from kameng_gateway.observability import set_correlation_id
 from kameng_gateway.openapi import operation
 from kameng_gateway.schemas import (
@@ -18,8 +18,6 @@ from kameng_gateway.schemas import (
 )
 
 blueprint = Blueprint("refunds", __name__, url_prefix="/api/v1/admin")
-
-IDEMPOTENCY_HEADER = "Idempotency-Key"
 
 _REFUND_REQUEST_SCHEMA = RefundRequestSchema()
 _REFUND_LIST_QUERY_SCHEMA = RefundListQuerySchema()
@@ -44,11 +42,7 @@ def refund_order(order_id):
     finance, its amount free to refund again); money paid from the wallet goes back to the
     wallet. The same Idempotency-Key refunds once; every refund is in the audit log."""
     data = load_json(_REFUND_REQUEST_SCHEMA)
-    headers = _IDEMPOTENCY_HEADER_SCHEMA.load(
-        {IDEMPOTENCY_HEADER: request.headers[IDEMPOTENCY_HEADER]}
-        if IDEMPOTENCY_HEADER in request.headers
-        else {}
-    )
+    headers = load_headers(_IDEMPOTENCY_HEADER_SCHEMA)
     set_correlation_id(str(order_id))
     refund = remote.call(
         "payments",

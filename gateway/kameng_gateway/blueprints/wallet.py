@@ -2,11 +2,11 @@
 
 import uuid
 
-from flask import Blueprint, request
+from flask import Blueprint
 
 from kameng_gateway import remote
 from kameng_gateway.auth import current_identity, customer_required
-from kameng_gateway.blueprints import load_json, load_query
+from kameng_gateway.blueprints import load_headers, load_json, load_query
 from kameng_gateway.openapi import operation
 from kameng_gateway.schemas import (
     IdempotencyHeaderSchema,
@@ -17,8 +17,6 @@ from kameng_gateway.schemas import (
 )
 
 blueprint = Blueprint("wallet", __name__, url_prefix="/api/v1/me/wallet")
-
-IDEMPOTENCY_HEADER = "Idempotency-Key"
 
 _WALLET_QUERY_SCHEMA = WalletQuerySchema()
 _TOPUP_REQUEST_SCHEMA = TopupRequestSchema()
@@ -63,11 +61,7 @@ def create_topup():
     Idempotency-Key returns the same top-up; with another amount it is 422
     idempotency_key_reused."""
     data = load_json(_TOPUP_REQUEST_SCHEMA)
-    headers = _IDEMPOTENCY_HEADER_SCHEMA.load(
-        {IDEMPOTENCY_HEADER: request.headers[IDEMPOTENCY_HEADER]}
-        if IDEMPOTENCY_HEADER in request.headers
-        else {}
-    )
+    headers = load_headers(_IDEMPOTENCY_HEADER_SCHEMA)
     topup = remote.call(
         "payments",
         "create_topup",
