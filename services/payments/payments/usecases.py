@@ -76,16 +76,7 @@ def create_intent(
             },
         )
         providers.check_method(request["method"], request["currency"])
-        intent: domain.Intent | None
-        try:
-            intent, outcome = _open_intent(db, request)
-        except IntegrityError:
-            # a concurrent call for the same order and method committed first
-            intent = _find_intent(db, request["order_id"], request["method"])
-            if intent is None:
-                raise
-            domain.same_request(intent, request["customer_id"], request["amount"], request["currency"])
-            outcome = "duplicate"
+        intent, outcome = _open_or_find_intent(db, request)
         checkout = None if intent.method == domain.BALANCE else _checkout(db, providers, intent)
     except KamengError as exc:
         metrics.count_payment(method, _refusal(exc))
@@ -160,15 +151,8 @@ def create_topup(
             raise InvalidInput("a wallet is topped up through a provider, not from itself", "invalid_method")
         providers.check_method(request["method"], request["currency"])
         request["purpose"] = domain.TOPUP
-        intent: domain.Intent | None
         try:
-            try:
-                intent, _outcome = _open_intent(db, request)
-            except IntegrityError:
-                intent = _find_intent(db, request["order_id"], request["method"])
-                if intent is None:
-                    raise
-                domain.same_request(intent, request["customer_id"], request["amount"], request["currency"])
+            intent, _outcome = _open_or_find_intent(db, request)
         except Conflict as exc:
             if exc.code != "intent_mismatch":
                 raise
@@ -180,6 +164,18 @@ def create_topup(
         metrics.count_payment(method, _refusal(exc))
         raise
     return {**_intent_answer(intent, checkout), "topup_id": intent.order_id}
+
+
+def _open_or_find_intent(db: Database, request: dict[str, Any]) -> tuple[domain.Intent, str]:
+    """``_open_intent``, or the intent a concurrent call for the same order and method committed first."""
+    try:
+        return _open_intent(db, request)
+    except IntegrityError:
+        intent = _find_intent(db, request["order_id"], request["method"])
+        if intent is None:
+            raise
+        domain.same_request(intent, request["customer_id"], request["amount"], request["currency"])
+        return intent, "duplicate"
 
 
 def _open_intent(db: Database, request: dict[str, Any]) -> tuple[domain.Intent, str]:
