@@ -34,6 +34,10 @@ PENDING, AWAITING_PAYMENT, ON_HOLD, PAID, FAILED = "pending", "awaiting_payment"
 DELIVERED, REFUNDED = "delivered", "refunded"
 # an order in one of these holds no reservation: its cards were sold or went back
 RESERVATION_RELEASED = (DELIVERED, "cancelled", "expired", REFUNDED, FAILED)
+# an order in one of these was paid: its coupon's use is spent
+PAID_ONCE = (PAID, DELIVERED, REFUNDED, FAILED)
+# an order in one of these may still be paid: its coupon's use stays held
+STILL_OPEN = (PENDING, AWAITING_PAYMENT, ON_HOLD)
 
 
 @dataclass(frozen=True)
@@ -195,6 +199,8 @@ def check(snapshots, dead_letters, now, timeouts):
             snapshots["customers"]["agents"], payments["agent_postings"], now, timeouts
         ),
         *_customer_stats_add_up(snapshots["customers"]),
+        *_coupons_within_their_limits(snapshots["customers"]["coupons"]),
+        *_coupon_uses_follow_their_orders(orders, snapshots["customers"]["coupons"], now, timeouts),
         *_an_admin_may_sign_in(snapshots["customers"]),
         *_outboxes_published(snapshots, now, timeouts),
         *_no_dead_letters(dead_letters),
@@ -536,6 +542,71 @@ def _customer_stats_add_up(customers):
             f"customer {mismatch['customer_id']}",
             f"holds {mismatch['held']} but the orders counted for them add up to {mismatch['counted']}",
         )
+
+
+def _coupons_within_their_limits(coupons):
+    """No coupon used (held or spent) more often than its total_limit, nor by a customer more
+    often than its per_customer_limit; its count of uses is the number of its uses."""
+    for coupon_id, coupon in coupons["coupons"].items():
+        where = f"coupon {coupon['code']} ({coupon_id})"
+        if coupon["total_limit"] is not None and coupon["counted"] > coupon["total_limit"]:
+            yield Violation(
+                "coupon_over_limit",
+                where,
+                f"{coupon['counted']} uses, its total_limit is {coupon['total_limit']}",
+            )
+        for customer_id in coupon["customers_over_limit"]:
+            yield Violation(
+                "coupon_over_limit",
+                where,
+                f"customer {customer_id} used it more than its per_customer_limit {coupon['per_customer_limit']}",
+            )
+        if coupon["used"] != coupon["counted"]:
+            yield Violation(
+                "coupon_use_count_mismatch",
+                where,
+                f"counts {coupon['used']} uses but has {coupon['counted']}",
+            )
+
+
+def _coupon_uses_follow_their_orders(orders, coupons, now, timeouts):
+    """Every held use belongs to an order that may still be paid, every paid order's use is spent
+    and every spent use's order was paid; an order's discount is its use's."""
+    uses = coupons["uses"]
+    for order_id, use in uses.items():
+        order = orders.get(order_id)
+        status = _status(orders, order_id)
+        last_moves = [use["held_at"]] + ([order["updated_at"]] if order else [])
+        settled = max(_after(moment, timeouts.grace) for moment in last_moves) < now
+        if use["status"] == "spent" and status not in PAID_ONCE:
+            yield Violation(
+                "coupon_spent_unpaid", f"order {order_id}", f"its coupon use is spent, the order {status}"
+            )
+        elif use["status"] != "spent" and status in PAID_ONCE and settled:
+            yield Violation(
+                "coupon_not_spent",
+                f"order {order_id}",
+                f"the order is {status}, its coupon use {use['status']}",
+            )
+        elif use["status"] == "held" and status not in STILL_OPEN and settled:
+            yield Violation(
+                "coupon_hold_orphaned", f"order {order_id}", f"a coupon use is held, the order is {status}"
+            )
+    for order_id, order in orders.items():
+        if not order.get("discount"):
+            continue
+        use = uses.get(order_id)
+        if use is None or use["discount"] != order["discount"] or use["currency"] != order["currency"]:
+            yield Violation(
+                "coupon_discount_mismatch",
+                f"order {order_id}",
+                f"discounted {order['discount']} {order['currency']}, but its coupon use "
+                + (
+                    "is unknown to customers"
+                    if use is None
+                    else f"took off {use['discount']} {use['currency']}"
+                ),
+            )
 
 
 def _an_admin_may_sign_in(customers):

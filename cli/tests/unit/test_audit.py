@@ -41,6 +41,7 @@ class Shop:
         self.stats_mismatches = []
         self.agent_postings = {}
         self.enabled_admins = 1
+        self.coupons = {"coupons": {}, "uses": {}}
         self.outboxes = {service: {"pending": 0, "oldest_pending_at": None} for service in audit.SERVICES}
         self.dead_letters = {service: {"depth": 0, "letters": []} for service in audit.SERVICES}
 
@@ -139,6 +140,7 @@ class Shop:
                 "agents": self.agents,
                 "stats_mismatches": self.stats_mismatches,
                 "accounts": {"enabled_admins": self.enabled_admins},
+                "coupons": self.coupons,
                 "outbox": self.outboxes["customers"],
             },
             "risk": {"service": "risk", "outbox": self.outboxes["risk"]},
@@ -149,6 +151,27 @@ class Shop:
         self.agents["ledger_moves"][reference] = {"agent_id": agent_id, "amount": amount, "at": iso(at)}
         if posted:
             self.agent_postings[reference] = {"agent_id": agent_id, "amount": amount}
+
+    def coupon(self, coupon_id="k1", total_limit=10, per_customer_limit=1, used=0, counted=None, over=()):
+        self.coupons["coupons"][coupon_id] = {
+            "code": coupon_id.upper(),
+            "total_limit": total_limit,
+            "per_customer_limit": per_customer_limit,
+            "used": used,
+            "counted": used if counted is None else counted,
+            "customers_over_limit": list(over),
+        }
+
+    def use(self, order_id, status, discount=100, coupon_id="k1", at=LONG_AGO):
+        self.coupons["uses"][order_id] = {
+            "coupon_id": coupon_id,
+            "customer_id": "c1",
+            "discount": discount,
+            "currency": "CNY",
+            "status": status,
+            "held_at": iso(at),
+        }
+        self.orders[order_id]["discount"] = discount
 
     def check(self, now=NOW, timeouts=TIMEOUTS):
         return audit.check(self.snapshots(), self.dead_letters, now, timeouts)
@@ -182,6 +205,11 @@ def shop():
     shop.order("being-delivered", "paid", payment_id="pay-being-delivered", at=JUST_NOW)
     shop.receive("pay-being-delivered", "being-delivered", at=JUST_NOW)
     shop.sell("being-delivered", at=JUST_NOW)
+    # coupons: spent by the delivered order, held by the one awaiting payment, given back by the expired one
+    shop.coupon(used=2)
+    shop.use("delivered", "spent")
+    shop.use("awaiting", "held", at=JUST_NOW)
+    shop.use("expired", "released")
     return shop
 
 
@@ -713,3 +741,60 @@ def test_customer_stats_off_the_orders_counted_are_a_violation(shop):
     )
 
     assert shop.violations() == [("customer_stats_mismatch", "customer c1")]
+
+
+# --- coupons: never over their limits; every use follows its order
+
+
+@pytest.mark.parametrize(
+    "coupon, detail",
+    [
+        ({"total_limit": 1, "used": 2}, "total_limit is 1"),
+        ({"over": ["c9"]}, "customer c9"),
+    ],
+)
+def test_a_coupon_over_a_limit(shop, coupon, detail):
+    shop.coupon("k2", **coupon)
+    [violation] = shop.check()
+    assert (violation.kind, violation.subject) == ("coupon_over_limit", "coupon K2 (k2)")
+    assert detail in violation.detail
+
+
+def test_a_coupon_whose_count_is_not_its_uses(shop):
+    shop.coupon("k2", used=3, counted=2)
+    assert shop.violations() == [("coupon_use_count_mismatch", "coupon K2 (k2)")]
+
+
+def test_a_hold_left_behind_by_a_closed_or_unknown_order(shop):
+    shop.use("cancelled", "held")
+    shop.order("never-stored", "pending")
+    shop.use("never-stored", "held")
+    del shop.orders["never-stored"]
+    assert shop.violations() == [
+        ("coupon_hold_orphaned", "order cancelled"),
+        ("coupon_hold_orphaned", "order never-stored"),
+    ]
+
+
+def test_a_paid_order_whose_use_was_not_spent_and_a_spent_use_of_an_unpaid_order(shop):
+    shop.use("paid-twice", "held")
+    shop.use("on-hold", "spent")
+    assert sorted(shop.violations()) == [
+        ("coupon_not_spent", "order paid-twice"),
+        ("coupon_spent_unpaid", "order on-hold"),
+    ]
+
+
+def test_a_use_still_moving_is_no_violation(shop):
+    shop.use("being-delivered", "held", at=JUST_NOW)
+    assert shop.check() == []
+
+
+def test_a_discount_no_use_stands_for(shop):
+    shop.orders["pending"]["discount"] = 300
+    shop.use("on-hold", "held")
+    shop.coupons["uses"]["on-hold"]["discount"] = 50
+    assert sorted(shop.violations()) == [
+        ("coupon_discount_mismatch", "order on-hold"),
+        ("coupon_discount_mismatch", "order pending"),
+    ]

@@ -110,6 +110,8 @@ def quote(lines: Mapping[int, int], products: Mapping[int, Row], level: str) -> 
             {
                 "product_id": product_id,
                 "name": product["name"],
+                # what a coupon scoped to categories looks at
+                "category_id": product["category_id"],
                 "quantity": quantity,
                 "unit_price": price_for_level(product["price"], product["level_prices"], level),
             }

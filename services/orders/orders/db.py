@@ -54,8 +54,12 @@ orders = sa.Table(
     # risk's score and its reasons, for the reviewers of an order on hold; never shown to the buyer
     sa.Column("risk_score", sa.Integer),
     sa.Column("risk_reasons", sa.JSON),
+    # what the buyer pays: the lines' prices less the coupon's discount
     sa.Column("total", sa.BigInteger, nullable=False),
     sa.Column("currency", sa.String(3), nullable=False),
+    # the coupon whose use customers holds for the order, and what it takes off
+    sa.Column("coupon_code", sa.String(32)),
+    sa.Column("discount", sa.BigInteger, nullable=False, server_default="0"),
     # the payment that paid the order; others are refunded
     sa.Column("payment_id", sa.String(64)),
     sa.Column("created_at", UtcDateTime, nullable=False),

@@ -91,6 +91,8 @@ DUPLICATE_PAYMENT = "duplicate_payment"
 # one payment, two provider transactions: the same sum received twice
 PAID_TWICE = "paid_twice"
 ORDER_NOT_PAYABLE = "order_not_payable"
+# a payment that came after its order expired, when the expiry gave the order's coupon use back
+COUPON_GIVEN_BACK = "coupon_given_back"
 SALE_FAILED = "sale_failed"
 
 # the level of a buyer whose level never changed since they registered (customers' first level)
@@ -191,6 +193,8 @@ class PaymentTarget(SagaState, Protocol):
     def currency(self) -> str: ...
     @property
     def payment_id(self) -> str | None: ...
+    @property
+    def discount(self) -> int: ...
 
 
 class Payable(Protocol):
@@ -213,7 +217,8 @@ def refund_reason(order: PaymentTarget, amount: int, currency: str) -> str | Non
     if order.status == AWAITING_PAYMENT:
         return None
     if order.status == EXPIRED and was_approved(order):
-        return None
+        # its coupon's use went back with the expiry, maybe to another buyer: the price no longer holds
+        return COUPON_GIVEN_BACK if order.discount else None
     return ORDER_NOT_PAYABLE
 
 

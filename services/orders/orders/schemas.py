@@ -71,6 +71,7 @@ class QuotedLine(Schema):
 
     product_id = fields.Integer(strict=True, required=True)
     name = fields.String(required=True)
+    category_id = fields.Integer(strict=True, load_default=None, allow_none=True)
     quantity = fields.Integer(strict=True, required=True)
     unit_price = amount_field(required=True)
 
@@ -113,6 +114,8 @@ class OrderOut(Schema):
     items = fields.List(fields.Nested(LineOut))
     total = fields.Integer()
     currency = fields.String()
+    coupon_code = fields.String(allow_none=True)
+    discount = fields.Integer()
     payment_id = fields.String(allow_none=True)
     created_at = fields.DateTime()
     updated_at = fields.DateTime()

@@ -45,6 +45,7 @@ class OrdersService:
     config = Config()
     inventory = RemoteService("inventory")
     payments = RemoteService("payments")
+    customers = RemoteService("customers")
     api_key_sealer = ApiKeySealer()
 
     @rpc
@@ -64,6 +65,8 @@ class OrdersService:
             coupon_code,
             client_ip=client_ip,
             device_id=device_id,
+            hold_coupon=self.customers.hold_coupon,
+            release_coupon=self.customers.release_coupon,
         )
 
     @rpc

@@ -24,7 +24,7 @@ from kameng_common import auditlog
 from kameng_common.db import utc_isoformat, utcnow
 from kameng_common.errors import Conflict, Forbidden, InvalidInput, NotFound, Unavailable
 from kameng_common.validation import load_or_invalid
-from orders import domain, metrics, schemas
+from orders import coupons, domain, metrics, schemas
 from orders.callbacks import schedule_callback
 from orders.db import (
     customer_levels,
@@ -84,10 +84,15 @@ def create_order(
     client_ip=None,
     device_id=None,
     on_created=None,
+    hold_coupon=None,
+    release_coupon=None,
 ):
     """Price ``items`` with inventory's ``quote(items, level)`` at the buyer's level and store a pending order.
 
     The level is orders' own copy (``customer.level_changed``), never the caller's.
+    A ``coupon_code`` is held for the order by customers' ``hold_coupon`` (see
+    ``coupons.hold``) and its discount taken off the total; if the order is then
+    not stored (another request with its key came first), ``release_coupon`` gives it back.
 
     ``on_created(uow, order_id)``, if given, writes more in the order's unit of work.
 
@@ -106,8 +111,8 @@ def create_order(
             "device_id": device_id,
         },
     )
-    if request["coupon_code"] is not None:
-        raise InvalidInput("unknown coupon", code="coupon_invalid")
+    if request["coupon_code"] is not None and hold_coupon is None:
+        raise InvalidInput("coupons cannot be used here", code="coupon_invalid")
     request_hash = domain.request_hash(request["items"], request["coupon_code"])
     existing, level = _order_for_key_and_level(db, customer_id, idempotency_key)
     if existing is not None:
@@ -115,6 +120,7 @@ def create_order(
 
     priced = _priced(quote, request["items"], level)
     order_id = str(uuid.uuid4())
+    coupon = _held_coupon(hold_coupon, order_id, customer_id, request["coupon_code"], priced)
     now = now or utcnow()
     order = {
         "id": order_id,
@@ -124,8 +130,9 @@ def create_order(
         "request_hash": request_hash,
         "status": domain.PENDING,
         "stock_status": domain.STOCK_PENDING,
-        "total": priced["total"],
+        "total": priced["total"] - coupon["discount"],
         "currency": priced["currency"],
+        **coupon,
         "payment_id": None,
         "created_at": now,
         "updated_at": now,
@@ -138,7 +145,7 @@ def create_order(
             uow.execute(
                 order_lines.insert(),
                 [
-                    {"order_id": order_id, "line_no": number, **line}
+                    {"order_id": order_id, "line_no": number, **_stored_line(line)}
                     for number, line in enumerate(priced["items"], start=1)
                 ],
             )
@@ -151,7 +158,7 @@ def create_order(
                     "order_id": order_id,
                     "customer_id": customer_id,
                     "items": [_event_line(line) for line in priced["items"]],
-                    "total": priced["total"],
+                    "total": order["total"],
                     "currency": priced["currency"],
                     "client_ip": request["client_ip"],
                     "device_id": request["device_id"],
@@ -163,9 +170,23 @@ def create_order(
         existing = _order_for_key(db, customer_id, idempotency_key)
         if existing is None:
             raise
+        if coupon["coupon_code"] is not None:
+            release_coupon(order_id)  # held for an order that was never stored
         return _replayed(db, existing, request_hash)
     # as get_order would read it back, without reading it
     return schemas.order_out.dump({**order, "items": priced["items"], "history": [first_entry]})
+
+
+def _held_coupon(hold_coupon, order_id, customer_id, coupon_code, priced):
+    """The coupon held for a new order (``coupons.hold``), or none asked for."""
+    if coupon_code is None:
+        return coupons.NO_COUPON
+    return coupons.hold(hold_coupon, order_id, customer_id, coupon_code, priced)
+
+
+def _stored_line(line):
+    # the category is the quote's, for the coupon's scope alone: the catalogue keeps it
+    return {column: value for column, value in line.items() if column != "category_id"}
 
 
 def get_order(db, order_id, changed_from=None, wait=0):
@@ -259,6 +280,8 @@ def audit_snapshot(db):
                 orders.c.status,
                 orders.c.total,
                 orders.c.currency,
+                orders.c.coupon_code,
+                orders.c.discount,
                 orders.c.payment_id,
                 orders.c.created_at,
                 orders.c.updated_at,
@@ -280,6 +303,8 @@ def audit_snapshot(db):
                 "status": row.status,
                 "total": row.total,
                 "currency": row.currency,
+                "coupon_code": row.coupon_code,
+                "discount": row.discount,
                 "payment_id": row.payment_id,
                 "items": items.get(row.id, {}),
                 "created_at": utc_isoformat(row.created_at),

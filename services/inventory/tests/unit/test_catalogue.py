@@ -137,8 +137,20 @@ def test_a_quote_merges_lines_and_prices_them_at_the_level(shop, db):
     )
     assert quote == {
         "items": [
-            {"product_id": first, "name": "Product 1", "quantity": 3, "unit_price": 900},
-            {"product_id": second, "name": "Product 2", "quantity": 2, "unit_price": 300},
+            {
+                "product_id": first,
+                "name": "Product 1",
+                "category_id": shop._category,
+                "quantity": 3,
+                "unit_price": 900,
+            },
+            {
+                "product_id": second,
+                "name": "Product 2",
+                "category_id": shop._category,
+                "quantity": 2,
+                "unit_price": 300,
+            },
         ],
         "total": 3 * 900 + 2 * 300,
         "currency": "CNY",

@@ -24,6 +24,7 @@ def _product(name, price, level_prices=None, currency="CNY"):
         "level_prices": level_prices or {},
         "currency": currency,
         "status": domain.ON_SALE,
+        "category_id": 7,
     }
 
 
@@ -32,8 +33,8 @@ def test_a_quote_prices_each_line_at_the_level_and_adds_them_up():
     quote = domain.quote({1: 2, 2: 3}, products, "vip")
     assert quote == {
         "items": [
-            {"product_id": 1, "name": "A", "quantity": 2, "unit_price": 900},
-            {"product_id": 2, "name": "B", "quantity": 3, "unit_price": 250},
+            {"product_id": 1, "name": "A", "category_id": 7, "quantity": 2, "unit_price": 900},
+            {"product_id": 2, "name": "B", "category_id": 7, "quantity": 3, "unit_price": 250},
         ],
         "total": 2 * 900 + 3 * 250,
         "currency": "CNY",

@@ -66,6 +66,16 @@ class RefusingInventory:
         raise NotFound(f"product {items[0]['product_id']} does not exist", "product_not_found")
 
 
+class RefusingCustomers:
+    """Stands in for customers on the broker, refusing a coupon as the real one does."""
+
+    name = "customers"
+
+    @rpc
+    def hold_coupon(self, order_id, customer_id, code, lines, currency):
+        raise InvalidInput("this coupon has expired", "coupon_expired")
+
+
 @pytest.fixture
 def config(amqp_uri, tmp_path, monkeypatch):
     monkeypatch.setenv("KAMENG_CARD_KEYS", generate_keys_line("k1"))
@@ -312,11 +322,12 @@ def test_orders_by_status_gauge(container):
     assert REGISTRY.get_sample_value("kameng_orders_by_status", {"status": "refunded"}) == 0
 
 
-def test_refusals_travel_over_rpc_with_their_class_and_code(container, config):
+def test_refusals_travel_over_rpc_with_their_class_and_code(container_factory, container, config):
+    container_factory(RefusingCustomers, config).start()
     with ServiceRpcProxy("orders", config) as orders:
         with pytest.raises(InvalidInput) as refused:
             orders.create_order("customer-1", ITEMS, "coupon", coupon_code="SPRING")
-        assert refused.value.code == "coupon_invalid"
+        assert refused.value.code == "coupon_expired"
         with pytest.raises(InvalidInput):
             orders.create_order("customer-1", [], "empty")
 

@@ -225,11 +225,90 @@ def saga_orders(saga):
     return usecases.list_orders(saga.db, limit=200)["items"]
 
 
-def test_a_coupon_is_refused_rather_than_ignored(saga):
+def test_a_coupon_is_refused_where_coupons_cannot_be_held(saga):
     with pytest.raises(InvalidInput) as refused:
         create(saga, coupon_code="SPRING10")
-    assert (refused.value.code, refused.value.message) == ("coupon_invalid", "unknown coupon")
+    assert refused.value.code == "coupon_invalid"
     assert saga.events() == []
+
+
+class Customers:
+    """customers' coupon holds, as orders sees them."""
+
+    def __init__(self, discount=1_500, refusal=None):
+        self.discount, self.refusal = discount, refusal
+        self.holds, self.releases = [], []
+
+    def hold_coupon(self, order_id, customer_id, code, lines, currency):
+        self.holds.append((order_id, customer_id, code, lines, currency))
+        if self.refusal is not None:
+            raise self.refusal
+        return {"order_id": order_id, "code": code.upper(), "discount": self.discount, "status": "held"}
+
+    def release_coupon(self, order_id):
+        self.releases.append(order_id)
+        return {"order_id": order_id, "status": "released"}
+
+
+def create_with_coupon(saga, customers, key="key-1", code="spring10"):
+    return usecases.create_order(
+        saga.db,
+        saga.quote,
+        "customer-1",
+        [{"product_id": 1, "quantity": 2}],
+        key,
+        coupon_code=code,
+        now=saga.NOW,
+        hold_coupon=customers.hold_coupon,
+        release_coupon=customers.release_coupon,
+    )
+
+
+def test_a_coupon_held_for_the_order_takes_its_discount_off_the_total(saga):
+    customers = Customers(discount=1_500)
+
+    order = create_with_coupon(saga, customers)
+
+    assert (order["total"], order["discount"], order["coupon_code"]) == (20_000 - 1_500, 1_500, "SPRING10")
+    assert saga.order(order["id"]) == order
+    [(order_id, customer_id, code, lines, currency)] = customers.holds
+    assert (order_id, customer_id, code, currency) == (order["id"], "customer-1", "spring10", "CNY")
+    assert lines == [{"product_id": 1, "category_id": None, "quantity": 2, "unit_price": 10_000}]
+    [created] = saga.events("order.created")
+    assert created["total"] == 18_500
+
+
+def test_a_refused_coupon_refuses_the_order(saga):
+    customers = Customers(refusal=InvalidInput("this coupon has expired", code="coupon_expired"))
+
+    with pytest.raises(InvalidInput) as refused:
+        create_with_coupon(saga, customers)
+
+    assert refused.value.code == "coupon_expired"
+    assert saga.events() == [] and saga_orders(saga) == []
+
+
+@pytest.mark.parametrize("discount", [-1, 20_001, "100"])
+def test_a_discount_that_cannot_be_is_unavailable(saga, discount):
+    with pytest.raises(Unavailable):
+        create_with_coupon(saga, Customers(discount=discount))
+    assert saga_orders(saga) == []
+
+
+def test_a_key_replayed_answers_its_order_without_a_second_hold(saga):
+    customers = Customers()
+    first = create_with_coupon(saga, customers)
+    again = create_with_coupon(saga, customers)
+    assert again["id"] == first["id"] and len(customers.holds) == 1
+
+
+def test_the_hold_of_a_request_that_lost_the_race_for_its_key_is_given_back(any_saga):
+    customers = Customers()
+    orders = list(eventlet.GreenPool(4).imap(lambda _: create_with_coupon(any_saga, customers), range(4)))
+
+    assert len({order["id"] for order in orders}) == 1
+    stored = orders[0]["id"]
+    assert sorted(customers.releases) == sorted(hold[0] for hold in customers.holds if hold[0] != stored)
 
 
 @pytest.mark.parametrize(

@@ -134,6 +134,7 @@ def order(**fields):
         payment_id=None,
         stock_status=STOCK_RESERVED,
         risk_decision=APPROVE,
+        discount=0,
     )
     return SimpleNamespace(**{**defaults, **fields})
 
@@ -143,6 +144,9 @@ def order(**fields):
     [
         (order(), 20000, "CNY", None),
         (order(status=EXPIRED), 20000, "CNY", None),
+        # its coupon's use went back when it expired
+        (order(status=EXPIRED, discount=500), 20000, "CNY", domain.COUPON_GIVEN_BACK),
+        (order(discount=500), 20000, "CNY", None),
         (order(), 19999, "CNY", domain.AMOUNT_MISMATCH),
         (order(), 20000, "USD", domain.AMOUNT_MISMATCH),
         (order(status=PAID, payment_id="p-1"), 20000, "CNY", domain.DUPLICATE_PAYMENT),
