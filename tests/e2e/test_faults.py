@@ -378,6 +378,104 @@ def test_kill_9_each_component_mid_stream(suite, name, stream_buyers, product_wi
     assert any(purchase.status == "delivered" for purchase in purchases), summary
 
 
+# the commission plan of the agents' stream: the buyers' own agent, then that agent's parent
+AGENT_RATES_BP = (1000, 500)
+AGENT_STREAM_PRICE = 1000
+
+
+def _agent_line_with_buyers(suite, staff, buyers):
+    """Two agents, the second under the first, and ``buyers`` logged-in customers the second invited."""
+
+    def customer(invite_code=None):
+        username, password = f"line_{uuid.uuid4().hex[:10]}", "correct-horse-battery"
+        gateway = shop.Gateway(suite.settings.gateway_url)
+        body = {"username": username, "password": password}
+        if invite_code:
+            body["invite_code"] = invite_code
+        customer = gateway.request("POST", "/api/v1/auth/register", json=body, expected=(201,))
+        return customer["id"], gateway.log_in(username, password)
+
+    line = []
+    for parent in (None, "top"):
+        customer_id, gateway = customer()
+        body = {"customer_id": customer_id}
+        if parent:
+            body["parent_agent_id"] = line[-1][0]["agent_id"]
+        line.append((staff.request("POST", "/api/v1/admin/agents", json=body, expected=(201,)), gateway))
+    staff.request("PUT", "/api/v1/admin/commission-plan", json={"rates_bp": list(AGENT_RATES_BP)})
+    invite_code = line[-1][0]["invite_code"]
+    return [gateway for _agent, gateway in reversed(line)], [customer(invite_code)[1] for _ in range(buyers)]
+
+
+@contextmanager
+def held_orders_rejected(staff):
+    """Support rejecting every order risk holds, until the block ends; yields the reasons seen.
+
+    An outage leaves some orders unpaid until they expire, and risk's card-testing
+    rule then holds those buyers' next orders for a review nobody else would make.
+    """
+    reasons, done = set(), threading.Event()
+
+    def reject():
+        while not done.wait(1):
+            for review in staff.request("GET", "/api/v1/admin/reviews?limit=100")["items"]:
+                reasons.update(review["reasons"])
+                staff.request(
+                    "POST",
+                    f"/api/v1/admin/reviews/{review['order_id']}/decision",
+                    json={"decision": "reject", "reason": "held after an outage"},
+                    expected=(200, 409),
+                )
+
+    thread = threading.Thread(target=reject, daemon=True)
+    thread.start()
+    try:
+        yield reasons
+    finally:
+        done.set()
+        thread.join()
+
+
+def _earned(agent):
+    earnings = agent.request("GET", "/api/v1/agent/earnings")
+    return earnings["pending"] + earnings["available"]
+
+
+@pytest.mark.parametrize("name", ["customers", "payments"])
+def test_kill_9_while_a_line_of_agents_earns_on_the_stream(suite, name, staff, product_with_cards):
+    """customers credits commissions and payments posts them on the ledger: either SIGKILLed
+    mid-stream, every delivered order still pays each agent up the line once, on the ledger too."""
+    agents, buyers = _agent_line_with_buyers(suite, staff, BUYERS)
+    product, _cards = product_with_cards(400, price=AGENT_STREAM_PRICE)
+    stream = Stream(suite, buyers, product).start()
+    try:
+        time.sleep(2)
+        suite.kill(name)
+        time.sleep(2)
+        suite.start_process(name)
+        suite.wait_ready()
+        time.sleep(5)
+    finally:
+        stream.stop()
+    with held_orders_rejected(staff) as reasons:
+        purchases = stream.drain(timeout=suite.order_ttl + 60)
+    delivered = sum(purchase.status == "delivered" for purchase in purchases)
+    summary = f"{name}: {len(purchases)} orders, {delivered} delivered down the line; held for {reasons or 'nothing'}"
+    print(summary)
+
+    # commission_twice, agent_balance_mismatch, agent_ledger_mismatch, customer_stats_mismatch
+    assert_drained_cleanly(suite, summary, purchases, stream.tally)
+    assert not stream.tally.connection_errors, stream.tally.connection_errors[:5]
+    assert delivered, summary
+    expected = [delivered * AGENT_STREAM_PRICE * rate // 10_000 for rate in AGENT_RATES_BP]
+    wait_until(
+        lambda: [_earned(agent) for agent in agents] == expected,
+        60,
+        f"the agents did not earn {expected} on {delivered} delivered orders",
+    )
+    assert settled_audit(suite).ok
+
+
 OUTAGE_SECONDS = 5
 
 
