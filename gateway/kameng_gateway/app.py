@@ -37,7 +37,12 @@ from kameng_gateway.rpc import RpcClient
 from kameng_gateway.settings import Settings
 
 
-def create_app(settings=None, rpc=None, nonces=None, redis_client=None):
+def create_app(
+    settings: Settings | None = None,
+    rpc: remote.Rpc | None = None,
+    nonces: NonceStore | None = None,
+    redis_client: redis.Redis | None = None,
+) -> Flask:
     """The gateway. ``settings`` default to the environment's; ``rpc`` is anything
     with ``call(service, method, *args, timeout=None, correlation_id=None, **kwargs)``
     and ``ping()``, by default a pika RpcClient on ``settings.amqp_uri``; ``nonces``

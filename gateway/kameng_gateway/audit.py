@@ -21,7 +21,7 @@ _log = logging.getLogger(__name__)
 ANONYMOUS = "anonymous"
 
 
-def record(action, target, detail=None, actor=None):
+def record(action: str, target: object, detail: dict | None = None, actor: object = None) -> None:
     if actor is None:
         identity = current_identity()
         actor = identity.user_id if identity is not None else ANONYMOUS

@@ -5,8 +5,9 @@
 """
 
 import logging
+from collections.abc import Mapping
 
-from flask import jsonify
+from flask import Flask, Response, jsonify
 from marshmallow import ValidationError
 from werkzeug.exceptions import HTTPException
 
@@ -28,8 +29,14 @@ HTTP_ERROR_CODES = {
 }
 
 
-def error_response(status, code, message, details=None, headers=None):
-    error = {"code": code, "message": message}
+def error_response(
+    status: int,
+    code: str,
+    message: str | None,
+    details: object = None,
+    headers: Mapping[str, str] | None = None,
+) -> Response:
+    error: dict[str, object] = {"code": code, "message": message}
     if details is not None:
         error["details"] = details
     response = jsonify({"error": error})
@@ -38,26 +45,26 @@ def error_response(status, code, message, details=None, headers=None):
     return response
 
 
-def register_error_handlers(app):
+def register_error_handlers(app: Flask) -> None:
     app.register_error_handler(KamengError, _kameng_error)
     app.register_error_handler(ValidationError, _validation_error)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected_error)
 
 
-def _kameng_error(error):
+def _kameng_error(error: KamengError) -> Response:
     headers = dict(getattr(error, "headers", None) or {})
     if error.status == 401:
         headers["WWW-Authenticate"] = "Bearer"
     return error_response(error.status, error.code, error.message, details=error.details, headers=headers)
 
 
-def _validation_error(error):
+def _validation_error(error: ValidationError) -> Response:
     # input a view checks beyond its schema (e.g. the lines of a text body) is refused like the rest
     return _kameng_error(invalid_input(error))
 
 
-def _http_error(error):
+def _http_error(error: HTTPException) -> HTTPException | Response:
     if error.code is None or error.code < 400:
         return error  # redirects, e.g. to the canonical trailing slash
     code = HTTP_ERROR_CODES.get(error.code) or error.name.lower().replace(" ", "_")
@@ -66,6 +73,6 @@ def _http_error(error):
     return error_response(error.code, code, error.description, headers=headers)
 
 
-def _unexpected_error(error):
+def _unexpected_error(error: Exception) -> Response:
     _log.exception("unhandled error")
     return error_response(500, "internal_error", "Internal server error.")

@@ -53,17 +53,17 @@ TOKENS_REFUSED = Counter(
 )
 
 
-def observe_request(route, method, status, seconds):
+def observe_request(route: str, method: str, status: int | str, seconds: float) -> None:
     HTTP_REQUESTS.labels(route, method, status).inc()
     HTTP_DURATION.labels(route, method, status).observe(seconds)
 
 
-def observe_rpc_call(service, method, outcome, seconds):
+def observe_rpc_call(service: str, method: str, outcome: str, seconds: float) -> None:
     RPC_CALLS.labels(service, method, outcome).inc()
     RPC_CALL_DURATION.labels(service, method, outcome).observe(seconds)
 
 
-def exposition():
+def exposition() -> tuple[bytes, str]:
     """The Prometheus text and its content type, summed over every worker process."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()

@@ -13,11 +13,11 @@ NONCE_TTL_SECONDS = 2 * TIMESTAMP_WINDOW_SECONDS
 class NonceStore:
     """``first_use(key_id, nonce)``: True the first time, False ever after (within the window)."""
 
-    def __init__(self, client, prefix="kameng:"):
+    def __init__(self, client: redis.Redis, prefix: str = "kameng:") -> None:
         self.client = client
         self.prefix = prefix
 
-    def first_use(self, key_id, nonce):
+    def first_use(self, key_id: str, nonce: str) -> bool:
         try:
             stored = self.client.set(
                 f"{self.prefix}channel-nonce:{key_id}:{nonce}", 1, nx=True, ex=NONCE_TTL_SECONDS

@@ -7,13 +7,18 @@ each worker counts on its own meanwhile rather than refusing every request.
 ``KAMENG_RATE_LIMITS=off`` turns them off (benchmarks).
 """
 
-from flask import request
+from collections.abc import Iterable
+
+from flask import Blueprint, Flask, request
 from flask_limiter import Limiter
 
 from kameng_gateway.auth import peek_identity
+from kameng_gateway.settings import Settings
 
 
-def install(app, settings, auth_blueprint, exempt_blueprints):
+def install(
+    app: Flask, settings: Settings, auth_blueprint: Blueprint, exempt_blueprints: Iterable[Blueprint]
+) -> None:
     limiter = Limiter(
         _client_key,
         app=app,
@@ -32,12 +37,12 @@ def install(app, settings, auth_blueprint, exempt_blueprints):
         limiter.exempt(blueprint)
 
 
-def _client_key():
+def _client_key() -> str:
     identity = peek_identity()
     if identity is not None:
         return f"{identity.kind}:{identity.user_id}"
     return _address_key()
 
 
-def _address_key():
+def _address_key() -> str:
     return f"address:{request.remote_addr}"

@@ -1,6 +1,7 @@
 """Service calls made while answering a request: correlated, counted and timed."""
 
 import time
+from typing import Any, Protocol
 
 from flask import current_app, g
 
@@ -10,17 +11,33 @@ from kameng_gateway import metrics
 RPC_EXTENSION = "kameng_rpc"
 
 
-def client():
+class Rpc(Protocol):
+    """What the gateway calls the services with: rpc.RpcClient, or a stand-in in tests."""
+
+    def call(
+        self,
+        service: str,
+        method: str,
+        *args: Any,
+        timeout: float | None = None,
+        correlation_id: str | None = None,
+        **kwargs: Any,
+    ) -> Any: ...
+
+    def ping(self) -> None: ...
+
+
+def client() -> Rpc:
     """The app's RPC client (``create_app(rpc=...)`` or the pika RpcClient)."""
     return current_app.extensions[RPC_EXTENSION]
 
 
-def call(service, method, *args, **kwargs):
+def call(service: str, method: str, *args: Any, **kwargs: Any) -> Any:
     """``service.method(*args, **kwargs)`` on behalf of the current request."""
     return timed_call(client(), service, method, *args, correlation_id=g.correlation_id, **kwargs)
 
 
-def timed_call(rpc, service, method, *args, **kwargs):
+def timed_call(rpc: Rpc, service: str, method: str, *args: Any, **kwargs: Any) -> Any:
     """A call on ``rpc``, counted by outcome; usable outside a request context."""
     started = time.perf_counter()
     outcome = "error"

@@ -16,6 +16,8 @@ import logging
 import threading
 import time
 import uuid
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import pika
 from pika.exceptions import AMQPError
@@ -27,6 +29,8 @@ TRANSIENT = 1
 
 _log = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
 
 class _Returned(Exception):
     """The broker returned the request: no queue takes it, so the service is not running."""
@@ -35,9 +39,9 @@ class _Returned(Exception):
 class _ThreadChannel:
     """One thread's connection, channel and reply queue; one call at a time."""
 
-    def __init__(self, parameters):
-        self._awaited_id = None
-        self._reply = None
+    def __init__(self, parameters: pika.URLParameters) -> None:
+        self._awaited_id: str | None = None
+        self._reply: bytes | None = None
         self._returned = False
         self.reply_routing_key = str(uuid.uuid4())
         self.connection = pika.BlockingConnection(parameters)
@@ -47,7 +51,7 @@ class _ThreadChannel:
             self.close()
             raise
 
-    def _open_channel(self):
+    def _open_channel(self) -> Any:
         channel = self.connection.channel()
         channel.exchange_declare(RPC_EXCHANGE, exchange_type="topic", durable=True)
         reply_queue = f"rpc.reply-gateway-{self.reply_routing_key}"
@@ -60,21 +64,21 @@ class _ThreadChannel:
         channel.add_on_return_callback(self._on_return)
         return channel
 
-    def _on_reply(self, channel, delivery, properties, body):
+    def _on_reply(self, channel: Any, delivery: Any, properties: pika.BasicProperties, body: bytes) -> None:
         # a reply to a call that timed out earlier is dropped here
         if properties.correlation_id == self._awaited_id:
             self._reply = body
 
-    def _on_return(self, channel, method, properties, body):
+    def _on_return(self, channel: Any, method: Any, properties: pika.BasicProperties, body: bytes) -> None:
         if properties.correlation_id == self._awaited_id:
             self._returned = True
 
-    def call(self, routing_key, body, headers, deadline):
+    def call(self, routing_key: str, body: str, headers: dict[str, str], deadline: float) -> bytes | None:
         """The reply body, or None when the deadline passes first; raises _Returned."""
         self._publish(routing_key, body, headers, timeout=deadline - time.monotonic())
         return self._wait_for_reply(deadline)
 
-    def _publish(self, routing_key, body, headers, timeout):
+    def _publish(self, routing_key: str, body: str, headers: dict[str, str], timeout: float) -> None:
         self._awaited_id = str(uuid.uuid4())
         self._reply = None
         self._returned = False
@@ -91,7 +95,7 @@ class _ThreadChannel:
         )
         self.channel.basic_publish(RPC_EXCHANGE, routing_key, body, properties, mandatory=True)
 
-    def _wait_for_reply(self, deadline):
+    def _wait_for_reply(self, deadline: float) -> bytes | None:
         while self._reply is None:
             if self._returned:
                 raise _Returned()
@@ -101,10 +105,10 @@ class _ThreadChannel:
             self.connection.process_data_events(time_limit=remaining)
         return self._reply
 
-    def check_alive(self):
+    def check_alive(self) -> None:
         self.connection.process_data_events(time_limit=0)
 
-    def close(self):
+    def close(self) -> None:
         try:
             if self.connection.is_open:
                 self.connection.close()
@@ -115,7 +119,7 @@ class _ThreadChannel:
 class RpcClient:
     """Calls nameko services; safe to share between threads."""
 
-    def __init__(self, amqp_uri, timeout=10.0):
+    def __init__(self, amqp_uri: str, timeout: float = 10.0) -> None:
         self.timeout = timeout
         self._parameters = pika.URLParameters(amqp_uri)
         # connecting and a broker in flow control never take longer than a call may
@@ -125,7 +129,15 @@ class RpcClient:
         self._parameters.connection_attempts = 1
         self._local = threading.local()
 
-    def call(self, service, method, *args, timeout=None, correlation_id=None, **kwargs):
+    def call(
+        self,
+        service: str,
+        method: str,
+        *args: Any,
+        timeout: float | None = None,
+        correlation_id: str | None = None,
+        **kwargs: Any,
+    ) -> Any:
         """The result of ``service.method(*args, **kwargs)``.
 
         Raises the remote KamengError as its own class, ``Unavailable`` when
@@ -146,47 +158,49 @@ class RpcClient:
             raise Unavailable(f"The {service} service did not answer in time.")
         return _result_or_raise(routing_key, json.loads(reply))
 
-    def ping(self):
+    def ping(self) -> None:
         """Raise ``Unavailable`` unless the broker answers on this thread's connection."""
         self._on_live_channel(_ThreadChannel.check_alive)
 
-    def close(self):
+    def close(self) -> None:
         """Close the calling thread's connection."""
         self._discard()
 
-    def _on_live_channel(self, action):
+    def _on_live_channel(self, action: Callable[[_ThreadChannel], T]) -> T:
         """What ``action(channel)`` returns, run on this thread's channel.
 
         An idle connection may have been closed by the broker since the last
         call, so one fresh connection is tried before giving up. The services'
         commands are idempotent: a request sent twice is harmless.
         """
-        for attempt in (1, 2):
-            try:
-                return action(self._channel())
-            except (AMQPError, OSError) as exc:
-                self._discard()
-                if attempt == 2:
-                    raise _broker_unavailable(exc) from exc
+        try:
+            return action(self._channel())
+        except (AMQPError, OSError):
+            self._discard()
+        try:
+            return action(self._channel())
+        except (AMQPError, OSError) as exc:
+            self._discard()
+            raise _broker_unavailable(exc) from exc
 
-    def _channel(self):
+    def _channel(self) -> _ThreadChannel:
         channel = getattr(self._local, "channel", None)
         if channel is None:
             channel = self._local.channel = _ThreadChannel(self._parameters)
         return channel
 
-    def _discard(self):
+    def _discard(self) -> None:
         channel = getattr(self._local, "channel", None)
         if channel is not None:
             channel.close()
         self._local.channel = None
 
 
-def _broker_unavailable(exc):
+def _broker_unavailable(exc: Exception) -> Unavailable:
     return Unavailable(f"The message broker is not reachable ({exc.__class__.__name__}).")
 
 
-def _result_or_raise(routing_key, reply):
+def _result_or_raise(routing_key: str, reply: dict[str, Any]) -> Any:
     error = reply.get("error")
     if not error:
         return reply.get("result")

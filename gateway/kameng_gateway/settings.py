@@ -3,11 +3,12 @@
 import os
 import secrets
 from dataclasses import dataclass
+from typing import Self
 
 from kameng_common import config
 
 
-def jwt_secret():
+def jwt_secret() -> str:
     """``KAMENG_JWT_SECRET``, else the secret generated into the data folder."""
     return config.secret_from_env_or_file(
         "KAMENG_JWT_SECRET", "jwt.secret", lambda: secrets.token_urlsafe(48)
@@ -43,7 +44,7 @@ class Settings:
     max_import_bytes: int = 64 * 1024 * 1024
 
     @classmethod
-    def from_env(cls):
+    def from_env(cls) -> Self:
         env = os.environ
         return cls(
             jwt_secret=jwt_secret(),

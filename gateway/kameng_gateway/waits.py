@@ -9,11 +9,13 @@ for any one caller; a long-poll that finds no slot is refused at once with
 
 import threading
 from collections import Counter
+from collections.abc import Iterator
 from contextlib import contextmanager
 
-from flask import current_app
+from flask import Flask, current_app
 
 from kameng_common.errors import KamengError
+from kameng_gateway.settings import Settings
 
 WAIT_SLOTS_EXTENSION = "kameng_wait_slots"
 RETRY_AFTER_SECONDS = 1
@@ -26,7 +28,7 @@ class TooManyWaits(KamengError):
 
 
 class WaitSlots:
-    def __init__(self, per_process, per_caller):
+    def __init__(self, per_process: int, per_caller: int) -> None:
         self.per_process = per_process
         self.per_caller = per_caller
         self._lock = threading.Lock()
@@ -34,7 +36,7 @@ class WaitSlots:
         self._total = 0
 
     @contextmanager
-    def slot(self, caller):
+    def slot(self, caller: str) -> Iterator[None]:
         """A wait slot for ``caller`` for the duration of the block; TooManyWaits when none is free."""
         with self._lock:
             if self._by_caller[caller] >= self.per_caller:
@@ -55,9 +57,9 @@ class WaitSlots:
                     del self._by_caller[caller]
 
 
-def install(app, settings):
+def install(app: Flask, settings: Settings) -> None:
     app.extensions[WAIT_SLOTS_EXTENSION] = WaitSlots(settings.max_waits, settings.max_waits_per_caller)
 
 
-def slots():
+def slots() -> WaitSlots:
     return current_app.extensions[WAIT_SLOTS_EXTENSION]
