@@ -68,7 +68,7 @@ def _audit(suite):
 def test_an_issued_coupon_discounts_a_paid_order_and_an_expired_one_gives_its_use_back(
     suite, staff, product_with_cards, notify
 ):
-    product, cards = product_with_cards(2, price=10_000)
+    product, _cards = product_with_cards(2, price=10_000)
     other_product, _ = product_with_cards(1, price=10_000)
     buyer_id, buyer = _customer(suite)
     _stranger_id, stranger = _customer(suite)
