@@ -26,6 +26,7 @@ CONSOLE = [
     "/admin/suppliers",
     "/admin/refunds",
     "/admin/reviews",
+    "/admin/customers",
     "/admin/audit-log",
     "/admin/staff",
     "/admin/blacklist",

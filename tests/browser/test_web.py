@@ -267,6 +267,27 @@ def test_ops_blacklists_a_device_and_takes_it_off_again(suite, open_page, staff_
     expect(page.get_by_test_id("blacklist")).not_to_contain_text(device)
 
 
+def test_support_tags_a_customer_and_finds_them_by_the_tag(suite, open_page, staff_member):
+    username = f"tagged_{uuid.uuid4().hex[:8]}"
+    shop.Gateway(suite.settings.gateway_url).register(username, strong_password())
+    tag = f"reseller-{uuid.uuid4().hex[:6]}"
+    page = open_page(DESKTOP)
+    sign_in(page, *staff_member("support"))
+    page.get_by_test_id("menu-customers").click()
+    page.get_by_test_id("customers").locator("tr").filter(has_text=username).click()
+    tags = page.get_by_test_id("customer-tags")
+    expect(tags).to_contain_text("new")  # computed: registered lately
+    page.locator("input[name=tag]").fill(tag)
+    page.get_by_role("button", name="添加标签").click()
+    expect(tags).to_contain_text(tag)
+    page.locator(".el-drawer__close-btn").click()
+    page.locator(".toolbar .el-select").first.click()
+    page.get_by_role("option", name=f"{tag} (1)").click()
+    rows = page.get_by_test_id("customers").locator("tbody tr")
+    expect(rows).to_have_count(1)
+    expect(rows).to_contain_text(username)
+
+
 def test_an_agent_shares_the_invite_link_and_sees_the_new_buyer_below(suite, open_page, staff):
     agent_name, password = f"agent_{uuid.uuid4().hex[:8]}", strong_password()
     customer = shop.Gateway(suite.settings.gateway_url).register(agent_name, password)

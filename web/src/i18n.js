@@ -36,7 +36,7 @@ const zh = {
     refunds: "退款", suppliers: "供货商", refund: "退款", refundTo: "退至", to: { original: "原支付渠道", wallet: "余额" },
     lastError: "最近错误", newSupplier: "新建供货商", synced: "已同步", syncedAt: "同步时间", syncNow: "立即同步",
     created: "已创建", noAccess: "此角色无权访问该页面", levelPrices: "等级价格 (JSON)", refresh: "刷新",
-    blacklist: "黑名单", finance: "财务", agents: "代理与提现",
+    blacklist: "黑名单", finance: "财务", agents: "代理与提现", customers: "客户",
   },
   wallet: {
     balance: "余额", amount: "金额", topUp: "充值", entries: "明细",
@@ -48,6 +48,10 @@ const zh = {
     states: { available: "可售", reserved: "已预留", sold: "已售", void: "已作废" },
   },
   afterSales: { ask: "申请售后退款", reason: "退款原因", send: "提交申请", sent: "已提交售后申请，客服会尽快处理。" },
+  customers: {
+    tag: "按标签筛选", tags: "标签", level: "等级", orders: "订单数", spent: "消费（扣除退款）", lastOrder: "最近下单",
+    firstOrder: "首次下单", registered: "注册时间", newTag: "新标签（小写字母、数字、- 或 _）", addTag: "添加标签",
+  },
   blacklist: {
     add: "加入黑名单", remove: "移出", value: "值", kinds: { account: "账号", ip: "IP 地址", device: "设备" },
   },
@@ -106,7 +110,7 @@ const en = {
     refunds: "Refunds", suppliers: "Suppliers", refund: "Refund", refundTo: "To", to: { original: "The original channel", wallet: "The wallet" },
     lastError: "Last error", newSupplier: "New supplier", synced: "Synced", syncedAt: "Synced at", syncNow: "Sync now",
     created: "Created", noAccess: "Your role may not use this page", levelPrices: "Level prices (JSON)", refresh: "Refresh",
-    blacklist: "Blacklist", finance: "Finance", agents: "Agents & withdrawals",
+    blacklist: "Blacklist", finance: "Finance", agents: "Agents & withdrawals", customers: "Customers",
   },
   wallet: {
     balance: "Balance", amount: "Amount", topUp: "Top up", entries: "Entries",
@@ -118,6 +122,10 @@ const en = {
     states: { available: "Available", reserved: "Reserved", sold: "Sold", void: "Void" },
   },
   afterSales: { ask: "Ask for a refund", reason: "Why", send: "Send the request", sent: "Your request is in: support will answer it soon." },
+  customers: {
+    tag: "Filter by tag", tags: "Tags", level: "Level", orders: "Orders", spent: "Spent (less refunds)", lastOrder: "Last order",
+    firstOrder: "First order", registered: "Registered", newTag: "New tag (lower case, digits, - or _)", addTag: "Add tag",
+  },
   blacklist: {
     add: "Blacklist", remove: "Remove", value: "Value", kinds: { account: "Account", ip: "IP address", device: "Device" },
   },

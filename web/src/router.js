@@ -22,6 +22,7 @@ const routes = [
       { path: "suppliers", component: () => import("./admin/Suppliers.vue") },
       { path: "refunds", component: () => import("./admin/Refunds.vue") },
       { path: "reviews", component: () => import("./admin/Reviews.vue") },
+      { path: "customers", component: () => import("./admin/Customers.vue") },
       { path: "audit-log", component: () => import("./admin/AuditLog.vue") },
       { path: "staff", component: () => import("./admin/Staff.vue") },
       { path: "blacklist", component: () => import("./admin/Blacklist.vue") },
