@@ -11,11 +11,12 @@
 
 import json
 from collections.abc import Iterable
+from typing import Any
 
-from flask import request
+from flask import Flask, Response, request
 from flask.json.provider import DefaultJSONProvider
 from werkzeug.exceptions import BadRequest
-from werkzeug.routing import IntegerConverter
+from werkzeug.routing import IntegerConverter, Map
 
 from kameng_gateway.schemas import MAX_ID
 
@@ -37,13 +38,13 @@ PUBLIC_PATHS = ("/openapi.json", "/health/live")
 class BoundedIdConverter(IntegerConverter):
     """``<int:...>``: a non-negative integer a 32-bit id column holds."""
 
-    def __init__(self, map, *args, **kwargs):
+    def __init__(self, map: Map, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("max", MAX_ID)
         super().__init__(map, *args, **kwargs)
 
 
 class BoundedJSONProvider(DefaultJSONProvider):
-    def loads(self, s, **kwargs):
+    def loads(self, s: str | bytes, **kwargs: Any) -> Any:
         try:
             data = json.loads(s, **kwargs)
         except RecursionError:
@@ -53,11 +54,11 @@ class BoundedJSONProvider(DefaultJSONProvider):
         return data
 
 
-def _too_deep():
+def _too_deep() -> BadRequest:
     return BadRequest(f"The JSON body is nested deeper than {MAX_JSON_DEPTH} levels.")
 
 
-def _depth_exceeds(data, limit):
+def _depth_exceeds(data: object, limit: int) -> bool:
     stack = [(data, 1)]
     while stack:
         value, depth = stack.pop()
@@ -74,14 +75,14 @@ def _depth_exceeds(data, limit):
     return False
 
 
-def install(app):
+def install(app: Flask) -> None:
     """Before any blueprint is registered: the converter shapes the routes as they are added."""
     app.url_map.converters["int"] = BoundedIdConverter
     app.json = BoundedJSONProvider(app)
     app.after_request(_secure)
 
 
-def _secure(response):
+def _secure(response: Response) -> Response:
     for name, value in SECURITY_HEADERS.items():
         response.headers.setdefault(name, value)
     # the web app's hashed assets declare themselves public: the same for everyone, for good

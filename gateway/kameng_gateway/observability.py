@@ -12,7 +12,7 @@ import re
 import time
 import uuid
 
-from flask import g, request
+from flask import Flask, Response, g, request
 
 from kameng_common.logs import correlation_id
 from kameng_gateway import metrics
@@ -25,19 +25,19 @@ _QUIET_PATHS = ("/health/live", "/health/ready", "/metrics")
 _log = logging.getLogger("kameng_gateway.access")
 
 
-def install(app):
+def install(app: Flask) -> None:
     app.before_request(_start)
     app.after_request(_finish)
     app.teardown_request(_forget)
 
 
-def set_correlation_id(value):
+def set_correlation_id(value: object) -> None:
     """Correlate the rest of this request (logs, RPC calls, response) with ``value``."""
     g.correlation_id = str(value)
     correlation_id.set(g.correlation_id)
 
 
-def _start():
+def _start() -> None:
     g.started = time.perf_counter()
     offered = request.headers.get(REQUEST_ID_HEADER, "")
     g.request_id = offered if _SANE_REQUEST_ID.fullmatch(offered) else uuid.uuid4().hex
@@ -45,7 +45,7 @@ def _start():
     set_correlation_id(order_id or g.request_id)
 
 
-def _finish(response):
+def _finish(response: Response) -> Response:
     route = request.url_rule.rule if request.url_rule else "unmatched"
     seconds = time.perf_counter() - g.started
     metrics.observe_request(route, request.method, str(response.status_code), seconds)
@@ -66,5 +66,5 @@ def _finish(response):
     return response
 
 
-def _forget(exc):
+def _forget(exc: BaseException | None) -> None:
     correlation_id.set(None)
