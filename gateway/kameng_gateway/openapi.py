@@ -7,11 +7,13 @@ a route cannot exist without appearing in the document.
 import http
 import inspect
 import re
+from collections.abc import Callable, Mapping
 from importlib.metadata import version
+from typing import Any, TypeVar
 
 from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
-from flask import Blueprint, current_app, jsonify
+from flask import Blueprint, Flask, Response, current_app, jsonify
 
 from kameng_gateway.schemas import MAX_ID, ErrorSchema
 
@@ -38,8 +40,18 @@ _SPEC_EXTENSION = "kameng_openapi"
 
 blueprint = Blueprint("openapi", __name__)
 
+View = TypeVar("View", bound=Callable[..., Any])
 
-def operation(summary, *, responses, body=None, query=None, headers=None, auth=None):
+
+def operation(
+    summary: str,
+    *,
+    responses: Mapping[int, Any],
+    body: Any = None,
+    query: Any = None,
+    headers: Any = None,
+    auth: str | None = None,
+) -> Callable[[View], View]:
     """Document a view. ``auth`` is None (anyone), "optional", "required" (a bearer
     token) or "channel" (a request signed with an API key).
 
@@ -48,7 +60,7 @@ def operation(summary, *, responses, body=None, query=None, headers=None, auth=N
     docstring becomes the operation's description.
     """
 
-    def decorate(view):
+    def decorate(view: View) -> View:
         setattr(
             view,
             _OPERATION_ATTRIBUTE,
@@ -68,14 +80,14 @@ def operation(summary, *, responses, body=None, query=None, headers=None, auth=N
 
 @blueprint.get("/openapi.json")
 @operation("This document", responses={200: {"application/json": {"type": "object"}}})
-def openapi_document():
+def openapi_document() -> Response:
     """The OpenAPI 3 description of every route."""
     if _SPEC_EXTENSION not in current_app.extensions:
         current_app.extensions[_SPEC_EXTENSION] = build_spec(current_app)
     return jsonify(current_app.extensions[_SPEC_EXTENSION])
 
 
-def build_spec(app):
+def build_spec(app: Flask) -> dict[str, Any]:
     spec = APISpec(
         title="Kameng",
         version=version("kameng-gateway"),
@@ -116,13 +128,13 @@ def build_spec(app):
             path=path,
             operations={
                 method.lower(): _operation(documented, view, path_parameters, tag)
-                for method in sorted(rule.methods - {"HEAD", "OPTIONS"})
+                for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"})
             },
         )
     return spec.to_dict()
 
 
-def _openapi_path(rule):
+def _openapi_path(rule: str) -> tuple[str, list[dict[str, Any]]]:
     """``/orders/<uuid:order_id>`` → ``/orders/{order_id}`` and its parameters."""
     parameters = [
         {
@@ -136,7 +148,9 @@ def _openapi_path(rule):
     return _RULE_ARGUMENT.sub(r"{\g<name>}", rule), parameters
 
 
-def _operation(documented, view, path_parameters, tag):
+def _operation(
+    documented: dict[str, Any], view: Callable[..., Any], path_parameters: list[dict[str, Any]], tag: str
+) -> dict[str, Any]:
     parameters = list(path_parameters)
     if documented["query"] is not None:
         parameters.append({"in": "query", "schema": documented["query"]})
@@ -166,14 +180,14 @@ def _operation(documented, view, path_parameters, tag):
     return result
 
 
-def _response(status, body):
-    response = {"description": http.HTTPStatus(status).phrase}
+def _response(status: int, body: Any) -> dict[str, Any]:
+    response: dict[str, Any] = {"description": http.HTTPStatus(status).phrase}
     if body is not None:
         response["content"] = _content(body)
     return response
 
 
-def _content(body):
+def _content(body: Any) -> dict[str, Any]:
     if isinstance(body, dict):
         return {media_type: {"schema": schema} for media_type, schema in body.items()}
     return {"application/json": {"schema": body}}
