@@ -84,6 +84,14 @@ def test_a_sale_down_an_agents_line_pays_every_agent_up_it(suite, staff, product
     assert paid["status"] == "paid"
     assert middle.request("GET", "/api/v1/agent/earnings")["withdrawn"] == 1000
 
+    # staff give half the order back: each agent up the line loses half of what they earned on it
+    staff.request(
+        "POST",
+        f"/api/v1/admin/orders/{order['id']}/refunds",
+        json={"amount": 5000, "to": "wallet", "reason": "half"},
+    )
+    assert _wait_for_earnings(top, lambda e: e["available"] == 250)["available"] == 250
+
     time.sleep(GRACE_SECONDS + 1)  # the ledger postings on their way
     report = audit.audit(
         suite.settings.amqp_uri,

@@ -885,6 +885,7 @@ def open_refund_in(
     if destination == domain.TO_WALLET:
         _credit_wallet(uow, customer_id, amount, receipt.currency)
         _post(uow, "refund", refund["id"], domain.refund_to_wallet(customer_id, amount, receipt.currency))
+        _publish_given_back(uow, refund)
     uow.publish(
         "refund.issued",
         {
@@ -899,6 +900,22 @@ def open_refund_in(
         correlation_id=request["order_id"],
     )
     return refund, True
+
+
+def _publish_given_back(uow: UnitOfWork, refund: dict[str, Any]) -> None:
+    """A staff refund gave its money back: customers takes agents' commissions back in proportion."""
+    uow.publish(
+        "payment.refunded",
+        {
+            "payment_id": refund["payment_id"],
+            "order_id": refund["order_id"],
+            "customer_id": refund["customer_id"],
+            "amount": refund["amount"],
+            "currency": refund["currency"],
+            "refund_id": refund["id"],
+        },
+        correlation_id=refund["order_id"],
+    )
 
 
 def lock_received(uow: UnitOfWork, order_id: str) -> list[domain.Received]:
@@ -1002,6 +1019,7 @@ def attempt_provider_refund(db: Database, providers: Providers, refund_id: str) 
             )
         )
         _post(uow, "refund", refund_id, domain.refund_to_provider(row.provider, row.amount, row.currency))
+        _publish_given_back(uow, dict(row._mapping))
         auditlog.record(
             uow,
             "payments",

@@ -131,7 +131,7 @@ def test_a_staff_refund_of_the_late_sum_leaves_only_its_rest_to_orders_request(
     refund(order_id, 1000)
     paid_twice.orders_asks()
     # staff took 1,000 of the newest sum; orders' request gives back its other 500, not 1,500 again
-    assert [event["amount"] for event in published("payment.refunded")] == [500]
+    assert [event["amount"] for event in published("payment.refunded")] == [1000, 500]
     assert given_back(any_db, order_id) == (3000, 1500)
     assert usecases.get_wallet(any_db, "buyer-1")["balance"] == 1500
     assert usecases.check_ledger(any_db) == []
@@ -190,7 +190,7 @@ class ScriptedRefunds:
 
 
 def test_a_refund_to_the_original_channel_goes_through_the_provider_once(
-    any_db, adapters, alipay_paid_order, refund, monkeypatch
+    any_db, adapters, alipay_paid_order, refund, monkeypatch, published
 ):
     api = ScriptedRefunds("2026112722001")
     monkeypatch.setattr(adapters.alipay, "refund", api)
@@ -202,6 +202,25 @@ def test_a_refund_to_the_original_channel_goes_through_the_provider_once(
     assert [(call.amount, call.total) for call in api.calls] == [(600, 1500)]
     assert usecases.get_wallet(any_db, "buyer-1")["balance"] == 0
     assert usecases.check_ledger(any_db) == []
+    # given back: customers takes agents' commissions back in proportion
+    assert [(event["refund_id"], event["amount"]) for event in published("payment.refunded")] == [
+        (answer["id"], 600)
+    ]
+
+
+def test_a_wallet_refund_is_published_as_given_back_at_once(paid_order, refund, published):
+    order_id = paid_order(1500)
+    answer = refund(order_id, 400)
+    assert published("payment.refunded") == [
+        {
+            "payment_id": answer["payment_id"],
+            "order_id": order_id,
+            "customer_id": "buyer-1",
+            "amount": 400,
+            "currency": "CNY",
+            "refund_id": answer["id"],
+        }
+    ]
 
 
 def test_a_provider_that_times_out_is_retried_then_the_refund_succeeds_once(
@@ -225,7 +244,7 @@ def test_a_provider_that_times_out_is_retried_then_the_refund_succeeds_once(
 
 
 def test_a_provider_that_keeps_failing_leaves_the_refund_failed_for_finance_and_its_money_refundable(
-    any_db, providers, adapters, alipay_paid_order, refund, monkeypatch
+    any_db, providers, adapters, alipay_paid_order, refund, monkeypatch, published
 ):
     monkeypatch.setattr(adapters.alipay, "refund", ScriptedRefunds(RefundFailed("HTTP 502", retryable=True)))
     order_id = alipay_paid_order(1500)
@@ -235,6 +254,7 @@ def test_a_provider_that_keeps_failing_leaves_the_refund_failed_for_finance_and_
 
     [failed] = usecases.list_refunds(any_db, status="failed")["items"]
     assert (failed["attempts"], failed["last_error"]) == (domain.MAX_REFUND_ATTEMPTS, "HTTP 502")
+    assert published("payment.refunded") == []
     # nothing was given back, so all of it may be refunded another way
     assert refund(order_id, to="wallet")["amount"] == 1500
     assert usecases.check_ledger(any_db) == []
