@@ -17,6 +17,7 @@ and a disabled account still cannot sign in again.
 import time
 
 import redis
+from redis.client import Pipeline
 
 from kameng_common.errors import Unavailable
 
@@ -25,12 +26,12 @@ LOGGED_OUT, SUPERSEDED = "logged_out", "superseded"
 
 
 class TokenRevocations:
-    def __init__(self, client, token_ttl_seconds, prefix="kameng:"):
+    def __init__(self, client: redis.Redis, token_ttl_seconds: int, prefix: str = "kameng:") -> None:
         self.client = client
         self.token_ttl_seconds = token_ttl_seconds
         self.prefix = prefix
 
-    def refusal(self, token_id, user_id, version):
+    def refusal(self, token_id: str, user_id: str, version: int) -> str | None:
         """Why a token is refused (LOGGED_OUT, SUPERSEDED), or None while it stands."""
         try:
             revoked, lowest = self.client.mget(self._revoked_key(token_id), self._version_key(user_id))
@@ -42,7 +43,7 @@ class TokenRevocations:
             return SUPERSEDED
         return None
 
-    def revoke(self, token_id, expires_at):
+    def revoke(self, token_id: str, expires_at: float) -> None:
         """Refuse this one token from now until it expires."""
         seconds = max(1, int(expires_at - time.time()))
         try:
@@ -50,11 +51,11 @@ class TokenRevocations:
         except redis.RedisError as error:
             raise _unavailable(error) from None
 
-    def supersede(self, user_id, version):
+    def supersede(self, user_id: str, version: int) -> None:
         """Refuse every token of the account below ``version``; a lower version arriving late never lowers it."""
         key = self._version_key(user_id)
 
-        def raise_to(pipe):
+        def raise_to(pipe: Pipeline) -> None:
             current = pipe.get(key)
             if current is not None and int(current) >= version:
                 return
@@ -66,12 +67,12 @@ class TokenRevocations:
         except redis.RedisError as error:
             raise _unavailable(error) from None
 
-    def _revoked_key(self, token_id):
+    def _revoked_key(self, token_id: str) -> str:
         return f"{self.prefix}revoked-token:{token_id}"
 
-    def _version_key(self, user_id):
+    def _version_key(self, user_id: str) -> str:
         return f"{self.prefix}token-version:{user_id}"
 
 
-def _unavailable(error):
+def _unavailable(error: Exception) -> Unavailable:
     return Unavailable(f"The token store is not reachable ({type(error).__name__}).")

@@ -23,7 +23,7 @@ class SignInLocked(KamengError):
     status = 429
     code = "sign_in_locked"
 
-    def __init__(self, scope, retry_after):
+    def __init__(self, scope: str, retry_after: int) -> None:
         noun = "This account" if scope == ACCOUNT else "This address"
         super().__init__(
             f"{noun} is locked after too many failed sign-ins; try again in {retry_after} seconds.",
@@ -41,12 +41,12 @@ class Limits:
 
 
 class SignInGuard:
-    def __init__(self, client, limits=Limits(), prefix="kameng:"):
+    def __init__(self, client: redis.Redis, limits: Limits = Limits(), prefix: str = "kameng:") -> None:
         self.client = client
         self.limits = limits
         self.prefix = prefix
 
-    def check(self, username, address):
+    def check(self, username: str, address: str | None) -> None:
         """Raise SignInLocked while the account or the address is locked."""
         keys = [self._key("lock", scope, value) for scope, value in self._subjects(username, address)]
         try:
@@ -60,7 +60,7 @@ class SignInGuard:
             if ttl > 0:
                 raise SignInLocked(scope, ttl)
 
-    def failed(self, username, address):
+    def failed(self, username: str, address: str | None) -> list[str]:
         """Count a failed sign-in; the scopes ([ACCOUNT, ADDRESS]) this failure has just locked.
 
         Only the failure that brings a count to its limit locks: attempts already
@@ -87,24 +87,24 @@ class SignInGuard:
             raise _unavailable(error) from None
         return [scope for scope, _value in locked]
 
-    def succeeded(self, username):
+    def succeeded(self, username: str) -> None:
         """A right password before the lock: the account's earlier failures no longer count."""
         try:
             self.client.delete(self._key("failures", ACCOUNT, account_key(username)))
         except redis.RedisError as error:
             raise _unavailable(error) from None
 
-    def _subjects(self, username, address):
+    def _subjects(self, username: str, address: str | None) -> list[tuple[str, str]]:
         return [(ACCOUNT, account_key(username)), (ADDRESS, address or "unknown")]
 
-    def _key(self, kind, scope, value):
+    def _key(self, kind: str, scope: str, value: str) -> str:
         return f"{self.prefix}sign-in-{kind}:{scope}:{value}"
 
 
-def account_key(username):
+def account_key(username: str) -> str:
     """Usernames are unique lower-cased (customers.domain.username_key); hashed to bound the key."""
     return hashlib.sha256(username.lower().encode()).hexdigest()[:32]
 
 
-def _unavailable(error):
+def _unavailable(error: Exception) -> Unavailable:
     return Unavailable(f"The sign-in store is not reachable ({type(error).__name__}).")
