@@ -73,6 +73,8 @@ class SimState:
         self.nonces = {}  # (key id, nonce) -> expiry
         self.callbacks_sent = 0
         self.top_ups = 0
+        # channel requests received, counted before the response delay: one may be in flight
+        self.requests = 0
         self.lock = threading.Lock()
         self.random = random.Random(seed)
 
@@ -82,6 +84,7 @@ class SimState:
                 "knobs": dataclasses.asdict(self.knobs),
                 "orders": len(self.orders),
                 "top_ups": self.top_ups,
+                "requests": self.requests,
                 "callbacks_sent": self.callbacks_sent,
                 "by_status": _count(order["status"] for order in self.orders.values()),
                 "client_order_ids": sorted(client_order_id for _key, client_order_id in self.by_client_order),
@@ -206,6 +209,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         body = self.rfile.read(length) if length else b""
         if target.path.startswith("/_sim/"):
             return self._sim(method, target.path, body)
+        with state.lock:
+            state.requests += 1
         knobs = state.knobs
         if knobs.response_delay:
             time.sleep(knobs.response_delay)

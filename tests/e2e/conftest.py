@@ -10,6 +10,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from kameng_cli import shop
 from kameng_cli.secrets import admin_credentials, local_secrets
 from kameng_cli.suite import SERVICES, Suite, SuiteSettings
+from kameng_cli.supplier_sim import Knobs, SimState, SupplierSim
 from kameng_common.testing import (
     create_postgres_database,
     create_vhost,
@@ -170,3 +171,31 @@ def service_metrics(suite):
         ]
 
     return read
+
+
+SIM_KEY_ID, SIM_SECRET = "e2e-shop", "e2e-shop-secret-0123456789abcdef"
+
+
+@pytest.fixture
+def upstream():
+    """A supplier simulator of this test's own, knobs and all."""
+    sim = SupplierSim(
+        SimState({SIM_KEY_ID: SIM_SECRET}, knobs=Knobs(fulfil_seconds=0.2)), free_port()
+    ).start()
+    yield sim
+    sim.stop()
+
+
+@pytest.fixture
+def supplier(staff, upstream):
+    """``upstream`` added as a supplier of the suite."""
+    return staff.request(
+        "POST",
+        "/api/v1/admin/suppliers",
+        json={
+            "name": f"sim-{uuid.uuid4().hex[:6]}",
+            "base_url": upstream.base_url,
+            "key_id": SIM_KEY_ID,
+            "secret": SIM_SECRET,
+        },
+    )
