@@ -24,6 +24,7 @@ CONSOLE = [
     "/admin/products",
     "/admin/orders",
     "/admin/suppliers",
+    "/admin/restock",
     "/admin/refunds",
     "/admin/reviews",
     "/admin/customers",

@@ -459,3 +459,19 @@ def test_a_buyer_asks_for_a_refund_from_the_order_page(suite, open_page, card_pr
     page.reload()
     expect(page.locator("ol.steps")).to_contain_text("the code was already used")
     screenshot(page, "order-refund-request-phone")
+
+
+def test_ops_sees_a_low_product_to_restock_and_lowers_its_threshold(
+    suite, open_page, staff_member, card_product
+):
+    product, _cards = card_product(2)  # under the default threshold of 10
+    page = open_page(DESKTOP)
+    sign_in(page, *staff_member("ops"))
+    page.get_by_test_id("menu-restock").click()
+    expect(page.get_by_test_id(f"low-{product['id']}")).to_be_visible()
+    expect(page.get_by_test_id(f"threshold-{product['id']}")).to_have_text("10")
+    page.get_by_test_id(f"set-threshold-{product['id']}").click()
+    page.get_by_role("spinbutton").fill("2")
+    page.get_by_test_id("save-threshold").click()
+    expect(page.get_by_test_id(f"threshold-{product['id']}")).to_have_text("2")
+    expect(page.get_by_test_id(f"low-{product['id']}")).to_have_count(0)

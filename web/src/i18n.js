@@ -37,6 +37,9 @@ const zh = {
     lastError: "最近错误", newSupplier: "新建供货商", synced: "已同步", syncedAt: "同步时间", syncNow: "立即同步",
     created: "已创建", noAccess: "此角色无权访问该页面", levelPrices: "等级价格 (JSON)", refresh: "刷新",
     blacklist: "黑名单", finance: "财务", agents: "代理与提现", customers: "客户",
+    restock: "补货", low: "库存不足", threshold: "预警阈值", forecast7d: "7 天预测销量", daysOfCover: "可售天数",
+    suggested: "建议补货", setThreshold: "设置阈值", save: "保存",
+    method: { holt_winters: "Holt-Winters", mean: "日均", none: "无销量" },
   },
   wallet: {
     balance: "余额", amount: "金额", topUp: "充值", entries: "明细",
@@ -111,6 +114,9 @@ const en = {
     lastError: "Last error", newSupplier: "New supplier", synced: "Synced", syncedAt: "Synced at", syncNow: "Sync now",
     created: "Created", noAccess: "Your role may not use this page", levelPrices: "Level prices (JSON)", refresh: "Refresh",
     blacklist: "Blacklist", finance: "Finance", agents: "Agents & withdrawals", customers: "Customers",
+    restock: "Restock", low: "Low", threshold: "Threshold", forecast7d: "7-day forecast", daysOfCover: "Days of cover",
+    suggested: "Suggested", setThreshold: "Set threshold", save: "Save",
+    method: { holt_winters: "Holt-Winters", mean: "mean day", none: "no sales" },
   },
   wallet: {
     balance: "Balance", amount: "Amount", topUp: "Top up", entries: "Entries",

@@ -20,6 +20,7 @@ const routes = [
       { path: "products", component: () => import("./admin/Products.vue") },
       { path: "orders", component: () => import("./admin/Orders.vue") },
       { path: "suppliers", component: () => import("./admin/Suppliers.vue") },
+      { path: "restock", component: () => import("./admin/Restock.vue") },
       { path: "refunds", component: () => import("./admin/Refunds.vue") },
       { path: "reviews", component: () => import("./admin/Reviews.vue") },
       { path: "customers", component: () => import("./admin/Customers.vue") },

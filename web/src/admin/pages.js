@@ -5,6 +5,7 @@ export const PAGES = [
   { path: "/admin/products", key: "products", roles: ["admin", "ops"] },
   { path: "/admin/orders", key: "orders", roles: ["admin", "support", "finance", "auditor"] },
   { path: "/admin/suppliers", key: "suppliers", roles: ["admin", "ops"] },
+  { path: "/admin/restock", key: "restock", roles: ["admin", "ops"] },
   { path: "/admin/refunds", key: "refunds", roles: ["admin", "finance", "auditor"] },
   { path: "/admin/reviews", key: "reviews", roles: ["admin", "support", "ops"] },
   { path: "/admin/customers", key: "customers", roles: ["admin", "support", "ops"] },
