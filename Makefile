@@ -1,6 +1,6 @@
 # make run   — set up and run the whole suite locally (Ctrl-C stops it)
 # make test  — set up and run the tests (all but the slow fault tests; make test-slow runs those)
-# make demo  — buy a card through the running suite's HTTP API (DEMO_ARGS="--method alipay": wechat, unionpay, mockpay)
+# make demo  — buy a card and a direct top-up through the running suite's HTTP API (DEMO_ARGS="--method alipay": wechat, unionpay, mockpay)
 # make bench — benchmark purchases through the API on SQLite and PostgreSQL, then with a
 #              replica of the busiest service; results go to bench/results/ (BENCH_ARGS to tune)
 # make web   — build the storefront and console (web/, served by the gateway at / and /admin)

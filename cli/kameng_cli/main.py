@@ -116,6 +116,10 @@ def demo(args):
     print("\ndelivered card:")
     for card in cards:
         print(f"  number {card['number']}  secret {card['secret']}")
+    print("\na direct top-up, bought from the supplier once paid:")
+    top_up = shop.buy_top_up(gateway_url(), demo_customer_credentials(folder), secret, method=args.method)
+    if top_up is None:
+        print("  no direct product is on sale (kameng run seeds one on the supplier simulator)")
 
 
 def payment_sandbox(args):
@@ -282,7 +286,9 @@ def main(argv=None):
     run_parser = commands.add_parser("run", help="run the whole suite locally in the foreground")
     run_parser.add_argument("--no-seed", action="store_true", help="don't seed the demo shop")
     run_parser.set_defaults(handler=run)
-    demo_parser = commands.add_parser("demo", help="buy a card through the running gateway")
+    demo_parser = commands.add_parser(
+        "demo", help="buy a card and a direct top-up through the running gateway"
+    )
     demo_parser.add_argument(
         "--method",
         choices=["mockpay", "alipay", "wechat", "unionpay"],

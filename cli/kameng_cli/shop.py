@@ -215,19 +215,61 @@ def press_pay(method, payment):
 def buy_card(gateway_url, customer, mockpay_secret, say=print, method="mockpay"):
     """One purchase through the public API, narrated; returns the order and its cards."""
     buyer = Gateway(gateway_url).log_in(*customer)
-    catalogue = buyer.request("GET", "/api/v1/products")
-    product = next((item for item in catalogue["items"] if item["stock"] > 0), None)
+    product = next(
+        (item for item in _catalogue(buyer) if item["kind"] != "direct" and (item["stock"] or 0) > 0), None
+    )
     if product is None:
         raise ApiError("no product has cards in stock; seed the shop first")
     say(
         f"buying 1 × {product['name']} at {product['price'] / 100:.2f} {product['currency']} "
         f"({product['stock']} in stock)"
     )
+    order = _order_and_pay(
+        gateway_url, buyer, [{"product_id": product["id"], "quantity": 1}], mockpay_secret, say, method
+    )
+    cards = buyer.request("GET", f"/api/v1/orders/{order['id']}/cards")
+    return order, cards
+
+
+DEMO_RECHARGE_ACCOUNT = "13800138000"
+
+
+def buy_top_up(
+    gateway_url, customer, mockpay_secret, say=print, method="mockpay", account=DEMO_RECHARGE_ACCOUNT
+):
+    """A direct top-up through the public API, narrated: once paid, the supplier tops ``account`` up.
+
+    Returns the order, or None where no direct product is on sale (no supplier seeded).
+    """
+    buyer = Gateway(gateway_url).log_in(*customer)
+    product = next(
+        (item for item in _catalogue(buyer) if item["kind"] == "direct" and item["stock"] != 0), None
+    )
+    if product is None:
+        return None
+    say(f"topping up {account} with {product['name']} at {product['price'] / 100:.2f} {product['currency']}")
+    line = {"product_id": product["id"], "quantity": 1, "recharge_account": account}
+    order = _order_and_pay(gateway_url, buyer, [line], mockpay_secret, say, method)
+    fulfilment = order["items"][0]["fulfilment"]
+    say(f"the supplier's order {fulfilment['supplier_order_id']}: {fulfilment['status']}")
+    return order
+
+
+def _catalogue(buyer):
+    """Every product on sale, page after page."""
+    cursor = None
+    while True:
+        page = buyer.request("GET", "/api/v1/products", params={"limit": 100, "cursor": cursor})
+        yield from page["items"]
+        cursor = page["next_cursor"]
+        if not cursor:
+            return
+
+
+def _order_and_pay(gateway_url, buyer, items, mockpay_secret, say, method):
+    """Order ``items``, pay, and return the order once delivered (an ApiError if it ends otherwise)."""
     order = buyer.request(
-        "POST",
-        "/api/v1/orders",
-        headers={"Idempotency-Key": str(uuid.uuid4())},
-        json={"items": [{"product_id": product["id"], "quantity": 1}]},
+        "POST", "/api/v1/orders", headers={"Idempotency-Key": str(uuid.uuid4())}, json={"items": items}
     )
     say(f"order {order['id']} is {order['status']}")
     order = wait_for_status(buyer, order["id"], {"awaiting_payment", "on_hold"})
@@ -246,5 +288,4 @@ def buy_card(gateway_url, customer, mockpay_secret, say=print, method="mockpay")
     order = wait_for_status(buyer, order["id"], {"delivered"})
     if order["status"] != "delivered":
         raise ApiError(f"order ended {order['status']}")
-    cards = buyer.request("GET", f"/api/v1/orders/{order['id']}/cards")
-    return order, cards
+    return order

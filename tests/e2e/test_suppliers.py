@@ -2,36 +2,7 @@
 
 import uuid
 
-import pytest
-
 from kameng_cli import audit, shop
-from kameng_cli.supplier_sim import Knobs, SimState, SupplierSim
-from kameng_common.testing import free_port
-
-SIM_KEY_ID, SIM_SECRET = "e2e-shop", "e2e-shop-secret-0123456789abcdef"
-
-
-@pytest.fixture
-def upstream():
-    sim = SupplierSim(
-        SimState({SIM_KEY_ID: SIM_SECRET}, knobs=Knobs(fulfil_seconds=0.2)), free_port()
-    ).start()
-    yield sim
-    sim.stop()
-
-
-@pytest.fixture
-def supplier(staff, upstream):
-    return staff.request(
-        "POST",
-        "/api/v1/admin/suppliers",
-        json={
-            "name": f"sim-{uuid.uuid4().hex[:6]}",
-            "base_url": upstream.base_url,
-            "key_id": SIM_KEY_ID,
-            "secret": SIM_SECRET,
-        },
-    )
 
 
 def direct_product(staff, supplier, sku, price=5000):
@@ -147,3 +118,30 @@ def audit_passes(suite):
         suite.settings.amqp_uri, audit.Timeouts(order_ttl=suite.order_ttl, expiry_interval=1, grace=20)
     )
     assert report.ok, report.render()
+
+
+def test_the_demo_tops_up_through_the_supplier(suite, staff, supplier, upstream):
+    product = direct_product(staff, supplier, "1")
+    staff.request("POST", f"/api/v1/admin/suppliers/{supplier['id']}/sync")  # its stock: unlimited
+    # the demo buys the first direct product on sale with stock: here, this test's own
+    cursor = None
+    while True:
+        page = staff.request("GET", "/api/v1/admin/products", params={"limit": 100, "cursor": cursor})
+        for item in page["items"]:
+            if item["kind"] == "direct" and item["id"] != product["id"] and item["status"] == "on_sale":
+                staff.request("PATCH", f"/api/v1/admin/products/{item['id']}", json={"status": "off_sale"})
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+    customer = (f"demo_{uuid.uuid4().hex[:8]}", "correct-horse-battery")
+    shop.Gateway(suite.settings.gateway_url).register(*customer)
+    said = []
+
+    order = shop.buy_top_up(suite.settings.gateway_url, customer, suite.mockpay_secret, say=said.append)
+
+    assert order["status"] == "delivered"
+    [line] = order["items"]
+    assert (line["product_id"], line["recharge_account"]) == (product["id"], shop.DEMO_RECHARGE_ACCOUNT)
+    assert line["fulfilment"]["status"] == "succeeded"
+    assert upstream.state.snapshot()["client_order_ids"] == [f"{order['id']}-1"]
+    assert any("supplier's order" in line for line in said)
