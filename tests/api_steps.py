@@ -45,3 +45,14 @@ def notify_mockpay(gateway_url, secret, payment, trade_no=None, amount=None, cur
         timeout=30,
         headers={"Content-Type": "application/json", "X-Mockpay-Signature": shop.sign_mockpay(secret, body)},
     )
+
+
+def every_item(gateway, path):
+    """Every item of a paginated list route, page after page."""
+    cursor = None
+    while True:
+        page = gateway.request("GET", path, params={"limit": 100, "cursor": cursor})
+        yield from page["items"]
+        cursor = page["next_cursor"]
+        if not cursor:
+            return

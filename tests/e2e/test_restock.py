@@ -7,6 +7,7 @@ import uuid
 import pytest
 
 from kameng_cli import audit, shop
+from tests.api_steps import every_item
 
 
 def _wait_for_alerts(staff, product_id, count, timeout=30):
@@ -32,15 +33,8 @@ def _order(buyer, product_id, quantity):
 
 
 def _restock_item(staff, product_id):
-    cursor = None
-    while True:
-        page = staff.request("GET", "/api/v1/admin/restock", params={"limit": 100, "cursor": cursor})
-        for item in page["items"]:
-            if item["product_id"] == product_id:
-                return item
-        cursor = page["next_cursor"]
-        if not cursor:
-            raise AssertionError(f"product {product_id} is not in the restock listing")
+    [item] = [item for item in every_item(staff, "/api/v1/admin/restock") if item["product_id"] == product_id]
+    return item
 
 
 def test_a_sale_under_the_threshold_alerts_once_and_the_listing_suggests_a_restock(

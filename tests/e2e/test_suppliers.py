@@ -3,6 +3,7 @@
 import uuid
 
 from kameng_cli import audit, shop
+from tests.api_steps import every_item
 
 
 def direct_product(staff, supplier, sku, price=5000):
@@ -124,15 +125,9 @@ def test_the_demo_tops_up_through_the_supplier(suite, staff, supplier, upstream)
     product = direct_product(staff, supplier, "1")
     staff.request("POST", f"/api/v1/admin/suppliers/{supplier['id']}/sync")  # its stock: unlimited
     # the demo buys the first direct product on sale with stock: here, this test's own
-    cursor = None
-    while True:
-        page = staff.request("GET", "/api/v1/admin/products", params={"limit": 100, "cursor": cursor})
-        for item in page["items"]:
-            if item["kind"] == "direct" and item["id"] != product["id"] and item["status"] == "on_sale":
-                staff.request("PATCH", f"/api/v1/admin/products/{item['id']}", json={"status": "off_sale"})
-        cursor = page["next_cursor"]
-        if not cursor:
-            break
+    for item in list(every_item(staff, "/api/v1/admin/products")):
+        if item["kind"] == "direct" and item["id"] != product["id"] and item["status"] == "on_sale":
+            staff.request("PATCH", f"/api/v1/admin/products/{item['id']}", json={"status": "off_sale"})
     customer = (f"demo_{uuid.uuid4().hex[:8]}", "correct-horse-battery")
     shop.Gateway(suite.settings.gateway_url).register(*customer)
     said = []

@@ -2,6 +2,7 @@
 top-ups, its callbacks lost or sent twice, and inventory killed between placing an upstream order and
 recording it. No top-up is bought twice, no paid line is left unserved, and the audit passes after each."""
 
+import contextlib
 import time
 import uuid
 
@@ -14,6 +15,24 @@ pytestmark = pytest.mark.slow
 
 # more than the 10 s inventory waits for a supplier's answer
 BEYOND_THE_TIMEOUT = 12
+
+
+@contextlib.contextmanager
+def _failing(upstream, fault):
+    """The supplier down, answering 503, or slower than inventory waits, until the block ends."""
+    if fault == "down":
+        upstream.stop()
+    elif fault == "errors":
+        upstream.state.knobs.error_rate = 1
+    else:
+        upstream.state.knobs.response_delay = BEYOND_THE_TIMEOUT
+    try:
+        yield
+    finally:
+        if fault == "down":
+            upstream.start()
+        upstream.state.knobs.error_rate = 0
+        upstream.state.knobs.response_delay = 0
 
 
 def _sync(staff, supplier, expected=(200,)):
@@ -41,23 +60,12 @@ def test_a_sync_the_supplier_cannot_answer_is_503_and_keeps_the_last_stock(
     unlimited = direct_product(staff, supplier, "1")
     sold_out = direct_product(staff, supplier, "3")
     _sync(staff, supplier)
-    if fault == "down":
-        upstream.stop()
-    elif fault == "errors":
-        upstream.state.knobs.error_rate = 1
-    else:
-        upstream.state.knobs.response_delay = BEYOND_THE_TIMEOUT
-    try:
+    with _failing(upstream, fault):
         refused = _sync(staff, supplier, expected=(503,))
         # a supplier slower than the gateway's patience: the gateway gives up first ("unavailable")
         assert refused["error"]["code"] in ("supplier_unavailable", "unavailable")
         _wait(lambda: _sync_error(staff, supplier), "the failed sync recorded")
         assert (stock_of(unlimited["id"]), stock_of(sold_out["id"])) == (None, 0)
-    finally:
-        if fault == "down":
-            upstream.start()
-        upstream.state.knobs.error_rate = 0
-        upstream.state.knobs.response_delay = 0
     _sync(staff, supplier)
     assert _sync_error(staff, supplier) is None
     audit_passes(suite)
@@ -101,25 +109,14 @@ def test_a_top_up_paid_while_the_supplier_cannot_answer_is_bought_once_when_it_c
     product = direct_product(staff, supplier, "1")
     _sync(staff, supplier)
     failed_before = _supplier_calls(service_metrics, "unreachable")
-    if fault == "down":
-        upstream.stop()
-    elif fault == "errors":
-        upstream.state.knobs.error_rate = 1
-    else:
-        # the supplier takes the order after inventory stopped waiting: its retry must find it
-        upstream.state.knobs.response_delay = BEYOND_THE_TIMEOUT
     buyer = new_buyer()
-    try:
+    # slow: the supplier takes the order after inventory stopped waiting, and the retry must find it
+    with _failing(upstream, fault):
         order = _pay_top_up(buyer, notify, product)
         _wait(
             lambda: _supplier_calls(service_metrics, "unreachable") > failed_before,
             "inventory tried the supplier and got no answer",
         )
-    finally:
-        if fault == "down":
-            upstream.start()
-        upstream.state.knobs.error_rate = 0
-        upstream.state.knobs.response_delay = 0
     _served_once(suite, buyer, order, upstream)
 
 
