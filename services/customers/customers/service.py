@@ -266,6 +266,7 @@ class CustomersService:
     def on_order_expired(self, uow, event):
         coupons.on_order_closed(uow, event)
 
+    @rpc
     def get_shop(self, customer_id):
         data = load_or_invalid(schemas.CustomerRef(), {"customer_id": customer_id})
         return shops.get_shop(self.db, data["customer_id"])

@@ -125,3 +125,35 @@ def test_the_configured_first_admin_is_created_at_start_up_once(container_factor
 def test_no_admin_without_a_configured_password(container):
     with pytest.raises(Unauthorized):
         call(container, "authenticate", "admin", PASSWORD)
+
+
+def test_an_agent_sets_up_a_shop_and_anyone_finds_it(container):
+    customer = call(container, "register", "shopkeeper", PASSWORD)
+    agent = call(container, "make_agent", customer["id"])
+    with pytest.raises(NotFound):
+        call(container, "get_shop", customer["id"])
+
+    shop = call(container, "set_shop", customer["id"], "night-market", "Night market", 1250)
+
+    assert (shop["slug"], shop["markup_bp"], shop["invite_code"]) == (
+        "night-market",
+        1250,
+        agent["invite_code"],
+    )
+    assert call(container, "get_shop", customer["id"]) == shop
+    assert call(container, "shop_by_slug", "night-market") == shop
+
+
+def test_staff_read_and_tag_customers(container):
+    customer = call(container, "register", "tagged", PASSWORD)
+
+    detail = call(container, "add_customer_tag", customer["id"], "reseller", "staff-1")
+
+    assert detail["tags"] == ["new", "reseller"]
+    assert call(container, "list_customers", tag="reseller")["items"][0]["id"] == customer["id"]
+    assert call(container, "customer_detail", customer["id"])["staff_tags"][0]["added_by"] == "staff-1"
+    assert call(container, "remove_customer_tag", customer["id"], "reseller")["tags"] == ["new"]
+    assert {"tag": "new", "customers": 1} in [
+        {"tag": item["tag"], "customers": item["customers"]}
+        for item in call(container, "customer_tags")["items"]
+    ]
