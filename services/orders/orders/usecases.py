@@ -42,7 +42,7 @@ _log = logging.getLogger(__name__)
 EXPIRY_BATCH = 100
 HISTORY_REASON_LENGTH = order_history.c.reason.type.length
 
-# get_order's statements, built once: it is the hottest read, and building them took a fifth of it
+# get_order's statements, built once: it is the hottest read (bench/results/README.md)
 ORDER_WITH_LINES = (
     sa.select(
         orders,
