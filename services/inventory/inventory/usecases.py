@@ -4,7 +4,9 @@ the events it publishes and the event it consumed.
 """
 
 import contextlib
+import datetime
 import logging
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -333,7 +335,7 @@ def _stored_digests(uow, product_id, batch):
         by_digest[newest] = newest
         by_digest.update(dict.fromkeys(olders, newest))
     digests = list(by_digest)
-    stored = set()
+    stored: set[str] = set()
     for start in range(0, len(digests), _LOOKUP_CHUNK):
         found = uow.execute(
             sa.select(cards.c.number_digest).where(
@@ -493,18 +495,19 @@ def audit_snapshot(db):
         sold_twice = _cards_sold_to_several_orders(session)
         direct_lines, supplier_orders_reused = fulfilment.audit_fulfilments(session)
         stock_alerts = restock.alert_states(session)
-    sold, last_sale = {}, {}
+    sold: dict[str, dict[str, Any]] = {}
+    last_sale: dict[str, datetime.datetime] = {}
     for order_id, product_id, count, sold_at in sold_rows:
         sold.setdefault(order_id, {"cards": {}})["cards"][str(product_id)] = count
         last_sale[order_id] = max(last_sale.get(order_id, sold_at), sold_at)
     for order_id, order in sold.items():
         order["sold_at"] = utc_isoformat(last_sale[order_id])
-    reserved = {}
+    reserved: dict[str, dict[str, Any]] = {}
     for order_id, count, reserved_at in reserved_rows:
         held = reserved.setdefault(order_id, {"cards": 0, "reserved_at": reserved_at})
         held["cards"] += count
         held["reserved_at"] = max(held["reserved_at"], reserved_at)
-    loops = {}
+    loops: dict[str, dict[str, Any]] = {}
     for product_id, stock_limit, status, units in loop_rows:
         loop = loops.setdefault(str(product_id), {"stock_limit": stock_limit, "sold": 0, "reserved": 0})
         if status is not None:
@@ -546,7 +549,7 @@ def _cards_sold_to_several_orders(session):
         .where(cards.c.status == domain.SOLD)
         .order_by(cards.c.product_id, cards.c.number, cards.c.id)
     ).all()
-    found = {}
+    found: dict[tuple[int, str], Any] = {}
     for product_id, number, card_id, order_id in rows:
         card = found.setdefault(
             (product_id, number), {"product_id": str(product_id), "card_ids": [], "order_ids": []}
@@ -602,7 +605,7 @@ def _close_order(uow, event):
     order_id = payload["order_id"]
     reason = payload.get("reason") or event["type"].removeprefix("order.")
     order = _order_for_update(uow, order_id)
-    values = {"updated_at": utcnow()}
+    values: dict[str, Any] = {"updated_at": utcnow()}
     if order.closed_at is None:
         values.update(closed_at=values["updated_at"], close_reason=reason[:64])
     if domain.on_order_closed(order.stock_state) == domain.RELEASE:

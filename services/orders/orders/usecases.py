@@ -16,6 +16,7 @@ import json
 import logging
 import uuid
 from functools import partial, wraps
+from typing import Any
 
 import sqlalchemy as sa
 from marshmallow import ValidationError
@@ -40,7 +41,7 @@ from orders.status_watch import StatusWatch
 _log = logging.getLogger(__name__)
 
 EXPIRY_BATCH = 100
-HISTORY_REASON_LENGTH = order_history.c.reason.type.length
+HISTORY_REASON_LENGTH: int = order_history.c.reason.type.length  # type: ignore[attr-defined]  # a String's
 
 # get_order's statements, built once: it is the hottest read (bench/results/README.md)
 ORDER_WITH_LINES = (
@@ -293,7 +294,7 @@ def audit_snapshot(db):
                 order_lines.c.order_id, order_lines.c.product_id, sa.func.sum(order_lines.c.quantity)
             ).group_by(order_lines.c.order_id, order_lines.c.product_id)
         ).all()
-    items = {}
+    items: dict[str, dict[str, int]] = {}
     for order_id, product_id, quantity in quantities:
         items.setdefault(order_id, {})[str(product_id)] = int(quantity)
     return {
@@ -856,7 +857,7 @@ def _event_line(line):
 
 
 def _lines_by_order(session, order_ids):
-    lines = {order_id: [] for order_id in order_ids}
+    lines: dict[str, list[dict[str, Any]]] = {order_id: [] for order_id in order_ids}
     rows = (
         session.execute(
             sa.select(order_lines)

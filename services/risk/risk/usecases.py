@@ -36,7 +36,7 @@ WAITING = "waiting"
 # order.reviewed's decision → the review's final status
 REVIEW_STATUSES = {"approve": "approved", "reject": "rejected", "timeout": "timed_out"}
 CLOSED = "closed"
-REASON_LENGTH = reviews.c.decision_reason.type.length
+REASON_LENGTH: int = reviews.c.decision_reason.type.length  # type: ignore[attr-defined]  # a String's
 # how an order stops being unpaid and open
 PAID, CANCELLED, EXPIRED = "paid", "cancelled", "expired"
 
