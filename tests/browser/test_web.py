@@ -288,6 +288,29 @@ def test_support_tags_a_customer_and_finds_them_by_the_tag(suite, open_page, sta
     expect(rows).to_contain_text(username)
 
 
+def test_an_agent_sets_up_a_shop_whose_page_lists_their_prices(suite, open_page, staff, card_product):
+    agent_name, password = f"shopper_{uuid.uuid4().hex[:8]}", strong_password()
+    customer = shop.Gateway(suite.settings.gateway_url).register(agent_name, password)
+    agent = staff.request("POST", "/api/v1/admin/agents", json={"customer_id": customer["id"]})
+    product, _cards = card_product(1, price=1000)
+    slug = f"shop-{uuid.uuid4().hex[:8]}"
+
+    page = open_page(DESKTOP)
+    sign_in(page, agent_name, password)
+    page.get_by_role("link", name="代理中心").click()
+    page.locator("input[name=shop-name]").fill("Night market")
+    page.locator("input[name=shop-slug]").fill(slug)
+    page.locator("input[name=shop-markup]").fill("12.5")
+    page.get_by_role("button", name="保存").click()
+    page.get_by_test_id("shop-link").get_by_role("link").click()
+
+    expect(page.get_by_test_id("shop-name")).to_have_text("Night market")
+    card = page.get_by_test_id("product").filter(has_text=product["name"])
+    expect(card).to_contain_text("11.25")  # the agent price, 10.00, and 12.5 % on it
+    page.get_by_role("link", name="注册成为本店会员").click()
+    expect(page.get_by_label("邀请码（选填）")).to_have_value(agent["invite_code"])
+
+
 def test_an_agent_shares_the_invite_link_and_sees_the_new_buyer_below(suite, open_page, staff):
     agent_name, password = f"agent_{uuid.uuid4().hex[:8]}", strong_password()
     customer = shop.Gateway(suite.settings.gateway_url).register(agent_name, password)

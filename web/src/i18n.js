@@ -6,7 +6,7 @@ const zh = {
   nav: { shop: "商品", orders: "我的订单", wallet: "钱包", agent: "代理中心", signIn: "登录", register: "注册", signOut: "退出", console: "管理后台", language: "English" },
   shop: {
     categories: "分类", all: "全部", stock: "库存", unlimited: "不限", soldOut: "已售罄", quantity: "数量", buy: "立即购买",
-    empty: "暂无商品", loading: "加载中…", signInToBuy: "请先登录再购买",
+    empty: "暂无商品", loading: "加载中…", signInToBuy: "请先登录再购买", joinShop: "注册成为本店会员",
   },
   auth: {
     username: "用户名", password: "密码", signIn: "登录", register: "注册", noAccount: "还没有账号？", haveAccount: "已有账号？",
@@ -72,7 +72,8 @@ const zh = {
   agent: {
     title: "代理中心", notAnAgent: "您还不是代理，请联系商家开通。", inviteCode: "我的邀请码", pending: "冻结中", available: "可提现",
     requested: "提现中", withdrawn: "已提现", withdraw: "申请提现", payTo: "收款账户", entries: "收益明细", downline: "我的下级",
-    depth: "层级", joined: "加入时间", subAgent: "下级代理",
+    depth: "层级", joined: "加入时间", subAgent: "下级代理", shop: "我的分站", shopName: "店名", shopSlug: "地址（/s/…）",
+    shopMarkup: "加价",
     kinds: { commission: "佣金", markup: "加价收益", reversal: "退款扣回", withdrawal: "提现", withdrawal_returned: "提现退回" },
   },
   errors: { generic: "出错了", network: "网络异常，请稍后重试" },
@@ -83,7 +84,7 @@ const en = {
   nav: { shop: "Shop", orders: "My orders", wallet: "Wallet", agent: "Agent", signIn: "Sign in", register: "Sign up", signOut: "Sign out", console: "Console", language: "中文" },
   shop: {
     categories: "Categories", all: "All", stock: "Stock", unlimited: "unlimited", soldOut: "Sold out", quantity: "Quantity", buy: "Buy now",
-    empty: "Nothing on sale yet", loading: "Loading…", signInToBuy: "Sign in to buy",
+    empty: "Nothing on sale yet", loading: "Loading…", signInToBuy: "Sign in to buy", joinShop: "Sign up with this shop",
   },
   auth: {
     username: "Username", password: "Password", signIn: "Sign in", register: "Sign up", noAccount: "No account yet?", haveAccount: "Have an account?",
@@ -149,7 +150,8 @@ const en = {
   agent: {
     title: "Agent", notAnAgent: "You are not an agent yet: ask the shop to make you one.", inviteCode: "Your invite code", pending: "On hold", available: "Available",
     requested: "Requested", withdrawn: "Withdrawn", withdraw: "Withdraw", payTo: "Pay to", entries: "Earnings", downline: "Your downline",
-    depth: "Depth", joined: "Joined", subAgent: "sub-agent",
+    depth: "Depth", joined: "Joined", subAgent: "sub-agent", shop: "My shop", shopName: "Name", shopSlug: "Address (/s/…)",
+    shopMarkup: "Markup",
     kinds: { commission: "Commission", markup: "Markup", reversal: "Refund reversal", withdrawal: "Withdrawal", withdrawal_returned: "Withdrawal returned" },
   },
   errors: { generic: "Something went wrong", network: "Network trouble: try again" },

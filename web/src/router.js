@@ -7,6 +7,7 @@ const routes = [
   { path: "/", component: Home },
   { path: "/login", component: () => import("./store/SignIn.vue") },
   { path: "/register", component: () => import("./store/Register.vue") },
+  { path: "/s/:slug", component: () => import("./store/Shop.vue") },
   { path: "/orders", component: () => import("./store/Orders.vue"), meta: { customer: true } },
   { path: "/wallet", component: () => import("./store/Wallet.vue"), meta: { customer: true } },
   { path: "/agent", component: () => import("./store/Agent.vue"), meta: { customer: true } },
