@@ -26,6 +26,7 @@ CONSOLE = [
     "/admin/suppliers",
     "/admin/restock",
     "/admin/refunds",
+    "/admin/refund-requests",
     "/admin/reviews",
     "/admin/customers",
     "/admin/audit-log",

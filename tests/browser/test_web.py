@@ -247,6 +247,43 @@ def test_a_finance_user_refunds_a_delivered_order_to_the_wallet(
     expect(page.get_by_test_id("refunds")).to_contain_text(order["id"][:8])
 
 
+def test_support_comments_on_a_refund_request_and_finance_approves_it_to_the_wallet(
+    suite, open_page, staff_member, card_product, api_buyer, delivered_order
+):
+    product, _cards = card_product(1, price=900)
+    buyer = api_buyer("asker")
+    order = delivered_order(buyer, product)
+    ticket = buyer.request(
+        "POST", f"/api/v1/orders/{order['id']}/refund-requests", json={"reason": "the code was already used"}
+    )
+
+    page = open_page(DESKTOP)
+    sign_in(page, *staff_member("support"))
+    page.get_by_test_id("menu-refundRequests").click()
+    expect(page.get_by_test_id("refund-requests")).to_contain_text("the code was already used")
+    # support may reject, never approve
+    expect(page.get_by_test_id(f"approve-{ticket['id']}")).to_have_count(0)
+    page.get_by_test_id(f"comment-{ticket['id']}").click()
+    page.locator("input[name=text]").fill("asked the supplier")
+    page.get_by_test_id("confirm").click()
+    expect(page.get_by_test_id("refund-requests")).to_contain_text("asked the supplier")
+
+    page = open_page(DESKTOP)
+    sign_in(page, *staff_member("finance"))
+    page.get_by_test_id("menu-refundRequests").click()
+    page.get_by_test_id(f"approve-{ticket['id']}").click()
+    page.locator(".el-dialog .el-select").click()
+    page.get_by_role("option", name="余额").click()
+    page.locator("input[name=text]").fill("the supplier confirms")
+    with page.expect_response(re.compile(r"/decision$")) as answered:
+        page.get_by_test_id("confirm").click()
+    assert answered.value.status == 200, answered.value.text()
+    screenshot(page, "console-refund-request")
+    expect(page.get_by_test_id(f"approve-{ticket['id']}")).to_have_count(0)
+    wallet = buyer.request("GET", "/api/v1/me/wallet")
+    assert wallet["balance"] == 900
+
+
 def test_ops_blacklists_a_device_and_takes_it_off_again(suite, open_page, staff_member):
     device = f"dev-{uuid.uuid4().hex[:12]}"
     page = open_page(DESKTOP)

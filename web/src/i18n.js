@@ -36,7 +36,7 @@ const zh = {
     refunds: "退款", suppliers: "供货商", refund: "退款", refundTo: "退至", to: { original: "原支付渠道", wallet: "余额" },
     lastError: "最近错误", newSupplier: "新建供货商", synced: "已同步", syncedAt: "同步时间", syncNow: "立即同步",
     created: "已创建", noAccess: "此角色无权访问该页面", levelPrices: "等级价格 (JSON)", refresh: "刷新",
-    blacklist: "黑名单", finance: "财务", agents: "代理与提现", customers: "客户",
+    blacklist: "黑名单", finance: "财务", agents: "代理与提现", customers: "客户", refundRequests: "售后申请",
     restock: "补货", low: "库存不足", threshold: "预警阈值", forecast7d: "7 天预测销量", daysOfCover: "可售天数",
     suggested: "建议补货", setThreshold: "设置阈值", save: "保存",
     method: { holt_winters: "Holt-Winters", mean: "日均", none: "无销量" },
@@ -50,7 +50,11 @@ const zh = {
     quotedKeep: "已下单的订单保持下单时的价格。", cards: "卡密", state: "状态", imported: "导入时间", void: "作废", priceHistory: "价格历史",
     states: { available: "可售", reserved: "已预留", sold: "已售", void: "已作废" },
   },
-  afterSales: { ask: "申请售后退款", reason: "退款原因", send: "提交申请", sent: "已提交售后申请，客服会尽快处理。" },
+  afterSales: {
+    ask: "申请售后退款", reason: "退款原因", send: "提交申请", sent: "已提交售后申请，客服会尽快处理。",
+    requests: "售后申请", comments: "备注", comment: "备注", decision: "处理意见", confirm: "确定",
+    amountHint: "退款金额（元，留空则退还剩余全部）", statuses: { open: "待处理", approved: "已同意", rejected: "已拒绝" },
+  },
   customers: {
     tag: "按标签筛选", tags: "标签", level: "等级", orders: "订单数", spent: "消费（扣除退款）", lastOrder: "最近下单",
     firstOrder: "首次下单", registered: "注册时间", newTag: "新标签（小写字母、数字、- 或 _）", addTag: "添加标签",
@@ -62,6 +66,8 @@ const zh = {
     ledger: "账本", account: "账户", from: "开始", to: "结束", exportCsv: "导出 CSV", reference: "凭证", reconcile: "对账",
     provider: "渠道", statementHint: "粘贴或选择渠道的日对账单（CSV）", outcome: "结果", days: "账单日期", brokenLines: "无法解析的行",
     theirs: "渠道金额", ours: "本方金额",
+    summary: "汇总", groupBy: "分组", groupings: { day: "日期", channel: "渠道" }, total: "合计",
+    figures: { revenue: "收入", refunds: "退款", commissions: "佣金", net: "净额" },
     outcomes: { matched: "一致", missing_here: "本方缺失", missing_at_provider: "渠道缺失", amount_mismatch: "金额不符" },
   },
   agents: {
@@ -114,7 +120,7 @@ const en = {
     refunds: "Refunds", suppliers: "Suppliers", refund: "Refund", refundTo: "To", to: { original: "The original channel", wallet: "The wallet" },
     lastError: "Last error", newSupplier: "New supplier", synced: "Synced", syncedAt: "Synced at", syncNow: "Sync now",
     created: "Created", noAccess: "Your role may not use this page", levelPrices: "Level prices (JSON)", refresh: "Refresh",
-    blacklist: "Blacklist", finance: "Finance", agents: "Agents & withdrawals", customers: "Customers",
+    blacklist: "Blacklist", finance: "Finance", agents: "Agents & withdrawals", customers: "Customers", refundRequests: "Refund requests",
     restock: "Restock", low: "Low", threshold: "Threshold", forecast7d: "7-day forecast", daysOfCover: "Days of cover",
     suggested: "Suggested", setThreshold: "Set threshold", save: "Save",
     method: { holt_winters: "Holt-Winters", mean: "mean day", none: "no sales" },
@@ -128,7 +134,11 @@ const en = {
     quotedKeep: "Orders already placed keep the price they were quoted.", cards: "Cards", state: "State", imported: "Imported", void: "Void", priceHistory: "Price history",
     states: { available: "Available", reserved: "Reserved", sold: "Sold", void: "Void" },
   },
-  afterSales: { ask: "Ask for a refund", reason: "Why", send: "Send the request", sent: "Your request is in: support will answer it soon." },
+  afterSales: {
+    ask: "Ask for a refund", reason: "Why", send: "Send the request", sent: "Your request is in: support will answer it soon.",
+    requests: "Refund requests", comments: "Comments", comment: "Comment", decision: "Decision", confirm: "Confirm",
+    amountHint: "Amount to refund (yuan; empty: all that is left)", statuses: { open: "Open", approved: "Approved", rejected: "Rejected" },
+  },
   customers: {
     tag: "Filter by tag", tags: "Tags", level: "Level", orders: "Orders", spent: "Spent (less refunds)", lastOrder: "Last order",
     firstOrder: "First order", registered: "Registered", newTag: "New tag (lower case, digits, - or _)", addTag: "Add tag",
@@ -140,6 +150,8 @@ const en = {
     ledger: "Ledger", account: "Account", from: "From", to: "To", exportCsv: "Export CSV", reference: "Reference", reconcile: "Reconcile",
     provider: "Provider", statementHint: "Paste or choose the provider's daily statement (CSV)", outcome: "Outcome", days: "Days", brokenLines: "Broken lines",
     theirs: "Provider's amount", ours: "Our amount",
+    summary: "Summary", groupBy: "Group by", groupings: { day: "Day", channel: "Channel" }, total: "Total",
+    figures: { revenue: "Revenue", refunds: "Refunds", commissions: "Commissions", net: "Net" },
     outcomes: { matched: "Matched", missing_here: "Missing here", missing_at_provider: "Missing at the provider", amount_mismatch: "Amount mismatch" },
   },
   agents: {

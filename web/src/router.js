@@ -23,6 +23,7 @@ const routes = [
       { path: "suppliers", component: () => import("./admin/Suppliers.vue") },
       { path: "restock", component: () => import("./admin/Restock.vue") },
       { path: "refunds", component: () => import("./admin/Refunds.vue") },
+      { path: "refund-requests", component: () => import("./admin/RefundRequests.vue") },
       { path: "reviews", component: () => import("./admin/Reviews.vue") },
       { path: "customers", component: () => import("./admin/Customers.vue") },
       { path: "audit-log", component: () => import("./admin/AuditLog.vue") },

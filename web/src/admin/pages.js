@@ -7,6 +7,7 @@ export const PAGES = [
   { path: "/admin/suppliers", key: "suppliers", roles: ["admin", "ops"] },
   { path: "/admin/restock", key: "restock", roles: ["admin", "ops"] },
   { path: "/admin/refunds", key: "refunds", roles: ["admin", "finance", "auditor"] },
+  { path: "/admin/refund-requests", key: "refundRequests", roles: ["admin", "finance", "support"] },
   { path: "/admin/reviews", key: "reviews", roles: ["admin", "support", "ops"] },
   { path: "/admin/customers", key: "customers", roles: ["admin", "support", "ops"] },
   { path: "/admin/audit-log", key: "auditLog", roles: ["admin", "auditor"] },
