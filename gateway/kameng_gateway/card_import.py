@@ -11,7 +11,10 @@ import csv
 import io
 import json
 import re
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import IO, Any
 
+from flask import Request
 from marshmallow import ValidationError
 from werkzeug.exceptions import RequestEntityTooLarge, UnsupportedMediaType
 
@@ -32,24 +35,24 @@ _NOT_STORABLE = re.compile("[\ud800-\udfff\x00]")
 class CardFile:
     """The well-formed cards of a body, each with its line, and the lines that are not cards."""
 
-    def __init__(self):
-        self.cards = []  # (line, number, secret)
-        self.malformed_lines = []
+    def __init__(self) -> None:
+        self.cards: list[tuple[int, str, str]] = []  # (line, number, secret)
+        self.malformed_lines: list[int] = []
 
-    def add(self, line, fields):
-        fields = [field.strip() for field in fields]
-        if len(fields) == 2 and all(fields) and not any(_NOT_STORABLE.search(field) for field in fields):
+    def add(self, line: int, fields: Sequence[str]) -> None:
+        cleaned = [field.strip() for field in fields]
+        if len(cleaned) == 2 and all(cleaned) and not any(_NOT_STORABLE.search(field) for field in cleaned):
             if len(self.cards) == MAX_CARDS:
                 raise RequestEntityTooLarge(
                     f"At most {MAX_CARDS:,} cards a request; send a larger file in parts "
                     "(kameng cards import does)."
                 )
-            self.cards.append((line, fields[0], fields[1]))
-        elif any(fields):
+            self.cards.append((line, cleaned[0], cleaned[1]))
+        elif any(cleaned):
             self.malformed_lines.append(line)
 
 
-def read_cards(request):
+def read_cards(request: Request) -> CardFile:
     """The CardFile of ``request``'s body in its media type; raises 415, 413 or ValidationError (422)."""
     mimetype = request.mimetype
     if mimetype not in MEDIA_TYPES and not request.is_json:
@@ -74,7 +77,7 @@ def read_cards(request):
     return found
 
 
-def _text(stream, charset):
+def _text(stream: IO[bytes], charset: str) -> Iterator[str]:
     """The body's lines as text, decoded one by one, so that bad bytes are named by their line."""
     lines = io.BufferedReader(_Raw(stream), _READ_SIZE)
     for number, raw in enumerate(lines, start=1):
@@ -89,26 +92,26 @@ def _text(stream, charset):
 class _Raw(io.RawIOBase):
     """A WSGI input stream as a raw binary file, for io's buffered reader."""
 
-    def __init__(self, stream):
+    def __init__(self, stream: IO[bytes]) -> None:
         self._stream = stream
 
-    def readable(self):
+    def readable(self) -> bool:
         return True
 
-    def readinto(self, buffer):
+    def readinto(self, buffer: Any) -> int:
         data = self._stream.read(len(buffer))
         buffer[: len(data)] = data
         return len(data)
 
 
-def _read_lines(text, split):
+def _read_lines(text: Iterable[str], split: Callable[[str], list[str]]) -> CardFile:
     found = CardFile()
     for line, content in enumerate(text, start=1):
         found.add(line, split(content))
     return found
 
 
-def _read_csv(text):
+def _read_csv(text: Iterable[str]) -> CardFile:
     """``number,secret`` rows (quoted as CSV may quote), after an optional header row."""
     found = CardFile()
     reader = csv.reader(text, strict=True)
@@ -122,7 +125,7 @@ def _read_csv(text):
     return found
 
 
-def _read_json(stream, charset):
+def _read_json(stream: IO[bytes], charset: str) -> CardFile:
     """``{"cards": [{"number", "secret"}, ...]}``; a card's "line" is its position in the list, from 1."""
     try:
         body = json.loads(stream.read().decode(charset))
@@ -138,23 +141,25 @@ def _read_json(stream, charset):
             and set(card) == {"number", "secret"}
             and all(isinstance(f, str) for f in fields)
         ):
-            found.add(position, fields)
+            found.add(position, [card["number"], card["secret"]])
         else:
             found.malformed_lines.append(position)
     return found
 
 
-def _invalid(message):
+def _invalid(message: str) -> ValidationError:
     return ValidationError({"cards": [message]})
 
 
-def _lines(lines):
+def _lines(lines: Sequence[int]) -> str:
     shown = ", ".join(map(str, lines[:SHOWN_LINES]))
     unshown = len(lines) - SHOWN_LINES
     return shown + (f" and {unshown} more" if unshown > 0 else "")
 
 
-def import_in_batches(card_file, import_batch):
+def import_in_batches(
+    card_file: CardFile, import_batch: Callable[[list[dict[str, str]]], dict[str, Any]]
+) -> dict[str, Any]:
     """Send the cards in batches through ``import_batch(cards) → inventory's answer``; the report.
 
     ``{imported, duplicates, rejected, duplicate_lines, rejected_lines}``: a

@@ -7,7 +7,9 @@ the view runs, so nothing changes.
 """
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, TypeVar, cast
 
 from flask import current_app, g, request
 
@@ -18,36 +20,38 @@ from kameng_gateway.nonces import NONCES_EXTENSION
 
 CHANNEL_AUTH = "channelSignature"
 
+View = TypeVar("View", bound=Callable[..., Any])
+
 
 @dataclass(frozen=True)
 class ChannelCaller:
     key_id: str
     customer_id: str
-    scopes: tuple
+    scopes: tuple[str, ...]
 
 
-def channel_caller():
+def channel_caller() -> ChannelCaller:
     return g.channel_caller
 
 
-def signed_request_required(scope):
+def signed_request_required(scope: str) -> Callable[[View], View]:
     """The request is signed by a live API key that holds ``scope``."""
 
-    def decorate(view):
+    def decorate(view: View) -> View:
         @functools.wraps(view)
-        def wrapper(*args, **kwargs):
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
             caller = _verified_caller()
             if scope not in caller.scopes:
                 raise Forbidden(f"This API key lacks the scope {scope}.", "insufficient_scope")
             g.channel_caller = caller
             return view(*args, **kwargs)
 
-        return wrapper
+        return cast(View, wrapper)
 
     return decorate
 
 
-def _verified_caller():
+def _verified_caller() -> ChannelCaller:
     headers = {name: request.headers.get(name, "").strip() for name in protocol.HEADERS}
     missing = [name for name, value in headers.items() if not value]
     if missing:

@@ -7,6 +7,7 @@ broker, and each thread keeps its own broker connection (see rpc.py).
 import os
 import shutil
 import tempfile
+from typing import Any
 
 from kameng_common.config import data_dir
 
@@ -58,15 +59,15 @@ logconfig_dict = {
 }
 
 
-def on_starting(server):
+def on_starting(server: Any) -> None:
     # generated here, once, rather than by workers racing to write the file
     jwt_secret()
 
 
-def child_exit(server, worker):
+def child_exit(server: Any, worker: Any) -> None:
     multiprocess.mark_process_dead(worker.pid)
 
 
-def on_exit(server):
+def on_exit(server: Any) -> None:
     if _OWN_METRICS_DIR:
         shutil.rmtree(os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)
