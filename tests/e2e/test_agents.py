@@ -98,3 +98,55 @@ def test_a_sale_down_an_agents_line_pays_every_agent_up_it(suite, staff, product
         audit.Timeouts(order_ttl=suite.order_ttl, expiry_interval=1, grace=GRACE_SECONDS),
     )
     assert report.ok, report.render()
+
+
+def test_a_shop_lists_the_agent_price_plus_its_markup_and_staff_see_its_buyer_scored(
+    suite, staff, product_with_cards, notify
+):
+    agent_customer_id, agent = _customer(suite)
+    made = staff.request(
+        "POST", "/api/v1/admin/agents", json={"customer_id": agent_customer_id}, expected=(201,)
+    )
+    slug = f"shop-{uuid.uuid4().hex[:8]}"
+    agent.request("PUT", "/api/v1/agent/shop", json={"slug": slug, "name": "Night market", "markup_bp": 1000})
+    product, _cards = product_with_cards(1, price=10_000)
+    staff.request("PATCH", f"/api/v1/admin/products/{product['id']}", json={"level_prices": {"agent": 8_000}})
+
+    anyone = shop.Gateway(suite.settings.gateway_url)
+    listed = anyone.request("GET", f"/api/v1/shops/{slug}/products?limit=100")
+    assert listed["shop"] == {"slug": slug, "name": "Night market", "invite_code": made["invite_code"]}
+    assert {item["id"]: item["price"] for item in listed["items"]}[product["id"]] == 8_800
+    assert (
+        anyone.request("GET", "/api/v1/shops/no-such-shop", expected=(404,))["error"]["code"]
+        == "shop_not_found"
+    )
+
+    buyer_id, buyer = _customer(suite, invite_code=listed["shop"]["invite_code"])
+    order = buyer.request(
+        "POST",
+        "/api/v1/orders",
+        headers={"Idempotency-Key": str(uuid.uuid4())},
+        json={"items": [{"product_id": product["id"], "quantity": 1}]},
+    )
+    shop.wait_for_status(buyer, order["id"], {"awaiting_payment"})
+    payment = buyer.request("POST", f"/api/v1/orders/{order['id']}/payments", json={"method": "mockpay"})
+    assert notify(payment).status_code == 200
+    assert shop.wait_for_status(buyer, order["id"], {"delivered"})["status"] == "delivered"
+
+    deadline = time.monotonic() + 30
+    while (detail := staff.request("GET", f"/api/v1/admin/customers/{buyer_id}"))["orders_count"] < 1:
+        assert time.monotonic() < deadline, detail
+        time.sleep(0.5)
+    assert (detail["total_spent"], detail["invited_by"], detail["rfm"]) == (
+        10_000,
+        made["agent_id"],
+        {"recency": 5, "frequency": 1, "monetary": 1},
+    )
+    assert detail["tags"] == ["new"]
+    staff.request("POST", f"/api/v1/admin/customers/{buyer_id}/tags", json={"tag": "night-market"})
+    tagged = staff.request("GET", "/api/v1/admin/customers?tag=night-market")["items"]
+    assert [item["id"] for item in tagged] == [buyer_id]
+    refused = staff.request(
+        "POST", f"/api/v1/admin/customers/{buyer_id}/tags", json={"tag": "dormant"}, expected=(422,)
+    )
+    assert refused["error"]["code"] == "tag_reserved"
