@@ -9,6 +9,7 @@ the audit must find nothing. The broker and PostgreSQL tests hit every other
 user of them on the machine: the slow set runs alone (``make test-slow``).
 """
 
+import datetime
 import json
 import os
 import subprocess
@@ -109,8 +110,8 @@ class Client:
 class Stream:
     """BUYERS threads, each buying one card after another through HTTP until stopped."""
 
-    def __init__(self, suite, buyers, product):
-        self.suite, self.product = suite, product
+    def __init__(self, suite, buyers, product, coupon_code=None):
+        self.suite, self.product, self.coupon_code = suite, product, coupon_code
         self.tally = Tally()
         self.stop_event = threading.Event()
         self.purchases = []
@@ -179,6 +180,8 @@ class Stream:
         purchase = Purchase(buyer=index)
         key = str(uuid.uuid4())
         body = {"items": [{"product_id": self.product["id"], "quantity": 1}]}
+        if self.coupon_code is not None:
+            body["coupon_code"] = self.coupon_code
         # the same key on every attempt: a retry after a lost answer finds the order already made
         order = self._retry(
             lambda: client.call("POST", "/api/v1/orders", headers={"Idempotency-Key": key}, json=body), 30
@@ -474,6 +477,48 @@ def test_kill_9_while_a_line_of_agents_earns_on_the_stream(suite, name, staff, p
         f"the agents did not earn {expected} on {delivered} delivered orders",
     )
     assert settled_audit(suite).ok
+
+
+def test_kill_9_customers_while_orders_use_a_coupon(suite, staff, stream_buyers, product_with_cards):
+    """customers holds every order's coupon as it is placed: SIGKILLed mid-stream, orders answer 503
+    meanwhile and their retries (the same key, so the same order) hold once; afterwards every paid
+    order spent its use, every closed one gave it back, and no limit was passed."""
+    product, _cards = product_with_cards(400, price=1000)
+    now = datetime.datetime.now(datetime.UTC)
+    coupon = staff.request(
+        "POST",
+        "/api/v1/admin/coupons",
+        json={
+            "code": f"F{uuid.uuid4().hex[:10]}",
+            "kind": "percent_off",
+            "value": 10,
+            "starts_at": (now - datetime.timedelta(minutes=1)).isoformat(),
+            "ends_at": (now + datetime.timedelta(hours=1)).isoformat(),
+            "per_customer_limit": 1000,
+        },
+        expected=(201,),
+    )
+    stream = Stream(suite, stream_buyers, product, coupon_code=coupon["code"]).start()
+    try:
+        time.sleep(2)
+        suite.kill("customers")
+        time.sleep(2)
+        suite.start_process("customers")
+        suite.wait_ready()
+        time.sleep(5)
+    finally:
+        stream.stop()
+    purchases = stream.drain(timeout=suite.order_ttl + 60)
+    delivered = [purchase for purchase in purchases if purchase.status == "delivered"]
+    summary = f"customers: {len(purchases)} orders with a coupon, {len(delivered)} delivered"
+    print(summary)
+
+    # coupon_over_limit, coupon_use_count_mismatch, coupon_hold_orphaned, coupon_not_spent, ...
+    assert_drained_cleanly(suite, summary, purchases, stream.tally)
+    assert not stream.tally.connection_errors, stream.tally.connection_errors[:5]
+    assert delivered, summary
+    client = stream.clients[delivered[0].buyer]
+    assert client.call("GET", f"/api/v1/orders/{delivered[0].order_id}")["total"] == 900
 
 
 OUTAGE_SECONDS = 5

@@ -66,7 +66,6 @@ class OrdersService:
             client_ip=client_ip,
             device_id=device_id,
             hold_coupon=self.customers.hold_coupon,
-            release_coupon=self.customers.release_coupon,
         )
 
     @rpc

@@ -14,7 +14,6 @@ import binascii
 import datetime
 import json
 import logging
-import uuid
 from functools import partial, wraps
 from typing import Any
 
@@ -86,14 +85,14 @@ def create_order(
     device_id=None,
     on_created=None,
     hold_coupon=None,
-    release_coupon=None,
 ):
     """Price ``items`` with inventory's ``quote(items, level)`` at the buyer's level and store a pending order.
 
     The level is orders' own copy (``customer.level_changed``), never the caller's.
     A ``coupon_code`` is held for the order by customers' ``hold_coupon`` (see
-    ``coupons.hold``) and its discount taken off the total; if the order is then
-    not stored (another request with its key came first), ``release_coupon`` gives it back.
+    ``coupons.hold``) and its discount taken off the total. The order's id follows
+    from the customer and the key (``domain.order_id_for``), so every attempt with
+    the key holds the coupon for the one order that gets stored.
 
     ``on_created(uow, order_id)``, if given, writes more in the order's unit of work.
 
@@ -120,7 +119,7 @@ def create_order(
         return _replayed(db, existing, request_hash)
 
     priced = _priced(quote, request["items"], level)
-    order_id = str(uuid.uuid4())
+    order_id = domain.order_id_for(customer_id, idempotency_key)
     coupon = _held_coupon(hold_coupon, order_id, customer_id, request["coupon_code"], priced)
     now = now or utcnow()
     order = {
@@ -171,8 +170,6 @@ def create_order(
         existing = _order_for_key(db, customer_id, idempotency_key)
         if existing is None:
             raise
-        if coupon["coupon_code"] is not None:
-            release_coupon(order_id)  # held for an order that was never stored
         return _replayed(db, existing, request_hash)
     # as get_order would read it back, without reading it
     return schemas.order_out.dump({**order, "items": priced["items"], "history": [first_entry]})
