@@ -34,6 +34,7 @@ CONSOLE = [
     "/admin/blacklist",
     "/admin/finance",
     "/admin/agents",
+    "/admin/coupons",
 ]
 
 

@@ -535,3 +535,39 @@ def test_ops_sees_a_low_product_to_restock_and_lowers_its_threshold(
     page.get_by_test_id("save-threshold").click()
     expect(page.get_by_test_id(f"threshold-{product['id']}")).to_have_text("2")
     expect(page.get_by_test_id(f"low-{product['id']}")).to_have_count(0)
+
+
+def test_ops_makes_and_issues_a_coupon_and_the_buyer_pays_less_with_it(
+    suite, open_page, staff_member, card_product
+):
+    product, _cards = card_product(1, price=1990)
+    code = f"WEB{uuid.uuid4().hex[:8].upper()}"
+    console = open_page(DESKTOP)
+    sign_in(console, *staff_member("ops"))
+    console.get_by_test_id("menu-coupons").click()
+    console.get_by_role("button", name="新建优惠券").click()
+    creating = console.locator(".el-dialog").filter(has_text="新建优惠券")
+    creating.locator("input[name=code]").fill(code)
+    creating.get_by_text("公开券码").locator("..").locator(".el-switch").click()  # issued only
+    creating.get_by_role("button", name="创建").click()
+    row = console.get_by_test_id("coupons").locator("tr").filter(has_text=code)
+    expect(row).to_contain_text("定向发放")
+    screenshot(console, "console-coupons")
+
+    store = open_page(DESKTOP)
+    buyer = signed_in_buyer(suite, store)
+    row.get_by_role("button", name="发放").click()
+    issuing = console.locator(".el-dialog").filter(has_text=code)
+    issuing.locator("textarea[name=customer_ids]").fill(buyer.request("GET", "/api/v1/me")["id"])
+    issuing.get_by_role("button", name="发放").click()
+    expect(console.get_by_test_id("issued")).to_contain_text("1")
+
+    store.goto("/")
+    expect(store.get_by_test_id("my-coupons")).to_contain_text(code)
+    offer = store.get_by_test_id("product").filter(has_text=product["name"])
+    offer.locator("input[name=coupon_code]").fill(code.lower())
+    offer.get_by_role("button", name="立即购买").click()
+    expect(store).to_have_url(re.compile(r"/orders/[0-9a-f-]{36}$"))
+    expect(store.get_by_test_id("discount")).to_contain_text(code)
+    expect(store.get_by_test_id("status")).to_have_attribute("data-status", "awaiting_payment")
+    expect(store.locator(".price").first).to_contain_text("9.90")
