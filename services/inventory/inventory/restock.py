@@ -71,10 +71,12 @@ def watch_stock(uow, product_ids):
             .with_for_update()
         ).all()
     )
-    stock = stock_of(uow, rows)
     default = default_threshold()
+    stock = stock_of(uow, [row for row in rows if row.kind == domain.LOOP])
     for row in rows:
         threshold = threshold_of(row, default)
+        if row.kind == domain.CARD:
+            stock[row.id] = _available_cards_up_to(uow, row.id, threshold)
         low = domain.stock_is_low(stock[row.id], threshold)
         if low == flagged[row.id]:
             continue
@@ -88,6 +90,21 @@ def watch_stock(uow, product_ids):
                 correlation_id=f"product:{row.id}",
             )
             uow.after_commit(STOCK_LOW_ALERTS.inc)
+
+
+def _available_cards_up_to(uow, product_id, cap):
+    """A card product's available cards, counted up to ``cap``: exact below it, ``cap`` at or over it.
+
+    Every reservation asks, so it reads at most ``cap`` index entries rather
+    than the whole stock.
+    """
+    first = (
+        sa.select(cards.c.id)
+        .where(cards.c.product_id == product_id, cards.c.status == domain.AVAILABLE)
+        .limit(cap)
+        .subquery()
+    )
+    return uow.execute(sa.select(sa.func.count()).select_from(first)).scalar_one()
 
 
 def low_products(db):
