@@ -281,19 +281,9 @@ def list_refund_requests(
         schemas.RefundRequestQuery(),
         {"status": status, "order_id": order_id, "limit": limit, "cursor": cursor},
     )
-    statement = sa.select(refund_requests).order_by(
-        refund_requests.c.created_at.desc(), refund_requests.c.id.desc()
-    )
-    if query["status"]:
-        statement = statement.where(refund_requests.c.status == query["status"])
-    if query["order_id"]:
-        statement = statement.where(refund_requests.c.order_id == query["order_id"])
-    offset = query["cursor"] or 0
     with db.reading() as session:
-        rows = session.execute(statement.offset(offset).limit(query["limit"] + 1)).all()
-        items = _answers(session, rows[: query["limit"]])
-    more = len(rows) > query["limit"]
-    return {"items": items, "next_cursor": str(offset + query["limit"]) if more else None}
+        page, next_cursor = usecases.newest_first_page(session, refund_requests, query)
+        return {"items": _answers(session, page), "next_cursor": next_cursor}
 
 
 def _answers(session: sa.Connection, rows: Sequence[sa.Row[Any]]) -> list[Ticket]:

@@ -1110,21 +1110,25 @@ def list_refunds(
     query = load_or_invalid(
         schemas.RefundListQuery(), {"status": status, "order_id": order_id, "limit": limit, "cursor": cursor}
     )
-    statement = sa.select(order_refunds).order_by(
-        order_refunds.c.created_at.desc(), order_refunds.c.id.desc()
-    )
-    if query["status"]:
-        statement = statement.where(order_refunds.c.status == query["status"])
-    if query["order_id"]:
-        statement = statement.where(order_refunds.c.order_id == query["order_id"])
     with db.reading() as session:
-        rows = session.execute(statement.offset(query["cursor"] or 0).limit(query["limit"] + 1)).all()
-    page = rows[: query["limit"]]
+        page, next_cursor = newest_first_page(session, order_refunds, query)
+    return {"items": [_refund_answer(row) for row in page], "next_cursor": next_cursor}
+
+
+def newest_first_page(
+    connection: sa.Connection, table: sa.Table, query: dict[str, Any]
+) -> tuple[Sequence[sa.Row[Any]], str | None]:
+    """A page of ``table``'s rows newest first, of the query's ``status`` and ``order_id`` when given,
+    and the next page's cursor (an offset: staff page through short lists)."""
+    statement = sa.select(table).order_by(table.c.created_at.desc(), table.c.id.desc())
+    if query["status"]:
+        statement = statement.where(table.c.status == query["status"])
+    if query["order_id"]:
+        statement = statement.where(table.c.order_id == query["order_id"])
+    offset = query["cursor"] or 0
+    rows = connection.execute(statement.offset(offset).limit(query["limit"] + 1)).all()
     more = len(rows) > query["limit"]
-    return {
-        "items": [_refund_answer(row) for row in page],
-        "next_cursor": str((query["cursor"] or 0) + query["limit"]) if more else None,
-    }
+    return rows[: query["limit"]], str(offset + query["limit"]) if more else None
 
 
 def _refund_answer(row: Any) -> dict[str, Any]:
