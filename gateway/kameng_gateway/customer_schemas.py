@@ -1,5 +1,7 @@
 """marshmallow schemas of the customers, agents and marketing routes (see ``schemas`` for the rest)."""
 
+from typing import Any
+
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from kameng_gateway.schemas import (
@@ -316,7 +318,7 @@ class CouponIssueSchema(RequestSchema):
     )
 
     @validates_schema
-    def _one_audience(self, data, **_kwargs):
+    def _one_audience(self, data: dict[str, Any], **_kwargs: Any) -> None:
         if ("customer_ids" in data) == ("tag" in data):
             raise ValidationError("give either customer_ids or tag", "customer_ids")
 

@@ -7,6 +7,7 @@ nothing leaves the gateway that the contract does not name. Both feed
 """
 
 import re
+from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, pre_load, validate
 
@@ -58,16 +59,16 @@ class RequestSchema(Schema):
     """
 
     @pre_load(pass_collection=True)
-    def _refuse_unstorable_values(self, data, **kwargs):
-        errors: dict = {}
+    def _refuse_unstorable_values(self, data: Any, **kwargs: Any) -> Any:
+        errors: dict[str, list[str]] = {}
         _collect_unstorable(data, (), errors)
         if errors:
             raise ValidationError(errors)
         return data
 
 
-def _collect_unstorable(value, path, errors):
-    stack = [(value, path)]
+def _collect_unstorable(value: object, path: tuple, errors: dict[str, list[str]]) -> None:
+    stack: list[tuple[object, tuple]] = [(value, path)]
     while stack:
         value, path = stack.pop()
         where = ".".join(map(str, path)) or "_schema"
@@ -88,19 +89,19 @@ def _collect_unstorable(value, path, errors):
             stack.extend((child, (*path, index)) for index, child in enumerate(value))
 
 
-def identifier(**kwargs):
+def identifier(**kwargs: Any) -> fields.Integer:
     """A catalogue id: a positive 32-bit integer."""
     return fields.Integer(strict=True, validate=validate.Range(1, MAX_ID), **kwargs)
 
 
-def money(description="minor units (fen)", **kwargs):
+def money(description: str = "minor units (fen)", **kwargs: Any) -> fields.Integer:
     """An amount in minor units: an integer, never a float."""
     return fields.Integer(
         strict=True, validate=validate.Range(0, MAX_AMOUNT), metadata={"description": description}, **kwargs
     )
 
 
-def timestamp():
+def timestamp() -> fields.String:
     # the services send ISO 8601 strings already
     return fields.String(metadata={"format": "date-time"})
 
@@ -129,7 +130,7 @@ class StaffCreationSchema(RequestSchema):
     role = fields.String(required=True, validate=validate.OneOf(STAFF_ROLES))
 
 
-def level_prices_field(**kwargs):
+def level_prices_field(**kwargs: Any) -> fields.Dict:
     return fields.Dict(
         keys=fields.String(validate=validate.Length(1, 32)),
         values=money(),
@@ -138,7 +139,7 @@ def level_prices_field(**kwargs):
     )
 
 
-def stock_limit_field(**kwargs):
+def stock_limit_field(**kwargs: Any) -> fields.Integer:
     return fields.Integer(
         strict=True,
         allow_none=True,
