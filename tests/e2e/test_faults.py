@@ -346,7 +346,7 @@ def stream_buyers(new_buyer):
 
 
 @pytest.mark.parametrize("name", ["inventory", "orders", "payments", "customers", "risk", "gateway"])
-def test_kill_9_each_component_mid_stream(suite, name, stream_buyers, product_with_cards):
+def test_kill_9_each_component_mid_stream(suite, name, staff, stream_buyers, product_with_cards):
     product, _cards = product_with_cards(400)
     stream = Stream(suite, stream_buyers, product).start()
     started = time.monotonic()
@@ -362,7 +362,8 @@ def test_kill_9_each_component_mid_stream(suite, name, stream_buyers, product_wi
     finally:
         stream.stop()
     stream_seconds = time.monotonic() - started
-    purchases = stream.drain(timeout=suite.order_ttl + 60)
+    with held_orders_rejected(staff):
+        purchases = stream.drain(timeout=suite.order_ttl + 60)
     tally = stream.tally
     summary = (
         f"{name}: {len(purchases)} orders in {stream_seconds:.0f} s, "
@@ -628,7 +629,7 @@ def work_done(service_metrics):
     }
 
 
-def stream_through_outage(suite, buyers, product, service_metrics, outage, down):
+def stream_through_outage(suite, staff, buyers, product, service_metrics, outage, down):
     """Buy through ``outage`` (OUTAGE_SECONDS long) and 5 s past the suite's recovery; then drain and audit.
 
     While it lasts the gateway must report not ready, as ``down(report)`` says;
@@ -652,7 +653,8 @@ def stream_through_outage(suite, buyers, product, service_metrics, outage, down)
     finally:
         stream.stop()
     stream_seconds = time.monotonic() - started
-    purchases = stream.drain(timeout=suite.order_ttl + 60)
+    with held_orders_rejected(staff):
+        purchases = stream.drain(timeout=suite.order_ttl + 60)
     tally = stream.tally
     down = (["broker"] if not_ready["broker"] != "ok" else []) + [
         f"{service} ({probe['error']})"
@@ -683,10 +685,11 @@ def stream_through_outage(suite, buyers, product, service_metrics, outage, down)
     ), "no purchase ordered after the recovery was delivered: " + summary
 
 
-def test_rabbitmq_restart_mid_stream(suite, stream_buyers, product_with_cards, service_metrics):
+def test_rabbitmq_restart_mid_stream(suite, staff, stream_buyers, product_with_cards, service_metrics):
     product, _cards = product_with_cards(400)
     stream_through_outage(
         suite,
+        staff,
         stream_buyers,
         product,
         service_metrics,
@@ -695,7 +698,7 @@ def test_rabbitmq_restart_mid_stream(suite, stream_buyers, product_with_cards, s
     )
 
 
-def test_postgresql_stop_mid_stream(suite, stream_buyers, product_with_cards, service_metrics):
+def test_postgresql_stop_mid_stream(suite, staff, stream_buyers, product_with_cards, service_metrics):
     if suite.kind != "postgresql":
         pytest.skip("the services of this suite keep their data in SQLite")
     product, _cards = product_with_cards(400)
@@ -707,7 +710,7 @@ def test_postgresql_stop_mid_stream(suite, stream_buyers, product_with_cards, se
         )
 
     stream_through_outage(
-        suite, stream_buyers, product, service_metrics, postgresql_stopped, down=every_database_down
+        suite, staff, stream_buyers, product, service_metrics, postgresql_stopped, down=every_database_down
     )
 
 
