@@ -1,6 +1,9 @@
 """The signed-in account (``/api/v1/me``), and admins' management of staff and accounts."""
 
+import uuid
+
 from flask import Blueprint, current_app
+from flask.typing import ResponseReturnValue
 
 from kameng_gateway import audit, remote
 from kameng_gateway.account_schemas import (
@@ -27,7 +30,7 @@ _ACCOUNT_STATE_SCHEMA = AccountStateSchema()
 @blueprint.get("/me")
 @operation("Who I am", responses={200: MeSchema}, auth="required")
 @login_required
-def me():
+def me() -> ResponseReturnValue:
     """A customer: ``{id, username, kind, level, balance, currency, agent}`` (``agent``
     their agent id and invite code when they are an agent). A staff member: their
     ``role``, with no level or balance."""
@@ -44,7 +47,7 @@ def me():
     "List staff accounts", query=StaffListQuerySchema, responses={200: StaffPageSchema}, auth="required"
 )
 @roles_required(ADMIN)
-def list_staff():
+def list_staff() -> ResponseReturnValue:
     """By username, disabled accounts too, paginated with ``?limit=&cursor=``."""
     query = load_query(_STAFF_LIST_QUERY_SCHEMA)
     return _STAFF_PAGE_SCHEMA.dump(
@@ -60,7 +63,7 @@ def list_staff():
     auth="required",
 )
 @roles_required(ADMIN)
-def change_role(account_id):
+def change_role(account_id: uuid.UUID) -> ResponseReturnValue:
     """Their tokens, which carry the old role, stop working at once: they sign in
     again under the new one. No one changes their own role, and the last enabled
     admin stays an admin (409 ``own_account``, ``last_admin``)."""
@@ -76,7 +79,7 @@ def change_role(account_id):
 @blueprint.post("/admin/accounts/<uuid:account_id>/disable")
 @operation("Disable an account", responses={200: AccountStateSchema}, auth="required")
 @roles_required(ADMIN)
-def disable_account(account_id):
+def disable_account(account_id: uuid.UUID) -> ResponseReturnValue:
     """A customer's or a staff member's: its tokens stop working at once and it
     cannot sign in (403 ``account_disabled``, told only to whoever gives the right
     password). Disabling a disabled account answers the same. No one disables
@@ -87,7 +90,7 @@ def disable_account(account_id):
 @blueprint.post("/admin/accounts/<uuid:account_id>/enable")
 @operation("Enable a disabled account", responses={200: AccountStateSchema}, auth="required")
 @roles_required(ADMIN)
-def enable_account(account_id):
+def enable_account(account_id: uuid.UUID) -> ResponseReturnValue:
     """It may sign in again; tokens issued before it was disabled stay refused."""
     return _set_disabled(account_id, False)
 

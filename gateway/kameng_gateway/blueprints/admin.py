@@ -1,6 +1,7 @@
 """Staff accounts and the catalogue: categories, products and their card keys."""
 
 from flask import Blueprint, current_app, request
+from flask.typing import ResponseReturnValue
 
 from kameng_gateway import audit, card_import, remote
 from kameng_gateway.auth import ADMIN, CATALOGUE_ROLES, current_identity, roles_required
@@ -54,7 +55,7 @@ _CARD_IMPORT_RESULT_SCHEMA = CardImportResultSchema()
 @blueprint.post("/staff")
 @operation("Create a staff account", body=StaffCreationSchema, responses={201: StaffSchema}, auth="required")
 @roles_required(ADMIN)
-def create_staff():
+def create_staff() -> ResponseReturnValue:
     """Admins only. Roles: admin; ops (catalogue, stock, coupons); support (orders,
     customers; never card secrets or money); finance (payments, refunds, ledger,
     reconciliation); auditor (read-only, audit log)."""
@@ -71,7 +72,7 @@ def create_staff():
     "Create a product category", body=CategoryCreationSchema, responses={201: CategorySchema}, auth="required"
 )
 @roles_required(*CATALOGUE_ROLES)
-def create_category():
+def create_category() -> ResponseReturnValue:
     """Under ``parent_id``, or a root without one. Names are unique among siblings:
     the same name under the same parent answers the category that has it."""
     data = load_json(_CATEGORY_CREATION_SCHEMA)
@@ -89,7 +90,7 @@ def create_category():
     "Rename or move a category", body=CategoryChangeSchema, responses={200: CategorySchema}, auth="required"
 )
 @roles_required(*CATALOGUE_ROLES)
-def change_category(category_id):
+def change_category(category_id: int) -> ResponseReturnValue:
     """A category never moves under itself or its own subcategories (422); a name
     taken by a sibling where it lands conflicts (409)."""
     changes = load_json(_CATEGORY_CHANGE_SCHEMA)
@@ -101,7 +102,7 @@ def change_category(category_id):
 @blueprint.post("/products")
 @operation("Create a product", body=ProductCreationSchema, responses={201: ProductSchema}, auth="required")
 @roles_required(*CATALOGUE_ROLES)
-def create_product():
+def create_product() -> ResponseReturnValue:
     """Kinds: ``card`` (each card sold once), ``loop`` (one card delivered to every
     buyer, e.g. a shared account; ``stock_limit`` optionally bounds the units sold)
     and ``direct`` (fulfilled by a supplier). A membership account is a ``card``
@@ -140,7 +141,7 @@ def create_product():
     auth="required",
 )
 @roles_required(*CATALOGUE_ROLES)
-def list_products():
+def list_products() -> ResponseReturnValue:
     """At the regular price, with each product's status and stock."""
     query = load_query(_ADMIN_PRODUCT_QUERY_SCHEMA)
     page = remote.call(
@@ -157,14 +158,14 @@ def list_products():
 @blueprint.get("/products/<int:product_id>")
 @operation("One product as staff see it", responses={200: StaffProductSchema}, auth="required")
 @roles_required(*CATALOGUE_ROLES)
-def get_product(product_id):
+def get_product(product_id: int) -> ResponseReturnValue:
     return _STAFF_PRODUCT_SCHEMA.dump(remote.call("inventory", "get_product_for_staff", product_id))
 
 
 @blueprint.patch("/products/<int:product_id>")
 @operation("Change a product", body=ProductChangeSchema, responses={200: StaffProductSchema}, auth="required")
 @roles_required(*CATALOGUE_ROLES)
-def change_product(product_id):
+def change_product(product_id: int) -> ResponseReturnValue:
     """Name, price, level prices, status (``off_sale`` hides the product from buyers
     and refuses new orders of it), a loop product's ``stock_limit`` and the
     ``low_stock_threshold`` under which its stock raises ``stock.low``. An order
@@ -186,7 +187,7 @@ def change_product(product_id):
     auth="required",
 )
 @roles_required(*CATALOGUE_ROLES)
-def price_history(product_id):
+def price_history(product_id: int) -> ResponseReturnValue:
     query = load_query(_PAGE_QUERY_SCHEMA)
     page = remote.call("inventory", "price_history", product_id, limit=query["limit"], cursor=query["cursor"])
     return _PRICE_HISTORY_SCHEMA.dump(page)
@@ -195,7 +196,7 @@ def price_history(product_id):
 @blueprint.post("/cards/<int:card_id>/void")
 @operation("Take an unsold card out of stock", responses={200: CardStateSchema}, auth="required")
 @roles_required(*CATALOGUE_ROLES)
-def void_card(card_id):
+def void_card(card_id: int) -> ResponseReturnValue:
     """For good: a reserved or sold card is refused (409). Voiding a loop product's
     card stops its delivery to new buyers; the orders that hold it keep it."""
     card = remote.call("inventory", "void_card", card_id)
@@ -223,7 +224,7 @@ def void_card(card_id):
     auth="required",
 )
 @roles_required(*CATALOGUE_ROLES)
-def import_cards(product_id):
+def import_cards(product_id: int) -> ResponseReturnValue:
     """Up to 100,000 cards a request (a larger body answers 413; `kameng cards import`
     sends files of any size in parts). Cards whose number is earlier in the file or
     already in stock are duplicates; lines that are no card, or cards inventory
@@ -258,7 +259,7 @@ def import_cards(product_id):
     auth="required",
 )
 @roles_required(*CATALOGUE_ROLES)
-def list_cards(product_id):
+def list_cards(product_id: int) -> ResponseReturnValue:
     """Card numbers and states (``available``, ``reserved``, ``sold``, ``void``) in
     import order; ``?state=`` keeps one state. A loop product's card stays
     ``available`` while it is delivered: ``loop_orders`` counts its buyers."""

@@ -1,6 +1,9 @@
 """After-sales tickets: a buyer asks for a refund; support comments, finance approves or rejects."""
 
+import uuid
+
 from flask import Blueprint
+from flask.typing import ResponseReturnValue
 
 from kameng_common.errors import Forbidden
 from kameng_gateway import remote
@@ -41,7 +44,7 @@ _PAGE_SCHEMA = RefundTicketPageSchema()
     auth="required",
 )
 @customer_required
-def open_refund_request(order_id):
+def open_refund_request(order_id: uuid.UUID) -> ResponseReturnValue:
     """Its owner only: an after-sales ticket with a reason, answered 201 (200 when the same
     request was made already). One open ticket per order: another reason while one is open
     is 409 refund_request_open; an unpaid order is 422 not_paid, one refunded in full 422
@@ -62,7 +65,7 @@ def open_refund_request(order_id):
     auth="required",
 )
 @roles_required(*REFUND_TICKET_ROLES)
-def list_refund_requests():
+def list_refund_requests() -> ResponseReturnValue:
     """Admins, finance and support. Newest first, each with its comments; ?status=open is the
     after-sales queue."""
     query = load_query(_QUERY_SCHEMA)
@@ -85,7 +88,7 @@ def list_refund_requests():
     auth="required",
 )
 @roles_required(*REFUND_TICKET_ROLES)
-def decide_refund_request(request_id):
+def decide_refund_request(request_id: uuid.UUID) -> ResponseReturnValue:
     """Admins and finance approve (a staff refund of amount, all that is left when absent,
     to the original channel or the wallet: the same rules as a staff refund, 422 when they
     refuse and the ticket stays open) or reject; support may reject only (403). A ticket is
@@ -117,7 +120,7 @@ def decide_refund_request(request_id):
     auth="required",
 )
 @roles_required(*REFUND_TICKET_ROLES)
-def comment_refund_request(request_id):
+def comment_refund_request(request_id: uuid.UUID) -> ResponseReturnValue:
     """Admins, finance and support: a note for the other staff (not shown to the buyer), in
     the audit log."""
     data = load_json(_COMMENT_SCHEMA)

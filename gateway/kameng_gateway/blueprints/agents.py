@@ -1,6 +1,9 @@
 """Agents (代理): made by admins, paid by finance; their own earnings, downline and withdrawals."""
 
+import uuid
+
 from flask import Blueprint
+from flask.typing import ResponseReturnValue
 
 from kameng_gateway import remote
 from kameng_gateway.auth import ADMIN, FINANCE, current_identity, customer_required, roles_required
@@ -46,7 +49,7 @@ _SHOP_SCHEMA = ShopSchema()
     "Make a customer an agent", body=AgentCreationSchema, responses={201: AgentSchema}, auth="required"
 )
 @roles_required(ADMIN)
-def make_agent():
+def make_agent() -> ResponseReturnValue:
     """Under parent_agent_id, or at the top without one. The agent buys at the `agent` level's
     price and gets an invite code. Asking again for the same place answers the same agent; another
     place moves the agent with its whole subtree, and a place inside that subtree is 422
@@ -59,7 +62,7 @@ def make_agent():
 @blueprint.get("/admin/commission-plan")
 @operation("The commission plan", responses={200: CommissionPlanSchema}, auth="required")
 @roles_required(ADMIN)
-def get_commission_plan():
+def get_commission_plan() -> ResponseReturnValue:
     return _PLAN_SCHEMA.dump(remote.call("customers", "get_commission_plan"))
 
 
@@ -71,7 +74,7 @@ def get_commission_plan():
     auth="required",
 )
 @roles_required(ADMIN)
-def set_commission_plan():
+def set_commission_plan() -> ResponseReturnValue:
     """When an order is delivered, the agent closest above the buyer earns rates_bp[0] of its
     total, the next rates_bp[1], and so on, as deep as the plan goes. Rates over 100 % in all
     are 422 `commission_plan_over_100_percent`. Applies to orders delivered from now on."""
@@ -87,7 +90,7 @@ def set_commission_plan():
     auth="required",
 )
 @roles_required(*WITHDRAWAL_ROLES)
-def list_withdrawals():
+def list_withdrawals() -> ResponseReturnValue:
     """Oldest first; ?status=requested for those awaiting a decision."""
     query = load_query(_WITHDRAWAL_LIST_QUERY_SCHEMA)
     page = remote.call(
@@ -108,7 +111,7 @@ def list_withdrawals():
     auth="required",
 )
 @roles_required(*WITHDRAWAL_ROLES)
-def decide_withdrawal(withdrawal_id):
+def decide_withdrawal(withdrawal_id: uuid.UUID) -> ResponseReturnValue:
     """approve: paid out, posted on the ledger; reject: the amount goes back to available.
     Deciding again as before answers the same; deciding otherwise is 409."""
     data = load_json(_WITHDRAWAL_DECISION_SCHEMA)
@@ -126,7 +129,7 @@ def decide_withdrawal(withdrawal_id):
 @blueprint.get("/agent/earnings")
 @operation("The calling agent's earnings", responses={200: EarningsSchema}, auth="required")
 @customer_required
-def earnings():
+def earnings() -> ResponseReturnValue:
     """Agents only (403 `not_an_agent` otherwise). A commission is pending for the hold period
     (KAMENG_COMMISSION_HOLD_SECONDS), then available; a refund of the order takes it back."""
     return _EARNINGS_SCHEMA.dump(remote.call("customers", "agent_earnings", current_identity().user_id))
@@ -140,7 +143,7 @@ def earnings():
     auth="required",
 )
 @customer_required
-def downline():
+def downline() -> ResponseReturnValue:
     """Every customer below the agent, at any depth: their invitees, their sub-agents and
     those agents' downlines; never anyone else's."""
     query = load_query(_PAGE_QUERY_SCHEMA)
@@ -159,7 +162,7 @@ def downline():
     "Ask for a withdrawal", body=WithdrawalRequestSchema, responses={201: WithdrawalSchema}, auth="required"
 )
 @customer_required
-def request_withdrawal():
+def request_withdrawal() -> ResponseReturnValue:
     """Never more than available (422 `withdrawal_exceeds_available`), also when asked
     concurrently. Finance then pays it out or rejects it."""
     data = load_json(_WITHDRAWAL_REQUEST_SCHEMA)
@@ -172,7 +175,7 @@ def request_withdrawal():
 @blueprint.get("/agent/shop")
 @operation("The calling agent's shop", responses={200: ShopSchema}, auth="required")
 @customer_required
-def get_shop():
+def get_shop() -> ResponseReturnValue:
     """404 `shop_not_set_up` until the agent sets it up; 403 `not_an_agent` for other customers."""
     return _SHOP_SCHEMA.dump(remote.call("customers", "get_shop", current_identity().user_id))
 
@@ -182,7 +185,7 @@ def get_shop():
     "Set up the calling agent's shop", body=ShopSettingsSchema, responses={200: ShopSchema}, auth="required"
 )
 @customer_required
-def set_shop():
+def set_shop() -> ResponseReturnValue:
     """The shop at /s/<slug> lists the catalogue at the agent price plus markup_bp. A slug
     another shop has is 409 `shop_slug_taken`."""
     data = load_json(_SHOP_SETTINGS_SCHEMA)

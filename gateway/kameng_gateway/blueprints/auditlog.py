@@ -1,6 +1,7 @@
 """The tamper-evident audit log, for admins and auditors (kept by the risk service)."""
 
 from flask import Blueprint
+from flask.typing import ResponseReturnValue
 
 from kameng_gateway import remote
 from kameng_gateway.auth import AUDIT_LOG_ROLES, roles_required
@@ -20,7 +21,7 @@ _VERIFICATION_SCHEMA = AuditVerificationSchema()
     "Read the audit log", query=AuditLogQuerySchema, responses={200: AuditLogPageSchema}, auth="required"
 )
 @roles_required(*AUDIT_LOG_ROLES)
-def list_audit_log():
+def list_audit_log() -> ResponseReturnValue:
     """Admins and auditors. Newest first: every staff action that changed something,
     every card reveal, refund decision, role change and sign-in lock. Each entry's
     hash covers its content and the hash of the entry before it."""
@@ -39,7 +40,7 @@ def list_audit_log():
 @blueprint.get("/verify")
 @operation("Verify the audit log's hash chain", responses={200: AuditVerificationSchema}, auth="required")
 @roles_required(*AUDIT_LOG_ROLES)
-def verify_audit_log():
+def verify_audit_log() -> ResponseReturnValue:
     """Admins and auditors. Recomputes every hash from the first entry: ok is false and
     first_broken names the seq of the first entry changed, removed or moved. head is where
     the chain ends now: kept elsewhere, it also proves that nothing was rewritten since."""

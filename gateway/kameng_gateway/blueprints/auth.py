@@ -1,6 +1,7 @@
 """Sign-up, bearer tokens, signing out and password changes."""
 
 from flask import Blueprint, current_app, request
+from flask.typing import ResponseReturnValue
 
 from kameng_common.errors import Unauthorized
 from kameng_gateway import audit, metrics, remote, signins
@@ -28,7 +29,7 @@ _PASSWORD_CHANGE_SCHEMA = PasswordChangeSchema()
 
 @blueprint.post("/register")
 @operation("Create a customer account", body=RegistrationSchema, responses={201: CustomerSchema})
-def register():
+def register() -> ResponseReturnValue:
     data = load_json(_REGISTRATION_SCHEMA)
     customer = remote.call(
         "customers", "register", data["username"], data["password"], invite_code=data.get("invite_code")
@@ -42,7 +43,7 @@ def register():
     body=CredentialsSchema,
     responses={200: TokenSchema, 429: ErrorSchema},
 )
-def issue_access_token():
+def issue_access_token() -> ResponseReturnValue:
     """Customers and staff alike; the token's claims carry the kind and the staff role.
 
     After ``KAMENG_SIGN_IN_MAX_FAILURES`` failed sign-ins to one username, or
@@ -84,7 +85,7 @@ def _record_lock(scope, username, address):
 @blueprint.post("/logout")
 @operation("Sign this token out", responses={204: None}, auth="required")
 @login_required
-def log_out():
+def log_out() -> ResponseReturnValue:
     """The token that signs this request stops working at once, on every gateway
     worker; the account's other tokens are untouched."""
     identity = current_identity()
@@ -100,7 +101,7 @@ def log_out():
     auth="required",
 )
 @login_required
-def change_password():
+def change_password() -> ResponseReturnValue:
     """With the current password (403 ``wrong_password`` otherwise) and a new one
     hard enough to guess (422 ``weak_password``). Every token issued before,
     this one included, stops working; the answer is a fresh token."""

@@ -1,6 +1,7 @@
 """The category tree, for anyone."""
 
 from flask import Blueprint
+from flask.typing import ResponseReturnValue
 
 from kameng_gateway import remote
 from kameng_gateway.blueprints import load_query
@@ -15,7 +16,7 @@ _PAGE_SCHEMA = CategoryPageSchema()
 
 @blueprint.get("")
 @operation("The category tree", query=CategoryListQuerySchema, responses={200: CategoryPageSchema})
-def list_categories():
+def list_categories() -> ResponseReturnValue:
     """Every category as ``{id, name, parent_id}`` (``parent_id`` null for a root), by
     id; up to 1,000 a page."""
     query = load_query(_QUERY_SCHEMA)

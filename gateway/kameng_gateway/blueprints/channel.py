@@ -4,7 +4,10 @@ Every channel request is signed with an API key (channel_auth); it acts for
 the key's owner, a customer: its prices, its orders, its wallet balance.
 """
 
+import uuid
+
 from flask import Blueprint, current_app
+from flask.typing import ResponseReturnValue
 
 from kameng_gateway import audit, remote
 from kameng_gateway.auth import ADMIN, roles_required
@@ -44,7 +47,7 @@ _NO_STORE = {"Cache-Control": "no-store"}
 @keys_blueprint.post("")
 @operation("Issue an API key", body=ApiKeyCreationSchema, responses={201: NewApiKeySchema}, auth="required")
 @roles_required(ADMIN)
-def create_api_key():
+def create_api_key() -> ResponseReturnValue:
     """Admins only. The key acts for the customer it is issued to; its secret is
     answered this once and stored encrypted."""
     data = load_json(_API_KEY_CREATION_SCHEMA)
@@ -61,7 +64,7 @@ def create_api_key():
 @keys_blueprint.delete("/<key_id>")
 @operation("Revoke an API key", responses={200: ApiKeySchema}, auth="required")
 @roles_required(ADMIN)
-def revoke_api_key(key_id):
+def revoke_api_key(key_id: str) -> ResponseReturnValue:
     """Admins only. Requests signed with it are refused from now on; revoking again changes nothing."""
     key = remote.call("orders", "revoke_api_key", key_id)
     audit.record("api_key.revoked", f"api_key:{key['key_id']}", {"customer_id": key["customer_id"]})
@@ -79,7 +82,7 @@ def revoke_api_key(key_id):
     auth="channel",
 )
 @signed_request_required("products:read")
-def list_products():
+def list_products() -> ResponseReturnValue:
     """Each product with its stock (null where unlimited) and its price at the key owner's level."""
     query = load_query(_PAGE_QUERY_SCHEMA)
     page = remote.call(
@@ -96,7 +99,7 @@ def list_products():
     auth="channel",
 )
 @signed_request_required("orders:create")
-def create_order():
+def create_order() -> ResponseReturnValue:
     """The same client_order_id never makes a second order: a retry answers the first
     one (and pays it, if the balance was short the first time). A balance too small
     answers 422 insufficient_balance and leaves the order awaiting payment until it expires."""
@@ -120,7 +123,7 @@ def create_order():
 @blueprint.get("/orders/<uuid:order_id>")
 @operation("Read an order placed with this key's owner", responses={200: ChannelOrderSchema}, auth="channel")
 @signed_request_required("orders:read")
-def get_order(order_id):
+def get_order(order_id: uuid.UUID) -> ResponseReturnValue:
     """Its status and, once delivered, its card keys; every reveal is audited."""
     caller = channel_caller()
     order = with_fulfilment(remote.call("orders", "get_channel_order", str(order_id), caller.customer_id))
@@ -132,7 +135,7 @@ def get_order(order_id):
 @blueprint.get("/balance")
 @operation("The key owner's prepaid balance", responses={200: BalanceSchema}, auth="channel")
 @signed_request_required("balance:read")
-def balance():
+def balance() -> ResponseReturnValue:
     return _BALANCE_SCHEMA.dump(remote.call("payments", "get_wallet", channel_caller().customer_id))
 
 

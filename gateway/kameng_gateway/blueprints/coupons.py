@@ -1,6 +1,9 @@
 """Coupons: made and issued by admins and ops; a buyer's own usable coupons."""
 
+import uuid
+
 from flask import Blueprint
+from flask.typing import ResponseReturnValue
 
 from kameng_gateway import audit, remote
 from kameng_gateway.auth import ADMIN, OPS, current_identity, customer_required, roles_required
@@ -32,7 +35,7 @@ _MY_COUPONS_SCHEMA = MyCouponsSchema()
 @blueprint.post("/admin/coupons")
 @operation("Create a coupon", body=CouponCreationSchema, responses={201: CouponSchema}, auth="required")
 @roles_required(*COUPON_ROLES)
-def create_coupon():
+def create_coupon() -> ResponseReturnValue:
     """amount_off (满减: `value` fen off once the items in scope cost `min_total`) or percent_off
     (`value` percent of them, rounded down), valid from starts_at until ends_at. A use is held
     when an order is placed, spent when it is paid and given back when it is cancelled or
@@ -58,7 +61,7 @@ def _wire(data):
 @blueprint.get("/admin/coupons")
 @operation("List coupons", query=CouponPageQuerySchema, responses={200: CouponPageSchema}, auth="required")
 @roles_required(*COUPON_ROLES)
-def list_coupons():
+def list_coupons() -> ResponseReturnValue:
     """By code."""
     query = load_query(_PAGE_QUERY_SCHEMA)
     page = remote.call("customers", "list_coupons", limit=query["limit"], cursor=query["cursor"])
@@ -68,7 +71,7 @@ def list_coupons():
 @blueprint.get("/admin/coupons/<uuid:coupon_id>")
 @operation("One coupon", responses={200: CouponSchema}, auth="required")
 @roles_required(*COUPON_ROLES)
-def get_coupon(coupon_id):
+def get_coupon(coupon_id: uuid.UUID) -> ResponseReturnValue:
     """With its uses (`used`) and how many customers it was issued to."""
     return _COUPON_SCHEMA.dump(remote.call("customers", "get_coupon", str(coupon_id)))
 
@@ -81,7 +84,7 @@ def get_coupon(coupon_id):
     auth="required",
 )
 @roles_required(*COUPON_ROLES)
-def issue_coupon(coupon_id):
+def issue_coupon(coupon_id: uuid.UUID) -> ResponseReturnValue:
     """`customer_ids`, or `tag` for every customer who holds that tag now. Each may then use it
     (a coupon that is not public serves only them) and sees it in GET /me/coupons. Issuing again to a customer who has it changes nothing; an id that is
     no customer's is 422 `customer_unknown`."""
@@ -104,7 +107,7 @@ def issue_coupon(coupon_id):
 @blueprint.get("/me/coupons")
 @operation("My coupons", responses={200: MyCouponsSchema}, auth="required")
 @customer_required
-def my_coupons():
+def my_coupons() -> ResponseReturnValue:
     """The coupons issued to the caller that they can still use now: within their dates, with
     uses left for them and in all. Use one with `coupon_code` in POST /orders."""
     return _MY_COUPONS_SCHEMA.dump(remote.call("customers", "my_coupons", current_identity().user_id))

@@ -1,6 +1,9 @@
 """Customers as the shop sees them: membership levels, the customer list with scores and tags."""
 
+import uuid
+
 from flask import Blueprint
+from flask.typing import ResponseReturnValue
 
 from kameng_gateway import audit, remote
 from kameng_gateway.auth import ADMIN, OPS, SUPPORT, current_identity, roles_required
@@ -31,7 +34,7 @@ _CUSTOMER_TAG_LIST_SCHEMA = CustomerTagListSchema()
 @blueprint.get("/levels")
 @operation("The membership levels", responses={200: LevelsSchema}, auth="required")
 @roles_required(*LEVEL_ROLES)
-def get_levels():
+def get_levels() -> ResponseReturnValue:
     """Each level and the lifetime spend that reaches it, lowest first."""
     return _LEVELS_SCHEMA.dump(remote.call("customers", "get_levels"))
 
@@ -39,7 +42,7 @@ def get_levels():
 @blueprint.put("/levels")
 @operation("Set the membership levels", body=LevelsSchema, responses={200: LevelsSchema}, auth="required")
 @roles_required(*LEVEL_ROLES)
-def set_levels():
+def set_levels() -> ResponseReturnValue:
     """Replaces the whole table. The first level is `regular` at 0; thresholds rise strictly.
     A customer moves up as soon as a delivered order takes their spend over a threshold, and
     the next quote prices them at the new level (products' level_prices under the same name).
@@ -53,7 +56,7 @@ def set_levels():
     "List customers", query=CustomerListQuerySchema, responses={200: CustomerPageSchema}, auth="required"
 )
 @roles_required(*CUSTOMER_ROLES)
-def list_customers():
+def list_customers() -> ResponseReturnValue:
     """Newest first, each with their RFM scores (recency, frequency, monetary: 1 to 5, 0 before
     a first delivered order), spend, refunds, last order and tags. Tags computed from the scores
     (`high_value`, `loyal`, `at_risk`, `dormant`, `new`) follow the clock and the orders; staff
@@ -74,7 +77,7 @@ def list_customers():
 @blueprint.get("/customers/<uuid:customer_id>")
 @operation("One customer", responses={200: CustomerDetailSchema}, auth="required")
 @roles_required(*CUSTOMER_ROLES)
-def get_customer(customer_id):
+def get_customer(customer_id: uuid.UUID) -> ResponseReturnValue:
     """As in the list, with who gave each staff tag and when; 404 for anyone but a customer."""
     return _CUSTOMER_DETAIL_SCHEMA.dump(remote.call("customers", "customer_detail", str(customer_id)))
 
@@ -84,7 +87,7 @@ def get_customer(customer_id):
     "Tag a customer", body=CustomerTagCreationSchema, responses={200: CustomerDetailSchema}, auth="required"
 )
 @roles_required(*CUSTOMER_ROLES)
-def add_customer_tag(customer_id):
+def add_customer_tag(customer_id: uuid.UUID) -> ResponseReturnValue:
     """Gives a staff tag; giving it again changes nothing. A computed tag is 422 `tag_reserved`."""
     tag = load_json(_CUSTOMER_TAG_CREATION_SCHEMA)["tag"]
     customer = remote.call("customers", "add_customer_tag", str(customer_id), tag, current_identity().user_id)
@@ -95,7 +98,7 @@ def add_customer_tag(customer_id):
 @blueprint.delete("/customers/<uuid:customer_id>/tags/<tag>")
 @operation("Take a tag off a customer", responses={200: CustomerDetailSchema}, auth="required")
 @roles_required(*CUSTOMER_ROLES)
-def remove_customer_tag(customer_id, tag):
+def remove_customer_tag(customer_id: uuid.UUID, tag: str) -> ResponseReturnValue:
     """Takes a staff tag off; one the customer does not have changes nothing."""
     customer = remote.call("customers", "remove_customer_tag", str(customer_id), tag)
     audit.record("customer.untagged", f"customer:{customer_id}", {"tag": tag})
@@ -105,6 +108,6 @@ def remove_customer_tag(customer_id, tag):
 @blueprint.get("/customer-tags")
 @operation("Customer tags and how many have each", responses={200: CustomerTagListSchema}, auth="required")
 @roles_required(*CUSTOMER_ROLES)
-def customer_tags():
+def customer_tags() -> ResponseReturnValue:
     """Every computed tag with its rule, then every tag staff have given, each with its count."""
     return _CUSTOMER_TAG_LIST_SCHEMA.dump(remote.call("customers", "customer_tags"))

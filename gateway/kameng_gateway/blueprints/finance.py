@@ -4,6 +4,7 @@ import csv
 import io
 
 from flask import Blueprint, Response, request
+from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import BadRequest
 
 from kameng_gateway import remote
@@ -48,7 +49,7 @@ _SUMMARY_SCHEMA = FinanceSummarySchema()
     auth="required",
 )
 @roles_required(*REFUND_ROLES)
-def reconcile():
+def reconcile() -> ResponseReturnValue:
     """Admins and finance. Payments are matched by the provider's trade number and amount,
     refunds by our refund request number and amount, against what payments recorded on the
     statement's days (Beijing time): matched, missing_here, missing_at_provider and
@@ -71,7 +72,7 @@ def reconcile():
     auth="required",
 )
 @roles_required(*LEDGER_READER_ROLES)
-def read_ledger():
+def read_ledger() -> ResponseReturnValue:
     """Admins, finance and auditors. Entries newest first, each transaction's entries summing
     to zero. With Accept: text/csv, an export of up to 10,000 entries; the X-Next-Cursor
     header, when present, is the cursor of the rest."""
@@ -106,7 +107,7 @@ def read_ledger():
     auth="required",
 )
 @roles_required(*LEDGER_READER_ROLES)
-def finance_summary():
+def finance_summary() -> ResponseReturnValue:
     """Admins, finance and auditors. Revenue (money received for orders), refunds (when given
     back), agents' commissions and net, per day or channel and per currency, with totals; at
     most 366 days (422 otherwise). Cost prices and margins are not in it."""

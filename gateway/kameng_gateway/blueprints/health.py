@@ -3,6 +3,7 @@
 from concurrent.futures import ThreadPoolExecutor
 
 from flask import Blueprint, current_app, g
+from flask.typing import ResponseReturnValue
 
 from kameng_common.errors import KamengError, Unavailable
 from kameng_gateway import remote
@@ -29,14 +30,14 @@ def install(app):
 
 @blueprint.get("/live")
 @operation("Liveness", responses={200: LiveSchema})
-def live():
+def live() -> ResponseReturnValue:
     """The process answers HTTP."""
     return _LIVE_SCHEMA.dump({"status": "live"})
 
 
 @blueprint.get("/ready")
 @operation("Readiness", responses={200: ReadySchema, 503: ErrorSchema})
-def ready():
+def ready() -> ResponseReturnValue:
     """The broker is reachable and every service's health() answers within
     KAMENG_READY_TIMEOUT seconds. A 503 carries the same report in error.details."""
     client = remote.client()

@@ -3,6 +3,7 @@
 import uuid
 
 from flask import Blueprint, current_app, request
+from flask.typing import ResponseReturnValue
 
 from kameng_common.errors import Forbidden
 from kameng_gateway import remote, waits
@@ -44,7 +45,7 @@ _CARD_SECRETS_SCHEMA = CardSecretSchema(many=True)
     auth="required",
 )
 @customer_required
-def create_order():
+def create_order() -> ResponseReturnValue:
     """Priced at the customer's level. Retrying with the same Idempotency-Key returns
     the same order instead of placing a second one. The client's address and its
     X-Device-Id go to risk with the order (a blacklisted one is rejected)."""
@@ -69,7 +70,7 @@ def create_order():
 @blueprint.get("")
 @operation("List orders", query=OrderListQuerySchema, responses={200: OrderPageSchema}, auth="required")
 @login_required
-def list_orders():
+def list_orders() -> ResponseReturnValue:
     """A customer sees their own orders; support, finance, auditors and admins see
     everyone's, or one customer's with ?customer_id=."""
     query = load_query(_ORDER_LIST_QUERY_SCHEMA)
@@ -91,7 +92,7 @@ def list_orders():
 @blueprint.get("/<uuid:order_id>")
 @operation("Read an order", query=OrderReadQuerySchema, responses={200: OrderSchema}, auth="required")
 @login_required
-def get_order(order_id):
+def get_order(order_id: uuid.UUID) -> ResponseReturnValue:
     """Its owner, and support, finance, auditors and admins. With ?changed_from=<status>,
     a long-poll: answered as soon as the order's status is no longer that one, or after
     ?wait= seconds (at most 30, default 0), with the order as it then is (200 either way).
@@ -134,7 +135,7 @@ def with_fulfilment(order):
 @blueprint.post("/<uuid:order_id>/payments")
 @operation("Pay for an order", body=PaymentRequestSchema, responses={201: PaymentSchema}, auth="required")
 @customer_required
-def request_payment(order_id):
+def request_payment(order_id: uuid.UUID) -> ResponseReturnValue:
     """Its owner only. Follow pay_url, when there is one, to pay the provider."""
     data = load_json(_PAYMENT_REQUEST_SCHEMA)
     payment = remote.call(
@@ -148,7 +149,7 @@ def request_payment(order_id):
     "Reveal the card keys of a delivered order", responses={200: CardSecretSchema(many=True)}, auth="required"
 )
 @customer_required
-def reveal_cards(order_id):
+def reveal_cards(order_id: uuid.UUID) -> ResponseReturnValue:
     """Its owner only, never staff; every reveal is audited."""
     cards = remote.call("inventory", "reveal_cards", str(order_id), current_identity().user_id)
     return _CARD_SECRETS_SCHEMA.dump(cards), 200, {"Cache-Control": "no-store"}

@@ -4,8 +4,10 @@ import base64
 import hashlib
 import html
 import re
+import uuid
 
 from flask import Blueprint, Response, request
+from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import BadRequest, NotFound
 
 from kameng_gateway import remote
@@ -31,7 +33,7 @@ _CHECKOUT_POLICY = (
     body={"*/*": {"type": "string", "description": "the provider's own format, passed on byte for byte"}},
     responses={200: NotificationResultSchema},
 )
-def notify(provider):
+def notify(provider: str) -> ResponseReturnValue:
     """The payments service checks the signature, amount and currency; this answers
     200 only once it has durably recorded the payment. A refused notification changes
     nothing (4xx); a repeated one answers as the first did.
@@ -61,7 +63,7 @@ def notify(provider):
     "Open a payment's checkout page",
     responses={200: {"text/html": {"type": "string"}}},
 )
-def checkout(payment_id):
+def checkout(payment_id: uuid.UUID) -> ResponseReturnValue:
     """For a provider paid through a signed form the buyer's browser posts (unionpay): a
     page that posts it. The payment id is the capability; the form holds no secret."""
     checkout = remote.call("payments", "get_checkout", str(payment_id))

@@ -1,6 +1,7 @@
 """The public catalogue, priced for whoever asks."""
 
 from flask import Blueprint
+from flask.typing import ResponseReturnValue
 
 from kameng_gateway import remote
 from kameng_gateway.auth import current_identity
@@ -19,7 +20,7 @@ _PRODUCT_SCHEMA = ProductSchema()
 
 @blueprint.get("")
 @operation("List the catalogue", query=PageQuerySchema, responses={200: ProductPageSchema}, auth="optional")
-def list_products():
+def list_products() -> ResponseReturnValue:
     """Each product on sale with its stock and its price at the caller's level: a
     customer's membership or agent level, or the regular price for anyone else."""
     query = load_query(_PAGE_QUERY_SCHEMA)
@@ -31,7 +32,7 @@ def list_products():
 
 @blueprint.get("/<int:product_id>")
 @operation("One product", responses={200: ProductSchema}, auth="optional")
-def get_product(product_id):
+def get_product(product_id: int) -> ResponseReturnValue:
     """Priced at the caller's level, with its ``stock`` (null where unlimited); a
     product off sale is not found."""
     product = remote.call("inventory", "get_product", product_id, level=_caller_level())

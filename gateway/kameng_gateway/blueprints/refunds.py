@@ -3,6 +3,7 @@
 import uuid
 
 from flask import Blueprint
+from flask.typing import ResponseReturnValue
 
 from kameng_gateway import remote
 from kameng_gateway.auth import REFUND_READER_ROLES, REFUND_ROLES, current_identity, roles_required
@@ -35,7 +36,7 @@ _REFUND_PAGE_SCHEMA = RefundPageSchema()
     auth="required",
 )
 @roles_required(*REFUND_ROLES)
-def refund_order(order_id):
+def refund_order(order_id: uuid.UUID) -> ResponseReturnValue:
     """Admins and finance. Never more than the order paid, across all its refunds (422
     refund_exceeds_paid). "original" goes back through the provider's refund API: tried at
     once, retried with back-off on a timeout or an outage, then failed (listed below for
@@ -60,7 +61,7 @@ def refund_order(order_id):
 @blueprint.get("/refunds")
 @operation("List refunds", query=RefundListQuerySchema, responses={200: RefundPageSchema}, auth="required")
 @roles_required(*REFUND_READER_ROLES)
-def list_refunds():
+def list_refunds() -> ResponseReturnValue:
     """Newest first; ?status=failed lists the provider refunds that need finance."""
     query = load_query(_REFUND_LIST_QUERY_SCHEMA)
     page = remote.call(

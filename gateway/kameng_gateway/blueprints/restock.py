@@ -1,6 +1,7 @@
 """What to restock: per stocked product its stock, low-stock alert, demand forecast and a suggested quantity."""
 
 from flask import Blueprint
+from flask.typing import ResponseReturnValue
 from marshmallow import Schema, fields, validate
 
 from kameng_gateway import remote
@@ -51,7 +52,7 @@ _PAGE_SCHEMA = RestockPageSchema()
 @blueprint.get("")
 @operation("What to restock", query=PageQuerySchema, responses={200: RestockPageSchema}, auth="required")
 @roles_required(*CATALOGUE_ROLES)
-def restock_list():
+def restock_list() -> ResponseReturnValue:
     """Admins and ops. Every card and loop product, by id: its stock and threshold,
     a Holt-Winters forecast of its demand over the next 7 days from its daily
     sales (weekly season), its days of cover and the quantity to order now."""

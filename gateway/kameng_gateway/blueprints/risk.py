@@ -1,6 +1,9 @@
 """Risk for staff: the review queue of orders risk held, and the blacklist."""
 
+import uuid
+
 from flask import Blueprint
+from flask.typing import ResponseReturnValue
 
 from kameng_gateway import remote
 from kameng_gateway.auth import BLACKLIST_ROLES, REVIEWER_ROLES, current_identity, roles_required
@@ -37,7 +40,7 @@ _BLACKLIST_PAGE_SCHEMA = BlacklistPageSchema()
     auth="required",
 )
 @roles_required(*REVIEWER_ROLES)
-def list_reviews():
+def list_reviews() -> ResponseReturnValue:
     """Admin, support and ops. Orders risk held, with its score and the reasons, the
     nearest deadline first: an order nobody decides by `decide_by` is cancelled."""
     query = load_query(_PAGE_QUERY_SCHEMA)
@@ -53,7 +56,7 @@ def list_reviews():
     auth="required",
 )
 @roles_required(*REVIEWER_ROLES)
-def decide_review(order_id):
+def decide_review(order_id: uuid.UUID) -> ResponseReturnValue:
     """Admin, support and ops. approve → awaiting_payment with a fresh payment deadline;
     reject → cancelled, its cards back in stock. Who decided and why go into the order's
     history and the audit log. An order is decided once: a second decision answers 409
@@ -70,7 +73,7 @@ def decide_review(order_id):
     "List the blacklist", query=BlacklistQuerySchema, responses={200: BlacklistPageSchema}, auth="required"
 )
 @roles_required(*BLACKLIST_ROLES)
-def list_blacklist():
+def list_blacklist() -> ResponseReturnValue:
     """Admin and ops. Newest first; ?kind= shows one kind (account, ip or device)."""
     query = load_query(_BLACKLIST_QUERY_SCHEMA)
     page = remote.call(
@@ -87,7 +90,7 @@ def list_blacklist():
     auth="required",
 )
 @roles_required(*BLACKLIST_ROLES)
-def add_blacklist_entry():
+def add_blacklist_entry() -> ResponseReturnValue:
     """Admin and ops. Risk rejects every later order of a blacklisted account, or placed from a
     blacklisted address or X-Device-Id. 201 with the new entry; 200 with the existing one when
     that kind and value are blacklisted already."""
@@ -106,7 +109,7 @@ def add_blacklist_entry():
 @blueprint.delete("/blacklist/<uuid:entry_id>")
 @operation("Take an entry off the blacklist", responses={204: None}, auth="required")
 @roles_required(*BLACKLIST_ROLES)
-def remove_blacklist_entry(entry_id):
+def remove_blacklist_entry(entry_id: uuid.UUID) -> ResponseReturnValue:
     """Admin and ops. 404 for an entry that is not (or no longer) there. Adding and removing
     entries are written to the audit log."""
     remote.call("risk", "remove_blacklist_entry", str(entry_id), removed_by=current_identity().user_id)

@@ -3,6 +3,7 @@
 import json
 
 from flask import Blueprint, request
+from flask.typing import ResponseReturnValue
 from marshmallow import Schema, ValidationError, fields, validate
 
 from kameng_common import channel as protocol
@@ -70,7 +71,7 @@ _SYNC_SCHEMA = SyncResultSchema()
 @blueprint.post("")
 @operation("Add a supplier", body=SupplierCreationSchema, responses={201: SupplierSchema}, auth="required")
 @roles_required(*CATALOGUE_ROLES)
-def create_supplier():
+def create_supplier() -> ResponseReturnValue:
     """Admins and ops. The same name with the same address and key answers the supplier made first."""
     data = load_json(_CREATION_SCHEMA)
     supplier = remote.call(
@@ -87,7 +88,7 @@ def create_supplier():
 @blueprint.get("")
 @operation("List the suppliers", responses={200: SupplierPageSchema}, auth="required")
 @roles_required(*CATALOGUE_ROLES)
-def list_suppliers():
+def list_suppliers() -> ResponseReturnValue:
     return _PAGE_SCHEMA.dump(remote.call("inventory", "list_suppliers"))
 
 
@@ -98,7 +99,7 @@ def list_suppliers():
     auth="required",
 )
 @roles_required(*CATALOGUE_ROLES)
-def sync_supplier(supplier_id):
+def sync_supplier(supplier_id: int) -> ResponseReturnValue:
     """A periodic sync runs anyway. An unreachable supplier answers 503 supplier_unavailable."""
     result = remote.call("inventory", "sync_supplier", supplier_id)
     audit.record("supplier.synced", f"supplier:{supplier_id}", {"products": result["products"]})
@@ -117,7 +118,7 @@ _CALLBACK_RESULT_SCHEMA = CallbackResultSchema()
 
 @callbacks_blueprint.post("/<int:supplier_id>")
 @operation("A supplier's outcome of a top-up", responses={200: CallbackResultSchema}, auth="channel")
-def supplier_callback(supplier_id):
+def supplier_callback(supplier_id: int) -> ResponseReturnValue:
     """Where a supplier pushes an order's outcome, signed like a channel request with
     our API key there. It only hastens the next look at that order: the outcome itself
     is read back from the supplier, so a lost, late or repeated callback changes nothing."""

@@ -3,6 +3,7 @@
 import uuid
 
 from flask import Blueprint
+from flask.typing import ResponseReturnValue
 
 from kameng_gateway import remote
 from kameng_gateway.auth import current_identity, customer_required
@@ -28,7 +29,7 @@ _TOPUP_SCHEMA = TopupSchema()
 @blueprint.get("")
 @operation("Read my wallet", query=WalletQuerySchema, responses={200: WalletSchema}, auth="required")
 @customer_required
-def read_wallet():
+def read_wallet() -> ResponseReturnValue:
     """The balance and its entries, newest first, paginated with ?limit=&cursor=."""
     query = load_query(_WALLET_QUERY_SCHEMA)
     statement = remote.call(
@@ -55,7 +56,7 @@ def read_wallet():
     auth="required",
 )
 @customer_required
-def create_topup():
+def create_topup() -> ResponseReturnValue:
     """A payment intent like an order's: follow pay_url (or show code_url as a QR code).
     The wallet is credited once the provider's notification is verified. The same
     Idempotency-Key returns the same top-up; with another amount it is 422

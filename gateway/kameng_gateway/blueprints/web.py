@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 from flask import Blueprint, current_app, send_from_directory
+from flask.typing import ResponseReturnValue
 from werkzeug.routing import PathConverter
 
 from kameng_common.errors import Unavailable
@@ -39,7 +40,7 @@ def install(app):
 
 
 @blueprint.get("/assets/<path:name>")
-def web_asset(name):
+def web_asset(name: str) -> ResponseReturnValue:
     response = send_from_directory(current_app.extensions[WEB_DIR_EXTENSION] / "assets", name, max_age=0)
     response.headers["Cache-Control"] = "public, max-age=31536000, immutable"
     return response
@@ -47,7 +48,7 @@ def web_asset(name):
 
 @blueprint.get("/")
 @blueprint.get("/<app_path:path>")
-def web_page(path=""):
+def web_page(path: str = "") -> ResponseReturnValue:
     web_dir = current_app.extensions[WEB_DIR_EXTENSION]
     if not (web_dir / "index.html").is_file():
         raise Unavailable(
