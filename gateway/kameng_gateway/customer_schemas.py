@@ -294,12 +294,31 @@ class CouponSchema(Schema):
     public = fields.Boolean()
     used = fields.Integer(metadata={"description": "uses held by open orders or spent by paid ones"})
     issued = fields.Integer(metadata={"description": "customers it was issued to (one coupon's page only)"})
+    customers_paid = fields.Integer(
+        metadata={"description": "customers who paid an order with it (one coupon's page only)"}
+    )
+    tag = fields.String(metadata={"description": "the tag asked for with ?tag="})
+    tagged_issued = fields.Integer(
+        metadata={"description": "of the customers it was issued to, those who hold the tag now"}
+    )
+    tagged_paid = fields.Integer(
+        metadata={"description": "of the customers who paid with it, those who hold the tag now"}
+    )
     created_at = fields.String(metadata={"format": "date-time"})
 
 
 class CouponPageSchema(Schema):
     items = fields.List(fields.Nested(CouponSchema))
     next_cursor = fields.String(allow_none=True)
+
+
+class CouponReportQuerySchema(RequestSchema):
+    tag = fields.String(
+        validate=validate.Length(1, 32),
+        metadata={
+            "description": "a targeted offer's report: the counts among the customers who hold this tag"
+        },
+    )
 
 
 class CouponPageQuerySchema(PageQuerySchema):

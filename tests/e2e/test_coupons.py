@@ -106,6 +106,13 @@ def test_an_issued_coupon_discounts_a_paid_order_and_an_expired_one_gives_its_us
     assert expired["status"] == "expired"
     assert _used(staff, coupon, 1) == 1  # the expired order's use went back; the paid one's stays
     assert [item["uses_left"] for item in buyer.request("GET", "/api/v1/me/coupons")["items"]] == [1]
+    report = staff.request("GET", f"/api/v1/admin/coupons/{coupon['id']}?tag=new")
+    assert [report[key] for key in ("issued", "customers_paid", "tagged_issued", "tagged_paid")] == [
+        1,
+        1,
+        1,
+        1,
+    ]
 
     report = _audit(suite)
     assert report.ok, report.render()

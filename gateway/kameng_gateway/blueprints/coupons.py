@@ -14,6 +14,7 @@ from kameng_gateway.customer_schemas import (
     CouponIssueSchema,
     CouponPageQuerySchema,
     CouponPageSchema,
+    CouponReportQuerySchema,
     CouponSchema,
     MyCouponsSchema,
 )
@@ -27,6 +28,7 @@ _CREATION_SCHEMA = CouponCreationSchema()
 _COUPON_SCHEMA = CouponSchema()
 _PAGE_QUERY_SCHEMA = CouponPageQuerySchema()
 _PAGE_SCHEMA = CouponPageSchema()
+_REPORT_QUERY_SCHEMA = CouponReportQuerySchema()
 _ISSUE_SCHEMA = CouponIssueSchema()
 _ISSUED_SCHEMA = CouponIssuedSchema()
 _MY_COUPONS_SCHEMA = MyCouponsSchema()
@@ -69,11 +71,13 @@ def list_coupons() -> ResponseReturnValue:
 
 
 @blueprint.get("/admin/coupons/<uuid:coupon_id>")
-@operation("One coupon", responses={200: CouponSchema}, auth="required")
+@operation("One coupon", query=CouponReportQuerySchema, responses={200: CouponSchema}, auth="required")
 @roles_required(*COUPON_ROLES)
 def get_coupon(coupon_id: uuid.UUID) -> ResponseReturnValue:
-    """With its uses (`used`) and how many customers it was issued to."""
-    return _COUPON_SCHEMA.dump(remote.call("customers", "get_coupon", str(coupon_id)))
+    """With its uses (`used`), how many customers it was issued to and how many paid with it;
+    `?tag=` adds the same counts among the customers who hold that tag now (a targeted offer's report)."""
+    query = load_query(_REPORT_QUERY_SCHEMA)
+    return _COUPON_SCHEMA.dump(remote.call("customers", "get_coupon", str(coupon_id), tag=query.get("tag")))
 
 
 @blueprint.post("/admin/coupons/<uuid:coupon_id>/issue")

@@ -140,3 +140,11 @@ def test_my_coupons_are_the_callers_own(client, callers, rpc):
     client.get("/api/v1/me/coupons", headers=callers.customer())
 
     assert rpc.calls_to("customers", "my_coupons")[0].args == (callers.customer_id,)
+
+
+def test_a_coupons_report_may_count_among_a_tag(client, callers, rpc):
+    response = client.get(f"/api/v1/admin/coupons/{COUPON_ID}?tag=dormant", headers=callers.staff("ops"))
+
+    assert response.status_code == 200
+    call = rpc.calls_to("customers", "get_coupon")[0]
+    assert (call.args, call.kwargs) == ((COUPON_ID,), {"tag": "dormant"})

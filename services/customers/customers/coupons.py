@@ -139,17 +139,36 @@ def create_coupon(db: Database, coupon_in: Mapping[str, Any], created_by: str | 
     return coupon_answer(coupon)
 
 
-def get_coupon(db: Database, coupon_id: str) -> dict[str, Any]:
+def get_coupon(
+    db: Database, coupon_id: str, tag: str | None = None, now: datetime.datetime | None = None
+) -> dict[str, Any]:
+    """The coupon with how many customers it was issued to and how many of them paid with it;
+    given a ``tag``, the same counts among the customers who hold it now (a targeted offer's report)."""
+    now = now or utcnow()
     with db.reading() as session:
         coupon = session.execute(sa.select(coupons).where(coupons.c.id == coupon_id)).first()
         if coupon is None:
             raise NotFound(f"there is no coupon {coupon_id}", code="coupon_not_found")
-        issued = session.execute(
-            sa.select(sa.func.count())
-            .select_from(coupon_grants)
-            .where(coupon_grants.c.coupon_id == coupon_id)
-        ).scalar_one()
-    return {**coupon_answer(coupon._asdict()), "issued": issued}
+        issued = sa.select(coupon_grants.c.customer_id).where(coupon_grants.c.coupon_id == coupon_id)
+        spent = sa.select(coupon_uses.c.customer_id).where(
+            coupon_uses.c.coupon_id == coupon_id, coupon_uses.c.status == SPENT
+        )
+        report: dict[str, Any] = {"issued": _count(session, issued), "customers_paid": _count(session, spent)}
+        if tag is not None:
+            tagged = segments.with_tag(tag, now).subquery()
+            report["tag"] = tag
+            report["tagged_issued"] = _count(
+                session, issued.where(coupon_grants.c.customer_id.in_(sa.select(tagged.c.id)))
+            )
+            report["tagged_paid"] = _count(
+                session, spent.where(coupon_uses.c.customer_id.in_(sa.select(tagged.c.id)))
+            )
+    return {**coupon_answer(coupon._asdict()), **report}
+
+
+def _count(session: sa.Connection, customers: sa.Select[Any]) -> int:
+    """How many distinct customers ``customers`` (a one-column select) names."""
+    return int(session.execute(sa.select(sa.func.count(sa.distinct(customers.subquery().c[0])))).scalar_one())
 
 
 def list_coupons(db: Database, limit: int = 50, cursor: str | None = None) -> dict[str, Any]:

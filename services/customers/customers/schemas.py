@@ -174,6 +174,10 @@ class CouponRef(Schema):
     coupon_id = fields.String(required=True, validate=validate.Length(min=1, max=36))
 
 
+class CouponReport(CouponRef):
+    tag = fields.String(load_default=None, allow_none=True, validate=validate.Length(min=1, max=32))
+
+
 class CouponPage(Page):
     cursor = fields.String(load_default=None, validate=validate.Length(min=1, max=32))
 

@@ -214,9 +214,9 @@ class CustomersService:
         return coupons.create_coupon(self.db, data, created_by)
 
     @rpc
-    def get_coupon(self, coupon_id):
-        data = load_or_invalid(schemas.CouponRef(), {"coupon_id": coupon_id})
-        return coupons.get_coupon(self.db, data["coupon_id"])
+    def get_coupon(self, coupon_id, tag=None):
+        data = load_or_invalid(schemas.CouponReport(), {"coupon_id": coupon_id, "tag": tag})
+        return coupons.get_coupon(self.db, **data)
 
     @rpc
     def list_coupons(self, limit=50, cursor=None):

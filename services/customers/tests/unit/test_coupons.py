@@ -298,3 +298,19 @@ def test_a_coupon_issued_to_a_tag_reaches_everyone_who_has_it_then(shared_db, pa
     assert (issued["customers"], issued["newly_issued"], again["newly_issued"]) == (2, 2, 0)
     assert [item["code"] for item in coupons.my_coupons(shared_db, bob["id"], NOW)["items"]] == ["SPRING10"]
     assert coupons.my_coupons(shared_db, carol["id"], NOW)["items"] == []
+
+
+def test_a_campaigns_report_counts_the_tagged_customers_who_paid_with_it(db, passwords):
+    alice = usecases.register(db, passwords, "alice", PASSWORD)
+    bob = usecases.register(db, passwords, "bob", PASSWORD)
+    segments.add_tag(db, alice["id"], "spring_campaign", "ops-1")
+    coupon = coupons.create_coupon(db, new_coupon(public=False), "ops-1")
+    coupons.issue_coupon(db, coupon["id"], customer_ids=[alice["id"], bob["id"]])
+    for customer in (alice, bob):
+        hold(db, order_id=f"order-{customer['username']}", customer_id=customer["id"])
+    deliver(db, "customers", coupons.on_order_paid, closing_event("order.paid", "order-alice"))
+
+    report = coupons.get_coupon(db, coupon["id"], tag="spring_campaign", now=NOW)
+
+    assert (report["issued"], report["customers_paid"], report["used"]) == (2, 1, 2)
+    assert (report["tag"], report["tagged_issued"], report["tagged_paid"]) == ("spring_campaign", 1, 1)
