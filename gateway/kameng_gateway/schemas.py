@@ -241,6 +241,13 @@ class OrderCreationSchema(RequestSchema):
         fields.Nested(OrderItemRequestSchema), required=True, validate=validate.Length(1, MAX_ORDER_LINES)
     )
     coupon_code = fields.String(validate=validate.Length(1, 64))
+    payment_method = fields.String(
+        validate=validate.OneOf(PAYMENT_METHODS),
+        metadata={
+            "description": "open the payment too: the answer carries it once the order awaits payment "
+            "(as POST /orders/{id}/payments would)"
+        },
+    )
 
 
 class IdempotencyHeaderSchema(RequestSchema):
@@ -477,6 +484,16 @@ class PaymentSchema(Schema):
     )
     code_url = fields.String(
         allow_none=True, metadata={"description": "what the buyer's QR code holds (wechat, Native pay)"}
+    )
+
+
+class PlacedOrderSchema(OrderSchema):
+    payment = fields.Nested(
+        PaymentSchema,
+        allow_none=True,
+        metadata={
+            "description": "with payment_method: the payment opened, null unless the order awaits payment"
+        },
     )
 
 

@@ -64,23 +64,23 @@ def test_poison_event_is_dead_lettered_listed_and_replayed(suite, service_metric
     message_id = str(uuid.uuid4())
     poison = {
         "id": message_id,
-        "type": "order.created",
+        "type": "order.expired",
         "version": 1,
         "occurred_at": "2026-01-01T00:00:00+00:00",
         "correlation_id": "no-such-order",
-        "payload": {"order_id": "no-such-order"},
-    }  # breaks the contract: no items, no customer
+        "payload": {"reason": "not paid in time"},
+    }  # breaks the contract: no order id
     connection = pika.BlockingConnection(pika_parameters(suite.settings.amqp_uri))
     connection.channel().basic_publish(
         topology.events_exchange("orders"),
-        "order.created",
+        "order.expired",
         json.dumps(poison),
         pika.BasicProperties(content_type="application/json", message_id=message_id, delivery_mode=2),
     )
     connection.close()
 
     [letter] = wait_for_dead_letter(suite, message_id)
-    assert letter["queue"] == topology.event_queue("orders", "order.created", "risk", "on_order_created")
+    assert letter["queue"] == topology.event_queue("orders", "order.expired", "risk", "on_order_expired")
     assert letter["failure"].startswith("contract")
     for service in subscribers:
         wait_for_gauge(service_metrics, service, before[service] + 1)
@@ -92,7 +92,7 @@ def test_poison_event_is_dead_lettered_listed_and_replayed(suite, service_metric
     assert again["failure"].startswith("contract")
 
     # later tests audit this suite: an operator who has seen enough discards it, from
-    # both subscribers of order.created
+    # both subscribers of order.expired
     discarded = kameng(suite, "dlq", "discard", "--id", message_id)
     assert "risk: discarded 1" in discarded and "inventory: discarded 1" in discarded
     assert not dead_letters(suite, message_id)

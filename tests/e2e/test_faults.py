@@ -523,6 +523,72 @@ def test_kill_9_customers_while_orders_use_a_coupon(suite, staff, stream_buyers,
     assert client.call("GET", f"/api/v1/orders/{delivered[0].order_id}")["total"] == 900
 
 
+def wait_for_stock(stock_of, product_id, wanted, timeout, failure):
+    deadline = time.monotonic() + timeout
+    while stock_of(product_id) != wanted:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{failure} within {timeout} s")
+        time.sleep(0.2)
+
+
+def test_kill_9_orders_between_reserving_and_recording_leaks_no_stock(
+    suite, new_buyer, product_with_cards, stock_of
+):
+    """orders dies after inventory held the card and before it recorded the answers: the order it stored
+    pending is placed again by the sweeper (the same reservation) or expires, and the card goes back."""
+    product, _cards = product_with_cards(2)
+    buyer = new_buyer()
+    key = str(uuid.uuid4())
+    order_request = {"items": [{"product_id": product["id"], "quantity": 1}]}
+    suite.kill("risk")  # orders asks inventory and risk at once, and waits for risk's answer
+    try:
+        placing = in_background(
+            lambda: buyer.request(
+                "POST",
+                "/api/v1/orders",
+                headers={"Idempotency-Key": key},
+                json=order_request,
+                expected=(503,),
+            )
+        )
+        wait_for_stock(stock_of, product["id"], 1, 30, "inventory never held the card")
+        suite.kill("orders")  # the crash: reserved, not recorded
+        placing.join(60)
+        assert placing.outcome["error"] is None, placing.outcome["error"]  # 503: a retry is safe
+    finally:
+        suite.start_process("risk")
+        suite.start_process("orders")
+        suite.wait_ready()
+
+    # the sweeper places it again, or (not in time) its payment deadline gives it up
+    [order] = buyer.request("GET", "/api/v1/orders")["items"]
+    order = shop.wait_for_status(buyer, order["id"], {"awaiting_payment", "expired"}, timeout=60)
+    if order["status"] == "awaiting_payment":
+        assert stock_of(product["id"]) == 1  # the reservation made before the crash, not a second one
+        order = shop.wait_for_status(buyer, order["id"], {"expired"}, timeout=suite.order_ttl + 30)
+    # unpaid, it expires, and the one card it held goes back
+    assert order["status"] == "expired"
+    wait_for_stock(stock_of, product["id"], 2, 30, "the card never went back")
+    report = settled_audit(suite)
+    assert report.ok, report.render()
+
+
+def in_background(call):
+    """Run ``call`` in a thread; ``.outcome`` holds its result or error once joined."""
+    outcome = {"result": None, "error": None}
+
+    def run():
+        try:
+            outcome["result"] = call()
+        except Exception as exc:
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=run)
+    thread.outcome = outcome
+    thread.start()
+    return thread
+
+
 OUTAGE_SECONDS = 5
 
 

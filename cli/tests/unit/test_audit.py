@@ -517,9 +517,9 @@ def test_an_event_unpublished_past_the_grace_period(shop):
 def test_every_dead_letter_is_a_violation(shop):
     letter = {
         "message_id": "m1",
-        "event_type": "order.created",
+        "event_type": "order.expired",
         "correlation_id": "o1",
-        "queue": "evt-orders-order.created--risk.on_order_created",
+        "queue": "evt-orders-order.expired--risk.on_order_expired",
         "failure": "contract: bad",
         "attempts": 1,
     }

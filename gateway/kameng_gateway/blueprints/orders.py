@@ -21,6 +21,7 @@ from kameng_gateway.schemas import (
     OrderSchema,
     PaymentRequestSchema,
     PaymentSchema,
+    PlacedOrderSchema,
 )
 
 blueprint = Blueprint("orders", __name__, url_prefix="/api/v1/orders")
@@ -31,6 +32,7 @@ _ORDER_LIST_QUERY_SCHEMA = OrderListQuerySchema()
 _ORDER_READ_QUERY_SCHEMA = OrderReadQuerySchema()
 _PAYMENT_REQUEST_SCHEMA = PaymentRequestSchema()
 _ORDER_SCHEMA = OrderSchema()
+_PLACED_ORDER_SCHEMA = PlacedOrderSchema()
 _ORDER_PAGE_SCHEMA = OrderPageSchema()
 _PAYMENT_SCHEMA = PaymentSchema()
 _CARD_SECRETS_SCHEMA = CardSecretSchema(many=True)
@@ -41,14 +43,18 @@ _CARD_SECRETS_SCHEMA = CardSecretSchema(many=True)
     "Place an order",
     body=OrderCreationSchema,
     headers=OrderHeadersSchema,
-    responses={201: OrderSchema},
+    responses={201: PlacedOrderSchema},
     auth="required",
 )
 @customer_required
 def create_order() -> ResponseReturnValue:
-    """Priced at the customer's level. Retrying with the same Idempotency-Key returns
-    the same order instead of placing a second one. The client's address and its
-    X-Device-Id go to risk with the order (a blacklisted one is rejected)."""
+    """Priced at the customer's level, its stock reserved and its risk scored before the
+    answer: the order comes back awaiting_payment, on_hold (a reviewer decides) or
+    cancelled. Retrying with the same Idempotency-Key returns the same order instead of
+    placing a second one; after a 503 (a service did not answer) the order waits, and
+    the same key places it. The client's address and its X-Device-Id go to risk with
+    the order (a blacklisted one is rejected). With payment_method, the payment is opened
+    too and answered as payment, saving POST /orders/{id}/payments."""
     data = load_json(_ORDER_CREATION_SCHEMA)
     headers = load_headers(_ORDER_HEADERS_SCHEMA)
     idempotency_key = headers.get("idempotency_key") or str(uuid.uuid4())
@@ -62,9 +68,10 @@ def create_order() -> ResponseReturnValue:
         coupon_code=data.get("coupon_code"),
         client_ip=request.remote_addr,
         device_id=headers.get("device_id"),
+        payment_method=data.get("payment_method"),
     )
     set_correlation_id(order["id"])
-    return _ORDER_SCHEMA.dump(order), 201, {"Location": f"{blueprint.url_prefix}/{order['id']}"}
+    return _PLACED_ORDER_SCHEMA.dump(order), 201, {"Location": f"{blueprint.url_prefix}/{order['id']}"}
 
 
 @blueprint.get("")

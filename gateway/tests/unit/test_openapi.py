@@ -64,6 +64,8 @@ def test_request_and_response_schemas_come_from_marshmallow(spec):
     creation = schemas["OrderCreation"]
     assert creation["required"] == ["items"]
     assert creation["properties"]["items"]["minItems"] == 1
+    assert "mockpay" in creation["properties"]["payment_method"]["enum"]
+    assert "payment" in schemas["PlacedOrder"]["properties"]
     assert schemas["Order"]["properties"]["status"]["enum"][0] == "pending"
     assert schemas["Token"]["properties"]["token_type"]["enum"] == ["bearer"]
     assert schemas["Registration"]["properties"]["password"]["writeOnly"] is True

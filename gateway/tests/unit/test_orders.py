@@ -7,6 +7,15 @@ from kameng_gateway import waits
 
 ORDER_ID = "0dde0000-0000-4000-8000-000000000001"
 ITEMS = [{"product_id": 1, "quantity": 2}]
+PAYMENT = {
+    "payment_id": "pay-1",
+    "amount": 19000,
+    "currency": "CNY",
+    "method": "mockpay",
+    "status": "pending",
+    "pay_url": "http://pay.test/1",
+    "code_url": None,
+}
 
 
 @pytest.fixture(autouse=True)
@@ -14,7 +23,9 @@ def orders_service(rpc, make_order):
     rpc.answer(
         "orders",
         "create_order",
-        lambda customer_id, items, key, coupon_code=None, client_ip=None, device_id=None: make_order(),
+        lambda customer_id, items, key, coupon_code=None, client_ip=None, device_id=None, payment_method=None: (
+            make_order() if payment_method is None else {**make_order(), "payment": PAYMENT}
+        ),
     )
     rpc.answer("orders", "list_orders", {"items": [make_order()], "next_cursor": "next-page"})
 
@@ -31,7 +42,12 @@ def test_create_order_forwards_the_idempotency_key(client, callers, rpc):
     assert call.args == (callers.customer_id, ITEMS, "retry-me-42")
     # the level is orders' own: the gateway neither asks customers nor passes one
     assert rpc.calls_to("customers", "get_customer") == []
-    assert call.kwargs == {"coupon_code": None, "client_ip": "127.0.0.1", "device_id": None}
+    assert call.kwargs == {
+        "coupon_code": None,
+        "client_ip": "127.0.0.1",
+        "device_id": None,
+        "payment_method": None,
+    }
 
 
 def test_the_same_key_is_sent_each_time(client, callers, rpc):
@@ -282,3 +298,22 @@ def test_an_unknown_payment_method_is_invalid_input(client, callers, rpc):
 
     assert response.status_code == 422
     assert rpc.calls_to("orders", "request_payment") == []
+
+
+def test_a_payment_method_opens_the_payment_with_the_order(client, callers, rpc):
+    response = client.post(
+        "/api/v1/orders", json={"items": ITEMS, "payment_method": "mockpay"}, headers=callers.customer()
+    )
+    assert response.status_code == 201
+    assert rpc.calls_to("orders", "create_order")[0].kwargs["payment_method"] == "mockpay"
+    assert response.json["payment"] == PAYMENT
+    assert rpc.calls_to("orders", "request_payment") == []  # one call placed and opened it
+
+
+def test_an_unknown_payment_method_is_refused_before_anything_is_placed(client, callers, rpc):
+    response = client.post(
+        "/api/v1/orders", json={"items": ITEMS, "payment_method": "cash"}, headers=callers.customer()
+    )
+    assert response.status_code == 422
+    assert "payment_method" in response.json["error"]["details"]
+    assert rpc.calls_to("orders", "create_order") == []

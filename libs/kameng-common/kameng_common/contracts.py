@@ -32,22 +32,6 @@ class OrderLine(Payload):
     recharge_account = fields.String()
 
 
-class ReservedLine(Payload):
-    product_id = fields.Integer(strict=True, required=True)
-    quantity = fields.Integer(strict=True, required=True, validate=validate.Range(min=1))
-
-
-class OrderCreated(Payload):
-    order_id = fields.String(required=True)
-    customer_id = fields.String(required=True)
-    items = fields.List(fields.Nested(OrderLine), required=True, validate=validate.Length(min=1))
-    total = amount_field(required=True)
-    currency = currency_field(required=True)
-    # where the buyer ordered from, as the gateway saw it (for risk's blacklist)
-    client_ip = fields.String(load_default=None, allow_none=True)
-    device_id = fields.String(load_default=None, allow_none=True)
-
-
 class OrderClosed(Payload):
     order_id = fields.String(required=True)
     reason = fields.String(load_default=None)
@@ -88,11 +72,6 @@ class RefundRequested(Payload):
     reason = fields.String(required=True)
 
 
-class StockReserved(Payload):
-    order_id = fields.String(required=True)
-    items = fields.List(fields.Nested(ReservedLine), required=True)
-
-
 class StockRefused(Payload):
     order_id = fields.String(required=True)
     reason = fields.String(required=True)
@@ -108,13 +87,6 @@ class StockLow(Payload):
     # the units orderable when it fell under its threshold
     available = fields.Integer(strict=True, required=True)
     threshold = fields.Integer(strict=True, required=True)
-
-
-class RiskAssessed(Payload):
-    order_id = fields.String(required=True)
-    decision = fields.String(required=True, validate=validate.OneOf(["approve", "review", "reject"]))
-    score = fields.Integer(strict=True, required=True)
-    reasons = fields.List(fields.String(), load_default=list)
 
 
 class PaymentSucceeded(Payload):
@@ -235,9 +207,6 @@ class Contract:
 
 
 CONTRACTS = {
-    "order.created": Contract(
-        "orders", OrderCreated, (("inventory", "on_order_created"), ("risk", "on_order_created"))
-    ),
     "order.cancelled": Contract(
         "orders",
         OrderClosed,
@@ -260,13 +229,10 @@ CONTRACTS = {
     "order.refund_requested": Contract(
         "orders", RefundRequested, (("payments", "on_refund_requested"), ("risk", "on_refund_requested"))
     ),
-    "stock.reserved": Contract("inventory", StockReserved, (("orders", "on_stock_reserved"),)),
-    "stock.rejected": Contract("inventory", StockRefused, (("orders", "on_stock_rejected"),)),
     "stock.sale_failed": Contract("inventory", StockRefused, (("orders", "on_sale_failed"),)),
     "cards.delivered": Contract("inventory", CardsDelivered, (("orders", "on_cards_delivered"),)),
     # risk keeps it in the audit log, where staff see every alert
     "stock.low": Contract("inventory", StockLow, (("risk", "on_stock_low"),)),
-    "risk.assessed": Contract("risk", RiskAssessed, (("orders", "on_risk_assessed"),)),
     "payment.succeeded": Contract(
         "payments", PaymentSucceeded, (("orders", "on_payment_succeeded"), ("risk", "on_payment_succeeded"))
     ),

@@ -167,14 +167,30 @@ class _TimedMethodProxy(MethodProxy):
         self.timeout = timeout
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.call_async(*args, **kwargs).result()
+
+    def call_async(self, *args: Any, **kwargs: Any) -> "_TimedReply":
+        """Send the call now and answer a reply whose ``result()`` waits for it, as a call would:
+        several calls sent before any result is asked run in parallel."""
         try:
             reply = self._call(*args, **kwargs)
         except UnknownService:
             raise Unavailable(f"The {self.service_name} service is not running.") from None
         except kombu.exceptions.OperationalError as exc:
             raise Unavailable("The message broker is not reachable.") from exc
-        with eventlet.Timeout(self.timeout, False):
-            return reply.result()
+        return _TimedReply(reply, self.service_name, time.monotonic() + self.timeout)
+
+
+class _TimedReply:
+    def __init__(self, reply: Any, service_name: str, deadline: float) -> None:
+        self.reply = reply
+        self.service_name = service_name
+        self.deadline = deadline
+
+    def result(self) -> Any:
+        """The answer, or the callee's error; Unavailable once the call's timeout has passed since it was sent."""
+        with eventlet.Timeout(max(0.0, self.deadline - time.monotonic()), False):
+            return self.reply.result()
         raise Unavailable(f"The {self.service_name} service did not answer in time.")
 
 

@@ -33,7 +33,7 @@ CARD_STATES = (AVAILABLE, RESERVED, SOLD, VOID)
 
 # what inventory has done about an order's stock
 STOCK_RESERVED = "reserved"  # its cards are held for it
-STOCK_REJECTED = "rejected"  # stock.rejected was published; nothing held
+STOCK_REJECTED = "rejected"  # its reservation was refused; nothing held
 STOCK_RELEASED = "released"  # it closed unpaid and its cards went back
 STOCK_SOLD = "sold"  # paid: its cards are its own
 STOCK_SALE_FAILED = "sale_failed"  # paid late and the stock was gone, or a top-up failed: orders refunds
@@ -44,6 +44,8 @@ NO_SUPPLIER = "no_supplier"
 NO_RECHARGE_ACCOUNT = "no_recharge_account"
 ORDER_CLOSED = "order_closed"
 UNKNOWN_PRODUCT = "unknown_product"
+# a reservation asked again for an order refused the first time
+REJECTED_BEFORE = "rejected_before"
 NOT_ON_SALE = "not_on_sale"
 
 # the decisions an order event leads to
@@ -57,11 +59,16 @@ RESERVE, REJECT_CLOSED, RELEASE, CLOSE, SELL, IGNORE = (
 )
 
 
-def on_order_created(stock_state: str | None, closed: bool) -> str:
-    """order.created reserves once; an order already closed (cancel or expiry seen first) is refused."""
+def on_reservation_asked(stock_state: str | None, closed: bool) -> str:
+    """A new order reserves once; an order already closed (cancel or expiry seen first) is refused."""
     if stock_state is not None:
-        return IGNORE  # handled before: reserved, rejected, or already paid and sold
+        return IGNORE  # asked before: reserved, rejected, or already paid and sold
     return REJECT_CLOSED if closed else RESERVE
+
+
+def reserved_before(stock_state: str | None) -> bool:
+    """Whether an order asked before got its reservation (it may have been sold or released since)."""
+    return stock_state != STOCK_REJECTED
 
 
 def on_order_closed(stock_state: str | None) -> str:

@@ -9,6 +9,7 @@ import datetime
 from marshmallow import Schema, fields, validate
 
 from inventory.domain import CARD_STATES, FULL_MARKUP_BP, KINDS, PRODUCT_STATUSES
+from kameng_common import contracts
 from kameng_common.money import amount_field, currency_field
 
 MAX_IMPORT_BATCH = 10_000
@@ -146,6 +147,17 @@ class Quote(Schema):
         fields.Nested(QuoteLine), required=True, validate=validate.Length(min=1, max=MAX_QUOTE_LINES)
     )
     level = _level(required=True)
+
+
+class Reservation(Schema):
+    order_id = Text(required=True, validate=validate.Length(min=1, max=64))
+    customer_id = Text(required=True, validate=validate.Length(min=1, max=64))
+    # the order's lines as orders priced them (kept for the sale)
+    items = fields.List(
+        fields.Nested(contracts.OrderLine),
+        required=True,
+        validate=validate.Length(min=1, max=MAX_QUOTE_LINES),
+    )
 
 
 class ImportCards(Schema):

@@ -162,9 +162,9 @@ class InventoryService:
     def audit_snapshot(self):
         return usecases.audit_snapshot(self.db)
 
-    @event_handler("orders", "order.created")
-    def on_order_created(self, uow, event):
-        usecases.on_order_created(uow, event)
+    @rpc
+    def reserve(self, order_id, customer_id, items):
+        return usecases.reserve(self.db, order_id, customer_id, items)
 
     @event_handler("orders", "order.cancelled")
     def on_order_cancelled(self, uow, event):

@@ -25,7 +25,7 @@ from inventory.db import (
 )
 from inventory.metrics import CARDS_IMPORTED
 from inventory.stock import live_loop_card, loop_units_taken, stock_of, stocked_products
-from kameng_common import auditlog
+from kameng_common import auditlog, contracts
 from kameng_common.db import utc_isoformat, utcnow
 from kameng_common.errors import Conflict, Forbidden, InvalidInput, KamengError, NotFound
 from kameng_common.validation import load_or_invalid
@@ -563,32 +563,37 @@ def _cards_sold_to_several_orders(session):
 # ---- the purchase saga
 
 
-def on_order_created(uow, event):
-    payload = event["payload"]
-    order_id = payload["order_id"]
-    order = _order_for_update(uow, order_id, payload["customer_id"], payload["items"])
-    action = domain.on_order_created(order.stock_state, order.closed_at is not None)
-    if action == domain.IGNORE:
-        return
-    if action == domain.REJECT_CLOSED:
-        _reject(uow, order_id, domain.ORDER_CLOSED)
-        return
-    lines = domain.merge_lines(payload["items"])
-    shortfall = _reserve(uow, order_id, lines)
-    if shortfall:
-        _reject(uow, order_id, shortfall)
-        return
-    _set_stock_state(uow, order_id, domain.STOCK_RESERVED)
-    uow.publish(
-        "stock.reserved",
-        {
-            "order_id": order_id,
-            "items": [
-                {"product_id": product_id, "quantity": quantity} for product_id, quantity in lines.items()
-            ],
-        },
-        correlation_id=order_id,
+def reserve(db, order_id, customer_id, items):
+    """Hold every card a new order's ``items`` need, all or none: ``{order_id, reserved, reason}``.
+
+    Idempotent per order: asked again (a retry, orders re-driving an order it
+    did not record), it holds nothing more and answers as the first time did
+    (a refusal's reason then is ``rejected_before``). An order closed before it
+    asked is refused; one that never completes is released by its
+    ``order.expired`` or ``order.cancelled``.
+    """
+    data = load_or_invalid(
+        schemas.Reservation(), {"order_id": order_id, "customer_id": customer_id, "items": items}
     )
+    items = contracts.OrderLine(many=True).dump(data["items"])
+    with db.unit_of_work() as uow:
+        order = _order_for_update(uow, order_id, customer_id, items)
+        action = domain.on_reservation_asked(order.stock_state, order.closed_at is not None)
+        if action == domain.IGNORE:
+            if domain.reserved_before(order.stock_state):
+                return _reservation(order_id, None)
+            return _reservation(order_id, domain.REJECTED_BEFORE)
+        shortfall = (
+            domain.ORDER_CLOSED
+            if action == domain.REJECT_CLOSED
+            else _reserve(uow, order_id, domain.merge_lines(items))
+        )
+        _set_stock_state(uow, order_id, domain.STOCK_REJECTED if shortfall else domain.STOCK_RESERVED)
+    return _reservation(order_id, shortfall)
+
+
+def _reservation(order_id, refusal):
+    return {"order_id": order_id, "reserved": refusal is None, "reason": refusal}
 
 
 def on_order_cancelled(uow, event):
@@ -600,7 +605,7 @@ def on_order_expired(uow, event):
 
 
 def _close_order(uow, event):
-    """Release the order's reservation and leave a tombstone, so a late order.created reserves nothing."""
+    """Release the order's reservation and leave a tombstone, so a late reservation holds nothing."""
     payload = event["payload"]
     order_id = payload["order_id"]
     reason = payload.get("reason") or event["type"].removeprefix("order.")
@@ -711,11 +716,6 @@ def _order_for_update(uow, order_id, customer_id=None, items=None):
 
 def _set_stock_state(uow, order_id, state):
     uow.execute(orders.update().where(orders.c.id == order_id).values(stock_state=state, updated_at=utcnow()))
-
-
-def _reject(uow, order_id, reason):
-    _set_stock_state(uow, order_id, domain.STOCK_REJECTED)
-    uow.publish("stock.rejected", {"order_id": order_id, "reason": reason}, correlation_id=order_id)
 
 
 class _Shortfall(Exception):

@@ -47,6 +47,8 @@ class Shop:
         self._category = None
         self._products = 0
         self._batches = 0
+        # inventory's answers to every reservation asked, in order
+        self.answers = []
 
     def product(self, kind="card", price=1000, cards=0, **extra):
         if self._category is None:
@@ -72,22 +74,22 @@ class Shop:
             for product_id, quantity in pairs
         ]
 
-    def created_event(self, order_id, *pairs, customer_id="c1"):
-        return event(
-            "order.created",
-            {
-                "order_id": order_id,
-                "customer_id": customer_id,
-                "items": self.lines(*pairs),
-                "total": 1000 * sum(quantity for _, quantity in pairs),
-                "currency": "CNY",
-            },
-        )
-
     def created(self, order_id, *pairs, customer_id="c1"):
-        handled = self.created_event(order_id, *pairs, customer_id=customer_id)
-        deliver(self.db, "inventory", usecases.on_order_created, handled)
-        return handled
+        """orders asking to reserve a new order's lines, as it does on placing it."""
+        answer = usecases.reserve(self.db, order_id, customer_id, self.lines(*pairs))
+        self.answers.append(answer)
+        return answer
+
+    def reserved(self):
+        """The orders whose reservation inventory granted, in order."""
+        return [answer["order_id"] for answer in self.answers if answer["reserved"]]
+
+    def rejected(self):
+        return [
+            {"order_id": answer["order_id"], "reason": answer["reason"]}
+            for answer in self.answers
+            if not answer["reserved"]
+        ]
 
     def cancelled(self, order_id, reason="risk_rejected"):
         handled = event("order.cancelled", {"order_id": order_id, "reason": reason})
@@ -144,7 +146,7 @@ class Shop:
 
 
 def race(handler, events):
-    """Handle every event at once; a handler that raises is retried, as the broker would redeliver.
+    """Handle every event (or call) at once; one that raises is retried, as the broker or the caller would.
 
     Returns the failures by exception class.
     """
@@ -156,7 +158,7 @@ def race(handler, events):
                 return handler(event)
             except Exception as error:
                 failures[type(error).__name__] += 1
-        raise AssertionError(f"{event['id']} never succeeded")
+        raise AssertionError(f"{event!r} never succeeded")
 
     pool = eventlet.GreenPool(len(events))
     list(pool.imap(deliver, events))

@@ -38,8 +38,6 @@ _log = logging.getLogger(__name__)
 
 SCOPES = ("products:read", "orders:create", "orders:read", "balance:read")
 CHANNEL_KEY_PREFIX = "channel:"
-# how long placing a channel order waits for the saga's first answers before paying
-PAYABLE_WAIT_SECONDS = 10
 CALLBACK_TIMEOUT_SECONDS = 5
 CALLBACK_BATCH = 20
 # a sender holds a callback this long; another replica takes it over afterwards
@@ -160,7 +158,7 @@ def _key_out(key_id, customer_id, name, scopes, created_at):
 
 
 def create_channel_order(
-    db, quote, create_intent, key_id, customer_id, items, client_order_id, callback_url=None
+    db, quote, ask, deadlines, create_intent, key_id, customer_id, items, client_order_id, callback_url=None
 ):
     """Place (or find) the order for ``client_order_id`` and pay it from the owner's wallet balance.
 
@@ -175,6 +173,8 @@ def create_channel_order(
         order = usecases.create_order(
             db,
             quote,
+            ask,
+            deadlines,
             customer_id,
             items,
             CHANNEL_KEY_PREFIX + data["client_order_id"],
@@ -187,8 +187,6 @@ def create_channel_order(
             "this client_order_id was used for another order; use a fresh one for a new order",
             code="client_order_id_reused",
         ) from None
-    if order["status"] == domain.PENDING:
-        order = usecases.get_order(db, order["id"], changed_from=domain.PENDING, wait=PAYABLE_WAIT_SECONDS)
     if order["status"] == domain.AWAITING_PAYMENT:
         try:
             usecases.request_payment(db, create_intent, order["id"], customer_id, "balance")

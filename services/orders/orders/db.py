@@ -66,6 +66,10 @@ orders = sa.Table(
     sa.Column("updated_at", UtcDateTime, nullable=False),
     # awaiting_payment: the payment deadline; on_hold: the review deadline
     sa.Column("expires_at", UtcDateTime),
+    # where the buyer ordered from, as the gateway saw it: risk scores the order with it, also when the
+    # order is placed again after a failure
+    sa.Column("client_ip", sa.String(45)),
+    sa.Column("device_id", sa.String(128)),
     # the same key from the same customer is the same order
     sa.UniqueConstraint("customer_id", "idempotency_key"),
     sa.CheckConstraint(sa.column("status").in_(domain.STATUSES), name="status"),

@@ -5,10 +5,13 @@ never decide it themselves.
 
 The purchase saga, as orders sees it:
 
-- a new order is ``pending`` until inventory (``stock.reserved`` /
-  ``stock.rejected``) and risk (``risk.assessed``) have answered, in either
-  order: both yes → ``awaiting_payment``; stock reserved and risk "review" →
-  ``on_hold``; any no → ``cancelled``. Risk answers once.
+- a new order is stored ``pending``, then orders asks inventory to reserve it
+  and risk to score it, both at once, and records both answers in one unit of
+  work: both yes → ``awaiting_payment``; stock reserved and risk "review" →
+  ``on_hold``; any no → ``cancelled``. An order whose answers did not come (a
+  service down, orders stopped between asking and recording) stays ``pending``
+  and is asked again (both answers are idempotent per order) until it is
+  recorded, or ``expired`` past its payment deadline.
 - ``on_hold`` waits for a reviewer (staff) to decide: approve →
   ``awaiting_payment`` with a fresh payment deadline, reject → ``cancelled``.
   Past its review deadline an undecided order is ``cancelled`` too. Each order
@@ -134,34 +137,21 @@ def check_transition(current: str, target: str) -> None:
         raise IllegalTransition(f"an order cannot go from {current} to {target}")
 
 
-def stock_answer_applies(stock_status: str) -> bool:
-    """Inventory answers once per order; a replay, even with a new event id, changes nothing."""
-    return stock_status == STOCK_PENDING
-
-
-def risk_answer_applies(current_decision: str | None) -> bool:
-    """Risk decides once; a replay, even with a new event id, changes nothing (a reviewer decides a review)."""
-    return current_decision is None
-
-
-def saga_step(status: str, stock_status: str, risk_decision: str | None) -> str | None:
-    """Where the stock and risk answers so far take an order waiting for them; None to stay."""
-    if status != PENDING:
-        return None
+def saga_step(stock_status: str, risk_decision: str) -> str:
+    """Where inventory's and risk's answers take a pending order."""
     if stock_status == STOCK_REJECTED or risk_decision == REJECT:
         return CANCELLED
-    if stock_status != STOCK_RESERVED:
-        return None
-    if risk_decision == APPROVE:
-        return AWAITING_PAYMENT
-    if risk_decision == REVIEW:
-        return ON_HOLD
-    return None
+    return ON_HOLD if risk_decision == REVIEW else AWAITING_PAYMENT
 
 
-def reservation_came_too_late(status: str) -> bool:
-    """A reservation for an order already closed unpaid holds cards nobody will buy: release it."""
-    return status in (CANCELLED, EXPIRED)
+def answers_reason(stock_status: str, stock_refusal: str | None, risk_decision: str) -> str:
+    """The history's reason for the move the answers make: what refused the order, or both yeses (the
+    buyer reads it: risk's reasons stay out)."""
+    if stock_status == STOCK_REJECTED:
+        return f"stock rejected: {stock_refusal}"
+    if risk_decision == REJECT:
+        return f"risk {risk_decision}"
+    return f"stock reserved, risk {risk_decision}"
 
 
 def payment_deadline(now: datetime.datetime, ttl_seconds: float) -> datetime.datetime:
@@ -177,6 +167,11 @@ def deadline_on_entering(
     if target == ON_HOLD:
         return now + datetime.timedelta(seconds=deadlines.review_seconds)
     return None
+
+
+# a pending order this old is no longer being placed by its own request (which takes milliseconds, or
+# fails): the sweeper places it again. Should both ask at once, the answers are idempotent per order.
+RETRY_PENDING_AFTER = datetime.timedelta(seconds=5)
 
 
 def pending_cutoff(now: datetime.datetime, ttl_seconds: float) -> datetime.datetime:

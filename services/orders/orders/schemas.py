@@ -26,6 +26,9 @@ class CreateOrderInput(Schema):
     coupon_code = fields.String(load_default=None, allow_none=True)
     client_ip = fields.String(load_default=None, allow_none=True, validate=validate.Length(min=1, max=45))
     device_id = fields.String(load_default=None, allow_none=True, validate=validate.Length(min=1, max=128))
+    payment_method = fields.String(
+        load_default=None, allow_none=True, validate=validate.Length(min=1, max=32)
+    )
 
     @validates_schema
     def each_product_once(self, data, **_kwargs):

@@ -46,6 +46,7 @@ class OrdersService:
     inventory = RemoteService("inventory")
     payments = RemoteService("payments")
     customers = RemoteService("customers")
+    risk = RemoteService("risk")
     api_key_sealer = ApiKeySealer()
 
     @rpc
@@ -54,11 +55,20 @@ class OrdersService:
 
     @rpc
     def create_order(
-        self, customer_id, items, idempotency_key, coupon_code=None, client_ip=None, device_id=None
+        self,
+        customer_id,
+        items,
+        idempotency_key,
+        coupon_code=None,
+        client_ip=None,
+        device_id=None,
+        payment_method=None,
     ):
         return usecases.create_order(
             self.db,
             self.inventory.quote,
+            self._ask,
+            self._deadlines(),
             customer_id,
             items,
             idempotency_key,
@@ -66,6 +76,8 @@ class OrdersService:
             client_ip=client_ip,
             device_id=device_id,
             hold_coupon=self.customers.hold_coupon,
+            payment_method=payment_method,
+            create_intent=self.payments.create_intent,
         )
 
     @rpc
@@ -109,6 +121,8 @@ class OrdersService:
         return channel.create_channel_order(
             self.db,
             self.inventory.quote,
+            self._ask,
+            self._deadlines(),
             self.payments.create_intent,
             key_id,
             customer_id,
@@ -120,18 +134,6 @@ class OrdersService:
     @rpc
     def get_channel_order(self, order_id, customer_id):
         return channel.get_channel_order(self.db, order_id, customer_id)
-
-    @event_handler("inventory", "stock.reserved")
-    def on_stock_reserved(self, uow, event):
-        usecases.on_stock_reserved(uow, event, self._deadlines())
-
-    @event_handler("inventory", "stock.rejected")
-    def on_stock_rejected(self, uow, event):
-        usecases.on_stock_rejected(uow, event, self._deadlines())
-
-    @event_handler("risk", "risk.assessed")
-    def on_risk_assessed(self, uow, event):
-        usecases.on_risk_assessed(uow, event, self._deadlines())
 
     @event_handler("customers", "customer.level_changed")
     def on_customer_level_changed(self, uow, event):
@@ -170,12 +172,24 @@ class OrdersService:
         usecases.recheck_waiting_orders(self.db)
 
     @configured_timer("EXPIRY_INTERVAL_SECONDS")
+    def complete_pending_orders(self):
+        usecases.complete_pending_orders(self.db, self._ask, self._deadlines())
+
+    @configured_timer("EXPIRY_INTERVAL_SECONDS")
     def expire_orders(self):
         usecases.expire_orders(self.db, self._deadlines())
 
     @configured_timer("CALLBACK_INTERVAL_SECONDS")
     def send_channel_callbacks(self):
         channel.send_due_callbacks(self.db, self.api_key_sealer)
+
+    def _ask(self, reservation, assessment):
+        """inventory's reservation and risk's verdict on a new order, asked at once."""
+        reserving = self.inventory.reserve.call_async(
+            reservation["order_id"], reservation["customer_id"], reservation["items"]
+        )
+        assessing = self.risk.assess_order.call_async(assessment)
+        return reserving.result(), assessing.result()
 
     def _deadlines(self):
         return domain.Deadlines(

@@ -76,6 +76,8 @@ class ConcurrentChange(Exception):
 def create_order(
     db,
     quote,
+    ask,
+    deadlines,
     customer_id,
     items,
     idempotency_key,
@@ -85,8 +87,12 @@ def create_order(
     device_id=None,
     on_created=None,
     hold_coupon=None,
+    payment_method=None,
+    create_intent=None,
 ):
-    """Price ``items`` with inventory's ``quote(items, level)`` at the buyer's level and store a pending order.
+    """Place an order: price ``items`` with inventory's ``quote(items, level)`` at the buyer's level, store it
+    ``pending``, then have it reserved and scored (``ask``, see ``complete_order``) and record where that
+    takes it. Answers the order as it then is: ``awaiting_payment``, ``on_hold`` or ``cancelled``.
 
     The level is orders' own copy (``customer.level_changed``), never the caller's.
     A ``coupon_code`` is held for the order by customers' ``hold_coupon`` (see
@@ -97,8 +103,11 @@ def create_order(
     ``on_created(uow, order_id)``, if given, writes more in the order's unit of work.
 
     The same ``idempotency_key`` from the same customer returns the order it
-    created first, also when two such requests race. ``client_ip`` and
-    ``device_id`` (where the buyer ordered from) travel to risk with the order.
+    created first, also when two such requests race; one still pending (a
+    service was down) is placed again. ``client_ip`` and ``device_id`` (where
+    the buyer ordered from) go to risk with the order. With ``payment_method``, an
+    order that awaits payment has its payment opened too, with payments'
+    ``create_intent`` (idempotent per order and method): the answer's ``payment``.
     """
     request = load_or_invalid(
         schemas.CreateOrderInput(),
@@ -109,19 +118,21 @@ def create_order(
             "coupon_code": coupon_code,
             "client_ip": client_ip,
             "device_id": device_id,
+            "payment_method": payment_method,
         },
     )
     if request["coupon_code"] is not None and hold_coupon is None:
         raise InvalidInput("coupons cannot be used here", code="coupon_invalid")
     request_hash = domain.request_hash(request["items"], request["coupon_code"])
+    now = now or utcnow()
+    pay = partial(_with_payment, db, create_intent, request["payment_method"], now)
     existing, level = _order_for_key_and_level(db, customer_id, idempotency_key)
     if existing is not None:
-        return _replayed(db, existing, request_hash)
+        return pay(_replayed(db, ask, deadlines, existing, request_hash))
 
     priced = _priced(quote, request["items"], level)
     order_id = domain.order_id_for(customer_id, idempotency_key)
     coupon = _held_coupon(hold_coupon, order_id, customer_id, request["coupon_code"], priced)
-    now = now or utcnow()
     order = {
         "id": order_id,
         "customer_id": customer_id,
@@ -137,8 +148,9 @@ def create_order(
         "created_at": now,
         "updated_at": now,
         "expires_at": None,
+        "client_ip": request["client_ip"],
+        "device_id": request["device_id"],
     }
-    first_entry = {"status": domain.PENDING, "at": now, "reason": "created"}
     try:
         with db.unit_of_work() as uow:
             uow.execute(orders.insert().values(**order))
@@ -149,30 +161,63 @@ def create_order(
                     for number, line in enumerate(priced["items"], start=1)
                 ],
             )
-            _record(uow, order_id, first_entry["status"], first_entry["reason"], now)
+            _record(uow, order_id, domain.PENDING, "created", now)
             if on_created is not None:
                 on_created(uow, order_id)
-            uow.publish(
-                "order.created",
-                {
-                    "order_id": order_id,
-                    "customer_id": customer_id,
-                    "items": [_event_line(line) for line in priced["items"]],
-                    "total": order["total"],
-                    "currency": priced["currency"],
-                    "client_ip": request["client_ip"],
-                    "device_id": request["device_id"],
-                },
-                correlation_id=order_id,
-            )
     except sa.exc.IntegrityError:
         # a concurrent request with the same key committed first: its order is the answer
         existing = _order_for_key(db, customer_id, idempotency_key)
         if existing is None:
             raise
-        return _replayed(db, existing, request_hash)
-    # as get_order would read it back, without reading it
-    return schemas.order_out.dump({**order, "items": priced["items"], "history": [first_entry]})
+        return pay(_replayed(db, ask, deadlines, existing, request_hash))
+    return pay(complete_order(db, ask, deadlines, order_id, now=now))
+
+
+def _with_payment(db, create_intent, method, now, order):
+    """The order placed, with the payment opened for it when asked (None unless it awaits payment)."""
+    if method is None:
+        return order
+    payable = order["status"] == domain.AWAITING_PAYMENT
+    payment = (
+        request_payment(db, create_intent, order["id"], order["customer_id"], method, now=now)
+        if payable
+        else None
+    )
+    return {**order, "payment": payment}
+
+
+def complete_order(db, ask, deadlines, order_id, now=None):
+    """Have a pending order reserved and scored, and record where the answers take it; the order as it then is.
+
+    ``ask(reservation, assessment)`` asks inventory's ``reserve`` and risk's
+    ``assess_order`` (at once) and answers both; both are idempotent per order,
+    so asking again for an order asked before (a crash, a timeout, a retry,
+    the sweeper) holds and counts nothing twice. ``Unavailable`` when either
+    cannot answer: the order stays pending for the sweeper (``complete_pending_orders``)
+    or a retry with its key, and is expired, its reservation released, if
+    nothing completes it within ``deadlines.payment_seconds``.
+    """
+    with db.reading() as session:
+        order_and_lines = session.execute(ORDER_WITH_LINES, {"order_id": order_id}).mappings().all()
+    order = order_and_lines[0]
+    if order["status"] == domain.PENDING:
+        lines = [_event_line(line) for line in order_and_lines]
+        reservation, verdict = ask(
+            {"order_id": order_id, "customer_id": order["customer_id"], "items": lines},
+            {
+                "order_id": order_id,
+                "customer_id": order["customer_id"],
+                "items": lines,
+                "total": order["total"],
+                "currency": order["currency"],
+                "created_at": utc_isoformat(order["created_at"]),
+                "client_ip": order["client_ip"],
+                "device_id": order["device_id"],
+            },
+        )
+        with db.unit_of_work() as uow:
+            _record_answers(uow, _lock(uow, order_id), reservation, verdict, deadlines, now or utcnow())
+    return get_order(db, order_id)
 
 
 def _held_coupon(hold_coupon, order_id, customer_id, coupon_code, priced):
@@ -349,68 +394,69 @@ def on_customer_level_changed(uow, event, now=None):
     )
 
 
-# --- the saga: answers from inventory and risk ---------------------------------
+# --- the saga: inventory's and risk's answers to a new order -----------------------
 
 
-@_about_an_order
-def on_stock_reserved(uow, order, payload, now, deadlines):
-    if not domain.stock_answer_applies(order.stock_status):
+def _record_answers(uow, order, reservation, verdict, deadlines, now):
+    """Record inventory's reservation and risk's verdict on the (locked) order and move it where they take it.
+
+    An order no longer pending was recorded already (another completion got
+    there first) or given up (expired): its expiry released whatever inventory
+    held, so nothing changes.
+    """
+    if order.status != domain.PENDING:
         return
-    _set(uow, order.id, now, stock_status=domain.STOCK_RESERVED)
-    if domain.reservation_came_too_late(order.status):
-        # inventory released nothing when the order closed; it must release now
-        uow.publish(
-            "order.cancelled",
-            {
-                "order_id": order.id,
-                "reason": f"stock reserved after the order was {order.status}",
-            },
-            correlation_id=order.id,
-        )
-        return
-    _advance_saga(uow, order, domain.STOCK_RESERVED, order.risk_decision, "stock reserved", deadlines, now)
-
-
-@_about_an_order
-def on_stock_rejected(uow, order, payload, now, deadlines):
-    if not domain.stock_answer_applies(order.stock_status):
-        return
-    _set(uow, order.id, now, stock_status=domain.STOCK_REJECTED)
-    _advance_saga(
-        uow,
-        order,
-        domain.STOCK_REJECTED,
-        order.risk_decision,
-        f"stock rejected: {payload['reason']}",
-        deadlines,
-        now,
-    )
-
-
-@_about_an_order
-def on_risk_assessed(uow, order, payload, now, deadlines):
-    decision = payload["decision"]
-    if not domain.risk_answer_applies(order.risk_decision):
-        return
+    stock_status = domain.STOCK_RESERVED if reservation["reserved"] else domain.STOCK_REJECTED
+    decision = verdict["decision"]
     # the reasons are for reviewers: the buyer reads the history, and must not learn the rules from it
     _set(
         uow,
         order.id,
         now,
+        stock_status=stock_status,
         risk_decision=decision,
-        risk_score=payload["score"],
-        risk_reasons=payload["reasons"],
+        risk_score=verdict["score"],
+        risk_reasons=verdict["reasons"],
     )
-    _advance_saga(uow, order, order.stock_status, decision, f"risk {decision}", deadlines, now)
-
-
-def _advance_saga(uow, order, stock_status, risk_decision, reason, deadlines, now):
-    target = domain.saga_step(order.status, stock_status, risk_decision)
-    if target is None:
-        return
+    target = domain.saga_step(stock_status, decision)
+    reason = domain.answers_reason(stock_status, reservation["reason"], decision)
     _move(uow, order, target, reason, now, expires_at=domain.deadline_on_entering(target, now, deadlines))
     if target == domain.CANCELLED:
+        # inventory releases what it held, risk no longer counts the order as unpaid
         uow.publish("order.cancelled", {"order_id": order.id, "reason": reason}, correlation_id=order.id)
+
+
+def complete_pending_orders(db, ask, deadlines, now=None, batch_size=EXPIRY_BATCH):
+    """Place again the orders left pending (a service was down, or orders stopped mid-way), oldest first.
+
+    Only orders older than ``domain.RETRY_PENDING_AFTER``: a younger one is
+    still being placed by its own request. Stops at the first that cannot be
+    completed (that service is still down); returns how many were completed.
+    """
+    now = now or utcnow()
+    with db.reading() as session:
+        waiting = (
+            session.execute(
+                sa.select(orders.c.id)
+                .where(
+                    orders.c.status == domain.PENDING,
+                    orders.c.created_at <= now - domain.RETRY_PENDING_AFTER,
+                )
+                .order_by(orders.c.created_at)
+                .limit(batch_size)
+            )
+            .scalars()
+            .all()
+        )
+    completed = 0
+    for order_id in waiting:
+        try:
+            complete_order(db, ask, deadlines, order_id)
+        except Unavailable as exc:
+            _log.warning("pending order %s could not be placed yet: %s", order_id, exc)
+            break
+        completed += 1
+    return completed
 
 
 # --- the review of an order on hold ---------------------------------------------
@@ -813,15 +859,16 @@ def _order_for_key_and_level(db, customer_id, idempotency_key):
     return existing, domain.FIRST_LEVEL if row.level is None else row.level
 
 
-def _replayed(db, existing, request_hash):
-    """The order a retried key made first, unless the key now comes with another request."""
+def _replayed(db, ask, deadlines, existing, request_hash):
+    """The order a retried key made first (placed again if still pending), unless the key now comes with
+    another request."""
     # orders made before request hashes were kept have none: they answer as before
     if existing.request_hash is not None and existing.request_hash != request_hash:
         raise InvalidInput(
             "this Idempotency-Key was used for another request; use a fresh key for a new order",
             code="idempotency_key_reused",
         )
-    return get_order(db, existing.id)
+    return complete_order(db, ask, deadlines, existing.id)
 
 
 def _priced(quote, items, level):

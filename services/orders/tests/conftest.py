@@ -1,4 +1,4 @@
-"""Fixtures for the orders tests: databases, a fake inventory quote, and a saga driver."""
+"""Fixtures for the orders tests: databases, stand-ins for inventory and risk, and a saga driver."""
 
 import datetime
 import json
@@ -9,6 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from kameng_common import contracts
+from kameng_common.errors import Unavailable
 from kameng_common.testing import deliver
 from orders import domain, usecases
 from orders.db import metadata as service_metadata
@@ -59,47 +60,69 @@ class Saga:
 
     def __init__(self, db):
         self.db = db
+        # what the stand-ins for inventory and risk answer, and whether they answer at all
+        self.stock = "reserved"
+        self.risk = "approve"
+        self.down = False
+        self.asked = []
+
+    def ask(self, reservation, assessment):
+        """inventory's reserve and risk's assess_order, as orders asks them both."""
+        self.asked.append((reservation, assessment))
+        if self.down:
+            raise Unavailable("The inventory service is not running.")
+        reserved = self.stock == "reserved"
+        return (
+            {
+                "order_id": reservation["order_id"],
+                "reserved": reserved,
+                "reason": None if reserved else "out_of_stock",
+            },
+            {
+                "order_id": assessment["order_id"],
+                "decision": self.risk,
+                "score": 10,
+                "reasons": ["new customer"],
+            },
+        )
+
+    def place(
+        self, items=({"product_id": 1, "quantity": 2},), customer_id="customer-1", key=None, now=NOW, **kw
+    ):
+        """Place an order as POST /orders does: answered as inventory and risk take it."""
+        return usecases.create_order(
+            self.db,
+            fake_quote,
+            self.ask,
+            DEADLINES,
+            customer_id,
+            list(items),
+            key or str(uuid.uuid4()),
+            now=now,
+            **kw,
+        )
 
     def create(self, items=({"product_id": 1, "quantity": 2},), customer_id="customer-1", key=None, now=NOW):
-        return usecases.create_order(
-            self.db, fake_quote, customer_id, list(items), key or str(uuid.uuid4()), now=now
-        )
+        """An order stored but left pending: inventory and risk did not answer."""
+        self.down = True
+        try:
+            with pytest.raises(Unavailable):
+                self.place(items, customer_id, key, now)
+        finally:
+            self.down = False
+        return self.order(self.asked[-1][0]["order_id"])
 
-    def stock_reserved(self, order_id, now=NOW):
-        deliver(
-            self.db,
-            "orders",
-            usecases.on_stock_reserved,
-            event("stock.reserved", order_id=order_id, items=[{"product_id": 1, "quantity": 2}]),
-            DEADLINES,
-            now=now,
-        )
-
-    def stock_rejected(self, order_id, now=NOW):
-        deliver(
-            self.db,
-            "orders",
-            usecases.on_stock_rejected,
-            event("stock.rejected", order_id=order_id, reason="out_of_stock"),
-            DEADLINES,
-            now=now,
-        )
-
-    def risk(self, order_id, decision, now=NOW):
-        deliver(
-            self.db,
-            "orders",
-            usecases.on_risk_assessed,
-            event("risk.assessed", order_id=order_id, decision=decision, score=10, reasons=["new customer"]),
-            DEADLINES,
-            now=now,
-        )
+    def answer(self, order_id, stock="reserved", risk="approve", now=NOW):
+        """A pending order placed again, inventory and risk answering ``stock`` and ``risk`` this time."""
+        self.stock, self.risk = stock, risk
+        try:
+            return usecases.complete_order(self.db, self.ask, DEADLINES, order_id, now=now)
+        finally:
+            self.stock, self.risk = "reserved", "approve"
 
     def approved(self, now=NOW, **create):
         order = self.create(now=now, **create)
-        self.stock_reserved(order["id"], now=now)
-        self.risk(order["id"], "approve", now=now)
-        return self.order(order["id"])
+        return self.answer(order["id"], now=now)
 
     def payment_event(self, order, amount=None, currency=None, payment_id=None):
         return event(
@@ -159,9 +182,7 @@ class Saga:
     def held(self, now=NOW, **create):
         """An order risk held for review, its stock reserved."""
         order = self.create(now=now, **create)
-        self.stock_reserved(order["id"], now=now)
-        self.risk(order["id"], "review", now=now)
-        return self.order(order["id"])
+        return self.answer(order["id"], risk="review", now=now)
 
     def decide(self, order_id, decision, reason="checked with the buyer", decided_by="staff-1", now=NOW):
         return usecases.decide_review(self.db, order_id, decision, reason, decided_by, DEADLINES, now=now)

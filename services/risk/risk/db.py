@@ -5,8 +5,8 @@ from kameng_common.db import messaging_tables
 metadata = messaging_tables(sa.MetaData())
 
 # One row per order scored: risk's own copy of the order (for the rules that count a customer's
-# orders) and its decision. The order id as key is what makes a second order.created for the
-# same order, under another event id, score nothing twice.
+# orders) and its decision. The order id as key is what makes orders asking again for the same
+# order (a retry, its sweeper) score nothing twice.
 assessments = sa.Table(
     "assessments",
     metadata,

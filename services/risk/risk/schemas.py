@@ -2,6 +2,8 @@
 
 from marshmallow import Schema, fields, validate
 
+from kameng_common import contracts
+from kameng_common.money import amount_field, currency_field
 from risk import domain
 
 # printable, no whitespace: what an id, an address or a device id looks like
@@ -40,3 +42,16 @@ class AuditQuery(Schema):
     cursor = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=200))
     action = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=64))
     actor = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=64))
+
+
+class OrderToAssess(Schema):
+    order_id = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    customer_id = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    items = fields.List(fields.Nested(contracts.OrderLine), required=True, validate=validate.Length(min=1))
+    total = amount_field(required=True)
+    currency = currency_field(required=True)
+    # when orders created the order: the rules count by it, however late risk is asked
+    created_at = fields.AwareDateTime(required=True)
+    # where the buyer ordered from, as the gateway saw it (for the blacklist)
+    client_ip = fields.String(load_default=None, allow_none=True, validate=validate.Length(min=1, max=45))
+    device_id = fields.String(load_default=None, allow_none=True, validate=validate.Length(min=1, max=128))

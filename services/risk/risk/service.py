@@ -94,9 +94,9 @@ class RiskService:
     def on_stock_low(self, uow, event):
         audit_log.on_stock_low(uow, event)
 
-    @event_handler("orders", "order.created")
-    def on_order_created(self, uow, event):
-        usecases.on_order_created(uow, event, self.thresholds)
+    @rpc
+    def assess_order(self, order):
+        return usecases.assess_order(self.db, self.thresholds, order)
 
     @event_handler("orders", "order.reviewed")
     def on_order_reviewed(self, uow, event):

@@ -18,7 +18,8 @@ import sqlalchemy as sa
 from kameng_common import auditlog
 from kameng_common.db import utc_isoformat, utcnow
 from kameng_common.errors import InvalidInput, NotFound
-from risk import audit_log, domain, metrics
+from kameng_common.validation import load_or_invalid
+from risk import audit_log, domain, metrics, schemas
 from risk.db import (
     assessment_lines,
     assessments,
@@ -55,41 +56,39 @@ class OrderToScore:
     device_id: str | None = None
 
     @classmethod
-    def from_event(cls, event):
-        """The order of an ``order.created`` event, created when the event occurred."""
-        order = event["payload"]
+    def from_call(cls, order):
+        """The order orders asks to assess (validated by ``schemas.OrderToAssess``)."""
         return cls(
             order_id=order["order_id"],
             customer_id=order["customer_id"],
             items=tuple((line["product_id"], line["quantity"]) for line in order["items"]),
             total=order["total"],
             currency=order["currency"],
-            created_at=event["occurred_at"].astimezone(datetime.UTC),
-            client_ip=order.get("client_ip"),
-            device_id=order.get("device_id"),
+            created_at=order["created_at"].astimezone(datetime.UTC),
+            client_ip=order["client_ip"],
+            device_id=order["device_id"],
         )
 
 
 # --- scoring ---------------------------------------------------------------------
 
 
-def on_order_created(uow, event, thresholds):
-    """Score a new order and publish risk.assessed; returns the Assessment, or None for an order already scored."""
-    assessment, first_time = score_order(uow, thresholds, OrderToScore.from_event(event))
-    if not first_time:
-        # the same order under another event id: its decision was published already
-        return None
-    uow.publish(
-        "risk.assessed",
-        {
-            "order_id": event["payload"]["order_id"],
-            "decision": assessment.decision,
-            "score": assessment.score,
-            "reasons": list(assessment.reasons),
-        },
-        correlation_id=event["payload"]["order_id"],
-    )
-    return assessment
+def assess_order(db, thresholds, order):
+    """Score a new order for orders, which places it: ``{order_id, decision, score, reasons}``.
+
+    ``order`` is what ``schemas.OrderToAssess`` reads. Idempotent per order: asked
+    again (a retry, orders re-driving an order it did not record), it answers the
+    decision stored and counts nothing twice.
+    """
+    order = OrderToScore.from_call(load_or_invalid(schemas.OrderToAssess(), order))
+    with db.unit_of_work() as uow:
+        assessment, _first_time = score_order(uow, thresholds, order)
+    return {
+        "order_id": order.order_id,
+        "decision": assessment.decision,
+        "score": assessment.score,
+        "reasons": list(assessment.reasons),
+    }
 
 
 def score_order(uow, thresholds, order):
@@ -340,7 +339,8 @@ def _close_order(uow, order_id, closed_as, at):
         uow.execute(sa.select(assessments.c.order_id).where(assessments.c.order_id == order_id)).first()
         is None
     ):
-        # this event overtook order.created: the order is scored closed when that arrives
+        # this event overtook the assessment (a pending order expired before risk was asked): the order
+        # is scored closed when it is asked
         uow.execute(
             uow.insert(early_closures)
             .values(order_id=order_id, closed_as=closed_as, closed_at=at)

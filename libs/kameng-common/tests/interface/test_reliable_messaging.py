@@ -17,7 +17,8 @@ from kameng_common.relay import OutboxRelay
 ORDER = {
     "order_id": "o-1",
     "customer_id": "c-1",
-    "total": 100,
+    "payment_id": "p-1",
+    "amount": 100,
     "currency": "CNY",
     "items": [{"product_id": 1, "quantity": 1, "unit_price": 100}],
 }
@@ -33,14 +34,14 @@ def consumer_metadata():
 
 
 class InventoryStandIn:
-    """Stands in for inventory: it subscribes to order.created as inventory.on_order_created."""
+    """Stands in for inventory: it subscribes to order.paid as inventory.on_order_paid."""
 
     name = "inventory"
     db = ServiceDatabase(consumer_metadata())
     instrumentation = Instrumentation()
 
-    @event_handler("orders", "order.created")
-    def on_order_created(self, uow, event):
+    @event_handler("orders", "order.paid")
+    def on_order_paid(self, uow, event):
         fail_until["calls"] += 1
         if fail_until["calls"] <= fail_until["failures"]:
             raise fail_until["error"] or RuntimeError("transient fault")
@@ -98,7 +99,7 @@ def seen_count(container):
 
 def publish(database, payload=ORDER):
     with database.unit_of_work() as uow:
-        return uow.publish("order.created", payload, correlation_id=payload["order_id"])
+        return uow.publish("order.paid", payload, correlation_id=payload["order_id"])
 
 
 def test_event_published_before_consumer_starts_is_not_lost(publisher, amqp_uri, tmp_path):
@@ -121,7 +122,7 @@ def test_duplicate_delivery_changes_nothing(publisher, consumer, amqp_uri):
     for _ in range(3):
         channel.basic_publish(
             topology.events_exchange("orders"),
-            "order.created",
+            "order.paid",
             body,
             pika.BasicProperties(content_type="application/json", message_id=event_id),
         )
@@ -147,7 +148,7 @@ def test_poison_message_is_dead_lettered_and_replayed(publisher, consumer, amqp_
     assert letter["attempts"] == topology.MAX_ATTEMPTS
     assert fail_until["calls"] == topology.MAX_ATTEMPTS
     assert "transient fault" in letter["failure"]
-    assert letter["queue"] == topology.event_queue("orders", "order.created", "inventory", "on_order_created")
+    assert letter["queue"] == topology.event_queue("orders", "order.paid", "inventory", "on_order_paid")
     assert dlq.depth(amqp_uri, "inventory") == 1  # listing took nothing away
     assert seen_count(consumer) == 0
 
@@ -192,8 +193,8 @@ def test_event_breaking_its_contract_is_dead_lettered_at_once(consumer, amqp_uri
     channel = connection.channel()
     channel.basic_publish(
         topology.events_exchange("orders"),
-        "order.created",
-        b'{"type": "order.created"}',
+        "order.paid",
+        b'{"type": "order.paid"}',
         pika.BasicProperties(content_type="application/json", message_id="broken"),
     )
     connection.close()

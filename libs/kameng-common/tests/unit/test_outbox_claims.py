@@ -9,7 +9,8 @@ from kameng_common.relay import OutboxRelay
 ORDER = {
     "order_id": "o-1",
     "customer_id": "c-1",
-    "total": 200,
+    "payment_id": "p-1",
+    "amount": 200,
     "currency": "CNY",
     "items": [{"product_id": 7, "quantity": 2, "unit_price": 100}],
 }
@@ -25,7 +26,7 @@ def database(database_url):
 
 def test_a_claim_leases_pending_events_in_the_order_they_were_written(database):
     with database.unit_of_work() as uow:
-        written = [uow.publish("order.created", ORDER, correlation_id="o-1") for _ in range(3)]
+        written = [uow.publish("order.paid", ORDER, correlation_id="o-1") for _ in range(3)]
     first, second = (OutboxRelay(database, "orders", "amqp://unused/", batch_size=2) for _ in range(2))
 
     assert [row.event_id for row in first._claim()] == written[:2]
@@ -41,7 +42,7 @@ def test_a_claim_leases_pending_events_in_the_order_they_were_written(database):
 def test_events_handed_over_to_a_relay_are_leased_to_it(database):
     relay = OutboxRelay(database, "orders", "amqp://unused/")
     with database.unit_of_work() as uow:
-        written = uow.publish("order.created", ORDER, correlation_id="o-1")
+        written = uow.publish("order.paid", ORDER, correlation_id="o-1")
 
     assert [event.event_id for event in relay._handed_over] == [written]
     other_replica = OutboxRelay(database, "orders", "amqp://unused/")

@@ -1,4 +1,5 @@
-"""Order events through the broker: the reliable handler, the inbox and the outbox relay."""
+"""Reservations over RPC, and order events through the broker: the reliable handler, the inbox and the
+outbox relay."""
 
 import json
 
@@ -15,7 +16,6 @@ from kameng_common.config import pika_parameters
 from kameng_common.contracts import new_event
 from kameng_common.migrations import upgrade
 
-ORDERS_QUEUE = topology.event_queue("inventory", "stock.reserved", "orders", "on_stock_reserved")
 DELIVERED_QUEUE = topology.event_queue("inventory", "cards.delivered", "orders", "on_cards_delivered")
 
 
@@ -122,42 +122,26 @@ def _stock(container, count):
     return product["id"]
 
 
-def _order_created(product, quantity):
-    return new_event(
-        "order.created",
-        {
-            "order_id": "o1",
-            "customer_id": "alice",
-            "items": [{"product_id": product, "quantity": quantity, "unit_price": 10000}],
-            "total": 10000 * quantity,
-            "currency": "CNY",
-        },
-        "o1",
-    )
+def _reserve(container, product, quantity):
+    lines = [{"product_id": product, "quantity": quantity, "unit_price": 10000}]
+    return call(container, "reserve", "o1", "alice", lines)
 
 
-def test_an_order_created_event_reserves_once_and_its_stock_reserved_reaches_orders(container, broker):
+def test_a_reservation_asked_twice_holds_once_and_publishes_nothing(container, broker):
     product = _stock(container, 3)
-    created = _order_created(product, 2)
 
-    deliver(container, broker, created, "on_order_created")
-    assert [row.event_type for row in outbox_rows(container)] == ["stock.reserved"]
+    assert _reserve(container, product, 2) == {"order_id": "o1", "reserved": True, "reason": None}
     held = reserved_cards(container, "o1")
     assert len(held) == 2
 
-    deliver(container, broker, created, "on_order_created")  # the broker delivers it again
-    assert [row.event_type for row in outbox_rows(container)] == ["stock.reserved"]
+    assert _reserve(container, product, 2)["reserved"]  # orders asks again
     assert reserved_cards(container, "o1") == held
-
-    reserved = received(broker, ORDERS_QUEUE)
-    assert reserved["id"] == outbox_rows(container)[0].event_id
-    assert reserved["correlation_id"] == "o1"
-    assert reserved["payload"] == {"order_id": "o1", "items": [{"product_id": product, "quantity": 2}]}
+    assert outbox_rows(container) == []
 
 
 def test_a_paid_order_is_delivered_and_its_buyer_reads_the_cards(container, broker):
     product = _stock(container, 3)
-    deliver(container, broker, _order_created(product, 2), "on_order_created")
+    _reserve(container, product, 2)
     deliver(
         container,
         broker,

@@ -101,21 +101,21 @@ def test_a_card_is_trimmed():
     [
         (None, False, domain.RESERVE),
         (None, True, domain.REJECT_CLOSED),  # cancel or expiry came first
-        (domain.STOCK_RESERVED, False, domain.IGNORE),  # another copy of order.created
+        (domain.STOCK_RESERVED, False, domain.IGNORE),  # asked again
         (domain.STOCK_REJECTED, False, domain.IGNORE),
         (domain.STOCK_SOLD, False, domain.IGNORE),  # order.paid came first and sold
         (domain.STOCK_SALE_FAILED, True, domain.IGNORE),
     ],
 )
-def test_order_created_reserves_only_a_new_open_order(state, closed, action):
-    assert domain.on_order_created(state, closed) == action
+def test_a_reservation_holds_only_for_a_new_open_order(state, closed, action):
+    assert domain.on_reservation_asked(state, closed) == action
 
 
 @pytest.mark.parametrize(
     "state, action",
     [
         (domain.STOCK_RESERVED, domain.RELEASE),
-        (None, domain.CLOSE),  # before order.created: a tombstone
+        (None, domain.CLOSE),  # before its reservation was asked: a tombstone
         (domain.STOCK_REJECTED, domain.CLOSE),
         (domain.STOCK_RELEASED, domain.CLOSE),
         (domain.STOCK_SOLD, domain.CLOSE),  # a sale stands

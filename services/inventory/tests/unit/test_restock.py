@@ -75,8 +75,7 @@ def test_a_threshold_is_a_whole_number_of_units(db, shop, threshold):
 
 def test_concurrent_sales_crossing_the_threshold_together_publish_one_stock_low(any_shop, racing):
     product = _product(any_shop, 30, 20)
-    events = [any_shop.created_event(f"o{i}", (product, 1)) for i in range(20)]
-    racing(lambda event: deliver(any_shop.db, "inventory", usecases.on_order_created, event), events)
+    racing(lambda order_id: any_shop.created(order_id, (product, 1)), [f"o{i}" for i in range(20)])
     assert any_shop.available(product) == 10
     assert len(any_shop.published("stock.low")) == 1
     with any_shop.db.reading() as session:
@@ -89,10 +88,18 @@ def test_releases_racing_sales_leave_the_alert_as_the_stock_is(any_shop, racing,
     product = _product(any_shop, 12, 10)
     for i in range(4):
         any_shop.created(f"held{i}", (product, 1))  # 8 left: low
-    events = [any_shop.created_event(f"o{i}", (product, 1)) for i in range(4)]
-    events += [make_event("order.expired", {"order_id": f"held{i}"}) for i in range(4)]
-    handlers = {"order.created": usecases.on_order_created, "order.expired": usecases.on_order_expired}
-    racing(lambda event: deliver(any_shop.db, "inventory", handlers[event["type"]], event), events)
+    # new orders reserving while the held ones expire
+    steps = [lambda order_id=f"o{i}": any_shop.created(order_id, (product, 1)) for i in range(4)]
+    steps += [
+        lambda held=f"held{i}": deliver(
+            any_shop.db,
+            "inventory",
+            usecases.on_order_expired,
+            make_event("order.expired", {"order_id": held}),
+        )
+        for i in range(4)
+    ]
+    racing(lambda step: step(), steps)
     with any_shop.db.reading() as session:
         assert restock.alert_states(session)[str(product)] == {"low": True, "available": 8, "threshold": 10}
     # low once from the first holds; again only if the releases armed it in between

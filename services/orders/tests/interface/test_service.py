@@ -14,7 +14,7 @@ from prometheus_client import REGISTRY
 
 from kameng_common import contracts, dlq, topology
 from kameng_common.config import pika_parameters
-from kameng_common.errors import Conflict, InvalidInput, NotFound
+from kameng_common.errors import Conflict, InvalidInput, NotFound, Unavailable
 from kameng_common.migrations import upgrade
 from kameng_common.sealing import generate_keys_line
 from orders.service import OrdersService
@@ -22,9 +22,43 @@ from orders.service import OrdersService
 ITEMS = [{"product_id": 1, "quantity": 2}]
 
 
+class Reply:
+    """What a RemoteService method's ``call_async`` answers: ``result()`` gives the answer or raises."""
+
+    def __init__(self, answer):
+        self.answer = answer
+
+    def result(self):
+        if isinstance(self.answer, Exception):
+            raise self.answer
+        return self.answer
+
+
+class Remote:
+    """A fake's method as a RemoteService proxy offers it: called, or sent with ``call_async``."""
+
+    def __init__(self, method):
+        self.method = method
+
+    def __call__(self, *args, **kwargs):
+        return self.method(*args, **kwargs)
+
+    def call_async(self, *args, **kwargs):
+        try:
+            return Reply(self.method(*args, **kwargs))
+        except Exception as exc:
+            return Reply(exc)
+
+
 class FakeInventory:
     def __init__(self):
         self.quotes = []
+        self.reservations = []
+        self.reserve = Remote(self._reserve)
+
+    def _reserve(self, order_id, customer_id, items):
+        self.reservations.append((order_id, customer_id, items))
+        return {"order_id": order_id, "reserved": True, "reason": None}
 
     def quote(self, items, level):
         self.quotes.append((items, level))
@@ -38,6 +72,19 @@ class FakeInventory:
             for item in items
         ]
         return {"items": lines, "total": sum(1500 * line["quantity"] for line in lines), "currency": "CNY"}
+
+
+class FakeRisk:
+    def __init__(self):
+        self.decision = "approve"
+        self.down = False
+        self.assess_order = Remote(self._assess_order)
+
+    def _assess_order(self, order):
+        if self.down:
+            raise Unavailable("The risk service is not running.")
+        reasons = ["amount:review"] if self.decision == "review" else []
+        return {"order_id": order["order_id"], "decision": self.decision, "score": 50, "reasons": reasons}
 
 
 class FakePayments:
@@ -95,14 +142,14 @@ def config(amqp_uri, tmp_path, monkeypatch):
 
 @pytest.fixture
 def fakes():
-    return FakeInventory(), FakePayments()
+    return FakeInventory(), FakePayments(), FakeRisk()
 
 
 @pytest.fixture
 def container(container_factory, config, fakes):
-    inventory, payments = fakes
+    inventory, payments, risk = fakes
     container = container_factory(OrdersService, config)
-    replace_dependencies(container, inventory=inventory, payments=payments)
+    replace_dependencies(container, inventory=inventory, payments=payments, risk=risk)
     container.start()
     return container
 
@@ -165,17 +212,24 @@ def test_health(container):
     assert call(container, "health") == {"service": "orders", "database": "ok"}
 
 
-def test_create_order_prices_with_inventory_and_publishes_order_created(container, config, fakes):
-    order = call(container, "create_order", "customer-1", ITEMS, "key-1")
-    assert (order["status"], order["total"], order["currency"]) == ("pending", 3000, "CNY")
+def test_create_order_prices_reserves_scores_and_answers_the_order_payable(container, fakes):
+    order = call(container, "create_order", "customer-1", ITEMS, "key-1", client_ip="203.0.113.9")
+    assert (order["status"], order["total"], order["currency"]) == ("awaiting_payment", 3000, "CNY")
     assert fakes[0].quotes == [(ITEMS, "regular")]
-    assert call(container, "create_order", "customer-1", ITEMS, "key-1") == order
+    lines = [{"product_id": 1, "quantity": 2, "unit_price": 1500}]
+    assert fakes[0].reservations == [(order["id"], "customer-1", lines)]
+    assert call(container, "create_order", "customer-1", ITEMS, "key-1", client_ip="203.0.113.9") == order
+    assert len(fakes[0].reservations) == 1
 
-    event = published(config["AMQP_URI"], "order.created", ("inventory", "on_order_created"))
-    assert event["correlation_id"] == order["id"]
-    assert event["payload"]["items"] == [{"product_id": 1, "quantity": 2, "unit_price": 1500}]
-    risk_copy = published(config["AMQP_URI"], "order.created", ("risk", "on_order_created"))
-    assert risk_copy["id"] == event["id"]
+
+def test_an_order_risk_could_not_score_is_unavailable_and_stays_pending(container, fakes):
+    fakes[2].down = True
+    with pytest.raises(Unavailable):
+        call(container, "create_order", "customer-1", ITEMS, "down")
+    [pending] = call(container, "list_orders")["items"]
+    assert pending["status"] == "pending"
+    fakes[2].down = False
+    assert call(container, "create_order", "customer-1", ITEMS, "down")["status"] == "awaiting_payment"
 
 
 def test_get_and_list_orders(container):
@@ -190,19 +244,16 @@ def test_get_and_list_orders(container):
     assert rest["next_cursor"] is None
 
 
-def test_get_order_waits_for_the_status_to_change(container, config):
-    uri = config["AMQP_URI"]
+def test_get_order_waits_for_the_status_to_change(container, config, fakes):
+    fakes[2].decision = "review"
     order = call(container, "create_order", "customer-1", ITEMS, "long-poll")
 
     def get_order_once_changed():
         with ServiceRpcProxy("orders", config) as orders:
-            return orders.get_order(order["id"], changed_from="pending", wait=20)
+            return orders.get_order(order["id"], changed_from="on_hold", wait=20)
 
     waiting = eventlet.spawn(get_order_once_changed)
-    with entrypoint_waiter(container, "on_stock_reserved"):
-        publish(uri, "stock.reserved", {"order_id": order["id"], "items": ITEMS})
-    with entrypoint_waiter(container, "on_risk_assessed"):
-        publish(uri, "risk.assessed", {"order_id": order["id"], "decision": "approve", "score": 5})
+    call(container, "decide_review", order["id"], "approve", "called the buyer", "staff-1")
     with eventlet.Timeout(15):
         answer = waiting.wait()
     assert answer["status"] == "awaiting_payment"
@@ -212,22 +263,14 @@ def test_get_order_waits_for_the_status_to_change(container, config):
 def test_get_order_answers_the_order_unchanged_when_the_wait_is_over(container, config):
     order = call(container, "create_order", "customer-1", ITEMS, "quiet")
     with ServiceRpcProxy("orders", config) as orders:
-        assert orders.get_order(order["id"], changed_from="pending", wait=0.3) == order
+        assert orders.get_order(order["id"], changed_from="awaiting_payment", wait=0.3) == order
         with pytest.raises(InvalidInput):
-            orders.get_order(order["id"], changed_from="pending", wait=31)
+            orders.get_order(order["id"], changed_from="awaiting_payment", wait=31)
 
 
-def test_a_reviewer_decides_an_order_on_hold_over_rpc(container, config):
-    uri = config["AMQP_URI"]
+def test_a_reviewer_decides_an_order_on_hold_over_rpc(container, config, fakes):
+    fakes[2].decision = "review"
     order_id = call(container, "create_order", "customer-1", ITEMS, "held")["id"]
-    with entrypoint_waiter(container, "on_stock_reserved"):
-        publish(uri, "stock.reserved", {"order_id": order_id, "items": ITEMS})
-    with entrypoint_waiter(container, "on_risk_assessed"):
-        publish(
-            uri,
-            "risk.assessed",
-            {"order_id": order_id, "decision": "review", "score": 50, "reasons": ["amount:review"]},
-        )
     [review] = call(container, "list_reviews")["items"]
     assert (review["order_id"], review["score"], review["reasons"]) == (order_id, 50, ["amount:review"])
 
@@ -246,11 +289,7 @@ def test_the_whole_saga_through_the_reliable_handlers(container, config, fakes):
     uri = config["AMQP_URI"]
     order = call(container, "create_order", "customer-1", ITEMS, "saga")
     order_id = order["id"]
-    with entrypoint_waiter(container, "on_stock_reserved"):
-        publish(uri, "stock.reserved", {"order_id": order_id, "items": ITEMS})
-    with entrypoint_waiter(container, "on_risk_assessed"):
-        publish(uri, "risk.assessed", {"order_id": order_id, "decision": "approve", "score": 5})
-    assert call(container, "get_order", order_id)["status"] == "awaiting_payment"
+    assert order["status"] == "awaiting_payment"
 
     assert call(container, "request_payment", order_id, "customer-1", "mockpay")["payment_id"] == "payment-1"
     assert fakes[1].intents == [(order_id, "customer-1", 3000, "CNY", "mockpay")]
@@ -292,22 +331,27 @@ def test_the_whole_saga_through_the_reliable_handlers(container, config, fakes):
 
 def test_a_handler_that_keeps_failing_dead_letters_the_event(container, config):
     unknown_order = str(uuid.uuid4())
-    publish(config["AMQP_URI"], "stock.reserved", {"order_id": unknown_order, "items": ITEMS})
+    publish(config["AMQP_URI"], "cards.delivered", {"order_id": unknown_order, "card_ids": [1]})
     deadline = time.monotonic() + 20
     while dlq.depth(config["AMQP_URI"], "orders") == 0:
         assert time.monotonic() < deadline, "the failing event was never dead-lettered"
         time.sleep(0.2)
     [dead] = dlq.list_dead_letters(config["AMQP_URI"], "orders")
-    assert (dead["event_type"], dead["correlation_id"]) == ("stock.reserved", unknown_order)
-    assert dead["queue"] == topology.event_queue("inventory", "stock.reserved", "orders", "on_stock_reserved")
+    assert (dead["event_type"], dead["correlation_id"]) == ("cards.delivered", unknown_order)
+    assert dead["queue"] == topology.event_queue(
+        "inventory", "cards.delivered", "orders", "on_cards_delivered"
+    )
 
 
 def test_the_timer_expires_orders_left_unanswered(container_factory, config, fakes):
     config = {**config, "ORDER_TTL_SECONDS": 1, "EXPIRY_INTERVAL_SECONDS": 0.2}
     container = container_factory(OrdersService, config)
-    replace_dependencies(container, inventory=fakes[0], payments=fakes[1])
+    replace_dependencies(container, inventory=fakes[0], payments=fakes[1], risk=fakes[2])
     container.start()
-    order = call(container, "create_order", "customer-1", ITEMS, "expiring")
+    fakes[2].down = True
+    with pytest.raises(Unavailable):
+        call(container, "create_order", "customer-1", ITEMS, "expiring")
+    [order] = call(container, "list_orders")["items"]
     deadline = time.monotonic() + 10
     while call(container, "get_order", order["id"])["status"] != "expired":
         assert time.monotonic() < deadline, "the timer never expired the order"
@@ -318,7 +362,7 @@ def test_the_timer_expires_orders_left_unanswered(container_factory, config, fak
 
 def test_orders_by_status_gauge(container):
     call(container, "create_order", "customer-1", ITEMS, "gauge")
-    assert REGISTRY.get_sample_value("kameng_orders_by_status", {"status": "pending"}) == 1
+    assert REGISTRY.get_sample_value("kameng_orders_by_status", {"status": "awaiting_payment"}) == 1
     assert REGISTRY.get_sample_value("kameng_orders_by_status", {"status": "refunded"}) == 0
 
 
@@ -349,21 +393,10 @@ def test_entrypoints_only_delegate(db):
         db=db,
         inventory=inventory,
         payments=payments,
+        risk=FakeRisk(),
         config={"ORDER_TTL_SECONDS": 900, "REVIEW_TTL_SECONDS": 3600},
     )
     order = service.create_order("customer-1", ITEMS, "k")
-    service.on_stock_reserved(
-        contracts.load_event(
-            contracts.new_event("stock.reserved", {"order_id": order["id"], "items": ITEMS}, order["id"])
-        )
-    )
-    service.on_risk_assessed(
-        contracts.load_event(
-            contracts.new_event(
-                "risk.assessed", {"order_id": order["id"], "decision": "approve", "score": 1}, order["id"]
-            )
-        )
-    )
     service.request_payment(order["id"], "customer-1", "balance")
     assert payments.intents == [(order["id"], "customer-1", 3000, "CNY", "balance")]
     service.expire_orders()

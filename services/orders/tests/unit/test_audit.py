@@ -20,7 +20,7 @@ def test_the_snapshot_tells_each_orders_status_quantities_money_payment_and_time
     payment_id = saga.pay(delivered, now=later)
     saga.cards_delivered(delivered["id"], now=later)
     cancelled = saga.create()
-    saga.stock_rejected(cancelled["id"])
+    saga.answer(cancelled["id"], stock="rejected")
 
     snapshot = usecases.audit_snapshot(saga.db)
 

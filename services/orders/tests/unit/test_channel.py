@@ -40,6 +40,8 @@ def place(saga, sealer, payments, client_order_id="c-1", callback_url=None, cust
     order = channel.create_channel_order(
         saga.db,
         saga.quote,
+        saga.ask,
+        saga.DEADLINES,
         payments,
         key["key_id"],
         customer_id,
@@ -48,12 +50,6 @@ def place(saga, sealer, payments, client_order_id="c-1", callback_url=None, cust
         callback_url,
     )
     return key, order
-
-
-def answer(saga, order_id):
-    now = datetime.datetime.now(datetime.UTC)
-    saga.stock_reserved(order_id, now=now)
-    saga.risk(order_id, "approve", now=now)
 
 
 # ---- keys
@@ -120,33 +116,31 @@ def test_bad_scopes_are_refused(saga, sealer, scopes):
 
 def test_a_channel_order_is_an_ordinary_order_paid_from_the_balance(saga, sealer):
     payments = FakePayments(saga)
-    # the saga's answers arrive while the order waits to become payable
-    eventlet.spawn(answer_once_placed, saga)
     _, order = place(saga, sealer, payments)
     assert payments.calls == [(order["id"], "balance")]
     assert order["status"] == domain.PAID
     assert order["client_order_id"] == "c-1"
-    assert [kind for kind, _ in saga.events()][:2] == ["order.created", "order.paid"]
+    assert [kind for kind, _ in saga.events()][:1] == ["order.paid"]
 
 
 def test_the_same_client_order_id_answers_the_first_order_and_pays_once(saga, sealer):
     payments = FakePayments(saga)
-    eventlet.spawn(answer_once_placed, saga)
     _, first = place(saga, sealer, payments)
     _, second = place(saga, sealer, payments)
     assert second["id"] == first["id"]
     assert len(payments.calls) == 1
-    assert len(saga.events("order.created")) == 1
+    assert len(saga.asked) == 1
 
 
 def test_a_client_order_id_used_for_other_items_is_refused(saga, sealer):
     payments = FakePayments(saga)
-    eventlet.spawn(answer_once_placed, saga)
     key, _ = place(saga, sealer, payments)
     with pytest.raises(InvalidInput) as refused:
         channel.create_channel_order(
             saga.db,
             saga.quote,
+            saga.ask,
+            saga.DEADLINES,
             payments,
             key["key_id"],
             "customer-1",
@@ -172,21 +166,27 @@ def test_two_requests_with_one_client_order_id_at_once_make_one_order(any_saga, 
 
     def racer():
         return channel.create_channel_order(
-            saga.db, slow_quote, payments, key["key_id"], "customer-1", ITEMS, "same", None
+            saga.db,
+            slow_quote,
+            saga.ask,
+            saga.DEADLINES,
+            payments,
+            key["key_id"],
+            "customer-1",
+            ITEMS,
+            "same",
+            None,
         )
 
     racers = [eventlet.spawn(racer) for _ in range(2)]
-    eventlet.spawn(answer_once_placed, saga)
     first, second = (each.wait() for each in racers)
     assert first["id"] == second["id"]
     assert len(usecases.list_orders(saga.db)["items"]) == 1
-    assert len(saga.events("order.created")) == 1
     assert len(saga.events("order.paid")) == 1
 
 
 def test_a_channel_order_is_read_only_by_its_owner(saga, sealer):
     payments = FakePayments(saga)
-    eventlet.spawn(answer_once_placed, saga)
     _, order = place(saga, sealer, payments)
     assert channel.get_channel_order(saga.db, order["id"], "customer-1")["client_order_id"] == "c-1"
     with pytest.raises(Forbidden):
@@ -223,7 +223,6 @@ class Receiver:
 
 def delivered_channel_order(saga, sealer, url="https://shop.test/kameng/callback?shop=1"):
     payments = FakePayments(saga)
-    eventlet.spawn(answer_once_placed, saga)
     key, order = place(saga, sealer, payments, callback_url=url)
     saga.cards_delivered(order["id"], now=datetime.datetime.now(datetime.UTC))
     return key, order
@@ -268,7 +267,6 @@ def test_a_callback_is_retried_with_back_off_until_answered_2xx(saga, sealer):
 
 def test_an_order_without_a_callback_url_pushes_nothing(saga, sealer):
     payments = FakePayments(saga)
-    eventlet.spawn(answer_once_placed, saga)
     _, order = place(saga, sealer, payments)
     saga.cards_delivered(order["id"], now=datetime.datetime.now(datetime.UTC))
     assert channel.send_due_callbacks(saga.db, sealer, post=Receiver()) == {}
@@ -287,16 +285,6 @@ def test_retry_delays_grow_and_are_capped():
     delays = [channel.retry_delay(attempt).total_seconds() for attempt in range(1, 12)]
     assert delays[:4] == [5, 10, 20, 40]
     assert max(delays) == channel.MAX_RETRY_SECONDS
-
-
-def answer_once_placed(saga, timeout=5):
-    """Stock and risk say yes to the one order, as soon as it is stored."""
-    for _ in range(int(timeout / 0.01)):
-        placed = usecases.list_orders(saga.db)["items"]
-        if placed:
-            answer(saga, placed[0]["id"])
-            return
-        eventlet.sleep(0.01)
 
 
 def callback_row(saga):

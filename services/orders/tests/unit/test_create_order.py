@@ -1,4 +1,4 @@
-"""create_order: pricing at the buyer's level, storage, the order.created event, idempotency, input validation."""
+"""create_order: pricing at the buyer's level, storage, asking inventory and risk, idempotency, input validation."""
 
 import json
 import uuid
@@ -16,6 +16,8 @@ def create(saga, quote=None, customer_id="customer-1", items=None, key="key-1", 
     return usecases.create_order(
         saga.db,
         quote or saga.quote,
+        saga.ask,
+        saga.DEADLINES,
         customer_id,
         items if items is not None else [{"product_id": 1, "quantity": 2}],
         key,
@@ -24,39 +26,42 @@ def create(saga, quote=None, customer_id="customer-1", items=None, key="key-1", 
     )
 
 
-def test_stores_a_pending_order_priced_by_inventory(saga):
+def test_places_an_order_priced_by_inventory_and_answers_it_awaiting_payment(saga):
     order = create(saga, items=[{"product_id": 1, "quantity": 2}, {"product_id": 3, "quantity": 1}])
-    assert order["status"] == "pending"
+    assert order["status"] == "awaiting_payment"
     assert order["customer_id"] == "customer-1"
     assert order["items"] == [
         {"product_id": 1, "name": "Steam card 100", "quantity": 2, "unit_price": 10000},
         {"product_id": 3, "name": "Phone credit 30", "quantity": 1, "unit_price": 2990},
     ]
     assert (order["total"], order["currency"]) == (22990, "CNY")
-    assert order["created_at"] == order["updated_at"] == "2026-03-01T12:00:00+00:00"
-    assert order["expires_at"] is None and order["payment_id"] is None
-    assert order["history"] == [{"status": "pending", "at": "2026-03-01T12:00:00+00:00", "reason": "created"}]
+    assert order["created_at"] == "2026-03-01T12:00:00+00:00"
+    assert order["expires_at"] == "2026-03-01T12:15:00+00:00" and order["payment_id"] is None
+    assert order["history"] == [
+        {"status": "pending", "at": "2026-03-01T12:00:00+00:00", "reason": "created"},
+        {
+            "status": "awaiting_payment",
+            "at": "2026-03-01T12:00:00+00:00",
+            "reason": "stock reserved, risk approve",
+        },
+    ]
     assert saga.order(order["id"]) == order
+    assert saga.events() == []  # inventory and risk answered: nothing to tell anyone
 
 
-def test_answers_what_it_stored_without_reading_it_back(any_saga):
-    with any_saga.selects() as selects:
-        order = any_saga.create(items=[{"product_id": 2, "quantity": 1}, {"product_id": 1, "quantity": 3}])
-    assert len(selects) == 1  # whether the idempotency key is taken already
-    assert any_saga.order(order["id"]) == order
-
-
-def test_publishes_order_created_with_the_order(saga):
+def test_asks_inventory_to_reserve_and_risk_to_score_the_order_as_stored(saga):
     order = create(saga)
-    assert saga.events() == [
+    lines = [{"product_id": 1, "quantity": 2, "unit_price": 10000}]
+    assert saga.asked == [
         (
-            "order.created",
+            {"order_id": order["id"], "customer_id": "customer-1", "items": lines},
             {
                 "order_id": order["id"],
                 "customer_id": "customer-1",
-                "items": [{"product_id": 1, "quantity": 2, "unit_price": 10000}],
+                "items": lines,
                 "total": 20000,
                 "currency": "CNY",
+                "created_at": "2026-03-01T12:00:00+00:00",
                 "client_ip": None,
                 "device_id": None,
             },
@@ -68,18 +73,22 @@ def test_where_the_buyer_ordered_from_travels_to_risk_with_the_order(saga):
     usecases.create_order(
         saga.db,
         saga.quote,
+        saga.ask,
+        saga.DEADLINES,
         "customer-1",
         [{"product_id": 1, "quantity": 1}],
         "key-1",
         client_ip="203.0.113.9",
         device_id="phone-42",
     )
-    [(_type, payload)] = saga.events()
-    assert (payload["client_ip"], payload["device_id"]) == ("203.0.113.9", "phone-42")
+    [(_reservation, assessment)] = saga.asked
+    assert (assessment["client_ip"], assessment["device_id"]) == ("203.0.113.9", "phone-42")
     with pytest.raises(InvalidInput):
         usecases.create_order(
             saga.db,
             saga.quote,
+            saga.ask,
+            saga.DEADLINES,
             "customer-1",
             [{"product_id": 1, "quantity": 1}],
             "k2",
@@ -106,7 +115,15 @@ def levels_asked(saga, customer_id="customer-1"):
         asked.append(level)
         return saga.quote(items, level)
 
-    usecases.create_order(saga.db, quote, customer_id, [{"product_id": 2, "quantity": 1}], str(uuid.uuid4()))
+    usecases.create_order(
+        saga.db,
+        quote,
+        saga.ask,
+        saga.DEADLINES,
+        customer_id,
+        [{"product_id": 2, "quantity": 1}],
+        str(uuid.uuid4()),
+    )
     return asked[0]
 
 
@@ -143,7 +160,7 @@ def test_the_same_key_returns_the_same_order_without_pricing_again(saga):
     again = create(saga, quote=quote)
     assert again == first
     assert len(calls) == 1
-    assert len(saga.events("order.created")) == 1
+    assert len(saga.asked) == 1  # placed: not asked again
 
 
 @pytest.mark.parametrize(
@@ -156,7 +173,7 @@ def test_the_same_key_with_another_request_is_refused(saga, items, coupon_code):
         create(saga, items=items, coupon_code=coupon_code)
     assert refused.value.code == "idempotency_key_reused"
     assert [order["id"] for order in saga_orders(saga)] == [first["id"]]
-    assert len(saga.events("order.created")) == 1
+    assert len(saga.asked) == 1
 
 
 def test_a_key_raced_with_another_request_is_refused_to_the_loser(any_saga):
@@ -172,7 +189,16 @@ def test_a_key_raced_with_another_request_is_refused_to_the_loser(any_saga):
 
     key = str(uuid.uuid4())
     racers = [
-        eventlet.spawn(usecases.create_order, any_saga.db, slow_quote, "customer-1", items, key)
+        eventlet.spawn(
+            usecases.create_order,
+            any_saga.db,
+            slow_quote,
+            any_saga.ask,
+            any_saga.DEADLINES,
+            "customer-1",
+            items,
+            key,
+        )
         for items in ([{"product_id": 1, "quantity": 1}], [{"product_id": 1, "quantity": 2}])
     ]
     outcomes = []
@@ -181,7 +207,7 @@ def test_a_key_raced_with_another_request_is_refused_to_the_loser(any_saga):
             outcomes.append(racer.wait()["status"])
         except InvalidInput as refused:
             outcomes.append(refused.code)
-    assert sorted(outcomes) == ["idempotency_key_reused", "pending"]
+    assert sorted(outcomes) == ["awaiting_payment", "idempotency_key_reused"]
     assert len(saga_orders(any_saga)) == 1
 
 
@@ -209,6 +235,8 @@ def test_concurrent_requests_with_the_same_key_make_one_order(any_saga):
             usecases.create_order,
             any_saga.db,
             slow_quote,
+            any_saga.ask,
+            any_saga.DEADLINES,
             "customer-1",
             [{"product_id": 1, "quantity": 1}],
             key,
@@ -218,7 +246,8 @@ def test_concurrent_requests_with_the_same_key_make_one_order(any_saga):
     first, second = (racer.wait() for racer in racers)
     assert first == second
     assert len(saga_orders(any_saga)) == 1
-    assert len(any_saga.events("order.created")) == 1
+    # the loser found the order placed already, or placed it again: answers are idempotent per order
+    assert {reservation["order_id"] for reservation, _assessment in any_saga.asked} == {first["id"]}
 
 
 def saga_orders(saga):
@@ -250,6 +279,8 @@ def create_with_coupon(saga, customers, key="key-1", code="spring10"):
     return usecases.create_order(
         saga.db,
         saga.quote,
+        saga.ask,
+        saga.DEADLINES,
         "customer-1",
         [{"product_id": 1, "quantity": 2}],
         key,
@@ -269,8 +300,8 @@ def test_a_coupon_held_for_the_order_takes_its_discount_off_the_total(saga):
     [(order_id, customer_id, code, lines, currency)] = customers.holds
     assert (order_id, customer_id, code, currency) == (order["id"], "customer-1", "spring10", "CNY")
     assert lines == [{"product_id": 1, "category_id": None, "quantity": 2, "unit_price": 10_000}]
-    [created] = saga.events("order.created")
-    assert created["total"] == 18_500
+    [(_reservation, assessment)] = saga.asked
+    assert assessment["total"] == 18_500  # risk scores what the buyer pays
 
 
 def test_a_refused_coupon_refuses_the_order(saga):
@@ -377,3 +408,42 @@ def test_a_quote_that_does_not_fit_the_order_stores_nothing(saga, answer):
     with pytest.raises(Unavailable):
         create(saga, quote=lambda items, level: answer)
     assert saga_orders(saga) == []
+
+
+class Payments:
+    """payments' create_intent: opens an intent and remembers what it was asked."""
+
+    def __init__(self):
+        self.asked = []
+
+    def __call__(self, order_id, customer_id, amount, currency, method):
+        self.asked.append((order_id, customer_id, amount, currency, method))
+        return {"payment_id": f"pay-{order_id}", "amount": amount, "currency": currency, "method": method}
+
+
+def test_a_payment_method_opens_the_payment_of_an_order_that_awaits_it(saga):
+    payments = Payments()
+    order = saga.place(key="k", payment_method="alipay", create_intent=payments)
+    assert order["status"] == "awaiting_payment"
+    assert order["payment"] == {
+        "payment_id": f"pay-{order['id']}",
+        "amount": 20000,
+        "currency": "CNY",
+        "method": "alipay",
+    }
+    # the same key again answers the same order and the same payment (payments is idempotent per order)
+    assert saga.place(key="k", payment_method="alipay", create_intent=payments) == order
+    assert payments.asked == [(order["id"], "customer-1", 20000, "CNY", "alipay")] * 2
+
+
+@pytest.mark.parametrize("risk", ["review", "reject"])
+def test_an_order_that_does_not_await_payment_opens_none(saga, risk):
+    payments = Payments()
+    saga.risk = risk
+    order = saga.place(payment_method="alipay", create_intent=payments)
+    assert order["status"] in ("on_hold", "cancelled") and order["payment"] is None
+    assert payments.asked == []
+
+
+def test_without_a_payment_method_the_answer_is_the_order_alone(saga):
+    assert "payment" not in saga.place()

@@ -38,9 +38,8 @@ def test_answers_at_once_when_the_status_is_already_another(saga):
 def test_answers_as_soon_as_the_saga_moves_the_order(any_saga):
     order = any_saga.create()
     answer = waiting_get_order(any_saga.db, order["id"])
-    any_saga.stock_reserved(order["id"])  # the status stays pending: the wait goes on
     assert not answer.done()
-    any_saga.risk(order["id"], "approve")
+    any_saga.answer(order["id"])
     assert answer.result(timeout=HUNG) == any_saga.order(order["id"])
     assert answer.result()["status"] == "awaiting_payment"
 
@@ -62,7 +61,7 @@ def test_waiting_holds_no_database_connection(any_saga):
     answer = waiting_get_order(any_saga.db, order["id"])
     assert not answer.done()
     assert any_saga.db.engine.pool.checkedout() == 0
-    any_saga.stock_rejected(order["id"])
+    any_saga.answer(order["id"], stock="rejected")
     assert answer.result(timeout=HUNG)["status"] == "cancelled"
 
 

@@ -29,7 +29,7 @@ def test_get_order_tells_the_whole_story(saga):
     assert told["expires_at"] == "2026-03-01T12:15:00+00:00"
     assert [(entry["status"], entry["reason"]) for entry in told["history"]] == [
         ("pending", "created"),
-        ("awaiting_payment", "risk approve"),
+        ("awaiting_payment", "stock reserved, risk approve"),
         ("paid", "paid"),
         ("delivered", "2 cards delivered"),
     ]

@@ -1,7 +1,6 @@
 """What depends on the SQL dialect and on concurrency, on SQLite and PostgreSQL alike."""
 
 import datetime
-import json
 
 import eventlet
 import pytest
@@ -11,7 +10,6 @@ from alembic.migration import MigrationContext
 
 from kameng_common.db import Database
 from kameng_common.migrations import upgrade
-from kameng_common.testing import deliver
 from risk import usecases
 from risk.db import assessments, metadata, reviews
 from risk.domain import Thresholds
@@ -29,10 +27,13 @@ def shared_db(database_url):
 
 
 def decisions(db):
-    outbox = db.tables["outbox"]
+    """Every decision recorded, in the order risk made them."""
     with db.reading() as session:
-        bodies = session.execute(sa.select(outbox.c.body).order_by(outbox.c.id)).scalars().all()
-    return [json.loads(body)["payload"]["decision"] for body in bodies]
+        return (
+            session.execute(sa.select(assessments.c.decision).order_by(assessments.c.assessed_at))
+            .scalars()
+            .all()
+        )
 
 
 def test_migrations_build_exactly_the_tables_of_the_metadata(shared_db):
@@ -40,18 +41,16 @@ def test_migrations_build_exactly_the_tables_of_the_metadata(shared_db):
         assert compare_metadata(MigrationContext.configure(connection), metadata) == []
 
 
-def test_the_velocity_window_and_reviews(shared_db, make_order_created):
+def test_the_velocity_window_and_reviews(shared_db, make_order):
     for second in (0, 1, 2, 3, 4, 61):
-        deliver(
+        usecases.assess_order(
             shared_db,
-            "risk",
-            usecases.on_order_created,
-            make_order_created(
+            TIGHT,
+            make_order(
                 f"o-{second}",
                 total=600_000 if second == 61 else 100,
                 at=NOW + datetime.timedelta(seconds=second),
             ),
-            TIGHT,
         )
 
     assert decisions(shared_db) == ["approve", "approve", "review", "review", "reject", "review"]
@@ -76,52 +75,51 @@ def test_the_velocity_window_and_reviews(shared_db, make_order_created):
 
 
 @pytest.mark.parametrize("rule", ["velocity", "unpaid_orders"])
-def test_a_burst_of_one_customers_orders_is_counted_exactly(shared_db, make_order_created, rule):
+def test_a_burst_of_one_customers_orders_is_counted_exactly(shared_db, make_order, rule):
     """Placed at one moment and scored all at once, each order still counts every order scored before it:
     none is undercounted (without the customer's lock PostgreSQL lets them all count only themselves)."""
     thresholds = {
         "velocity": Thresholds(velocity_review=2, velocity_reject=4, max_unpaid_orders=1_000),
         "unpaid_orders": Thresholds(max_unpaid_orders=3),
     }[rule]
-    events = [make_order_created(f"o-{n}", at=NOW) for n in range(12)] + [
-        make_order_created(f"other-{n}", customer_id="c2", at=NOW) for n in range(2)
+    orders = [make_order(f"o-{n}", at=NOW) for n in range(12)] + [
+        make_order(f"other-{n}", customer_id="c2", at=NOW) for n in range(2)
     ]
 
     outcomes = list(
-        eventlet.GreenPool(len(events)).imap(lambda event: _handle(shared_db, event, thresholds), events)
+        eventlet.GreenPool(len(orders)).imap(lambda order: _assess(shared_db, order, thresholds), orders)
     )
 
     mine = [
-        outcome.decision
-        for event, outcome in zip(events, outcomes, strict=True)
-        if event["payload"]["customer_id"] == "c1"
+        outcome["decision"]
+        for order, outcome in zip(orders, outcomes, strict=True)
+        if order["customer_id"] == "c1"
     ]
     expected = {
         "velocity": {"approve": 2, "review": 2, "reject": 8},
         "unpaid_orders": {"approve": 3, "reject": 9},
     }
     assert {decision: mine.count(decision) for decision in set(mine)} == expected[rule]
-    assert [outcome.decision for outcome in outcomes[12:]] == ["approve"] * 2
+    assert [outcome["decision"] for outcome in outcomes[12:]] == ["approve"] * 2
 
 
-def _handle(db, event, thresholds=TIGHT):
-    """Handle an event as the reliable handler would: a handler that lost a race is redelivered."""
+def _assess(db, order, thresholds=TIGHT):
+    """Assess as orders asks: a call that lost a race answers 503 (Unavailable) and is asked again."""
     for _attempt in range(20):
         try:
-            return deliver(db, "risk", usecases.on_order_created, event, thresholds)
+            return usecases.assess_order(db, thresholds, order)
         except sa.exc.IntegrityError:
             eventlet.sleep(0.01)
-    raise AssertionError("event never handled")
+    raise AssertionError("never assessed")
 
 
-def test_concurrent_copies_of_one_order_decide_once(shared_db, make_order_created):
-    # the same event delivered twice and the same order under new event ids, all at once
-    first = make_order_created("o-1", total=600_000, at=NOW)
-    events = [first, first] + [make_order_created("o-1", total=600_000, at=NOW) for _ in range(6)]
+def test_concurrent_assessments_of_one_order_decide_once(shared_db, make_order):
+    # orders asking again (a retry, the sweeper) while the first call still runs
+    order = make_order("o-1", total=600_000, at=NOW)
 
-    outcomes = list(eventlet.GreenPool(len(events)).imap(lambda event: _handle(shared_db, event), events))
+    outcomes = list(eventlet.GreenPool(8).imap(lambda order: _assess(shared_db, order), [order] * 8))
 
-    assert sum(outcome is not None for outcome in outcomes) == 1
+    assert len({outcome["decision"] for outcome in outcomes}) == 1
     assert decisions(shared_db) == ["review"]
     assert usecases.count_waiting_reviews(shared_db) == 1
     with shared_db.reading() as session:

@@ -4,6 +4,7 @@ review records, on an in-memory database."""
 import datetime
 import json
 import uuid
+from dataclasses import dataclass
 
 import pytest
 import sqlalchemy as sa
@@ -11,7 +12,7 @@ import sqlalchemy as sa
 from kameng_common import contracts
 from kameng_common.errors import InvalidInput, NotFound
 from kameng_common.testing import deliver
-from risk import metrics, usecases
+from risk import metrics, schemas, usecases
 from risk.db import assessments, audit_log, reviews
 from risk.domain import Thresholds
 
@@ -44,20 +45,26 @@ def event(event_type, payload, at=NOW):
     return contracts.load_event(json.dumps(envelope))
 
 
-def published(db):
-    outbox = db.tables["outbox"]
+def assessed(db):
+    """Every decision recorded, in the order risk made them: [(order id, answer as assess_order gave it)]."""
     with db.reading() as session:
-        bodies = session.execute(sa.select(outbox.c.body).order_by(outbox.c.id)).scalars().all()
-    return [(body["type"], body["correlation_id"], body["payload"]) for body in map(json.loads, bodies)]
+        rows = session.execute(sa.select(assessments).order_by(assessments.c.assessed_at)).all()
+    return [
+        (
+            row.order_id,
+            {"order_id": row.order_id, "decision": row.decision, "score": row.score, "reasons": row.reasons},
+        )
+        for row in rows
+    ]
 
 
 def decisions(db):
-    return [payload["decision"] for _type, _order, payload in published(db)]
+    return [answer["decision"] for _order, answer in assessed(db)]
 
 
 def rules_fired(db, order_id):
-    [payload] = [payload for _type, order, payload in published(db) if order == order_id]
-    return [reason.split(": ")[0] for reason in payload["reasons"]]
+    [answer] = [answer for order, answer in assessed(db) if order == order_id]
+    return [reason.split(": ")[0] for reason in answer["reasons"]]
 
 
 def waiting_reviews(db):
@@ -74,18 +81,24 @@ def waiting_reviews(db):
 
 
 @pytest.fixture
-def score(db, make_order_created):
+def score(db, make_order):
+    """Assess an order as orders asks when placing it; the answer's decision, score and reasons."""
+
     def score(order_id=None, customer_id="c1", total=100, at=NOW, thresholds=TIGHT, **order):
         order_id = order_id or str(uuid.uuid4())
-        return deliver(
-            db,
-            "risk",
-            usecases.on_order_created,
-            make_order_created(order_id, customer_id, total, at, **order),
-            thresholds,
+        return Answer(
+            **usecases.assess_order(db, thresholds, make_order(order_id, customer_id, total, at, **order))
         )
 
     return score
+
+
+@dataclass(frozen=True)
+class Answer:
+    order_id: str
+    decision: str
+    score: int
+    reasons: list
 
 
 @pytest.fixture
@@ -134,13 +147,13 @@ def closed(db, event_type, order_id, at=NOW, **payload):
 # --- the decision and its record ----------------------------------------------------------
 
 
-def test_an_approved_order_publishes_its_decision(db, score):
+def test_an_approved_order_answers_its_decision_and_publishes_nothing(db, score):
     assessment = score("o-1")
 
-    assert assessment.decision == "approve"
-    assert published(db) == [
-        ("risk.assessed", "o-1", {"order_id": "o-1", "decision": "approve", "score": 0, "reasons": []})
-    ]
+    assert assessment == Answer("o-1", "approve", 0, [])
+    assert assessed(db) == [("o-1", {"order_id": "o-1", "decision": "approve", "score": 0, "reasons": []})]
+    with db.reading() as session:
+        assert session.execute(sa.select(sa.func.count()).select_from(db.tables["outbox"])).scalar_one() == 0
     assert waiting_reviews(db) == []
 
 
@@ -148,7 +161,7 @@ def test_a_large_order_waits_for_review_with_its_reasons(db, score, signed_in):
     signed_in()
     score("o-1", total=5_000)
 
-    assert published(db)[0][2] == {
+    assert assessed(db)[0][1] == {
         "order_id": "o-1",
         "decision": "review",
         "score": 50,
@@ -165,20 +178,21 @@ def test_a_rejected_order_is_not_queued_for_review(db, score):
     assert waiting_reviews(db) == []
 
 
-def test_a_redelivered_event_changes_nothing(db, make_order_created):
-    event = make_order_created("o-1", total=5_000)
+def test_an_order_assessed_again_answers_the_same_and_changes_nothing(db, make_order):
+    order = make_order("o-1", total=5_000)
 
-    assert deliver(db, "risk", usecases.on_order_created, event, TIGHT).decision == "review"
-    assert deliver(db, "risk", usecases.on_order_created, event, TIGHT) is None
+    first = usecases.assess_order(db, TIGHT, order)
+    assert first["decision"] == "review"
+    assert usecases.assess_order(db, TIGHT, order) == first  # orders asks again
 
     assert decisions(db) == ["review"]
     assert waiting_reviews(db) == ["o-1"]
 
 
-def test_a_second_order_created_for_one_order_neither_counts_nor_decides_again(db, score):
+def test_a_second_assessment_of_one_order_neither_counts_nor_decides_again(db, score):
     score("o-1")
-    # the same order under a new event id, with a total that would now be reviewed
-    assert score("o-1", total=5_000) is None
+    # the same order asked again, with a total that would now be reviewed
+    assert score("o-1", total=5_000).decision == "approve"
 
     assert decisions(db) == ["approve"]
     with db.reading() as session:
@@ -187,8 +201,8 @@ def test_a_second_order_created_for_one_order_neither_counts_nor_decides_again(d
     assert score("o-2", at=NOW + seconds(1)).decision == "approve"
 
 
-def test_scoring_an_order_again_answers_the_decision_stored(db, make_order_created):
-    order = usecases.OrderToScore.from_event(make_order_created("o-1", total=5_000))
+def test_scoring_an_order_again_answers_the_decision_stored(db, make_order):
+    order = usecases.OrderToScore.from_call(schemas.OrderToAssess().load(make_order("o-1", total=5_000)))
     with db.unit_of_work() as uow:
         first, fresh = usecases.score_order(uow, TIGHT, order)
     with db.unit_of_work() as uow:
@@ -283,11 +297,11 @@ def test_unpaid_orders_are_capped_and_paid_cancelled_or_expired_ones_free_a_plac
         assert score(f"o-{n}", at=NOW + n * late).decision == "approve"
 
 
-def test_unpaid_units_of_one_product_are_capped(db, score, make_order_created):
+def test_unpaid_units_of_one_product_are_capped(db, score):
     assert score("o-1", quantity=3, at=NOW).decision == "approve"
     assert score("o-2", quantity=3, at=NOW + seconds(3_600)).decision == "reject"
     assert rules_fired(db, "o-2") == ["unpaid_units:reject"]
-    assert "6 unpaid units of product 1" in published(db)[-1][2]["reasons"][0]
+    assert "6 unpaid units of product 1" in assessed(db)[-1][1]["reasons"][0]
     # another product is another count
     assert score("o-3", quantity=3, product_id=2, at=NOW + seconds(7_200)).decision == "approve"
     assert score("o-4", quantity=6, product_id=3, at=NOW + seconds(10_800)).decision == "reject"
@@ -427,7 +441,7 @@ def test_an_order_from_a_blacklisted_account_address_or_device_is_rejected(db, s
 
     assert decisions(db) == ["reject", "approve"]
     assert rules_fired(db, "o-1") == ["blacklisted:reject"]
-    assert value in published(db)[0][2]["reasons"][0]
+    assert value in assessed(db)[0][1]["reasons"][0]
 
 
 def test_blacklisting_twice_keeps_the_first_entry(db):
