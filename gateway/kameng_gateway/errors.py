@@ -24,8 +24,10 @@ HTTP_ERROR_CODES = {
     405: "method_not_allowed",
     406: "not_acceptable",
     413: "payload_too_large",
+    414: "uri_too_long",
     415: "unsupported_media_type",
     429: "rate_limited",
+    431: "request_header_fields_too_large",
 }
 
 

@@ -22,7 +22,10 @@ if _OWN_METRICS_DIR:
 
 from prometheus_client import multiprocess  # noqa: E402
 
+from kameng_gateway import server_errors  # noqa: E402
 from kameng_gateway.settings import jwt_secret  # noqa: E402
+
+server_errors.install()
 
 bind = f"0.0.0.0:{os.environ.get('KAMENG_GATEWAY_PORT', '8000')}"
 worker_class = "gthread"

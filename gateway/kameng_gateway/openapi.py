@@ -96,7 +96,8 @@ def build_spec(app: Flask) -> dict[str, Any]:
         info={
             "description": "The public REST API of Kameng. Money is an integer in minor "
             "units (fen) with a currency. Errors answer "
-            '{"error": {"code", "message"}}.'
+            '{"error": {"code", "message"}}. The server refuses a request line over 4094 '
+            "bytes (414) and a header over 8190 bytes (431) before any route sees it."
         },
     )
     spec.components.security_scheme(

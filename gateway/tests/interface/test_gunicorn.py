@@ -158,6 +158,23 @@ def test_the_rate_limit_is_counted_across_workers(gateway):
     assert statuses == [200] * DEFAULT_RATE_LIMIT + [429]
 
 
+@pytest.mark.parametrize(
+    "path, headers, status, code",
+    [
+        ("/api/v1/products?cursor=" + "x" * 5000, {}, 414, "uri_too_long"),
+        ("/api/v1/products", {"X-Long": "x" * 9000}, 431, "request_header_fields_too_large"),
+    ],
+)
+def test_gunicorns_own_refusals_are_json_error_bodies(gateway, path, headers, status, code):
+    url, _ = gateway
+
+    response = requests.get(f"{url}{path}", headers=headers, timeout=10)
+
+    assert response.status_code == status
+    assert response.headers["Content-Type"] == "application/json"
+    assert response.json()["error"]["code"] == code
+
+
 def test_readiness_names_the_missing_services(gateway):
     url, _ = gateway
 

@@ -1,4 +1,6 @@
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from customers import domain
 from kameng_common.errors import InvalidInput
@@ -109,3 +111,13 @@ def test_common_and_guessable_passwords_are_weak(password, username):
 )
 def test_hard_to_guess_passwords_pass(password):
     domain.check_password_strength(password, "alice")
+
+
+@given(password=st.text(min_size=8, max_size=300), username=st.text(min_size=1, max_size=32))
+@settings(max_examples=200, deadline=None)
+def test_any_password_is_judged_without_an_error(password, username):
+    try:
+        domain.check_password_strength(password, username)
+    except InvalidInput as refused:
+        assert refused.code == "weak_password"
+        assert refused.message.startswith("the password is too easy to guess")
