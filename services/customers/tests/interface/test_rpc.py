@@ -1,5 +1,6 @@
 import nameko.exceptions
 import pytest
+from nameko.extensions import ENTRYPOINT_EXTENSIONS_ATTR
 from nameko.standalone.rpc import ServiceRpcProxy
 from nameko.testing.services import entrypoint_hook, worker_factory
 
@@ -157,3 +158,18 @@ def test_staff_read_and_tag_customers(container):
         {"tag": item["tag"], "customers": item["customers"]}
         for item in call(container, "customer_tags")["items"]
     ]
+
+
+def test_every_public_method_of_the_service_is_an_entrypoint():
+    # a method that lost its decorator answers the gateway MethodNotFound, a 500
+    public = [
+        name
+        for name, member in vars(CustomersService).items()
+        if callable(member) and not name.startswith("_")
+    ]
+
+    assert [
+        name
+        for name in public
+        if not getattr(getattr(CustomersService, name), ENTRYPOINT_EXTENSIONS_ATTR, None)
+    ] == []
