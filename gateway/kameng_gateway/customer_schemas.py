@@ -10,6 +10,7 @@ from kameng_gateway.schemas import (
     PageQuerySchema,
     ProductPageSchema,
     RequestSchema,
+    UtcDateTime,
     money,
     timestamp,
 )
@@ -246,10 +247,8 @@ class CouponCreationSchema(RequestSchema):
     )
     min_total = money("what the items in the coupon's scope must cost at least (fen)", load_default=0)
     currency = fields.String(load_default="CNY", validate=validate.Regexp(r"^[A-Z]{3}$"))
-    starts_at = fields.AwareDateTime(required=True)
-    ends_at = fields.AwareDateTime(
-        required=True, metadata={"description": "the first moment it no longer applies"}
-    )
+    starts_at = UtcDateTime(required=True)
+    ends_at = UtcDateTime(required=True, metadata={"description": "the first moment it no longer applies"})
     total_limit = fields.Integer(
         strict=True,
         load_default=None,

@@ -6,6 +6,7 @@ nothing leaves the gateway that the contract does not name. Both feed
 ``/openapi.json``.
 """
 
+import datetime
 import re
 from typing import Any
 
@@ -99,6 +100,19 @@ def money(description: str = "minor units (fen)", **kwargs: Any) -> fields.Integ
     return fields.Integer(
         strict=True, validate=validate.Range(0, MAX_AMOUNT), metadata={"description": description}, **kwargs
     )
+
+
+class UtcDateTime(fields.AwareDateTime):
+    """An ISO 8601 time with its zone, handed on in UTC: PostgreSQL refuses offsets beyond
+    ±15:59, which Python and ISO 8601 allow, and a moment outside Python's years is refused
+    here rather than overflowing later."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> datetime.datetime:
+        moment = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            return moment.astimezone(datetime.UTC)
+        except OverflowError:
+            raise ValidationError("Not a time within the years 1 to 9999 in UTC.") from None
 
 
 def timestamp() -> fields.String:
@@ -638,13 +652,11 @@ class RefundTicketPageSchema(Schema):
 
 
 class FinanceSummaryQuerySchema(RequestSchema):
-    from_ = fields.AwareDateTime(
+    from_ = UtcDateTime(
         data_key="from",
         metadata={"description": "the period's start (ISO 8601); 30 days before its end by default"},
     )
-    to = fields.AwareDateTime(
-        metadata={"description": "the period's end, excluded (ISO 8601); now by default"}
-    )
+    to = UtcDateTime(metadata={"description": "the period's end, excluded (ISO 8601); now by default"})
     group_by = fields.String(
         load_default="day",
         validate=validate.OneOf(["day", "channel"]),
@@ -683,8 +695,8 @@ class LedgerQuerySchema(PageQuerySchema):
         validate=validate.Length(1, 128),
         metadata={"description": "sales, refunds, provider:<name>, wallet:<customer id>"},
     )
-    from_ = fields.AwareDateTime(data_key="from", metadata={"description": "entries at or after (ISO 8601)"})
-    to = fields.AwareDateTime(metadata={"description": "entries before (ISO 8601)"})
+    from_ = UtcDateTime(data_key="from", metadata={"description": "entries at or after (ISO 8601)"})
+    to = UtcDateTime(metadata={"description": "entries before (ISO 8601)"})
 
 
 class LedgerEntrySchema(Schema):

@@ -83,7 +83,7 @@ def test_the_ledger_reads_as_json_pages(client, rpc, callers):
     )
     assert response.status_code == 200 and response.json == LEDGER
     kwargs = rpc.calls_to("payments", "ledger_page")[0].kwargs
-    assert (kwargs["account"], kwargs["since"], kwargs["limit"]) == ("sales", "2026-11-27T00:00:00+08:00", 1)
+    assert (kwargs["account"], kwargs["since"], kwargs["limit"]) == ("sales", "2026-11-26T16:00:00+00:00", 1)
 
 
 def test_the_ledger_exports_as_csv(client, rpc, callers):
@@ -134,8 +134,8 @@ def test_admins_finance_and_auditors_read_the_summary(client, rpc, callers, role
     assert (response.status_code, response.json) == (200, SUMMARY)
     [call] = rpc.calls_to("payments", "finance_summary")
     assert call.kwargs == {
-        "since": "2026-11-01T00:00:00+08:00",
-        "until": "2026-11-28T00:00:00+08:00",
+        "since": "2026-10-31T16:00:00+00:00",
+        "until": "2026-11-27T16:00:00+00:00",
         "group_by": "channel",
     }
 

@@ -170,3 +170,27 @@ def test_an_oversized_body_is_a_json_413(settings, rpc):
     assert response.status_code == 413
     assert response.json["error"]["code"] == "payload_too_large"
     assert response.headers["X-Content-Type-Options"] == "nosniff"
+
+
+@pytest.mark.parametrize(
+    "query, sent",
+    [
+        ("from=0487-12-25T17:06:33%2B21:39", "0487-12-24T19:27:33+00:00"),
+        ("to=2026-01-01T08:00:00%2B08:00", "2026-01-01T00:00:00+00:00"),
+    ],
+)
+def test_times_reach_the_services_in_utc(client, rpc, callers, query, sent):
+    rpc.answer("payments", "ledger_page", lambda **kwargs: {"items": [], "next_cursor": None})
+
+    assert client.get(f"/api/v1/admin/ledger?{query}", headers=callers.staff("finance")).status_code == 200
+
+    kwargs = rpc.calls_to("payments", "ledger_page")[0].kwargs
+    assert sent in (kwargs.get("since"), kwargs.get("until"))
+
+
+def test_a_time_beyond_the_years_python_holds_is_invalid_input(client, callers):
+    response = client.get(
+        "/api/v1/admin/ledger?from=0001-01-01T00:00:00%2B05:00", headers=callers.staff("finance")
+    )
+
+    assert response.status_code == 422
