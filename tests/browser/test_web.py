@@ -571,3 +571,22 @@ def test_ops_makes_and_issues_a_coupon_and_the_buyer_pays_less_with_it(
     expect(store.get_by_test_id("discount")).to_contain_text(code)
     expect(store.get_by_test_id("status")).to_have_attribute("data-status", "awaiting_payment")
     expect(store.locator(".price").first).to_contain_text("9.90")
+
+
+def test_an_admin_disables_a_staff_member_who_is_out_at_once(suite, open_page, staff_member):
+    username, password = staff_member("support")
+    support = shop.Gateway(suite.settings.gateway_url).log_in(username, password)
+    page = open_page(DESKTOP)
+    sign_in(page, *suite.admin)
+    page.get_by_test_id("menu-staff").click()
+
+    row = page.get_by_test_id("staff").locator("tr").filter(has_text=username)
+    expect(row).to_contain_text("正常")
+    row.get_by_role("button", name="停用").click()
+    page.locator(".el-popconfirm").get_by_role("button").last.click()
+
+    expect(row).to_contain_text("已停用")
+    support.request("GET", "/api/v1/me", expected=(401,))
+    row.get_by_role("button", name="启用").click()
+    expect(row).to_contain_text("正常")
+    shop.Gateway(suite.settings.gateway_url).log_in(username, password)

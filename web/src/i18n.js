@@ -70,6 +70,7 @@ const zh = {
   blacklist: {
     add: "加入黑名单", remove: "移出", value: "值", kinds: { account: "账号", ip: "IP 地址", device: "设备" },
   },
+  staff: { list: "员工", disable: "停用", enable: "启用", disabled: "已停用", active: "正常", roleChanged: "角色已更改" },
   finance: {
     ledger: "账本", account: "账户", from: "开始", to: "结束", exportCsv: "导出 CSV", reference: "凭证", reconcile: "对账",
     provider: "渠道", statementHint: "粘贴或选择渠道的日对账单（CSV）", outcome: "结果", days: "账单日期", brokenLines: "无法解析的行",
@@ -162,6 +163,7 @@ const en = {
   blacklist: {
     add: "Blacklist", remove: "Remove", value: "Value", kinds: { account: "Account", ip: "IP address", device: "Device" },
   },
+  staff: { list: "Staff", disable: "Disable", enable: "Enable", disabled: "Disabled", active: "Active", roleChanged: "Role changed" },
   finance: {
     ledger: "Ledger", account: "Account", from: "From", to: "To", exportCsv: "Export CSV", reference: "Reference", reconcile: "Reconcile",
     provider: "Provider", statementHint: "Paste or choose the provider's daily statement (CSV)", outcome: "Outcome", days: "Days", brokenLines: "Broken lines",
