@@ -2,11 +2,14 @@
 # make test  — set up and run the tests (all but the slow fault tests; make test-slow runs those)
 # make demo  — buy a card and a direct top-up through the running suite's HTTP API (DEMO_ARGS="--method alipay": wechat, unionpay, mockpay)
 # make bench — benchmark purchases through the API on SQLite and PostgreSQL, then with a
-#              replica of the busiest service; results go to bench/results/ (BENCH_ARGS to tune)
+#              replica of the busiest service, each against BASELINE=<commit> (default 3246524)
+#              in the same run; results go to bench/results/ (BENCH_ARGS to tune)
 # make web   — build the storefront and console (web/, served by the gateway at / and /admin)
 # make bench-import — cards imported per second (100,000 in one request) on SQLite and PostgreSQL
 # make lint  — ruff lint, import order and format check, mypy (make test runs it first)
 # make audit — check the invariants across the running suite's services
+# the commit make bench measures the working tree against, in the same run
+BASELINE ?= 3246524
 PACKAGES := $(wildcard libs/*/pyproject.toml services/*/pyproject.toml gateway/pyproject.toml cli/pyproject.toml)
 VENV := .venv
 INSTALLED := $(VENV)/.installed
@@ -47,7 +50,7 @@ demo: $(INSTALLED)
 
 bench: $(INSTALLED)
 	scripts/ensure-broker.sh --postgres
-	$(VENV)/bin/python bench/run.py $(BENCH_ARGS)
+	$(VENV)/bin/python bench/run.py --baseline $(BASELINE) $(BENCH_ARGS)
 
 bench-import: $(INSTALLED)
 	scripts/ensure-broker.sh --postgres

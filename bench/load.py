@@ -7,7 +7,10 @@ is measured all the same and reported beside the suite's.
 A buyer is closed-loop: order → wait until awaiting_payment → mockpay intent
 → signed notification → wait until delivered → read the cards, then the next
 purchase at once. Each wait long-polls the order (``changed_from`` the status
-last seen), so each state is timed when the answer showing it arrives.
+last seen), so each state is timed when the answer showing it arrives. Where
+the gateway places and pays in one request (``payment_method`` on
+``POST /orders``, which answers the order already awaiting payment), the
+buyer does that instead of the first wait and the intent.
 """
 
 import asyncio
@@ -49,6 +52,8 @@ class Purchase:
     paid: bool = False  # the gateway accepted the payment notification
     cards: list = field(default_factory=list)
     polls: int = 0
+    # every HTTP request the purchase made, the provider's notification included
+    requests: int = 0
     error: str = None
 
 
@@ -153,8 +158,11 @@ async def register_buyers(gateway_url, count, concurrency=4, attempts=5):
 class Buyers:
     """Runs the buyers until the deadline, then lets each finish the purchase it is in."""
 
-    def __init__(self, gateway_url, tokens, products, mockpay_secret, *, wait_timeout=30.0):
+    def __init__(
+        self, gateway_url, tokens, products, mockpay_secret, *, pay_on_order=False, wait_timeout=30.0
+    ):
         self.gateway_url = gateway_url
+        self.pay_on_order = pay_on_order
         self.tokens = tokens
         self.products = products
         self.mockpay_secret = mockpay_secret.encode()
@@ -192,20 +200,24 @@ class Buyers:
         provider.close()
 
     async def _purchase(self, buyer, provider, product, purchase):
+        wanted = {"items": [{"product_id": product["id"], "quantity": 1}]}
+        if self.pay_on_order:
+            wanted["payment_method"] = "mockpay"
+        purchase.requests += 1
         order = await buyer.request(
-            "POST",
-            "/api/v1/orders",
-            headers={"Idempotency-Key": str(uuid.uuid4())},
-            json_body={"items": [{"product_id": product["id"], "quantity": 1}]},
+            "POST", "/api/v1/orders", headers={"Idempotency-Key": str(uuid.uuid4())}, json_body=wanted
         )
         purchase.order_created = time.monotonic()
         purchase.order_id = order["id"]
+        payment = order.get("payment")
         purchase.awaiting_payment = await self._poll_until(
             buyer, purchase, order["status"], "awaiting_payment"
         )
-        payment = await buyer.request(
-            "POST", f"/api/v1/orders/{order['id']}/payments", json_body={"method": "mockpay"}
-        )
+        if payment is None:
+            purchase.requests += 1
+            payment = await buyer.request(
+                "POST", f"/api/v1/orders/{order['id']}/payments", json_body={"method": "mockpay"}
+            )
         body = json.dumps(
             {
                 "payment_id": payment["payment_id"],
@@ -217,6 +229,7 @@ class Buyers:
         ).encode()
         signature = hmac.new(self.mockpay_secret, body, hashlib.sha256).hexdigest()
         purchase.notified = time.monotonic()
+        purchase.requests += 1
         await provider.request(
             "POST",
             "/api/v1/payments/notify/mockpay",
@@ -225,6 +238,7 @@ class Buyers:
         )
         purchase.paid = True
         purchase.delivered = await self._poll_until(buyer, purchase, "awaiting_payment", "delivered")
+        purchase.requests += 1
         purchase.cards = await buyer.request("GET", f"/api/v1/orders/{order['id']}/cards")
         purchase.finished = time.monotonic()
         if len(purchase.cards) != 1:
@@ -247,8 +261,17 @@ class Buyers:
                 params={"changed_from": status, "wait": min(remaining, LONG_POLL_SECONDS)},
             )
             purchase.polls += 1
+            purchase.requests += 1
             status = order["status"]
         return time.monotonic()
+
+
+async def places_and_pays_at_once(gateway_url):
+    """Whether ``POST /orders`` takes a ``payment_method`` (and answers the payment with the order)."""
+    client = JsonClient(gateway_url)
+    spec = await client.request("GET", "/openapi.json")
+    client.close()
+    return "payment_method" in json.dumps(spec["components"]["schemas"].get("OrderCreation", {}))
 
 
 async def settle_unfinished(gateway_url, tokens_by_order, timeout=30.0, poll_interval=0.5):

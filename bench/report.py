@@ -58,6 +58,9 @@ def summarise_purchases(purchases, window_start, window_end):
         "order_polls_per_purchase": round(
             sum(p.polls for p in begun_in_window) / max(len(begun_in_window), 1), 1
         ),
+        "http_requests_per_purchase": round(
+            sum(p.requests for p in begun_in_window) / max(len(begun_in_window), 1), 2
+        ),
     }
 
 
@@ -230,6 +233,15 @@ Profiles taken during a change, kept here rather than in the code's comments:
 """
 
 
+# what the suite itself spent, without the load generator and whatever else the machine ran
+NOT_THE_SUITE = ("load generator", "everything else on the machine", "postgresql:other")
+
+
+def suite_cpu_ms_per_purchase(result):
+    by_service = result["cpu"]["by_service_seconds_per_purchase"]
+    return round(1000 * sum(seconds for name, seconds in by_service.items() if name not in NOT_THE_SUITE), 1)
+
+
 def waiting_text(result):
     """How the run's buyers waited for their order: long-poll, or polls before there was one."""
     return result.get("waiting") or f"polled every {result['poll_interval_ms']:.0f} ms"
@@ -281,6 +293,35 @@ def write_readme():
             for document, result in runs
         ],
     )
+    compared = [(document, result) for document, result in runs if result.get("baseline")]
+    if compared:
+        lines += ["## Against the baseline, measured in the same run\n"]
+        lines += _table(
+            [
+                *key_header,
+                "buyers",
+                "purchases/s (baseline)",
+                "speedup",
+                "suite CPU ms/purchase (baseline)",
+                "broker messages/purchase",
+                "HTTP requests/purchase",
+                "notification → delivered p99 ms",
+            ],
+            [
+                [
+                    *key(document, result),
+                    str(result["buyers"]),
+                    f"{result['purchases_per_second']:.1f} ({result['baseline']['purchases_per_second']:.1f}"
+                    f" at {result['baseline']['commit']})",
+                    f"{result['speedup']:.2f}×",
+                    f"{suite_cpu_ms_per_purchase(result):.0f} ({result['baseline']['cpu_ms_per_purchase']:.0f})",
+                    f"{result['broker']['published_per_purchase']:.1f}",
+                    f"{result.get('http_requests_per_purchase', '—')}",
+                    f"{result['latency_ms']['notification_to_delivered']['p99']:.0f}",
+                ]
+                for document, result in compared
+            ],
+        )
     lines += ["## CPU milliseconds per purchase\n"]
     lines += _table(
         [

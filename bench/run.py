@@ -1,7 +1,17 @@
 """Benchmark the whole suite: purchases per second, latencies, CPU per purchase, broker use.
 
     python bench/run.py [--duration 30] [--buyers 64] [--databases sqlite,postgresql]
-                        [--replicas auto|none|orders=2]
+                        [--replicas auto|none|orders=2] [--baseline COMMIT|none]
+
+With a baseline (default: 3246524), each configuration is measured on that
+commit first and then on the working tree, one after the other on the same
+machine: the baseline is checked out in a git worktree under
+.kameng/bench-baselines/ (kept, with its own venv from its own
+scripts/bootstrap.sh, for the next run; ``git worktree remove`` drops it) and
+measured by its own bench/run.py with the same settings. Each run then
+records ``baseline: {commit, purchases_per_second, cpu_ms_per_purchase}`` and
+``speedup`` (purchases/s over the baseline's), so a figure does not depend on
+how fast the machine was that hour.
 
 For each database kind it starts a fresh suite (own vhost, data folder,
 PostgreSQL databases), seeds a catalogue with enough cards, registers the
@@ -15,6 +25,7 @@ import argparse
 import asyncio
 import datetime
 import importlib.util
+import json
 import os
 import subprocess
 import sys
@@ -32,6 +43,8 @@ import stage
 from kameng_cli.suite import SERVICES
 
 REPO = Path(__file__).resolve().parent.parent
+DEFAULT_BASELINE = "3246524"
+BASELINES = REPO / ".kameng" / "bench-baselines"
 
 
 def parse_replicas(text):
@@ -72,6 +85,11 @@ def parse_args(argv):
         help="purchases/s the card stock is sized for (the run fails if it runs dry)",
     )
     parser.add_argument("--ceiling-seconds", type=float, default=5)
+    parser.add_argument(
+        "--baseline",
+        default=DEFAULT_BASELINE,
+        help="a commit measured before the working tree in each configuration ('none' to skip)",
+    )
     parser.add_argument("--no-save", action="store_true", help="print only; write nothing to bench/results")
     parser.add_argument(
         "--note",
@@ -166,7 +184,11 @@ def _measure(running, args, broker_ceiling, say):
     idle_seconds = time.monotonic() - idle_before.at
     postgres_before = probes.postgres_counters(running.service_of_database())
     buyers = load.Buyers(
-        gateway_url, [token for _name, token in shop.accounts], shop.products, shop.mockpay_secret
+        gateway_url,
+        [token for _name, token in shop.accounts],
+        shop.products,
+        shop.mockpay_secret,
+        pay_on_order=asyncio.run(load.places_and_pays_at_once(gateway_url)),
     )
     say(f"buying: {args.buyers} buyers, {args.warmup:.0f} s warm-up, {args.duration:.0f} s timed")
     purchases, window_start, window_end, cpu_before, cpu_after = asyncio.run(
@@ -250,6 +272,67 @@ def _measure(running, args, broker_ceiling, say):
     }
 
 
+def baseline_checkout(commit, say=print):
+    """``(checkout, short commit)``: ``commit`` in a git worktree with its own venv, made once and kept."""
+    full = subprocess.run(
+        ["git", "rev-parse", "--verify", f"{commit}^{{commit}}"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    checkout = BASELINES / full[:12]
+    if not (checkout / ".venv" / ".installed").exists():
+        if checkout.exists():
+            subprocess.run(["git", "worktree", "remove", "--force", str(checkout)], cwd=REPO, check=True)
+        BASELINES.mkdir(parents=True, exist_ok=True)
+        say(f"checking out the baseline {full[:7]} in {checkout} and setting it up…")
+        subprocess.run(["git", "worktree", "add", "--detach", str(checkout), full], cwd=REPO, check=True)
+        subprocess.run(["scripts/bootstrap.sh"], cwd=checkout, check=True)
+    return checkout, full[:7]
+
+
+def measure_baseline(checkout, database, args, say=print):
+    """One configuration measured on the baseline by its own bench/run.py: its result."""
+    results = checkout / "bench" / "results"
+    before = {path: path.stat().st_mtime for path in results.glob("*.json")}
+    command = [
+        str(checkout / ".venv" / "bin" / "python"),
+        "bench/run.py",
+        f"--databases={database}",
+        "--replicas=none",
+        f"--buyers={args.buyers}",
+        f"--duration={args.duration}",
+        f"--warmup={args.warmup}",
+        f"--products={args.products}",
+        f"--max-rate={args.max_rate}",
+        "--ceiling-seconds=1",
+    ]
+    say(f"\nthe baseline on {database}: {' '.join(command[1:])}")
+    subprocess.run(command, cwd=checkout, check=False)
+    written = [path for path in results.glob("*.json") if before.get(path) != path.stat().st_mtime]
+    if not written:
+        raise RuntimeError(f"the baseline's run on {database} wrote no results")
+    [result] = json.loads(written[0].read_text())["runs"]
+    return result
+
+
+def compared_with(result, baseline, commit):
+    """``result`` with the baseline's figures beside it and the ratio of throughputs."""
+    return {
+        **result,
+        "baseline": {
+            "commit": commit,
+            "purchases_per_second": baseline["purchases_per_second"],
+            "cpu_ms_per_purchase": report.suite_cpu_ms_per_purchase(baseline),
+            "broker_messages_per_purchase": baseline["broker"]["published_per_purchase"],
+            "errors": baseline["errors"],
+            "audit_ok": baseline["audit"]["ok"],
+        },
+        "speedup": round(result["purchases_per_second"] / max(baseline["purchases_per_second"], 0.01), 2),
+    }
+
+
 def git_commit():
     return subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True, check=True
@@ -282,13 +365,21 @@ def main(argv=None):
         "runs": [],
     }
     failed = False
+    baseline = None if args.baseline == "none" else baseline_checkout(args.baseline)
     for database in args.databases:
         try:
+            measured = measure_baseline(baseline[0], database, args) if baseline else None
             result = run_configuration(database, {}, args, broker_ceiling)
         except Exception:
             traceback.print_exc()
             failed = True
             continue
+        if measured:
+            result = compared_with(result, measured, baseline[1])
+            print(
+                f"\nagainst the baseline {baseline[1]}: {result['purchases_per_second']:.1f} purchases/s over "
+                f"{measured['purchases_per_second']:.1f}, speedup {result['speedup']:.2f}×"
+            )
         report.print_result(result)
         document["runs"].append(result)
     if args.replicas and document["runs"]:
