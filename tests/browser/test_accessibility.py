@@ -35,6 +35,7 @@ CONSOLE = [
     "/admin/finance",
     "/admin/agents",
     "/admin/coupons",
+    "/admin/levels",
 ]
 
 

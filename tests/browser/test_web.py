@@ -590,3 +590,28 @@ def test_an_admin_disables_a_staff_member_who_is_out_at_once(suite, open_page, s
     row.get_by_role("button", name="启用").click()
     expect(row).to_contain_text("正常")
     shop.Gateway(suite.settings.gateway_url).log_in(username, password)
+
+
+def test_ops_adds_a_membership_level_and_is_told_what_is_wrong_with_a_bad_one(
+    suite, open_page, staff, staff_member
+):
+    before = staff.request("GET", "/api/v1/admin/levels")["levels"]
+    page = open_page(DESKTOP)
+    sign_in(page, *staff_member("ops"))
+    page.get_by_test_id("menu-levels").click()
+    expect(page.get_by_test_id("levels").locator("tbody tr")).to_have_count(len(before))
+    try:
+        page.get_by_role("button", name="添加等级").click()
+        new_row = len(before)
+        page.locator(f"input[name=level-name-{new_row}]").fill("Bad Name")
+        page.get_by_test_id("save-levels").click()
+        expect(page.get_by_test_id("levels")).to_contain_text("String does not match")
+        page.locator(f"input[name=level-name-{new_row}]").fill("browser_gold")
+        page.locator(f"input[name=level-threshold-{new_row}]").fill("99999")
+        page.get_by_test_id("save-levels").click()
+        expect(page.get_by_test_id("levels-saved")).to_be_visible()
+        levels = staff.request("GET", "/api/v1/admin/levels")["levels"]
+        assert levels[-1] == {"name": "browser_gold", "threshold": 9_999_900}
+        screenshot(page, "console-levels")
+    finally:
+        staff.request("PUT", "/api/v1/admin/levels", json={"levels": before})

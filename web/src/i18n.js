@@ -36,7 +36,7 @@ const zh = {
     refunds: "退款", suppliers: "供货商", refund: "退款", refundTo: "退至", to: { original: "原支付渠道", wallet: "余额" },
     lastError: "最近错误", newSupplier: "新建供货商", synced: "已同步", syncedAt: "同步时间", syncNow: "立即同步",
     created: "已创建", noAccess: "此角色无权访问该页面", levelPrices: "等级价格 (JSON)", refresh: "刷新",
-    blacklist: "黑名单", finance: "财务", agents: "代理与提现", customers: "客户", refundRequests: "售后申请", coupons: "优惠券",
+    blacklist: "黑名单", levels: "会员等级", finance: "财务", agents: "代理与提现", customers: "客户", refundRequests: "售后申请", coupons: "优惠券",
     restock: "补货", low: "库存不足", threshold: "预警阈值", forecast7d: "7 天预测销量", daysOfCover: "可售天数",
     suggested: "建议补货", setThreshold: "设置阈值", save: "保存",
     method: { holt_winters: "Holt-Winters", mean: "日均", none: "无销量" },
@@ -66,6 +66,9 @@ const zh = {
   customers: {
     tag: "按标签筛选", tags: "标签", level: "等级", orders: "订单数", spent: "消费（扣除退款）", lastOrder: "最近下单",
     firstOrder: "首次下单", registered: "注册时间", newTag: "新标签（小写字母、数字、- 或 _）", addTag: "添加标签",
+  },
+  levels: {
+    hint: "累计消费达到门槛的客户自动升到该等级；商品的等级价格按等级名称设置。", threshold: "累计消费门槛", add: "添加等级", remove: "删除",
   },
   blacklist: {
     add: "加入黑名单", remove: "移出", value: "值", kinds: { account: "账号", ip: "IP 地址", device: "设备" },
@@ -129,7 +132,7 @@ const en = {
     refunds: "Refunds", suppliers: "Suppliers", refund: "Refund", refundTo: "To", to: { original: "The original channel", wallet: "The wallet" },
     lastError: "Last error", newSupplier: "New supplier", synced: "Synced", syncedAt: "Synced at", syncNow: "Sync now",
     created: "Created", noAccess: "Your role may not use this page", levelPrices: "Level prices (JSON)", refresh: "Refresh",
-    blacklist: "Blacklist", finance: "Finance", agents: "Agents & withdrawals", customers: "Customers", refundRequests: "Refund requests", coupons: "Coupons",
+    blacklist: "Blacklist", levels: "Membership levels", finance: "Finance", agents: "Agents & withdrawals", customers: "Customers", refundRequests: "Refund requests", coupons: "Coupons",
     restock: "Restock", low: "Low", threshold: "Threshold", forecast7d: "7-day forecast", daysOfCover: "Days of cover",
     suggested: "Suggested", setThreshold: "Set threshold", save: "Save",
     method: { holt_winters: "Holt-Winters", mean: "mean day", none: "no sales" },
@@ -159,6 +162,9 @@ const en = {
   customers: {
     tag: "Filter by tag", tags: "Tags", level: "Level", orders: "Orders", spent: "Spent (less refunds)", lastOrder: "Last order",
     firstOrder: "First order", registered: "Registered", newTag: "New tag (lower case, digits, - or _)", addTag: "Add tag",
+  },
+  levels: {
+    hint: "A customer whose lifetime spend reaches a threshold holds that level; products' level prices are keyed by its name.", threshold: "Lifetime spend from", add: "Add a level", remove: "Remove",
   },
   blacklist: {
     add: "Blacklist", remove: "Remove", value: "Value", kinds: { account: "Account", ip: "IP address", device: "Device" },

@@ -29,6 +29,7 @@ const routes = [
       { path: "audit-log", component: () => import("./admin/AuditLog.vue") },
       { path: "staff", component: () => import("./admin/Staff.vue") },
       { path: "blacklist", component: () => import("./admin/Blacklist.vue") },
+      { path: "levels", component: () => import("./admin/Levels.vue") },
       { path: "coupons", component: () => import("./admin/Coupons.vue") },
       { path: "finance", component: () => import("./admin/Finance.vue") },
       { path: "agents", component: () => import("./admin/Agents.vue") },

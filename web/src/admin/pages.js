@@ -13,6 +13,7 @@ export const PAGES = [
   { path: "/admin/audit-log", key: "auditLog", roles: ["admin", "auditor"] },
   { path: "/admin/staff", key: "staff", roles: ["admin"] },
   { path: "/admin/blacklist", key: "blacklist", roles: ["admin", "ops"] },
+  { path: "/admin/levels", key: "levels", roles: ["admin", "ops"] },
   { path: "/admin/coupons", key: "coupons", roles: ["admin", "ops"] },
   { path: "/admin/finance", key: "finance", roles: ["admin", "finance", "auditor"] },
   { path: "/admin/agents", key: "agents", roles: ["admin", "finance"] },
