@@ -144,6 +144,10 @@ def test_a_buyer_pays_through_each_providers_sandbox_page(suite, open_page, card
 
     if method == "wechat":
         page.locator("[data-method=wechat]").click()
+        # the native-pay code as a QR code for a phone, drawn in the page
+        expect(page.get_by_test_id("qr-code")).to_be_visible()
+        assert page.get_by_test_id("qr-code").get_attribute("src").startswith("data:image/png;base64,")
+        screenshot(page, "order-wechat-qr")
         with page.expect_popup() as opened:
             page.locator("a[href*='/wechat/']").click()
     else:
