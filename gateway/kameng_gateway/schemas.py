@@ -678,6 +678,13 @@ class FinanceRowSchema(FinanceFiguresSchema):
     key = fields.String(metadata={"description": "the day (YYYY-MM-DD) or the channel"})
 
 
+class ChannelSuccessSchema(Schema):
+    channel = fields.String(metadata={"description": "the payment method buyers chose"})
+    intents = fields.Integer(metadata={"description": "order payments opened with it in the period"})
+    paid = fields.Integer(metadata={"description": "those of them that were paid"})
+    success_rate = fields.Float(metadata={"description": "paid / intents"})
+
+
 class FinanceSummarySchema(Schema):
     from_ = fields.String(data_key="from", attribute="from", metadata={"format": "date-time"})
     to = fields.String(metadata={"format": "date-time"})
@@ -687,6 +694,12 @@ class FinanceSummarySchema(Schema):
         metadata={"description": "by channel, commissions are in the totals only: they belong to no channel"},
     )
     totals = fields.List(fields.Nested(FinanceFiguresSchema), metadata={"description": "one per currency"})
+    channels = fields.List(
+        fields.Nested(ChannelSuccessSchema),
+        metadata={
+            "description": "each channel's order payments opened in the period, and how many were paid"
+        },
+    )
 
 
 class LedgerQuerySchema(PageQuerySchema):

@@ -416,6 +416,7 @@ def test_finance_reads_the_ledger_and_reconciles_a_statement(
     # the dashboard's money charts come from the finance summary
     expect(page.get_by_text("近 14 天营业额与净收入")).to_be_visible()
     expect(page.get_by_text("近 14 天各支付渠道营业额")).to_be_visible()
+    expect(page.get_by_text("近 14 天各支付渠道支付成功率")).to_be_visible()
     page.wait_for_load_state("networkidle")
     screenshot(page, "console-dashboard-finance")
     page.get_by_test_id("menu-finance").click()

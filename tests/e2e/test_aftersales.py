@@ -86,6 +86,9 @@ def test_a_buyers_ticket_is_commented_approved_and_refunded_through_the_provider
     # the suite is shared: other tests paid and refunded through alipay too
     assert alipay["revenue"] >= order["total"] and alipay["refunds"] >= order["total"]
     assert alipay["net"] == alipay["revenue"] - alipay["refunds"]
+    [alipay_payments] = [channel for channel in summary["channels"] if channel["channel"] == "alipay"]
+    assert 1 <= alipay_payments["paid"] <= alipay_payments["intents"]
+    assert alipay_payments["success_rate"] == round(alipay_payments["paid"] / alipay_payments["intents"], 4)
 
     report = audit.audit(
         suite.settings.amqp_uri, audit.Timeouts(order_ttl=suite.order_ttl, expiry_interval=1, grace=5)

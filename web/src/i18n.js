@@ -70,7 +70,7 @@ const zh = {
   levels: {
     hint: "累计消费达到门槛的客户自动升到该等级；商品的等级价格按等级名称设置。", threshold: "累计消费门槛", add: "添加等级", remove: "删除",
   },
-  dashboard: { turnover: "营业额", net: "净收入", turnoverByDay: "近 14 天营业额与净收入", byChannel: "近 14 天各支付渠道营业额" },
+  dashboard: { turnover: "营业额", net: "净收入", turnoverByDay: "近 14 天营业额与净收入", byChannel: "近 14 天各支付渠道营业额", channelSuccess: "近 14 天各支付渠道支付成功率" },
   blacklist: {
     add: "加入黑名单", remove: "移出", value: "值", kinds: { account: "账号", ip: "IP 地址", device: "设备" },
   },
@@ -167,7 +167,7 @@ const en = {
   levels: {
     hint: "A customer whose lifetime spend reaches a threshold holds that level; products' level prices are keyed by its name.", threshold: "Lifetime spend from", add: "Add a level", remove: "Remove",
   },
-  dashboard: { turnover: "Turnover", net: "Net", turnoverByDay: "Turnover and net, last 14 days", byChannel: "Turnover by payment channel, last 14 days" },
+  dashboard: { turnover: "Turnover", net: "Net", turnoverByDay: "Turnover and net, last 14 days", byChannel: "Turnover by payment channel, last 14 days", channelSuccess: "Payments completed by channel, last 14 days" },
   blacklist: {
     add: "Blacklist", remove: "Remove", value: "Value", kinds: { account: "Account", ip: "IP address", device: "Device" },
   },

@@ -90,12 +90,41 @@ def summary(
             *_given_back(session, start, end),
             *_commissions(session, start, end),
         ]
+        channels = _channel_success(session, start, end)
     return {
         "from": start.isoformat(),
         "to": end.isoformat(),
         "group_by": query["group_by"],
         **summarise(movements, query["group_by"]),
+        "channels": channels,
     }
+
+
+def _channel_success(
+    session: sa.Connection, start: datetime.datetime, end: datetime.datetime
+) -> list[dict[str, Any]]:
+    """Per channel, the order payments opened in the period and how many of them were paid: a
+    channel whose buyers open payments and give up (a broken page, a provider outage) shows here."""
+    paid = sa.func.sum(sa.case((payment_intents.c.status == domain.SUCCEEDED, 1), else_=0))
+    rows = session.execute(
+        sa.select(payment_intents.c.method, sa.func.count(), paid)
+        .where(
+            payment_intents.c.purpose == domain.ORDER,
+            payment_intents.c.created_at >= start,
+            payment_intents.c.created_at < end,
+        )
+        .group_by(payment_intents.c.method)
+        .order_by(payment_intents.c.method)
+    ).all()
+    return [
+        {
+            "channel": method,
+            "intents": opened,
+            "paid": int(paid or 0),
+            "success_rate": round((paid or 0) / opened, 4),
+        }
+        for method, opened, paid in rows
+    ]
 
 
 def _received(session: sa.Connection, start: datetime.datetime, end: datetime.datetime) -> list[Movement]:

@@ -51,6 +51,20 @@ def test_the_periods_money_by_channel_and_in_total(
     ]
 
 
+def test_each_channels_payments_opened_and_paid(any_db, paid_order, open_intent, alipay_paid_order):
+    paid_order(1500)
+    open_intent(amount=800)  # a mockpay payment the buyer never made
+    open_intent(amount=900)
+    alipay_paid_order(2000)
+
+    channels = finance.summary(any_db)["channels"]
+
+    assert channels == [
+        {"channel": "alipay", "intents": 1, "paid": 1, "success_rate": 1.0},
+        {"channel": "mockpay", "intents": 3, "paid": 1, "success_rate": 0.3333},
+    ]
+
+
 def test_by_day_a_sum_counts_on_the_shops_day_in_beijing(any_db, paid_order):
     paid_order(1500)
     today = datetime.datetime.now(BEIJING).date().isoformat()
