@@ -8,13 +8,17 @@ export default defineConfig({
     outDir: "dist",
     emptyOutDir: true,
     chunkSizeWarningLimit: 1200,
-    rollupOptions: {
+    rolldownOptions: {
       output: {
-        // the console's heavy libraries stay out of the storefront's first load
-        manualChunks(id) {
-          if (id.includes("node_modules/echarts") || id.includes("node_modules/zrender")) return "charts";
-          if (id.includes("node_modules/element-plus") || id.includes("node_modules/@element-plus")) return "console-ui";
-          return undefined;
+        // The console's heavy libraries stay out of the storefront's first load. A group takes
+        // its modules' dependencies along, so Vue, which Element Plus imports, is grouped first
+        // (the highest priority): otherwise it lands in console-ui and the storefront loads that.
+        codeSplitting: {
+          groups: [
+            { name: "vue", test: /node_modules[\\/](vue|@vue|vue-router|vue-i18n|@intlify)[\\/]/, priority: 30 },
+            { name: "charts", test: /node_modules[\\/](echarts|zrender)[\\/]/, priority: 20 },
+            { name: "console-ui", test: /node_modules[\\/](element-plus|@element-plus)[\\/]/, priority: 10 },
+          ],
         },
       },
     },

@@ -625,3 +625,16 @@ def test_ops_adds_a_membership_level_and_is_told_what_is_wrong_with_a_bad_one(
         screenshot(page, "console-levels")
     finally:
         staff.request("PUT", "/api/v1/admin/levels", json={"levels": before})
+
+
+def test_the_storefront_loads_none_of_the_consoles_libraries(suite, open_page, card_product):
+    card_product(1)
+    page = open_page(PHONE)
+    asked = []
+    page.on("request", lambda request: asked.append(request.url))
+    page.goto("/")
+    expect(page.get_by_test_id("product").first).to_be_visible()
+    page.wait_for_load_state("networkidle")
+    scripts = [url for url in asked if "/assets/" in url]
+    assert scripts, asked
+    assert not [url for url in scripts if "console-ui" in url or "charts" in url], scripts
