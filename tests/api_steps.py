@@ -8,6 +8,14 @@ import requests
 from kameng_cli import shop
 
 
+def new_customer(gateway_url, password, prefix="buyer"):
+    """A newly registered customer, signed in; returns their client."""
+    username = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    customer = shop.Gateway(gateway_url)
+    customer.register(username, password)
+    return customer.log_in(username, password)
+
+
 def new_card_product(staff, count, price=1000):
     """A new card product (in a new category) with ``count`` fresh cards; returns (product, cards)."""
     category = staff.request("POST", "/api/v1/admin/categories", json={"name": f"cat-{uuid.uuid4().hex[:6]}"})

@@ -14,7 +14,7 @@ from kameng_cli import shop
 from kameng_cli.secrets import admin_credentials, local_secrets
 from kameng_cli.suite import SERVICES, Suite, SuiteSettings
 from kameng_common.testing import create_vhost, delete_vhost, free_port
-from tests.api_steps import new_card_product, notify_mockpay
+from tests.api_steps import new_card_product, new_customer, notify_mockpay
 from tests.browser.browsing import CHROMIUM, DESKTOP, PHONE, place_order, strong_password
 
 
@@ -126,13 +126,7 @@ def open_page(browser, suite):
 def api_buyer(suite):
     """A factory: a new customer, signed in through the API only; returns their client."""
 
-    def make(prefix="buyer"):
-        username, password = f"{prefix}_{uuid.uuid4().hex[:8]}", strong_password()
-        buyer = shop.Gateway(suite.settings.gateway_url)
-        buyer.register(username, password)
-        return buyer.log_in(username, password)
-
-    return make
+    return lambda prefix="buyer": new_customer(suite.settings.gateway_url, strong_password(), prefix)
 
 
 @pytest.fixture

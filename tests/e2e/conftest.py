@@ -18,7 +18,7 @@ from kameng_common.testing import (
     drop_postgres_database,
     free_port,
 )
-from tests.api_steps import new_card_product, notify_mockpay
+from tests.api_steps import new_card_product, new_customer, notify_mockpay
 
 ORDER_TTL_SECONDS = 15
 
@@ -88,13 +88,7 @@ def staff(suite):
 def new_buyer(suite):
     """A factory of freshly registered, logged-in customers."""
 
-    def make():
-        username, password = f"buyer_{uuid.uuid4().hex[:10]}", "correct-horse-battery"
-        buyer = shop.Gateway(suite.settings.gateway_url)
-        buyer.register(username, password)
-        return buyer.log_in(username, password)
-
-    return make
+    return lambda: new_customer(suite.settings.gateway_url, "correct-horse-battery")
 
 
 @pytest.fixture
