@@ -56,6 +56,8 @@ def create_app(
     app.config["KAMENG_SETTINGS"] = settings
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.extensions[remote.RPC_EXTENSION] = rpc or RpcClient(settings.amqp_uri, settings.rpc_timeout)
+    # readiness pings it: locks, revocations and rate limits live there
+    app.extensions[health.REDIS_EXTENSION] = redis_client
     app.extensions[NONCES_EXTENSION] = nonces or NonceStore(redis_client, settings.redis_prefix)
     app.extensions[revocations.REVOCATIONS_EXTENSION] = revocations.TokenRevocations(
         redis_client, settings.token_ttl_seconds, settings.redis_prefix

@@ -778,6 +778,7 @@ class LiveSchema(Schema):
 class ReadySchema(Schema):
     status = fields.String(metadata={"enum": ["ready"]})
     broker = fields.String()
+    redis = fields.String(metadata={"description": "keeps sign-in locks, revoked tokens and rate limits"})
     services = fields.Dict(keys=fields.String(), values=fields.Dict())
 
 

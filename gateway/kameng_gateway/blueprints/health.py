@@ -1,7 +1,8 @@
-"""Liveness, and readiness: the broker and every service answer."""
+"""Liveness, and readiness: the broker, Redis and every service answer."""
 
 from concurrent.futures import ThreadPoolExecutor
 
+import redis
 from flask import Blueprint, current_app, g
 from flask.typing import ResponseReturnValue
 
@@ -15,6 +16,8 @@ blueprint = Blueprint("health", __name__, url_prefix="/health")
 
 SERVICES = ("inventory", "orders", "payments", "customers", "risk")
 _PROBES_EXTENSION = "kameng_health_probes"
+# the Redis every worker shares (sign-in failures and locks, revoked tokens, rate limits)
+REDIS_EXTENSION = "kameng_redis"
 
 _LIVE_SCHEMA = LiveSchema()
 _READY_SCHEMA = ReadySchema()
@@ -38,14 +41,17 @@ def live() -> ResponseReturnValue:
 @blueprint.get("/ready")
 @operation("Readiness", responses={200: ReadySchema, 503: ErrorSchema})
 def ready() -> ResponseReturnValue:
-    """The broker is reachable and every service's health() answers within
-    KAMENG_READY_TIMEOUT seconds. A 503 carries the same report in error.details."""
+    """The broker and Redis (which keeps sign-in locks, revoked tokens and rate limits)
+    are reachable and every service's health() answers within KAMENG_READY_TIMEOUT
+    seconds. A 503 carries the same report in error.details."""
     client = remote.client()
     try:
         client.ping()
         broker = "ok"
     except Unavailable as error:
         broker = error.message
+
+    redis_state = _ping_redis(current_app.extensions[REDIS_EXTENSION])
 
     timeout = current_app.config["KAMENG_SETTINGS"].ready_timeout
     probes = current_app.extensions[_PROBES_EXTENSION]
@@ -55,11 +61,24 @@ def ready() -> ResponseReturnValue:
     services = {service: future.result() for service, future in pending.items()}
 
     down = [service for service, report in services.items() if report["status"] != "ok"]
-    if broker != "ok" or down:
-        report = {"broker": broker, "services": services}
-        message = "Not ready: " + ", ".join((["broker"] if broker != "ok" else []) + down) + "."
+    if broker != "ok" or redis_state != "ok" or down:
+        report = {"broker": broker, "redis": redis_state, "services": services}
+        parts = ["broker"] if broker != "ok" else []
+        parts += ["redis"] if redis_state != "ok" else []
+        message = "Not ready: " + ", ".join(parts + down) + "."
         return error_response(503, Unavailable.code, message, details=report)
-    return _READY_SCHEMA.dump({"status": "ready", "broker": broker, "services": services})
+    return _READY_SCHEMA.dump(
+        {"status": "ready", "broker": broker, "redis": redis_state, "services": services}
+    )
+
+
+def _ping_redis(client: redis.Redis) -> str:
+    """ "ok", or why Redis did not answer."""
+    try:
+        client.ping()
+    except redis.RedisError as error:
+        return f"Redis does not answer: {error}"
+    return "ok"
 
 
 def _probe(client, service, timeout, correlation_id):

@@ -3,6 +3,7 @@ import hashlib
 import json
 
 import pytest
+import redis
 
 from kameng_common.errors import InvalidSignature, Unavailable
 
@@ -80,6 +81,7 @@ def test_ready_when_the_broker_and_every_service_answer(client, healthy, setting
 
     assert response.status_code == 200
     assert response.json["status"] == "ready"
+    assert response.json["redis"] == "ok"
     assert response.json["services"]["orders"] == {"status": "ok", "service": "orders", "database": "ok"}
     timeouts = {call.timeout for call in healthy.calls_to("risk", "health")}
     assert timeouts == {settings.ready_timeout}
@@ -160,3 +162,18 @@ def test_a_checkout_page_posts_the_providers_signed_form(client, rpc):
     script = page.split("<script>")[1].split("</script>")[0]
     digest = base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
     assert f"script-src 'sha256-{digest}'" in response.headers["Content-Security-Policy"]
+
+
+def test_not_ready_when_redis_is_down(client, healthy, redis_client, monkeypatch):
+    def refuse():
+        raise redis.ConnectionError("Connection refused")
+
+    monkeypatch.setattr(redis_client, "ping", refuse)
+
+    response = client.get("/health/ready")
+
+    assert response.status_code == 503
+    error = response.json["error"]
+    assert error["message"] == "Not ready: redis."
+    assert error["details"]["redis"] == "Redis does not answer: Connection refused"
+    assert error["details"]["broker"] == "ok"
