@@ -3,7 +3,7 @@
 from flask import Blueprint, current_app, request
 from flask.typing import ResponseReturnValue
 
-from kameng_common.errors import Unauthorized
+from kameng_common.errors import Forbidden, Unauthorized
 from kameng_gateway import audit, metrics, remote, signins
 from kameng_gateway.account_schemas import PasswordChangeSchema
 from kameng_gateway.auth import current_identity, issue_token, login_required
@@ -66,6 +66,10 @@ def issue_access_token() -> ResponseReturnValue:
         for scope in guard.failed(data["username"], address):
             _record_lock(scope, data["username"], address)
         raise
+    except Forbidden as refused:
+        if refused.code == "account_disabled":
+            metrics.SIGN_INS.labels("refused_disabled").inc()
+        raise
     guard.succeeded(data["username"])
     metrics.SIGN_INS.labels("succeeded").inc()
     return _TOKEN_SCHEMA.dump(issue_token(user)), 200, {"Cache-Control": "no-store"}
@@ -97,19 +101,38 @@ def log_out() -> ResponseReturnValue:
 @operation(
     "Change my password",
     body=PasswordChangeSchema,
-    responses={200: TokenSchema},
+    responses={200: TokenSchema, 429: ErrorSchema},
     auth="required",
 )
 @login_required
 def change_password() -> ResponseReturnValue:
     """With the current password (403 ``wrong_password`` otherwise) and a new one
     hard enough to guess (422 ``weak_password``). Every token issued before,
-    this one included, stops working; the answer is a fresh token."""
+    this one included, stops working; the answer is a fresh token. A wrong
+    current password counts as a failed sign-in of the account and the address:
+    enough of them lock both (429 ``account_locked`` or ``address_locked``), so a
+    stolen token cannot guess the password here either."""
     data = load_json(_PASSWORD_CHANGE_SCHEMA)
     identity = current_identity()
-    subject = remote.call(
-        "customers", "change_password", identity.user_id, data["current_password"], data["new_password"]
-    )
+    username = remote.call("customers", "get_profile", identity.user_id)["username"]
+    guard = current_app.extensions[signins.SIGN_INS_EXTENSION]
+    address = request.remote_addr
+    try:
+        guard.check(username, address)
+    except signins.SignInLocked:
+        metrics.SIGN_INS.labels("refused_locked").inc()
+        raise
+    try:
+        subject = remote.call(
+            "customers", "change_password", identity.user_id, data["current_password"], data["new_password"]
+        )
+    except Forbidden as refused:
+        if refused.code == "wrong_password":
+            metrics.SIGN_INS.labels("failed").inc()
+            for scope in guard.failed(username, address):
+                _record_lock(scope, username, address)
+        raise
+    guard.succeeded(username)
     current_app.extensions[REVOCATIONS_EXTENSION].supersede(identity.user_id, subject["token_version"])
     if not identity.is_customer:
         audit.record("staff.password_changed", f"account:{identity.user_id}")

@@ -6,7 +6,7 @@ from dataclasses import replace
 import pytest
 import redis
 
-from kameng_common.errors import Unauthorized
+from kameng_common.errors import Forbidden, Unauthorized
 from kameng_gateway.app import create_app
 from kameng_gateway.signins import ACCOUNT, ADDRESS, Limits, SignInGuard, account_key
 
@@ -167,3 +167,61 @@ def test_a_store_that_is_down_answers_503_not_500(settings, rpc):
 
     assert response.status_code == 503
     assert response.json["error"]["code"] == "unavailable"
+
+
+def test_a_disabled_accounts_sign_in_is_counted(client, rpc):
+    rpc.answer("customers", "authenticate", Forbidden("this account is disabled", "account_disabled"))
+
+    assert sign_in(client, password="right password").status_code == 403
+
+    metrics = client.get("/metrics", headers={"Authorization": "Bearer scrape-token"}).text
+    assert 'kameng_sign_ins_total{outcome="refused_disabled"}' in metrics
+
+
+def change_password(client, callers, token, current="wrong password", address="10.0.0.1"):
+    return client.post(
+        "/api/v1/auth/password",
+        json={"current_password": current, "new_password": "a-new-long-phrase"},
+        headers=callers.bearer(token),
+        environ_overrides={"REMOTE_ADDR": address},
+    )
+
+
+@pytest.fixture
+def password_changes(rpc):
+    rpc.answer(
+        "customers",
+        "get_profile",
+        lambda account_id: {**ALICE, "id": account_id, "agent": None},
+    )
+
+    def change(account_id, current, new):
+        if current != "right password":
+            raise Forbidden("the current password is not right", "wrong_password")
+        return {**ALICE, "id": account_id, "token_version": 1}
+
+    rpc.answer("customers", "change_password", change)
+    return rpc
+
+
+def test_wrong_current_passwords_on_a_password_change_lock_the_account(client, password_changes, callers):
+    token = callers.token("customer")
+    statuses = [change_password(client, callers, token).status_code for _ in range(5)]
+
+    assert statuses == [403] * 5
+    # the owner's own sign-in is refused too, from anywhere, and so is the right password here
+    locked = sign_in(client, password="right password", address="10.9.9.9")
+    assert locked.status_code == 429 and locked.json["error"]["code"] == "account_locked"
+    refused = change_password(client, callers, token, current="right password", address="10.8.8.8")
+    assert refused.status_code == 429 and refused.json["error"]["code"] == "account_locked"
+    assert len(password_changes.calls_to("customers", "change_password")) == 5
+    assert ("sign_in.locked", "username:alice") in [args[3:5] for args in audit_entries(password_changes)]
+
+
+def test_sign_in_failures_and_wrong_current_passwords_add_up(client, password_changes, callers):
+    for _ in range(3):
+        sign_in(client)
+    for _ in range(2):
+        change_password(client, callers, callers.token("customer"))
+
+    assert sign_in(client, password="right password").status_code == 429
