@@ -68,6 +68,7 @@ def update_category(db, category_id, changes):
             categories.update().where(categories.c.id == category_id).values(name=name, parent_id=parent_id)
         )
         row = category_row(uow, category_id)
+        assert row is not None, "the category was just updated"
     return schemas.Category().dump(row._mapping)
 
 

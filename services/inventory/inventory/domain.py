@@ -1,12 +1,31 @@
 """Inventory's rules, in plain Python: pricing, card intake, and what each order event may do."""
 
 from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from kameng_common.errors import Conflict, InvalidInput
 
-# a row of a table as a mapping (SQLAlchemy's RowMapping, or a dict in tests)
-Row = Mapping[str, Any]
+
+@dataclass(frozen=True)
+class PricedProduct:
+    """What a quote reads of a product's row of ``products``."""
+
+    name: str
+    status: str
+    currency: str
+    category_id: int
+    price: int
+    level_prices: Mapping[str, int]
+
+
+@dataclass(frozen=True)
+class SoldOrder:
+    """What the reveal rule reads of an order's row of ``orders`` (a tombstone has no buyer)."""
+
+    customer_id: str | None
+    stock_state: str | None
+
 
 CARD, LOOP, DIRECT = "card", "loop", "direct"
 KINDS = (CARD, LOOP, DIRECT)
@@ -102,12 +121,12 @@ def merge_lines(items: Iterable[Mapping[str, Any]]) -> dict[int, int]:
     return merged
 
 
-def quote(lines: Mapping[int, int], products: Mapping[int, Row], level: str) -> dict[str, Any]:
-    """Price merged ``lines`` at ``level``; ``products`` maps each product id to its row of ``products``."""
-    off_sale = [product_id for product_id in lines if products[product_id]["status"] != ON_SALE]
+def quote(lines: Mapping[int, int], products: Mapping[int, PricedProduct], level: str) -> dict[str, Any]:
+    """Price merged ``lines`` at ``level``; ``products`` maps each product id to what is priced of it."""
+    off_sale = [product_id for product_id in lines if products[product_id].status != ON_SALE]
     if off_sale:
         raise Conflict("product " + ", ".join(map(str, off_sale)) + " is not on sale", code=NOT_ON_SALE)
-    currencies = {products[product_id]["currency"] for product_id in lines}
+    currencies = {products[product_id].currency for product_id in lines}
     if len(currencies) > 1:
         raise InvalidInput("the items are priced in different currencies; order them separately")
     items: list[dict[str, Any]] = []
@@ -116,11 +135,11 @@ def quote(lines: Mapping[int, int], products: Mapping[int, Row], level: str) -> 
         items.append(
             {
                 "product_id": product_id,
-                "name": product["name"],
+                "name": product.name,
                 # what a coupon scoped to categories looks at
-                "category_id": product["category_id"],
+                "category_id": product.category_id,
                 "quantity": quantity,
-                "unit_price": price_for_level(product["price"], product["level_prices"], level),
+                "unit_price": price_for_level(product.price, product.level_prices, level),
             }
         )
     return {
@@ -207,13 +226,13 @@ REVEALED, NOT_FOUND, FORBIDDEN, NOT_DELIVERED, INTEGRITY_ERROR = (
 )
 
 
-def reveal_refusal(order: Row | None, customer_id: str) -> str | None:
-    """Why ``customer_id`` may not read ``order``'s cards (its row of ``orders``), or None when they may."""
-    if order is None or order["customer_id"] is None:
+def reveal_refusal(order: SoldOrder | None, customer_id: str) -> str | None:
+    """Why ``customer_id`` may not read ``order``'s cards, or None when they may."""
+    if order is None or order.customer_id is None:
         return NOT_FOUND  # unknown, or only a tombstone: nobody has bought it
-    if order["customer_id"] != customer_id:
+    if order.customer_id != customer_id:
         return FORBIDDEN
-    if order["stock_state"] != STOCK_SOLD:
+    if order.stock_state != STOCK_SOLD:
         return NOT_DELIVERED
     return None
 

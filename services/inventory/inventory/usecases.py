@@ -6,12 +6,13 @@ the events it publishes and the event it consumed.
 import contextlib
 import datetime
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 import sqlalchemy as sa
 
 from inventory import domain, fulfilment, restock, schemas
-from inventory.crypto import CardIntegrityError, SealedSecret
+from inventory.crypto import CardIntegrityError, Keyring, SealedSecret
 from inventory.db import (
     cards,
     categories,
@@ -26,7 +27,7 @@ from inventory.db import (
 from inventory.metrics import CARDS_IMPORTED
 from inventory.stock import live_loop_card, loop_units_taken, stock_of, stocked_products
 from kameng_common import auditlog, contracts
-from kameng_common.db import utc_isoformat, utcnow
+from kameng_common.db import Database, UnitOfWork, utc_isoformat, utcnow
 from kameng_common.errors import Conflict, Forbidden, InvalidInput, KamengError, NotFound
 from kameng_common.validation import load_or_invalid
 
@@ -35,11 +36,14 @@ _log = logging.getLogger(__name__)
 # digests looked up per query when checking a batch for cards already stored
 _LOOKUP_CHUNK = 500
 
+# a card of an import batch: (position in the batch, number, secret, its digests under the older keys)
+_Batched = tuple[int, str, str, list[str]]
+
 
 # ---- catalogue
 
 
-def create_category(db, name, parent_id=None):
+def create_category(db: Database, name: str, parent_id: int | None = None) -> dict[str, Any]:
     """Idempotent on (parent, name): creating an existing category returns it."""
     data = load_or_invalid(schemas.CreateCategory(), {"name": name, "parent_id": parent_id})
     with db.unit_of_work() as uow:
@@ -50,10 +54,11 @@ def create_category(db, name, parent_id=None):
         if row is None:
             uow.execute(categories.insert().values(**data, created_at=utcnow()))
             row = _sibling_named(uow, data["parent_id"], data["name"])
+            assert row is not None, "the category was just inserted"
     return schemas.Category().dump(row._mapping)
 
 
-def lock_categories(uow):
+def lock_categories(uow: UnitOfWork) -> None:
     """Serialize the writers of the category tree until commit.
 
     Sibling names and the absence of cycles are checked by reading the tree, so
@@ -65,11 +70,11 @@ def lock_categories(uow):
         uow.execute(sa.text("LOCK TABLE categories IN SHARE ROW EXCLUSIVE MODE"))
 
 
-def category_row(connection, category_id):
+def category_row(connection: sa.Connection | UnitOfWork, category_id: int) -> sa.Row[Any] | None:
     return connection.execute(sa.select(categories).where(categories.c.id == category_id)).first()
 
 
-def _sibling_named(uow, parent_id, name):
+def _sibling_named(uow: UnitOfWork, parent_id: int | None, name: str) -> sa.Row[Any] | None:
     return uow.execute(
         sa.select(categories).where(
             categories.c.parent_id.is_(None) if parent_id is None else categories.c.parent_id == parent_id,
@@ -79,18 +84,18 @@ def _sibling_named(uow, parent_id, name):
 
 
 def create_product(
-    db,
-    name,
-    category_id,
-    kind,
-    price,
-    currency="CNY",
-    level_prices=None,
-    supplier_id=None,
-    supplier_sku=None,
-    stock_limit=None,
-    actor=None,
-):
+    db: Database,
+    name: str,
+    category_id: int,
+    kind: str,
+    price: int,
+    currency: str = "CNY",
+    level_prices: dict[str, int] | None = None,
+    supplier_id: int | None = None,
+    supplier_sku: str | None = None,
+    stock_limit: int | None = None,
+    actor: str | None = None,
+) -> dict[str, Any]:
     """Idempotent on (category, name): the same definition again returns the product it made.
 
     A direct product may name its supplier and its sku there (both or neither);
@@ -147,22 +152,31 @@ def create_product(
     return schemas.Product().dump(product._mapping)
 
 
-def record_price(uow, product, actor, at):
+def record_price(
+    uow: UnitOfWork, product: sa.Row[Any] | Mapping[str, Any], actor: str | None, at: datetime.datetime
+) -> None:
     """Add ``product``'s current price (a row or a mapping) to its price history."""
-    product = getattr(product, "_mapping", product)
+    values = product._mapping if isinstance(product, sa.Row) else product
     uow.execute(
         price_history.insert().values(
-            product_id=product["id"],
-            price=product["price"],
-            currency=product["currency"],
-            level_prices=product["level_prices"],
+            product_id=values["id"],
+            price=values["price"],
+            currency=values["currency"],
+            level_prices=values["level_prices"],
             changed_by=actor,
             changed_at=at,
         )
     )
 
 
-def list_products(db, level="regular", limit=50, cursor=None, include_off_sale=False, markup_bp=0):
+def list_products(
+    db: Database,
+    level: str | None = "regular",
+    limit: int = 50,
+    cursor: int | str | None = None,
+    include_off_sale: bool = False,
+    markup_bp: int = 0,
+) -> dict[str, Any]:
     """One page of the catalogue, priced at ``level`` (plus an agent's shop's ``markup_bp``), with
     each product's stock.
 
@@ -187,7 +201,7 @@ def list_products(db, level="regular", limit=50, cursor=None, include_off_sale=F
     }
 
 
-def get_product(db, product_id, level="regular"):
+def get_product(db: Database, product_id: int, level: str | None = "regular") -> dict[str, Any]:
     """One product priced at ``level`` with its stock; a product off sale is hidden from buyers."""
     data = load_or_invalid(schemas.GetProduct(), {"product_id": product_id, "level": _level(level)})
     with db.reading() as session:
@@ -198,7 +212,7 @@ def get_product(db, product_id, level="regular"):
     return priced_product(row, data["level"], stock)
 
 
-def priced_product(row, level, stock, markup_bp=0):
+def priced_product(row: sa.Row[Any], level: str, stock: int | None, markup_bp: int = 0) -> dict[str, Any]:
     """A product row as buyers see it: its price at ``level`` (and a shop's markup) and its ``stock``
     (None: unlimited)."""
     return {
@@ -213,7 +227,7 @@ def priced_product(row, level, stock, markup_bp=0):
     }
 
 
-def quote(db, items, level="regular"):
+def quote(db: Database, items: list[dict[str, Any]], level: str | None = "regular") -> dict[str, Any]:
     """The price of ``items`` at ``level``; lines of the same product are merged.
 
     A product off sale cannot be ordered (409 ``not_on_sale``); an order placed
@@ -234,15 +248,26 @@ def quote(db, items, level="regular"):
     )
     if refusal is not None:
         raise InvalidInput(refusal, "invalid_direct_line")
-    return domain.quote(lines, found, data["level"])
+    priced = {
+        product_id: domain.PricedProduct(
+            name=row["name"],
+            status=row["status"],
+            currency=row["currency"],
+            category_id=row["category_id"],
+            price=row["price"],
+            level_prices=row["level_prices"],
+        )
+        for product_id, row in found.items()
+    }
+    return domain.quote(lines, priced, data["level"])
 
 
-def _level(level):
+def _level(level: str | None) -> str:
     # an anonymous buyer has no level: it pays the regular price
     return domain.REGULAR if level is None else level
 
 
-def stock_levels(db):
+def stock_levels(db: Database) -> dict[str, int]:
     """{product id (as text, like every JSON key): units orderable} for every product holding stock.
 
     A card product counts its available cards, a loop product what its limit
@@ -256,7 +281,7 @@ def stock_levels(db):
 # ---- card stock
 
 
-def import_cards(db, keyring, product_id, cards_in):
+def import_cards(db: Database, keyring: Keyring, product_id: int, cards_in: list[Any]) -> dict[str, Any]:
     """Encrypt and store card keys; a number the product already has is a duplicate, not an error.
 
     Answers the counts and, for the caller to report by line, the 0-based
@@ -268,7 +293,7 @@ def import_cards(db, keyring, product_id, cards_in):
     data = load_or_invalid(schemas.ImportCards(), {"product_id": product_id, "cards": cards_in})
     product_id = data["product_id"]
     rejected, duplicates = [], []
-    batch = {}  # newest-key digest -> (position, number, secret, digests under the older keys)
+    batch: dict[str, _Batched] = {}  # newest-key digest -> the card
     for position, raw in enumerate(data["cards"]):
         card = domain.clean_card(raw)
         if card is None:
@@ -328,7 +353,7 @@ def import_cards(db, keyring, product_id, cards_in):
     }
 
 
-def _stored_digests(uow, product_id, batch):
+def _stored_digests(uow: UnitOfWork, product_id: int, batch: dict[str, _Batched]) -> set[str]:
     """The newest-key digests in ``batch`` whose number the product holds, under any card key."""
     by_digest = {}
     for newest, (*_, olders) in batch.items():
@@ -347,7 +372,9 @@ def _stored_digests(uow, product_id, batch):
     return stored
 
 
-def _beyond_one_loop_card(uow, keyring, product_id, batch):
+def _beyond_one_loop_card(
+    uow: UnitOfWork, keyring: Keyring, product_id: int, batch: dict[str, _Batched]
+) -> list[int]:
     """Keep in ``batch`` the one card a loop product may take; returns the positions refused.
 
     A loop product delivers one live card: while it has one, the same number
@@ -367,7 +394,7 @@ def _beyond_one_loop_card(uow, keyring, product_id, batch):
     return refused
 
 
-def _insert_new_cards(uow, rows):
+def _insert_new_cards(uow: UnitOfWork, rows: list[dict[str, Any]]) -> set[str]:
     """Insert ``rows``, skipping numbers the product holds already; the digests inserted."""
     if not rows:
         return set()
@@ -389,14 +416,16 @@ _REFUSALS = {
 }
 
 
-def reveal_cards(db, keyring, order_id, customer_id):
+def reveal_cards(db: Database, keyring: Keyring, order_id: str, customer_id: str) -> list[dict[str, str]]:
     """The order's cards in clear, for the customer who bought it; every attempt is audited."""
     data = load_or_invalid(schemas.RevealCards(), {"order_id": order_id, "customer_id": customer_id})
     order_id, customer_id = data["order_id"], data["customer_id"]
     revealed = []
     with db.unit_of_work() as uow:
         order = uow.execute(sa.select(orders).where(orders.c.id == order_id)).first()
-        refusal = domain.reveal_refusal(None if order is None else order._mapping, customer_id)
+        refusal = domain.reveal_refusal(
+            None if order is None else domain.SoldOrder(order.customer_id, order.stock_state), customer_id
+        )
         if refusal is None:
             sold = uow.execute(
                 sa.select(cards)
@@ -443,7 +472,7 @@ def reveal_cards(db, keyring, order_id, customer_id):
 # ---- the audit
 
 
-def audit_snapshot(db):
+def audit_snapshot(db: Database) -> dict[str, Any]:
     """What inventory knows of the orders' cards, aggregated, for ``kameng audit``; never a secret.
 
     ``sold`` and ``reserved`` are keyed by order id, a loop product's units
@@ -454,7 +483,7 @@ def audit_snapshot(db):
     product's limit and the units sold and reserved against it.
     """
     with db.reading_snapshot() as session:
-        by_status = dict(
+        by_status: dict[str, int] = dict(
             session.execute(sa.select(cards.c.status, sa.func.count()).group_by(cards.c.status)).all()
         )
         direct_products = (
@@ -464,21 +493,25 @@ def audit_snapshot(db):
             .scalars()
             .all()
         )
-        sold_rows = session.execute(
-            sa.select(cards.c.order_id, cards.c.product_id, sa.func.count(), sa.func.max(cards.c.sold_at))
-            .where(cards.c.status == domain.SOLD)
-            .group_by(cards.c.order_id, cards.c.product_id)
-        ).all()
+        sold_rows = list(
+            session.execute(
+                sa.select(cards.c.order_id, cards.c.product_id, sa.func.count(), sa.func.max(cards.c.sold_at))
+                .where(cards.c.status == domain.SOLD)
+                .group_by(cards.c.order_id, cards.c.product_id)
+            ).all()
+        )
         sold_rows += session.execute(
             sa.select(
                 loop_sales.c.order_id, loop_sales.c.product_id, loop_sales.c.quantity, loop_sales.c.sold_at
             ).where(loop_sales.c.status == domain.SOLD)
         ).all()
-        reserved_rows = session.execute(
-            sa.select(cards.c.order_id, sa.func.count(), sa.func.max(cards.c.reserved_at))
-            .where(cards.c.status == domain.RESERVED)
-            .group_by(cards.c.order_id)
-        ).all()
+        reserved_rows = list(
+            session.execute(
+                sa.select(cards.c.order_id, sa.func.count(), sa.func.max(cards.c.reserved_at))
+                .where(cards.c.status == domain.RESERVED)
+                .group_by(cards.c.order_id)
+            ).all()
+        )
         reserved_rows += session.execute(
             sa.select(loop_sales.c.order_id, loop_sales.c.quantity, loop_sales.c.reserved_at).where(
                 loop_sales.c.status == domain.RESERVED
@@ -530,7 +563,7 @@ def audit_snapshot(db):
     }
 
 
-def _cards_sold_to_several_orders(session):
+def _cards_sold_to_several_orders(session: sa.Connection) -> list[dict[str, Any]]:
     """[{product_id, card_ids, order_ids}] for each card number of a product sold to several orders.
 
     A card row has one order, so this can only happen to a number stored twice
@@ -563,7 +596,7 @@ def _cards_sold_to_several_orders(session):
 # ---- the purchase saga
 
 
-def reserve(db, order_id, customer_id, items):
+def reserve(db: Database, order_id: str, customer_id: str, items: list[dict[str, Any]]) -> dict[str, Any]:
     """Hold every card a new order's ``items`` need, all or none: ``{order_id, reserved, reason}``.
 
     Idempotent per order: asked again (a retry, orders re-driving an order it
@@ -592,19 +625,19 @@ def reserve(db, order_id, customer_id, items):
     return _reservation(order_id, shortfall)
 
 
-def _reservation(order_id, refusal):
+def _reservation(order_id: str, refusal: str | None) -> dict[str, Any]:
     return {"order_id": order_id, "reserved": refusal is None, "reason": refusal}
 
 
-def on_order_cancelled(uow, event):
+def on_order_cancelled(uow: UnitOfWork, event: dict[str, Any]) -> None:
     _close_order(uow, event)
 
 
-def on_order_expired(uow, event):
+def on_order_expired(uow: UnitOfWork, event: dict[str, Any]) -> None:
     _close_order(uow, event)
 
 
-def _close_order(uow, event):
+def _close_order(uow: UnitOfWork, event: dict[str, Any]) -> None:
     """Release the order's reservation and leave a tombstone, so a late reservation holds nothing."""
     payload = event["payload"]
     order_id = payload["order_id"]
@@ -619,7 +652,7 @@ def _close_order(uow, event):
     uow.execute(orders.update().where(orders.c.id == order_id).values(**values))
 
 
-def on_order_paid(uow, event):
+def on_order_paid(uow: UnitOfWork, event: dict[str, Any]) -> None:
     """Sell the order's cards; an order that lost its reservation (paid after expiry) reserves again.
 
     An order with a direct line has its top-up bought from the supplier first (fulfilment.py).
@@ -663,7 +696,7 @@ def on_order_paid(uow, event):
         uow.publish("cards.delivered", {"order_id": order_id, "card_ids": card_ids}, correlation_id=order_id)
 
 
-def _delivered_card_ids(uow, order_id):
+def _delivered_card_ids(uow: UnitOfWork, order_id: str) -> list[int]:
     """The cards sold to an order: its own, and the card of each loop product it bought."""
     sold = sa.select(cards.c.id).where(cards.c.order_id == order_id, cards.c.status == domain.SOLD)
     looped = sa.select(loop_sales.c.card_id).where(
@@ -672,7 +705,9 @@ def _delivered_card_ids(uow, order_id):
     return sorted(uow.execute(sa.union(sold, looped)).scalars())
 
 
-def _direct_lines(uow, items):
+def _direct_lines(
+    uow: UnitOfWork, items: list[dict[str, Any]]
+) -> tuple[list[tuple[int, dict[str, Any]]], dict[int, tuple[int, str]]]:
     """``([(line number, line)], {product id: (supplier id, sku)})`` of the order's direct lines."""
     product_ids = [item["product_id"] for item in items]
     rows = uow.execute(
@@ -690,7 +725,9 @@ def _direct_lines(uow, items):
     return direct, links
 
 
-def _order_for_update(uow, order_id, customer_id=None, items=None):
+def _order_for_update(
+    uow: UnitOfWork, order_id: str, customer_id: str | None = None, items: list[dict[str, Any]] | None = None
+) -> sa.Row[Any]:
     """Inventory's row for the order, created if new and locked until commit.
 
     The lock serializes the handlers of one order's events, which arrive on
@@ -714,17 +751,17 @@ def _order_for_update(uow, order_id, customer_id=None, items=None):
     return order
 
 
-def _set_stock_state(uow, order_id, state):
+def _set_stock_state(uow: UnitOfWork, order_id: str, state: str) -> None:
     uow.execute(orders.update().where(orders.c.id == order_id).values(stock_state=state, updated_at=utcnow()))
 
 
 class _Shortfall(Exception):
-    def __init__(self, reason):
+    def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
 
 
-def _reserve(uow, order_id, lines):
+def _reserve(uow: UnitOfWork, order_id: str, lines: dict[int, int]) -> str | None:
     """Hold every card the order's lines need beyond those it holds already: all of them or none.
 
     Returns None on success, else the reason of the refusal (nothing changed).
@@ -769,7 +806,9 @@ def _reserve(uow, order_id, lines):
     return None
 
 
-def _hold_loop_units(uow, order_id, product_id, quantity, now):
+def _hold_loop_units(
+    uow: UnitOfWork, order_id: str, product_id: int, quantity: int, now: datetime.datetime
+) -> bool:
     """Claim ``quantity`` units of a loop product's live card for the order; False when it can't.
 
     The product row is locked first (PostgreSQL; SQLite's unit of work holds
@@ -784,7 +823,8 @@ def _hold_loop_units(uow, order_id, product_id, quantity, now):
         return False
     if stock_limit is not None:
         taken = loop_units_taken(uow, [product_id]).get(product_id, 0)
-        if domain.loop_units_left(stock_limit, taken) < quantity:
+        left = domain.loop_units_left(stock_limit, taken)
+        if left is not None and left < quantity:
             return False
     uow.execute(
         loop_sales.insert().values(
@@ -799,7 +839,9 @@ def _hold_loop_units(uow, order_id, product_id, quantity, now):
     return True
 
 
-def _hold_cards(uow, order_id, product_id, quantity, now):
+def _hold_cards(
+    uow: UnitOfWork, order_id: str, product_id: int, quantity: int, now: datetime.datetime
+) -> int:
     """Reserve up to ``quantity`` available cards of a product for the order; returns how many.
 
     PostgreSQL: the rows are locked as they are picked, and rows another
@@ -827,14 +869,14 @@ def _hold_cards(uow, order_id, product_id, quantity, now):
     ).rowcount
 
 
-def _release(uow, order_id):
-    released = uow.execute(
+def _release(uow: UnitOfWork, order_id: str) -> None:
+    cards_released = uow.execute(
         cards.update()
         .where(cards.c.order_id == order_id, cards.c.status == domain.RESERVED)
         .values(status=domain.AVAILABLE, order_id=None, reserved_at=None)
         .returning(cards.c.product_id)
     ).scalars()
-    released = set(released) | set(
+    released = set(cards_released) | set(
         uow.execute(
             loop_sales.delete()
             .where(loop_sales.c.order_id == order_id, loop_sales.c.status == domain.RESERVED)

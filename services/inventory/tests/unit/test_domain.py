@@ -17,15 +17,15 @@ def test_lines_of_the_same_product_are_merged_in_first_seen_order():
     assert list(lines.items()) == [(2, 4), (1, 2)]
 
 
-def _product(name, price, level_prices=None, currency="CNY"):
-    return {
-        "name": name,
-        "price": price,
-        "level_prices": level_prices or {},
-        "currency": currency,
-        "status": domain.ON_SALE,
-        "category_id": 7,
-    }
+def _product(name, price, level_prices=None, currency="CNY", status=domain.ON_SALE):
+    return domain.PricedProduct(
+        name=name,
+        price=price,
+        level_prices=level_prices or {},
+        currency=currency,
+        status=status,
+        category_id=7,
+    )
 
 
 def test_a_quote_prices_each_line_at_the_level_and_adds_them_up():
@@ -54,7 +54,7 @@ def test_each_kind_of_stock_is_demanded_by_its_own_products():
 
 
 def test_a_quote_refuses_a_product_off_sale():
-    products = {1: _product("A", 1000), 2: {**_product("B", 100), "status": domain.OFF_SALE}}
+    products = {1: _product("A", 1000), 2: _product("B", 100, status=domain.OFF_SALE)}
     with pytest.raises(Conflict, match="product 2 is not on sale"):
         domain.quote({1: 1, 2: 1}, products, "regular")
 
@@ -141,7 +141,7 @@ def test_payment_sells_once(state, action):
 
 
 def _order(customer_id="c1", state=domain.STOCK_SOLD):
-    return {"customer_id": customer_id, "stock_state": state}
+    return domain.SoldOrder(customer_id=customer_id, stock_state=state)
 
 
 @pytest.mark.parametrize(
