@@ -141,38 +141,46 @@ def dockerfile_instructions(path):
     ]
 
 
+SERVICE_DOCKERFILE = DEPLOY / "service.Dockerfile"
+
+
+def build_args(text, args):
+    """``text`` with the Dockerfile's ``${NAME}`` build arguments replaced by ``args``' values."""
+    return re.sub(r"\$\{(\w+)\}", lambda match: args.get(match.group(1), match.group(0)), text)
+
+
 @pytest.mark.parametrize("service", SERVICES)
-def test_dockerfile_runs_its_service_package(service):
-    instructions = dockerfile_instructions(ROOT / "services" / service / "Dockerfile")
-    cmd = [json.loads(args) for op, args in instructions if op == "CMD"]
-    assert cmd == [["python", "-m", service, "--config", "/app/config.yaml"]]
+def test_the_service_dockerfile_runs_its_service_package(compose, service):
+    # the arguments compose builds the service's image with, as deploy/README.md's loop does
+    args = compose["services"][service]["build"]["args"]
+    assert args == {"SERVICE": service, "PORT": str(metrics_port(service))}
+    instructions = [(op, build_args(text, args)) for op, text in dockerfile_instructions(SERVICE_DOCKERFILE)]
+    cmd = [json.loads(text) for op, text in instructions if op == "CMD"]
+    assert cmd == [["/bin/sh", "-c", 'exec python -m "$KAMENG_SERVICE" --config /app/config.yaml']]
+    env = " ".join(text for op, text in instructions if op == "ENV")
+    assert f"KAMENG_SERVICE={service}" in env
     assert (ROOT / "services" / service / service / "__main__.py").is_file(), (
         f"CMD runs `python -m {service}` but services/{service}/{service}/__main__.py is missing"
     )
 
-    assert {args.split()[0] for op, args in instructions if op == "FROM"} == {"python:3.11-slim"}
-    assert [args for op, args in instructions if op == "EXPOSE"] == [str(metrics_port(service))]
-    users = [args for op, args in instructions if op == "USER"]
+    assert {text.split()[0] for op, text in instructions if op == "FROM"} == {"python:3.11-slim"}
+    assert [text for op, text in instructions if op == "EXPOSE"] == [str(metrics_port(service))]
+    users = [text for op, text in instructions if op == "USER"]
     assert users and users[-1].isdigit() and users[-1] != "0", "the image must run as a numeric non-root user"
-    env = " ".join(args for op, args in instructions if op == "ENV")
     assert "KAMENG_CONFIG=/app/config.yaml" in env
-    for op, args in instructions:
-        if op == "COPY" and not args.startswith("--from"):
-            *sources, _destination = args.split()
+    for op, text in instructions:
+        if op == "COPY" and not text.startswith("--from"):
+            *sources, _destination = text.split()
             for source in sources:
                 assert (ROOT / source).exists(), (
                     f"COPY {source}: not in the build context (the repository root)"
                 )
 
 
-def test_service_dockerfiles_differ_only_in_name_and_port():
-    def generic(service):
-        text = (ROOT / "services" / service / "Dockerfile").read_text()
-        return text.replace(service, "<service>").replace(str(metrics_port(service)), "<port>")
-
-    reference = generic(SERVICES[0])
-    for service in SERVICES[1:]:
-        assert generic(service) == reference, f"services/{service}/Dockerfile drifted from the others"
+def test_each_service_is_built_from_the_one_service_dockerfile():
+    assert not list(ROOT.glob("services/*/Dockerfile")), "the services share deploy/service.Dockerfile"
+    readme = (DEPLOY / "README.md").read_text()
+    assert "deploy/service.Dockerfile" in readme and "--build-arg SERVICE=" in readme
 
 
 def test_dockerignore_keeps_what_the_images_copy():
@@ -202,7 +210,11 @@ def test_compose_matches_the_compose_specification(compose):
 @pytest.mark.parametrize("service", SERVICES)
 def test_compose_service_has_its_own_database_and_its_port(compose, service):
     definition = compose["services"][service]
-    assert definition["build"] == {"context": ".", "dockerfile": f"services/{service}/Dockerfile"}
+    assert definition["build"] == {
+        "context": ".",
+        "dockerfile": "deploy/service.Dockerfile",
+        "args": {"SERVICE": service, "PORT": str(metrics_port(service))},
+    }
     url = definition["environment"][f"KAMENG_{service.upper()}_DATABASE_URL"]
     assert url.startswith(f"postgresql+psycopg2://{service}:") and f"@{service}-db:5432/{service}" in url
     assert compose["services"][f"{service}-db"]["environment"]["POSTGRES_DB"] == service
