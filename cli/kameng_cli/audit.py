@@ -198,6 +198,7 @@ def check(snapshots, dead_letters, now, timeouts):
         *_agents_money_reconciled(
             snapshots["customers"]["agents"], payments["agent_postings"], now, timeouts
         ),
+        *_shop_markups_credited(orders, snapshots["customers"]["agents"], now, timeouts),
         *_customer_stats_add_up(snapshots["customers"]),
         *_coupons_within_their_limits(snapshots["customers"]["coupons"]),
         *_coupon_uses_follow_their_orders(orders, snapshots["customers"]["coupons"], now, timeouts),
@@ -530,6 +531,37 @@ def _agents_money_reconciled(agents, postings, now, timeouts):
                 "agent_ledger_mismatch",
                 f"agent {posted['agent_id']}",
                 f"the ledger posted {posted['amount']} for {reference}, which customers does not know",
+            )
+
+
+def _shop_markups_credited(orders, agents, now, timeouts):
+    """Each order placed through an agent's shop credits that agent its markup once it is delivered,
+    exactly as much as orders recorded; no markup is credited on any other order."""
+    markups = agents["markups"]
+    for order_id, credited in markups.items():
+        shop = (orders.get(order_id) or {}).get("shop")
+        expected = [] if shop is None else [{"agent_id": shop["agent_id"], "amount": shop["markup"]}]
+        if credited != expected:
+            yield Violation(
+                "markup_mismatch",
+                f"order {order_id}",
+                f"agents were credited {credited} as its shop's markup, orders recorded "
+                + ("no shop" if shop is None else f"{shop['markup']} for agent {shop['agent_id']}"),
+            )
+    for order_id, order in orders.items():
+        shop = order.get("shop")
+        if (
+            shop is not None
+            and shop["markup"] > 0
+            and order["status"] == DELIVERED
+            and order_id not in markups
+            and _after(order["updated_at"], timeouts.grace) < now
+        ):
+            yield Violation(
+                "markup_not_credited",
+                f"order {order_id}",
+                f"delivered through shop {shop['slug']}, its agent {shop['agent_id']} was never credited "
+                f"the markup of {shop['markup']}",
             )
 
 

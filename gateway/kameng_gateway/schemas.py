@@ -255,6 +255,14 @@ class OrderCreationSchema(RequestSchema):
         fields.Nested(OrderItemRequestSchema), required=True, validate=validate.Length(1, MAX_ORDER_LINES)
     )
     coupon_code = fields.String(validate=validate.Length(1, 64))
+    shop = fields.String(
+        validate=validate.Length(1, 32),
+        metadata={
+            "description": "the slug of the agent's shop (分站) the order is placed through: priced at the agent "
+            "price plus the shop's markup, which the agent is credited when it is delivered; an unknown "
+            "shop is 422 shop_not_found, a closed one 422 shop_closed"
+        },
+    )
     payment_method = fields.String(
         validate=validate.OneOf(PAYMENT_METHODS),
         metadata={
@@ -468,6 +476,10 @@ class OrderSchema(Schema):
     currency = fields.String()
     coupon_code = fields.String(allow_none=True, metadata={"description": "the coupon used, if any"})
     discount = money("what the coupon took off (fen)")
+    shop = fields.String(
+        allow_none=True,
+        metadata={"description": "the slug of the agent's shop it was placed through, if any"},
+    )
     payment_id = fields.String(allow_none=True)
     created_at = timestamp()
     updated_at = timestamp()

@@ -150,3 +150,60 @@ def test_a_shop_lists_the_agent_price_plus_its_markup_and_staff_see_its_buyer_sc
         "POST", f"/api/v1/admin/customers/{buyer_id}/tags", json={"tag": "dormant"}, expected=(422,)
     )
     assert refused["error"]["code"] == "tag_reserved"
+
+
+def test_a_sale_through_an_agents_shop_earns_them_the_markup_beside_their_commission(
+    suite, staff, product_with_cards, notify
+):
+    agent_customer_id, agent = _customer(suite)
+    made = staff.request(
+        "POST", "/api/v1/admin/agents", json={"customer_id": agent_customer_id}, expected=(201,)
+    )
+    staff.request("PUT", "/api/v1/admin/commission-plan", json={"rates_bp": [1000]})
+    slug = f"shop-{uuid.uuid4().hex[:8]}"
+    agent.request("PUT", "/api/v1/agent/shop", json={"slug": slug, "name": "Corner shop", "markup_bp": 1000})
+    product, _cards = product_with_cards(2, price=10_000)
+    staff.request("PATCH", f"/api/v1/admin/products/{product['id']}", json={"level_prices": {"agent": 8_000}})
+    _buyer_id, buyer = _customer(suite, invite_code=made["invite_code"])
+    items = [{"product_id": product["id"], "quantity": 1}]
+
+    refused = buyer.request(
+        "POST", "/api/v1/orders", json={"items": items, "shop": "no-such-shop"}, expected=(422,)
+    )
+    assert refused["error"]["code"] == "shop_not_found"
+
+    # the shop's price, whatever the buyer's level; nothing the buyer sends sets it
+    order = buyer.request(
+        "POST",
+        "/api/v1/orders",
+        headers={"Idempotency-Key": str(uuid.uuid4())},
+        json={"items": items, "shop": slug},
+        expected=(201,),
+    )
+    assert (order["shop"], order["total"], order["items"][0]["unit_price"]) == (slug, 8_800, 8_800)
+    shop.wait_for_status(buyer, order["id"], {"awaiting_payment"})
+    payment = buyer.request("POST", f"/api/v1/orders/{order['id']}/payments", json={"method": "mockpay"})
+    assert notify(payment).status_code == 200
+    assert shop.wait_for_status(buyer, order["id"], {"delivered"})["status"] == "delivered"
+
+    # the markup over the agent price, and the commission on what the buyer paid
+    earnings = _wait_for_earnings(agent, lambda e: e["available"] == 800 + 880)
+    assert sorted((entry["kind"], entry["amount"], entry["order_id"]) for entry in earnings["entries"]) == [
+        ("commission", 880, order["id"]),
+        ("markup", 800, order["id"]),
+    ]
+
+    # half the order given back: half of each earning taken back
+    staff.request(
+        "POST",
+        f"/api/v1/admin/orders/{order['id']}/refunds",
+        json={"amount": 4_400, "to": "wallet", "reason": "half"},
+    )
+    assert _wait_for_earnings(agent, lambda e: e["available"] == 400 + 440)["available"] == 840
+
+    time.sleep(GRACE_SECONDS + 1)  # the ledger postings on their way
+    report = audit.audit(
+        suite.settings.amqp_uri,
+        audit.Timeouts(order_ttl=suite.order_ttl, expiry_interval=1, grace=GRACE_SECONDS),
+    )
+    assert report.ok, report.render()

@@ -37,6 +37,7 @@ class Shop:
             "commissions_twice": [],
             "balance_mismatches": [],
             "withdrawals_over_available": [],
+            "markups": {},
         }
         self.stats_mismatches = []
         self.agent_postings = {}
@@ -697,6 +698,32 @@ def test_a_commission_twice_a_balance_off_its_entries_and_an_overdrawn_withdrawa
         ("commission_twice", "order o1"),
         ("agent_balance_mismatch", "agent a1"),
         ("withdrawal_over_available", "withdrawal w1"),
+    ]
+
+
+def sold_through_a_shop(shop, order_id, markup, at=LONG_AGO):
+    shop.delivered(order_id, at=at)
+    shop.orders[order_id]["shop"] = {"slug": "a1-shop", "agent_id": "a1", "markup": markup}
+
+
+def test_a_shop_order_whose_agent_was_credited_its_markup_holds(shop):
+    sold_through_a_shop(shop, "through-a-shop", 150)
+    shop.agents["markups"]["through-a-shop"] = [{"agent_id": "a1", "amount": 150}]
+    sold_through_a_shop(shop, "no-markup-left", 0)  # a coupon took it all: nothing to credit
+    assert shop.violations() == []
+
+
+def test_a_shop_order_credits_its_agent_its_markup_once_delivered_and_no_other_order_credits_one(shop):
+    sold_through_a_shop(shop, "through-a-shop", 150)
+    sold_through_a_shop(shop, "uncredited", 90)
+    sold_through_a_shop(shop, "just-delivered", 90, at=JUST_NOW)
+    shop.agents["markups"]["through-a-shop"] = [{"agent_id": "a2", "amount": 150}]
+    shop.agents["markups"]["delivered"] = [{"agent_id": "a1", "amount": 10}]
+
+    assert shop.violations() == [
+        ("markup_mismatch", "order through-a-shop"),
+        ("markup_mismatch", "order delivered"),
+        ("markup_not_credited", "order uncredited"),
     ]
 
 

@@ -48,7 +48,8 @@ _CARD_SECRETS_SCHEMA = CardSecretSchema(many=True)
 )
 @customer_required
 def create_order() -> ResponseReturnValue:
-    """Priced at the customer's level, its stock reserved and its risk scored before the
+    """Priced at the customer's level (through an agent's shop: at the agent price plus
+    the shop's markup), its stock reserved and its risk scored before the
     answer: the order comes back awaiting_payment, on_hold (a reviewer decides) or
     cancelled. Retrying with the same Idempotency-Key returns the same order instead of
     placing a second one; after a 503 (a service did not answer) the order waits, and
@@ -69,6 +70,7 @@ def create_order() -> ResponseReturnValue:
         client_ip=request.remote_addr,
         device_id=headers.get("device_id"),
         payment_method=data.get("payment_method"),
+        shop=data.get("shop"),
     )
     set_correlation_id(order["id"])
     return _PLACED_ORDER_SCHEMA.dump(order), 201, {"Location": f"{blueprint.url_prefix}/{order['id']}"}

@@ -3,6 +3,7 @@
 from flask import Blueprint
 from flask.typing import ResponseReturnValue
 
+from kameng_common.money import AGENT_LEVEL
 from kameng_gateway import remote
 from kameng_gateway.blueprints import load_query
 from kameng_gateway.customer_schemas import PublicShopSchema, ShopProductPageSchema
@@ -10,9 +11,6 @@ from kameng_gateway.openapi import operation
 from kameng_gateway.schemas import PageQuerySchema
 
 blueprint = Blueprint("shops", __name__, url_prefix="/api/v1/shops")
-
-# the price tier every agent buys at, which a shop's markup is over
-AGENT_LEVEL = "agent"
 
 _PAGE_QUERY_SCHEMA = PageQuerySchema()
 _PUBLIC_SHOP_SCHEMA = PublicShopSchema()

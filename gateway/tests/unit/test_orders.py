@@ -23,7 +23,7 @@ def orders_service(rpc, make_order):
     rpc.answer(
         "orders",
         "create_order",
-        lambda customer_id, items, key, coupon_code=None, client_ip=None, device_id=None, payment_method=None: (
+        lambda customer_id, items, key, coupon_code=None, client_ip=None, device_id=None, payment_method=None, shop=None: (
             make_order() if payment_method is None else {**make_order(), "payment": PAYMENT}
         ),
     )
@@ -47,6 +47,7 @@ def test_create_order_forwards_the_idempotency_key(client, callers, rpc):
         "client_ip": "127.0.0.1",
         "device_id": None,
         "payment_method": None,
+        "shop": None,
     }
 
 
@@ -93,6 +94,26 @@ def test_create_order_answers_the_order(client, callers, rpc):
     assert body["items"][0]["product_id"] == 1
     assert response.headers["Location"] == f"/api/v1/orders/{ORDER_ID}"
     assert rpc.calls_to("orders", "create_order")[0].kwargs["coupon_code"] == "SPRING"
+
+
+def test_an_order_through_an_agents_shop_names_the_shop_and_nothing_of_its_price(client, callers, rpc):
+    response = client.post(
+        "/api/v1/orders", json={"items": ITEMS, "shop": "lucky-cards"}, headers=callers.customer()
+    )
+
+    assert response.status_code == 201
+    call = rpc.calls_to("orders", "create_order")[0]
+    # orders asks customers for the shop's markup and prices the order itself
+    assert call.kwargs["shop"] == "lucky-cards"
+    assert rpc.calls_to("customers", "shop_for_order") == []
+
+
+@pytest.mark.parametrize("shop", ["", "s" * 33, 7, {"markup_bp": 0}])
+def test_a_malformed_shop_is_refused(client, callers, rpc, shop):
+    response = client.post("/api/v1/orders", json={"items": ITEMS, "shop": shop}, headers=callers.customer())
+
+    assert response.status_code == 422
+    assert rpc.calls_to("orders", "create_order") == []
 
 
 def test_the_clients_address_and_device_go_to_risk_with_the_order(client, callers, rpc):

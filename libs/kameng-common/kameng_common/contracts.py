@@ -56,11 +56,21 @@ class OrderPaid(Payload):
     currency = currency_field(required=True)
 
 
+class ShopSale(Payload):
+    """An order placed through an agent's shop: the agent and the markup they are credited on delivery."""
+
+    slug = fields.String(required=True)
+    agent_id = fields.String(required=True)
+    markup = amount_field(required=True)
+
+
 class OrderDelivered(Payload):
     order_id = fields.String(required=True)
     customer_id = fields.String(required=True)
     total = amount_field(required=True)
     currency = currency_field(required=True)
+    # only on an order placed through an agent's shop
+    shop = fields.Nested(ShopSale)
 
 
 class RefundRequested(Payload):

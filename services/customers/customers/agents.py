@@ -9,6 +9,7 @@ import datetime
 import logging
 import secrets
 import uuid
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -25,6 +26,7 @@ from customers.db import (
 from customers.levels import publish_level_change
 from kameng_common.db import utc_isoformat, utcnow
 from kameng_common.errors import Conflict, Forbidden, InvalidInput, NotFound
+from kameng_common.money import AGENT_LEVEL
 
 _log = logging.getLogger(__name__)
 
@@ -85,7 +87,7 @@ def _create(uow, customer_id, parent_agent_id, parent_path, now):
         .values(agent_line=parent_path)
     )
     _ensure_balance(uow, agent_id, domain.LEVEL_CURRENCY, now)
-    publish_level_change(uow, customer_id, domain.AGENT_LEVEL)
+    publish_level_change(uow, customer_id, AGENT_LEVEL)
     _log.info("customer made an agent", extra={"customer_id": customer_id, "agent_id": agent_id})
     return agent
 
@@ -244,7 +246,8 @@ def credit_commissions(uow, order, hold_seconds, now):
 
 
 def credit_markup(uow, order, agent_id, markup, hold_seconds, now):
-    """Credit an agent the difference on a sale through their shop."""
+    """Credit an agent ``markup``, the difference on a sale through their shop (orders priced the order
+    and worked it out): once per order, like a commission, taken back by refunds like one."""
     if markup > 0:
         matures_at = now + datetime.timedelta(seconds=hold_seconds)
         _earn(uow, agent_id, domain.MARKUP, order, None, markup, matures_at, now)
@@ -654,6 +657,23 @@ def money_by_state(db):
     return {(state, row.currency): int(getattr(row, state) or 0) for row in rows for state in states}
 
 
+def earnings_by_kind(db):
+    """{(kind, currency): total} of every agent's earnings less what refunds took back, for its gauge."""
+    with db.reading() as session:
+        rows = session.execute(
+            sa.select(
+                agent_entries.c.kind,
+                agent_entries.c.currency,
+                sa.func.sum(agent_entries.c.amount - agent_entries.c.reversed),
+            )
+            .where(agent_entries.c.kind.in_(domain.EARNINGS))
+            .group_by(agent_entries.c.kind, agent_entries.c.currency)
+        ).all()
+    earned = {(kind, domain.LEVEL_CURRENCY): 0 for kind in domain.EARNINGS}
+    earned.update({(kind, currency): int(total or 0) for kind, currency, total in rows})
+    return earned
+
+
 # --- the audit ---------------------------------------------------------------------------
 
 
@@ -664,7 +684,9 @@ def audit_facts(session):
     must have posted to the agent's ledger account (earnings and reversals by
     entry id, paid withdrawals by withdrawal id); ``commissions_twice``: agent and
     order pairs earned on more than once; ``balance_mismatches``: agents whose
-    balance differs from the sum of their entries; ``withdrawals_over_available``.
+    balance differs from the sum of their entries; ``withdrawals_over_available``;
+    ``markups``: {order id: [{agent_id, amount}]}, what agents were credited on
+    orders placed through their shops, to check against those orders.
     """
     moves = {
         row.id: {"agent_id": row.agent_id, "amount": row.amount, "at": utc_isoformat(row.created_at)}
@@ -689,8 +711,16 @@ def audit_facts(session):
         .group_by(agent_entries.c.agent_id, agent_entries.c.order_id, agent_entries.c.kind)
         .having(sa.func.count() > 1)
     ).all()
+    markups: dict[str, list[dict[str, Any]]] = {}
+    for row in session.execute(
+        sa.select(agent_entries.c.order_id, agent_entries.c.agent_id, agent_entries.c.amount)
+        .where(agent_entries.c.kind == domain.MARKUP)
+        .order_by(agent_entries.c.order_id, agent_entries.c.agent_id)
+    ):
+        markups.setdefault(row.order_id, []).append({"agent_id": row.agent_id, "amount": row.amount})
     return {
         "ledger_moves": moves,
+        "markups": markups,
         "commissions_twice": [
             {"agent_id": agent_id, "order_id": order_id, "kind": kind, "count": count}
             for agent_id, order_id, kind, count in twice

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from zxcvbn import zxcvbn
 
 from kameng_common.errors import InvalidInput
+from kameng_common.money import AGENT_LEVEL
 
 # \Z, not $: "$" would let a trailing newline through
 USERNAME_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{3,32}\Z")
@@ -34,8 +35,6 @@ Levels = Sequence[tuple[str, int]]
 DEFAULT_LEVELS: Levels = (("regular", 0), ("vip", 100_000), ("svip", 1_000_000))
 # everyone's first level, also anonymous visitors' in inventory: it cannot be renamed
 FIRST_LEVEL = "regular"
-# the price level of every agent, whatever their spend (inventory's level_prices["agent"])
-AGENT_LEVEL = "agent"
 LEVEL_CURRENCY = "CNY"
 LEVEL_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,31}\Z")
 MAX_LEVELS = 20

@@ -32,6 +32,13 @@ class CustomersService:
         ["state", "currency"],
         agents.money_by_state,
     )
+    agent_earnings_by_kind = BusinessGauge(
+        "kameng_agent_earnings",
+        "What agents earned, less what refunds took back, by kind (commission, markup: a sale through "
+        "their shop), minor units",
+        ["kind", "currency"],
+        agents.earnings_by_kind,
+    )
     customers_by_tag = BusinessGauge(
         "kameng_customers_by_tag",
         "Customers by tag, computed or given by staff",
@@ -283,6 +290,11 @@ class CustomersService:
     def shop_by_slug(self, slug):
         data = load_or_invalid(schemas.ShopRef(), {"slug": slug})
         return shops.shop_by_slug(self.db, data["slug"])
+
+    @rpc
+    def shop_for_order(self, slug):
+        data = load_or_invalid(schemas.ShopRef(), {"slug": slug})
+        return shops.shop_for_order(self.db, data["slug"])
 
     @event_handler("orders", "order.delivered")
     def on_order_delivered(self, uow, event):

@@ -12,9 +12,9 @@ import sqlalchemy as sa
 
 from customers import domain
 from customers.agents import agent_of
-from customers.db import agents, shops
+from customers.db import accounts, agents, shops
 from kameng_common.db import Database, utc_isoformat, utcnow
-from kameng_common.errors import Conflict, NotFound
+from kameng_common.errors import Conflict, InvalidInput, KamengError, NotFound
 
 _log = logging.getLogger(__name__)
 
@@ -52,16 +52,42 @@ def set_shop(db: Database, customer_id: str, slug: str, name: str, markup_bp: in
 
 
 def shop_by_slug(db: Database, slug: str) -> dict[str, Any]:
-    """A shop as its visitors see it, with the markup inventory prices its catalogue by."""
+    """A shop as its visitors see it, with the markup inventory prices its catalogue by.
+
+    NotFound ``shop_not_found`` for a slug no shop has, ``shop_closed`` for the
+    shop of an agent whose account is disabled: it neither lists nor sells.
+    """
     with db.reading() as session:
-        row = session.execute(
-            sa.select(shops, agents.c.invite_code)
-            .select_from(shops.join(agents, agents.c.id == shops.c.agent_id))
-            .where(shops.c.slug == slug)
-        ).first()
-    if row is None:
-        raise NotFound(f"there is no shop {slug!r}", code="shop_not_found")
-    return _answer(row._asdict(), row.invite_code)
+        shop = _open_shop(session, slug, NotFound)
+    return _answer(shop._asdict(), shop.invite_code)
+
+
+def shop_for_order(db: Database, slug: str) -> dict[str, Any]:
+    """What orders prices an order through the shop ``slug`` by: the agent it credits and their markup.
+
+    A slug no shop has is InvalidInput ``shop_not_found``, a closed shop (see
+    ``shop_by_slug``) InvalidInput ``shop_closed``: the buyer's order names it.
+    """
+    with db.reading() as session:
+        shop = _open_shop(session, slug, InvalidInput)
+    return {"slug": shop.slug, "agent_id": shop.agent_id, "markup_bp": shop.markup_bp}
+
+
+def _open_shop(session: Any, slug: str, refusal: type[KamengError]) -> Any:
+    shop = session.execute(
+        sa.select(shops, agents.c.invite_code, accounts.c.disabled_at)
+        .select_from(
+            shops.join(agents, agents.c.id == shops.c.agent_id).join(
+                accounts, accounts.c.id == agents.c.customer_id
+            )
+        )
+        .where(shops.c.slug == slug)
+    ).first()
+    if shop is None:
+        raise refusal(f"there is no shop {slug!r}", code="shop_not_found")
+    if shop.disabled_at is not None:
+        raise refusal(f"the shop {slug!r} is closed: its agent's account is disabled", code="shop_closed")
+    return shop
 
 
 def _answer(shop: dict[str, Any], invite_code: str) -> dict[str, Any]:

@@ -259,9 +259,10 @@ def get_customer(db: Database, customer_id: str) -> dict[str, Any]:
 
 
 def on_order_delivered(uow: UnitOfWork, event: dict[str, Any], hold_seconds: float) -> None:
-    """Count a delivered order once: toward its buyer's stats and level, and for the agents up their line.
+    """Count a delivered order once: toward its buyer's stats and level, for the agents up their line,
+    and, for an order placed through an agent's shop, for that agent its markup.
 
-    Agents' commissions are ``hold_seconds`` pending before they are available.
+    Agents' commissions and markups are ``hold_seconds`` pending before they are available.
     """
     order = event["payload"]
     spend = domain.counted_spend(order["total"], order["currency"])
@@ -281,6 +282,9 @@ def on_order_delivered(uow: UnitOfWork, event: dict[str, Any], hold_seconds: flo
         return  # the same order under another event id
     levels.count_toward_level(uow, order["customer_id"], spend, now)
     agents.credit_commissions(uow, order, hold_seconds, now)
+    shop = order.get("shop")
+    if shop is not None:
+        agents.credit_markup(uow, order, shop["agent_id"], shop["markup"], hold_seconds, now)
 
 
 def on_payment_refunded(uow: UnitOfWork, event: dict[str, Any]) -> None:

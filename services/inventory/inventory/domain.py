@@ -104,15 +104,6 @@ def price_for_level(price: int, level_prices: Mapping[str, int], level: str) -> 
     return level_prices.get(level, price)
 
 
-# basis points: a markup of 10000 doubles the price
-FULL_MARKUP_BP = 10_000
-
-
-def shop_price(price: int, markup_bp: int) -> int:
-    """An agent's shop's price: ``price`` (the agent price) and the agent's markup on it, to the fen below."""
-    return price + price * markup_bp // FULL_MARKUP_BP
-
-
 def merge_lines(items: Iterable[Mapping[str, Any]]) -> dict[int, int]:
     """{product_id: total quantity}, lines of the same product added up, in first-seen order."""
     merged: dict[int, int] = {}

@@ -8,9 +8,9 @@ import datetime
 
 from marshmallow import Schema, fields, validate
 
-from inventory.domain import CARD_STATES, FULL_MARKUP_BP, KINDS, PRODUCT_STATUSES
+from inventory.domain import CARD_STATES, KINDS, PRODUCT_STATUSES
 from kameng_common import contracts
-from kameng_common.money import amount_field, currency_field
+from kameng_common.money import FULL_MARKUP_BP, amount_field, currency_field
 
 MAX_IMPORT_BATCH = 10_000
 MAX_QUOTE_LINES = 100

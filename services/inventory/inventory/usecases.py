@@ -29,6 +29,7 @@ from inventory.stock import live_loop_card, loop_units_taken, stock_of, stocked_
 from kameng_common import auditlog, contracts
 from kameng_common.db import Database, UnitOfWork, utc_isoformat, utcnow
 from kameng_common.errors import Conflict, Forbidden, InvalidInput, KamengError, NotFound
+from kameng_common.money import shop_price
 from kameng_common.validation import load_or_invalid
 
 _log = logging.getLogger(__name__)
@@ -220,7 +221,7 @@ def priced_product(row: sa.Row[Any], level: str, stock: int | None, markup_bp: i
         "name": row.name,
         "category_id": row.category_id,
         "kind": row.kind,
-        "price": domain.shop_price(domain.price_for_level(row.price, row.level_prices, level), markup_bp),
+        "price": shop_price(domain.price_for_level(row.price, row.level_prices, level), markup_bp),
         "currency": row.currency,
         "status": row.status,
         "stock": stock,

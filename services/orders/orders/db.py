@@ -60,6 +60,11 @@ orders = sa.Table(
     # the coupon whose use customers holds for the order, and what it takes off
     sa.Column("coupon_code", sa.String(32)),
     sa.Column("discount", sa.BigInteger, nullable=False, server_default="0"),
+    # an order placed through an agent's shop (分站): its slug, the agent, and what the agent is credited
+    # when it is delivered (what the buyer pays over the agent price)
+    sa.Column("shop", sa.String(32)),
+    sa.Column("shop_agent_id", sa.String(36)),
+    sa.Column("shop_markup", sa.BigInteger, nullable=False, server_default="0"),
     # the payment that paid the order; others are refunded
     sa.Column("payment_id", sa.String(64)),
     sa.Column("created_at", UtcDateTime, nullable=False),

@@ -116,11 +116,13 @@ def order_id_for(customer_id: str, idempotency_key: str) -> str:
     return str(uuid.uuid5(ORDER_ID_NAMESPACE, f"{customer_id}\n{idempotency_key}"))
 
 
-def request_hash(items: object, coupon_code: str | None) -> str:
-    """What an Idempotency-Key stands for: the SHA-256 of the order asked for, in a canonical form."""
-    canonical = json.dumps(
-        {"items": items, "coupon_code": coupon_code}, sort_keys=True, separators=(",", ":")
-    )
+def request_hash(items: object, coupon_code: str | None, shop: str | None = None) -> str:
+    """What an Idempotency-Key stands for: the SHA-256 of the order asked for, in a canonical form
+    (an order through no shop hashes as it did before shops)."""
+    asked: dict[str, object] = {"items": items, "coupon_code": coupon_code}
+    if shop is not None:
+        asked["shop"] = shop
+    canonical = json.dumps(asked, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 

@@ -29,6 +29,8 @@ class CreateOrderInput(Schema):
     payment_method = fields.String(
         load_default=None, allow_none=True, validate=validate.Length(min=1, max=32)
     )
+    # the slug of the agent's shop the order is placed through
+    shop = fields.String(load_default=None, allow_none=True, validate=validate.Length(min=1, max=32))
 
     @validates_schema
     def each_product_once(self, data, **_kwargs):
@@ -119,6 +121,7 @@ class OrderOut(Schema):
     currency = fields.String()
     coupon_code = fields.String(allow_none=True)
     discount = fields.Integer()
+    shop = fields.String(allow_none=True)
     payment_id = fields.String(allow_none=True)
     created_at = fields.DateTime()
     updated_at = fields.DateTime()

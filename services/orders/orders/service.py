@@ -63,6 +63,7 @@ class OrdersService:
         client_ip=None,
         device_id=None,
         payment_method=None,
+        shop=None,
     ):
         return usecases.create_order(
             self.db,
@@ -78,6 +79,8 @@ class OrdersService:
             hold_coupon=self.customers.hold_coupon,
             payment_method=payment_method,
             create_intent=self.payments.create_intent,
+            shop=shop,
+            find_shop=self.customers.shop_for_order,
         )
 
     @rpc

@@ -23,8 +23,9 @@ from marshmallow import ValidationError
 from kameng_common import auditlog
 from kameng_common.db import utc_isoformat, utcnow
 from kameng_common.errors import Conflict, Forbidden, InvalidInput, NotFound, Unavailable
+from kameng_common.money import AGENT_LEVEL
 from kameng_common.validation import load_or_invalid
-from orders import coupons, domain, metrics, schemas
+from orders import coupons, domain, metrics, schemas, shops
 from orders.callbacks import schedule_callback
 from orders.db import (
     customer_levels,
@@ -89,12 +90,16 @@ def create_order(
     hold_coupon=None,
     payment_method=None,
     create_intent=None,
+    shop=None,
+    find_shop=None,
 ):
     """Place an order: price ``items`` with inventory's ``quote(items, level)`` at the buyer's level, store it
     ``pending``, then have it reserved and scored (``ask``, see ``complete_order``) and record where that
     takes it. Answers the order as it then is: ``awaiting_payment``, ``on_hold`` or ``cancelled``.
 
     The level is orders' own copy (``customer.level_changed``), never the caller's.
+    An order through an agent's ``shop`` (its slug) is priced at the agent level
+    plus the shop's markup, as customers' ``find_shop`` answers them (see ``shops``).
     A ``coupon_code`` is held for the order by customers' ``hold_coupon`` (see
     ``coupons.hold``) and its discount taken off the total. The order's id follows
     from the customer and the key (``domain.order_id_for``), so every attempt with
@@ -119,20 +124,29 @@ def create_order(
             "client_ip": client_ip,
             "device_id": device_id,
             "payment_method": payment_method,
+            "shop": shop,
         },
     )
     if request["coupon_code"] is not None and hold_coupon is None:
         raise InvalidInput("coupons cannot be used here", code="coupon_invalid")
-    request_hash = domain.request_hash(request["items"], request["coupon_code"])
+    if request["shop"] is not None and find_shop is None:
+        raise InvalidInput("orders cannot be placed through a shop here", code="shop_not_found")
+    request_hash = domain.request_hash(request["items"], request["coupon_code"], request["shop"])
     now = now or utcnow()
     pay = partial(_with_payment, db, create_intent, request["payment_method"], now)
     existing, level = _order_for_key_and_level(db, customer_id, idempotency_key)
     if existing is not None:
         return pay(_replayed(db, ask, deadlines, existing, request_hash))
 
+    found_shop = None if request["shop"] is None else shops.find(find_shop, request["shop"])
+    if found_shop is not None:
+        level = AGENT_LEVEL
     priced = _priced(quote, request["items"], level)
+    if found_shop is not None:
+        priced = shops.marked_up(priced, found_shop["markup_bp"])
     order_id = domain.order_id_for(customer_id, idempotency_key)
     coupon = _held_coupon(hold_coupon, order_id, customer_id, request["coupon_code"], priced)
+    total = priced["total"] - coupon["discount"]
     order = {
         "id": order_id,
         "customer_id": customer_id,
@@ -141,9 +155,10 @@ def create_order(
         "request_hash": request_hash,
         "status": domain.PENDING,
         "stock_status": domain.STOCK_PENDING,
-        "total": priced["total"] - coupon["discount"],
+        "total": total,
         "currency": priced["currency"],
         **coupon,
+        **shops.recorded(found_shop, priced, total),
         "payment_id": None,
         "created_at": now,
         "updated_at": now,
@@ -314,7 +329,8 @@ def audit_snapshot(db):
     """Every order in brief, for ``kameng audit``: {service, orders: {order id: ...}, outbox}.
 
     An order's ``items`` are its quantities per product; ``payment_id`` is the
-    payment that paid it, if any.
+    payment that paid it, if any; ``shop`` the agent's shop it was placed through
+    ({slug, agent_id, markup}), if any.
     """
     with db.reading_snapshot() as session:
         rows = session.execute(
@@ -326,6 +342,9 @@ def audit_snapshot(db):
                 orders.c.coupon_code,
                 orders.c.discount,
                 orders.c.payment_id,
+                orders.c.shop,
+                orders.c.shop_agent_id,
+                orders.c.shop_markup,
                 orders.c.created_at,
                 orders.c.updated_at,
                 orders.c.expires_at,
@@ -349,6 +368,9 @@ def audit_snapshot(db):
                 "coupon_code": row.coupon_code,
                 "discount": row.discount,
                 "payment_id": row.payment_id,
+                "shop": None
+                if row.shop is None
+                else {"slug": row.shop, "agent_id": row.shop_agent_id, "markup": row.shop_markup},
                 "items": items.get(row.id, {}),
                 "created_at": utc_isoformat(row.created_at),
                 "updated_at": utc_isoformat(row.updated_at),
@@ -670,16 +692,16 @@ def on_cards_delivered(uow, order, payload, now):
     if not domain.can_transition(order.status, domain.DELIVERED):
         return
     _move(uow, order, domain.DELIVERED, f"{len(payload['card_ids'])} cards delivered", now)
-    uow.publish(
-        "order.delivered",
-        {
-            "order_id": order.id,
-            "customer_id": order.customer_id,
-            "total": order.total,
-            "currency": order.currency,
-        },
-        correlation_id=order.id,
-    )
+    delivered = {
+        "order_id": order.id,
+        "customer_id": order.customer_id,
+        "total": order.total,
+        "currency": order.currency,
+    }
+    if order.shop is not None:
+        # customers credits the shop's agent the markup, once per order
+        delivered["shop"] = {"slug": order.shop, "agent_id": order.shop_agent_id, "markup": order.shop_markup}
+    uow.publish("order.delivered", delivered, correlation_id=order.id)
 
 
 @_about_an_order

@@ -42,9 +42,11 @@ class Shop:
             chain.append(self.agent(parent=chain[-1]))
         return chain
 
-    def deliver(self, customer_id, total, order_id=None, now=None):
+    def deliver(self, customer_id, total, order_id=None, now=None, shop=None):
         order_id = order_id or str(uuid.uuid4())
         payload = {"order_id": order_id, "customer_id": customer_id, "total": total, "currency": "CNY"}
+        if shop is not None:
+            payload["shop"] = shop
         deliver(
             self.db,
             "customers",
@@ -298,6 +300,64 @@ def test_a_refund_of_an_order_nobody_earned_on_changes_nothing(shop):
     shop.refund(str(uuid.uuid4()), buyer, 10_000)  # never delivered
 
     assert shop.published("commission.reversed") == []
+
+
+def test_a_sale_through_an_agents_shop_credits_them_the_markup_once_beside_their_commission(shop):
+    agent = shop.agent()
+    buyer = shop.customer(invite_code=agent["invite_code"])
+    stranger = shop.customer()
+    agents.set_commission_plan(shop.db, [1000])
+    sale = {"slug": "lucky", "agent_id": agent["agent_id"], "markup": 1_250}
+
+    order_id = shop.deliver(buyer, 11_250, shop=sale)
+    shop.deliver(buyer, 11_250, order_id=order_id, shop=sale)  # the same order under another event id
+    shop.deliver(stranger, 11_250, shop=sale)  # a buyer outside the agent's downline: the markup alone
+
+    view = shop.earnings(agent)
+    assert sorted((entry["kind"], entry["amount"]) for entry in view["entries"]) == [
+        ("commission", 1_125),
+        ("markup", 1_250),
+        ("markup", 1_250),
+    ]
+    assert (view["pending"], view["available"]) == (1_125 + 2 * 1_250, 0)
+    assert {entry["order_id"] for entry in view["entries"] if entry["kind"] == "markup"} >= {order_id}
+    earned = shop.published("commission.earned")
+    assert sorted((event["kind"], event["amount"]) for event in earned) == [
+        ("commission", 1_125),
+        ("markup", 1_250),
+        ("markup", 1_250),
+    ]
+    # pending for the hold like a commission, then available
+    agents.settle_matured(shop.db, now=later(HOLD + 1))
+    assert shop.earnings(agent)["available"] == 1_125 + 2 * 1_250
+    assert agents.earnings_by_kind(shop.db) == {("commission", "CNY"): 1_125, ("markup", "CNY"): 2_500}
+    facts = usecases.audit_snapshot(shop.db)["agents"]
+    assert facts["markups"][order_id] == [{"agent_id": agent["agent_id"], "amount": 1_250}]
+    assert facts["commissions_twice"] == [] and facts["balance_mismatches"] == []
+
+
+def test_a_refund_of_a_shop_sale_takes_the_markup_back_in_proportion(shop):
+    agent = shop.agent()
+    buyer = shop.customer()
+    order_id = shop.deliver(
+        buyer, 11_000, shop={"slug": "lucky", "agent_id": agent["agent_id"], "markup": 1_000}
+    )
+
+    shop.refund(order_id, buyer, 5_500)  # half back
+    assert shop.earnings(agent)["pending"] == 500
+    shop.refund(order_id, buyer, 5_500)
+    assert shop.earnings(agent)["pending"] == 0
+    assert [(e["kind"], e["amount"]) for e in shop.published("commission.reversed")] == [
+        ("markup", 500),
+        ("markup", 500),
+    ]
+    assert agents.earnings_by_kind(shop.db)[("markup", "CNY")] == 0
+
+
+def test_a_shop_sale_with_no_markup_left_credits_nothing(shop):
+    agent = shop.agent()
+    shop.deliver(shop.customer(), 10_000, shop={"slug": "lucky", "agent_id": agent["agent_id"], "markup": 0})
+    assert shop.earnings(agent)["entries"] == []
 
 
 def test_withdrawals_never_exceed_what_is_available(shop):

@@ -8,6 +8,7 @@ def test_the_snapshot_tells_the_events_not_yet_published(any_db):
         "service": "customers",
         "agents": {
             "ledger_moves": {},
+            "markups": {},
             "commissions_twice": [],
             "balance_mismatches": [],
             "withdrawals_over_available": [],

@@ -96,6 +96,36 @@ def test_concurrent_deliveries_and_duplicates_add_up_exactly(shared_db, password
     assert (stats["orders_count"], stats["total_spent"], stats["level"]) == (12, 120_000, "vip")
 
 
+def test_concurrent_deliveries_of_shop_sales_credit_each_markup_once(shared_db, passwords):
+    agent_customer = usecases.register(shared_db, passwords, "shopkeeper", PASSWORD)
+    agent = agents.make_agent(shared_db, agent_customer["id"])
+    buyer = usecases.register(shared_db, passwords, "shopper", PASSWORD)
+    events = []
+    for _ in range(8):
+        order_id = str(uuid.uuid4())
+        payload = {
+            "order_id": order_id,
+            "customer_id": buyer["id"],
+            "total": 11_000,
+            "currency": "CNY",
+            "shop": {"slug": "lucky", "agent_id": agent["agent_id"], "markup": 1_000},
+        }
+        first = contracts.load_event(contracts.new_event("order.delivered", payload, order_id))
+        events += [
+            first,
+            first,
+            contracts.load_event(contracts.new_event("order.delivered", payload, order_id)),
+        ]
+
+    list(eventlet.GreenPool(16).imap(lambda event: _deliver(shared_db, event), events))
+
+    earnings = agents.earnings(shared_db, agent_customer["id"])
+    assert earnings["pending"] == 8_000 and len(earnings["entries"]) == 8
+    facts = usecases.audit_snapshot(shared_db)["agents"]
+    assert len(facts["markups"]) == 8 and facts["commissions_twice"] == []
+    assert facts["balance_mismatches"] == []
+
+
 def test_concurrent_withdrawals_never_take_more_than_is_available(shared_db, passwords):
     agent_customer = usecases.register(shared_db, passwords, "agent", PASSWORD)
     agent = agents.make_agent(shared_db, agent_customer["id"])

@@ -5,7 +5,7 @@ import uuid
 import eventlet
 import pytest
 
-from customers import agents, shops, usecases
+from customers import agents, credentials, shops, usecases
 from kameng_common.errors import Conflict, Forbidden, InvalidInput, NotFound
 
 PASSWORD = "s3cret-pass-phrase"
@@ -108,3 +108,34 @@ def test_only_agents_have_shops(any_db, passwords):
     with pytest.raises(NotFound) as missing:
         shops.shop_by_slug(any_db, "cards")
     assert missing.value.code == "shop_not_found"
+
+
+def test_orders_find_a_shop_by_slug_with_its_agent_and_markup(any_db, make_agent):
+    agent = make_agent()
+    shops.set_shop(any_db, agent["customer_id"], "game-cards", "Game cards", 1500)
+
+    assert shops.shop_for_order(any_db, "game-cards") == {
+        "slug": "game-cards",
+        "agent_id": agent["agent_id"],
+        "markup_bp": 1500,
+    }
+    with pytest.raises(InvalidInput) as unknown:
+        shops.shop_for_order(any_db, "no-such-shop")
+    assert unknown.value.code == "shop_not_found"
+
+
+def test_the_shop_of_a_disabled_agent_is_closed_until_enabled_again(any_db, make_agent):
+    agent = make_agent()
+    shops.set_shop(any_db, agent["customer_id"], "game-cards", "Game cards", 1500)
+
+    credentials.set_disabled(any_db, agent["customer_id"], True, "admin-1")
+
+    with pytest.raises(InvalidInput) as closed:
+        shops.shop_for_order(any_db, "game-cards")
+    assert closed.value.code == "shop_closed"
+    with pytest.raises(NotFound) as hidden:
+        shops.shop_by_slug(any_db, "game-cards")
+    assert hidden.value.code == "shop_closed"
+
+    credentials.set_disabled(any_db, agent["customer_id"], False, "admin-1")
+    assert shops.shop_for_order(any_db, "game-cards")["markup_bp"] == 1500
