@@ -256,27 +256,41 @@ def _stock_alerts_match_the_stock(inventory):
 
 
 def _direct_lines_served_or_refunded(orders, inventory, now, timeouts):
-    """Every paid direct line is topped up (and its order delivered) or failed (and its order refunded)."""
+    """Every paid line bought from a supplier (a direct top-up, or cards a linked card product lacked)
+    succeeded (and its order is delivered) or failed (and its order is refunded)."""
     direct = set(inventory["direct_products"])
     fulfilments = inventory.get("fulfilments", {})
     for order_id, order in orders.items():
-        if order["status"] not in (PAID, DELIVERED, FAILED, REFUNDED) or not direct & set(order["items"]):
-            continue
         lines = fulfilments.get(order_id, [])
+        if order["status"] not in (PAID, DELIVERED, FAILED, REFUNDED) or not (
+            lines or direct & set(order["items"])
+        ):
+            continue
         statuses = {line["status"] for line in lines}
         if order["status"] == DELIVERED and lines and statuses != {"succeeded"}:
             yield Violation(
                 "direct_line_unserved",
                 f"order {order_id}",
-                f"delivered, but its top-ups are {sorted(statuses)}",
+                f"delivered, but its lines bought from suppliers are {sorted(statuses)}",
             )
-        elif order["status"] == REFUNDED and lines and "failed" not in statuses:
+        elif (
+            order["status"] == REFUNDED
+            and lines
+            and "failed" not in statuses
+            # cards sold to it: delivered first, then refunded after sale
+            and order_id not in inventory.get("sold", {})
+        ):
             yield Violation(
                 "direct_line_refunded_when_served",
                 f"order {order_id}",
-                "refunded, though every top-up succeeded",
+                "refunded, though every line bought from a supplier succeeded",
             )
-        elif order["status"] == PAID and _after(order["updated_at"], timeouts.grace) < now and not lines:
+        elif (
+            order["status"] == PAID
+            and direct & set(order["items"])
+            and _after(order["updated_at"], timeouts.grace) < now
+            and not lines
+        ):
             yield Violation(
                 "direct_line_unserved", f"order {order_id}", "paid, and no top-up was ever placed"
             )

@@ -1,8 +1,9 @@
 """``kameng supplier-sim``: an upstream supplier for development and tests.
 
 The server side of the channel API (``/api/channel/v1/...``), signed requests
-and all, selling direct top-ups: a Kameng shop configured with it as a
-supplier tops up through it as it would through any upstream shop. Knobs make
+and all, selling direct top-ups and game cards: a Kameng shop configured with
+it as a supplier tops up (or buys the cards a linked card product lacks)
+through it as it would through any upstream shop. Knobs make
 it misbehave the ways real suppliers do: slow answers, 5xx answers, top-ups
 that fail, callbacks lost or sent twice. They can be changed while it runs
 (``POST /_sim/knobs``, from this machine only); ``GET /_sim/state`` shows what
@@ -10,8 +11,10 @@ it did.
 
 Its orders live in memory, keyed by (API key, client_order_id): the same
 client_order_id is the same order, so a buyer that retries never tops up
-twice. A top-up completes ``fulfil_seconds`` after the order, as ``delivered``
-or, with probability ``failure_rate``, ``refunded``.
+twice. An order completes ``fulfil_seconds`` after it is placed, as
+``delivered`` or, with probability ``failure_rate``, ``refunded``; a delivered
+card order's cards (fresh numbers and secrets) come with reading it, as
+Kameng's channel API answers them.
 """
 
 import dataclasses
@@ -47,6 +50,7 @@ DEFAULT_PRODUCTS = (
         "stock": None,
     },
     {"id": 3, "name": "Game credit 30 CNY", "kind": "direct", "price": 2900, "currency": "CNY", "stock": 0},
+    {"id": 4, "name": "Game card 10 CNY", "kind": "card", "price": 900, "currency": "CNY", "stock": None},
 )
 _ORDER_PATH = re.compile(r"^/api/channel/v1/orders/([0-9a-f-]{36})$")
 
@@ -72,7 +76,8 @@ class SimState:
         self.by_client_order = {}  # (key id, client_order_id) -> order id
         self.nonces = {}  # (key id, nonce) -> expiry
         self.callbacks_sent = 0
-        self.top_ups = 0
+        self.top_ups = 0  # orders delivered, top-ups and card orders alike
+        self.cards_sold = 0
         # channel requests received, counted before the response delay: one may be in flight
         self.requests = 0
         self.lock = threading.Lock()
@@ -84,6 +89,7 @@ class SimState:
                 "knobs": dataclasses.asdict(self.knobs),
                 "orders": len(self.orders),
                 "top_ups": self.top_ups,
+                "cards_sold": self.cards_sold,
                 "requests": self.requests,
                 "callbacks_sent": self.callbacks_sent,
                 "by_status": _count(order["status"] for order in self.orders.values()),
@@ -103,7 +109,7 @@ class SimState:
         with self.lock:
             existing = self.by_client_order.get((key_id, client_order_id))
             if existing is not None:
-                return 201, self.orders[existing]
+                return 201, _without_cards(self.orders[existing])
             lines = []
             for item in items:
                 product = self.products.get(item.get("product_id")) if isinstance(item, dict) else None
@@ -112,7 +118,7 @@ class SimState:
                 quantity = item.get("quantity")
                 if not isinstance(quantity, int) or quantity < 1:
                     return 422, _error("invalid_input", "quantity must be a whole number from 1")
-                if not item.get("recharge_account"):
+                if product["kind"] == "direct" and not item.get("recharge_account"):
                     return 422, _error("invalid_input", "a direct product needs recharge_account")
                 if product["stock"] is not None and product["stock"] < quantity:
                     return 422, _error("out_of_stock", "not enough stock")
@@ -122,7 +128,8 @@ class SimState:
                         "name": product["name"],
                         "quantity": quantity,
                         "unit_price": product["price"],
-                        "recharge_account": item["recharge_account"],
+                        "recharge_account": item.get("recharge_account"),
+                        "kind": product["kind"],
                     }
                 )
             now = _now()
@@ -140,8 +147,10 @@ class SimState:
             }
             self.orders[order["id"]] = order
             self.by_client_order[(key_id, client_order_id)] = order["id"]
-        threading.Timer(self.knobs.fulfil_seconds, self._complete, (key_id, order["id"])).start()
-        return 201, order
+        completion = threading.Timer(self.knobs.fulfil_seconds, self._complete, (key_id, order["id"]))
+        completion.daemon = True  # an order that never completes does not keep the process alive
+        completion.start()
+        return 201, _without_cards(order)
 
     def _complete(self, key_id, order_id):
         with self.lock:
@@ -151,6 +160,13 @@ class SimState:
             order["updated_at"] = _now()
             if not failed:
                 self.top_ups += 1
+                order["cards"] = [
+                    {"number": f"SIM-{uuid.uuid4().hex[:16]}", "secret": uuid.uuid4().hex}
+                    for line in order["items"]
+                    if line["kind"] == "card"
+                    for _ in range(line["quantity"])
+                ]
+                self.cards_sold += len(order["cards"])
             pushes = 0
             if order["callback_url"] and self.random.random() >= self.knobs.lost_callbacks:
                 pushes = 2 if self.random.random() < self.knobs.duplicate_callbacks else 1
@@ -323,6 +339,11 @@ class SupplierSim:
     def serve_forever(self):
         self._server = _Server((self.host, self.port), self.state)
         self._server.serve_forever()
+
+
+def _without_cards(order):
+    """A placing's answer: like Kameng's, it names no cards (they come with reading the order)."""
+    return {key: value for key, value in order.items() if key != "cards"}
 
 
 def _error(code, message):

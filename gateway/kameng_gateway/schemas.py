@@ -188,11 +188,16 @@ class ProductCreationSchema(RequestSchema):
     level_prices = level_prices_field()
     stock_limit = stock_limit_field()
     supplier_id = fields.Integer(
-        strict=True, validate=validate.Range(min=1), metadata={"description": "direct only: its supplier"}
+        strict=True,
+        validate=validate.Range(min=1),
+        metadata={
+            "description": "direct: the supplier that tops it up; card: the supplier the cards it lacks "
+            "when an order is paid are bought from, on demand"
+        },
     )
     supplier_sku = fields.String(
         validate=validate.Length(1, 64),
-        metadata={"description": "direct only: the product's id at the supplier"},
+        metadata={"description": "direct or card: the product's id at the supplier"},
     )
 
 

@@ -183,15 +183,26 @@ def upstream():
 
 
 @pytest.fixture
-def supplier(staff, upstream):
+def add_supplier(staff, upstream):
+    """A factory: ``upstream`` added as a supplier of the suite (``deadline_seconds``: its own deadline)."""
+
+    def add(deadline_seconds=None):
+        return staff.request(
+            "POST",
+            "/api/v1/admin/suppliers",
+            json={
+                "name": f"sim-{uuid.uuid4().hex[:6]}",
+                "base_url": upstream.base_url,
+                "key_id": SIM_KEY_ID,
+                "secret": SIM_SECRET,
+                **({} if deadline_seconds is None else {"deadline_seconds": deadline_seconds}),
+            },
+        )
+
+    return add
+
+
+@pytest.fixture
+def supplier(add_supplier):
     """``upstream`` added as a supplier of the suite."""
-    return staff.request(
-        "POST",
-        "/api/v1/admin/suppliers",
-        json={
-            "name": f"sim-{uuid.uuid4().hex[:6]}",
-            "base_url": upstream.base_url,
-            "key_id": SIM_KEY_ID,
-            "secret": SIM_SECRET,
-        },
-    )
+    return add_supplier()

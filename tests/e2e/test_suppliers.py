@@ -2,11 +2,13 @@
 
 import uuid
 
+import pytest
+
 from kameng_cli import audit, shop
 from tests.api_steps import every_item
 
 
-def direct_product(staff, supplier, sku, price=5000):
+def direct_product(staff, supplier, sku, price=5000, kind="direct"):
     category = staff.request(
         "POST", "/api/v1/admin/categories", json={"name": f"top-ups-{uuid.uuid4().hex[:6]}"}
     )
@@ -14,9 +16,9 @@ def direct_product(staff, supplier, sku, price=5000):
         "POST",
         "/api/v1/admin/products",
         json={
-            "name": f"top-up-{uuid.uuid4().hex[:6]}",
+            "name": f"{kind}-{uuid.uuid4().hex[:6]}",
             "category_id": category["id"],
-            "kind": "direct",
+            "kind": kind,
             "price": price,
             "supplier_id": supplier["id"],
             "supplier_sku": sku,
@@ -24,12 +26,16 @@ def direct_product(staff, supplier, sku, price=5000):
     )
 
 
+# the simulator's card product
+UPSTREAM_CARDS = "4"
+
+
 def test_a_sync_brings_the_suppliers_stock_and_cost_to_its_products(staff, supplier, stock_of):
     assert "secret" not in supplier
     unlimited = direct_product(staff, supplier, "1")
     sold_out = direct_product(staff, supplier, "3")
     synced = staff.request("POST", f"/api/v1/admin/suppliers/{supplier['id']}/sync")
-    assert synced["products"] == 3
+    assert synced["products"] == 4
     assert stock_of(unlimited["id"]) is None
     assert stock_of(sold_out["id"]) == 0
     listed = {item["id"]: item for item in staff.request("GET", "/api/v1/admin/suppliers")["items"]}
@@ -140,3 +146,92 @@ def test_the_demo_tops_up_through_the_supplier(suite, staff, supplier, upstream)
     assert line["fulfilment"]["status"] == "succeeded"
     assert upstream.state.snapshot()["client_order_ids"] == [f"{order['id']}-1"]
     assert any("supplier's order" in line for line in said)
+
+
+def linked_card_product(staff, supplier, own_cards):
+    """A card product with ``own_cards`` of its own, whose missing cards are bought from ``supplier``."""
+    product = direct_product(staff, supplier, UPSTREAM_CARDS, price=1000, kind="card")
+    cards = [
+        {"number": f"N{uuid.uuid4().hex[:14]}", "secret": f"S{uuid.uuid4().hex}"} for _ in range(own_cards)
+    ]
+    staff.request("POST", f"/api/v1/admin/products/{product['id']}/cards", json={"cards": cards})
+    staff.request("POST", f"/api/v1/admin/suppliers/{supplier['id']}/sync")
+    return product, cards
+
+
+def buy_cards(buyer, notify, product, quantity):
+    order = buyer.request(
+        "POST",
+        "/api/v1/orders",
+        headers={"Idempotency-Key": str(uuid.uuid4())},
+        json={"items": [{"product_id": product["id"], "quantity": quantity}]},
+    )
+    order = shop.wait_for_status(buyer, order["id"], {"awaiting_payment"})
+    assert order["status"] == "awaiting_payment", order
+    payment = buyer.request("POST", f"/api/v1/orders/{order['id']}/payments", json={"method": "mockpay"})
+    assert notify(payment).status_code == 200
+    return shop.wait_for_status(buyer, order["id"], {"delivered", "refunded"}, timeout=60)
+
+
+def test_cards_a_linked_product_lacks_are_bought_from_the_supplier_once_and_delivered(
+    suite, staff, supplier, upstream, new_buyer, notify, stock_of, service_metrics
+):
+    product, own = linked_card_product(staff, supplier, own_cards=1)
+    assert stock_of(product["id"]) is None  # its own card and the supplier's unlimited stock
+    buyer = new_buyer()
+    order = buy_cards(buyer, notify, product, 3)
+    assert order["status"] == "delivered", order
+    cards = buyer.request("GET", f"/api/v1/orders/{order['id']}/cards")
+    assert len(cards) == 3 and own[0]["number"] in {card["number"] for card in cards}
+    assert sum(card["number"].startswith("SIM-") for card in cards) == 2
+    state = upstream.state.snapshot()
+    assert state["client_order_ids"] == [f"{order['id']}-1"] and state["cards_sold"] == 2
+    restocked = [
+        sample.value
+        for sample in service_metrics("inventory")
+        if sample.name == "kameng_card_restocks_total" and sample.labels["outcome"] == "succeeded"
+    ]
+    assert restocked and restocked[0] >= 1
+    audit_passes(suite)
+
+
+@pytest.mark.parametrize("fault", ["down", "failing"])
+def test_cards_the_supplier_cannot_sell_refund_the_order_and_give_its_own_cards_back(
+    suite, staff, upstream, add_supplier, new_buyer, notify, fault
+):
+    supplier = add_supplier(deadline_seconds=3)
+    assert supplier["deadline_seconds"] == 3
+    product, _ = linked_card_product(staff, supplier, own_cards=1)
+    if fault == "down":
+        upstream.stop()
+    else:
+        upstream.state.knobs.failure_rate = 1
+    try:
+        order = buy_cards(new_buyer(), notify, product, 2)
+    finally:
+        if fault == "down":
+            upstream.start()
+    assert order["status"] == "refunded", order
+    assert upstream.state.snapshot()["cards_sold"] == 0
+    listed = staff.request("GET", f"/api/v1/admin/products/{product['id']}/cards?state=available")
+    assert len(listed["items"]) == 1  # its own card is back in stock
+    audit_passes(suite)
+
+
+@pytest.mark.parametrize("fault", ["never_answers", "never_completes"])
+def test_a_top_up_the_supplier_leaves_unanswered_is_refunded_after_its_deadline(
+    suite, staff, upstream, add_supplier, new_buyer, notify, fault
+):
+    product = direct_product(staff, add_supplier(deadline_seconds=3), "1")
+    if fault == "never_answers":
+        upstream.stop()
+    else:
+        upstream.state.knobs.fulfil_seconds = 3600
+    try:
+        order = buy_top_up(new_buyer(), notify, product)
+    finally:
+        if fault == "never_answers":
+            upstream.start()
+    assert order["status"] == "refunded", order
+    assert order["items"][0]["fulfilment"]["status"] == "failed"
+    audit_passes(suite)

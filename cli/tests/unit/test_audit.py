@@ -738,13 +738,21 @@ def test_direct_lines_are_served_or_refunded_and_upstream_orders_used_once():
         "refunded": {"status": "refunded", "items": {"9": 1}, "updated_at": old},
         "never": {"status": "paid", "items": {"9": 1}, "updated_at": old},
         "cards": {"status": "paid", "items": {"1": 1}, "updated_at": old},
+        # card lines bought from a supplier on demand
+        "restocked": {"status": "delivered", "items": {"2": 3}, "updated_at": old},
+        "restocking": {"status": "delivered", "items": {"2": 3}, "updated_at": old},
+        "returned": {"status": "refunded", "items": {"2": 3}, "updated_at": old},
     }
     inventory = {
         "direct_products": ["9"],
+        "sold": {"returned": {"cards": {"2": 3}}},
         "fulfilments": {
             "served": [{"status": "succeeded"}],
             "half": [{"status": "pending"}],
             "refunded": [{"status": "succeeded"}],
+            "restocked": [{"status": "succeeded"}],
+            "restocking": [{"status": "pending"}],
+            "returned": [{"status": "succeeded"}],
         },
         "supplier_orders_reused": [{"supplier_id": 1, "supplier_order_id": "u1"}],
     }
@@ -754,6 +762,7 @@ def test_direct_lines_are_served_or_refunded_and_upstream_orders_used_once():
         ("direct_line_unserved", "order half"),
         ("direct_line_refunded_when_served", "order refunded"),
         ("direct_line_unserved", "order never"),
+        ("direct_line_unserved", "order restocking"),
     }
     assert [v.kind for v in _upstream_orders_used_once(inventory)] == ["supplier_order_reused"]
 

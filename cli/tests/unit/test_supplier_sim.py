@@ -38,12 +38,25 @@ def wait_for(client, order_id, status, timeout=5):
 
 def test_it_lists_its_catalogue_and_tops_up_once_per_client_order_id(sim, client):
     products = client.products()
-    assert {product["kind"] for product in products} == {"direct"}
+    assert {product["kind"] for product in products} == {"direct", "card"}
     first = client.place_order(TOP_UP, "shop-o1-1")
     again = client.place_order(TOP_UP, "shop-o1-1")
     assert again["id"] == first["id"] and first["status"] == "paid"
     assert wait_for(client, first["id"], "delivered")["status"] == "delivered"
     assert sim.state.snapshot()["top_ups"] == 1
+
+
+def test_it_sells_cards_read_with_the_order_once_delivered(sim, client):
+    first = client.place_order([{"product_id": 4, "quantity": 2}], "shop-o2-1")
+    assert "cards" not in first
+    delivered = wait_for(client, first["id"], "delivered")
+    assert len(delivered["cards"]) == 2 and all(
+        card["number"] and card["secret"] for card in delivered["cards"]
+    )
+    again = client.place_order([{"product_id": 4, "quantity": 2}], "shop-o2-1")
+    assert again["id"] == first["id"] and "cards" not in again
+    assert client.order(first["id"])["cards"] == delivered["cards"]  # the same cards, however often read
+    assert sim.state.snapshot()["cards_sold"] == 2
 
 
 def test_it_refuses_unsigned_forged_and_replayed_requests(sim):

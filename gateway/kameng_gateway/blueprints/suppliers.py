@@ -1,4 +1,5 @@
-"""Upstream suppliers: shops that speak the channel API, from which direct top-ups are bought."""
+"""Upstream suppliers: shops that speak the channel API, from which direct top-ups, and the cards a
+linked card product lacks, are bought."""
 
 import json
 
@@ -37,6 +38,15 @@ class SupplierCreationSchema(RequestSchema):
         load_only=True,
         metadata={"description": "that key's secret: stored encrypted, never answered"},
     )
+    deadline_seconds = fields.Integer(
+        strict=True,
+        allow_none=True,
+        validate=validate.Range(1, 7 * 24 * 3600),
+        metadata={
+            "description": "how long a paid line bought from it (a top-up, or cards on demand) may take "
+            "before it is refunded; null or absent: the shop's KAMENG_FULFILMENT_DEADLINE"
+        },
+    )
 
 
 class SupplierSchema(Schema):
@@ -44,6 +54,7 @@ class SupplierSchema(Schema):
     name = fields.String()
     base_url = fields.String()
     key_id = fields.String()
+    deadline_seconds = fields.Integer(allow_none=True)
     created_at = fields.String(metadata={"format": "date-time"})
     synced_at = fields.String(allow_none=True, metadata={"format": "date-time"})
     sync_error = fields.String(
@@ -75,12 +86,18 @@ def create_supplier() -> ResponseReturnValue:
     """Admins and ops. The same name with the same address and key answers the supplier made first."""
     data = load_json(_CREATION_SCHEMA)
     supplier = remote.call(
-        "inventory", "create_supplier", data["name"], data["base_url"], data["key_id"], data["secret"]
+        "inventory",
+        "create_supplier",
+        data["name"],
+        data["base_url"],
+        data["key_id"],
+        data["secret"],
+        data.get("deadline_seconds"),
     )
     audit.record(
         "supplier.created",
         f"supplier:{supplier['id']}",
-        {"name": supplier["name"], "base_url": supplier["base_url"], "key_id": supplier["key_id"]},
+        {key: supplier[key] for key in ("name", "base_url", "key_id", "deadline_seconds")},
     )
     return _SUPPLIER_SCHEMA.dump(supplier), 201
 

@@ -9,6 +9,7 @@ SUPPLIER = {
     "name": "Upstream",
     "base_url": "http://127.0.0.1:8100",
     "key_id": "key-1",
+    "deadline_seconds": None,
     "created_at": "2026-01-01T00:00:00+00:00",
     "synced_at": None,
     "sync_error": None,
@@ -23,7 +24,16 @@ def test_admin_and_ops_add_a_supplier_whose_secret_is_never_answered(client, rpc
     assert response.status_code == 201
     assert "secret" not in response.json
     [call] = rpc.calls_to("inventory", "create_supplier")
-    assert call.args == ("Upstream", "http://127.0.0.1:8100", "key-1", "s" * 32)
+    assert call.args == ("Upstream", "http://127.0.0.1:8100", "key-1", "s" * 32, None)
+
+
+def test_a_supplier_may_have_its_own_deadline(client, rpc, callers):
+    rpc.answer("inventory", "create_supplier", {**SUPPLIER, "deadline_seconds": 120})
+    response = client.post(
+        "/api/v1/admin/suppliers", json={**BODY, "deadline_seconds": 120}, headers=callers.staff("admin")
+    )
+    assert (response.status_code, response.json["deadline_seconds"]) == (201, 120)
+    assert rpc.calls_to("inventory", "create_supplier")[0].args[-1] == 120
 
 
 @pytest.mark.parametrize("caller", ["customer", "support", "finance", "auditor", "anonymous"])
@@ -40,7 +50,8 @@ def test_others_may_not_touch_suppliers(client, rpc, callers, caller):
 
 
 @pytest.mark.parametrize(
-    "change", [{"base_url": "ftp://x"}, {"secret": "short"}, {"key_id": ""}, {"name": None}]
+    "change",
+    [{"base_url": "ftp://x"}, {"secret": "short"}, {"key_id": ""}, {"name": None}, {"deadline_seconds": 0}],
 )
 def test_bad_supplier_input_is_422(client, rpc, callers, change):
     response = client.post("/api/v1/admin/suppliers", json={**BODY, **change}, headers=callers.staff("admin"))

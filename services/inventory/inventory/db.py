@@ -2,7 +2,17 @@
 
 import sqlalchemy as sa
 
-from inventory.domain import AVAILABLE, KINDS, ON_SALE, PRODUCT_STATUSES, RESERVED, SOLD, VOID
+from inventory.domain import (
+    AVAILABLE,
+    KINDS,
+    ON_SALE,
+    PRODUCT_STATUSES,
+    RESERVED,
+    RESTOCK,
+    SOLD,
+    TOP_UP,
+    VOID,
+)
 from kameng_common.db import NAMING_CONVENTION, messaging_tables
 
 metadata = messaging_tables(sa.MetaData(naming_convention=NAMING_CONVENTION))
@@ -31,7 +41,8 @@ products = sa.Table(
     sa.Column("currency", sa.String(3), nullable=False),
     sa.Column("level_prices", sa.JSON, nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-    # a direct product's supplier and its id there, and what the supplier charges (last sync)
+    # a direct product's supplier and its id there, and what the supplier charges (last sync);
+    # a card product's, when the cards it lacks are bought there on demand
     sa.Column("supplier_id", sa.Integer, sa.ForeignKey("suppliers.id")),
     sa.Column("supplier_sku", sa.String(64)),
     sa.Column("cost_price", sa.BigInteger),
@@ -192,6 +203,9 @@ suppliers = sa.Table(
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("synced_at", sa.DateTime(timezone=True)),
     sa.Column("sync_error", sa.String(200)),
+    # how long a line bought from it may take before it is refunded; None: the shop's default
+    sa.Column("deadline_seconds", sa.Integer),
+    sa.CheckConstraint("deadline_seconds IS NULL OR deadline_seconds > 0", name="deadline_seconds"),
 )
 
 # the supplier's catalogue as its last sync saw it: cost price and stock (null: unlimited)
@@ -207,9 +221,11 @@ supplier_products = sa.Table(
     sa.Column("stock", sa.Integer),
     sa.Column("synced_at", sa.DateTime(timezone=True), nullable=False),
 )
-# One upstream order per paid direct line. client_order_id (order id + line)
-# is the idempotency id the supplier sees: placing it again, after a crash or a
-# redelivered event, answers the same upstream order and tops up nothing twice.
+# One upstream order per paid line bought from a supplier: a direct line's
+# top-up, or the cards a card product linked to a supplier lacked when the order
+# was paid (purpose "restock"; no recharge account). client_order_id (order id +
+# line) is the idempotency id the supplier sees: placing it again, after a crash
+# or a redelivered event, answers the same upstream order and buys nothing twice.
 fulfilments = sa.Table(
     "fulfilments",
     metadata,
@@ -219,7 +235,8 @@ fulfilments = sa.Table(
     sa.Column("supplier_id", sa.Integer, sa.ForeignKey("suppliers.id"), nullable=False),
     sa.Column("supplier_sku", sa.String(64), nullable=False),
     sa.Column("quantity", sa.Integer, nullable=False),
-    sa.Column("recharge_account", sa.String(128), nullable=False),
+    sa.Column("recharge_account", sa.String(128)),
+    sa.Column("purpose", sa.String(16), nullable=False, server_default=TOP_UP),
     sa.Column("client_order_id", sa.String(64), nullable=False, unique=True),
     sa.Column("status", sa.String(16), nullable=False),
     sa.Column("supplier_order_id", sa.String(64)),
@@ -233,4 +250,7 @@ fulfilments = sa.Table(
     sa.Index("ix_fulfilments_status_next_attempt_at", "status", "next_attempt_at"),
     # an upstream order serves one line only
     sa.UniqueConstraint("supplier_id", "supplier_order_id"),
+    sa.CheckConstraint(
+        f"(purpose = '{TOP_UP}' AND recharge_account IS NOT NULL) OR purpose = '{RESTOCK}'", name="purpose"
+    ),
 )

@@ -33,6 +33,11 @@ KINDS = (CARD, LOOP, DIRECT)
 # every buyer (a shared account), up to an optional limit of units sold
 STOCKED_KINDS = (CARD, LOOP)
 
+# why a line is bought from a supplier: a direct product's top-up, or the cards a
+# card product linked to a supplier lacks when its order is paid
+TOP_UP, RESTOCK = "top_up", "restock"
+UPSTREAM_KINDS = (CARD, DIRECT)
+
 # a product buyers may see and order, or one taken off the shelf by staff
 ON_SALE, OFF_SALE = "on_sale", "off_sale"
 PRODUCT_STATUSES = (ON_SALE, OFF_SALE)

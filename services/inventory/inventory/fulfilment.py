@@ -1,17 +1,19 @@
-"""Direct top-ups: each paid direct line is bought from its supplier, once, and ends succeeded or failed.
+"""Lines bought from suppliers: each paid direct line's top-up, and the cards a card product linked
+to a supplier lacked when its order was paid; bought once, each ends succeeded or failed.
 
-``record_direct_lines`` writes one ``fulfilments`` row per direct line in the
+``record_upstream_lines`` writes one ``fulfilments`` row per such line in the
 unit of work that handles order.paid. ``advance_fulfilments`` (a timer) takes
 due rows under a lease and asks the supplier: a row without an upstream order
 places one with ``client_order_id`` = order id + line number, so a retry,
 a redelivered event or a restart that lost the answer finds the same upstream
-order instead of topping up twice; a row with one polls it. A supplier's
+order instead of buying twice; a row with one polls it. A supplier's
 callback only makes its row due at once. Once the supplier says delivered
-the line has ``succeeded``; once it says no (a 4xx, or its order refunded),
-or nothing has come by the deadline, the line has ``failed``. When every
-direct line of an order has succeeded, inventory publishes cards.delivered
-(the order's cards, if any); when one fails, stock.sale_failed, and orders
-refunds the order.
+the line has ``succeeded`` (a restock line once its cards are sealed into
+stock, held for the order, in the same unit of work); once it says no (a 4xx,
+or its order refunded), or nothing has come by the deadline, the line has
+``failed``. When every such line of an order has succeeded, inventory sells
+the order's cards and publishes cards.delivered; when one fails,
+stock.sale_failed, and orders refunds the order.
 """
 
 import datetime
@@ -21,8 +23,9 @@ import os
 import sqlalchemy as sa
 from prometheus_client import Counter
 
-from inventory import domain, restock, suppliers
-from inventory.db import cards, fulfilments, orders
+from inventory import domain, restock, sale, suppliers
+from inventory.db import cards, fulfilments, insert_ignoring_conflicts, orders
+from inventory.db import suppliers as suppliers_table
 from inventory.upstream import FAILED, PENDING, SUCCEEDED, SupplierRefused, SupplierUnreachable
 from kameng_common.channel import signature_matches
 from kameng_common.db import utc_isoformat, utcnow
@@ -31,12 +34,20 @@ from kameng_common.errors import Unauthorized
 _log = logging.getLogger(__name__)
 
 FULFILMENTS = Counter("kameng_direct_fulfilments_total", "Direct top-up lines ended, by outcome", ["outcome"])
+RESTOCKS = Counter(
+    "kameng_card_restocks_total", "Card lines bought from suppliers on demand, ended, by outcome", ["outcome"]
+)
+RESTOCKED_CARDS = Counter("kameng_cards_restocked_total", "Cards bought from suppliers on demand")
 UPSTREAM_CALLS = Counter(
-    "kameng_supplier_calls_total", "Calls to suppliers for top-ups, by kind and outcome", ["call", "outcome"]
+    "kameng_supplier_calls_total",
+    "Calls to suppliers for top-ups and restocks, by kind and outcome",
+    ["call", "outcome"],
 )
 
 TOP_UP_FAILED = "top_up_failed"
-# how long a paid top-up may take before it is refused and refunded
+RESTOCK_FAILED = "restock_failed"
+# how long a paid line bought from a supplier may take before it is refused and refunded
+# (a supplier's own deadline_seconds, when it has one, wins)
 DEFAULT_DEADLINE_SECONDS = 600
 DEADLINE_ENV = "KAMENG_FULFILMENT_DEADLINE"
 
@@ -57,25 +68,39 @@ def client_order_id(order_id, line_no):
     return f"{order_id}-{line_no}"
 
 
-def record_direct_lines(uow, order_id, direct_lines, supplier_links, now, deadline_seconds):
-    """In order.paid's unit of work: a pending fulfilment per direct line (none twice)."""
+def record_upstream_lines(uow, order_id, lines, supplier_links, now, default_deadline_seconds):
+    """In order.paid's unit of work: a pending fulfilment per line bought from a supplier (none twice).
+
+    ``lines`` are ``(line number, purpose, line)``: a direct line's top-up
+    (``TOP_UP``, with its ``recharge_account``) or the ``quantity`` of cards a
+    linked card product lacks (``RESTOCK``).
+    """
+    deadlines = dict(
+        uow.execute(
+            sa.select(suppliers_table.c.id, suppliers_table.c.deadline_seconds).where(
+                suppliers_table.c.id.in_({supplier_links[line["product_id"]][0] for _, _, line in lines})
+            )
+        ).all()
+    )
     rows = []
-    for line_no, line in direct_lines:
+    for line_no, purpose, line in lines:
         supplier_id, sku = supplier_links[line["product_id"]]
         rows.append(
             {
                 "order_id": order_id,
                 "line_no": line_no,
+                "purpose": purpose,
                 "product_id": line["product_id"],
                 "supplier_id": supplier_id,
                 "supplier_sku": sku,
                 "quantity": line["quantity"],
-                "recharge_account": line["recharge_account"],
+                "recharge_account": line.get("recharge_account") if purpose == domain.TOP_UP else None,
                 "client_order_id": client_order_id(order_id, line_no),
                 "status": PENDING,
                 "attempts": 0,
                 "next_attempt_at": now,
-                "deadline_at": now + datetime.timedelta(seconds=deadline_seconds),
+                "deadline_at": now
+                + datetime.timedelta(seconds=deadlines.get(supplier_id) or default_deadline_seconds),
                 "created_at": now,
                 "updated_at": now,
             }
@@ -84,12 +109,17 @@ def record_direct_lines(uow, order_id, direct_lines, supplier_links, now, deadli
         uow.execute(uow.insert(fulfilments).on_conflict_do_nothing(), rows)
 
 
-def advance_fulfilments(db, sealer, callback_base_url=None, connect=suppliers.upstream_for, now=None):
-    """Ask the suppliers about every due pending line; returns ``{outcome: count}``."""
+def advance_fulfilments(
+    db, sealer, keyring, callback_base_url=None, connect=suppliers.upstream_for, now=None
+):
+    """Ask the suppliers about every due pending line; returns ``{outcome: count}``.
+
+    ``keyring`` seals the cards a restock line brings, like imported ones.
+    """
     now = now or utcnow()
     outcomes: dict[str, int] = {}
     for row in _take_due(db, now):
-        outcome = _advance(db, sealer, row, callback_base_url, connect, now)
+        outcome = _advance(db, sealer, keyring, row, callback_base_url, connect, now)
         outcomes[outcome] = outcomes.get(outcome, 0) + 1
     return outcomes
 
@@ -138,8 +168,9 @@ def _take_due(db, now):
     return due
 
 
-def _advance(db, sealer, row, callback_base_url, connect, now):
+def _advance(db, sealer, keyring, row, callback_base_url, connect, now):
     call = "poll" if row.supplier_order_id else "place"
+    restocking = row.purpose == domain.RESTOCK
     try:
         upstream = connect(sealer, suppliers.supplier_row(db, row.supplier_id))
         if row.supplier_order_id is None:
@@ -149,26 +180,35 @@ def _advance(db, sealer, row, callback_base_url, connect, now):
             )
         else:
             answer = upstream.order(row.supplier_order_id)
+        if restocking and answer.outcome == SUCCEEDED and answer.cards is None:
+            # a channel order's cards come with reading it once it is delivered
+            call = "poll"
+            answer = upstream.order(answer.supplier_order_id)
     except SupplierRefused as refusal:
         UPSTREAM_CALLS.labels(call, "refused").inc()
-        return _finish(db, row, FAILED, None, f"the supplier refused: {refusal}")
+        return _finish(db, keyring, row, FAILED, None, f"the supplier refused: {refusal}")
     except (SupplierUnreachable, Exception) as error:
         UPSTREAM_CALLS.labels(call, "unreachable").inc()
-        if now >= row.deadline_at.replace(tzinfo=row.deadline_at.tzinfo or datetime.UTC):
+        if now >= _deadline(row):
             return _finish(
-                db, row, FAILED, row.supplier_order_id, "no answer from the supplier by the deadline"
+                db, keyring, row, FAILED, row.supplier_order_id, "no answer from the supplier by the deadline"
             )
         _retry(db, row, str(error)[:FAILURE_LENGTH], now)
         return "retry"
     UPSTREAM_CALLS.labels(call, "ok").inc()
-    if answer.outcome == PENDING:
-        deadline = row.deadline_at.replace(tzinfo=row.deadline_at.tzinfo or datetime.UTC)
-        if now >= deadline:
-            return _finish(db, row, FAILED, answer.supplier_order_id, "not topped up by the deadline")
+    if answer.outcome == PENDING or (restocking and answer.outcome == SUCCEEDED and answer.cards is None):
+        if now >= _deadline(row):
+            return _finish(
+                db, keyring, row, FAILED, answer.supplier_order_id, "not delivered by the deadline"
+            )
         _retry(db, row, None, now, supplier_order_id=answer.supplier_order_id)
         return "waiting"
-    failure = None if answer.outcome == SUCCEEDED else "the supplier's top-up failed"
-    return _finish(db, row, answer.outcome, answer.supplier_order_id, failure)
+    failure = None if answer.outcome == SUCCEEDED else "the supplier's order failed"
+    return _finish(db, keyring, row, answer.outcome, answer.supplier_order_id, failure, answer.cards)
+
+
+def _deadline(row):
+    return row.deadline_at.replace(tzinfo=row.deadline_at.tzinfo or datetime.UTC)
 
 
 def _retry(db, row, error, now, supplier_order_id=None):
@@ -193,11 +233,24 @@ def _retry(db, row, error, now, supplier_order_id=None):
         )
 
 
-def _finish(db, row, status, supplier_order_id, failure):
-    """The line's outcome, and the order's once all its direct lines have one: one unit of work."""
+def _finish(db, keyring, row, status, supplier_order_id, failure, bought=None):
+    """The line's outcome, and the order's once all its upstream lines have one: one unit of work.
+
+    A restock line that succeeded brings its cards (``bought``) into stock in
+    that unit of work, held for the order; too few new cards fail the line,
+    and whatever did come stays in stock.
+    """
     now = utcnow()
     with db.unit_of_work() as uow:
+        # the order's lock serializes the outcomes of its lines: this one is still pending, or was settled
         order = uow.execute(sa.select(orders).where(orders.c.id == row.order_id).with_for_update()).one()
+        if _status(uow, row) != PENDING:
+            return "already_finished"
+        if row.purpose == domain.RESTOCK and status == SUCCEEDED:
+            added = _stock_bought_cards(uow, keyring, row, bought, now)
+            if added < row.quantity:
+                status = FAILED
+                failure = f"the supplier delivered {added} new cards of {row.quantity}"
         changed = uow.execute(
             fulfilments.update()
             .where(
@@ -216,60 +269,71 @@ def _finish(db, row, status, supplier_order_id, failure):
         if not changed:
             return "already_finished"
         _settle_order(uow, order, now)
-    FULFILMENTS.labels(status).inc()
+    (RESTOCKS if row.purpose == domain.RESTOCK else FULFILMENTS).labels(status).inc()
     return status
 
 
-def _settle_order(uow, order, now):
-    statuses = [
-        status
-        for (status,) in uow.execute(
-            sa.select(fulfilments.c.status).where(fulfilments.c.order_id == order.id)
-        ).all()
-    ]
-    if order.stock_state != domain.STOCK_FULFILLING:
-        return
-    if FAILED in statuses:
-        _release(uow, order.id)
-        _set_stock_state(uow, order.id, domain.STOCK_SALE_FAILED, now)
-        uow.publish(
-            "stock.sale_failed", {"order_id": order.id, "reason": TOP_UP_FAILED}, correlation_id=order.id
+def _status(uow, row):
+    return uow.execute(
+        sa.select(fulfilments.c.status).where(
+            fulfilments.c.order_id == row.order_id, fulfilments.c.line_no == row.line_no
         )
-    elif all(status == SUCCEEDED for status in statuses):
+    ).scalar_one()
+
+
+def _stock_bought_cards(uow, keyring, row, bought, now):
+    """Seal the cards a restock line bought into the product's stock, the first ``quantity`` new ones
+    held for the order; returns how many were new (a number the product holds already is not)."""
+    unique = dict(
+        card for card in (domain.clean_card({"number": n, "secret": s}) for n, s in bought or ()) if card
+    )
+    numbers = list(unique)
+    sealed = keyring.seal_many(row.product_id, [(number, unique[number]) for number in numbers])
+    rows = [
+        {
+            "product_id": row.product_id,
+            "number": number,
+            "number_digest": keyring.number_digests(number)[-1],
+            "key_id": seal.key_id,
+            "nonce": seal.nonce,
+            "ciphertext": seal.ciphertext,
+            "status": domain.AVAILABLE,
+            "imported_at": now,
+        }
+        for number, seal in zip(numbers, sealed, strict=True)
+    ]
+    added = sorted(insert_ignoring_conflicts(uow, cards, rows, ["product_id", "number_digest"]))
+    if len(added) >= row.quantity:
         uow.execute(
             cards.update()
-            .where(cards.c.order_id == order.id, cards.c.status == domain.RESERVED)
-            .values(status=domain.SOLD, sold_at=now)
+            .where(cards.c.id.in_(added[: row.quantity]))
+            .values(status=domain.RESERVED, order_id=row.order_id, reserved_at=now)
         )
-        _set_stock_state(uow, order.id, domain.STOCK_SOLD, now)
-        card_ids = (
-            uow.execute(
-                sa.select(cards.c.id)
-                .where(cards.c.order_id == order.id, cards.c.status == domain.SOLD)
-                .order_by(cards.c.id)
-            )
-            .scalars()
-            .all()
-        )
+    RESTOCKED_CARDS.inc(len(added))
+    restock.watch_stock(uow, [row.product_id])
+    return len(added)
+
+
+def _settle_order(uow, order, now):
+    rows = uow.execute(
+        sa.select(fulfilments.c.status, fulfilments.c.purpose).where(fulfilments.c.order_id == order.id)
+    ).all()
+    if order.stock_state != domain.STOCK_FULFILLING:
+        return
+    failed = {row.purpose for row in rows if row.status == FAILED}
+    if failed:
+        sale.release(uow, order.id)
+        sale.set_stock_state(uow, order.id, domain.STOCK_SALE_FAILED)
+        reason = TOP_UP_FAILED if domain.TOP_UP in failed else RESTOCK_FAILED
+        uow.publish("stock.sale_failed", {"order_id": order.id, "reason": reason}, correlation_id=order.id)
+    elif all(row.status == SUCCEEDED for row in rows):
+        card_ids = sale.sell(uow, order.id, now)
         uow.publish("cards.delivered", {"order_id": order.id, "card_ids": card_ids}, correlation_id=order.id)
 
 
-def _release(uow, order_id):
-    released = uow.execute(
-        cards.update()
-        .where(cards.c.order_id == order_id, cards.c.status == domain.RESERVED)
-        .values(status=domain.AVAILABLE, order_id=None, reserved_at=None)
-        .returning(cards.c.product_id)
-    ).scalars()
-    restock.watch_stock(uow, set(released))
-
-
-def _set_stock_state(uow, order_id, state, now):
-    uow.execute(orders.update().where(orders.c.id == order_id).values(stock_state=state, updated_at=now))
-
-
 def order_fulfilments(db, order_id):
-    """Per direct line of an order: ``{line_no, product_id, status, supplier_order_id}``."""
+    """Per line of an order bought from a supplier: ``{line_no, product_id, purpose, quantity, status,
+    supplier_order_id}`` (a restock line's quantity: the cards bought)."""
     with db.reading() as session:
         rows = session.execute(
             sa.select(fulfilments).where(fulfilments.c.order_id == order_id).order_by(fulfilments.c.line_no)
@@ -278,6 +342,8 @@ def order_fulfilments(db, order_id):
         {
             "line_no": row.line_no,
             "product_id": row.product_id,
+            "purpose": row.purpose,
+            "quantity": row.quantity,
             "status": row.status,
             "supplier_order_id": row.supplier_order_id,
         }
@@ -297,6 +363,7 @@ def audit_fulfilments(session):
         by_order.setdefault(row.order_id, []).append(
             {
                 "line_no": row.line_no,
+                "purpose": row.purpose,
                 "status": row.status,
                 "supplier_id": row.supplier_id,
                 "supplier_order_id": row.supplier_order_id,

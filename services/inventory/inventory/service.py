@@ -43,8 +43,10 @@ class InventoryService:
         return usecases.create_category(self.db, name, parent_id)
 
     @rpc
-    def create_supplier(self, name, base_url, key_id, secret):
-        return suppliers.create_supplier(self.db, self.supplier_secrets, name, base_url, key_id, secret)
+    def create_supplier(self, name, base_url, key_id, secret, deadline_seconds=None):
+        return suppliers.create_supplier(
+            self.db, self.supplier_secrets, name, base_url, key_id, secret, deadline_seconds
+        )
 
     @rpc
     def list_suppliers(self):
@@ -71,7 +73,7 @@ class InventoryService:
     @configured_timer("FULFILMENT_INTERVAL_SECONDS")
     def advance_fulfilments(self):
         fulfilment.advance_fulfilments(
-            self.db, self.supplier_secrets, self.config.get("SUPPLIER_CALLBACK_URL") or None
+            self.db, self.supplier_secrets, self.keyring, self.config.get("SUPPLIER_CALLBACK_URL") or None
         )
 
     @rpc

@@ -7,13 +7,16 @@ from inventory.db import cards, loop_sales, products
 from inventory.suppliers import upstream_stock
 
 
-def stock_of(connection, rows):
+def stock_of(connection, rows, with_upstream_cards=False):
     """{product id: units a buyer may order now, or None where unlimited} for product ``rows``.
 
     A card product has its available cards; a loop product has what its limit
     leaves (None without a limit) once it has a live card, else 0; a direct
     product is fulfilled by its supplier: its stock is the supplier's (None
-    when unlimited or when it names no supplier).
+    when unlimited or when it names no supplier). ``with_upstream_cards``
+    (what a buyer may order; ``rows`` then carry ``supplier_id``): a card
+    product linked to a supplier adds the supplier's stock to its own cards
+    (None when unlimited).
     """
     by_kind: dict[str, list] = {}
     for row in rows:
@@ -24,6 +27,9 @@ def stock_of(connection, rows):
     card_ids = [row.id for row in by_kind.get(domain.CARD, [])]
     available = available_cards(connection, card_ids + [row.id for row in by_kind.get(domain.LOOP, [])])
     stock.update({product_id: available.get(product_id, 0) for product_id in card_ids})
+    linked = [row.id for row in by_kind.get(domain.CARD, []) if with_upstream_cards and row.supplier_id]
+    for product_id, upstream in upstream_stock(connection, linked).items():
+        stock[product_id] = None if upstream is None else stock[product_id] + upstream
     loops = by_kind.get(domain.LOOP, [])
     taken = loop_units_taken(connection, [row.id for row in loops if row.stock_limit is not None])
     for row in loops:

@@ -21,6 +21,7 @@ from kameng_common.validation import load_or_invalid
 _log = logging.getLogger(__name__)
 
 SYNC_ERROR_LENGTH = 200
+MAX_DEADLINE_SECONDS = 7 * 24 * 3600
 
 
 class CreateSupplier(Schema):
@@ -30,16 +31,31 @@ class CreateSupplier(Schema):
     )
     key_id = schemas.Text(required=True, validate=validate.Length(min=1, max=64))
     secret = fields.String(required=True, validate=validate.Length(min=8, max=256))
+    # how long a line bought from it may take before it is refunded; None: the shop's default
+    deadline_seconds = fields.Integer(
+        strict=True,
+        allow_none=True,
+        load_default=None,
+        validate=validate.Range(min=1, max=MAX_DEADLINE_SECONDS),
+    )
 
 
 class SupplierRef(Schema):
     supplier_id = fields.Integer(strict=True, required=True, validate=validate.Range(min=1))
 
 
-def create_supplier(db, sealer, name, base_url, key_id, secret):
-    """A new supplier; the same name again with the same address and key answers the one made first."""
+def create_supplier(db, sealer, name, base_url, key_id, secret, deadline_seconds=None):
+    """A new supplier; the same name again with the same address, key and deadline answers the one made
+    first."""
     data = load_or_invalid(
-        CreateSupplier(), {"name": name, "base_url": base_url, "key_id": key_id, "secret": secret}
+        CreateSupplier(),
+        {
+            "name": name,
+            "base_url": base_url,
+            "key_id": key_id,
+            "secret": secret,
+            "deadline_seconds": deadline_seconds,
+        },
     )
     data["base_url"] = data["base_url"].rstrip("/")
     with db.unit_of_work() as uow:
@@ -53,6 +69,7 @@ def create_supplier(db, sealer, name, base_url, key_id, secret):
                         "name": data["name"],
                         "base_url": data["base_url"],
                         "key_id": data["key_id"],
+                        "deadline_seconds": data["deadline_seconds"],
                         # sealed to the name: the row's id is not known before the insert
                         **dict(
                             zip(
@@ -69,7 +86,11 @@ def create_supplier(db, sealer, name, base_url, key_id, secret):
             if not inserted:
                 raise Conflict(f"a supplier named {data['name']!r} is being created at this moment")
         existing = uow.execute(sa.select(suppliers).where(suppliers.c.name == data["name"])).one()
-    if (existing.base_url, existing.key_id) != (data["base_url"], data["key_id"]):
+    if (existing.base_url, existing.key_id, existing.deadline_seconds) != (
+        data["base_url"],
+        data["key_id"],
+        data["deadline_seconds"],
+    ):
         raise Conflict(f"a different supplier named {data['name']!r} already exists")
     return supplier_out(existing)
 
@@ -87,6 +108,7 @@ def supplier_out(row):
         "name": row.name,
         "base_url": row.base_url,
         "key_id": row.key_id,
+        "deadline_seconds": row.deadline_seconds,
         "created_at": utc_isoformat(row.created_at),
         "synced_at": utc_isoformat(row.synced_at),
         "sync_error": row.sync_error,

@@ -35,6 +35,8 @@ class UpstreamProduct:
 class UpstreamOrder:
     supplier_order_id: str
     outcome: str  # PENDING, SUCCEEDED or FAILED
+    # a delivered card order's cards as (number, secret), when the answer carries them
+    cards: tuple[tuple[str, str], ...] | None = None
 
 
 class SupplierRefused(Exception):
@@ -88,4 +90,9 @@ def _product(item):
 
 
 def _order(answer):
-    return UpstreamOrder(str(answer["id"]), _OUTCOMES.get(answer["status"], PENDING))
+    cards = answer.get("cards")
+    return UpstreamOrder(
+        str(answer["id"]),
+        _OUTCOMES.get(answer["status"], PENDING),
+        None if cards is None else tuple((str(card["number"]), str(card["secret"])) for card in cards),
+    )

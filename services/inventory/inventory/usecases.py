@@ -11,7 +11,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from inventory import domain, fulfilment, restock, schemas
+from inventory import domain, fulfilment, restock, sale, schemas
 from inventory.crypto import CardIntegrityError, Keyring, SealedSecret
 from inventory.db import (
     cards,
@@ -26,6 +26,7 @@ from inventory.db import (
 )
 from inventory.metrics import CARDS_IMPORTED
 from inventory.stock import live_loop_card, loop_units_taken, stock_of, stocked_products
+from inventory.suppliers import upstream_stock
 from kameng_common import auditlog, contracts
 from kameng_common.db import Database, UnitOfWork, utc_isoformat, utcnow
 from kameng_common.errors import Conflict, Forbidden, InvalidInput, KamengError, NotFound
@@ -99,8 +100,10 @@ def create_product(
 ) -> dict[str, Any]:
     """Idempotent on (category, name): the same definition again returns the product it made.
 
-    A direct product may name its supplier and its sku there (both or neither);
-    a loop product may have a ``stock_limit``. Its first price goes into the
+    A direct product may name its supplier and its sku there (both or
+    neither), and so may a card product, whose missing cards are then bought
+    there on demand when an order is paid; a loop product may have a
+    ``stock_limit``. Its first price goes into the
     price history, changed by ``actor`` (a staff id).
     """
     data = load_or_invalid(
@@ -120,8 +123,8 @@ def create_product(
     data["level_prices"] = data["level_prices"] or {}
     if (data["supplier_id"] is None) != (data["supplier_sku"] is None):
         raise InvalidInput("supplier_id and supplier_sku: give both or neither")
-    if data["supplier_id"] is not None and data["kind"] != domain.DIRECT:
-        raise InvalidInput("only a direct product is fulfilled by a supplier")
+    if data["supplier_id"] is not None and data["kind"] not in domain.UPSTREAM_KINDS:
+        raise InvalidInput("only a direct or a card product is bought from a supplier")
     if data["stock_limit"] is not None and data["kind"] != domain.LOOP:
         raise InvalidInput("stock_limit: only a loop product has a stock limit")
     with db.unit_of_work() as uow:
@@ -195,7 +198,7 @@ def list_products(
     with db.reading() as session:
         rows = session.execute(query).all()
         page = rows[: data["limit"]]
-        stock = stock_of(session, page)
+        stock = stock_of(session, page, with_upstream_cards=True)
     return {
         "items": [priced_product(row, data["level"], stock[row.id], data["markup_bp"]) for row in page],
         "next_cursor": str(page[-1].id) if len(rows) > data["limit"] else None,
@@ -209,7 +212,7 @@ def get_product(db: Database, product_id: int, level: str | None = "regular") ->
         row = session.execute(sa.select(products).where(products.c.id == data["product_id"])).first()
         if row is None or row.status != domain.ON_SALE:
             raise NotFound(f"product {data['product_id']} does not exist")
-        stock = stock_of(session, [row])[row.id]
+        stock = stock_of(session, [row], with_upstream_cards=True)[row.id]
     return priced_product(row, data["level"], stock)
 
 
@@ -430,7 +433,7 @@ def reveal_cards(db: Database, keyring: Keyring, order_id: str, customer_id: str
         if refusal is None:
             sold = uow.execute(
                 sa.select(cards)
-                .where(cards.c.id.in_(_delivered_card_ids(uow, order_id)))
+                .where(cards.c.id.in_(sale.delivered_card_ids(uow, order_id)))
                 .order_by(cards.c.id)
             ).all()
             try:
@@ -617,12 +620,13 @@ def reserve(db: Database, order_id: str, customer_id: str, items: list[dict[str,
             if domain.reserved_before(order.stock_state):
                 return _reservation(order_id, None)
             return _reservation(order_id, domain.REJECTED_BEFORE)
+        # a card product linked to a supplier holds what it has: the rest is bought once paid
         shortfall = (
             domain.ORDER_CLOSED
             if action == domain.REJECT_CLOSED
-            else _reserve(uow, order_id, domain.merge_lines(items))
+            else _reserve(uow, order_id, domain.merge_lines(items))[0]
         )
-        _set_stock_state(uow, order_id, domain.STOCK_REJECTED if shortfall else domain.STOCK_RESERVED)
+        sale.set_stock_state(uow, order_id, domain.STOCK_REJECTED if shortfall else domain.STOCK_RESERVED)
     return _reservation(order_id, shortfall)
 
 
@@ -648,7 +652,7 @@ def _close_order(uow: UnitOfWork, event: dict[str, Any]) -> None:
     if order.closed_at is None:
         values.update(closed_at=values["updated_at"], close_reason=reason[:64])
     if domain.on_order_closed(order.stock_state) == domain.RELEASE:
-        _release(uow, order_id)
+        sale.release(uow, order_id)
         values["stock_state"] = domain.STOCK_RELEASED
     uow.execute(orders.update().where(orders.c.id == order_id).values(**values))
 
@@ -656,60 +660,45 @@ def _close_order(uow: UnitOfWork, event: dict[str, Any]) -> None:
 def on_order_paid(uow: UnitOfWork, event: dict[str, Any]) -> None:
     """Sell the order's cards; an order that lost its reservation (paid after expiry) reserves again.
 
-    An order with a direct line has its top-up bought from the supplier first (fulfilment.py).
+    An order with a direct line, or short of cards of a product linked to a
+    supplier, has those lines bought from the supplier first (fulfilment.py).
     """
     payload = event["payload"]
     order_id = payload["order_id"]
     order = _order_for_update(uow, order_id, payload["customer_id"], payload["items"])
     if domain.on_order_paid(order.stock_state) == domain.IGNORE:
         return
-    lines = domain.merge_lines(payload["items"])
-    shortfall = _reserve(uow, order_id, lines)
-    direct_lines, links = _direct_lines(uow, payload["items"])
-    if not shortfall and any(line["product_id"] not in links for _, line in direct_lines):
+    shortfall, to_buy = _reserve(uow, order_id, domain.merge_lines(payload["items"]))
+    upstream_lines, links = _upstream_lines(uow, payload["items"], to_buy)
+    direct_lines = [line for _, purpose, line in upstream_lines if purpose == domain.TOP_UP]
+    if not shortfall and any(line["product_id"] not in links for line in direct_lines):
         shortfall = domain.NO_SUPPLIER
-    if not shortfall and any(not line.get("recharge_account") for _, line in direct_lines):
+    if not shortfall and any(not line.get("recharge_account") for line in direct_lines):
         shortfall = domain.NO_RECHARGE_ACCOUNT
     if shortfall:
-        _release(uow, order_id)
-        _set_stock_state(uow, order_id, domain.STOCK_SALE_FAILED)
+        sale.release(uow, order_id)
+        sale.set_stock_state(uow, order_id, domain.STOCK_SALE_FAILED)
         uow.publish("stock.sale_failed", {"order_id": order_id, "reason": shortfall}, correlation_id=order_id)
         return
     now = utcnow()
-    if direct_lines:
-        # its cards stay held until every top-up has an outcome (fulfilment.py)
-        fulfilment.record_direct_lines(uow, order_id, direct_lines, links, now, fulfilment.deadline_seconds())
-        _set_stock_state(uow, order_id, domain.STOCK_FULFILLING)
+    if upstream_lines:
+        # its cards stay held until every line bought upstream has an outcome (fulfilment.py)
+        fulfilment.record_upstream_lines(
+            uow, order_id, upstream_lines, links, now, fulfilment.deadline_seconds()
+        )
+        sale.set_stock_state(uow, order_id, domain.STOCK_FULFILLING)
         return
-    uow.execute(
-        cards.update()
-        .where(cards.c.order_id == order_id, cards.c.status == domain.RESERVED)
-        .values(status=domain.SOLD, sold_at=now)
-    )
-    uow.execute(
-        loop_sales.update()
-        .where(loop_sales.c.order_id == order_id, loop_sales.c.status == domain.RESERVED)
-        .values(status=domain.SOLD, sold_at=now)
-    )
-    _set_stock_state(uow, order_id, domain.STOCK_SOLD)
-    card_ids = _delivered_card_ids(uow, order_id)
+    card_ids = sale.sell(uow, order_id, now)
     if card_ids:
         uow.publish("cards.delivered", {"order_id": order_id, "card_ids": card_ids}, correlation_id=order_id)
 
 
-def _delivered_card_ids(uow: UnitOfWork, order_id: str) -> list[int]:
-    """The cards sold to an order: its own, and the card of each loop product it bought."""
-    sold = sa.select(cards.c.id).where(cards.c.order_id == order_id, cards.c.status == domain.SOLD)
-    looped = sa.select(loop_sales.c.card_id).where(
-        loop_sales.c.order_id == order_id, loop_sales.c.status == domain.SOLD
-    )
-    return sorted(uow.execute(sa.union(sold, looped)).scalars())
-
-
-def _direct_lines(
-    uow: UnitOfWork, items: list[dict[str, Any]]
-) -> tuple[list[tuple[int, dict[str, Any]]], dict[int, tuple[int, str]]]:
-    """``([(line number, line)], {product id: (supplier id, sku)})`` of the order's direct lines."""
+def _upstream_lines(
+    uow: UnitOfWork, items: list[dict[str, Any]], to_buy: dict[int, int]
+) -> tuple[list[tuple[int, str, dict[str, Any]]], dict[int, tuple[int, str]]]:
+    """``([(line number, purpose, line)], {product id: (supplier id, sku)})``: the order's direct lines
+    (``TOP_UP``) and, for each linked card product in ``to_buy``, the cards it lacks (``RESTOCK``,
+    numbered as the product's first line)."""
     product_ids = [item["product_id"] for item in items]
     rows = uow.execute(
         sa.select(products.c.id, products.c.kind, products.c.supplier_id, products.c.supplier_sku).where(
@@ -718,12 +707,16 @@ def _direct_lines(
     ).all()
     kinds = {row.id: row.kind for row in rows}
     links = {row.id: (row.supplier_id, row.supplier_sku) for row in rows if row.supplier_id is not None}
-    direct = [
-        (line_no, item)
-        for line_no, item in enumerate(items, start=1)
-        if kinds.get(item["product_id"]) == domain.DIRECT
-    ]
-    return direct, links
+    lines: list[tuple[int, str, dict[str, Any]]] = []
+    for line_no, item in enumerate(items, start=1):
+        product_id = item["product_id"]
+        if kinds.get(product_id) == domain.DIRECT:
+            lines.append((line_no, domain.TOP_UP, item))
+        elif product_id in to_buy:
+            lines.append(
+                (line_no, domain.RESTOCK, {"product_id": product_id, "quantity": to_buy.pop(product_id)})
+            )
+    return lines, links
 
 
 def _order_for_update(
@@ -752,26 +745,30 @@ def _order_for_update(
     return order
 
 
-def _set_stock_state(uow: UnitOfWork, order_id: str, state: str) -> None:
-    uow.execute(orders.update().where(orders.c.id == order_id).values(stock_state=state, updated_at=utcnow()))
-
-
 class _Shortfall(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
 
 
-def _reserve(uow: UnitOfWork, order_id: str, lines: dict[int, int]) -> str | None:
+def _reserve(uow: UnitOfWork, order_id: str, lines: dict[int, int]) -> tuple[str | None, dict[int, int]]:
     """Hold every card the order's lines need beyond those it holds already: all of them or none.
 
-    Returns None on success, else the reason of the refusal (nothing changed).
+    A card product linked to a supplier holds the cards it has, and the rest
+    are to be bought from the supplier once the order is paid, as far as the
+    supplier's stock (last synced) goes. Returns ``(refusal, to_buy)``: the
+    reason of a refusal (nothing changed) or None, and ``{linked card product
+    id: cards to buy}``.
     """
-    kinds = dict(
-        uow.execute(sa.select(products.c.id, products.c.kind).where(products.c.id.in_(list(lines)))).all()
-    )
+    rows = uow.execute(
+        sa.select(products.c.id, products.c.kind, products.c.supplier_id).where(
+            products.c.id.in_(list(lines))
+        )
+    ).all()
+    kinds = {row.id: row.kind for row in rows}
     if any(product_id not in kinds for product_id in lines):
-        return domain.UNKNOWN_PRODUCT
+        return domain.UNKNOWN_PRODUCT, {}
+    linked = {row.id for row in rows if row.kind == domain.CARD and row.supplier_id is not None}
     held = dict(
         uow.execute(
             sa.select(cards.c.product_id, sa.func.count())
@@ -789,22 +786,36 @@ def _reserve(uow: UnitOfWork, order_id: str, lines: dict[int, int]) -> str | Non
         for product_id, quantity in domain.demand(lines, kinds, domain.LOOP).items()
         if product_id not in held_loops
     }
-    # a hold that falls short changes nothing, so only holds of several products need undoing
-    several = len(card_demand) + len(loop_demand) > 1
+    # a hold that falls short changes nothing, so only holds of several products, or a linked
+    # product's partial hold, need undoing
+    several = len(card_demand) + len(loop_demand) > 1 or bool(linked & card_demand.keys())
     undoable = uow.connection.begin_nested() if several else contextlib.nullcontext()
+    to_buy: dict[int, int] = {}
     try:
         with undoable:
             for product_id, quantity in card_demand.items():
                 missing = quantity - held.get(product_id, 0)
-                if missing > 0 and _hold_cards(uow, order_id, product_id, missing, now) < missing:
+                if missing <= 0:
+                    continue
+                if product_id in linked:
+                    missing -= _hold_cards(uow, order_id, product_id, missing, now, partial=True)
+                    if missing:
+                        to_buy[product_id] = missing
+                elif _hold_cards(uow, order_id, product_id, missing, now) < missing:
                     raise _Shortfall(domain.OUT_OF_STOCK)
+            upstream = upstream_stock(uow, list(to_buy))
+            if any(
+                upstream[product_id] is not None and upstream[product_id] < n
+                for product_id, n in to_buy.items()
+            ):
+                raise _Shortfall(domain.OUT_OF_STOCK)
             for product_id, quantity in loop_demand.items():
                 if not _hold_loop_units(uow, order_id, product_id, quantity, now):
                     raise _Shortfall(domain.OUT_OF_STOCK)
     except _Shortfall as shortfall:
-        return shortfall.reason
+        return shortfall.reason, {}
     restock.watch_stock(uow, list(lines))
-    return None
+    return None, to_buy
 
 
 def _hold_loop_units(
@@ -841,9 +852,15 @@ def _hold_loop_units(
 
 
 def _hold_cards(
-    uow: UnitOfWork, order_id: str, product_id: int, quantity: int, now: datetime.datetime
+    uow: UnitOfWork,
+    order_id: str,
+    product_id: int,
+    quantity: int,
+    now: datetime.datetime,
+    partial: bool = False,
 ) -> int:
-    """Reserve up to ``quantity`` available cards of a product for the order; returns how many.
+    """Reserve ``quantity`` available cards of a product for the order, or none unless ``partial``
+    (then as many as there are, up to ``quantity``); returns how many are available (partial: held).
 
     PostgreSQL: the rows are locked as they are picked, and rows another
     reservation has locked are skipped rather than waited for. SQLite: the unit
@@ -861,27 +878,10 @@ def _hold_cards(
         .scalars()
         .all()
     )
-    if len(picked) < quantity:
+    if len(picked) < quantity and not partial:
         return len(picked)
     return uow.execute(
         cards.update()
         .where(cards.c.id.in_(picked), cards.c.status == domain.AVAILABLE)
         .values(status=domain.RESERVED, order_id=order_id, reserved_at=now)
     ).rowcount
-
-
-def _release(uow: UnitOfWork, order_id: str) -> None:
-    cards_released = uow.execute(
-        cards.update()
-        .where(cards.c.order_id == order_id, cards.c.status == domain.RESERVED)
-        .values(status=domain.AVAILABLE, order_id=None, reserved_at=None)
-        .returning(cards.c.product_id)
-    ).scalars()
-    released = set(cards_released) | set(
-        uow.execute(
-            loop_sales.delete()
-            .where(loop_sales.c.order_id == order_id, loop_sales.c.status == domain.RESERVED)
-            .returning(loop_sales.c.product_id)
-        ).scalars()
-    )
-    restock.watch_stock(uow, released)

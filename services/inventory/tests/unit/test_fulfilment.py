@@ -83,7 +83,7 @@ def pay(shop, order_id, product_id, account="13800000000", deadline=600):
 
 
 def advance(shop, sealer, upstream, now=None):
-    return fulfilment.advance_fulfilments(shop.db, sealer, None, upstream.connect, now=now)
+    return fulfilment.advance_fulfilments(shop.db, sealer, shop.keyring, None, upstream.connect, now=now)
 
 
 def later(seconds):
@@ -98,7 +98,14 @@ def test_a_paid_top_up_is_placed_once_and_delivered_when_the_supplier_says_so(sh
     assert advance(shop, sealer, upstream) == {"waiting": 1}
     assert upstream.placed == [("7", 1, "13800000000", "o1-1")]
     assert fulfilment.order_fulfilments(shop.db, "o1") == [
-        {"line_no": 1, "product_id": top_up, "status": PENDING, "supplier_order_id": "up-1"}
+        {
+            "line_no": 1,
+            "product_id": top_up,
+            "purpose": domain.TOP_UP,
+            "quantity": 1,
+            "status": PENDING,
+            "supplier_order_id": "up-1",
+        }
     ]
     upstream.outcome = SUCCEEDED
     assert advance(shop, sealer, upstream, now=later(60)) == {SUCCEEDED: 1}

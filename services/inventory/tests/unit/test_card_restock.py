@@ -1,0 +1,203 @@
+"""A card product linked to a supplier: the cards it lacks when an order is paid are bought there, once."""
+
+import datetime
+
+import pytest
+
+from inventory import domain, fulfilment, suppliers, usecases
+from inventory.upstream import FAILED, PENDING, SUCCEEDED, SupplierRefused, UpstreamOrder, UpstreamProduct
+from kameng_common.errors import InvalidInput
+from kameng_common.sealing import Sealer, generate_keys_line, parse_keys
+
+SKU = "4"
+
+
+@pytest.fixture
+def shop(any_shop):
+    """On SQLite, then on PostgreSQL."""
+    return any_shop
+
+
+@pytest.fixture
+def sealer():
+    return Sealer(parse_keys(generate_keys_line("k1")), "supplier")
+
+
+class CardSupplier:
+    """An upstream shop selling cards: one order per client_order_id, its cards read once delivered."""
+
+    def __init__(self, stock=None):
+        self.stock = stock
+        self.orders = {}  # client_order_id -> (upstream id, quantity)
+        self.placed = []
+        self.outcome = SUCCEEDED
+        self.cards_when_placed = False
+        self.short_by = 0
+        self.fail_with = None
+
+    def connect(self, sealer, row):
+        return self
+
+    def products(self):
+        return [UpstreamProduct(SKU, "Game card", "card", 900, "CNY", self.stock)]
+
+    def place_order(self, sku, quantity, recharge_account, client_order_id, callback_url=None):
+        if self.fail_with:
+            raise self.fail_with
+        self.placed.append((sku, quantity, recharge_account, client_order_id))
+        upstream_id, _ = self.orders.setdefault(client_order_id, (f"up-{len(self.orders) + 1}", quantity))
+        return self._answer(upstream_id, with_cards=self.cards_when_placed)
+
+    def order(self, supplier_order_id):
+        if self.fail_with:
+            raise self.fail_with
+        return self._answer(supplier_order_id, with_cards=True)
+
+    def _answer(self, upstream_id, with_cards):
+        quantity = next(q for up, q in self.orders.values() if up == upstream_id)
+        cards = None
+        if with_cards and self.outcome == SUCCEEDED:
+            cards = tuple(
+                (f"{upstream_id}-N{i}", f"{upstream_id}-S{i}") for i in range(quantity - self.short_by)
+            )
+        return UpstreamOrder(upstream_id, self.outcome, cards)
+
+
+@pytest.fixture
+def upstream():
+    return CardSupplier()
+
+
+@pytest.fixture
+def linked(shop, sealer, upstream):
+    """A card product with one card of its own, linked to the supplier's sku (synced)."""
+    supplier = suppliers.create_supplier(shop.db, sealer, "Up", "http://up.test", "k", "secret-0123456789")
+    product = shop.product(kind="card", cards=1, supplier_id=supplier["id"], supplier_sku=SKU)
+    suppliers.sync_supplier(shop.db, sealer, supplier["id"], connect=upstream.connect)
+    return product
+
+
+def advance(shop, sealer, upstream, now=None):
+    return fulfilment.advance_fulfilments(shop.db, sealer, shop.keyring, None, upstream.connect, now=now)
+
+
+def later(seconds):
+    return datetime.datetime.now(datetime.UTC) + datetime.timedelta(seconds=seconds)
+
+
+def test_the_cards_an_order_lacks_are_bought_once_and_delivered_with_its_own(shop, sealer, upstream, linked):
+    assert (
+        usecases.get_product(shop.db, linked)["stock"] is None
+    )  # its own card, and the supplier's: unlimited
+    assert shop.created("o1", (linked, 3))["reserved"]
+    assert len(shop.cards_of("o1", domain.RESERVED)) == 1  # its own card held; the rest comes once paid
+    shop.paid("o1", (linked, 3))
+    shop.paid("o1", (linked, 3))  # a redelivered event
+    assert shop.stock_state("o1") == domain.STOCK_FULFILLING
+    assert advance(shop, sealer, upstream) == {SUCCEEDED: 1}
+    assert advance(shop, sealer, upstream, now=later(120)) == {}
+    assert upstream.placed == [(SKU, 2, None, "o1-1")]
+    assert shop.stock_state("o1") == domain.STOCK_SOLD
+    [delivered] = shop.published("cards.delivered")
+    assert len(delivered["card_ids"]) == 3 and delivered["card_ids"] == shop.cards_of("o1", domain.SOLD)
+    revealed = usecases.reveal_cards(shop.db, shop.keyring, "o1", "c1")
+    assert {card["secret"] for card in revealed} >= {"up-1-S0", "up-1-S1"}
+    [line] = fulfilment.order_fulfilments(shop.db, "o1")
+    assert (line["purpose"], line["quantity"], line["status"]) == (domain.RESTOCK, 2, SUCCEEDED)
+    snapshot = usecases.audit_snapshot(shop.db)
+    assert snapshot["sold"]["o1"]["cards"] == {str(linked): 3}
+    assert snapshot["supplier_orders_reused"] == []
+
+
+def test_an_order_with_enough_cards_of_its_own_buys_nothing(shop, sealer, upstream, linked):
+    shop.created("o1", (linked, 1))
+    shop.paid("o1", (linked, 1))
+    assert shop.stock_state("o1") == domain.STOCK_SOLD
+    assert advance(shop, sealer, upstream) == {} and upstream.placed == []
+
+
+def test_the_cards_are_read_from_the_upstream_order_once_it_is_delivered(shop, sealer, upstream, linked):
+    upstream.outcome = PENDING
+    shop.created("o1", (linked, 2))
+    shop.paid("o1", (linked, 2))
+    assert advance(shop, sealer, upstream) == {"waiting": 1}
+    upstream.outcome = SUCCEEDED  # delivered: the placing answer names no cards, reading the order does
+    assert advance(shop, sealer, upstream, now=later(60)) == {SUCCEEDED: 1}
+    assert len(upstream.placed) == 1
+    assert len(shop.cards_of("o1", domain.SOLD)) == 2
+
+
+@pytest.mark.parametrize("answer", ["refused", "failed upstream", "short"])
+def test_a_restock_that_fails_refunds_the_order_and_gives_its_own_cards_back(
+    shop, sealer, upstream, linked, answer
+):
+    if answer == "refused":
+        upstream.fail_with = SupplierRefused("insufficient_balance")
+    elif answer == "failed upstream":
+        upstream.outcome = FAILED
+    else:
+        upstream.short_by = 1
+    shop.created("o1", (linked, 3))
+    shop.paid("o1", (linked, 3))
+    assert advance(shop, sealer, upstream) == {FAILED: 1}
+    assert shop.published("stock.sale_failed") == [{"order_id": "o1", "reason": fulfilment.RESTOCK_FAILED}]
+    assert shop.stock_state("o1") == domain.STOCK_SALE_FAILED
+    assert shop.cards_of("o1") == []
+    # its own card is back, and what the supplier did deliver stays in stock
+    assert shop.available(linked) == (2 if answer == "short" else 1)
+
+
+def test_a_restock_with_no_answer_by_the_suppliers_deadline_is_refunded(shop, sealer, upstream):
+    supplier = suppliers.create_supplier(
+        shop.db, sealer, "Slow", "http://slow.test", "k", "secret-0123456789", deadline_seconds=5
+    )
+    assert supplier["deadline_seconds"] == 5
+    product = shop.product(kind="card", supplier_id=supplier["id"], supplier_sku=SKU)
+    suppliers.sync_supplier(shop.db, sealer, supplier["id"], connect=upstream.connect)
+    upstream.outcome = PENDING
+    shop.created("o1", (product, 1))
+    shop.paid("o1", (product, 1))
+    assert advance(shop, sealer, upstream) == {"waiting": 1}
+    assert advance(shop, sealer, upstream, now=later(10)) == {FAILED: 1}
+    assert shop.published("stock.sale_failed") == [{"order_id": "o1", "reason": fulfilment.RESTOCK_FAILED}]
+
+
+def test_an_order_beyond_the_suppliers_stock_is_refused(shop, sealer, linked):
+    suppliers.sync_supplier(shop.db, sealer, 1, connect=CardSupplier(stock=2).connect)
+    assert usecases.get_product(shop.db, linked)["stock"] == 3  # its own card and the supplier's two
+    assert shop.created("o1", (linked, 4)) == {
+        "order_id": "o1",
+        "reserved": False,
+        "reason": domain.OUT_OF_STOCK,
+    }
+    assert shop.created("o2", (linked, 3))["reserved"]
+
+
+def test_only_a_card_or_direct_product_names_a_supplier(shop, sealer):
+    supplier = suppliers.create_supplier(shop.db, sealer, "Up", "http://up.test", "k", "secret-0123456789")
+    with pytest.raises(InvalidInput):
+        shop.product(kind="loop", supplier_id=supplier["id"], supplier_sku=SKU)
+    with pytest.raises(InvalidInput):
+        suppliers.create_supplier(
+            shop.db, sealer, "Bad", "http://bad.test", "k", "secret-0123456789", deadline_seconds=0
+        )
+    assert supplier["deadline_seconds"] is None  # the shop's default
+
+
+def test_orders_racing_for_a_linked_products_last_cards_each_hold_some_and_buy_the_rest(
+    shop, sealer, upstream, linked, racing
+):
+    shop.add_cards(linked, 4)  # five cards of its own, for ten orders of two
+    orders = [f"o{i}" for i in range(10)]
+    racing(lambda order_id: shop.created(order_id, (linked, 2)), orders)
+    assert sorted(shop.reserved()) == sorted(orders)
+    for order_id in orders:
+        shop.paid(order_id, (linked, 2))
+    while advance(shop, sealer, upstream, now=later(60)):
+        pass
+    bought = sum(quantity for _, quantity, _, _ in upstream.placed)
+    # a reservation on PostgreSQL skips the cards another one has locked: it may buy more instead
+    assert bought + (5 - shop.available(linked)) == 20 and bought >= 15
+    assert len(upstream.placed) == len({placed[3] for placed in upstream.placed})  # once per order
+    assert all(len(shop.cards_of(order_id, domain.SOLD)) == 2 for order_id in orders)
+    assert usecases.audit_snapshot(shop.db)["sold_twice"] == []
