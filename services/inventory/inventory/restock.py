@@ -4,7 +4,10 @@
 available stock (reservations and their release, imports, voids, a new limit
 or threshold): when the stock has just fallen under the product's threshold it
 publishes ``stock.low``, once per crossing; when it is back at or over the
-threshold the alert is armed again. ``restock_list`` answers what to buy:
+threshold the alert is armed again. ``sweep`` looks at every stocked product
+that way, at start-up and now and then: a product under its threshold that
+nothing has changed since (created empty, or stocked before alerts existed, or
+a new default threshold) raises its alert then, if it has not already. ``restock_list`` answers what to buy:
 a Holt-Winters forecast of each product's demand from its own daily sales
 (forecast.py), its days of cover and a suggested quantity.
 """
@@ -42,7 +45,8 @@ def threshold_of(row, default):
 
 
 def watch_stock(uow, product_ids):
-    """Publish ``stock.low`` for each of ``product_ids`` whose stock has just fallen under its threshold.
+    """Publish ``stock.low`` for each of ``product_ids`` whose stock has just fallen under its threshold;
+    returns how many.
 
     Call it in the unit of work that changed their stock, after the change.
     Each product's alert row is locked (in id order, so two watchers never
@@ -56,8 +60,9 @@ def watch_stock(uow, product_ids):
         .where(products.c.id.in_(sorted(set(product_ids))), products.c.kind.in_(domain.STOCKED_KINDS))
         .order_by(products.c.id)
     ).all()
+    raised = 0
     if not rows:
-        return
+        return raised
     now = utcnow()
     uow.execute(
         uow.insert(stock_alerts).on_conflict_do_nothing(index_elements=["product_id"]),
@@ -90,6 +95,32 @@ def watch_stock(uow, product_ids):
                 correlation_id=f"product:{row.id}",
             )
             uow.after_commit(STOCK_LOW_ALERTS.inc)
+            raised += 1
+    return raised
+
+
+SWEEP_BATCH = 200
+
+
+def sweep(db, batch=SWEEP_BATCH):
+    """``watch_stock`` over every stocked product, a batch per unit of work; the alerts raised."""
+    raised, after = 0, 0
+    while True:
+        with db.unit_of_work() as uow:
+            ids = (
+                uow.execute(
+                    sa.select(products.c.id)
+                    .where(products.c.kind.in_(domain.STOCKED_KINDS), products.c.id > after)
+                    .order_by(products.c.id)
+                    .limit(batch)
+                )
+                .scalars()
+                .all()
+            )
+            if not ids:
+                return raised
+            raised += watch_stock(uow, ids)
+        after = ids[-1]
 
 
 def _available_cards_up_to(uow, product_id, cap):

@@ -76,6 +76,10 @@ class InventoryService:
             self.db, self.supplier_secrets, self.keyring, self.config.get("SUPPLIER_CALLBACK_URL") or None
         )
 
+    @configured_timer("STOCK_ALERT_SWEEP_SECONDS", eager=True)
+    def sweep_stock_alerts(self):
+        restock.sweep(self.db)
+
     @rpc
     def list_categories(self, limit=1000, cursor=None):
         return catalogue.list_categories(self.db, limit, cursor)

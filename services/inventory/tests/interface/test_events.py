@@ -30,6 +30,7 @@ def config(amqp_uri, database_url, monkeypatch):
         "SUPPLIER_SYNC_SECONDS": 3600,
         "FULFILMENT_INTERVAL_SECONDS": 3600,
         "FULFILMENT_DEADLINE_SECONDS": 600,
+        "STOCK_ALERT_SWEEP_SECONDS": 3600,
     }
 
 

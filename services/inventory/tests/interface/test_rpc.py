@@ -23,6 +23,7 @@ def config(amqp_uri, tmp_path, monkeypatch):
         "SUPPLIER_SYNC_SECONDS": 3600,
         "FULFILMENT_INTERVAL_SECONDS": 3600,
         "FULFILMENT_DEADLINE_SECONDS": 600,
+        "STOCK_ALERT_SWEEP_SECONDS": 3600,
     }
 
 

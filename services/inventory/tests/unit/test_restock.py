@@ -194,3 +194,19 @@ def test_the_restock_listing_is_paginated(any_shop):
 def test_a_bad_restock_query_is_invalid_input(db, query):
     with pytest.raises(InvalidInput):
         restock.restock_list(db, **query)
+
+
+def test_the_sweep_raises_the_alert_of_a_product_already_under_its_threshold_once(any_shop, monkeypatch):
+    empty = any_shop.product()  # created empty: nothing has changed its stock since
+    stocked = any_shop.product(cards=12)
+    loop = any_shop.product(kind="loop", cards=1, stock_limit=3)
+    assert any_shop.published("stock.low") == []  # the tests' default threshold is 0
+    monkeypatch.setenv(restock.THRESHOLD_ENV, "10")  # a new default, as after a restart
+    assert restock.sweep(any_shop.db, batch=2) == 2
+    assert any_shop.published("stock.low") == [
+        {"product_id": empty, "available": 0, "threshold": 10},
+        {"product_id": loop, "available": 3, "threshold": 10},
+    ]
+    assert restock.sweep(any_shop.db) == 0  # raised already: not again
+    assert restock.low_products(any_shop.db) == {str(empty): 1, str(loop): 1}
+    assert str(stocked) not in restock.low_products(any_shop.db)
