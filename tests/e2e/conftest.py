@@ -60,7 +60,7 @@ def suite(request, tmp_path_factory):
     running = Suite(settings)
     running.start()
     try:
-        running.wait_ready()
+        running.wait_ready(timeout=300)  # a busy machine imports five services slowly
         running.kind = request.param
         running.order_ttl = ORDER_TTL_SECONDS
         running.databases = databases
