@@ -145,11 +145,11 @@ def test_an_unknown_supplier_is_not_found(db, sealer):
     "kind, extra",
     [
         ("direct", {"supplier_id": 99, "supplier_sku": "1"}),
-        ("card", {"supplier_id": "known", "supplier_sku": "1"}),
+        ("loop", {"supplier_id": "known", "supplier_sku": "1"}),
         ("direct", {"supplier_id": "known"}),
         ("direct", {"supplier_sku": "1"}),
     ],
-    ids=["unknown supplier", "card with supplier", "no sku", "no supplier"],
+    ids=["unknown supplier", "loop with supplier", "no sku", "no supplier"],
 )
 def test_a_product_with_a_wrong_supplier_link_is_refused(shop, sealer, kind, extra):
     supplier = add_supplier(shop.db, sealer)
