@@ -9,10 +9,6 @@ the order's own state drops a replay under a new event id (an answer already
 recorded, a payment already judged, a status already left behind).
 """
 
-import base64
-import binascii
-import datetime
-import json
 import logging
 from functools import partial, wraps
 from typing import Any
@@ -20,7 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 from marshmallow import ValidationError
 
-from kameng_common import auditlog
+from kameng_common import auditlog, paging
 from kameng_common.db import utc_isoformat, utcnow
 from kameng_common.errors import Conflict, Forbidden, InvalidInput, NotFound, Unavailable
 from kameng_common.money import AGENT_LEVEL
@@ -280,18 +276,14 @@ def list_orders(db, customer_id=None, limit=50, cursor=None):
     if request["customer_id"] is not None:
         query = query.where(orders.c.customer_id == request["customer_id"])
     if request["cursor"] is not None:
-        created_at, order_id = _decode_cursor(request["cursor"])
         query = query.where(
-            sa.or_(
-                orders.c.created_at < created_at,
-                sa.and_(orders.c.created_at == created_at, orders.c.id < order_id),
-            )
+            paging.after(orders.c.created_at, orders.c.id, request["cursor"], newest_first=True)
         )
     with db.reading() as session:
         rows = session.execute(query).all()
         page = rows[: request["limit"]]
         lines = _lines_by_order(session, [row.id for row in page])
-    next_cursor = _encode_cursor(page[-1].created_at, page[-1].id) if len(rows) > len(page) else None
+    next_cursor = paging.encode_cursor(page[-1].created_at, page[-1].id) if len(rows) > len(page) else None
     return {
         "items": [schemas.order_summary_out.dump({**row._mapping, "items": lines[row.id]}) for row in page],
         "next_cursor": next_cursor,
@@ -535,12 +527,8 @@ def list_reviews(db, limit=50, cursor=None):
         .limit(request["limit"] + 1)
     )
     if request["cursor"] is not None:
-        expires_at, order_id = _decode_cursor(request["cursor"])
         query = query.where(
-            sa.or_(
-                orders.c.expires_at > expires_at,
-                sa.and_(orders.c.expires_at == expires_at, orders.c.id > order_id),
-            )
+            paging.after(orders.c.expires_at, orders.c.id, request["cursor"], newest_first=False)
         )
     with db.reading() as session:
         rows = session.execute(query).all()
@@ -548,7 +536,9 @@ def list_reviews(db, limit=50, cursor=None):
         lines = _lines_by_order(session, [row.id for row in page])
     return {
         "items": [schemas.review_out.dump({**row._mapping, "items": lines[row.id]}) for row in page],
-        "next_cursor": _encode_cursor(page[-1].expires_at, page[-1].id) if len(rows) > len(page) else None,
+        "next_cursor": paging.encode_cursor(page[-1].expires_at, page[-1].id)
+        if len(rows) > len(page)
+        else None,
     }
 
 
@@ -936,19 +926,3 @@ def _lines_by_order(session, order_ids):
     for row in rows:
         lines[row["order_id"]].append(row)
     return lines
-
-
-def _encode_cursor(moment, order_id):
-    position = json.dumps([moment.isoformat(), order_id])
-    return base64.urlsafe_b64encode(position.encode()).decode()
-
-
-def _decode_cursor(cursor):
-    try:
-        created_at, order_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-        created_at = datetime.datetime.fromisoformat(created_at)
-    except (ValueError, TypeError, binascii.Error):
-        raise InvalidInput("invalid cursor") from None
-    if created_at.tzinfo is None or not isinstance(order_id, str):
-        raise InvalidInput("invalid cursor")
-    return created_at, order_id

@@ -4,19 +4,18 @@
 Each function is one unit of work; the event handlers record the event in the inbox in it.
 """
 
-import base64
-import binascii
 import datetime
 import ipaddress
-import json
 import logging
 import uuid
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 
-from kameng_common import auditlog
-from kameng_common.db import utc_isoformat, utcnow
+from kameng_common import auditlog, paging
+from kameng_common.db import Database, UnitOfWork, utc_isoformat, utcnow
 from kameng_common.errors import InvalidInput, NotFound
 from kameng_common.validation import load_or_invalid
 from risk import audit_log, domain, metrics, schemas
@@ -48,7 +47,7 @@ class OrderToScore:
 
     order_id: str
     customer_id: str
-    items: tuple  # (product_id, quantity) each
+    items: tuple[tuple[int, int], ...]  # (product_id, quantity) each
     total: int
     currency: str
     created_at: datetime.datetime  # aware
@@ -56,7 +55,7 @@ class OrderToScore:
     device_id: str | None = None
 
     @classmethod
-    def from_call(cls, order):
+    def from_call(cls, order: Mapping[str, Any]) -> "OrderToScore":
         """The order orders asks to assess (validated by ``schemas.OrderToAssess``)."""
         return cls(
             order_id=order["order_id"],
@@ -73,25 +72,27 @@ class OrderToScore:
 # --- scoring ---------------------------------------------------------------------
 
 
-def assess_order(db, thresholds, order):
+def assess_order(db: Database, thresholds: domain.Thresholds, order: Mapping[str, Any]) -> dict[str, Any]:
     """Score a new order for orders, which places it: ``{order_id, decision, score, reasons}``.
 
     ``order`` is what ``schemas.OrderToAssess`` reads. Idempotent per order: asked
     again (a retry, orders re-driving an order it did not record), it answers the
     decision stored and counts nothing twice.
     """
-    order = OrderToScore.from_call(load_or_invalid(schemas.OrderToAssess(), order))
+    to_score = OrderToScore.from_call(load_or_invalid(schemas.OrderToAssess(), order))
     with db.unit_of_work() as uow:
-        assessment, _first_time = score_order(uow, thresholds, order)
+        assessment, _first_time = score_order(uow, thresholds, to_score)
     return {
-        "order_id": order.order_id,
+        "order_id": to_score.order_id,
         "decision": assessment.decision,
         "score": assessment.score,
         "reasons": list(assessment.reasons),
     }
 
 
-def score_order(uow, thresholds, order):
+def score_order(
+    uow: UnitOfWork, thresholds: domain.Thresholds, order: OrderToScore
+) -> tuple[domain.Assessment, bool]:
     """Score ``order`` (an OrderToScore) in the unit of work ``uow``: ``(Assessment, True)``, or the decision
     already stored and False for an order scored before.
 
@@ -122,7 +123,7 @@ def score_order(uow, thresholds, order):
                     ("ip", order.client_ip, facts.ip_blacklisted),
                     ("device", order.device_id, facts.device_blacklisted),
                 )
-                if matched
+                if matched and value is not None
             ),
             unpaid_orders=facts.unpaid_orders + 1,
             most_unpaid_units=max(product_units.items(), key=lambda item: (item[1], -item[0])),
@@ -147,7 +148,7 @@ def score_order(uow, thresholds, order):
 
 @dataclass(frozen=True)
 class _Counts:
-    scored_already: object  # the stored row, or None
+    scored_already: sa.Row[Any] | None  # the stored row
     recent_orders: int
     unpaid_orders: int
     abandoned_payments: int
@@ -155,21 +156,22 @@ class _Counts:
     account_blacklisted: bool
     ip_blacklisted: bool
     device_blacklisted: bool
-    early_closure: object  # (closed_as, closed_at) of an order closed before it was scored, or None
+    # (closed_as, closed_at) of an order closed before it was scored
+    early_closure: tuple[str, datetime.datetime] | None
 
 
-def _facts(uow, thresholds, order):
+def _facts(uow: UnitOfWork, thresholds: domain.Thresholds, order: OrderToScore) -> _Counts:
     """Every count the rules need about the order's customer, in one query (two for an order scored before)."""
     at = order.created_at
     customer = assessments.c.customer_id == order.customer_id
 
-    def count(table, *conditions):
+    def count(table: sa.Table, *conditions: sa.ColumnElement[bool]) -> sa.ScalarSelect[int]:
         return sa.select(sa.func.count()).select_from(table).where(*conditions).scalar_subquery()
 
-    def early(column):
+    def early(column: sa.Column[Any]) -> sa.ScalarSelect[Any]:
         return sa.select(column).where(early_closures.c.order_id == order.order_id).scalar_subquery()
 
-    def listed(kind, value):
+    def listed(kind: str, value: str | None) -> sa.ColumnElement[bool]:
         if value is None:
             return sa.false()
         return sa.exists().where(blacklist_entries.c.kind == kind, blacklist_entries.c.value == value)
@@ -225,7 +227,7 @@ def _facts(uow, thresholds, order):
     )
 
 
-def _unpaid_units(uow, order):
+def _unpaid_units(uow: UnitOfWork, order: OrderToScore) -> Sequence[sa.Row[int, int]]:
     """(product_id, units) of the order's products in the customer's other unpaid orders."""
     return uow.execute(
         sa.select(assessment_lines.c.product_id, sa.func.sum(assessment_lines.c.quantity))
@@ -241,7 +243,7 @@ def _unpaid_units(uow, order):
     ).all()
 
 
-def _record(uow, order, assessment, facts):
+def _record(uow: UnitOfWork, order: OrderToScore, assessment: domain.Assessment, facts: _Counts) -> None:
     reasons = list(assessment.reasons)
     closed_as, closed_at = facts.early_closure or (None, None)
     uow.execute(
@@ -286,7 +288,7 @@ def _record(uow, order, assessment, facts):
         )
 
 
-def _seconds_between(earlier, later):
+def _seconds_between(earlier: datetime.datetime | None, later: datetime.datetime) -> float | None:
     """Seconds from ``earlier`` to ``later``; None without ``earlier`` or when it is not earlier."""
     if earlier is None:
         return None
@@ -294,7 +296,7 @@ def _seconds_between(earlier, later):
     return seconds if seconds >= 0 else None
 
 
-def _utc(moment):
+def _utc(moment: datetime.datetime) -> datetime.datetime:
     # SQLite hands datetimes back without their zone; every one stored here is UTC
     return moment.replace(tzinfo=datetime.UTC) if moment.tzinfo is None else moment.astimezone(datetime.UTC)
 
@@ -302,17 +304,17 @@ def _utc(moment):
 # --- what becomes of an order ------------------------------------------------------
 
 
-def on_payment_succeeded(uow, event):
+def on_payment_succeeded(uow: UnitOfWork, event: dict[str, Any]) -> None:
     """A paid order is no longer unpaid."""
     _close_order(uow, event["payload"]["order_id"], PAID, _utc(event["occurred_at"]))
 
 
-def on_order_expired(uow, event):
+def on_order_expired(uow: UnitOfWork, event: dict[str, Any]) -> None:
     """An order left unpaid until its deadline: an abandoned payment, as the card-testing rule counts them."""
     _close_order(uow, event["payload"]["order_id"], EXPIRED, _utc(event["occurred_at"]))
 
 
-def on_order_cancelled(uow, event):
+def on_order_cancelled(uow: UnitOfWork, event: dict[str, Any]) -> None:
     """A cancelled order holds nothing; its review, if one was still waiting, waits for nobody."""
     payload = event["payload"]
     _close_order(uow, payload["order_id"], CANCELLED, _utc(event["occurred_at"]))
@@ -327,7 +329,7 @@ def on_order_cancelled(uow, event):
     )
 
 
-def _close_order(uow, order_id, closed_as, at):
+def _close_order(uow: UnitOfWork, order_id: str, closed_as: str, at: datetime.datetime) -> None:
     closed = uow.execute(
         assessments.update()
         .where(assessments.c.order_id == order_id, assessments.c.closed_as.is_(None))
@@ -348,7 +350,7 @@ def _close_order(uow, order_id, closed_as, at):
         )
 
 
-def on_order_reviewed(uow, event):
+def on_order_reviewed(uow: UnitOfWork, event: dict[str, Any]) -> None:
     """Keep the review record in step with the decision orders recorded: who decided, why and when."""
     review = event["payload"]
     uow.execute(
@@ -363,7 +365,7 @@ def on_order_reviewed(uow, event):
     )
 
 
-def count_waiting_reviews(db):
+def count_waiting_reviews(db: Database) -> int:
     with db.reading() as session:
         return session.execute(
             sa.select(sa.func.count()).select_from(reviews).where(reviews.c.status == WAITING)
@@ -373,7 +375,7 @@ def count_waiting_reviews(db):
 # --- what becomes of a customer ------------------------------------------------------
 
 
-def on_refund_requested(uow, event):
+def on_refund_requested(uow: UnitOfWork, event: dict[str, Any]) -> None:
     """A refund asked for one of the customer's orders (a buyer's ticket, or orders' own ask), for the
     refund-abuse rule."""
     refund = event["payload"]
@@ -386,7 +388,7 @@ def on_refund_requested(uow, event):
     )
 
 
-def on_customer_signed_in(uow, event):
+def on_customer_signed_in(uow: UnitOfWork, event: dict[str, Any]) -> None:
     """Remember the customer's networks, and when it last signed in from one it had never used."""
     signed_in = event["payload"]
     customer_id, network, at = signed_in["customer_id"], signed_in["network"], _utc(signed_in["signed_in_at"])
@@ -420,11 +422,13 @@ def on_customer_signed_in(uow, event):
 # --- the blacklist ---------------------------------------------------------------------
 
 
-def add_blacklist_entry(db, kind, value, reason, created_by=None):
+def add_blacklist_entry(
+    db: Database, kind: str, value: str, reason: str, created_by: str | None = None
+) -> dict[str, Any]:
     """Blacklist an account, a client address or a device: ``{entry, created}``; the same kind and value
     twice keeps the first entry (created False)."""
     value = normalized_blacklist_value(kind, value)
-    entry = {
+    entry: Mapping[Any, Any] = {
         "id": str(uuid.uuid4()),
         "kind": kind,
         "value": value,
@@ -461,7 +465,7 @@ def add_blacklist_entry(db, kind, value, reason, created_by=None):
     return {"entry": _entry_out(entry), "created": bool(created)}
 
 
-def normalized_blacklist_value(kind, value):
+def normalized_blacklist_value(kind: str, value: str) -> str:
     """The value as scoring compares it: an address in its canonical form; InvalidInput for a bad one."""
     if kind == "ip":
         try:
@@ -471,7 +475,9 @@ def normalized_blacklist_value(kind, value):
     return value
 
 
-def list_blacklist(db, kind=None, limit=50, cursor=None):
+def list_blacklist(
+    db: Database, kind: str | None = None, limit: int = 50, cursor: str | None = None
+) -> dict[str, Any]:
     """Entries newest first, ``limit`` at a time: ``{items, next_cursor}``."""
     query = (
         sa.select(blacklist_entries)
@@ -481,23 +487,21 @@ def list_blacklist(db, kind=None, limit=50, cursor=None):
     if kind is not None:
         query = query.where(blacklist_entries.c.kind == kind)
     if cursor is not None:
-        created_at, entry_id = _decode_cursor(cursor)
         query = query.where(
-            sa.or_(
-                blacklist_entries.c.created_at < created_at,
-                sa.and_(blacklist_entries.c.created_at == created_at, blacklist_entries.c.id < entry_id),
-            )
+            paging.after(blacklist_entries.c.created_at, blacklist_entries.c.id, cursor, newest_first=True)
         )
     with db.reading() as session:
         rows = session.execute(query).mappings().all()
     page = rows[:limit]
     return {
         "items": [_entry_out(row) for row in page],
-        "next_cursor": _encode_cursor(page[-1]) if len(rows) > limit else None,
+        "next_cursor": paging.encode_cursor(_utc(page[-1]["created_at"]), page[-1]["id"])
+        if len(rows) > limit
+        else None,
     }
 
 
-def remove_blacklist_entry(db, entry_id, removed_by=None):
+def remove_blacklist_entry(db: Database, entry_id: str, removed_by: str | None = None) -> dict[str, str]:
     """Take an entry off the blacklist; NotFound for an unknown (or already removed) one."""
     with db.unit_of_work() as uow:
         entry = uow.execute(
@@ -512,7 +516,7 @@ def remove_blacklist_entry(db, entry_id, removed_by=None):
     return {"id": entry_id}
 
 
-def _audit(uow, actor, action, entry_id, detail):
+def _audit(uow: UnitOfWork, actor: str | None, action: str, entry_id: str, detail: dict[str, Any]) -> None:
     """The blacklist change in the audit log's hash chain, in the change's own unit of work."""
     audit_log.append_in(
         uow,
@@ -525,7 +529,7 @@ def _audit(uow, actor, action, entry_id, detail):
     )
 
 
-def _entry_out(entry):
+def _entry_out(entry: Mapping[Any, Any]) -> dict[str, Any]:
     return {
         "id": entry["id"],
         "kind": entry["kind"],
@@ -536,22 +540,6 @@ def _entry_out(entry):
     }
 
 
-def _encode_cursor(entry):
-    position = json.dumps([_utc(entry["created_at"]).isoformat(), entry["id"]])
-    return base64.urlsafe_b64encode(position.encode()).decode()
-
-
-def _decode_cursor(cursor):
-    try:
-        created_at, entry_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-        created_at = datetime.datetime.fromisoformat(created_at)
-    except (ValueError, TypeError, binascii.Error):
-        raise InvalidInput("invalid cursor") from None
-    if created_at.tzinfo is None or not isinstance(entry_id, str):
-        raise InvalidInput("invalid cursor")
-    return created_at, entry_id
-
-
-def audit_snapshot(db):
+def audit_snapshot(db: Database) -> dict[str, Any]:
     """What ``kameng audit`` needs of risk: its outbox backlog."""
     return {"service": "risk", "outbox": db.outbox_status()}
