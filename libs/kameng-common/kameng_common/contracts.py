@@ -208,6 +208,11 @@ class CustomerSignedIn(Payload):
     registered_at = fields.AwareDateTime(required=True)
 
 
+class CustomerPasswordChanged(Payload):
+    customer_id = fields.String(required=True)
+    changed_at = fields.AwareDateTime(required=True)
+
+
 @dataclass(frozen=True)
 class Contract:
     source: str
@@ -275,6 +280,9 @@ CONTRACTS = {
     ),
     "withdrawal.paid": Contract("customers", WithdrawalPaid, (("payments", "on_withdrawal_paid"),)),
     "customer.signed_in": Contract("customers", CustomerSignedIn, (("risk", "on_customer_signed_in"),)),
+    "customer.password_changed": Contract(
+        "customers", CustomerPasswordChanged, (("risk", "on_customer_password_changed"),)
+    ),
 }
 
 

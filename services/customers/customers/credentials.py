@@ -54,13 +54,14 @@ def profile(db, account_id):
 def change_password(db, passwords, account_id, current_password, new_password):
     """Replace the password of an account that proves it knows the current one, and end its
     other sessions: ``{id, username, kind, role, level, token_version}`` to issue the new token under.
+    A customer's change is published (``customer.password_changed``) for risk.
 
     Forbidden ``wrong_password``; InvalidInput ``weak_password``; Conflict
     ``password_changed_meanwhile`` when another change committed first.
     """
     with db.reading() as session:
         account = session.execute(
-            sa.select(accounts.c.id, accounts.c.username, accounts.c.password_hash).where(
+            sa.select(accounts.c.id, accounts.c.username, accounts.c.kind, accounts.c.password_hash).where(
                 accounts.c.id == account_id, accounts.c.disabled_at.is_(None)
             )
         ).first()
@@ -79,6 +80,14 @@ def change_password(db, passwords, account_id, current_password, new_password):
         ).rowcount
         if not changed:
             raise Conflict("the password was changed meanwhile", code="password_changed_meanwhile")
+        if account.kind == domain.CUSTOMER:
+            # risk holds the orders of an account whose password changed right after a sign-in
+            # from a network it never used: a takeover's pattern
+            uow.publish(
+                "customer.password_changed",
+                {"customer_id": account_id, "changed_at": utcnow().isoformat()},
+                correlation_id=account_id,
+            )
     _log.info("password changed", extra={"account_id": account_id})
     return _token_subject(db, account_id)
 

@@ -66,6 +66,8 @@ customer_profiles = sa.Table(
     # the last sign-in from a network the customer had not used before
     sa.Column("new_network_at", sa.DateTime(timezone=True)),
     sa.Column("new_network", sa.String(64)),
+    # the customer's last password change
+    sa.Column("password_changed_at", sa.DateTime(timezone=True)),
 )
 
 # the networks each customer signed in from

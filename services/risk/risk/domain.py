@@ -87,6 +87,9 @@ class OrderFacts:
     refund_requests: int = 0
     # seconds since the customer signed in from a network it had never used; None if it never did
     new_network_signin_seconds_ago: float | None = None
+    # seconds since the customer's password was changed within the sign-in window after a sign-in
+    # from a network it had never used; None if it was not
+    password_changed_after_new_network_seconds_ago: float | None = None
 
 
 # what a rule answers when it fires: (decision, explanation)
@@ -188,6 +191,12 @@ def _refund_abuse(facts: OrderFacts, thresholds: Thresholds) -> Verdict | None:
 
 
 def _signin_anomaly(facts: OrderFacts, thresholds: Thresholds) -> Verdict | None:
+    changed = facts.password_changed_after_new_network_seconds_ago
+    if changed is not None and changed <= thresholds.signin_window_seconds:
+        # whoever signed in from elsewhere and changed the password may have locked the owner out: any amount
+        return REVIEW, (
+            f"password changed right after a sign-in from a new network, {int(changed)} s before this order"
+        )
     ago = facts.new_network_signin_seconds_ago
     if (
         ago is not None

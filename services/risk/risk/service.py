@@ -125,3 +125,7 @@ class RiskService:
     @event_handler("customers", "customer.signed_in")
     def on_customer_signed_in(self, uow, event):
         usecases.on_customer_signed_in(uow, event)
+
+    @event_handler("customers", "customer.password_changed")
+    def on_customer_password_changed(self, uow, event):
+        usecases.on_customer_password_changed(uow, event)

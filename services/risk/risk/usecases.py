@@ -103,7 +103,11 @@ def score_order(
         uow.insert(customer_profiles)
         .values(customer_id=order.customer_id)
         .on_conflict_do_update(index_elements=["customer_id"], set_={"customer_id": order.customer_id})
-        .returning(customer_profiles.c.registered_at, customer_profiles.c.new_network_at)
+        .returning(
+            customer_profiles.c.registered_at,
+            customer_profiles.c.new_network_at,
+            customer_profiles.c.password_changed_at,
+        )
     ).one()
     facts = _facts(uow, thresholds, order)
     if facts.scored_already is not None:
@@ -131,6 +135,9 @@ def score_order(
             abandoned_payments=facts.abandoned_payments,
             refund_requests=facts.refund_requests,
             new_network_signin_seconds_ago=_seconds_between(profile.new_network_at, order.created_at),
+            password_changed_after_new_network_seconds_ago=_takeover_seconds_ago(
+                thresholds, profile, order.created_at
+            ),
         ),
         thresholds,
     )
@@ -288,6 +295,17 @@ def _record(uow: UnitOfWork, order: OrderToScore, assessment: domain.Assessment,
         )
 
 
+def _takeover_seconds_ago(thresholds: domain.Thresholds, profile: Any, at: datetime.datetime) -> float | None:
+    """Seconds from the customer's password change to ``at``, when the change came within the sign-in
+    window after a sign-in from a new network; None otherwise."""
+    if profile.password_changed_at is None:
+        return None
+    after_signin = _seconds_between(profile.new_network_at, _utc(profile.password_changed_at))
+    if after_signin is None or after_signin > thresholds.signin_window_seconds:
+        return None
+    return _seconds_between(profile.password_changed_at, at)
+
+
 def _seconds_between(earlier: datetime.datetime | None, later: datetime.datetime) -> float | None:
     """Seconds from ``earlier`` to ``later``; None without ``earlier`` or when it is not earlier."""
     if earlier is None:
@@ -417,6 +435,25 @@ def on_customer_signed_in(uow: UnitOfWork, event: dict[str, Any]) -> None:
             .values(new_network_at=at, new_network=network)
         )
         _log.info("customer %s signed in from a new network", customer_id)
+
+
+def on_customer_password_changed(uow: UnitOfWork, event: dict[str, Any]) -> None:
+    """Remember the customer's last password change: right after a sign-in from a new network, its
+    next orders are held (the sign-in anomaly rule)."""
+    changed = event["payload"]
+    customer_id, at = changed["customer_id"], _utc(changed["changed_at"])
+    uow.execute(
+        uow.insert(customer_profiles)
+        .values(customer_id=customer_id, password_changed_at=at)
+        .on_conflict_do_update(
+            index_elements=["customer_id"],
+            set_={"password_changed_at": at},
+            where=sa.or_(
+                customer_profiles.c.password_changed_at.is_(None),
+                customer_profiles.c.password_changed_at < at,
+            ),
+        )
+    )
 
 
 # --- the blacklist ---------------------------------------------------------------------

@@ -1,6 +1,10 @@
 """An account's password, role and disabling, and what each does to its tokens."""
 
+import datetime
+import json
+
 import pytest
+import sqlalchemy as sa
 
 from customers import credentials, usecases
 from kameng_common.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
@@ -29,6 +33,28 @@ def test_a_password_change_takes_the_new_password_and_raises_the_token_version(d
     with pytest.raises(Unauthorized) as old:
         usecases.authenticate(db, passwords, "alice", PASSWORD)
     assert old.value.code == "invalid_credentials"
+
+
+def published(db):
+    outbox = db.tables["outbox"]
+    with db.reading() as session:
+        bodies = session.execute(sa.select(outbox.c.body).order_by(outbox.c.id)).scalars().all()
+    return [(body["type"], body["payload"]) for body in map(json.loads, bodies)]
+
+
+def test_a_customers_password_change_is_published_for_risk_and_a_staff_members_is_not(db, passwords, admin):
+    alice = usecases.register(db, passwords, "alice", PASSWORD)
+    before = published(db)
+
+    credentials.change_password(db, passwords, alice["id"], PASSWORD, NEW_PASSWORD)
+    credentials.change_password(db, passwords, admin["id"], PASSWORD, NEW_PASSWORD)
+    with pytest.raises(Forbidden):
+        credentials.change_password(db, passwords, alice["id"], "not it", "yet-another-phrase-77")
+
+    [(event_type, payload)] = published(db)[len(before) :]
+    assert event_type == "customer.password_changed"
+    assert payload["customer_id"] == alice["id"]
+    assert datetime.datetime.fromisoformat(payload["changed_at"]).tzinfo is not None
 
 
 def test_a_password_change_needs_the_current_password_and_a_strong_new_one(db, passwords):

@@ -416,6 +416,47 @@ def test_a_sign_in_from_a_new_network_before_a_high_value_order_is_reviewed(db, 
     )
 
 
+def password_changed(db, customer_id="c1", at=NOW):
+    deliver(
+        db,
+        "risk",
+        usecases.on_customer_password_changed,
+        event("customer.password_changed", {"customer_id": customer_id, "changed_at": at.isoformat()}, at),
+    )
+
+
+def test_a_password_change_right_after_a_sign_in_from_a_new_network_holds_any_order(db, score, signed_in):
+    signed_in(network="198.51.100.0/24", at=NOW - datetime.timedelta(days=3))
+    # the owner changes the password from home: nothing unusual
+    password_changed(db, at=NOW - datetime.timedelta(days=2))
+    assert score("o-home", total=100, at=NOW).decision == "approve"
+
+    signed_in(network="203.0.113.0/24", at=NOW + seconds(10))
+    password_changed(db, at=NOW + seconds(40))
+    held = score("o-small", total=100, at=NOW + seconds(60))
+    assert held.decision == "review"
+    assert rules_fired(db, "o-small") == ["signin_anomaly:review"]
+    assert "password changed right after a sign-in from a new network" in held.reasons[0]
+    # the window passes
+    assert score("o-later", total=100, at=NOW + seconds(40 + 3_601)).decision == "approve"
+
+
+def test_a_password_change_long_after_a_new_network_is_no_anomaly(db, score, signed_in):
+    signed_in(network="198.51.100.0/24", at=NOW - datetime.timedelta(days=3))
+    signed_in(network="203.0.113.0/24", at=NOW - datetime.timedelta(days=2))
+    password_changed(db, at=NOW - seconds(60))
+    assert score("o-1", total=100, at=NOW).decision == "approve"
+
+
+def test_password_changes_out_of_order_keep_the_latest(db, score, signed_in):
+    signed_in(network="198.51.100.0/24", at=NOW - datetime.timedelta(days=3))
+    signed_in(network="203.0.113.0/24", at=NOW - seconds(30))
+    password_changed(db, at=NOW - seconds(20))
+    # an older change delivered late changes nothing
+    password_changed(db, at=NOW - datetime.timedelta(days=5))
+    assert score("o-1", total=100, at=NOW).decision == "review"
+
+
 def test_a_first_sign_in_is_no_anomaly(db, score, signed_in):
     signed_in("fresh", network="203.0.113.0/24", at=NOW)
     assert score("o-1", customer_id="fresh", total=900, at=NOW + seconds(5)).decision == "approve"
