@@ -395,4 +395,66 @@ def write_readme():
     ]
     if notes:
         lines += ["## Notes\n", *notes, ""]
+    lines += risk_section()
     (RESULTS / "README.md").write_text("\n".join(lines))
+
+
+RISK_INTRO = """## Risk rules against the labelled attack set
+
+Written by `kameng risk evaluate --output bench/results/risk` (one JSON file per
+database, the latest run's): a fresh suite with risk's default settings, normal
+customers and runs of each attack played through the gateway's API
+(`cli/kameng_cli/riskeval.py` says what each scenario does). An attack run is
+caught when risk holds or refuses one of its orders; the false-positive rate is
+the share of normal orders risk held or refused. Targets: each attack caught in
+at least 95 % of its runs, at most 1 % of normal orders held.
+"""
+
+
+def risk_section():
+    """The table of every ``results/risk/*.json`` report: one row per scenario."""
+    documents = [json.loads(path.read_text()) for path in sorted((RESULTS / "risk").glob("*.json"))]
+    if not documents:
+        return []
+    rows = []
+    for document in documents:
+        for scenario, row in document["scenarios"].items():
+            rate = row.get("detection_rate", row.get("false_positive_rate"))
+            rows.append(
+                [
+                    document["at"][:10],
+                    document.get("commit") or "—",
+                    document["database"],
+                    str(document["seed"]),
+                    scenario,
+                    str(row["runs"]),
+                    str(row.get("caught", "—")),
+                    "—" if "detection_rate" not in row else f"{rate * 100:.1f} %",
+                    str(row["orders"]),
+                    f"{row['held']} / {row['refused']}",
+                    "—" if "false_positive_rate" not in row else f"{rate * 100:.2f} %",
+                    str(row["errors"]),
+                    "met" if row["meets_target"] else "missed",
+                ]
+            )
+    return [
+        RISK_INTRO,
+        *_table(
+            [
+                "date",
+                "commit",
+                "database",
+                "seed",
+                "scenario",
+                "runs",
+                "caught",
+                "detection",
+                "orders",
+                "held / refused",
+                "false positives",
+                "errors",
+                "target",
+            ],
+            rows,
+        ),
+    ]

@@ -1,4 +1,5 @@
-"""kameng run | seed | demo | paysim | supplier-sim | dlq | audit | audit-log | cards import | forecast backtest"""
+"""kameng run | seed | demo | paysim | supplier-sim | dlq | audit | audit-log | cards import | forecast backtest
+| risk evaluate"""
 
 import argparse
 import json
@@ -6,6 +7,7 @@ import os
 import signal
 import sys
 import time
+from pathlib import Path
 
 from kameng_cli import audit, cards, forecasting, paysim, shop
 from kameng_cli.secrets import (
@@ -280,6 +282,25 @@ def forecast_backtest(args):
         sys.exit(1)
 
 
+def risk_evaluate(args):
+    """Measure risk's rules against the labelled attack set on a fresh suite; exits 1 when a target is missed."""
+    from kameng_cli import riskeval
+
+    report = riskeval.evaluate(
+        database=args.database,
+        seed=args.seed,
+        runs=args.runs,
+        normal_runs=args.normal,
+        workers=args.workers,
+        say=lambda line: print(line, file=sys.stderr, flush=True),
+    )
+    print(json.dumps(report, indent=2) if args.json else riskeval.render(report))
+    if args.output:
+        print(f"written to {riskeval.save(report, Path(args.output))}", file=sys.stderr)
+    if not report["ok"]:
+        sys.exit(1)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="kameng", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -388,6 +409,25 @@ def main(argv=None):
         "file", nargs="?", help="a CSV of date,product,units (default: a synthetic year of sales)"
     )
     backtest_parser.set_defaults(handler=forecast_backtest)
+    risk_parser = commands.add_parser("risk", help="risk's rules").add_subparsers(
+        dest="risk_command", required=True
+    )
+    evaluate_parser = risk_parser.add_parser(
+        "evaluate",
+        help="start a fresh suite, play normal traffic and each attack (card testing, stock hoarding, "
+        "velocity bursts, refund abuse, account takeover) against it, and print per scenario the "
+        "detection rate and the false-positive rate on normal orders; exits 1 when a target is missed",
+    )
+    evaluate_parser.add_argument("--database", choices=["sqlite", "postgresql"], default="sqlite")
+    evaluate_parser.add_argument("--seed", type=int, default=1, help="the same seed plays the same traffic")
+    evaluate_parser.add_argument("--runs", type=int, default=30, help="runs of each attack")
+    evaluate_parser.add_argument("--normal", type=int, default=200, help="normal customers")
+    evaluate_parser.add_argument("--workers", type=int, default=6, help="runs played at once")
+    evaluate_parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    evaluate_parser.add_argument(
+        "--output", help="a folder to write the report into as <database>.json (bench/results/risk)"
+    )
+    evaluate_parser.set_defaults(handler=risk_evaluate)
     args = parser.parse_args(argv)
     if getattr(args, "action", None) == "discard" and not args.id:
         parser.error("dlq discard needs --id: dead letters are removed one at a time, on purpose")
