@@ -34,7 +34,7 @@ class Thresholds:
     # the customer's orders in the window, this one included
     velocity_review: int = 20
     velocity_reject: int = 60
-    velocity_window_seconds: int = 60
+    velocity_window_seconds: int = 600
     # orders not yet paid, cancelled or expired, this one included; over it the order is rejected
     max_unpaid_orders: int = 5
     # units of one product in those orders; over it the order is rejected

@@ -22,7 +22,7 @@ def test_the_defaults_are_the_documented_ones():
         "reject_amount": 5_000_000,
         "velocity_review": 20,
         "velocity_reject": 60,
-        "velocity_window_seconds": 60,
+        "velocity_window_seconds": 600,
         "max_unpaid_orders": 5,
         "max_unpaid_units_per_product": 10,
         "new_account_seconds": 86_400,
