@@ -5,12 +5,15 @@ One asyncio loop drives every buyer, each on its own keep-alive connection
 is measured all the same and reported beside the suite's.
 
 A buyer is closed-loop: order → wait until awaiting_payment → mockpay intent
-→ signed notification → wait until delivered → read the cards, then the next
+→ signed notification → wait until delivered, with the cards, then the next
 purchase at once. Each wait long-polls the order (``changed_from`` the status
-last seen), so each state is timed when the answer showing it arrives. Where
-the gateway places and pays in one request (``payment_method`` on
-``POST /orders``, which answers the order already awaiting payment), the
-buyer does that instead of the first wait and the intent.
+last seen), so each state is timed when the answer showing it arrives; the
+last one waits through awaiting_payment and paid at once and asks for the
+cards with the delivered order (``include=cards``). Where the gateway places
+and pays in one request (``payment_method`` on ``POST /orders``, which
+answers the order already awaiting payment), the buyer does that instead of
+the first wait and the intent: three requests a purchase, the provider's
+notification included.
 """
 
 import asyncio
@@ -210,9 +213,7 @@ class Buyers:
         purchase.order_created = time.monotonic()
         purchase.order_id = order["id"]
         payment = order.get("payment")
-        purchase.awaiting_payment = await self._poll_until(
-            buyer, purchase, order["status"], "awaiting_payment"
-        )
+        purchase.awaiting_payment, order = await self._poll_until(buyer, purchase, order, "awaiting_payment")
         if payment is None:
             purchase.requests += 1
             payment = await buyer.request(
@@ -237,17 +238,22 @@ class Buyers:
             headers={"Content-Type": "application/json", "X-Mockpay-Signature": signature},
         )
         purchase.paid = True
-        purchase.delivered = await self._poll_until(buyer, purchase, "awaiting_payment", "delivered")
-        purchase.requests += 1
-        purchase.cards = await buyer.request("GET", f"/api/v1/orders/{order['id']}/cards")
+        # one long-poll through awaiting_payment and paid, answered with the cards once delivered
+        purchase.delivered, order = await self._poll_until(
+            buyer, purchase, order, "delivered", waited_through=("awaiting_payment", "paid"), include="cards"
+        )
+        purchase.cards = order["cards"]
         purchase.finished = time.monotonic()
         if len(purchase.cards) != 1:
             raise PurchaseFailed(f"delivered order holds {len(purchase.cards)} cards, not 1")
 
-    async def _poll_until(self, buyer, purchase, status, wanted):
-        """The time of the answer showing ``wanted``, long-polling from ``status``, the last one seen."""
+    async def _poll_until(self, buyer, purchase, order, wanted, waited_through=(), include=None):
+        """``(when, order)``: the answer showing ``wanted``, long-polling from ``order``, the last seen.
+
+        Each long-poll waits through the status last seen and ``waited_through``."""
         deadline = time.monotonic() + self.wait_timeout
-        while status != wanted:
+        while order["status"] != wanted:
+            status = order["status"]
             if status in FINAL_STATUSES:
                 raise PurchaseFailed(f"order ended {status} while waiting for {wanted}")
             remaining = deadline - time.monotonic()
@@ -258,12 +264,15 @@ class Buyers:
             order = await buyer.request(
                 "GET",
                 f"/api/v1/orders/{purchase.order_id}",
-                params={"changed_from": status, "wait": min(remaining, LONG_POLL_SECONDS)},
+                params={
+                    "changed_from": ",".join(dict.fromkeys((status, *waited_through))),
+                    "wait": min(remaining, LONG_POLL_SECONDS),
+                    "include": include,
+                },
             )
             purchase.polls += 1
             purchase.requests += 1
-            status = order["status"]
-        return time.monotonic()
+        return time.monotonic(), order
 
 
 async def places_and_pays_at_once(gateway_url):

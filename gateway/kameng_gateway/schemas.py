@@ -316,18 +316,31 @@ class OrderListQuerySchema(PageQuerySchema):
     )
 
 
+# one order status, or several separated by commas
+_ORDER_STATUS = "(" + "|".join(ORDER_STATUSES) + ")"
+ORDER_STATUS_LIST = validate.Regexp(rf"^{_ORDER_STATUS}(,{_ORDER_STATUS}){{0,8}}$")
+
+
 class OrderReadQuerySchema(RequestSchema):
     changed_from = fields.String(
-        validate=validate.OneOf(ORDER_STATUSES),
+        validate=ORDER_STATUS_LIST,
         metadata={
             "description": "long-poll: answer as soon as the order's status is no longer "
-            "this one, or once `wait` seconds have passed"
+            "this one, or once `wait` seconds have passed; several statuses, separated "
+            "by commas (awaiting_payment,paid), wait through each of them"
         },
     )
     wait = fields.Float(
         load_default=0,
         validate=validate.Range(0, MAX_STATUS_WAIT_SECONDS),
         metadata={"description": "seconds the long-poll may wait; ignored without changed_from"},
+    )
+    include = fields.String(
+        validate=validate.OneOf(["cards"]),
+        metadata={
+            "description": "cards: a delivered order's answer carries its card keys, as "
+            "GET /orders/{order_id}/cards reveals them (its owner only, audited alike)"
+        },
     )
 
 
@@ -472,6 +485,11 @@ class OrderHistoryEntrySchema(Schema):
     reason = fields.String(allow_none=True)
 
 
+class CardSecretSchema(Schema):
+    number = fields.String()
+    secret = fields.String()
+
+
 class OrderSchema(Schema):
     id = fields.String()
     customer_id = fields.String()
@@ -497,6 +515,15 @@ class OrderSummarySchema(OrderSchema):
 
     class Meta:
         exclude = ("history",)
+
+
+class OrderReadSchema(OrderSchema):
+    """An order as GET /orders/{order_id} answers it."""
+
+    cards = fields.List(
+        fields.Nested(CardSecretSchema),
+        metadata={"description": "with ?include=cards, once delivered: its card keys"},
+    )
 
 
 class OrderPageSchema(Schema):
@@ -781,11 +808,6 @@ class NotificationResultSchema(Schema):
     status = fields.String(metadata={"enum": ["ok", "ignored"]})
     payment_id = fields.String(allow_none=True)
     trade_no = fields.String(allow_none=True)
-
-
-class CardSecretSchema(Schema):
-    number = fields.String()
-    secret = fields.String()
 
 
 class LiveSchema(Schema):

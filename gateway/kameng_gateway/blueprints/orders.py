@@ -1,5 +1,6 @@
 """Orders: placing them, reading them, paying for them and revealing their cards."""
 
+import time
 import uuid
 
 from flask import Blueprint, current_app, request
@@ -18,7 +19,7 @@ from kameng_gateway.schemas import (
     OrderListQuerySchema,
     OrderPageSchema,
     OrderReadQuerySchema,
-    OrderSchema,
+    OrderReadSchema,
     PaymentRequestSchema,
     PaymentSchema,
     PlacedOrderSchema,
@@ -31,7 +32,7 @@ _ORDER_HEADERS_SCHEMA = OrderHeadersSchema()
 _ORDER_LIST_QUERY_SCHEMA = OrderListQuerySchema()
 _ORDER_READ_QUERY_SCHEMA = OrderReadQuerySchema()
 _PAYMENT_REQUEST_SCHEMA = PaymentRequestSchema()
-_ORDER_SCHEMA = OrderSchema()
+_ORDER_READ_SCHEMA = OrderReadSchema()
 _PLACED_ORDER_SCHEMA = PlacedOrderSchema()
 _ORDER_PAGE_SCHEMA = OrderPageSchema()
 _PAYMENT_SCHEMA = PaymentSchema()
@@ -99,34 +100,60 @@ def list_orders() -> ResponseReturnValue:
 
 
 @blueprint.get("/<uuid:order_id>")
-@operation("Read an order", query=OrderReadQuerySchema, responses={200: OrderSchema}, auth="required")
+@operation("Read an order", query=OrderReadQuerySchema, responses={200: OrderReadSchema}, auth="required")
 @login_required
 def get_order(order_id: uuid.UUID) -> ResponseReturnValue:
     """Its owner, and support, finance, auditors and admins. With ?changed_from=<status>,
     a long-poll: answered as soon as the order's status is no longer that one, or after
-    ?wait= seconds (at most 30, default 0), with the order as it then is (200 either way).
+    ?wait= seconds (at most 30, default 0), with the order as it then is (200 either way);
+    several statuses, comma-separated (awaiting_payment,paid), are waited through in turn.
     Ownership is checked before waiting. A caller may have a few long-polls waiting at
     once (KAMENG_MAX_WAITS_PER_CALLER, default 4), and each gateway process
-    KAMENG_MAX_WAITS (half its threads); past either, 429 too_many_waits with Retry-After."""
+    KAMENG_MAX_WAITS (half its threads); past either, 429 too_many_waits with Retry-After.
+    With ?include=cards (its owner only), a delivered order comes with its card keys, as
+    GET /orders/{order_id}/cards reveals and audits them: one request fewer for a buyer."""
     query = load_query(_ORDER_READ_QUERY_SCHEMA)
     identity = current_identity()
+    with_cards = query.get("include") == "cards"
     order = remote.call("orders", "get_order", str(order_id))
     is_owner = identity.is_customer and order["customer_id"] == identity.user_id
     if not (is_owner or identity.has_role(ORDER_READER_ROLES)):
         raise Forbidden("This order is not yours.")
-    if query.get("changed_from") == order["status"] and query["wait"] > 0:
+    if with_cards and not is_owner:
+        raise Forbidden("Only the order's owner may reveal its cards.")
+    waited_through = set(query["changed_from"].split(",")) if "changed_from" in query else set()
+    if order["status"] in waited_through and query["wait"] > 0:
         with waits.slots().slot(f"{identity.kind}:{identity.user_id}"):
+            order = _changed(order, waited_through, query["wait"])
+    headers = {}
+    if with_cards and order["status"] == "delivered":
+        order = {**order, "cards": remote.call("inventory", "reveal_cards", order["id"], identity.user_id)}
+        headers["Cache-Control"] = "no-store"
+    return _ORDER_READ_SCHEMA.dump(with_fulfilment(order)), 200, headers
+
+
+def _changed(order, waited_through, wait):
+    """The order once its status is none of ``waited_through``, or as it is ``wait`` seconds on.
+
+    Each status is waited out in the orders service; when it moves to another of
+    ``waited_through``, that one is waited out in turn."""
+    settings = current_app.config["KAMENG_SETTINGS"]
+    deadline = time.monotonic() + wait
+    while order["status"] in waited_through and wait > 0:
+        seen = order["status"]
+        order = remote.call(
+            "orders",
+            "get_order",
+            order["id"],
+            changed_from=seen,
+            wait=wait,
             # the wait, plus the time any call may take
-            timeout = current_app.config["KAMENG_SETTINGS"].rpc_timeout + query["wait"]
-            order = remote.call(
-                "orders",
-                "get_order",
-                str(order_id),
-                changed_from=query["changed_from"],
-                wait=query["wait"],
-                timeout=timeout,
-            )
-    return _ORDER_SCHEMA.dump(with_fulfilment(order))
+            timeout=settings.rpc_timeout + wait,
+        )
+        if order["status"] == seen:
+            break  # unchanged: the service waited all the time there was
+        wait = deadline - time.monotonic()
+    return order
 
 
 def with_fulfilment(order):

@@ -66,7 +66,8 @@ def test_request_and_response_schemas_come_from_marshmallow(spec):
     assert creation["properties"]["items"]["minItems"] == 1
     assert "mockpay" in creation["properties"]["payment_method"]["enum"]
     assert "payment" in schemas["PlacedOrder"]["properties"]
-    assert schemas["Order"]["properties"]["status"]["enum"][0] == "pending"
+    assert schemas["OrderRead"]["properties"]["status"]["enum"][0] == "pending"
+    assert schemas["OrderRead"]["properties"]["cards"]["type"] == "array"
     assert schemas["Token"]["properties"]["token_type"]["enum"] == ["bearer"]
     assert schemas["Registration"]["properties"]["password"]["writeOnly"] is True
 
@@ -91,7 +92,8 @@ def test_the_order_long_poll_is_documented(spec):
         for parameter in spec["paths"]["/api/v1/orders/{order_id}"]["get"]["parameters"]
     }
     assert parameters["changed_from"]["in"] == "query"
-    assert parameters["changed_from"]["schema"]["enum"][0] == "pending"
+    assert parameters["changed_from"]["schema"]["pattern"].startswith("^(pending|awaiting_payment|")
+    assert parameters["include"]["schema"]["enum"] == ["cards"]
     assert {"type": "number", "minimum": 0, "maximum": 30, "default": 0}.items() <= (
         parameters["wait"]["schema"].items()
     )

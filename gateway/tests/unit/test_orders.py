@@ -202,6 +202,76 @@ def test_a_non_owners_long_poll_is_refused_before_any_wait(client, callers, rpc)
     assert [call.kwargs for call in rpc.calls_to("orders", "get_order")] == [{}]
 
 
+def test_a_long_poll_through_several_statuses_waits_out_each_in_turn(client, callers, rpc, make_order):
+    answers = iter(["awaiting_payment", "paid", "delivered"])
+    rpc.answer("orders", "get_order", lambda order_id, **_wait: make_order(status=next(answers)))
+
+    response = client.get(
+        f"/api/v1/orders/{ORDER_ID}?changed_from=awaiting_payment,paid&wait=10", headers=callers.customer()
+    )
+
+    assert response.status_code == 200
+    assert response.json["status"] == "delivered"
+    check, first, second = rpc.calls_to("orders", "get_order")
+    assert check.kwargs == {}
+    assert first.kwargs == {"changed_from": "awaiting_payment", "wait": 10}
+    assert second.kwargs["changed_from"] == "paid"
+    assert 0 < second.kwargs["wait"] <= 10
+
+
+def test_a_long_poll_through_several_statuses_answers_at_once_when_in_none_of_them(
+    client, callers, rpc, make_order
+):
+    rpc.answer("orders", "get_order", lambda order_id, **_wait: make_order(status="delivered"))
+
+    response = client.get(
+        f"/api/v1/orders/{ORDER_ID}?changed_from=awaiting_payment,paid&wait=10", headers=callers.customer()
+    )
+
+    assert response.json["status"] == "delivered"
+    assert [call.kwargs for call in rpc.calls_to("orders", "get_order")] == [{}]
+
+
+def test_a_delivered_order_read_with_its_cards_reveals_them_to_its_owner(client, callers, rpc, make_order):
+    answers = iter(["paid", "delivered"])
+    rpc.answer("orders", "get_order", lambda order_id, **_wait: make_order(status=next(answers)))
+    rpc.answer("inventory", "reveal_cards", [{"number": "N-1", "secret": "S-1"}])
+
+    response = client.get(
+        f"/api/v1/orders/{ORDER_ID}?changed_from=paid&wait=5&include=cards", headers=callers.customer()
+    )
+
+    assert response.status_code == 200
+    assert response.json["status"] == "delivered"
+    assert response.json["cards"] == [{"number": "N-1", "secret": "S-1"}]
+    assert response.headers["Cache-Control"] == "no-store"
+    [reveal] = rpc.calls_to("inventory", "reveal_cards")
+    assert reveal.args == (ORDER_ID, callers.customer_id)
+
+
+def test_an_undelivered_order_read_with_its_cards_has_none_and_reveals_nothing(client, callers, rpc):
+    response = client.get(f"/api/v1/orders/{ORDER_ID}?include=cards", headers=callers.customer())
+
+    assert response.status_code == 200
+    assert "cards" not in response.json
+    assert rpc.calls_to("inventory", "reveal_cards") == []
+
+
+@pytest.mark.parametrize("caller", ["other_customer", "support", "admin"])
+def test_only_the_owner_may_read_an_order_with_its_cards_and_before_any_wait(
+    client, callers, rpc, make_order, caller
+):
+    rpc.answer("orders", "get_order", lambda order_id, **_wait: make_order(status="delivered"))
+
+    response = client.get(
+        f"/api/v1/orders/{ORDER_ID}?changed_from=paid&wait=5&include=cards", headers=callers.as_(caller)
+    )
+
+    assert response.status_code == 403
+    assert [call.kwargs for call in rpc.calls_to("orders", "get_order")] == [{}]
+    assert rpc.calls_to("inventory", "reveal_cards") == []
+
+
 def test_a_caller_past_their_concurrent_waits_is_told_to_retry(app, callers):
     slots = app.extensions[waits.WAIT_SLOTS_EXTENSION]
     caller = f"customer:{callers.customer_id}"
@@ -239,6 +309,10 @@ def test_the_process_wide_bound_on_waits_holds_whoever_asks():
         "changed_from=pending&wait=nan",
         "wait=inf",
         "changed_from=pending&colour=blue",
+        "changed_from=pending,",
+        "changed_from=pending,shipped",
+        "changed_from=,pending",
+        "include=secrets",
     ],
 )
 def test_a_bad_long_poll_is_invalid_input(client, callers, rpc, query):
