@@ -1,11 +1,13 @@
 import os
 import stat
+import time
 from dataclasses import replace
 
 import jwt
 import pytest
 
 from kameng_common.errors import Conflict, Unauthorized
+from kameng_gateway import auth
 from kameng_gateway.app import create_app
 from kameng_gateway.settings import Settings
 
@@ -123,6 +125,29 @@ def test_expired_token_is_unauthorized(client, callers):
 
     assert response.status_code == 401
     assert response.json["error"]["code"] == "token_expired"
+
+
+def test_a_token_verified_before_is_refused_once_it_expires(client, callers, monkeypatch):
+    token = callers.token("customer", expires_in=60)
+    assert client.get(f"/api/v1/orders/{callers.order_id}", headers=callers.bearer(token)).status_code == 200
+
+    later = time.time() + 61
+    monkeypatch.setattr(auth.time, "time", lambda: later)
+    response = client.get(f"/api/v1/orders/{callers.order_id}", headers=callers.bearer(token))
+
+    assert response.status_code == 401
+    assert response.json["error"]["code"] == "token_expired"
+
+
+def test_a_token_verified_under_one_secret_is_not_taken_under_another(client, callers, settings, rpc):
+    token = callers.token("customer")
+    assert client.get(f"/api/v1/orders/{callers.order_id}", headers=callers.bearer(token)).status_code == 200
+
+    other = create_app(settings=replace(settings, jwt_secret="another-secret-long-enough-for-hs256"), rpc=rpc)
+    response = other.test_client().get(f"/api/v1/orders/{callers.order_id}", headers=callers.bearer(token))
+
+    assert response.status_code == 401
+    assert response.json["error"]["code"] == "invalid_token"
 
 
 def test_token_signed_with_another_secret_is_unauthorized(client, callers):
