@@ -352,6 +352,64 @@ def test_an_agent_sets_up_a_shop_whose_page_lists_their_prices(suite, open_page,
     expect(page.get_by_label("邀请码（选填）")).to_have_value(agent["invite_code"])
 
 
+def test_a_buyer_buys_through_an_agents_shop_at_its_price_and_the_agent_sees_the_markup_earned(
+    suite, open_page, staff, card_product, pay_with_mockpay
+):
+    agent_name, agent_password = f"keeper_{uuid.uuid4().hex[:8]}", strong_password()
+    customer = shop.Gateway(suite.settings.gateway_url).register(agent_name, agent_password)
+    staff.request("POST", "/api/v1/admin/agents", json={"customer_id": customer["id"]})
+    keeper = shop.Gateway(suite.settings.gateway_url).log_in(agent_name, agent_password)
+    slug = f"shop-{uuid.uuid4().hex[:8]}"
+    keeper.request("PUT", "/api/v1/agent/shop", json={"slug": slug, "name": "Corner shop", "markup_bp": 1250})
+    product, _cards = card_product(1, price=1000)
+    staff.request("PATCH", f"/api/v1/admin/products/{product['id']}", json={"level_prices": {"agent": 800}})
+    buyer_name, buyer_password = f"web_{uuid.uuid4().hex[:10]}", strong_password()
+    shop.Gateway(suite.settings.gateway_url).register(buyer_name, buyer_password)
+
+    page = open_page(PHONE)
+    page.goto(f"/s/{slug}")
+    offer = page.get_by_test_id("product").filter(has_text=product["name"])
+    expect(offer).to_contain_text("9.00")  # the agent price, 8.00, and 12.5 % on it
+    offer.get_by_role("button", name="立即购买").click()
+    # signing in first brings the buyer back to the shop
+    expect(page).to_have_url(re.compile(r"/login\?next="))
+    page.get_by_label("用户名").fill(buyer_name)
+    page.get_by_label("密码").fill(buyer_password)
+    page.get_by_role("button", name="登录").click()
+    expect(page).to_have_url(re.compile(f"/s/{slug}$"))
+    page.get_by_test_id("product").filter(has_text=product["name"]).get_by_role(
+        "button", name="立即购买"
+    ).click()
+
+    expect(page).to_have_url(re.compile(r"/orders/[0-9a-f-]{36}$"))
+    order_id = page.url.rsplit("/", 1)[1]
+    expect(page.get_by_test_id("order-shop")).to_contain_text(slug)
+    status = page.get_by_test_id("status")
+    expect(status).to_have_attribute("data-status", "awaiting_payment")
+    with page.expect_response(re.compile(r"/payments$")) as answered:
+        page.locator("[data-method=mockpay]").click()
+    payment = answered.value.json()
+    assert payment["amount"] == 900
+    assert pay_with_mockpay(payment).status_code == 200
+    expect(status).to_have_attribute("data-status", "delivered")
+    screenshot(page, "storefront-shop-order-phone")
+
+    # customers credits the markup once it hears of the delivery
+    deadline = time.monotonic() + 60
+    while not any(
+        entry["kind"] == "markup" for entry in keeper.request("GET", "/api/v1/agent/earnings")["entries"]
+    ):
+        assert time.monotonic() < deadline, "the agent was never credited the markup"
+        time.sleep(0.5)
+    agent_page = open_page(DESKTOP)
+    sign_in(agent_page, agent_name, agent_password)
+    agent_page.get_by_role("link", name="代理中心").click()
+    earned = agent_page.get_by_test_id("agent-entries").get_by_role("row").filter(has_text="加价收益")
+    expect(earned).to_have_count(1)
+    expect(earned).to_contain_text("1.00")
+    expect(earned.get_by_test_id("entry-order")).to_have_text(order_id[:8])
+
+
 def test_an_agent_shares_the_invite_link_and_sees_the_new_buyer_below(suite, open_page, staff):
     agent_name, password = f"agent_{uuid.uuid4().hex[:8]}", strong_password()
     customer = shop.Gateway(suite.settings.gateway_url).register(agent_name, password)

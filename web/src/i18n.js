@@ -16,7 +16,7 @@ const zh = {
     title: "订单", total: "合计", status: "状态", placedAt: "下单时间", items: "商品", pay: "支付", payWith: "选择支付方式",
     waitingPayment: "等待支付结果…", openPayPage: "打开支付页面", scanToPay: "请用微信扫码或打开链接支付", reveal: "查看卡密",
     cards: "卡密", number: "卡号", secret: "密码", copy: "复制", copied: "已复制", history: "订单进度", none: "还没有订单",
-    more: "加载更多", deadline: "请在此时间前支付",
+    more: "加载更多", deadline: "请在此时间前支付", throughShop: "分站",
   },
   methods: { alipay: "支付宝", wechat: "微信支付", unionpay: "银联", balance: "余额", mockpay: "模拟支付" },
   status: {
@@ -113,7 +113,7 @@ const en = {
     title: "Order", total: "Total", status: "Status", placedAt: "Placed", items: "Items", pay: "Pay", payWith: "Pay with",
     waitingPayment: "Waiting for the payment…", openPayPage: "Open the payment page", scanToPay: "Scan with WeChat or open the link to pay", reveal: "Show card keys",
     cards: "Card keys", number: "Number", secret: "Secret", copy: "Copy", copied: "Copied", history: "Progress", none: "No orders yet",
-    more: "Load more", deadline: "Pay before",
+    more: "Load more", deadline: "Pay before", throughShop: "Bought through the shop",
   },
   methods: { alipay: "Alipay", wechat: "WeChat Pay", unionpay: "UnionPay", balance: "Balance", mockpay: "Mockpay" },
   status: {
