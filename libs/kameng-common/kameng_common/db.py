@@ -4,6 +4,7 @@ import datetime
 import json
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from functools import cache
 from typing import Any, NamedTuple, Protocol, TypeVar, overload
 
 import sqlalchemy as sa
@@ -148,6 +149,19 @@ def consumer_name(service: str, method: str) -> str:
     return f"{service}.{method}"
 
 
+# Statements run for every event published or consumed, built once rather than per message.
+@cache
+def _insert(table: sa.Table) -> sa.Insert:
+    """``table``'s INSERT, its values given when it is executed."""
+    return table.insert()
+
+
+@cache
+def _inbox_mark(inbox: sa.Table, dialect: str) -> postgresql.Insert | sqlite.Insert:
+    """The inbox mark's INSERT ... ON CONFLICT DO NOTHING in ``dialect``, its values given when executed."""
+    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(inbox).on_conflict_do_nothing()
+
+
 class UnitOfWork:
     """One transaction: the state change, the events it publishes, the events it consumed."""
 
@@ -177,11 +191,12 @@ class UnitOfWork:
         event = OutboxEvent(envelope["id"], event_type, envelope["correlation_id"], json.dumps(envelope))
         now = utcnow()
         self.connection.execute(
-            self._outbox.insert().values(
+            _insert(self._outbox),
+            {
                 **event._asdict(),
-                created_at=now,
-                lease_until=None if self._lease is None else now + self._lease,
-            )
+                "created_at": now,
+                "lease_until": None if self._lease is None else now + self._lease,
+            },
         )
         self.published.append(event)
         return event.event_id
@@ -193,12 +208,9 @@ class UnitOfWork:
         handled at once, PostgreSQL makes the second wait for the first to
         commit and then finds its mark; SQLite runs one writer at a time.
         """
-        mark = (
-            self.insert(self._inbox)
-            .values(event_id=event_id, consumer=consumer, handled_at=utcnow())
-            .on_conflict_do_nothing()
-        )
-        return self.connection.execute(mark).rowcount == 1
+        mark = _inbox_mark(self._inbox, self.connection.dialect.name)
+        values = {"event_id": event_id, "consumer": consumer, "handled_at": utcnow()}
+        return self.connection.execute(mark, values).rowcount == 1
 
     def insert(self, table: sa.Table) -> postgresql.Insert | sqlite.Insert:
         """``table``'s INSERT construct in this database's dialect, which knows ON CONFLICT."""

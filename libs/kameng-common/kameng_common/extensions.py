@@ -2,6 +2,7 @@
 
 import inspect
 import logging
+import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from functools import cache, partial, wraps
@@ -54,6 +55,12 @@ from kameng_common.metrics import (
 from kameng_common.relay import OutboxRelay
 
 _log = logging.getLogger(__name__)
+
+# nameko builds a kombu Connection for every message it publishes (each RPC request and
+# reply), and kombu then tries to import librabbitmq, a C client Kameng does not use:
+# a failed import is searched for along sys.path every time. None in sys.modules makes
+# that import fail at once, and kombu uses py-amqp as it did.
+sys.modules.setdefault("librabbitmq", None)  # type: ignore[arg-type]
 
 # what nameko hands to handle_result: (type, value, traceback) of a failure, or None
 ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None] | None
