@@ -185,6 +185,7 @@ def check(snapshots, dead_letters, now, timeouts):
         *_direct_lines_served_or_refunded(orders, inventory, now, timeouts),
         *_upstream_orders_used_once(inventory),
         *_delivered_orders_hold_their_cards(orders, inventory),
+        *_refunded_orders_cards_given_back(inventory, payments, now, timeouts),
         *_cards_sold_only_for_delivered_orders(orders, inventory, now, timeouts),
         *_reservations_released(orders, inventory, now, timeouts),
         *_delivered_orders_paid_in_full(orders, receipts),
@@ -311,12 +312,49 @@ def _delivered_orders_hold_their_cards(orders, inventory):
         if order["status"] != DELIVERED:
             continue
         ordered = {product: quantity for product, quantity in order["items"].items() if product not in direct}
-        held = inventory["sold"].get(order_id, {}).get("cards", {})
+        # a delivered order refunded in full still holds its cards, refunded or void
+        held = dict(
+            Counter(inventory["sold"].get(order_id, {}).get("cards", {}))
+            + Counter(inventory.get("given_back", {}).get(order_id, {}).get("cards", {}))
+        )
         if held != ordered:
             yield Violation(
                 "delivery_mismatch",
                 f"order {order_id}",
                 f"delivered holding {_cards(held)}, but {_cards(ordered)} were ordered",
+            )
+
+
+def _refunded_orders_cards_given_back(inventory, payments, now, timeouts):
+    """An order whose money is given back in full has no card left sold: its cards are refunded or
+    void, as the card refund policy says (a loop product's card, every buyer's at once, stays sold)."""
+    paid: defaultdict[str, int] = defaultdict(int)
+    given_back: defaultdict[str, int] = defaultdict(int)
+    last_refund: dict[str, datetime.datetime] = {}
+
+    def refunded(order_id, amount, at):
+        given_back[order_id] += amount
+        moment = _after(at, 0)
+        last_refund[order_id] = max(last_refund.get(order_id, moment), moment)
+
+    for receipt in payments["receipts"]:
+        paid[receipt["order_id"]] += receipt["amount"]
+        if receipt["refunded_at"]:
+            refunded(receipt["order_id"], _given_back(receipt), receipt["refunded_at"])
+    for refund in payments.get("refunds", []):
+        if refund["status"] == "succeeded":
+            refunded(refund["order_id"], refund["amount"], refund.get("updated_at") or refund["created_at"])
+    loops = set(inventory.get("loop_products", {}))
+    for order_id, sale in inventory["sold"].items():
+        cards = {product: count for product, count in sale["cards"].items() if product not in loops}
+        if not cards or not paid[order_id] or given_back[order_id] < paid[order_id]:
+            continue
+        settled = max(last_refund[order_id], _after(sale["sold_at"], 0))
+        if settled + datetime.timedelta(seconds=timeouts.grace) < now:
+            yield Violation(
+                "refunded_cards_still_sold",
+                f"order {order_id}",
+                f"refunded in full at {last_refund[order_id].isoformat()}, yet {_cards(cards)} are still sold",
             )
 
 

@@ -16,7 +16,7 @@ from kameng_gateway.auth import STAFF_ROLES
 
 PRODUCT_KINDS = ("card", "loop", "direct")
 PRODUCT_STATUSES = ("on_sale", "off_sale")
-CARD_STATES = ("available", "reserved", "sold", "void")
+CARD_STATES = ("available", "reserved", "sold", "void", "refunded")
 PAYMENT_METHODS = ("mockpay", "alipay", "wechat", "unionpay", "balance")
 ORDER_STATUSES = (
     "pending",
@@ -438,6 +438,14 @@ class CardStateSchema(Schema):
     reserved_at = fields.String(allow_none=True, metadata={"format": "date-time"})
     sold_at = fields.String(allow_none=True, metadata={"format": "date-time"})
     voided_at = fields.String(allow_none=True, metadata={"format": "date-time"})
+    refunded_at = fields.String(
+        allow_none=True,
+        metadata={
+            "format": "date-time",
+            "description": "when its order's money was given back in full: the card is then refunded, "
+            "or void (keeping its order) where KAMENG_REFUND_CARD_POLICY=void",
+        },
+    )
     loop_orders = fields.Integer(
         metadata={"description": "loop products only: the orders delivered (or holding) this card"}
     )

@@ -1,6 +1,7 @@
 """After-sales end to end, on SQLite and PostgreSQL: a buyer asks for a refund, support comments and
-may only reject, finance approves and the provider gives the money back; every step is in the order's
-history and the audit passes; a buyer who keeps asking is held for review by risk."""
+may only reject, finance approves and the provider gives the money back, and the order's card is marked
+refunded; every step is in the order's history and the audit passes; a buyer who keeps asking is held
+for review by risk."""
 
 import time
 import uuid
@@ -33,9 +34,9 @@ def wait_for_history(buyer, order_id, reason_start, count=1):
 
 
 def test_a_buyers_ticket_is_commented_approved_and_refunded_through_the_provider(
-    suite, order_awaiting_payment, staff_member
+    suite, order_awaiting_payment, staff_member, staff
 ):
-    buyer, order, _product, _cards = order_awaiting_payment()
+    buyer, order, product, _cards = order_awaiting_payment()
     payment = buyer.request("POST", f"/api/v1/orders/{order['id']}/payments", json={"method": "alipay"})
     shop.press_pay("alipay", payment)
     assert shop.wait_for_status(buyer, order["id"], {"delivered"})["status"] == "delivered"
@@ -80,6 +81,14 @@ def test_a_buyers_ticket_is_commented_approved_and_refunded_through_the_provider
     assert "refund requested: the card was already used" in reasons
     assert "refund request approved: supplier confirms the card was used" in reasons
     assert any(reason.startswith("refund of ") for reason in reasons)
+    # refunded in full: the shop's default card policy marks its card refunded, still the buyer's to read
+    order = wait_for_history(buyer, order["id"], "1 card(s) marked refunded")
+    assert "1 card(s) marked refunded: the order is refunded in full" in [
+        entry["reason"] for entry in order["history"]
+    ]
+    [card] = staff.request("GET", f"/api/v1/admin/products/{product['id']}/cards?state=refunded")["items"]
+    assert (card["order_id"], card["state"]) == (order["id"], "refunded") and card["refunded_at"]
+    assert len(buyer.request("GET", f"/api/v1/orders/{order['id']}/cards")) == 1
 
     summary = finance.request("GET", "/api/v1/admin/finance/summary?group_by=channel")
     [alipay] = [row for row in summary["rows"] if row["key"] == "alipay"]

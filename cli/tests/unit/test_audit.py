@@ -24,6 +24,7 @@ class Shop:
     def __init__(self):
         self.orders = {}
         self.sold = {}
+        self.given_back = {}
         self.reserved = {}
         self.receipts = []
         self.refunds = []
@@ -61,6 +62,10 @@ class Shop:
 
     def sell(self, order_id, cards=None, at=LONG_AGO):
         self.sold[order_id] = {"cards": cards or {"1": 1}, "sold_at": iso(at)}
+
+    def give_back(self, order_id):
+        """inventory gave back a sold order's cards (refunded or void), its money given back in full."""
+        self.given_back[order_id] = {"cards": self.sold.pop(order_id)["cards"]}
 
     def reserve(self, order_id, cards=1, at=LONG_AGO):
         self.reserved[order_id] = {"cards": cards, "reserved_at": iso(at)}
@@ -122,6 +127,7 @@ class Shop:
                 "cards": {"available": 5, "reserved": len(self.reserved), "sold": len(self.sold)},
                 "direct_products": self.direct_products,
                 "sold": self.sold,
+                "given_back": self.given_back,
                 "reserved": self.reserved,
                 "loop_products": self.loop_products,
                 "stock_alerts": self.stock_alerts,
@@ -380,7 +386,10 @@ def test_a_duplicate_payment_must_go_back(shop):
 def test_a_delivered_order_whose_money_was_given_back(shop):
     [received] = shop.receipts_of("pay-delivered")
     received["refunded_at"] = iso(LONG_AGO)
-    assert shop.violations() == [("delivered_and_refunded", "payment pay-delivered")]
+    assert shop.violations() == [
+        ("refunded_cards_still_sold", "order delivered"),
+        ("delivered_and_refunded", "payment pay-delivered"),
+    ]
 
 
 # --- 4. the ledger balances, no wallet goes below zero, and it books the money that moved
@@ -407,6 +416,28 @@ def test_partial_refunds_within_what_was_paid_hold(shop):
     shop.staff_refund("o1", 400)
     shop.staff_refund("o1", 600)
     shop.staff_refund("o1", 1000, status="failed")
+    shop.give_back("o1")
+    assert shop.violations() == []
+
+
+def test_cards_still_sold_for_an_order_refunded_in_full_are_a_violation(shop):
+    shop.delivered("o1", quantity=2)
+    shop.staff_refund("o1", 1500)
+    shop.delivered("o2")
+    shop.staff_refund("o2", 1000, at=JUST_NOW)  # its cards are on their way back
+    shop.delivered("o3")
+    shop.staff_refund("o3", 600)  # in part: its cards stay sold
+    assert shop.violations() == []
+    shop.staff_refund("o1", 500)
+    assert shop.violations() == [("refunded_cards_still_sold", "order o1")]
+    shop.give_back("o1")
+    assert shop.violations() == []
+
+
+def test_a_loop_products_card_stays_sold_to_an_order_refunded_in_full(shop):
+    shop.loop_products["1"] = {"stock_limit": None, "sold": 1, "reserved": 0}
+    shop.delivered("o1")
+    shop.staff_refund("o1", 1000)
     assert shop.violations() == []
 
 

@@ -260,9 +260,10 @@ def import_cards(product_id: int) -> ResponseReturnValue:
 )
 @roles_required(*CATALOGUE_ROLES)
 def list_cards(product_id: int) -> ResponseReturnValue:
-    """Card numbers and states (``available``, ``reserved``, ``sold``, ``void``) in
-    import order; ``?state=`` keeps one state. A loop product's card stays
-    ``available`` while it is delivered: ``loop_orders`` counts its buyers."""
+    """Card numbers and states (``available``, ``reserved``, ``sold``, ``void``, ``refunded``) in
+    import order; ``?state=`` keeps one state. A sold card of an order refunded in full is
+    ``refunded``, or ``void`` keeping its order, as KAMENG_REFUND_CARD_POLICY says. A loop
+    product's card stays ``available`` while it is delivered: ``loop_orders`` counts its buyers."""
     query = load_query(_CARD_LIST_QUERY_SCHEMA)
     page = remote.call(
         "inventory",

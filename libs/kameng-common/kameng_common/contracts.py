@@ -117,6 +117,27 @@ class PaymentRefunded(Payload):
     amount = amount_field(required=True)
     currency = currency_field(required=True)
     refund_id = fields.String(required=True)
+    # after this refund, everything the order received is given back (inventory gives back its cards)
+    order_refunded_in_full = fields.Boolean(load_default=False)
+
+
+class RefundFailed(Payload):
+    """A staff refund through the provider that failed for good: nothing was given back."""
+
+    refund_id = fields.String(required=True)
+    order_id = fields.String(required=True)
+    customer_id = fields.String(required=True)
+    amount = amount_field(required=True)
+    currency = currency_field(required=True)
+    error = fields.String(required=True)  # the provider's code and message, never a key
+
+
+class CardsRefunded(Payload):
+    """An order refunded in full: its sold cards are marked refunded or void, as the shop's policy says."""
+
+    order_id = fields.String(required=True)
+    card_ids = fields.List(fields.Integer(strict=True), required=True)
+    policy = fields.String(required=True, validate=validate.OneOf(["void", "mark_refunded"]))
 
 
 class RefundRequestOpened(Payload):
@@ -247,6 +268,7 @@ CONTRACTS = {
     ),
     "stock.sale_failed": Contract("inventory", StockRefused, (("orders", "on_sale_failed"),)),
     "cards.delivered": Contract("inventory", CardsDelivered, (("orders", "on_cards_delivered"),)),
+    "cards.refunded": Contract("inventory", CardsRefunded, (("orders", "on_cards_refunded"),)),
     # risk keeps it in the audit log, where staff see every alert
     "stock.low": Contract("inventory", StockLow, (("risk", "on_stock_low"),)),
     "payment.succeeded": Contract(
@@ -260,7 +282,11 @@ CONTRACTS = {
     "payment.refunded": Contract(
         "payments",
         PaymentRefunded,
-        (("orders", "on_payment_refunded"), ("customers", "on_payment_refunded")),
+        (
+            ("orders", "on_payment_refunded"),
+            ("customers", "on_payment_refunded"),
+            ("inventory", "on_payment_refunded"),
+        ),
     ),
     # after-sales: a buyer's ticket counts for risk's refund-abuse rule; each step is in the order's history
     "refund_request.opened": Contract(
@@ -272,6 +298,7 @@ CONTRACTS = {
         "payments", RefundRequestDecided, (("orders", "on_refund_request_decided"),)
     ),
     "refund.issued": Contract("payments", RefundIssued, (("orders", "on_refund_issued"),)),
+    "refund.failed": Contract("payments", RefundFailed, (("orders", "on_refund_failed"),)),
     "customer.level_changed": Contract(
         "customers", CustomerLevelChanged, (("orders", "on_customer_level_changed"),)
     ),

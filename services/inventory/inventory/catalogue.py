@@ -171,7 +171,9 @@ def list_cards(db, product_id, state=None, limit=50, cursor=None):
     )
     query = (
         sa.select(cards.c.id, cards.c.number, cards.c.status, cards.c.order_id)
-        .add_columns(cards.c.imported_at, cards.c.reserved_at, cards.c.sold_at, cards.c.voided_at)
+        .add_columns(
+            cards.c.imported_at, cards.c.reserved_at, cards.c.sold_at, cards.c.voided_at, cards.c.refunded_at
+        )
         .where(cards.c.product_id == data["product_id"])
         .order_by(cards.c.id)
         .limit(data["limit"] + 1)
@@ -219,7 +221,7 @@ def void_card(db, card_id):
         ).first()
         if card is None:
             raise NotFound(f"card {data['card_id']} does not exist")
-        if card.status in (domain.RESERVED, domain.SOLD):
+        if card.status in (domain.RESERVED, domain.SOLD, domain.REFUNDED):
             raise Conflict(f"card {card.id} is {card.status}: only a card not sold may be voided")
         if card.status == domain.AVAILABLE:
             uow.execute(
@@ -230,7 +232,13 @@ def void_card(db, card_id):
             restock.watch_stock(uow, [card.product_id])
         row = uow.execute(
             sa.select(cards.c.id, cards.c.number, cards.c.status, cards.c.order_id)
-            .add_columns(cards.c.imported_at, cards.c.reserved_at, cards.c.sold_at, cards.c.voided_at)
+            .add_columns(
+                cards.c.imported_at,
+                cards.c.reserved_at,
+                cards.c.sold_at,
+                cards.c.voided_at,
+                cards.c.refunded_at,
+            )
             .where(cards.c.id == card.id)
         ).one()
     return {**schemas.CardState().dump(row._mapping), "product_id": card.product_id}

@@ -7,6 +7,7 @@ from inventory.domain import (
     KINDS,
     ON_SALE,
     PRODUCT_STATUSES,
+    REFUNDED,
     RESERVED,
     RESTOCK,
     SOLD,
@@ -91,7 +92,18 @@ price_history = sa.Table(
 
 # A card belongs to at most one order at a time, and the status says how:
 # the check below makes "sold without an order" or "available but sold"
-# unrepresentable, and only a reserved card may become sold.
+# unrepresentable, and only a reserved card may become sold. A sold card whose
+# order was refunded in full keeps its order and sale, with refunded_at: it is
+# refunded, or void when the shop's policy voids refunded cards.
+CARD_STATUS_CHECK = (
+    f"(status = '{AVAILABLE}' AND order_id IS NULL AND sold_at IS NULL AND refunded_at IS NULL)"
+    f" OR (status = '{RESERVED}' AND order_id IS NOT NULL AND sold_at IS NULL AND refunded_at IS NULL)"
+    f" OR (status = '{SOLD}' AND order_id IS NOT NULL AND sold_at IS NOT NULL AND refunded_at IS NULL)"
+    f" OR (status = '{REFUNDED}' AND order_id IS NOT NULL AND sold_at IS NOT NULL AND refunded_at IS NOT NULL)"
+    f" OR (status = '{VOID}' AND voided_at IS NOT NULL"
+    " AND ((order_id IS NULL AND sold_at IS NULL AND refunded_at IS NULL)"
+    " OR (order_id IS NOT NULL AND sold_at IS NOT NULL AND refunded_at IS NOT NULL)))"
+)
 cards = sa.Table(
     "cards",
     metadata,
@@ -109,14 +121,9 @@ cards = sa.Table(
     sa.Column("reserved_at", sa.DateTime(timezone=True)),
     sa.Column("sold_at", sa.DateTime(timezone=True)),
     sa.Column("voided_at", sa.DateTime(timezone=True)),
+    sa.Column("refunded_at", sa.DateTime(timezone=True)),
     sa.UniqueConstraint("product_id", "number_digest"),
-    sa.CheckConstraint(
-        f"(status = '{AVAILABLE}' AND order_id IS NULL AND sold_at IS NULL)"
-        f" OR (status = '{RESERVED}' AND order_id IS NOT NULL AND sold_at IS NULL)"
-        f" OR (status = '{SOLD}' AND order_id IS NOT NULL AND sold_at IS NOT NULL)"
-        f" OR (status = '{VOID}' AND order_id IS NULL AND sold_at IS NULL AND voided_at IS NOT NULL)",
-        name="status",
-    ),
+    sa.CheckConstraint(CARD_STATUS_CHECK, name="status"),
     sa.Index("ix_cards_product_status", "product_id", "status"),
     sa.Index("ix_cards_order_id", "order_id"),
 )
@@ -147,7 +154,7 @@ loop_sales = sa.Table(
 
 # What inventory knows of an order, from the orders events: enough to reserve,
 # sell, refuse a late reservation (closed_at is the tombstone) and check who may
-# reveal its cards.
+# reveal its cards; refunded_at once payments gave its money back in full.
 orders = sa.Table(
     "orders",
     metadata,
@@ -157,6 +164,7 @@ orders = sa.Table(
     sa.Column("stock_state", sa.String(16)),
     sa.Column("closed_at", sa.DateTime(timezone=True)),
     sa.Column("close_reason", sa.String(64)),
+    sa.Column("refunded_at", sa.DateTime(timezone=True)),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
 )

@@ -49,11 +49,19 @@ NUMBER_MAX_LENGTH = 128
 SECRET_MAX_LENGTH = 512
 
 # a card's life: available -> reserved (by one order) -> sold (to that order);
-# a reservation released puts it back to available; a sold card never moves again;
-# staff may void a card that is not sold, which takes it out of stock for good.
+# a reservation released puts it back to available; staff may void a card that is
+# not sold, which takes it out of stock for good. A sold card moves once more only
+# when its order's money is given back in full: to refunded or void, as the shop's
+# card refund policy says, keeping its order (refunds.py).
 # A loop product's card stays available: each buyer's claim on it is a loop sale.
-AVAILABLE, RESERVED, SOLD, VOID = "available", "reserved", "sold", "void"
-CARD_STATES = (AVAILABLE, RESERVED, SOLD, VOID)
+AVAILABLE, RESERVED, SOLD, VOID, REFUNDED = "available", "reserved", "sold", "void", "refunded"
+CARD_STATES = (AVAILABLE, RESERVED, SOLD, VOID, REFUNDED)
+
+# what becomes of a refunded order's cards (KAMENG_REFUND_CARD_POLICY): voided, so the
+# buyer no longer reads them, or marked refunded, still readable by the buyer
+VOID_CARDS, MARK_REFUNDED = "void", "mark_refunded"
+CARD_REFUND_POLICIES = (VOID_CARDS, MARK_REFUNDED)
+DEFAULT_CARD_REFUND_POLICY = MARK_REFUNDED
 
 # what inventory has done about an order's stock
 STOCK_RESERVED = "reserved"  # its cards are held for it

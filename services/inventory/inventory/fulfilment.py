@@ -23,7 +23,7 @@ import os
 import sqlalchemy as sa
 from prometheus_client import Counter
 
-from inventory import domain, restock, sale, suppliers
+from inventory import domain, refunds, restock, sale, suppliers
 from inventory.db import cards, fulfilments, insert_ignoring_conflicts, orders
 from inventory.db import suppliers as suppliers_table
 from inventory.upstream import FAILED, PENDING, SUCCEEDED, SupplierRefused, SupplierUnreachable
@@ -329,6 +329,9 @@ def _settle_order(uow, order, now):
     elif all(row.status == SUCCEEDED for row in rows):
         card_ids = sale.sell(uow, order.id, now)
         uow.publish("cards.delivered", {"order_id": order.id, "card_ids": card_ids}, correlation_id=order.id)
+        if order.refunded_at is not None:
+            # its money went back while its suppliers topped it up: its cards go back at once
+            refunds.give_back_cards(uow, order.id, now)
 
 
 def order_fulfilments(db, order_id):

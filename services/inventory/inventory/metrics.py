@@ -6,3 +6,8 @@ CARDS_IMPORTED = Counter("kameng_cards_imported_total", "Cards offered to import
 STOCK_LOW_ALERTS = Counter(
     "kameng_stock_low_alerts_total", "Times a product's stock fell under its low-stock threshold"
 )
+CARDS_REFUNDED = Counter(
+    "kameng_cards_refunded_total",
+    "Sold cards given back when their order was refunded in full, by the card refund policy",
+    ["policy"],
+)

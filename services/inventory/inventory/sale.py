@@ -27,8 +27,10 @@ def sell(uow: UnitOfWork, order_id: str, now: datetime.datetime) -> list[int]:
 
 
 def delivered_card_ids(uow: UnitOfWork, order_id: str) -> list[int]:
-    """The cards sold to an order: its own, and the card of each loop product it bought."""
-    sold = sa.select(cards.c.id).where(cards.c.order_id == order_id, cards.c.status == domain.SOLD)
+    """The cards sold to an order (marked refunded ones too): its own, and each loop product's card."""
+    sold = sa.select(cards.c.id).where(
+        cards.c.order_id == order_id, cards.c.status.in_((domain.SOLD, domain.REFUNDED))
+    )
     looped = sa.select(loop_sales.c.card_id).where(
         loop_sales.c.order_id == order_id, loop_sales.c.status == domain.SOLD
     )

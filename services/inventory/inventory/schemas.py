@@ -225,3 +225,5 @@ class CardState(Schema):
     reserved_at = UtcDateTime(allow_none=True)
     sold_at = UtcDateTime(allow_none=True)
     voided_at = UtcDateTime(allow_none=True)
+    # when its order's money was given back in full (it is then refunded or void)
+    refunded_at = UtcDateTime(allow_none=True)

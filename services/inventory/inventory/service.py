@@ -183,3 +183,7 @@ class InventoryService:
     @event_handler("orders", "order.paid")
     def on_order_paid(self, uow, event):
         usecases.on_order_paid(uow, event)
+
+    @event_handler("payments", "payment.refunded")
+    def on_payment_refunded(self, uow, event):
+        usecases.on_payment_refunded(uow, event)

@@ -11,7 +11,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from inventory import domain, fulfilment, restock, sale, schemas
+from inventory import domain, fulfilment, refunds, restock, sale, schemas
 from inventory.crypto import CardIntegrityError, Keyring, SealedSecret
 from inventory.db import (
     cards,
@@ -480,7 +480,8 @@ def audit_snapshot(db: Database) -> dict[str, Any]:
     """What inventory knows of the orders' cards, aggregated, for ``kameng audit``; never a secret.
 
     ``sold`` and ``reserved`` are keyed by order id, a loop product's units
-    counted like cards; ``sold_twice`` lists the cards that share one number of
+    counted like cards; ``given_back``: the cards of orders refunded in full,
+    refunded or void as the card refund policy said, by order and product; ``sold_twice`` lists the cards that share one number of
     a product and are sold to more than one order, which the table's
     constraints should make impossible (a loop card is never sold as a card:
     each buyer's claim on it is a loop sale); ``loop_products`` gives each loop
@@ -508,6 +509,11 @@ def audit_snapshot(db: Database) -> dict[str, Any]:
             sa.select(
                 loop_sales.c.order_id, loop_sales.c.product_id, loop_sales.c.quantity, loop_sales.c.sold_at
             ).where(loop_sales.c.status == domain.SOLD)
+        ).all()
+        given_back_rows = session.execute(
+            sa.select(cards.c.order_id, cards.c.product_id, sa.func.count())
+            .where(cards.c.refunded_at.is_not(None))
+            .group_by(cards.c.order_id, cards.c.product_id)
         ).all()
         reserved_rows = list(
             session.execute(
@@ -539,6 +545,9 @@ def audit_snapshot(db: Database) -> dict[str, Any]:
         last_sale[order_id] = max(last_sale.get(order_id, sold_at), sold_at)
     for order_id, order in sold.items():
         order["sold_at"] = utc_isoformat(last_sale[order_id])
+    given_back: dict[str, dict[str, Any]] = {}
+    for order_id, product_id, count in given_back_rows:
+        given_back.setdefault(order_id, {"cards": {}})["cards"][str(product_id)] = count
     reserved: dict[str, dict[str, Any]] = {}
     for order_id, count, reserved_at in reserved_rows:
         held = reserved.setdefault(order_id, {"cards": 0, "reserved_at": reserved_at})
@@ -554,6 +563,7 @@ def audit_snapshot(db: Database) -> dict[str, Any]:
         "cards": {status: by_status.get(status, 0) for status in domain.CARD_STATES},
         "direct_products": [str(product_id) for product_id in direct_products],
         "sold": sold,
+        "given_back": given_back,
         "reserved": {
             order_id: {"cards": held["cards"], "reserved_at": utc_isoformat(held["reserved_at"])}
             for order_id, held in reserved.items()
@@ -691,6 +701,26 @@ def on_order_paid(uow: UnitOfWork, event: dict[str, Any]) -> None:
     card_ids = sale.sell(uow, order_id, now)
     if card_ids:
         uow.publish("cards.delivered", {"order_id": order_id, "card_ids": card_ids}, correlation_id=order_id)
+    if order.refunded_at is not None:
+        # its money went back before its sale: its cards go back at once
+        refunds.give_back_cards(uow, order_id, now)
+
+
+def on_payment_refunded(uow: UnitOfWork, event: dict[str, Any]) -> None:
+    """An order whose money is given back in full gives back its sold cards (refunds.py); once.
+
+    A refund in part, or of a sum paid twice, leaves its cards as they are.
+    """
+    payload = event["payload"]
+    if not payload.get("order_refunded_in_full"):
+        return
+    order_id = payload["order_id"]
+    order = _order_for_update(uow, order_id)
+    if order.refunded_at is not None:
+        return
+    now = utcnow()
+    uow.execute(orders.update().where(orders.c.id == order_id).values(refunded_at=now, updated_at=now))
+    refunds.give_back_cards(uow, order_id, now)
 
 
 def _upstream_lines(

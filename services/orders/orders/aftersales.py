@@ -1,4 +1,5 @@
-"""After-sales in an order's history: a buyer's refund request, its decision, and each refund issued.
+"""After-sales in an order's history: a buyer's refund request, its decision, each refund issued (and
+failed, when the provider never gave the money back), and its cards given back once it is refunded in full.
 
 Payments keeps the tickets and the money; orders writes each step into the
 history the buyer and staff read, beside the order's status changes. The
@@ -35,5 +36,20 @@ on_refund_issued = _in_history(
     lambda refund: (
         f"refund of {_money(refund['amount'], refund['currency'])} "
         f"to {REFUND_DESTINATIONS[refund['to']]}: {refund['reason']}"
+    )
+)
+on_refund_failed = _in_history(
+    lambda refund: (
+        f"refund of {_money(refund['amount'], refund['currency'])} through the provider failed "
+        f"({refund['error']}): nothing was given back"
+    )
+)
+
+CARD_POLICIES = {"void": "voided", "mark_refunded": "marked refunded"}
+
+on_cards_refunded = _in_history(
+    lambda given_back: (
+        f"{len(given_back['card_ids'])} card(s) {CARD_POLICIES[given_back['policy']]}: "
+        "the order is refunded in full"
     )
 )

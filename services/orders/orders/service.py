@@ -170,6 +170,14 @@ class OrdersService:
     def on_refund_issued(self, uow, event):
         aftersales.on_refund_issued(uow, event)
 
+    @event_handler("payments", "refund.failed")
+    def on_refund_failed(self, uow, event):
+        aftersales.on_refund_failed(uow, event)
+
+    @event_handler("inventory", "cards.refunded")
+    def on_cards_refunded(self, uow, event):
+        aftersales.on_cards_refunded(uow, event)
+
     @configured_timer("STATUS_RECHECK_SECONDS")
     def recheck_waiting_orders(self):
         usecases.recheck_waiting_orders(self.db)

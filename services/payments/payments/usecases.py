@@ -467,6 +467,7 @@ def _refund(uow: UnitOfWork, event: dict[str, Any]) -> str:
             "amount": amount,
             "currency": receipt.currency,
             "refund_id": refund_id,
+            "order_refunded_in_full": _refunded_in_full(uow, intent.order_id),
         },
         correlation_id=intent.order_id,
     )
@@ -725,6 +726,8 @@ def audit_snapshot(db: Database) -> dict[str, Any]:
                 "currency": row.currency,
                 "status": row.status,
                 "created_at": utc_isoformat(row.created_at),
+                # when it last changed: for a succeeded one, when its money went back
+                "updated_at": utc_isoformat(row.updated_at),
             }
             for row in staff_refunds
         ],
@@ -903,7 +906,12 @@ def open_refund_in(
 
 
 def _publish_given_back(uow: UnitOfWork, refund: dict[str, Any]) -> None:
-    """A staff refund gave its money back: customers takes agents' commissions back in proportion."""
+    """A staff refund gave its money back: customers takes agents' commissions back in proportion, and
+    inventory gives back the cards of an order now refunded in full.
+
+    The order's intents are locked (``lock_received``), so that of two refunds
+    completing at once the later sees the earlier and says the order is refunded in full.
+    """
     uow.publish(
         "payment.refunded",
         {
@@ -913,9 +921,38 @@ def _publish_given_back(uow: UnitOfWork, refund: dict[str, Any]) -> None:
             "amount": refund["amount"],
             "currency": refund["currency"],
             "refund_id": refund["id"],
+            "order_refunded_in_full": _refunded_in_full(uow, refund["order_id"]),
         },
         correlation_id=refund["order_id"],
     )
+
+
+def _refunded_in_full(uow: UnitOfWork, order_id: str) -> bool:
+    """Whether everything the order received is given back, by the refunds that succeeded.
+
+    A pending staff refund does not count until the provider confirms it.
+    """
+    intents = sa.select(payment_intents.c.id).where(
+        payment_intents.c.order_id == order_id, payment_intents.c.purpose == domain.ORDER
+    )
+    received = uow.execute(
+        sa.select(sa.func.coalesce(sa.func.sum(receipts.c.amount), 0)).where(
+            receipts.c.payment_id.in_(intents)
+        )
+    ).scalar_one()
+    given_back = (
+        uow.execute(
+            sa.select(sa.func.coalesce(sa.func.sum(refunds.c.amount), 0)).where(
+                refunds.c.payment_id.in_(intents)
+            )
+        ).scalar_one()
+        + uow.execute(
+            sa.select(sa.func.coalesce(sa.func.sum(order_refunds.c.amount), 0)).where(
+                order_refunds.c.order_id == order_id, order_refunds.c.status == domain.REFUND_SUCCEEDED
+            )
+        ).scalar_one()
+    )
+    return bool(received) and int(given_back) >= int(received)
 
 
 def lock_received(uow: UnitOfWork, order_id: str) -> list[domain.Received]:
@@ -1001,6 +1038,7 @@ def attempt_provider_refund(db: Database, providers: Providers, refund_id: str) 
         _record_refund_failure(db, refund_id, exc.message, retryable=False)
         return
     with db.unit_of_work() as uow:
+        lock_received(uow, row.order_id)  # before the refund's row, as opening a refund takes them
         pending = uow.execute(
             sa.select(order_refunds.c.status).where(order_refunds.c.id == refund_id).with_for_update()
         ).scalar()
@@ -1035,9 +1073,7 @@ def _record_refund_failure(db: Database, refund_id: str, error: str, retryable: 
     now = utcnow()
     with db.unit_of_work() as uow:
         row = uow.execute(
-            sa.select(order_refunds.c.status, order_refunds.c.attempts)
-            .where(order_refunds.c.id == refund_id)
-            .with_for_update()
+            sa.select(order_refunds).where(order_refunds.c.id == refund_id).with_for_update()
         ).first()
         if row is None or row.status != domain.REFUND_PENDING:
             return
@@ -1065,6 +1101,19 @@ def _record_refund_failure(db: Database, refund_id: str, error: str, retryable: 
                 "refund.failed",
                 f"refund:{refund_id}",
                 {"attempts": attempts, "error": error[:200]},
+            )
+            # the order's history said the refund was issued: it now says it failed
+            uow.publish(
+                "refund.failed",
+                {
+                    "refund_id": refund_id,
+                    "order_id": row.order_id,
+                    "customer_id": row.customer_id,
+                    "amount": row.amount,
+                    "currency": row.currency,
+                    "error": error[:200],
+                },
+                correlation_id=row.order_id,
             )
     metrics.count_refund("provider_failed" if gave_up else "provider_retry")
     _log.warning("refund %s: %s (%s)", refund_id, error, "given up" if gave_up else "will retry")

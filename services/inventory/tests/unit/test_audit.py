@@ -18,9 +18,10 @@ def recent(moment):
 def test_the_snapshot_of_an_empty_inventory(any_db):
     assert usecases.audit_snapshot(any_db) == {
         "service": "inventory",
-        "cards": {"available": 0, "reserved": 0, "sold": 0, "void": 0},
+        "cards": {"available": 0, "reserved": 0, "sold": 0, "void": 0, "refunded": 0},
         "direct_products": [],
         "sold": {},
+        "given_back": {},
         "reserved": {},
         "loop_products": {},
         "sold_twice": [],
@@ -42,7 +43,7 @@ def test_the_snapshot_counts_sold_and_reserved_cards_per_order(any_shop):
 
     snapshot = usecases.audit_snapshot(any_shop.db)
 
-    assert snapshot["cards"] == {"available": 4, "reserved": 1, "sold": 3, "void": 0}
+    assert snapshot["cards"] == {"available": 4, "reserved": 1, "sold": 3, "void": 0, "refunded": 0}
     assert snapshot["direct_products"] == [str(top_up)]
     assert list(snapshot["sold"]) == ["delivered"]
     assert snapshot["sold"]["delivered"]["cards"] == {str(steam): 2, str(points): 1}
@@ -67,7 +68,7 @@ def test_the_snapshot_counts_loop_units_like_cards_and_never_as_cards_sold(any_s
 
     snapshot = usecases.audit_snapshot(any_shop.db)
 
-    assert snapshot["cards"] == {"available": 3, "reserved": 0, "sold": 1, "void": 0}
+    assert snapshot["cards"] == {"available": 3, "reserved": 0, "sold": 1, "void": 0, "refunded": 0}
     assert snapshot["sold"]["delivered"]["cards"] == {str(shared): 2, str(steam): 1}
     assert snapshot["sold"]["other"]["cards"] == {str(shared): 1, str(unlimited): 1}
     assert snapshot["reserved"]["awaiting"]["cards"] == 2

@@ -176,6 +176,7 @@ def test_cards_are_listed_by_state_without_their_secrets(shop, db):
         "reserved_at",
         "sold_at",
         "voided_at",
+        "refunded_at",
     }
 
 

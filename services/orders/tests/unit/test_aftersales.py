@@ -1,4 +1,5 @@
-"""After-sales in the order's history: the buyer's request, its decision, each refund issued."""
+"""After-sales in the order's history: the buyer's request, its decision, each refund issued, the cards
+given back."""
 
 import json
 import uuid
@@ -48,15 +49,36 @@ def test_each_after_sales_step_is_in_the_history_and_the_status_stays(any_saga):
                 reason="supplier confirms",
             ),
         ),
+        (
+            aftersales.on_refund_failed,
+            payments_event(
+                "refund.failed",
+                refund_id=str(uuid.uuid4()),
+                order_id=order["id"],
+                customer_id="customer-1",
+                amount=500,
+                currency="CNY",
+                error="ACQ.SYSTEM_ERROR",
+            ),
+        ),
+        (
+            aftersales.on_cards_refunded,
+            payments_event("cards.refunded", order_id=order["id"], card_ids=[7, 8], policy="void"),
+        ),
     ]
     for handler, received in steps:
         deliver(saga.db, "orders", handler, received, now=saga.NOW)
         # a redelivery is recorded once
         deliver(saga.db, "orders", handler, received, now=saga.NOW)
     history = saga.order(order["id"])["history"]
-    assert [(entry["status"], entry["reason"]) for entry in history[-3:]] == [
+    assert [(entry["status"], entry["reason"]) for entry in history[-5:]] == [
         ("delivered", "refund requested: used"),
         ("delivered", "refund request approved: supplier confirms"),
         ("delivered", "refund of 200.00 CNY to the original payment channel: supplier confirms"),
+        (
+            "delivered",
+            "refund of 5.00 CNY through the provider failed (ACQ.SYSTEM_ERROR): nothing was given back",
+        ),
+        ("delivered", "2 card(s) voided: the order is refunded in full"),
     ]
     assert saga.status(order["id"]) == "delivered"

@@ -219,8 +219,50 @@ def test_a_wallet_refund_is_published_as_given_back_at_once(paid_order, refund, 
             "amount": 400,
             "currency": "CNY",
             "refund_id": answer["id"],
+            "order_refunded_in_full": False,
         }
     ]
+
+
+def test_the_refund_that_gives_back_the_last_of_an_order_says_it_is_refunded_in_full(
+    paid_order, refund, published
+):
+    order_id = paid_order(1500)
+    refund(order_id, 400)
+    refund(order_id)
+    assert [
+        (event["amount"], event["order_refunded_in_full"]) for event in published("payment.refunded")
+    ] == [
+        (400, False),
+        (1100, True),
+    ]
+
+
+def test_a_provider_refund_says_the_order_is_refunded_in_full_only_once_the_provider_confirms(
+    any_db, providers, adapters, alipay_paid_order, refund, monkeypatch, published
+):
+    api = ScriptedRefunds(RefundFailed("timed out", retryable=True), "R-2")
+    monkeypatch.setattr(adapters.alipay, "refund", api)
+    order_id = alipay_paid_order(1500)
+    refund(order_id, to="original")
+    assert published("payment.refunded") == []
+    usecases.retry_refunds(any_db, providers, now=domain_later(seconds=10))
+    assert [event["order_refunded_in_full"] for event in published("payment.refunded")] == [True]
+
+
+def test_of_refunds_completing_at_once_the_last_says_the_order_is_refunded_in_full(
+    any_db, providers, adapters, alipay_paid_order, refund, monkeypatch, published
+):
+    """Ten provider refunds of 150 each confirmed at once: on PostgreSQL too, exactly one says it."""
+    monkeypatch.setattr(adapters.alipay, "refund", ScriptedRefunds(RefundFailed("busy", retryable=True)))
+    order_id = alipay_paid_order(1500)
+    pending = [refund(order_id, 150, to="original")["id"] for _ in range(10)]
+    monkeypatch.setattr(adapters.alipay, "refund", lambda request: f"R-{request.refund_id}")
+    pool = eventlet.GreenPool(10)
+    list(pool.imap(lambda refund_id: usecases.attempt_provider_refund(any_db, providers, refund_id), pending))
+    given_back = published("payment.refunded")
+    assert len(given_back) == 10
+    assert [event["order_refunded_in_full"] for event in given_back].count(True) == 1
 
 
 def test_a_provider_that_times_out_is_retried_then_the_refund_succeeds_once(
@@ -255,6 +297,17 @@ def test_a_provider_that_keeps_failing_leaves_the_refund_failed_for_finance_and_
     [failed] = usecases.list_refunds(any_db, status="failed")["items"]
     assert (failed["attempts"], failed["last_error"]) == (domain.MAX_REFUND_ATTEMPTS, "HTTP 502")
     assert published("payment.refunded") == []
+    # the order's history, which said it was issued, hears once that it failed
+    assert published("refund.failed") == [
+        {
+            "refund_id": failed["id"],
+            "order_id": order_id,
+            "customer_id": "buyer-1",
+            "amount": 1500,
+            "currency": "CNY",
+            "error": "HTTP 502",
+        }
+    ]
     # nothing was given back, so all of it may be refunded another way
     assert refund(order_id, to="wallet")["amount"] == 1500
     assert usecases.check_ledger(any_db) == []

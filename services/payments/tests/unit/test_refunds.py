@@ -51,6 +51,7 @@ def test_a_refund_credits_the_buyers_wallet_posts_and_publishes(any_db, paid, re
             "amount": 1500,
             "currency": "CNY",
             "refund_id": refund.id,
+            "order_refunded_in_full": True,
         }
     ]
     assert {row["account"]: row["balance"] for row in usecases.ledger_balances(any_db)} == {
