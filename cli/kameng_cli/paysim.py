@@ -9,7 +9,10 @@ notification, signed, to the notify URL the request named. The keys are
 generated into ``<data folder>/paysim/`` (mode 0600) on first use; ``env()``
 names the settings that point Kameng's payments service at them. Paid trades
 and refunds are appended to ``trades.jsonl``, from which ``statement()``
-writes a day's bill in Alipay's or WeChat's CSV format.
+writes a day's bill in Alipay's or WeChat's CSV format. A refund request is
+idempotent on its id (Alipay's ``out_request_no``, WeChat's ``out_refund_no``,
+UnionPay's ``orderId``), as at the providers: asked again it refunds nothing
+more and answers the same refund; the same id with another amount is refused.
 """
 
 import base64
@@ -189,6 +192,8 @@ class Sandbox:
         self.signer_pem = (folder / "unionpay_signer.crt").read_text()
         self.trades_file = folder / "trades.jsonl"
         self._lock = threading.Lock()
+        # one refund request (its id) is served once, as the providers do: asked again, the same answer
+        self._refund_lock = threading.Lock()
 
     # --- the record of what moved ---
 
@@ -198,12 +203,39 @@ class Sandbox:
             handle.write(json.dumps(trade, ensure_ascii=False) + "\n")
 
     def trades(self, provider, day):
+        return [
+            row for row in self._all_trades() if row["provider"] == provider and row["at"].startswith(day)
+        ]
+
+    def _all_trades(self):
         if not self.trades_file.exists():
             return []
-        rows = [
+        return [
             json.loads(line) for line in self.trades_file.read_text(encoding="utf-8").splitlines() if line
         ]
-        return [row for row in rows if row["provider"] == provider and row["at"].startswith(day)]
+
+    def refund_once(self, provider, refund_no, amount, **trade):
+        """The provider's id of the refund request ``refund_no``: recorded the first time it is asked,
+        the same id (and no second refund) every time after; the same id with another amount is refused.
+        """
+        with self._refund_lock:
+            for row in self._all_trades():
+                if (row["provider"], row["kind"], row.get("refund_no")) == (provider, "refund", refund_no):
+                    if row["amount"] != amount:
+                        raise RequestRefused(
+                            f"refund request {refund_no} was asked before for another amount"
+                        )
+                    return row.get("refund_id", refund_no)  # a record older than its provider id
+            refund_id = trade.pop("refund_id")
+            self.record(
+                provider=provider,
+                kind="refund",
+                refund_no=refund_no,
+                refund_id=refund_id,
+                amount=amount,
+                **trade,
+            )
+            return refund_id
 
     # --- Alipay ---
 
@@ -252,14 +284,13 @@ class Sandbox:
             "fund_change": "Y",
             "refund_fee": biz["refund_amount"],
         }
-        fen = round(float(biz["refund_amount"]) * 100)
-        self.record(
-            provider="alipay",
-            kind="refund",
+        self.refund_once(
+            "alipay",
+            biz["out_request_no"],
+            round(float(biz["refund_amount"]) * 100),
+            refund_id=biz["out_request_no"],
             trade_no=biz.get("trade_no", ""),
             order_no=biz.get("out_trade_no", ""),
-            refund_no=biz["out_request_no"],
-            amount=fen,
         )
         member = json.dumps(response, ensure_ascii=False, separators=(",", ":"))
         return (
@@ -351,14 +382,13 @@ class Sandbox:
         return transaction_id, answer
 
     def wechat_refund(self, request):
-        refund_id = "5030" + secrets.token_hex(12)
-        self.record(
-            provider="wechat",
-            kind="refund",
+        refund_id = self.refund_once(
+            "wechat",
+            request["out_refund_no"],
+            request["amount"]["refund"],
+            refund_id="5030" + secrets.token_hex(12),
             trade_no=request.get("transaction_id", ""),
             order_no=request.get("out_trade_no", ""),
-            refund_no=request["out_refund_no"],
-            amount=request["amount"]["refund"],
         )
         return {
             "refund_id": refund_id,
@@ -421,14 +451,13 @@ class Sandbox:
 
     def unionpay_refund(self, fields):
         self.unionpay_check(fields)
-        query_id = datetime.datetime.now(BEIJING).strftime("%m%d%H%M%S") + secrets.token_hex(5)
-        self.record(
-            provider="unionpay",
-            kind="refund",
+        query_id = self.refund_once(
+            "unionpay",
+            fields["orderId"],
+            int(fields["txnAmt"]),
+            refund_id=datetime.datetime.now(BEIJING).strftime("%m%d%H%M%S") + secrets.token_hex(5),
             trade_no=fields["origQryId"],
             order_no="",
-            refund_no=fields["orderId"],
-            amount=int(fields["txnAmt"]),
         )
         answer = self.unionpay_signed(
             {
