@@ -54,6 +54,7 @@ METRICS = {
     "kameng_orders_by_status",
     "kameng_payments_total",
     "kameng_refunds_total",
+    "kameng_cards_refunded_total",
     "kameng_staff_refunds",
     "kameng_refund_requests",
     "kameng_reconciliation_rows_total",
