@@ -3,7 +3,7 @@
 from marshmallow import Schema, fields, validate
 
 from kameng_gateway.auth import STAFF_ROLES
-from kameng_gateway.schemas import NEW_PASSWORD, RequestSchema
+from kameng_gateway.schemas import NEW_PASSWORD, RequestSchema, page_of
 
 
 class PasswordChangeSchema(RequestSchema):
@@ -57,9 +57,7 @@ class StaffAccountSchema(Schema):
     created_at = fields.String()
 
 
-class StaffPageSchema(Schema):
-    items = fields.List(fields.Nested(StaffAccountSchema))
-    next_cursor = fields.String(allow_none=True)
+StaffPageSchema = page_of(StaffAccountSchema, "StaffPageSchema")
 
 
 class RoleChangeSchema(RequestSchema):

@@ -12,7 +12,9 @@ import functools
 import hmac
 import time
 import uuid
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
+from typing import Any, ParamSpec, TypeVar
 
 import jwt
 from flask import current_app, g, request
@@ -45,6 +47,9 @@ BLACKLIST_ROLES = (ADMIN, OPS)
 # verified tokens kept in each process, the least recently used dropped first
 VERIFIED_TOKENS_KEPT = 4096
 
+P = ParamSpec("P")
+R = TypeVar("R")
+
 
 @dataclass(frozen=True)
 class Identity:
@@ -56,14 +61,14 @@ class Identity:
     expires_at: int | None = None
 
     @property
-    def is_customer(self):
+    def is_customer(self) -> bool:
         return self.kind == CUSTOMER
 
-    def has_role(self, roles):
+    def has_role(self, roles: Collection[str]) -> bool:
         return self.kind == STAFF and self.role in roles
 
 
-def issue_token(user):
+def issue_token(user: Mapping[str, Any]) -> dict[str, Any]:
     """``{access_token, token_type, expires_in}`` for a user customers.authenticate (or
     change_password) returned, under the account's ``token_version``."""
     settings = current_app.config["KAMENG_SETTINGS"]
@@ -81,14 +86,14 @@ def issue_token(user):
     return {"access_token": token, "token_type": "bearer", "expires_in": settings.token_ttl_seconds}
 
 
-def current_identity():
+def current_identity() -> Identity | None:
     """The caller's identity, None when anonymous; ``Unauthorized`` for a bad token."""
     if "identity" not in g:
         g.identity = _identity_from(bearer_token())
     return g.identity
 
 
-def peek_identity():
+def peek_identity() -> Identity | None:
     """The caller's identity, or None for anonymous and bad tokens alike (for rate-limit keys)."""
     try:
         return current_identity()
@@ -96,7 +101,7 @@ def peek_identity():
         return None
 
 
-def bearer_token():
+def bearer_token() -> str | None:
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if not header:
@@ -106,7 +111,7 @@ def bearer_token():
     return token.strip()
 
 
-def _identity_from(token):
+def _identity_from(token: str | None) -> Identity | None:
     if token is None:
         return None
     claims = _verified_claims(current_app.config["KAMENG_SETTINGS"].jwt_secret, token)
@@ -132,7 +137,7 @@ def _identity_from(token):
 
 
 @functools.lru_cache(maxsize=VERIFIED_TOKENS_KEPT)
-def _verified_claims(secret, token):
+def _verified_claims(secret: str, token: str) -> dict[str, Any]:
     """The claims of a token signed with ``secret``, its signature and claims checked.
 
     Kept for the token's next requests: checking them again cost about a
@@ -152,41 +157,43 @@ def _verified_claims(secret, token):
     return claims
 
 
-def _required_identity():
+def signed_in() -> Identity:
+    """The caller's identity, ``Unauthorized`` when anonymous: for the views behind
+    ``login_required``, ``customer_required`` or ``roles_required``, where it is never."""
     identity = current_identity()
     if identity is None:
         raise Unauthorized("This needs a bearer token.")
     return identity
 
 
-def login_required(view):
+def login_required(view: Callable[P, R]) -> Callable[P, R]:
     """Any signed-in customer or staff member."""
 
     @functools.wraps(view)
-    def wrapper(*args, **kwargs):
-        _required_identity()
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        signed_in()
         return view(*args, **kwargs)
 
     return wrapper
 
 
-def customer_required(view):
+def customer_required(view: Callable[P, R]) -> Callable[P, R]:
     @functools.wraps(view)
-    def wrapper(*args, **kwargs):
-        if not _required_identity().is_customer:
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        if not signed_in().is_customer:
             raise Forbidden("Only customers may do this.")
         return view(*args, **kwargs)
 
     return wrapper
 
 
-def roles_required(*roles):
+def roles_required(*roles: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
     """Staff with one of ``roles``."""
 
-    def decorate(view):
+    def decorate(view: Callable[P, R]) -> Callable[P, R]:
         @functools.wraps(view)
-        def wrapper(*args, **kwargs):
-            if not _required_identity().has_role(roles):
+        def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+            if not signed_in().has_role(roles):
                 raise Forbidden("Your role may not do this.")
             return view(*args, **kwargs)
 
@@ -195,16 +202,16 @@ def roles_required(*roles):
     return decorate
 
 
-def metrics_access_required(view):
+def metrics_access_required(view: Callable[P, R]) -> Callable[P, R]:
     """Staff of METRICS_ROLES, or a scraper holding ``KAMENG_METRICS_TOKEN``."""
 
     @functools.wraps(view)
-    def wrapper(*args, **kwargs):
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         metrics_token = current_app.config["KAMENG_SETTINGS"].metrics_token
         token = bearer_token()
         if metrics_token and token and hmac.compare_digest(token.encode(), metrics_token.encode()):
             return view(*args, **kwargs)
-        if not _required_identity().has_role(METRICS_ROLES):
+        if not signed_in().has_role(METRICS_ROLES):
             raise Forbidden("Your role may not read metrics.")
         return view(*args, **kwargs)
 

@@ -2,7 +2,7 @@
 
 from marshmallow import Schema, fields, validate
 
-from kameng_gateway.schemas import OrderSchema, ProductSchema, RequestSchema, money
+from kameng_gateway.schemas import OrderSchema, ProductSchema, RequestSchema, money, page_of
 
 API_KEY_SCOPES = ("products:read", "orders:create", "orders:read", "balance:read")
 
@@ -72,9 +72,7 @@ class ChannelOrderSchema(OrderSchema):
     )
 
 
-class ChannelProductPageSchema(Schema):
-    items = fields.List(fields.Nested(ProductSchema))
-    next_cursor = fields.String(allow_none=True)
+ChannelProductPageSchema = page_of(ProductSchema, "ChannelProductPageSchema")
 
 
 class BalanceSchema(Schema):

@@ -8,10 +8,11 @@ from kameng_gateway.schemas import (
     MAX_AMOUNT,
     MAX_ID,
     PageQuerySchema,
-    ProductPageSchema,
+    ProductSchema,
     RequestSchema,
     UtcDateTime,
     money,
+    page_of,
     timestamp,
 )
 
@@ -93,9 +94,7 @@ class CustomerDetailSchema(CustomerSummarySchema):
     staff_tags = fields.List(fields.Nested(StaffTagSchema))
 
 
-class CustomerPageSchema(Schema):
-    items = fields.List(fields.Nested(CustomerSummarySchema))
-    next_cursor = fields.String(allow_none=True)
+CustomerPageSchema = page_of(CustomerSummarySchema, "CustomerPageSchema")
 
 
 class CustomerTagCreationSchema(RequestSchema):
@@ -184,9 +183,7 @@ class DownlineMemberSchema(Schema):
     joined_at = fields.String(metadata={"format": "date-time"})
 
 
-class DownlinePageSchema(Schema):
-    items = fields.List(fields.Nested(DownlineMemberSchema))
-    next_cursor = fields.String(allow_none=True)
+DownlinePageSchema = page_of(DownlineMemberSchema, "DownlinePageSchema")
 
 
 class WithdrawalRequestSchema(RequestSchema):
@@ -215,9 +212,7 @@ class WithdrawalSchema(Schema):
     decided_at = fields.String(allow_none=True, metadata={"format": "date-time"})
 
 
-class WithdrawalPageSchema(Schema):
-    items = fields.List(fields.Nested(WithdrawalSchema))
-    next_cursor = fields.String(allow_none=True)
+WithdrawalPageSchema = page_of(WithdrawalSchema, "WithdrawalPageSchema")
 
 
 class WithdrawalListQuerySchema(PageQuerySchema):
@@ -306,9 +301,7 @@ class CouponSchema(Schema):
     created_at = fields.String(metadata={"format": "date-time"})
 
 
-class CouponPageSchema(Schema):
-    items = fields.List(fields.Nested(CouponSchema))
-    next_cursor = fields.String(allow_none=True)
+CouponPageSchema = page_of(CouponSchema, "CouponPageSchema")
 
 
 class CouponReportQuerySchema(RequestSchema):
@@ -402,5 +395,4 @@ class PublicShopSchema(Schema):
     )
 
 
-class ShopProductPageSchema(ProductPageSchema):
-    shop = fields.Nested(PublicShopSchema)
+ShopProductPageSchema = page_of(ProductSchema, "ShopProductPageSchema", shop=fields.Nested(PublicShopSchema))

@@ -309,6 +309,16 @@ class PageQuerySchema(RequestSchema):
     cursor: fields.Field = fields.String(load_default=None, validate=validate.Length(1, 200))
 
 
+def page_of(item: type[Schema], name: str, **more: fields.Field) -> type[Schema]:
+    """The schema class ``name`` of a page of ``item``: its ``items``, the ``next_cursor`` to pass
+    back for the next page (null on the last), and ``more`` fields. ``name`` is the class's, which
+    names it in ``/openapi.json`` (without "Schema")."""
+    return Schema.from_dict(
+        {"items": fields.List(fields.Nested(item)), "next_cursor": fields.String(allow_none=True), **more},
+        name=name,
+    )
+
+
 class OrderListQuerySchema(PageQuerySchema):
     customer_id = fields.String(
         validate=validate.Length(1, 64),
@@ -371,9 +381,7 @@ class CategorySchema(Schema):
     parent_id = fields.Integer(allow_none=True, metadata={"description": "null for a root"})
 
 
-class CategoryPageSchema(Schema):
-    items = fields.List(fields.Nested(CategorySchema))
-    next_cursor = fields.String(allow_none=True)
+CategoryPageSchema = page_of(CategorySchema, "CategoryPageSchema")
 
 
 class ProductSchema(Schema):
@@ -411,9 +419,7 @@ class StaffProductSchema(ProductSchema):
     updated_at = fields.String(allow_none=True, metadata={"format": "date-time"})
 
 
-class StaffProductPageSchema(Schema):
-    items = fields.List(fields.Nested(StaffProductSchema))
-    next_cursor = fields.String(allow_none=True)
+StaffProductPageSchema = page_of(StaffProductSchema, "StaffProductPageSchema")
 
 
 class PriceChangeSchema(Schema):
@@ -451,14 +457,10 @@ class CardStateSchema(Schema):
     )
 
 
-class CardPageSchema(Schema):
-    items = fields.List(fields.Nested(CardStateSchema))
-    next_cursor = fields.String(allow_none=True)
+CardPageSchema = page_of(CardStateSchema, "CardPageSchema")
 
 
-class ProductPageSchema(Schema):
-    items = fields.List(fields.Nested(ProductSchema))
-    next_cursor = fields.String(allow_none=True)
+ProductPageSchema = page_of(ProductSchema, "ProductPageSchema")
 
 
 class CardImportResultSchema(Schema):
@@ -534,9 +536,7 @@ class OrderReadSchema(OrderSchema):
     )
 
 
-class OrderPageSchema(Schema):
-    items = fields.List(fields.Nested(OrderSummarySchema))
-    next_cursor = fields.String(allow_none=True)
+OrderPageSchema = page_of(OrderSummarySchema, "OrderPageSchema")
 
 
 class PaymentSchema(Schema):
@@ -640,9 +640,7 @@ class RefundSchema(Schema):
     updated_at = timestamp()
 
 
-class RefundPageSchema(Schema):
-    items = fields.List(fields.Nested(RefundSchema))
-    next_cursor = fields.String(allow_none=True)
+RefundPageSchema = page_of(RefundSchema, "RefundPageSchema")
 
 
 class RefundTicketOpenSchema(RequestSchema):
@@ -698,9 +696,7 @@ class RefundTicketSchema(Schema):
     comments = fields.List(fields.Nested(RefundTicketCommentSchema))
 
 
-class RefundTicketPageSchema(Schema):
-    items = fields.List(fields.Nested(RefundTicketSchema))
-    next_cursor = fields.String(allow_none=True)
+RefundTicketPageSchema = page_of(RefundTicketSchema, "RefundTicketPageSchema")
 
 
 class FinanceSummaryQuerySchema(RequestSchema):
@@ -775,9 +771,7 @@ class LedgerEntrySchema(Schema):
     at = timestamp()
 
 
-class LedgerPageSchema(Schema):
-    items = fields.List(fields.Nested(LedgerEntrySchema))
-    next_cursor = fields.String(allow_none=True)
+LedgerPageSchema = page_of(LedgerEntrySchema, "LedgerPageSchema")
 
 
 class ReconciliationQuerySchema(RequestSchema):
@@ -870,9 +864,7 @@ class ReviewSchema(Schema):
     )
 
 
-class ReviewPageSchema(Schema):
-    items = fields.List(fields.Nested(ReviewSchema))
-    next_cursor = fields.String(allow_none=True)
+ReviewPageSchema = page_of(ReviewSchema, "ReviewPageSchema")
 
 
 class ReviewDecisionSchema(Schema):
@@ -910,9 +902,7 @@ class AuditEntrySchema(Schema):
     hash = fields.String(metadata={"description": "hex SHA-256 over prev_hash and this entry's content"})
 
 
-class AuditLogPageSchema(Schema):
-    items = fields.List(fields.Nested(AuditEntrySchema))
-    next_cursor = fields.String(allow_none=True)
+AuditLogPageSchema = page_of(AuditEntrySchema, "AuditLogPageSchema")
 
 
 class AuditChainHeadSchema(Schema):
@@ -957,6 +947,4 @@ class BlacklistEntrySchema(Schema):
     created_at = timestamp()
 
 
-class BlacklistPageSchema(Schema):
-    items = fields.List(fields.Nested(BlacklistEntrySchema))
-    next_cursor = fields.String(allow_none=True)
+BlacklistPageSchema = page_of(BlacklistEntrySchema, "BlacklistPageSchema")

@@ -3,13 +3,14 @@
 error body, like every other answer, instead of gunicorn's HTML page."""
 
 import json
+import socket
 
 from gunicorn import util
 
 from kameng_gateway.errors import HTTP_ERROR_CODES
 
 
-def write_json_error(sock, status_int, reason, mesg):
+def write_json_error(sock: socket.socket, status_int: int, reason: str, mesg: str) -> None:
     """``gunicorn.util.write_error``'s signature and behaviour, with a JSON body."""
     code = HTTP_ERROR_CODES.get(status_int) or reason.lower().replace(" ", "_")
     message = f"{reason}: {mesg}" if mesg else f"{reason}."
@@ -26,6 +27,6 @@ def write_json_error(sock, status_int, reason, mesg):
     util.write_nonblock(sock, head.encode("latin1") + body)
 
 
-def install():
+def install() -> None:
     # gunicorn's workers call util.write_error by its module attribute
     util.write_error = write_json_error

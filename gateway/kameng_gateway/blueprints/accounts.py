@@ -1,6 +1,8 @@
 """The signed-in account (``/api/v1/me``), and admins' management of staff and accounts."""
 
 import uuid
+from collections.abc import Mapping
+from typing import Any
 
 from flask import Blueprint, current_app
 from flask.typing import ResponseReturnValue
@@ -13,7 +15,7 @@ from kameng_gateway.account_schemas import (
     StaffListQuerySchema,
     StaffPageSchema,
 )
-from kameng_gateway.auth import ADMIN, current_identity, login_required, roles_required
+from kameng_gateway.auth import ADMIN, login_required, roles_required, signed_in
 from kameng_gateway.blueprints import load_json, load_query
 from kameng_gateway.openapi import operation
 from kameng_gateway.revocations import REVOCATIONS_EXTENSION
@@ -34,7 +36,7 @@ def me() -> ResponseReturnValue:
     """A customer: ``{id, username, kind, level, balance, currency, agent}`` (``agent``
     their agent id and invite code when they are an agent). A staff member: their
     ``role``, with no level or balance."""
-    identity = current_identity()
+    identity = signed_in()
     profile = remote.call("customers", "get_profile", identity.user_id)
     wallet = {"balance": None, "currency": None}
     if identity.is_customer:
@@ -68,9 +70,7 @@ def change_role(account_id: uuid.UUID) -> ResponseReturnValue:
     again under the new one. No one changes their own role, and the last enabled
     admin stays an admin (409 ``own_account``, ``last_admin``)."""
     data = load_json(_ROLE_CHANGE_SCHEMA)
-    state = remote.call(
-        "customers", "set_staff_role", str(account_id), data["role"], current_identity().user_id
-    )
+    state = remote.call("customers", "set_staff_role", str(account_id), data["role"], signed_in().user_id)
     _supersede(state)
     audit.record("staff.role_changed", f"account:{account_id}", {"role": state["role"]})
     return _ACCOUNT_STATE_SCHEMA.dump(state)
@@ -95,10 +95,8 @@ def enable_account(account_id: uuid.UUID) -> ResponseReturnValue:
     return _set_disabled(account_id, False)
 
 
-def _set_disabled(account_id, disabled):
-    state = remote.call(
-        "customers", "set_account_disabled", str(account_id), disabled, current_identity().user_id
-    )
+def _set_disabled(account_id: uuid.UUID, disabled: bool) -> dict[str, Any]:
+    state = remote.call("customers", "set_account_disabled", str(account_id), disabled, signed_in().user_id)
     _supersede(state)
     audit.record(
         "account.disabled" if disabled else "account.enabled",
@@ -108,5 +106,5 @@ def _set_disabled(account_id, disabled):
     return _ACCOUNT_STATE_SCHEMA.dump(state)
 
 
-def _supersede(state):
+def _supersede(state: Mapping[str, Any]) -> None:
     current_app.extensions[REVOCATIONS_EXTENSION].supersede(state["id"], state["token_version"])

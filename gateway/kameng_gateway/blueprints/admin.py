@@ -4,7 +4,7 @@ from flask import Blueprint, current_app, request
 from flask.typing import ResponseReturnValue
 
 from kameng_gateway import audit, card_import, remote
-from kameng_gateway.auth import ADMIN, CATALOGUE_ROLES, current_identity, roles_required
+from kameng_gateway.auth import ADMIN, CATALOGUE_ROLES, roles_required, signed_in
 from kameng_gateway.blueprints import load_json, load_query
 from kameng_gateway.openapi import operation
 from kameng_gateway.schemas import (
@@ -120,7 +120,7 @@ def create_product() -> ResponseReturnValue:
         # a direct product's supplier, when it names one
         **{field: data[field] for field in ("supplier_id", "supplier_sku") if field in data},
         stock_limit=data.get("stock_limit"),
-        actor=current_identity().user_id,
+        actor=signed_in().user_id,
     )
     audit.record(
         "product.created",
@@ -172,9 +172,7 @@ def change_product(product_id: int) -> ResponseReturnValue:
     already placed keeps the price it was quoted; every price is kept in the
     product's price history."""
     changes = load_json(_PRODUCT_CHANGE_SCHEMA)
-    product = remote.call(
-        "inventory", "update_product", product_id, changes, actor=current_identity().user_id
-    )
+    product = remote.call("inventory", "update_product", product_id, changes, actor=signed_in().user_id)
     audit.record("product.changed", f"product:{product_id}", changes)
     return _STAFF_PRODUCT_SCHEMA.dump(product)
 

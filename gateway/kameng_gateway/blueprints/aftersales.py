@@ -10,9 +10,9 @@ from kameng_gateway import remote
 from kameng_gateway.auth import (
     REFUND_ROLES,
     REFUND_TICKET_ROLES,
-    current_identity,
     customer_required,
     roles_required,
+    signed_in,
 )
 from kameng_gateway.blueprints import load_json, load_query
 from kameng_gateway.observability import set_correlation_id
@@ -52,7 +52,7 @@ def open_refund_request(order_id: uuid.UUID) -> ResponseReturnValue:
     data = load_json(_OPEN_SCHEMA)
     set_correlation_id(str(order_id))
     opened = remote.call(
-        "payments", "open_refund_request", str(order_id), current_identity().user_id, data["reason"]
+        "payments", "open_refund_request", str(order_id), signed_in().user_id, data["reason"]
     )
     return _TICKET_SCHEMA.dump(opened["request"]), 201 if opened["created"] else 200
 
@@ -95,7 +95,7 @@ def decide_refund_request(request_id: uuid.UUID) -> ResponseReturnValue:
     decided once: the same decision again answers it as it is, another is 409
     already_decided. Every decision is in the audit log and the order's history."""
     data = load_json(_DECISION_SCHEMA)
-    identity = current_identity()
+    identity = signed_in()
     if data["decision"] == "approve" and not identity.has_role(REFUND_ROLES):
         raise Forbidden("Your role may reject a refund request, not approve it.")
     ticket = remote.call(
@@ -125,6 +125,6 @@ def comment_refund_request(request_id: uuid.UUID) -> ResponseReturnValue:
     the audit log."""
     data = load_json(_COMMENT_SCHEMA)
     ticket = remote.call(
-        "payments", "comment_refund_request", str(request_id), current_identity().user_id, data["text"]
+        "payments", "comment_refund_request", str(request_id), signed_in().user_id, data["text"]
     )
     return _TICKET_SCHEMA.dump(ticket), 201

@@ -6,7 +6,7 @@ from flask import Blueprint
 from flask.typing import ResponseReturnValue
 
 from kameng_gateway import remote
-from kameng_gateway.auth import ADMIN, FINANCE, current_identity, customer_required, roles_required
+from kameng_gateway.auth import ADMIN, FINANCE, customer_required, roles_required, signed_in
 from kameng_gateway.blueprints import load_json, load_query
 from kameng_gateway.customer_schemas import (
     AgentCreationSchema,
@@ -121,7 +121,7 @@ def decide_withdrawal(withdrawal_id: uuid.UUID) -> ResponseReturnValue:
         str(withdrawal_id),
         data["decision"],
         data["reason"],
-        current_identity().user_id,
+        signed_in().user_id,
     )
     return _WITHDRAWAL_SCHEMA.dump(withdrawal)
 
@@ -132,7 +132,7 @@ def decide_withdrawal(withdrawal_id: uuid.UUID) -> ResponseReturnValue:
 def earnings() -> ResponseReturnValue:
     """Agents only (403 `not_an_agent` otherwise). A commission is pending for the hold period
     (KAMENG_COMMISSION_HOLD_SECONDS), then available; a refund of the order takes it back."""
-    return _EARNINGS_SCHEMA.dump(remote.call("customers", "agent_earnings", current_identity().user_id))
+    return _EARNINGS_SCHEMA.dump(remote.call("customers", "agent_earnings", signed_in().user_id))
 
 
 @blueprint.get("/agent/downline")
@@ -150,7 +150,7 @@ def downline() -> ResponseReturnValue:
     page = remote.call(
         "customers",
         "agent_downline",
-        current_identity().user_id,
+        signed_in().user_id,
         limit=query["limit"],
         cursor=query["cursor"],
     )
@@ -167,7 +167,7 @@ def request_withdrawal() -> ResponseReturnValue:
     concurrently. Finance then pays it out or rejects it."""
     data = load_json(_WITHDRAWAL_REQUEST_SCHEMA)
     withdrawal = remote.call(
-        "customers", "request_withdrawal", current_identity().user_id, data["amount"], data["account"]
+        "customers", "request_withdrawal", signed_in().user_id, data["amount"], data["account"]
     )
     return _WITHDRAWAL_SCHEMA.dump(withdrawal), 201
 
@@ -177,7 +177,7 @@ def request_withdrawal() -> ResponseReturnValue:
 @customer_required
 def get_shop() -> ResponseReturnValue:
     """404 `shop_not_set_up` until the agent sets it up; 403 `not_an_agent` for other customers."""
-    return _SHOP_SCHEMA.dump(remote.call("customers", "get_shop", current_identity().user_id))
+    return _SHOP_SCHEMA.dump(remote.call("customers", "get_shop", signed_in().user_id))
 
 
 @blueprint.put("/agent/shop")
@@ -190,6 +190,6 @@ def set_shop() -> ResponseReturnValue:
     another shop has is 409 `shop_slug_taken`."""
     data = load_json(_SHOP_SETTINGS_SCHEMA)
     shop = remote.call(
-        "customers", "set_shop", current_identity().user_id, data["slug"], data["name"], data["markup_bp"]
+        "customers", "set_shop", signed_in().user_id, data["slug"], data["name"], data["markup_bp"]
     )
     return _SHOP_SCHEMA.dump(shop)

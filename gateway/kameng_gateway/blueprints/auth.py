@@ -6,7 +6,7 @@ from flask.typing import ResponseReturnValue
 from kameng_common.errors import Forbidden, Unauthorized
 from kameng_gateway import audit, metrics, remote, signins
 from kameng_gateway.account_schemas import PasswordChangeSchema
-from kameng_gateway.auth import current_identity, issue_token, login_required
+from kameng_gateway.auth import issue_token, login_required, signed_in
 from kameng_gateway.blueprints import load_json
 from kameng_gateway.openapi import operation
 from kameng_gateway.revocations import REVOCATIONS_EXTENSION
@@ -75,7 +75,7 @@ def issue_access_token() -> ResponseReturnValue:
     return _TOKEN_SCHEMA.dump(issue_token(user)), 200, {"Cache-Control": "no-store"}
 
 
-def _record_lock(scope, username, address):
+def _record_lock(scope: str, username: str, address: str | None) -> None:
     metrics.SIGN_IN_LOCKS.labels(scope).inc()
     target = f"username:{username.lower()}" if scope == signins.ACCOUNT else f"address:{address}"
     audit.record(
@@ -92,7 +92,7 @@ def _record_lock(scope, username, address):
 def log_out() -> ResponseReturnValue:
     """The token that signs this request stops working at once, on every gateway
     worker; the account's other tokens are untouched."""
-    identity = current_identity()
+    identity = signed_in()
     current_app.extensions[REVOCATIONS_EXTENSION].revoke(identity.token_id, identity.expires_at)
     return "", 204
 
@@ -113,7 +113,7 @@ def change_password() -> ResponseReturnValue:
     enough of them lock both (429 ``account_locked`` or ``address_locked``), so a
     stolen token cannot guess the password here either."""
     data = load_json(_PASSWORD_CHANGE_SCHEMA)
-    identity = current_identity()
+    identity = signed_in()
     username = remote.call("customers", "get_profile", identity.user_id)["username"]
     guard = current_app.extensions[signins.SIGN_INS_EXTENSION]
     address = request.remote_addr

@@ -139,9 +139,9 @@ def balance() -> ResponseReturnValue:
     return _BALANCE_SCHEMA.dump(remote.call("payments", "get_wallet", channel_caller().customer_id))
 
 
-def _owner_level():
+def _owner_level() -> str:
     return remote.call("customers", "get_customer", channel_caller().customer_id)["level"]
 
 
-def _rpc_timeout():
+def _rpc_timeout() -> float:
     return current_app.config["KAMENG_SETTINGS"].rpc_timeout

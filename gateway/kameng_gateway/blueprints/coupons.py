@@ -1,12 +1,13 @@
 """Coupons: made and issued by admins and ops; a buyer's own usable coupons."""
 
 import uuid
+from typing import Any
 
 from flask import Blueprint
 from flask.typing import ResponseReturnValue
 
 from kameng_gateway import audit, remote
-from kameng_gateway.auth import ADMIN, OPS, current_identity, customer_required, roles_required
+from kameng_gateway.auth import ADMIN, OPS, customer_required, roles_required, signed_in
 from kameng_gateway.blueprints import load_json, load_query
 from kameng_gateway.customer_schemas import (
     CouponCreationSchema,
@@ -45,14 +46,12 @@ def create_coupon() -> ResponseReturnValue:
     already (whatever its case) is 409 `coupon_code_taken`; contradictory terms 422
     `invalid_coupon`."""
     data = load_json(_CREATION_SCHEMA)
-    coupon = remote.call(
-        "customers", "create_coupon", {**_wire(data), "created_by": current_identity().user_id}
-    )
+    coupon = remote.call("customers", "create_coupon", {**_wire(data), "created_by": signed_in().user_id})
     audit.record("coupon.created", f"coupon:{coupon['id']}", {"code": coupon["code"], "kind": coupon["kind"]})
     return _COUPON_SCHEMA.dump(coupon), 201
 
 
-def _wire(data):
+def _wire(data: dict[str, Any]) -> dict[str, Any]:
     return {
         **data,
         "starts_at": data["starts_at"].isoformat(),
@@ -114,4 +113,4 @@ def issue_coupon(coupon_id: uuid.UUID) -> ResponseReturnValue:
 def my_coupons() -> ResponseReturnValue:
     """The coupons issued to the caller that they can still use now: within their dates, with
     uses left for them and in all. Use one with `coupon_code` in POST /orders."""
-    return _MY_COUPONS_SCHEMA.dump(remote.call("customers", "my_coupons", current_identity().user_id))
+    return _MY_COUPONS_SCHEMA.dump(remote.call("customers", "my_coupons", signed_in().user_id))

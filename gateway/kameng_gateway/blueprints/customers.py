@@ -6,7 +6,7 @@ from flask import Blueprint
 from flask.typing import ResponseReturnValue
 
 from kameng_gateway import audit, remote
-from kameng_gateway.auth import ADMIN, OPS, SUPPORT, current_identity, roles_required
+from kameng_gateway.auth import ADMIN, OPS, SUPPORT, roles_required, signed_in
 from kameng_gateway.blueprints import load_json, load_query
 from kameng_gateway.customer_schemas import (
     CustomerDetailSchema,
@@ -90,7 +90,7 @@ def get_customer(customer_id: uuid.UUID) -> ResponseReturnValue:
 def add_customer_tag(customer_id: uuid.UUID) -> ResponseReturnValue:
     """Gives a staff tag; giving it again changes nothing. A computed tag is 422 `tag_reserved`."""
     tag = load_json(_CUSTOMER_TAG_CREATION_SCHEMA)["tag"]
-    customer = remote.call("customers", "add_customer_tag", str(customer_id), tag, current_identity().user_id)
+    customer = remote.call("customers", "add_customer_tag", str(customer_id), tag, signed_in().user_id)
     audit.record("customer.tagged", f"customer:{customer_id}", {"tag": tag})
     return _CUSTOMER_DETAIL_SCHEMA.dump(customer)
 

@@ -8,7 +8,7 @@ from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import BadRequest
 
 from kameng_gateway import remote
-from kameng_gateway.auth import LEDGER_READER_ROLES, REFUND_ROLES, current_identity, roles_required
+from kameng_gateway.auth import LEDGER_READER_ROLES, REFUND_ROLES, roles_required, signed_in
 from kameng_gateway.blueprints import load_query
 from kameng_gateway.openapi import operation
 from kameng_gateway.schemas import (
@@ -60,7 +60,7 @@ def reconcile() -> ResponseReturnValue:
         statement = request.get_data().decode(request.mimetype_params.get("charset", "utf-8"))
     except (LookupError, UnicodeDecodeError):
         raise BadRequest("The statement is not text in its declared charset (default UTF-8).") from None
-    report = remote.call("payments", "reconcile", query["provider"], statement, current_identity().user_id)
+    report = remote.call("payments", "reconcile", query["provider"], statement, signed_in().user_id)
     return _RECONCILIATION_SCHEMA.dump(report)
 
 

@@ -1,15 +1,17 @@
 """Liveness, and readiness: the broker, Redis and every service answer."""
 
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import redis
-from flask import Blueprint, current_app, g
+from flask import Blueprint, Flask, current_app, g
 from flask.typing import ResponseReturnValue
 
 from kameng_common.errors import KamengError, Unavailable
 from kameng_gateway import remote
 from kameng_gateway.errors import error_response
 from kameng_gateway.openapi import operation
+from kameng_gateway.remote import Rpc
 from kameng_gateway.schemas import ErrorSchema, LiveSchema, ReadySchema
 
 blueprint = Blueprint("health", __name__, url_prefix="/health")
@@ -23,7 +25,7 @@ _LIVE_SCHEMA = LiveSchema()
 _READY_SCHEMA = ReadySchema()
 
 
-def install(app):
+def install(app: Flask) -> None:
     # asks the services side by side, so a hung one costs one timeout, not five;
     # the pool's threads keep their broker connections from one probe to the next
     app.extensions[_PROBES_EXTENSION] = ThreadPoolExecutor(
@@ -81,7 +83,7 @@ def _ping_redis(client: redis.Redis) -> str:
     return "ok"
 
 
-def _probe(client, service, timeout, correlation_id):
+def _probe(client: Rpc, service: str, timeout: float, correlation_id: str) -> dict[str, Any]:
     try:
         health = remote.timed_call(client, service, "health", timeout=timeout, correlation_id=correlation_id)
     except KamengError as error:

@@ -2,13 +2,20 @@
 
 import time
 import uuid
+from collections.abc import Collection
+from typing import Any
 
 from flask import Blueprint, current_app, request
 from flask.typing import ResponseReturnValue
 
 from kameng_common.errors import Forbidden
 from kameng_gateway import remote, waits
-from kameng_gateway.auth import ORDER_READER_ROLES, current_identity, customer_required, login_required
+from kameng_gateway.auth import (
+    ORDER_READER_ROLES,
+    customer_required,
+    login_required,
+    signed_in,
+)
 from kameng_gateway.blueprints import load_headers, load_json, load_query
 from kameng_gateway.observability import set_correlation_id
 from kameng_gateway.openapi import operation
@@ -60,7 +67,7 @@ def create_order() -> ResponseReturnValue:
     data = load_json(_ORDER_CREATION_SCHEMA)
     headers = load_headers(_ORDER_HEADERS_SCHEMA)
     idempotency_key = headers.get("idempotency_key") or str(uuid.uuid4())
-    customer_id = current_identity().user_id
+    customer_id = signed_in().user_id
     order = remote.call(
         "orders",
         "create_order",
@@ -84,7 +91,7 @@ def list_orders() -> ResponseReturnValue:
     """A customer sees their own orders; support, finance, auditors and admins see
     everyone's, or one customer's with ?customer_id=."""
     query = load_query(_ORDER_LIST_QUERY_SCHEMA)
-    identity = current_identity()
+    identity = signed_in()
     if identity.is_customer:
         if query.get("customer_id", identity.user_id) != identity.user_id:
             raise Forbidden("Customers may list only their own orders.")
@@ -113,7 +120,7 @@ def get_order(order_id: uuid.UUID) -> ResponseReturnValue:
     With ?include=cards (its owner only), a delivered order comes with its card keys, as
     GET /orders/{order_id}/cards reveals and audits them: one request fewer for a buyer."""
     query = load_query(_ORDER_READ_QUERY_SCHEMA)
-    identity = current_identity()
+    identity = signed_in()
     with_cards = query.get("include") == "cards"
     order = remote.call("orders", "get_order", str(order_id))
     is_owner = identity.is_customer and order["customer_id"] == identity.user_id
@@ -132,7 +139,7 @@ def get_order(order_id: uuid.UUID) -> ResponseReturnValue:
     return _ORDER_READ_SCHEMA.dump(with_fulfilment(order)), 200, headers
 
 
-def _changed(order, waited_through, wait):
+def _changed(order: dict[str, Any], waited_through: Collection[str], wait: float) -> dict[str, Any]:
     """The order once its status is none of ``waited_through``, or as it is ``wait`` seconds on.
 
     Each status is waited out in the orders service; when it moves to another of
@@ -156,7 +163,7 @@ def _changed(order, waited_through, wait):
     return order
 
 
-def with_fulfilment(order):
+def with_fulfilment(order: dict[str, Any]) -> dict[str, Any]:
     """A paid order's direct top-up lines with their supplier's progress (inventory keeps it)."""
     if not any(line.get("recharge_account") for line in order["items"]):
         return order
@@ -174,9 +181,7 @@ def with_fulfilment(order):
 def request_payment(order_id: uuid.UUID) -> ResponseReturnValue:
     """Its owner only. Follow pay_url, when there is one, to pay the provider."""
     data = load_json(_PAYMENT_REQUEST_SCHEMA)
-    payment = remote.call(
-        "orders", "request_payment", str(order_id), current_identity().user_id, data["method"]
-    )
+    payment = remote.call("orders", "request_payment", str(order_id), signed_in().user_id, data["method"])
     return _PAYMENT_SCHEMA.dump(payment), 201
 
 
@@ -187,5 +192,5 @@ def request_payment(order_id: uuid.UUID) -> ResponseReturnValue:
 @customer_required
 def reveal_cards(order_id: uuid.UUID) -> ResponseReturnValue:
     """Its owner only, never staff; every reveal is audited."""
-    cards = remote.call("inventory", "reveal_cards", str(order_id), current_identity().user_id)
+    cards = remote.call("inventory", "reveal_cards", str(order_id), signed_in().user_id)
     return _CARD_SECRETS_SCHEMA.dump(cards), 200, {"Cache-Control": "no-store"}

@@ -39,7 +39,7 @@ def get_product(product_id: int) -> ResponseReturnValue:
     return _PRODUCT_SCHEMA.dump(product)
 
 
-def _caller_level():
+def _caller_level() -> str:
     identity = current_identity()
     if identity is None or not identity.is_customer:
         return ANONYMOUS_LEVEL

@@ -6,7 +6,7 @@ from flask import Blueprint
 from flask.typing import ResponseReturnValue
 
 from kameng_gateway import remote
-from kameng_gateway.auth import REFUND_READER_ROLES, REFUND_ROLES, current_identity, roles_required
+from kameng_gateway.auth import REFUND_READER_ROLES, REFUND_ROLES, roles_required, signed_in
 from kameng_gateway.blueprints import load_headers, load_json, load_query
 from kameng_gateway.observability import set_correlation_id
 from kameng_gateway.openapi import operation
@@ -53,7 +53,7 @@ def refund_order(order_id: uuid.UUID) -> ResponseReturnValue:
         data["to"],
         data["reason"],
         headers.get("idempotency_key") or str(uuid.uuid4()),
-        current_identity().user_id,
+        signed_in().user_id,
     )
     return _REFUND_SCHEMA.dump(refund), 201
 

@@ -8,7 +8,7 @@ from kameng_gateway import remote
 from kameng_gateway.auth import CATALOGUE_ROLES, roles_required
 from kameng_gateway.blueprints import load_query
 from kameng_gateway.openapi import operation
-from kameng_gateway.schemas import PageQuerySchema
+from kameng_gateway.schemas import PageQuerySchema, page_of
 
 blueprint = Blueprint("restock", __name__, url_prefix="/api/v1/admin/restock")
 
@@ -40,9 +40,7 @@ class RestockItemSchema(Schema):
     )
 
 
-class RestockPageSchema(Schema):
-    items = fields.List(fields.Nested(RestockItemSchema))
-    next_cursor = fields.String(allow_none=True)
+RestockPageSchema = page_of(RestockItemSchema, "RestockPageSchema")
 
 
 _PAGE_QUERY_SCHEMA = PageQuerySchema()

@@ -6,7 +6,7 @@ from flask import Blueprint
 from flask.typing import ResponseReturnValue
 
 from kameng_gateway import remote
-from kameng_gateway.auth import BLACKLIST_ROLES, REVIEWER_ROLES, current_identity, roles_required
+from kameng_gateway.auth import BLACKLIST_ROLES, REVIEWER_ROLES, roles_required, signed_in
 from kameng_gateway.blueprints import load_json, load_query
 from kameng_gateway.openapi import operation
 from kameng_gateway.schemas import (
@@ -63,7 +63,7 @@ def decide_review(order_id: uuid.UUID) -> ResponseReturnValue:
     `review_already_decided`, an order not on hold 409 `order_not_on_hold`."""
     data = load_json(_REVIEW_DECISION_REQUEST_SCHEMA)
     decision = remote.call(
-        "orders", "decide_review", str(order_id), data["decision"], data["reason"], current_identity().user_id
+        "orders", "decide_review", str(order_id), data["decision"], data["reason"], signed_in().user_id
     )
     return _REVIEW_DECISION_SCHEMA.dump(decision)
 
@@ -101,7 +101,7 @@ def add_blacklist_entry() -> ResponseReturnValue:
         data["kind"],
         data["value"],
         data["reason"],
-        created_by=current_identity().user_id,
+        created_by=signed_in().user_id,
     )
     return _BLACKLIST_ENTRY_SCHEMA.dump(added["entry"]), 201 if added["created"] else 200
 
@@ -112,5 +112,5 @@ def add_blacklist_entry() -> ResponseReturnValue:
 def remove_blacklist_entry(entry_id: uuid.UUID) -> ResponseReturnValue:
     """Admin and ops. 404 for an entry that is not (or no longer) there. Adding and removing
     entries are written to the audit log."""
-    remote.call("risk", "remove_blacklist_entry", str(entry_id), removed_by=current_identity().user_id)
+    remote.call("risk", "remove_blacklist_entry", str(entry_id), removed_by=signed_in().user_id)
     return "", 204

@@ -13,7 +13,7 @@ from kameng_gateway import audit, remote
 from kameng_gateway.auth import CATALOGUE_ROLES, roles_required
 from kameng_gateway.blueprints import load_json
 from kameng_gateway.openapi import operation
-from kameng_gateway.schemas import RequestSchema
+from kameng_gateway.schemas import RequestSchema, page_of
 
 blueprint = Blueprint("suppliers", __name__, url_prefix="/api/v1/admin/suppliers")
 
@@ -62,9 +62,7 @@ class SupplierSchema(Schema):
     )
 
 
-class SupplierPageSchema(Schema):
-    items = fields.List(fields.Nested(SupplierSchema))
-    next_cursor = fields.String(allow_none=True)
+SupplierPageSchema = page_of(SupplierSchema, "SupplierPageSchema")
 
 
 class SyncResultSchema(Schema):

@@ -6,7 +6,7 @@ from flask import Blueprint
 from flask.typing import ResponseReturnValue
 
 from kameng_gateway import remote
-from kameng_gateway.auth import current_identity, customer_required
+from kameng_gateway.auth import customer_required, signed_in
 from kameng_gateway.blueprints import load_headers, load_json, load_query
 from kameng_gateway.openapi import operation
 from kameng_gateway.schemas import (
@@ -35,7 +35,7 @@ def read_wallet() -> ResponseReturnValue:
     statement = remote.call(
         "payments",
         "wallet_statement",
-        current_identity().user_id,
+        signed_in().user_id,
         query["currency"],
         limit=query["limit"],
         cursor=query["cursor"],
@@ -66,7 +66,7 @@ def create_topup() -> ResponseReturnValue:
     topup = remote.call(
         "payments",
         "create_topup",
-        current_identity().user_id,
+        signed_in().user_id,
         data["amount"],
         data["currency"],
         data["method"],

@@ -8,7 +8,7 @@ router shows the page (or its own "not found").
 import os
 from pathlib import Path
 
-from flask import Blueprint, current_app, send_from_directory
+from flask import Blueprint, Flask, current_app, send_from_directory
 from flask.typing import ResponseReturnValue
 from werkzeug.routing import PathConverter
 
@@ -33,7 +33,7 @@ class AppPath(PathConverter):
     regex = r"(?!(?:api|health|assets)(?:/|$)|metrics$|openapi\.json$)[^/].*?"
 
 
-def install(app):
+def install(app: Flask) -> None:
     """Before the blueprint is registered: its page route uses the converter."""
     app.url_map.converters["app_path"] = AppPath
     app.extensions[WEB_DIR_EXTENSION] = Path(os.environ.get("KAMENG_WEB_DIR") or _CHECKOUT_WEB_DIR)
