@@ -278,6 +278,18 @@ class Database:
         with self._read_engine.connect() as connection:
             yield connection
 
+    def committed_first(self, error: sa.exc.IntegrityError, read: Callable[[sa.Connection], T | None]) -> T:
+        """What a concurrent writer committed first, after ``error`` refused this writer's row.
+
+        ``read(connection)`` looks for it; when it finds nothing the error had
+        another cause and is raised again.
+        """
+        with self.reading() as connection:
+            committed = read(connection)
+        if committed is None:
+            raise error
+        return committed
+
     @contextmanager
     def reading_snapshot(self) -> Iterator[sa.Connection]:
         """A connection for queries that change nothing and must all see the same moment.

@@ -38,12 +38,9 @@ def open_refund_request(db: Database, order_id: str, customer_id: str, reason: s
         )
         try:
             ticket, created = _open(db, request)
-        except IntegrityError:
+        except IntegrityError as error:
             # a concurrent request for the same order committed its ticket first
-            with db.reading() as session:
-                committed = _open_ticket(session, request["order_id"])
-            if committed is None:
-                raise
+            committed = db.committed_first(error, lambda session: _open_ticket(session, request["order_id"]))
             _same_ticket(committed, request)
             ticket, created = committed, False
     except KamengError as exc:

@@ -300,15 +300,11 @@ def _notification_answer(
 
 
 def _record_or_stored(db: Database, adapter: Adapter, notice: domain.Notice) -> dict[str, Any]:
-    answer: dict[str, Any] | None
     try:
         answer, outcome = _record_notice(db, adapter, notice)
-    except IntegrityError:
+    except IntegrityError as error:
         # the same trade number committed by a concurrent notification
-        with db.reading() as session:
-            answer = _stored_answer(session, notice)
-        if answer is None:
-            raise
+        answer = db.committed_first(error, lambda session: _stored_answer(session, notice))
         outcome = "duplicate"
     return {**answer, "outcome": outcome}
 
@@ -788,16 +784,12 @@ def refund_order(
             "actor": actor,
         },
     )
-    refund: dict[str, Any] | None
     try:
         try:
             refund, created = _open_refund(db, providers, request)
-        except IntegrityError:
+        except IntegrityError as error:
             # the same request, committed by a concurrent call
-            with db.reading() as session:
-                refund = _existing_refund(session, request)
-            if refund is None:
-                raise
+            refund = db.committed_first(error, lambda session: _existing_refund(session, request))
             created = False
     except KamengError as exc:
         metrics.count_refund(f"refused_{exc.code}")
