@@ -9,7 +9,9 @@ the order's own state drops a replay under a new event id (an answer already
 recorded, a payment already judged, a status already left behind).
 """
 
+import datetime
 import logging
+from collections.abc import Callable, Collection, Mapping
 from functools import partial, wraps
 from typing import Any
 
@@ -17,12 +19,13 @@ import sqlalchemy as sa
 from marshmallow import ValidationError
 
 from kameng_common import auditlog, paging
-from kameng_common.db import utc_isoformat, utcnow
+from kameng_common.db import Database, UnitOfWork, utc_isoformat, utcnow
 from kameng_common.errors import Conflict, Forbidden, InvalidInput, NotFound, Unavailable
 from kameng_common.money import AGENT_LEVEL
 from kameng_common.validation import load_or_invalid
 from orders import coupons, domain, metrics, schemas, shops
 from orders.callbacks import schedule_callback
+from orders.coupons import HoldCoupon
 from orders.db import (
     customer_levels,
     order_history,
@@ -32,6 +35,7 @@ from orders.db import (
     order_reviews,
     orders,
 )
+from orders.shops import FindShop
 from orders.status_watch import StatusWatch
 
 _log = logging.getLogger(__name__)
@@ -59,6 +63,15 @@ ORDER_HISTORY = (
     .order_by(order_history.c.id)
 )
 
+# a row of a query: SQLAlchemy types each column
+Row = sa.Row[*tuple[Any, ...]]
+# inventory's quote(items, level)
+Quote = Callable[[list[dict[str, Any]], str], Any]
+# ask(reservation, assessment): inventory's reserve and risk's assess_order, asked at once, and their answers
+Ask = Callable[[dict[str, Any], dict[str, Any]], tuple[dict[str, Any], dict[str, Any]]]
+# payments' create_intent(order_id, customer_id, amount, currency, method)
+CreateIntent = Callable[[str, str, int, str, str], dict[str, Any]]
+
 # woken after each status change commits; get_order waits on it
 status_changes = StatusWatch()
 
@@ -71,24 +84,24 @@ class ConcurrentChange(Exception):
 
 
 def create_order(
-    db,
-    quote,
-    ask,
-    deadlines,
-    customer_id,
-    items,
-    idempotency_key,
-    coupon_code=None,
-    now=None,
-    client_ip=None,
-    device_id=None,
-    on_created=None,
-    hold_coupon=None,
-    payment_method=None,
-    create_intent=None,
-    shop=None,
-    find_shop=None,
-):
+    db: Database,
+    quote: Quote,
+    ask: Ask,
+    deadlines: domain.Deadlines,
+    customer_id: str,
+    items: list[dict[str, Any]],
+    idempotency_key: str,
+    coupon_code: str | None = None,
+    now: datetime.datetime | None = None,
+    client_ip: str | None = None,
+    device_id: str | None = None,
+    on_created: Callable[[UnitOfWork, str], None] | None = None,
+    hold_coupon: HoldCoupon | None = None,
+    payment_method: str | None = None,
+    create_intent: CreateIntent | None = None,
+    shop: str | None = None,
+    find_shop: FindShop | None = None,
+) -> dict[str, Any]:
     """Place an order: price ``items`` with inventory's ``quote(items, level)`` at the buyer's level, store it
     ``pending``, then have it reserved and scored (``ask``, see ``complete_order``) and record where that
     takes it. Answers the order as it then is: ``awaiting_payment``, ``on_hold`` or ``cancelled``.
@@ -134,7 +147,9 @@ def create_order(
     if existing is not None:
         return pay(_replayed(db, ask, deadlines, existing, request_hash))
 
-    found_shop = None if request["shop"] is None else shops.find(find_shop, request["shop"])
+    found_shop = (
+        None if request["shop"] is None or find_shop is None else shops.find(find_shop, request["shop"])
+    )
     if found_shop is not None:
         level = AGENT_LEVEL
     priced = _priced(quote, request["items"], level)
@@ -184,10 +199,17 @@ def create_order(
     return pay(complete_order(db, ask, deadlines, order_id, now=now))
 
 
-def _with_payment(db, create_intent, method, now, order):
+def _with_payment(
+    db: Database,
+    create_intent: CreateIntent | None,
+    method: str | None,
+    now: datetime.datetime,
+    order: dict[str, Any],
+) -> dict[str, Any]:
     """The order placed, with the payment opened for it when asked (None unless it awaits payment)."""
     if method is None:
         return order
+    assert create_intent is not None, "an order placed with a payment method needs create_intent"
     payable = order["status"] == domain.AWAITING_PAYMENT
     payment = (
         request_payment(db, create_intent, order["id"], order["customer_id"], method, now=now)
@@ -197,7 +219,9 @@ def _with_payment(db, create_intent, method, now, order):
     return {**order, "payment": payment}
 
 
-def complete_order(db, ask, deadlines, order_id, now=None):
+def complete_order(
+    db: Database, ask: Ask, deadlines: domain.Deadlines, order_id: str, now: datetime.datetime | None = None
+) -> dict[str, Any]:
     """Have a pending order reserved and scored, and record where the answers take it; the order as it then is.
 
     ``ask(reservation, assessment)`` asks inventory's ``reserve`` and risk's
@@ -231,19 +255,28 @@ def complete_order(db, ask, deadlines, order_id, now=None):
     return get_order(db, order_id)
 
 
-def _held_coupon(hold_coupon, order_id, customer_id, coupon_code, priced):
-    """The coupon held for a new order (``coupons.hold``), or none asked for."""
-    if coupon_code is None:
+def _held_coupon(
+    hold_coupon: HoldCoupon | None,
+    order_id: str,
+    customer_id: str,
+    coupon_code: str | None,
+    priced: dict[str, Any],
+) -> dict[str, Any]:
+    """The coupon held for a new order (``coupons.hold``), or none asked for (create_order refuses a
+    code where no ``hold_coupon`` is given)."""
+    if coupon_code is None or hold_coupon is None:
         return coupons.NO_COUPON
     return coupons.hold(hold_coupon, order_id, customer_id, coupon_code, priced)
 
 
-def _stored_line(line):
+def _stored_line(line: Mapping[Any, Any]) -> dict[str, Any]:
     # the category is the quote's, for the coupon's scope alone: the catalogue keeps it
     return {column: value for column, value in line.items() if column != "category_id"}
 
 
-def get_order(db, order_id, changed_from=None, wait=0):
+def get_order(
+    db: Database, order_id: str, changed_from: str | None = None, wait: float = 0
+) -> dict[str, Any]:
     """The order; given ``changed_from``, once its status is no longer that one, or ``wait`` seconds on.
 
     A status change committed in this process wakes the wait at once, one
@@ -265,7 +298,9 @@ def get_order(db, order_id, changed_from=None, wait=0):
     return schemas.order_out.dump({**order_and_lines[0], "items": order_and_lines, "history": history})
 
 
-def list_orders(db, customer_id=None, limit=50, cursor=None):
+def list_orders(
+    db: Database, customer_id: str | None = None, limit: int = 50, cursor: str | None = None
+) -> dict[str, Any]:
     """Orders newest first, ``limit`` at a time; pass ``next_cursor`` back for the next page."""
     request = load_or_invalid(
         schemas.ListOrdersInput(), {"customer_id": customer_id, "limit": limit, "cursor": cursor}
@@ -290,7 +325,14 @@ def list_orders(db, customer_id=None, limit=50, cursor=None):
     }
 
 
-def request_payment(db, create_intent, order_id, customer_id, method, now=None):
+def request_payment(
+    db: Database,
+    create_intent: CreateIntent,
+    order_id: str,
+    customer_id: str,
+    method: str,
+    now: datetime.datetime | None = None,
+) -> dict[str, Any]:
     """Open a payment with payments' ``create_intent`` for the buyer's approved, unexpired order."""
     load_or_invalid(
         schemas.RequestPaymentInput(), {"order_id": order_id, "customer_id": customer_id, "method": method}
@@ -308,16 +350,16 @@ def request_payment(db, create_intent, order_id, customer_id, method, now=None):
     return create_intent(order_id, customer_id, order.total, order.currency, method)
 
 
-def count_by_status(db):
+def count_by_status(db: Database) -> dict[tuple[str], int]:
     """{(status,): number of orders} for every status, for the orders-by-status gauge."""
     with db.reading() as session:
-        counts = dict(
+        counts: dict[str, int] = dict(
             session.execute(sa.select(orders.c.status, sa.func.count()).group_by(orders.c.status)).all()
         )
     return {(status,): counts.get(status, 0) for status in domain.STATUSES}
 
 
-def audit_snapshot(db):
+def audit_snapshot(db: Database) -> dict[str, Any]:
     """Every order in brief, for ``kameng audit``: {service, orders: {order id: ...}, outbox}.
 
     An order's ``items`` are its quantities per product; ``payment_id`` is the
@@ -374,7 +416,7 @@ def audit_snapshot(db):
     }
 
 
-def _about_an_order(handle):
+def _about_an_order(handle: Callable[..., None]) -> Callable[..., None]:
     """Make ``handle(uow, order, payload, now, *args)`` the handler ``(uow, event, *args, now=None)``.
 
     The handler runs in the unit of work that marks the event in the inbox;
@@ -382,7 +424,9 @@ def _about_an_order(handle):
     """
 
     @wraps(handle)
-    def handler(uow, event, *args, now=None):
+    def handler(
+        uow: UnitOfWork, event: dict[str, Any], *args: Any, now: datetime.datetime | None = None
+    ) -> None:
         payload = event["payload"]
         handle(uow, _lock(uow, payload["order_id"]), payload, now or utcnow(), *args)
 
@@ -392,7 +436,9 @@ def _about_an_order(handle):
 # --- buyers' levels ---------------------------------------------------------------
 
 
-def on_customer_level_changed(uow, event, now=None):
+def on_customer_level_changed(
+    uow: UnitOfWork, event: dict[str, Any], now: datetime.datetime | None = None
+) -> None:
     """Keep the buyer's new level, unless a later change (a higher version) is already kept."""
     payload = event["payload"]
     now = now or utcnow()
@@ -411,7 +457,14 @@ def on_customer_level_changed(uow, event, now=None):
 # --- the saga: inventory's and risk's answers to a new order -----------------------
 
 
-def _record_answers(uow, order, reservation, verdict, deadlines, now):
+def _record_answers(
+    uow: UnitOfWork,
+    order: Row,
+    reservation: Mapping[str, Any],
+    verdict: Mapping[str, Any],
+    deadlines: domain.Deadlines,
+    now: datetime.datetime,
+) -> None:
     """Record inventory's reservation and risk's verdict on the (locked) order and move it where they take it.
 
     An order no longer pending was recorded already (another completion got
@@ -440,7 +493,13 @@ def _record_answers(uow, order, reservation, verdict, deadlines, now):
         uow.publish("order.cancelled", {"order_id": order.id, "reason": reason}, correlation_id=order.id)
 
 
-def complete_pending_orders(db, ask, deadlines, now=None, batch_size=EXPIRY_BATCH):
+def complete_pending_orders(
+    db: Database,
+    ask: Ask,
+    deadlines: domain.Deadlines,
+    now: datetime.datetime | None = None,
+    batch_size: int = EXPIRY_BATCH,
+) -> int:
     """Place again the orders left pending (a service was down, or orders stopped mid-way), oldest first.
 
     Only orders older than ``domain.RETRY_PENDING_AFTER``: a younger one is
@@ -476,7 +535,15 @@ def complete_pending_orders(db, ask, deadlines, now=None, batch_size=EXPIRY_BATC
 # --- the review of an order on hold ---------------------------------------------
 
 
-def decide_review(db, order_id, decision, reason, decided_by, deadlines, now=None):
+def decide_review(
+    db: Database,
+    order_id: str,
+    decision: str,
+    reason: str,
+    decided_by: str,
+    deadlines: domain.Deadlines,
+    now: datetime.datetime | None = None,
+) -> dict[str, Any]:
     """A reviewer's decision on an order on hold: approve → awaiting_payment with a fresh deadline, reject →
     cancelled (inventory releases its cards). An order is decided once: a second decision is a Conflict."""
     request = load_or_invalid(
@@ -517,7 +584,7 @@ def decide_review(db, order_id, decision, reason, decided_by, deadlines, now=Non
     }
 
 
-def list_reviews(db, limit=50, cursor=None):
+def list_reviews(db: Database, limit: int = 50, cursor: str | None = None) -> dict[str, Any]:
     """Orders on hold with risk's score and reasons, the nearest review deadline first; ``{items, next_cursor}``."""
     request = load_or_invalid(schemas.ListReviewsInput(), {"limit": limit, "cursor": cursor})
     query = (
@@ -542,7 +609,15 @@ def list_reviews(db, limit=50, cursor=None):
     }
 
 
-def _close_review(uow, order, outcome, reason, decided_by, deadlines, now):
+def _close_review(
+    uow: UnitOfWork,
+    order: Row,
+    outcome: str,
+    reason: str,
+    decided_by: str | None,
+    deadlines: domain.Deadlines,
+    now: datetime.datetime,
+) -> None:
     """Record the review's ``outcome`` and move the order on hold where it takes it."""
     uow.execute(
         order_reviews.insert().values(
@@ -578,7 +653,7 @@ def _close_review(uow, order, outcome, reason, decided_by, deadlines, now):
     )
 
 
-def _review_outcome(review):
+def _review_outcome(review: Row) -> str:
     who = f"by staff {review.decided_by}" if review.decided_by else "by its deadline passing"
     return f"{review.decision} {who} at {utc_isoformat(review.decided_at)}"
 
@@ -587,7 +662,9 @@ def _review_outcome(review):
 
 
 @_about_an_order
-def on_payment_succeeded(uow, order, payment, now):
+def on_payment_succeeded(
+    uow: UnitOfWork, order: Row, payment: dict[str, Any], now: datetime.datetime
+) -> None:
     order_id = order.id
     receipt = {"payment_id": payment["payment_id"], "trade_no": payment["trade_no"]}
     if uow.execute(sa.select(order_receipts.c.payment_id).filter_by(**receipt)).first():
@@ -662,7 +739,7 @@ def on_payment_succeeded(uow, order, payment, now):
     )
 
 
-def _request_refund(uow, order_id, payment, reason):
+def _request_refund(uow: UnitOfWork, order_id: str, payment: Mapping[str, Any], reason: str) -> None:
     uow.publish(
         "order.refund_requested",
         {
@@ -678,7 +755,7 @@ def _request_refund(uow, order_id, payment, reason):
 
 
 @_about_an_order
-def on_cards_delivered(uow, order, payload, now):
+def on_cards_delivered(uow: UnitOfWork, order: Row, payload: dict[str, Any], now: datetime.datetime) -> None:
     if not domain.can_transition(order.status, domain.DELIVERED):
         return
     _move(uow, order, domain.DELIVERED, f"{len(payload['card_ids'])} cards delivered", now)
@@ -695,7 +772,7 @@ def on_cards_delivered(uow, order, payload, now):
 
 
 @_about_an_order
-def on_sale_failed(uow, order, payload, now):
+def on_sale_failed(uow: UnitOfWork, order: Row, payload: dict[str, Any], now: datetime.datetime) -> None:
     if not domain.can_transition(order.status, domain.FAILED):
         return
     _move(uow, order, domain.FAILED, f"sale failed: {payload['reason']}", now)
@@ -721,7 +798,7 @@ def on_sale_failed(uow, order, payload, now):
 
 
 @_about_an_order
-def on_payment_refunded(uow, order, payload, now):
+def on_payment_refunded(uow: UnitOfWork, order: Row, payload: dict[str, Any], now: datetime.datetime) -> None:
     refunded = uow.execute(
         order_payments.update()
         .where(
@@ -740,7 +817,12 @@ def on_payment_refunded(uow, order, payload, now):
 # --- expiry --------------------------------------------------------------------
 
 
-def expire_orders(db, deadlines, now=None, batch_size=EXPIRY_BATCH):
+def expire_orders(
+    db: Database,
+    deadlines: domain.Deadlines,
+    now: datetime.datetime | None = None,
+    batch_size: int = EXPIRY_BATCH,
+) -> int:
     """Expire unpaid orders past their deadline, and new orders that never got both answers; cancel orders
     on hold that no reviewer decided by their deadline.
 
@@ -790,7 +872,7 @@ def expire_orders(db, deadlines, now=None, batch_size=EXPIRY_BATCH):
 # --- helpers -------------------------------------------------------------------
 
 
-def _lock(uow, order_id):
+def _lock(uow: UnitOfWork, order_id: str) -> Row:
     """The order, locked until the unit of work ends (SQLite's writer lock already serializes)."""
     order = uow.execute(sa.select(orders).where(orders.c.id == order_id).with_for_update()).first()
     if order is None:
@@ -799,7 +881,9 @@ def _lock(uow, order_id):
     return order
 
 
-def _move(uow, order, target, reason, now, **values):
+def _move(
+    uow: UnitOfWork, order: Row, target: str, reason: str, now: datetime.datetime, **values: Any
+) -> None:
     """Move ``order`` (as locked) to ``target`` if the table allows it, and record why."""
     domain.check_transition(order.status, target)
     moved = uow.execute(
@@ -814,11 +898,11 @@ def _move(uow, order, target, reason, now, **values):
     uow.after_commit(partial(status_changes.notify, order.id))
 
 
-def _set(uow, order_id, now, **values):
+def _set(uow: UnitOfWork, order_id: str, now: datetime.datetime, **values: Any) -> None:
     uow.execute(orders.update().where(orders.c.id == order_id).values(updated_at=now, **values))
 
 
-def _record(uow, order_id, status, reason, now):
+def _record(uow: UnitOfWork, order_id: str, status: str, reason: str, now: datetime.datetime) -> None:
     uow.execute(
         order_history.insert().values(
             order_id=order_id, status=status, reason=reason[:HISTORY_REASON_LENGTH], at=now
@@ -826,24 +910,24 @@ def _record(uow, order_id, status, reason, now):
     )
 
 
-def recheck_waiting_orders(db):
+def recheck_waiting_orders(db: Database) -> None:
     """Wake the long-polls whose order another replica has moved; this one's moves wake them at once."""
     status_changes.recheck(partial(_statuses, db))
 
 
-def _statuses(db, order_ids):
+def _statuses(db: Database, order_ids: Collection[str]) -> dict[str, str]:
     with db.reading() as session:
         return dict(
             session.execute(sa.select(orders.c.id, orders.c.status).where(orders.c.id.in_(order_ids))).all()
         )
 
 
-def _status(db, order_id):
+def _status(db: Database, order_id: str) -> str | None:
     """The order's status alone (None for an unknown order)."""
     return _statuses(db, [order_id]).get(order_id)
 
 
-def _order_for_key(db, customer_id, idempotency_key):
+def _order_for_key(db: Database, customer_id: str, idempotency_key: str) -> Row | None:
     with db.reading() as session:
         return session.execute(
             sa.select(orders.c.id, orders.c.request_hash).where(
@@ -852,7 +936,7 @@ def _order_for_key(db, customer_id, idempotency_key):
         ).first()
 
 
-def _order_for_key_and_level(db, customer_id, idempotency_key):
+def _order_for_key_and_level(db: Database, customer_id: str, idempotency_key: str) -> tuple[Row | None, str]:
     """(the order ``idempotency_key`` made already or None, the level the customer's orders are priced at)."""
     by_key = orders.c.customer_id == customer_id, orders.c.idempotency_key == idempotency_key
     # one statement: a new order is the hot path, and it needs both
@@ -871,7 +955,9 @@ def _order_for_key_and_level(db, customer_id, idempotency_key):
     return existing, domain.FIRST_LEVEL if row.level is None else row.level
 
 
-def _replayed(db, ask, deadlines, existing, request_hash):
+def _replayed(
+    db: Database, ask: Ask, deadlines: domain.Deadlines, existing: Row, request_hash: str
+) -> dict[str, Any]:
     """The order a retried key made first (placed again if still pending), unless the key now comes with
     another request."""
     # orders made before request hashes were kept have none: they answer as before
@@ -883,7 +969,7 @@ def _replayed(db, ask, deadlines, existing, request_hash):
     return complete_order(db, ask, deadlines, existing.id)
 
 
-def _priced(quote, items, level):
+def _priced(quote: Quote, items: list[dict[str, Any]], level: str) -> dict[str, Any]:
     """inventory's quote for ``items``, checked to be for exactly those items and to add up."""
     try:
         priced = schemas.Quote().load(quote(items, level))
@@ -901,7 +987,7 @@ def _priced(quote, items, level):
     return priced
 
 
-def _event_line(line):
+def _event_line(line: Mapping[Any, Any]) -> dict[str, Any]:
     event_line = {
         "product_id": line["product_id"],
         "quantity": line["quantity"],
@@ -912,8 +998,8 @@ def _event_line(line):
     return event_line
 
 
-def _lines_by_order(session, order_ids):
-    lines: dict[str, list[dict[str, Any]]] = {order_id: [] for order_id in order_ids}
+def _lines_by_order(session: sa.Connection, order_ids: list[str]) -> dict[str, list[sa.RowMapping]]:
+    lines: dict[str, list[sa.RowMapping]] = {order_id: [] for order_id in order_ids}
     rows = (
         session.execute(
             sa.select(order_lines)
