@@ -72,6 +72,26 @@ Ask = Callable[[dict[str, Any], dict[str, Any]], tuple[dict[str, Any], dict[str,
 # payments' create_intent(order_id, customer_id, amount, currency, method)
 CreateIntent = Callable[[str, str, int, str, str], dict[str, Any]]
 
+# statements of every order's path, built once; their values are bound when they run
+_LOCK = sa.select(orders).where(orders.c.id == sa.bindparam("b_order_id")).with_for_update()
+_RECORD = order_history.insert()
+_STATUSES = sa.select(orders.c.id, orders.c.status).where(
+    orders.c.id.in_(sa.bindparam("b_order_ids", expanding=True))
+)
+_BY_KEY = (
+    orders.c.customer_id == sa.bindparam("b_customer_id"),
+    orders.c.idempotency_key == sa.bindparam("b_idempotency_key"),
+)
+# one statement: a new order is the hot path, and it needs both
+_ORDER_FOR_KEY_AND_LEVEL = sa.select(
+    sa.select(orders.c.id).where(*_BY_KEY).scalar_subquery().label("id"),
+    sa.select(orders.c.request_hash).where(*_BY_KEY).scalar_subquery().label("request_hash"),
+    sa.select(customer_levels.c.level)
+    .where(customer_levels.c.customer_id == sa.bindparam("b_customer_id"))
+    .scalar_subquery()
+    .label("level"),
+)
+
 # woken after each status change commits; get_order waits on it
 status_changes = StatusWatch()
 
@@ -124,7 +144,7 @@ def create_order(
     ``create_intent`` (idempotent per order and method): the answer's ``payment``.
     """
     request = load_or_invalid(
-        schemas.CreateOrderInput(),
+        schemas.create_order_input,
         {
             "customer_id": customer_id,
             "items": items,
@@ -335,7 +355,7 @@ def request_payment(
 ) -> dict[str, Any]:
     """Open a payment with payments' ``create_intent`` for the buyer's approved, unexpired order."""
     load_or_invalid(
-        schemas.RequestPaymentInput(), {"order_id": order_id, "customer_id": customer_id, "method": method}
+        schemas.request_payment_input, {"order_id": order_id, "customer_id": customer_id, "method": method}
     )
     with db.reading() as session:
         order = session.execute(sa.select(orders).where(orders.c.id == order_id)).first()
@@ -552,7 +572,7 @@ def decide_review(
     )
     now = now or utcnow()
     with db.unit_of_work() as uow:
-        order = uow.execute(sa.select(orders).where(orders.c.id == order_id).with_for_update()).first()
+        order = uow.execute(_LOCK, {"b_order_id": order_id}).first()
         if order is None:
             raise NotFound("order not found")
         decided = uow.execute(sa.select(order_reviews).where(order_reviews.c.order_id == order_id)).first()
@@ -874,7 +894,7 @@ def expire_orders(
 
 def _lock(uow: UnitOfWork, order_id: str) -> Row:
     """The order, locked until the unit of work ends (SQLite's writer lock already serializes)."""
-    order = uow.execute(sa.select(orders).where(orders.c.id == order_id).with_for_update()).first()
+    order = uow.execute(_LOCK, {"b_order_id": order_id}).first()
     if order is None:
         # an answer about an order orders never stored: retried, then dead-lettered for an operator
         raise NotFound(f"order {order_id} not found")
@@ -904,9 +924,7 @@ def _set(uow: UnitOfWork, order_id: str, now: datetime.datetime, **values: Any) 
 
 def _record(uow: UnitOfWork, order_id: str, status: str, reason: str, now: datetime.datetime) -> None:
     uow.execute(
-        order_history.insert().values(
-            order_id=order_id, status=status, reason=reason[:HISTORY_REASON_LENGTH], at=now
-        )
+        _RECORD, {"order_id": order_id, "status": status, "reason": reason[:HISTORY_REASON_LENGTH], "at": now}
     )
 
 
@@ -917,9 +935,7 @@ def recheck_waiting_orders(db: Database) -> None:
 
 def _statuses(db: Database, order_ids: Collection[str]) -> dict[str, str]:
     with db.reading() as session:
-        return dict(
-            session.execute(sa.select(orders.c.id, orders.c.status).where(orders.c.id.in_(order_ids))).all()
-        )
+        return dict(session.execute(_STATUSES, {"b_order_ids": list(order_ids)}).all())
 
 
 def _status(db: Database, order_id: str) -> str | None:
@@ -938,18 +954,9 @@ def _order_for_key(db: Database, customer_id: str, idempotency_key: str) -> Row 
 
 def _order_for_key_and_level(db: Database, customer_id: str, idempotency_key: str) -> tuple[Row | None, str]:
     """(the order ``idempotency_key`` made already or None, the level the customer's orders are priced at)."""
-    by_key = orders.c.customer_id == customer_id, orders.c.idempotency_key == idempotency_key
-    # one statement: a new order is the hot path, and it needs both
     with db.reading() as session:
         row = session.execute(
-            sa.select(
-                sa.select(orders.c.id).where(*by_key).scalar_subquery().label("id"),
-                sa.select(orders.c.request_hash).where(*by_key).scalar_subquery().label("request_hash"),
-                sa.select(customer_levels.c.level)
-                .where(customer_levels.c.customer_id == customer_id)
-                .scalar_subquery()
-                .label("level"),
-            )
+            _ORDER_FOR_KEY_AND_LEVEL, {"b_customer_id": customer_id, "b_idempotency_key": idempotency_key}
         ).one()
     existing = row if row.id is not None else None
     return existing, domain.FIRST_LEVEL if row.level is None else row.level
@@ -972,7 +979,7 @@ def _replayed(
 def _priced(quote: Quote, items: list[dict[str, Any]], level: str) -> dict[str, Any]:
     """inventory's quote for ``items``, checked to be for exactly those items and to add up."""
     try:
-        priced = schemas.Quote().load(quote(items, level))
+        priced = schemas.quote_in.load(quote(items, level))
     except ValidationError as exc:
         raise Unavailable("inventory answered a malformed quote") from exc
     ordered = sorted((item["product_id"], item["quantity"]) for item in items)
