@@ -1254,8 +1254,12 @@ def _recorded_on(db: Database, provider: str, days: list[str]) -> dict[tuple[str
     """{(kind, reference): amount} of the payments and provider refunds recorded on ``days``."""
     if not days:
         return {}
-    start = datetime.datetime.fromisoformat(days[0]).replace(tzinfo=BEIJING)
-    end = datetime.datetime.fromisoformat(days[-1]).replace(tzinfo=BEIJING) + datetime.timedelta(days=1)
+    # bounds in UTC, as the times are stored: SQLite keeps them as text without their offset, so a
+    # Beijing bound compared as text missed what was recorded between 16:00 and 24:00 UTC
+    first_day = datetime.datetime.fromisoformat(days[0]).replace(tzinfo=BEIJING)
+    last_day = datetime.datetime.fromisoformat(days[-1]).replace(tzinfo=BEIJING)
+    start = first_day.astimezone(datetime.UTC)
+    end = (last_day + datetime.timedelta(days=1)).astimezone(datetime.UTC)
     wanted = set(days)
 
     def on_a_day(moment: datetime.datetime) -> bool:
