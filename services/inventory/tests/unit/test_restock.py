@@ -102,8 +102,9 @@ def test_releases_racing_sales_leave_the_alert_as_the_stock_is(any_shop, racing,
     racing(lambda step: step(), steps)
     with any_shop.db.reading() as session:
         assert restock.alert_states(session)[str(product)] == {"low": True, "available": 8, "threshold": 10}
-    # low once from the first holds; again only if the releases armed it in between
-    assert 1 <= len(any_shop.published("stock.low")) <= 2
+    # low once from the first holds; again each time releases lifted it to the threshold and a
+    # reservation took it under: at most three times more (9, 10, 9, 10, 9, 10, 9, 8 in series)
+    assert 1 <= len(any_shop.published("stock.low")) <= 4
 
 
 # ---- the restock listing
