@@ -197,6 +197,7 @@ def test_order_refund_requested_round_trip(payments, mockpay, amqp_uri):
         "customer_id": "buyer-1",
         "amount": 1500,
         "currency": "CNY",
+        "order_refunded_in_full": True,
     }
 
     # the broker delivers the same event again: nothing changes twice
