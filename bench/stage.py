@@ -1,24 +1,14 @@
 """A fresh suite to measure: its own vhost, data folder and PostgreSQL databases, a shop and its buyers."""
 
 import asyncio
-import shutil
-import tempfile
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 
 import load
 
 from kameng_cli.secrets import admin_credentials, local_secrets
-from kameng_cli.suite import SERVICES, Suite, SuiteSettings
-from kameng_common.testing import (
-    create_postgres_database,
-    create_vhost,
-    delete_vhost,
-    drop_postgres_database,
-    free_port,
-)
+from kameng_cli.suite import Suite, throwaway_suite
 
 SUITE_ENV = {
     "KAMENG_RATE_LIMITS": "off",
@@ -65,43 +55,8 @@ def fresh_suite(database, replicas=None, say=print):
 
     If the body fails, the data folder (with the processes' logs) is kept and named.
     """
-    data_dir = Path(tempfile.mkdtemp(prefix="kameng-bench-"))
-    vhost, amqp_uri = create_vhost("kameng-bench")
-    databases = {}
-    succeeded = False
-    try:
-        if database == "postgresql":
-            databases = {service: create_postgres_database(f"kameng_bench_{service}") for service in SERVICES}
-        suite = Suite(
-            SuiteSettings(
-                data_dir=data_dir,
-                amqp_uri=amqp_uri,
-                gateway_port=free_port(),
-                database_urls={service: url for service, (_name, url) in databases.items()},
-                metrics_ports={service: free_port() for service in SERVICES},
-                extra_env=SUITE_ENV,
-                replicas=replicas or {},
-            )
-        )
-        say(
-            f"\nstarting the suite on {database} ({', '.join(suite.process_names())}); "
-            f"logs in {suite.log_dir}"
-        )
-        suite.start()
-        try:
-            suite.wait_ready()
-            yield Stage(suite, database, vhost, amqp_uri, databases)
-        finally:
-            suite.stop()
-        succeeded = True
-    finally:
-        delete_vhost(vhost)
-        for name, _url in databases.values():
-            drop_postgres_database(name)
-        if succeeded:
-            shutil.rmtree(data_dir, ignore_errors=True)
-        else:
-            say(f"the run failed; its data folder and logs are kept in {data_dir}")
+    with throwaway_suite(database, "kameng-bench", SUITE_ENV, replicas, say=say) as made:
+        yield Stage(made.suite, database, made.vhost, made.amqp_uri, made.databases)
 
 
 def open_shop(stage, products, cards, buyers, say=print):

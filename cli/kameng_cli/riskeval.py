@@ -27,9 +27,7 @@ same seed plays the same traffic. Client addresses are told to the gateway by
 import datetime
 import json
 import random
-import shutil
 import subprocess
-import tempfile
 import time
 import uuid
 from collections.abc import Callable
@@ -40,7 +38,7 @@ from typing import Any
 
 from kameng_cli import shop
 from kameng_cli.secrets import admin_credentials, local_secrets
-from kameng_cli.suite import SERVICES, Suite, SuiteSettings
+from kameng_cli.suite import throwaway_suite
 
 PASSWORD = "correct-horse-battery-staple"
 ATTACKS = ("card_testing", "stock_hoarding", "velocity_burst", "refund_abuse", "account_takeover")
@@ -367,62 +365,27 @@ def evaluate(
     say: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     """Start a fresh suite on ``database``, play the set against it, stop it: the report."""
-    from kameng_common.testing import (
-        create_postgres_database,
-        create_vhost,
-        delete_vhost,
-        drop_postgres_database,
-        free_port,
-    )
-
-    data_dir = Path(tempfile.mkdtemp(prefix="kameng-risk-eval-"))
-    vhost, amqp_uri = create_vhost("kameng-risk-eval")
-    databases: dict[str, tuple[str, str]] = {}
-    succeeded = False
-    try:
-        if database == "postgresql":
-            databases = {
-                service: create_postgres_database(f"kameng_riskeval_{service}") for service in SERVICES
-            }
-        suite = Suite(
-            SuiteSettings(
-                data_dir=data_dir,
-                amqp_uri=amqp_uri,
-                gateway_port=free_port(),
-                database_urls={service: url for service, (_name, url) in databases.items()},
-                metrics_ports={service: free_port() for service in SERVICES},
-                extra_env=suite_environment(f"kameng-risk-eval-{uuid.uuid4().hex[:8]}:"),
-            )
+    with throwaway_suite(
+        database,
+        "kameng-risk-eval",
+        suite_environment(f"kameng-risk-eval-{uuid.uuid4().hex[:8]}:"),
+        ready_timeout=300,  # a busy machine starts six processes slowly
+        say=say,
+    ) as made:
+        gateway_url = made.suite.settings.gateway_url
+        data_dir = made.suite.settings.data_dir
+        started = time.monotonic()
+        world = World(
+            gateway_url,
+            local_secrets(data_dir)["KAMENG_MOCKPAY_SECRET"],
+            stock_shop(gateway_url, admin_credentials(data_dir), 40 * (runs + normal_runs // 10 + 5)),
         )
-        say(f"starting a suite on {database}; logs in {suite.log_dir}")
-        suite.start()
-        try:
-            # a busy machine starts six processes slowly
-            suite.wait_ready(timeout=300)
-            gateway_url = suite.settings.gateway_url
-            started = time.monotonic()
-            world = World(
-                gateway_url,
-                local_secrets(data_dir)["KAMENG_MOCKPAY_SECRET"],
-                stock_shop(gateway_url, admin_credentials(data_dir), 40 * (runs + normal_runs // 10 + 5)),
-            )
-            say(
-                f"playing {normal_runs} normal customers and {runs} runs of each of {len(ATTACKS)} attacks "
-                f"(seed {seed}, {workers} at a time)"
-            )
-            outcomes = play(world, seed, runs, normal_runs, workers)
-            seconds = time.monotonic() - started
-        finally:
-            suite.stop()
-        succeeded = True
-    finally:
-        delete_vhost(vhost)
-        for name, _url in databases.values():
-            drop_postgres_database(name)
-        if succeeded:
-            shutil.rmtree(data_dir, ignore_errors=True)
-        else:
-            say(f"the evaluation failed; its data folder and logs are kept in {data_dir}")
+        say(
+            f"playing {normal_runs} normal customers and {runs} runs of each of {len(ATTACKS)} attacks "
+            f"(seed {seed}, {workers} at a time)"
+        )
+        outcomes = play(world, seed, runs, normal_runs, workers)
+        seconds = time.monotonic() - started
     summary = summarise(outcomes)
     return {
         "at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),

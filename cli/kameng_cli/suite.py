@@ -5,11 +5,15 @@ run real processes, kill them and bring them back.
 """
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,7 +21,13 @@ import requests
 
 from kameng_cli import paysim
 from kameng_cli.secrets import admin_credentials, local_secrets
-from kameng_common.testing import free_port
+from kameng_common.testing import (
+    create_postgres_database,
+    create_vhost,
+    delete_vhost,
+    drop_postgres_database,
+    free_port,
+)
 
 # the supplier simulator's process (no hyphen: a hyphen names a service's replica)
 SUPPLIER_SIM = "supplier_sim"
@@ -238,3 +248,65 @@ class Suite:
                 process.kill()
                 process.wait()
         self.processes.clear()
+
+
+@dataclass
+class ThrowawaySuite:
+    suite: Suite
+    vhost: str
+    amqp_uri: str
+    databases: dict  # service → (PostgreSQL database name, URL); empty on SQLite
+
+
+@contextmanager
+def throwaway_suite(
+    database: str,
+    name: str,
+    extra_env: dict | None = None,
+    replicas: dict | None = None,
+    ready_timeout: float = 90,
+    say: Callable[[str], None] = print,
+) -> Iterator[ThrowawaySuite]:
+    """A running suite on ``database`` ("sqlite" or "postgresql") with its own vhost, data folder and
+    PostgreSQL databases, all named after ``name``; everything it made is removed after.
+
+    If the body fails, the data folder (with the processes' logs) is kept and named.
+    """
+    data_dir = Path(tempfile.mkdtemp(prefix=f"{name}-"))
+    vhost, amqp_uri = create_vhost(name)
+    databases: dict[str, tuple[str, str]] = {}
+    succeeded = False
+    try:
+        if database == "postgresql":
+            prefix = name.replace("-", "_")
+            databases = {service: create_postgres_database(f"{prefix}_{service}") for service in SERVICES}
+        suite = Suite(
+            SuiteSettings(
+                data_dir=data_dir,
+                amqp_uri=amqp_uri,
+                gateway_port=free_port(),
+                database_urls={service: url for service, (_name, url) in databases.items()},
+                metrics_ports={service: free_port() for service in SERVICES},
+                extra_env=extra_env or {},
+                replicas=replicas or {},
+            )
+        )
+        say(
+            f"\nstarting the suite on {database} ({', '.join(suite.process_names())}); "
+            f"logs in {suite.log_dir}"
+        )
+        suite.start()
+        try:
+            suite.wait_ready(timeout=ready_timeout)
+            yield ThrowawaySuite(suite, vhost, amqp_uri, databases)
+        finally:
+            suite.stop()
+        succeeded = True
+    finally:
+        delete_vhost(vhost)
+        for database_name, _url in databases.values():
+            drop_postgres_database(database_name)
+        if succeeded:
+            shutil.rmtree(data_dir, ignore_errors=True)
+        else:
+            say(f"the run failed; its data folder and logs are kept in {data_dir}")
