@@ -5,9 +5,10 @@ from kameng_cli.riskeval import Outcome
 
 
 def test_an_attack_run_is_caught_by_a_held_or_refused_order_and_normal_orders_count_one_by_one():
+    # lapsed: orders that expired before the generator paid them, reported beside the rates
     outcomes = [
         Outcome("normal", 0, orders=3),
-        Outcome("normal", 1, orders=96, held=1),
+        Outcome("normal", 1, orders=96, held=1, lapsed=2),
         *[Outcome("card_testing", number, orders=4, held=1) for number in range(19)],
         Outcome("card_testing", 19, orders=9),
         *[Outcome(attack, 0, orders=2, refused=1) for attack in riskeval.ATTACKS[1:]],
@@ -23,6 +24,7 @@ def test_an_attack_run_is_caught_by_a_held_or_refused_order_and_normal_orders_co
         "orders": 99,
         "held": 1,
         "refused": 0,
+        "lapsed": 2,
         "false_positive_rate": 0.0101,
         "meets_target": False,
     }
