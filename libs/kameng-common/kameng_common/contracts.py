@@ -88,9 +88,23 @@ class StockRefused(Payload):
     reason = fields.String(required=True)
 
 
+class SaleLine(Payload):
+    """One line of an order as sold: what it was priced at, and what it cost the shop then."""
+
+    product_id = fields.Integer(strict=True, required=True)
+    quantity = fields.Integer(strict=True, required=True, validate=validate.Range(min=1))
+    unit_price = amount_field(required=True)
+    # the product's cost price at the sale (for a product bought from a supplier, the supplier's
+    # price as last synced); None where the shop does not know it
+    unit_cost = amount_field(required=True, allow_none=True)
+
+
 class CardsDelivered(Payload):
     order_id = fields.String(required=True)
     card_ids = fields.List(fields.Integer(strict=True), required=True)
+    # the sale, for finance's cost and margin; absent from an older publisher's events
+    currency = currency_field(load_default=None)
+    lines = fields.List(fields.Nested(SaleLine), load_default=None)
 
 
 class StockLow(Payload):
@@ -267,7 +281,9 @@ CONTRACTS = {
         "orders", RefundRequested, (("payments", "on_refund_requested"), ("risk", "on_refund_requested"))
     ),
     "stock.sale_failed": Contract("inventory", StockRefused, (("orders", "on_sale_failed"),)),
-    "cards.delivered": Contract("inventory", CardsDelivered, (("orders", "on_cards_delivered"),)),
+    "cards.delivered": Contract(
+        "inventory", CardsDelivered, (("orders", "on_cards_delivered"), ("payments", "on_cards_delivered"))
+    ),
     "cards.refunded": Contract("inventory", CardsRefunded, (("orders", "on_cards_refunded"),)),
     # risk keeps it in the audit log, where staff see every alert
     "stock.low": Contract("inventory", StockLow, (("risk", "on_stock_low"),)),

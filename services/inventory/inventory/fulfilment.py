@@ -328,7 +328,7 @@ def _settle_order(uow, order, now):
         uow.publish("stock.sale_failed", {"order_id": order.id, "reason": reason}, correlation_id=order.id)
     elif all(row.status == SUCCEEDED for row in rows):
         card_ids = sale.sell(uow, order.id, now)
-        uow.publish("cards.delivered", {"order_id": order.id, "card_ids": card_ids}, correlation_id=order.id)
+        sale.publish_delivered(uow, order.id, card_ids, order.items or ())
         if order.refunded_at is not None:
             # its money went back while its suppliers topped it up: its cards go back at once
             refunds.give_back_cards(uow, order.id, now)

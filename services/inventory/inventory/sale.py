@@ -1,12 +1,13 @@
 """The end of an order's stock: sold to it, or given back; shared by order.paid and the lines bought upstream."""
 
 import datetime
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 import sqlalchemy as sa
 
 from inventory import domain, restock
-from inventory.db import cards, loop_sales, orders
+from inventory.db import cards, loop_sales, orders, products
 from kameng_common.db import UnitOfWork, utcnow
 
 
@@ -24,6 +25,34 @@ def sell(uow: UnitOfWork, order_id: str, now: datetime.datetime) -> list[int]:
     )
     set_stock_state(uow, order_id, domain.STOCK_SOLD)
     return delivered_card_ids(uow, order_id)
+
+
+def publish_delivered(
+    uow: UnitOfWork, order_id: str, card_ids: list[int], items: Iterable[Mapping[str, Any]]
+) -> None:
+    """cards.delivered: the cards sold to the order and, for finance's margins, each of its lines
+    with its price and its product's cost price at this moment (None where the shop does not know
+    it; a product bought from a supplier costs what the supplier's catalogue said at the last sync)."""
+    items = list(items)
+    found = uow.execute(
+        sa.select(products.c.id, products.c.cost_price, products.c.currency).where(
+            products.c.id.in_({item["product_id"] for item in items})
+        )
+    ).all()
+    costs = {row.id: row.cost_price for row in found}
+    lines = [
+        {
+            "product_id": item["product_id"],
+            "quantity": item["quantity"],
+            "unit_price": item["unit_price"],
+            "unit_cost": costs.get(item["product_id"]),
+        }
+        for item in items
+    ]
+    payload: dict[str, Any] = {"order_id": order_id, "card_ids": card_ids, "lines": lines}
+    if found:
+        payload["currency"] = found[0].currency  # an order's products share one currency (quote)
+    uow.publish("cards.delivered", payload, correlation_id=order_id)
 
 
 def delivered_card_ids(uow: UnitOfWork, order_id: str) -> list[int]:

@@ -700,7 +700,7 @@ def on_order_paid(uow: UnitOfWork, event: dict[str, Any]) -> None:
         return
     card_ids = sale.sell(uow, order_id, now)
     if card_ids:
-        uow.publish("cards.delivered", {"order_id": order_id, "card_ids": card_ids}, correlation_id=order_id)
+        sale.publish_delivered(uow, order_id, card_ids, payload["items"])
     if order.refunded_at is not None:
         # its money went back before its sale: its cards go back at once
         refunds.give_back_cards(uow, order_id, now)

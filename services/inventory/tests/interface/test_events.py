@@ -162,7 +162,12 @@ def test_a_paid_order_is_delivered_and_its_buyer_reads_the_cards(container, brok
     )
 
     delivered = received(broker, DELIVERED_QUEUE)
-    assert delivered["payload"] == {"order_id": "o1", "card_ids": reserved_cards(container, "o1")}
+    assert delivered["payload"] == {
+        "order_id": "o1",
+        "card_ids": reserved_cards(container, "o1"),
+        "currency": "CNY",
+        "lines": [{"product_id": product, "quantity": 2, "unit_price": 10000, "unit_cost": None}],
+    }
     assert "S0" not in json.dumps(delivered) and "S1" not in json.dumps(delivered)
     revealed = call(container, "reveal_cards", "o1", "alice")
     assert sorted(card["secret"] for card in revealed) == ["S0", "S1"]

@@ -7,6 +7,7 @@ import os
 import pytest
 
 from inventory import domain, fulfilment, suppliers, usecases
+from inventory.db import products
 from inventory.upstream import FAILED, PENDING, SUCCEEDED, SupplierRefused, SupplierUnreachable, UpstreamOrder
 from kameng_common.contracts import load_event, new_event
 from kameng_common.errors import InvalidInput
@@ -108,9 +109,18 @@ def test_a_paid_top_up_is_placed_once_and_delivered_when_the_supplier_says_so(sh
         }
     ]
     upstream.outcome = SUCCEEDED
+    with shop.db.unit_of_work() as uow:  # the supplier's price, as its catalogue's sync sets it
+        uow.execute(products.update().where(products.c.id == top_up).values(cost_price=4850))
     assert advance(shop, sealer, upstream, now=later(60)) == {SUCCEEDED: 1}
     assert upstream.placed == [("7", 1, "13800000000", "o1-1")]  # polled, not placed again
-    assert shop.published("cards.delivered") == [{"order_id": "o1", "card_ids": []}]
+    assert shop.published("cards.delivered") == [
+        {
+            "order_id": "o1",
+            "card_ids": [],
+            "currency": "CNY",
+            "lines": [{"product_id": top_up, "quantity": 1, "unit_price": 5000, "unit_cost": 4850}],
+        }
+    ]
     assert shop.stock_state("o1") == domain.STOCK_SOLD
 
 

@@ -3,6 +3,7 @@
 import pytest
 
 from inventory import domain, usecases
+from inventory.db import products
 from kameng_common.testing import deliver
 
 RESERVED, SOLD = domain.RESERVED, domain.SOLD
@@ -84,9 +85,32 @@ def test_payment_sells_the_reserved_cards(any_shop):
     reserved = any_shop.cards_of("o1", RESERVED)
     any_shop.paid("o1", (product, 2))
     assert any_shop.cards_of("o1", SOLD) == reserved
-    assert any_shop.published("cards.delivered") == [{"order_id": "o1", "card_ids": reserved}]
+    assert any_shop.published("cards.delivered") == [
+        {
+            "order_id": "o1",
+            "card_ids": reserved,
+            "currency": "CNY",
+            "lines": [{"product_id": product, "quantity": 2, "unit_price": 1000, "unit_cost": None}],
+        }
+    ]
     assert any_shop.stock_state("o1") == domain.STOCK_SOLD
     assert any_shop.available(product) == 1
+
+
+def test_a_sale_carries_each_lines_cost_price_as_it_was_when_sold(any_shop):
+    costed, uncosted = any_shop.product(cards=3), any_shop.product(cards=3)
+    with any_shop.db.unit_of_work() as uow:  # as a supplier's sync sets it
+        uow.execute(products.update().where(products.c.id == costed).values(cost_price=640))
+    any_shop.created("o1", (costed, 2), (uncosted, 1))
+    any_shop.paid("o1", (costed, 2), (uncosted, 1))
+    with any_shop.db.unit_of_work() as uow:
+        uow.execute(products.update().where(products.c.id == costed).values(cost_price=700))
+
+    [delivered] = any_shop.published("cards.delivered")
+    assert delivered["lines"] == [
+        {"product_id": costed, "quantity": 2, "unit_price": 1000, "unit_cost": 640},
+        {"product_id": uncosted, "quantity": 1, "unit_price": 1000, "unit_cost": None},
+    ]
 
 
 def test_a_repeated_payment_delivers_nothing_twice(any_shop):
