@@ -707,9 +707,11 @@ class FinanceSummaryQuerySchema(RequestSchema):
     to = UtcDateTime(metadata={"description": "the period's end, excluded (ISO 8601); now by default"})
     group_by = fields.String(
         load_default="day",
-        validate=validate.OneOf(["day", "channel"]),
+        validate=validate.OneOf(["day", "channel", "product"]),
         metadata={
-            "description": "day (the shop's day, Beijing time) or channel (the provider that took the money)"
+            "description": "day (the shop's day, Beijing time), channel (the provider that took the money) "
+            "or product (an order's money shared among its products in proportion to their lines' "
+            "quoted value, once its sale is recorded)"
         },
     )
 
@@ -718,12 +720,22 @@ class FinanceFiguresSchema(Schema):
     currency = fields.String()
     revenue = fields.Integer(metadata={"description": "fen received for orders (top-ups are not sales)"})
     refunds = fields.Integer(metadata={"description": "fen given back, when it was given back"})
+    cost = fields.Integer(
+        metadata={
+            "description": "fen the cards delivered in the period cost, at each line's cost price at the sale "
+            "(a refund does not take it back: the cards are spent)"
+        }
+    )
     commissions = fields.Integer(metadata={"description": "fen agents earned, less what refunds took back"})
     net = fields.Integer(metadata={"description": "revenue - refunds - commissions"})
+    margin = fields.Integer(metadata={"description": "revenue - refunds - cost - commissions"})
+    lines_without_cost = fields.Integer(
+        metadata={"description": "order lines delivered whose cost price is unknown: counted in cost as 0"}
+    )
 
 
 class FinanceRowSchema(FinanceFiguresSchema):
-    key = fields.String(metadata={"description": "the day (YYYY-MM-DD) or the channel"})
+    key = fields.String(metadata={"description": "the day (YYYY-MM-DD), the channel or the product id"})
 
 
 class ChannelSuccessSchema(Schema):
@@ -739,7 +751,11 @@ class FinanceSummarySchema(Schema):
     group_by = fields.String()
     rows = fields.List(
         fields.Nested(FinanceRowSchema),
-        metadata={"description": "by channel, commissions are in the totals only: they belong to no channel"},
+        metadata={
+            "description": "by channel, cost and commissions are in the totals only: they belong to no "
+            "channel; by product, commissions, and the money of orders whose sale is not recorded (not "
+            "delivered), are in the totals only"
+        },
     )
     totals = fields.List(fields.Nested(FinanceFiguresSchema), metadata={"description": "one per currency"})
     channels = fields.List(

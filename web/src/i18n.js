@@ -79,8 +79,8 @@ const zh = {
     ledger: "账本", account: "账户", from: "开始", to: "结束", exportCsv: "导出 CSV", reference: "凭证", reconcile: "对账",
     provider: "渠道", statementHint: "粘贴或选择渠道的日对账单（CSV）", outcome: "结果", days: "账单日期", brokenLines: "无法解析的行",
     theirs: "渠道金额", ours: "本方金额",
-    summary: "汇总", groupBy: "分组", groupings: { day: "日期", channel: "渠道" }, total: "合计",
-    figures: { revenue: "收入", refunds: "退款", commissions: "佣金", net: "净额" },
+    summary: "汇总", groupBy: "分组", groupings: { day: "日期", channel: "渠道", product: "商品" }, total: "合计",
+    figures: { revenue: "收入", refunds: "退款", cost: "成本", commissions: "佣金", net: "净额", margin: "毛利", lines_without_cost: "无成本行" },
     outcomes: { matched: "一致", missing_here: "本方缺失", missing_at_provider: "渠道缺失", amount_mismatch: "金额不符" },
   },
   agents: {
@@ -176,8 +176,8 @@ const en = {
     ledger: "Ledger", account: "Account", from: "From", to: "To", exportCsv: "Export CSV", reference: "Reference", reconcile: "Reconcile",
     provider: "Provider", statementHint: "Paste or choose the provider's daily statement (CSV)", outcome: "Outcome", days: "Days", brokenLines: "Broken lines",
     theirs: "Provider's amount", ours: "Our amount",
-    summary: "Summary", groupBy: "Group by", groupings: { day: "Day", channel: "Channel" }, total: "Total",
-    figures: { revenue: "Revenue", refunds: "Refunds", commissions: "Commissions", net: "Net" },
+    summary: "Summary", groupBy: "Group by", groupings: { day: "Day", channel: "Channel", product: "Product" }, total: "Total",
+    figures: { revenue: "Revenue", refunds: "Refunds", cost: "Cost", commissions: "Commissions", net: "Net", margin: "Margin", lines_without_cost: "Lines without cost" },
     outcomes: { matched: "Matched", missing_here: "Missing here", missing_at_provider: "Missing at the provider", amount_mismatch: "Amount mismatch" },
   },
   agents: {

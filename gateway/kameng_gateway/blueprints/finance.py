@@ -109,8 +109,9 @@ def read_ledger() -> ResponseReturnValue:
 @roles_required(*LEDGER_READER_ROLES)
 def finance_summary() -> ResponseReturnValue:
     """Admins, finance and auditors. Revenue (money received for orders), refunds (when given
-    back), agents' commissions and net, per day or channel and per currency, with totals; at
-    most 366 days (422 otherwise). Cost prices and margins are not in it."""
+    back), cost (of the cards delivered, at their cost price at the sale), agents' commissions,
+    net and margin, per day, channel or product and per currency, with totals; at most 366 days
+    (422 otherwise)."""
     query = load_query(_SUMMARY_QUERY_SCHEMA)
     summary = remote.call(
         "payments",

@@ -115,11 +115,32 @@ def test_the_ledger_refuses_bad_queries_and_other_roles(client, rpc, callers):
 SUMMARY = {
     "from": "2026-11-01T00:00:00+08:00",
     "to": "2026-11-28T00:00:00+08:00",
-    "group_by": "channel",
+    "group_by": "product",
     "rows": [
-        {"key": "alipay", "currency": "CNY", "revenue": 2000, "refunds": 500, "commissions": 0, "net": 1500}
+        {
+            "key": "7",
+            "currency": "CNY",
+            "revenue": 2000,
+            "refunds": 500,
+            "cost": 800,
+            "commissions": 0,
+            "net": 1500,
+            "margin": 700,
+            "lines_without_cost": 0,
+        }
     ],
-    "totals": [{"currency": "CNY", "revenue": 2000, "refunds": 500, "commissions": 100, "net": 1400}],
+    "totals": [
+        {
+            "currency": "CNY",
+            "revenue": 2000,
+            "refunds": 500,
+            "cost": 800,
+            "commissions": 100,
+            "net": 1400,
+            "margin": 600,
+            "lines_without_cost": 1,
+        }
+    ],
 }
 
 
@@ -128,7 +149,7 @@ def test_admins_finance_and_auditors_read_the_summary(client, rpc, callers, role
     rpc.answer("payments", "finance_summary", SUMMARY)
     response = client.get(
         "/api/v1/admin/finance/summary?from=2026-11-01T00:00:00%2B08:00&to=2026-11-28T00:00:00%2B08:00"
-        "&group_by=channel",
+        "&group_by=product",
         headers=callers.staff(role),
     )
     assert (response.status_code, response.json) == (200, SUMMARY)
@@ -136,7 +157,7 @@ def test_admins_finance_and_auditors_read_the_summary(client, rpc, callers, role
     assert call.kwargs == {
         "since": "2026-10-31T16:00:00+00:00",
         "until": "2026-11-27T16:00:00+00:00",
-        "group_by": "channel",
+        "group_by": "product",
     }
 
 
@@ -148,7 +169,7 @@ def test_the_summary_defaults_to_days_and_refuses_bad_queries_and_other_roles(cl
         "until": None,
         "group_by": "day",
     }
-    for query in ("group_by=product", "from=yesterday", "to=2026-11-28T00:00:00"):
+    for query in ("group_by=customer", "from=yesterday", "to=2026-11-28T00:00:00"):
         response = client.get(f"/api/v1/admin/finance/summary?{query}", headers=callers.staff("finance"))
         assert response.status_code == 422, query
     for role in ("support", "ops"):

@@ -165,3 +165,19 @@ refund_request_comments = sa.Table(
     sa.Column("text", sa.Text, nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
 )
+
+# What inventory sold (cards.delivered): each delivered order's lines, at the price orders quoted
+# and the cost price inventory knew at the sale (None: unknown), for finance's cost and margins.
+sale_lines = sa.Table(
+    "sale_lines",
+    metadata,
+    sa.Column("order_id", sa.String(64), primary_key=True),
+    sa.Column("line_no", sa.Integer, primary_key=True),
+    sa.Column("product_id", sa.Integer, nullable=False),
+    sa.Column("quantity", sa.Integer, nullable=False),
+    sa.Column("unit_price", Money, nullable=False),
+    sa.Column("unit_cost", Money),
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("delivered_at", sa.DateTime(timezone=True), nullable=False, index=True),
+    sa.CheckConstraint("quantity > 0", name="quantity_positive"),
+)

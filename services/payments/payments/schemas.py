@@ -220,7 +220,7 @@ class FinanceSummaryQuery(Schema):
     # the period ends now and lasts 30 days unless told otherwise
     since = fields.AwareDateTime(allow_none=True, load_default=None)
     until = fields.AwareDateTime(allow_none=True, load_default=None)
-    group_by = fields.String(load_default="day", validate=validate.OneOf(("day", "channel")))
+    group_by = fields.String(load_default="day", validate=validate.OneOf(("day", "channel", "product")))
 
     @post_load
     def period(self, data: dict[str, Any], **_kwargs: Any) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from kameng_common.extensions import (
     timer,
 )
 from kameng_common.money import DEFAULT_CURRENCY
-from payments import aftersales, agent_ledger, finance, usecases
+from payments import aftersales, agent_ledger, finance, sales, usecases
 from payments.db import metadata
 from payments.providers import Providers
 
@@ -152,3 +152,7 @@ class PaymentsService:
     @event_handler("customers", "withdrawal.paid")
     def on_withdrawal_paid(self, uow, event):
         agent_ledger.on_withdrawal_paid(uow, event)
+
+    @event_handler("inventory", "cards.delivered")
+    def on_cards_delivered(self, uow, event):
+        sales.on_cards_delivered(uow, event)

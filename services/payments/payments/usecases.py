@@ -16,7 +16,7 @@ from kameng_common.db import Database, UnitOfWork, utc_isoformat, utcnow
 from kameng_common.errors import Conflict, InvalidInput, KamengError, NotFound
 from kameng_common.money import DEFAULT_CURRENCY
 from kameng_common.validation import load_or_invalid
-from payments import aftersales, agent_ledger, domain, metrics, schemas, statements
+from payments import aftersales, agent_ledger, domain, metrics, sales, schemas, statements
 from payments.db import (
     ledger_entries,
     ledger_transactions,
@@ -687,6 +687,7 @@ def audit_snapshot(db: Database) -> dict[str, Any]:
             sa.select(order_refunds).order_by(order_refunds.c.created_at, order_refunds.c.id)
         ).all()
         agents = agent_ledger.agent_postings(session)
+        sold = sales.audit_sales(session)
         tickets = aftersales.audit_tickets(session)
         sales_and_refunds = session.execute(
             sa.select(
@@ -745,6 +746,8 @@ def audit_snapshot(db: Database) -> dict[str, Any]:
         "refund_requests": tickets,
         # each agent earning, reversal and payout posted, by customers' reference
         "agent_postings": agents,
+        # the lines of every sale inventory reported (cards.delivered), per order
+        "sales": sold,
         "outbox": db.outbox_status(),
     }
 

@@ -17,6 +17,7 @@ def test_the_snapshot_of_no_payments(any_db):
         "ledger": {"problems": [], "sales": {}, "refunds": {}},
         "refund_requests": [],
         "agent_postings": {},
+        "sales": {},
         "outbox": {"pending": 0, "oldest_pending_at": None},
     }
 
