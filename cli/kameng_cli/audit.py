@@ -189,6 +189,7 @@ def check(snapshots, dead_letters, now, timeouts):
         *_cards_sold_only_for_delivered_orders(orders, inventory, now, timeouts),
         *_reservations_released(orders, inventory, now, timeouts),
         *_delivered_orders_paid_in_full(orders, receipts),
+        *_sales_recorded_for_finance(orders, payments, now, timeouts),
         *_refunded_orders_refunded(orders, receipts),
         *_money_delivered_or_refunded(orders, receipts, now, timeouts),
         *_ledger_consistent(payments),
@@ -410,6 +411,22 @@ def _delivered_orders_paid_in_full(orders, receipts):
                 f"costs {order['total']} {order['currency']}, but payment "
                 f"{order['payment_id']} received "
                 + ", ".join(f"{amount} {currency}" for amount, currency in sorted(wrong)),
+            )
+
+
+def _sales_recorded_for_finance(orders, payments, now, timeouts):
+    """Payments holds each delivered order's sale (its cost and revenue by product) once, with the
+    order's quantities, once the grace period has passed since it was delivered."""
+    for order_id, order in orders.items():
+        if order["status"] != DELIVERED or _after(order["updated_at"], timeouts.grace) >= now:
+            continue
+        recorded = payments["sales"].get(order_id)
+        if recorded != order["items"]:
+            yield Violation(
+                "sale_not_recorded",
+                f"order {order_id}",
+                f"delivered with {_units(order['items'])}, but payments recorded "
+                + (_units(recorded) if recorded else "no sale"),
             )
 
 
@@ -770,6 +787,10 @@ def _status(orders, order_id):
 def _after(moment, seconds):
     """The ISO 8601 ``moment`` plus ``seconds``, as a datetime."""
     return datetime.datetime.fromisoformat(moment) + datetime.timedelta(seconds=seconds)
+
+
+def _units(counts):
+    return ", ".join(f"{count} of product {product}" for product, count in sorted(counts.items()))
 
 
 def _cards(counts):

@@ -42,6 +42,8 @@ class Shop:
         }
         self.stats_mismatches = []
         self.agent_postings = {}
+        # what payments recorded of a sale, where it differs from the delivered order's items
+        self.recorded_sales = {}
         self.enabled_admins = 1
         self.coupons = {"coupons": {}, "uses": {}}
         self.outboxes = {service: {"pending": 0, "oldest_pending_at": None} for service in audit.SERVICES}
@@ -120,6 +122,12 @@ class Shop:
         for refund in self.refunds:
             if refund["status"] == "succeeded":
                 refunds[refund["currency"]] = refunds.get(refund["currency"], 0) + refund["amount"]
+        recorded = {
+            order_id: dict(order["items"])
+            for order_id, order in self.orders.items()
+            if order["status"] == "delivered"
+        }
+        recorded.update(self.recorded_sales)
         return {
             "orders": {"service": "orders", "orders": self.orders, "outbox": self.outboxes["orders"]},
             "inventory": {
@@ -140,6 +148,7 @@ class Shop:
                 "refunds": self.refunds,
                 "ledger": {"problems": self.ledger_problems, "sales": sales, "refunds": refunds},
                 "agent_postings": self.agent_postings,
+                "sales": {order_id: sale for order_id, sale in recorded.items() if sale is not None},
                 "outbox": self.outboxes["payments"],
             },
             "customers": {
@@ -272,6 +281,23 @@ def test_a_delivered_order_holding_other_than_its_quantity(shop, held):
 def test_a_direct_product_of_a_delivered_order_holds_no_cards(shop):
     shop.direct_products.append("9")
     shop.orders["delivered"]["items"]["9"] = 1
+    assert shop.check() == []
+
+
+# --- payments records each delivered order's sale once, for finance's cost and margins
+
+
+@pytest.mark.parametrize("recorded", [None, {"1": 1}, {"1": 4}, {"1": 2, "9": 1}])
+def test_a_delivered_order_whose_sale_payments_did_not_record_as_it_was(shop, recorded):
+    shop.recorded_sales["delivered"] = recorded
+    [violation] = shop.check()
+    assert (violation.kind, violation.subject) == ("sale_not_recorded", "order delivered")
+    assert violation.detail.startswith("delivered with 2 of product 1, but payments recorded ")
+
+
+def test_a_sale_delivered_a_moment_ago_may_not_have_reached_payments_yet(shop):
+    shop.delivered("just-delivered", at=JUST_NOW)
+    shop.recorded_sales["just-delivered"] = None
     assert shop.check() == []
 
 
