@@ -107,4 +107,11 @@ def test_the_audit_finds_an_order_whose_state_is_broken(suite, order_awaiting_pa
     short = copy.deepcopy(snapshots)
     [product_id] = short["orders"]["orders"][order["id"]]["items"]
     short["orders"]["orders"][order["id"]]["items"][product_id] = 2
-    assert found(short) == [("delivery_mismatch", f"order {order['id']}")]
+    assert found(short) == [
+        ("delivery_mismatch", f"order {order['id']}"),
+        ("sale_not_recorded", f"order {order['id']}"),
+    ]
+
+    unrecorded = copy.deepcopy(snapshots)
+    del unrecorded["payments"]["sales"][order["id"]]
+    assert found(unrecorded) == [("sale_not_recorded", f"order {order['id']}")]
