@@ -1,6 +1,7 @@
 """Steps through the gateway's HTTP API that the cross-service and browser tests share."""
 
 import json
+import time
 import uuid
 
 import requests
@@ -64,3 +65,15 @@ def every_item(gateway, path):
         cursor = page["next_cursor"]
         if not cursor:
             return
+
+
+def product_finance_row(staff, product_id, timeout=30):
+    """The finance summary's row of a product, once payments has recorded its sale (cards.delivered)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        summary = staff.request("GET", "/api/v1/admin/finance/summary", params={"group_by": "product"})
+        found = [row for row in summary["rows"] if row["key"] == str(product_id)]
+        if found or time.monotonic() > deadline:
+            [row] = found
+            return row
+        time.sleep(0.2)

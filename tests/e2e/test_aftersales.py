@@ -9,6 +9,7 @@ import uuid
 import pytest
 
 from kameng_cli import audit, shop
+from tests.api_steps import product_finance_row
 
 
 @pytest.fixture
@@ -101,7 +102,7 @@ def test_a_buyers_ticket_is_commented_approved_and_refunded_through_the_provider
 
     # by product: its sale (recorded by payments from cards.delivered) took the money, the full refund
     # took it all back; its cost price is unknown, so its line counts no cost and is reported
-    by_product = wait_for_product_row(finance, product["id"])
+    by_product = product_finance_row(finance, product["id"])
     assert (by_product["revenue"], by_product["refunds"]) == (order["total"], order["total"])
     assert (by_product["cost"], by_product["lines_without_cost"], by_product["margin"]) == (0, 1, 0)
 
@@ -109,17 +110,6 @@ def test_a_buyers_ticket_is_commented_approved_and_refunded_through_the_provider
         suite.settings.amqp_uri, audit.Timeouts(order_ttl=suite.order_ttl, expiry_interval=1, grace=5)
     )
     assert not [violation for violation in report.violations if "refund" in violation.kind], report.render()
-
-
-def wait_for_product_row(finance, product_id):
-    deadline = time.monotonic() + 30
-    while True:
-        summary = finance.request("GET", "/api/v1/admin/finance/summary?group_by=product")
-        found = [row for row in summary["rows"] if row["key"] == str(product_id)]
-        if found or time.monotonic() > deadline:
-            [row] = found
-            return row
-        time.sleep(0.2)
 
 
 def refund_requests_heard_by_risk(service_metrics):

@@ -5,7 +5,7 @@ import uuid
 import pytest
 
 from kameng_cli import audit, shop
-from tests.api_steps import every_item
+from tests.api_steps import every_item, product_finance_row
 
 
 def direct_product(staff, supplier, sku, price=5000, kind="direct"):
@@ -96,6 +96,11 @@ def test_a_paid_top_up_is_bought_once_from_the_supplier_and_delivered(
     assert line["fulfilment"]["status"] == "succeeded" and line["fulfilment"]["supplier_order_id"]
     state = upstream.state.snapshot()
     assert state["client_order_ids"].count(f"{order['id']}-1") == 1 and state["top_ups"] >= 1
+    # finance counts what the supplier charges as the sale's cost
+    cost = staff.request("GET", f"/api/v1/admin/products/{product['id']}")["cost_price"]
+    sold = product_finance_row(staff, product["id"])
+    assert (sold["revenue"], sold["cost"], sold["lines_without_cost"]) == (order["total"], cost, 0)
+    assert sold["margin"] == order["total"] - cost
     audit_passes(suite)
 
 
