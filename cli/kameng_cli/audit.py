@@ -42,19 +42,28 @@ STILL_OPEN = (PENDING, AWAITING_PAYMENT, ON_HOLD)
 
 @dataclass(frozen=True)
 class Timeouts:
-    """Seconds: how long an order may wait in each status, and how long a message may travel."""
+    """Seconds: how long an order may wait in each status, how long customers leaves a coupon held
+    for an order it was never stored, and how long a message may travel."""
 
     order_ttl: float = 900
     expiry_interval: float = 5
     grace: float = DEFAULT_GRACE_SECONDS
+    coupon_hold_grace: float = 600
+    coupon_hold_sweep_interval: float = 60
 
     @classmethod
     def from_env(cls, grace=DEFAULT_GRACE_SECONDS):
-        """The orders service's settings, read from the same environment variables."""
+        """The orders and customers services' settings, read from the same environment variables."""
         return cls(
             order_ttl=float(os.environ.get("KAMENG_ORDER_TTL_SECONDS", cls.order_ttl)),
             expiry_interval=float(os.environ.get("KAMENG_ORDER_EXPIRY_INTERVAL", cls.expiry_interval)),
             grace=grace,
+            coupon_hold_grace=float(
+                os.environ.get("KAMENG_COUPON_HOLD_GRACE_SECONDS", cls.coupon_hold_grace)
+            ),
+            coupon_hold_sweep_interval=float(
+                os.environ.get("KAMENG_COUPON_HOLD_SWEEP_INTERVAL", cls.coupon_hold_sweep_interval)
+            ),
         )
 
 
@@ -672,13 +681,21 @@ def _coupons_within_their_limits(coupons):
 
 def _coupon_uses_follow_their_orders(orders, coupons, now, timeouts):
     """Every held use belongs to an order that may still be paid, every paid order's use is spent
-    and every spent use's order was paid; an order's discount is its use's."""
+    and every spent use's order was paid; an order's discount is its use's.
+
+    A use held for an order orders does not know (never stored) is customers' sweep's to give back:
+    it is orphaned once the sweep's grace period and interval have passed too."""
     uses = coupons["uses"]
     for order_id, use in uses.items():
         order = orders.get(order_id)
         status = _status(orders, order_id)
-        last_moves = [use["held_at"]] + ([order["updated_at"]] if order else [])
-        settled = max(_after(moment, timeouts.grace) for moment in last_moves) < now
+        if order is None:
+            sweep_wait = timeouts.coupon_hold_grace + timeouts.coupon_hold_sweep_interval + timeouts.grace
+            settled = _after(use["held_at"], sweep_wait) < now
+        else:
+            settled = (
+                max(_after(moment, timeouts.grace) for moment in (use["held_at"], order["updated_at"])) < now
+            )
         if use["status"] == "spent" and status not in PAID_ONCE:
             yield Violation(
                 "coupon_spent_unpaid", f"order {order_id}", f"its coupon use is spent, the order {status}"

@@ -65,6 +65,7 @@ METRICS = {
     "kameng_customers_by_tag",
     "kameng_coupon_uses",
     "kameng_coupon_holds_total",
+    "kameng_coupon_holds_swept_total",
     "kameng_agent_money",
     "kameng_agent_earnings",
     "kameng_http_requests_total",

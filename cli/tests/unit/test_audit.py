@@ -610,9 +610,18 @@ def test_collect_asks_orders_before_the_services_whose_facts_it_reports():
 def test_timeouts_come_from_the_orders_settings(monkeypatch):
     monkeypatch.setenv("KAMENG_ORDER_TTL_SECONDS", "15")
     monkeypatch.setenv("KAMENG_ORDER_EXPIRY_INTERVAL", "1")
-    assert audit.Timeouts.from_env(grace=5) == audit.Timeouts(order_ttl=15, expiry_interval=1, grace=5)
-    monkeypatch.delenv("KAMENG_ORDER_TTL_SECONDS")
-    monkeypatch.delenv("KAMENG_ORDER_EXPIRY_INTERVAL")
+    monkeypatch.setenv("KAMENG_COUPON_HOLD_GRACE_SECONDS", "30")
+    monkeypatch.setenv("KAMENG_COUPON_HOLD_SWEEP_INTERVAL", "1")
+    assert audit.Timeouts.from_env(grace=5) == audit.Timeouts(
+        order_ttl=15, expiry_interval=1, grace=5, coupon_hold_grace=30, coupon_hold_sweep_interval=1
+    )
+    for setting in (
+        "KAMENG_ORDER_TTL_SECONDS",
+        "KAMENG_ORDER_EXPIRY_INTERVAL",
+        "KAMENG_COUPON_HOLD_GRACE_SECONDS",
+        "KAMENG_COUPON_HOLD_SWEEP_INTERVAL",
+    ):
+        monkeypatch.delenv(setting)
     assert audit.Timeouts.from_env() == audit.Timeouts(order_ttl=900, expiry_interval=5, grace=60)
 
 
@@ -694,7 +703,13 @@ def test_the_command_prints_json(shop, audited, capsys):
         main.main(["audit", "--json"])
     printed = json.loads(capsys.readouterr().out)
     assert printed["ok"] is False
-    assert printed["timeouts"] == {"order_ttl": 900, "expiry_interval": 5, "grace": 60}
+    assert printed["timeouts"] == {
+        "order_ttl": 900,
+        "expiry_interval": 5,
+        "grace": 60,
+        "coupon_hold_grace": 600,
+        "coupon_hold_sweep_interval": 60,
+    }
     assert [violation["kind"] for violation in printed["violations"]] == ["cards_sold_to_undelivered_order"]
 
 
@@ -866,6 +881,18 @@ def test_a_hold_left_behind_by_a_closed_or_unknown_order(shop):
     assert shop.violations() == [
         ("coupon_hold_orphaned", "order cancelled"),
         ("coupon_hold_orphaned", "order never-stored"),
+    ]
+
+
+def test_a_hold_for_an_unknown_order_is_the_sweeps_until_its_grace_and_interval_have_passed(shop):
+    # the sweep gives it back 600 s after the hold, within its 60 s interval; the audit waits its grace too
+    held_at = NOW - datetime.timedelta(seconds=600 + 60 + 60 - 1)
+    shop.order("never-stored", "pending")
+    shop.use("never-stored", "held", at=held_at)
+    del shop.orders["never-stored"]
+    assert shop.check() == []
+    assert shop.violations(now=NOW + datetime.timedelta(seconds=2)) == [
+        ("coupon_hold_orphaned", "order never-stored")
     ]
 
 

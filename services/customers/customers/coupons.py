@@ -5,14 +5,16 @@ A coupon's ``used`` counts its uses held or spent. A hold locks the coupon's row
 buyer's uses under that lock and raises ``used`` only while it is below
 ``total_limit``: concurrent orders never take a coupon past either limit.
 A use is one per order, so a hold asked again for the same order answers the
-same use; a cancelled or expired order gives its use back.
+same use (a use given back is held again, under the limits); a cancelled or
+expired order gives its use back, and so does a hold whose order orders never
+stored (``release_orphaned_holds``).
 """
 
 import datetime
 import logging
 import re
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -21,7 +23,7 @@ from prometheus_client import Counter
 from customers import domain, segments
 from customers.db import accounts, coupon_grants, coupon_uses, coupons
 from kameng_common.db import Database, UnitOfWork, utc_isoformat, utcnow
-from kameng_common.errors import Conflict, Forbidden, InvalidInput, NotFound
+from kameng_common.errors import Conflict, Forbidden, InvalidInput, NotFound, Unavailable
 
 _log = logging.getLogger(__name__)
 
@@ -30,6 +32,10 @@ KINDS = (AMOUNT_OFF, PERCENT_OFF)
 HELD, SPENT, RELEASED = "held", "spent", "released"
 # the uses that count toward a coupon's limits
 COUNTED = (HELD, SPENT)
+# orders' statuses of an order closed before it was paid: its use goes back
+CLOSED_UNPAID = ("cancelled", "expired")
+# the held uses the sweep asks orders about at once
+SWEEP_PAGE = 100
 CODE_PATTERN = re.compile(r"^[A-Z0-9_-]{3,32}\Z")
 MAX_ISSUE = 10_000
 
@@ -37,6 +43,16 @@ HOLDS = Counter("kameng_coupon_holds_total", "Coupon holds asked for by orders, 
 USES_CLOSED = Counter("kameng_coupon_uses_closed_total", "Coupon uses spent or given back", ["status"])
 for _status in (SPENT, RELEASED):
     USES_CLOSED.labels(_status)
+HOLDS_SWEPT = Counter(
+    "kameng_coupon_holds_swept_total",
+    "Held uses given back by the sweep, by what orders said of their order (unknown, cancelled, expired)",
+    ["order_status"],
+)
+for _order_status in ("unknown", *CLOSED_UNPAID):
+    HOLDS_SWEPT.labels(_order_status)
+
+# orders' ``order_statuses(order_ids)``: {"orders": {order_id: status}} for the ids it knows
+OrderStatuses = Callable[[list[str]], Mapping[str, Any]]
 
 
 # --- the rules: pure ---------------------------------------------------------------
@@ -337,8 +353,11 @@ def hold_coupon(
     """Hold one use of the coupon ``code`` for an order of ``lines`` (product_id, category_id,
     quantity, unit_price); answers the discount.
 
-    Idempotent per order: asked again, it answers the use held first (another
-    coupon for the same order is a Conflict). Refusals are 4xx with their code:
+    Idempotent per order: asked again, it answers the use held first and renews
+    its hold (the sweep gives back only a hold older than its grace period);
+    a use given back meanwhile (the sweep, or a release) is held again under
+    the limits, as a new one; another coupon for the same order is a Conflict.
+    Refusals are 4xx with their code:
     ``coupon_unknown``, ``coupon_not_issued``, ``coupon_not_started``,
     ``coupon_expired``, ``coupon_out_of_scope``, ``coupon_below_min_total``,
     ``coupon_limit_reached``, ``coupon_customer_limit_reached``.
@@ -372,7 +391,12 @@ def _hold(
     if existing is not None:
         if existing.coupon_id != coupon.id or existing.customer_id != customer_id:
             raise Conflict("this order holds another coupon", code="coupon_order_conflict")
-        return _use_answer(existing._asdict(), coupon.code)
+        if existing.status == HELD:
+            # the buyer's retry: the order is about to be stored, the sweep must not give it back
+            uow.execute(coupon_uses.update().where(coupon_uses.c.order_id == order_id).values(held_at=now))
+        if existing.status != RELEASED:
+            return _use_answer(existing._asdict(), coupon.code)
+        # given back (its order closed, or never stored): no longer counted, so held as a new use
     if not coupon.public and not _granted(uow, coupon.id, customer_id):
         raise Forbidden("this coupon was not issued to you", code="coupon_not_issued")
     eligible = eligible_subtotal(coupon._asdict(), lines)
@@ -410,7 +434,10 @@ def _hold(
         "held_at": now,
         "updated_at": now,
     }
-    uow.execute(coupon_uses.insert().values(**use))
+    if existing is None:
+        uow.execute(coupon_uses.insert().values(**use))
+    else:
+        uow.execute(coupon_uses.update().where(coupon_uses.c.order_id == order_id).values(**use))
     return _use_answer(use, coupon.code)
 
 
@@ -460,21 +487,104 @@ def _close_use(uow: UnitOfWork, order_id: str, target: str) -> str | None:
     ).first()
     if use is None:
         return None
-    if use.status != HELD:
-        return str(use.status)  # already spent or given back: a replay changes nothing
-    now = utcnow()
+    if use.status == HELD and _move_held(uow, use.coupon_id, order_id, target):
+        return target
+    # already spent or given back (maybe meanwhile): a replay changes nothing
+    return str(
+        uow.execute(sa.select(coupon_uses.c.status).where(coupon_uses.c.order_id == order_id)).scalar_one()
+    )
+
+
+def _move_held(
+    uow: UnitOfWork,
+    coupon_id: str,
+    order_id: str,
+    target: str,
+    held_before: datetime.datetime | None = None,
+) -> bool:
+    """Move the order's use to ``target`` if it is still held (and held before ``held_before``, when
+    given), giving its count back when released; whether it moved."""
     if target == RELEASED:
-        # the coupon's row first, as a hold locks it: the two never wait on each other
-        uow.execute(coupons.update().where(coupons.c.id == use.coupon_id).values(used=coupons.c.used - 1))
+        # the coupon's row first, as a hold locks it: the two never wait on each other, and a hold
+        # renewed or made again for the order commits wholly before this release or after it
+        uow.execute(sa.select(coupons.c.id).where(coupons.c.id == coupon_id).with_for_update())
+    still_held = [coupon_uses.c.order_id == order_id, coupon_uses.c.status == HELD]
+    if held_before is not None:
+        still_held.append(coupon_uses.c.held_at < held_before)
     moved = uow.execute(
-        coupon_uses.update()
-        .where(coupon_uses.c.order_id == order_id, coupon_uses.c.status == HELD)
-        .values(status=target, updated_at=now)
+        coupon_uses.update().where(*still_held).values(status=target, updated_at=utcnow())
     ).rowcount
     if not moved:
-        raise Conflict(f"the coupon use of order {order_id} changed meanwhile")
+        return False
+    if target == RELEASED:
+        uow.execute(coupons.update().where(coupons.c.id == coupon_id).values(used=coupons.c.used - 1))
     uow.after_commit(lambda: USES_CLOSED.labels(target).inc())
-    return target
+    return True
+
+
+def release_orphaned_holds(
+    db: Database, order_statuses: OrderStatuses, grace_seconds: float, now: datetime.datetime | None = None
+) -> int:
+    """Give back every use held longer than ``grace_seconds`` whose order orders does not know (it was
+    never stored: orders stopped between the hold and the store, and the buyer never retried) or
+    closed unpaid (cancelled or expired, its event not handled yet); answers how many went back.
+
+    ``order_statuses(order_ids)`` is orders' answer. Nothing goes back for the uses orders does not
+    answer about. Each use goes back in its own unit of work, only if it is still held and not
+    renewed since (a retry of its order holds it again with the time of the retry).
+    """
+    now = now or utcnow()
+    held_before = now - datetime.timedelta(seconds=grace_seconds)
+    released, after = 0, ""
+    while True:
+        with db.reading() as session:
+            page = session.execute(
+                sa.select(coupon_uses.c.order_id, coupon_uses.c.coupon_id)
+                .where(
+                    coupon_uses.c.status == HELD,
+                    coupon_uses.c.held_at < held_before,
+                    coupon_uses.c.order_id > after,
+                )
+                .order_by(coupon_uses.c.order_id)
+                .limit(SWEEP_PAGE)
+            ).all()
+        if not page:
+            return released
+        try:
+            statuses = _statuses_of(order_statuses, [use.order_id for use in page])
+        except Unavailable as exc:
+            _log.warning("orders did not answer; no coupon hold given back", extra={"error": str(exc)})
+            return released
+        for use in page:
+            order_status = statuses.get(use.order_id, "unknown")
+            if order_status != "unknown" and order_status not in CLOSED_UNPAID:
+                continue
+            with db.unit_of_work() as uow:
+                moved = _move_held(uow, use.coupon_id, use.order_id, RELEASED, held_before)
+                if moved:
+                    uow.after_commit(HOLDS_SWEPT.labels(order_status).inc)
+            if moved:
+                released += 1
+                _log.info(
+                    "coupon hold given back",
+                    extra={
+                        "order_id": use.order_id,
+                        "coupon_id": use.coupon_id,
+                        "order_status": order_status,
+                    },
+                )
+        after = page[-1].order_id
+
+
+def _statuses_of(order_statuses: OrderStatuses, order_ids: list[str]) -> dict[str, str]:
+    """orders' statuses of ``order_ids`` it knows; Unavailable for no answer or a malformed one."""
+    answer = order_statuses(order_ids)
+    known = answer.get("orders") if isinstance(answer, Mapping) else None
+    if not isinstance(known, Mapping) or not all(
+        isinstance(order_id, str) and isinstance(status, str) for order_id, status in known.items()
+    ):
+        raise Unavailable("orders answered malformed order statuses")
+    return dict(known)
 
 
 # --- metrics and the audit ---------------------------------------------------------------

@@ -225,6 +225,8 @@ coupon_uses = sa.Table(
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
 )
 sa.Index("ix_coupon_uses_coupon_customer", coupon_uses.c.coupon_id, coupon_uses.c.customer_id)
+# the sweep of holds older than the grace period whose order was never stored
+sa.Index("ix_coupon_uses_status_held_at", coupon_uses.c.status, coupon_uses.c.held_at)
 # An agent's own storefront (分站) at /s/<slug>: the catalogue at the agent price plus the markup.
 shops = sa.Table(
     "shops",

@@ -7,6 +7,7 @@ from kameng_common.errors import Unavailable
 from kameng_common.extensions import (
     BusinessGauge,
     Instrumentation,
+    RemoteService,
     ServiceDatabase,
     check_health,
     configured_timer,
@@ -54,6 +55,7 @@ class CustomersService:
     shops_count = BusinessGauge("kameng_agent_shops", "Agents' shops", [], shops.count_shops)
     first_admin = FirstAdmin()
     config = Config()
+    orders = RemoteService("orders")
 
     @rpc
     def health(self):
@@ -260,6 +262,12 @@ class CustomersService:
     def release_coupon(self, order_id):
         data = load_or_invalid(schemas.OrderRef(), {"order_id": order_id})
         return coupons.release_coupon(self.db, data["order_id"])
+
+    @configured_timer("COUPON_HOLD_SWEEP_INTERVAL")
+    def release_orphaned_coupon_holds(self):
+        coupons.release_orphaned_holds(
+            self.db, self.orders.order_statuses, float(self.config["COUPON_HOLD_GRACE_SECONDS"])
+        )
 
     @event_handler("orders", "order.paid")
     def on_order_paid(self, uow, event):

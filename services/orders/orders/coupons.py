@@ -1,9 +1,10 @@
 """An order's coupon: customers holds one use of it for the order and answers the discount.
 
 Customers owns coupons; orders only asks for the hold (idempotent per order), keeps
-the code and the discount on the order, and gives the use back when the order it
-was held for never came to be. Paying spends the use and closing the order gives
-it back, through customers' handlers of order.paid, order.cancelled and order.expired.
+the code and the discount on the order, and answers customers' ``order_statuses``.
+Paying spends the use and closing the order gives it back, through customers'
+handlers of order.paid, order.cancelled and order.expired; a use held for an order
+that was never stored goes back by customers' sweep, which asks ``order_statuses``.
 """
 
 from collections.abc import Callable, Mapping

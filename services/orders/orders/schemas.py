@@ -6,6 +6,7 @@ from kameng_common.money import amount_field, currency_field
 from orders import domain
 
 MAX_WAIT_SECONDS = 30
+MAX_STATUSES_ASKED = 200
 
 
 class OrderItemInput(Schema):
@@ -50,6 +51,15 @@ class ListOrdersInput(Schema):
     customer_id = fields.String(load_default=None, allow_none=True, validate=validate.Length(min=1, max=64))
     limit = fields.Integer(strict=True, load_default=50, validate=validate.Range(min=1, max=200))
     cursor = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=200))
+
+
+class OrderStatusesInput(Schema):
+    # customers' coupon uses name orders by ids of up to 64 characters
+    order_ids = fields.List(
+        fields.String(validate=validate.Length(min=1, max=64)),
+        required=True,
+        validate=validate.Length(max=MAX_STATUSES_ASKED),
+    )
 
 
 class RequestPaymentInput(Schema):
@@ -145,6 +155,7 @@ class ReviewOut(Schema):
 
 
 get_order_input = GetOrderInput()
+order_statuses_input = OrderStatusesInput()
 review_out = ReviewOut()
 order_out = OrderOut()
 order_summary_out = OrderOut(exclude=("history",))

@@ -88,6 +88,10 @@ class OrdersService:
         return usecases.get_order(self.db, order_id, changed_from, wait)
 
     @rpc
+    def order_statuses(self, order_ids):
+        return usecases.order_statuses(self.db, order_ids)
+
+    @rpc
     def list_orders(self, customer_id=None, limit=50, cursor=None):
         return usecases.list_orders(self.db, customer_id, limit, cursor)
 

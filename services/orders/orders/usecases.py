@@ -318,6 +318,18 @@ def get_order(
     return schemas.order_out.dump({**order_and_lines[0], "items": order_and_lines, "history": history})
 
 
+def order_statuses(db: Database, order_ids: list[str]) -> dict[str, Any]:
+    """``{orders: {order_id: status}}`` for those of ``order_ids`` orders knows (an id it does not know is
+    left out): customers asks it of the orders it holds a coupon use for, to give back the use of one
+    never stored or closed unpaid."""
+    request = load_or_invalid(schemas.order_statuses_input, {"order_ids": order_ids})
+    with db.reading() as session:
+        rows = session.execute(
+            sa.select(orders.c.id, orders.c.status).where(orders.c.id.in_(request["order_ids"]))
+        ).all()
+    return {"orders": {row.id: row.status for row in rows}}
+
+
 def list_orders(
     db: Database, customer_id: str | None = None, limit: int = 50, cursor: str | None = None
 ) -> dict[str, Any]:

@@ -19,6 +19,9 @@ def config(rabbit_config, database_url, argon2_parameters):
         "ARGON2_PARALLELISM": argon2_parameters["parallelism"],
         "COMMISSION_HOLD_SECONDS": 0,
         "COMMISSION_SETTLE_INTERVAL": 1,
+        # the sweep runs when a test hooks it, and then gives back any hold whose order orders does not know
+        "COUPON_HOLD_GRACE_SECONDS": 0,
+        "COUPON_HOLD_SWEEP_INTERVAL": 3600,
     }
 
 

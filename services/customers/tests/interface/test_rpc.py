@@ -1,8 +1,10 @@
+import datetime
+
 import nameko.exceptions
 import pytest
 from nameko.extensions import ENTRYPOINT_EXTENSIONS_ATTR
 from nameko.standalone.rpc import ServiceRpcProxy
-from nameko.testing.services import entrypoint_hook, worker_factory
+from nameko.testing.services import entrypoint_hook, replace_dependencies, worker_factory
 
 from customers.service import CustomersService
 from kameng_common.errors import Conflict, InvalidInput, NotFound, Unauthorized
@@ -158,6 +160,33 @@ def test_staff_read_and_tag_customers(container):
         {"tag": item["tag"], "customers": item["customers"]}
         for item in call(container, "customer_tags")["items"]
     ]
+
+
+def test_the_sweep_asks_orders_and_gives_back_a_hold_whose_order_was_never_stored(container_factory, config):
+    container = container_factory(CustomersService, config)
+    orders = replace_dependencies(container, "orders")
+    orders.order_statuses.return_value = {"orders": {}}
+    container.start()
+    now = datetime.datetime.now(datetime.UTC)
+    coupon = call(
+        container,
+        "create_coupon",
+        {
+            "code": "SWEPT",
+            "kind": "amount_off",
+            "value": 100,
+            "starts_at": (now - datetime.timedelta(days=1)).isoformat(),
+            "ends_at": (now + datetime.timedelta(days=1)).isoformat(),
+            "created_by": "ops-1",
+        },
+    )
+    lines = [{"product_id": 1, "category_id": 1, "quantity": 1, "unit_price": 1_000}]
+    call(container, "hold_coupon", "never-stored", "buyer-1", "SWEPT", lines, "CNY")
+
+    call(container, "release_orphaned_coupon_holds")
+
+    orders.order_statuses.assert_called_once_with(["never-stored"])
+    assert call(container, "get_coupon", coupon["id"])["used"] == 0
 
 
 def test_every_public_method_of_the_service_is_an_entrypoint():

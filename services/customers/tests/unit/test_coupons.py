@@ -10,7 +10,7 @@ import pytest
 from customers import coupons, segments, usecases
 from customers.db import metadata
 from kameng_common import contracts
-from kameng_common.errors import Conflict, Forbidden, InvalidInput, NotFound
+from kameng_common.errors import Conflict, Forbidden, InvalidInput, NotFound, Unavailable
 from kameng_common.testing import deliver
 
 PASSWORD = "s3cret-pass-phrase"
@@ -197,6 +197,181 @@ def test_release_is_idempotent_and_gives_a_use_back_once(db):
     assert coupons.get_coupon(db, coupon["id"])["used"] == 0
 
 
+def test_a_retry_after_the_use_went_back_holds_it_again_under_the_limits(db):
+    coupon = coupons.create_coupon(db, new_coupon(total_limit=1), "ops-1")
+    hold(db, order_id="order-1")
+    coupons.release_coupon(db, "order-1")
+
+    again = hold(db, order_id="order-1")
+
+    assert (again["status"], again["discount"]) == ("held", 1_000)
+    assert coupons.get_coupon(db, coupon["id"])["used"] == 1
+    assert refusal_code(lambda: hold(db, order_id="order-2", customer_id="buyer-2")) == "coupon_limit_reached"
+    facts = audit_facts(db)
+    assert facts["uses"]["order-1"]["status"] == "held"
+    assert facts["coupons"][coupon["id"]]["counted"] == 1
+
+
+@pytest.mark.parametrize(
+    "terms, taken_by, code",
+    [
+        ({"total_limit": 1}, "buyer-2", "coupon_limit_reached"),
+        ({"per_customer_limit": 1}, "buyer-1", "coupon_customer_limit_reached"),
+    ],
+)
+def test_a_retry_after_the_use_went_back_and_was_taken_is_refused(db, terms, taken_by, code):
+    coupon = coupons.create_coupon(db, new_coupon(**terms), "ops-1")
+    hold(db, order_id="order-1")
+    coupons.release_coupon(db, "order-1")
+    hold(db, order_id="order-2", customer_id=taken_by)
+
+    assert refusal_code(lambda: hold(db, order_id="order-1")) == code
+    assert coupons.get_coupon(db, coupon["id"])["used"] == 1
+    assert audit_facts(db)["uses"]["order-1"]["status"] == "released"
+
+
+def test_a_retry_of_a_spent_use_answers_it_and_counts_nothing_more(db):
+    coupon = coupons.create_coupon(db, new_coupon(total_limit=1), "ops-1")
+    hold(db, order_id="order-1")
+    deliver(db, "customers", coupons.on_order_paid, closing_event("order.paid", "order-1"))
+
+    assert hold(db, order_id="order-1")["status"] == "spent"
+    assert coupons.get_coupon(db, coupon["id"])["used"] == 1
+
+
+# --- holds whose order never came to be -------------------------------------------------
+
+GRACE = 600
+LONG_AGO = NOW - datetime.timedelta(seconds=GRACE + 1)
+
+
+class FakeOrders:
+    """orders' ``order_statuses``: the statuses of the orders it knows, or no answer at all."""
+
+    def __init__(self, statuses=None, answer=None, while_asked=None):
+        self.statuses = statuses or {}
+        self.answer = answer
+        self.while_asked = while_asked
+        self.asked = []
+
+    def __call__(self, order_ids):
+        self.asked.append(list(order_ids))
+        if self.while_asked is not None:
+            self.while_asked()
+        if isinstance(self.answer, Exception):
+            raise self.answer
+        if self.answer is not None:
+            return self.answer
+        return {
+            "orders": {
+                order_id: self.statuses[order_id] for order_id in order_ids if order_id in self.statuses
+            }
+        }
+
+
+def sweep(db, orders, now=NOW):
+    return coupons.release_orphaned_holds(db, orders, GRACE, now=now)
+
+
+def test_the_sweep_gives_back_the_old_holds_of_orders_unknown_or_closed_unpaid(shared_db):
+    db = shared_db
+    coupon = coupons.create_coupon(db, new_coupon(per_customer_limit=10), "ops-1")
+    statuses = {
+        "pending": "pending",
+        "awaiting": "awaiting_payment",
+        "on-hold": "on_hold",
+        "paid": "paid",
+        "delivered": "delivered",
+        "cancelled": "cancelled",
+        "expired": "expired",
+    }
+    for order_id in (*statuses, "never-stored"):
+        hold(db, order_id=order_id, now=LONG_AGO)
+    hold(db, order_id="being-stored", now=NOW - datetime.timedelta(seconds=GRACE - 1))
+    orders = FakeOrders(statuses)
+
+    assert sweep(db, orders) == 3
+
+    assert orders.asked == [sorted((*statuses, "never-stored"))]
+    uses = {order_id: use["status"] for order_id, use in audit_facts(db)["uses"].items()}
+    assert uses == {
+        **{order_id: "held" for order_id in statuses},
+        "being-stored": "held",
+        "cancelled": "released",
+        "expired": "released",
+        "never-stored": "released",
+    }
+    facts = audit_facts(db)["coupons"][coupon["id"]]
+    assert facts["used"] == facts["counted"] == 6
+    # given back once: the sweep again, or the order's own event after it, changes nothing
+    assert sweep(db, orders) == 0
+    deliver(db, "customers", coupons.on_order_closed, closing_event("order.expired", "expired"))
+    assert coupons.get_coupon(db, coupon["id"])["used"] == 6
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        Unavailable("orders is not running"),
+        {"orders": ["never-stored"]},
+        {"statuses": {}},
+        "nothing",
+    ],
+)
+def test_nothing_goes_back_when_orders_does_not_answer(db, answer):
+    coupon = coupons.create_coupon(db, new_coupon(), "ops-1")
+    hold(db, order_id="never-stored", now=LONG_AGO)
+
+    assert sweep(db, FakeOrders(answer=answer)) == 0
+
+    assert coupons.get_coupon(db, coupon["id"])["used"] == 1
+    assert audit_facts(db)["uses"]["never-stored"]["status"] == "held"
+
+
+def test_the_sweep_asks_about_every_old_hold_a_page_at_a_time(db, monkeypatch):
+    monkeypatch.setattr(coupons, "SWEEP_PAGE", 2)
+    coupon = coupons.create_coupon(db, new_coupon(per_customer_limit=10), "ops-1")
+    for number in range(5):
+        hold(db, order_id=f"order-{number}", now=LONG_AGO)
+    orders = FakeOrders({"order-0": "pending", "order-3": "on_hold"})
+
+    assert sweep(db, orders) == 3
+
+    assert orders.asked == [["order-0", "order-1"], ["order-2", "order-3"], ["order-4"]]
+    assert coupons.get_coupon(db, coupon["id"])["used"] == 2
+
+
+def test_a_retry_renews_its_hold_so_the_sweep_keeps_it(db):
+    coupon = coupons.create_coupon(db, new_coupon(), "ops-1")
+    hold(db, order_id="order-1", now=LONG_AGO)
+    hold(db, order_id="order-1", now=NOW - datetime.timedelta(seconds=1))
+
+    assert sweep(db, FakeOrders()) == 0
+    assert coupons.get_coupon(db, coupon["id"])["used"] == 1
+
+
+def test_a_retry_while_the_sweep_asks_orders_keeps_its_use(db):
+    """The sweep found the hold old and orders does not know the order yet; the buyer's retry holds it
+    again before the sweep gives it back: the use stays held, for the order the retry stores."""
+    coupon = coupons.create_coupon(db, new_coupon(total_limit=1), "ops-1")
+    hold(db, order_id="order-1", now=LONG_AGO)
+    orders = FakeOrders(while_asked=lambda: hold(db, order_id="order-1", now=NOW))
+
+    assert sweep(db, orders) == 0
+
+    assert audit_facts(db)["uses"]["order-1"]["status"] == "held"
+    assert coupons.get_coupon(db, coupon["id"])["used"] == 1
+
+
+def test_a_late_store_orders_answers_for_keeps_its_use(db):
+    """The order was stored between the hold and the sweep: orders knows it, its use stays."""
+    coupons.create_coupon(db, new_coupon(), "ops-1")
+    hold(db, order_id="order-1", now=LONG_AGO)
+
+    assert sweep(db, FakeOrders({"order-1": "pending"})) == 0
+    assert audit_facts(db)["uses"]["order-1"]["status"] == "held"
+
+
 # --- issued coupons -------------------------------------------------------------------
 
 
@@ -282,6 +457,27 @@ def test_holds_and_releases_racing_keep_the_count_exact(shared_db):
 
     facts = audit_facts(shared_db)["coupons"][coupon["id"]]
     assert facts["used"] == facts["counted"] <= 3
+
+
+def test_sweeps_racing_retries_leave_every_retried_use_held_and_counted(shared_db):
+    """Every order's first hold is old and orders knows none of them; two sweeps and each buyer's retry
+    race. Whichever commits first, the retry's answer stands for a use held and counted."""
+    coupon = coupons.create_coupon(shared_db, new_coupon(total_limit=20), "ops-1")
+    orders = [f"order-{number}" for number in range(10)]
+    for number, order_id in enumerate(orders):
+        hold(shared_db, order_id=order_id, customer_id=f"buyer-{number}", now=LONG_AGO)
+
+    def sweep_or_retry(number):
+        if number < 2:
+            return sweep(shared_db, FakeOrders())
+        return hold(shared_db, order_id=orders[number - 2], customer_id=f"buyer-{number - 2}")
+
+    outcomes = list(eventlet.GreenPool(12).imap(sweep_or_retry, range(12)))
+
+    assert all(outcome["status"] == "held" for outcome in outcomes[2:])
+    facts = audit_facts(shared_db)
+    assert {use["status"] for use in facts["uses"].values()} == {"held"}
+    assert facts["coupons"][coupon["id"]]["used"] == facts["coupons"][coupon["id"]]["counted"] == 10
 
 
 def test_a_coupon_issued_to_a_tag_reaches_everyone_who_has_it_then(shared_db, passwords):

@@ -85,6 +85,23 @@ def test_list_orders_refuses_bad_paging(saga, arguments):
         usecases.list_orders(saga.db, **arguments)
 
 
+def test_order_statuses_answers_the_orders_it_knows_and_leaves_out_the_rest(saga):
+    pending = saga.create(key="key-1")
+    approved = saga.approved(key="key-2")
+    never_stored = "00000000-0000-4000-8000-000000000000"
+
+    answer = usecases.order_statuses(saga.db, [pending["id"], approved["id"], never_stored])
+
+    assert answer == {"orders": {pending["id"]: "pending", approved["id"]: "awaiting_payment"}}
+    assert usecases.order_statuses(saga.db, []) == {"orders": {}}
+
+
+@pytest.mark.parametrize("order_ids", [None, "one-id", [""], ["x" * 65], ["id"] * 201])
+def test_order_statuses_refuses_what_is_not_a_list_of_order_ids(saga, order_ids):
+    with pytest.raises(InvalidInput):
+        usecases.order_statuses(saga.db, order_ids)
+
+
 class Payments:
     def __init__(self):
         self.intents = []
