@@ -83,10 +83,12 @@ REVIEWER_DECISIONS = (APPROVE, REJECT)
 
 @dataclass(frozen=True)
 class Deadlines:
-    """Seconds an order may wait: for its payment (a new order also for its answers), and on hold for a reviewer."""
+    """Seconds an order may wait: for its payment (a new order also for its answers), and on hold for a reviewer;
+    and how long customers keeps a coupon held for an order it does not see stored (its sweep's grace)."""
 
     payment_seconds: int
     review_seconds: int
+    coupon_hold_seconds: float = 600
 
 
 # why orders asks payments to give a payment back (order.refund_requested's reason)

@@ -210,4 +210,5 @@ class OrdersService:
         return domain.Deadlines(
             payment_seconds=int(self.config["ORDER_TTL_SECONDS"]),
             review_seconds=int(self.config["REVIEW_TTL_SECONDS"]),
+            coupon_hold_seconds=float(self.config["COUPON_HOLD_GRACE_SECONDS"]),
         )

@@ -11,6 +11,7 @@ recorded, a payment already judged, a status already left behind).
 
 import datetime
 import logging
+import time
 from collections.abc import Callable, Collection, Mapping
 from functools import partial, wraps
 from typing import Any
@@ -176,6 +177,7 @@ def create_order(
     if found_shop is not None:
         priced = shops.marked_up(priced, found_shop["markup_bp"])
     order_id = domain.order_id_for(customer_id, idempotency_key)
+    hold_asked_at = time.monotonic()
     coupon = _held_coupon(hold_coupon, order_id, customer_id, request["coupon_code"], priced)
     total = priced["total"] - coupon["discount"]
     order = {
@@ -210,6 +212,8 @@ def create_order(
             _record(uow, order_id, domain.PENDING, "created", now)
             if on_created is not None:
                 on_created(uow, order_id)
+            if coupon["coupon_code"] is not None:
+                _check_hold_kept(hold_asked_at, deadlines)
     except sa.exc.IntegrityError:
         # a concurrent request with the same key committed first: its order is the answer
         existing = _order_for_key(db, customer_id, idempotency_key)
@@ -287,6 +291,15 @@ def _held_coupon(
     if coupon_code is None or hold_coupon is None:
         return coupons.NO_COUPON
     return coupons.hold(hold_coupon, order_id, customer_id, coupon_code, priced)
+
+
+def _check_hold_kept(asked_at: float, deadlines: domain.Deadlines) -> None:
+    """Unavailable (the order is not stored) once the coupon's hold, asked at ``asked_at`` (monotonic),
+    is half as old as customers' sweep lets a hold for an order it does not see stored live: the sweep
+    could give the use back while this order is stored with its discount. A retry with the key holds it
+    again (renewed, or anew under the limits)."""
+    if time.monotonic() - asked_at >= deadlines.coupon_hold_seconds / 2:
+        raise Unavailable("the order took too long to place to keep its coupon; place it again")
 
 
 def _stored_line(line: Mapping[Any, Any]) -> dict[str, Any]:

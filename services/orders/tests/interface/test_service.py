@@ -133,6 +133,7 @@ def config(amqp_uri, tmp_path, monkeypatch):
         "DATABASE_URL": database_url,
         "ORDER_TTL_SECONDS": 900,
         "REVIEW_TTL_SECONDS": 3600,
+        "COUPON_HOLD_GRACE_SECONDS": 600,
         "EXPIRY_INTERVAL_SECONDS": 60,
         "STATUS_RECHECK_SECONDS": 0.5,
         "CALLBACK_INTERVAL_SECONDS": 60,
@@ -394,7 +395,7 @@ def test_entrypoints_only_delegate(db):
         inventory=inventory,
         payments=payments,
         risk=FakeRisk(),
-        config={"ORDER_TTL_SECONDS": 900, "REVIEW_TTL_SECONDS": 3600},
+        config={"ORDER_TTL_SECONDS": 900, "REVIEW_TTL_SECONDS": 3600, "COUPON_HOLD_GRACE_SECONDS": 600},
     )
     order = service.create_order("customer-1", ITEMS, "k")
     service.request_payment(order["id"], "customer-1", "balance")

@@ -1,5 +1,6 @@
 """create_order: pricing at the buyer's level, storage, asking inventory and risk, idempotency, input validation."""
 
+import dataclasses
 import json
 import uuid
 
@@ -275,12 +276,12 @@ class Customers:
         return {"order_id": order_id, "code": code.upper(), "discount": self.discount, "status": "held"}
 
 
-def create_with_coupon(saga, customers, key="key-1", code="spring10"):
+def create_with_coupon(saga, customers, key="key-1", code="spring10", deadlines=None):
     return usecases.create_order(
         saga.db,
         saga.quote,
         saga.ask,
-        saga.DEADLINES,
+        deadlines or saga.DEADLINES,
         "customer-1",
         [{"product_id": 1, "quantity": 2}],
         key,
@@ -337,6 +338,21 @@ def test_every_attempt_with_a_key_holds_the_coupon_for_the_one_order_stored(any_
 
     assert len({order["id"] for order in orders}) == 1
     assert {hold[0] for hold in failing.holds + customers.holds} == {orders[0]["id"]}
+
+
+def test_an_order_whose_hold_may_have_been_given_back_meanwhile_is_not_stored(saga):
+    """Placing the order took half of customers' grace for a hold whose order it does not see stored:
+    its sweep might give the use back while the order is stored with the discount. The order is not
+    stored; the buyer's retry holds the coupon again."""
+    customers = Customers()
+    hurried = dataclasses.replace(saga.DEADLINES, coupon_hold_seconds=0)
+
+    with pytest.raises(Unavailable):
+        create_with_coupon(saga, customers, deadlines=hurried)
+    assert saga_orders(saga) == []
+
+    order = create_with_coupon(saga, customers)
+    assert order["discount"] == 1_500 and len(customers.holds) == 2
 
 
 @pytest.mark.parametrize(
