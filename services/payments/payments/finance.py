@@ -125,16 +125,19 @@ def summarise(movements: Iterable[Movement], group_by: str) -> dict[str, Any]:
     lines_without_cost. By channel, cost and commissions are in the totals only, and by product
     commissions and the money of orders without a recorded sale: they belong to no channel or no
     one product."""
-    rows: dict[tuple[str, str], dict[str, int]] = defaultdict(lambda: dict.fromkeys(_FIGURES, 0))
+    rows: dict[tuple[str | int, str], dict[str, int]] = defaultdict(lambda: dict.fromkeys(_FIGURES, 0))
     totals: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(_FIGURES, 0))
     for movement in movements:
         key = _key(movement, group_by)
-        for figures in (totals[movement.currency], *([rows[key, movement.currency]] if key else [])):
+        for figures in (
+            totals[movement.currency],
+            *([rows[key, movement.currency]] if key is not None else []),
+        ):
             figures[movement.kind] += movement.amount
             figures[LINES_WITHOUT_COST] += movement.uncosted
     return {
         "rows": [
-            {"key": key, "currency": currency, **_with_net(figures)}
+            {"key": str(key), "currency": currency, **_with_net(figures)}
             for (key, currency), figures in sorted(rows.items())
         ],
         "totals": [
@@ -146,12 +149,13 @@ def summarise(movements: Iterable[Movement], group_by: str) -> dict[str, Any]:
 _FIGURES = (REVENUE, REFUNDS, COST, COMMISSIONS, LINES_WITHOUT_COST)
 
 
-def _key(movement: Movement, group_by: str) -> str | None:
+def _key(movement: Movement, group_by: str) -> str | int | None:
+    """The row ``movement`` counts in: a product's by its id, so that products sort by number."""
     if group_by == DAY:
         return shop_day(movement.at)
     if group_by == CHANNEL:
         return movement.channel
-    return None if movement.product_id is None else str(movement.product_id)
+    return movement.product_id
 
 
 def _with_net(figures: dict[str, int]) -> dict[str, int]:

@@ -109,7 +109,7 @@ def test_a_bad_period_or_grouping_is_refused(db, query):
 
 # --- cost, margin and revenue by product -----------------------------------------
 
-GAME, GIFT = 11, 12
+GAME, GIFT = 9, 12  # by product, rows sort by number: 9 before 12
 
 
 def delivered(order_id, lines, card_ids=(1,)):
@@ -161,6 +161,7 @@ def test_a_discounted_order_is_shared_by_product_and_a_refund_in_parts_takes_it_
         str(GIFT): (900, 0, 0, 1, 900),  # its cost price unknown: counted as 0
     }
     assert summary["totals"][0]["cost"] == 1200 and summary["totals"][0]["margin"] == 2700 - 1200
+    assert [row["key"] for row in summary["rows"]] == ["9", "12"]
 
     usecases.refund_order(any_db, providers, order_id, 1000, "wallet", "one card was bad", "k-1", "staff-1")
     summary = finance.summary(any_db, group_by="product")
