@@ -119,10 +119,11 @@ def ensure_keys(data_dir):
     return folder
 
 
-def env(data_dir, paysim_url):
-    """The settings that enable every channel of the payments service against this sandbox."""
+def env(data_dir, paysim_url, keep=None):
+    """The settings that enable every channel of the payments service against this sandbox; a provider
+    with any setting of its own in ``keep`` (the caller's environment) is left to those settings."""
     folder = ensure_keys(data_dir)
-    return {
+    sandbox = {
         "KAMENG_ALIPAY_APP_ID": ALIPAY_APP_ID,
         "KAMENG_ALIPAY_PRIVATE_KEY_FILE": str(folder / "merchant.pem"),
         "KAMENG_ALIPAY_PUBLIC_KEY_FILE": str(folder / "alipay_public.pem"),
@@ -141,6 +142,13 @@ def env(data_dir, paysim_url):
         "KAMENG_UNIONPAY_ROOT_CERT_FILE": str(folder / "unionpay_root.crt"),
         "KAMENG_UNIONPAY_GATEWAY_URL": f"{paysim_url}/unionpay",
     }
+    configured = {
+        prefix for prefix in PROVIDER_PREFIXES if any(name.startswith(prefix) for name in keep or ())
+    }
+    return {name: value for name, value in sandbox.items() if not name.startswith(tuple(configured))}
+
+
+PROVIDER_PREFIXES = ("KAMENG_ALIPAY_", "KAMENG_WECHAT_", "KAMENG_UNIONPAY_")
 
 
 # --- signatures ----------------------------------------------------------------

@@ -123,16 +123,18 @@ class Suite:
         env["KAMENG_ADMIN_USERNAME"], env["KAMENG_ADMIN_PASSWORD"] = admin_credentials(settings.data_dir)
         env["KAMENG_AMQP_URI"] = settings.amqp_uri
         env["KAMENG_GATEWAY_PORT"] = str(settings.gateway_port)
-        env["KAMENG_GATEWAY_URL"] = settings.gateway_url
+        env.setdefault("KAMENG_GATEWAY_URL", settings.gateway_url)
         # suppliers push top-up outcomes to the gateway, which hands them to inventory
-        env["KAMENG_SUPPLIER_CALLBACK_URL"] = f"{settings.gateway_url}/api/v1/supplier-callbacks"
+        env.setdefault(
+            "KAMENG_SUPPLIER_CALLBACK_URL", f"{env['KAMENG_GATEWAY_URL']}/api/v1/supplier-callbacks"
+        )
         for service in SERVICES:
             env[metrics_port_setting(service)] = str(settings.metrics_ports[service])
             url = settings.database_urls.get(service)
             if url:
                 env[f"KAMENG_{service.upper()}_DATABASE_URL"] = url
         if settings.paysim_port:
-            env.update(paysim.env(settings.data_dir, settings.paysim_url))
+            env.update(paysim.env(settings.data_dir, settings.paysim_url, keep=os.environ))
         env.update(settings.extra_env)
         service, _, replica = (name or "").partition("-")
         if replica:

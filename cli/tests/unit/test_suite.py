@@ -62,3 +62,19 @@ def test_ports_already_taken_are_named_with_their_setting(tmp_path):
             data_dir=tmp_path, amqp_uri="amqp://", gateway_port=free_port(), metrics_ports=free
         )
         assert taken_ports(settings) == [("KAMENG_PAYMENTS_METRICS_PORT", free["payments"])]
+
+
+def test_the_local_run_keeps_the_public_url_and_a_providers_settings_the_caller_gave(tmp_path, monkeypatch):
+    monkeypatch.setenv("KAMENG_GATEWAY_URL", "https://shop.example")
+    monkeypatch.setenv("KAMENG_ALIPAY_APP_ID", "2021000000000001")
+    monkeypatch.setenv("KAMENG_ALIPAY_PRIVATE_KEY_FILE", "/etc/kameng/alipay.pem")
+
+    env = suite(tmp_path, paysim_port=18010).environment()
+
+    assert env["KAMENG_GATEWAY_URL"] == "https://shop.example"
+    assert env["KAMENG_SUPPLIER_CALLBACK_URL"] == "https://shop.example/api/v1/supplier-callbacks"
+    assert env["KAMENG_ALIPAY_APP_ID"] == "2021000000000001"
+    assert env["KAMENG_ALIPAY_PRIVATE_KEY_FILE"] == "/etc/kameng/alipay.pem"
+    assert "KAMENG_ALIPAY_GATEWAY_URL" not in env  # Alipay's own, not the sandbox's
+    # the providers left unset still point at the sandbox
+    assert env["KAMENG_WECHAT_API_URL"] == "http://127.0.0.1:18010/wechat"
