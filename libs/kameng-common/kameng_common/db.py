@@ -25,20 +25,21 @@ def utcnow() -> datetime.datetime:
     return datetime.datetime.now(datetime.UTC)
 
 
+def as_utc(moment: datetime.datetime) -> datetime.datetime:
+    """A stored moment, aware and in UTC: SQLite hands datetimes back without their zone, and every
+    one stored is UTC."""
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=datetime.UTC)
+    return moment.astimezone(datetime.UTC)
+
+
 @overload
 def utc_isoformat(moment: datetime.datetime) -> str: ...
 @overload
 def utc_isoformat(moment: None) -> None: ...
 def utc_isoformat(moment: datetime.datetime | None) -> str | None:
-    """A stored moment as an ISO 8601 UTC string (None stays None).
-
-    SQLite hands datetimes back without their zone; every one stored is UTC.
-    """
-    if moment is None:
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=datetime.UTC)
-    return moment.astimezone(datetime.UTC).isoformat()
+    """A stored moment as an ISO 8601 UTC string (None stays None)."""
+    return None if moment is None else as_utc(moment).isoformat()
 
 
 # how long an outbox row is left to the relay that claimed it (or was handed it);

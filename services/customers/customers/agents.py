@@ -24,7 +24,8 @@ from customers.db import (
     withdrawals,
 )
 from customers.levels import publish_level_change
-from kameng_common.db import utc_isoformat, utcnow
+from kameng_common import paging
+from kameng_common.db import as_utc, utc_isoformat, utcnow
 from kameng_common.errors import Conflict, Forbidden, InvalidInput, NotFound
 from kameng_common.money import AGENT_LEVEL
 
@@ -477,18 +478,13 @@ def earnings(db, customer_id, now=None):
                 "depth": entry.depth,
                 "amount": entry.amount,
                 "currency": entry.currency,
-                "status": "available" if entry.matured or aware(entry.matures_at) <= now else "pending",
+                "status": "available" if entry.matured or as_utc(entry.matures_at) <= now else "pending",
                 "matures_at": utc_isoformat(entry.matures_at),
                 "created_at": utc_isoformat(entry.created_at),
             }
             for entry in entries
         ],
     }
-
-
-def aware(moment):
-    # SQLite hands datetimes back without their zone; every one stored is UTC
-    return moment if moment.tzinfo else moment.replace(tzinfo=datetime.UTC)
 
 
 # --- withdrawals -------------------------------------------------------------------------
@@ -594,32 +590,18 @@ def list_withdrawals(db, status=None, limit=50, cursor=None):
     if status is not None:
         query = query.where(withdrawals.c.status == status)
     if cursor is not None:
-        created_at, withdrawal_id = decode_cursor(cursor)
         query = query.where(
-            sa.or_(
-                withdrawals.c.created_at > created_at,
-                sa.and_(withdrawals.c.created_at == created_at, withdrawals.c.id > withdrawal_id),
-            )
+            paging.after(withdrawals.c.created_at, withdrawals.c.id, cursor, newest_first=False)
         )
     with db.reading() as session:
         rows = session.execute(query).all()
     page = rows[:limit]
     return {
         "items": [_withdrawal_answer(row._asdict()) for row in page],
-        "next_cursor": f"{utc_isoformat(page[-1].created_at)}|{page[-1].id}" if len(rows) > limit else None,
+        "next_cursor": paging.encode_cursor(as_utc(page[-1].created_at), page[-1].id)
+        if len(rows) > limit
+        else None,
     }
-
-
-def decode_cursor(cursor):
-    """(moment, id) of a "<ISO moment>|<id>" cursor, or InvalidInput."""
-    created_at, _, withdrawal_id = cursor.partition("|")
-    try:
-        moment = datetime.datetime.fromisoformat(created_at)
-    except ValueError:
-        raise InvalidInput("invalid cursor") from None
-    if moment.tzinfo is None or not withdrawal_id:
-        raise InvalidInput("invalid cursor")
-    return moment, withdrawal_id
 
 
 def _withdrawal_answer(withdrawal):

@@ -10,9 +10,8 @@ import logging
 import sqlalchemy as sa
 
 from customers import domain
-from customers.agents import aware
 from customers.db import accounts, agents, customer_stats
-from kameng_common.db import utcnow
+from kameng_common.db import as_utc, utcnow
 from kameng_common.errors import Conflict, Forbidden, NotFound
 
 _log = logging.getLogger(__name__)
@@ -261,7 +260,7 @@ def _staff_answer(row):
         "username": row.username,
         "role": row.role,
         "disabled": row.disabled_at is not None,
-        "created_at": aware(row.created_at).isoformat(),
+        "created_at": as_utc(row.created_at).isoformat(),
     }
 
 

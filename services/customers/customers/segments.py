@@ -12,9 +12,9 @@ import logging
 import sqlalchemy as sa
 
 from customers import domain
-from customers.agents import aware, decode_cursor
 from customers.db import accounts, agents, counted_orders, customer_stats, customer_tags
-from kameng_common.db import utc_isoformat, utcnow
+from kameng_common import paging
+from kameng_common.db import as_utc, utc_isoformat, utcnow
 from kameng_common.errors import NotFound
 
 _log = logging.getLogger(__name__)
@@ -79,8 +79,8 @@ def _activity(row, now):
         net_spend=row.total_spent - row.refunded_spend,
         days_since_last_order=None
         if row.last_order_at is None
-        else (now - aware(row.last_order_at)).total_seconds() / 86_400,
-        days_since_registration=(now - aware(row.created_at)).total_seconds() / 86_400,
+        else (now - as_utc(row.last_order_at)).total_seconds() / 86_400,
+        days_since_registration=(now - as_utc(row.created_at)).total_seconds() / 86_400,
     )
 
 
@@ -134,20 +134,16 @@ def list_customers(db, tag=None, level=None, username=None, limit=50, cursor=Non
             accounts.c.username_key.startswith(domain.username_key(username), autoescape=True)
         )
     if cursor is not None:
-        created_at, customer_id = decode_cursor(cursor)
-        query = query.where(
-            sa.or_(
-                accounts.c.created_at < created_at,
-                sa.and_(accounts.c.created_at == created_at, accounts.c.id < customer_id),
-            )
-        )
+        query = query.where(paging.after(accounts.c.created_at, accounts.c.id, cursor, newest_first=True))
     with db.reading() as session:
         rows = session.execute(query).all()
         page = rows[:limit]
         staff_tags = _staff_tags(session, [row.id for row in page])
     return {
         "items": [_answer(row, staff_tags[row.id], now) for row in page],
-        "next_cursor": f"{utc_isoformat(page[-1].created_at)}|{page[-1].id}" if len(rows) > limit else None,
+        "next_cursor": paging.encode_cursor(as_utc(page[-1].created_at), page[-1].id)
+        if len(rows) > limit
+        else None,
     }
 
 

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from customers import agents, coupons, credentials, domain, levels, segments
 from customers.db import accounts, counted_orders, customer_stats
 from customers.passwords import Passwords
-from kameng_common.db import Database, UnitOfWork, utcnow
+from kameng_common.db import Database, UnitOfWork, as_utc, utcnow
 from kameng_common.errors import Conflict, Forbidden, NotFound, Unauthorized
 
 _log = logging.getLogger(__name__)
@@ -214,7 +214,7 @@ def _signed_in(db: Database, identity: Identity, network: str) -> None:
                 "customer_id": identity.id,
                 "network": network,
                 "signed_in_at": utcnow().isoformat(),
-                "registered_at": agents.aware(identity.created_at).isoformat(),
+                "registered_at": as_utc(identity.created_at).isoformat(),
             },
             correlation_id=identity.id,
         )

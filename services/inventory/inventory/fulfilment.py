@@ -28,7 +28,7 @@ from inventory.db import cards, fulfilments, insert_ignoring_conflicts, orders
 from inventory.db import suppliers as suppliers_table
 from inventory.upstream import FAILED, PENDING, SUCCEEDED, SupplierRefused, SupplierUnreachable
 from kameng_common.channel import signature_matches
-from kameng_common.db import utc_isoformat, utcnow
+from kameng_common.db import as_utc, utc_isoformat, utcnow
 from kameng_common.errors import Unauthorized
 
 _log = logging.getLogger(__name__)
@@ -189,7 +189,7 @@ def _advance(db, sealer, keyring, row, callback_base_url, connect, now):
         return _finish(db, keyring, row, FAILED, None, f"the supplier refused: {refusal}")
     except (SupplierUnreachable, Exception) as error:
         UPSTREAM_CALLS.labels(call, "unreachable").inc()
-        if now >= _deadline(row):
+        if now >= as_utc(row.deadline_at):
             return _finish(
                 db, keyring, row, FAILED, row.supplier_order_id, "no answer from the supplier by the deadline"
             )
@@ -197,7 +197,7 @@ def _advance(db, sealer, keyring, row, callback_base_url, connect, now):
         return "retry"
     UPSTREAM_CALLS.labels(call, "ok").inc()
     if answer.outcome == PENDING or (restocking and answer.outcome == SUCCEEDED and answer.cards is None):
-        if now >= _deadline(row):
+        if now >= as_utc(row.deadline_at):
             return _finish(
                 db, keyring, row, FAILED, answer.supplier_order_id, "not delivered by the deadline"
             )
@@ -205,10 +205,6 @@ def _advance(db, sealer, keyring, row, callback_base_url, connect, now):
         return "waiting"
     failure = None if answer.outcome == SUCCEEDED else "the supplier's order failed"
     return _finish(db, keyring, row, answer.outcome, answer.supplier_order_id, failure, answer.cards)
-
-
-def _deadline(row):
-    return row.deadline_at.replace(tzinfo=row.deadline_at.tzinfo or datetime.UTC)
 
 
 def _retry(db, row, error, now, supplier_order_id=None):

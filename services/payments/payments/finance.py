@@ -23,7 +23,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from kameng_common.db import Database
+from kameng_common.db import Database, as_utc
 from kameng_common.validation import load_or_invalid
 from payments import domain, schemas
 from payments.db import (
@@ -67,12 +67,7 @@ class Movement:
 
 
 def shop_day(moment: datetime.datetime) -> str:
-    return _aware(moment).astimezone(BEIJING).date().isoformat()
-
-
-def _aware(moment: datetime.datetime) -> datetime.datetime:
-    # SQLite hands back naive UTC
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=datetime.UTC)
+    return as_utc(moment).astimezone(BEIJING).date().isoformat()
 
 
 def apportion(amount: int, weights: Mapping[int, int]) -> dict[int, int]:
@@ -102,7 +97,7 @@ def by_product(movements: Iterable[Movement], weights: Mapping[str, Mapping[int,
     """
     shared: list[Movement] = []
     running: defaultdict[tuple[str, str], int] = defaultdict(int)
-    for movement in sorted(movements, key=lambda movement: _aware(movement.at)):
+    for movement in sorted(movements, key=lambda movement: as_utc(movement.at)):
         order_weights = weights.get(movement.order_id or "")
         if not order_weights:
             shared.append(movement)
@@ -180,7 +175,7 @@ def summary(
             money = [
                 movement
                 for movement in by_product(history, _sale_weights(session, touched))
-                if _aware(movement.at) >= start
+                if as_utc(movement.at) >= start
             ]
         else:
             money = [*_received(session, start, end), *_given_back(session, start, end)]

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from kameng_common import auditlog
-from kameng_common.db import Database, UnitOfWork, utc_isoformat, utcnow
+from kameng_common.db import Database, UnitOfWork, as_utc, utc_isoformat, utcnow
 from kameng_common.errors import Conflict, InvalidInput, KamengError, NotFound
 from kameng_common.money import DEFAULT_CURRENCY
 from kameng_common.validation import load_or_invalid
@@ -1266,9 +1266,7 @@ def _recorded_on(db: Database, provider: str, days: list[str]) -> dict[tuple[str
     wanted = set(days)
 
     def on_a_day(moment: datetime.datetime) -> bool:
-        if moment.tzinfo is None:  # SQLite hands back naive UTC
-            moment = moment.replace(tzinfo=datetime.UTC)
-        return moment.astimezone(BEIJING).date().isoformat() in wanted
+        return as_utc(moment).astimezone(BEIJING).date().isoformat() in wanted
 
     with db.reading_snapshot() as session:
         paid = session.execute(

@@ -15,7 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from kameng_common import auditlog, paging
-from kameng_common.db import Database, UnitOfWork, utc_isoformat, utcnow
+from kameng_common.db import Database, UnitOfWork, as_utc, utc_isoformat, utcnow
 from kameng_common.errors import InvalidInput, NotFound
 from kameng_common.validation import load_or_invalid
 from risk import audit_log, domain, metrics, schemas
@@ -300,7 +300,7 @@ def _takeover_seconds_ago(thresholds: domain.Thresholds, profile: Any, at: datet
     window after a sign-in from a new network; None otherwise."""
     if profile.password_changed_at is None:
         return None
-    after_signin = _seconds_between(profile.new_network_at, _utc(profile.password_changed_at))
+    after_signin = _seconds_between(profile.new_network_at, as_utc(profile.password_changed_at))
     if after_signin is None or after_signin > thresholds.signin_window_seconds:
         return None
     return _seconds_between(profile.password_changed_at, at)
@@ -310,13 +310,8 @@ def _seconds_between(earlier: datetime.datetime | None, later: datetime.datetime
     """Seconds from ``earlier`` to ``later``; None without ``earlier`` or when it is not earlier."""
     if earlier is None:
         return None
-    seconds = (later - _utc(earlier)).total_seconds()
+    seconds = (later - as_utc(earlier)).total_seconds()
     return seconds if seconds >= 0 else None
-
-
-def _utc(moment: datetime.datetime) -> datetime.datetime:
-    # SQLite hands datetimes back without their zone; every one stored here is UTC
-    return moment.replace(tzinfo=datetime.UTC) if moment.tzinfo is None else moment.astimezone(datetime.UTC)
 
 
 # --- what becomes of an order ------------------------------------------------------
@@ -324,18 +319,18 @@ def _utc(moment: datetime.datetime) -> datetime.datetime:
 
 def on_payment_succeeded(uow: UnitOfWork, event: dict[str, Any]) -> None:
     """A paid order is no longer unpaid."""
-    _close_order(uow, event["payload"]["order_id"], PAID, _utc(event["occurred_at"]))
+    _close_order(uow, event["payload"]["order_id"], PAID, as_utc(event["occurred_at"]))
 
 
 def on_order_expired(uow: UnitOfWork, event: dict[str, Any]) -> None:
     """An order left unpaid until its deadline: an abandoned payment, as the card-testing rule counts them."""
-    _close_order(uow, event["payload"]["order_id"], EXPIRED, _utc(event["occurred_at"]))
+    _close_order(uow, event["payload"]["order_id"], EXPIRED, as_utc(event["occurred_at"]))
 
 
 def on_order_cancelled(uow: UnitOfWork, event: dict[str, Any]) -> None:
     """A cancelled order holds nothing; its review, if one was still waiting, waits for nobody."""
     payload = event["payload"]
-    _close_order(uow, payload["order_id"], CANCELLED, _utc(event["occurred_at"]))
+    _close_order(uow, payload["order_id"], CANCELLED, as_utc(event["occurred_at"]))
     uow.execute(
         reviews.update()
         .where(reviews.c.order_id == payload["order_id"], reviews.c.status == WAITING)
@@ -401,7 +396,7 @@ def on_refund_requested(uow: UnitOfWork, event: dict[str, Any]) -> None:
         refund_requests.insert().values(
             customer_id=refund["customer_id"],
             order_id=refund["order_id"],
-            requested_at=_utc(event["occurred_at"]),
+            requested_at=as_utc(event["occurred_at"]),
         )
     )
 
@@ -409,8 +404,12 @@ def on_refund_requested(uow: UnitOfWork, event: dict[str, Any]) -> None:
 def on_customer_signed_in(uow: UnitOfWork, event: dict[str, Any]) -> None:
     """Remember the customer's networks, and when it last signed in from one it had never used."""
     signed_in = event["payload"]
-    customer_id, network, at = signed_in["customer_id"], signed_in["network"], _utc(signed_in["signed_in_at"])
-    registered_at = _utc(signed_in["registered_at"])
+    customer_id, network, at = (
+        signed_in["customer_id"],
+        signed_in["network"],
+        as_utc(signed_in["signed_in_at"]),
+    )
+    registered_at = as_utc(signed_in["registered_at"])
     uow.execute(
         uow.insert(customer_profiles)
         .values(customer_id=customer_id, registered_at=registered_at)
@@ -441,7 +440,7 @@ def on_customer_password_changed(uow: UnitOfWork, event: dict[str, Any]) -> None
     """Remember the customer's last password change: right after a sign-in from a new network, its
     next orders are held (the sign-in anomaly rule)."""
     changed = event["payload"]
-    customer_id, at = changed["customer_id"], _utc(changed["changed_at"])
+    customer_id, at = changed["customer_id"], as_utc(changed["changed_at"])
     uow.execute(
         uow.insert(customer_profiles)
         .values(customer_id=customer_id, password_changed_at=at)
@@ -532,7 +531,7 @@ def list_blacklist(
     page = rows[:limit]
     return {
         "items": [_entry_out(row) for row in page],
-        "next_cursor": paging.encode_cursor(_utc(page[-1]["created_at"]), page[-1]["id"])
+        "next_cursor": paging.encode_cursor(as_utc(page[-1]["created_at"]), page[-1]["id"])
         if len(rows) > limit
         else None,
     }
@@ -573,7 +572,7 @@ def _entry_out(entry: Mapping[Any, Any]) -> dict[str, Any]:
         "value": entry["value"],
         "reason": entry["reason"],
         "created_by": entry["created_by"],
-        "created_at": _utc(entry["created_at"]).isoformat(),
+        "created_at": as_utc(entry["created_at"]).isoformat(),
     }
 
 
