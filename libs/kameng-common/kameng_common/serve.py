@@ -37,6 +37,11 @@ def main(service_path: str, default_config: str | Path) -> None:
     service_cls = getattr(importlib.import_module(module_name), class_name)
     service = service_cls.name
     configure_logging(service, config.get("LOG_LEVEL", "INFO"))
+    # a setting the service cannot work with stops it here, in one line, not at its first use
+    try:
+        getattr(service_cls, "check_settings", lambda: None)()
+    except ValueError as error:
+        sys.exit(f"{service}: {error}")
 
     if config["DATABASE_URL"].startswith("postgresql"):
         from psycogreen.eventlet import patch_psycopg

@@ -2,7 +2,7 @@
 
 from nameko.dependency_providers import Config
 
-from inventory import catalogue, fulfilment, restock, suppliers, usecases
+from inventory import catalogue, fulfilment, refunds, restock, suppliers, usecases
 from inventory.db import metadata
 from inventory.dependencies import CardKeys, SupplierSecrets
 from kameng_common.extensions import (
@@ -18,6 +18,10 @@ from kameng_common.extensions import (
 
 class InventoryService:
     name = "inventory"
+
+    @staticmethod
+    def check_settings():
+        refunds.card_policy()
 
     db = ServiceDatabase(metadata)
     cards_in_stock = BusinessGauge(

@@ -1,5 +1,9 @@
 """An order refunded in full gives back its cards, as the shop's card refund policy says."""
 
+import os
+import subprocess
+import sys
+
 import pytest
 
 from inventory import catalogue, domain, refunds, usecases
@@ -164,3 +168,20 @@ def test_refunds_racing_the_sale_leave_no_card_sold(any_shop, make_event, racing
     for number in range(10):
         assert len(any_shop.cards_of(f"o{number}", REFUNDED)) == 1
     assert len(any_shop.published("cards.refunded")) == 10
+
+
+def test_an_unknown_policy_stops_the_service_at_start_in_one_line_naming_the_setting(tmp_path):
+    env = {**os.environ, "KAMENG_DATA_DIR": str(tmp_path), "KAMENG_REFUND_CARD_POLICY": "bogus"}
+
+    started = subprocess.run(
+        [sys.executable, "-W", "ignore", "-m", "inventory"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    assert started.returncode == 1
+    assert started.stderr.strip().splitlines()[-1] == (
+        "inventory: KAMENG_REFUND_CARD_POLICY must be one of void, mark_refunded, not 'bogus'"
+    )
