@@ -48,7 +48,7 @@ const zh = {
   products: {
     edit: "编辑", details: "卡密与价格", on_sale: "在售", off_sale: "已下架", onSale: "上架销售", stockLimit: "循环卡售卖上限",
     quotedKeep: "已下单的订单保持下单时的价格。", cards: "卡密", state: "状态", imported: "导入时间", void: "作废", priceHistory: "价格历史",
-    states: { available: "可售", reserved: "已预留", sold: "已售", void: "已作废" },
+    states: { available: "可售", reserved: "已预留", sold: "已售", refunded: "已退款", void: "已作废" },
   },
   coupons: {
     create: "新建优惠券", code: "券码", kind: "类型", value: "优惠", kinds: { amount_off: "满减", percent_off: "折扣" },
@@ -145,7 +145,7 @@ const en = {
   products: {
     edit: "Edit", details: "Cards & prices", on_sale: "On sale", off_sale: "Off sale", onSale: "On sale", stockLimit: "Loop card sales limit",
     quotedKeep: "Orders already placed keep the price they were quoted.", cards: "Cards", state: "State", imported: "Imported", void: "Void", priceHistory: "Price history",
-    states: { available: "Available", reserved: "Reserved", sold: "Sold", void: "Void" },
+    states: { available: "Available", reserved: "Reserved", sold: "Sold", refunded: "Refunded", void: "Void" },
   },
   coupons: {
     create: "New coupon", code: "Code", kind: "Kind", value: "Discount", kinds: { amount_off: "Amount off", percent_off: "Percent off" },
