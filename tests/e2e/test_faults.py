@@ -12,6 +12,7 @@ user of them on the machine: the slow set runs alone (``make test-slow``).
 import datetime
 import json
 import os
+import signal
 import subprocess
 import threading
 import time
@@ -529,6 +530,70 @@ def wait_for_stock(stock_of, product_id, wanted, timeout, failure):
         if time.monotonic() > deadline:
             raise TimeoutError(f"{failure} within {timeout} s")
         time.sleep(0.2)
+
+
+def test_kill_9_orders_between_a_coupon_hold_and_the_store_gives_the_use_back(
+    suite, staff, new_buyer, product_with_cards
+):
+    """orders dies while it waits for customers' hold of the order's coupon; customers makes the hold
+    after that (its answer goes nowhere), so the order is never stored. customers' sweep gives the use
+    back once KAMENG_COUPON_HOLD_GRACE_SECONDS (30 s in these tests) have passed, and the buyer's late
+    retry with the same key holds it again and is placed with its discount, the use counted once."""
+    product, _cards = product_with_cards(2)
+    buyer = new_buyer()
+    now = datetime.datetime.now(datetime.UTC)
+    coupon = staff.request(
+        "POST",
+        "/api/v1/admin/coupons",
+        json={
+            "code": f"H{uuid.uuid4().hex[:10]}",
+            "kind": "amount_off",
+            "value": 100,
+            "starts_at": (now - datetime.timedelta(minutes=1)).isoformat(),
+            "ends_at": (now + datetime.timedelta(hours=1)).isoformat(),
+            "total_limit": 1,
+        },
+        expected=(201,),
+    )
+
+    def used():
+        return staff.request("GET", f"/api/v1/admin/coupons/{coupon['id']}")["used"]
+
+    def place(expected):
+        return buyer.request(
+            "POST",
+            "/api/v1/orders",
+            headers={"Idempotency-Key": key},
+            json={"items": [{"product_id": product["id"], "quantity": 1}], "coupon_code": coupon["code"]},
+            expected=expected,
+        )
+
+    key = str(uuid.uuid4())
+    customers = suite.processes["customers"].pid
+    os.killpg(customers, signal.SIGSTOP)  # the hold is asked and waits in customers' queue
+    try:
+        placing = in_background(lambda: place(expected=(503,)))
+        time.sleep(2)
+        suite.kill("orders")  # the crash: the hold asked for, the order not stored
+    finally:
+        os.killpg(customers, signal.SIGCONT)
+    try:
+        wait_until(lambda: used() == 1, 30, "customers never made the hold orders asked for")
+        placing.join(60)
+        assert placing.outcome["error"] is None, placing.outcome["error"]  # 503: a retry is safe
+    finally:
+        suite.start_process("orders")
+        suite.wait_ready()
+    assert buyer.request("GET", "/api/v1/orders")["items"] == []
+
+    # nobody retries: the sweep gives the use back after its grace period
+    wait_until(lambda: used() == 0, 30 + 60, "the orphaned hold never went back")
+
+    order = place(expected=(201,))
+    assert (order["discount"], order["total"]) == (100, 900)
+    assert used() == 1
+    report = settled_audit(suite)
+    assert report.ok, report.render()
 
 
 def test_kill_9_orders_between_reserving_and_recording_leaks_no_stock(
