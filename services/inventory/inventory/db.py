@@ -255,10 +255,21 @@ fulfilments = sa.Table(
     sa.Column("deadline_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    # a restock line failed by its deadline with an upstream order placed and paid: its cards are
+    # still asked for until then, for stock (fulfilment.collect_late); None: nothing left to collect
+    sa.Column("collect_until", sa.DateTime(timezone=True)),
+    # the cards such a line brought into stock after its deadline
+    sa.Column("collected_cards", sa.Integer),
     sa.Index("ix_fulfilments_status_next_attempt_at", "status", "next_attempt_at"),
+    sa.Index("ix_fulfilments_collect_until", "collect_until"),
     # an upstream order serves one line only
     sa.UniqueConstraint("supplier_id", "supplier_order_id"),
     sa.CheckConstraint(
         f"(purpose = '{TOP_UP}' AND recharge_account IS NOT NULL) OR purpose = '{RESTOCK}'", name="purpose"
+    ),
+    sa.CheckConstraint(
+        f"collect_until IS NULL OR (purpose = '{RESTOCK}' AND status = 'failed'"
+        " AND supplier_order_id IS NOT NULL)",
+        name="late_collection",
     ),
 )

@@ -14,6 +14,16 @@ or its order refunded), or nothing has come by the deadline, the line has
 ``failed``. When every such line of an order has succeeded, inventory sells
 the order's cards and publishes cards.delivered; when one fails,
 stock.sale_failed, and orders refunds the order.
+
+A restock line that failed by its deadline while its upstream order was
+placed (and paid from the shop's balance at the supplier) is collected late:
+its upstream order is still asked about, less and less often, until
+``collect_until`` (``KAMENG_LATE_RESTOCK_COLLECT_SECONDS`` after the
+deadline). Once the supplier says delivered, its cards are sealed into the
+product's stock as available (the order is refunded already) in one unit of
+work that ends the collection, so no card is stocked twice; once it says the
+order failed, or the window ends, collection stops. A top-up the supplier
+completes after its deadline is the supplier's to reverse: it is not collected.
 """
 
 import datetime
@@ -38,6 +48,14 @@ RESTOCKS = Counter(
     "kameng_card_restocks_total", "Card lines bought from suppliers on demand, ended, by outcome", ["outcome"]
 )
 RESTOCKED_CARDS = Counter("kameng_cards_restocked_total", "Cards bought from suppliers on demand")
+LATE_COLLECTIONS = Counter(
+    "kameng_late_restock_collections_total",
+    "Restock lines failed by their deadline whose late collection ended, by outcome",
+    ["outcome"],
+)
+CARDS_COLLECTED_LATE = Counter(
+    "kameng_cards_collected_late_total", "Cards suppliers delivered after their line's deadline, stocked"
+)
 UPSTREAM_CALLS = Counter(
     "kameng_supplier_calls_total",
     "Calls to suppliers for top-ups and restocks, by kind and outcome",
@@ -54,6 +72,22 @@ DEADLINE_ENV = "KAMENG_FULFILMENT_DEADLINE"
 
 def deadline_seconds():
     return int(os.environ.get(DEADLINE_ENV) or DEFAULT_DEADLINE_SECONDS)
+
+
+# how long after its deadline a failed restock line's upstream order is still asked for its cards
+DEFAULT_LATE_COLLECT_SECONDS = 7 * 24 * 3600
+LATE_COLLECT_ENV = "KAMENG_LATE_RESTOCK_COLLECT_SECONDS"
+LATE_FIRST_RETRY_SECONDS = 60
+LATE_MAX_RETRY_SECONDS = 3600
+
+
+def late_collect_seconds() -> int:
+    """The late collection window; 0 collects nothing late. Anything but a whole number >= 0 is a
+    configuration error."""
+    value = os.environ.get(LATE_COLLECT_ENV) or str(DEFAULT_LATE_COLLECT_SECONDS)
+    if not value.isdigit():
+        raise ValueError(f"{LATE_COLLECT_ENV} must be a whole number of seconds >= 0, not {value!r}")
+    return int(value)
 
 
 BATCH = 20
@@ -112,14 +146,18 @@ def record_upstream_lines(uow, order_id, lines, supplier_links, now, default_dea
 def advance_fulfilments(
     db, sealer, keyring, callback_base_url=None, connect=suppliers.upstream_for, now=None
 ):
-    """Ask the suppliers about every due pending line; returns ``{outcome: count}``.
+    """Ask the suppliers about every due pending line, and every due line being collected late;
+    returns ``{outcome: count}`` (a late collection's outcomes start with ``late_``).
 
     ``keyring`` seals the cards a restock line brings, like imported ones.
     """
     now = now or utcnow()
     outcomes: dict[str, int] = {}
     for row in _take_due(db, now):
-        outcome = _advance(db, sealer, keyring, row, callback_base_url, connect, now)
+        if row.status == PENDING:
+            outcome = _advance(db, sealer, keyring, row, callback_base_url, connect, now)
+        else:
+            outcome = _collect_late(db, sealer, keyring, row, connect, now)
         outcomes[outcome] = outcomes.get(outcome, 0) + 1
     return outcomes
 
@@ -134,7 +172,8 @@ def accept_callback(db, sealer, supplier_id, key_id, message, signature, supplie
 
 
 def make_due(db, supplier_id, supplier_order_id):
-    """A supplier's callback: its line is asked about at once (the callback's word is not taken alone)."""
+    """A supplier's callback: its line is asked about at once, pending or collected late (the
+    callback's word is not taken alone)."""
     with db.unit_of_work() as uow:
         return (
             uow.execute(
@@ -142,7 +181,7 @@ def make_due(db, supplier_id, supplier_order_id):
                 .where(
                     fulfilments.c.supplier_id == supplier_id,
                     fulfilments.c.supplier_order_id == supplier_order_id,
-                    fulfilments.c.status == PENDING,
+                    sa.or_(fulfilments.c.status == PENDING, fulfilments.c.collect_until.is_not(None)),
                 )
                 .values(next_attempt_at=utcnow())
             ).rowcount
@@ -151,14 +190,17 @@ def make_due(db, supplier_id, supplier_order_id):
 
 
 def _take_due(db, now):
+    """The due lines under a lease: pending ones first, then the ones being collected late."""
     with db.unit_of_work() as uow:
-        due = uow.execute(
-            sa.select(fulfilments)
-            .where(fulfilments.c.status == PENDING, fulfilments.c.next_attempt_at <= now)
-            .order_by(fulfilments.c.next_attempt_at)
-            .limit(BATCH)
-            .with_for_update(skip_locked=True)
-        ).all()
+        due = []
+        for waiting in (fulfilments.c.status == PENDING, fulfilments.c.collect_until.is_not(None)):
+            due += uow.execute(
+                sa.select(fulfilments)
+                .where(waiting, fulfilments.c.next_attempt_at <= now)
+                .order_by(fulfilments.c.next_attempt_at)
+                .limit(BATCH - len(due))
+                .with_for_update(skip_locked=True)
+            ).all()
         for row in due:
             uow.execute(
                 fulfilments.update()
@@ -191,7 +233,13 @@ def _advance(db, sealer, keyring, row, callback_base_url, connect, now):
         UPSTREAM_CALLS.labels(call, "unreachable").inc()
         if now >= as_utc(row.deadline_at):
             return _finish(
-                db, keyring, row, FAILED, row.supplier_order_id, "no answer from the supplier by the deadline"
+                db,
+                keyring,
+                row,
+                FAILED,
+                row.supplier_order_id,
+                "no answer from the supplier by the deadline",
+                late=_late_collection(row, row.supplier_order_id, now),
             )
         _retry(db, row, str(error)[:FAILURE_LENGTH], now)
         return "retry"
@@ -199,7 +247,13 @@ def _advance(db, sealer, keyring, row, callback_base_url, connect, now):
     if answer.outcome == PENDING or (restocking and answer.outcome == SUCCEEDED and answer.cards is None):
         if now >= as_utc(row.deadline_at):
             return _finish(
-                db, keyring, row, FAILED, answer.supplier_order_id, "not delivered by the deadline"
+                db,
+                keyring,
+                row,
+                FAILED,
+                answer.supplier_order_id,
+                "not delivered by the deadline",
+                late=_late_collection(row, answer.supplier_order_id, now),
             )
         _retry(db, row, None, now, supplier_order_id=answer.supplier_order_id)
         return "waiting"
@@ -229,12 +283,13 @@ def _retry(db, row, error, now, supplier_order_id=None):
         )
 
 
-def _finish(db, keyring, row, status, supplier_order_id, failure, bought=None):
+def _finish(db, keyring, row, status, supplier_order_id, failure, bought=None, late=None):
     """The line's outcome, and the order's once all its upstream lines have one: one unit of work.
 
     A restock line that succeeded brings its cards (``bought``) into stock in
     that unit of work, held for the order; too few new cards fail the line,
-    and whatever did come stays in stock.
+    and whatever did come stays in stock. ``late``: the columns that start a
+    failed line's late collection (``_late_collection``), if it has one.
     """
     now = utcnow()
     with db.unit_of_work() as uow:
@@ -260,6 +315,7 @@ def _finish(db, keyring, row, status, supplier_order_id, failure, bought=None):
                 failure=None if failure is None else failure[:FAILURE_LENGTH],
                 attempts=row.attempts + 1,
                 updated_at=now,
+                **(late or {}),
             )
         ).rowcount
         if not changed:
@@ -280,14 +336,29 @@ def _status(uow, row):
 def _stock_bought_cards(uow, keyring, row, bought, now):
     """Seal the cards a restock line bought into the product's stock, the first ``quantity`` new ones
     held for the order; returns how many were new (a number the product holds already is not)."""
+    added = _seal_into_stock(uow, keyring, row.product_id, bought, now)
+    if len(added) >= row.quantity:
+        uow.execute(
+            cards.update()
+            .where(cards.c.id.in_(added[: row.quantity]))
+            .values(status=domain.RESERVED, order_id=row.order_id, reserved_at=now)
+        )
+    RESTOCKED_CARDS.inc(len(added))
+    restock.watch_stock(uow, [row.product_id])
+    return len(added)
+
+
+def _seal_into_stock(uow, keyring, product_id, bought, now):
+    """Seal bought ``(number, secret)`` cards into the product's stock as available; returns the new
+    ones' ids, sorted (a number the product holds already is skipped, so none is stocked twice)."""
     unique = dict(
         card for card in (domain.clean_card({"number": n, "secret": s}) for n, s in bought or ()) if card
     )
     numbers = list(unique)
-    sealed = keyring.seal_many(row.product_id, [(number, unique[number]) for number in numbers])
+    sealed = keyring.seal_many(product_id, [(number, unique[number]) for number in numbers])
     rows = [
         {
-            "product_id": row.product_id,
+            "product_id": product_id,
             "number": number,
             "number_digest": keyring.number_digests(number)[-1],
             "key_id": seal.key_id,
@@ -298,16 +369,98 @@ def _stock_bought_cards(uow, keyring, row, bought, now):
         }
         for number, seal in zip(numbers, sealed, strict=True)
     ]
-    added = sorted(insert_ignoring_conflicts(uow, cards, rows, ["product_id", "number_digest"]))
-    if len(added) >= row.quantity:
+    return sorted(insert_ignoring_conflicts(uow, cards, rows, ["product_id", "number_digest"]))
+
+
+def _late_collection(row, supplier_order_id, now):
+    """The columns that start a restock line's late collection as it fails by its deadline: {} for a
+    top-up (the supplier's to reverse), a line with no upstream order, or a window of 0."""
+    window = late_collect_seconds()
+    if row.purpose != domain.RESTOCK or (supplier_order_id or row.supplier_order_id) is None or not window:
+        return {}
+    collect_until = as_utc(row.deadline_at) + datetime.timedelta(seconds=window)
+    return {
+        "collect_until": collect_until,
+        "next_attempt_at": _next_late_ask(row.deadline_at, collect_until, now),
+    }
+
+
+def _next_late_ask(deadline_at, collect_until, now):
+    """The wait doubles with the time since the deadline, from a minute up to an hour, and the last
+    ask is at the window's end."""
+    since_deadline = (now - as_utc(deadline_at)).total_seconds()
+    wait = min(LATE_MAX_RETRY_SECONDS, max(LATE_FIRST_RETRY_SECONDS, since_deadline))
+    return min(as_utc(collect_until), now + datetime.timedelta(seconds=wait))
+
+
+def _collect_late(db, sealer, keyring, row, connect, now):
+    """Ask a restock line failed by its deadline about its upstream order: delivered, its cards go to
+    stock; failed, or still nothing at the window's end, the collection ends."""
+    cards_delivered = None
+    try:
+        upstream = connect(sealer, suppliers.supplier_row(db, row.supplier_id))
+        answer = upstream.order(row.supplier_order_id)
+    except Exception as error:
+        # no refund hangs on it any more: a refusal is asked again too, until the window ends
+        UPSTREAM_CALLS.labels(
+            "poll", "refused" if isinstance(error, SupplierRefused) else "unreachable"
+        ).inc()
+        _log.info("late collection of %s-%s: %s", row.order_id, row.line_no, str(error)[:FAILURE_LENGTH])
+    else:
+        UPSTREAM_CALLS.labels("poll", "ok").inc()
+        if answer.outcome == FAILED:
+            return _end_late_collection(db, row, "failed", now)
+        if answer.outcome == SUCCEEDED:
+            cards_delivered = answer.cards
+    if cards_delivered is not None:
+        return _stock_late_cards(db, keyring, row, cards_delivered, now)
+    if now >= as_utc(row.collect_until):
+        return _end_late_collection(db, row, "expired", now)
+    with db.unit_of_work() as uow:
         uow.execute(
-            cards.update()
-            .where(cards.c.id.in_(added[: row.quantity]))
-            .values(status=domain.RESERVED, order_id=row.order_id, reserved_at=now)
+            _being_collected(row).values(
+                attempts=row.attempts + 1,
+                next_attempt_at=_next_late_ask(row.deadline_at, row.collect_until, now),
+            )
         )
-    RESTOCKED_CARDS.inc(len(added))
-    restock.watch_stock(uow, [row.product_id])
-    return len(added)
+    return "late_waiting"
+
+
+def _being_collected(row):
+    return fulfilments.update().where(
+        fulfilments.c.order_id == row.order_id,
+        fulfilments.c.line_no == row.line_no,
+        fulfilments.c.collect_until.is_not(None),
+    )
+
+
+def _stock_late_cards(db, keyring, row, bought, now):
+    """One unit of work: the collection ends and the cards go to stock, available; a second worker,
+    a replay or a redelivered callback finds the collection ended and stocks nothing."""
+    with db.unit_of_work() as uow:
+        if not uow.execute(_being_collected(row).values(collect_until=None, updated_at=now)).rowcount:
+            return "late_already_ended"
+        added = _seal_into_stock(uow, keyring, row.product_id, bought, now)
+        uow.execute(
+            fulfilments.update()
+            .where(fulfilments.c.order_id == row.order_id, fulfilments.c.line_no == row.line_no)
+            .values(collected_cards=len(added), attempts=row.attempts + 1)
+        )
+        restock.watch_stock(uow, [row.product_id])
+    CARDS_COLLECTED_LATE.inc(len(added))
+    LATE_COLLECTIONS.labels("collected").inc()
+    return "late_collected"
+
+
+def _end_late_collection(db, row, outcome, now):
+    with db.unit_of_work() as uow:
+        ended = uow.execute(
+            _being_collected(row).values(collect_until=None, attempts=row.attempts + 1, updated_at=now)
+        ).rowcount
+    if not ended:
+        return "late_already_ended"
+    LATE_COLLECTIONS.labels(outcome).inc()
+    return f"late_{outcome}"
 
 
 def _settle_order(uow, order, now):
@@ -351,7 +504,8 @@ def order_fulfilments(db, order_id):
 
 
 def audit_fulfilments(session):
-    """{order id: [{status, supplier_order_id, supplier_id, updated_at}]} and the upstream ids used twice."""
+    """{order id: [{line_no, purpose, status, supplier_id, supplier_order_id, updated_at, collect_until}]}
+    and the upstream ids used twice."""
     rows = session.execute(
         sa.select(fulfilments).order_by(fulfilments.c.order_id, fulfilments.c.line_no)
     ).all()
@@ -367,6 +521,8 @@ def audit_fulfilments(session):
                 "supplier_id": row.supplier_id,
                 "supplier_order_id": row.supplier_order_id,
                 "updated_at": utc_isoformat(row.updated_at),
+                # a failed restock line still collected late: its order stays refunded all the same
+                "collect_until": utc_isoformat(row.collect_until),
             }
         )
         if row.supplier_order_id is not None:

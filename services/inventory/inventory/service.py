@@ -22,6 +22,7 @@ class InventoryService:
     @staticmethod
     def check_settings():
         refunds.card_policy()
+        fulfilment.late_collect_seconds()
 
     db = ServiceDatabase(metadata)
     cards_in_stock = BusinessGauge(

@@ -3,8 +3,11 @@
 import datetime
 
 import pytest
+import sqlalchemy as sa
 
-from inventory import domain, fulfilment, suppliers, usecases
+from inventory import catalogue, domain, fulfilment, restock, suppliers, usecases
+from inventory.db import fulfilments
+from inventory.fulfilment import CARDS_COLLECTED_LATE
 from inventory.upstream import FAILED, PENDING, SUCCEEDED, SupplierRefused, UpstreamOrder, UpstreamProduct
 from kameng_common.errors import InvalidInput
 from kameng_common.sealing import Sealer, generate_keys_line, parse_keys
@@ -201,3 +204,100 @@ def test_orders_racing_for_a_linked_products_last_cards_each_hold_some_and_buy_t
     assert len(upstream.placed) == len({placed[3] for placed in upstream.placed})  # once per order
     assert all(len(shop.cards_of(order_id, domain.SOLD)) == 2 for order_id in orders)
     assert usecases.audit_snapshot(shop.db)["sold_twice"] == []
+
+
+# ---- late collection: a restock line failed by its deadline, its upstream order placed and paid
+
+
+@pytest.fixture
+def late(shop, sealer, upstream):
+    """An order of two cards of a product with none of its own, failed by its supplier's deadline
+    while the upstream order was still pending: ``(product id, supplier id)``."""
+    supplier = suppliers.create_supplier(
+        shop.db, sealer, "Slow", "http://slow.test", "k", "secret-0123456789", deadline_seconds=5
+    )
+    product = shop.product(kind="card", supplier_id=supplier["id"], supplier_sku=SKU)
+    suppliers.sync_supplier(shop.db, sealer, supplier["id"], connect=upstream.connect)
+    catalogue.update_product(shop.db, product, {"low_stock_threshold": 1})
+    upstream.outcome = PENDING
+    shop.created("o1", (product, 2))
+    shop.paid("o1", (product, 2))
+    assert advance(shop, sealer, upstream) == {"waiting": 1}
+    assert advance(shop, sealer, upstream, now=later(10)) == {FAILED: 1}
+    assert shop.published("stock.sale_failed") == [{"order_id": "o1", "reason": fulfilment.RESTOCK_FAILED}]
+    restock.sweep(shop.db)
+    assert usecases.audit_snapshot(shop.db)["stock_alerts"][str(product)]["low"] is True
+    return product, supplier["id"]
+
+
+def line_row(shop):
+    with shop.db.reading() as session:
+        return session.execute(sa.select(fulfilments)).one()
+
+
+def test_cards_delivered_after_the_deadline_are_stocked_once_as_available(shop, sealer, upstream, late):
+    product, supplier_id = late
+    assert line_row(shop).collect_until is not None
+    assert advance(shop, sealer, upstream, now=later(30)) == {}  # asked less often now
+    assert advance(shop, sealer, upstream, now=later(80)) == {"late_waiting": 1}
+    stale = line_row(shop)  # what a second replica took before the first one collected
+    upstream.outcome = SUCCEEDED
+    collected_before = CARDS_COLLECTED_LATE._value.get()
+    assert fulfilment.make_due(shop.db, supplier_id, "up-1")  # the supplier's callback
+    assert advance(shop, sealer, upstream, now=later(81)) == {"late_collected": 1}
+    assert shop.available(product) == 2 and shop.cards_of("o1") == []  # the order stays refunded
+    assert CARDS_COLLECTED_LATE._value.get() - collected_before == 2
+    assert usecases.audit_snapshot(shop.db)["stock_alerts"][str(product)]["low"] is False
+    # a redelivered callback, a later timer, the second replica: nothing stocked twice
+    assert not fulfilment.make_due(shop.db, supplier_id, "up-1")
+    assert advance(shop, sealer, upstream, now=later(10_000)) == {}
+    now = later(90)
+    assert fulfilment._collect_late(shop.db, sealer, shop.keyring, stale, upstream.connect, now) == (
+        "late_already_ended"
+    )
+    assert shop.available(product) == 2
+    row = line_row(shop)
+    assert (row.status, row.collect_until, row.collected_cards) == (FAILED, None, 2)
+    assert fulfilment.order_fulfilments(shop.db, "o1")[0]["status"] == FAILED
+
+
+def test_a_late_collection_stops_when_the_supplier_says_its_order_failed(shop, sealer, upstream, late):
+    product, _ = late
+    upstream.outcome = FAILED
+    assert advance(shop, sealer, upstream, now=later(80)) == {"late_failed": 1}
+    upstream.outcome = SUCCEEDED
+    assert advance(shop, sealer, upstream, now=later(100_000)) == {}
+    assert shop.available(product) == 0
+    assert line_row(shop).collect_until is None
+
+
+def test_a_late_collection_ends_with_its_window(shop, sealer, upstream, late):
+    product, _ = late
+    upstream.fail_with = SupplierRefused("order_not_found")  # asked again all the same
+    assert advance(shop, sealer, upstream, now=later(80)) == {"late_waiting": 1}
+    upstream.fail_with = None
+    window = fulfilment.DEFAULT_LATE_COLLECT_SECONDS
+    assert advance(shop, sealer, upstream, now=later(window - 3600)) == {"late_waiting": 1}
+    # the last ask is at the window's end
+    assert advance(shop, sealer, upstream, now=later(window + 10)) == {"late_expired": 1}
+    upstream.outcome = SUCCEEDED
+    assert advance(shop, sealer, upstream, now=later(window + 100_000)) == {}
+    assert shop.available(product) == 0
+
+
+def test_a_window_of_zero_collects_nothing_late_and_a_bad_one_is_refused(shop, sealer, upstream, monkeypatch):
+    monkeypatch.setenv(fulfilment.LATE_COLLECT_ENV, "0")
+    supplier = suppliers.create_supplier(
+        shop.db, sealer, "Slow", "http://slow.test", "k", "secret-0123456789", deadline_seconds=5
+    )
+    product = shop.product(kind="card", supplier_id=supplier["id"], supplier_sku=SKU)
+    suppliers.sync_supplier(shop.db, sealer, supplier["id"], connect=upstream.connect)
+    upstream.outcome = PENDING
+    shop.created("o1", (product, 1))
+    shop.paid("o1", (product, 1))
+    assert advance(shop, sealer, upstream) == {"waiting": 1}
+    assert advance(shop, sealer, upstream, now=later(10)) == {FAILED: 1}
+    assert line_row(shop).collect_until is None
+    monkeypatch.setenv(fulfilment.LATE_COLLECT_ENV, "a week")
+    with pytest.raises(ValueError, match=fulfilment.LATE_COLLECT_ENV):
+        fulfilment.late_collect_seconds()

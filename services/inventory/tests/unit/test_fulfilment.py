@@ -164,6 +164,8 @@ def test_an_unreachable_supplier_is_retried_until_the_deadline_then_refunded(sho
     assert advance(shop, sealer, upstream, now=later(20)) == {"waiting": 1}
     assert advance(shop, sealer, upstream, now=later(120)) == {FAILED: 1}
     assert shop.published("stock.sale_failed") == [{"order_id": "o1", "reason": fulfilment.TOP_UP_FAILED}]
+    # a top-up its supplier completes after the deadline is the supplier's to reverse: not asked again
+    assert advance(shop, sealer, upstream, now=later(4000)) == {}
 
 
 def test_a_line_being_worked_on_is_not_taken_by_another_worker(shop, sealer, top_up):
