@@ -192,7 +192,7 @@ def make_due(db, supplier_id, supplier_order_id):
 def _take_due(db, now):
     """The due lines under a lease: pending ones first, then the ones being collected late."""
     with db.unit_of_work() as uow:
-        due = []
+        due: list[sa.Row] = []
         for waiting in (fulfilments.c.status == PENDING, fulfilments.c.collect_until.is_not(None)):
             due += uow.execute(
                 sa.select(fulfilments)
