@@ -193,6 +193,7 @@ def check(snapshots, dead_letters, now, timeouts):
         *_stock_alerts_match_the_stock(inventory),
         *_direct_lines_served_or_refunded(orders, inventory, now, timeouts),
         *_upstream_orders_used_once(inventory),
+        *_late_collections_end_in_time(inventory, now, timeouts),
         *_delivered_orders_hold_their_cards(orders, inventory),
         *_refunded_orders_cards_given_back(inventory, payments, now, timeouts),
         *_cards_sold_only_for_delivered_orders(orders, inventory, now, timeouts),
@@ -314,6 +315,20 @@ def _upstream_orders_used_once(inventory):
             f"supplier {reused['supplier_id']} order {reused['supplier_order_id']}",
             "one upstream order serves more than one order line",
         )
+
+
+def _late_collections_end_in_time(inventory, now, timeouts):
+    """A restock line failed by its deadline is asked for its cards until its ``collect_until`` and
+    then no more (its order stays refunded either way: the line still reads ``failed``)."""
+    for order_id, lines in inventory.get("fulfilments", {}).items():
+        for line in lines:
+            collect_until = line.get("collect_until")
+            if collect_until is not None and _after(collect_until, timeouts.grace) < now:
+                yield Violation(
+                    "late_collection_overdue",
+                    f"order {order_id} line {line.get('line_no')}",
+                    f"its cards are still being collected, though its window ended at {collect_until}",
+                )
 
 
 def _delivered_orders_hold_their_cards(orders, inventory):

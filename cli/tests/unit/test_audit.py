@@ -839,6 +839,31 @@ def test_direct_lines_are_served_or_refunded_and_upstream_orders_used_once():
     assert [v.kind for v in _upstream_orders_used_once(inventory)] == ["supplier_order_reused"]
 
 
+def test_a_failed_restock_line_is_collected_late_only_within_its_window():
+    from kameng_cli.audit import Timeouts, _direct_lines_served_or_refunded, _late_collections_end_in_time
+
+    now = datetime.datetime(2026, 1, 1, 12, tzinfo=datetime.UTC)
+    old = (now - datetime.timedelta(hours=1)).isoformat()
+    soon = (now + datetime.timedelta(days=6)).isoformat()
+    orders = {
+        "collecting": {"status": "refunded", "items": {"2": 3}, "updated_at": old},
+        "overdue": {"status": "refunded", "items": {"2": 3}, "updated_at": old},
+    }
+    inventory = {
+        "direct_products": [],
+        "sold": {},
+        "fulfilments": {
+            "collecting": [{"line_no": 1, "status": "failed", "collect_until": soon}],
+            "overdue": [{"line_no": 1, "status": "failed", "collect_until": old}],
+        },
+    }
+    timeouts = Timeouts(grace=60)
+    # refunded with a failed line: served as it should be, collected or not
+    assert list(_direct_lines_served_or_refunded(orders, inventory, now, timeouts)) == []
+    found = [(v.kind, v.subject) for v in _late_collections_end_in_time(inventory, now, timeouts)]
+    assert found == [("late_collection_overdue", "order overdue line 1")]
+
+
 def test_customer_stats_off_the_orders_counted_are_a_violation(shop):
     shop.stats_mismatches.append(
         {

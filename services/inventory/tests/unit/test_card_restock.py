@@ -237,7 +237,10 @@ def line_row(shop):
 
 def test_cards_delivered_after_the_deadline_are_stocked_once_as_available(shop, sealer, upstream, late):
     product, supplier_id = late
-    assert line_row(shop).collect_until is not None
+    snapshot = usecases.audit_snapshot(shop.db)
+    [line] = snapshot["fulfilments"]["o1"]
+    assert line["status"] == FAILED and line["collect_until"] is not None  # the order stays refunded
+    assert snapshot["supplier_orders_reused"] == []
     assert advance(shop, sealer, upstream, now=later(30)) == {}  # asked less often now
     assert advance(shop, sealer, upstream, now=later(80)) == {"late_waiting": 1}
     stale = line_row(shop)  # what a second replica took before the first one collected
@@ -258,6 +261,7 @@ def test_cards_delivered_after_the_deadline_are_stocked_once_as_available(shop, 
     assert shop.available(product) == 2
     row = line_row(shop)
     assert (row.status, row.collect_until, row.collected_cards) == (FAILED, None, 2)
+    assert usecases.audit_snapshot(shop.db)["fulfilments"]["o1"][0]["collect_until"] is None
     assert fulfilment.order_fulfilments(shop.db, "o1")[0]["status"] == FAILED
 
 
