@@ -50,6 +50,8 @@ METRICS = {
     "kameng_direct_fulfilments_total",
     "kameng_card_restocks_total",
     "kameng_cards_restocked_total",
+    "kameng_late_restock_collections_total",
+    "kameng_cards_collected_late_total",
     "kameng_supplier_calls_total",
     "kameng_orders_by_status",
     "kameng_payments_total",
