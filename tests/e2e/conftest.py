@@ -55,7 +55,7 @@ def suite(request, tmp_path_factory):
             "KAMENG_COMMISSION_HOLD_SECONDS": "2",
             "KAMENG_COMMISSION_SETTLE_INTERVAL": "1",
             # coupon holds whose order was never stored go back within the tests' patience
-            "KAMENG_COUPON_HOLD_GRACE_SECONDS": "30",
+            "KAMENG_COUPON_HOLD_GRACE_SECONDS": "60",
             "KAMENG_COUPON_HOLD_SWEEP_INTERVAL": "1",
             "KAMENG_REDIS_PREFIX": f"kameng-e2e-{uuid.uuid4().hex[:8]}:",
         },
