@@ -1,5 +1,6 @@
 """Suppliers end to end: a shop syncs its catalogue from an upstream speaking the channel API."""
 
+import time
 import uuid
 
 import pytest
@@ -200,7 +201,7 @@ def test_cards_a_linked_product_lacks_are_bought_from_the_supplier_once_and_deli
     audit_passes(suite)
 
 
-@pytest.mark.parametrize("fault", ["down", "failing"])
+@pytest.mark.parametrize("fault", ["down", "failing", "late"])
 def test_cards_the_supplier_cannot_sell_refund_the_order_and_give_its_own_cards_back(
     suite, staff, upstream, add_supplier, new_buyer, notify, fault
 ):
@@ -209,17 +210,33 @@ def test_cards_the_supplier_cannot_sell_refund_the_order_and_give_its_own_cards_
     product, _ = linked_card_product(staff, supplier, own_cards=1)
     if fault == "down":
         upstream.stop()
-    else:
+    elif fault == "failing":
         upstream.state.knobs.failure_rate = 1
+    else:  # delivered after the deadline, its outcome pushed twice
+        upstream.state.knobs.fulfil_seconds = 6
+        upstream.state.knobs.duplicate_callbacks = 1
     try:
         order = buy_cards(new_buyer(), notify, product, 2)
     finally:
         if fault == "down":
             upstream.start()
     assert order["status"] == "refunded", order
-    assert upstream.state.snapshot()["cards_sold"] == 0
-    listed = staff.request("GET", f"/api/v1/admin/products/{product['id']}/cards?state=available")
-    assert len(listed["items"]) == 1  # its own card is back in stock
+
+    def available():
+        path = f"/api/v1/admin/products/{product['id']}/cards?state=available"
+        return len(staff.request("GET", path)["items"])
+
+    if fault == "late":
+        # the cards paid for upstream come after all: collected into stock once, the order still refunded
+        deadline = time.monotonic() + 30
+        while available() < 2 and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert upstream.state.snapshot()["cards_sold"] == 1
+        time.sleep(2)  # the second callback, and another round of the timer: nothing more
+        assert available() == 2  # its own card and the one bought
+    else:
+        assert upstream.state.snapshot()["cards_sold"] == 0
+        assert available() == 1  # its own card is back in stock
     audit_passes(suite)
 
 
