@@ -440,9 +440,13 @@ def _delivered_orders_paid_in_full(orders, receipts):
 
 def _sales_recorded_for_finance(orders, payments, now, timeouts):
     """Payments holds each delivered order's sale (its cost and revenue by product) once, with the
-    order's quantities, once the grace period has passed since it was delivered."""
+    order's quantities, once the grace period has passed since it was delivered; an order delivered
+    before payments kept sales (``sales_kept_since``) has none."""
+    kept_since = payments.get("sales_kept_since")
     for order_id, order in orders.items():
         if order["status"] != DELIVERED or _after(order["updated_at"], timeouts.grace) >= now:
+            continue
+        if kept_since is not None and _after(order["updated_at"], 0) < _after(kept_since, 0):
             continue
         recorded = payments["sales"].get(order_id)
         if recorded != order["items"]:

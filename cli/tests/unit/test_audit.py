@@ -44,6 +44,7 @@ class Shop:
         self.agent_postings = {}
         # what payments recorded of a sale, where it differs from the delivered order's items
         self.recorded_sales = {}
+        self.sales_kept_since = None
         self.enabled_admins = 1
         self.coupons = {"coupons": {}, "uses": {}}
         self.outboxes = {service: {"pending": 0, "oldest_pending_at": None} for service in audit.SERVICES}
@@ -149,6 +150,7 @@ class Shop:
                 "ledger": {"problems": self.ledger_problems, "sales": sales, "refunds": refunds},
                 "agent_postings": self.agent_postings,
                 "sales": {order_id: sale for order_id, sale in recorded.items() if sale is not None},
+                "sales_kept_since": self.sales_kept_since,
                 "outbox": self.outboxes["payments"],
             },
             "customers": {
@@ -293,6 +295,14 @@ def test_a_delivered_order_whose_sale_payments_did_not_record_as_it_was(shop, re
     [violation] = shop.check()
     assert (violation.kind, violation.subject) == ("sale_not_recorded", "order delivered")
     assert violation.detail.startswith("delivered with 2 of product 1, but payments recorded ")
+
+
+def test_an_order_delivered_before_payments_kept_sales_has_none_and_is_not_asked_for_one(shop):
+    shop.recorded_sales["delivered"] = None
+    shop.sales_kept_since = iso(LONG_AGO + datetime.timedelta(minutes=1))
+    assert shop.check() == []
+    shop.sales_kept_since = iso(LONG_AGO - datetime.timedelta(minutes=1))
+    assert [violation.kind for violation in shop.check()] == ["sale_not_recorded"]
 
 
 def test_a_sale_delivered_a_moment_ago_may_not_have_reached_payments_yet(shop):

@@ -5,8 +5,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from kameng_common.db import UnitOfWork
-from payments.db import sale_lines
+from kameng_common.db import UnitOfWork, utc_isoformat
+from payments.db import SALE_LINES_KEPT, milestones, sale_lines
 
 
 def on_cards_delivered(uow: UnitOfWork, event: dict[str, Any]) -> None:
@@ -40,3 +40,13 @@ def audit_sales(session: sa.Connection) -> dict[str, dict[str, int]]:
         products = sold.setdefault(order_id, {})
         products[str(product_id)] = products.get(str(product_id), 0) + quantity
     return sold
+
+
+def sales_kept_since(session: sa.Connection) -> str | None:
+    """When sales began to be kept here (ISO 8601), or None where the migration left no mark: the
+    orders delivered before it have no sale lines, and the audit does not ask them of those."""
+    return utc_isoformat(
+        session.execute(
+            sa.select(milestones.c.reached_at).where(milestones.c.name == SALE_LINES_KEPT)
+        ).scalar_one_or_none()
+    )

@@ -688,6 +688,7 @@ def audit_snapshot(db: Database) -> dict[str, Any]:
         ).all()
         agents = agent_ledger.agent_postings(session)
         sold = sales.audit_sales(session)
+        sales_kept_since = sales.sales_kept_since(session)
         tickets = aftersales.audit_tickets(session)
         sales_and_refunds = session.execute(
             sa.select(
@@ -748,6 +749,7 @@ def audit_snapshot(db: Database) -> dict[str, Any]:
         "agent_postings": agents,
         # the lines of every sale inventory reported (cards.delivered), per order
         "sales": sold,
+        "sales_kept_since": sales_kept_since,
         "outbox": db.outbox_status(),
     }
 
