@@ -268,9 +268,11 @@ def throwaway_suite(
     replicas: dict | None = None,
     ready_timeout: float = 90,
     say: Callable[[str], None] = print,
+    paysim: bool = False,
 ) -> Iterator[ThrowawaySuite]:
     """A running suite on ``database`` ("sqlite" or "postgresql") with its own vhost, data folder and
-    PostgreSQL databases, all named after ``name``; everything it made is removed after.
+    PostgreSQL databases, all named after ``name`` (and the payment sandbox with ``paysim``); everything
+    it made is removed after.
 
     If the body fails, the data folder (with the processes' logs) is kept and named.
     """
@@ -291,6 +293,7 @@ def throwaway_suite(
                 metrics_ports={service: free_port() for service in SERVICES},
                 extra_env=extra_env or {},
                 replicas=replicas or {},
+                paysim_port=free_port() if paysim else None,
             )
         )
         say(

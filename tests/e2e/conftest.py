@@ -9,15 +9,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from kameng_cli import shop
 from kameng_cli.secrets import admin_credentials, local_secrets
-from kameng_cli.suite import SERVICES, Suite, SuiteSettings
+from kameng_cli.suite import throwaway_suite
 from kameng_cli.supplier_sim import Knobs, SimState, SupplierSim
-from kameng_common.testing import (
-    create_postgres_database,
-    create_vhost,
-    delete_vhost,
-    drop_postgres_database,
-    free_port,
-)
+from kameng_common.testing import free_port
 from tests.api_steps import new_card_product, new_customer, notify_mockpay
 
 ORDER_TTL_SECONDS = 15
@@ -32,49 +26,33 @@ def pytest_collection_modifyitems(items):
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])
-def suite(request, tmp_path_factory):
-    data_dir = tmp_path_factory.mktemp(f"suite-{request.param}")
-    vhost, amqp_uri = create_vhost("kameng-e2e")
-    databases = {}
-    if request.param == "postgresql":
-        databases = {service: create_postgres_database(f"kameng_e2e_{service}") for service in SERVICES}
-    settings = SuiteSettings(
-        data_dir=data_dir,
-        amqp_uri=amqp_uri,
-        gateway_port=free_port(),
-        database_urls={service: url for service, (_name, url) in databases.items()},
-        metrics_ports={service: free_port() for service in SERVICES},
-        paysim_port=free_port(),
-        extra_env={
-            "KAMENG_ORDER_TTL_SECONDS": str(ORDER_TTL_SECONDS),
-            "KAMENG_ORDER_EXPIRY_INTERVAL": "1",
-            "KAMENG_RATE_LIMITS": "off",
-            # every test signs in from 127.0.0.1, and the fuzzing fails many sign-ins
-            "KAMENG_SIGN_IN_ADDRESS_MAX_FAILURES": "100000",
-            # agents' commissions become available within the tests' patience
-            "KAMENG_COMMISSION_HOLD_SECONDS": "2",
-            "KAMENG_COMMISSION_SETTLE_INTERVAL": "1",
-            # coupon holds whose order was never stored go back within the tests' patience
-            "KAMENG_COUPON_HOLD_GRACE_SECONDS": "60",
-            "KAMENG_COUPON_HOLD_SWEEP_INTERVAL": "1",
-            "KAMENG_REDIS_PREFIX": f"kameng-e2e-{uuid.uuid4().hex[:8]}:",
-        },
-    )
-    running = Suite(settings)
-    running.start()
-    try:
-        running.wait_ready(timeout=300)  # a busy machine imports five services slowly
+def suite(request):
+    settings = {
+        "KAMENG_ORDER_TTL_SECONDS": str(ORDER_TTL_SECONDS),
+        "KAMENG_ORDER_EXPIRY_INTERVAL": "1",
+        "KAMENG_RATE_LIMITS": "off",
+        # every test signs in from 127.0.0.1, and the fuzzing fails many sign-ins
+        "KAMENG_SIGN_IN_ADDRESS_MAX_FAILURES": "100000",
+        # agents' commissions become available within the tests' patience
+        "KAMENG_COMMISSION_HOLD_SECONDS": "2",
+        "KAMENG_COMMISSION_SETTLE_INTERVAL": "1",
+        # coupon holds whose order was never stored go back within the tests' patience
+        "KAMENG_COUPON_HOLD_GRACE_SECONDS": "60",
+        "KAMENG_COUPON_HOLD_SWEEP_INTERVAL": "1",
+        "KAMENG_REDIS_PREFIX": f"kameng-e2e-{uuid.uuid4().hex[:8]}:",
+    }
+    # a busy machine imports five services slowly
+    with throwaway_suite(
+        request.param, f"kameng-e2e-{request.param}", extra_env=settings, ready_timeout=300, paysim=True
+    ) as made:
+        running = made.suite
+        data_dir = running.settings.data_dir
         running.kind = request.param
         running.order_ttl = ORDER_TTL_SECONDS
-        running.databases = databases
+        running.databases = made.databases
         running.admin = admin_credentials(data_dir)
         running.mockpay_secret = local_secrets(data_dir)["KAMENG_MOCKPAY_SECRET"]
         yield running
-    finally:
-        running.stop()
-        delete_vhost(vhost)
-        for name, _url in databases.values():
-            drop_postgres_database(name)
 
 
 @pytest.fixture
