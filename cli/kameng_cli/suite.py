@@ -269,14 +269,16 @@ def throwaway_suite(
     ready_timeout: float = 90,
     say: Callable[[str], None] = print,
     paysim: bool = False,
+    data_dir: Path | None = None,
 ) -> Iterator[ThrowawaySuite]:
     """A running suite on ``database`` ("sqlite" or "postgresql") with its own vhost, data folder and
     PostgreSQL databases, all named after ``name`` (and the payment sandbox with ``paysim``); everything
-    it made is removed after.
+    it made is removed after. A ``data_dir`` given is the caller's to keep or remove.
 
     If the body fails, the data folder (with the processes' logs) is kept and named.
     """
-    data_dir = Path(tempfile.mkdtemp(prefix=f"{name}-"))
+    own_data_dir = data_dir is None
+    data_dir = data_dir or Path(tempfile.mkdtemp(prefix=f"{name}-"))
     vhost, amqp_uri = create_vhost(name)
     databases: dict[str, tuple[str, str]] = {}
     succeeded = False
@@ -311,7 +313,7 @@ def throwaway_suite(
         delete_vhost(vhost)
         for database_name, _url in databases.values():
             drop_postgres_database(database_name)
-        if succeeded:
-            shutil.rmtree(data_dir, ignore_errors=True)
-        else:
+        if not succeeded:
             say(f"the run failed; its data folder and logs are kept in {data_dir}")
+        elif own_data_dir:
+            shutil.rmtree(data_dir, ignore_errors=True)

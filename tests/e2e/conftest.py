@@ -26,7 +26,7 @@ def pytest_collection_modifyitems(items):
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])
-def suite(request):
+def suite(request, tmp_path_factory):
     settings = {
         "KAMENG_ORDER_TTL_SECONDS": str(ORDER_TTL_SECONDS),
         "KAMENG_ORDER_EXPIRY_INTERVAL": "1",
@@ -41,9 +41,15 @@ def suite(request):
         "KAMENG_COUPON_HOLD_SWEEP_INTERVAL": "1",
         "KAMENG_REDIS_PREFIX": f"kameng-e2e-{uuid.uuid4().hex[:8]}:",
     }
-    # a busy machine imports five services slowly
+    # the data folder (logs included) is pytest's, kept after a failed run; a busy machine imports
+    # five services slowly
     with throwaway_suite(
-        request.param, f"kameng-e2e-{request.param}", extra_env=settings, ready_timeout=300, paysim=True
+        request.param,
+        f"kameng-e2e-{request.param}",
+        extra_env=settings,
+        ready_timeout=300,
+        paysim=True,
+        data_dir=tmp_path_factory.mktemp(f"suite-{request.param}"),
     ) as made:
         running = made.suite
         data_dir = running.settings.data_dir
