@@ -1,6 +1,7 @@
 """The one place a marshmallow error becomes Kameng's InvalidInput (API.md's 422 error body)."""
 
 from collections.abc import Mapping, Sequence
+from functools import cache
 from typing import Any
 
 from marshmallow import Schema, ValidationError
@@ -11,12 +12,21 @@ from kameng_common.errors import InvalidInput
 _FIELDS_IN_MESSAGE = 5
 
 
-def load_or_invalid(schema: Schema, data: Mapping[str, Any] | Sequence[Mapping[str, Any]]) -> Any:
-    """``data`` loaded by the marshmallow ``schema`` (an instance), or InvalidInput saying what is wrong."""
+def load_or_invalid(
+    schema: Schema | type[Schema], data: Mapping[str, Any] | Sequence[Mapping[str, Any]]
+) -> Any:
+    """``data`` loaded by the marshmallow ``schema`` (a class, or an instance), or InvalidInput saying
+    what is wrong. A class is made into an instance once: making one costs more than a load."""
     try:
-        return schema.load(data)
+        return (schema_instance(schema) if isinstance(schema, type) else schema).load(data)
     except ValidationError as error:
         raise invalid_input(error) from None
+
+
+@cache
+def schema_instance(schema: type[Schema]) -> Schema:
+    """The one instance of ``schema`` (a class without arguments) that loads and dumps for every call."""
+    return schema()
 
 
 def invalid_input(error: ValidationError) -> InvalidInput:

@@ -70,87 +70,87 @@ class CustomersService:
     @rpc
     def register(self, username, password, invite_code=None):
         data = load_or_invalid(
-            schemas.Registration(), {"username": username, "password": password, "invite_code": invite_code}
+            schemas.Registration, {"username": username, "password": password, "invite_code": invite_code}
         )
         return usecases.register(self.db, self.passwords, **data)
 
     @rpc
     def authenticate(self, username, password, client_ip=None):
         data = load_or_invalid(
-            schemas.Credentials(), {"username": username, "password": password, "client_ip": client_ip}
+            schemas.Credentials, {"username": username, "password": password, "client_ip": client_ip}
         )
         return usecases.authenticate(self.db, self.passwords, **data)
 
     @rpc
     def create_staff(self, username, password, role):
-        data = load_or_invalid(schemas.NewStaff(), {"username": username, "password": password, "role": role})
+        data = load_or_invalid(schemas.NewStaff, {"username": username, "password": password, "role": role})
         return usecases.create_staff(self.db, self.passwords, **data)
 
     @rpc
     def ensure_admin(self, username, password):
-        data = load_or_invalid(schemas.NewAccount(), {"username": username, "password": password})
+        data = load_or_invalid(schemas.NewAccount, {"username": username, "password": password})
         return usecases.ensure_admin(self.db, self.passwords, **data)
 
     @rpc
     def get_profile(self, account_id):
-        data = load_or_invalid(schemas.AccountRef(), {"account_id": account_id})
+        data = load_or_invalid(schemas.AccountRef, {"account_id": account_id})
         return credentials.profile(self.db, data["account_id"])
 
     @rpc
     def change_password(self, account_id, current_password, new_password):
         data = load_or_invalid(
-            schemas.PasswordChange(),
+            schemas.PasswordChange,
             {"account_id": account_id, "current_password": current_password, "new_password": new_password},
         )
         return credentials.change_password(self.db, self.passwords, **data)
 
     @rpc
     def list_staff(self, limit=50, cursor=None):
-        data = load_or_invalid(schemas.StaffQuery(), {"limit": limit, "cursor": cursor})
+        data = load_or_invalid(schemas.StaffQuery, {"limit": limit, "cursor": cursor})
         return credentials.list_staff(self.db, **data)
 
     @rpc
     def set_staff_role(self, account_id, role, actor_id):
         data = load_or_invalid(
-            schemas.RoleChange(), {"account_id": account_id, "role": role, "actor_id": actor_id}
+            schemas.RoleChange, {"account_id": account_id, "role": role, "actor_id": actor_id}
         )
         return credentials.set_role(self.db, **data)
 
     @rpc
     def set_account_disabled(self, account_id, disabled, actor_id):
         data = load_or_invalid(
-            schemas.AccountDisabled(), {"account_id": account_id, "disabled": disabled, "actor_id": actor_id}
+            schemas.AccountDisabled, {"account_id": account_id, "disabled": disabled, "actor_id": actor_id}
         )
         return credentials.set_disabled(self.db, **data)
 
     @rpc
     def get_customer(self, customer_id):
-        data = load_or_invalid(schemas.CustomerRef(), {"customer_id": customer_id})
+        data = load_or_invalid(schemas.CustomerRef, {"customer_id": customer_id})
         return usecases.get_customer(self.db, data["customer_id"])
 
     @rpc
     def list_customers(self, tag=None, level=None, username=None, limit=50, cursor=None):
         data = load_or_invalid(
-            schemas.CustomerQuery(),
+            schemas.CustomerQuery,
             {"tag": tag, "level": level, "username": username, "limit": limit, "cursor": cursor},
         )
         return segments.list_customers(self.db, **data)
 
     @rpc
     def customer_detail(self, customer_id):
-        data = load_or_invalid(schemas.CustomerRef(), {"customer_id": customer_id})
+        data = load_or_invalid(schemas.CustomerRef, {"customer_id": customer_id})
         return segments.customer_detail(self.db, data["customer_id"])
 
     @rpc
     def add_customer_tag(self, customer_id, tag, staff_id):
         data = load_or_invalid(
-            schemas.NewCustomerTag(), {"customer_id": customer_id, "tag": tag, "staff_id": staff_id}
+            schemas.NewCustomerTag, {"customer_id": customer_id, "tag": tag, "staff_id": staff_id}
         )
         return segments.add_tag(self.db, **data)
 
     @rpc
     def remove_customer_tag(self, customer_id, tag):
-        data = load_or_invalid(schemas.CustomerTag(), {"customer_id": customer_id, "tag": tag})
+        data = load_or_invalid(schemas.CustomerTag, {"customer_id": customer_id, "tag": tag})
         return segments.remove_tag(self.db, **data)
 
     @rpc
@@ -163,13 +163,13 @@ class CustomersService:
 
     @rpc
     def set_levels(self, levels_):
-        data = load_or_invalid(schemas.Levels(), {"levels": levels_})
+        data = load_or_invalid(schemas.Levels, {"levels": levels_})
         return levels.set_levels(self.db, data["levels"])
 
     @rpc
     def make_agent(self, customer_id, parent_agent_id=None):
         data = load_or_invalid(
-            schemas.NewAgent(), {"customer_id": customer_id, "parent_agent_id": parent_agent_id}
+            schemas.NewAgent, {"customer_id": customer_id, "parent_agent_id": parent_agent_id}
         )
         return agents.make_agent(self.db, **data)
 
@@ -179,75 +179,73 @@ class CustomersService:
 
     @rpc
     def set_commission_plan(self, rates_bp):
-        data = load_or_invalid(schemas.CommissionPlan(), {"rates_bp": rates_bp})
+        data = load_or_invalid(schemas.CommissionPlan, {"rates_bp": rates_bp})
         return agents.set_commission_plan(self.db, data["rates_bp"])
 
     @rpc
     def agent_downline(self, customer_id, limit=50, cursor=None):
         data = load_or_invalid(
-            schemas.DownlineQuery(), {"customer_id": customer_id, "limit": limit, "cursor": cursor}
+            schemas.DownlineQuery, {"customer_id": customer_id, "limit": limit, "cursor": cursor}
         )
         return agents.downline(self.db, **data)
 
     @rpc
     def agent_earnings(self, customer_id):
-        data = load_or_invalid(schemas.CustomerRef(), {"customer_id": customer_id})
+        data = load_or_invalid(schemas.CustomerRef, {"customer_id": customer_id})
         return agents.earnings(self.db, data["customer_id"])
 
     @rpc
     def request_withdrawal(self, customer_id, amount, account):
         data = load_or_invalid(
-            schemas.NewWithdrawal(), {"customer_id": customer_id, "amount": amount, "account": account}
+            schemas.NewWithdrawal, {"customer_id": customer_id, "amount": amount, "account": account}
         )
         return agents.request_withdrawal(self.db, **data)
 
     @rpc
     def list_withdrawals(self, status=None, limit=50, cursor=None):
-        data = load_or_invalid(
-            schemas.WithdrawalQuery(), {"status": status, "limit": limit, "cursor": cursor}
-        )
+        data = load_or_invalid(schemas.WithdrawalQuery, {"status": status, "limit": limit, "cursor": cursor})
         return agents.list_withdrawals(self.db, **data)
 
     @rpc
     def decide_withdrawal(self, withdrawal_id, decision, reason, staff_id):
         data = load_or_invalid(
-            schemas.WithdrawalDecision(),
+            schemas.WithdrawalDecision,
             {"withdrawal_id": withdrawal_id, "decision": decision, "reason": reason, "staff_id": staff_id},
         )
         return agents.decide_withdrawal(self.db, **data)
 
     @rpc
     def create_coupon(self, coupon):
-        data = load_or_invalid(schemas.NewCoupon(), coupon)
+        data = load_or_invalid(schemas.NewCoupon, coupon)
         created_by = data.pop("created_by")
         return coupons.create_coupon(self.db, data, created_by)
 
     @rpc
     def get_coupon(self, coupon_id, tag=None):
-        data = load_or_invalid(schemas.CouponReport(), {"coupon_id": coupon_id, "tag": tag})
+        data = load_or_invalid(schemas.CouponReport, {"coupon_id": coupon_id, "tag": tag})
         return coupons.get_coupon(self.db, **data)
 
     @rpc
     def list_coupons(self, limit=50, cursor=None):
-        data = load_or_invalid(schemas.CouponPage(), {"limit": limit, "cursor": cursor})
+        data = load_or_invalid(schemas.CouponPage, {"limit": limit, "cursor": cursor})
         return coupons.list_coupons(self.db, **data)
 
     @rpc
     def issue_coupon(self, coupon_id, customer_ids=None, tag=None):
         data = load_or_invalid(
-            schemas.CouponIssue(), {"coupon_id": coupon_id, "customer_ids": customer_ids, "tag": tag}
+            schemas.CouponIssue, {"coupon_id": coupon_id, "customer_ids": customer_ids, "tag": tag}
         )
         return coupons.issue_coupon(self.db, **data)
 
     @rpc
     def my_coupons(self, customer_id):
-        data = load_or_invalid(schemas.CustomerRef(), {"customer_id": customer_id})
+        data = load_or_invalid(schemas.CustomerRef, {"customer_id": customer_id})
         return coupons.my_coupons(self.db, data["customer_id"])
 
     @rpc
     def hold_coupon(self, order_id, customer_id, code, lines, currency):
         data = load_or_invalid(
-            schemas.CouponHold(),
+            schemas.CouponHold,
             {
                 "order_id": order_id,
                 "customer_id": customer_id,
@@ -260,7 +258,7 @@ class CustomersService:
 
     @rpc
     def release_coupon(self, order_id):
-        data = load_or_invalid(schemas.OrderRef(), {"order_id": order_id})
+        data = load_or_invalid(schemas.OrderRef, {"order_id": order_id})
         return coupons.release_coupon(self.db, data["order_id"])
 
     @configured_timer("COUPON_HOLD_SWEEP_INTERVAL")
@@ -283,25 +281,25 @@ class CustomersService:
 
     @rpc
     def get_shop(self, customer_id):
-        data = load_or_invalid(schemas.CustomerRef(), {"customer_id": customer_id})
+        data = load_or_invalid(schemas.CustomerRef, {"customer_id": customer_id})
         return shops.get_shop(self.db, data["customer_id"])
 
     @rpc
     def set_shop(self, customer_id, slug, name, markup_bp):
         data = load_or_invalid(
-            schemas.ShopSettings(),
+            schemas.ShopSettings,
             {"customer_id": customer_id, "slug": slug, "name": name, "markup_bp": markup_bp},
         )
         return shops.set_shop(self.db, **data)
 
     @rpc
     def shop_by_slug(self, slug):
-        data = load_or_invalid(schemas.ShopRef(), {"slug": slug})
+        data = load_or_invalid(schemas.ShopRef, {"slug": slug})
         return shops.shop_by_slug(self.db, data["slug"])
 
     @rpc
     def shop_for_order(self, slug):
-        data = load_or_invalid(schemas.ShopRef(), {"slug": slug})
+        data = load_or_invalid(schemas.ShopRef, {"slug": slug})
         return shops.shop_for_order(self.db, data["slug"])
 
     @event_handler("orders", "order.delivered")

@@ -10,14 +10,14 @@ from inventory.stock import stock_of
 from inventory.usecases import category_row, lock_categories, record_price
 from kameng_common.db import utcnow
 from kameng_common.errors import Conflict, InvalidInput, NotFound
-from kameng_common.validation import load_or_invalid
+from kameng_common.validation import load_or_invalid, schema_instance
 
 # ---- categories
 
 
 def list_categories(db, limit=schemas.MAX_CATEGORY_PAGE, cursor=None):
     """The category tree as a flat list, ``{id, name, parent_id}`` each, by id."""
-    data = load_or_invalid(schemas.ListCategories(), {"limit": limit, "cursor": cursor})
+    data = load_or_invalid(schemas.ListCategories, {"limit": limit, "cursor": cursor})
     query = sa.select(categories).order_by(categories.c.id).limit(data["limit"] + 1)
     if data["cursor"] is not None:
         query = query.where(categories.c.id > data["cursor"])
@@ -36,7 +36,7 @@ def update_category(db, category_id, changes):
     Names stay unique among siblings (409), and a category is never moved
     under itself or one of its descendants (422).
     """
-    data = load_or_invalid(schemas.UpdateCategory(), {**changes, "category_id": category_id})
+    data = load_or_invalid(schemas.UpdateCategory, {**changes, "category_id": category_id})
     category_id = data.pop("category_id")
     if not data:
         raise InvalidInput("name or parent_id: say what to change")
@@ -69,7 +69,7 @@ def update_category(db, category_id, changes):
         )
         row = category_row(uow, category_id)
         assert row is not None, "the category was just updated"
-    return schemas.Category().dump(row._mapping)
+    return schema_instance(schemas.Category).dump(row._mapping)
 
 
 # ---- products
@@ -77,11 +77,11 @@ def update_category(db, category_id, changes):
 
 def get_product_for_staff(db, product_id):
     """Everything staff may see of a product: its base and level prices, status, limit and stock."""
-    data = load_or_invalid(schemas.ProductRef(), {"product_id": product_id})
+    data = load_or_invalid(schemas.ProductRef, {"product_id": product_id})
     with db.reading() as session:
         row = _product(session, data["product_id"])
         stock = stock_of(session, [row])[row.id]
-    return {**schemas.Product().dump(row._mapping), "stock": stock}
+    return {**schema_instance(schemas.Product).dump(row._mapping), "stock": stock}
 
 
 def update_product(db, product_id, changes, actor=None):
@@ -91,7 +91,7 @@ def update_product(db, product_id, changes, actor=None):
     placed keep the price they were quoted (they carry it). Unchanged fields
     may be sent: only what differs is a change.
     """
-    data = load_or_invalid(schemas.UpdateProduct(), {**changes, "product_id": product_id})
+    data = load_or_invalid(schemas.UpdateProduct, {**changes, "product_id": product_id})
     product_id = data.pop("product_id")
     if not data:
         raise InvalidInput(
@@ -123,13 +123,13 @@ def update_product(db, product_id, changes, actor=None):
             if {"stock_limit", "low_stock_threshold"} & set(changed):
                 restock.watch_stock(uow, [product_id])
         stock = stock_of(uow, [row])[row.id]
-    return {**schemas.Product().dump(row._mapping), "stock": stock}
+    return {**schema_instance(schemas.Product).dump(row._mapping), "stock": stock}
 
 
 def price_history_of(db, product_id, limit=50, cursor=None):
     """A product's prices, newest first: each with who set it and when."""
     data = load_or_invalid(
-        schemas.ListPriceHistory(), {"product_id": product_id, "limit": limit, "cursor": cursor}
+        schemas.ListPriceHistory, {"product_id": product_id, "limit": limit, "cursor": cursor}
     )
     query = (
         sa.select(price_history)
@@ -167,7 +167,7 @@ def list_cards(db, product_id, state=None, limit=50, cursor=None):
     ``loop_orders`` says how many orders hold it.
     """
     data = load_or_invalid(
-        schemas.ListCards(), {"product_id": product_id, "state": state, "limit": limit, "cursor": cursor}
+        schemas.ListCards, {"product_id": product_id, "state": state, "limit": limit, "cursor": cursor}
     )
     query = (
         sa.select(cards.c.id, cards.c.number, cards.c.status, cards.c.order_id)
@@ -212,7 +212,7 @@ def void_card(db, card_id):
     Voiding the card of a loop product stops its delivery to new buyers; the
     orders that hold it keep it. Voiding a void card again changes nothing.
     """
-    data = load_or_invalid(schemas.VoidCard(), {"card_id": card_id})
+    data = load_or_invalid(schemas.VoidCard, {"card_id": card_id})
     with db.unit_of_work() as uow:
         card = uow.execute(
             sa.select(cards.c.id, cards.c.product_id, cards.c.number, cards.c.status)
@@ -241,4 +241,4 @@ def void_card(db, card_id):
             )
             .where(cards.c.id == card.id)
         ).one()
-    return {**schemas.CardState().dump(row._mapping), "product_id": card.product_id}
+    return {**schema_instance(schemas.CardState).dump(row._mapping), "product_id": card.product_id}

@@ -174,7 +174,7 @@ def restock_list(db, limit=50, cursor=None, today=None):
     UTC day) from its creation, or the last 16 weeks, to yesterday: today is
     not over yet.
     """
-    data = load_or_invalid(schemas.ListRestock(), {"limit": limit, "cursor": cursor})
+    data = load_or_invalid(schemas.ListRestock, {"limit": limit, "cursor": cursor})
     today = today or utcnow().date()
     query = (
         sa.select(

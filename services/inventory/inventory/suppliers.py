@@ -48,7 +48,7 @@ def create_supplier(db, sealer, name, base_url, key_id, secret, deadline_seconds
     """A new supplier; the same name again with the same address, key and deadline answers the one made
     first."""
     data = load_or_invalid(
-        CreateSupplier(),
+        CreateSupplier,
         {
             "name": name,
             "base_url": base_url,
@@ -138,7 +138,7 @@ def sync_supplier(db, sealer, supplier_id, connect=upstream_for):
     A product it no longer lists keeps its line with stock 0. An unreachable
     supplier changes nothing but its ``sync_error``, and answers 503.
     """
-    supplier_id = load_or_invalid(SupplierRef(), {"supplier_id": supplier_id})["supplier_id"]
+    supplier_id = load_or_invalid(SupplierRef, {"supplier_id": supplier_id})["supplier_id"]
     row = supplier_row(db, supplier_id)
     try:
         listed = connect(sealer, row).products()

@@ -31,7 +31,7 @@ from kameng_common import auditlog, contracts
 from kameng_common.db import Database, UnitOfWork, utc_isoformat, utcnow
 from kameng_common.errors import Conflict, Forbidden, InvalidInput, KamengError, NotFound
 from kameng_common.money import shop_price
-from kameng_common.validation import load_or_invalid
+from kameng_common.validation import load_or_invalid, schema_instance
 
 _log = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ _Batched = tuple[int, str, str, list[str]]
 
 def create_category(db: Database, name: str, parent_id: int | None = None) -> dict[str, Any]:
     """Idempotent on (parent, name): creating an existing category returns it."""
-    data = load_or_invalid(schemas.CreateCategory(), {"name": name, "parent_id": parent_id})
+    data = load_or_invalid(schemas.CreateCategory, {"name": name, "parent_id": parent_id})
     with db.unit_of_work() as uow:
         lock_categories(uow)
         if data["parent_id"] is not None and category_row(uow, data["parent_id"]) is None:
@@ -57,7 +57,7 @@ def create_category(db: Database, name: str, parent_id: int | None = None) -> di
             uow.execute(categories.insert().values(**data, created_at=utcnow()))
             row = _sibling_named(uow, data["parent_id"], data["name"])
             assert row is not None, "the category was just inserted"
-    return schemas.Category().dump(row._mapping)
+    return schema_instance(schemas.Category).dump(row._mapping)
 
 
 def lock_categories(uow: UnitOfWork) -> None:
@@ -107,7 +107,7 @@ def create_product(
     price history, changed by ``actor`` (a staff id).
     """
     data = load_or_invalid(
-        schemas.CreateProduct(),
+        schemas.CreateProduct,
         {
             "name": name,
             "category_id": category_id,
@@ -153,7 +153,7 @@ def create_product(
     existing = {key: getattr(product, key) for key in data}
     if existing != data:
         raise Conflict(f"a different product named {data['name']!r} already exists in this category")
-    return schemas.Product().dump(product._mapping)
+    return schema_instance(schemas.Product).dump(product._mapping)
 
 
 def record_price(
@@ -187,7 +187,7 @@ def list_products(
     Buyers see the products on sale; staff may ask for those off sale too.
     """
     data = load_or_invalid(
-        schemas.ListProducts(),
+        schemas.ListProducts,
         {"level": _level(level), "limit": limit, "cursor": cursor, "markup_bp": markup_bp},
     )
     query = sa.select(products).order_by(products.c.id).limit(data["limit"] + 1)
@@ -207,7 +207,7 @@ def list_products(
 
 def get_product(db: Database, product_id: int, level: str | None = "regular") -> dict[str, Any]:
     """One product priced at ``level`` with its stock; a product off sale is hidden from buyers."""
-    data = load_or_invalid(schemas.GetProduct(), {"product_id": product_id, "level": _level(level)})
+    data = load_or_invalid(schemas.GetProduct, {"product_id": product_id, "level": _level(level)})
     with db.reading() as session:
         row = session.execute(sa.select(products).where(products.c.id == data["product_id"])).first()
         if row is None or row.status != domain.ON_SALE:
@@ -237,7 +237,7 @@ def quote(db: Database, items: list[dict[str, Any]], level: str | None = "regula
     A product off sale cannot be ordered (409 ``not_on_sale``); an order placed
     before keeps the price it was quoted.
     """
-    data = load_or_invalid(schemas.Quote(), {"items": items, "level": _level(level)})
+    data = load_or_invalid(schemas.Quote, {"items": items, "level": _level(level)})
     lines = domain.merge_lines(data["items"])
     with db.reading() as session:
         rows = session.execute(sa.select(products).where(products.c.id.in_(list(lines)))).all()
@@ -294,7 +294,7 @@ def import_cards(db: Database, keyring: Keyring, product_id: int, cards_in: list
     product, which delivers one). Idempotent: importing the same batch again
     imports nothing and counts duplicates.
     """
-    data = load_or_invalid(schemas.ImportCards(), {"product_id": product_id, "cards": cards_in})
+    data = load_or_invalid(schemas.ImportCards, {"product_id": product_id, "cards": cards_in})
     product_id = data["product_id"]
     rejected, duplicates = [], []
     batch: dict[str, _Batched] = {}  # newest-key digest -> the card
@@ -422,7 +422,7 @@ _REFUSALS = {
 
 def reveal_cards(db: Database, keyring: Keyring, order_id: str, customer_id: str) -> list[dict[str, str]]:
     """The order's cards in clear, for the customer who bought it; every attempt is audited."""
-    data = load_or_invalid(schemas.RevealCards(), {"order_id": order_id, "customer_id": customer_id})
+    data = load_or_invalid(schemas.RevealCards, {"order_id": order_id, "customer_id": customer_id})
     order_id, customer_id = data["order_id"], data["customer_id"]
     revealed = []
     with db.unit_of_work() as uow:
@@ -620,7 +620,7 @@ def reserve(db: Database, order_id: str, customer_id: str, items: list[dict[str,
     ``order.expired`` or ``order.cancelled``.
     """
     data = load_or_invalid(
-        schemas.Reservation(), {"order_id": order_id, "customer_id": customer_id, "items": items}
+        schemas.Reservation, {"order_id": order_id, "customer_id": customer_id, "items": items}
     )
     items = contracts.OrderLine(many=True).dump(data["items"])
     with db.unit_of_work() as uow:

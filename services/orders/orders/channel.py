@@ -78,7 +78,7 @@ class NewChannelOrder(Schema):
 
 def create_api_key(db, sealer, customer_id, name, scopes, now=None):
     """A new key: ``{key_id, secret, ...}``; the secret is never answered again."""
-    data = load_or_invalid(NewApiKey(), {"customer_id": customer_id, "name": name, "scopes": scopes})
+    data = load_or_invalid(NewApiKey, {"customer_id": customer_id, "name": name, "scopes": scopes})
     key_id = "ck_" + secrets.token_hex(12)
     secret = secrets.token_hex(32)
     seal_key_id, sealed = sealer.seal(key_id, secret)
@@ -103,7 +103,7 @@ def create_api_key(db, sealer, customer_id, name, scopes, now=None):
 
 def revoke_api_key(db, key_id, now=None):
     """Revoke a key from now on; revoking it again changes nothing."""
-    key_id = load_or_invalid(KeyRef(), {"key_id": key_id})["key_id"]
+    key_id = load_or_invalid(KeyRef, {"key_id": key_id})["key_id"]
     with db.unit_of_work() as uow:
         uow.execute(
             api_keys.update()
@@ -125,7 +125,7 @@ def verify_request(db, sealer, key_id, message, signature):
     An unknown key, a revoked one and a bad signature are refused alike, so a
     caller learns nothing about which keys exist.
     """
-    data = load_or_invalid(VerifyRequest(), {"key_id": key_id, "message": message, "signature": signature})
+    data = load_or_invalid(VerifyRequest, {"key_id": key_id, "message": message, "signature": signature})
     with db.reading() as session:
         row = session.execute(sa.select(api_keys).where(api_keys.c.key_id == data["key_id"])).first()
     refused = Unauthorized("The request's signature does not verify.", "invalid_signature")
@@ -166,7 +166,7 @@ def create_channel_order(
     (the balance was short, say), it is paid now.
     """
     data = load_or_invalid(
-        NewChannelOrder(),
+        NewChannelOrder,
         {"key_id": key_id, "client_order_id": client_order_id, "callback_url": callback_url},
     )
     try:

@@ -13,6 +13,7 @@ from typing import Any
 from marshmallow import EXCLUDE, Schema, ValidationError, fields
 
 from kameng_common.errors import Unavailable
+from kameng_common.validation import schema_instance
 
 HoldCoupon = Callable[[str, str, str, list[dict[str, Any]], str], Mapping[str, Any]]
 
@@ -42,7 +43,9 @@ def hold(
         for line in priced["items"]
     ]
     try:
-        held = HeldCoupon().load(hold_coupon(order_id, customer_id, code, lines, priced["currency"]))
+        held = schema_instance(HeldCoupon).load(
+            hold_coupon(order_id, customer_id, code, lines, priced["currency"])
+        )
     except ValidationError as exc:
         raise Unavailable("customers answered a malformed coupon hold") from exc
     if not 0 <= held["discount"] <= priced["total"]:

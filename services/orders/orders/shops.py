@@ -14,6 +14,7 @@ from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 
 from kameng_common.errors import Unavailable
 from kameng_common.money import FULL_MARKUP_BP, shop_price
+from kameng_common.validation import schema_instance
 from orders import domain
 
 FindShop = Callable[[str], Mapping[str, Any]]
@@ -34,7 +35,7 @@ def find(find_shop: FindShop, slug: str) -> dict[str, Any]:
     """The shop ``slug`` as customers knows it; customers' refusals (``shop_not_found``,
     ``shop_closed``) reach the buyer as they are."""
     try:
-        return FoundShop().load(find_shop(slug))
+        return schema_instance(FoundShop).load(find_shop(slug))
     except ValidationError as exc:
         raise Unavailable("customers answered a malformed shop") from exc
 

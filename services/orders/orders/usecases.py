@@ -348,7 +348,7 @@ def list_orders(
 ) -> dict[str, Any]:
     """Orders newest first, ``limit`` at a time; pass ``next_cursor`` back for the next page."""
     request = load_or_invalid(
-        schemas.ListOrdersInput(), {"customer_id": customer_id, "limit": limit, "cursor": cursor}
+        schemas.ListOrdersInput, {"customer_id": customer_id, "limit": limit, "cursor": cursor}
     )
     query = (
         sa.select(orders).order_by(orders.c.created_at.desc(), orders.c.id.desc()).limit(request["limit"] + 1)
@@ -592,7 +592,7 @@ def decide_review(
     """A reviewer's decision on an order on hold: approve → awaiting_payment with a fresh deadline, reject →
     cancelled (inventory releases its cards). An order is decided once: a second decision is a Conflict."""
     request = load_or_invalid(
-        schemas.ReviewDecisionInput(),
+        schemas.ReviewDecisionInput,
         {"order_id": order_id, "decision": decision, "reason": reason, "decided_by": decided_by},
     )
     now = now or utcnow()
@@ -631,7 +631,7 @@ def decide_review(
 
 def list_reviews(db: Database, limit: int = 50, cursor: str | None = None) -> dict[str, Any]:
     """Orders on hold with risk's score and reasons, the nearest review deadline first; ``{items, next_cursor}``."""
-    request = load_or_invalid(schemas.ListReviewsInput(), {"limit": limit, "cursor": cursor})
+    request = load_or_invalid(schemas.ListReviewsInput, {"limit": limit, "cursor": cursor})
     query = (
         sa.select(orders)
         .where(orders.c.status == domain.ON_HOLD)

@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from kameng_common import auditlog
 from kameng_common.db import Database, UnitOfWork, utc_isoformat, utcnow
 from kameng_common.errors import Conflict, KamengError, NotFound
-from kameng_common.validation import load_or_invalid
+from kameng_common.validation import load_or_invalid, schema_instance
 from payments import domain, metrics, schemas, usecases
 from payments.db import order_refunds, payment_intents, refund_request_comments, refund_requests
 from payments.providers import Providers
@@ -34,7 +34,7 @@ def open_refund_request(db: Database, order_id: str, customer_id: str, reason: s
     """
     try:
         request = load_or_invalid(
-            schemas.OpenRefundRequest(), {"order_id": order_id, "customer_id": customer_id, "reason": reason}
+            schemas.OpenRefundRequest, {"order_id": order_id, "customer_id": customer_id, "reason": reason}
         )
         try:
             ticket, created = _open(db, request)
@@ -136,7 +136,7 @@ def decide_refund_request(
     """
     try:
         request = load_or_invalid(
-            schemas.DecideRefundRequest(),
+            schemas.DecideRefundRequest,
             {
                 "request_id": request_id,
                 "decision": decision,
@@ -228,7 +228,7 @@ def comment_refund_request(db: Database, request_id: str, author: str, text: str
     """A staff note on a ticket (support's findings, finance's question); in the audit log, not the
     buyer's history."""
     request = load_or_invalid(
-        schemas.CommentRefundRequest(), {"request_id": request_id, "author": author, "text": text}
+        schemas.CommentRefundRequest, {"request_id": request_id, "author": author, "text": text}
     )
     with db.unit_of_work() as uow:
         order_id = uow.execute(
@@ -275,7 +275,7 @@ def list_refund_requests(
 ) -> dict[str, Any]:
     """Tickets newest first, with their comments; ``status=open`` is the after-sales queue."""
     query = load_or_invalid(
-        schemas.RefundRequestQuery(),
+        schemas.RefundRequestQuery,
         {"status": status, "order_id": order_id, "limit": limit, "cursor": cursor},
     )
     with db.reading() as session:
@@ -295,7 +295,7 @@ def _answers(session: sa.Connection, rows: Sequence[sa.Row[Any]]) -> list[Ticket
                 {"author": comment.author, "text": comment.text, "at": utc_isoformat(comment.created_at)}
             )
     return [
-        schemas.RefundRequestAnswer().dump(
+        schema_instance(schemas.RefundRequestAnswer).dump(
             {
                 **row._mapping,
                 "decided_at": utc_isoformat(row.decided_at),

@@ -164,7 +164,7 @@ def summary(
     """The period ``since`` ≤ at < ``until`` (aware ISO 8601; at most 366 days), grouped by day,
     channel or product."""
     query = load_or_invalid(
-        schemas.FinanceSummaryQuery(), {"since": since, "until": until, "group_by": group_by}
+        schemas.FinanceSummaryQuery, {"since": since, "until": until, "group_by": group_by}
     )
     start, end = query["since"], query["until"]
     with db.reading_snapshot() as session:

@@ -15,7 +15,7 @@ from kameng_common import auditlog
 from kameng_common.db import Database, UnitOfWork, as_utc, utc_isoformat, utcnow
 from kameng_common.errors import Conflict, InvalidInput, KamengError, NotFound
 from kameng_common.money import DEFAULT_CURRENCY
-from kameng_common.validation import load_or_invalid
+from kameng_common.validation import load_or_invalid, schema_instance
 from payments import aftersales, agent_ledger, domain, metrics, sales, schemas, statements
 from payments.db import (
     ledger_entries,
@@ -66,7 +66,7 @@ def create_intent(
     """
     try:
         request = load_or_invalid(
-            schemas.CreateIntent(),
+            schemas.CreateIntent,
             {
                 "order_id": order_id,
                 "customer_id": customer_id,
@@ -136,9 +136,9 @@ def create_topup(
     Idempotent per (customer, idempotency key, method), like an order's intent.
     """
     try:
-        query = load_or_invalid(schemas.TopupRequest(), {"idempotency_key": idempotency_key})
+        query = load_or_invalid(schemas.TopupRequest, {"idempotency_key": idempotency_key})
         request = load_or_invalid(
-            schemas.CreateIntent(),
+            schemas.CreateIntent,
             {
                 "order_id": domain.topup_id(customer_id, query["idempotency_key"]),
                 "customer_id": customer_id,
@@ -208,7 +208,7 @@ def _open_intent(db: Database, request: dict[str, Any]) -> tuple[domain.Intent, 
 
 
 def _intent_answer(intent: domain.Intent, checkout: Checkout) -> dict[str, Any]:
-    return schemas.IntentAnswer().dump(
+    return schema_instance(schemas.IntentAnswer).dump(
         {
             "payment_id": intent.id,
             "amount": intent.amount,
@@ -263,7 +263,7 @@ def handle_notification(
     """
     try:
         request = load_or_invalid(
-            schemas.NotificationRequest(), {"provider": provider, "body": body, "headers": headers}
+            schemas.NotificationRequest, {"provider": provider, "body": body, "headers": headers}
         )
         adapter = providers.for_notification(request["provider"])
         adapter.verify(request["body"], request["headers"])
@@ -296,7 +296,7 @@ def _notification_answer(
     reply = getattr(adapter, "reply", None)
     if reply is not None:
         answer["reply"] = dataclasses.asdict(reply)
-    return schemas.NotificationAnswer().dump(answer)
+    return schema_instance(schemas.NotificationAnswer).dump(answer)
 
 
 def _record_or_stored(db: Database, adapter: Adapter, notice: domain.Notice) -> dict[str, Any]:
@@ -474,14 +474,14 @@ def _refund(uow: UnitOfWork, event: dict[str, Any]) -> str:
 
 
 def get_wallet(db: Database, customer_id: str, currency: str = DEFAULT_CURRENCY) -> dict[str, Any]:
-    query = load_or_invalid(schemas.WalletQuery(), {"customer_id": customer_id, "currency": currency})
+    query = load_or_invalid(schemas.WalletQuery, {"customer_id": customer_id, "currency": currency})
     with db.reading() as session:
         balance = session.execute(
             sa.select(wallets.c.balance).where(
                 wallets.c.customer_id == query["customer_id"], wallets.c.currency == query["currency"]
             )
         ).scalar()
-    return schemas.Wallet().dump({**query, "balance": balance or 0})
+    return schema_instance(schemas.Wallet).dump({**query, "balance": balance or 0})
 
 
 def wallet_statement(
@@ -493,7 +493,7 @@ def wallet_statement(
 ) -> dict[str, Any]:
     """A wallet's balance and its entries, newest first: what came in (+) and went out (-), and why."""
     query = load_or_invalid(
-        schemas.WalletStatementQuery(),
+        schemas.WalletStatementQuery,
         {"customer_id": customer_id, "currency": currency, "limit": limit, "cursor": cursor},
     )
     account = domain.wallet_account(query["customer_id"])
@@ -520,7 +520,7 @@ def wallet_statement(
         ).scalar()
         rows = session.execute(statement).all()
     page = rows[: query["limit"]]
-    return schemas.WalletStatement().dump(
+    return schema_instance(schemas.WalletStatement).dump(
         {
             "customer_id": query["customer_id"],
             "currency": query["currency"],
@@ -779,7 +779,7 @@ def refund_order(
     it is ``failed``, listed for finance, and its amount is free to refund again.
     """
     request = load_or_invalid(
-        schemas.RefundOrder(),
+        schemas.RefundOrder,
         {
             "order_id": order_id,
             "amount": amount,
@@ -1154,7 +1154,7 @@ def list_refunds(
 ) -> dict[str, Any]:
     """Staff refunds, newest first; ``status=failed`` is finance's to-do list."""
     query = load_or_invalid(
-        schemas.RefundListQuery(), {"status": status, "order_id": order_id, "limit": limit, "cursor": cursor}
+        schemas.RefundListQuery, {"status": status, "order_id": order_id, "limit": limit, "cursor": cursor}
     )
     with db.reading() as session:
         page, next_cursor = newest_first_page(session, order_refunds, query)
@@ -1178,7 +1178,7 @@ def newest_first_page(
 
 
 def _refund_answer(row: Any) -> dict[str, Any]:
-    return schemas.RefundAnswer().dump(
+    return schema_instance(schemas.RefundAnswer).dump(
         {
             **row._mapping,
             "to": row.destination,
@@ -1234,7 +1234,7 @@ def reconcile(db: Database, provider: str, statement: str, actor: str) -> dict[s
     with its rows, and the statement's broken lines by number.
     """
     request = load_or_invalid(
-        schemas.ReconcileRequest(), {"provider": provider, "statement": statement, "actor": actor}
+        schemas.ReconcileRequest, {"provider": provider, "statement": statement, "actor": actor}
     )
     rows, broken = statements.parse(request["provider"], request["statement"])
     days = sorted({row.day for row in rows})
@@ -1309,7 +1309,7 @@ def ledger_page(
 ) -> dict[str, Any]:
     """Ledger entries newest first, with their transaction's kind and reference; ``since`` ≤ at < ``until``."""
     query = load_or_invalid(
-        schemas.LedgerQuery(),
+        schemas.LedgerQuery,
         {"account": account, "since": since, "until": until, "limit": limit, "cursor": cursor},
     )
     statement = (

@@ -33,25 +33,25 @@ class RiskService:
     @rpc
     def add_blacklist_entry(self, kind, value, reason, created_by=None):
         data = load_or_invalid(
-            schemas.BlacklistEntry(),
+            schemas.BlacklistEntry,
             {"kind": kind, "value": value, "reason": reason, "created_by": created_by},
         )
         return usecases.add_blacklist_entry(self.db, **data)
 
     @rpc
     def list_blacklist(self, kind=None, limit=50, cursor=None):
-        data = load_or_invalid(schemas.BlacklistQuery(), {"kind": kind, "limit": limit, "cursor": cursor})
+        data = load_or_invalid(schemas.BlacklistQuery, {"kind": kind, "limit": limit, "cursor": cursor})
         return usecases.list_blacklist(self.db, **data)
 
     @rpc
     def remove_blacklist_entry(self, entry_id, removed_by=None):
-        data = load_or_invalid(schemas.BlacklistEntryRef(), {"entry_id": entry_id, "removed_by": removed_by})
+        data = load_or_invalid(schemas.BlacklistEntryRef, {"entry_id": entry_id, "removed_by": removed_by})
         return usecases.remove_blacklist_entry(self.db, **data)
 
     @rpc
     def record_audit(self, entry_id, at, actor, action, target, detail=None):
         data = load_or_invalid(
-            schemas.AuditEntryInput(),
+            schemas.AuditEntryInput,
             {
                 "entry_id": entry_id,
                 "at": at,
@@ -66,7 +66,7 @@ class RiskService:
     @rpc
     def list_audit_log(self, limit=50, cursor=None, action=None, actor=None):
         data = load_or_invalid(
-            schemas.AuditQuery(), {"limit": limit, "cursor": cursor, "action": action, "actor": actor}
+            schemas.AuditQuery, {"limit": limit, "cursor": cursor, "action": action, "actor": actor}
         )
         return audit_log.list_entries(self.db, **data)
 

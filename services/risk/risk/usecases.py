@@ -79,7 +79,7 @@ def assess_order(db: Database, thresholds: domain.Thresholds, order: Mapping[str
     again (a retry, orders re-driving an order it did not record), it answers the
     decision stored and counts nothing twice.
     """
-    to_score = OrderToScore.from_call(load_or_invalid(schemas.OrderToAssess(), order))
+    to_score = OrderToScore.from_call(load_or_invalid(schemas.OrderToAssess, order))
     with db.unit_of_work() as uow:
         assessment, _first_time = score_order(uow, thresholds, to_score)
     return {
@@ -167,60 +167,74 @@ class _Counts:
     early_closure: tuple[str, datetime.datetime] | None
 
 
+def _count(table: sa.Table, *conditions: sa.ColumnElement[bool]) -> sa.ScalarSelect[int]:
+    return sa.select(sa.func.count()).select_from(table).where(*conditions).scalar_subquery()
+
+
+def _early(column: sa.Column[Any]) -> sa.ScalarSelect[Any]:
+    return sa.select(column).where(early_closures.c.order_id == sa.bindparam("order_id")).scalar_subquery()
+
+
+def _listed(kind: str, value: str) -> sa.Exists:
+    # a value of None matches no entry: NULL equals nothing
+    return sa.exists().where(
+        blacklist_entries.c.kind == kind, blacklist_entries.c.value == sa.bindparam(value)
+    )
+
+
+_OF_CUSTOMER = assessments.c.customer_id == sa.bindparam("customer_id")
+# built once (a statement built per call cost more CPU than running it): every count the rules
+# need about the order's customer, its values bound when it runs
+_FACTS = sa.select(
+    _count(
+        assessments,
+        _OF_CUSTOMER,
+        assessments.c.created_at > sa.bindparam("velocity_since"),
+        assessments.c.created_at <= sa.bindparam("at"),
+    ).label("recent_orders"),
+    _count(assessments, _OF_CUSTOMER, assessments.c.closed_as.is_(None)).label("unpaid_orders"),
+    _count(
+        assessments,
+        _OF_CUSTOMER,
+        assessments.c.closed_as == EXPIRED,
+        assessments.c.closed_at > sa.bindparam("card_testing_since"),
+    ).label("abandoned_payments"),
+    _count(
+        refund_requests,
+        refund_requests.c.customer_id == sa.bindparam("customer_id"),
+        refund_requests.c.requested_at > sa.bindparam("refunds_since"),
+    ).label("refund_requests"),
+    _listed("account", "customer_id").label("account_blacklisted"),
+    _listed("ip", "client_ip").label("ip_blacklisted"),
+    _listed("device", "device_id").label("device_blacklisted"),
+    sa.exists().where(assessments.c.order_id == sa.bindparam("order_id")).label("scored_already"),
+    _early(early_closures.c.closed_as).label("early_closed_as"),
+    _early(early_closures.c.closed_at).label("early_closed_at"),
+)
+_STORED_ASSESSMENT = sa.select(assessments.c.decision, assessments.c.score, assessments.c.reasons).where(
+    assessments.c.order_id == sa.bindparam("order_id")
+)
+
+
 def _facts(uow: UnitOfWork, thresholds: domain.Thresholds, order: OrderToScore) -> _Counts:
     """Every count the rules need about the order's customer, in one query (two for an order scored before)."""
     at = order.created_at
-    customer = assessments.c.customer_id == order.customer_id
-
-    def count(table: sa.Table, *conditions: sa.ColumnElement[bool]) -> sa.ScalarSelect[int]:
-        return sa.select(sa.func.count()).select_from(table).where(*conditions).scalar_subquery()
-
-    def early(column: sa.Column[Any]) -> sa.ScalarSelect[Any]:
-        return sa.select(column).where(early_closures.c.order_id == order.order_id).scalar_subquery()
-
-    def listed(kind: str, value: str | None) -> sa.ColumnElement[bool]:
-        if value is None:
-            return sa.false()
-        return sa.exists().where(blacklist_entries.c.kind == kind, blacklist_entries.c.value == value)
-
     row = uow.execute(
-        sa.select(
-            count(
-                assessments,
-                customer,
-                assessments.c.created_at
-                > at - datetime.timedelta(seconds=thresholds.velocity_window_seconds),
-                assessments.c.created_at <= at,
-            ).label("recent_orders"),
-            count(assessments, customer, assessments.c.closed_as.is_(None)).label("unpaid_orders"),
-            count(
-                assessments,
-                customer,
-                assessments.c.closed_as == EXPIRED,
-                assessments.c.closed_at
-                > at - datetime.timedelta(seconds=thresholds.card_testing_window_seconds),
-            ).label("abandoned_payments"),
-            count(
-                refund_requests,
-                refund_requests.c.customer_id == order.customer_id,
-                refund_requests.c.requested_at
-                > at - datetime.timedelta(seconds=thresholds.refund_window_seconds),
-            ).label("refund_requests"),
-            listed("account", order.customer_id).label("account_blacklisted"),
-            listed("ip", order.client_ip).label("ip_blacklisted"),
-            listed("device", order.device_id).label("device_blacklisted"),
-            sa.exists().where(assessments.c.order_id == order.order_id).label("scored_already"),
-            early(early_closures.c.closed_as).label("early_closed_as"),
-            early(early_closures.c.closed_at).label("early_closed_at"),
-        )
+        _FACTS,
+        {
+            "customer_id": order.customer_id,
+            "order_id": order.order_id,
+            "client_ip": order.client_ip,
+            "device_id": order.device_id,
+            "at": at,
+            "velocity_since": at - datetime.timedelta(seconds=thresholds.velocity_window_seconds),
+            "card_testing_since": at - datetime.timedelta(seconds=thresholds.card_testing_window_seconds),
+            "refunds_since": at - datetime.timedelta(seconds=thresholds.refund_window_seconds),
+        },
     ).one()
     stored = None
     if row.scored_already:
-        stored = uow.execute(
-            sa.select(assessments.c.decision, assessments.c.score, assessments.c.reasons).where(
-                assessments.c.order_id == order.order_id
-            )
-        ).one()
+        stored = uow.execute(_STORED_ASSESSMENT, {"order_id": order.order_id}).one()
     return _Counts(
         scored_already=stored,
         recent_orders=row.recent_orders,
@@ -234,47 +248,56 @@ def _facts(uow: UnitOfWork, thresholds: domain.Thresholds, order: OrderToScore) 
     )
 
 
+_UNPAID_UNITS = (
+    sa.select(assessment_lines.c.product_id, sa.func.sum(assessment_lines.c.quantity))
+    .select_from(assessment_lines.join(assessments, assessments.c.order_id == assessment_lines.c.order_id))
+    .where(
+        _OF_CUSTOMER,
+        assessments.c.closed_as.is_(None),
+        assessment_lines.c.product_id.in_(sa.bindparam("product_ids", expanding=True)),
+    )
+    .group_by(assessment_lines.c.product_id)
+)
+
+
 def _unpaid_units(uow: UnitOfWork, order: OrderToScore) -> Sequence[sa.Row[int, int]]:
     """(product_id, units) of the order's products in the customer's other unpaid orders."""
     return uow.execute(
-        sa.select(assessment_lines.c.product_id, sa.func.sum(assessment_lines.c.quantity))
-        .select_from(
-            assessment_lines.join(assessments, assessments.c.order_id == assessment_lines.c.order_id)
-        )
-        .where(
-            assessments.c.customer_id == order.customer_id,
-            assessments.c.closed_as.is_(None),
-            assessment_lines.c.product_id.in_([product_id for product_id, _ in order.items]),
-        )
-        .group_by(assessment_lines.c.product_id)
+        _UNPAID_UNITS,
+        {"customer_id": order.customer_id, "product_ids": [product_id for product_id, _ in order.items]},
     ).all()
+
+
+_INSERT_ASSESSMENT = assessments.insert()
+_INSERT_LINES = assessment_lines.insert()
+_INSERT_REVIEW = reviews.insert()
 
 
 def _record(uow: UnitOfWork, order: OrderToScore, assessment: domain.Assessment, facts: _Counts) -> None:
     reasons = list(assessment.reasons)
     closed_as, closed_at = facts.early_closure or (None, None)
+    rejected = assessment.decision == domain.REJECT
     uow.execute(
-        assessments.insert().values(
-            order_id=order.order_id,
-            customer_id=order.customer_id,
-            total=order.total,
-            currency=order.currency,
-            created_at=order.created_at,
-            decision=assessment.decision,
-            score=assessment.score,
-            reasons=reasons,
-            assessed_at=utcnow(),
-            client_ip=order.client_ip,
-            device_id=order.device_id,
+        _INSERT_ASSESSMENT,
+        {
+            "order_id": order.order_id,
+            "customer_id": order.customer_id,
+            "total": order.total,
+            "currency": order.currency,
+            "created_at": order.created_at,
+            "decision": assessment.decision,
+            "score": assessment.score,
+            "reasons": reasons,
+            "assessed_at": utcnow(),
+            "client_ip": order.client_ip,
+            "device_id": order.device_id,
             # an order risk rejects is cancelled: it holds nothing from now on
-            closed_as=CANCELLED if assessment.decision == domain.REJECT and closed_as is None else closed_as,
-            closed_at=order.created_at
-            if assessment.decision == domain.REJECT and closed_at is None
-            else closed_at,
-        )
+            "closed_as": CANCELLED if rejected and closed_as is None else closed_as,
+            "closed_at": order.created_at if rejected and closed_at is None else closed_at,
+        },
     )
     uow.execute(
-        assessment_lines.insert(),
+        _INSERT_LINES,
         [
             {"order_id": order.order_id, "product_id": product_id, "quantity": quantity}
             for product_id, quantity in order.items
@@ -282,16 +305,17 @@ def _record(uow: UnitOfWork, order: OrderToScore, assessment: domain.Assessment,
     )
     if assessment.decision == domain.REVIEW:
         uow.execute(
-            reviews.insert().values(
-                order_id=order.order_id,
-                customer_id=order.customer_id,
-                total=order.total,
-                currency=order.currency,
-                score=assessment.score,
-                reasons=reasons,
-                status=WAITING,
-                created_at=order.created_at,
-            )
+            _INSERT_REVIEW,
+            {
+                "order_id": order.order_id,
+                "customer_id": order.customer_id,
+                "total": order.total,
+                "currency": order.currency,
+                "score": assessment.score,
+                "reasons": reasons,
+                "status": WAITING,
+                "created_at": order.created_at,
+            },
         )
 
 

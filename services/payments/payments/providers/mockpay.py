@@ -42,7 +42,7 @@ class Mockpay:
             raise InvalidInput("mockpay notification is not JSON") from None
         if not isinstance(document, dict):
             raise InvalidInput("mockpay notification is not a JSON object")
-        fields = load_or_invalid(schemas.MockpayNotification(), document)
+        fields = load_or_invalid(schemas.MockpayNotification, document)
         if fields["status"] != "SUCCESS":
             raise InvalidInput(f"mockpay status {fields['status']!r} is not SUCCESS", "unsupported_status")
         return domain.Notice(
