@@ -44,6 +44,20 @@ def threshold_of(row, default):
     return default if row.low_stock_threshold is None else row.low_stock_threshold
 
 
+# built once: a reservation watches the stock of what it holds
+_STOCKED_PRODUCTS = (
+    sa.select(products.c.id, products.c.kind, products.c.stock_limit, products.c.low_stock_threshold)
+    .where(products.c.id.in_(sa.bindparam("ids", expanding=True)), products.c.kind.in_(domain.STOCKED_KINDS))
+    .order_by(products.c.id)
+)
+_ALERTS_FOR_UPDATE = (
+    sa.select(stock_alerts.c.product_id, stock_alerts.c.low)
+    .where(stock_alerts.c.product_id.in_(sa.bindparam("ids", expanding=True)))
+    .order_by(stock_alerts.c.product_id)
+    .with_for_update()
+)
+
+
 def watch_stock(uow, product_ids):
     """Publish ``stock.low`` for each of ``product_ids`` whose stock has just fallen under its threshold;
     returns how many.
@@ -55,27 +69,20 @@ def watch_stock(uow, product_ids):
     after counts again under the same lock, so a crossing is seen and
     published exactly once. On SQLite the unit of work holds the write lock.
     """
-    rows = uow.execute(
-        sa.select(products.c.id, products.c.kind, products.c.stock_limit, products.c.low_stock_threshold)
-        .where(products.c.id.in_(sorted(set(product_ids))), products.c.kind.in_(domain.STOCKED_KINDS))
-        .order_by(products.c.id)
-    ).all()
+    rows = uow.execute(_STOCKED_PRODUCTS, {"ids": sorted(set(product_ids))}).all()
     raised = 0
     if not rows:
         return raised
     now = utcnow()
-    uow.execute(
-        uow.insert(stock_alerts).on_conflict_do_nothing(index_elements=["product_id"]),
-        [{"product_id": row.id, "low": False, "changed_at": now} for row in rows],
-    )
-    flagged = dict(
+    ids = [row.id for row in rows]
+    flagged = dict(uow.execute(_ALERTS_FOR_UPDATE, {"ids": ids}).all())
+    if len(flagged) < len(ids):
+        # a product's first watch: its alert row, armed (a concurrent first watch makes the same row)
         uow.execute(
-            sa.select(stock_alerts.c.product_id, stock_alerts.c.low)
-            .where(stock_alerts.c.product_id.in_([row.id for row in rows]))
-            .order_by(stock_alerts.c.product_id)
-            .with_for_update()
-        ).all()
-    )
+            uow.insert(stock_alerts).on_conflict_do_nothing(index_elements=["product_id"]),
+            [{"product_id": product_id, "low": False, "changed_at": now} for product_id in ids],
+        )
+        flagged = dict(uow.execute(_ALERTS_FOR_UPDATE, {"ids": ids}).all())
     default = default_threshold()
     stock = stock_of(uow, [row for row in rows if row.kind == domain.LOOP])
     for row in rows:
@@ -123,19 +130,22 @@ def sweep(db, batch=SWEEP_BATCH):
         after = ids[-1]
 
 
+_FIRST_AVAILABLE = (
+    sa.select(cards.c.id)
+    .where(cards.c.product_id == sa.bindparam("product_id"), cards.c.status == domain.AVAILABLE)
+    .limit(sa.bindparam("cap", type_=sa.Integer))
+    .subquery()
+)
+_AVAILABLE_UP_TO = sa.select(sa.func.count()).select_from(_FIRST_AVAILABLE)
+
+
 def _available_cards_up_to(uow, product_id, cap):
     """A card product's available cards, counted up to ``cap``: exact below it, ``cap`` at or over it.
 
     Every reservation asks, so it reads at most ``cap`` index entries rather
     than the whole stock.
     """
-    first = (
-        sa.select(cards.c.id)
-        .where(cards.c.product_id == product_id, cards.c.status == domain.AVAILABLE)
-        .limit(cap)
-        .subquery()
-    )
-    return uow.execute(sa.select(sa.func.count()).select_from(first)).scalar_one()
+    return uow.execute(_AVAILABLE_UP_TO, {"product_id": product_id, "cap": cap}).scalar_one()
 
 
 def low_products(db):

@@ -781,6 +781,31 @@ class _Shortfall(Exception):
         self.reason = reason
 
 
+# built once, as every reservation runs them: values are bound when they run (an UPDATE's
+# parameters may not take its columns' names)
+_PRODUCT_KINDS = sa.select(products.c.id, products.c.kind, products.c.supplier_id).where(
+    products.c.id.in_(sa.bindparam("ids", expanding=True))
+)
+_CARDS_HELD = (
+    sa.select(cards.c.product_id, sa.func.count())
+    .where(cards.c.order_id == sa.bindparam("order_id"), cards.c.status == domain.RESERVED)
+    .group_by(cards.c.product_id)
+)
+_LOOPS_HELD = sa.select(loop_sales.c.product_id).where(loop_sales.c.order_id == sa.bindparam("order_id"))
+_PICK_CARDS = (
+    sa.select(cards.c.id)
+    .where(cards.c.product_id == sa.bindparam("product_id"), cards.c.status == domain.AVAILABLE)
+    .order_by(cards.c.id)
+    .limit(sa.bindparam("quantity", type_=sa.Integer))
+    .with_for_update(skip_locked=True)
+)
+_HOLD_PICKED = (
+    cards.update()
+    .where(cards.c.id.in_(sa.bindparam("ids", expanding=True)), cards.c.status == domain.AVAILABLE)
+    .values(status=domain.RESERVED, order_id=sa.bindparam("for_order"), reserved_at=sa.bindparam("at"))
+)
+
+
 def _reserve(uow: UnitOfWork, order_id: str, lines: dict[int, int]) -> tuple[str | None, dict[int, int]]:
     """Hold every card the order's lines need beyond those it holds already: all of them or none.
 
@@ -790,25 +815,13 @@ def _reserve(uow: UnitOfWork, order_id: str, lines: dict[int, int]) -> tuple[str
     reason of a refusal (nothing changed) or None, and ``{linked card product
     id: cards to buy}``.
     """
-    rows = uow.execute(
-        sa.select(products.c.id, products.c.kind, products.c.supplier_id).where(
-            products.c.id.in_(list(lines))
-        )
-    ).all()
+    rows = uow.execute(_PRODUCT_KINDS, {"ids": list(lines)}).all()
     kinds = {row.id: row.kind for row in rows}
     if any(product_id not in kinds for product_id in lines):
         return domain.UNKNOWN_PRODUCT, {}
     linked = {row.id for row in rows if row.kind == domain.CARD and row.supplier_id is not None}
-    held = dict(
-        uow.execute(
-            sa.select(cards.c.product_id, sa.func.count())
-            .where(cards.c.order_id == order_id, cards.c.status == domain.RESERVED)
-            .group_by(cards.c.product_id)
-        ).all()
-    )
-    held_loops = set(
-        uow.execute(sa.select(loop_sales.c.product_id).where(loop_sales.c.order_id == order_id)).scalars()
-    )
+    held = dict(uow.execute(_CARDS_HELD, {"order_id": order_id}).all())
+    held_loops = set(uow.execute(_LOOPS_HELD, {"order_id": order_id}).scalars())
     now = utcnow()
     card_demand = domain.demand(lines, kinds, domain.CARD)
     loop_demand = {
@@ -821,12 +834,14 @@ def _reserve(uow: UnitOfWork, order_id: str, lines: dict[int, int]) -> tuple[str
     several = len(card_demand) + len(loop_demand) > 1 or bool(linked & card_demand.keys())
     undoable = uow.connection.begin_nested() if several else contextlib.nullcontext()
     to_buy: dict[int, int] = {}
+    holding = set()  # the products this call holds more of: their stock changed
     try:
         with undoable:
             for product_id, quantity in card_demand.items():
                 missing = quantity - held.get(product_id, 0)
                 if missing <= 0:
                     continue
+                holding.add(product_id)
                 if product_id in linked:
                     missing -= _hold_cards(uow, order_id, product_id, missing, now, partial=True)
                     if missing:
@@ -840,11 +855,13 @@ def _reserve(uow: UnitOfWork, order_id: str, lines: dict[int, int]) -> tuple[str
             ):
                 raise _Shortfall(domain.OUT_OF_STOCK)
             for product_id, quantity in loop_demand.items():
+                holding.add(product_id)
                 if not _hold_loop_units(uow, order_id, product_id, quantity, now):
                     raise _Shortfall(domain.OUT_OF_STOCK)
     except _Shortfall as shortfall:
         return shortfall.reason, {}
-    restock.watch_stock(uow, list(lines))
+    if holding:
+        restock.watch_stock(uow, sorted(holding))
     return None, to_buy
 
 
@@ -897,21 +914,7 @@ def _hold_cards(
     of work holds the database's write lock (BEGIN IMMEDIATE), so nobody else
     picks at the same time.
     """
-    picked = (
-        uow.execute(
-            sa.select(cards.c.id)
-            .where(cards.c.product_id == product_id, cards.c.status == domain.AVAILABLE)
-            .order_by(cards.c.id)
-            .limit(quantity)
-            .with_for_update(skip_locked=True)
-        )
-        .scalars()
-        .all()
-    )
+    picked = uow.execute(_PICK_CARDS, {"product_id": product_id, "quantity": quantity}).scalars().all()
     if len(picked) < quantity and not partial:
         return len(picked)
-    return uow.execute(
-        cards.update()
-        .where(cards.c.id.in_(picked), cards.c.status == domain.AVAILABLE)
-        .values(status=domain.RESERVED, order_id=order_id, reserved_at=now)
-    ).rowcount
+    return uow.execute(_HOLD_PICKED, {"ids": picked, "for_order": order_id, "at": now}).rowcount
