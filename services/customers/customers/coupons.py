@@ -76,6 +76,11 @@ def check_coupon(coupon: Mapping[str, Any]) -> None:
         problems.append("starts_at must come before ends_at")
     if coupon["total_limit"] is not None and coupon["total_limit"] < coupon["per_customer_limit"]:
         problems.append("per_customer_limit cannot exceed total_limit")
+    if coupon["segment"] is not None and not domain.is_segment(coupon["segment"]):
+        problems.append(
+            "segment is a tag (lower-case letters, digits, '_' or '-', beginning with a letter) "
+            "or region:<REGION> (1 to 16 letters, digits, '_' or '-')"
+        )
     if problems:
         raise InvalidInput("; ".join(problems), code="invalid_coupon")
 
@@ -136,6 +141,7 @@ def create_coupon(db: Database, coupon_in: Mapping[str, Any], created_by: str | 
         "min_total": 0,
         "currency": domain.LEVEL_CURRENCY,
         "public": True,
+        "segment": None,
         **coupon_in,
         "code": normalise_code(coupon_in["code"]),
         "id": str(uuid.uuid4()),
@@ -145,6 +151,8 @@ def create_coupon(db: Database, coupon_in: Mapping[str, Any], created_by: str | 
     }
     coupon["product_ids"] = sorted(set(coupon["product_ids"]))
     coupon["category_ids"] = sorted(set(coupon["category_ids"]))
+    if coupon["segment"] is not None:
+        coupon["segment"] = domain.normalise_segment(coupon["segment"])
     check_coupon(coupon)
     try:
         with db.unit_of_work() as uow:
@@ -158,8 +166,9 @@ def create_coupon(db: Database, coupon_in: Mapping[str, Any], created_by: str | 
 def get_coupon(
     db: Database, coupon_id: str, tag: str | None = None, now: datetime.datetime | None = None
 ) -> dict[str, Any]:
-    """The coupon with how many customers it was issued to and how many of them paid with it;
-    given a ``tag``, the same counts among the customers who hold it now (a targeted offer's report)."""
+    """The coupon with how many customers it was issued to and how many of them paid with it (a
+    segment's coupon: with how many customers are in the segment now); given a ``tag``, the same
+    counts among the customers who hold it now (a targeted offer's report)."""
     now = now or utcnow()
     with db.reading() as session:
         coupon = session.execute(sa.select(coupons).where(coupons.c.id == coupon_id)).first()
@@ -170,6 +179,8 @@ def get_coupon(
             coupon_uses.c.coupon_id == coupon_id, coupon_uses.c.status == SPENT
         )
         report: dict[str, Any] = {"issued": _count(session, issued), "customers_paid": _count(session, spent)}
+        if coupon.segment is not None:
+            report["segment_customers"] = _count(session, segments.with_segment(coupon.segment, now))
         if tag is not None:
             tagged = segments.with_tag(tag, now).subquery()
             report["tag"] = tag
@@ -284,6 +295,7 @@ def coupon_answer(coupon: Mapping[str, Any]) -> dict[str, Any]:
         "product_ids": list(coupon["product_ids"]),
         "category_ids": list(coupon["category_ids"]),
         "public": coupon["public"],
+        "segment": coupon["segment"],
         "used": coupon["used"],
         "created_at": utc_isoformat(_aware(coupon["created_at"])),
     }
@@ -294,7 +306,7 @@ def coupon_answer(coupon: Mapping[str, Any]) -> dict[str, Any]:
 
 def my_coupons(db: Database, customer_id: str, now: datetime.datetime | None = None) -> dict[str, Any]:
     """The coupons issued to the customer that they can still use now: in their window, with uses
-    left for them and in all."""
+    left for them and in all, and for everyone or for a segment they are in."""
     now = now or utcnow()
     mine = (
         sa.select(coupon_uses.c.coupon_id, sa.func.count().label("uses"))
@@ -319,6 +331,8 @@ def my_coupons(db: Database, customer_id: str, now: datetime.datetime | None = N
         .order_by(coupons.c.ends_at, coupons.c.code)
     )
     with db.reading() as session:
+        in_segments = segments.segments_of_customer(session, customer_id, now)
+        query = query.where(sa.or_(coupons.c.segment.is_(None), coupons.c.segment.in_(sorted(in_segments))))
         rows = session.execute(query).all()
     return {
         "items": [
@@ -333,7 +347,7 @@ def my_coupons(db: Database, customer_id: str, now: datetime.datetime | None = N
 
 def _buyer_view(coupon: Mapping[str, Any]) -> dict[str, Any]:
     answer = coupon_answer(coupon)
-    for staff_only in ("id", "used", "total_limit", "public", "created_at"):
+    for staff_only in ("id", "used", "total_limit", "public", "segment", "created_at"):
         del answer[staff_only]
     return answer
 
@@ -358,7 +372,7 @@ def hold_coupon(
     a use given back meanwhile (the sweep, or a release) is held again under
     the limits, as a new one; another coupon for the same order is a Conflict.
     Refusals are 4xx with their code:
-    ``coupon_unknown``, ``coupon_not_issued``, ``coupon_not_started``,
+    ``coupon_unknown``, ``coupon_not_issued``, ``coupon_out_of_segment``, ``coupon_not_started``,
     ``coupon_expired``, ``coupon_out_of_scope``, ``coupon_below_min_total``,
     ``coupon_limit_reached``, ``coupon_customer_limit_reached``.
     """
@@ -399,6 +413,13 @@ def _hold(
         # given back (its order closed, or never stored): no longer counted, so held as a new use
     if not coupon.public and not _granted(uow, coupon.id, customer_id):
         raise Forbidden("this coupon was not issued to you", code="coupon_not_issued")
+    if coupon.segment is not None and coupon.segment not in segments.segments_of_customer(
+        uow, customer_id, now
+    ):
+        # measured now: a customer who gained the tag since may use it, one who lost it may not
+        raise Forbidden(
+            "this coupon is for a group of customers you are not in", code="coupon_out_of_segment"
+        )
     eligible = eligible_subtotal(coupon._asdict(), lines)
     refused = refusal(coupon._asdict(), currency, eligible, now)
     if refused is not None:

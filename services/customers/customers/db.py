@@ -22,11 +22,16 @@ accounts = sa.Table(
     sa.Column("token_version", sa.Integer, nullable=False, server_default="0"),
     # a disabled account cannot sign in, and its tokens stop working at once
     sa.Column("disabled_at", sa.DateTime(timezone=True)),
+    # a customer's region at registration, as the proxy in front of the gateway named it
+    # (kameng_common.regions); NULL where it named none
+    sa.Column("region", sa.String(16)),
 )
 # one index serves ensure_admin's "is there an admin yet?"
 sa.Index("ix_accounts_role", accounts.c.role)
 # the staff's customer list, newest first
 sa.Index("ix_accounts_kind_created_at", accounts.c.kind, accounts.c.created_at)
+# the customer list's ?region= and a region segment's customers
+sa.Index("ix_accounts_kind_region", accounts.c.kind, accounts.c.region)
 
 # Keyed by customer id without a foreign key: an order.delivered for an id this
 # service has no account for is still counted, not lost.
@@ -193,6 +198,8 @@ coupons = sa.Table(
     sa.Column("category_ids", sa.JSON, nullable=False),
     # a public code serves anyone who has it; any other coupon only the customers it was issued to
     sa.Column("public", sa.Boolean, nullable=False),
+    # the only customers who may use it, if set: those holding a tag, or "region:<REGION>"
+    sa.Column("segment", sa.String(40)),
     sa.Column("used", sa.Integer, nullable=False),
     sa.Column("created_by", sa.String(64)),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),

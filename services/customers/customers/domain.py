@@ -10,6 +10,7 @@ from zxcvbn import zxcvbn
 
 from kameng_common.errors import InvalidInput
 from kameng_common.money import AGENT_LEVEL
+from kameng_common.regions import REGION_PATTERN
 
 # \Z, not $: "$" would let a trailing newline through
 USERNAME_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{3,32}\Z")
@@ -204,6 +205,37 @@ def check_staff_tag(tag: str) -> None:
         raise InvalidInput(
             f"{tag!r} is computed from orders; staff cannot give or take it", code="tag_reserved"
         )
+
+
+# --- segments: who a coupon is for -----------------------------------------------
+
+# a segment is a tag (computed or given by staff) or this prefix and a region: "region:GD"
+REGION_SEGMENT = "region:"
+SEGMENT_MAX_LENGTH = 40
+
+
+def normalise_segment(segment: str) -> str:
+    """The segment as stored: a tag as it is, a region upper-case ("region: gd" is "region:GD")."""
+    segment = segment.strip()
+    if segment.lower().startswith(REGION_SEGMENT):
+        return REGION_SEGMENT + segment[len(REGION_SEGMENT) :].strip().upper()
+    return segment
+
+
+def segment_region(segment: str) -> str | None:
+    """The region a (normalised) region segment names; None for a tag."""
+    return segment[len(REGION_SEGMENT) :] if segment.startswith(REGION_SEGMENT) else None
+
+
+def is_segment(segment: str) -> bool:
+    """Whether a normalised segment is a tag's name or "region:" and a region's code."""
+    region = segment_region(segment)
+    return bool(STAFF_TAG_PATTERN.match(segment) if region is None else REGION_PATTERN.match(region))
+
+
+def segments_of(tags: Sequence[str], region: str | None) -> set[str]:
+    """The segments a customer with these tags (computed and staff's) and region belongs to."""
+    return set(tags) | (set() if region is None else {REGION_SEGMENT + region})
 
 
 # --- agents, commissions and withdrawals -----------------------------------------

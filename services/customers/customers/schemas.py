@@ -3,6 +3,7 @@
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from customers import coupons, domain
+from kameng_common.regions import normalise_region
 
 
 def _password(**kwargs):
@@ -32,8 +33,20 @@ class NewStaff(NewAccount):
     )
 
 
+class Region(fields.String):
+    """A region as kameng_common.regions has it, normalised ("cn-gd " is CN-GD); None stays None."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs)
+        region = normalise_region(text)
+        if region is None:
+            raise ValidationError("must be 1 to 16 ASCII letters, digits, '_' or '-' (not XX)")
+        return region
+
+
 class Registration(NewAccount):
     invite_code = fields.String(load_default=None, validate=validate.Length(min=1, max=32))
+    region = Region(load_default=None, allow_none=True)
 
 
 class Credentials(Schema):
@@ -129,6 +142,7 @@ class CustomerQuery(Page):
     tag = fields.String(load_default=None, validate=validate.Length(min=1, max=32))
     level = fields.String(load_default=None, validate=validate.Length(min=1, max=32))
     username = fields.String(load_default=None, validate=validate.Length(min=1, max=32))
+    region = Region(load_default=None)
 
 
 class CustomerTag(CustomerRef):
@@ -167,6 +181,9 @@ class NewCoupon(Schema):
         validate=validate.Length(max=1000),
     )
     public = fields.Boolean(load_default=True)
+    segment = fields.String(
+        load_default=None, allow_none=True, validate=validate.Length(min=1, max=domain.SEGMENT_MAX_LENGTH)
+    )
     created_by = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=64))
 
 

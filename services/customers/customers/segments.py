@@ -58,6 +58,7 @@ def _customers_query():
         accounts.c.id,
         accounts.c.username,
         accounts.c.created_at,
+        accounts.c.region,
         customer_stats.c.level,
         customer_stats.c.orders_count,
         customer_stats.c.total_spent,
@@ -90,6 +91,7 @@ def _answer(row, staff_tags, now):
         "id": row.id,
         "username": row.username,
         "level": row.level,
+        "region": row.region,
         "registered_at": utc_isoformat(row.created_at),
         "orders_count": row.orders_count,
         "total_spent": row.total_spent,
@@ -115,9 +117,9 @@ def _staff_tags(session, customer_ids):
     return tags
 
 
-def list_customers(db, tag=None, level=None, username=None, limit=50, cursor=None, now=None):
-    """Customers newest first, with their scores and tags; ``tag``, ``level`` and a ``username``
-    prefix narrow the list."""
+def list_customers(db, tag=None, level=None, username=None, region=None, limit=50, cursor=None, now=None):
+    """Customers newest first, with their scores and tags; ``tag``, ``level``, a ``username``
+    prefix and ``region`` (as kameng_common.regions normalises it) narrow the list."""
     now = now or utcnow()
     query = (
         _customers_query()
@@ -129,6 +131,8 @@ def list_customers(db, tag=None, level=None, username=None, limit=50, cursor=Non
         query = query.where(_has_tag(tag, now))
     if level is not None:
         query = query.where(customer_stats.c.level == level)
+    if region is not None:
+        query = query.where(accounts.c.region == region)
     if username is not None:
         query = query.where(
             accounts.c.username_key.startswith(domain.username_key(username), autoescape=True)
@@ -290,3 +294,23 @@ def with_tag(tag, now):
         .select_from(accounts.join(customer_stats, customer_stats.c.customer_id == accounts.c.id))
         .where(accounts.c.kind == domain.CUSTOMER, _has_tag(tag, now))
     )
+
+
+def with_segment(segment, now):
+    """SQL: the ids of the customers in ``segment`` (a tag, or "region:<REGION>") at ``now``."""
+    region = domain.segment_region(segment)
+    if region is None:
+        return with_tag(segment, now)
+    return sa.select(accounts.c.id).where(accounts.c.kind == domain.CUSTOMER, accounts.c.region == region)
+
+
+def segments_of_customer(session, customer_id, now):
+    """The segments the customer belongs to at ``now``: their tags, computed (measured as the
+    list measures them) and given by staff, and their region's; none for anyone but a customer."""
+    row = session.execute(
+        _customers_query().where(accounts.c.id == customer_id, accounts.c.kind == domain.CUSTOMER)
+    ).first()
+    if row is None:
+        return set()
+    tags = domain.computed_tags(_activity(row, now)) + _staff_tags(session, [customer_id])[customer_id]
+    return domain.segments_of(tags, row.region)

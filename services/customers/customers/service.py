@@ -68,9 +68,10 @@ class CustomersService:
         return usecases.audit_snapshot(self.db)
 
     @rpc
-    def register(self, username, password, invite_code=None):
+    def register(self, username, password, invite_code=None, region=None):
         data = load_or_invalid(
-            schemas.Registration, {"username": username, "password": password, "invite_code": invite_code}
+            schemas.Registration,
+            {"username": username, "password": password, "invite_code": invite_code, "region": region},
         )
         return usecases.register(self.db, self.passwords, **data)
 
@@ -129,10 +130,17 @@ class CustomersService:
         return usecases.get_customer(self.db, data["customer_id"])
 
     @rpc
-    def list_customers(self, tag=None, level=None, username=None, limit=50, cursor=None):
+    def list_customers(self, tag=None, level=None, username=None, region=None, limit=50, cursor=None):
         data = load_or_invalid(
             schemas.CustomerQuery,
-            {"tag": tag, "level": level, "username": username, "limit": limit, "cursor": cursor},
+            {
+                "tag": tag,
+                "level": level,
+                "username": username,
+                "region": region,
+                "limit": limit,
+                "cursor": cursor,
+            },
         )
         return segments.list_customers(self.db, **data)
 

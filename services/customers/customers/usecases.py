@@ -78,10 +78,12 @@ def _create_account(
     kind: str,
     role: str | None = None,
     invite_code: str | None = None,
+    region: str | None = None,
 ) -> str:
     """Insert an account (and a customer's stats); Conflict when the name is taken, even by a racing call.
 
-    A customer who brings an agent's ``invite_code`` joins that agent's downline.
+    A customer who brings an agent's ``invite_code`` joins that agent's downline; ``region`` is
+    where the proxy placed them as they registered.
     """
     key = domain.username_key(username)
     with db.reading() as session:
@@ -104,6 +106,7 @@ def _create_account(
                     role=role,
                     created_at=now,
                     updated_at=now,
+                    region=region,
                 )
             )
             if kind == domain.CUSTOMER:
@@ -126,11 +129,18 @@ def _create_account(
 
 
 def register(
-    db: Database, passwords: Passwords, username: str, password: str, invite_code: str | None = None
+    db: Database,
+    passwords: Passwords,
+    username: str,
+    password: str,
+    invite_code: str | None = None,
+    region: str | None = None,
 ) -> dict[str, Any]:
     domain.check_password_strength(password, username)
-    account_id = _create_account(db, passwords, username, password, domain.CUSTOMER, invite_code=invite_code)
-    _log.info("customer registered", extra={"customer_id": account_id})
+    account_id = _create_account(
+        db, passwords, username, password, domain.CUSTOMER, invite_code=invite_code, region=region
+    )
+    _log.info("customer registered", extra={"customer_id": account_id, "region": region})
     return {"id": account_id, "username": username, "kind": domain.CUSTOMER, "level": domain.FIRST_LEVEL}
 
 

@@ -10,6 +10,7 @@ import pytest
 from customers import coupons, segments, usecases
 from customers.db import metadata
 from kameng_common import contracts
+from kameng_common.db import utcnow
 from kameng_common.errors import Conflict, Forbidden, InvalidInput, NotFound, Unavailable
 from kameng_common.testing import deliver
 
@@ -104,6 +105,10 @@ def test_a_scope_covers_its_products_and_categories(scope, eligible):
         {"kind": "percent_off", "value": 101},
         {"ends_at": NOW - datetime.timedelta(days=2)},
         {"total_limit": 1, "per_customer_limit": 2},
+        {"segment": "Big Spender"},
+        {"segment": "region:"},
+        {"segment": "region:cn gd"},
+        {"segment": "region:广东"},
     ],
 )
 def test_contradictory_terms_are_refused(db, terms):
@@ -399,6 +404,56 @@ def test_issuing_to_someone_who_is_no_customer_is_refused(db, passwords):
     assert refusal_code(lambda: coupons.issue_coupon(db, coupon["id"], ["nobody"])) == "customer_unknown"
     with pytest.raises(NotFound):
         coupons.issue_coupon(db, "no-such-coupon", ["nobody"])
+
+
+# --- segments: coupons for some customers alone, on SQLite and PostgreSQL -----------------
+
+
+def test_a_region_coupon_serves_and_shows_to_that_regions_customers_alone(shared_db, passwords):
+    guangdong = usecases.register(shared_db, passwords, "alice", PASSWORD, region="GD")
+    beijing = usecases.register(shared_db, passwords, "bob", PASSWORD, region="BJ")
+    unplaced = usecases.register(shared_db, passwords, "carol", PASSWORD)
+    everyone = [guangdong["id"], beijing["id"], unplaced["id"]]
+    coupon = coupons.create_coupon(shared_db, new_coupon(segment=" Region:gd "), "ops-1")
+    coupons.issue_coupon(shared_db, coupon["id"], everyone)
+
+    assert coupon["segment"] == "region:GD"
+    assert [coupons.my_coupons(shared_db, customer_id, NOW)["items"] != [] for customer_id in everyone] == [
+        True,
+        False,
+        False,
+    ]
+    for outsider in everyone[1:]:
+        assert refusal_code(lambda: hold(shared_db, customer_id=outsider)) == "coupon_out_of_segment"
+    assert hold(shared_db, customer_id=guangdong["id"])["discount"] == 1_000
+    report = coupons.get_coupon(shared_db, coupon["id"])
+    assert (report["used"], report["issued"], report["segment_customers"]) == (1, 3, 1)
+
+
+def test_a_tag_gained_or_lost_decides_the_next_hold(shared_db, passwords):
+    customer = usecases.register(shared_db, passwords, "alice", PASSWORD)["id"]
+    now = utcnow()
+    window = {"starts_at": now - datetime.timedelta(days=1), "ends_at": now + datetime.timedelta(days=90)}
+    wholesale = coupons.create_coupon(
+        shared_db, new_coupon(segment="wholesale", per_customer_limit=5, **window), "ops-1"
+    )
+    welcome = coupons.create_coupon(shared_db, new_coupon(code="WELCOME", segment="new", **window), "ops-1")
+
+    assert refusal_code(lambda: hold(shared_db, customer_id=customer, now=now)) == "coupon_out_of_segment"
+    segments.add_tag(shared_db, customer, "wholesale", "staff-1")
+    hold(shared_db, customer_id=customer, now=now)
+    segments.remove_tag(shared_db, customer, "wholesale")
+    assert refusal_code(lambda: hold(shared_db, customer_id=customer, now=now)) == "coupon_out_of_segment"
+    assert coupons.get_coupon(shared_db, wholesale["id"])["used"] == 1
+
+    # "new" is computed from the clock: lost 30 days after registering
+    later = now + datetime.timedelta(days=31)
+    assert refusal_code(lambda: hold(shared_db, "WELCOME", customer_id=customer, now=later)) == (
+        "coupon_out_of_segment"
+    )
+    assert hold(shared_db, "WELCOME", customer_id=customer, now=now)["coupon_id"] == welcome["id"]
+    assert coupons.get_coupon(shared_db, welcome["id"], now=now)["segment_customers"] == 1
+    assert coupons.get_coupon(shared_db, welcome["id"], now=later)["segment_customers"] == 0
 
 
 # --- races, on SQLite and PostgreSQL ------------------------------------------------------

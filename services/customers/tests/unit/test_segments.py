@@ -6,12 +6,13 @@ import uuid
 import pytest
 import sqlalchemy as sa
 
-from customers import domain, segments, usecases
+from customers import domain, schemas, segments, usecases
 from customers.db import customer_stats
 from kameng_common import contracts
 from kameng_common.db import utcnow
 from kameng_common.errors import InvalidInput, NotFound
 from kameng_common.testing import deliver
+from kameng_common.validation import load_or_invalid
 
 PASSWORD = "s3cret-pass-phrase"
 STAFF = "staff-1"
@@ -22,9 +23,9 @@ class Customers:
         self.db = db
         self.passwords = passwords
 
-    def register(self, username=None):
+    def register(self, username=None, region=None):
         username = username or f"c_{uuid.uuid4().hex[:12]}"
-        return usecases.register(self.db, self.passwords, username, PASSWORD)["id"]
+        return usecases.register(self.db, self.passwords, username, PASSWORD, region=region)["id"]
 
     def deliver(self, customer_id, total, orders=1):
         order_ids = []
@@ -173,6 +174,31 @@ def test_the_list_pages_newest_first_and_filters_by_level_and_name(customers):
     pages = [item["id"] for page in (first, second, third) for item in page["items"]]
     assert pages == ids[::-1] and third["next_cursor"] is None
     assert [item["id"] for item in segments.list_customers(customers.db, level="vip")["items"]] == [ids[0]]
+
+
+def test_a_customers_region_from_registration_shows_and_filters_the_list(customers):
+    guangdong = customers.register(region="GD")
+    beijing = customers.register(region="CN-BJ")
+    unplaced = customers.register()
+
+    regions = {item["id"]: item["region"] for item in segments.list_customers(customers.db)["items"]}
+    assert regions == {guangdong: "GD", beijing: "CN-BJ", unplaced: None}
+    assert segments.customer_detail(customers.db, beijing)["region"] == "CN-BJ"
+    query = load_or_invalid(schemas.CustomerQuery, {"region": " gd"})
+    assert [item["id"] for item in segments.list_customers(customers.db, **query)["items"]] == [guangdong]
+    with customers.db.reading() as session:
+        assert set(session.execute(segments.with_segment("region:CN-BJ", utcnow())).scalars()) == {beijing}
+        assert segments.segments_of_customer(session, guangdong, utcnow()) == {"new", "region:GD"}
+        assert segments.segments_of_customer(session, str(uuid.uuid4()), utcnow()) == set()
+
+
+@pytest.mark.parametrize("region", ["XX", "广东", "GD, BJ", "", "A" * 17])
+def test_a_region_that_is_no_code_is_refused_at_registration_and_in_the_filter(region):
+    registration = {"username": "alice", "password": PASSWORD, "region": region}
+    with pytest.raises(InvalidInput):
+        load_or_invalid(schemas.Registration, registration)
+    with pytest.raises(InvalidInput):
+        load_or_invalid(schemas.CustomerQuery, {"region": region})
 
 
 def test_a_malformed_cursor_is_refused(customers):
