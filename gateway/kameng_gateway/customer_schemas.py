@@ -39,6 +39,8 @@ class LevelsSchema(RequestSchema):
 # --- customers and their tags ---
 
 TAG_PATTERN = r"^[a-z][a-z0-9_-]{0,31}$"
+# kameng_common.regions' codes, in any case
+REGION_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,15}$"
 
 
 class CustomerListQuerySchema(PageQuerySchema):
@@ -52,6 +54,12 @@ class CustomerListQuerySchema(PageQuerySchema):
     level = fields.String(validate=validate.Regexp(r"^[a-z][a-z0-9_]{0,31}$"))
     username = fields.String(
         validate=validate.Length(1, 32), metadata={"description": "a prefix, whatever its case"}
+    )
+    region = fields.String(
+        validate=validate.Regexp(REGION_PATTERN),
+        metadata={
+            "description": "only customers who registered from this region (e.g. GD), whatever its case"
+        },
     )
 
 
@@ -75,6 +83,13 @@ class CustomerSummarySchema(Schema):
     id = fields.String()
     username = fields.String()
     level = fields.String()
+    region = fields.String(
+        allow_none=True,
+        metadata={
+            "description": "where the trusted proxy placed the client at registration (its region "
+            "header, e.g. CN or GD); null where it named none: Kameng has no GeoIP of its own"
+        },
+    )
     registered_at = timestamp()
     orders_count = fields.Integer(metadata={"description": "delivered orders"})
     total_spent = fields.Integer(metadata={"description": "delivered orders' totals in `currency` (fen)"})
@@ -270,6 +285,16 @@ class CouponCreationSchema(RequestSchema):
             "description": "true: anyone with the code may use it; false: only customers it is issued to"
         },
     )
+    segment = fields.String(
+        load_default=None,
+        allow_none=True,
+        validate=validate.Length(1, 40),
+        metadata={
+            "description": "only customers in this segment may use it, as they are when they order: a "
+            "tag (computed: high_value, loyal, dormant, new, at_risk; or a staff tag) or region:<REGION> "
+            "(e.g. region:GD); others are refused 403 coupon_out_of_segment"
+        },
+    )
 
 
 class CouponSchema(Schema):
@@ -286,10 +311,16 @@ class CouponSchema(Schema):
     product_ids = fields.List(fields.Integer())
     category_ids = fields.List(fields.Integer())
     public = fields.Boolean()
+    segment = fields.String(
+        allow_none=True, metadata={"description": "a tag or region:<REGION>; null: anyone"}
+    )
     used = fields.Integer(metadata={"description": "uses held by open orders or spent by paid ones"})
     issued = fields.Integer(metadata={"description": "customers it was issued to (one coupon's page only)"})
     customers_paid = fields.Integer(
         metadata={"description": "customers who paid an order with it (one coupon's page only)"}
+    )
+    segment_customers = fields.Integer(
+        metadata={"description": "a segment's coupon: customers in the segment now (one coupon's page only)"}
     )
     tag = fields.String(metadata={"description": "the tag asked for with ?tag="})
     tagged_issued = fields.Integer(

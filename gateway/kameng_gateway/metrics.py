@@ -52,6 +52,15 @@ TOKENS_REFUSED = Counter(
     "kameng_tokens_refused_total", "Bearer tokens refused after they were issued", ["reason"]
 )
 
+# where a registering client's region came from: a trusted proxy's header, or why not
+REGISTRATION_REGIONS = Counter(
+    "kameng_gateway_registration_regions_total",
+    "Registrations by what became of the client's region header (known, absent, untrusted, invalid)",
+    ["outcome"],
+)
+for _outcome in ("known", "absent", "untrusted", "invalid"):
+    REGISTRATION_REGIONS.labels(_outcome)
+
 
 def observe_request(route: str, method: str, status: int | str, seconds: float) -> None:
     HTTP_REQUESTS.labels(route, method, status).inc()

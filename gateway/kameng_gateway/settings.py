@@ -27,6 +27,8 @@ class Settings:
     auth_rate_limit: str = "120/minute"
     default_rate_limit: str = "3000/minute"
     trusted_proxies: int = 0
+    # the header in which a trusted proxy or CDN names the client's region (CF-IPCountry); unset: none
+    region_header: str | None = None
     max_body_bytes: int = 16 * 1024 * 1024
     # long-polls waiting at once: per gateway process (half its default 64
     # threads, so the other half stays free) and per caller
@@ -57,6 +59,7 @@ class Settings:
             auth_rate_limit=env.get("KAMENG_RATE_LIMIT_AUTH", cls.auth_rate_limit),
             default_rate_limit=env.get("KAMENG_RATE_LIMIT_DEFAULT", cls.default_rate_limit),
             trusted_proxies=int(env.get("KAMENG_TRUSTED_PROXIES", cls.trusted_proxies)),
+            region_header=env.get("KAMENG_REGION_HEADER") or None,
             max_body_bytes=int(env.get("KAMENG_MAX_BODY_BYTES", cls.max_body_bytes)),
             max_waits=int(
                 env.get("KAMENG_MAX_WAITS") or max(1, int(env.get("KAMENG_GATEWAY_THREADS", "64")) // 2)

@@ -4,7 +4,7 @@ from flask import Blueprint, current_app, request
 from flask.typing import ResponseReturnValue
 
 from kameng_common.errors import Forbidden, Unauthorized
-from kameng_gateway import audit, metrics, remote, signins
+from kameng_gateway import audit, metrics, proxies, remote, signins
 from kameng_gateway.account_schemas import PasswordChangeSchema
 from kameng_gateway.auth import issue_token, login_required, signed_in
 from kameng_gateway.blueprints import load_json
@@ -30,9 +30,16 @@ _PASSWORD_CHANGE_SCHEMA = PasswordChangeSchema()
 @blueprint.post("/register")
 @operation("Create a customer account", body=RegistrationSchema, responses={201: CustomerSchema})
 def register() -> ResponseReturnValue:
+    """The customer's region is the one the trusted proxy in front names in `KAMENG_REGION_HEADER`
+    (e.g. `CF-IPCountry`), if any: staff see it and coupons may be limited to it."""
     data = load_json(_REGISTRATION_SCHEMA)
     customer = remote.call(
-        "customers", "register", data["username"], data["password"], invite_code=data.get("invite_code")
+        "customers",
+        "register",
+        data["username"],
+        data["password"],
+        invite_code=data.get("invite_code"),
+        region=proxies.client_region(current_app.config["KAMENG_SETTINGS"]),
     )
     return _CUSTOMER_SCHEMA.dump(customer), 201
 

@@ -42,12 +42,17 @@ def create_coupon() -> ResponseReturnValue:
     """amount_off (满减: `value` fen off once the items in scope cost `min_total`) or percent_off
     (`value` percent of them, rounded down), valid from starts_at until ends_at. A use is held
     when an order is placed, spent when it is paid and given back when it is cancelled or
-    expires; `total_limit` and `per_customer_limit` hold under concurrent orders. A code taken
-    already (whatever its case) is 409 `coupon_code_taken`; contradictory terms 422
-    `invalid_coupon`."""
+    expires; `total_limit` and `per_customer_limit` hold under concurrent orders. With `segment`
+    (a tag, or `region:<REGION>`) only the customers in it when they order may use it: others are
+    refused 403 `coupon_out_of_segment`. A code taken already (whatever its case) is 409
+    `coupon_code_taken`; contradictory terms or a malformed segment 422 `invalid_coupon`."""
     data = load_json(_CREATION_SCHEMA)
     coupon = remote.call("customers", "create_coupon", {**_wire(data), "created_by": signed_in().user_id})
-    audit.record("coupon.created", f"coupon:{coupon['id']}", {"code": coupon["code"], "kind": coupon["kind"]})
+    audit.record(
+        "coupon.created",
+        f"coupon:{coupon['id']}",
+        {"code": coupon["code"], "kind": coupon["kind"], "segment": coupon["segment"]},
+    )
     return _COUPON_SCHEMA.dump(coupon), 201
 
 
@@ -73,8 +78,9 @@ def list_coupons() -> ResponseReturnValue:
 @operation("One coupon", query=CouponReportQuerySchema, responses={200: CouponSchema}, auth="required")
 @roles_required(*COUPON_ROLES)
 def get_coupon(coupon_id: uuid.UUID) -> ResponseReturnValue:
-    """With its uses (`used`), how many customers it was issued to and how many paid with it;
-    `?tag=` adds the same counts among the customers who hold that tag now (a targeted offer's report)."""
+    """With its uses (`used`), how many customers it was issued to and how many paid with it (a
+    segment's coupon: `segment_customers`, how many are in the segment now); `?tag=` adds the same
+    counts among the customers who hold that tag now (a targeted offer's report)."""
     query = load_query(_REPORT_QUERY_SCHEMA)
     return _COUPON_SCHEMA.dump(remote.call("customers", "get_coupon", str(coupon_id), tag=query.get("tag")))
 
@@ -112,5 +118,6 @@ def issue_coupon(coupon_id: uuid.UUID) -> ResponseReturnValue:
 @customer_required
 def my_coupons() -> ResponseReturnValue:
     """The coupons issued to the caller that they can still use now: within their dates, with
-    uses left for them and in all. Use one with `coupon_code` in POST /orders."""
+    uses left for them and in all, and for a segment only while the caller is in it. Use one with
+    `coupon_code` in POST /orders."""
     return _MY_COUPONS_SCHEMA.dump(remote.call("customers", "my_coupons", signed_in().user_id))

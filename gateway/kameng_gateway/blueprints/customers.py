@@ -60,7 +60,8 @@ def list_customers() -> ResponseReturnValue:
     """Newest first, each with their RFM scores (recency, frequency, monetary: 1 to 5, 0 before
     a first delivered order), spend, refunds, last order and tags. Tags computed from the scores
     (`high_value`, `loyal`, `at_risk`, `dormant`, `new`) follow the clock and the orders; staff
-    give their own. `?tag=`, `?level=` and `?username=` (a prefix) narrow the list."""
+    give their own. `?tag=`, `?level=`, `?username=` (a prefix) and `?region=` (as the trusted proxy
+    named it at registration) narrow the list."""
     query = load_query(_CUSTOMER_LIST_QUERY_SCHEMA)
     page = remote.call(
         "customers",
@@ -68,6 +69,7 @@ def list_customers() -> ResponseReturnValue:
         tag=query.get("tag"),
         level=query.get("level"),
         username=query.get("username"),
+        region=query.get("region"),
         limit=query["limit"],
         cursor=query["cursor"],
     )

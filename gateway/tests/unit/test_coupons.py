@@ -24,6 +24,7 @@ COUPON = {
     "currency": "CNY",
     "category_ids": [],
     "public": True,
+    "segment": None,
     "used": 0,
     "created_at": "2026-01-01T00:00:00+00:00",
 }
@@ -77,6 +78,7 @@ def test_a_coupon_is_created_as_sent_by_the_staff_member_and_audited(client, cal
         "currency": "CNY",
         "category_ids": [],
         "public": True,
+        "segment": None,
         "created_by": "staff-ops",
     }
     assert rpc.calls_to("risk", "record_audit")[0].args[3] == "coupon.created"
@@ -95,6 +97,8 @@ def test_a_coupon_is_created_as_sent_by_the_staff_member_and_audited(client, cal
         {"ends_at": "2027-01-01T00:00:00"},  # no time zone
         {"total_limit": 0},
         {"product_ids": [0]},
+        {"segment": ""},
+        {"segment": "region:" + "G" * 40},
     ],
 )
 def test_a_malformed_coupon_is_422_before_any_call(client, callers, rpc, change):
@@ -104,6 +108,29 @@ def test_a_malformed_coupon_is_422_before_any_call(client, callers, rpc, change)
 
     assert response.status_code == 422
     assert rpc.calls_to("customers", "create_coupon") == []
+
+
+def test_a_segment_is_passed_on_shown_and_audited(client, callers, rpc):
+    rpc.answer("customers", "create_coupon", lambda coupon: {**COUPON, "segment": "region:GD"})
+
+    response = client.post(
+        "/api/v1/admin/coupons", json={**NEW_COUPON, "segment": "region:gd"}, headers=callers.staff("ops")
+    )
+
+    assert response.status_code == 201 and response.json["segment"] == "region:GD"
+    assert rpc.calls_to("customers", "create_coupon")[0].args[0]["segment"] == "region:gd"
+    audited = rpc.calls_to("risk", "record_audit")[0].args
+    assert audited[3] == "coupon.created" and audited[5]["segment"] == "region:GD"
+
+
+def test_a_segment_coupons_report_counts_the_segment(client, callers, rpc):
+    rpc.answer(
+        "customers", "get_coupon", {**COUPON, "segment": "dormant", "issued": 0, "segment_customers": 7}
+    )
+
+    response = client.get(f"/api/v1/admin/coupons/{COUPON_ID}", headers=callers.staff("admin"))
+
+    assert (response.json["segment"], response.json["segment_customers"]) == ("dormant", 7)
 
 
 def test_a_taken_code_is_409_with_its_code(client, callers, rpc):

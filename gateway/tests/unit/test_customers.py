@@ -16,6 +16,7 @@ CUSTOMER = {
     "id": CUSTOMER_ID,
     "username": "alice",
     "level": "regular",
+    "region": "GD",
     "registered_at": "2026-01-01T00:00:00+00:00",
     "orders_count": 3,
     "total_spent": 30000,
@@ -259,12 +260,12 @@ def test_registration_passes_the_invite_code_on(client, rpc):
         json={"username": "alice", "password": "long enough", "invite_code": "K7M2Q9XZ"},
     )
 
-    assert rpc.calls_to("customers", "register")[0].kwargs == {"invite_code": "K7M2Q9XZ"}
+    assert rpc.calls_to("customers", "register")[0].kwargs == {"invite_code": "K7M2Q9XZ", "region": None}
 
 
 def test_the_customer_list_passes_its_filters_on_and_answers_the_page(client, callers, rpc):
     response = client.get(
-        "/api/v1/admin/customers?tag=high_value&level=vip&username=Al&limit=10&cursor=abc",
+        "/api/v1/admin/customers?tag=high_value&level=vip&username=Al&region=gd&limit=10&cursor=abc",
         headers=callers.staff("support"),
     )
 
@@ -274,12 +275,25 @@ def test_the_customer_list_passes_its_filters_on_and_answers_the_page(client, ca
         "tag": "high_value",
         "level": "vip",
         "username": "Al",
+        "region": "gd",
         "limit": 10,
         "cursor": "abc",
     }
 
 
-@pytest.mark.parametrize("query", ["tag=High Value", "level=VIP", "limit=0", "limit=101", "username="])
+@pytest.mark.parametrize(
+    "query",
+    [
+        "tag=High Value",
+        "level=VIP",
+        "limit=0",
+        "limit=101",
+        "username=",
+        "region=",
+        "region=CN GD",
+        "region=-GD",
+    ],
+)
 def test_a_malformed_customer_filter_is_422_before_any_call(client, callers, rpc, query):
     response = client.get(f"/api/v1/admin/customers?{query}", headers=callers.staff("admin"))
 
