@@ -55,6 +55,7 @@ const zh = {
     amountOff: "减免金额（元）", percentOff: "减免比例（%）", minTotal: "最低消费（元）", window: "有效期", totalLimit: "总数量（不填为不限）",
     perCustomer: "每人限用", productIds: "限定商品 ID（逗号分隔，选填）", categoryIds: "限定分类 ID（逗号分隔，选填）",
     public: "公开券码", issuedOnly: "定向发放", audience: "范围", used: "已用/总数", issue: "发放", customerIds: "客户 ID（逗号或换行分隔）",
+    segment: "限定客群（选填：标签如 high_value，或地区如 region:GD）",
     orTag: "或按标签发放（如 dormant）", issued: "已发放给 {customers} 位客户（新增 {fresh} 位）",
     code_label: "优惠券", mine: "我的优惠券", none: "暂无可用优惠券", uses_left: "剩余次数", discount: "优惠",
   },
@@ -66,6 +67,7 @@ const zh = {
   customers: {
     tag: "按标签筛选", tags: "标签", level: "等级", orders: "订单数", spent: "消费（扣除退款）", lastOrder: "最近下单",
     firstOrder: "首次下单", registered: "注册时间", newTag: "新标签（小写字母、数字、- 或 _）", addTag: "添加标签",
+    region: "地区", regionFilter: "按地区筛选（如 GD）", regionUnknown: "未知",
   },
   levels: {
     hint: "累计消费达到门槛的客户自动升到该等级；商品的等级价格按等级名称设置。", threshold: "累计消费门槛", add: "添加等级", remove: "删除",
@@ -152,6 +154,7 @@ const en = {
     amountOff: "Amount off (yuan)", percentOff: "Percent off (%)", minTotal: "Minimum spend (yuan)", window: "Valid", totalLimit: "Total uses (empty: no limit)",
     perCustomer: "Uses per customer", productIds: "Only these product ids (comma separated, optional)", categoryIds: "Only these category ids (comma separated, optional)",
     public: "Public code", issuedOnly: "Issued only", audience: "Who", used: "Used / total", issue: "Issue", customerIds: "Customer ids (comma or line separated)",
+    segment: "Only for a segment (optional: a tag such as high_value, or a region such as region:GD)",
     orTag: "Or everyone with a tag (e.g. dormant)", issued: "Issued to {customers} customers ({fresh} new)",
     code_label: "Coupon", mine: "My coupons", none: "No coupons to use", uses_left: "Uses left", discount: "Discount",
   },
@@ -163,6 +166,7 @@ const en = {
   customers: {
     tag: "Filter by tag", tags: "Tags", level: "Level", orders: "Orders", spent: "Spent (less refunds)", lastOrder: "Last order",
     firstOrder: "First order", registered: "Registered", newTag: "New tag (lower case, digits, - or _)", addTag: "Add tag",
+    region: "Region", regionFilter: "Region (e.g. GD)", regionUnknown: "Unknown",
   },
   levels: {
     hint: "A customer whose lifetime spend reaches a threshold holds that level; products' level prices are keyed by its name.", threshold: "Lifetime spend from", add: "Add a level", remove: "Remove",
