@@ -141,3 +141,22 @@ def test_racing_orders_never_take_a_coupon_past_its_limits(suite, staff, product
 
     report = _audit(suite)
     assert report.ok, report.render()
+
+
+def test_a_segment_coupon_serves_the_customers_in_it_alone(suite, staff, product_with_cards):
+    product, _cards = product_with_cards(2, price=10_000)
+    member_id, member = _customer(suite)
+    _outsider_id, outsider = _customer(suite)
+    tag = f"seg-{uuid.uuid4().hex[:8]}"
+    coupon = _coupon(staff, segment=tag)
+
+    refused = _order(member, product, coupon["code"], expected=(403,))
+    assert refused["error"]["code"] == "coupon_out_of_segment"
+    staff.request("POST", f"/api/v1/admin/customers/{member_id}/tags", json={"tag": tag})
+    order = _order(member, product, coupon["code"])
+    assert (order["discount"], order["coupon_code"]) == (1_500, coupon["code"])
+    refused = _order(outsider, product, coupon["code"], expected=(403,))
+    assert refused["error"]["code"] == "coupon_out_of_segment"
+
+    report = staff.request("GET", f"/api/v1/admin/coupons/{coupon['id']}")
+    assert (report["segment"], report["segment_customers"], report["used"]) == (tag, 1, 1)
