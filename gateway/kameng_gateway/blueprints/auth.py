@@ -33,13 +33,15 @@ def register() -> ResponseReturnValue:
     """The customer's region is the one the trusted proxy in front names in `KAMENG_REGION_HEADER`
     (e.g. `CF-IPCountry`), if any: staff see it and coupons may be limited to it."""
     data = load_json(_REGISTRATION_SCHEMA)
+    region = proxies.client_region(current_app.config["KAMENG_SETTINGS"])
     customer = remote.call(
         "customers",
         "register",
         data["username"],
         data["password"],
         invite_code=data.get("invite_code"),
-        region=proxies.client_region(current_app.config["KAMENG_SETTINGS"]),
+        # named only when known: a customers service older than regions still registers the rest
+        **({"region": region} if region else {}),
     )
     return _CUSTOMER_SCHEMA.dump(customer), 201
 

@@ -260,7 +260,9 @@ def test_registration_passes_the_invite_code_on(client, rpc):
         json={"username": "alice", "password": "long enough", "invite_code": "K7M2Q9XZ"},
     )
 
-    assert rpc.calls_to("customers", "register")[0].kwargs == {"invite_code": "K7M2Q9XZ", "region": None}
+    assert rpc.calls_to("customers", "register")[0].kwargs == {
+        "invite_code": "K7M2Q9XZ"
+    }  # no region known: none named
 
 
 def test_the_customer_list_passes_its_filters_on_and_answers_the_page(client, callers, rpc):
