@@ -539,6 +539,12 @@ class OrderReadSchema(OrderSchema):
 OrderPageSchema = page_of(OrderSummarySchema, "OrderPageSchema")
 
 
+class OrderCountsSchema(Schema):
+    by_status = fields.Dict(
+        keys=fields.String(), values=fields.Integer(), metadata={"description": "orders in each status"}
+    )
+
+
 class PaymentSchema(Schema):
     payment_id = fields.String()
     amount = money()

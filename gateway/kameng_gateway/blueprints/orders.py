@@ -14,6 +14,7 @@ from kameng_gateway.auth import (
     ORDER_READER_ROLES,
     customer_required,
     login_required,
+    roles_required,
     signed_in,
 )
 from kameng_gateway.blueprints import load_headers, load_json, load_query
@@ -21,6 +22,7 @@ from kameng_gateway.observability import set_correlation_id
 from kameng_gateway.openapi import operation
 from kameng_gateway.schemas import (
     CardSecretSchema,
+    OrderCountsSchema,
     OrderCreationSchema,
     OrderHeadersSchema,
     OrderListQuerySchema,
@@ -34,6 +36,7 @@ from kameng_gateway.schemas import (
 
 blueprint = Blueprint("orders", __name__, url_prefix="/api/v1/orders")
 
+_ORDER_COUNTS_SCHEMA = OrderCountsSchema()
 _ORDER_CREATION_SCHEMA = OrderCreationSchema()
 _ORDER_HEADERS_SCHEMA = OrderHeadersSchema()
 _ORDER_LIST_QUERY_SCHEMA = OrderListQuerySchema()
@@ -104,6 +107,14 @@ def list_orders() -> ResponseReturnValue:
         "orders", "list_orders", customer_id=customer_id, limit=query["limit"], cursor=query["cursor"]
     )
     return _ORDER_PAGE_SCHEMA.dump(page)
+
+
+@blueprint.get("/counts")
+@operation("Count orders by status", responses={200: OrderCountsSchema}, auth="required")
+@roles_required(*ORDER_READER_ROLES)
+def order_counts() -> ResponseReturnValue:
+    """Every order the shop has, counted by status (the console's dashboard): the roles that read orders."""
+    return _ORDER_COUNTS_SCHEMA.dump(remote.call("orders", "order_counts"))
 
 
 @blueprint.get("/<uuid:order_id>")

@@ -412,3 +412,15 @@ def test_an_unknown_payment_method_is_refused_before_anything_is_placed(client, 
     assert response.status_code == 422
     assert "payment_method" in response.json["error"]["details"]
     assert rpc.calls_to("orders", "create_order") == []
+
+
+def test_staff_who_read_orders_count_them_by_status_and_customers_may_not(client, callers, rpc):
+    rpc.answer("orders", "order_counts", {"by_status": {"delivered": 7, "expired": 2}})
+
+    response = client.get("/api/v1/orders/counts", headers=callers.staff("support"))
+
+    assert response.status_code == 200
+    assert response.json == {"by_status": {"delivered": 7, "expired": 2}}
+    assert client.get("/api/v1/orders/counts", headers=callers.customer()).status_code == 403
+    assert client.get("/api/v1/orders/counts", headers=callers.staff("ops")).status_code == 403
+    assert len(rpc.calls_to("orders", "order_counts")) == 1

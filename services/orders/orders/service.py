@@ -96,6 +96,10 @@ class OrdersService:
         return usecases.list_orders(self.db, customer_id, limit, cursor)
 
     @rpc
+    def order_counts(self):
+        return usecases.order_counts(self.db)
+
+    @rpc
     def audit_snapshot(self):
         return usecases.audit_snapshot(self.db)
 

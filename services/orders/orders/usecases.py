@@ -404,6 +404,11 @@ def count_by_status(db: Database) -> dict[tuple[str], int]:
     return {(status,): counts.get(status, 0) for status in domain.STATUSES}
 
 
+def order_counts(db: Database) -> dict[str, dict[str, int]]:
+    """``{by_status: {status: number of orders}}`` over every order, every status named, for staff."""
+    return {"by_status": {status: count for (status,), count in count_by_status(db).items()}}
+
+
 def audit_snapshot(db: Database) -> dict[str, Any]:
     """Every order in brief, for ``kameng audit``: {service, orders: {order id: ...}, outbox}.
 

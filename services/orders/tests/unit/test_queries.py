@@ -173,3 +173,11 @@ def test_count_by_status_names_every_status(saga):
     counts = usecases.count_by_status(saga.db)
     assert counts[("pending",)] == 1 and counts[("awaiting_payment",)] == 1
     assert len(counts) == 9 and sum(counts.values()) == 2
+
+
+def test_order_counts_answer_staff_every_status_by_name(saga):
+    saga.create()
+    saga.approved()
+    by_status = usecases.order_counts(saga.db)["by_status"]
+    assert by_status["pending"] == 1 and by_status["awaiting_payment"] == 1 and by_status["delivered"] == 0
+    assert sum(by_status.values()) == 2
