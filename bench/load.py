@@ -17,6 +17,7 @@ notification included.
 """
 
 import asyncio
+import datetime
 import hashlib
 import hmac
 import json
@@ -53,6 +54,7 @@ class Purchase:
     finished: float = None
     order_id: str = None
     paid: bool = False  # the gateway accepted the payment notification
+    amount: int = None  # what the payment asked for: the order's total, after any coupon
     cards: list = field(default_factory=list)
     polls: int = 0
     # every HTTP request the purchase made, the provider's notification included
@@ -118,13 +120,14 @@ async def seed_catalogue(gateway_url, admin, products, cards, concurrency=2):
     return created, sum(await asyncio.gather(*(importer() for _ in range(concurrency))))
 
 
-async def register_buyers(gateway_url, count, concurrency=4, attempts=5):
-    """``count`` distinct customers, logged in: (username, token) each.
+async def register_buyers(gateway_url, count, concurrency=4, attempts=5, invite_code=None):
+    """``count`` distinct customers, logged in: (username, token) each; in ``invite_code``'s downline if given.
 
     Each account costs two argon2 hashes: on a busy machine customers may not
     answer in time, so a 503 is tried again (a retried sign-up that went
     through the first time answers 409).
     """
+    invited = {"invite_code": invite_code} if invite_code else {}
     prefix = uuid.uuid4().hex[:8]
     numbers = list(range(count))
     accounts = {}
@@ -146,7 +149,7 @@ async def register_buyers(gateway_url, count, concurrency=4, attempts=5):
                     "POST",
                     "/api/v1/auth/register",
                     expected=(201, 409),
-                    json_body={"username": username, "password": PASSWORD},
+                    json_body={"username": username, "password": PASSWORD, **invited},
                 )
             )
             buyer = await retried(lambda: logged_in(gateway_url, username, PASSWORD))
@@ -158,13 +161,76 @@ async def register_buyers(gateway_url, count, concurrency=4, attempts=5):
     return sorted(accounts.items())
 
 
+async def seed_marketing(gateway_url, admin, rates_bp, coupon_terms):
+    """A line of ``len(rates_bp)`` agents under that commission plan, and a public coupon for the run.
+
+    Returns the coupon's code, the lowest agent's invite code (buyers who register
+    with it are in every agent's downline) and the agents' (username, token), the
+    top first.
+    """
+    staff = await logged_in(gateway_url, *admin)
+    prefix = uuid.uuid4().hex[:8]
+    agents, parent = [], None
+    for level in range(len(rates_bp)):
+        username = f"bench_agent_{prefix}_{level}"
+        client = JsonClient(gateway_url)
+        customer = await client.request(
+            "POST", "/api/v1/auth/register", json_body={"username": username, "password": PASSWORD}
+        )
+        client.close()
+        made = await staff.request(
+            "POST",
+            "/api/v1/admin/agents",
+            json_body={"customer_id": customer["id"], **({"parent_agent_id": parent} if parent else {})},
+        )
+        parent, invite_code = made["agent_id"], made["invite_code"]
+        agent = await logged_in(gateway_url, username, PASSWORD)
+        agent.close()
+        agents.append((username, agent.token))
+    await staff.request("PUT", "/api/v1/admin/commission-plan", json_body={"rates_bp": list(rates_bp)})
+    now = datetime.datetime.now(datetime.UTC)
+    coupon = await staff.request(
+        "POST",
+        "/api/v1/admin/coupons",
+        json_body={
+            "code": f"BENCH{prefix.upper()}",
+            "starts_at": (now - datetime.timedelta(minutes=1)).isoformat(),
+            "ends_at": (now + datetime.timedelta(days=1)).isoformat(),
+            "public": True,
+            **coupon_terms,
+        },
+    )
+    staff.close()
+    return coupon["code"], invite_code, agents
+
+
+async def commissions_credited(gateway_url, agent_tokens):
+    """What each agent has earned in all (pending and available), in the order of ``agent_tokens``."""
+    earned = []
+    for token in agent_tokens:
+        client = JsonClient(gateway_url, token)
+        earnings = await client.request("GET", "/api/v1/agent/earnings")
+        client.close()
+        earned.append(earnings["pending"] + earnings["available"])
+    return earned
+
+
 class Buyers:
     """Runs the buyers until the deadline, then lets each finish the purchase it is in."""
 
     def __init__(
-        self, gateway_url, tokens, products, mockpay_secret, *, pay_on_order=False, wait_timeout=30.0
+        self,
+        gateway_url,
+        tokens,
+        products,
+        mockpay_secret,
+        *,
+        pay_on_order=False,
+        coupon_code=None,
+        wait_timeout=30.0,
     ):
         self.gateway_url = gateway_url
+        self.coupon_code = coupon_code
         self.pay_on_order = pay_on_order
         self.tokens = tokens
         self.products = products
@@ -206,6 +272,8 @@ class Buyers:
         wanted = {"items": [{"product_id": product["id"], "quantity": 1}]}
         if self.pay_on_order:
             wanted["payment_method"] = "mockpay"
+        if self.coupon_code:
+            wanted["coupon_code"] = self.coupon_code
         purchase.requests += 1
         order = await buyer.request(
             "POST", "/api/v1/orders", headers={"Idempotency-Key": str(uuid.uuid4())}, json_body=wanted
@@ -219,6 +287,7 @@ class Buyers:
             payment = await buyer.request(
                 "POST", f"/api/v1/orders/{order['id']}/payments", json_body={"method": "mockpay"}
             )
+        purchase.amount = payment["amount"]
         body = json.dumps(
             {
                 "payment_id": payment["payment_id"],

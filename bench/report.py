@@ -103,6 +103,41 @@ def _latency_cells(result):
     return cells
 
 
+def configuration_of(result):
+    """The run's configuration, "plain" or "marketing"; runs from before there were any were plain."""
+    return result.get("configuration", "plain")
+
+
+def run_name(result):
+    """The database, and the configuration unless plain: "sqlite", "sqlite+marketing"."""
+    configuration = configuration_of(result)
+    return result["database"] if configuration == "plain" else f"{result['database']}+{configuration}"
+
+
+def marketing_against_plain(runs):
+    """[(marketing run, plain run)] of the same database, both with one process per service."""
+    plain = {run["database"]: run for run in runs if configuration_of(run) == "plain" and not run["replicas"]}
+    return [
+        (run, plain[run["database"]])
+        for run in runs
+        if configuration_of(run) == "marketing" and not run["replicas"] and run["database"] in plain
+    ]
+
+
+def marketing_beside_plain(runs, database):
+    """One line comparing the marketing run on ``database`` with the plain one, if both ran."""
+    for marketing, plain in marketing_against_plain(runs):
+        if marketing["database"] == database:
+            ratio = marketing["purchases_per_second"] / max(plain["purchases_per_second"], 0.01)
+            return (
+                f"{run_name(marketing)}: {marketing['purchases_per_second']:.1f} purchases/s beside "
+                f"{plain['purchases_per_second']:.1f} with plain orders ({ratio:.2f}×); suite CPU "
+                f"{suite_cpu_ms_per_purchase(marketing):.0f} ms/purchase beside "
+                f"{suite_cpu_ms_per_purchase(plain):.0f}"
+            )
+    return None
+
+
 def replicas_text(result):
     return ", ".join(f"{service}×{count}" for service, count in result["replicas"].items()) or "1 each"
 
@@ -129,7 +164,7 @@ def _other_ms(result):
 
 def print_result(result):
     print(
-        f"\n== {result['database']}, replicas: {replicas_text(result)} — {result['buyers']} buyers, "
+        f"\n== {run_name(result)}, replicas: {replicas_text(result)} — {result['buyers']} buyers, "
         f"{result['duration_seconds']:.0f} s timed =="
     )
     print(
@@ -181,6 +216,19 @@ def print_result(result):
             )
         )
     print(f"audit: {result['audit']['verdict']}")
+    if result.get("marketing"):
+        print(f"marketing: {marketing_text(result['marketing'])}")
+
+
+def marketing_text(marketing):
+    """What the agents were credited against what the plan promises on the orders delivered."""
+    credited = "/".join(str(amount) for amount in marketing["commissions_credited"])
+    verdict = "ok" if marketing["ok"] else f"expected {'/'.join(map(str, marketing['commissions_expected']))}"
+    return (
+        f"coupon {marketing['coupon_code']} on every order; commissions credited {credited} fen "
+        f"(agents closest first, {'/'.join(map(str, marketing['commission_rates_bp']))} bp) on "
+        f"{marketing['orders_delivered']} orders delivered: {verdict}"
+    )
 
 
 def results_path(date, commit):
@@ -223,6 +271,15 @@ messages, the best of one and two publisher/consumer pairs), and the fraction
 is the suite's published messages per second over it. PostgreSQL's counters
 (pg_stat_database) count each service's transactions over the whole load.
 
+Configurations: "plain" orders, and "+marketing" (e.g. `sqlite+marketing`),
+in which every order carries a public `amount_off` coupon (1 yuan off, limits
+no run reaches) and every buyer registered with the invite code of the lowest
+of a line of three agents under a 10 % / 5 % / 2.5 % commission plan, so each
+delivery credits three commissions; the run checks that the agents hold
+exactly the plan's share of the orders delivered. The baseline is measured in
+its plain configuration only (3246524 predates coupons and agents): a
+marketing run's speedup is over the baseline's plain figure.
+
 ## Measured while changing the code
 
 Profiles taken during a change, kept here rather than in the code's comments:
@@ -261,7 +318,7 @@ def write_readme():
     runs = [(document, result) for document in documents for result in document["runs"]]
 
     def key(document, result):
-        return [document["date"], document["commit"], result["database"], replicas_text(result)]
+        return [document["date"], document["commit"], run_name(result), replicas_text(result)]
 
     key_header = ["date", "commit", "database", "replicas"]
 
@@ -312,7 +369,8 @@ def write_readme():
                     *key(document, result),
                     str(result["buyers"]),
                     f"{result['purchases_per_second']:.1f} ({result['baseline']['purchases_per_second']:.1f}"
-                    f" at {result['baseline']['commit']})",
+                    f" at {result['baseline']['commit']}"
+                    f"{', plain' if configuration_of(result) != 'plain' else ''})",
                     f"{result['speedup']:.2f}×",
                     f"{suite_cpu_ms_per_purchase(result):.0f} ({result['baseline']['cpu_ms_per_purchase']:.0f})",
                     f"{result['broker']['published_per_purchase']:.1f}",
@@ -320,6 +378,41 @@ def write_readme():
                     f"{result['latency_ms']['notification_to_delivered']['p99']:.0f}",
                 ]
                 for document, result in compared
+            ],
+        )
+    beside = [
+        (document, marketing, plain)
+        for document in documents
+        for marketing, plain in marketing_against_plain(document["runs"])
+    ]
+    if beside:
+        lines += ["## Marketing beside plain orders, measured in the same run\n"]
+        lines += _table(
+            [
+                "date",
+                "commit",
+                "database",
+                "buyers",
+                "purchases/s marketing (plain)",
+                "marketing / plain",
+                "suite CPU ms/purchase (plain)",
+                "broker messages/purchase (plain)",
+                "commissions",
+            ],
+            [
+                [
+                    document["date"],
+                    document["commit"],
+                    marketing["database"],
+                    str(marketing["buyers"]),
+                    f"{marketing['purchases_per_second']:.1f} ({plain['purchases_per_second']:.1f})",
+                    f"{marketing['purchases_per_second'] / max(plain['purchases_per_second'], 0.01):.2f}×",
+                    f"{suite_cpu_ms_per_purchase(marketing):.0f} ({suite_cpu_ms_per_purchase(plain):.0f})",
+                    f"{marketing['broker']['published_per_purchase']:.1f} "
+                    f"({plain['broker']['published_per_purchase']:.1f})",
+                    "ok" if marketing["marketing"]["ok"] else "mismatch",
+                ]
+                for document, marketing, plain in beside
             ],
         )
     lines += ["## CPU milliseconds per purchase\n"]

@@ -1,9 +1,17 @@
 """Benchmark the whole suite: purchases per second, latencies, CPU per purchase, broker use.
 
     python bench/run.py [--duration 30] [--buyers 64] [--databases sqlite,postgresql]
+                        [--configurations plain,marketing]
                         [--replicas auto|none|orders=2] [--baseline COMMIT|none]
 
-With a baseline (default: 3246524), each configuration is measured on that
+Two configurations are measured on each database: "plain" orders, and
+"marketing" (reported as e.g. sqlite+marketing), in which every order carries a
+public coupon and every buyer registered with the invite code of the lowest of
+a line of three agents under a commission plan, so each delivery credits three
+commissions. The run checks that the agents were credited exactly what the plan
+promises on the orders delivered.
+
+With a baseline (default: 3246524), each database is measured on that
 commit first and then on the working tree, one after the other on the same
 machine: the baseline is checked out in a git worktree under
 .kameng/bench-baselines/ (kept, with its own venv from its own
@@ -11,13 +19,15 @@ scripts/bootstrap.sh, for the next run; ``git worktree remove`` drops it) and
 measured by its own bench/run.py with the same settings. Each run then
 records ``baseline: {commit, purchases_per_second, cpu_ms_per_purchase}`` and
 ``speedup`` (purchases/s over the baseline's), so a figure does not depend on
-how fast the machine was that hour.
+how fast the machine was that hour. The baseline (3246524 predates coupons and
+agents) is measured in its plain configuration only: a marketing run's speedup
+is over the baseline's plain figure (``baseline.configuration: "plain"``).
 
 For each database kind it starts a fresh suite (own vhost, data folder,
 PostgreSQL databases), seeds a catalogue with enough cards, registers the
 buyers, and runs them for a warm-up and then the timed window. Then, unless
 told otherwise, it runs again on PostgreSQL with two replicas of the service
-that spent the most CPU per purchase. The broker's ceiling is measured once,
+that spent the most CPU per purchase (plain orders). The broker's ceiling is measured once,
 before any suite runs. Results are printed and written to bench/results/.
 """
 
@@ -44,6 +54,9 @@ from kameng_cli.suite import SERVICES
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_BASELINE = "3246524"
+CONFIGURATIONS = ("plain", "marketing")
+# how long the agents' commissions may take to be credited after the last delivery
+COMMISSION_WAIT_SECONDS = 30
 BASELINES = REPO / ".kameng" / "bench-baselines"
 
 
@@ -77,6 +90,12 @@ def parse_args(argv):
         help="the extra run: 'auto' (2 of the busiest service, on PostgreSQL), "
         "'none', or service=count,... (on the last of --databases)",
     )
+    parser.add_argument(
+        "--configurations",
+        default=",".join(CONFIGURATIONS),
+        help="comma separated, each measured on every database: plain, marketing (every order with a "
+        "coupon, every buyer in a line of three agents earning commissions)",
+    )
     parser.add_argument("--products", type=int, default=4)
     parser.add_argument(
         "--max-rate",
@@ -102,6 +121,10 @@ def parse_args(argv):
     unknown = set(args.databases) - {"sqlite", "postgresql"}
     if unknown:
         parser.error(f"unknown databases: {', '.join(sorted(unknown))}")
+    args.configurations = [name.strip() for name in args.configurations.split(",") if name.strip()]
+    unknown = set(args.configurations) - set(CONFIGURATIONS)
+    if unknown or not args.configurations:
+        parser.error(f"expected configurations of {', '.join(CONFIGURATIONS)}: {args.configurations}")
     return args
 
 
@@ -128,6 +151,38 @@ def buyers_verdict(purchases, settled_statuses, stock_left, cards_imported):
         "ok": oversold == 0 and lost == 0,
         "verdict": f"{oversold} oversold, {lost} lost (buyers' view)",
     }
+
+
+def expected_commissions(amounts, rates_bp):
+    """What each agent up the buyers' line (the closest first) earns on orders of ``amounts``: each
+    rounded down, as customers credits them."""
+    return [sum(amount * rate // 10_000 for amount in amounts) for rate in rates_bp]
+
+
+def commissions_verdict(marketing, delivered_amounts, credited):
+    """Whether the agents were credited exactly the plan's share of the orders delivered."""
+    expected = expected_commissions(delivered_amounts, marketing.rates_bp)
+    return {
+        "coupon_code": marketing.coupon_code,
+        "commission_rates_bp": list(marketing.rates_bp),
+        "orders_delivered": len(delivered_amounts),
+        "commissions_expected": expected,
+        "commissions_credited": credited,
+        "ok": credited == expected,
+    }
+
+
+def await_commissions(gateway_url, marketing, delivered_amounts, timeout=COMMISSION_WAIT_SECONDS):
+    """The commissions verdict, once the agents hold what they should (or the time is up)."""
+    tokens = [token for _name, token in marketing.agents]
+    deadline = time.monotonic() + timeout
+    while True:
+        verdict = commissions_verdict(
+            marketing, delivered_amounts, asyncio.run(load.commissions_credited(gateway_url, tokens))
+        )
+        if verdict["ok"] or time.monotonic() > deadline:
+            return verdict
+        time.sleep(0.5)
 
 
 def audit_verdict(amqp_uri):
@@ -166,15 +221,17 @@ async def timed_load(buyers, warmup, duration):
     return purchases, window_start, window_end, cpu_before, cpu_after
 
 
-def run_configuration(database, replicas, args, broker_ceiling, say=print):
+def run_configuration(database, replicas, args, broker_ceiling, configuration="plain", say=print):
     with stage.fresh_suite(database, replicas, say) as running:
-        return _measure(running, args, broker_ceiling, say)
+        return _measure(running, args, broker_ceiling, configuration, say)
 
 
-def _measure(running, args, broker_ceiling, say):
+def _measure(running, args, broker_ceiling, configuration, say):
     gateway_url = running.gateway_url
     cards = int(args.max_rate * (args.warmup + args.duration)) + 2 * args.buyers
-    shop = stage.open_shop(running, args.products, cards, args.buyers, say)
+    shop = stage.open_shop(
+        running, args.products, cards, args.buyers, marketing=configuration == "marketing", say=say
+    )
     # the counters settle while the suite idles: its CPU meanwhile is each process's floor
     idle_before = probes.cpu_snapshot()
     broker_before = probes.settled_broker_counters(running.vhost)
@@ -189,8 +246,11 @@ def _measure(running, args, broker_ceiling, say):
         shop.products,
         shop.mockpay_secret,
         pay_on_order=asyncio.run(load.places_and_pays_at_once(gateway_url)),
+        coupon_code=shop.marketing.coupon_code if shop.marketing else None,
     )
-    say(f"buying: {args.buyers} buyers, {args.warmup:.0f} s warm-up, {args.duration:.0f} s timed")
+    say(
+        f"buying ({configuration}): {args.buyers} buyers, {args.warmup:.0f} s warm-up, {args.duration:.0f} s timed"
+    )
     purchases, window_start, window_end, cpu_before, cpu_after = asyncio.run(
         timed_load(buyers, args.warmup, args.duration)
     )
@@ -203,6 +263,14 @@ def _measure(running, args, broker_ceiling, say):
         if purchase.paid and not purchase.cards
     }
     settled = asyncio.run(load.settle_unfinished(gateway_url, unfinished)) if unfinished else {}
+    commissions = None
+    if shop.marketing:
+        delivered_amounts = [
+            purchase.amount
+            for purchase in purchases
+            if purchase.cards or settled.get(purchase.order_id) == "delivered"
+        ]
+        commissions = await_commissions(gateway_url, shop.marketing, delivered_amounts)
     broker_after = probes.settled_broker_counters(running.vhost)
     postgres_after = probes.postgres_counters(running.service_of_database())
     left = asyncio.run(load.stock_left(gateway_url, {product["id"] for product in shop.products}))
@@ -232,6 +300,8 @@ def _measure(running, args, broker_ceiling, say):
     published_per_second = published_per_purchase * summary["purchases_per_second"]
     return {
         "database": running.database,
+        "configuration": configuration,
+        **({"marketing": commissions} if commissions else {}),
         "replicas": {
             service: count for service, count in running.suite.settings.replicas.items() if count > 1
         },
@@ -323,6 +393,8 @@ def compared_with(result, baseline, commit):
         **result,
         "baseline": {
             "commit": commit,
+            # the baseline runs plain orders only (it may predate coupons and agents)
+            "configuration": "plain",
             "purchases_per_second": baseline["purchases_per_second"],
             "cpu_ms_per_purchase": report.suite_cpu_ms_per_purchase(baseline),
             "broker_messages_per_purchase": baseline["broker"]["published_per_purchase"],
@@ -369,35 +441,46 @@ def main(argv=None):
     for database in args.databases:
         try:
             measured = measure_baseline(baseline[0], database, args) if baseline else None
-            result = run_configuration(database, {}, args, broker_ceiling)
         except Exception:
             traceback.print_exc()
             failed = True
             continue
-        if measured:
-            result = compared_with(result, measured, baseline[1])
-            print(
-                f"\nagainst the baseline {baseline[1]}: {result['purchases_per_second']:.1f} purchases/s over "
-                f"{measured['purchases_per_second']:.1f}, speedup {result['speedup']:.2f}×"
-            )
-        report.print_result(result)
-        document["runs"].append(result)
-    if args.replicas and document["runs"]:
+        for configuration in args.configurations:
+            try:
+                result = run_configuration(database, {}, args, broker_ceiling, configuration)
+            except Exception:
+                traceback.print_exc()
+                failed = True
+                continue
+            if measured:
+                result = compared_with(result, measured, baseline[1])
+                print(
+                    f"\n{report.run_name(result)} against the baseline {baseline[1]} (plain): "
+                    f"{result['purchases_per_second']:.1f} purchases/s over "
+                    f"{measured['purchases_per_second']:.1f}, speedup {result['speedup']:.2f}×"
+                )
+            report.print_result(result)
+            document["runs"].append(result)
+        beside = report.marketing_beside_plain(document["runs"], database)
+        if beside:
+            print(f"\n{beside}")
+    # the extra run with replicas measures one configuration: plain, unless only marketing was asked for
+    scaled = args.configurations[0] if "plain" not in args.configurations else "plain"
+    candidates = [run for run in document["runs"] if report.configuration_of(run) == scaled]
+    if args.replicas and candidates:
         if args.replicas == "auto":
-            baseline = next(
-                (run for run in document["runs"] if run["database"] == "postgresql"), document["runs"][0]
-            )
+            baseline = next((run for run in candidates if run["database"] == "postgresql"), candidates[0])
             busiest = report.busiest_service(baseline, SERVICES)
             replicas, database = {busiest: 2}, baseline["database"]
             print(f"\nthe busiest service on {database} was {busiest}: running it again with two replicas")
         else:
             replicas, database = args.replicas, args.databases[-1]
         try:
-            result = run_configuration(database, replicas, args, broker_ceiling)
+            result = run_configuration(database, replicas, args, broker_ceiling, scaled)
             report.print_result(result)
             document["runs"].append(result)
             single = next(
-                (run for run in document["runs"] if run["database"] == database and not run["replicas"]), None
+                (run for run in candidates if run["database"] == database and not run["replicas"]), None
             )
             if single:
                 print(
@@ -412,7 +495,10 @@ def main(argv=None):
     bad = [
         run
         for run in document["runs"]
-        if run["errors"] or not run["audit"]["ok"] or not run["buyers_view"]["ok"]
+        if run["errors"]
+        or not run["audit"]["ok"]
+        or not run["buyers_view"]["ok"]
+        or not run.get("marketing", {"ok": True})["ok"]
     ]
     return 1 if failed or bad else 0
 
