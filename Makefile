@@ -1,9 +1,10 @@
 # make run   — set up and run the whole suite locally (Ctrl-C stops it)
 # make test  — set up and run the tests (all but the slow fault tests; make test-slow runs those)
 # make demo  — buy a card and a direct top-up through the running suite's HTTP API (DEMO_ARGS="--method alipay": wechat, unionpay, mockpay)
-# make bench — benchmark purchases through the API on SQLite and PostgreSQL, then with a
-#              replica of the busiest service, each against BASELINE=<commit> (default 3246524)
-#              in the same run; results go to bench/results/ (BENCH_ARGS to tune)
+# make bench — benchmark purchases through the API on SQLite and PostgreSQL, plain and with a
+#              coupon and agents' commissions on every order, then with a replica of the busiest
+#              service, each against BASELINE=<commit> (default 3246524; plain) in the same run;
+#              results go to bench/results/ (BENCH_ARGS to tune)
 # make web   — build the storefront and console (web/, served by the gateway at / and /admin)
 # make bench-import — cards imported per second (100,000 in one request) on SQLite and PostgreSQL
 # make lint  — ruff lint, import order and format check, mypy (make test runs it first)

@@ -461,9 +461,16 @@ def main(argv=None):
                 )
             report.print_result(result)
             document["runs"].append(result)
-        beside = report.marketing_beside_plain(document["runs"], database)
-        if beside:
-            print(f"\n{beside}")
+        for marketing, plain in report.marketing_against_plain(document["runs"]):
+            if marketing["database"] == database:
+                marketing["against_plain"] = {
+                    "purchases_per_second": plain["purchases_per_second"],
+                    "ratio": round(
+                        marketing["purchases_per_second"] / max(plain["purchases_per_second"], 0.01), 2
+                    ),
+                    "cpu_ms_per_purchase": report.suite_cpu_ms_per_purchase(plain),
+                }
+                print(f"\n{report.marketing_beside_plain(document['runs'], database)}")
     # the extra run with replicas measures one configuration: plain, unless only marketing was asked for
     scaled = args.configurations[0] if "plain" not in args.configurations else "plain"
     candidates = [run for run in document["runs"] if report.configuration_of(run) == scaled]
