@@ -228,30 +228,28 @@ def set_commission_plan(db, rates_bp):
 # --- earning and taking back -----------------------------------------------------------
 
 
-def credit_commissions(uow, order, hold_seconds, now):
-    """Credit every agent up the buyer's line with their rate of a delivered order.
+def credit_delivered(uow, order, shop, hold_seconds, now):
+    """Credit every agent up the buyer's line with their rate of a delivered order and, for a sale
+    through an agent's shop (``shop``: {agent_id, markup}, as orders priced it), that agent its markup.
 
     Called once per order, in the unit of work that counts the delivery: the
     cost is one read of the buyer's line and of the plan, then one entry per
     agent paid, linear in the depth of the line, not in the size of the tree.
+    Balances are changed in agent id order, the order settlement takes them
+    in, so that the two never wait on each other in a cycle (PostgreSQL).
     """
     line = uow.execute(
         sa.select(customer_stats.c.agent_line).where(customer_stats.c.customer_id == order["customer_id"])
     ).scalar()
-    if not line:
-        return
-    earned = domain.commissions(line, _plan(uow), order["total"])
+    earned: list[tuple[str, str, int | None, int]] = [
+        (agent_id, domain.COMMISSION, depth, amount)
+        for agent_id, depth, amount in (domain.commissions(line, _plan(uow), order["total"]) if line else [])
+    ]
+    if shop is not None and shop["markup"] > 0:
+        earned.append((shop["agent_id"], domain.MARKUP, None, shop["markup"]))
     matures_at = now + datetime.timedelta(seconds=hold_seconds)
-    for agent_id, depth, amount in earned:
-        _earn(uow, agent_id, domain.COMMISSION, order, depth, amount, matures_at, now)
-
-
-def credit_markup(uow, order, agent_id, markup, hold_seconds, now):
-    """Credit an agent ``markup``, the difference on a sale through their shop (orders priced the order
-    and worked it out): once per order, like a commission, taken back by refunds like one."""
-    if markup > 0:
-        matures_at = now + datetime.timedelta(seconds=hold_seconds)
-        _earn(uow, agent_id, domain.MARKUP, order, None, markup, matures_at, now)
+    for agent_id, kind, depth, amount in sorted(earned, key=lambda earning: (earning[0], earning[1])):
+        _earn(uow, agent_id, kind, order, depth, amount, matures_at, now)
 
 
 def _earn(uow, agent_id, kind, order, depth, amount, matures_at, now):
@@ -300,7 +298,8 @@ def take_back(uow, order, refunded, refund_id, now):
     earnings = uow.execute(
         sa.select(agent_entries)
         .where(agent_entries.c.order_id == order.order_id, agent_entries.c.kind.in_(domain.EARNINGS))
-        .order_by(agent_entries.c.id)
+        # balances in agent id order, as settlement takes them (no cycle of waits)
+        .order_by(agent_entries.c.agent_id, agent_entries.c.id)
     ).all()
     for earning in earnings:
         amount = domain.reversal(earning.amount, earning.reversed, refunded, order.total)

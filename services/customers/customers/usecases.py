@@ -291,10 +291,7 @@ def on_order_delivered(uow: UnitOfWork, event: dict[str, Any], hold_seconds: flo
     if not counted:
         return  # the same order under another event id
     levels.count_toward_level(uow, order["customer_id"], spend, now)
-    agents.credit_commissions(uow, order, hold_seconds, now)
-    shop = order.get("shop")
-    if shop is not None:
-        agents.credit_markup(uow, order, shop["agent_id"], shop["markup"], hold_seconds, now)
+    agents.credit_delivered(uow, order, order.get("shop"), hold_seconds, now)
 
 
 def on_payment_refunded(uow: UnitOfWork, event: dict[str, Any]) -> None:
