@@ -191,7 +191,8 @@ def create_channel_order(
         try:
             usecases.request_payment(db, create_intent, order["id"], customer_id, "balance")
         except Conflict as refusal:
-            if refusal.code != "order_not_payable":  # paid meanwhile by a concurrent retry
+            # paid meanwhile by a concurrent retry: orders saw it paid, or payments did first
+            if refusal.code not in ("order_not_payable", "already_paid"):
                 raise
         order = usecases.get_order(db, order["id"])
     return get_channel_order(db, order["id"], customer_id, order=order)
