@@ -25,6 +25,29 @@ def test_full_purchase_delivers_the_card_to_its_buyer_only(
     staff.request("GET", f"/api/v1/orders/{order['id']}/cards", expected=(403,))
 
 
+def test_one_long_poll_waits_through_payment_and_answers_the_cards(
+    suite, order_awaiting_payment, notify, new_buyer
+):
+    buyer, order, _product, cards = order_awaiting_payment()
+    payment = buyer.request("POST", f"/api/v1/orders/{order['id']}/payments", json={"method": "mockpay"})
+    through_payment = {"changed_from": "awaiting_payment,paid", "wait": 20}
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        waiting = pool.submit(
+            buyer.request,
+            "GET",
+            f"/api/v1/orders/{order['id']}",
+            params={**through_payment, "include": "cards"},
+        )
+        stranger = new_buyer()
+        stranger.request("GET", f"/api/v1/orders/{order['id']}", params=through_payment, expected=(403,))
+        # refused while the buyer's own long-poll, asked first for as long, still waits: it did not wait
+        assert not waiting.done()
+        assert notify(payment).status_code == 200
+        delivered = waiting.result(timeout=30)
+    assert delivered["status"] == "delivered"
+    assert delivered["cards"] == cards
+
+
 def test_same_idempotency_key_gives_one_order(product_with_cards, new_buyer):
     product, _cards = product_with_cards(2)
     buyer = new_buyer()

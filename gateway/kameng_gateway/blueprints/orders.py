@@ -1,8 +1,6 @@
 """Orders: placing them, reading them, paying for them and revealing their cards."""
 
-import time
 import uuid
-from collections.abc import Collection
 from typing import Any
 
 from flask import Blueprint, current_app, request
@@ -125,7 +123,8 @@ def get_order(order_id: uuid.UUID) -> ResponseReturnValue:
     a long-poll: answered as soon as the order's status is no longer that one, or after
     ?wait= seconds (at most 30, default 0), with the order as it then is (200 either way);
     several statuses, comma-separated (awaiting_payment,paid), are waited through in turn.
-    Ownership is checked before waiting. A caller may have a few long-polls waiting at
+    Only a customer's own order is waited on (anyone's for staff who may read it): another's
+    is refused at once. A caller may have a few long-polls waiting at
     once (KAMENG_MAX_WAITS_PER_CALLER, default 4), and each gateway process
     KAMENG_MAX_WAITS (half its threads); past either, 429 too_many_waits with Retry-After.
     With ?include=cards (its owner only), a delivered order comes with its card keys, as
@@ -133,16 +132,21 @@ def get_order(order_id: uuid.UUID) -> ResponseReturnValue:
     query = load_query(_ORDER_READ_QUERY_SCHEMA)
     identity = signed_in()
     with_cards = query.get("include") == "cards"
-    order = remote.call("orders", "get_order", str(order_id))
+    is_reader = identity.has_role(ORDER_READER_ROLES)
+    if with_cards and not identity.is_customer:
+        raise Forbidden("Only the order's owner may reveal its cards.")
+    if "changed_from" in query and query["wait"] > 0:
+        with waits.slots().slot(f"{identity.kind}:{identity.user_id}"):
+            order = _changed(
+                str(order_id), query["changed_from"].split(","), query["wait"], is_reader, identity.user_id
+            )
+    else:
+        order = remote.call("orders", "get_order", str(order_id))
     is_owner = identity.is_customer and order["customer_id"] == identity.user_id
-    if not (is_owner or identity.has_role(ORDER_READER_ROLES)):
+    if not (is_owner or is_reader):
         raise Forbidden("This order is not yours.")
     if with_cards and not is_owner:
         raise Forbidden("Only the order's owner may reveal its cards.")
-    waited_through = set(query["changed_from"].split(",")) if "changed_from" in query else set()
-    if order["status"] in waited_through and query["wait"] > 0:
-        with waits.slots().slot(f"{identity.kind}:{identity.user_id}"):
-            order = _changed(order, waited_through, query["wait"])
     headers = {}
     if with_cards and order["status"] == "delivered":
         order = {**order, "cards": remote.call("inventory", "reveal_cards", order["id"], identity.user_id)}
@@ -150,28 +154,23 @@ def get_order(order_id: uuid.UUID) -> ResponseReturnValue:
     return _ORDER_READ_SCHEMA.dump(with_fulfilment(order)), 200, headers
 
 
-def _changed(order: dict[str, Any], waited_through: Collection[str], wait: float) -> dict[str, Any]:
-    """The order once its status is none of ``waited_through``, or as it is ``wait`` seconds on.
-
-    Each status is waited out in the orders service; when it moves to another of
-    ``waited_through``, that one is waited out in turn."""
+def _changed(
+    order_id: str, waited_through: list[str], wait: float, is_reader: bool, user_id: str
+) -> dict[str, Any]:
+    """The order once its status is none of ``waited_through``, or as it is ``wait`` seconds on: one call,
+    the orders service waiting through each status in turn. It waits on a customer's own order only
+    (anyone's for staff who may read it): another's is answered at once, and refused above."""
     settings = current_app.config["KAMENG_SETTINGS"]
-    deadline = time.monotonic() + wait
-    while order["status"] in waited_through and wait > 0:
-        seen = order["status"]
-        order = remote.call(
-            "orders",
-            "get_order",
-            order["id"],
-            changed_from=seen,
-            wait=wait,
-            # the wait, plus the time any call may take
-            timeout=settings.rpc_timeout + wait,
-        )
-        if order["status"] == seen:
-            break  # unchanged: the service waited all the time there was
-        wait = deadline - time.monotonic()
-    return order
+    return remote.call(
+        "orders",
+        "get_order",
+        order_id,
+        changed_from=waited_through,
+        wait=wait,
+        for_customer=None if is_reader else user_id,
+        # the wait, plus the time any call may take
+        timeout=settings.rpc_timeout + wait,
+    )
 
 
 def with_fulfilment(order: dict[str, Any]) -> dict[str, Any]:

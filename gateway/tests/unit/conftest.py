@@ -87,7 +87,7 @@ def rpc():
             "total_spent": 0,
         },
     )
-    fake.answer("orders", "get_order", lambda order_id, changed_from=None, wait=0: an_order(id=order_id))
+    fake.answer("orders", "get_order", lambda order_id, **_wait: an_order(id=order_id))
     fake.answer("risk", "record_audit", lambda entry_id, at, actor, action, target, detail: {"seq": 1})
     return fake
 

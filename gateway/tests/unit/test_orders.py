@@ -166,75 +166,55 @@ def test_get_order_without_changed_from_answers_at_once(client, callers, rpc):
 @pytest.mark.parametrize(
     "query, changed_from, wait",
     [
-        ("changed_from=pending&wait=12.5", "pending", 12.5),
-        ("wait=30&changed_from=pending", "pending", 30),
+        ("changed_from=pending&wait=12.5", ["pending"], 12.5),
+        ("wait=30&changed_from=pending", ["pending"], 30),
+        ("changed_from=awaiting_payment,paid&wait=10", ["awaiting_payment", "paid"], 10),
     ],
 )
-def test_a_long_poll_checks_ownership_then_waits_in_the_service_and_longer_for_its_answer(
+def test_a_customers_long_poll_is_one_call_waiting_on_their_own_order_and_longer_for_its_answer(
     client, callers, rpc, settings, query, changed_from, wait
 ):
     response = client.get(f"/api/v1/orders/{ORDER_ID}?{query}", headers=callers.customer())
 
     assert response.status_code == 200
-    check, call = rpc.calls_to("orders", "get_order")
-    assert (check.args, check.kwargs, check.timeout) == ((ORDER_ID,), {}, None)
-    assert (call.args, call.kwargs) == ((ORDER_ID,), {"changed_from": changed_from, "wait": wait})
+    [call] = rpc.calls_to("orders", "get_order")
+    assert call.args == (ORDER_ID,)
+    assert call.kwargs == {"changed_from": changed_from, "wait": wait, "for_customer": callers.customer_id}
     assert call.timeout == settings.rpc_timeout + wait
 
 
-@pytest.mark.parametrize("query", ["changed_from=awaiting_payment&wait=5", "changed_from=pending&wait=0"])
-def test_a_long_poll_whose_status_already_changed_or_that_may_not_wait_answers_at_once(
-    client, callers, rpc, query
-):
-    response = client.get(f"/api/v1/orders/{ORDER_ID}?{query}", headers=callers.customer())
+def test_staff_who_may_read_orders_wait_on_anyones(client, callers, rpc):
+    response = client.get(
+        f"/api/v1/orders/{ORDER_ID}?changed_from=pending&wait=5", headers=callers.as_("support")
+    )
+
+    assert response.status_code == 200
+    [call] = rpc.calls_to("orders", "get_order")
+    assert call.kwargs == {"changed_from": ["pending"], "wait": 5, "for_customer": None}
+
+
+def test_a_long_poll_that_may_not_wait_reads_the_order_at_once(client, callers, rpc):
+    response = client.get(
+        f"/api/v1/orders/{ORDER_ID}?changed_from=pending&wait=0", headers=callers.customer()
+    )
 
     assert response.status_code == 200
     assert [call.kwargs for call in rpc.calls_to("orders", "get_order")] == [{}]
 
 
-def test_a_non_owners_long_poll_is_refused_before_any_wait(client, callers, rpc):
+def test_a_non_owners_long_poll_waits_on_nothing_and_is_refused(client, callers, rpc):
     response = client.get(
         f"/api/v1/orders/{ORDER_ID}?changed_from=pending&wait=30",
         headers=callers.customer(callers.other_customer_id),
     )
 
     assert response.status_code == 403
-    assert [call.kwargs for call in rpc.calls_to("orders", "get_order")] == [{}]
-
-
-def test_a_long_poll_through_several_statuses_waits_out_each_in_turn(client, callers, rpc, make_order):
-    answers = iter(["awaiting_payment", "paid", "delivered"])
-    rpc.answer("orders", "get_order", lambda order_id, **_wait: make_order(status=next(answers)))
-
-    response = client.get(
-        f"/api/v1/orders/{ORDER_ID}?changed_from=awaiting_payment,paid&wait=10", headers=callers.customer()
-    )
-
-    assert response.status_code == 200
-    assert response.json["status"] == "delivered"
-    check, first, second = rpc.calls_to("orders", "get_order")
-    assert check.kwargs == {}
-    assert first.kwargs == {"changed_from": "awaiting_payment", "wait": 10}
-    assert second.kwargs["changed_from"] == "paid"
-    assert 0 < second.kwargs["wait"] <= 10
-
-
-def test_a_long_poll_through_several_statuses_answers_at_once_when_in_none_of_them(
-    client, callers, rpc, make_order
-):
-    rpc.answer("orders", "get_order", lambda order_id, **_wait: make_order(status="delivered"))
-
-    response = client.get(
-        f"/api/v1/orders/{ORDER_ID}?changed_from=awaiting_payment,paid&wait=10", headers=callers.customer()
-    )
-
-    assert response.json["status"] == "delivered"
-    assert [call.kwargs for call in rpc.calls_to("orders", "get_order")] == [{}]
+    [call] = rpc.calls_to("orders", "get_order")
+    assert call.kwargs["for_customer"] == callers.other_customer_id
 
 
 def test_a_delivered_order_read_with_its_cards_reveals_them_to_its_owner(client, callers, rpc, make_order):
-    answers = iter(["paid", "delivered"])
-    rpc.answer("orders", "get_order", lambda order_id, **_wait: make_order(status=next(answers)))
+    rpc.answer("orders", "get_order", lambda order_id, **_wait: make_order(status="delivered"))
     rpc.answer("inventory", "reveal_cards", [{"number": "N-1", "secret": "S-1"}])
 
     response = client.get(
@@ -268,7 +248,7 @@ def test_only_the_owner_may_read_an_order_with_its_cards_and_before_any_wait(
     )
 
     assert response.status_code == 403
-    assert [call.kwargs for call in rpc.calls_to("orders", "get_order")] == [{}]
+    assert all(call.kwargs.get("for_customer") is not None for call in rpc.calls_to("orders", "get_order"))
     assert rpc.calls_to("inventory", "reveal_cards") == []
 
 

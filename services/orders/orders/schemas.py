@@ -1,6 +1,17 @@
 """RPC inputs (validated: bad input is an InvalidInput with a clear message) and outputs."""
 
-from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_dump, validate, validates_schema
+from typing import Any
+
+from marshmallow import (
+    EXCLUDE,
+    Schema,
+    ValidationError,
+    fields,
+    post_dump,
+    pre_load,
+    validate,
+    validates_schema,
+)
 
 from kameng_common.money import amount_field, currency_field
 from orders import domain
@@ -42,9 +53,22 @@ class CreateOrderInput(Schema):
 
 class GetOrderInput(Schema):
     order_id = fields.String(required=True, validate=validate.Length(min=1, max=36))
-    # answer once the status is no longer this one, or after ``wait`` seconds
-    changed_from = fields.String(load_default=None, allow_none=True, validate=validate.OneOf(domain.STATUSES))
+    # answer once the status is none of these (one status, or a list), or after ``wait`` seconds
+    changed_from = fields.List(
+        fields.String(validate=validate.OneOf(domain.STATUSES)),
+        load_default=None,
+        allow_none=True,
+        validate=validate.Length(min=1, max=len(domain.STATUSES)),
+    )
     wait = fields.Float(load_default=0, validate=validate.Range(min=0, max=MAX_WAIT_SECONDS))
+    # wait only on this customer's order (the caller is that customer, not staff)
+    for_customer = fields.String(load_default=None, allow_none=True, validate=validate.Length(min=1, max=64))
+
+    @pre_load
+    def one_status_as_a_list(self, data: dict[str, Any], **_kwargs: Any) -> dict[str, Any]:
+        if isinstance(data.get("changed_from"), str):
+            return {**data, "changed_from": [data["changed_from"]]}
+        return data
 
 
 class ListOrdersInput(Schema):

@@ -84,8 +84,8 @@ class OrdersService:
         )
 
     @rpc
-    def get_order(self, order_id, changed_from=None, wait=0):
-        return usecases.get_order(self.db, order_id, changed_from, wait)
+    def get_order(self, order_id, changed_from=None, wait=0, for_customer=None):
+        return usecases.get_order(self.db, order_id, changed_from, wait, for_customer)
 
     @rpc
     def order_statuses(self, order_ids):

@@ -17,7 +17,7 @@ class StatusWatch:
 
     def __init__(self):
         self._lock = threading.Lock()
-        self._waiters = {}  # order id -> {a waiting caller's event: the status it saw}
+        self._waiters = {}  # order id -> {a waiting caller's event: the statuses it waits through}
 
     def notify(self, order_id):
         """The order's status has changed, committed: wake whoever waits on it."""
@@ -34,26 +34,27 @@ class StatusWatch:
         statuses = read_statuses(waited_on)
         with self._lock:
             for order_id, waiters in self._waiters.items():
-                for woken, seen in waiters.items():
-                    if statuses.get(order_id) != seen:
+                for woken, waited_through in waiters.items():
+                    if statuses.get(order_id) not in waited_through:
                         woken.set()
 
-    def wait_for_change(self, order_id, read_status, changed_from, timeout):
-        """Return once ``read_status()`` is no longer ``changed_from``, or ``timeout`` seconds from now."""
+    def wait_for_change(self, order_id, read_status, waited_through, timeout):
+        """Return once ``read_status()`` is none of ``waited_through`` (statuses), or ``timeout`` seconds from now."""
         deadline = time.monotonic() + timeout
-        with self._waiting_on(order_id, changed_from) as woken:
+        waited_through = frozenset(waited_through)
+        with self._waiting_on(order_id, waited_through) as woken:
             # registered before the first read: a change committed after that read wakes it
-            while read_status() == changed_from:
+            while read_status() in waited_through:
                 if not woken.wait(max(deadline - time.monotonic(), 0)):
                     return  # the time is up
                 # cleared before the next read, which sees any change notified until then
                 woken.clear()
 
     @contextmanager
-    def _waiting_on(self, order_id, seen):
+    def _waiting_on(self, order_id, waited_through):
         woken = threading.Event()
         with self._lock:
-            self._waiters.setdefault(order_id, {})[woken] = seen
+            self._waiters.setdefault(order_id, {})[woken] = waited_through
         try:
             yield woken
         finally:

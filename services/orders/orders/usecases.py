@@ -79,6 +79,7 @@ _RECORD = order_history.insert()
 _STATUSES = sa.select(orders.c.id, orders.c.status).where(
     orders.c.id.in_(sa.bindparam("b_order_ids", expanding=True))
 )
+_CUSTOMER_OF_ORDER = sa.select(orders.c.customer_id).where(orders.c.id == sa.bindparam("order_id"))
 _BY_KEY = (
     orders.c.customer_id == sa.bindparam("b_customer_id"),
     orders.c.idempotency_key == sa.bindparam("b_idempotency_key"),
@@ -308,20 +309,29 @@ def _stored_line(line: Mapping[Any, Any]) -> dict[str, Any]:
 
 
 def get_order(
-    db: Database, order_id: str, changed_from: str | None = None, wait: float = 0
+    db: Database,
+    order_id: str,
+    changed_from: str | list[str] | None = None,
+    wait: float = 0,
+    for_customer: str | None = None,
 ) -> dict[str, Any]:
-    """The order; given ``changed_from``, once its status is no longer that one, or ``wait`` seconds on.
+    """The order; given ``changed_from`` (a status, or several), once its status is none of them, or
+    ``wait`` seconds on.
 
+    With ``for_customer``, only that customer's order is waited on: another's is answered at once,
+    for the caller to refuse, so that nobody learns by waiting about an order that is not theirs.
     A status change committed in this process wakes the wait at once, one
     committed by another replica the next ``recheck_waiting_orders``.
     No database connection is held while waiting.
     """
     request = load_or_invalid(
-        schemas.get_order_input, {"order_id": order_id, "changed_from": changed_from, "wait": wait}
+        schemas.get_order_input,
+        {"order_id": order_id, "changed_from": changed_from, "wait": wait, "for_customer": for_customer},
     )
-    if request["changed_from"] is not None and request["wait"] > 0:
+    waited_through = request["changed_from"]
+    if waited_through and request["wait"] > 0 and _may_wait(db, order_id, request["for_customer"]):
         status_changes.wait_for_change(
-            order_id, partial(_status, db, order_id), request["changed_from"], request["wait"]
+            order_id, partial(_status, db, order_id), waited_through, request["wait"]
         )
     with db.reading() as session:
         order_and_lines = session.execute(ORDER_WITH_LINES, {"order_id": order_id}).mappings().all()
@@ -329,6 +339,14 @@ def get_order(
             raise NotFound("order not found")
         history = session.execute(ORDER_HISTORY, {"order_id": order_id}).mappings().all()
     return schemas.order_out.dump({**order_and_lines[0], "items": order_and_lines, "history": history})
+
+
+def _may_wait(db: Database, order_id: str, for_customer: str | None) -> bool:
+    """Whether a long-poll for ``for_customer`` (None: staff, anyone's) may wait on the order."""
+    if for_customer is None:
+        return True
+    with db.reading() as session:
+        return session.execute(_CUSTOMER_OF_ORDER, {"order_id": order_id}).scalar() == for_customer
 
 
 def order_statuses(db: Database, order_ids: list[str]) -> dict[str, Any]:

@@ -100,3 +100,36 @@ def test_refuses_what_is_not_a_status_or_a_wait(saga, changed_from, wait):
     order = saga.create()
     with pytest.raises(InvalidInput):
         usecases.get_order(saga.db, order["id"], changed_from, wait)
+
+
+def test_waits_through_every_status_it_is_given(saga):
+    order = saga.create()
+    answer = in_background(usecases.get_order, saga.db, order["id"], ["pending", "awaiting_payment"], 30)
+    time.sleep(0.2)
+    saga.answer(order["id"])
+    time.sleep(0.2)
+    assert not answer.done()
+    saga.pay(saga.order(order["id"]))
+    assert answer.result(timeout=HUNG)["status"] == "paid"
+
+
+def test_waits_for_the_customer_who_owns_the_order(saga):
+    order = saga.create(customer_id="customer-1")
+    answer = in_background(usecases.get_order, saga.db, order["id"], "pending", 30, "customer-1")
+    time.sleep(0.2)
+    assert not answer.done()
+    saga.answer(order["id"])
+    assert answer.result(timeout=HUNG)["status"] == "awaiting_payment"
+
+
+def test_answers_another_customer_at_once_without_waiting(saga):
+    """The caller refuses it: nobody learns by waiting when someone else's order moves."""
+    order = saga.create(customer_id="customer-1")
+    answer = in_background(usecases.get_order, saga.db, order["id"], "pending", 30, "customer-2")
+    assert answer.result(timeout=HUNG)["status"] == "pending"
+
+
+def test_an_empty_list_of_statuses_is_refused(saga):
+    order = saga.create()
+    with pytest.raises(InvalidInput):
+        usecases.get_order(saga.db, order["id"], [], 1)

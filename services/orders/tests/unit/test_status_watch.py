@@ -25,7 +25,7 @@ class Status:
         return self.current
 
 
-def waiting(watch, status, changed_from="pending", timeout=30, order_id="order-1"):
+def waiting(watch, status, changed_from=("pending",), timeout=30, order_id="order-1"):
     """A thread waiting on ``watch``, once it has read the status a first time."""
     waiter = threading.Thread(
         target=watch.wait_for_change, args=(order_id, status.read, changed_from, timeout)
@@ -42,7 +42,7 @@ def finished(waiter):
 
 def test_returns_at_once_when_the_status_already_changed():
     status = Status("awaiting_payment")
-    StatusWatch().wait_for_change("order-1", status.read, "pending", 30)
+    StatusWatch().wait_for_change("order-1", status.read, ("pending",), 30)
     assert status.reads == 1
 
 
@@ -129,12 +129,37 @@ def test_gives_up_after_the_timeout():
 def test_a_notification_nobody_waited_for_is_not_kept_for_a_later_waiter():
     watch = StatusWatch()
     status = Status("delivered")
-    watch.wait_for_change("order-1", status.read, "pending", 30)
+    watch.wait_for_change("order-1", status.read, ("pending",), 30)
     watch.notify("order-1")
     later = Status("pending")
-    waiter = waiting(watch, later, changed_from="pending")
+    waiter = waiting(watch, later, changed_from=("pending",))
     time.sleep(0.2)
     assert waiter.is_alive() and later.reads == 1
     later.current = "paid"
     watch.notify("order-1")
+    assert finished(waiter)
+
+
+def test_waits_through_every_status_it_was_given():
+    watch = StatusWatch()
+    status = Status("awaiting_payment")
+    waiter = waiting(watch, status, changed_from=("awaiting_payment", "paid"))
+    status.current = "paid"
+    watch.notify("order-1")
+    time.sleep(0.2)
+    assert waiter.is_alive() and status.reads == 2
+    status.current = "delivered"
+    watch.notify("order-1")
+    assert finished(waiter)
+
+
+def test_a_recheck_wakes_a_waiter_only_past_every_status_it_waits_through():
+    watch = StatusWatch()
+    status = Status("awaiting_payment")
+    waiter = waiting(watch, status, changed_from=("awaiting_payment", "paid"))
+    watch.recheck(lambda order_ids: {"order-1": "paid"})
+    time.sleep(0.2)
+    assert waiter.is_alive() and status.reads == 1
+    status.current = "delivered"
+    watch.recheck(lambda order_ids: {"order-1": "delivered"})
     assert finished(waiter)
