@@ -1,6 +1,7 @@
 """Figures of a run: computed from the buyers' purchases, printed, and written to bench/results/."""
 
 import json
+import math
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -14,9 +15,9 @@ LATENCIES = (
 
 
 def percentile(values, fraction):
-    """Nearest-rank percentile of a non-empty list."""
+    """Nearest-rank percentile of a non-empty list: the smallest value with ``fraction`` of them at or below it."""
     ordered = sorted(values)
-    rank = max(1, round(fraction * len(ordered) + 0.5))
+    rank = max(1, math.ceil(fraction * len(ordered)))
     return ordered[min(rank, len(ordered)) - 1]
 
 
