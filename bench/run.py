@@ -119,8 +119,8 @@ def parse_args(argv):
     args = parser.parse_args(argv)
     args.databases = [name.strip() for name in args.databases.split(",") if name.strip()]
     unknown = set(args.databases) - {"sqlite", "postgresql"}
-    if unknown:
-        parser.error(f"unknown databases: {', '.join(sorted(unknown))}")
+    if unknown or not args.databases:
+        parser.error(f"expected databases of sqlite, postgresql: {args.databases}")
     args.configurations = [name.strip() for name in args.configurations.split(",") if name.strip()]
     unknown = set(args.configurations) - set(CONFIGURATIONS)
     if unknown or not args.configurations:
