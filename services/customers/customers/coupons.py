@@ -14,7 +14,7 @@ import datetime
 import logging
 import re
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -24,6 +24,7 @@ from customers import domain, segments
 from customers.db import accounts, coupon_grants, coupon_uses, coupons
 from kameng_common.db import Database, UnitOfWork, utc_isoformat, utcnow
 from kameng_common.errors import Conflict, Forbidden, InvalidInput, NotFound, Unavailable
+from kameng_common.orphans import SWEEP_PAGE, UNKNOWN, OrderStatuses, statuses_of
 
 _log = logging.getLogger(__name__)
 
@@ -34,8 +35,6 @@ HELD, SPENT, RELEASED = "held", "spent", "released"
 COUNTED = (HELD, SPENT)
 # orders' statuses of an order closed before it was paid: its use goes back
 CLOSED_UNPAID = ("cancelled", "expired")
-# the held uses the sweep asks orders about at once
-SWEEP_PAGE = 100
 CODE_PATTERN = re.compile(r"^[A-Z0-9_-]{3,32}\Z")
 MAX_ISSUE = 10_000
 
@@ -48,11 +47,8 @@ HOLDS_SWEPT = Counter(
     "Held uses given back by the sweep, by what orders said of their order (unknown, cancelled, expired)",
     ["order_status"],
 )
-for _order_status in ("unknown", *CLOSED_UNPAID):
+for _order_status in (UNKNOWN, *CLOSED_UNPAID):
     HOLDS_SWEPT.labels(_order_status)
-
-# orders' ``order_statuses(order_ids)``: {"orders": {order_id: status}} for the ids it knows
-OrderStatuses = Callable[[list[str]], Mapping[str, Any]]
 
 
 # --- the rules: pure ---------------------------------------------------------------
@@ -572,13 +568,13 @@ def release_orphaned_holds(
         if not page:
             return released
         try:
-            statuses = _statuses_of(order_statuses, [use.order_id for use in page])
+            statuses = statuses_of(order_statuses, [use.order_id for use in page])
         except Unavailable as exc:
             _log.warning("orders did not answer; no coupon hold given back", extra={"error": str(exc)})
             return released
         for use in page:
-            order_status = statuses.get(use.order_id, "unknown")
-            if order_status != "unknown" and order_status not in CLOSED_UNPAID:
+            order_status = statuses.get(use.order_id, UNKNOWN)
+            if order_status != UNKNOWN and order_status not in CLOSED_UNPAID:
                 continue
             with db.unit_of_work() as uow:
                 moved = _move_held(uow, use.coupon_id, use.order_id, RELEASED, held_before)
@@ -595,17 +591,6 @@ def release_orphaned_holds(
                     },
                 )
         after = page[-1].order_id
-
-
-def _statuses_of(order_statuses: OrderStatuses, order_ids: list[str]) -> dict[str, str]:
-    """orders' statuses of ``order_ids`` it knows; Unavailable for no answer or a malformed one."""
-    answer = order_statuses(order_ids)
-    known = answer.get("orders") if isinstance(answer, Mapping) else None
-    if not isinstance(known, Mapping) or not all(
-        isinstance(order_id, str) and isinstance(status, str) for order_id, status in known.items()
-    ):
-        raise Unavailable("orders answered malformed order statuses")
-    return dict(known)
 
 
 # --- metrics and the audit ---------------------------------------------------------------
