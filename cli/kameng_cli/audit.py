@@ -50,6 +50,8 @@ class Timeouts:
     grace: float = DEFAULT_GRACE_SECONDS
     coupon_hold_grace: float = 600
     coupon_hold_sweep_interval: float = 60
+    reservation_grace: float = 600
+    reservation_sweep_interval: float = 60
 
     @classmethod
     def from_env(cls, grace=DEFAULT_GRACE_SECONDS):
@@ -63,6 +65,12 @@ class Timeouts:
             ),
             coupon_hold_sweep_interval=float(
                 os.environ.get("KAMENG_COUPON_HOLD_SWEEP_INTERVAL", cls.coupon_hold_sweep_interval)
+            ),
+            reservation_grace=float(
+                os.environ.get("KAMENG_RESERVATION_GRACE_SECONDS", cls.reservation_grace)
+            ),
+            reservation_sweep_interval=float(
+                os.environ.get("KAMENG_RESERVATION_SWEEP_INTERVAL", cls.reservation_sweep_interval)
             ),
         )
 
@@ -395,12 +403,19 @@ def _cards_sold_only_for_delivered_orders(orders, inventory, now, timeouts):
 
 
 def _reservations_released(orders, inventory, now, timeouts):
+    """Every reservation of a closed order goes back; one of an order orders does not know (reserved,
+    then never stored) is inventory's sweep's to give back, once its grace period and interval passed."""
     for order_id, reservation in inventory["reserved"].items():
         order = orders.get(order_id)
         if order is not None and order["status"] not in RESERVATION_RELEASED:
             continue
-        last_moves = [reservation["reserved_at"]] + ([order["updated_at"]] if order else [])
-        if max(_after(moment, timeouts.grace) for moment in last_moves) < now:
+        if order is None:
+            sweep_wait = timeouts.reservation_grace + timeouts.reservation_sweep_interval + timeouts.grace
+            settled = _after(reservation["reserved_at"], sweep_wait) < now
+        else:
+            last_moves = (reservation["reserved_at"], order["updated_at"])
+            settled = max(_after(moment, timeouts.grace) for moment in last_moves) < now
+        if settled:
             yield Violation(
                 "reservation_leaked",
                 f"order {order_id}",

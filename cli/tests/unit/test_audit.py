@@ -352,6 +352,16 @@ def test_an_old_reservation_for_an_order_orders_does_not_know(shop):
     assert shop.violations() == [("reservation_leaked", "order ghost")]
 
 
+def test_a_reservation_for_an_order_never_stored_is_left_to_inventorys_sweep_until_its_grace(shop):
+    """inventory reserves before orders stores the order: one never stored is given back by the sweep
+    once KAMENG_RESERVATION_GRACE_SECONDS and an interval have passed."""
+    sweep_wait = 600 + 60  # the grace period and the sweep's interval (Timeouts' defaults)
+    shop.reserve("never-stored", at=NOW - datetime.timedelta(seconds=sweep_wait - 10))
+    assert shop.check() == []
+    shop.reserve("never-stored", at=NOW - datetime.timedelta(seconds=sweep_wait + 120))
+    assert shop.violations() == [("reservation_leaked", "order never-stored")]
+
+
 # --- 2. no order is delivered without a verified payment of the right amount
 
 
@@ -622,14 +632,24 @@ def test_timeouts_come_from_the_orders_settings(monkeypatch):
     monkeypatch.setenv("KAMENG_ORDER_EXPIRY_INTERVAL", "1")
     monkeypatch.setenv("KAMENG_COUPON_HOLD_GRACE_SECONDS", "30")
     monkeypatch.setenv("KAMENG_COUPON_HOLD_SWEEP_INTERVAL", "1")
+    monkeypatch.setenv("KAMENG_RESERVATION_GRACE_SECONDS", "40")
+    monkeypatch.setenv("KAMENG_RESERVATION_SWEEP_INTERVAL", "2")
     assert audit.Timeouts.from_env(grace=5) == audit.Timeouts(
-        order_ttl=15, expiry_interval=1, grace=5, coupon_hold_grace=30, coupon_hold_sweep_interval=1
+        order_ttl=15,
+        expiry_interval=1,
+        grace=5,
+        coupon_hold_grace=30,
+        coupon_hold_sweep_interval=1,
+        reservation_grace=40,
+        reservation_sweep_interval=2,
     )
     for setting in (
         "KAMENG_ORDER_TTL_SECONDS",
         "KAMENG_ORDER_EXPIRY_INTERVAL",
         "KAMENG_COUPON_HOLD_GRACE_SECONDS",
         "KAMENG_COUPON_HOLD_SWEEP_INTERVAL",
+        "KAMENG_RESERVATION_GRACE_SECONDS",
+        "KAMENG_RESERVATION_SWEEP_INTERVAL",
     ):
         monkeypatch.delenv(setting)
     assert audit.Timeouts.from_env() == audit.Timeouts(order_ttl=900, expiry_interval=5, grace=60)
@@ -719,6 +739,8 @@ def test_the_command_prints_json(shop, audited, capsys):
         "grace": 60,
         "coupon_hold_grace": 600,
         "coupon_hold_sweep_interval": 60,
+        "reservation_grace": 600,
+        "reservation_sweep_interval": 60,
     }
     assert [violation["kind"] for violation in printed["violations"]] == ["cards_sold_to_undelivered_order"]
 

@@ -155,6 +155,9 @@ loop_sales = sa.Table(
 # What inventory knows of an order, from the orders events: enough to reserve,
 # sell, refuse a late reservation (closed_at is the tombstone) and check who may
 # reveal its cards; refunded_at once payments gave its money back in full.
+# reserve_asked_at: when orders last asked to reserve it with its price, before
+# storing the order; cleared once orders is seen to know the order (the sweep of
+# reservations whose order was never stored, usecases.release_orphaned_reservations).
 orders = sa.Table(
     "orders",
     metadata,
@@ -167,6 +170,8 @@ orders = sa.Table(
     sa.Column("refunded_at", sa.DateTime(timezone=True)),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("reserve_asked_at", sa.DateTime(timezone=True)),
+    sa.Index("ix_orders_reserve_asked_at", "reserve_asked_at"),
 )
 
 reveal_audit = sa.Table(

@@ -70,6 +70,8 @@ STOCK_RELEASED = "released"  # it closed unpaid and its cards went back
 STOCK_SOLD = "sold"  # paid: its cards are its own
 STOCK_SALE_FAILED = "sale_failed"  # paid late and the stock was gone, or a top-up failed: orders refunds
 STOCK_FULFILLING = "fulfilling"  # paid: its cards are held while its suppliers top up its direct lines
+# reserved for an order orders never stored, and given back by the sweep: asked again, it reserves anew
+STOCK_SWEPT = "swept"
 
 OUT_OF_STOCK = "out_of_stock"
 NO_SUPPLIER = "no_supplier"
@@ -92,8 +94,11 @@ RESERVE, REJECT_CLOSED, RELEASE, CLOSE, SELL, IGNORE = (
 
 
 def on_reservation_asked(stock_state: str | None, closed: bool) -> str:
-    """A new order reserves once; an order already closed (cancel or expiry seen first) is refused."""
-    if stock_state is not None:
+    """A new order reserves once; an order already closed (cancel or expiry seen first) is refused.
+
+    A reservation the sweep gave back (its order was never stored) is made again: the buyer's retry
+    is about to store the order."""
+    if stock_state is not None and stock_state != STOCK_SWEPT:
         return IGNORE  # asked before: reserved, rejected, or already paid and sold
     return REJECT_CLOSED if closed else RESERVE
 

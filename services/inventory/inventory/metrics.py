@@ -11,3 +11,7 @@ CARDS_REFUNDED = Counter(
     "Sold cards given back when their order was refunded in full, by the card refund policy",
     ["policy"],
 )
+RESERVATIONS_SWEPT = Counter(
+    "kameng_reservations_swept_total",
+    "Reservations given back by the sweep because orders never stored their order",
+)

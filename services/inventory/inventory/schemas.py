@@ -160,6 +160,25 @@ class Reservation(Schema):
     )
 
 
+class PricedReservation(Schema):
+    """A reservation that inventory prices itself, as ``quote`` would, before anything is stored."""
+
+    order_id = Text(required=True, validate=validate.Length(min=1, max=64))
+    customer_id = Text(required=True, validate=validate.Length(min=1, max=64))
+    items = fields.List(
+        fields.Nested(QuoteLine), required=True, validate=validate.Length(min=1, max=MAX_QUOTE_LINES)
+    )
+    level = _level(required=True)
+    # an agent's shop: the lines kept for the sale carry its markup over the price at ``level``
+    markup_bp = fields.Integer(
+        strict=True, validate=validate.Range(min=0, max=FULL_MARKUP_BP), load_default=0
+    )
+
+
+class GiveBackReservation(Schema):
+    order_id = Text(required=True, validate=validate.Length(min=1, max=64))
+
+
 class ImportCards(Schema):
     product_id = fields.Integer(strict=True, required=True)
     # each card is checked on its own (domain.clean_card): a bad one is counted, not fatal

@@ -8,6 +8,7 @@ from inventory.dependencies import CardKeys, SupplierSecrets
 from kameng_common.extensions import (
     BusinessGauge,
     Instrumentation,
+    RemoteService,
     ServiceDatabase,
     check_health,
     configured_timer,
@@ -38,6 +39,7 @@ class InventoryService:
     config = Config()
     supplier_secrets = SupplierSecrets()
     instrumentation = Instrumentation()
+    orders = RemoteService("orders")
 
     @rpc
     def health(self):
@@ -174,8 +176,18 @@ class InventoryService:
         return usecases.audit_snapshot(self.db)
 
     @rpc
-    def reserve(self, order_id, customer_id, items):
-        return usecases.reserve(self.db, order_id, customer_id, items)
+    def reserve(self, order_id, customer_id, items, level=None, markup_bp=0):
+        return usecases.reserve(self.db, order_id, customer_id, items, level, markup_bp)
+
+    @rpc
+    def give_back_reservation(self, order_id):
+        return usecases.give_back_reservation(self.db, order_id)
+
+    @configured_timer("RESERVATION_SWEEP_SECONDS")
+    def release_orphaned_reservations(self):
+        usecases.release_orphaned_reservations(
+            self.db, self.orders.order_statuses, float(self.config["RESERVATION_GRACE_SECONDS"])
+        )
 
     @event_handler("orders", "order.cancelled")
     def on_order_cancelled(self, uow, event):

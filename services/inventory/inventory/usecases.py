@@ -24,13 +24,14 @@ from inventory.db import (
     reveal_audit,
     suppliers,
 )
-from inventory.metrics import CARDS_IMPORTED
+from inventory.metrics import CARDS_IMPORTED, RESERVATIONS_SWEPT
 from inventory.stock import live_loop_card, loop_units_taken, stock_of, stocked_products
 from inventory.suppliers import upstream_stock
 from kameng_common import auditlog, contracts
-from kameng_common.db import Database, UnitOfWork, utc_isoformat, utcnow
-from kameng_common.errors import Conflict, Forbidden, InvalidInput, KamengError, NotFound
+from kameng_common.db import Database, UnitOfWork, as_utc, utc_isoformat, utcnow
+from kameng_common.errors import Conflict, Forbidden, InvalidInput, KamengError, NotFound, Unavailable
 from kameng_common.money import shop_price
+from kameng_common.orphans import SWEEP_PAGE, OrderStatuses, statuses_of
 from kameng_common.validation import load_or_invalid, schema_instance
 
 _log = logging.getLogger(__name__)
@@ -610,38 +611,204 @@ def _cards_sold_to_several_orders(session: sa.Connection) -> list[dict[str, Any]
 # ---- the purchase saga
 
 
-def reserve(db: Database, order_id: str, customer_id: str, items: list[dict[str, Any]]) -> dict[str, Any]:
+def reserve(
+    db: Database,
+    order_id: str,
+    customer_id: str,
+    items: list[dict[str, Any]],
+    level: str | None = None,
+    markup_bp: int = 0,
+) -> dict[str, Any]:
     """Hold every card a new order's ``items`` need, all or none: ``{order_id, reserved, reason}``.
+
+    With ``level`` (orders placing a new order, before it stores it), inventory prices ``items`` itself
+    as ``quote`` does, its refusals raised before anything is written, keeps each line at that price
+    plus an agent shop's ``markup_bp`` (what the order charges, for the sale's lines), and answers the
+    quote too (``quote``). Without it, the lines come priced by orders (``unit_price``), as an older
+    orders asks for an order it stored first.
 
     Idempotent per order: asked again (a retry, orders re-driving an order it
     did not record), it holds nothing more and answers as the first time did
-    (a refusal's reason then is ``rejected_before``). An order closed before it
-    asked is refused; one that never completes is released by its
-    ``order.expired`` or ``order.cancelled``.
+    (a refusal's reason then is ``rejected_before``; with ``level``, the quote
+    priced again, and the lines kept at it); asked again for other items, it
+    refuses (``idempotency_key_reused``: they are another order's). An order
+    closed before it asked is refused; one that never completes is released by
+    its ``order.expired`` or ``order.cancelled``, and one orders never stored by
+    ``release_orphaned_reservations``.
     """
-    data = load_or_invalid(
-        schemas.Reservation, {"order_id": order_id, "customer_id": customer_id, "items": items}
-    )
-    items = contracts.OrderLine(many=True).dump(data["items"])
+    if level is None:
+        data = load_or_invalid(
+            schemas.Reservation, {"order_id": order_id, "customer_id": customer_id, "items": items}
+        )
+        lines = contracts.OrderLine(many=True).dump(data["items"])
+        priced = None
+    else:
+        data = load_or_invalid(
+            schemas.PricedReservation,
+            {
+                "order_id": order_id,
+                "customer_id": customer_id,
+                "items": items,
+                "level": level,
+                "markup_bp": markup_bp,
+            },
+        )
+        priced = quote(db, data["items"], data["level"])
+        lines = _kept_lines(priced, data["items"], data["markup_bp"])
     with db.unit_of_work() as uow:
-        order = _order_for_update(uow, order_id, customer_id, items)
+        order = _order_for_update(uow, order_id, customer_id, lines)
         action = domain.on_reservation_asked(order.stock_state, order.closed_at is not None)
         if action == domain.IGNORE:
-            if domain.reserved_before(order.stock_state):
-                return _reservation(order_id, None)
-            return _reservation(order_id, domain.REJECTED_BEFORE)
-        # a card product linked to a supplier holds what it has: the rest is bought once paid
-        shortfall = (
-            domain.ORDER_CLOSED
-            if action == domain.REJECT_CLOSED
-            else _reserve(uow, order_id, domain.merge_lines(items))[0]
+            if priced is not None:
+                _check_same_items(order, lines)
+                if order.stock_state == domain.STOCK_RESERVED and order.closed_at is None:
+                    # the buyer's retry, about to store the order at this quote: the sweep must wait
+                    _keep_priced_reservation(uow, order_id, lines)
+            refusal = None if domain.reserved_before(order.stock_state) else domain.REJECTED_BEFORE
+        else:
+            # a card product linked to a supplier holds what it has: the rest is bought once paid
+            refusal = (
+                domain.ORDER_CLOSED
+                if action == domain.REJECT_CLOSED
+                else _reserve(uow, order_id, domain.merge_lines(lines))[0]
+            )
+            sale.set_stock_state(uow, order_id, domain.STOCK_REJECTED if refusal else domain.STOCK_RESERVED)
+            if priced is not None:
+                _keep_priced_reservation(uow, order_id, lines)
+    answer = _reservation(order_id, refusal)
+    return answer if priced is None else {**answer, "quote": priced}
+
+
+def _kept_lines(
+    priced: Mapping[str, Any], requested: list[dict[str, Any]], markup_bp: int
+) -> list[dict[str, Any]]:
+    """The lines kept for an order inventory priced: as ``contracts.OrderLine``, at the quote's prices
+    plus the shop's markup (``shop_price``, as orders charges them), with each direct line's account."""
+    accounts = {
+        item["product_id"]: item["recharge_account"] for item in requested if item["recharge_account"]
+    }
+    lines = []
+    for line in priced["items"]:
+        kept = {
+            "product_id": line["product_id"],
+            "quantity": line["quantity"],
+            "unit_price": shop_price(line["unit_price"], markup_bp),
+        }
+        if line["product_id"] in accounts:
+            kept["recharge_account"] = accounts[line["product_id"]]
+        lines.append(kept)
+    return lines
+
+
+def _check_same_items(order: sa.Row[Any], lines: list[dict[str, Any]]) -> None:
+    """A reservation asked again is for the order's own items: other items are another request made
+    with the key the order's id follows from."""
+    if order.items is not None and domain.merge_lines(order.items) != domain.merge_lines(lines):
+        raise InvalidInput(
+            "this order was reserved for other items; use a fresh Idempotency-Key for a new order",
+            code="idempotency_key_reused",
         )
-        sale.set_stock_state(uow, order_id, domain.STOCK_REJECTED if shortfall else domain.STOCK_RESERVED)
-    return _reservation(order_id, shortfall)
+
+
+def _keep_priced_reservation(uow: UnitOfWork, order_id: str, lines: list[dict[str, Any]]) -> None:
+    """Keep the lines as priced now, and when orders asked, from which the sweep counts its grace."""
+    now = utcnow()
+    uow.execute(
+        orders.update()
+        .where(orders.c.id == order_id)
+        .values(items=lines, reserve_asked_at=now, updated_at=now)
+    )
 
 
 def _reservation(order_id: str, refusal: str | None) -> dict[str, Any]:
     return {"order_id": order_id, "reserved": refusal is None, "reason": refusal}
+
+
+def release_orphaned_reservations(
+    db: Database, order_statuses: OrderStatuses, grace_seconds: float, now: datetime.datetime | None = None
+) -> int:
+    """Give back every reservation asked more than ``grace_seconds`` ago whose order orders does not know
+    (orders stopped, or lost the answer, between reserving and storing it, and the buyer never retried);
+    answers how many went back.
+
+    Only reservations made with their price (``reserve`` with a level) are swept: orders asks those
+    before it stores the order. ``order_statuses(order_ids)`` is orders' answer; nothing goes back when
+    it does not answer. A reservation orders knows (its order's events close it), or that holds nothing,
+    is not asked about again. Each goes back in its own unit of work, only if it is still held and not
+    asked again since (a retry of its order renews it); asked again after, it reserves anew.
+    """
+    now = now or utcnow()
+    asked_before = now - datetime.timedelta(seconds=grace_seconds)
+    released = 0
+    while True:
+        with db.reading() as session:
+            page = session.execute(
+                sa.select(orders.c.id, orders.c.stock_state, orders.c.closed_at)
+                .where(orders.c.reserve_asked_at < asked_before)
+                .order_by(orders.c.reserve_asked_at, orders.c.id)
+                .limit(SWEEP_PAGE)
+            ).all()
+        if not page:
+            return released
+        held = [row.id for row in page if row.stock_state == domain.STOCK_RESERVED and row.closed_at is None]
+        try:
+            known = statuses_of(order_statuses, held) if held else {}
+        except Unavailable as exc:
+            _log.warning("orders did not answer; no reservation given back", extra={"error": str(exc)})
+            return released
+        orphans = [order_id for order_id in held if order_id not in known]
+        with db.unit_of_work() as uow:
+            uow.execute(
+                orders.update()
+                .where(
+                    orders.c.id.in_([row.id for row in page if row.id not in orphans]),
+                    orders.c.reserve_asked_at < asked_before,
+                )
+                .values(reserve_asked_at=None)
+            )
+        for order_id in orphans:
+            if _release_orphan(db, order_id, asked_before):
+                released += 1
+                _log.info("reservation of an order never stored given back", extra={"order_id": order_id})
+
+
+def give_back_reservation(db: Database, order_id: str) -> dict[str, Any]:
+    """Give back at once the stock reserved with its price for an order orders refused before storing it
+    (its coupon was refused): ``{order_id, released}``. Only a reservation orders asked before storing
+    its order, still held; asked again after, it reserves anew."""
+    data = load_or_invalid(schemas.GiveBackReservation, {"order_id": order_id})
+    return {"order_id": data["order_id"], "released": _release_unstored(db, data["order_id"])}
+
+
+def _release_orphan(db: Database, order_id: str, asked_before: datetime.datetime) -> bool:
+    """Give back the order's reservation if it is still held as the sweep found it; whether it went back."""
+    released = _release_unstored(db, order_id, asked_before)
+    if released:
+        RESERVATIONS_SWEPT.inc()
+    return released
+
+
+def _release_unstored(db: Database, order_id: str, asked_before: datetime.datetime | None = None) -> bool:
+    """Give back the reservation asked for an order before orders stored it (last asked before
+    ``asked_before``, if given), if it is still held; whether it went back."""
+    with db.unit_of_work() as uow:
+        order = uow.execute(sa.select(orders).where(orders.c.id == order_id).with_for_update()).first()
+        asked_at = None if order is None else order.reserve_asked_at
+        if (
+            order is None
+            or order.stock_state != domain.STOCK_RESERVED
+            or order.closed_at is not None
+            or asked_at is None
+            or (asked_before is not None and as_utc(asked_at) >= asked_before)
+        ):
+            return False
+        sale.release(uow, order_id)
+        uow.execute(
+            orders.update()
+            .where(orders.c.id == order_id)
+            .values(stock_state=domain.STOCK_SWEPT, reserve_asked_at=None, updated_at=utcnow())
+        )
+    return True
 
 
 def on_order_cancelled(uow: UnitOfWork, event: dict[str, Any]) -> None:

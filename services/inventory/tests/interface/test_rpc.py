@@ -24,6 +24,8 @@ def config(amqp_uri, tmp_path, monkeypatch):
         "FULFILMENT_INTERVAL_SECONDS": 3600,
         "FULFILMENT_DEADLINE_SECONDS": 600,
         "STOCK_ALERT_SWEEP_SECONDS": 3600,
+        "RESERVATION_GRACE_SECONDS": 600,
+        "RESERVATION_SWEEP_SECONDS": 3600,
     }
 
 

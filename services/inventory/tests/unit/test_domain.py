@@ -105,6 +105,8 @@ def test_a_card_is_trimmed():
         (domain.STOCK_REJECTED, False, domain.IGNORE),
         (domain.STOCK_SOLD, False, domain.IGNORE),  # order.paid came first and sold
         (domain.STOCK_SALE_FAILED, True, domain.IGNORE),
+        (domain.STOCK_SWEPT, False, domain.RESERVE),  # given back by the sweep, then the buyer retried
+        (domain.STOCK_SWEPT, True, domain.REJECT_CLOSED),
     ],
 )
 def test_a_reservation_holds_only_for_a_new_open_order(state, closed, action):
@@ -119,6 +121,7 @@ def test_a_reservation_holds_only_for_a_new_open_order(state, closed, action):
         (domain.STOCK_REJECTED, domain.CLOSE),
         (domain.STOCK_RELEASED, domain.CLOSE),
         (domain.STOCK_SOLD, domain.CLOSE),  # a sale stands
+        (domain.STOCK_SWEPT, domain.CLOSE),
     ],
 )
 def test_closing_an_order_releases_only_a_reservation(state, action):
