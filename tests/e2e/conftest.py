@@ -39,6 +39,9 @@ def suite(request, tmp_path_factory):
         # coupon holds whose order was never stored go back within the tests' patience
         "KAMENG_COUPON_HOLD_GRACE_SECONDS": "60",
         "KAMENG_COUPON_HOLD_SWEEP_INTERVAL": "1",
+        # and so do reservations whose order was never stored
+        "KAMENG_RESERVATION_GRACE_SECONDS": "60",
+        "KAMENG_RESERVATION_SWEEP_INTERVAL": "1",
         "KAMENG_REDIS_PREFIX": f"kameng-e2e-{uuid.uuid4().hex[:8]}:",
     }
     # the data folder (logs included) is pytest's, kept after a failed run; a busy machine imports

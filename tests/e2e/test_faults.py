@@ -596,11 +596,61 @@ def test_kill_9_orders_between_a_coupon_hold_and_the_store_gives_the_use_back(
     assert report.ok, report.render()
 
 
+def test_kill_9_orders_between_reserving_and_storing_gives_the_stock_back(
+    suite, new_buyer, product_with_cards, stock_of
+):
+    """orders dies while it waits for inventory's reservation of a new order (which prices it too);
+    inventory makes the reservation after that (its answer goes nowhere), so the order is never stored.
+    inventory's sweep gives the card back once KAMENG_RESERVATION_GRACE_SECONDS (60 s in these tests)
+    have passed, and the buyer's late retry with the same key reserves it anew and is placed."""
+    product, _cards = product_with_cards(2)
+    buyer = new_buyer()
+    key = str(uuid.uuid4())
+
+    def place(expected):
+        return buyer.request(
+            "POST",
+            "/api/v1/orders",
+            headers={"Idempotency-Key": key},
+            json={"items": [{"product_id": product["id"], "quantity": 1}]},
+            expected=expected,
+        )
+
+    inventory = suite.processes["inventory"].pid
+    os.killpg(inventory, signal.SIGSTOP)  # the reservation is asked and waits in inventory's queue
+    try:
+        placing = in_background(lambda: place(expected=(503,)))
+        time.sleep(2)
+        suite.kill("orders")  # the crash: the reservation asked for, the order not stored
+    finally:
+        os.killpg(inventory, signal.SIGCONT)
+    try:
+        wait_for_stock(
+            stock_of, product["id"], 1, 30, "inventory never made the reservation orders asked for"
+        )
+        placing.join(60)
+        assert placing.outcome["error"] is None, placing.outcome["error"]  # 503: a retry is safe
+    finally:
+        suite.start_process("orders")
+        suite.wait_ready()
+    assert buyer.request("GET", "/api/v1/orders")["items"] == []
+
+    # nobody retries: the sweep gives the card back after its grace period
+    wait_for_stock(stock_of, product["id"], 2, 60 + 60, "the orphaned reservation never went back")
+
+    order = place(expected=(201,))
+    assert order["status"] == "awaiting_payment"
+    assert stock_of(product["id"]) == 1  # reserved anew, once
+    report = settled_audit(suite)
+    assert report.ok, report.render()
+
+
 def test_kill_9_orders_between_reserving_and_recording_leaks_no_stock(
     suite, new_buyer, product_with_cards, stock_of
 ):
-    """orders dies after inventory held the card and before it recorded the answers: the order it stored
-    pending is placed again by the sweeper (the same reservation) or expires, and the card goes back."""
+    """orders dies after inventory held the card and it stored the order, before it recorded risk's answer:
+    the order stored pending is placed again by the sweeper (the same reservation) or expires, and the
+    card goes back."""
     product, _cards = product_with_cards(2)
     buyer = new_buyer()
     key = str(uuid.uuid4())

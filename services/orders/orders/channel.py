@@ -158,7 +158,15 @@ def _key_out(key_id, customer_id, name, scopes, created_at):
 
 
 def create_channel_order(
-    db, quote, ask, deadlines, create_intent, key_id, customer_id, items, client_order_id, callback_url=None
+    db,
+    placing,
+    deadlines,
+    create_intent,
+    key_id,
+    customer_id,
+    items,
+    client_order_id,
+    callback_url=None,
 ):
     """Place (or find) the order for ``client_order_id`` and pay it from the owner's wallet balance.
 
@@ -172,8 +180,7 @@ def create_channel_order(
     try:
         order = usecases.create_order(
             db,
-            quote,
-            ask,
+            placing,
             deadlines,
             customer_id,
             items,

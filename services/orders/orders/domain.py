@@ -84,11 +84,13 @@ REVIEWER_DECISIONS = (APPROVE, REJECT)
 @dataclass(frozen=True)
 class Deadlines:
     """Seconds an order may wait: for its payment (a new order also for its answers), and on hold for a reviewer;
-    and how long customers keeps a coupon held for an order it does not see stored (its sweep's grace)."""
+    and how long customers keeps a coupon held, and inventory stock reserved, for an order it does not see
+    stored (their sweeps' grace)."""
 
     payment_seconds: int
     review_seconds: int
     coupon_hold_seconds: float = 600
+    reservation_seconds: float = 600
 
 
 # why orders asks payments to give a payment back (order.refund_requested's reason)
@@ -152,10 +154,14 @@ def answers_reason(stock_status: str, stock_refusal: str | None, risk_decision: 
     """The history's reason for the move the answers make: what refused the order, or both yeses (the
     buyer reads it: risk's reasons stay out)."""
     if stock_status == STOCK_REJECTED:
-        return f"stock rejected: {stock_refusal}"
+        return stock_refused_reason(stock_refusal)
     if risk_decision == REJECT:
         return f"risk {risk_decision}"
     return f"stock reserved, risk {risk_decision}"
+
+
+def stock_refused_reason(stock_refusal: str | None) -> str:
+    return f"stock rejected: {stock_refusal}"
 
 
 def payment_deadline(now: datetime.datetime, ttl_seconds: float) -> datetime.datetime:

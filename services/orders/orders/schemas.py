@@ -126,6 +126,18 @@ class Quote(Schema):
     currency = currency_field(required=True)
 
 
+class PricedReservation(Schema):
+    """inventory's ``reserve`` answer for a new order it priced: the reservation and the quote."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    order_id = fields.String(required=True)
+    reserved = fields.Boolean(required=True)
+    reason = fields.String(required=True, allow_none=True)
+    quote = fields.Nested(Quote, required=True)
+
+
 class LineOut(Schema):
     product_id = fields.Integer()
     name = fields.String()
@@ -185,4 +197,4 @@ order_out = OrderOut()
 order_summary_out = OrderOut(exclude=("history",))
 create_order_input = CreateOrderInput()
 request_payment_input = RequestPaymentInput()
-quote_in = Quote()
+priced_reservation_in = PricedReservation()

@@ -67,8 +67,7 @@ class OrdersService:
     ):
         return usecases.create_order(
             self.db,
-            self.inventory.quote,
-            self._ask,
+            self._placing(),
             self._deadlines(),
             customer_id,
             items,
@@ -131,8 +130,7 @@ class OrdersService:
     def create_channel_order(self, key_id, customer_id, items, client_order_id, callback_url=None):
         return channel.create_channel_order(
             self.db,
-            self.inventory.quote,
-            self._ask,
+            self._placing(),
             self._deadlines(),
             self.payments.create_intent,
             key_id,
@@ -202,8 +200,18 @@ class OrdersService:
     def send_channel_callbacks(self):
         channel.send_due_callbacks(self.db, self.api_key_sealer)
 
+    def _placing(self):
+        return usecases.Placing(
+            reserve=self.inventory.reserve,
+            give_back=self.inventory.give_back_reservation,
+            assess=self.risk.assess_order,
+            ask=self._ask,
+        )
+
     def _ask(self, reservation, assessment):
-        """inventory's reservation and risk's verdict on a new order, asked at once."""
+        """inventory's reservation and risk's verdict on a pending order, asked at once (the lines come
+        priced as stored: inventory reserved them already, or, for an order an older orders stored, learns
+        them)."""
         reserving = self.inventory.reserve.call_async(
             reservation["order_id"], reservation["customer_id"], reservation["items"]
         )
@@ -215,4 +223,5 @@ class OrdersService:
             payment_seconds=int(self.config["ORDER_TTL_SECONDS"]),
             review_seconds=int(self.config["REVIEW_TTL_SECONDS"]),
             coupon_hold_seconds=float(self.config["COUPON_HOLD_GRACE_SECONDS"]),
+            reservation_seconds=float(self.config["RESERVATION_GRACE_SECONDS"]),
         )

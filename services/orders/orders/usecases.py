@@ -13,6 +13,7 @@ import datetime
 import logging
 import time
 from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass
 from functools import partial, wraps
 from typing import Any
 
@@ -21,8 +22,9 @@ from marshmallow import ValidationError
 
 from kameng_common import auditlog, paging
 from kameng_common.db import Database, UnitOfWork, utc_isoformat, utcnow
-from kameng_common.errors import Conflict, Forbidden, InvalidInput, NotFound, Unavailable
+from kameng_common.errors import Conflict, Forbidden, InvalidInput, KamengError, NotFound, Unavailable
 from kameng_common.money import AGENT_LEVEL
+from kameng_common.orphans import check_asked_within
 from kameng_common.validation import load_or_invalid
 from orders import coupons, domain, metrics, schemas, shops
 from orders.callbacks import schedule_callback
@@ -66,10 +68,25 @@ ORDER_HISTORY = (
 
 # a row of a query: SQLAlchemy types each column
 Row = sa.Row[*tuple[Any, ...]]
-# inventory's quote(items, level)
-Quote = Callable[[list[dict[str, Any]], str], Any]
 # ask(reservation, assessment): inventory's reserve and risk's assess_order, asked at once, and their answers
 Ask = Callable[[dict[str, Any], dict[str, Any]], tuple[dict[str, Any], dict[str, Any]]]
+# inventory's reserve(order_id, customer_id, items, level, markup_bp): a new order's stock, priced by inventory
+Reserve = Callable[[str, str, list[dict[str, Any]], str, int], Any]
+
+
+@dataclass(frozen=True)
+class Placing:
+    """What placing a new order asks of inventory and risk."""
+
+    reserve: Reserve
+    # inventory's give_back_reservation(order_id): the stock of an order refused before it was stored
+    give_back: Callable[[str], Any]
+    # risk's assess_order(assessment)
+    assess: Callable[[dict[str, Any]], dict[str, Any]]
+    # both at once, for an order stored pending (complete_order)
+    ask: Ask
+
+
 # payments' create_intent(order_id, customer_id, amount, currency, method)
 CreateIntent = Callable[[str, str, int, str, str], dict[str, Any]]
 
@@ -107,8 +124,7 @@ class ConcurrentChange(Exception):
 
 def create_order(
     db: Database,
-    quote: Quote,
-    ask: Ask,
+    placing: Placing,
     deadlines: domain.Deadlines,
     customer_id: str,
     items: list[dict[str, Any]],
@@ -124,9 +140,13 @@ def create_order(
     shop: str | None = None,
     find_shop: FindShop | None = None,
 ) -> dict[str, Any]:
-    """Place an order: price ``items`` with inventory's ``quote(items, level)`` at the buyer's level, store it
-    ``pending``, then have it reserved and scored (``ask``, see ``complete_order``) and record where that
-    takes it. Answers the order as it then is: ``awaiting_payment``, ``on_hold`` or ``cancelled``.
+    """Place an order: have inventory reserve ``items`` and price them at the buyer's level
+    (``placing.reserve``, one request: its answer carries the quote), store the order ``pending`` with
+    the reservation's outcome, then have it scored by risk (``placing.assess``) and record where both
+    answers take it. Answers the order as it then is: ``awaiting_payment``, ``on_hold`` or
+    ``cancelled`` (at once, without risk, when its stock was refused). A stored order left pending
+    (risk did not answer) is placed again by ``complete_order`` with ``placing.ask``. An order refused
+    before it is stored (its coupon) gives its reservation back at once (``placing.give_back``).
 
     The level is orders' own copy (``customer.level_changed``), never the caller's.
     An order through an agent's ``shop`` (its slug) is priced at the agent level
@@ -134,7 +154,10 @@ def create_order(
     A ``coupon_code`` is held for the order by customers' ``hold_coupon`` (see
     ``coupons.hold``) and its discount taken off the total. The order's id follows
     from the customer and the key (``domain.order_id_for``), so every attempt with
-    the key holds the coupon for the one order that gets stored.
+    the key reserves the stock and holds the coupon for the one order that gets
+    stored, once; what an order never stored holds, inventory's and customers'
+    sweeps give back once their grace period is over, and so an order is not
+    stored once half of either has passed since it was asked (``Unavailable``).
 
     ``on_created(uow, order_id)``, if given, writes more in the order's unit of work.
 
@@ -165,6 +188,7 @@ def create_order(
     request_hash = domain.request_hash(request["items"], request["coupon_code"], request["shop"])
     now = now or utcnow()
     pay = partial(_with_payment, db, create_intent, request["payment_method"], now)
+    ask = placing.ask
     existing, level = _order_for_key_and_level(db, customer_id, idempotency_key)
     if existing is not None:
         return pay(_replayed(db, ask, deadlines, existing, request_hash))
@@ -174,13 +198,26 @@ def create_order(
     )
     if found_shop is not None:
         level = AGENT_LEVEL
-    priced = _priced(quote, request["items"], level)
-    if found_shop is not None:
-        priced = shops.marked_up(priced, found_shop["markup_bp"])
+    markup_bp = 0 if found_shop is None else found_shop["markup_bp"]
     order_id = domain.order_id_for(customer_id, idempotency_key)
+    reserve_asked_at = time.monotonic()
+    reservation, priced = _reserved_and_priced(
+        placing.reserve, order_id, customer_id, request["items"], level, markup_bp
+    )
+    if found_shop is not None:
+        priced = shops.marked_up(priced, markup_bp)
     hold_asked_at = time.monotonic()
-    coupon = _held_coupon(hold_coupon, order_id, customer_id, request["coupon_code"], priced)
+    try:
+        coupon = _held_coupon(hold_coupon, order_id, customer_id, request["coupon_code"], priced)
+    except Unavailable:
+        raise  # customers may have held it: the retry with the key asks again
+    except KamengError:
+        # refused: no order will be stored under this attempt, its stock must not wait for the sweep
+        if reservation["reserved"]:
+            _give_back_reservation(placing, order_id)
+        raise
     total = priced["total"] - coupon["discount"]
+    stock_status = domain.STOCK_RESERVED if reservation["reserved"] else domain.STOCK_REJECTED
     order = {
         "id": order_id,
         "customer_id": customer_id,
@@ -188,7 +225,7 @@ def create_order(
         "idempotency_key": idempotency_key,
         "request_hash": request_hash,
         "status": domain.PENDING,
-        "stock_status": domain.STOCK_PENDING,
+        "stock_status": stock_status,
         "total": total,
         "currency": priced["currency"],
         **coupon,
@@ -200,28 +237,37 @@ def create_order(
         "client_ip": request["client_ip"],
         "device_id": request["device_id"],
     }
+    lines = [_stored_line(line) for line in priced["items"]]
     try:
         with db.unit_of_work() as uow:
             uow.execute(orders.insert().values(**order))
             uow.execute(
                 order_lines.insert(),
                 [
-                    {"order_id": order_id, "line_no": number, **_stored_line(line)}
-                    for number, line in enumerate(priced["items"], start=1)
+                    {"order_id": order_id, "line_no": number, **line}
+                    for number, line in enumerate(lines, start=1)
                 ],
             )
             _record(uow, order_id, domain.PENDING, "created", now)
             if on_created is not None:
                 on_created(uow, order_id)
+            if not reservation["reserved"]:
+                # refused for its stock: risk has nothing to score
+                _record_stock_refusal(uow, _lock(uow, order_id), reservation["reason"], now)
+            check_asked_within(reserve_asked_at, deadlines.reservation_seconds, "reservation")
             if coupon["coupon_code"] is not None:
-                _check_hold_kept(hold_asked_at, deadlines)
+                check_asked_within(hold_asked_at, deadlines.coupon_hold_seconds, "coupon")
     except sa.exc.IntegrityError:
         # a concurrent request with the same key committed first: its order is the answer
         existing = _order_for_key(db, customer_id, idempotency_key)
         if existing is None:
             raise
         return pay(_replayed(db, ask, deadlines, existing, request_hash))
-    return pay(complete_order(db, ask, deadlines, order_id, now=now))
+    if reservation["reserved"]:
+        verdict = placing.assess(_assessment(order, [_event_line(line) for line in lines]))
+        with db.unit_of_work() as uow:
+            _record_answers(uow, _lock(uow, order_id), reservation, verdict, deadlines, now)
+    return pay(get_order(db, order_id))
 
 
 def _with_payment(
@@ -262,18 +308,10 @@ def complete_order(
     order = order_and_lines[0]
     if order["status"] == domain.PENDING:
         lines = [_event_line(line) for line in order_and_lines]
+        # the lines as stored, priced: inventory keeps (or, for an older order, learns) them for the sale
         reservation, verdict = ask(
             {"order_id": order_id, "customer_id": order["customer_id"], "items": lines},
-            {
-                "order_id": order_id,
-                "customer_id": order["customer_id"],
-                "items": lines,
-                "total": order["total"],
-                "currency": order["currency"],
-                "created_at": utc_isoformat(order["created_at"]),
-                "client_ip": order["client_ip"],
-                "device_id": order["device_id"],
-            },
+            _assessment(order, lines),
         )
         with db.unit_of_work() as uow:
             _record_answers(uow, _lock(uow, order_id), reservation, verdict, deadlines, now or utcnow())
@@ -294,13 +332,57 @@ def _held_coupon(
     return coupons.hold(hold_coupon, order_id, customer_id, coupon_code, priced)
 
 
-def _check_hold_kept(asked_at: float, deadlines: domain.Deadlines) -> None:
-    """Unavailable (the order is not stored) once the coupon's hold, asked at ``asked_at`` (monotonic),
-    is half as old as customers' sweep lets a hold for an order it does not see stored live: the sweep
-    could give the use back while this order is stored with its discount. A retry with the key holds it
-    again (renewed, or anew under the limits)."""
-    if time.monotonic() - asked_at >= deadlines.coupon_hold_seconds / 2:
-        raise Unavailable("the order took too long to place to keep its coupon; place it again")
+def _assessment(order: Mapping[Any, Any], lines: list[dict[str, Any]]) -> dict[str, Any]:
+    """What risk's ``assess_order`` scores of an order (a row of ``orders`` or the one being stored)."""
+    return {
+        "order_id": order["id"],
+        "customer_id": order["customer_id"],
+        "items": lines,
+        "total": order["total"],
+        "currency": order["currency"],
+        "created_at": utc_isoformat(order["created_at"]),
+        "client_ip": order["client_ip"],
+        "device_id": order["device_id"],
+    }
+
+
+def _give_back_reservation(placing: Placing, order_id: str) -> None:
+    """Have inventory give back the stock of an order refused before it was stored; should inventory not
+    answer, its sweep gives it back later (the buyer is answered the refusal all the same)."""
+    try:
+        placing.give_back(order_id)
+    except Unavailable as exc:
+        _log.warning("the reservation of an order refused was not given back yet: %s", exc)
+
+
+def _reserved_and_priced(
+    reserve: Reserve,
+    order_id: str,
+    customer_id: str,
+    items: list[dict[str, Any]],
+    level: str,
+    markup_bp: int,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(inventory's reservation of a new order's ``items``, its quote at ``level``), asked at once: the
+    quote checked to be for exactly those items and to add up. inventory's refusals of the items (an
+    unknown product, one off sale) reach the buyer as they are, nothing reserved."""
+    try:
+        answer = schemas.priced_reservation_in.load(reserve(order_id, customer_id, items, level, markup_bp))
+    except ValidationError as exc:
+        raise Unavailable("inventory answered a malformed reservation") from exc
+    if answer["order_id"] != order_id:
+        raise Unavailable("inventory answered the reservation of another order")
+    priced = answer.pop("quote")
+    ordered = sorted((item["product_id"], item["quantity"]) for item in items)
+    quoted = sorted((line["product_id"], line["quantity"]) for line in priced["items"])
+    if quoted != ordered:
+        raise Unavailable("inventory quoted other items than were ordered")
+    if domain.order_total(priced["items"]) != priced["total"]:
+        raise Unavailable("inventory's quote does not add up")
+    accounts = {item["product_id"]: item.get("recharge_account") for item in items}
+    for line in priced["items"]:
+        line["recharge_account"] = accounts[line["product_id"]]
+    return answer, priced
 
 
 def _stored_line(line: Mapping[Any, Any]) -> dict[str, Any]:
@@ -559,6 +641,14 @@ def _record_answers(
     if target == domain.CANCELLED:
         # inventory releases what it held, risk no longer counts the order as unpaid
         uow.publish("order.cancelled", {"order_id": order.id, "reason": reason}, correlation_id=order.id)
+
+
+def _record_stock_refusal(uow: UnitOfWork, order: Row, refusal: str | None, now: datetime.datetime) -> None:
+    """Cancel the (locked) new order inventory refused to reserve, as ``_record_answers`` would whatever
+    risk said: ``order.cancelled`` lets risk no longer count it as unpaid, and gives its coupon back."""
+    reason = domain.stock_refused_reason(refusal)
+    _move(uow, order, domain.CANCELLED, reason, now)
+    uow.publish("order.cancelled", {"order_id": order.id, "reason": reason}, correlation_id=order.id)
 
 
 def complete_pending_orders(
@@ -1022,24 +1112,6 @@ def _replayed(
             code="idempotency_key_reused",
         )
     return complete_order(db, ask, deadlines, existing.id)
-
-
-def _priced(quote: Quote, items: list[dict[str, Any]], level: str) -> dict[str, Any]:
-    """inventory's quote for ``items``, checked to be for exactly those items and to add up."""
-    try:
-        priced = schemas.quote_in.load(quote(items, level))
-    except ValidationError as exc:
-        raise Unavailable("inventory answered a malformed quote") from exc
-    ordered = sorted((item["product_id"], item["quantity"]) for item in items)
-    quoted = sorted((line["product_id"], line["quantity"]) for line in priced["items"])
-    if quoted != ordered:
-        raise Unavailable("inventory quoted other items than were ordered")
-    if domain.order_total(priced["items"]) != priced["total"]:
-        raise Unavailable("inventory's quote does not add up")
-    accounts = {item["product_id"]: item.get("recharge_account") for item in items}
-    for line in priced["items"]:
-        line["recharge_account"] = accounts[line["product_id"]]
-    return priced
 
 
 def _event_line(line: Mapping[Any, Any]) -> dict[str, Any]:

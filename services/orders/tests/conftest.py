@@ -1,9 +1,11 @@
 """Fixtures for the orders tests: databases, stand-ins for inventory and risk, and a saga driver."""
 
+import dataclasses
 import datetime
 import json
 import uuid
 from contextlib import contextmanager
+from functools import partial
 
 import pytest
 import sqlalchemy as sa
@@ -56,7 +58,6 @@ class Saga:
     REVIEW_TTL = REVIEW_TTL
     DEADLINES = DEADLINES
     event = staticmethod(event)
-    quote = staticmethod(fake_quote)
 
     def __init__(self, db):
         self.db = db
@@ -64,27 +65,55 @@ class Saga:
         self.stock = "reserved"
         self.risk = "approve"
         self.down = False
+        self.risk_down = False
+        # every request to inventory's reserve: (order_id, customer_id, items, level, markup_bp);
+        # to risk's assess_order: the assessment; to both at once (complete_order): (reservation, assessment)
+        self.reserved = []
+        self.assessed = []
         self.asked = []
+        self.given_back = []
+        # how inventory prices a reservation (a test may slow it down or change the prices)
+        self.quote = fake_quote
+        self.placing = usecases.Placing(
+            reserve=self.reserve, give_back=self.given_back.append, assess=self.assess, ask=self.ask
+        )
+
+    def reserve(self, order_id, customer_id, items, level, markup_bp=0, quote=None):
+        """inventory's reserve of a new order, priced by it (``quote(items, level)``): the reservation
+        with the quote."""
+        self.reserved.append((order_id, customer_id, items, level, markup_bp))
+        if self.down:
+            raise Unavailable("The inventory service is not running.")
+        return {**self._reservation(order_id), "quote": (quote or self.quote)(items, level)}
+
+    def placing_with(self, quote=None):
+        """The stand-ins for placing an order, inventory pricing with ``quote(items, level)`` if given."""
+        if quote is None:
+            return self.placing
+        return dataclasses.replace(self.placing, reserve=partial(self.reserve, quote=quote))
+
+    def _reservation(self, order_id):
+        reserved = self.stock == "reserved"
+        return {"order_id": order_id, "reserved": reserved, "reason": None if reserved else "out_of_stock"}
+
+    def assess(self, assessment):
+        """risk's assess_order."""
+        self.assessed.append(assessment)
+        if self.down or self.risk_down:
+            raise Unavailable("The risk service is not running.")
+        return {
+            "order_id": assessment["order_id"],
+            "decision": self.risk,
+            "score": 10,
+            "reasons": ["new customer"],
+        }
 
     def ask(self, reservation, assessment):
-        """inventory's reserve and risk's assess_order, as orders asks them both."""
+        """inventory's reserve and risk's assess_order of a pending order, as orders asks them both."""
         self.asked.append((reservation, assessment))
         if self.down:
             raise Unavailable("The inventory service is not running.")
-        reserved = self.stock == "reserved"
-        return (
-            {
-                "order_id": reservation["order_id"],
-                "reserved": reserved,
-                "reason": None if reserved else "out_of_stock",
-            },
-            {
-                "order_id": assessment["order_id"],
-                "decision": self.risk,
-                "score": 10,
-                "reasons": ["new customer"],
-            },
-        )
+        return self._reservation(reservation["order_id"]), self.assess(assessment)
 
     def place(
         self, items=({"product_id": 1, "quantity": 2},), customer_id="customer-1", key=None, now=NOW, **kw
@@ -92,8 +121,7 @@ class Saga:
         """Place an order as POST /orders does: answered as inventory and risk take it."""
         return usecases.create_order(
             self.db,
-            fake_quote,
-            self.ask,
+            self.placing,
             DEADLINES,
             customer_id,
             list(items),
@@ -103,14 +131,14 @@ class Saga:
         )
 
     def create(self, items=({"product_id": 1, "quantity": 2},), customer_id="customer-1", key=None, now=NOW):
-        """An order stored but left pending: inventory and risk did not answer."""
-        self.down = True
+        """An order stored but left pending: inventory reserved it, risk did not answer."""
+        self.risk_down = True
         try:
             with pytest.raises(Unavailable):
                 self.place(items, customer_id, key, now)
         finally:
-            self.down = False
-        return self.order(self.asked[-1][0]["order_id"])
+            self.risk_down = False
+        return self.order(self.reserved[-1][0])
 
     def answer(self, order_id, stock="reserved", risk="approve", now=NOW):
         """A pending order placed again, inventory and risk answering ``stock`` and ``risk`` this time."""

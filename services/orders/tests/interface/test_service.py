@@ -52,16 +52,16 @@ class Remote:
 
 class FakeInventory:
     def __init__(self):
-        self.quotes = []
         self.reservations = []
+        self.given_back = []
         self.reserve = Remote(self._reserve)
 
-    def _reserve(self, order_id, customer_id, items):
-        self.reservations.append((order_id, customer_id, items))
-        return {"order_id": order_id, "reserved": True, "reason": None}
-
-    def quote(self, items, level):
-        self.quotes.append((items, level))
+    def _reserve(self, order_id, customer_id, items, level=None, markup_bp=0):
+        """A new order's reservation is priced by inventory (``level``); a pending one's comes priced."""
+        self.reservations.append((order_id, customer_id, items, level))
+        answer = {"order_id": order_id, "reserved": True, "reason": None}
+        if level is None:
+            return answer
         lines = [
             {
                 "product_id": item["product_id"],
@@ -71,7 +71,12 @@ class FakeInventory:
             }
             for item in items
         ]
-        return {"items": lines, "total": sum(1500 * line["quantity"] for line in lines), "currency": "CNY"}
+        quote = {"items": lines, "total": sum(1500 * line["quantity"] for line in lines), "currency": "CNY"}
+        return {**answer, "quote": quote}
+
+    def give_back_reservation(self, order_id):
+        self.given_back.append(order_id)
+        return {"order_id": order_id, "released": True}
 
 
 class FakeRisk:
@@ -109,7 +114,7 @@ class RefusingInventory:
     name = "inventory"
 
     @rpc
-    def quote(self, items, level):
+    def reserve(self, order_id, customer_id, items, level=None, markup_bp=0):
         raise NotFound(f"product {items[0]['product_id']} does not exist", "product_not_found")
 
 
@@ -134,6 +139,7 @@ def config(amqp_uri, tmp_path, monkeypatch):
         "ORDER_TTL_SECONDS": 900,
         "REVIEW_TTL_SECONDS": 3600,
         "COUPON_HOLD_GRACE_SECONDS": 600,
+        "RESERVATION_GRACE_SECONDS": 600,
         "EXPIRY_INTERVAL_SECONDS": 60,
         "STATUS_RECHECK_SECONDS": 0.5,
         "CALLBACK_INTERVAL_SECONDS": 60,
@@ -213,14 +219,27 @@ def test_health(container):
     assert call(container, "health") == {"service": "orders", "database": "ok"}
 
 
-def test_create_order_prices_reserves_scores_and_answers_the_order_payable(container, fakes):
+def test_create_order_reserves_at_a_price_scores_and_answers_the_order_payable(container, fakes):
     order = call(container, "create_order", "customer-1", ITEMS, "key-1", client_ip="203.0.113.9")
     assert (order["status"], order["total"], order["currency"]) == ("awaiting_payment", 3000, "CNY")
-    assert fakes[0].quotes == [(ITEMS, "regular")]
-    lines = [{"product_id": 1, "quantity": 2, "unit_price": 1500}]
-    assert fakes[0].reservations == [(order["id"], "customer-1", lines)]
+    # one request to inventory: the reservation, priced at the buyer's level
+    assert fakes[0].reservations == [(order["id"], "customer-1", ITEMS, "regular")]
     assert call(container, "create_order", "customer-1", ITEMS, "key-1", client_ip="203.0.113.9") == order
     assert len(fakes[0].reservations) == 1
+
+
+def test_a_pending_order_placed_again_asks_inventory_with_its_lines_as_priced(container, fakes):
+    fakes[2].down = True
+    with pytest.raises(Unavailable):
+        call(container, "create_order", "customer-1", ITEMS, "again")
+    fakes[2].down = False
+    order = call(container, "create_order", "customer-1", ITEMS, "again")
+    lines = [{"product_id": 1, "quantity": 2, "unit_price": 1500}]
+    assert order["status"] == "awaiting_payment"
+    assert fakes[0].reservations == [
+        (order["id"], "customer-1", ITEMS, "regular"),
+        (order["id"], "customer-1", lines, None),
+    ]
 
 
 def test_an_order_risk_could_not_score_is_unavailable_and_stays_pending(container, fakes):
@@ -367,12 +386,14 @@ def test_orders_by_status_gauge(container):
     assert REGISTRY.get_sample_value("kameng_orders_by_status", {"status": "refunded"}) == 0
 
 
-def test_refusals_travel_over_rpc_with_their_class_and_code(container_factory, container, config):
+def test_refusals_travel_over_rpc_with_their_class_and_code(container_factory, container, config, fakes):
     container_factory(RefusingCustomers, config).start()
     with ServiceRpcProxy("orders", config) as orders:
         with pytest.raises(InvalidInput) as refused:
             orders.create_order("customer-1", ITEMS, "coupon", coupon_code="SPRING")
         assert refused.value.code == "coupon_expired"
+        # reserved before the coupon was refused: given back at once, not left to the sweep
+        assert fakes[0].given_back == [fakes[0].reservations[-1][0]]
         with pytest.raises(InvalidInput):
             orders.create_order("customer-1", [], "empty")
 
@@ -395,7 +416,12 @@ def test_entrypoints_only_delegate(db):
         inventory=inventory,
         payments=payments,
         risk=FakeRisk(),
-        config={"ORDER_TTL_SECONDS": 900, "REVIEW_TTL_SECONDS": 3600, "COUPON_HOLD_GRACE_SECONDS": 600},
+        config={
+            "ORDER_TTL_SECONDS": 900,
+            "REVIEW_TTL_SECONDS": 3600,
+            "COUPON_HOLD_GRACE_SECONDS": 600,
+            "RESERVATION_GRACE_SECONDS": 600,
+        },
     )
     order = service.create_order("customer-1", ITEMS, "k")
     service.request_payment(order["id"], "customer-1", "balance")

@@ -39,8 +39,7 @@ def place(saga, sealer, payments, client_order_id="c-1", callback_url=None, cust
     key = channel.create_api_key(saga.db, sealer, customer_id, "shop", ["orders:create"])
     order = channel.create_channel_order(
         saga.db,
-        saga.quote,
-        saga.ask,
+        saga.placing,
         saga.DEADLINES,
         payments,
         key["key_id"],
@@ -129,7 +128,7 @@ def test_the_same_client_order_id_answers_the_first_order_and_pays_once(saga, se
     _, second = place(saga, sealer, payments)
     assert second["id"] == first["id"]
     assert len(payments.calls) == 1
-    assert len(saga.asked) == 1
+    assert (len(saga.reserved), len(saga.assessed)) == (1, 1)
 
 
 def test_a_client_order_id_used_for_other_items_is_refused(saga, sealer):
@@ -138,8 +137,7 @@ def test_a_client_order_id_used_for_other_items_is_refused(saga, sealer):
     with pytest.raises(InvalidInput) as refused:
         channel.create_channel_order(
             saga.db,
-            saga.quote,
-            saga.ask,
+            saga.placing,
             saga.DEADLINES,
             payments,
             key["key_id"],
@@ -167,8 +165,7 @@ def test_two_requests_with_one_client_order_id_at_once_make_one_order(any_saga, 
     def racer():
         return channel.create_channel_order(
             saga.db,
-            slow_quote,
-            saga.ask,
+            saga.placing_with(slow_quote),
             saga.DEADLINES,
             payments,
             key["key_id"],

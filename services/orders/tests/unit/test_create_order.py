@@ -16,8 +16,7 @@ from orders import usecases
 def create(saga, quote=None, customer_id="customer-1", items=None, key="key-1", coupon_code=None):
     return usecases.create_order(
         saga.db,
-        quote or saga.quote,
-        saga.ask,
+        saga.placing_with(quote),
         saga.DEADLINES,
         customer_id,
         items if items is not None else [{"product_id": 1, "quantity": 2}],
@@ -50,31 +49,30 @@ def test_places_an_order_priced_by_inventory_and_answers_it_awaiting_payment(sag
     assert saga.events() == []  # inventory and risk answered: nothing to tell anyone
 
 
-def test_asks_inventory_to_reserve_and_risk_to_score_the_order_as_stored(saga):
+def test_asks_inventory_once_to_reserve_and_price_then_risk_to_score_the_order_as_stored(saga):
     order = create(saga)
+    # one request to inventory: it prices the items at the buyer's level as it reserves them
+    assert saga.reserved == [(order["id"], "customer-1", [{"product_id": 1, "quantity": 2}], "regular", 0)]
     lines = [{"product_id": 1, "quantity": 2, "unit_price": 10000}]
-    assert saga.asked == [
-        (
-            {"order_id": order["id"], "customer_id": "customer-1", "items": lines},
-            {
-                "order_id": order["id"],
-                "customer_id": "customer-1",
-                "items": lines,
-                "total": 20000,
-                "currency": "CNY",
-                "created_at": "2026-03-01T12:00:00+00:00",
-                "client_ip": None,
-                "device_id": None,
-            },
-        )
+    assert saga.assessed == [
+        {
+            "order_id": order["id"],
+            "customer_id": "customer-1",
+            "items": lines,
+            "total": 20000,
+            "currency": "CNY",
+            "created_at": "2026-03-01T12:00:00+00:00",
+            "client_ip": None,
+            "device_id": None,
+        }
     ]
+    assert saga.asked == []  # both at once only for an order left pending
 
 
 def test_where_the_buyer_ordered_from_travels_to_risk_with_the_order(saga):
     usecases.create_order(
         saga.db,
-        saga.quote,
-        saga.ask,
+        saga.placing,
         saga.DEADLINES,
         "customer-1",
         [{"product_id": 1, "quantity": 1}],
@@ -82,13 +80,12 @@ def test_where_the_buyer_ordered_from_travels_to_risk_with_the_order(saga):
         client_ip="203.0.113.9",
         device_id="phone-42",
     )
-    [(_reservation, assessment)] = saga.asked
+    [assessment] = saga.assessed
     assert (assessment["client_ip"], assessment["device_id"]) == ("203.0.113.9", "phone-42")
     with pytest.raises(InvalidInput):
         usecases.create_order(
             saga.db,
-            saga.quote,
-            saga.ask,
+            saga.placing,
             saga.DEADLINES,
             "customer-1",
             [{"product_id": 1, "quantity": 1}],
@@ -118,8 +115,7 @@ def levels_asked(saga, customer_id="customer-1"):
 
     usecases.create_order(
         saga.db,
-        quote,
-        saga.ask,
+        saga.placing_with(quote),
         saga.DEADLINES,
         customer_id,
         [{"product_id": 2, "quantity": 1}],
@@ -161,7 +157,7 @@ def test_the_same_key_returns_the_same_order_without_pricing_again(saga):
     again = create(saga, quote=quote)
     assert again == first
     assert len(calls) == 1
-    assert len(saga.asked) == 1  # placed: not asked again
+    assert (len(saga.reserved), len(saga.assessed), saga.asked) == (1, 1, [])  # placed: not asked again
 
 
 @pytest.mark.parametrize(
@@ -174,7 +170,7 @@ def test_the_same_key_with_another_request_is_refused(saga, items, coupon_code):
         create(saga, items=items, coupon_code=coupon_code)
     assert refused.value.code == "idempotency_key_reused"
     assert [order["id"] for order in saga_orders(saga)] == [first["id"]]
-    assert len(saga.asked) == 1
+    assert (len(saga.reserved), saga.asked) == (1, [])
 
 
 def test_a_key_raced_with_another_request_is_refused_to_the_loser(any_saga):
@@ -193,8 +189,7 @@ def test_a_key_raced_with_another_request_is_refused_to_the_loser(any_saga):
         eventlet.spawn(
             usecases.create_order,
             any_saga.db,
-            slow_quote,
-            any_saga.ask,
+            any_saga.placing_with(slow_quote),
             any_saga.DEADLINES,
             "customer-1",
             items,
@@ -235,8 +230,7 @@ def test_concurrent_requests_with_the_same_key_make_one_order(any_saga):
         eventlet.spawn(
             usecases.create_order,
             any_saga.db,
-            slow_quote,
-            any_saga.ask,
+            any_saga.placing_with(slow_quote),
             any_saga.DEADLINES,
             "customer-1",
             [{"product_id": 1, "quantity": 1}],
@@ -247,8 +241,10 @@ def test_concurrent_requests_with_the_same_key_make_one_order(any_saga):
     first, second = (racer.wait() for racer in racers)
     assert first == second
     assert len(saga_orders(any_saga)) == 1
-    # the loser found the order placed already, or placed it again: answers are idempotent per order
-    assert {reservation["order_id"] for reservation, _assessment in any_saga.asked} == {first["id"]}
+    # both reserved the one order (idempotent per order); the loser found it placed already, or placed
+    # it again
+    assert {reserved[0] for reserved in any_saga.reserved} == {first["id"]}
+    assert {reservation["order_id"] for reservation, _assessment in any_saga.asked} <= {first["id"]}
 
 
 def saga_orders(saga):
@@ -279,8 +275,7 @@ class Customers:
 def create_with_coupon(saga, customers, key="key-1", code="spring10", deadlines=None):
     return usecases.create_order(
         saga.db,
-        saga.quote,
-        saga.ask,
+        saga.placing,
         deadlines or saga.DEADLINES,
         "customer-1",
         [{"product_id": 1, "quantity": 2}],
@@ -301,7 +296,7 @@ def test_a_coupon_held_for_the_order_takes_its_discount_off_the_total(saga):
     [(order_id, customer_id, code, lines, currency)] = customers.holds
     assert (order_id, customer_id, code, currency) == (order["id"], "customer-1", "spring10", "CNY")
     assert lines == [{"product_id": 1, "category_id": None, "quantity": 2, "unit_price": 10_000}]
-    [(_reservation, assessment)] = saga.asked
+    [assessment] = saga.assessed
     assert assessment["total"] == 18_500  # risk scores what the buyer pays
 
 
@@ -313,6 +308,14 @@ def test_a_refused_coupon_refuses_the_order(saga):
 
     assert refused.value.code == "coupon_expired"
     assert saga.events() == [] and saga_orders(saga) == []
+    # its stock, reserved before the coupon was refused, goes back at once rather than with the sweep
+    assert saga.given_back == [saga.reserved[0][0]]
+
+
+def test_a_coupon_customers_did_not_answer_about_keeps_the_reservation_for_the_retry(saga):
+    with pytest.raises(Unavailable):
+        create_with_coupon(saga, Customers(refusal=Unavailable("customers answered too late")))
+    assert saga.given_back == [] and saga_orders(saga) == []
 
 
 @pytest.mark.parametrize("discount", [-1, 20_001, "100"])
@@ -353,6 +356,72 @@ def test_an_order_whose_hold_may_have_been_given_back_meanwhile_is_not_stored(sa
 
     order = create_with_coupon(saga, customers)
     assert order["discount"] == 1_500 and len(customers.holds) == 2
+
+
+def test_an_order_whose_reservation_may_have_been_given_back_meanwhile_is_not_stored(saga):
+    """Placing the order took half of inventory's grace for a reservation whose order it does not see
+    stored: its sweep might give the stock back while the order is stored reserved. The order is not
+    stored; the buyer's retry reserves the order again (idempotent per order)."""
+    hurried = dataclasses.replace(saga.DEADLINES, reservation_seconds=0)
+    with pytest.raises(Unavailable):
+        usecases.create_order(
+            saga.db, saga.placing, hurried, "customer-1", [{"product_id": 1, "quantity": 2}], "key-1"
+        )
+    assert saga_orders(saga) == [] and saga.assessed == []
+
+    order = create(saga)
+    assert order["status"] == "awaiting_payment"
+    assert [reserved[0] for reserved in saga.reserved] == [order["id"]] * 2
+
+
+def test_an_order_refused_for_its_stock_is_stored_cancelled_without_asking_risk(saga):
+    saga.stock = "out_of_stock"
+    order = create(saga)
+    assert order["status"] == "cancelled"
+    assert [(entry["status"], entry["reason"]) for entry in order["history"]] == [
+        ("pending", "created"),
+        ("cancelled", "stock rejected: out_of_stock"),
+    ]
+    assert saga.assessed == [] and saga.asked == []
+    # risk no longer counts it unpaid, customers gives back a coupon it held
+    assert saga.events("order.cancelled") == [
+        {"order_id": order["id"], "reason": "stock rejected: out_of_stock"}
+    ]
+    assert create(saga) == order and len(saga.reserved) == 1
+
+
+def test_an_order_risk_did_not_score_is_stored_reserved_and_completed_with_its_priced_lines(saga):
+    pending = saga.create()
+    assert pending["status"] == "pending" and saga.row(pending["id"]).stock_status == "reserved"
+
+    order = create(saga, key=saga.row(pending["id"]).idempotency_key)
+
+    assert order["status"] == "awaiting_payment"
+    # placed again: inventory asked with the lines as stored, idempotently, and risk at once
+    [(reservation, assessment)] = saga.asked
+    lines = [{"product_id": 1, "quantity": 2, "unit_price": 10000}]
+    assert reservation == {"order_id": order["id"], "customer_id": "customer-1", "items": lines}
+    assert assessment["order_id"] == order["id"] and len(saga.reserved) == 1
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        {"order_id": "another-order", "reserved": True, "reason": None},
+        {"reserved": True, "reason": None},
+        {"order_id": None, "reserved": True, "reason": None},
+    ],
+)
+def test_a_reservation_answer_that_cannot_be_stores_nothing(saga, answer):
+    def reserve(order_id, customer_id, items, level, markup_bp):
+        return {**answer, "quote": saga.quote(items, level)}
+
+    placing = dataclasses.replace(saga.placing, reserve=reserve)
+    with pytest.raises(Unavailable):
+        usecases.create_order(
+            saga.db, placing, saga.DEADLINES, "customer-1", [{"product_id": 1, "quantity": 1}], "key-1"
+        )
+    assert saga_orders(saga) == []
 
 
 @pytest.mark.parametrize(

@@ -72,16 +72,28 @@ def test_the_history_tells_why_without_risks_reasons(saga, stock, risk, reason):
     )
 
 
-def test_an_order_whose_answers_did_not_come_stays_pending_and_is_placed_by_a_retry(saga):
+def test_an_order_inventory_did_not_answer_about_is_not_stored_and_is_placed_by_a_retry(saga):
     saga.down = True
     with pytest.raises(Unavailable):
         saga.place(key="k")
-    [(reservation, _assessment)] = saga.asked
-    assert saga.status(reservation["order_id"]) == "pending"
+    [(order_id, *_)] = saga.reserved
+    assert usecases.order_statuses(saga.db, [order_id]) == {"orders": {}}
     saga.down = False
+    order = saga.place(key="k")  # the buyer asks again with the same key: the same order, reserved again
+    assert (order["id"], order["status"]) == (order_id, "awaiting_payment")
+    assert [reserved[0] for reserved in saga.reserved] == [order["id"]] * 2
+
+
+def test_an_order_risk_did_not_answer_about_stays_pending_and_is_placed_by_a_retry(saga):
+    saga.risk_down = True
+    with pytest.raises(Unavailable):
+        saga.place(key="k")
+    [(order_id, *_)] = saga.reserved
+    assert saga.status(order_id) == "pending"
+    saga.risk_down = False
     order = saga.place(key="k")  # the buyer asks again with the same key
-    assert (order["id"], order["status"]) == (reservation["order_id"], "awaiting_payment")
-    assert [asked[0]["order_id"] for asked in saga.asked] == [order["id"]] * 2
+    assert (order["id"], order["status"]) == (order_id, "awaiting_payment")
+    assert [reservation["order_id"] for reservation, _ in saga.asked] == [order["id"]]
 
 
 def test_the_sweeper_places_orders_left_pending_and_leaves_young_ones_to_their_request(any_saga):

@@ -35,8 +35,7 @@ class Customers:
 def place(saga, customers, shop="lucky-cards", key="key-1", quantity=2, coupon_code=None, quote=None):
     return usecases.create_order(
         saga.db,
-        quote or saga.quote,
-        saga.ask,
+        saga.placing_with(quote),
         saga.DEADLINES,
         "customer-1",
         [{"product_id": 1, "quantity": quantity}],
@@ -76,8 +75,11 @@ def test_an_order_through_a_shop_is_priced_at_the_agent_level_plus_the_shops_mar
         "agent-7",
         2 * (SHOP_PRICE - AGENT_PRICE),
     )
-    [(_reservation, assessment)] = saga.asked
+    [assessment] = saga.assessed
     assert assessment["total"] == 2 * SHOP_PRICE  # risk scores what the buyer pays
+    # inventory keeps the lines at the shop's price for the sale: it is told the markup
+    [(_order_id, _customer_id, _items, level, markup_bp)] = saga.reserved
+    assert (level, markup_bp) == ("agent", 1_250)
 
 
 def test_an_order_through_no_shop_records_none(saga):
@@ -92,15 +94,14 @@ def test_an_unknown_or_closed_shop_refuses_the_order_with_customers_code(saga, c
     with pytest.raises(InvalidInput) as refused:
         place(saga, Customers(refusal=InvalidInput("no such shop", code=code)))
     assert refused.value.code == code
-    assert saga.events() == [] and saga.asked == []
+    assert saga.events() == [] and saga.reserved == []
 
 
 def test_a_shop_is_refused_where_shops_cannot_be_found(saga):
     with pytest.raises(InvalidInput) as refused:
         usecases.create_order(
             saga.db,
-            saga.quote,
-            saga.ask,
+            saga.placing,
             saga.DEADLINES,
             "customer-1",
             [{"product_id": 1, "quantity": 1}],
@@ -122,7 +123,7 @@ def test_a_shop_is_refused_where_shops_cannot_be_found(saga):
 def test_a_shop_answer_that_cannot_be_is_unavailable(saga, answer):
     with pytest.raises(Unavailable):
         place(saga, Customers(shop=answer))
-    assert saga.asked == []
+    assert saga.reserved == []
 
 
 @pytest.mark.parametrize("slug", ["", "x" * 33, 7])
