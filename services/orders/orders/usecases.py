@@ -96,7 +96,9 @@ _RECORD = order_history.insert()
 _STATUSES = sa.select(orders.c.id, orders.c.status).where(
     orders.c.id.in_(sa.bindparam("b_order_ids", expanding=True))
 )
-_CUSTOMER_OF_ORDER = sa.select(orders.c.customer_id).where(orders.c.id == sa.bindparam("order_id"))
+_STATUS_AND_CUSTOMER = sa.select(orders.c.status, orders.c.customer_id).where(
+    orders.c.id == sa.bindparam("order_id")
+)
 _BY_KEY = (
     orders.c.customer_id == sa.bindparam("b_customer_id"),
     orders.c.idempotency_key == sa.bindparam("b_idempotency_key"),
@@ -411,9 +413,9 @@ def get_order(
         {"order_id": order_id, "changed_from": changed_from, "wait": wait, "for_customer": for_customer},
     )
     waited_through = request["changed_from"]
-    if waited_through and request["wait"] > 0 and _may_wait(db, order_id, request["for_customer"]):
+    if waited_through and request["wait"] > 0:
         status_changes.wait_for_change(
-            order_id, partial(_status, db, order_id), waited_through, request["wait"]
+            order_id, partial(_status, db, order_id, request["for_customer"]), waited_through, request["wait"]
         )
     with db.reading() as session:
         order_and_lines = session.execute(ORDER_WITH_LINES, {"order_id": order_id}).mappings().all()
@@ -421,14 +423,6 @@ def get_order(
             raise NotFound("order not found")
         history = session.execute(ORDER_HISTORY, {"order_id": order_id}).mappings().all()
     return schemas.order_out.dump({**order_and_lines[0], "items": order_and_lines, "history": history})
-
-
-def _may_wait(db: Database, order_id: str, for_customer: str | None) -> bool:
-    """Whether a long-poll for ``for_customer`` (None: staff, anyone's) may wait on the order."""
-    if for_customer is None:
-        return True
-    with db.reading() as session:
-        return session.execute(_CUSTOMER_OF_ORDER, {"order_id": order_id}).scalar() == for_customer
 
 
 def order_statuses(db: Database, order_ids: list[str]) -> dict[str, Any]:
@@ -1076,9 +1070,14 @@ def _statuses(db: Database, order_ids: Collection[str]) -> dict[str, str]:
         return dict(session.execute(_STATUSES, {"b_order_ids": list(order_ids)}).all())
 
 
-def _status(db: Database, order_id: str) -> str | None:
-    """The order's status alone (None for an unknown order)."""
-    return _statuses(db, [order_id]).get(order_id)
+def _status(db: Database, order_id: str, for_customer: str | None = None) -> str | None:
+    """The order's status alone: None for an unknown order, and for one not ``for_customer``'s when
+    given, which no status waited through is, so nobody waits on another's order."""
+    with db.reading() as session:
+        row = session.execute(_STATUS_AND_CUSTOMER, {"order_id": order_id}).first()
+    if row is None or (for_customer is not None and row.customer_id != for_customer):
+        return None
+    return row.status
 
 
 def _order_for_key(db: Database, customer_id: str, idempotency_key: str) -> Row | None:
