@@ -208,6 +208,8 @@ def print_result(result):
         f"= {broker['fraction_of_ceiling'] * 100:.0f}% of the ceiling "
         f"({broker['ceiling_messages_per_second']:.0f}/s)"
     )
+    if result.get("floor"):
+        print(f"framework floor: {floor_text(result)}")
     if result.get("postgresql_per_purchase"):
         print(
             "postgresql per purchase: "
@@ -219,6 +221,24 @@ def print_result(result):
     print(f"audit: {result['audit']['verdict']}")
     if result.get("marketing"):
         print(f"marketing: {marketing_text(result['marketing'])}")
+
+
+def floor_text(result):
+    """The run's messages at the framework's floor beside what the suite spent, and what 3× would allow."""
+    floor = result["floor"]
+    text = (
+        f"{floor['rpc_calls']:.1f} RPCs and {floor['event_deliveries']:.1f} event deliveries a purchase cost "
+        f"at least {floor['cpu_ms_per_purchase']:.1f} ms of CPU; the suite spent "
+        f"{floor['suite_cpu_ms_per_purchase']:.1f} ms"
+    )
+    if result.get("baseline"):
+        text += f"; a speedup of 3× allows {three_times_budget(result):.1f} ms"
+    return text
+
+
+def three_times_budget(result):
+    """The suite CPU per purchase at which a saturated machine completes 3× the baseline's purchases."""
+    return result["baseline"]["cpu_ms_per_purchase"] / 3
 
 
 def marketing_text(marketing):
@@ -290,6 +310,15 @@ Profiles taken during a change, kept here rather than in the code's comments:
   at import (`ORDER_WITH_LINES`, `ORDER_HISTORY` in `orders/usecases.py`).
 """
 
+
+FLOOR_INTRO = """The CPU (all processes: caller, services, RabbitMQ) of one RPC and one event hop
+with nothing in them but Kameng's messaging, on SQLite (bench/floor.py), set
+against each run's RPCs and event deliveries per purchase: the least those
+messages can cost, whatever the purchase does in them. On PostgreSQL a
+transaction costs more, so the floor is higher still. When the machine is
+saturated, purchases/s goes as 1 / CPU per purchase: a speedup of 3× needs
+the suite's CPU per purchase at a third of the baseline's (last column).
+"""
 
 # what the suite itself spent, without the load generator and whatever else the machine ran
 NOT_THE_SUITE = ("load generator", "everything else on the machine", "postgresql:other")
@@ -414,6 +443,32 @@ def write_readme():
                     "ok" if marketing["marketing"]["ok"] else "mismatch",
                 ]
                 for document, marketing, plain in beside
+            ],
+        )
+    floored = [(document, result) for document, result in runs if result.get("floor")]
+    if floored:
+        lines += ["## The framework's floor, measured in the same run\n", FLOOR_INTRO]
+        lines += _table(
+            [
+                *key_header,
+                "RPC ms (with a unit of work)",
+                "event hop ms",
+                "RPCs + event deliveries / purchase",
+                "floor ms/purchase",
+                "suite CPU ms/purchase",
+                "suite CPU ms/purchase at 3×",
+            ],
+            [
+                [
+                    *key(document, result),
+                    f"{document['framework_floor']['rpc']:.2f} ({document['framework_floor']['rpc_unit_of_work']:.2f})",
+                    f"{document['framework_floor']['event_hop']:.2f}",
+                    f"{result['floor']['rpc_calls']:.1f} + {result['floor']['event_deliveries']:.1f}",
+                    f"{result['floor']['cpu_ms_per_purchase']:.1f}",
+                    f"{result['floor']['suite_cpu_ms_per_purchase']:.1f}",
+                    f"{three_times_budget(result):.1f}" if result.get("baseline") else "—",
+                ]
+                for document, result in floored
             ],
         )
     lines += ["## CPU milliseconds per purchase\n"]

@@ -45,6 +45,7 @@ from collections import Counter
 from pathlib import Path
 
 import ceiling
+import floor
 import load
 import probes
 import report
@@ -104,6 +105,12 @@ def parse_args(argv):
         help="purchases/s the card stock is sized for (the run fails if it runs dry)",
     )
     parser.add_argument("--ceiling-seconds", type=float, default=5)
+    parser.add_argument(
+        "--floor-calls",
+        type=int,
+        default=2000,
+        help="calls per step of the framework's floor (bench/floor.py); 0 to skip it",
+    )
     parser.add_argument(
         "--baseline",
         default=DEFAULT_BASELINE,
@@ -412,6 +419,17 @@ def compared_with(result, baseline, commit):
     }
 
 
+def with_floor(result, framework_floor):
+    """``result`` with what its messages would cost at the framework's floor, beside what it spent."""
+    return {
+        **result,
+        "floor": {
+            **floor.purchase_floor(framework_floor, result["broker"]),
+            "suite_cpu_ms_per_purchase": report.suite_cpu_ms_per_purchase(result),
+        },
+    }
+
+
 def git_commit():
     return subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True, check=True
@@ -426,6 +444,14 @@ def main(argv=None):
         f"broker ceiling: {broker_ceiling['messages_per_second']:.0f} messages/s "
         f"({broker_ceiling['pairs']} publisher/consumer pair(s))"
     )
+    framework_floor = None
+    if args.floor_calls:
+        print(f"measuring the framework's floor ({args.floor_calls} calls a step)…")
+        framework_floor = floor.measure(args.floor_calls)
+        print(
+            f"framework floor: an RPC {framework_floor['rpc_unit_of_work']} ms of CPU with a unit of work, "
+            f"an event hop {framework_floor['event_hop']} ms more"
+        )
     document = {
         "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d"),
         "started_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
@@ -440,6 +466,7 @@ def main(argv=None):
         ),
         "machine": {"cores": os.cpu_count(), "load_average_at_start": os.getloadavg()},
         "broker_ceiling": broker_ceiling,
+        "framework_floor": framework_floor,
         "notes": args.note,
         "runs": [],
     }
@@ -459,6 +486,8 @@ def main(argv=None):
                 traceback.print_exc()
                 failed = True
                 continue
+            if framework_floor:
+                result = with_floor(result, framework_floor)
             if measured:
                 result = compared_with(result, measured, baseline[1])
                 print(

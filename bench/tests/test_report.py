@@ -367,3 +367,39 @@ def test_the_risk_table(results):
         "| 2026-11-27 | abc1234 | sqlite | 7 | card_testing | 20 | 19 | 95.0 % | 100 | 30 / 50 | — | 0 | met |",
         "| 2026-11-27 | abc1234 | sqlite | 7 | normal | 50 | — | — | 400 | 5 / 0 | 1.25 % | 1 | missed |",
     ]
+
+
+def test_the_floor_beside_what_the_suite_spent(capsys, results):
+    baseline = {"commit": "3246524", "purchases_per_second": 20.0, "cpu_ms_per_purchase": 75.0}
+    floor = {
+        "rpc_calls": 7.0,
+        "event_deliveries": 8.0,
+        "cpu_ms_per_purchase": 38.0,
+        "suite_cpu_ms_per_purchase": 60.0,
+    }
+    measured = result(baseline=baseline, speedup=1.5, floor=floor)
+    assert report.floor_text(measured) == (
+        "7.0 RPCs and 8.0 event deliveries a purchase cost at least 38.0 ms of CPU; the suite spent 60.0 ms; "
+        "a speedup of 3× allows 25.0 ms"
+    )
+    report.print_result(measured)
+    assert "framework floor: 7.0 RPCs" in capsys.readouterr().out
+
+    framework_floor = {"rpc": 1.5, "rpc_unit_of_work": 2.0, "event_hop": 3.0}
+    (results / "2026-11-28-abc1234.json").write_text(
+        json.dumps(
+            {
+                "date": "2026-11-28",
+                "commit": "abc1234",
+                "framework_floor": framework_floor,
+                "runs": [measured, result("postgresql", floor=floor)],
+            }
+        )
+    )
+    report.write_readme()
+    assert rows_of(
+        (results / "README.md").read_text(), "The framework's floor, measured in the same run"
+    ) == [
+        "| 2026-11-28 | abc1234 | sqlite | 1 each | 1.50 (2.00) | 3.00 | 7.0 + 8.0 | 38.0 | 60.0 | 25.0 |",
+        "| 2026-11-28 | abc1234 | postgresql | 1 each | 1.50 (2.00) | 3.00 | 7.0 + 8.0 | 38.0 | 60.0 | — |",
+    ]

@@ -1,0 +1,172 @@
+"""The framework's floor on this machine: the CPU of one RPC and of one event hop, with no business in them.
+
+    python bench/floor.py [--calls 2000] [--callers 16]
+
+Two processes of bench/floor_service.py (nameko on eventlet, Kameng's RPC
+entrypoint, unit of work, outbox relay and inbox) on SQLite, on a vhost of
+their own, called by the gateway's RPC client from ``--callers`` threads, as
+the gateway calls the suite. Each step makes ``--calls`` calls and counts the
+CPU of every process involved (the caller, both services, RabbitMQ) over them:
+
+- ``rpc``: a round trip that does nothing;
+- ``rpc_unit_of_work``: a round trip that commits one row;
+- ``event_hop``: a round trip that commits a row and an event, which the other
+  service handles (inbox mark and a row); the figure is what the event adds
+  over ``rpc_unit_of_work`` (outbox write, publish with confirm, mark
+  published, delivery, handling, ack).
+
+bench/run.py measures it once per run and sets the saga's messages against
+it (``floor`` in each run): the CPU a purchase would cost if its RPCs and
+event deliveries cost no more than these, whatever they did.
+"""
+
+import argparse
+import concurrent.futures
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import probes
+
+from kameng_common.testing import create_vhost, delete_vhost
+from kameng_gateway.rpc import RpcClient
+
+SERVICE = Path(__file__).resolve().parent / "floor_service.py"
+STARTUP_SECONDS = 60
+
+
+def _call_many(client, method, calls, callers):
+    with concurrent.futures.ThreadPoolExecutor(callers) as pool:
+        # list(): an exception in any call is raised here
+        list(pool.map(lambda _number: client.call("customers", method), range(calls)))
+
+
+def _wait_until(predicate, timeout, what):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the floor's services: {what} after {timeout:.0f} s")
+        time.sleep(0.05)
+
+
+def _answers(client, service, method):
+    try:
+        client.call(service, method, timeout=1)
+    except Exception:  # not up yet: the broker returns the request, or it times out
+        return False
+    return True
+
+
+def _cpu_ms_per_call(client, processes, method, calls, callers, settled=lambda: True):
+    before = probes.cpu_snapshot()
+    _call_many(client, method, calls, callers)
+    _wait_until(settled, 60, "events not handled")
+    after = probes.cpu_snapshot()
+    pids = {role: process.pid for role, process in processes.items()}
+    used, _machine = probes.cpu_used(before, after, pids, {})
+    used["caller"] = used.pop("load generator")
+    del used["everything else on the machine"]
+    return {
+        name: seconds / calls * 1000 for name, seconds in used.items() if not name.startswith("postgresql")
+    }
+
+
+def measure(calls=2000, callers=16):
+    """{rpc, rpc_unit_of_work, event_hop}: CPU milliseconds each, all processes together."""
+    vhost, amqp_uri = create_vhost("kameng-bench-floor")
+    processes = {}
+    client = None
+    try:
+        with tempfile.TemporaryDirectory(prefix="kameng-floor-") as folder:
+            for role in ("publisher", "subscriber"):
+                database_url = f"sqlite:///{folder}/{role}.db"
+                processes[role] = subprocess.Popen(
+                    [sys.executable, str(SERVICE), role, amqp_uri, database_url],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            client = RpcClient(amqp_uri, timeout=30)
+            for service, method in (("customers", "echo"), ("risk", "handled")):
+                _wait_until(lambda: _answers(client, service, method), STARTUP_SECONDS, f"{service} not up")
+            # warm up every path (connections, pools, compiled statements) before counting
+            for method in ("echo", "write", "publish"):
+                _call_many(client, method, callers * 4, callers)
+            rpc = _cpu_ms_per_call(client, processes, "echo", calls, callers)
+            unit_of_work = _cpu_ms_per_call(client, processes, "write", calls, callers)
+            target = client.call("risk", "handled") + calls
+            with_event = _cpu_ms_per_call(
+                client, processes, "publish", calls, callers, lambda: client.call("risk", "handled") >= target
+            )
+    finally:
+        if client is not None:
+            client.close()
+        for process in processes.values():
+            process.terminate()
+        for process in processes.values():
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        delete_vhost(vhost)
+    event_hop = {name: with_event[name] - unit_of_work[name] for name in with_event}
+    return {
+        "rpc": _total(rpc),
+        "rpc_unit_of_work": _total(unit_of_work),
+        "event_hop": _total(event_hop),
+        "by_process": {
+            "rpc": _rounded(rpc),
+            "rpc_unit_of_work": _rounded(unit_of_work),
+            "event_hop": _rounded(event_hop),
+        },
+        "calls": calls,
+        "callers": callers,
+        "database": "sqlite",
+    }
+
+
+def _total(by_process):
+    return round(sum(by_process.values()), 2)
+
+
+def _rounded(by_process):
+    return {name: round(ms, 2) for name, ms in by_process.items()}
+
+
+def purchase_floor(floor, broker):
+    """What a purchase's messages (a run's ``broker`` figures) would cost at the floor, in CPU ms.
+
+    Each RPC (the broker counts its request and its reply) counts as a round
+    trip that commits, as most of a purchase's do; each event delivery as a
+    whole hop, though one publish may feed several deliveries.
+    """
+    rpc_calls = broker["rpc_per_purchase"] / 2
+    event_deliveries = broker["delivered_per_purchase"] - broker["rpc_per_purchase"]
+    return {
+        "rpc_calls": round(rpc_calls, 1),
+        "event_deliveries": round(event_deliveries, 1),
+        "cpu_ms_per_purchase": round(
+            rpc_calls * floor["rpc_unit_of_work"] + event_deliveries * floor["event_hop"], 1
+        ),
+    }
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--calls", type=int, default=2000)
+    parser.add_argument("--callers", type=int, default=16)
+    args = parser.parse_args(argv)
+    floor = measure(args.calls, args.callers)
+    print(
+        f"CPU per call, all processes: RPC {floor['rpc']} ms, RPC with a unit of work "
+        f"{floor['rpc_unit_of_work']} ms, an event hop {floor['event_hop']} ms more"
+    )
+    for step, by_process in floor["by_process"].items():
+        print(f"  {step}: " + ", ".join(f"{name} {ms} ms" for name, ms in by_process.items()))
+
+
+if __name__ == "__main__":
+    main()
