@@ -227,7 +227,8 @@ def floor_text(result):
     """The run's messages at the framework's floor beside what the suite spent, and what 3× would allow."""
     floor = result["floor"]
     text = (
-        f"{floor['rpc_calls']:.1f} RPCs and {floor['event_deliveries']:.1f} event deliveries a purchase cost "
+        f"{floor['rpc_calls']:.1f} RPCs and {floor['events']:.1f} events ({floor['event_deliveries']:.1f} "
+        "deliveries) a purchase cost "
         f"at least {floor['cpu_ms_per_purchase']:.1f} ms of CPU; the suite spent "
         f"{floor['suite_cpu_ms_per_purchase']:.1f} ms"
     )
@@ -311,11 +312,12 @@ Profiles taken during a change, kept here rather than in the code's comments:
 """
 
 
-FLOOR_INTRO = """The CPU (all processes: caller, services, RabbitMQ) of one RPC and one event hop
-with nothing in them but Kameng's messaging, on SQLite (bench/floor.py), set
-against each run's RPCs and event deliveries per purchase: the least those
-messages can cost, whatever the purchase does in them. On PostgreSQL a
-transaction costs more, so the floor is higher still. When the machine is
+FLOOR_INTRO = """The CPU (all processes: caller, services, RabbitMQ) of an RPC and of an event
+hop with nothing in them but Kameng's messaging, on SQLite (bench/floor.py),
+set against each run's messages per purchase: each RPC at a bare round trip,
+each event at a whole hop, each further delivery of it at its subscriber's
+share. That is the least those messages cost, whatever the purchase does in
+them; on PostgreSQL a transaction costs more still. With the machine
 saturated, purchases/s goes as 1 / CPU per purchase: a speedup of 3× needs
 the suite's CPU per purchase at a third of the baseline's (last column).
 """
@@ -452,8 +454,8 @@ def write_readme():
             [
                 *key_header,
                 "RPC ms (with a unit of work)",
-                "event hop ms",
-                "RPCs + event deliveries / purchase",
+                "event hop ms (a further delivery)",
+                "RPCs + events (deliveries) / purchase",
                 "floor ms/purchase",
                 "suite CPU ms/purchase",
                 "suite CPU ms/purchase at 3×",
@@ -462,8 +464,10 @@ def write_readme():
                 [
                     *key(document, result),
                     f"{document['framework_floor']['rpc']:.2f} ({document['framework_floor']['rpc_unit_of_work']:.2f})",
-                    f"{document['framework_floor']['event_hop']:.2f}",
-                    f"{result['floor']['rpc_calls']:.1f} + {result['floor']['event_deliveries']:.1f}",
+                    f"{document['framework_floor']['event_hop']:.2f} "
+                    f"({document['framework_floor']['event_delivery']:.2f})",
+                    f"{result['floor']['rpc_calls']:.1f} + {result['floor']['events']:.1f} "
+                    f"({result['floor']['event_deliveries']:.1f})",
                     f"{result['floor']['cpu_ms_per_purchase']:.1f}",
                     f"{result['floor']['suite_cpu_ms_per_purchase']:.1f}",
                     f"{three_times_budget(result):.1f}" if result.get("baseline") else "—",

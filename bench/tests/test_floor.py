@@ -3,16 +3,18 @@
 import floor
 import pytest
 
-FLOOR = {"rpc": 1.5, "rpc_unit_of_work": 2.0, "event_hop": 3.0}
+FLOOR = {"rpc": 1.5, "rpc_unit_of_work": 2.0, "event_hop": 3.0, "event_delivery": 1.0}
 
 
 def test_a_purchase_s_messages_at_the_floor():
-    # 14 RPC messages are 7 requests and their replies; 22 delivered less those 14 are 8 event deliveries
-    broker = {"rpc_per_purchase": 14.0, "delivered_per_purchase": 22.0}
+    # 14 RPC messages are 7 requests and their replies; 22 delivered less those 14 are 8 deliveries
+    # of 5 events: 7 round trips, 5 hops and 3 further deliveries
+    broker = {"rpc_per_purchase": 14.0, "events_per_purchase": 5.0, "delivered_per_purchase": 22.0}
     assert floor.purchase_floor(FLOOR, broker) == {
         "rpc_calls": 7.0,
+        "events": 5.0,
         "event_deliveries": 8.0,
-        "cpu_ms_per_purchase": 38.0,
+        "cpu_ms_per_purchase": 28.5,
     }
 
 
@@ -20,6 +22,7 @@ def test_a_purchase_s_messages_at_the_floor():
 def test_the_floor_of_this_machine():
     measured = floor.measure(calls=40, callers=4)
     assert measured["calls"] == 40
+    assert measured["event_delivery"] == round(measured["by_process"]["event_hop"]["subscriber"], 2)
     for step in ("rpc", "rpc_unit_of_work", "event_hop"):
         assert set(measured["by_process"][step]) == {"caller", "publisher", "subscriber", "rabbitmq"}
         assert measured[step] == pytest.approx(sum(measured["by_process"][step].values()), abs=0.05)

@@ -373,19 +373,20 @@ def test_the_floor_beside_what_the_suite_spent(capsys, results):
     baseline = {"commit": "3246524", "purchases_per_second": 20.0, "cpu_ms_per_purchase": 75.0}
     floor = {
         "rpc_calls": 7.0,
+        "events": 5.0,
         "event_deliveries": 8.0,
-        "cpu_ms_per_purchase": 38.0,
+        "cpu_ms_per_purchase": 28.5,
         "suite_cpu_ms_per_purchase": 60.0,
     }
     measured = result(baseline=baseline, speedup=1.5, floor=floor)
     assert report.floor_text(measured) == (
-        "7.0 RPCs and 8.0 event deliveries a purchase cost at least 38.0 ms of CPU; the suite spent 60.0 ms; "
+        "7.0 RPCs and 5.0 events (8.0 deliveries) a purchase cost at least 28.5 ms of CPU; the suite spent 60.0 ms; "
         "a speedup of 3× allows 25.0 ms"
     )
     report.print_result(measured)
     assert "framework floor: 7.0 RPCs" in capsys.readouterr().out
 
-    framework_floor = {"rpc": 1.5, "rpc_unit_of_work": 2.0, "event_hop": 3.0}
+    framework_floor = {"rpc": 1.5, "rpc_unit_of_work": 2.0, "event_hop": 3.0, "event_delivery": 1.0}
     (results / "2026-11-28-abc1234.json").write_text(
         json.dumps(
             {
@@ -400,6 +401,6 @@ def test_the_floor_beside_what_the_suite_spent(capsys, results):
     assert rows_of(
         (results / "README.md").read_text(), "The framework's floor, measured in the same run"
     ) == [
-        "| 2026-11-28 | abc1234 | sqlite | 1 each | 1.50 (2.00) | 3.00 | 7.0 + 8.0 | 38.0 | 60.0 | 25.0 |",
-        "| 2026-11-28 | abc1234 | postgresql | 1 each | 1.50 (2.00) | 3.00 | 7.0 + 8.0 | 38.0 | 60.0 | — |",
+        "| 2026-11-28 | abc1234 | sqlite | 1 each | 1.50 (2.00) | 3.00 (1.00) | 7.0 + 5.0 (8.0) | 28.5 | 60.0 | 25.0 |",
+        "| 2026-11-28 | abc1234 | postgresql | 1 each | 1.50 (2.00) | 3.00 (1.00) | 7.0 + 5.0 (8.0) | 28.5 | 60.0 | — |",
     ]

@@ -221,12 +221,13 @@ def test_compared_with_a_baseline_that_completed_nothing():
 def test_with_floor_sets_the_run_s_messages_against_the_framework_s_floor():
     run_result = {
         **measured(36.7),
-        "broker": {"rpc_per_purchase": 14.0, "delivered_per_purchase": 22.0},
+        "broker": {"rpc_per_purchase": 14.0, "events_per_purchase": 5.0, "delivered_per_purchase": 22.0},
     }
-    framework_floor = {"rpc": 1.5, "rpc_unit_of_work": 2.0, "event_hop": 3.0}
+    framework_floor = {"rpc": 1.5, "rpc_unit_of_work": 2.0, "event_hop": 3.0, "event_delivery": 1.0}
     assert run.with_floor(run_result, framework_floor)["floor"] == {
         "rpc_calls": 7.0,
+        "events": 5.0,
         "event_deliveries": 8.0,
-        "cpu_ms_per_purchase": 38.0,
+        "cpu_ms_per_purchase": 28.5,
         "suite_cpu_ms_per_purchase": 30.0,
     }
