@@ -124,7 +124,8 @@ cards = sa.Table(
     sa.Column("refunded_at", sa.DateTime(timezone=True)),
     sa.UniqueConstraint("product_id", "number_digest"),
     sa.CheckConstraint(CARD_STATUS_CHECK, name="status"),
-    sa.Index("ix_cards_product_status", "product_id", "status"),
+    # id last: a reservation takes a product's first available cards in id order from the index
+    sa.Index("ix_cards_product_status_id", "product_id", "status", "id"),
     sa.Index("ix_cards_order_id", "order_id"),
 )
 
