@@ -1,12 +1,13 @@
 """The framework's floor on this machine: the CPU of one RPC and of one event hop, with no business in them.
 
-    python bench/floor.py [--calls 2000] [--callers 16]
+    python bench/floor.py [--calls 2000] [--callers 16] [--database sqlite|postgresql]
 
 Two processes of bench/floor_service.py (nameko on eventlet, Kameng's RPC
-entrypoint, unit of work, outbox relay and inbox) on SQLite, on a vhost of
-their own, called by the gateway's RPC client from ``--callers`` threads, as
-the gateway calls the suite. Each step makes ``--calls`` calls and counts the
-CPU of every process involved (the caller, both services, RabbitMQ) over them:
+entrypoint, unit of work, outbox relay and inbox), each on a database of its
+own (SQLite, or PostgreSQL), on a vhost of their own, called by the gateway's
+RPC client from ``--callers`` threads, as the gateway calls the suite. Each
+step makes ``--calls`` calls and counts the CPU of every process involved
+(the caller, both services and their PostgreSQL backends, RabbitMQ) over them:
 
 - ``rpc``: a round trip that does nothing;
 - ``rpc_unit_of_work``: a round trip that commits one row;
@@ -15,25 +16,28 @@ CPU of every process involved (the caller, both services, RabbitMQ) over them:
   over ``rpc_unit_of_work`` (outbox write, publish with confirm, mark
   published, delivery, handling, ack).
 
-bench/run.py measures it once per run and sets each run's messages against
-it (``floor`` in each run): the least CPU a purchase's RPCs and events cost,
-whatever the purchase does in them.
+bench/run.py measures it on each database of the run and sets each run's
+messages against it (``floor`` in each run): the least CPU a purchase's RPCs
+and events cost, whatever the purchase does in them.
 """
 
 import argparse
 import concurrent.futures
+import contextlib
 import subprocess
 import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
 import probes
 
-from kameng_common.testing import create_vhost, delete_vhost
+from kameng_common.testing import create_postgres_database, create_vhost, delete_vhost, drop_postgres_database
 from kameng_gateway.rpc import RpcClient
 
 SERVICE = Path(__file__).resolve().parent / "floor_service.py"
+ROLES = ("publisher", "subscriber")
 STARTUP_SECONDS = 60
 
 
@@ -59,31 +63,54 @@ def _answers(client, service, method):
     return True
 
 
-def _cpu_ms_per_call(client, processes, method, calls, callers, settled=lambda: True):
+def _cpu_ms_per_call(client, processes, database_names, method, calls, callers, settled=lambda: True):
     before = probes.cpu_snapshot()
     _call_many(client, method, calls, callers)
     _wait_until(settled, 60, "events not handled")
     after = probes.cpu_snapshot()
     pids = {role: process.pid for role, process in processes.items()}
-    used, _machine = probes.cpu_used(before, after, pids, {})
+    used, _machine = probes.cpu_used(before, after, pids, database_names)
     used["caller"] = used.pop("load generator")
-    del used["everything else on the machine"]
-    return {
-        name: seconds / calls * 1000 for name, seconds in used.items() if not name.startswith("postgresql")
-    }
+    # the server's own work and other databases' backends are not the floor's
+    for other in ("everything else on the machine", "postgresql:other"):
+        used.pop(other, None)
+    return {name: seconds / calls * 1000 for name, seconds in used.items()}
 
 
-def measure(calls=2000, callers=16):
-    """{rpc, rpc_unit_of_work, event_hop, event_delivery}: CPU milliseconds, all processes together."""
+@contextlib.contextmanager
+def _databases(database, folder):
+    """{role: database URL} for the publisher and the subscriber, and {PostgreSQL database: role}."""
+    if database == "sqlite":
+        yield {role: f"sqlite:///{folder}/{role}.db" for role in ROLES}, {}
+        return
+    created = {role: create_postgres_database("kameng_bench_floor") for role in ROLES}
+    try:
+        yield (
+            {role: url for role, (_name, url) in created.items()},
+            {name: role for role, (name, _url) in created.items()},
+        )
+    finally:
+        for name, _url in created.values():
+            drop_postgres_database(name)
+
+
+def measure(calls=2000, callers=16, database="sqlite"):
+    """{rpc, rpc_unit_of_work, event_hop, event_delivery}: CPU milliseconds, all processes together.
+
+    On PostgreSQL the services' backends count with them (``postgresql:<role>``).
+    """
     vhost, amqp_uri = create_vhost("kameng-bench-floor")
     processes = {}
     client = None
     try:
-        with tempfile.TemporaryDirectory(prefix="kameng-floor-") as folder:
-            for role in ("publisher", "subscriber"):
-                database_url = f"sqlite:///{folder}/{role}.db"
+        with (
+            tempfile.TemporaryDirectory(prefix="kameng-floor-") as folder,
+            _databases(database, folder) as made,
+        ):
+            urls, database_names = made
+            for role in ROLES:
                 processes[role] = subprocess.Popen(
-                    [sys.executable, str(SERVICE), role, amqp_uri, database_url],
+                    [sys.executable, str(SERVICE), role, amqp_uri, urls[role]],
                     stdout=subprocess.DEVNULL,
                     stderr=subprocess.DEVNULL,
                 )
@@ -93,30 +120,25 @@ def measure(calls=2000, callers=16):
             # warm up every path (connections, pools, compiled statements) before counting
             for method in ("echo", "write", "publish"):
                 _call_many(client, method, callers * 4, callers)
-            rpc = _cpu_ms_per_call(client, processes, "echo", calls, callers)
-            unit_of_work = _cpu_ms_per_call(client, processes, "write", calls, callers)
+            measured = partial(_cpu_ms_per_call, client, processes, database_names)
+            rpc = measured("echo", calls, callers)
+            unit_of_work = measured("write", calls, callers)
             target = client.call("risk", "handled") + calls
-            with_event = _cpu_ms_per_call(
-                client, processes, "publish", calls, callers, lambda: client.call("risk", "handled") >= target
-            )
+            with_event = measured("publish", calls, callers, lambda: client.call("risk", "handled") >= target)
+            # the services close their connections before their databases are dropped
+            _stop(processes)
     finally:
         if client is not None:
             client.close()
-        for process in processes.values():
-            process.terminate()
-        for process in processes.values():
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        _stop(processes)
         delete_vhost(vhost)
-    event_hop = {name: with_event[name] - unit_of_work[name] for name in with_event}
+    event_hop = {name: with_event[name] - unit_of_work.get(name, 0.0) for name in with_event}
     return {
         "rpc": _total(rpc),
         "rpc_unit_of_work": _total(unit_of_work),
         "event_hop": _total(event_hop),
-        # a delivery's own share: the subscriber handling the event and acking it
-        "event_delivery": round(event_hop["subscriber"], 2),
+        # a delivery's own share: the subscriber (and its database) handling the event and acking it
+        "event_delivery": round(event_hop["subscriber"] + event_hop.get("postgresql:subscriber", 0.0), 2),
         "by_process": {
             "rpc": _rounded(rpc),
             "rpc_unit_of_work": _rounded(unit_of_work),
@@ -124,8 +146,18 @@ def measure(calls=2000, callers=16):
         },
         "calls": calls,
         "callers": callers,
-        "database": "sqlite",
+        "database": database,
     }
+
+
+def _stop(processes):
+    for process in processes.values():
+        process.terminate()
+    for process in processes.values():
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
 
 
 def _total(by_process):
@@ -165,8 +197,9 @@ def main(argv=None):
     )
     parser.add_argument("--calls", type=int, default=2000)
     parser.add_argument("--callers", type=int, default=16)
+    parser.add_argument("--database", choices=("sqlite", "postgresql"), default="sqlite")
     args = parser.parse_args(argv)
-    floor = measure(args.calls, args.callers)
+    floor = measure(args.calls, args.callers, args.database)
     print(
         f"CPU per call, all processes: RPC {floor['rpc']} ms, RPC with a unit of work "
         f"{floor['rpc_unit_of_work']} ms, an event hop {floor['event_hop']} ms more"

@@ -9,7 +9,8 @@ The event contracts are closed (an envelope's type must be one of
 ``kameng_common.contracts``), so the floor borrows the smallest one, and the
 two roles borrow its publisher's and subscriber's names: ``customers``
 answers the RPCs and publishes ``customer.signed_in``; ``risk`` handles it.
-They run on a vhost and databases of their own, away from any suite.
+They run on a vhost and databases (SQLite or PostgreSQL) of their own, away
+from any suite.
 """
 
 import eventlet
@@ -78,6 +79,10 @@ ROLES = {"publisher": Publisher, "subscriber": Subscriber}
 
 
 def main(role, amqp_uri, database_url):
+    if database_url.startswith("postgresql"):
+        from psycogreen.eventlet import patch_psycopg
+
+        patch_psycopg()  # as every service does: psycopg2 would otherwise block every greenthread
     service = ROLES[role]
     config = {"AMQP_URI": amqp_uri, "DATABASE_URL": database_url, "max_workers": 10}
     engine = sa.create_engine(database_url)

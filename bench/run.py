@@ -420,12 +420,13 @@ def compared_with(result, baseline, commit):
 
 
 def with_floor(result, framework_floor):
-    """``result`` with what its messages would cost at the framework's floor, beside what it spent."""
+    """``result`` with what its messages cost at the framework's floor (on its database), beside what it spent."""
     return {
         **result,
         "floor": {
             **floor.purchase_floor(framework_floor, result["broker"]),
             "suite_cpu_ms_per_purchase": report.suite_cpu_ms_per_purchase(result),
+            "framework": {name: framework_floor[name] for name in report.FLOOR_FIGURES},
         },
     }
 
@@ -444,13 +445,13 @@ def main(argv=None):
         f"broker ceiling: {broker_ceiling['messages_per_second']:.0f} messages/s "
         f"({broker_ceiling['pairs']} publisher/consumer pair(s))"
     )
-    framework_floor = None
-    if args.floor_calls:
-        print(f"measuring the framework's floor ({args.floor_calls} calls a step)…")
-        framework_floor = floor.measure(args.floor_calls)
+    framework_floors = {}
+    for database in args.databases if args.floor_calls else ():
+        print(f"measuring the framework's floor on {database} ({args.floor_calls} calls a step)…")
+        framework_floors[database] = floor.measure(args.floor_calls, database=database)
         print(
-            f"framework floor: an RPC {framework_floor['rpc_unit_of_work']} ms of CPU with a unit of work, "
-            f"an event hop {framework_floor['event_hop']} ms more"
+            f"framework floor on {database}: an RPC {framework_floors[database]['rpc_unit_of_work']} ms of CPU "
+            f"with a unit of work, an event hop {framework_floors[database]['event_hop']} ms more"
         )
     document = {
         "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d"),
@@ -466,7 +467,7 @@ def main(argv=None):
         ),
         "machine": {"cores": os.cpu_count(), "load_average_at_start": os.getloadavg()},
         "broker_ceiling": broker_ceiling,
-        "framework_floor": framework_floor,
+        "framework_floor": framework_floors,
         "notes": args.note,
         "runs": [],
     }
@@ -486,8 +487,8 @@ def main(argv=None):
                 traceback.print_exc()
                 failed = True
                 continue
-            if framework_floor:
-                result = with_floor(result, framework_floor)
+            if database in framework_floors:
+                result = with_floor(result, framework_floors[database])
             if measured:
                 result = compared_with(result, measured, baseline[1])
                 print(

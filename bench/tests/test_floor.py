@@ -18,13 +18,18 @@ def test_a_purchase_s_messages_at_the_floor():
     }
 
 
-@pytest.mark.servers  # its own vhost on the machine's RabbitMQ
-def test_the_floor_of_this_machine():
-    measured = floor.measure(calls=40, callers=4)
-    assert measured["calls"] == 40
-    assert measured["event_delivery"] == round(measured["by_process"]["event_hop"]["subscriber"], 2)
+@pytest.mark.servers  # its own vhost on the machine's RabbitMQ, and PostgreSQL databases
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_the_floor_of_this_machine(database):
+    measured = floor.measure(calls=40, callers=4, database=database)
+    assert (measured["calls"], measured["database"]) == (40, database)
+    hop = measured["by_process"]["event_hop"]
+    assert measured["event_delivery"] == round(hop["subscriber"] + hop.get("postgresql:subscriber", 0.0), 2)
+    processes = {"caller", "publisher", "subscriber", "rabbitmq"}
+    if database == "postgresql":
+        processes |= {"postgresql:publisher", "postgresql:subscriber"}
     for step in ("rpc", "rpc_unit_of_work", "event_hop"):
-        assert set(measured["by_process"][step]) == {"caller", "publisher", "subscriber", "rabbitmq"}
+        assert set(measured["by_process"][step]) == processes
         assert measured[step] == pytest.approx(sum(measured["by_process"][step].values()), abs=0.05)
     # a round trip spends something in the caller, the service and the broker
     rpc = measured["by_process"]["rpc"]

@@ -386,14 +386,27 @@ def test_the_floor_beside_what_the_suite_spent(capsys, results):
     report.print_result(measured)
     assert "framework floor: 7.0 RPCs" in capsys.readouterr().out
 
-    framework_floor = {"rpc": 1.5, "rpc_unit_of_work": 2.0, "event_hop": 3.0, "event_delivery": 1.0}
+    # the first runs of 2026-11-28 kept one floor, on SQLite, in the document; later ones keep each
+    # run's own, on its database
+    on_sqlite = {"rpc": 1.5, "rpc_unit_of_work": 2.0, "event_hop": 3.0, "event_delivery": 1.0}
+    on_postgresql = {"rpc": 1.6, "rpc_unit_of_work": 2.6, "event_hop": 4.0, "event_delivery": 1.5}
     (results / "2026-11-28-abc1234.json").write_text(
         json.dumps(
             {
                 "date": "2026-11-28",
                 "commit": "abc1234",
-                "framework_floor": framework_floor,
+                "framework_floor": on_sqlite,
                 "runs": [measured, result("postgresql", floor=floor)],
+            }
+        )
+    )
+    (results / "2026-11-28-def5678.json").write_text(
+        json.dumps(
+            {
+                "date": "2026-11-28",
+                "commit": "def5678",
+                "framework_floor": {"postgresql": {**on_postgresql, "calls": 2000}},
+                "runs": [result("postgresql", floor={**floor, "framework": on_postgresql})],
             }
         )
     )
@@ -403,4 +416,5 @@ def test_the_floor_beside_what_the_suite_spent(capsys, results):
     ) == [
         "| 2026-11-28 | abc1234 | sqlite | 1 each | 1.50 (2.00) | 3.00 (1.00) | 7.0 + 5.0 (8.0) | 28.5 | 60.0 | 25.0 |",
         "| 2026-11-28 | abc1234 | postgresql | 1 each | 1.50 (2.00) | 3.00 (1.00) | 7.0 + 5.0 (8.0) | 28.5 | 60.0 | — |",
+        "| 2026-11-28 | def5678 | postgresql | 1 each | 1.60 (2.60) | 4.00 (1.50) | 7.0 + 5.0 (8.0) | 28.5 | 60.0 | — |",
     ]
