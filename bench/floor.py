@@ -100,21 +100,14 @@ def measure(calls=2000, callers=16, database="sqlite"):
     On PostgreSQL the services' backends count with them (``postgresql:<role>``).
     """
     vhost, amqp_uri = create_vhost("kameng-bench-floor")
-    processes = {}
-    client = None
+    client = RpcClient(amqp_uri, timeout=30)
     try:
+        # left in reverse: the services stop (closing their connections) before their databases are dropped
         with (
             tempfile.TemporaryDirectory(prefix="kameng-floor-") as folder,
-            _databases(database, folder) as made,
+            _databases(database, folder) as (urls, database_names),
+            _services(amqp_uri, urls) as processes,
         ):
-            urls, database_names = made
-            for role in ROLES:
-                processes[role] = subprocess.Popen(
-                    [sys.executable, str(SERVICE), role, amqp_uri, urls[role]],
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
-                )
-            client = RpcClient(amqp_uri, timeout=30)
             for service, method in (("customers", "echo"), ("risk", "handled")):
                 _wait_until(lambda: _answers(client, service, method), STARTUP_SECONDS, f"{service} not up")
             # warm up every path (connections, pools, compiled statements) before counting
@@ -125,12 +118,8 @@ def measure(calls=2000, callers=16, database="sqlite"):
             unit_of_work = measured("write", calls, callers)
             target = client.call("risk", "handled") + calls
             with_event = measured("publish", calls, callers, lambda: client.call("risk", "handled") >= target)
-            # the services close their connections before their databases are dropped
-            _stop(processes)
     finally:
-        if client is not None:
-            client.close()
-        _stop(processes)
+        client.close()
         delete_vhost(vhost)
     event_hop = {name: with_event[name] - unit_of_work.get(name, 0.0) for name in with_event}
     return {
@@ -150,14 +139,26 @@ def measure(calls=2000, callers=16, database="sqlite"):
     }
 
 
-def _stop(processes):
-    for process in processes.values():
-        process.terminate()
-    for process in processes.values():
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
+@contextlib.contextmanager
+def _services(amqp_uri, urls):
+    """{role: process} of bench/floor_service.py, one per role on its database; stopped on the way out."""
+    processes = {}
+    try:
+        for role in ROLES:
+            processes[role] = subprocess.Popen(
+                [sys.executable, str(SERVICE), role, amqp_uri, urls[role]],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        yield processes
+    finally:
+        for process in processes.values():
+            process.terminate()
+        for process in processes.values():
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
 
 
 def _total(by_process):
