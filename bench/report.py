@@ -246,6 +246,18 @@ def floor_figures(document, result):
     return result["floor"].get("framework") or document["framework_floor"]
 
 
+def _floor_cells(document, result):
+    framework, floor = floor_figures(document, result), result["floor"]
+    return [
+        f"{framework['rpc']:.2f} ({framework['rpc_unit_of_work']:.2f})",
+        f"{framework['event_hop']:.2f} ({framework['event_delivery']:.2f})",
+        f"{floor['rpc_calls']:.1f} + {floor['events']:.1f} ({floor['event_deliveries']:.1f})",
+        f"{floor['cpu_ms_per_purchase']:.1f}",
+        f"{floor['suite_cpu_ms_per_purchase']:.1f}",
+        f"{three_times_budget(result):.1f}" if result.get("baseline") else "—",
+    ]
+
+
 def three_times_budget(result):
     """The suite CPU per purchase at which a saturated machine completes 3× the baseline's purchases."""
     return result["baseline"]["cpu_ms_per_purchase"] / 3
@@ -470,21 +482,7 @@ def write_readme():
                 "suite CPU ms/purchase",
                 "suite CPU ms/purchase at 3×",
             ],
-            [
-                [
-                    *key(document, result),
-                    f"{floor_figures(document, result)['rpc']:.2f} "
-                    f"({floor_figures(document, result)['rpc_unit_of_work']:.2f})",
-                    f"{floor_figures(document, result)['event_hop']:.2f} "
-                    f"({floor_figures(document, result)['event_delivery']:.2f})",
-                    f"{result['floor']['rpc_calls']:.1f} + {result['floor']['events']:.1f} "
-                    f"({result['floor']['event_deliveries']:.1f})",
-                    f"{result['floor']['cpu_ms_per_purchase']:.1f}",
-                    f"{result['floor']['suite_cpu_ms_per_purchase']:.1f}",
-                    f"{three_times_budget(result):.1f}" if result.get("baseline") else "—",
-                ]
-                for document, result in floored
-            ],
+            [[*key(document, result), *_floor_cells(document, result)] for document, result in floored],
         )
     lines += ["## CPU milliseconds per purchase\n"]
     lines += _table(
